@@ -1,0 +1,75 @@
+"""journeyfsm: customer journeys as explicit finite-state machines.
+
+Define stages and guarded transitions (in code or as a dict), then let a
+``JourneyMachine`` move any number of journeys with idempotent events, hooks that roll
+back on failure, effects after the move, and an explanation of every decision.
+
+>>> from journeyfsm import JourneyMachine, templates
+>>> machine = JourneyMachine(templates.eight_phases())
+>>> journey = machine.start("customer-42")
+>>> machine.fire(journey, "research").dest
+'consideration'
+"""
+
+from . import templates
+from ._builder import JourneyBuilder
+from ._clock import Clock, ManualClock, SystemClock
+from ._definition import Edge, JourneyDefinition, Policy, Stage, Timeout, Transition
+from ._errors import (
+    ConcurrencyConflict,
+    DefinitionError,
+    GuardError,
+    HookError,
+    InvalidTransition,
+    JourneyError,
+    Problem,
+    SnapshotError,
+    StoreError,
+    UnknownTrigger,
+)
+from ._guards import Guard, GuardResult, guard
+from ._hooks import Effect
+from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome, Status
+from ._records import Context, HistoryEntry, Journey
+from ._runtime import JourneyMachine
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CandidateResult",
+    "Clock",
+    "ConcurrencyConflict",
+    "Context",
+    "DefinitionError",
+    "Edge",
+    "Effect",
+    "EffectCall",
+    "EffectReport",
+    "Explanation",
+    "Guard",
+    "GuardError",
+    "GuardResult",
+    "HistoryEntry",
+    "HookError",
+    "InvalidTransition",
+    "Journey",
+    "JourneyBuilder",
+    "JourneyDefinition",
+    "JourneyError",
+    "JourneyMachine",
+    "ManualClock",
+    "Outcome",
+    "Policy",
+    "Problem",
+    "SnapshotError",
+    "Stage",
+    "Status",
+    "StoreError",
+    "SystemClock",
+    "Timeout",
+    "Transition",
+    "UnknownTrigger",
+    "__version__",
+    "guard",
+    "templates",
+]

@@ -1,0 +1,188 @@
+"""JourneyBuilder: the pleasant way to write a definition in code, and to extend one
+(templates included) without mutating it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from ._definition import JourneyDefinition, Policy, Stage, Timeout, Transition
+from ._guards import Guard
+
+__all__ = ["JourneyBuilder"]
+
+
+class JourneyBuilder:
+    """Collects stages, transitions and timeouts; ``build()`` validates everything at once.
+
+    >>> from journeyfsm import JourneyBuilder, guard
+    >>> @guard
+    ... def cart_not_empty(ctx):
+    ...     "the cart holds at least one item"
+    ...     return bool(ctx.journey.data.get("cart"))
+    >>> checkout = (
+    ...     JourneyBuilder("checkout", version=1)
+    ...     .stage("browsing", initial=True)
+    ...     .stage("cart")
+    ...     .stage("paid", final=True)
+    ...     .transition("add_to_cart", "browsing", "cart")
+    ...     .transition("pay", "cart", "paid", guards=[cart_not_empty])
+    ...     .build()
+    ... )
+    >>> checkout.stage_names
+    ('browsing', 'cart', 'paid')
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: int | str = 1,
+        description: str = "",
+        policy: Policy = "ignore",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.description = description
+        self.policy: Policy = policy
+        self.metadata: Mapping[str, Any] = metadata or {}
+        self._stages: list[Stage] = []
+        self._transitions: list[Transition] = []
+        self._timeouts: list[Timeout] = []
+
+    @classmethod
+    def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
+        """A builder holding everything ``d`` holds."""
+        b = cls(
+            d.name,
+            version=d.version,
+            description=d.description,
+            policy=d.policy,
+            metadata=d.metadata,
+        )
+        b._stages = list(d.stages)
+        b._transitions = list(d.transitions)
+        b._timeouts = list(d.timeouts)
+        return b
+
+    # -- stages --------------------------------------------------------------------
+    def stage(
+        self,
+        name: str,
+        *,
+        initial: bool = False,
+        final: bool = False,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> JourneyBuilder:
+        """Add a stage."""
+        self._stages.append(Stage(name, initial, final, description, metadata or {}))
+        return self
+
+    def replace_stage(self, name: str, **changes: Any) -> JourneyBuilder:
+        """Change fields of stage ``name`` (``initial``, ``final``, ``description``, ``metadata``)."""
+        i = self._stage_index(name)
+        self._stages[i] = attrs.evolve(self._stages[i], **changes)
+        return self
+
+    def remove_stage(self, name: str) -> JourneyBuilder:
+        """Remove stage ``name``, the transitions into it, its timeouts, and it from sources."""
+        self._stages.pop(self._stage_index(name))
+        kept: list[Transition] = []
+        for t in self._transitions:
+            if t.dest == name:
+                continue
+            if isinstance(t.source, tuple) and name in t.source:
+                rest = tuple(s for s in t.source if s != name)
+                if not rest:
+                    continue
+                t = attrs.evolve(t, source=rest)
+            elif t.source == name:
+                continue
+            kept.append(t)
+        self._transitions = kept
+        self._timeouts = [to for to in self._timeouts if to.stage != name]
+        return self
+
+    def _stage_index(self, name: str) -> int:
+        for i, s in enumerate(self._stages):
+            if s.name == name:
+                return i
+        known = ", ".join(s.name for s in self._stages)
+        raise KeyError(f"builder {self.name!r} has no stage {name!r}; stages: {known}")
+
+    # -- transitions ---------------------------------------------------------------
+    def transition(
+        self,
+        trigger: str,
+        source: str | Iterable[str],
+        dest: str | None,
+        *,
+        guards: Guard | Iterable[Guard] | None = None,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> JourneyBuilder:
+        """Add a transition (``source`` may be a stage, a list of stages, or ``"*"``)."""
+        self._transitions.append(
+            Transition(trigger, source, dest, guards, description, metadata or {})
+        )
+        return self
+
+    def _matches(self, t: Transition, trigger: str, source: str | None) -> bool:
+        if t.trigger != trigger:
+            return False
+        if source is None:
+            return True
+        return t.source == source or (isinstance(t.source, tuple) and source in t.source)
+
+    def remove_transitions(self, trigger: str, *, source: str | None = None) -> JourneyBuilder:
+        """Remove the transitions of ``trigger`` (only those from ``source`` if given)."""
+        before = len(self._transitions)
+        self._transitions = [t for t in self._transitions if not self._matches(t, trigger, source)]
+        if len(self._transitions) == before:
+            raise KeyError(
+                f"builder {self.name!r} has no transition {trigger!r}"
+                + (f" from {source!r}" if source else "")
+            )
+        return self
+
+    def replace_guards(
+        self, trigger: str, guards: Guard | Iterable[Guard] | None, *, source: str | None = None
+    ) -> JourneyBuilder:
+        """Give the transitions of ``trigger`` (from ``source`` if given) new guards."""
+        hit = False
+        for i, t in enumerate(self._transitions):
+            if self._matches(t, trigger, source):
+                self._transitions[i] = attrs.evolve(t, guards=guards)
+                hit = True
+        if not hit:
+            raise KeyError(
+                f"builder {self.name!r} has no transition {trigger!r}"
+                + (f" from {source!r}" if source else "")
+            )
+        return self
+
+    # -- timeouts ------------------------------------------------------------------
+    def timeout(self, stage: str, after: timedelta | float, trigger: str) -> JourneyBuilder:
+        """If a journey sits in ``stage`` longer than ``after``, fire ``trigger``."""
+        self._timeouts.append(Timeout(stage, after, trigger))
+        return self
+
+    def build(
+        self, *, name: str | None = None, version: int | str | None = None
+    ) -> JourneyDefinition:
+        """Validate and return the definition (``DefinitionError`` lists every problem)."""
+        return JourneyDefinition(
+            name=name if name is not None else self.name,
+            stages=self._stages,
+            transitions=self._transitions,
+            timeouts=self._timeouts,
+            version=version if version is not None else self.version,
+            description=self.description,
+            policy=self.policy,
+            metadata=self.metadata,
+        )

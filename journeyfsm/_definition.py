@@ -1,0 +1,297 @@
+"""Journey definitions: Stage, Transition, Timeout and the validated JourneyDefinition.
+
+Theory of operation
+-------------------
+A definition is data.  At construction it is validated (every problem collected and
+raised at once as a ``DefinitionError``) and compiled into one table::
+
+    table[stage][trigger] -> (Transition, ...)   # candidates, in declaration order
+
+The runtime, ``explain``, the diagram exporter, the path explorer and the coverage
+plugin all read that table; there is no second description of the rules anywhere.
+``source="*"`` stands for every non-final stage; a list of sources is one transition per
+source, keeping declaration order.  ``dest=None`` is an internal transition (recorded,
+no stage change, no exit/enter hooks).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from ._errors import DefinitionError
+from ._guards import Guard, Predicate
+from ._json import freeze_mapping
+
+if TYPE_CHECKING:
+    from ._builder import JourneyBuilder
+
+__all__ = ["Edge", "JourneyDefinition", "Policy", "Stage", "Timeout", "Transition"]
+
+Policy = Literal["ignore", "strict"]
+WILDCARD = "*"
+
+
+@attrs.frozen
+class Stage:
+    """A named step of a journey.
+
+    >>> Stage("purchase", description="order paid", metadata={"kpi": "conversion rate"})
+    Stage(name='purchase', initial=False, final=False, description='order paid', metadata=mappingproxy({'kpi': 'conversion rate'}))
+    """
+
+    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    initial: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    final: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
+
+
+def _to_source(value: str | Iterable[str]) -> str | tuple[str, ...]:
+    if isinstance(value, str):
+        return value
+    out = tuple(value)
+    for item in out:
+        if not isinstance(item, str):
+            raise TypeError(f"transition source must be stage names (str), got {item!r}")
+    return out
+
+
+def _to_guards(value: Guard | Iterable[Guard] | None) -> tuple[Guard, ...]:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, Guard) else tuple(value)
+    for item in items:
+        if not isinstance(item, Guard):
+            raise TypeError(
+                f"guards must be Guard objects made with journeyfsm.guard(...), got {item!r}"
+            )
+    return items
+
+
+@attrs.frozen
+class Transition:
+    """``trigger`` moves a journey from ``source`` (a stage, a list, or ``"*"``) to ``dest``.
+
+    ``dest=None`` makes an internal transition; ``guards`` must all pass.
+
+    >>> Transition("checkout", "consideration", "purchase").sources(["consideration"])
+    ('consideration',)
+    """
+
+    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
+    source: str | tuple[str, ...] = attrs.field(converter=_to_source)
+    dest: str | None = attrs.field(
+        validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
+    guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
+    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
+
+    def sources(self, non_final_stages: Sequence[str]) -> tuple[str, ...]:
+        """The source stages, with ``"*"`` expanded to ``non_final_stages``."""
+        if self.source == WILDCARD:
+            return tuple(non_final_stages)
+        if isinstance(self.source, str):
+            return (self.source,)
+        return self.source
+
+
+def _to_timedelta(value: timedelta | float) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Timeout.after takes a timedelta or seconds, got {value!r}")
+    return timedelta(seconds=value)
+
+
+@attrs.frozen
+class Timeout:
+    """If a journey sits in ``stage`` longer than ``after``, fire ``trigger``.
+
+    >>> from datetime import timedelta
+    >>> Timeout("cart", timedelta(hours=1), "abandon_cart").after.total_seconds()
+    3600.0
+    """
+
+    stage: str
+    after: timedelta = attrs.field(converter=_to_timedelta)
+    trigger: str
+
+
+@attrs.frozen
+class Edge:
+    """One compiled (source, trigger) -> dest edge; ``dest`` is None for internal ones."""
+
+    source: str
+    trigger: str
+    dest: str | None
+    transition: Transition
+    index: int  # position among the candidates for (source, trigger)
+
+
+def _stage_tuple(items: Iterable[Stage]) -> tuple[Stage, ...]:
+    return tuple(items)
+
+
+def _transition_tuple(items: Iterable[Transition]) -> tuple[Transition, ...]:
+    return tuple(items)
+
+
+def _timeout_tuple(items: Iterable[Timeout]) -> tuple[Timeout, ...]:
+    return tuple(items)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+@attrs.frozen
+class JourneyDefinition:
+    """The immutable, validated set of stages, transitions and timeouts of a journey.
+
+    >>> from journeyfsm import JourneyDefinition, Stage, Transition
+    >>> d = JourneyDefinition(
+    ...     name="signup",
+    ...     stages=[Stage("visitor", initial=True), Stage("member", final=True)],
+    ...     transitions=[Transition("sign_up", "visitor", "member")],
+    ... )
+    >>> d.candidates("visitor", "sign_up")[0].dest
+    'member'
+    >>> JourneyDefinition.from_dict(d.to_dict()) == d
+    True
+    """
+
+    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    stages: tuple[Stage, ...] = attrs.field(converter=_stage_tuple)
+    transitions: tuple[Transition, ...] = attrs.field(converter=_transition_tuple)
+    timeouts: tuple[Timeout, ...] = attrs.field(default=(), converter=_timeout_tuple)
+    version: int | str = 1
+    description: str = ""
+    policy: Policy = "ignore"
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
+
+    _stage_map: Mapping[str, Stage] = attrs.field(init=False, repr=False, eq=False, hash=False)
+    _table: Mapping[str, Mapping[str, tuple[Transition, ...]]] = attrs.field(
+        init=False, repr=False, eq=False, hash=False
+    )
+    _triggers: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False, hash=False)
+    _initial: str = attrs.field(init=False, repr=False, eq=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        from ._validation import compile_and_validate
+
+        problems, stage_map, table, triggers = compile_and_validate(self)
+        if problems:
+            raise DefinitionError(problems, name=self.name)
+        object.__setattr__(self, "_stage_map", stage_map)
+        object.__setattr__(self, "_table", table)
+        object.__setattr__(self, "_triggers", triggers)
+        object.__setattr__(self, "_initial", next(s.name for s in self.stages if s.initial))
+
+    # -- reading the compiled table ------------------------------------------------
+    @property
+    def initial_stage(self) -> str:
+        """The name of the one initial stage."""
+        return self._initial
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """Stage names in declaration order."""
+        return tuple(self._stage_map)
+
+    @property
+    def final_stages(self) -> tuple[str, ...]:
+        """Names of the final stages."""
+        return tuple(s.name for s in self.stages if s.final)
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """Every trigger the definition knows, in first-declared order."""
+        return self._triggers
+
+    @property
+    def table(self) -> Mapping[str, Mapping[str, tuple[Transition, ...]]]:
+        """The compiled table: ``table[stage][trigger]`` -> candidate transitions."""
+        return self._table
+
+    def stage(self, name: str) -> Stage:
+        """The Stage called ``name``; KeyError with close matches otherwise."""
+        try:
+            return self._stage_map[name]
+        except KeyError:
+            raise KeyError(
+                f"definition {self.name!r} has no stage {name!r}{_suggest(name, self._stage_map)}"
+            ) from None
+
+    def has_stage(self, name: str) -> bool:
+        """Whether ``name`` is a stage of this definition."""
+        return name in self._stage_map
+
+    def candidates(self, stage: str, trigger: str) -> tuple[Transition, ...]:
+        """Candidate transitions for (stage, trigger), in the order they are tried."""
+        return self._table.get(stage, {}).get(trigger, ())
+
+    def triggers_from(self, stage: str) -> tuple[str, ...]:
+        """Triggers that have at least one transition from ``stage``."""
+        return tuple(self._table.get(stage, {}))
+
+    def edges(self) -> tuple[Edge, ...]:
+        """Every compiled (source, trigger, dest) edge, in table order."""
+        return tuple(
+            Edge(stage, trigger, t.dest, t, i)
+            for stage, row in self._table.items()
+            for trigger, cands in row.items()
+            for i, t in enumerate(cands)
+        )
+
+    def guards(self) -> dict[str, Predicate]:
+        """Every named leaf guard used by the definition, by name."""
+        out: dict[str, Predicate] = {}
+        for t in self.transitions:
+            for g in t.guards:
+                for leaf in g.leaves():
+                    out.setdefault(leaf.name, leaf)
+        return out
+
+    # -- conversions ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; ``from_dict(d.to_dict(), guards=...) == d``."""
+        from ._dictform import definition_to_dict
+
+        return definition_to_dict(self)
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        guards: Mapping[str, Guard] | Iterable[Guard] | None = None,
+    ) -> JourneyDefinition:
+        """Build a definition from a dict; guards are referenced by registered name.
+
+        ``guards`` maps names to guards (or is a list of named guards).  Every problem
+        (unknown keys, unknown guard names, invalid rules) is reported at once.
+        """
+        from ._dictform import definition_from_dict
+
+        return definition_from_dict(data, guards=guards)
+
+    def builder(self) -> JourneyBuilder:
+        """A builder prefilled with this definition, to extend it without mutating it.
+
+        >>> from journeyfsm import templates
+        >>> base = templates.aida()
+        >>> bigger = base.builder().stage("loyal", final=True).transition(
+        ...     "join_club", "action", "loyal").build(name="aida-plus")
+        >>> "loyal" in bigger.stage_names, "loyal" in base.stage_names
+        (True, False)
+        """
+        from ._builder import JourneyBuilder
+
+        return JourneyBuilder.from_definition(self)

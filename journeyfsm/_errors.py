@@ -1,0 +1,191 @@
+"""The one error hierarchy of journeyfsm.
+
+Every error says what was refused, for which journey, in which stage, with which
+trigger, and what to do instead.  Errors that share the meaning of a builtin also
+subclass it (``UnknownTrigger`` is a ``KeyError``-like ``LookupError``, bad values are
+``ValueError``), so hosts that already catch those keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+__all__ = [
+    "ConcurrencyConflict",
+    "DefinitionError",
+    "GuardError",
+    "HookError",
+    "InvalidTransition",
+    "JourneyError",
+    "Problem",
+    "SnapshotError",
+    "StoreError",
+    "UnknownTrigger",
+]
+
+
+class JourneyError(Exception):
+    """Base class of every error journeyfsm raises on purpose.
+
+    Carries ``key`` (journey key), ``stage`` and ``trigger`` where they apply::
+
+        try:
+            machine.fire(journey, "checkout")
+        except JourneyError as err:
+            log.warning("journey refused", key=err.key, stage=err.stage)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        stage: str | None = None,
+        trigger: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.stage = stage
+        self.trigger = trigger
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with a journey definition, with the stage/trigger it concerns.
+
+    >>> str(Problem("stage 'x' is unreachable from the initial stage", stage="x"))
+    "stage 'x' is unreachable from the initial stage"
+    """
+
+    message: str
+    stage: str | None = None
+    trigger: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DefinitionError(JourneyError, ValueError):
+    """A journey definition is invalid; ``problems`` lists every problem found at once.
+
+    >>> from journeyfsm import JourneyDefinition, Stage
+    >>> try:
+    ...     JourneyDefinition(name="j", stages=[Stage("a"), Stage("a")], transitions=[])
+    ... except DefinitionError as err:
+    ...     print(len(err.problems) >= 2)
+    True
+    """
+
+    def __init__(self, problems: Sequence[Problem], *, name: str | None = None) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        what = f"journey definition {name!r}" if name else "journey definition"
+        lines = "\n".join(f"  - {p.message}" for p in self.problems)
+        super().__init__(f"{what} is invalid ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class UnknownTrigger(JourneyError, LookupError):
+    """The definition has no transition at all for this trigger (always an error).
+
+    ``suggestions`` holds close matches among the known triggers.
+    """
+
+    def __init__(
+        self,
+        trigger: str,
+        *,
+        definition: str,
+        known: Sequence[str],
+        suggestions: Sequence[str],
+        key: str | None = None,
+        stage: str | None = None,
+    ) -> None:
+        self.suggestions = tuple(suggestions)
+        hint = (
+            f"did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+            if self.suggestions
+            else f"known triggers: {', '.join(sorted(known))}"
+        )
+        who = f" for journey {key!r}" if key is not None else ""
+        super().__init__(
+            f"unknown trigger {trigger!r}{who}: definition {definition!r} has no such trigger; "
+            f"{hint}",
+            key=key,
+            stage=stage,
+            trigger=trigger,
+        )
+
+
+class InvalidTransition(JourneyError):
+    """The trigger is known but not valid from the journey's stage, and policy is ``strict``.
+
+    ``allowed`` lists the triggers that are valid from that stage.
+    """
+
+    def __init__(self, *, key: str, stage: str, trigger: str, allowed: Sequence[str]) -> None:
+        self.allowed = tuple(allowed)
+        allowed_txt = ", ".join(self.allowed) if self.allowed else "nothing (final stage)"
+        super().__init__(
+            f"cannot fire {trigger!r} for journey {key!r} in stage {stage!r}; "
+            f"allowed here: {allowed_txt}; "
+            "use policy='ignore' to get an 'ignored' outcome instead",
+            key=key,
+            stage=stage,
+            trigger=trigger,
+        )
+
+
+class GuardError(JourneyError):
+    """A guard raised, returned a non-bool, or got a payload of the wrong type.
+
+    The journey is untouched; ``guard`` names the guard and ``__cause__`` holds the
+    original exception where there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guard: str,
+        key: str | None = None,
+        stage: str | None = None,
+        trigger: str | None = None,
+    ) -> None:
+        self.guard = guard
+        super().__init__(message, key=key, stage=stage, trigger=trigger)
+
+
+class HookError(JourneyError):
+    """A hook raised; the move was rolled back and the journey is exactly as before.
+
+    ``hook`` names the hook and ``__cause__`` is the original exception.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hook: str,
+        key: str | None = None,
+        stage: str | None = None,
+        trigger: str | None = None,
+    ) -> None:
+        self.hook = hook
+        super().__init__(message, key=key, stage=stage, trigger=trigger)
+
+
+class SnapshotError(JourneyError, ValueError):
+    """A snapshot cannot be loaded: another definition, an unknown stage, a malformed field."""
+
+
+class ConcurrencyConflict(JourneyError):
+    """Another worker moved the journey first (optimistic version check failed); retry."""
+
+
+class StoreError(JourneyError):
+    """A store could not read or write a journey."""

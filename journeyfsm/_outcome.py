@@ -1,0 +1,208 @@
+"""What firing an event returns (Outcome), what explain returns (Explanation), and the
+records that effects receive (EffectCall) and report (EffectReport)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+
+from ._definition import Transition
+from ._guards import Guard, GuardResult
+from ._records import HistoryEntry
+
+__all__ = [
+    "CandidateResult",
+    "EffectCall",
+    "EffectReport",
+    "Explanation",
+    "Outcome",
+    "Status",
+]
+
+Status = Literal["moved", "blocked", "ignored", "duplicate"]
+
+
+@attrs.frozen
+class CandidateResult:
+    """One candidate transition for (stage, trigger) and the results of its guards."""
+
+    transition: Transition
+    passed: bool
+    guards: tuple[GuardResult, ...]
+
+    @property
+    def dest(self) -> str | None:
+        return self.transition.dest
+
+    @property
+    def failing(self) -> tuple[GuardResult, ...]:
+        """The failing leaf guards of this candidate."""
+        return tuple(leaf for g in self.guards for leaf in g.failing())
+
+
+def candidates_from_log(
+    cands: tuple[Transition, ...], log: list[tuple[int, Guard, bool]]
+) -> tuple[CandidateResult, ...]:
+    """Turn the guard log of a fire (candidate index, guard, result) into results."""
+    per: dict[int, list[GuardResult]] = {}
+    for idx, g, ok in log:
+        per.setdefault(idx, []).append(GuardResult(g.name, g.description, ok))
+    out = []
+    for idx in sorted(per) if per else []:
+        results = tuple(per[idx])
+        out.append(CandidateResult(cands[idx], all(r.passed for r in results), results))
+    # an unguarded winner leaves no log entry: report it as passed with no guards
+    return tuple(out)
+
+
+@attrs.frozen
+class EffectReport:
+    """How one effect ran after a move: ``ok``, or the error it raised."""
+
+    name: str
+    idempotency_key: str
+    ok: bool
+    error: str | None = None
+
+
+@attrs.frozen(repr=False)
+class Outcome:
+    """The result of ``JourneyMachine.fire``.
+
+    ``status`` is ``"moved"``, ``"blocked"``, ``"ignored"`` or ``"duplicate"``; the
+    booleans ``moved``/``blocked``/... read better in ``if``.  ``entry`` is the history
+    entry a move appended.  ``candidates`` gives every evaluated candidate with its guard
+    results (for a blocked outcome, every guard of every candidate); ``failed_guards``
+    names each failing guard.
+
+    >>> from journeyfsm import JourneyMachine, templates
+    >>> machine = JourneyMachine(templates.aida())
+    >>> j = machine.start("c-1")
+    >>> outcome = machine.fire(j, "engage")
+    >>> outcome.status, outcome.source, outcome.dest, outcome.entry.seq
+    ('moved', 'attention', 'interest', 1)
+    """
+
+    status: Status
+    key: str
+    trigger: str
+    source: str
+    dest: str | None = None
+    entry: HistoryEntry | None = None
+    event_id: str | None = None
+    effects: tuple[EffectReport, ...] = ()
+    _cands: tuple[Transition, ...] = attrs.field(default=(), alias="cands", eq=False)
+    _log: Any = attrs.field(default=None, alias="log", eq=False)
+
+    @property
+    def moved(self) -> bool:
+        return self.status == "moved"
+
+    @property
+    def blocked(self) -> bool:
+        return self.status == "blocked"
+
+    @property
+    def ignored(self) -> bool:
+        return self.status == "ignored"
+
+    @property
+    def duplicate(self) -> bool:
+        return self.status == "duplicate"
+
+    @property
+    def candidates(self) -> tuple[CandidateResult, ...]:
+        """Evaluated candidates with their guard results."""
+        log = self._log
+        if log is None:
+            return ()
+        if isinstance(log, tuple):
+            return log
+        return candidates_from_log(self._cands, log)
+
+    @property
+    def failed_guards(self) -> tuple[str, ...]:
+        """Names of every failing guard, in evaluation order (no repeats)."""
+        seen: dict[str, None] = {}
+        for c in self.candidates:
+            for leaf in c.failing:
+                seen.setdefault(leaf.name, None)
+        return tuple(seen)
+
+    @property
+    def effect_errors(self) -> tuple[EffectReport, ...]:
+        """The effects that raised."""
+        return tuple(e for e in self.effects if not e.ok)
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.status == "blocked":
+            extra = f" failed_guards={list(self.failed_guards)}"
+        arrow = f"{self.source!r} -> {self.dest!r}" if self.moved else f"in {self.source!r}"
+        return f"<Outcome {self.status} {self.key!r} {self.trigger!r} {arrow}{extra}>"
+
+
+@attrs.frozen
+class Explanation:
+    """What ``fire`` would do now, without doing it: every candidate, every guard.
+
+    ``status`` is ``"would_move"``, ``"blocked"`` or ``"ignored"``; ``chosen`` is the
+    transition that would be taken.
+    """
+
+    key: str
+    stage: str
+    trigger: str
+    status: Literal["would_move", "blocked", "ignored"]
+    candidates: tuple[CandidateResult, ...]
+    allowed: tuple[str, ...]
+
+    @property
+    def chosen(self) -> Transition | None:
+        for c in self.candidates:
+            if c.passed:
+                return c.transition
+        return None
+
+    @property
+    def failed_guards(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for c in self.candidates:
+            for leaf in c.failing:
+                seen.setdefault(leaf.name, None)
+        return tuple(seen)
+
+    def __str__(self) -> str:
+        lines = [f"{self.trigger!r} from {self.stage!r} for journey {self.key!r}: {self.status}"]
+        if self.status == "ignored":
+            lines.append(f"  allowed here: {', '.join(self.allowed) or 'nothing'}")
+        for i, c in enumerate(self.candidates, 1):
+            mark = "PASS" if c.passed else "FAIL"
+            lines.append(f"  {i}. -> {c.dest!r} [{mark}]")
+            for g in c.guards:
+                lines.append(f"       {'ok  ' if g.passed else 'FAIL'} {g.name}: {g.description}")
+        return "\n".join(lines)
+
+
+@attrs.frozen
+class EffectCall:
+    """What an effect receives: a JSON-able description of the move that scheduled it.
+
+    ``idempotency_key`` is ``"{journey key}:{seq}:{effect name}"``: the same for every
+    (re)try of the same effect for the same move, so hosts can deduplicate.
+    """
+
+    effect: str
+    idempotency_key: str
+    key: str
+    trigger: str
+    source: str
+    dest: str
+    seq: int
+    at: datetime
+    payload: Any = None
+    event_id: str | None = None
+    meta: Mapping[str, Any] | None = None

@@ -1,0 +1,231 @@
+"""Build-time validation and compilation of a JourneyDefinition (DESIGN "Semantics" 9).
+
+Every problem is collected; none stops the search for the others."""
+
+from __future__ import annotations
+
+import keyword
+from collections import Counter, deque
+from typing import TYPE_CHECKING
+
+from ._errors import Problem
+from ._guards import Predicate
+
+if TYPE_CHECKING:
+    from ._definition import JourneyDefinition, Stage, Transition
+
+import difflib
+
+WILDCARD = "*"
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def compile_and_validate(
+    d: JourneyDefinition,
+) -> tuple[
+    list[Problem],
+    dict[str, Stage],
+    dict[str, dict[str, tuple[Transition, ...]]],
+    tuple[str, ...],
+]:
+    """Return (problems, stage map, table, triggers) for definition ``d``."""
+    from ._definition import Stage, Timeout, Transition
+
+    problems: list[Problem] = []
+    add = problems.append
+
+    if not d.name:
+        add(Problem("the definition needs a non-empty name"))
+    if d.policy not in ("ignore", "strict"):
+        add(Problem(f"policy must be 'ignore' or 'strict', got {d.policy!r}"))
+
+    stage_map: dict[str, Stage] = {}
+    for s in d.stages:
+        if not isinstance(s, Stage):
+            add(Problem(f"stages must be Stage objects, got {s!r}"))
+            continue
+        if not s.name:
+            add(Problem("a stage has an empty name; give every stage a name"))
+            continue
+        stage_map.setdefault(s.name, s)
+    counts = Counter(s.name for s in d.stages if isinstance(s, Stage))
+    for name, count in counts.items():
+        if count > 1:
+            add(
+                Problem(
+                    f"duplicate stage {name!r} (defined {count} times); stage names must be unique",
+                    stage=name,
+                )
+            )
+    names = list(stage_map)
+    initials = [s.name for s in stage_map.values() if s.initial]
+    if not initials:
+        add(Problem("no initial stage; mark exactly one stage with Stage(..., initial=True)"))
+    elif len(initials) > 1:
+        add(Problem(f"several initial stages ({', '.join(initials)}); mark exactly one as initial"))
+    for s in stage_map.values():
+        if s.initial and s.final:
+            add(
+                Problem(
+                    f"stage {s.name!r} is both initial and final; a journey would start finished",
+                    stage=s.name,
+                )
+            )
+    finals = {s.name for s in stage_map.values() if s.final}
+    non_final = [n for n in names if n not in finals]
+
+    table: dict[str, dict[str, list[Transition]]] = {n: {} for n in names}
+    triggers: dict[str, None] = {}
+    guard_names: dict[str, Predicate] = {}
+    for t in d.transitions:
+        if not isinstance(t, Transition):
+            add(Problem(f"transitions must be Transition objects, got {t!r}"))
+            continue
+        trig = t.trigger
+        if not trig.isidentifier() or keyword.iskeyword(trig):
+            add(
+                Problem(
+                    f"trigger {trig!r} is not a valid identifier; use names like 'add_to_cart'",
+                    trigger=trig,
+                )
+            )
+        triggers.setdefault(trig, None)
+        for g in t.guards:
+            for leaf in g.leaves():
+                other = guard_names.setdefault(leaf.name, leaf)
+                if other is not leaf and other != leaf:
+                    add(
+                        Problem(
+                            f"two different guards are named {leaf.name!r} (trigger {trig!r}); "
+                            "give each guard a unique name",
+                            trigger=trig,
+                        )
+                    )
+        if isinstance(t.source, tuple) and WILDCARD in t.source:
+            add(
+                Problem(
+                    f"trigger {trig!r}: '*' must stand alone as source='*', not inside a list",
+                    trigger=trig,
+                )
+            )
+        sources = t.sources(non_final)
+        if not sources:
+            add(Problem(f"trigger {trig!r} has an empty source list", trigger=trig))
+        if t.dest is not None and t.dest not in stage_map:
+            add(
+                Problem(
+                    f"trigger {trig!r} goes to unknown stage {t.dest!r}{_suggest(t.dest, names)}",
+                    stage=t.dest,
+                    trigger=trig,
+                )
+            )
+        for src in sources:
+            if src == WILDCARD:
+                continue
+            if src not in stage_map:
+                add(
+                    Problem(
+                        f"trigger {trig!r} starts from unknown stage {src!r}{_suggest(src, names)}",
+                        stage=src,
+                        trigger=trig,
+                    )
+                )
+                continue
+            if src in finals:
+                add(
+                    Problem(
+                        f"final stage {src!r} has an outgoing transition {trig!r}; "
+                        "remove it or make the stage non-final",
+                        stage=src,
+                        trigger=trig,
+                    )
+                )
+            table[src].setdefault(trig, []).append(t)
+
+    for src, row in table.items():
+        for trig, cands in row.items():
+            for i, cand in enumerate(cands[:-1]):
+                if not cand.guards:
+                    add(
+                        Problem(
+                            f"from stage {src!r}, trigger {trig!r} has {len(cands) - i - 1} transition(s) "
+                            f"after an unguarded one to {cand.dest!r}; they can never be chosen: "
+                            "guard the earlier transition or remove the later ones",
+                            stage=src,
+                            trigger=trig,
+                        )
+                    )
+                    break
+
+    # reachability from the initial stage, and dead ends
+    if len(initials) == 1:
+        seen = {initials[0]}
+        todo = deque(seen)
+        while todo:
+            cur = todo.popleft()
+            for cands in table.get(cur, {}).values():
+                for cand in cands:
+                    if cand.dest is not None and cand.dest in stage_map and cand.dest not in seen:
+                        seen.add(cand.dest)
+                        todo.append(cand.dest)
+        for n in names:
+            if n not in seen:
+                add(
+                    Problem(
+                        f"stage {n!r} is unreachable from the initial stage {initials[0]!r}; "
+                        "add a transition into it or remove it",
+                        stage=n,
+                    )
+                )
+    for n in non_final:
+        leaves = any(
+            c.dest is not None and c.dest != n for cands in table[n].values() for c in cands
+        )
+        if not leaves:
+            add(
+                Problem(
+                    f"stage {n!r} is a dead end: it is not final and no transition leaves it; "
+                    "mark it final=True or add a transition out of it",
+                    stage=n,
+                )
+            )
+
+    for to in d.timeouts:
+        if not isinstance(to, Timeout):
+            add(Problem(f"timeouts must be Timeout objects, got {to!r}"))
+            continue
+        if to.stage not in stage_map:
+            add(
+                Problem(
+                    f"timeout on unknown stage {to.stage!r}{_suggest(to.stage, names)}",
+                    stage=to.stage,
+                    trigger=to.trigger,
+                )
+            )
+        elif to.trigger not in table[to.stage]:
+            add(
+                Problem(
+                    f"timeout on stage {to.stage!r} fires {to.trigger!r}, which has no transition "
+                    f"from {to.stage!r}; add one or change the timeout's trigger",
+                    stage=to.stage,
+                    trigger=to.trigger,
+                )
+            )
+        if to.after.total_seconds() <= 0:
+            add(
+                Problem(
+                    f"timeout on stage {to.stage!r} must have a positive duration, got {to.after}",
+                    stage=to.stage,
+                    trigger=to.trigger,
+                )
+            )
+
+    compiled = {s: {trig: tuple(c) for trig, c in row.items()} for s, row in table.items()}
+    return problems, stage_map, compiled, tuple(triggers)
+
+
+__all__ = ["compile_and_validate"]
