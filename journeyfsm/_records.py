@@ -45,6 +45,26 @@ class HistoryEntry:
         return out
 
 
+class _NoHistory(list):  # type: ignore[type-arg]
+    """The one shared, read-only empty history of journeys that have not moved yet.
+
+    Saves a list per idle journey (the runtime swaps in a real list at the first move).
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(
+            "journey history is recorded by JourneyMachine.fire; it cannot be edited directly"
+        )
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+
+
+NO_HISTORY: list[HistoryEntry] = _NoHistory()
+
+
 @attrs.define(slots=True, eq=True, weakref_slot=False)
 class Journey:
     """One customer's journey: ``key``, current ``stage``, JSON-able ``data``, ``history``.
@@ -64,7 +84,7 @@ class Journey:
     key: str
     stage: str
     data: JSONDict = attrs.field(factory=dict)
-    history: list[HistoryEntry] = attrs.field(factory=list)
+    history: list[HistoryEntry] = NO_HISTORY
     version: int = 0
     event_ids: dict[str, None] | None = None
 

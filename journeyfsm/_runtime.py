@@ -37,16 +37,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 import structlog
-from transitions import Machine
 
 from ._clock import Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
+from ._engine import attach_hooks, compile_engine
 from ._errors import GuardError, HookError, InvalidTransition, UnknownTrigger
-from ._guards import Guard
-from ._hooks import HookFn, HookRegistration, HookRegistry, hook_name
+from ._hooks import HookRegistration, HookRegistry, hook_name
 from ._json import copy_json
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome
-from ._records import Context, HistoryEntry, Journey
+from ._records import NO_HISTORY, Context, HistoryEntry, Journey
 from ._snapshot import restore_journey, snapshot_journey
 
 __all__ = ["JourneyMachine"]
@@ -96,57 +95,15 @@ class JourneyMachine(HookRegistration):
         self._hooks = HookRegistry(definition.stage_names, definition.triggers)
         self._table = definition.table
         self._attached: set[tuple[str, str | None]] = set()
-        self._engine = self._compile(definition)
+        self._engine = compile_engine(definition)
         self._events = self._engine.events
-
-    # -- compiling onto the engine ---------------------------------------------------
-    def _compile(self, d: JourneyDefinition) -> Any:
-        engine = Machine(
-            model=None,
-            states=[{"name": s.name, "final": s.final} for s in d.stages],
-            initial=d.initial_stage,
-            auto_transitions=False,
-            send_event=True,
-            model_attribute="stage",
-            ignore_invalid_triggers=True,
-        )
-        for stage, row in d.table.items():
-            engine.get_state(stage).on_enter.append(_record_move)
-            for trigger, cands in row.items():
-                for index, t in enumerate(cands):
-                    conditions: list[Any] = [_GuardCheck(index, t, g) for g in t.guards]
-                    engine.add_transition(trigger, stage, t.dest, conditions=conditions)
-                    if t.dest is None:
-                        engine.events[trigger].transitions[stage][-1].before.append(_record_move)
-        return engine
 
     def _attach(self, kind: str, name: str | None) -> None:
         """Wire a dispatcher for this hook kind onto the engine, once."""
         key = (kind, name)
-        if key in self._attached:
-            return
-        self._attached.add(key)
-        hooks = self._hooks
-        if kind == "before":
-            self._engine.before_state_change.append(_Dispatch("before", None, hooks.before))
-        elif kind == "after":
-            self._engine.after_state_change.append(_Dispatch("after", None, hooks.after))
-        elif kind == "on_enter":
-            assert name is not None
-            self._engine.get_state(name).on_enter.append(
-                _Dispatch("on_enter", name, hooks.enter[name])
-            )
-        elif kind == "on_exit":
-            assert name is not None
-            self._engine.get_state(name).on_exit.append(
-                _Dispatch("on_exit", name, hooks.exit[name])
-            )
-        elif kind == "on_transition":
-            assert name is not None
-            dispatch = _Dispatch("on_transition", name, hooks.transition[name])
-            for transitions in self._events[name].transitions.values():
-                for t in transitions:
-                    t.after.insert(0, dispatch)
+        if key not in self._attached:
+            self._attached.add(key)
+            attach_hooks(self._engine, self._hooks, kind, name)
 
     def _check_stage(self, stage: str, what: str) -> None:
         if not self.definition.has_stage(stage):
@@ -323,13 +280,17 @@ class JourneyMachine(HookRegistration):
         hooks = self._hooks
         version = journey.version
         n_history = len(journey.history)
-        saved_data = copy_json(journey.data) if hooks.any_move_hooks else None
+        data = journey.data
+        saved_data = (copy_json(data) if data else {}) if hooks.any_move_hooks else None
         try:
             moved = event.trigger(journey, ctx)
         except HookError as err:
             journey.stage = source
             journey.version = version
-            del journey.history[n_history:]
+            if n_history:
+                del journey.history[n_history:]
+            else:
+                journey.history = NO_HISTORY
             if saved_data is not None:
                 journey.data = saved_data
             self.logger.error(
@@ -495,78 +456,6 @@ def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
         key=journey.key,
         stage=journey.stage,
     )
-
-
-class _GuardCheck:
-    """A guard as an engine condition: real bools, faults as GuardError, results logged."""
-
-    __slots__ = ("dest", "guard", "index")
-
-    def __init__(self, index: int, transition: Transition, guard: Guard) -> None:
-        self.index = index
-        self.dest = transition.dest
-        self.guard = guard
-
-    def __call__(self, event_data: Any) -> bool:
-        ctx: Context = event_data.args[0]
-        ctx.dest = self.dest
-        ok = self.guard.check(ctx)
-        ctx.guard_log.append((self.index, self.guard, ok))
-        return ok
-
-    def __repr__(self) -> str:
-        return f"<condition {self.guard.name}>"
-
-
-def _record_move(event_data: Any) -> None:
-    """The 'stage set, history appended' step of a move."""
-    ctx: Context = event_data.args[0]
-    journey: Journey = event_data.model
-    seq = journey.version + 1
-    dest = ctx.dest = event_data.transition.dest
-    journey.history.append(
-        HistoryEntry(
-            seq,
-            ctx.trigger,
-            ctx.source,
-            ctx.source if dest is None else dest,
-            ctx.now,
-            ctx.event_id,
-            ctx.meta,
-        )
-    )
-    journey.version = seq
-
-
-class _Dispatch:
-    """Runs the hooks of one kind (and stage/trigger) in order; a failure -> HookError."""
-
-    __slots__ = ("hooks", "kind", "name")
-
-    def __init__(self, kind: str, name: str | None, hooks: list[HookFn]) -> None:
-        self.kind = kind
-        self.name = name
-        self.hooks = hooks
-
-    def __call__(self, event_data: Any) -> None:
-        ctx: Context = event_data.args[0]
-        for hook in self.hooks:
-            try:
-                hook(ctx)
-            except Exception as err:
-                where = f"{self.kind}({self.name!r})" if self.name else self.kind
-                raise HookError(
-                    f"{where} hook {hook_name(hook)!r} raised {type(err).__name__}: {err} "
-                    f"while moving journey {ctx.journey.key!r} from {ctx.source!r} with "
-                    f"{ctx.trigger!r}; the move was rolled back and the journey is unchanged",
-                    hook=hook_name(hook),
-                    key=ctx.journey.key,
-                    stage=ctx.source,
-                    trigger=ctx.trigger,
-                ) from err
-
-    def __repr__(self) -> str:
-        return f"<hooks {self.kind} {self.name or ''}>"
 
 
 def _run_outcome_hooks(kind: str, hooks: list[Any], ctx: Context, outcome: Outcome) -> None:

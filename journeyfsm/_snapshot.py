@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import SnapshotError
 from ._json import copy_json
-from ._records import HistoryEntry, Journey
+from ._records import NO_HISTORY, HistoryEntry, Journey
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
@@ -128,7 +128,7 @@ def restore_journey(d: JourneyDefinition, snap: Mapping[str, Any]) -> Journey:
             stage,
         )
     raw_history = snap.get("history") or []
-    history = [_entry(h, i, key) for i, h in enumerate(raw_history)]
+    history = [_entry(h, i, key) for i, h in enumerate(raw_history)] if raw_history else NO_HISTORY
     raw_ids = snap.get("event_ids")
     ids = dict.fromkeys(raw_ids) if raw_ids is not None else None
     return Journey(key, stage, copy_json(data), history, version, ids)

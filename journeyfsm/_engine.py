@@ -1,0 +1,179 @@
+"""The adapter between journeyfsm and its engine, ``transitions``.
+
+A definition compiles onto ONE ``transitions.Machine`` (``model=None``,
+``auto_transitions=False``, ``send_event=True``, ``model_attribute="stage"``), so firing
+is ``engine.events[trigger].trigger(journey, ctx)`` and nothing is ever attached to a
+journey.  Three engine classes are specialised through the engine's own extension points
+(``state_cls``, ``transition_cls``, ``condition_cls``):
+
+- ``_Stage.enter`` records the move (history entry, version) as its first step, so the
+  "stage set, history appended" step sits exactly between exit and enter hooks, and
+  skips the engine's callback machinery when a state has no hooks;
+- ``_Condition`` calls our guard wrapper directly (guards already return real bools);
+- ``_GuardCheck`` turns faulty guards into ``GuardError`` and logs every result on the
+  Context, which is how a blocked outcome knows its guard results.
+
+Hook dispatchers (``_Dispatch``) are attached to the engine only when the first hook of
+their kind is registered: a machine without hooks pays nothing for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transitions import Machine
+from transitions.core import Condition, State
+from transitions.core import Transition as EngineTransition
+
+from ._definition import JourneyDefinition, Transition
+from ._errors import HookError
+from ._guards import Guard
+from ._hooks import HookFn, HookRegistry, hook_name
+from ._records import NO_HISTORY, Context, HistoryEntry, Journey
+
+__all__ = ["attach_hooks", "compile_engine"]
+
+
+def record_move(event_data: Any) -> None:
+    """The 'stage set, history appended' step of a move."""
+    ctx: Context = event_data.args[0]
+    journey: Journey = event_data.model
+    seq = journey.version + 1
+    dest = ctx.dest = event_data.transition.dest
+    history = journey.history
+    if history is NO_HISTORY:
+        history = journey.history = []
+    history.append(
+        HistoryEntry(
+            seq,
+            ctx.trigger,
+            ctx.source,
+            ctx.source if dest is None else dest,
+            ctx.now,
+            ctx.event_id,
+            ctx.meta,
+        )
+    )
+    journey.version = seq
+
+
+class _Stage(State):
+    def enter(self, event_data: Any) -> None:
+        record_move(event_data)
+        if self.on_enter:
+            event_data.machine.callbacks(self.on_enter, event_data)
+
+    def exit(self, event_data: Any) -> None:
+        if self.on_exit:
+            event_data.machine.callbacks(self.on_exit, event_data)
+
+
+class _Condition(Condition):
+    def check(self, event_data: Any) -> bool:
+        check: Any = self.func  # always a _GuardCheck: no name resolution needed
+        result: bool = check(event_data)
+        return result
+
+
+class _Transition(EngineTransition):
+    condition_cls = _Condition
+
+
+class _Engine(Machine):
+    state_cls = _Stage
+    transition_cls = _Transition
+
+
+class _GuardCheck:
+    """A guard as an engine condition: real bools, faults as GuardError, results logged."""
+
+    __slots__ = ("dest", "guard", "index")
+
+    def __init__(self, index: int, transition: Transition, guard: Guard) -> None:
+        self.index = index
+        self.dest = transition.dest
+        self.guard = guard
+
+    def __call__(self, event_data: Any) -> bool:
+        ctx: Context = event_data.args[0]
+        ctx.dest = self.dest
+        ok = self.guard.check(ctx)
+        ctx.guard_log.append((self.index, self.guard, ok))
+        return ok
+
+    def __repr__(self) -> str:
+        return f"<condition {self.guard.name}>"
+
+
+class _Dispatch:
+    """Runs the hooks of one kind (and stage/trigger) in order; a failure -> HookError."""
+
+    __slots__ = ("hooks", "kind", "name")
+
+    def __init__(self, kind: str, name: str | None, hooks: list[HookFn]) -> None:
+        self.kind = kind
+        self.name = name
+        self.hooks = hooks
+
+    def __call__(self, event_data: Any) -> None:
+        ctx: Context = event_data.args[0]
+        for hook in self.hooks:
+            try:
+                hook(ctx)
+            except Exception as err:
+                where = f"{self.kind}({self.name!r})" if self.name else self.kind
+                raise HookError(
+                    f"{where} hook {hook_name(hook)!r} raised {type(err).__name__}: {err} "
+                    f"while moving journey {ctx.journey.key!r} from {ctx.source!r} with "
+                    f"{ctx.trigger!r}; the move was rolled back and the journey is unchanged",
+                    hook=hook_name(hook),
+                    key=ctx.journey.key,
+                    stage=ctx.source,
+                    trigger=ctx.trigger,
+                ) from err
+
+    def __repr__(self) -> str:
+        return f"<hooks {self.kind} {self.name or ''}>"
+
+
+def compile_engine(d: JourneyDefinition) -> Any:
+    """One shared engine for definition ``d`` (candidates in declaration order)."""
+    engine = _Engine(
+        model=None,
+        states=[{"name": s.name, "final": s.final} for s in d.stages],
+        initial=d.initial_stage,
+        auto_transitions=False,
+        send_event=True,
+        model_attribute="stage",
+        ignore_invalid_triggers=True,
+    )
+    for stage, row in d.table.items():
+        for trigger, cands in row.items():
+            for index, t in enumerate(cands):
+                conditions: list[Any] = [_GuardCheck(index, t, g) for g in t.guards]
+                engine.add_transition(trigger, stage, t.dest, conditions=conditions)
+                if t.dest is None:  # internal: no enter step, so record before the after hooks
+                    engine.events[trigger].transitions[stage][-1].before.append(record_move)
+    return engine
+
+
+def attach_hooks(engine: Any, hooks: HookRegistry, kind: str, name: str | None) -> None:
+    """Wire the dispatcher of one hook kind (and stage/trigger) onto the engine."""
+    if kind == "before":
+        engine.before_state_change.append(_Dispatch("before", None, hooks.before))
+    elif kind == "after":
+        engine.after_state_change.append(_Dispatch("after", None, hooks.after))
+    elif kind == "on_enter":
+        assert name is not None
+        engine.get_state(name).on_enter.append(_Dispatch("on_enter", name, hooks.enter[name]))
+    elif kind == "on_exit":
+        assert name is not None
+        engine.get_state(name).on_exit.append(_Dispatch("on_exit", name, hooks.exit[name]))
+    elif kind == "on_transition":
+        assert name is not None
+        dispatch = _Dispatch("on_transition", name, hooks.transition[name])
+        for transitions in engine.events[name].transitions.values():
+            for t in transitions:
+                t.after.insert(0, dispatch)
+    else:  # pragma: no cover - the registration methods pass known kinds only
+        raise ValueError(f"unknown hook kind {kind!r}")
