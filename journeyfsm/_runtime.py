@@ -276,6 +276,8 @@ class JourneyMachine(HookRegistration):
         cands = row.get(trigger)
         if not cands:
             return self._invalid(journey, trigger, payload, now, event_id, meta, policy)
+        if meta is not None:
+            meta = dict(meta)  # the history entry keeps its own copy
         ctx = Context(journey, trigger, payload, now, source, None, event_id, meta)
         hooks = self._hooks
         version = journey.version
