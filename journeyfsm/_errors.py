@@ -112,6 +112,8 @@ class UnknownTrigger(JourneyError, LookupError):
             else f"known triggers: {', '.join(sorted(known))}"
         )
         who = f" for journey {key!r}" if key is not None else ""
+        if stage is not None:
+            who += f" in stage {stage!r}"
         super().__init__(
             f"unknown trigger {trigger!r}{who}: definition {definition!r} has no such trigger; "
             f"{hint}",
@@ -143,8 +145,9 @@ class InvalidTransition(JourneyError):
 class GuardError(JourneyError):
     """A guard raised, returned a non-bool, or got a payload of the wrong type.
 
-    The journey is untouched; ``guard`` names the guard and ``__cause__`` holds the
-    original exception where there was one.
+    The journey is untouched; ``guard`` names the guard, ``reason`` is ``"raised"``,
+    ``"not_bool"`` or ``"payload_type"``, and ``__cause__`` holds the original exception
+    where there was one.
     """
 
     def __init__(
@@ -152,11 +155,13 @@ class GuardError(JourneyError):
         message: str,
         *,
         guard: str,
+        reason: str = "raised",
         key: str | None = None,
         stage: str | None = None,
         trigger: str | None = None,
     ) -> None:
         self.guard = guard
+        self.reason = reason
         super().__init__(message, key=key, stage=stage, trigger=trigger)
 
 

@@ -90,11 +90,12 @@ class Guard:
         return f"<guard {self.name}>"
 
 
-def _fail(ctx: Context, guard: str, why: str) -> GuardError:
+def _fail(ctx: Context, guard: str, why: str, reason: str = "raised") -> GuardError:
     return GuardError(
         f"guard {guard!r} {why} (journey {ctx.journey.key!r}, stage {ctx.source!r}, "
         f"trigger {ctx.trigger!r})",
         guard=guard,
+        reason=reason,
         key=ctx.journey.key,
         stage=ctx.source,
         trigger=ctx.trigger,
@@ -117,6 +118,7 @@ class Predicate(Guard):
                 self.name,
                 f"expects a payload of type {_type_name(self.payload_type)}, got "
                 f"{type(ctx.payload).__name__}; pass a matching payload= to fire()",
+                "payload_type",
             )
         try:
             result = self.fn(ctx)
@@ -129,6 +131,7 @@ class Predicate(Guard):
             self.name,
             f"returned {result!r} ({type(result).__name__}), not a bool; "
             "return True or False (e.g. wrap the expression in bool(...))",
+            "not_bool",
         )
 
     def evaluate(self, ctx: Context) -> GuardResult:

@@ -50,8 +50,6 @@ from ._snapshot import restore_journey, snapshot_journey
 
 __all__ = ["JourneyMachine"]
 
-_PAYLOAD_MISMATCH = "expects a payload of type"
-
 
 class JourneyMachine(HookRegistration):
     """Drives any number of journeys through one definition.
@@ -184,7 +182,7 @@ class JourneyMachine(HookRegistration):
                         out.append(trigger)
                         break
                 except GuardError as err:
-                    if _PAYLOAD_MISMATCH not in err.message:
+                    if err.reason != "payload_type":
                         raise
         return tuple(out)
 
