@@ -139,31 +139,47 @@ class JourneyBuilder:
             return True
         return t.source == source or (isinstance(t.source, tuple) and source in t.source)
 
+    def _missing(self, trigger: str, source: str | None) -> KeyError:
+        where = f" from {source!r}" if source else ""
+        return KeyError(f"builder {self.name!r} has no transition {trigger!r}{where}")
+
     def remove_transitions(self, trigger: str, *, source: str | None = None) -> JourneyBuilder:
-        """Remove the transitions of ``trigger`` (only those from ``source`` if given)."""
-        before = len(self._transitions)
-        self._transitions = [t for t in self._transitions if not self._matches(t, trigger, source)]
-        if len(self._transitions) == before:
-            raise KeyError(
-                f"builder {self.name!r} has no transition {trigger!r}"
-                + (f" from {source!r}" if source else "")
-            )
+        """Remove the transitions of ``trigger`` (only from ``source`` if given: a
+        transition with several sources keeps the others)."""
+        kept: list[Transition] = []
+        hit = False
+        for t in self._transitions:
+            if not self._matches(t, trigger, source):
+                kept.append(t)
+                continue
+            hit = True
+            if source is not None and isinstance(t.source, tuple) and len(t.source) > 1:
+                kept.append(attrs.evolve(t, source=tuple(s for s in t.source if s != source)))
+        if not hit:
+            raise self._missing(trigger, source)
+        self._transitions = kept
         return self
 
     def replace_guards(
         self, trigger: str, guards: Guard | Iterable[Guard] | None, *, source: str | None = None
     ) -> JourneyBuilder:
-        """Give the transitions of ``trigger`` (from ``source`` if given) new guards."""
+        """Give the transitions of ``trigger`` new guards (only from ``source`` if given:
+        a transition with several sources is split, the others keep their guards)."""
+        out: list[Transition] = []
         hit = False
-        for i, t in enumerate(self._transitions):
-            if self._matches(t, trigger, source):
-                self._transitions[i] = attrs.evolve(t, guards=guards)
-                hit = True
+        for t in self._transitions:
+            if not self._matches(t, trigger, source):
+                out.append(t)
+                continue
+            hit = True
+            if source is not None and isinstance(t.source, tuple) and len(t.source) > 1:
+                out.append(attrs.evolve(t, source=source, guards=guards))
+                out.append(attrs.evolve(t, source=tuple(s for s in t.source if s != source)))
+            else:
+                out.append(attrs.evolve(t, guards=guards))
         if not hit:
-            raise KeyError(
-                f"builder {self.name!r} has no transition {trigger!r}"
-                + (f" from {source!r}" if source else "")
-            )
+            raise self._missing(trigger, source)
+        self._transitions = out
         return self
 
     # -- timeouts ------------------------------------------------------------------

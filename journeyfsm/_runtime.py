@@ -32,6 +32,7 @@ again (Semantics 6).
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -124,12 +125,19 @@ class JourneyMachine(HookRegistration):
 
     @property
     def logger(self) -> Any:
-        """The bound structlog logger (bound on first use, with the definition's name)."""
+        """The bound structlog logger (bound on first use, with the definition's name).
+
+        Without an injected logger: if the host has configured structlog, the
+        ``"journeyfsm"`` structlog logger; if not, a structlog logger that hands its
+        lines to the stdlib ``logging.getLogger("journeyfsm")`` and is filtered at that
+        logger's level when first used, so an unconfigured host sees warnings and errors
+        only, as with any well-behaved library.
+        """
         log = self._log
         if log is None:
             source = self._logger_source
             if source is None:
-                source = structlog.get_logger("journeyfsm")
+                source = _default_logger()
             log = self._log = source.bind(
                 definition=self.definition.name, definition_version=self.definition.version
             )
@@ -445,6 +453,17 @@ class JourneyMachine(HookRegistration):
             else:
                 reports.append(EffectReport(eff.name, ikey, True))
         return tuple(reports)
+
+
+def _default_logger() -> Any:
+    if structlog.is_configured():
+        return structlog.get_logger("journeyfsm")
+    std = logging.getLogger("journeyfsm")
+    return structlog.wrap_logger(
+        std,
+        wrapper_class=structlog.make_filtering_bound_logger(std.getEffectiveLevel()),
+        processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
+    )
 
 
 def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
