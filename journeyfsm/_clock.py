@@ -19,7 +19,9 @@ class Clock(Protocol):
     True
     """
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
 
 
 class SystemClock:
@@ -28,6 +30,7 @@ class SystemClock:
     __slots__ = ()
 
     def now(self) -> datetime:
+        """The wall-clock time in UTC."""
         return datetime.now(UTC)
 
     def __repr__(self) -> str:
@@ -53,6 +56,7 @@ class ManualClock:
         )
 
     def now(self) -> datetime:
+        """The time this clock was last set or advanced to."""
         return self._now
 
     def set(self, when: datetime) -> datetime:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -190,7 +191,11 @@ class JourneyDefinition:
         if problems:
             raise DefinitionError(problems, name=self.name)
         object.__setattr__(self, "_stage_map", stage_map)
-        object.__setattr__(self, "_table", table)
+        object.__setattr__(
+            self,
+            "_table",
+            MappingProxyType({stage: MappingProxyType(row) for stage, row in table.items()}),
+        )
         object.__setattr__(self, "_triggers", triggers)
         object.__setattr__(self, "_initial", next(s.name for s in self.stages if s.initial))
 
@@ -288,7 +293,7 @@ class JourneyDefinition:
         >>> from journeyfsm import templates
         >>> base = templates.aida()
         >>> bigger = base.builder().stage("loyal", final=True).transition(
-        ...     "join_club", "action", "loyal").build(name="aida-plus")
+        ...     "join_club", "desire", "loyal").build(name="aida-plus")
         >>> "loyal" in bigger.stage_names, "loyal" in base.stage_names
         (True, False)
         """

@@ -117,6 +117,7 @@ class _Dispatch:
 
     def __call__(self, event_data: Any) -> None:
         ctx: Context = event_data.args[0]
+        ctx.dest = event_data.transition.dest
         for hook in self.hooks:
             try:
                 hook(ctx)

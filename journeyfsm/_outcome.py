@@ -35,6 +35,7 @@ class CandidateResult:
 
     @property
     def dest(self) -> str | None:
+        """The candidate's destination (``None`` for an internal transition)."""
         return self.transition.dest
 
     @property
@@ -50,11 +51,13 @@ def candidates_from_log(
     per: dict[int, list[GuardResult]] = {}
     for idx, g, ok in log:
         per.setdefault(idx, []).append(GuardResult(g.name, g.description, ok))
+    failed = {idx for idx, _, ok in log if not ok}
+    # candidates are tried in order until one passes: the winner is the first that did not fail
+    winner = next(i for i in range(len(cands)) if i not in failed)
     out = []
-    for idx in sorted(per) if per else []:
-        results = tuple(per[idx])
+    for idx in range(winner + 1):
+        results = tuple(per.get(idx, ()))
         out.append(CandidateResult(cands[idx], all(r.passed for r in results), results))
-    # an unguarded winner leaves no log entry: report it as passed with no guards
     return tuple(out)
 
 
@@ -99,18 +102,22 @@ class Outcome:
 
     @property
     def moved(self) -> bool:
+        """The journey moved (or took an internal transition)."""
         return self.status == "moved"
 
     @property
     def blocked(self) -> bool:
+        """Guards refused every candidate; the journey is unchanged."""
         return self.status == "blocked"
 
     @property
     def ignored(self) -> bool:
+        """The trigger is not valid from this stage (policy ``ignore``); nothing ran."""
         return self.status == "ignored"
 
     @property
     def duplicate(self) -> bool:
+        """The event id was seen before for this journey; nothing ran."""
         return self.status == "duplicate"
 
     @property
@@ -162,6 +169,7 @@ class Explanation:
 
     @property
     def chosen(self) -> Transition | None:
+        """The transition ``fire`` would take now, or ``None``."""
         for c in self.candidates:
             if c.passed:
                 return c.transition
@@ -169,6 +177,7 @@ class Explanation:
 
     @property
     def failed_guards(self) -> tuple[str, ...]:
+        """Names of every failing guard (no repeats)."""
         seen: dict[str, None] = {}
         for c in self.candidates:
             for leaf in c.failing:

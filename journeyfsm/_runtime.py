@@ -92,7 +92,7 @@ class JourneyMachine(HookRegistration):
         self._logger_source = logger
         self._log: Any = None
         self._hooks = HookRegistry(definition.stage_names, definition.triggers)
-        self._table = definition.table
+        self._table = {s: dict(row) for s, row in definition.table.items()}  # hot path: plain dicts
         self._attached: set[tuple[str, str | None]] = set()
         self._engine = compile_engine(definition)
         self._events = self._engine.events
@@ -283,7 +283,7 @@ class JourneyMachine(HookRegistration):
         if not cands:
             return self._invalid(journey, trigger, payload, now, event_id, meta, policy)
         if meta is not None:
-            meta = dict(meta)  # the history entry keeps its own copy
+            meta = copy_json(dict(meta))  # the history entry keeps its own copy
         ctx = Context(journey, trigger, payload, now, source, None, event_id, meta)
         hooks = self._hooks
         version = journey.version

@@ -1,0 +1,136 @@
+"""The public surface: ``__all__`` is the API, everything public is documented, and every
+docstring example runs."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import io
+import pkgutil
+from types import ModuleType
+
+import pytest
+import structlog
+
+import journeyfsm
+
+MODULES = sorted(m.name for m in pkgutil.walk_packages(journeyfsm.__path__, "journeyfsm."))
+
+
+def test_all_names_exist_and_are_unique() -> None:
+    names = journeyfsm.__all__
+    assert len(names) == len(set(names))
+    missing = [n for n in names if not hasattr(journeyfsm, n)]
+    assert missing == []
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from journeyfsm import *", namespace)
+    namespace.pop("__builtins__")
+    assert set(namespace) == set(journeyfsm.__all__)
+
+
+def test_every_public_name_of_the_package_is_listed_in_all() -> None:
+    public = {
+        name
+        for name, value in vars(journeyfsm).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert sorted(public - set(journeyfsm.__all__)) == []
+
+
+def test_core_api_is_exported() -> None:
+    core = {
+        "JourneyMachine",
+        "JourneyDefinition",
+        "JourneyBuilder",
+        "Stage",
+        "Transition",
+        "Timeout",
+        "guard",
+        "Guard",
+        "GuardResult",
+        "Journey",
+        "HistoryEntry",
+        "Outcome",
+        "Explanation",
+        "ManualClock",
+        "SystemClock",
+        "Clock",
+        "JourneyError",
+        "DefinitionError",
+        "UnknownTrigger",
+        "InvalidTransition",
+        "GuardError",
+        "HookError",
+        "SnapshotError",
+        "templates",
+    }
+    assert core <= set(journeyfsm.__all__)
+
+
+def _exported_callables() -> list[tuple[str, object]]:
+    out = []
+    for name in journeyfsm.__all__:
+        value = getattr(journeyfsm, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            out.append((name, value))
+    return out
+
+
+@pytest.mark.parametrize("name", [name for name, _ in _exported_callables()])
+def test_every_exported_class_and_function_has_a_docstring(name: str) -> None:
+    doc = getattr(journeyfsm, name).__doc__
+    assert doc and doc.strip(), f"journeyfsm.{name} has no docstring"
+
+
+def test_public_methods_and_properties_of_exported_classes_have_docstrings() -> None:
+    undocumented = []
+    for name, cls in _exported_callables():
+        if not inspect.isclass(cls) or not cls.__module__.startswith("journeyfsm"):
+            continue
+        for attr, raw in vars(cls).items():
+            if attr.startswith("_"):
+                continue
+            fn = raw.fget if isinstance(raw, property) else getattr(raw, "__func__", raw)
+            if not (inspect.isfunction(fn) or isinstance(raw, property)):
+                continue
+            if not (getattr(fn, "__doc__", None) or "").strip():
+                undocumented.append(f"{name}.{attr}")
+    assert not undocumented, "no docstring: " + ", ".join(undocumented)
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(journeyfsm.__version__, str) and journeyfsm.__version__.count(".") == 2
+
+
+def _import(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name and not err.name.startswith("journeyfsm"):
+            pytest.skip(f"{name} needs the optional dependency {err.name!r}, not installed")
+        raise
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_docstring_examples_run(module_name: str) -> None:
+    module = _import(module_name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    out = io.StringIO()
+    # unconfigured structlog would print log lines into the examples' expected output
+    with structlog.testing.capture_logs():
+        for test in finder.find(module, module_name):
+            runner.run(test, out=out.write)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0, out.getvalue()
+
+
+def test_doctests_cover_the_core_modules() -> None:
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    for name in ("journeyfsm", "journeyfsm._runtime", "journeyfsm._definition"):
+        examples = sum(len(t.examples) for t in finder.find(importlib.import_module(name)))
+        assert examples > 0, name
