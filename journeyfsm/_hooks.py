@@ -201,7 +201,10 @@ class HookRegistration:
         def add(f: F) -> F:
             if not callable(f):
                 raise TypeError(f"effect must be callable, got {f!r}")
-            eff = Effect(name or hook_name(f), f, on_enter, on_transition)
+            # __name__, not __qualname__: the name goes into idempotency keys, keep it stable
+            eff = Effect(
+                name or getattr(f, "__name__", None) or hook_name(f), f, on_enter, on_transition
+            )
             if on_enter is not None:
                 self._hooks.effects_enter[on_enter].append(eff)
             else:

@@ -103,6 +103,13 @@ def restore_journey(d: JourneyDefinition, snap: Mapping[str, Any]) -> Journey:
     unknown = set(snap) - _KEYS
     if unknown:
         raise _fail(f"snapshot of journey {key!r} has unknown keys {sorted(unknown)}", key)
+    fmt = snap.get("format", FORMAT)
+    if fmt != FORMAT:
+        raise _fail(
+            f"snapshot of journey {key!r} has format {fmt!r}; this journeyfsm reads format "
+            f"{FORMAT}: upgrade journeyfsm or re-create the snapshot",
+            key,
+        )
     if snap.get("definition") != d.name:
         raise _fail(
             f"snapshot of journey {key!r} belongs to definition {snap.get('definition')!r}, "
