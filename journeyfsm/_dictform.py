@@ -143,6 +143,14 @@ def definition_from_dict(
     name = data.get("name") if isinstance(data, Mapping) else None
     if not _check_keys(data, _DEF_KEYS, {"name", "stages", "transitions"}, "definition", problems):
         raise DefinitionError(problems, name=name if isinstance(name, str) else None)
+    not_lists = [
+        Problem(f"{k!r} must be a list, got {type(data[k]).__name__}")
+        for k in ("stages", "transitions", "timeouts")
+        if k in data and not isinstance(data[k], list)
+    ]
+    if not_lists:
+        problems.extend(not_lists)
+        raise DefinitionError(problems, name=name if isinstance(name, str) else None)
     registry = _registry(guards)
     stages: list[Stage] = []
     for i, sd in enumerate(data["stages"]):
@@ -150,7 +158,7 @@ def definition_from_dict(
             try:
                 stages.append(Stage(**sd))
             except (TypeError, ValueError) as err:
-                problems.append(Problem(f"stages[{i}]: {err}", stage=sd.get("name")))
+                problems.append(Problem(f"stages[{i}]: {_text(err)}", stage=sd.get("name")))
     transitions: list[Transition] = []
     for i, td in enumerate(data["transitions"]):
         if not _check_keys(
@@ -159,23 +167,45 @@ def definition_from_dict(
             continue
         trig = str(td["trigger"])
         refs = td.get("guards", [])
+        if not isinstance(refs, list):
+            problems.append(
+                Problem(
+                    f"transitions[{i}] ({trig!r}): 'guards' must be a list of "
+                    f"guard references, got {type(refs).__name__}",
+                    trigger=trig,
+                )
+            )
+            continue
         resolved = [_resolve(r, registry, trig, problems) for r in refs]
         if any(g is None for g in resolved):
             continue
         try:
             transitions.append(Transition(**{**td, "guards": resolved}))
         except (TypeError, ValueError) as err:
-            problems.append(Problem(f"transitions[{i}] ({trig!r}): {err}", trigger=trig))
+            problems.append(Problem(f"transitions[{i}] ({trig!r}): {_text(err)}", trigger=trig))
     timeouts: list[Timeout] = []
     for i, tod in enumerate(data.get("timeouts", [])):
         if _check_keys(tod, _TIMEOUT_KEYS, _TIMEOUT_KEYS, f"timeouts[{i}]", problems):
             try:
                 timeouts.append(Timeout(tod["stage"], tod["after_seconds"], tod["trigger"]))
             except (TypeError, ValueError) as err:
-                problems.append(Problem(f"timeouts[{i}]: {err}", stage=tod.get("stage")))
+                problems.append(Problem(f"timeouts[{i}]: {_text(err)}", stage=tod.get("stage")))
     if problems:
         raise DefinitionError(problems, name=name if isinstance(name, str) else None)
     rest = {k: data[k] for k in ("version", "description", "policy", "metadata") if k in data}
-    return JourneyDefinition(
-        name=data["name"], stages=stages, transitions=transitions, timeouts=timeouts, **rest
-    )
+    try:
+        return JourneyDefinition(
+            name=data["name"], stages=stages, transitions=transitions, timeouts=timeouts, **rest
+        )
+    except (TypeError, ValueError) as err:
+        if isinstance(err, DefinitionError):
+            raise
+        raise DefinitionError(
+            [Problem(f"definition: {_text(err)}")], name=name if isinstance(name, str) else None
+        ) from err
+
+
+def _text(err: Exception) -> str:
+    """The readable part of an error (attrs validators put extra objects in ``args``)."""
+    first = err.args[0] if err.args else None
+    return first if isinstance(first, str) else str(err)

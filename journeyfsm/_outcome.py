@@ -192,8 +192,18 @@ class Explanation:
             mark = "PASS" if c.passed else "FAIL"
             lines.append(f"  {i}. -> {c.dest!r} [{mark}]")
             for g in c.guards:
-                lines.append(f"       {'ok  ' if g.passed else 'FAIL'} {g.name}: {g.description}")
+                _guard_lines(g, 7, lines)
         return "\n".join(lines)
+
+
+def _guard_lines(g: GuardResult, indent: int, lines: list[str]) -> None:
+    """One line per guard; a failing composite is broken into its parts (indented)."""
+    mark = "ok  " if g.passed else "FAIL"
+    text = f"{g.name}: {g.description}" if g.description else g.name
+    lines.append(f"{' ' * indent}{mark} {text}")
+    if not g.passed:  # say why a composite failed; a passing one needs no detail
+        for child in g.children:
+            _guard_lines(child, indent + 2, lines)
 
 
 @attrs.frozen

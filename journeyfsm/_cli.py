@@ -1,0 +1,279 @@
+"""The ``journeyfsm`` command: demo, validate, show, templates.
+
+Exit codes: 0 success, 1 the definition has problems, 2 bad usage (unknown template,
+unreadable file, bad option).
+
+    $ journeyfsm templates
+    $ journeyfsm show eight-phases
+    $ journeyfsm validate my_journey.json
+    $ journeyfsm demo --seed 3 --customers 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import templates
+from ._definition import JourneyDefinition
+from ._errors import DefinitionError, Problem
+from ._guards import Guard, guard
+from ._records import Context
+
+__all__ = ["main"]
+
+OK, PROBLEMS, USAGE = 0, 1, 2
+
+
+class _UsageError(Exception):
+    """A mistake in how the command was called; printed without a traceback, exit 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``journeyfsm`` command with ``argv`` (default: ``sys.argv[1:]``).
+
+    >>> main(["show", "aida"])  # doctest: +ELLIPSIS
+    aida (version 1, policy ignore)
+    ...
+    0
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return USAGE
+    command: Callable[[argparse.Namespace, TextIO], int] = args.run
+    try:
+        return command(args, sys.stdout)
+    except _UsageError as err:
+        print(f"journeyfsm {args.command}: error: {err}", file=sys.stderr)
+        return USAGE
+    except BrokenPipeError:
+        # the reader went away (`journeyfsm demo | head`): stop quietly
+        _silence_stdout()
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="journeyfsm",
+        description="Customer journeys as explicit finite-state machines.",
+    )
+    parser.add_argument("--version", action="version", version=f"journeyfsm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="simulate a small shop (seeded, deterministic)",
+        description="Simulate a small shop: customers walk the eight-phases journey at random; "
+        "thank-you emails, blocked payments, duplicate webhooks and a summary are printed.",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
+    demo.add_argument(
+        "--customers", type=_positive_int, default=40, help="number of customers (default: 40)"
+    )
+    demo.add_argument("--quiet", action="store_true", help="print the summary only")
+    demo.set_defaults(run=_cmd_demo)
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a JSON journey definition and print every problem",
+        description="Check a JSON journey definition (the form JourneyDefinition.to_dict() "
+        "writes). Guards are referenced by name; here they are checked as names only.",
+    )
+    validate.add_argument("path", metavar="PATH", help="a .json definition file ('-' for stdin)")
+    validate.set_defaults(run=_cmd_validate)
+
+    show = sub.add_parser(
+        "show",
+        help="print a template's (or a JSON definition's) stages and transitions",
+        description="Print the stages, transitions and timeouts of a template (see "
+        "'journeyfsm templates') or of a JSON definition file.",
+    )
+    show.add_argument("template", metavar="TEMPLATE", help="a template name or a .json file")
+    show.set_defaults(run=_cmd_show)
+
+    listing = sub.add_parser("templates", help="list the ready-made journey templates")
+    listing.set_defaults(run=_cmd_templates)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# -- demo -------------------------------------------------------------------------------
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from ._demo import run_demo
+
+    run_demo(seed=args.seed, customers=args.customers, quiet=args.quiet, out=out)
+    return OK
+
+
+# -- validate ---------------------------------------------------------------------------
+def _read_json(path: str) -> tuple[Any, str | None]:
+    """(data, None) or (None, what is wrong with the JSON); unreadable files -> usage error."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _UsageError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise _UsageError(f"cannot read {path}: {err}") from None
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as err:
+        return None, f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+
+
+def _guard_names(ref: Any, found: dict[str, None]) -> None:
+    """Collect the leaf guard names in a guard reference of the dict form."""
+    if isinstance(ref, str):
+        found.setdefault(ref, None)
+    elif isinstance(ref, dict) and len(ref) == 1:
+        ((_, arg),) = ref.items()
+        for item in arg if isinstance(arg, list) else [arg]:
+            _guard_names(item, found)
+
+
+def _placeholders(data: Any) -> dict[str, Guard]:
+    """A stand-in guard for every guard name the definition uses (guards are host code)."""
+    names: dict[str, None] = {}
+    transitions = data.get("transitions") if isinstance(data, dict) else None
+    for t in transitions if isinstance(transitions, list) else []:
+        refs = t.get("guards") if isinstance(t, dict) else None
+        for ref in refs if isinstance(refs, list) else []:
+            _guard_names(ref, names)
+    return {name: guard(_never_called, name=name) for name in names}
+
+
+def _never_called(ctx: Context) -> bool:  # pragma: no cover - validation never fires
+    raise RuntimeError("placeholder guard from 'journeyfsm validate' was called")
+
+
+def load_definition(path: str) -> JourneyDefinition:
+    """Read a JSON definition file with placeholder guards; DefinitionError lists problems."""
+    data, json_problem = _read_json(path)
+    if json_problem is not None:
+        raise DefinitionError([Problem(json_problem)], name=None)
+    if not isinstance(data, dict):
+        raise DefinitionError(
+            [Problem(f"the file must hold a JSON object, got {type(data).__name__}")]
+        )
+    try:
+        return JourneyDefinition.from_dict(data, guards=_placeholders(data))
+    except DefinitionError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        # a safety net: a shape from_dict did not foresee still becomes a Problem
+        raise DefinitionError(
+            [Problem(f"malformed definition ({type(err).__name__}: {err})")],
+            name=data.get("name") if isinstance(data.get("name"), str) else None,
+        ) from err
+
+
+def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        d = load_definition(args.path)
+    except DefinitionError as err:
+        print(f"{args.path}: {len(err.problems)} problem(s)", file=out)
+        for p in err.problems:
+            print(f"  - {p.message}", file=out)
+        return PROBLEMS
+    guards = sorted(d.guards())
+    print(
+        f"OK: {args.path}: definition {d.name!r} version {d.version!r}: "
+        f"{len(d.stages)} stages, {len(d.transitions)} transitions, {len(d.timeouts)} timeouts",
+        file=out,
+    )
+    if guards:
+        print(f"  guards (checked by name only): {', '.join(guards)}", file=out)
+    return OK
+
+
+# -- show / templates -------------------------------------------------------------------
+def _template(name: str) -> JourneyDefinition:
+    factories = templates.TEMPLATES
+    factory = factories.get(name)
+    if factory is None:
+        close = difflib.get_close_matches(name, list(factories), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise _UsageError(
+            f"unknown template {name!r}; {hint}known templates: {', '.join(factories)} "
+            "(or pass a .json definition file)"
+        )
+    return factory()
+
+
+def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    name: str = args.template
+    if name.endswith(".json") or name == "-" or Path(name).is_file():
+        try:
+            d = load_definition(name)
+        except DefinitionError as err:
+            print(f"{name}: {len(err.problems)} problem(s); run 'journeyfsm validate'", file=out)
+            for p in err.problems:
+                print(f"  - {p.message}", file=out)
+            return PROBLEMS
+    else:
+        d = _template(name)
+    print(describe(d), file=out)
+    return OK
+
+
+def describe(d: JourneyDefinition) -> str:
+    """A plain-text description of a definition: stages, transitions by source, timeouts."""
+    lines = [f"{d.name} (version {d.version}, policy {d.policy})"]
+    if d.description:
+        lines.append(f"  {d.description}")
+    lines += ["", "stages:"]
+    width = max(len(s.name) for s in d.stages)
+    for s in d.stages:
+        mark = "initial" if s.initial else "final" if s.final else ""
+        text = f"  {s.name:<{width}}  {mark:<7}  {s.description}".rstrip()
+        lines.append(text)
+    lines += ["", "transitions (in the order they are tried):"]
+    tw = max((len(t) for t in d.triggers), default=0)
+    for stage, row in d.table.items():
+        for trigger, cands in row.items():
+            for t in cands:
+                dest = "(internal: recorded, stage unchanged)" if t.dest is None else t.dest
+                guards = f"  if {' & '.join(g.name for g in t.guards)}" if t.guards else ""
+                lines.append(f"  {stage:<{width}}  {trigger:<{tw}}  -> {dest}{guards}")
+    if d.timeouts:
+        lines += ["", "timeouts:"]
+        for to in d.timeouts:
+            lines.append(f"  {to.stage:<{width}}  after {to.after}  fires {to.trigger}")
+    return "\n".join(lines)
+
+
+def _cmd_templates(args: argparse.Namespace, out: TextIO) -> int:
+    factories = templates.TEMPLATES
+    width = max(len(n) for n in factories)
+    for name, factory in factories.items():
+        d = factory()
+        summary = d.description.split(". ")[0].rstrip(".")
+        print(f"{name:<{width}}  {len(d.stages):>2} stages  {summary}", file=out)
+    return OK

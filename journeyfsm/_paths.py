@@ -1,0 +1,300 @@
+"""The path explorer: which trigger sequences lead where, read from the compiled table.
+
+Theory of operation
+-------------------
+A step from stage S is found by asking the machine what it would do: for every trigger
+of ``definition.table[S]`` and every payload the caller's payload factory offers for
+(S, trigger), ``JourneyMachine.explain`` on a journey in S (with the caller's ``data``)
+names the candidate that would win.  So guards and candidate order are honoured exactly
+as ``fire`` honours them, and there is no second description of the rules.  A payload a
+guard refuses to read (``GuardError``) simply does not open that step.
+
+The explorer runs no hooks, so ``data`` is the same at every step: guards that read
+``journey.data`` see the ``data`` given.  Internal transitions (``dest=None``) do not
+change the stage and are not steps.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ._clock import ManualClock
+from ._definition import JourneyDefinition
+from ._errors import GuardError
+from ._json import copy_json
+from ._records import Journey
+from ._runtime import JourneyMachine
+
+__all__ = [
+    "Path",
+    "PayloadFactory",
+    "Step",
+    "shortest_paths",
+    "simple_paths",
+    "stages_without_exit_to_final",
+    "unreachable_stages",
+]
+
+PayloadFactory = Callable[[str, str], Iterable[Any]] | Mapping[str, Iterable[Any]]
+
+
+@attrs.frozen
+class Step:
+    """One event of a path: ``trigger`` with ``payload`` moves from ``source`` to ``dest``."""
+
+    trigger: str
+    payload: Any
+    source: str
+    dest: str
+
+
+@attrs.frozen
+class Path:
+    """A trigger sequence from the initial stage to ``stage``.
+
+    >>> from journeyfsm import JourneyMachine, templates
+    >>> from journeyfsm.testing import shortest_paths
+    >>> path = shortest_paths(templates.aida())["action"]
+    >>> path.triggers
+    ('engage', 'want', 'buy')
+    >>> path.replay(JourneyMachine(templates.aida())).stage
+    'action'
+    """
+
+    stage: str
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        return tuple(s.trigger for s in self.steps)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Every stage visited, the initial one first."""
+        if not self.steps:
+            return (self.stage,)
+        return (self.steps[0].source, *(s.dest for s in self.steps))
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def replay(
+        self,
+        machine: JourneyMachine,
+        *,
+        key: str = "path-replay",
+        data: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> Journey:
+        """Fire the steps through ``machine`` on a new journey and return it.
+
+        Raises ``AssertionError`` naming the step if the machine does not move as the
+        path says (a hook vetoed, a guard read the clock differently, ...).
+        """
+        journey = machine.start(key, data)
+        for i, step in enumerate(self.steps, 1):
+            outcome = machine.fire(journey, step.trigger, step.payload, at=at)
+            if not outcome.moved or journey.stage != step.dest:
+                raise AssertionError(
+                    f"replaying the path to {self.stage!r}: step {i} ({step.trigger!r} from "
+                    f"{step.source!r} with payload {step.payload!r}) should move to "
+                    f"{step.dest!r}, but it was {outcome.status} and the journey is in "
+                    f"{journey.stage!r}"
+                )
+        return journey
+
+
+def _payloads_of(factory: PayloadFactory | None) -> Callable[[str, str], list[Any]]:
+    if factory is None:
+        return lambda stage, trigger: [None]
+    if isinstance(factory, Mapping):
+        table = factory
+        return lambda stage, trigger: list(table.get(trigger, [None]))
+    fn = factory
+
+    def call(stage: str, trigger: str) -> list[Any]:
+        result = fn(stage, trigger)
+        if result is None or isinstance(result, (Mapping, str, bytes)):
+            raise TypeError(
+                f"payload_factory({stage!r}, {trigger!r}) must return an iterable of payloads "
+                f"to try (a list), got {type(result).__name__}; wrap one payload as [payload]"
+            )
+        return list(result)
+
+    return call
+
+
+class Explorer:
+    """Finds the steps out of each stage once and remembers them (see the module doc)."""
+
+    def __init__(
+        self,
+        source: JourneyDefinition | JourneyMachine,
+        payload_factory: PayloadFactory | None = None,
+        *,
+        data: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        # a definition alone runs on a ManualClock, so guards that read the time are
+        # judged the same way on every run
+        self.machine = (
+            source
+            if isinstance(source, JourneyMachine)
+            else JourneyMachine(source, clock=ManualClock())
+        )
+        self.definition = self.machine.definition
+        self.payloads = _payloads_of(payload_factory)
+        self.data = dict(data or {})
+        self.at = at
+        self._steps: dict[str, tuple[Step, ...]] = {}
+
+    def steps_from(self, stage: str) -> tuple[Step, ...]:
+        """The distinct (trigger, dest) moves out of ``stage``, first working payload each."""
+        found = self._steps.get(stage)
+        if found is not None:
+            return found
+        out: list[Step] = []
+        for trigger in self.definition.triggers_from(stage):
+            dests: set[str] = set()
+            for payload in self.payloads(stage, trigger):
+                journey = Journey("path-explorer", stage, copy_json(self.data))
+                try:
+                    chosen = self.machine.explain(journey, trigger, payload, at=self.at).chosen
+                except GuardError:
+                    continue
+                if chosen is None or chosen.dest is None or chosen.dest in dests:
+                    continue
+                dests.add(chosen.dest)
+                out.append(Step(trigger, payload, stage, chosen.dest))
+        self._steps[stage] = result = tuple(out)
+        return result
+
+
+def shortest_paths(
+    definition: JourneyDefinition | JourneyMachine,
+    payload_factory: PayloadFactory | None = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Path]:
+    """A shortest path from the initial stage to every stage it can reach.
+
+    ``payload_factory`` offers payloads to try: ``fn(stage, trigger) -> [payload, ...]`` or
+    a dict ``{trigger: [payload, ...]}`` (default: ``None`` only).  ``data`` is the journey
+    data guards see.  Stages missing from the result cannot be reached with these payloads.
+
+    >>> from journeyfsm import templates
+    >>> from journeyfsm.testing import shortest_paths
+    >>> shortest_paths(templates.aida())["lost"].triggers
+    ('lose_interest',)
+    """
+    explorer = Explorer(definition, payload_factory, data=data, at=at)
+    start = explorer.definition.initial_stage
+    paths = {start: Path(start)}
+    todo = deque([start])
+    while todo:
+        here = paths[todo.popleft()]
+        for step in explorer.steps_from(here.stage):
+            if step.dest not in paths:
+                paths[step.dest] = Path(step.dest, (*here.steps, step))
+                todo.append(step.dest)
+    return paths
+
+
+def simple_paths(
+    definition: JourneyDefinition | JourneyMachine,
+    max_length: int,
+    payload_factory: PayloadFactory | None = None,
+    *,
+    to: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> list[Path]:
+    """Every path of 1 to ``max_length`` steps from the initial stage that visits no stage twice.
+
+    ``to`` keeps only the paths ending in that stage; payloads and ``data`` work as in
+    :func:`shortest_paths`.
+
+    >>> from journeyfsm import templates
+    >>> from journeyfsm.testing import simple_paths
+    >>> [p.triggers for p in simple_paths(templates.aida(), 3, to="lost")]
+    [('engage', 'want', 'lose_interest'), ('engage', 'lose_interest'), ('lose_interest',)]
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
+    explorer = Explorer(definition, payload_factory, data=data, at=at)
+    if to is not None:
+        explorer.definition.stage(to)  # KeyError with close matches for a typo
+    start = explorer.definition.initial_stage
+
+    def walk(steps: tuple[Step, ...], visited: frozenset[str]) -> Iterator[Path]:
+        stage = steps[-1].dest if steps else start
+        for step in explorer.steps_from(stage):
+            if step.dest in visited:
+                continue
+            longer = (*steps, step)
+            if to is None or step.dest == to:
+                yield Path(step.dest, longer)
+            if len(longer) < max_length:
+                yield from walk(longer, visited | {step.dest})
+
+    return list(walk((), frozenset({start})))
+
+
+def unreachable_stages(
+    definition: JourneyDefinition | JourneyMachine,
+    payload_factory: PayloadFactory | None = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> tuple[str, ...]:
+    """Stages no path reaches with the payloads offered (guards honoured).
+
+    >>> from journeyfsm import templates
+    >>> from journeyfsm.testing import unreachable_stages
+    >>> unreachable_stages(templates.aida())
+    ()
+    """
+    reached = shortest_paths(definition, payload_factory, data=data, at=at)
+    d = definition.definition if isinstance(definition, JourneyMachine) else definition
+    return tuple(s for s in d.stage_names if s not in reached)
+
+
+def stages_without_exit_to_final(
+    definition: JourneyDefinition | JourneyMachine,
+) -> tuple[str, ...]:
+    """Non-final stages from which no final stage can be reached (read from the table;
+    guards ignored): journeys entering them can never finish.
+
+    >>> from journeyfsm import JourneyBuilder
+    >>> from journeyfsm.testing import stages_without_exit_to_final
+    >>> loop = (
+    ...     JourneyBuilder("loop")
+    ...     .stage("new", initial=True).stage("ping").stage("pong").stage("done", final=True)
+    ...     .transition("finish", "new", "done")
+    ...     .transition("start", "new", "ping")
+    ...     .transition("hit", "ping", "pong")
+    ...     .transition("hit", "pong", "ping")
+    ...     .build()
+    ... )
+    >>> stages_without_exit_to_final(loop)
+    ('ping', 'pong')
+    """
+    d = definition.definition if isinstance(definition, JourneyMachine) else definition
+    into: dict[str, set[str]] = {s: set() for s in d.stage_names}
+    for edge in d.edges():
+        if edge.dest is not None:
+            into[edge.dest].add(edge.source)
+    can_finish = set(d.final_stages)
+    todo = deque(can_finish)
+    while todo:
+        for source in into[todo.popleft()]:
+            if source not in can_finish:
+                can_finish.add(source)
+                todo.append(source)
+    return tuple(s for s in d.stage_names if s not in can_finish)

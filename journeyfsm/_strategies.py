@@ -1,0 +1,195 @@
+"""Hypothesis strategies: trigger sequences for a definition, and random definitions.
+
+Imported only through ``journeyfsm.testing``, which turns a missing hypothesis into an
+ImportError naming the ``test`` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from itertools import product
+from typing import Any
+
+from hypothesis import strategies as st
+
+from ._definition import JourneyDefinition, Stage, Transition
+from ._errors import GuardError
+from ._guards import Guard, guard
+from ._json import copy_json
+from ._paths import Explorer, PayloadFactory, Step
+from ._records import Context, Journey
+from ._runtime import JourneyMachine
+
+__all__ = ["GENERATED_GUARDS", "definitions", "generated_payloads", "trigger_sequences"]
+
+
+def _flag_guard(flag: str) -> Guard:
+    def check(ctx: Context) -> bool:
+        return isinstance(ctx.payload, Mapping) and ctx.payload.get(flag) is True
+
+    return guard(check, name=flag, description=f"the payload sets {flag!r} to True")
+
+
+#: The leaf guards generated definitions use: ``gN`` passes when the payload is a dict
+#: with ``"gN": True``.
+GENERATED_GUARDS: tuple[Guard, ...] = tuple(_flag_guard(f"g{i}") for i in range(4))
+
+
+def generated_payloads() -> list[dict[str, bool]]:
+    """Every combination of the generated guards' flags: one of them satisfies any guard.
+
+    >>> len(generated_payloads()), generated_payloads()[0]
+    (16, {'g0': False, 'g1': False, 'g2': False, 'g3': False})
+    """
+    names = [g.name for g in GENERATED_GUARDS]
+    return [
+        dict(zip(names, flags, strict=True)) for flags in product((False, True), repeat=len(names))
+    ]
+
+
+def trigger_sequences(
+    definition: JourneyDefinition | JourneyMachine,
+    *,
+    max_length: int = 20,
+    payload_factory: PayloadFactory | None = None,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> st.SearchStrategy[list[Step]]:
+    """Lists of steps from the initial stage, each trigger allowed from the stage reached.
+
+    Each :class:`Step` carries the payload drawn from ``payload_factory`` (as for
+    :func:`shortest_paths`) and the stage the definition predicts after it: ``dest`` equals
+    ``source`` when the guards block or the transition is internal.  Payloads a guard
+    refuses to read (``GuardError``) are not drawn.  A sequence ends early in a final stage.
+    """
+    explorer = Explorer(definition, payload_factory, data=data, at=at)
+    d = explorer.definition
+    if max_length < 0:
+        raise ValueError(f"max_length must be >= 0, got {max_length}")
+
+    options: dict[str, dict[str, list[tuple[Any, str]]]] = {}
+
+    def options_from(stage: str) -> dict[str, list[tuple[Any, str]]]:
+        """trigger -> [(payload, predicted stage)], leaving out payloads a guard rejects."""
+        found = options.get(stage)
+        if found is not None:
+            return found
+        found = {}
+        for trigger in d.triggers_from(stage):
+            for payload in explorer.payloads(stage, trigger):
+                journey = Journey("sequence", stage, copy_json(explorer.data))
+                try:
+                    chosen = explorer.machine.explain(journey, trigger, payload, at=at).chosen
+                except GuardError:
+                    continue
+                dest = stage if chosen is None or chosen.dest is None else chosen.dest
+                found.setdefault(trigger, []).append((payload, dest))
+        options[stage] = found
+        return found
+
+    @st.composite
+    def sequences(draw: st.DrawFn) -> list[Step]:
+        length = draw(st.integers(0, max_length))
+        stage = d.initial_stage
+        out: list[Step] = []
+        while len(out) < length:
+            here = options_from(stage)
+            if not here:
+                break
+            trigger = draw(st.sampled_from(sorted(here)))
+            payload, dest = draw(st.sampled_from(here[trigger]))
+            out.append(Step(trigger, payload, stage, dest))
+            stage = dest
+        return out
+
+    return sequences()
+
+
+@st.composite
+def _guard_expr(draw: st.DrawFn) -> Guard:
+    leaf = draw(st.sampled_from(GENERATED_GUARDS))
+    shape = draw(st.sampled_from(["leaf", "leaf", "not", "and", "or"]))
+    if shape == "not":
+        return ~leaf
+    if shape in ("and", "or"):
+        other = draw(st.sampled_from([g for g in GENERATED_GUARDS if g is not leaf]))
+        return leaf & other if shape == "and" else leaf | other
+    return leaf
+
+
+@st.composite
+def _definition(
+    draw: st.DrawFn, max_stages: int, max_triggers: int, guards: bool, internal: bool
+) -> JourneyDefinition:
+    n = draw(st.integers(2, max_stages))
+    names = [f"s{i}" for i in range(n)]
+    finals = draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=max(1, n // 2)))
+    edges: list[tuple[int, int | None]] = []
+    # a spanning tree from earlier non-final stages makes every stage reachable
+    for i in range(1, n):
+        parents = [j for j in range(i) if j not in finals]
+        edges.append((draw(st.sampled_from(parents)), i))
+    non_final = [i for i in range(n) if i not in finals]
+    # every non-final stage needs a way out to another stage
+    for i in non_final:
+        if not any(src == i and dst != i for src, dst in edges):
+            edges.append((i, draw(st.sampled_from([j for j in range(n) if j != i]))))
+    # extra edges; None stands for an internal transition (dest=None)
+    dests: st.SearchStrategy[int | None] = st.integers(0, n - 1)
+    if internal:
+        dests = st.one_of(st.none(), dests)
+    edges.extend(draw(st.lists(st.tuples(st.sampled_from(non_final), dests), max_size=n)))
+    triggers = [f"t{i}" for i in range(max_triggers)]
+    transitions: list[Transition] = []
+    used: dict[int, list[str]] = {}
+    for src, dst in edges:
+        if guards:
+            trigger = draw(st.sampled_from(triggers))
+        else:  # without guards a second candidate for (src, trigger) would be invalid
+            free = [t for t in triggers if t not in used.get(src, [])]
+            trigger = free[0] if free else f"t{len(triggers) + len(used[src])}"
+        used.setdefault(src, []).append(trigger)
+        guard_list = [draw(_guard_expr())] if guards and draw(st.booleans()) else []
+        transitions.append(
+            Transition(trigger, names[src], None if dst is None else names[dst], guard_list)
+        )
+    if guards:
+        transitions = _guard_all_but_last(transitions, draw)
+    stages = [Stage(name, initial=i == 0, final=i in finals) for i, name in enumerate(names)]
+    version = draw(st.integers(1, 3))
+    return JourneyDefinition(
+        name="generated", stages=stages, transitions=transitions, version=version
+    )
+
+
+def _guard_all_but_last(transitions: list[Transition], draw: st.DrawFn) -> list[Transition]:
+    """Give a guard to every candidate that has a later candidate for the same (source, trigger)."""
+    out = list(transitions)
+    for i, t in enumerate(out):
+        later = any(u.source == t.source and u.trigger == t.trigger for u in out[i + 1 :])
+        if later and not t.guards:
+            out[i] = Transition(t.trigger, t.source, t.dest, [draw(_guard_expr())])
+    return out
+
+
+def definitions(
+    *,
+    max_stages: int = 6,
+    max_triggers: int = 4,
+    guards: bool = True,
+    internal: bool = True,
+) -> st.SearchStrategy[JourneyDefinition]:
+    """Random valid definitions named ``"generated"``, for testing tools built on journeyfsm.
+
+    Stages are ``s0`` (initial) to ``sN``, triggers ``t0``...; every stage is reachable
+    and every non-final stage has a way out.  With ``guards`` some transitions carry guards
+    made of :data:`GENERATED_GUARDS` (``gN`` passes for a payload ``{"gN": True}``;
+    :func:`generated_payloads` lists payloads that together satisfy every guard); with
+    ``internal`` some transitions are internal (``dest=None``).
+    """
+    if max_stages < 2:
+        raise ValueError(f"max_stages must be at least 2, got {max_stages}")
+    if max_triggers < 1:
+        raise ValueError(f"max_triggers must be at least 1, got {max_triggers}")
+    return _definition(max_stages, max_triggers, guards, internal)

@@ -1,0 +1,388 @@
+"""Tools to test journey rules: assertions that read like the rule, a transition-table
+check, a recorder of hook and effect calls, a manual clock, a path explorer, and
+hypothesis strategies.  The pytest plugin adds the fixtures ``journey_clock`` and
+``journey_recorder`` and the ``--journey-coverage`` report.
+
+>>> from journeyfsm import templates
+>>> from journeyfsm.testing import assert_moves, assert_ignored
+>>> assert_moves(templates.aida(), "desire", "buy", "action").dest
+'action'
+>>> assert_ignored(templates.aida(), "attention", "buy").status
+'ignored'
+
+Every assertion takes a machine (to run its hooks too) or a definition, builds a journey
+directly in the stage under test (with ``data=`` for guards that read journey data), fires
+the trigger, and on failure raises ``AssertionError`` showing the stage, the trigger, every
+candidate with its guard results, and what is allowed from that stage instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import structlog
+
+from ._clock import ManualClock
+from ._definition import JourneyDefinition
+from ._errors import JourneyError
+from ._guards import GuardResult
+from ._json import copy_json
+from ._outcome import Explanation, Outcome
+from ._paths import (
+    Path,
+    PayloadFactory,
+    Step,
+    shortest_paths,
+    simple_paths,
+    stages_without_exit_to_final,
+    unreachable_stages,
+)
+from ._recorder import RecordedCall, Recorder
+from ._records import Journey
+from ._runtime import JourneyMachine
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+__all__ = [
+    "ManualClock",
+    "Path",
+    "PayloadFactory",
+    "RecordedCall",
+    "Recorder",
+    "Row",
+    "Step",
+    "assert_blocked",
+    "assert_ignored",
+    "assert_moves",
+    "check_table",
+    "definitions",
+    "generated_payloads",
+    "shortest_paths",
+    "simple_paths",
+    "stages_without_exit_to_final",
+    "trigger_sequences",
+    "unreachable_stages",
+]
+
+Target = JourneyMachine | JourneyDefinition
+
+
+def _drop(logger: Any, method: str, event: Any) -> Any:
+    raise structlog.DropEvent
+
+
+def _machine(target: Target) -> JourneyMachine:
+    if isinstance(target, JourneyMachine):
+        return target
+    if isinstance(target, JourneyDefinition):
+        quiet = structlog.wrap_logger(structlog.testing.ReturnLogger(), processors=[_drop])
+        return JourneyMachine(target, clock=ManualClock(), logger=quiet)
+    raise TypeError(f"expected a JourneyMachine or a JourneyDefinition, got {target!r}")
+
+
+def _journey(m: JourneyMachine, stage: str, data: Mapping[str, Any] | None, key: str) -> Journey:
+    m.definition.stage(stage)  # KeyError with close matches for a typo
+    return Journey(key, stage, copy_json(dict(data or {})))
+
+
+def _guard_lines(result: GuardResult, depth: int) -> list[str]:
+    mark = "ok  " if result.passed else "FAIL"
+    about = f": {result.description}" if result.description else ""
+    lines = [f"{'  ' * depth}{mark} {result.name}{about}"]
+    for child in result.children:
+        lines.extend(_guard_lines(child, depth + 1))
+    return lines
+
+
+def _alternatives(m: JourneyMachine, stage: str) -> str:
+    parts = []
+    for trigger, cands in m.definition.table.get(stage, {}).items():
+        dests = " | ".join(repr(c.dest) if c.dest is not None else "(internal)" for c in cands)
+        parts.append(f"{trigger} -> {dests}")
+    return ", ".join(parts) or "nothing (final stage)"
+
+
+def _details(m: JourneyMachine, exp: Explanation, payload: Any, data: Any) -> str:
+    lines = [f"  payload: {payload!r}", f"  journey data: {data or {}!r}"]
+    if exp.candidates:
+        lines.append(f"  candidates for {exp.trigger!r} from {exp.stage!r}, tried in order:")
+    for i, c in enumerate(exp.candidates, 1):
+        dest = repr(c.dest) if c.dest is not None else "(internal)"
+        lines.append(f"    {i}. -> {dest} [{'PASS' if c.passed else 'FAIL'}]")
+        if not c.guards:
+            lines.append("         (no guards)")
+        for g in c.guards:
+            lines.extend("         " + line for line in _guard_lines(g, 0))
+    lines.append(f"  allowed from {exp.stage!r}: {_alternatives(m, exp.stage)}")
+    return "\n".join(lines)
+
+
+def _what_happened(outcome: Outcome) -> str:
+    if outcome.moved:
+        return f"it moved to {outcome.dest!r}"
+    if outcome.blocked:
+        return f"it was blocked by {', '.join(outcome.failed_guards)}"
+    if outcome.ignored:
+        return f"it was ignored: no transition for {outcome.trigger!r} from {outcome.source!r}"
+    return f"it was {outcome.status}"
+
+
+def _failing_names(outcome: Outcome) -> set[str]:
+    names: set[str] = set()
+
+    def walk(r: GuardResult) -> None:
+        if not r.passed:
+            names.add(r.name)
+        for child in r.children:
+            walk(child)
+
+    for c in outcome.candidates:
+        for g in c.guards:
+            walk(g)
+    return names
+
+
+def _run(
+    target: Target, source: str, trigger: str, payload: Any, data: Any, at: Any, key: str
+) -> tuple[JourneyMachine, Journey, Explanation, Outcome]:
+    m = _machine(target)
+    journey = _journey(m, source, data, key)
+    exp = m.explain(journey, trigger, payload, at=at)
+    outcome = m.fire(journey, trigger, payload, at=at, policy="ignore")
+    return m, journey, exp, outcome
+
+
+def assert_moves(
+    target: Target,
+    source: str,
+    trigger: str,
+    dest: str,
+    payload: Any = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    key: str = "test-journey",
+) -> Outcome:
+    """Assert that ``trigger`` (with ``payload``) moves a journey in ``source`` to ``dest``.
+
+    For an internal transition ``dest`` is ``source``.  Returns the outcome.
+
+    >>> from journeyfsm import templates
+    >>> assert_moves(templates.aida(), "attention", "engage", "interest").moved
+    True
+    """
+    m, journey, exp, outcome = _run(target, source, trigger, payload, data, at, key)
+    if not outcome.moved or journey.stage != dest:
+        raise AssertionError(
+            f"expected {trigger!r} from stage {source!r} to move to {dest!r}, but "
+            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
+        )
+    return outcome
+
+
+def assert_blocked(
+    target: Target,
+    source: str,
+    trigger: str,
+    by: str | Iterable[str] | None = None,
+    payload: Any = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    key: str = "test-journey",
+) -> Outcome:
+    """Assert that guards block ``trigger`` from ``source``; ``by`` names guard(s) that must fail.
+
+    A name may be a leaf guard (``"cart_not_empty"``) or a composite as it prints
+    (``"~is_blocked"``).
+
+    >>> from journeyfsm import JourneyBuilder, guard
+    >>> @guard
+    ... def cart_not_empty(ctx):
+    ...     return bool(ctx.journey.data.get("cart"))
+    >>> shop = (JourneyBuilder("shop").stage("cart", initial=True).stage("paid", final=True)
+    ...         .transition("pay", "cart", "paid", guards=[cart_not_empty]).build())
+    >>> assert_blocked(shop, "cart", "pay", by="cart_not_empty", data={"cart": []}).status
+    'blocked'
+    """
+    m, _, exp, outcome = _run(target, source, trigger, payload, data, at, key)
+    wanted = [by] if isinstance(by, str) else list(by or [])
+    label = f" by {', '.join(repr(w) for w in wanted)}" if wanted else ""
+    missing = [w for w in wanted if w not in _failing_names(outcome)]
+    if not outcome.blocked or missing:
+        raise AssertionError(
+            f"expected {trigger!r} from stage {source!r} to be blocked{label}, but "
+            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
+        )
+    return outcome
+
+
+def assert_ignored(
+    target: Target,
+    source: str,
+    trigger: str,
+    payload: Any = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    key: str = "test-journey",
+) -> Outcome:
+    """Assert that ``trigger`` is not valid from ``source`` (no transition; ignored).
+
+    >>> from journeyfsm import templates
+    >>> assert_ignored(templates.aida(), "action", "engage").ignored
+    True
+    """
+    m, _, exp, outcome = _run(target, source, trigger, payload, data, at, key)
+    if not outcome.ignored:
+        raise AssertionError(
+            f"expected {trigger!r} from stage {source!r} to be ignored, but "
+            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
+        )
+    return outcome
+
+
+@attrs.frozen
+class Row:
+    """One row of :func:`check_table`, for rows that need their own journey ``data``.
+
+    ``expected`` is a stage name, ``"blocked"``, ``"blocked by GUARD[, GUARD...]"`` or
+    ``"ignored"`` (a stage of that name wins over the keyword).
+    """
+
+    source: str
+    trigger: str
+    expected: str
+    payload: Any = None
+    data: Mapping[str, Any] | None = None
+
+
+def _row(raw: Row | Sequence[Any], data: Mapping[str, Any] | None) -> Row:
+    if isinstance(raw, Row):
+        return raw if raw.data is not None else attrs.evolve(raw, data=data)
+    if len(raw) == 3:
+        return Row(raw[0], raw[1], raw[2], None, data)
+    if len(raw) == 4:
+        return Row(raw[0], raw[1], raw[3], raw[2], data)
+    raise ValueError(
+        f"a table row is (source, trigger, expected), (source, trigger, payload, expected) "
+        f"or a Row(...); got {raw!r}"
+    )
+
+
+def check_table(
+    target: Target,
+    rows: Iterable[Row | Sequence[Any]],
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> list[Outcome]:
+    """Check a whole transition table at once; one AssertionError lists every wrong row.
+
+    Rows are ``(source, trigger, expected)``, ``(source, trigger, payload, expected)`` or
+    :class:`Row`; ``data`` is the journey data of rows that do not bring their own.
+
+    >>> from journeyfsm import templates
+    >>> outcomes = check_table(templates.aida(), [
+    ...     ("attention", "engage", "interest"),
+    ...     ("lost", "re_engage", None, "attention"),
+    ...     ("action", "buy", "ignored"),
+    ... ])
+    >>> [o.status for o in outcomes]
+    ['moved', 'moved', 'ignored']
+    """
+    m = _machine(target)
+    outcomes: list[Outcome] = []
+    failures: list[str] = []
+    n = 0
+    for n, raw in enumerate(rows, 1):
+        try:
+            row = _row(raw, data)
+            outcomes.append(_check_row(m, row, at))
+        except (AssertionError, JourneyError, KeyError, TypeError, ValueError) as err:
+            kind = "" if isinstance(err, AssertionError) else f"{type(err).__name__}: "
+            text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+            failures.append(
+                f"row {n}: {tuple(raw) if isinstance(raw, list) else raw!r}\n  {kind}{text}"
+            )
+    if failures:
+        d = m.definition
+        raise AssertionError(
+            f"{len(failures)} of {n} rows of the transition table for {d.name!r} "
+            f"(version {d.version}) do not hold:\n\n" + "\n\n".join(failures)
+        )
+    return outcomes
+
+
+def _check_row(m: JourneyMachine, row: Row, at: datetime | None) -> Outcome:
+    expected = row.expected
+    if not isinstance(expected, str):
+        raise TypeError(f"the expected result must be a str, got {expected!r}")
+    if m.definition.has_stage(expected):
+        return assert_moves(m, row.source, row.trigger, expected, row.payload, data=row.data, at=at)
+    if expected == "ignored":
+        return assert_ignored(m, row.source, row.trigger, row.payload, data=row.data, at=at)
+    if expected == "blocked" or expected.startswith("blocked by "):
+        by = [g.strip() for g in expected[len("blocked by ") :].split(",") if g.strip()]
+        return assert_blocked(m, row.source, row.trigger, by, row.payload, data=row.data, at=at)
+    choices = [*m.definition.stage_names, "blocked", "ignored"]
+    close = difflib.get_close_matches(expected, choices, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    raise ValueError(
+        f"expected result {expected!r} is not a stage of {m.definition.name!r}{hint}, "
+        "nor 'blocked', 'blocked by GUARD' or 'ignored'"
+    )
+
+
+def _strategies() -> Any:
+    try:
+        from . import _strategies as module
+    except ImportError as err:
+        raise ImportError(
+            "journeyfsm's hypothesis strategies need hypothesis: "
+            "pip install 'journeyfsm[test]' (or pip install hypothesis)"
+        ) from err
+    return module
+
+
+def trigger_sequences(
+    definition: Target,
+    *,
+    max_length: int = 20,
+    payload_factory: PayloadFactory | None = None,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> SearchStrategy[list[Step]]:
+    """Hypothesis strategy: lists of :class:`Step` from the initial stage, each trigger
+    allowed from the stage reached; ``step.dest`` is the stage the definition predicts
+    (``source`` when blocked or internal).  Needs the ``test`` extra (hypothesis).
+    """
+    strategy: SearchStrategy[list[Step]] = _strategies().trigger_sequences(
+        definition, max_length=max_length, payload_factory=payload_factory, data=data, at=at
+    )
+    return strategy
+
+
+def definitions(
+    *, max_stages: int = 6, max_triggers: int = 4, guards: bool = True, internal: bool = True
+) -> SearchStrategy[JourneyDefinition]:
+    """Hypothesis strategy: random valid definitions, for testing tools built on journeyfsm.
+
+    Guards ``g0``-``g3`` pass for a payload ``{"gN": True}``; :func:`generated_payloads`
+    offers payloads satisfying any of them.  Needs the ``test`` extra (hypothesis).
+    """
+    strategy: SearchStrategy[JourneyDefinition] = _strategies().definitions(
+        max_stages=max_stages, max_triggers=max_triggers, guards=guards, internal=internal
+    )
+    return strategy
+
+
+def generated_payloads() -> list[dict[str, bool]]:
+    """Payloads that together satisfy every guard of a :func:`definitions` definition."""
+    payloads: list[dict[str, bool]] = _strategies().generated_payloads()
+    return payloads

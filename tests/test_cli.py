@@ -1,0 +1,276 @@
+"""The ``journeyfsm`` command and the demo it runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+import structlog
+
+from journeyfsm import DefinitionError, JourneyDefinition, templates
+from journeyfsm._cli import main
+from journeyfsm._demo import demo_definition, run_demo
+
+Capture = pytest.CaptureFixture[str]
+
+
+def run(capsys: Capture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- templates / show --------------------------------------------------------------------
+def test_templates_lists_every_template(capsys: Capture) -> None:
+    code, out, err = run(capsys, "templates")
+    assert code == 0
+    assert err == ""
+    listed = [line.split()[0] for line in out.splitlines()]
+    assert listed == list(templates.TEMPLATES)
+
+
+@pytest.mark.parametrize("name", sorted(templates.TEMPLATES))
+def test_show_prints_every_stage_and_transition(capsys: Capture, name: str) -> None:
+    code, out, err = run(capsys, "show", name)
+    d = templates.TEMPLATES[name]()
+    assert code == 0
+    assert err == ""
+    assert out.startswith(f"{d.name} (version {d.version}, policy {d.policy})")
+    lines = out.splitlines()
+    for stage in d.stages:
+        assert any(line.split()[:1] == [stage.name] for line in lines), stage.name
+    edges = {tuple(line.split()[:4]) for line in lines if " -> " in line}
+    for e in d.edges():
+        dest = e.dest if e.dest is not None else "(internal:"
+        assert (e.source, e.trigger, "->", dest) in edges
+
+
+def test_show_marks_initial_and_final_stages(capsys: Capture) -> None:
+    _, out, _ = run(capsys, "show", "eight-phases")
+    assert any(line.split()[:2] == ["awareness", "initial"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["churned", "final"] for line in out.splitlines())
+
+
+def test_show_unknown_template_suggests_close_names(capsys: Capture) -> None:
+    code, out, err = run(capsys, "show", "eight_phases")
+    assert code == 2
+    assert out == ""
+    assert "unknown template 'eight_phases'" in err
+    assert "did you mean eight-phases?" in err
+
+
+def test_show_reads_a_json_definition_with_guards_and_timeouts(
+    capsys: Capture, tmp_path: Path, checkout_definition: JourneyDefinition
+) -> None:
+    d = checkout_definition.builder().timeout("cart", 3600, "abandon").build()
+    path = tmp_path / "checkout.json"
+    path.write_text(json.dumps(d.to_dict()))
+    code, out, _ = run(capsys, "show", str(path))
+    assert code == 0
+    lines = [line.split() for line in out.splitlines()]
+    assert ["cart", "checkout", "->", "express", "if", "(cart_not_empty", "&", "is_vip)"] in lines
+    assert ["cart", "checkout", "->", "checkout", "if", "cart_not_empty"] in lines
+    assert ["paid", "final", "order", "paid"] in lines
+    assert "browsing   note         -> (internal: recorded, stage unchanged)" in out
+    assert ["cart", "after", "1:00:00", "fires", "abandon"] in lines
+
+
+# -- validate ----------------------------------------------------------------------------
+def write(tmp_path: Path, data: object, name: str = "journey.json") -> str:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return str(path)
+
+
+def test_validate_ok_names_the_guards(
+    capsys: Capture, tmp_path: Path, checkout_definition: JourneyDefinition
+) -> None:
+    path = write(tmp_path, checkout_definition.to_dict())
+    code, out, err = run(capsys, "validate", path)
+    assert code == 0
+    assert err == ""
+    assert out.startswith(f"OK: {path}: definition 'checkout' version 3: 6 stages,")
+    assert "guards (checked by name only): cart_not_empty, is_vip, payment_ok" in out
+
+
+def test_validate_reports_every_problem_at_once(capsys: Capture, tmp_path: Path) -> None:
+    data = templates.aida().to_dict()
+    data["stages"] += [{"name": "orphan"}, {"name": "interest"}]
+    data["transitions"].append(
+        {"trigger": "bad-name", "source": "nowhere", "dest": "desire", "guards": ["vip"]}
+    )
+    code, out, _ = run(capsys, "validate", write(tmp_path, data))
+    assert code == 1
+    problems = [line for line in out.splitlines() if line.startswith("  - ")]
+    assert out.splitlines()[0].endswith(f"{len(problems)} problem(s)")
+    text = "\n".join(problems)
+    assert "duplicate stage 'interest'" in text
+    assert "trigger 'bad-name' is not a valid identifier" in text
+    assert "unknown stage 'nowhere'" in text
+    assert "stage 'orphan' is unreachable" in text
+    assert "stage 'orphan' is a dead end" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{oops", "not valid JSON: Expecting property name"),
+        ("[1, 2]", "the file must hold a JSON object, got list"),
+        ({"name": "x", "stages": 5, "transitions": []}, "'stages' must be a list, got int"),
+        ({"name": "x"}, "missing the required key 'stages'"),
+        ({"name": "x", "stages": [], "transitions": [], "colour": 1}, "unknown key 'colour'"),
+    ],
+)
+def test_validate_reports_bad_files_as_problems(
+    capsys: Capture, tmp_path: Path, content: object, message: str
+) -> None:
+    code, out, _ = run(capsys, "validate", write(tmp_path, content))
+    assert code == 1
+    assert message in out
+
+
+def test_validate_missing_file_is_a_usage_error(capsys: Capture, tmp_path: Path) -> None:
+    code, out, err = run(capsys, "validate", str(tmp_path / "nope.json"))
+    assert code == 2
+    assert out == ""
+    assert "no such file" in err
+
+
+def test_validate_reads_stdin(capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(templates.aida().to_dict())))
+    code, out, _ = run(capsys, "validate", "-")
+    assert code == 0
+    assert out.startswith("OK: -: definition 'aida'")
+
+
+# -- usage -------------------------------------------------------------------------------
+def test_no_command_prints_help_and_fails(capsys: Capture) -> None:
+    code, out, err = run(capsys)
+    assert out == ""
+    assert code == 2
+    assert "demo" in err and "validate" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["demo", "--customers", "0"], ["demo", "--seed", "x"], ["frobnicate"], ["validate"]],
+)
+def test_bad_arguments_exit_2(capsys: Capture, argv: list[str]) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "error:" in err
+
+
+def test_broken_pipe_is_not_a_traceback(capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    monkeypatch.setattr("journeyfsm._cli._silence_stdout", lambda: None)
+    assert main(["show", "aida"]) == 1
+
+
+def test_version(capsys: Capture) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.startswith("journeyfsm ")
+
+
+def test_console_script_entry_point() -> None:
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "journeyfsm"]
+    assert ep.value == "journeyfsm._cli:main"
+    script = Path(sys.executable).parent / "journeyfsm"
+    done = subprocess.run(
+        [str(script), "demo", "--quiet", "--customers", "5"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("journeyfsm demo: a small shop, 5 customers")
+    assert done.stderr == ""
+
+
+# -- demo --------------------------------------------------------------------------------
+def test_demo_same_seed_same_bytes(capsys: Capture) -> None:
+    _, first, _ = run(capsys, "demo", "--seed", "11")
+    _, second, _ = run(capsys, "demo", "--seed", "11")
+    _, other, _ = run(capsys, "demo", "--seed", "12")
+    assert first == second
+    assert first != other
+
+
+def test_demo_shows_emails_duplicates_blocks_and_summary(capsys: Capture) -> None:
+    code, out, err = run(capsys, "demo")
+    assert code == 0
+    assert err == ""
+    assert out.startswith("journeyfsm demo: a small shop, 40 customers, 30 days, seed 7\n")
+    assert "thank-you email  [" in out
+    assert "redelivered: duplicate dropped" in out
+    assert "blocked: payment declined" in out
+    assert "where the 40 customers ended up:" in out
+    for stage in demo_definition().stage_names:
+        assert f"\n  {stage} " in out
+
+
+def test_demo_quiet_prints_the_summary_only(capsys: Capture) -> None:
+    _, loud, _ = run(capsys, "demo", "--seed", "5")
+    _, quiet, _ = run(capsys, "demo", "--seed", "5", "--quiet")
+    assert "thank-you email  [" not in quiet
+    summary = quiet.splitlines()[1:]
+    assert summary[0] == "where the 40 customers ended up:"
+    assert loud.endswith("\n".join(summary) + "\n")
+
+
+@pytest.mark.parametrize("seed", [1, 7, 42])
+def test_demo_counts_add_up(seed: int) -> None:
+    r = run_demo(seed=seed, customers=40, out=io.StringIO())
+    assert sum(r.stages.values()) == 40
+    assert list(r.stages) == list(demo_definition().stage_names)
+    assert r.fired == r.moved + r.blocked + r.ignored + r.duplicates
+    # one email per move into purchase, never twice for the same move
+    assert len(r.emails) == r.purchases > 0
+    assert len(set(r.emails)) == len(r.emails)
+    assert r.duplicates > 0 and r.blocked > 0 and r.ignored > 0
+
+
+def test_demo_output_matches_its_counts() -> None:
+    out = io.StringIO()
+    r = run_demo(seed=3, customers=25, out=out)
+    text = out.getvalue()
+    assert text.count("thank-you email  [") == len(r.emails)
+    assert text.count("duplicate dropped") == r.duplicates
+    assert text.count("blocked: payment declined") == r.blocked
+    assert f"thank-you emails    {len(r.emails):>5}" in text
+
+
+def test_demo_leaves_logging_configuration_alone(capsys: Capture) -> None:
+    before = structlog.get_config()
+    run_demo(seed=2, customers=10)
+    assert structlog.get_config() == before
+    assert capsys.readouterr().err == ""
+
+
+def test_demo_rejects_no_customers() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        run_demo(customers=0, out=io.StringIO())
+
+
+# -- core rough edges found while writing `validate` ----------------------------------------
+def test_from_dict_reports_non_list_stages_as_a_problem() -> None:
+    with pytest.raises(DefinitionError, match="stages"):
+        JourneyDefinition.from_dict({"name": "x", "stages": 5, "transitions": []})
+
+
+def test_from_dict_reports_a_bad_stage_field_readably() -> None:
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(
+            {"name": "x", "stages": [{"name": "a", "initial": "yes"}], "transitions": []}
+        )
+    assert "Attribute(" not in str(info.value)
