@@ -60,7 +60,9 @@ def test_custom_stages_blocks_then_converts(capsys: pytest.CaptureFixture[str]) 
     assert lines[explain + 2].startswith("       ok   contract_signed:")
     assert lines[explain + 3].startswith("       FAIL (card_on_file | invoicing_approved):")
     assert lines[explain + 4] == "         FAIL card_on_file: a credit card is on file"
-    assert lines[explain + 5] == "         FAIL invoicing_approved: finance approved paying by invoice"
+    assert (
+        lines[explain + 5] == "         FAIL invoicing_approved: finance approved paying by invoice"
+    )
     assert lines[explain + 6].startswith("       ok   ~account_frozen:")
     # the effect runs once, after the move, with its idempotency key
     assert [ln for ln in lines if ln.startswith("provision")] == [
