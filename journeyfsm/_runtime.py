@@ -317,7 +317,7 @@ class JourneyMachine(HookRegistration):
         if event_id is not None:
             self._remember(journey, event_id)
         effects = self._run_effects(ctx, entry) if hooks.any_effects else ()
-        self.logger.info(
+        (self._log or self.logger).info(
             "journey.moved",
             key=journey.key,
             trigger=trigger,
