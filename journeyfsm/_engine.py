@@ -3,13 +3,20 @@
 A definition compiles onto ONE ``transitions.Machine`` (``model=None``,
 ``auto_transitions=False``, ``send_event=True``, ``model_attribute="stage"``), so firing
 is ``engine.events[trigger].trigger(journey, ctx)`` and nothing is ever attached to a
-journey.  Three engine classes are specialised through the engine's own extension points
-(``state_cls``, ``transition_cls``, ``condition_cls``):
+journey.  The engine is specialised through its own extension points (``event_cls``,
+``state_cls``, ``transition_cls``), for what a shared machine driving
+many records needs and nothing more:
 
+- ``_Event.trigger`` tries the candidates of (stage, trigger) in declaration order and
+  runs the first whose conditions pass, like the engine's, without the machinery a
+  shared machine never uses: no event queue (one would be shared by every journey), no
+  prepare/finalize/on_exception callback lists, no source check (``fire`` has done it);
+- ``_Transition.execute`` keeps the engine's order (conditions, before, exit, set the
+  stage, enter, after) but calls conditions and callbacks directly: journeyfsm only ever
+  registers callables (guard checks return real bools), so there are no names to
+  resolve, and the per-step debug logging is gone;
 - ``_Stage.enter`` records the move (history entry, version) as its first step, so the
-  "stage set, history appended" step sits exactly between exit and enter hooks, and
-  skips the engine's callback machinery when a state has no hooks;
-- ``_Condition`` calls our guard wrapper directly (guards already return real bools);
+  "stage set, history appended" step sits exactly between exit and enter hooks;
 - ``_GuardCheck`` turns faulty guards into ``GuardError`` and logs every result on the
   Context, which is how a blocked outcome knows its guard results.
 
@@ -22,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from transitions import Machine
-from transitions.core import Condition, State
+from transitions.core import Event, EventData, State
 from transitions.core import Transition as EngineTransition
 
 from ._definition import JourneyDefinition, Transition
@@ -59,29 +66,62 @@ def record_move(event_data: Any) -> None:
 
 class _Stage(State):
     def enter(self, event_data: Any) -> None:
+        callback: Any  # journeyfsm registers callables only, never names
         record_move(event_data)
-        if self.on_enter:
-            event_data.machine.callbacks(self.on_enter, event_data)
+        for callback in self.on_enter:
+            callback(event_data)
 
     def exit(self, event_data: Any) -> None:
-        if self.on_exit:
-            event_data.machine.callbacks(self.on_exit, event_data)
-
-
-class _Condition(Condition):
-    def check(self, event_data: Any) -> bool:
-        check: Any = self.func  # always a _GuardCheck: no name resolution needed
-        result: bool = check(event_data)
-        return result
+        callback: Any
+        for callback in self.on_exit:
+            callback(event_data)
 
 
 class _Transition(EngineTransition):
-    condition_cls = _Condition
+    def execute(self, event_data: Any) -> bool:
+        callback: Any
+        condition: Any
+        for condition in self.conditions:
+            if not condition.func(event_data):
+                return False
+        machine = event_data.machine
+        for callback in machine.before_state_change:
+            callback(event_data)
+        for callback in self.before:
+            callback(event_data)
+        if self.dest is not None:  # None: an internal transition, no exit/enter
+            self._change_state(event_data)
+        for callback in self.after:
+            callback(event_data)
+        for callback in machine.after_state_change:
+            callback(event_data)
+        return True
+
+    def _change_state(self, event_data: Any) -> None:
+        states = event_data.machine.states
+        states[self.source].exit(event_data)
+        event_data.model.stage = self.dest
+        dest = event_data.state = states[self.dest]
+        dest.enter(event_data)
+
+
+class _Event(Event):
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        machine = self.machine
+        event_data = EventData(None, self, machine, model, args=args, kwargs=kwargs)
+        state = event_data.state = machine.states[model.stage]
+        for transition in self.transitions[state.name]:
+            event_data.transition = transition
+            if transition.execute(event_data):
+                event_data.result = True
+                return True
+        return False
 
 
 class _Engine(Machine):
     state_cls = _Stage
     transition_cls = _Transition
+    event_cls = _Event
 
 
 class _GuardCheck:
