@@ -1,0 +1,188 @@
+"""The benchmark suite runs, measures the same workload on every contender, and writes a
+results file of the documented shape.  No timing is asserted: only structure and behaviour."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyperf  # type: ignore[import-untyped]
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is a directory of the repository, not installed
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import contenders, run, workload  # noqa: E402
+from benchmarks.harness import FIGURES, RATIOS, Settings, format_table  # noqa: E402
+
+
+def _edges_of_workload() -> set[tuple[str, str, str]]:
+    return {(t.source, t.trigger, t.dest) for t in workload.TRANSITIONS}
+
+
+def test_workload_is_eight_stages_twelve_transitions_one_guard() -> None:
+    assert len(workload.STAGES) == 8
+    assert len(workload.TRANSITIONS) == 12
+    assert sum(t.guarded for t in workload.TRANSITIONS) == 1
+
+
+def test_every_contender_is_built_from_the_same_workload() -> None:
+    expected = _edges_of_workload()
+    d = contenders.journeyfsm_definition()
+    assert {(e.source, e.trigger, e.dest) for e in d.edges()} == expected
+    engine = contenders.transitions_machine()
+    assert {
+        (source, trigger, t.dest)
+        for trigger, event in engine.events.items()
+        for source, ts in event.transitions.items()
+        for t in ts
+    } == expected
+    cls = contenders.statemachine_class()
+    assert {
+        (t.source.id, event, t.target.id)
+        for state in cls.states
+        for t in state.transitions
+        for event in t.events
+    } == expected
+    assert {
+        (stage, trigger, dest)
+        for stage, row in contenders.TABLE.items()
+        for trigger, cands in row.items()
+        for dest, _ in cands
+    } == expected
+
+
+def _walk_journeyfsm(data: dict[str, Any], triggers: tuple[str, ...]) -> str:
+    machine = contenders.journeyfsm_machine()
+    journey = machine.start("k", data)
+    for t in triggers:
+        machine.fire(journey, t)
+    return journey.stage
+
+
+def _walk_transitions(data: dict[str, Any], triggers: tuple[str, ...]) -> str:
+    engine = contenders.transitions_machine()
+    model = contenders.Customer("k", workload.INITIAL, data)
+    for t in triggers:
+        engine.events[t].trigger(model)
+    return model.state
+
+
+def _walk_statemachine(data: dict[str, Any], triggers: tuple[str, ...]) -> str:
+    model = contenders.Customer("k", workload.INITIAL, data)
+    sm = contenders.statemachine_class()(model=model)
+    for t in triggers:
+        # python-statemachine raises where the others report "not moved"
+        with contextlib.suppress(sm.TransitionNotAllowed):
+            sm.send(t)
+    return str(model.state)
+
+
+def _walk_dict(data: dict[str, Any], triggers: tuple[str, ...]) -> str:
+    record = {"key": "k", "stage": workload.INITIAL, "data": data, "version": 0}
+    for t in triggers:
+        contenders.dict_fire(record, t)
+    return str(record["stage"])
+
+
+WALKERS = [_walk_journeyfsm, _walk_transitions, _walk_statemachine, _walk_dict]
+
+
+@pytest.mark.parametrize("walk", WALKERS, ids=lambda w: w.__name__.removeprefix("_walk_"))
+def test_cycle_returns_to_start_running_the_hook_on_every_move(walk: Any) -> None:
+    before = workload.hook_calls[0]
+    assert walk(dict(workload.CART), workload.CYCLE) == workload.INITIAL
+    assert workload.hook_calls[0] - before == len(workload.CYCLE)
+
+
+@pytest.mark.parametrize("walk", WALKERS, ids=lambda w: w.__name__.removeprefix("_walk_"))
+def test_guard_blocks_checkout_with_an_empty_cart(walk: Any) -> None:
+    assert walk({}, ("discover", "research", "compare", "checkout")) == "intent"
+
+
+def test_no_logger_accepts_what_the_machine_logs() -> None:
+    machine = contenders.journeyfsm_machine(contenders.NoLogger())
+    journey = machine.start("k", workload.CART)
+    for t in workload.CYCLE:
+        assert machine.fire(journey, t).moved
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    run.run(Settings.tiny(), out)
+    return json.loads(out.read_text()), out
+
+
+def test_results_json_has_machine_versions_and_settings(
+    results: tuple[dict[str, Any], Path],
+) -> None:
+    data, _ = results
+    assert data["schema"] == 1
+    assert data["machine"]["cpu_count"] >= 1
+    for dist in ("journeyfsm", "transitions", "python-statemachine", "structlog", "python"):
+        assert data["versions"][dist]
+    assert data["settings"]["quick"] is True
+
+
+def test_results_json_has_every_figure_with_median_and_spread(
+    results: tuple[dict[str, Any], Path],
+) -> None:
+    data, _ = results
+    assert set(data["figures"]) == set(FIGURES)
+    for fid, fig in data["figures"].items():
+        assert fig["unit"] == FIGURES[fid].unit
+        assert fig["median"] > 0, fid
+        spread = fig["spread"]
+        assert spread["min"] <= spread["q1"] <= fig["median"] <= spread["q3"] <= spread["max"]
+        assert spread["n"] == len(fig["values"]) >= 1
+
+
+def test_results_json_has_every_ratio_and_judges_the_targets(
+    results: tuple[dict[str, Any], Path],
+) -> None:
+    data, _ = results
+    assert set(data["ratios"]) == set(RATIOS)
+    targets = {rid: r for rid, r in data["ratios"].items() if r["target"]}
+    assert set(targets) >= {
+        "fire_vs_transitions",
+        "cycle_speedup_vs_add_model",
+        "cycle_speedup_vs_statemachine",
+        "idle_journey_bytes",
+        "growth_large_vs_small",
+    }
+    for r in targets.values():
+        assert isinstance(r["met"], bool)
+    fire = data["ratios"]["fire_vs_transitions"]
+    assert fire["value"] == pytest.approx(
+        data["figures"]["fire.journeyfsm"]["median"] / data["figures"]["fire.transitions"]["median"]
+    )
+
+
+def test_timed_figures_are_written_as_a_pyperf_suite(
+    results: tuple[dict[str, Any], Path],
+) -> None:
+    data, out = results
+    suite = pyperf.BenchmarkSuite.load(str(out.with_name("results.pyperf.json")))
+    timed = {fid for fid, fig in data["figures"].items() if fig["kind"] == "timed"}
+    assert set(suite.get_benchmark_names()) == timed
+
+
+def test_table_has_a_row_per_figure_and_ratio(results: tuple[dict[str, Any], Path]) -> None:
+    data, _ = results
+    table = format_table(data)
+    for fig in data["figures"].values():
+        assert f"| {fig['group']} | {fig['contender']} |" in table
+    for rid in data["ratios"]:
+        assert f"| {rid} |" in table
+
+
+def test_list_option_names_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["--list"]) == 0
+    listed = capsys.readouterr().out
+    for fid in FIGURES:
+        assert fid in listed
