@@ -106,7 +106,15 @@ class JourneyMachine(HookRegistration):
 
     def _check_stage(self, stage: str, what: str) -> None:
         if not self.definition.has_stage(stage):
-            self.definition.stage(stage)  # raises KeyError with close matches
+            close = difflib.get_close_matches(str(stage), self.definition.stage_names, n=3)
+            hint = (
+                f"did you mean {', '.join(map(repr, close))}?"
+                if close
+                else (f"stages: {', '.join(self.definition.stage_names)}")
+            )
+            raise KeyError(
+                f"{what}: definition {self.definition.name!r} has no stage {stage!r}; {hint}"
+            )
 
     def _check_trigger(self, trigger: str, what: str) -> None:
         if trigger not in self._events:
