@@ -114,6 +114,10 @@ def _to_timedelta(value: timedelta | float) -> timedelta:
 class Timeout:
     """If a journey sits in ``stage`` longer than ``after``, fire ``trigger``.
 
+    Declared and validated with the definition (the stage must exist and ``trigger`` must
+    have a transition from it).  ``JourneyMachine`` does not fire timeouts by itself; the
+    service layer, with its durable clock, will.
+
     >>> from datetime import timedelta
     >>> Timeout("cart", timedelta(hours=1), "abandon_cart").after.total_seconds()
     3600.0
