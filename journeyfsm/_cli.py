@@ -12,7 +12,6 @@ unreadable file, bad option).
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ from typing import Any, TextIO
 
 from . import templates
 from ._definition import JourneyDefinition
-from ._errors import DefinitionError, Problem
+from ._errors import DefinitionError, Problem, close_matches
 from ._guards import Guard, guard
 from ._records import Context
 
@@ -218,7 +217,7 @@ def _template(name: str) -> JourneyDefinition:
     factories = templates.TEMPLATES
     factory = factories.get(name)
     if factory is None:
-        close = difflib.get_close_matches(name, list(factories), n=3, cutoff=0.5)
+        close = close_matches(name, factories, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise _UsageError(
             f"unknown template {name!r}; {hint}known templates: {', '.join(factories)} "

@@ -16,7 +16,6 @@ no stage change, no exit/enter hooks).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import MappingProxyType
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from ._errors import DefinitionError
+from ._errors import DefinitionError, did_you_mean
 from ._guards import Guard, Predicate
 from ._json import freeze_mapping
 
@@ -139,6 +138,7 @@ class Edge:
     index: int  # position among the candidates for (source, trigger)
 
 
+# One converter per field type: the attrs mypy plugin does not solve a generic converter.
 def _stage_tuple(items: Iterable[Stage]) -> tuple[Stage, ...]:
     return tuple(items)
 
@@ -149,11 +149,6 @@ def _transition_tuple(items: Iterable[Transition]) -> tuple[Transition, ...]:
 
 def _timeout_tuple(items: Iterable[Timeout]) -> tuple[Timeout, ...]:
     return tuple(items)
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 @attrs.frozen
@@ -235,7 +230,7 @@ class JourneyDefinition:
             return self._stage_map[name]
         except KeyError:
             raise KeyError(
-                f"definition {self.name!r} has no stage {name!r}{_suggest(name, self._stage_map)}"
+                f"definition {self.name!r} has no stage {name!r}{did_you_mean(name, self._stage_map)}"
             ) from None
 
     def has_stage(self, name: str) -> bool:

@@ -8,7 +8,8 @@ subclass it (``UnknownTrigger`` is a ``KeyError``-like ``LookupError``, bad valu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -23,7 +24,20 @@ __all__ = [
     "SnapshotError",
     "StoreError",
     "UnknownTrigger",
+    "close_matches",
+    "did_you_mean",
 ]
+
+
+def close_matches(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> list[str]:
+    """Up to three of ``choices`` close to ``word``: the one place typos are matched."""
+    return difflib.get_close_matches(str(word), list(choices), n=3, cutoff=cutoff)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for a close match, else ``""``; appended to messages."""
+    close = close_matches(word, choices)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 class JourneyError(Exception):

@@ -31,7 +31,6 @@ again (Semantics 6).
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -42,7 +41,7 @@ import structlog
 from ._clock import Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
 from ._engine import attach_hooks, compile_engine
-from ._errors import GuardError, HookError, InvalidTransition, UnknownTrigger
+from ._errors import GuardError, HookError, InvalidTransition, UnknownTrigger, close_matches
 from ._hooks import HookRegistration, HookRegistry, hook_name
 from ._json import copy_json
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome
@@ -106,7 +105,7 @@ class JourneyMachine(HookRegistration):
 
     def _check_stage(self, stage: str, what: str) -> None:
         if not self.definition.has_stage(stage):
-            close = difflib.get_close_matches(str(stage), self.definition.stage_names, n=3)
+            close = close_matches(stage, self.definition.stage_names)
             hint = (
                 f"did you mean {', '.join(map(repr, close))}?"
                 if close
@@ -126,7 +125,7 @@ class JourneyMachine(HookRegistration):
             str(trigger),
             definition=self.definition.name,
             known=known,
-            suggestions=difflib.get_close_matches(str(trigger), known, n=3, cutoff=0.6),
+            suggestions=close_matches(trigger, known),
             key=journey.key if journey is not None else None,
             stage=journey.stage if journey is not None else None,
         )

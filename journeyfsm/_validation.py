@@ -8,20 +8,13 @@ import keyword
 from collections import Counter, deque
 from typing import TYPE_CHECKING
 
-from ._errors import Problem
+from ._errors import Problem, did_you_mean
 from ._guards import Predicate
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition, Stage, Transition
 
-import difflib
-
 WILDCARD = "*"
-
-
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def compile_and_validate(
@@ -118,7 +111,7 @@ def compile_and_validate(
         if t.dest is not None and t.dest not in stage_map:
             add(
                 Problem(
-                    f"trigger {trig!r} goes to unknown stage {t.dest!r}{_suggest(t.dest, names)}",
+                    f"trigger {trig!r} goes to unknown stage {t.dest!r}{did_you_mean(t.dest, names)}",
                     stage=t.dest,
                     trigger=trig,
                 )
@@ -129,7 +122,7 @@ def compile_and_validate(
             if src not in stage_map:
                 add(
                     Problem(
-                        f"trigger {trig!r} starts from unknown stage {src!r}{_suggest(src, names)}",
+                        f"trigger {trig!r} starts from unknown stage {src!r}{did_you_mean(src, names)}",
                         stage=src,
                         trigger=trig,
                     )
@@ -201,7 +194,7 @@ def compile_and_validate(
         if to.stage not in stage_map:
             add(
                 Problem(
-                    f"timeout on unknown stage {to.stage!r}{_suggest(to.stage, names)}",
+                    f"timeout on unknown stage {to.stage!r}{did_you_mean(to.stage, names)}",
                     stage=to.stage,
                     trigger=to.trigger,
                 )

@@ -18,7 +18,6 @@ candidate with its guard results, and what is allowed from that stage instead.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ import structlog
 
 from ._clock import ManualClock
 from ._definition import JourneyDefinition
-from ._errors import JourneyError
+from ._errors import JourneyError, did_you_mean
 from ._guards import GuardResult
 from ._json import copy_json
 from ._outcome import Explanation, Outcome
@@ -331,8 +330,7 @@ def _check_row(m: JourneyMachine, row: Row, at: datetime | None) -> Outcome:
         by = [g.strip() for g in expected[len("blocked by ") :].split(",") if g.strip()]
         return assert_blocked(m, row.source, row.trigger, by, row.payload, data=row.data, at=at)
     choices = [*m.definition.stage_names, "blocked", "ignored"]
-    close = difflib.get_close_matches(expected, choices, n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    hint = did_you_mean(expected, choices)
     raise ValueError(
         f"expected result {expected!r} is not a stage of {m.definition.name!r}{hint}, "
         "nor 'blocked', 'blocked by GUARD' or 'ignored'"
