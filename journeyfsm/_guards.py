@@ -41,6 +41,25 @@ class GuardResult:
             out.extend(child.failing())
         return out or [self]
 
+    def lines(self, indent: int = 0, *, all_parts: bool = False) -> list[str]:
+        """Readable lines, ``ok  ``/``FAIL`` then name and description, parts indented.
+
+        A composite's parts are shown when it failed (why), or always with ``all_parts``.
+
+        >>> r = GuardResult("(a & b)", "", False, (GuardResult("a", "A", True),
+        ...                                        GuardResult("b", "", False)))
+        >>> print("\\n".join(r.lines()))
+        FAIL (a & b)
+          ok   a: A
+          FAIL b
+        """
+        text = f"{self.name}: {self.description}" if self.description else self.name
+        out = [f"{' ' * indent}{'ok  ' if self.passed else 'FAIL'} {text}"]
+        if all_parts or not self.passed:
+            for child in self.children:
+                out.extend(child.lines(indent + 2, all_parts=all_parts))
+        return out
+
 
 class Guard:
     """Base of every guard.  Make guards with :func:`guard`; combine them with operators.

@@ -44,6 +44,11 @@ class CandidateResult:
         return tuple(leaf for g in self.guards for leaf in g.failing())
 
 
+def failing_guard_names(candidates: tuple[CandidateResult, ...]) -> tuple[str, ...]:
+    """Names of the failing leaf guards of ``candidates``, in order, without repeats."""
+    return tuple(dict.fromkeys(leaf.name for c in candidates for leaf in c.failing))
+
+
 def candidates_from_log(
     cands: tuple[Transition, ...], log: list[tuple[int, Guard, bool]]
 ) -> tuple[CandidateResult, ...]:
@@ -133,11 +138,7 @@ class Outcome:
     @property
     def failed_guards(self) -> tuple[str, ...]:
         """Names of every failing guard, in evaluation order (no repeats)."""
-        seen: dict[str, None] = {}
-        for c in self.candidates:
-            for leaf in c.failing:
-                seen.setdefault(leaf.name, None)
-        return tuple(seen)
+        return failing_guard_names(self.candidates)
 
     @property
     def effect_errors(self) -> tuple[EffectReport, ...]:
@@ -177,12 +178,8 @@ class Explanation:
 
     @property
     def failed_guards(self) -> tuple[str, ...]:
-        """Names of every failing guard (no repeats)."""
-        seen: dict[str, None] = {}
-        for c in self.candidates:
-            for leaf in c.failing:
-                seen.setdefault(leaf.name, None)
-        return tuple(seen)
+        """Names of every failing guard, in evaluation order (no repeats)."""
+        return failing_guard_names(self.candidates)
 
     def __str__(self) -> str:
         lines = [f"{self.trigger!r} from {self.stage!r} for journey {self.key!r}: {self.status}"]
@@ -192,18 +189,8 @@ class Explanation:
             mark = "PASS" if c.passed else "FAIL"
             lines.append(f"  {i}. -> {c.dest!r} [{mark}]")
             for g in c.guards:
-                _guard_lines(g, 7, lines)
+                lines.extend(g.lines(7))
         return "\n".join(lines)
-
-
-def _guard_lines(g: GuardResult, indent: int, lines: list[str]) -> None:
-    """One line per guard; a failing composite is broken into its parts (indented)."""
-    mark = "ok  " if g.passed else "FAIL"
-    text = f"{g.name}: {g.description}" if g.description else g.name
-    lines.append(f"{' ' * indent}{mark} {text}")
-    if not g.passed:  # say why a composite failed; a passing one needs no detail
-        for child in g.children:
-            _guard_lines(child, indent + 2, lines)
 
 
 @attrs.frozen

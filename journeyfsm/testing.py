@@ -89,15 +89,6 @@ def _journey(m: JourneyMachine, stage: str, data: Mapping[str, Any] | None, key:
     return Journey(key, stage, copy_json(dict(data or {})))
 
 
-def _guard_lines(result: GuardResult, depth: int) -> list[str]:
-    mark = "ok  " if result.passed else "FAIL"
-    about = f": {result.description}" if result.description else ""
-    lines = [f"{'  ' * depth}{mark} {result.name}{about}"]
-    for child in result.children:
-        lines.extend(_guard_lines(child, depth + 1))
-    return lines
-
-
 def _alternatives(m: JourneyMachine, stage: str) -> str:
     parts = []
     for trigger, cands in m.definition.table.get(stage, {}).items():
@@ -116,7 +107,7 @@ def _details(m: JourneyMachine, exp: Explanation, payload: Any, data: Any) -> st
         if not c.guards:
             lines.append("         (no guards)")
         for g in c.guards:
-            lines.extend("         " + line for line in _guard_lines(g, 0))
+            lines.extend(g.lines(9, all_parts=True))
     lines.append(f"  allowed from {exp.stage!r}: {_alternatives(m, exp.stage)}")
     return "\n".join(lines)
 
