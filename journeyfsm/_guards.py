@@ -8,8 +8,8 @@ a ``GuardResult`` tree (used by ``explain`` and by blocked outcomes).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, overload
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, overload
 
 import attrs
 
@@ -170,59 +170,58 @@ def _type_name(t: type | tuple[type, ...]) -> str:
 
 
 @attrs.frozen(repr=False)
-class AllOf(Guard):
-    """``a & b``: passes when every part passes."""
+class _Combined(Guard):
+    """``a & b`` / ``a | b``: the subclass says how parts combine and how they read."""
+
+    _SYMBOL: ClassVar[str]
+    _WORD: ClassVar[str]
+    _REF: ClassVar[str]
+    _combine: ClassVar[Callable[[Iterable[bool]], bool]]
 
     parts: tuple[Guard, ...]
     name: str = attrs.field(init=False, eq=False)
     description: str = attrs.field(init=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "name", "(" + " & ".join(p.name for p in self.parts) + ")")
-        object.__setattr__(
-            self, "description", " and ".join(p.description or p.name for p in self.parts)
-        )
+        names = f" {self._SYMBOL} ".join(p.name for p in self.parts)
+        words = f" {self._WORD} ".join(p.description or p.name for p in self.parts)
+        object.__setattr__(self, "name", f"({names})")
+        object.__setattr__(self, "description", words)
 
     def check(self, ctx: Context) -> bool:
-        return all(p.check(ctx) for p in self.parts)
+        # all()/any() over a generator short-circuit, as fire may
+        return type(self)._combine(p.check(ctx) for p in self.parts)
 
     def evaluate(self, ctx: Context) -> GuardResult:
         children = tuple(p.evaluate(ctx) for p in self.parts)
-        return GuardResult(self.name, self.description, all(c.passed for c in children), children)
+        passed = type(self)._combine(c.passed for c in children)
+        return GuardResult(self.name, self.description, passed, children)
 
     def to_ref(self) -> Any:
-        return {"all": [p.to_ref() for p in self.parts]}
+        return {self._REF: [p.to_ref() for p in self.parts]}
 
     def leaves(self) -> list[Predicate]:
         return [leaf for p in self.parts for leaf in p.leaves()]
 
 
 @attrs.frozen(repr=False)
-class AnyOf(Guard):
+class AllOf(_Combined):
+    """``a & b``: passes when every part passes."""
+
+    _SYMBOL = "&"
+    _WORD = "and"
+    _REF = "all"
+    _combine = all
+
+
+@attrs.frozen(repr=False)
+class AnyOf(_Combined):
     """``a | b``: passes when at least one part passes."""
 
-    parts: tuple[Guard, ...]
-    name: str = attrs.field(init=False, eq=False)
-    description: str = attrs.field(init=False, eq=False)
-
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "name", "(" + " | ".join(p.name for p in self.parts) + ")")
-        object.__setattr__(
-            self, "description", " or ".join(p.description or p.name for p in self.parts)
-        )
-
-    def check(self, ctx: Context) -> bool:
-        return any(p.check(ctx) for p in self.parts)
-
-    def evaluate(self, ctx: Context) -> GuardResult:
-        children = tuple(p.evaluate(ctx) for p in self.parts)
-        return GuardResult(self.name, self.description, any(c.passed for c in children), children)
-
-    def to_ref(self) -> Any:
-        return {"any": [p.to_ref() for p in self.parts]}
-
-    def leaves(self) -> list[Predicate]:
-        return [leaf for p in self.parts for leaf in p.leaves()]
+    _SYMBOL = "|"
+    _WORD = "or"
+    _REF = "any"
+    _combine = any
 
 
 @attrs.frozen(repr=False)
