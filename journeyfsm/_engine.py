@@ -33,9 +33,8 @@ from transitions.core import Event, EventData, State
 from transitions.core import Transition as EngineTransition
 
 from ._definition import JourneyDefinition, Transition
-from ._errors import HookError
 from ._guards import Guard
-from ._hooks import HookFn, HookRegistry, hook_name
+from ._hooks import HookFn, HookRegistry, hook_failed
 from ._records import NO_HISTORY, Context, HistoryEntry, Journey
 
 __all__ = ["attach_hooks", "compile_engine"]
@@ -163,15 +162,7 @@ class _Dispatch:
                 hook(ctx)
             except Exception as err:
                 where = f"{self.kind}({self.name!r})" if self.name else self.kind
-                raise HookError(
-                    f"{where} hook {hook_name(hook)!r} raised {type(err).__name__}: {err} "
-                    f"while moving journey {ctx.journey.key!r} from {ctx.source!r} with "
-                    f"{ctx.trigger!r}; the move was rolled back and the journey is unchanged",
-                    hook=hook_name(hook),
-                    key=ctx.journey.key,
-                    stage=ctx.source,
-                    trigger=ctx.trigger,
-                ) from err
+                raise hook_failed(where, hook, err, ctx, inside_move=True) from err
 
     def __repr__(self) -> str:
         return f"<hooks {self.kind} {self.name or ''}>"

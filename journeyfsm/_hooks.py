@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
+from ._errors import HookError
 from ._records import Context
 
 if TYPE_CHECKING:
@@ -44,6 +45,30 @@ class Effect:
 
 def hook_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def hook_failed(
+    where: str, hook: Callable[..., Any], err: Exception, ctx: Context, *, inside_move: bool
+) -> HookError:
+    """The HookError for ``hook`` (registered as ``where``) raising ``err`` on ``ctx``'s event.
+
+    A hook inside a move had its move rolled back; a hook on a blocked or ignored outcome
+    ran when nothing moved.  Either way the journey is unchanged.
+    """
+    name = hook_name(hook)
+    if not inside_move:
+        what = f"for journey {ctx.journey.key!r} in stage {ctx.source!r} with {ctx.trigger!r}"
+        after = "the journey is unchanged"
+    else:
+        what = f"while moving journey {ctx.journey.key!r} from {ctx.source!r} with {ctx.trigger!r}"
+        after = "the move was rolled back and the journey is unchanged"
+    return HookError(
+        f"{where} hook {name!r} raised {type(err).__name__}: {err} {what}; {after}",
+        hook=name,
+        key=ctx.journey.key,
+        stage=ctx.source,
+        trigger=ctx.trigger,
+    )
 
 
 class HookRegistry:

@@ -42,7 +42,7 @@ from ._clock import Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
 from ._engine import attach_hooks, compile_engine
 from ._errors import GuardError, HookError, InvalidTransition, UnknownTrigger, close_matches
-from ._hooks import HookRegistration, HookRegistry, hook_name
+from ._hooks import HookRegistration, HookRegistry, hook_failed
 from ._json import copy_json
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome
 from ._records import NO_HISTORY, Context, HistoryEntry, Journey
@@ -489,12 +489,4 @@ def _run_outcome_hooks(kind: str, hooks: list[Any], ctx: Context, outcome: Outco
         try:
             hook(ctx, outcome)
         except Exception as err:
-            raise HookError(
-                f"{kind} hook {hook_name(hook)!r} raised {type(err).__name__}: {err} for journey "
-                f"{ctx.journey.key!r} in stage {ctx.source!r} with {ctx.trigger!r}; "
-                "the journey is unchanged",
-                hook=hook_name(hook),
-                key=ctx.journey.key,
-                stage=ctx.source,
-                trigger=ctx.trigger,
-            ) from err
+            raise hook_failed(kind, hook, err, ctx, inside_move=False) from err
