@@ -32,7 +32,7 @@ from transitions import Machine
 from transitions.core import Event, EventData, State
 from transitions.core import Transition as EngineTransition
 
-from ._definition import JourneyDefinition, Transition
+from ._definition import JourneyDefinition
 from ._guards import Guard
 from ._hooks import HookFn, HookRegistry, hook_failed
 from ._records import NO_HISTORY, Context, HistoryEntry, Journey
@@ -45,7 +45,7 @@ def record_move(event_data: Any) -> None:
     ctx: Context = event_data.args[0]
     journey: Journey = event_data.model
     seq = journey.version + 1
-    dest = ctx.dest = event_data.transition.dest
+    dest = ctx.dest
     history = journey.history
     if history is NO_HISTORY:
         history = journey.history = []
@@ -80,6 +80,8 @@ class _Transition(EngineTransition):
     def execute(self, event_data: Any) -> bool:
         callback: Any
         condition: Any
+        # The candidate being tried: what guards, hooks and the history entry see as dest.
+        event_data.args[0].dest = self.dest
         for condition in self.conditions:
             if not condition.func(event_data):
                 return False
@@ -126,16 +128,14 @@ class _Engine(Machine):
 class _GuardCheck:
     """A guard as an engine condition: real bools, faults as GuardError, results logged."""
 
-    __slots__ = ("dest", "guard", "index")
+    __slots__ = ("guard", "index")
 
-    def __init__(self, index: int, transition: Transition, guard: Guard) -> None:
+    def __init__(self, index: int, guard: Guard) -> None:
         self.index = index
-        self.dest = transition.dest
         self.guard = guard
 
     def __call__(self, event_data: Any) -> bool:
         ctx: Context = event_data.args[0]
-        ctx.dest = self.dest
         ok = self.guard.check(ctx)
         ctx.guard_log.append((self.index, self.guard, ok))
         return ok
@@ -156,7 +156,6 @@ class _Dispatch:
 
     def __call__(self, event_data: Any) -> None:
         ctx: Context = event_data.args[0]
-        ctx.dest = event_data.transition.dest
         for hook in self.hooks:
             try:
                 hook(ctx)
@@ -182,7 +181,7 @@ def compile_engine(d: JourneyDefinition) -> Any:
     for stage, row in d.table.items():
         for trigger, cands in row.items():
             for index, t in enumerate(cands):
-                conditions: list[Any] = [_GuardCheck(index, t, g) for g in t.guards]
+                conditions: list[Any] = [_GuardCheck(index, g) for g in t.guards]
                 engine.add_transition(trigger, stage, t.dest, conditions=conditions)
                 if t.dest is None:  # internal: no enter step, so record before the after hooks
                     engine.events[trigger].transitions[stage][-1].before.append(record_move)
