@@ -17,6 +17,7 @@ from ._clock import Clock, ManualClock, SystemClock
 from ._definition import Edge, JourneyDefinition, Policy, Stage, Timeout, Transition
 from ._errors import (
     ConcurrencyConflict,
+    DataError,
     DefinitionError,
     GuardError,
     HookError,
@@ -40,6 +41,7 @@ __all__ = [
     "Clock",
     "ConcurrencyConflict",
     "Context",
+    "DataError",
     "DefinitionError",
     "Edge",
     "Effect",

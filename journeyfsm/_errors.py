@@ -15,6 +15,7 @@ import attrs
 
 __all__ = [
     "ConcurrencyConflict",
+    "DataError",
     "DefinitionError",
     "GuardError",
     "HookError",
@@ -195,6 +196,26 @@ class HookError(JourneyError):
         trigger: str | None = None,
     ) -> None:
         self.hook = hook
+        super().__init__(message, key=key, stage=stage, trigger=trigger)
+
+
+class DataError(JourneyError, TypeError):
+    """A value that must be JSON-shaped is not: journey data, history meta, a snapshot field.
+
+    ``path`` names the place inside the value (``"data['cart'][2]"``).  JSON-shaped means
+    dict (str keys), list, str, int, float (finite), bool and None, exactly those types.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        key: str | None = None,
+        stage: str | None = None,
+        trigger: str | None = None,
+    ) -> None:
+        self.path = path
         super().__init__(message, key=key, stage=stage, trigger=trigger)
 
 
