@@ -107,7 +107,9 @@ class JourneyMachine(HookRegistration):
                 f"JourneyMachine takes a JourneyDefinition, got {type(definition).__name__}; "
                 "build one with JourneyBuilder(...).build() or JourneyDefinition.from_dict(...)"
             )
-        if clock is not None and not callable(getattr(clock, "now", None)):
+        if clock is not None and (
+            isinstance(clock, type) or not callable(getattr(clock, "now", None))
+        ):
             raise TypeError(
                 f"clock must have a now() method returning a timezone-aware datetime, got "
                 f"{clock!r}; use SystemClock(), ManualClock(...) or your own Clock"
