@@ -42,6 +42,7 @@ from ._clock import Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
 from ._engine import attach_hooks, compile_engine
 from ._errors import GuardError, HookError, InvalidTransition, UnknownTrigger, close_matches
+from ._guards import evaluate_guards
 from ._hooks import HookRegistration, HookRegistry, hook_failed
 from ._json import copy_json
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome
@@ -190,15 +191,17 @@ class JourneyMachine(HookRegistration):
         now = self._now(at)
         out = []
         for trigger, cands in self._table.get(journey.stage, {}).items():
-            for t in cands:
+            for t in cands:  # as fire: in order, up to the first candidate that passes
                 ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
                 try:
-                    if all(g.check(ctx) for g in t.guards):
-                        out.append(trigger)
-                        break
+                    passed, _ = evaluate_guards(t.guards, ctx)
                 except GuardError as err:
                     if err.reason != "payload_type":
                         raise
+                    continue
+                if passed:
+                    out.append(trigger)
+                    break
         return tuple(out)
 
     def _now(self, at: datetime | None) -> datetime:
@@ -246,11 +249,12 @@ class JourneyMachine(HookRegistration):
         now: datetime,
         cands: Iterable[Transition],
     ) -> tuple[CandidateResult, ...]:
+        # every candidate on its own, each as fire evaluates it (Semantics 2)
         out = []
         for t in cands:
             ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
-            results = tuple(g.evaluate(ctx) for g in t.guards)
-            out.append(CandidateResult(t, all(r.passed for r in results), results))
+            passed, results = evaluate_guards(t.guards, ctx)
+            out.append(CandidateResult(t, passed, results))
         return tuple(out)
 
     # -- firing --------------------------------------------------------------------
@@ -398,7 +402,7 @@ class JourneyMachine(HookRegistration):
 
     def _blocked(self, ctx: Context, cands: tuple[Transition, ...]) -> Outcome:
         journey = ctx.journey
-        # Guards are pure, so evaluating all of them again yields the full picture.
+        # Guards are pure: evaluating them again as fire did yields the same results, as trees.
         results = self._evaluate_all(journey, ctx.trigger, ctx.payload, ctx.now, cands)
         outcome = Outcome(
             "blocked",
