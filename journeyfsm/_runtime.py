@@ -174,7 +174,7 @@ class JourneyMachine(HookRegistration):
 
     def restore(self, snapshot: Mapping[str, Any]) -> Journey:
         """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong."""
-        return restore_journey(self.definition, snapshot)
+        return restore_journey(self.definition, snapshot, event_id_window=self.event_id_window)
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
