@@ -21,7 +21,15 @@ from uuid import UUID
 
 from ._errors import DataError
 
-__all__ = ["MAX_DEPTH", "check_json", "copy_json", "freeze", "freeze_mapping", "thaw"]
+__all__ = [
+    "MAX_DEPTH",
+    "check_json",
+    "copy_checked",
+    "copy_json",
+    "freeze",
+    "freeze_mapping",
+    "thaw",
+]
 
 MAX_DEPTH = 200
 """How deeply containers may nest in JSON-shaped data (a cycle is reported as such)."""
@@ -80,11 +88,36 @@ def copy_json(value: Any) -> Any:
     >>> copy == data, copy["cart"] is data["cart"]
     (True, False)
     """
-    if type(value) is dict:
-        return {k: (copy_json(v) if type(v) in (dict, list) else v) for k, v in value.items()}
-    if type(value) is list:
-        return [copy_json(v) if type(v) in (dict, list) else v for v in value]
+    t = type(value)
+    if t is dict:
+        return _copy_json_dict(value)
+    if t is list:
+        return _copy_json_list(value)
     return value
+
+
+# A C-level .copy() of each container, then only its containers replaced: about twice
+# as fast as rebuilding every dict and list item by item.
+def _copy_json_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out = value.copy()
+    for k, v in value.items():
+        t = type(v)
+        if t is dict:
+            out[k] = _copy_json_dict(v)
+        elif t is list:
+            out[k] = _copy_json_list(v)
+    return out
+
+
+def _copy_json_list(value: list[Any]) -> list[Any]:
+    out = value.copy()
+    for i, v in enumerate(value):
+        t = type(v)
+        if t is dict:
+            out[i] = _copy_json_dict(v)
+        elif t is list:
+            out[i] = _copy_json_list(v)
+    return out
 
 
 # -- check_json ---------------------------------------------------------------------------
@@ -172,19 +205,49 @@ def check_json(
     ...
     journeyfsm._errors.DataError: data['cart'][1] (journey 'c-42'): set is not JSON-shaped; use a list
     """
+    _run(_walk_dict, _walk_list, value, where, key, stage, trigger)
+
+
+def copy_checked(
+    value: Any,
+    where: str,
+    *,
+    key: str | None = None,
+    stage: str | None = None,
+    trigger: str | None = None,
+) -> Any:
+    """:func:`check_json` and :func:`copy_json` in one walk (restore and snapshot use it).
+
+    >>> data = {"cart": [{"sku": "mug"}]}
+    >>> copy = copy_checked(data, "data")
+    >>> copy == data, copy["cart"] is data["cart"]
+    (True, False)
+    """
+    return _run(_copy_dict, _copy_list, value, where, key, stage, trigger)
+
+
+def _run(
+    walk_dict: Any,
+    walk_list: Any,
+    value: Any,
+    where: str,
+    key: str | None,
+    stage: str | None,
+    trigger: str | None,
+) -> Any:
     t = type(value)
     if t in _PLAIN_LEAVES:
-        return
+        return value
     try:
         if t is dict:
-            _walk_dict(value, 1)  # type: ignore[arg-type]
-        elif t is list:
-            _walk_list(value, 1)  # type: ignore[arg-type]
-        elif t is float:
-            if value - value != 0.0:  # type: ignore[operator]
+            return walk_dict(value, 1)
+        if t is list:
+            return walk_list(value, 1)
+        if t is float:
+            if value - value != 0.0:
                 raise _Refused(_bad_float(value))
-        else:
-            raise _Refused(_bad_type(value))
+            return value
+        raise _Refused(_bad_type(value))
     except _Refused as refused:
         steps = refused.steps[::-1]
         reason = refused.reason
@@ -202,6 +265,57 @@ def check_json(
             stage,
             trigger,
         ) from None
+
+
+def _copy_dict(value: dict[Any, Any], depth: int) -> dict[str, Any]:
+    # The same walk as _walk_dict, copying: a C-level dict.copy(), then containers replaced.
+    if depth > MAX_DEPTH:
+        raise _Refused(f"nested more than {MAX_DEPTH} levels deep", too_deep=True)
+    out = value.copy()
+    for k, v in value.items():
+        if type(k) is not str:
+            raise _Refused(_bad_key(k))
+        t = type(v)
+        if t in _PLAIN_LEAVES:
+            continue
+        try:
+            if t is dict:
+                out[k] = _copy_dict(v, depth + 1)
+            elif t is list:
+                out[k] = _copy_list(v, depth + 1)
+            elif t is float:
+                if v - v != 0.0:
+                    raise _Refused(_bad_float(v))
+            else:
+                raise _Refused(_bad_type(v))
+        except _Refused as refused:
+            refused.steps.append(k)
+            raise
+    return out
+
+
+def _copy_list(value: list[Any], depth: int) -> list[Any]:
+    if depth > MAX_DEPTH:
+        raise _Refused(f"nested more than {MAX_DEPTH} levels deep", too_deep=True)
+    out = value.copy()
+    for i, v in enumerate(value):
+        t = type(v)
+        if t in _PLAIN_LEAVES:
+            continue
+        try:
+            if t is dict:
+                out[i] = _copy_dict(v, depth + 1)
+            elif t is list:
+                out[i] = _copy_list(v, depth + 1)
+            elif t is float:
+                if v - v != 0.0:
+                    raise _Refused(_bad_float(v))
+            else:
+                raise _Refused(_bad_type(v))
+        except _Refused as refused:
+            refused.steps.append(i)
+            raise
+    return out
 
 
 def _data_error(

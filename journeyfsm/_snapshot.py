@@ -17,12 +17,12 @@ and are not checked against the definition.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ._errors import DataError, SnapshotError
-from ._json import check_json, copy_json
+from ._json import copy_checked
 from ._records import NO_HISTORY, HistoryEntry, Journey
 
 if TYPE_CHECKING:
@@ -41,8 +41,10 @@ _REQUIRED = (
     "version",
     "event_ids",
 )
+_REQUIRED_SET = frozenset(_REQUIRED)
 _KEYS = frozenset((*_REQUIRED, "history"))
 _ENTRY_REQUIRED = ("seq", "trigger", "source", "dest", "at", "event_id")
+_ENTRY_REQUIRED_SET = frozenset(_ENTRY_REQUIRED)
 _ENTRY_KEYS = frozenset((*_ENTRY_REQUIRED, "meta"))
 
 
@@ -57,7 +59,14 @@ def snapshot_journey(
     >>> snap["stage"], snap["data"], snap["version"], snap["history"]
     ('attention', {'n': 1}, 0, [])
     """
-    check_json(journey.data, "data", key=journey.key, stage=journey.stage)
+    if type(journey.data) is not dict:
+        raise DataError(
+            f"data (journey {journey.key!r}, stage {journey.stage!r}): journey data must be "
+            f"a dict, got {type(journey.data).__name__}",
+            path="data",
+            key=journey.key,
+            stage=journey.stage,
+        )
     ids = journey.event_ids
     out: dict[str, Any] = {
         "format": FORMAT,
@@ -65,17 +74,17 @@ def snapshot_journey(
         "definition_version": d.version,
         "key": journey.key,
         "stage": journey.stage,
-        "data": copy_json(journey.data),
+        "data": copy_checked(journey.data, "data", key=journey.key, stage=journey.stage),
         "version": journey.version,
         "event_ids": list(ids) if ids is not None else None,
     }
     if history:
         entries = []
-        for h in journey.history:
+        for i, h in enumerate(journey.history):
             entry = h.to_dict()
             if "meta" in entry:  # to_dict copies meta shallowly: the snapshot owns its copy
-                check_json(entry["meta"], f"history[{h.seq - 1}].meta", key=journey.key)
-                entry["meta"] = copy_json(entry["meta"])
+                where = f"history[{i}].meta"
+                entry["meta"] = copy_checked(entry["meta"], where, key=journey.key)
             entries.append(entry)
         out["history"] = entries
     return out
@@ -95,7 +104,7 @@ def restore_journey(
     >>> restore_journey(machine.definition, snap, event_id_window=64).stage
     'attention'
     """
-    if not isinstance(snap, Mapping):
+    if type(snap) is not dict and not isinstance(snap, Mapping):
         raise SnapshotError(
             f"a snapshot must be a dict, got {type(snap).__name__}; "
             "pass what JourneyMachine.snapshot() returned (after json.loads, if stored as text)"
@@ -106,220 +115,255 @@ def restore_journey(
             f"snapshot has no valid 'key' (got {key!r}); it must be a non-empty str: "
             "was it made by JourneyMachine.snapshot()?"
         )
-    who = f"snapshot of journey {key!r}"
-    missing = [k for k in _REQUIRED if k not in snap]
-    if missing:
-        raise SnapshotError(
-            f"{who} is missing {', '.join(repr(k) for k in missing)}; restore fills nothing "
-            "in: re-create the snapshot with JourneyMachine.snapshot() or add the keys",
-            key=key,
-        )
-    unknown = sorted(set(snap) - _KEYS, key=repr)
-    if unknown:
-        raise SnapshotError(
-            f"{who} has unknown keys {unknown}; a snapshot has exactly "
-            f"{', '.join(sorted(_KEYS))}: remove the others",
-            key=key,
-        )
+    # The checks run on every request that loads a journey: test cheaply, explain lazily.
+    n_keys = len(snap)
+    if not (snap.keys() >= _REQUIRED_SET and (n_keys == 8 or (n_keys == 9 and "history" in snap))):
+        raise _bad_keys(snap, key)
     fmt = snap["format"]
     if type(fmt) is not int or fmt != FORMAT:
-        raise SnapshotError(
-            f"{who} has format {fmt!r}; this journeyfsm reads format {FORMAT}: "
+        raise _fail(
+            key,
+            None,
+            f" has format {fmt!r}; this journeyfsm reads format {FORMAT}: "
             "upgrade journeyfsm or re-create the snapshot",
-            key=key,
         )
     name = snap["definition"]
     if name != d.name or type(name) is not str:
-        raise SnapshotError(
-            f"{who} belongs to definition {name!r}, not {d.name!r}; "
+        raise _fail(
+            key,
+            None,
+            f" belongs to definition {name!r}, not {d.name!r}; "
             f"restore it with a machine for {name!r}",
-            key=key,
         )
     made_with = snap["definition_version"]
-    if type(made_with) not in (int, str):
-        raise SnapshotError(
-            f"{who}: 'definition_version' must be an int or a str (the definition's "
-            f"version), got {type(made_with).__name__} {made_with!r}",
-            key=key,
+    if type(made_with) is not int and type(made_with) is not str:
+        raise _fail(
+            key,
+            None,
+            ": 'definition_version' must be an int or a str (the definition's version), "
+            f"got {type(made_with).__name__} {made_with!r}",
         )
     stage = snap["stage"]
     if type(stage) is not str or not d.has_stage(stage):
-        raise _unknown_stage(d, f"{who} is in stage {stage!r}", key, stage, made_with)
-
+        raise _unknown_stage(d, f"{_who(key)} is in stage {stage!r}", key, stage, made_with)
     data = snap["data"]
     if type(data) is not dict:
-        raise SnapshotError(
-            f"{who}: 'data' must be a dict, got {type(data).__name__}",
-            key=key,
-            stage=stage,
-        )
+        raise _fail(key, stage, f": 'data' must be a dict, got {type(data).__name__}")
     try:
-        check_json(data, "data")
+        data = copy_checked(data, "data")
     except DataError as err:
-        raise SnapshotError(f"{who}: {err}", key=key, stage=stage) from err
+        raise _fail(key, stage, f": {err}") from err
     version = snap["version"]
     if type(version) is not int or version < 0:
-        raise SnapshotError(
-            f"{who}: 'version' must be an int >= 0 (the number of moves), got "
+        raise _fail(
+            key,
+            stage,
+            ": 'version' must be an int >= 0 (the number of moves), got "
             f"{type(version).__name__} {version!r}",
-            key=key,
-            stage=stage,
         )
-    ids = _event_ids(snap["event_ids"], who, key, stage, event_id_window)
-    if "history" not in snap:
+    raw_ids = snap["event_ids"]
+    ids = None if raw_ids is None else _event_ids(raw_ids, key, stage, event_id_window)
+    if n_keys == 8:
         history = NO_HISTORY
     else:
-        history = _history(d, snap["history"], who, key, stage, made_with)
+        history = _history(d, snap["history"], key, stage, made_with)
         if version != len(history):
-            raise SnapshotError(
-                f"{who}: 'version' is {version} but 'history' holds {len(history)} moves; "
+            raise _fail(
+                key,
+                stage,
+                f": 'version' is {version} but 'history' holds {len(history)} moves; "
                 "version counts moves, so they must agree (to keep history apart, "
                 "snapshot with history=False)",
-                key=key,
-                stage=stage,
             )
-    return Journey(key, stage, copy_json(data), history, version, ids)
+    return Journey(key, stage, data, history, version, ids)
 
 
-def _event_ids(raw: Any, who: str, key: str, stage: str, window: int) -> dict[str, None] | None:
-    if raw is None:
-        return None
-    if type(raw) is not list:
-        raise SnapshotError(
-            f"{who}: 'event_ids' must be a list of str or None, got {type(raw).__name__}",
-            key=key,
-            stage=stage,
+def _who(key: str) -> str:
+    return f"snapshot of journey {key!r}"
+
+
+def _fail(key: str, stage: str | None, message: str) -> SnapshotError:
+    return SnapshotError(f"{_who(key)}{message}", key=key, stage=stage)
+
+
+def _bad_keys(snap: Mapping[str, Any], key: str) -> SnapshotError:
+    missing = [k for k in _REQUIRED if k not in snap]
+    if missing:
+        return _fail(
+            key,
+            None,
+            f" is missing {', '.join(repr(k) for k in missing)}; restore fills nothing in: "
+            "re-create the snapshot with JourneyMachine.snapshot() or add the keys",
         )
-    ids: dict[str, None] = {}
-    for i, event_id in enumerate(raw):
-        if type(event_id) is not str or not event_id:
-            raise SnapshotError(
-                f"{who}: event_ids[{i}] must be a non-empty str, got {event_id!r}",
-                key=key,
-                stage=stage,
-            )
-        if event_id in ids:
+    unknown = sorted(set(snap) - _KEYS, key=repr)
+    return _fail(
+        key,
+        None,
+        f" has unknown keys {unknown}; a snapshot has exactly "
+        f"{', '.join(sorted(_KEYS))}: remove the others",
+    )
+
+
+def _event_ids(raw: Any, key: str, stage: str, window: int) -> dict[str, None]:
+    if type(raw) is not list:
+        raise _fail(
+            key, stage, f": 'event_ids' must be a list of str or None, got {type(raw).__name__}"
+        )
+    ids = dict.fromkeys(raw)
+    if len(ids) != len(raw) or not all(type(i) is str and i for i in ids):
+        for i, event_id in enumerate(raw):
+            if type(event_id) is not str or not event_id:
+                raise _fail(
+                    key, stage, f": event_ids[{i}] must be a non-empty str, got {event_id!r}"
+                )
             first = raw.index(event_id)
-            raise SnapshotError(
-                f"{who}: event_ids[{i}] repeats event_ids[{first}] ({event_id!r}); "
-                "each event id is remembered once: remove the repeat",
-                key=key,
-                stage=stage,
-            )
-        ids[event_id] = None
+            if first != i:
+                raise _fail(
+                    key,
+                    stage,
+                    f": event_ids[{i}] repeats event_ids[{first}] ({event_id!r}); each event "
+                    "id is remembered once: remove the repeat",
+                )
     if len(ids) > window:  # keep the newest, as the machine's window does
         ids = dict.fromkeys(raw[-window:])
     return ids
 
 
 def _history(
-    d: JourneyDefinition, raw: Any, who: str, key: str, stage: str, made_with: object
+    d: JourneyDefinition, raw: Any, key: str, stage: str, made_with: object
 ) -> list[HistoryEntry]:
     if type(raw) is not list:
-        raise SnapshotError(
-            f"{who}: 'history' must be a list of moves, got {type(raw).__name__}; "
+        raise _fail(
+            key,
+            stage,
+            f": 'history' must be a list of moves, got {type(raw).__name__}; "
             "leave the key out for a snapshot without history",
-            key=key,
-            stage=stage,
         )
     if not raw:
         return NO_HISTORY
+    has_stage = d.has_stage
     history = []
     previous: str | None = None
     for i, item in enumerate(raw):
-        entry = _entry(d, item, f"history[{i}]", i + 1, who, key, made_with)
-        if previous is not None and entry.source != previous:
-            raise SnapshotError(
-                f"{who}: history[{i}].source is {entry.source!r} but history[{i - 1}].dest "
-                f"is {previous!r}; each move starts where the previous one ended",
-                key=key,
-                stage=stage,
+        # one test per rule; _bad_entry says which rule failed, and why
+        if (
+            type(item) is not dict
+            or not item.keys() >= _ENTRY_REQUIRED_SET
+            or (len(item) != 6 and not (len(item) == 7 and "meta" in item))
+        ):
+            raise _bad_entry(d, item, i, key, made_with)
+        seq, trigger, source, dest = item["seq"], item["trigger"], item["source"], item["dest"]
+        event_id, at = item["event_id"], item["at"]
+        meta = item.get("meta")
+        if (
+            type(seq) is not int
+            or seq != i + 1
+            or type(trigger) is not str
+            or not trigger
+            or type(source) is not str
+            or not has_stage(source)
+            or type(dest) is not str
+            or not has_stage(dest)
+            or type(at) is not str
+            or not (event_id is None or (type(event_id) is str and event_id))
+            or not (meta is None or type(meta) is dict)
+        ):
+            raise _bad_entry(d, item, i, key, made_with)
+        if previous is not None and source != previous:
+            raise _fail(
+                key,
+                stage,
+                f": history[{i}].source is {source!r} but history[{i - 1}].dest is "
+                f"{previous!r}; each move starts where the previous one ended",
             )
-        previous = entry.dest
-        history.append(entry)
+        if meta is not None:
+            try:
+                meta = copy_checked(meta, f"history[{i}].meta")
+            except DataError as err:
+                raise _fail(key, stage, f": {err}") from err
+        history.append(HistoryEntry(seq, trigger, source, dest, _at(at, i, key), event_id, meta))
+        previous = dest
     if previous != stage:
-        raise SnapshotError(
-            f"{who}: history[{len(raw) - 1}].dest is {previous!r} but 'stage' is {stage!r}; "
+        raise _fail(
+            key,
+            stage,
+            f": history[{len(raw) - 1}].dest is {previous!r} but 'stage' is {stage!r}; "
             "the journey is in the stage its last move took it to",
-            key=key,
-            stage=stage,
         )
     return history
 
 
-def _entry(
-    d: JourneyDefinition,
-    raw: Any,
-    field: str,
-    seq: int,
-    who: str,
-    key: str,
-    made_with: object,
-) -> HistoryEntry:
-    def fail(message: str) -> SnapshotError:
-        return SnapshotError(f"{who}: {field}{message}", key=key)
+_ENTRY_SHAPE = "a history entry has seq, trigger, source, dest, at, event_id and optionally meta"
 
-    if type(raw) is not dict:
-        raise fail(f" must be a dict, got {type(raw).__name__}")
-    missing = [k for k in _ENTRY_REQUIRED if k not in raw]
+
+def _bad_entry(
+    d: JourneyDefinition, item: Any, i: int, key: str, made_with: object
+) -> SnapshotError:
+    """The error for the first rule ``item`` (``history[i]``) breaks."""
+    field = f"history[{i}]"
+    if type(item) is not dict:
+        return _fail(key, None, f": {field} must be a dict, got {type(item).__name__}")
+    missing = [k for k in _ENTRY_REQUIRED if k not in item]
     if missing:
-        raise fail(
-            f" is missing {', '.join(repr(k) for k in missing)}; a history entry has "
-            "seq, trigger, source, dest, at, event_id and optionally meta"
+        return _fail(
+            key, None, f": {field} is missing {', '.join(repr(k) for k in missing)}; {_ENTRY_SHAPE}"
         )
-    unknown = sorted(set(raw) - _ENTRY_KEYS, key=repr)
+    unknown = sorted(set(item) - _ENTRY_KEYS, key=repr)
     if unknown:
-        raise fail(
-            f" has unknown keys {unknown}; a history entry has seq, trigger, source, dest, "
-            "at, event_id and optionally meta"
+        return _fail(key, None, f": {field} has unknown keys {unknown}; {_ENTRY_SHAPE}")
+    seq = item["seq"]
+    if type(seq) is not int or seq != i + 1:
+        return _fail(
+            key,
+            None,
+            f": {field}.seq is {seq!r}, expected {i + 1}; moves are numbered 1, 2, ... "
+            "without gaps, in order",
         )
-    if type(raw["seq"]) is not int or raw["seq"] != seq:
-        raise fail(
-            f".seq is {raw['seq']!r}, expected {seq}; moves are numbered 1, 2, ... "
-            "without gaps, in order"
-        )
-    trigger = raw["trigger"]
+    trigger = item["trigger"]
     if type(trigger) is not str or not trigger:
-        raise fail(f".trigger must be a non-empty str, got {trigger!r}")
-    ends = []
+        return _fail(key, None, f": {field}.trigger must be a non-empty str, got {trigger!r}")
     for end in ("source", "dest"):
-        value = raw[end]
-        if type(value) is not str or not d.has_stage(value):
-            raise _unknown_stage(
-                d, f"{who}: {field}.{end} is stage {value!r}", key, None, made_with
+        stage = item[end]
+        if type(stage) is not str or not d.has_stage(stage):
+            return _unknown_stage(
+                d, f"{_who(key)}: {field}.{end} is stage {stage!r}", key, None, made_with
             )
-        ends.append(value)
-    at = _at(raw["at"], fail)
-    event_id = raw["event_id"]
-    if event_id is not None and (type(event_id) is not str or not event_id):
-        raise fail(f".event_id must be a non-empty str or None, got {event_id!r}")
-    meta = raw.get("meta")
-    if meta is not None:
-        if type(meta) is not dict:
-            raise fail(f".meta must be a dict or None, got {type(meta).__name__}")
-        try:
-            check_json(meta, f"{field}.meta")
-        except DataError as err:
-            raise SnapshotError(f"{who}: {err}", key=key) from err
-        meta = copy_json(meta)
-    return HistoryEntry(seq, trigger, ends[0], ends[1], at, event_id, meta)
+    if type(item["at"]) is not str:
+        return _fail(
+            key,
+            None,
+            f": {field}.at must be an ISO 8601 str with a UTC offset, got "
+            f"{type(item['at']).__name__}",
+        )
+    event_id = item["event_id"]
+    if not (event_id is None or (type(event_id) is str and event_id)):
+        return _fail(
+            key, None, f": {field}.event_id must be a non-empty str or None, got {event_id!r}"
+        )
+    return _fail(
+        key, None, f": {field}.meta must be a dict or None, got {type(item['meta']).__name__}"
+    )
 
 
-def _at(raw: Any, fail: Callable[[str], SnapshotError]) -> datetime:
-    if type(raw) is not str:
-        raise fail(f".at must be an ISO 8601 str with a UTC offset, got {type(raw).__name__}")
-    text = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw  # 3.10 reads no 'Z'
+def _at(raw: str, i: int, key: str) -> datetime:
+    text = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw  # Python 3.10 reads no Z
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise fail(
-            f".at is {raw!r}, not an ISO 8601 time; write it as datetime.isoformat() does "
-            "('2026-01-01T09:00:00+00:00')"
+        raise _fail(
+            key,
+            None,
+            f": history[{i}].at is {raw!r}, not an ISO 8601 time; write it as "
+            "datetime.isoformat() does ('2026-01-01T09:00:00+00:00')",
         ) from None
+    if at.tzinfo is timezone.utc:
+        return at
     if at.utcoffset() is None:
-        raise fail(
-            f".at is a naive datetime ({raw!r}); write times with a UTC offset "
-            "('2026-01-01T09:00:00+00:00')"
+        raise _fail(
+            key,
+            None,
+            f": history[{i}].at is a naive datetime ({raw!r}); write times with a UTC "
+            "offset ('2026-01-01T09:00:00+00:00')",
         )
     return at.astimezone(timezone.utc)
 

@@ -7,7 +7,7 @@ import collections
 import enum
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from journeyfsm import DataError, JourneyError
-from journeyfsm._json import MAX_DEPTH, check_json, copy_json
+from journeyfsm._json import MAX_DEPTH, check_json, copy_checked, copy_json
 
 
 class Colour(enum.IntEnum):
@@ -41,9 +41,14 @@ class Name(str):
     pass
 
 
-def refusal(value: Any, where: str = "data", **context: Any) -> DataError:
+CHECKERS = [check_json, copy_checked]
+
+
+def refusal(
+    value: Any, where: str = "data", checker: Callable[..., Any] = check_json, **context: Any
+) -> DataError:
     with pytest.raises(DataError) as info:
-        check_json(value, where, **context)
+        checker(value, where, **context)
     return info.value
 
 
@@ -83,10 +88,11 @@ def refusal(value: Any, where: str = "data", **context: Any) -> DataError:
         ({"x": [[object()]]}, "data['x'][0][0]", "object is not JSON-shaped; use dict (str keys)"),
     ],
 )
+@pytest.mark.parametrize("checker", CHECKERS)
 def test_check_json_names_the_path_and_what_to_store_instead(
-    value: Any, path: str, says: str
+    value: Any, path: str, says: str, checker: Callable[..., Any]
 ) -> None:
-    err = refusal(value)
+    err = refusal(value, checker=checker)
     assert err.path == path
     assert str(err).startswith(f"{path}: ")
     assert says in str(err)
@@ -117,10 +123,11 @@ def test_check_json_accepts_a_list_shared_twice_which_is_no_cycle() -> None:
     check_json({"cart": shared, "wishlist": shared, "again": [shared]}, "data")
 
 
-def test_check_json_reports_a_list_that_contains_itself() -> None:
+@pytest.mark.parametrize("checker", CHECKERS)
+def test_check_json_reports_a_list_that_contains_itself(checker: Callable[..., Any]) -> None:
     loop: list[Any] = ["x"]
     loop.append(loop)
-    err = refusal({"cart": loop})
+    err = refusal({"cart": loop}, checker=checker)
     assert err.path == "data['cart'][1]"
     assert "this list contains itself (it is ['cart'] level); JSON cannot hold cycles" in str(err)
 
@@ -146,9 +153,12 @@ def nested(levels: int) -> list[Any]:
     return value
 
 
-def test_check_json_allows_max_depth_and_refuses_one_level_more() -> None:
-    check_json(nested(MAX_DEPTH), "data")
-    err = refusal({"deep": nested(MAX_DEPTH)})
+@pytest.mark.parametrize("checker", CHECKERS)
+def test_check_json_allows_max_depth_and_refuses_one_level_more(
+    checker: Callable[..., Any],
+) -> None:
+    checker(nested(MAX_DEPTH), "data")
+    err = refusal({"deep": nested(MAX_DEPTH)}, checker=checker)
     assert err.path == "data['deep']" + "[0]" * (MAX_DEPTH - 1)
     message = str(err)
     assert message.startswith("data['deep'][0][0][0][0][0]...(200 levels): ")
@@ -167,9 +177,12 @@ def shallow_stack() -> Iterator[None]:
     sys.setrecursionlimit(limit)
 
 
-def test_check_json_never_lets_recursion_error_escape(shallow_stack: None) -> None:
+@pytest.mark.parametrize("checker", CHECKERS)
+def test_check_json_never_lets_recursion_error_escape(
+    shallow_stack: None, checker: Callable[..., Any]
+) -> None:
     with pytest.raises(DataError) as info:
-        check_json({"deep": nested(150)}, "data")
+        checker({"deep": nested(150)}, "data")
     assert "nested too deeply to check within the remaining Python stack" in str(info.value)
 
 
@@ -218,10 +231,10 @@ def containers(value: Any) -> Iterator[Any]:
 @given(json_values)
 def test_json_shaped_values_pass_and_copy_equal_without_sharing_containers(value: Any) -> None:
     check_json(value, "data")
-    copy = copy_json(value)
-    assert copy == value
     assert json.loads(json.dumps(value)) == value
-    assert not {id(c) for c in containers(copy)} & {id(c) for c in containers(value)}
+    for copy in (copy_json(value), copy_checked(value, "data")):
+        assert copy == value
+        assert not {id(c) for c in containers(copy)} & {id(c) for c in containers(value)}
 
 
 @given(json_containers, not_json, st.data())
@@ -250,7 +263,13 @@ def test_one_non_json_leaf_anywhere_is_refused_with_its_path(
     node[slot] = bad
     path = "data" + "".join(f"[{s!r}]" for s in [*steps, slot])
 
-    err = refusal(value)
+    for checker in CHECKERS:
+        err = refusal(value, checker=checker)
+        assert err.path == path
+        assert str(err).startswith(f"{path}: ")
 
-    assert err.path == path
-    assert str(err).startswith(f"{path}: ")
+
+def test_copy_json_shares_what_is_not_exactly_a_dict_or_list() -> None:
+    ordered = collections.OrderedDict(a=[1])
+    copy = copy_json({"o": ordered, "l": [ordered]})
+    assert copy["o"] is ordered and copy["l"][0] is ordered

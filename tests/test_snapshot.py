@@ -461,3 +461,10 @@ def test_snapshot_of_the_same_version_with_an_unknown_stage_says_it_was_edited(
         "the snapshot names this same version, so it was edited or the definition changed "
         "without a new version"
     )
+
+
+def test_snapshot_refuses_data_that_is_not_a_dict(machine: JourneyMachine) -> None:
+    journey = machine.start("c-1")
+    journey.data = [1]  # type: ignore[assignment]
+    with pytest.raises(DataError, match=r"journey data must be a dict, got list"):
+        machine.snapshot(journey)
