@@ -46,6 +46,7 @@ _KEYS = frozenset((*_REQUIRED, "history"))
 _ENTRY_REQUIRED = ("seq", "trigger", "source", "dest", "at", "event_id")
 _ENTRY_REQUIRED_SET = frozenset(_ENTRY_REQUIRED)
 _ENTRY_KEYS = frozenset((*_ENTRY_REQUIRED, "meta"))
+_STR = frozenset({str})
 
 
 def snapshot_journey(
@@ -209,24 +210,32 @@ def _event_ids(raw: Any, key: str, stage: str, window: int) -> dict[str, None]:
         raise _fail(
             key, stage, f": 'event_ids' must be a list of str or None, got {type(raw).__name__}"
         )
-    ids = dict.fromkeys(raw)
-    if len(ids) != len(raw) or not all(type(i) is str and i for i in ids):
-        for i, event_id in enumerate(raw):
-            if type(event_id) is not str or not event_id:
-                raise _fail(
-                    key, stage, f": event_ids[{i}] must be a non-empty str, got {event_id!r}"
-                )
-            first = raw.index(event_id)
-            if first != i:
-                raise _fail(
-                    key,
-                    stage,
-                    f": event_ids[{i}] repeats event_ids[{first}] ({event_id!r}); each event "
-                    "id is remembered once: remove the repeat",
-                )
+    try:
+        ids: dict[str, None] = dict.fromkeys(raw)
+    except TypeError:  # an unhashable id
+        raise _bad_event_id(raw, key, stage) from None
+    if len(ids) != len(raw) or "" in ids or not set(map(type, ids)) <= _STR:
+        raise _bad_event_id(raw, key, stage)
     if len(ids) > window:  # keep the newest, as the machine's window does
         ids = dict.fromkeys(raw[-window:])
     return ids
+
+
+def _bad_event_id(raw: list[Any], key: str, stage: str) -> SnapshotError:
+    """The error for the first id of ``raw`` that is not a non-empty str or repeats one."""
+    seen: dict[str, int] = {}
+    for i, event_id in enumerate(raw):
+        if type(event_id) is not str or not event_id:
+            return _fail(key, stage, f": event_ids[{i}] must be a non-empty str, got {event_id!r}")
+        first = seen.setdefault(event_id, i)
+        if first != i:
+            return _fail(
+                key,
+                stage,
+                f": event_ids[{i}] repeats event_ids[{first}] ({event_id!r}); each event id "
+                "is remembered once: remove the repeat",
+            )
+    return _fail(key, stage, ": 'event_ids' must be a list of distinct non-empty str")
 
 
 def _history(

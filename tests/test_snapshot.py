@@ -234,6 +234,7 @@ CORRUPTIONS: list[tuple[str, Callable[[Snapshot], None], str]] = [
     ("event_ids as dict", _set("event_ids", {"e-0": None}), "'event_ids' must be a list"),
     ("empty event id", _set("event_ids.1", ""), "event_ids[1] must be a non-empty str"),
     ("int event id", _set("event_ids.2", 7), "event_ids[2] must be a non-empty str, got 7"),
+    ("list event id", _set("event_ids.0", ["e"]), "event_ids[0] must be a non-empty str"),
     (
         "duplicate event ids",
         _set("event_ids", ["e-0", "e-1", "e-0"]),
