@@ -61,7 +61,7 @@ from ._errors import (
 )
 from ._guards import evaluate_guards
 from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
-from ._json import check_json, copy_json, frozen_json
+from ._json import check_json, copy_checked, frozen_json
 from ._outcome import (
     CandidateResult,
     EffectCall,
@@ -70,7 +70,7 @@ from ._outcome import (
     Outcome,
     idempotency_key,
 )
-from ._records import _UNSAVED, Context, HistoryEntry, Journey, truncate_history
+from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
 from ._snapshot import restore_journey, snapshot_journey
 
 __all__ = ["JourneyMachine"]
@@ -200,7 +200,7 @@ class JourneyMachine(HookRegistration):
         >>> machine.start("c-2", {"tags": {"vip"}})
         Traceback (most recent call last):
         ...
-        journeyfsm._errors.DataError: data['tags']: set is not JSON-shaped; use a list (journey 'c-2')
+        journeyfsm._errors.DataError: data['tags'] (journey 'c-2'): set is not JSON-shaped; use a list
         """
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
@@ -211,9 +211,8 @@ class JourneyMachine(HookRegistration):
                 f"journey data must be a JSON-shaped dict, got {type(data).__name__} "
                 f"(journey {key!r})"
             )
-        data = dict(data)
-        check_json(data, "data", key=key)
-        return Journey(key, self.definition.initial_stage, copy_json(data), definition=self._name)
+        copy: JSONDict = copy_checked(dict(data), "data", key=key)
+        return Journey(key, self.definition.initial_stage, copy, definition=self._name)
 
     def snapshot(self, journey: Journey, *, history: bool = True) -> dict[str, Any]:
         """A JSON-able dict of ``journey``; :meth:`restore` reads it back exactly.
@@ -225,7 +224,7 @@ class JourneyMachine(HookRegistration):
 
     def restore(self, snapshot: Mapping[str, Any]) -> Journey:
         """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong."""
-        journey = restore_journey(self.definition, snapshot)
+        journey = restore_journey(self.definition, snapshot, event_id_window=self.event_id_window)
         journey.definition = self._name
         return journey
 
@@ -395,7 +394,7 @@ class JourneyMachine(HookRegistration):
                 if journey.stage != entry.dest or journey.version != entry.seq:
                     raise self._tampered(journey, entry)
                 if ctx._saved_data is not _UNSAVED:  # a hook may have changed it
-                    check_json(journey._data, "data", key=journey.key)
+                    check_json(journey._data, "data", key=journey.key, trigger=trigger)
                 if event_id is not None:  # remembered last: nothing can fail after it
                     if ids is None:
                         journey.event_ids = {event_id: None}
@@ -497,9 +496,7 @@ class JourneyMachine(HookRegistration):
                 f"meta must be a JSON-shaped dict (stored on the history entry), got "
                 f"{type(meta).__name__} (journey {journey.key!r}, trigger {trigger!r})"
             )
-        meta = dict(meta)
-        check_json(meta, "meta", key=journey.key)
-        return frozen_json(meta)
+        return frozen_json(copy_checked(dict(meta), "meta", key=journey.key, trigger=trigger))
 
     def _not_mine(self, journey: Any) -> Exception:
         if not isinstance(journey, Journey):

@@ -1,19 +1,28 @@
 """Snapshots: a journey as a JSON-able dict and back, exactly.
 
-The snapshot names its definition; loading one of another definition, or with a stage
-the definition does not have, is a ``SnapshotError`` that says so.  A snapshot of an
-older *version* of the same definition loads as long as its stage still exists: that
-is how journeys carry over to a new definition version.
+``restore`` checks a snapshot completely and fills nothing in: every key present (only
+``history`` may be left out, by ``snapshot(history=False)``), every type exact, every stage
+known to the definition, the history a contiguous chain that ends in the journey's stage,
+``version`` equal to the number of moves.  The first thing wrong is a ``SnapshotError``
+naming the field (``history[3].source``, ``event_ids[1]``) and what to do.
+
+The snapshot names its definition; loading one of another definition is an error.  A
+snapshot of another *version* of the same definition loads when every stage it mentions
+(its stage, and every ``source`` and ``dest`` in its history) exists in this version:
+that is how journeys carry over to a new definition version.  When a stage is gone the
+error names it and both versions: migrate the snapshot (rename the stage in ``stage`` and
+in ``history``) before restoring it.  Triggers in the history are a record of the past
+and are not checked against the definition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._errors import SnapshotError
-from ._json import copy_json
+from ._errors import DataError, SnapshotError
+from ._json import copy_checked
 from ._records import NO_HISTORY, HistoryEntry, Journey
 
 if TYPE_CHECKING:
@@ -22,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["restore_journey", "snapshot_journey"]
 
 FORMAT = 1
-_KEYS = {
+_REQUIRED = (
     "format",
     "definition",
     "definition_version",
@@ -30,14 +39,35 @@ _KEYS = {
     "stage",
     "data",
     "version",
-    "history",
     "event_ids",
-}
+)
+_REQUIRED_SET = frozenset(_REQUIRED)
+_KEYS = frozenset((*_REQUIRED, "history"))
+_ENTRY_REQUIRED = ("seq", "trigger", "source", "dest", "at", "event_id")
+_ENTRY_REQUIRED_SET = frozenset(_ENTRY_REQUIRED)
+_ENTRY_KEYS = frozenset((*_ENTRY_REQUIRED, "meta"))
+_STR = frozenset({str})
 
 
 def snapshot_journey(
     d: JourneyDefinition, journey: Journey, *, history: bool = True
 ) -> dict[str, Any]:
+    """A JSON-able dict of ``journey``; raises ``DataError`` if its data is not JSON-shaped.
+
+    >>> from journeyfsm import JourneyMachine, templates
+    >>> machine = JourneyMachine(templates.aida())
+    >>> snap = snapshot_journey(machine.definition, machine.start("c-1", {"n": 1}))
+    >>> snap["stage"], snap["data"], snap["version"], snap["history"]
+    ('attention', {'n': 1}, 0, [])
+    """
+    if type(journey.data) is not dict:
+        raise DataError(
+            f"data (journey {journey.key!r}, stage {journey.stage!r}): journey data must be "
+            f"a dict, got {type(journey.data).__name__}",
+            path="data",
+            key=journey.key,
+            stage=journey.stage,
+        )
     ids = journey.event_ids
     out: dict[str, Any] = {
         "format": FORMAT,
@@ -45,97 +75,320 @@ def snapshot_journey(
         "definition_version": d.version,
         "key": journey.key,
         "stage": journey.stage,
-        "data": copy_json(journey.data),
+        "data": copy_checked(journey.data, "data", key=journey.key, stage=journey.stage),
         "version": journey.version,
         "event_ids": list(ids) if ids is not None else None,
     }
     if history:
+        # meta was checked when the move was recorded; to_dict gives a plain deep copy
         out["history"] = [h.to_dict() for h in journey.history]
     return out
 
 
-def _fail(msg: str, key: Any = None, stage: Any = None) -> SnapshotError:
-    return SnapshotError(
-        msg,
-        key=key if isinstance(key, str) else None,
-        stage=stage if isinstance(stage, str) else None,
+def restore_journey(
+    d: JourneyDefinition, snap: Mapping[str, Any], *, event_id_window: int
+) -> Journey:
+    """The journey ``snap`` describes, after checking all of it (see the module docstring).
+
+    ``event_ids`` longer than ``event_id_window`` keep their newest ``event_id_window``
+    ids (the last ones), as the machine's window would have.
+
+    >>> from journeyfsm import JourneyMachine, templates
+    >>> machine = JourneyMachine(templates.aida())
+    >>> snap = snapshot_journey(machine.definition, machine.start("c-1"))
+    >>> restore_journey(machine.definition, snap, event_id_window=64).stage
+    'attention'
+    """
+    if type(snap) is not dict and not isinstance(snap, Mapping):
+        raise SnapshotError(
+            f"a snapshot must be a dict, got {type(snap).__name__}; "
+            "pass what JourneyMachine.snapshot() returned (after json.loads, if stored as text)"
+        )
+    key = snap.get("key")
+    if type(key) is not str or not key:
+        raise SnapshotError(
+            f"snapshot has no valid 'key' (got {key!r}); it must be a non-empty str: "
+            "was it made by JourneyMachine.snapshot()?"
+        )
+    # The checks run on every request that loads a journey: test cheaply, explain lazily.
+    n_keys = len(snap)
+    if not (snap.keys() >= _REQUIRED_SET and (n_keys == 8 or (n_keys == 9 and "history" in snap))):
+        raise _bad_keys(snap, key)
+    fmt = snap["format"]
+    if type(fmt) is not int or fmt != FORMAT:
+        raise _fail(
+            key,
+            None,
+            f" has format {fmt!r}; this journeyfsm reads format {FORMAT}: "
+            "upgrade journeyfsm or re-create the snapshot",
+        )
+    name = snap["definition"]
+    if name != d.name or type(name) is not str:
+        raise _fail(
+            key,
+            None,
+            f" belongs to definition {name!r}, not {d.name!r}; "
+            f"restore it with a machine for {name!r}",
+        )
+    made_with = snap["definition_version"]
+    if type(made_with) is not int and type(made_with) is not str:
+        raise _fail(
+            key,
+            None,
+            ": 'definition_version' must be an int or a str (the definition's version), "
+            f"got {type(made_with).__name__} {made_with!r}",
+        )
+    stage = snap["stage"]
+    if type(stage) is not str or not d.has_stage(stage):
+        raise _unknown_stage(d, f"{_who(key)} is in stage {stage!r}", key, stage, made_with)
+    data = snap["data"]
+    if type(data) is not dict:
+        raise _fail(key, stage, f": 'data' must be a dict, got {type(data).__name__}")
+    try:
+        data = copy_checked(data, "data")
+    except DataError as err:
+        raise _fail(key, stage, f": {err}") from err
+    version = snap["version"]
+    if type(version) is not int or version < 0:
+        raise _fail(
+            key,
+            stage,
+            ": 'version' must be an int >= 0 (the number of moves), got "
+            f"{type(version).__name__} {version!r}",
+        )
+    raw_ids = snap["event_ids"]
+    ids = None if raw_ids is None else _event_ids(raw_ids, key, stage, event_id_window)
+    if n_keys == 8:
+        history = NO_HISTORY
+    else:
+        history = _history(d, snap["history"], key, stage, made_with)
+        if version != len(history):
+            raise _fail(
+                key,
+                stage,
+                f": 'version' is {version} but 'history' holds {len(history)} moves; "
+                "version counts moves, so they must agree (to keep history apart, "
+                "snapshot with history=False)",
+            )
+    return Journey(key, stage, data, history, version, ids)
+
+
+def _who(key: str) -> str:
+    return f"snapshot of journey {key!r}"
+
+
+def _fail(key: str, stage: str | None, message: str) -> SnapshotError:
+    return SnapshotError(f"{_who(key)}{message}", key=key, stage=stage)
+
+
+def _bad_keys(snap: Mapping[str, Any], key: str) -> SnapshotError:
+    missing = [k for k in _REQUIRED if k not in snap]
+    if missing:
+        return _fail(
+            key,
+            None,
+            f" is missing {', '.join(repr(k) for k in missing)}; restore fills nothing in: "
+            "re-create the snapshot with JourneyMachine.snapshot() or add the keys",
+        )
+    unknown = sorted(set(snap) - _KEYS, key=repr)
+    return _fail(
+        key,
+        None,
+        f" has unknown keys {unknown}; a snapshot has exactly "
+        f"{', '.join(sorted(_KEYS))}: remove the others",
     )
 
 
-def _entry(raw: Any, i: int, key: str) -> HistoryEntry:
-    if not isinstance(raw, Mapping):
-        raise _fail(f"snapshot of journey {key!r}: history[{i}] must be a dict", key)
+def _event_ids(raw: Any, key: str, stage: str, window: int) -> dict[str, None]:
+    if type(raw) is not list:
+        raise _fail(
+            key, stage, f": 'event_ids' must be a list of str or None, got {type(raw).__name__}"
+        )
     try:
-        at = datetime.fromisoformat(raw["at"])
-        if at.utcoffset() is None:
-            raise _fail(
-                f"snapshot of journey {key!r}: history[{i}].at is a naive datetime "
-                f"({raw['at']!r}); write times with a UTC offset",
+        ids: dict[str, None] = dict.fromkeys(raw)
+    except TypeError:  # an unhashable id
+        raise _bad_event_id(raw, key, stage) from None
+    if len(ids) != len(raw) or "" in ids or not set(map(type, ids)) <= _STR:
+        raise _bad_event_id(raw, key, stage)
+    if len(ids) > window:  # keep the newest, as the machine's window does
+        ids = dict.fromkeys(raw[-window:])
+    return ids
+
+
+def _bad_event_id(raw: list[Any], key: str, stage: str) -> SnapshotError:
+    """The error for the first id of ``raw`` that is not a non-empty str or repeats one."""
+    seen: dict[str, int] = {}
+    for i, event_id in enumerate(raw):
+        if type(event_id) is not str or not event_id:
+            return _fail(key, stage, f": event_ids[{i}] must be a non-empty str, got {event_id!r}")
+        first = seen.setdefault(event_id, i)
+        if first != i:
+            return _fail(
                 key,
+                stage,
+                f": event_ids[{i}] repeats event_ids[{first}] ({event_id!r}); each event id "
+                "is remembered once: remove the repeat",
             )
-        meta = raw.get("meta")
-        return HistoryEntry(
-            int(raw["seq"]),
-            raw["trigger"],
-            raw["source"],
-            raw["dest"],
-            at,
-            raw.get("event_id"),
-            dict(meta) if meta is not None else None,
-        )
-    except SnapshotError:
-        raise
-    except (KeyError, TypeError, ValueError) as err:
+    return _fail(key, stage, ": 'event_ids' must be a list of distinct non-empty str")
+
+
+def _history(
+    d: JourneyDefinition, raw: Any, key: str, stage: str, made_with: object
+) -> list[HistoryEntry]:
+    if type(raw) is not list:
         raise _fail(
-            f"snapshot of journey {key!r}: history[{i}] is malformed "
-            f"({type(err).__name__}: {err}); expected keys seq, trigger, source, dest, "
-            "at, event_id",
             key,
-        ) from err
+            stage,
+            f": 'history' must be a list of moves, got {type(raw).__name__}; "
+            "leave the key out for a snapshot without history",
+        )
+    if not raw:
+        return NO_HISTORY
+    has_stage = d.has_stage
+    history = []
+    previous: str | None = None
+    for i, item in enumerate(raw):
+        # one test per rule; _bad_entry says which rule failed, and why
+        if (
+            type(item) is not dict
+            or not item.keys() >= _ENTRY_REQUIRED_SET
+            or (len(item) != 6 and not (len(item) == 7 and "meta" in item))
+        ):
+            raise _bad_entry(d, item, i, key, made_with)
+        seq, trigger, source, dest = item["seq"], item["trigger"], item["source"], item["dest"]
+        event_id, at = item["event_id"], item["at"]
+        meta = item.get("meta")
+        if (
+            type(seq) is not int
+            or seq != i + 1
+            or type(trigger) is not str
+            or not trigger
+            or type(source) is not str
+            or not has_stage(source)
+            or type(dest) is not str
+            or not has_stage(dest)
+            or type(at) is not str
+            or not (event_id is None or (type(event_id) is str and event_id))
+            or not (meta is None or type(meta) is dict)
+        ):
+            raise _bad_entry(d, item, i, key, made_with)
+        if previous is not None and source != previous:
+            raise _fail(
+                key,
+                stage,
+                f": history[{i}].source is {source!r} but history[{i - 1}].dest is "
+                f"{previous!r}; each move starts where the previous one ended",
+            )
+        if meta is not None:
+            try:
+                meta = copy_checked(meta, f"history[{i}].meta")
+            except DataError as err:
+                raise _fail(key, stage, f": {err}") from err
+        history.append(HistoryEntry(seq, trigger, source, dest, _at(at, i, key), event_id, meta))
+        previous = dest
+    if previous != stage:
+        raise _fail(
+            key,
+            stage,
+            f": history[{len(raw) - 1}].dest is {previous!r} but 'stage' is {stage!r}; "
+            "the journey is in the stage its last move took it to",
+        )
+    return history
 
 
-def restore_journey(d: JourneyDefinition, snap: Mapping[str, Any]) -> Journey:
-    if not isinstance(snap, Mapping):
-        raise _fail(f"a snapshot must be a dict, got {type(snap).__name__}")
-    key = snap.get("key")
-    if not isinstance(key, str) or not key:
-        raise _fail(f"snapshot has no valid 'key' (got {key!r}); was it made by snapshot()?")
-    unknown = set(snap) - _KEYS
+_ENTRY_SHAPE = "a history entry has seq, trigger, source, dest, at, event_id and optionally meta"
+
+
+def _bad_entry(
+    d: JourneyDefinition, item: Any, i: int, key: str, made_with: object
+) -> SnapshotError:
+    """The error for the first rule ``item`` (``history[i]``) breaks."""
+    field = f"history[{i}]"
+    if type(item) is not dict:
+        return _fail(key, None, f": {field} must be a dict, got {type(item).__name__}")
+    missing = [k for k in _ENTRY_REQUIRED if k not in item]
+    if missing:
+        return _fail(
+            key, None, f": {field} is missing {', '.join(repr(k) for k in missing)}; {_ENTRY_SHAPE}"
+        )
+    unknown = sorted(set(item) - _ENTRY_KEYS, key=repr)
     if unknown:
-        raise _fail(f"snapshot of journey {key!r} has unknown keys {sorted(unknown)}", key)
-    fmt = snap.get("format", FORMAT)
-    if fmt != FORMAT:
-        raise _fail(
-            f"snapshot of journey {key!r} has format {fmt!r}; this journeyfsm reads format "
-            f"{FORMAT}: upgrade journeyfsm or re-create the snapshot",
+        return _fail(key, None, f": {field} has unknown keys {unknown}; {_ENTRY_SHAPE}")
+    seq = item["seq"]
+    if type(seq) is not int or seq != i + 1:
+        return _fail(
             key,
+            None,
+            f": {field}.seq is {seq!r}, expected {i + 1}; moves are numbered 1, 2, ... "
+            "without gaps, in order",
         )
-    if snap.get("definition") != d.name:
-        raise _fail(
-            f"snapshot of journey {key!r} belongs to definition {snap.get('definition')!r}, "
-            f"not {d.name!r}; restore it with a machine for {snap.get('definition')!r}",
+    trigger = item["trigger"]
+    if type(trigger) is not str or not trigger:
+        return _fail(key, None, f": {field}.trigger must be a non-empty str, got {trigger!r}")
+    for end in ("source", "dest"):
+        stage = item[end]
+        if type(stage) is not str or not d.has_stage(stage):
+            return _unknown_stage(
+                d, f"{_who(key)}: {field}.{end} is stage {stage!r}", key, None, made_with
+            )
+    if type(item["at"]) is not str:
+        return _fail(
             key,
+            None,
+            f": {field}.at must be an ISO 8601 str with a UTC offset, got "
+            f"{type(item['at']).__name__}",
         )
-    stage = snap.get("stage")
-    if not isinstance(stage, str) or not d.has_stage(stage):
+    event_id = item["event_id"]
+    if not (event_id is None or (type(event_id) is str and event_id)):
+        return _fail(
+            key, None, f": {field}.event_id must be a non-empty str or None, got {event_id!r}"
+        )
+    return _fail(
+        key, None, f": {field}.meta must be a dict or None, got {type(item['meta']).__name__}"
+    )
+
+
+def _at(raw: str, i: int, key: str) -> datetime:
+    text = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw  # Python 3.10 reads no Z
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
         raise _fail(
-            f"snapshot of journey {key!r} is in stage {stage!r}, which definition {d.name!r} "
-            f"(version {d.version!r}) does not have; stages: {', '.join(d.stage_names)}",
             key,
-            stage,
-        )
-    data = snap.get("data", {})
-    if not isinstance(data, dict):
-        raise _fail(f"snapshot of journey {key!r}: 'data' must be a dict", key, stage)
-    version = snap.get("version", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            None,
+            f": history[{i}].at is {raw!r}, not an ISO 8601 time; write it as "
+            "datetime.isoformat() does ('2026-01-01T09:00:00+00:00')",
+        ) from None
+    if at.tzinfo is timezone.utc:
+        return at
+    if at.utcoffset() is None:
         raise _fail(
-            f"snapshot of journey {key!r}: 'version' must be an int >= 0, got {version!r}",
             key,
-            stage,
+            None,
+            f": history[{i}].at is a naive datetime ({raw!r}); write times with a UTC "
+            "offset ('2026-01-01T09:00:00+00:00')",
         )
-    raw_history = snap.get("history") or []
-    history = [_entry(h, i, key) for i, h in enumerate(raw_history)] if raw_history else NO_HISTORY
-    raw_ids = snap.get("event_ids")
-    ids = dict.fromkeys(raw_ids) if raw_ids is not None else None
-    return Journey(key, stage, copy_json(data), history, version, ids)
+    return at.astimezone(timezone.utc)
+
+
+def _unknown_stage(
+    d: JourneyDefinition, what: str, key: str, stage: Any, made_with: object
+) -> SnapshotError:
+    if made_with != d.version:
+        made = f" (the snapshot was made with version {made_with!r})"
+        fix = (
+            "migrate the snapshot first: rename the stage in 'stage' and 'history' to a "
+            f"stage of version {d.version!r}"
+        )
+    else:
+        made = ""
+        fix = (
+            "the snapshot names this same version, so it was edited or the definition "
+            "changed without a new version"
+        )
+    return SnapshotError(
+        f"{what}, which definition {d.name!r} (version {d.version!r}) does not have{made}; "
+        f"stages: {', '.join(d.stage_names)}; {fix}",
+        key=key,
+        stage=stage if isinstance(stage, str) else None,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from journeyfsm import JourneyDefinition, JourneyMachine, ManualClock, templates
+from journeyfsm import Journey, JourneyDefinition, JourneyMachine, ManualClock, templates
 from journeyfsm import _observe as observe
 from journeyfsm._coverage import CoverageCollector, DefinitionCoverage, report_lines
 from journeyfsm.testing import Recorder
@@ -245,9 +245,7 @@ def test_coverage_tells_apart_the_candidate_that_moved(
     collector = CoverageCollector()
     machine = JourneyMachine(checkout_definition)
     collector.machine_created(machine)
-    journey = machine.restore(
-        {"definition": "checkout", "key": "c-1", "stage": "cart", "data": {"cart": [1]}}
-    )
+    journey = Journey("c-1", "cart", {"cart": [1]})
     collector.fired(machine, machine.fire(journey, "checkout"))
     [cov] = collector.results()
     hit_edges = [label for key, label in cov.edges.items() if key in cov.hit]

@@ -5,15 +5,23 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from conftest import checkout_builder
 
-from journeyfsm import Journey, JourneyMachine, ManualClock, SnapshotError, templates
+from journeyfsm import (
+    DataError,
+    Journey,
+    JourneyMachine,
+    ManualClock,
+    SnapshotError,
+    templates,
+)
 
 MakeMachine = Callable[..., JourneyMachine]
+Snapshot = dict[str, Any]
 
 
 def busy_journey(machine: JourneyMachine, clock: ManualClock) -> Journey:
@@ -105,14 +113,6 @@ def test_snapshot_of_older_definition_version_restores_when_stage_exists(
 
 
 # -- restore errors -------------------------------------------------------------------------
-def _snap(machine: JourneyMachine, **changes: Any) -> dict[str, Any]:
-    journey = machine.start("c-1")
-    machine.fire(journey, "add_to_cart", event_id="e-1")
-    snap = machine.snapshot(journey)
-    snap.update(changes)
-    return snap
-
-
 def test_restore_snapshot_of_another_definition_names_both_and_the_fix(
     machine: JourneyMachine,
 ) -> None:
@@ -129,53 +129,347 @@ def test_restore_snapshot_of_another_definition_names_both_and_the_fix(
     assert isinstance(info.value, ValueError)
 
 
-def test_restore_snapshot_with_unknown_stage_lists_stages(machine: JourneyMachine) -> None:
+def test_restore_snapshot_with_unknown_stage_lists_stages(
+    machine: JourneyMachine, clock: ManualClock
+) -> None:
+    snap = busy_snapshot(machine, clock)
+    snap["stage"] = "wishlist"
     with pytest.raises(SnapshotError) as info:
-        machine.restore(_snap(machine, stage="wishlist"))
+        machine.restore(snap)
     message = str(info.value)
     assert "stage 'wishlist'" in message
     assert "stages: browsing, cart, express, checkout, paid, abandoned" in message
     assert (info.value.key, info.value.stage) == ("c-1", "wishlist")
 
 
+def busy_snapshot(machine: JourneyMachine, clock: ManualClock) -> Snapshot:
+    """The snapshot of ``busy_journey`` as it comes back from JSON text (3 moves)."""
+    snap: Snapshot = json.loads(json.dumps(machine.snapshot(busy_journey(machine, clock))))
+    return snap
+
+
+def _set(path: str, value: Any) -> Callable[[Snapshot], None]:
+    """Set ``snap[a][b]...`` for ``path`` 'a.b...' (digits index lists)."""
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+
+    def change(snap: Snapshot) -> None:
+        node: Any = snap
+        for step in parents:
+            node = node[step]
+        node[last] = value
+
+    return change
+
+
+def _drop(path: str) -> Callable[[Snapshot], None]:
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+
+    def change(snap: Snapshot) -> None:
+        node: Any = snap
+        for step in parents:
+            node = node[step]
+        del node[last]
+
+    return change
+
+
+def _gap(snap: Snapshot) -> None:
+    for entry in snap["history"][1:]:
+        entry["seq"] += 1
+
+
+def _drop_middle_move(snap: Snapshot) -> None:
+    del snap["history"][1]
+    snap["history"][1]["seq"] = 2
+
+
+CORRUPTIONS: list[tuple[str, Callable[[Snapshot], None], str]] = [
+    *(
+        (f"missing {k}", _drop(k), f"is missing {k!r}; restore fills nothing in")
+        for k in (
+            "format",
+            "definition",
+            "definition_version",
+            "key",
+            "stage",
+            "data",
+            "version",
+            "event_ids",
+        )
+        if k != "key"
+    ),
+    ("missing key", _drop("key"), "snapshot has no valid 'key' (got None)"),
+    ("empty key", _set("key", ""), "snapshot has no valid 'key' (got '')"),
+    ("int key", _set("key", 42), "snapshot has no valid 'key' (got 42)"),
+    ("unknown top key", _set("colour", "blue"), "has unknown keys ['colour']"),
+    ("format as str", _set("format", "1"), "has format '1'"),
+    ("format as bool", _set("format", True), "has format True"),
+    ("other format", _set("format", 2), "has format 2; this journeyfsm reads format 1"),
+    ("other definition", _set("definition", "aida"), "belongs to definition 'aida'"),
+    (
+        "bool definition_version",
+        _set("definition_version", True),
+        "'definition_version' must be an int or a str",
+    ),
+    ("unknown stage", _set("stage", "wishlist"), "is in stage 'wishlist', which definition"),
+    ("stage as list", _set("stage", ["cart"]), "is in stage ['cart'], which definition"),
+    ("data as list", _set("data", [1]), "'data' must be a dict, got list"),
+    ("data as str", _set("data", "{}"), "'data' must be a dict, got str"),
+    (
+        "non-JSON data",
+        _set("data.profile.tags", {"new"}),
+        "data['profile']['tags']: set is not JSON-shaped; use a list",
+    ),
+    ("NaN in data", _set("data.profile.score", float("nan")), "data['profile']['score']: float"),
+    ("negative version", _set("version", -1), "'version' must be an int >= 0"),
+    ("bool version", _set("version", True), "'version' must be an int >= 0 (the number of"),
+    ("float version", _set("version", 3.0), "'version' must be an int >= 0"),
+    ("version as str", _set("version", "3"), "got str '3'"),
+    (
+        "version != len(history)",
+        _set("version", 5),
+        "'version' is 5 but 'history' holds 3 moves",
+    ),
+    ("event_ids as str", _set("event_ids", "e-0"), "'event_ids' must be a list of str or None"),
+    ("event_ids as dict", _set("event_ids", {"e-0": None}), "'event_ids' must be a list"),
+    ("empty event id", _set("event_ids.1", ""), "event_ids[1] must be a non-empty str"),
+    ("int event id", _set("event_ids.2", 7), "event_ids[2] must be a non-empty str, got 7"),
+    ("list event id", _set("event_ids.0", ["e"]), "event_ids[0] must be a non-empty str"),
+    (
+        "duplicate event ids",
+        _set("event_ids", ["e-0", "e-1", "e-0"]),
+        "event_ids[2] repeats event_ids[0] ('e-0')",
+    ),
+    ("history as dict", _set("history", {}), "'history' must be a list of moves"),
+    ("history None", _set("history", None), "'history' must be a list of moves, got NoneType"),
+    ("entry as str", _set("history.0", "x"), "history[0] must be a dict, got str"),
+    ("entry without at", _drop("history.1.at"), "history[1] is missing 'at'"),
+    ("entry without event_id", _drop("history.0.event_id"), "history[0] is missing 'event_id'"),
+    ("entry extra key", _set("history.2.colour", 1), "history[2] has unknown keys ['colour']"),
+    ("bool seq", _set("history.0.seq", True), "history[0].seq is True, expected 1"),
+    ("seq as str", _set("history.0.seq", "1"), "history[0].seq is '1', expected 1"),
+    ("gap in seq", _gap, "history[1].seq is 3, expected 2"),
+    ("seq from 0", _set("history.0.seq", 0), "history[0].seq is 0, expected 1"),
+    ("empty trigger", _set("history.0.trigger", ""), "history[0].trigger must be a non-empty str"),
+    (
+        "unknown source",
+        _set("history.0.source", "wishlist"),
+        "history[0].source is stage 'wishlist', which definition 'checkout' (version 3) does "
+        "not have",
+    ),
+    ("unknown dest", _set("history.2.dest", "gift"), "history[2].dest is stage 'gift'"),
+    ("int dest", _set("history.2.dest", 3), "history[2].dest is stage 3"),
+    (
+        "broken chain",
+        _set("history.1.source", "browsing"),
+        "history[1].source is 'browsing' but history[0].dest is 'cart'; each move starts "
+        "where the previous one ended",
+    ),
+    (
+        "a move dropped from history",
+        _drop_middle_move,
+        "'version' is 3 but 'history' holds 2 moves",
+    ),
+    (
+        "last dest != stage",
+        _set("stage", "cart"),
+        "history[2].dest is 'checkout' but 'stage' is 'cart'",
+    ),
+    (
+        "naive at",
+        _set("history.0.at", "2026-01-01T09:03:00"),
+        "history[0].at is a naive datetime ('2026-01-01T09:03:00'); write times with a UTC offset",
+    ),
+    ("at as number", _set("history.0.at", 1767258180), "history[0].at must be an ISO 8601 str"),
+    ("at not a time", _set("history.0.at", "yesterday"), "history[0].at is 'yesterday', not an"),
+    ("empty event_id", _set("history.0.event_id", ""), "history[0].event_id must be a non-empty"),
+    ("int event_id", _set("history.0.event_id", 1), "history[0].event_id must be a non-empty"),
+    ("meta as list", _set("history.1.meta", ["phone"]), "history[1].meta must be a dict or None"),
+    (
+        "non-JSON meta",
+        _set("history.1.meta.tags", ("a",)),
+        "history[1].meta['tags']: tuple is not JSON-shaped; use a list",
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("changes", "fragment"),
-    [
-        ({"key": ""}, "no valid 'key'"),
-        ({"colour": "blue"}, "unknown keys ['colour']"),
-        ({"data": [1]}, "'data' must be a dict"),
-        ({"version": -1}, "'version' must be an int >= 0"),
-        ({"version": True}, "'version' must be an int >= 0"),
-        ({"history": ["x"]}, "history[0] must be a dict"),
-        ({"history": [{"seq": 1}]}, "history[0] is malformed"),
-        (
-            {
-                "history": [
-                    {
-                        "seq": 1,
-                        "trigger": "add_to_cart",
-                        "source": "browsing",
-                        "dest": "cart",
-                        "at": "2026-01-01T09:00:00",
-                        "event_id": None,
-                    }
-                ]
-            },
-            "history[0].at is a naive datetime",
-        ),
-    ],
+    ("change", "fragment"),
+    [pytest.param(change, fragment, id=name) for name, change, fragment in CORRUPTIONS],
 )
-def test_restore_rejects_malformed_snapshots(
-    machine: JourneyMachine, changes: dict[str, Any], fragment: str
+def test_restore_rejects_every_corrupted_snapshot_naming_the_field(
+    machine: JourneyMachine,
+    clock: ManualClock,
+    change: Callable[[Snapshot], None],
+    fragment: str,
 ) -> None:
-    snap = _snap(machine, **changes)
+    snap = busy_snapshot(machine, clock)
+    change(snap)
     kept = copy.deepcopy(snap)
+
     with pytest.raises(SnapshotError) as info:
         machine.restore(snap)
+
     assert fragment in str(info.value)
+    if isinstance(snap.get("key"), str) and snap["key"]:
+        assert str(info.value).startswith("snapshot of journey 'c-1'")
+        assert info.value.key == "c-1"
+    assert isinstance(info.value, ValueError)
     assert snap == kept  # restore never edits its input
 
 
 def test_restore_rejects_non_dict(machine: JourneyMachine) -> None:
     with pytest.raises(SnapshotError, match="must be a dict, got list"):
         machine.restore([])  # type: ignore[arg-type]
+
+
+def test_restore_reports_every_missing_key_at_once(machine: JourneyMachine) -> None:
+    with pytest.raises(SnapshotError) as info:
+        machine.restore({"definition": "checkout", "key": "c-2", "stage": "cart"})
+    assert "is missing 'format', 'definition_version', 'data', 'version', 'event_ids'" in str(
+        info.value
+    )
+
+
+def test_restore_accepts_other_offsets_and_z_and_converts_them_to_utc(
+    machine: JourneyMachine, clock: ManualClock
+) -> None:
+    snap = busy_snapshot(machine, clock)
+    snap["history"][0]["at"] = "2026-01-01T10:03:00+01:00"
+    snap["history"][1]["at"] = "2026-01-01T09:06:00Z"
+
+    again = machine.restore(snap)
+
+    first, second = again.history[0].at, again.history[1].at
+    assert first == datetime(2026, 1, 1, 9, 3, tzinfo=timezone.utc)
+    assert first.tzinfo is timezone.utc and second.tzinfo is timezone.utc
+    assert machine.snapshot(again)["history"][0]["at"] == "2026-01-01T09:03:00+00:00"
+
+
+def test_restore_accepts_meta_none_and_history_without_meta(
+    machine: JourneyMachine, clock: ManualClock
+) -> None:
+    snap = busy_snapshot(machine, clock)
+    snap["history"][0]["meta"] = None
+    assert machine.restore(snap).history[0].meta is None
+
+
+def test_restore_keeps_the_newest_event_ids_of_a_longer_window(
+    make_machine: MakeMachine, machine: JourneyMachine, clock: ManualClock
+) -> None:
+    snap = busy_snapshot(machine, clock)  # event ids e-0, e-1, e-2, oldest first
+    narrow = make_machine(machine.definition, event_id_window=2)
+
+    again = narrow.restore(snap)
+
+    assert again.event_ids == {"e-1": None, "e-2": None}
+    assert narrow.fire(again, "note", event_id="e-2").duplicate
+    assert narrow.fire(again, "note", event_id="e-0").moved  # forgotten, as the window does
+
+
+def test_history_less_snapshot_checks_types_but_not_the_missing_history(
+    machine: JourneyMachine, clock: ManualClock
+) -> None:
+    snap = machine.snapshot(busy_journey(machine, clock), history=False)
+    snap["version"] = 40  # a store may keep 40 moves of history apart
+    assert machine.restore(snap).version == 40
+    snap["version"] = False
+    with pytest.raises(SnapshotError, match="'version' must be an int >= 0"):
+        machine.restore(snap)
+
+
+def test_snapshot_refuses_non_json_data_naming_the_path(machine: JourneyMachine) -> None:
+    journey = machine.start("c-1", {"cart": ["mug"]})
+    journey.data["cart"].append({"sku": "tea", "added": datetime(2026, 1, 1)})
+
+    with pytest.raises(DataError) as info:
+        machine.snapshot(journey)
+
+    assert info.value.path == "data['cart'][1]['added']"
+    assert str(info.value).startswith(
+        "data['cart'][1]['added'] (journey 'c-1', stage 'browsing'): datetime is not "
+        "JSON-shaped; store it as an ISO 8601 string"
+    )
+
+
+def test_snapshot_owns_a_deep_copy_of_history_meta(
+    machine: JourneyMachine, clock: ManualClock
+) -> None:
+    journey = machine.start("c-1")
+    machine.fire(journey, "note", meta={"tags": ["phone"]})
+    snap = machine.snapshot(journey)
+    snap["history"][0]["meta"]["tags"].append("edited")
+    assert journey.history[0].meta == {"tags": ["phone"]}
+
+
+def _without_stage(old: str, new: str) -> Callable[[MakeMachine], JourneyMachine]:
+    def make(make_machine: MakeMachine) -> JourneyMachine:
+        builder = checkout_builder().remove_stage(old).stage(new)
+        builder.transition("abandon", ["cart", "checkout", "express"], new)
+        return make_machine(builder.transition("come_back", new, "browsing").build(version=4))
+
+    return make
+
+
+def test_snapshot_of_older_version_with_a_removed_stage_names_it_and_both_versions(
+    machine: JourneyMachine, make_machine: MakeMachine, clock: ManualClock
+) -> None:
+    journey = busy_journey(machine, clock)
+    machine.fire(journey, "abandon")
+    newer = _without_stage("abandoned", "lapsed")(make_machine)
+
+    with pytest.raises(SnapshotError) as info:
+        newer.restore(machine.snapshot(journey))
+
+    assert str(info.value) == (
+        "snapshot of journey 'c-1' is in stage 'abandoned', which definition 'checkout' "
+        "(version 4) does not have (the snapshot was made with version 3); stages: browsing, "
+        "cart, express, checkout, paid, lapsed; migrate the snapshot first: rename the stage "
+        "in 'stage' and 'history' to a stage of version 4"
+    )
+    assert (info.value.key, info.value.stage) == ("c-1", "abandoned")
+
+
+def test_snapshot_of_older_version_with_a_removed_stage_in_history_only_is_refused(
+    machine: JourneyMachine, make_machine: MakeMachine, clock: ManualClock
+) -> None:
+    journey = machine.start("c-1")
+    for trigger in ("add_to_cart", "abandon", "come_back"):
+        machine.fire(journey, trigger)
+    newer = _without_stage("abandoned", "lapsed")(make_machine)
+
+    with pytest.raises(SnapshotError) as info:
+        newer.restore(machine.snapshot(journey))
+
+    message = str(info.value)
+    assert message.startswith(
+        "snapshot of journey 'c-1': history[1].dest is stage 'abandoned', which definition "
+        "'checkout' (version 4) does not have (the snapshot was made with version 3)"
+    )
+    assert "migrate the snapshot first" in message
+    # the same journey without its history carries over: its stage still exists
+    assert newer.restore(machine.snapshot(journey, history=False)).stage == "browsing"
+
+
+def test_snapshot_of_the_same_version_with_an_unknown_stage_says_it_was_edited(
+    machine: JourneyMachine,
+) -> None:
+    snap = machine.snapshot(machine.start("c-1"))
+    snap["stage"] = "wishlist"
+    with pytest.raises(SnapshotError) as info:
+        machine.restore(snap)
+    assert str(info.value).endswith(
+        "the snapshot names this same version, so it was edited or the definition changed "
+        "without a new version"
+    )
+
+
+def test_data_that_is_not_a_dict_is_refused_on_the_journey_and_in_snapshots(
+    machine: JourneyMachine,
+) -> None:
+    journey = machine.start("c-1")
+    with pytest.raises(TypeError, match=r"journey data must be a dict, got list"):
+        journey.data = [1]  # type: ignore[assignment]
+    object.__setattr__(journey, "_data", [1])  # bypassing the setter: snapshot still refuses
+    with pytest.raises(DataError, match=r"journey data must be a dict, got list"):
+        machine.snapshot(journey)

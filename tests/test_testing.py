@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import journeyfsm
-from journeyfsm import HookError, JourneyDefinition, JourneyMachine, UnknownTrigger
+from journeyfsm import HookError, Journey, JourneyDefinition, JourneyMachine, UnknownTrigger
 from journeyfsm import testing as jt
 from journeyfsm.testing import (
     Recorder,
@@ -261,7 +261,7 @@ def test_recorder_records_hooks_and_effects_in_semantic_order(machine: JourneyMa
 
 def test_recorder_records_blocked_and_ignored_hooks(machine: JourneyMachine) -> None:
     recorder = Recorder().attach(_hooked(machine))
-    journey = machine.restore({"definition": "checkout", "key": "c-2", "stage": "cart"})
+    journey = Journey("c-2", "cart")
     machine.fire(journey, "checkout")
     machine.fire(journey, "pay")
     assert [(c.kind, c.name) for c in recorder.calls] == [
@@ -314,9 +314,7 @@ def test_recorded_hook_failure_still_names_the_hook(machine: JourneyMachine) -> 
 
 def test_before_and_exit_hooks_see_the_destination(machine: JourneyMachine) -> None:
     recorder = Recorder().attach(_hooked(machine))
-    machine.fire(
-        machine.restore({"definition": "checkout", "key": "c", "stage": "cart"}), "abandon"
-    )
+    machine.fire(Journey("c", "cart"), "abandon")
     assert [(c.name, c.dest) for c in recorder.calls[:2]] == [
         ("before_any", "abandoned"),
         ("leave_cart", "abandoned"),
