@@ -291,16 +291,23 @@ def _run(
             assert outcome.blocked and journey.stage == source and not calls
         if outcome.moved:
             moves += 1
-            dest = outcome.dest
-            if predicates is not None:
-                assert expected is not None and dest == expected.dest
-            if dest is None:  # internal: no exit, no enter
-                assert journey.stage == source
-                assert calls == [("transition", trigger)]
-            else:
-                assert journey.stage == dest
-                assert calls == [("exit", source), ("enter", dest), ("transition", trigger)]
-            assert source not in d.final_stages or dest is None
+            assert outcome.dest == journey.stage == journey.history[-1].dest
+            # which candidate ran shows in the hooks: internal ones run no exit/enter
+            internal = calls == [("transition", trigger)]
+            if not internal:
+                assert calls == [
+                    ("exit", source),
+                    ("enter", journey.stage),
+                    ("transition", trigger),
+                ]
+            ran = [t for t in cands if t.dest == (None if internal else journey.stage)]
+            assert ran, (source, trigger, calls)
+            if expected is not None:  # the first candidate whose guards pass ran
+                assert (expected.dest is None) == internal
+                assert internal or expected.dest == journey.stage
+            assert source not in d.final_stages or internal
+        elif expected is not None:
+            raise AssertionError(f"expected {expected} to move, got {outcome.status}")
         # history is a chain from the initial stage to the current one
         assert [e.seq for e in journey.history] == list(range(1, moves + 1))
         chain = [d.initial_stage] + [e.dest for e in journey.history]
@@ -325,7 +332,7 @@ def test_definitions_with_odd_names_validate_compile_and_fire_as_the_table_says(
     _run(d, predicates, steps)
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=150)
 @given(random_definitions(), steps_strategy)
 def test_a_random_definition_that_validates_compiles_and_fires(
     result: JourneyDefinition | DefinitionError, steps: list[tuple[int, dict[str, bool]]]
