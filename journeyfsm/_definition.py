@@ -11,7 +11,12 @@ The runtime, ``explain``, the diagram exporter, the path explorer and the covera
 plugin all read that table; there is no second description of the rules anywhere.
 ``source="*"`` stands for every non-final stage; a list of sources is one transition per
 source, keeping declaration order.  ``dest=None`` is an internal transition (recorded,
-no stage change, no exit/enter hooks).
+no stage change, no exit/enter hooks); it is the only kind a final stage may have, so a
+final stage records events without ever being left.
+
+Names: a trigger is a Python identifier that is not a keyword; a stage is any non-empty
+string but ``"*"`` (the wildcard source) and names padded with whitespace.  The engine
+adapter works on internal names, so every name that validates runs.
 """
 
 from __future__ import annotations
