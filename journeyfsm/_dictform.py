@@ -103,17 +103,19 @@ def _keys(
 
 
 def _registry(guards: Mapping[str, Guard] | Iterable[Guard] | None) -> dict[str, Guard]:
+    """Guards by name.  A wrong ``guards=`` argument is the caller's bug, not a problem
+    of the dict, so it is a TypeError."""
     if guards is None:
         return {}
-    out = dict(guards) if isinstance(guards, Mapping) else {}
-    if not isinstance(guards, Mapping):
-        for g in guards:
-            if not isinstance(g, Guard):
-                raise TypeError(
-                    f"from_dict(guards=...) takes guards made with journeyfsm.guard(...) "
-                    f"(a list, or a dict by name), got {g!r}"
-                )
-            out[g.name] = g
+    pairs = list(guards.items()) if isinstance(guards, Mapping) else [(None, g) for g in guards]
+    out: dict[str, Guard] = {}
+    for name, g in pairs:
+        if not isinstance(g, Guard):
+            raise TypeError(
+                "from_dict(guards=...) takes guards made with journeyfsm.guard(...) "
+                f"(a list, or a dict by name), got {g!r}"
+            )
+        out[g.name if name is None else name] = g
     return out
 
 

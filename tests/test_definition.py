@@ -424,6 +424,13 @@ def test_from_dict_raises_only_definition_errors_for_wrong_types(raw: Any, fragm
     assert any(fragment in p.message for p in info.value.problems), info.value.problems
 
 
+def test_from_dict_refuses_a_guards_argument_that_holds_no_guards() -> None:
+    with pytest.raises(TypeError, match=r"takes guards made with journeyfsm.guard"):
+        JourneyDefinition.from_dict(_small_dict(), guards={"paid": lambda ctx: True})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"got 'paid'"):
+        JourneyDefinition.from_dict(_small_dict(), guards=["paid"])  # type: ignore[list-item]
+
+
 # -- names ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["=", "stage", "state", "trigger", "0", "a b", "é", "->", "[*]"])
 def test_any_other_non_empty_unpadded_stage_name_validates(name: str) -> None:
