@@ -11,11 +11,17 @@ The runtime, ``explain``, the diagram exporter, the path explorer and the covera
 plugin all read that table; there is no second description of the rules anywhere.
 ``source="*"`` stands for every non-final stage; a list of sources is one transition per
 source, keeping declaration order.  ``dest=None`` is an internal transition (recorded,
-no stage change, no exit/enter hooks).
+no stage change, no exit/enter hooks); it is the only kind a final stage may have, so a
+final stage records events without ever being left.
+
+Names: a trigger is a Python identifier that is not a keyword; a stage is any non-empty
+string but ``"*"`` (the wildcard source) and names padded with whitespace.  The engine
+adapter works on internal names, so every name that validates runs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import MappingProxyType
@@ -34,6 +40,7 @@ __all__ = ["Edge", "JourneyDefinition", "Policy", "Stage", "Timeout", "Transitio
 
 Policy = Literal["ignore", "strict"]
 WILDCARD = "*"
+_MAX_SECONDS = timedelta.max // timedelta(seconds=1)  # whole seconds timedelta can hold
 
 
 @attrs.frozen
@@ -101,11 +108,26 @@ class Transition:
         return self.source
 
 
+def _show_seconds(value: float) -> str:
+    # repr() of a huge int is long, and raises ValueError past 4300 digits (Python 3.11+)
+    if isinstance(value, int) and abs(value) > 10**30:
+        return "more than 10**30" if value > 0 else "less than -10**30"
+    return repr(value)
+
+
 def _to_timedelta(value: timedelta | float) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Timeout.after takes a timedelta or seconds, got {value!r}")
+    # timedelta() raises OverflowError for huge or infinite seconds and a bare ValueError
+    # for NaN; both are a bad value here, said in one message
+    finite = isinstance(value, int) or math.isfinite(value)  # isfinite(10**400) overflows
+    if not finite or abs(value) > _MAX_SECONDS:
+        raise ValueError(
+            f"Timeout.after of {_show_seconds(value)} seconds is out of range; give a finite "
+            f"number of seconds up to {_MAX_SECONDS} (timedelta.max)"
+        )
     return timedelta(seconds=value)
 
 
@@ -122,9 +144,9 @@ class Timeout:
     3600.0
     """
 
-    stage: str
+    stage: str = attrs.field(validator=attrs.validators.instance_of(str))
     after: timedelta = attrs.field(converter=_to_timedelta)
-    trigger: str
+    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
 
 
 @attrs.frozen

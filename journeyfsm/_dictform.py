@@ -1,9 +1,18 @@
 """The plain-dict (JSON-able) form of a definition, and reading it back.
 
 Guards travel by name: a leaf is its registered name, composites are
-``{"all": [...]}``, ``{"any": [...]}`` and ``{"not": ...}``.  Reading collects every
-structural problem (unknown keys, missing keys, unknown guard names) into one
-``DefinitionError`` before the definition's own validation runs."""
+``{"all": [...]}``, ``{"any": [...]}`` and ``{"not": ...}``.
+
+Reading never raises anything but ``DefinitionError``, and reports the problems of the
+dict itself (unknown or missing keys, wrong types, unregistered guards) together with
+the definition's own rule problems (unreachable stages, dead ends, ...) in that one
+error.  To run the rules on a dict with problems, the reader salvages what it can:
+an unknown key is left out, a bad ``description`` or ``metadata`` is left out, an
+unregistered or malformed guard reference becomes a stand-in guard of the same name,
+a bad timeout is left out (no other rule reads timeouts).  Only when a part the rules
+depend on cannot be read (a stage's name or flags, a transition's trigger, source or
+dest, a list that is not a list) are the rules not run, since they would report
+problems that are only echoes of the missing part."""
 
 from __future__ import annotations
 
@@ -11,11 +20,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._errors import DefinitionError, Problem
-from ._guards import AllOf, AnyOf, Guard, Not
-from ._json import thaw
+from ._guards import AllOf, AnyOf, Guard, Not, guard
+from ._json import freeze_mapping, thaw
 
 if TYPE_CHECKING:
-    from ._definition import JourneyDefinition
+    from ._definition import JourneyDefinition, Stage, Timeout, Transition
 
 _DEF_KEYS = {
     "name",
@@ -75,134 +84,264 @@ def definition_to_dict(d: JourneyDefinition) -> dict[str, Any]:
     }
 
 
-def _check_keys(
+def _keys(
     obj: Any, allowed: set[str], required: set[str], where: str, problems: list[Problem]
 ) -> bool:
+    """Report unknown and missing keys of ``obj``; True when it is a dict with every
+    required key (unknown keys are reported and then ignored)."""
     if not isinstance(obj, Mapping):
         problems.append(Problem(f"{where} must be a dict, got {type(obj).__name__}"))
         return False
-    for k in sorted(set(obj) - allowed):
+    for k in sorted(set(obj) - allowed, key=repr):  # keys of any type sort by repr
         problems.append(
             Problem(f"unknown key {k!r} in {where}; known keys: {', '.join(sorted(allowed))}")
         )
-    for k in sorted(required - set(obj)):
+    missing = sorted(required - set(obj))
+    for k in missing:
         problems.append(Problem(f"{where} is missing the required key {k!r}"))
-    return not (required - set(obj))
+    return not missing
 
 
 def _registry(guards: Mapping[str, Guard] | Iterable[Guard] | None) -> dict[str, Guard]:
+    """Guards by name.  A wrong ``guards=`` argument is the caller's bug, not a problem
+    of the dict, so it is a TypeError."""
     if guards is None:
         return {}
-    if isinstance(guards, Mapping):
-        return dict(guards)
-    return {g.name: g for g in guards}
+    pairs = list(guards.items()) if isinstance(guards, Mapping) else [(None, g) for g in guards]
+    out: dict[str, Guard] = {}
+    for name, g in pairs:
+        if not isinstance(g, Guard):
+            raise TypeError(
+                "from_dict(guards=...) takes guards made with journeyfsm.guard(...) "
+                f"(a list, or a dict by name), got {g!r}"
+            )
+        out[g.name if name is None else name] = g
+    return out
 
 
-def _resolve(
-    ref: Any, registry: dict[str, Guard], trigger: str, problems: list[Problem]
-) -> Guard | None:
-    if isinstance(ref, str):
-        found = registry.get(ref)
+class _Reader:
+    """One reading of a definition dict: the problems found, and whether every part the
+    rules depend on could be read (``complete``)."""
+
+    def __init__(self, registry: dict[str, Guard]) -> None:
+        self.problems: list[Problem] = []
+        self.complete = True
+        self.registry = registry
+        self._stand_ins: dict[str, Guard] = {}
+
+    def add(
+        self, message: str, *, stage: Any = None, trigger: Any = None, rules: bool = True
+    ) -> None:
+        """Record a problem; ``rules=False`` when the rules cannot run without the part."""
+        self.problems.append(
+            Problem(
+                message,
+                stage=stage if isinstance(stage, str) else None,
+                trigger=trigger if isinstance(trigger, str) else None,
+            )
+        )
+        if not rules:
+            self.complete = False
+
+    def stand_in(self, name: str) -> Guard:
+        """A guard that never passes, named ``name``: keeps a transition guarded for the
+        rules when its reference could not be resolved (the definition is refused anyway)."""
+        found = self._stand_ins.get(name)
         if found is None:
-            known = ", ".join(sorted(registry)) or "none registered"
-            problems.append(
-                Problem(
+            found = self._stand_ins[name] = guard(lambda ctx: False, name=name)
+        return found
+
+    def cosmetic(self, obj: Mapping[str, Any], where: str, **who: Any) -> dict[str, Any]:
+        """``description`` and ``metadata`` of ``obj`` when well-typed (no rule reads them)."""
+        out: dict[str, Any] = {}
+        if "description" in obj:
+            if isinstance(obj["description"], str):
+                out["description"] = obj["description"]
+            else:
+                self.add(
+                    f"{where}: 'description' must be a str, got {type(obj['description']).__name__}",
+                    **who,
+                )
+        if "metadata" in obj:
+            try:
+                out["metadata"] = freeze_mapping(obj["metadata"])
+            except (TypeError, ValueError) as err:
+                self.add(f"{where}: {_text(err)}", **who)
+        return out
+
+    def guard_ref(self, ref: Any, trigger: str) -> Guard:
+        if isinstance(ref, str):
+            found = self.registry.get(ref)
+            if found is None:
+                known = ", ".join(sorted(self.registry)) or "none registered"
+                self.add(
                     f"transition {trigger!r} uses guard {ref!r}, which is not registered; "
                     f"pass guards=[...] to from_dict (registered: {known})",
                     trigger=trigger,
                 )
-            )
-        return found
-    if isinstance(ref, Mapping) and len(ref) == 1:
-        ((op, arg),) = ref.items()
-        if op in ("all", "any") and isinstance(arg, list) and arg:
-            parts = [_resolve(a, registry, trigger, problems) for a in arg]
-            if any(p is None for p in parts):
-                return None
-            ok = tuple(p for p in parts if p is not None)
-            return AllOf(ok) if op == "all" else AnyOf(ok)
-        if op == "not":
-            inner = _resolve(arg, registry, trigger, problems)
-            return None if inner is None else Not(inner)
-    problems.append(
-        Problem(
-            f"transition {trigger!r} has a malformed guard reference {ref!r}; use a guard name, "
-            "{'all': [...]}, {'any': [...]} or {'not': ...}",
+                found = self.stand_in(ref)
+            return found
+        if isinstance(ref, Mapping) and len(ref) == 1:
+            ((op, arg),) = ref.items()
+            if op in ("all", "any") and isinstance(arg, list) and arg:
+                parts = tuple(self.guard_ref(a, trigger) for a in arg)
+                return AllOf(parts) if op == "all" else AnyOf(parts)
+            if op == "not":
+                return Not(self.guard_ref(arg, trigger))
+        self.add(
+            f"transition {trigger!r} has a malformed guard reference {_short(ref)}; use a guard "
+            "name, {'all': [...]}, {'any': [...]} or {'not': ...}",
             trigger=trigger,
         )
-    )
-    return None
+        return self.stand_in("<malformed guard reference>")
+
+    def stage(self, i: int, sd: Any) -> Stage | None:
+        from ._definition import Stage
+
+        where = f"stages[{i}]"
+        if not _keys(sd, _STAGE_KEYS, {"name"}, where, self.problems):
+            self.complete = False
+            return None
+        name = sd["name"]
+        if not isinstance(name, str):
+            self.add(f"{where}: 'name' must be a str, got {type(name).__name__}", rules=False)
+            return None
+        flags = {"initial": False, "final": False}
+        for flag in flags:
+            value = sd.get(flag, False)
+            if isinstance(value, bool):
+                flags[flag] = value
+            else:
+                self.add(
+                    f"{where} ({name!r}): {flag!r} must be true or false, got {_short(value)}",
+                    stage=name,
+                    rules=False,
+                )
+        extra = self.cosmetic(sd, f"{where} ({name!r})", stage=name)
+        return Stage(name, initial=flags["initial"], final=flags["final"], **extra)
+
+    def transition(self, i: int, td: Any) -> Transition | None:
+        from ._definition import Transition
+
+        where = f"transitions[{i}]"
+        if not _keys(td, _TRANS_KEYS, {"trigger", "source", "dest"}, where, self.problems):
+            self.complete = False
+            return None
+        trig = td["trigger"]
+        if not isinstance(trig, str):
+            self.add(f"{where}: 'trigger' must be a str, got {type(trig).__name__}", rules=False)
+            return None
+        where = f"{where} ({trig!r})"
+        source, dest, refs = td["source"], td["dest"], td.get("guards", [])
+        ok = True
+        if not (
+            isinstance(source, str)
+            or (isinstance(source, list) and all(isinstance(s, str) for s in source))
+        ):
+            self.add(
+                f"{where}: 'source' must be a stage name, a list of stage names or '*', "
+                f"got {_short(source)}",
+                trigger=trig,
+                rules=False,
+            )
+            ok = False
+        if dest is not None and not isinstance(dest, str):
+            self.add(
+                f"{where}: 'dest' must be a stage name or null (internal transition), "
+                f"got {_short(dest)}",
+                trigger=trig,
+                rules=False,
+            )
+            ok = False
+        if not isinstance(refs, list):
+            self.add(
+                f"{where}: 'guards' must be a list of guard references, got {type(refs).__name__}",
+                trigger=trig,
+                rules=False,
+            )
+            ok = False
+        resolved = [self.guard_ref(r, trig) for r in refs] if isinstance(refs, list) else []
+        extra = self.cosmetic(td, where, trigger=trig)
+        if not ok:
+            return None
+        return Transition(trig, source, dest, resolved, **extra)
+
+    def timeout(self, i: int, tod: Any) -> Timeout | None:
+        from ._definition import Timeout
+
+        where = f"timeouts[{i}]"
+        # No other rule reads timeouts: a bad one is left out and the rules still run.
+        if not _keys(tod, _TIMEOUT_KEYS, _TIMEOUT_KEYS, where, self.problems):
+            return None
+        try:
+            return Timeout(tod["stage"], tod["after_seconds"], tod["trigger"])
+        except (TypeError, ValueError) as err:
+            self.add(f"{where}: {_text(err)}", stage=tod["stage"], trigger=tod["trigger"])
+            return None
+
+    def items(self, data: Mapping[str, Any], key: str) -> list[Any]:
+        value = data.get(key, [])
+        if isinstance(value, list):
+            return value
+        self.add(f"{key!r} must be a list, got {type(value).__name__}", rules=key == "timeouts")
+        return []
 
 
 def definition_from_dict(
     data: Mapping[str, Any], *, guards: Mapping[str, Guard] | Iterable[Guard] | None
 ) -> JourneyDefinition:
-    from ._definition import JourneyDefinition, Stage, Timeout, Transition
+    from ._definition import JourneyDefinition
 
-    problems: list[Problem] = []
-    name = data.get("name") if isinstance(data, Mapping) else None
-    if not _check_keys(data, _DEF_KEYS, {"name", "stages", "transitions"}, "definition", problems):
-        raise DefinitionError(problems, name=name if isinstance(name, str) else None)
-    not_lists = [
-        Problem(f"{k!r} must be a list, got {type(data[k]).__name__}")
-        for k in ("stages", "transitions", "timeouts")
-        if k in data and not isinstance(data[k], list)
+    reader = _Reader(_registry(guards))
+    add = reader.add
+    if not _keys(data, _DEF_KEYS, {"name", "stages", "transitions"}, "definition", reader.problems):
+        reader.complete = False
+    if not isinstance(data, Mapping):
+        raise DefinitionError(reader.problems)
+    name = data.get("name")
+    if "name" in data and not isinstance(name, str):
+        add(f"'name' must be a str, got {type(name).__name__}")
+    stages = [s for i, sd in enumerate(reader.items(data, "stages")) if (s := reader.stage(i, sd))]
+    transitions = [
+        t
+        for i, td in enumerate(reader.items(data, "transitions"))
+        if (t := reader.transition(i, td))
     ]
-    if not_lists:
-        problems.extend(not_lists)
-        raise DefinitionError(problems, name=name if isinstance(name, str) else None)
-    registry = _registry(guards)
-    stages: list[Stage] = []
-    for i, sd in enumerate(data["stages"]):
-        if _check_keys(sd, _STAGE_KEYS, {"name"}, f"stages[{i}]", problems):
-            try:
-                stages.append(Stage(**sd))
-            except (TypeError, ValueError) as err:
-                problems.append(Problem(f"stages[{i}]: {_text(err)}", stage=sd.get("name")))
-    transitions: list[Transition] = []
-    for i, td in enumerate(data["transitions"]):
-        if not _check_keys(
-            td, _TRANS_KEYS, {"trigger", "source", "dest"}, f"transitions[{i}]", problems
-        ):
-            continue
-        trig = str(td["trigger"])
-        refs = td.get("guards", [])
-        if not isinstance(refs, list):
-            problems.append(
-                Problem(
-                    f"transitions[{i}] ({trig!r}): 'guards' must be a list of "
-                    f"guard references, got {type(refs).__name__}",
-                    trigger=trig,
-                )
-            )
-            continue
-        resolved = [_resolve(r, registry, trig, problems) for r in refs]
-        if any(g is None for g in resolved):
-            continue
+    timeouts = [
+        to for i, tod in enumerate(reader.items(data, "timeouts")) if (to := reader.timeout(i, tod))
+    ]
+    rest = {k: data[k] for k in ("version", "description", "policy") if k in data}
+    if "metadata" in data:
         try:
-            transitions.append(Transition(**{**td, "guards": resolved}))
+            rest["metadata"] = freeze_mapping(data["metadata"])
         except (TypeError, ValueError) as err:
-            problems.append(Problem(f"transitions[{i}] ({trig!r}): {_text(err)}", trigger=trig))
-    timeouts: list[Timeout] = []
-    for i, tod in enumerate(data.get("timeouts", [])):
-        if _check_keys(tod, _TIMEOUT_KEYS, _TIMEOUT_KEYS, f"timeouts[{i}]", problems):
-            try:
-                timeouts.append(Timeout(tod["stage"], tod["after_seconds"], tod["trigger"]))
-            except (TypeError, ValueError) as err:
-                problems.append(Problem(f"timeouts[{i}]: {_text(err)}", stage=tod.get("stage")))
-    if problems:
-        raise DefinitionError(problems, name=name if isinstance(name, str) else None)
-    rest = {k: data[k] for k in ("version", "description", "policy", "metadata") if k in data}
+            add(f"definition: {_text(err)}")
+    label = name if isinstance(name, str) else None
+    if not reader.complete:
+        raise DefinitionError(reader.problems, name=label)
     try:
-        return JourneyDefinition(
-            name=data["name"], stages=stages, transitions=transitions, timeouts=timeouts, **rest
+        # the definition's own validation runs here; its problems join the dict's
+        definition = JourneyDefinition(
+            name=label if label is not None else "?",
+            stages=stages,
+            transitions=transitions,
+            timeouts=timeouts,
+            **rest,
         )
-    except (TypeError, ValueError) as err:
-        if isinstance(err, DefinitionError):
-            raise
-        raise DefinitionError(
-            [Problem(f"definition: {_text(err)}")], name=name if isinstance(name, str) else None
-        ) from err
+    except DefinitionError as err:
+        raise DefinitionError([*reader.problems, *err.problems], name=label) from None
+    if reader.problems:
+        raise DefinitionError(reader.problems, name=label)
+    return definition
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about arbitrary input."""
+    try:
+        text = repr(value)
+    except ValueError:  # int too large to print (Python 3.11+)
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _text(err: Exception) -> str:

@@ -6,6 +6,7 @@ ImportError naming the ``test`` extra.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Mapping
 from datetime import datetime
 from itertools import product
@@ -21,7 +22,14 @@ from ._paths import Explorer, PayloadFactory, Step
 from ._records import Context, Journey
 from ._runtime import JourneyMachine
 
-__all__ = ["GENERATED_GUARDS", "definitions", "generated_payloads", "trigger_sequences"]
+__all__ = [
+    "GENERATED_GUARDS",
+    "ODD_STAGE_NAMES",
+    "ODD_TRIGGERS",
+    "definitions",
+    "generated_payloads",
+    "trigger_sequences",
+]
 
 
 def _flag_guard(flag: str) -> Guard:
@@ -61,7 +69,8 @@ def trigger_sequences(
     Each :class:`Step` carries the payload drawn from ``payload_factory`` (as for
     :func:`shortest_paths`) and the stage the definition predicts after it: ``dest`` equals
     ``source`` when the guards block or the transition is internal.  Payloads a guard
-    refuses to read (``GuardError``) are not drawn.  A sequence ends early in a final stage.
+    refuses to read (``GuardError``) are not drawn.  A sequence ends early in a stage with
+    no transitions: a final stage, unless it keeps internal ones.
     """
     explorer = Explorer(definition, payload_factory, data=data, at=at)
     d = explorer.definition
@@ -118,12 +127,84 @@ def _guard_expr(draw: st.DrawFn) -> Guard:
     return leaf
 
 
+#: Stage names that look like syntax or engine vocabulary; validation accepts them all
+#: and the engine runs them (it works on internal names).
+ODD_STAGE_NAMES: tuple[str, ...] = (
+    "=",
+    "stage",
+    "state",
+    "trigger",
+    "initial",
+    "None",
+    "0",
+    "a b",
+    "->",
+    "[*]",
+    "x:y",
+    "__init__",
+    "é",
+    "日本",
+    "**",
+)
+#: Identifier triggers that collide with engine and model vocabulary.
+ODD_TRIGGERS: tuple[str, ...] = (
+    "stage",
+    "trigger",
+    "state",
+    "to_x",
+    "is_x",
+    "may_x",
+    "model",
+    "machine",
+    "events",
+    "add_transition",
+    "__init__",
+    "_",
+    "match",
+)
+
+
+def _valid_stage_name(name: str) -> bool:
+    return bool(name) and name != "*" and name == name.strip()
+
+
+def _names(draw: st.DrawFn, n: int, odd: bool, prefix: str, pool: tuple[str, ...]) -> list[str]:
+    if not odd:
+        return [f"{prefix}{i}" for i in range(n)]
+    if prefix == "s":
+        one = st.one_of(
+            st.sampled_from(pool), st.text(min_size=1, max_size=6).filter(_valid_stage_name)
+        )
+    else:
+        one = st.one_of(
+            st.sampled_from(pool),
+            st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(
+                lambda t: not keyword.iskeyword(t)
+            ),
+        )
+    names: list[str] = draw(st.lists(one, min_size=n, max_size=n, unique=True))
+    return names
+
+
+def _fresh(taken: set[str]) -> str:
+    """A trigger name not in ``taken``."""
+    i = len(taken)
+    while f"t{i}" in taken:
+        i += 1
+    return f"t{i}"
+
+
 @st.composite
 def _definition(
-    draw: st.DrawFn, max_stages: int, max_triggers: int, guards: bool, internal: bool
+    draw: st.DrawFn,
+    max_stages: int,
+    max_triggers: int,
+    guards: bool,
+    internal: bool,
+    odd_names: bool,
 ) -> JourneyDefinition:
     n = draw(st.integers(2, max_stages))
-    names = [f"s{i}" for i in range(n)]
+    names = _names(draw, n, odd_names, "s", ODD_STAGE_NAMES)
     finals = draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=max(1, n // 2)))
     edges: list[tuple[int, int | None]] = []
     # a spanning tree from earlier non-final stages makes every stage reachable
@@ -135,20 +216,26 @@ def _definition(
     for i in non_final:
         if not any(src == i and dst != i for src, dst in edges):
             edges.append((i, draw(st.sampled_from([j for j in range(n) if j != i]))))
-    # extra edges; None stands for an internal transition (dest=None)
+    # extra edges; None stands for an internal transition (dest=None), the only kind a
+    # final stage may have
     dests: st.SearchStrategy[int | None] = st.integers(0, n - 1)
     if internal:
         dests = st.one_of(st.none(), dests)
+        edges.extend(
+            draw(st.lists(st.tuples(st.sampled_from(sorted(finals)), st.none()), max_size=2))
+        )
     edges.extend(draw(st.lists(st.tuples(st.sampled_from(non_final), dests), max_size=n)))
-    triggers = [f"t{i}" for i in range(max_triggers)]
+    triggers = _names(draw, max_triggers, odd_names, "t", ODD_TRIGGERS)
     transitions: list[Transition] = []
     used: dict[int, list[str]] = {}
+    taken = set(triggers)
     for src, dst in edges:
         if guards:
             trigger = draw(st.sampled_from(triggers))
         else:  # without guards a second candidate for (src, trigger) would be invalid
             free = [t for t in triggers if t not in used.get(src, [])]
-            trigger = free[0] if free else f"t{len(triggers) + len(used[src])}"
+            trigger = free[0] if free else _fresh(taken)
+            taken.add(trigger)
         used.setdefault(src, []).append(trigger)
         guard_list = [draw(_guard_expr())] if guards and draw(st.booleans()) else []
         transitions.append(
@@ -179,6 +266,7 @@ def definitions(
     max_triggers: int = 4,
     guards: bool = True,
     internal: bool = True,
+    odd_names: bool = False,
 ) -> st.SearchStrategy[JourneyDefinition]:
     """Random valid definitions named ``"generated"``, for testing tools built on journeyfsm.
 
@@ -186,10 +274,21 @@ def definitions(
     and every non-final stage has a way out.  With ``guards`` some transitions carry guards
     made of :data:`GENERATED_GUARDS` (``gN`` passes for a payload ``{"gN": True}``;
     :func:`generated_payloads` lists payloads that together satisfy every guard); with
-    ``internal`` some transitions are internal (``dest=None``).
+    ``internal`` some transitions are internal (``dest=None``), final stages included.
+    With ``odd_names`` stage and trigger names are drawn from every name validation
+    accepts instead (``"="``, ``"[*]"``, ``"a b"``, unicode; triggers such as ``stage``
+    or ``to_x``): the initial stage is then the first of ``stage_names``, whatever it is
+    called.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(definitions(odd_names=True))
+    ... def check(d):
+    ...     assert d.stage_names[0] == d.initial_stage
+    >>> check()
     """
     if max_stages < 2:
         raise ValueError(f"max_stages must be at least 2, got {max_stages}")
     if max_triggers < 1:
         raise ValueError(f"max_triggers must be at least 1, got {max_triggers}")
-    return _definition(max_stages, max_triggers, guards, internal)
+    return _definition(max_stages, max_triggers, guards, internal, odd_names)

@@ -35,6 +35,10 @@ def compile_and_validate(
         add(Problem("the definition needs a non-empty name"))
     if d.policy not in ("ignore", "strict"):
         add(Problem(f"policy must be 'ignore' or 'strict', got {d.policy!r}"))
+    if isinstance(d.version, bool) or not isinstance(d.version, (int, str)):
+        add(Problem(f"version must be an int or a str, got {d.version!r}"))
+    if not isinstance(d.description, str):
+        add(Problem(f"description must be a str, got {type(d.description).__name__}"))
 
     stage_map: dict[str, Stage] = {}
     for s in d.stages:
@@ -44,6 +48,9 @@ def compile_and_validate(
         if not s.name:
             add(Problem("a stage has an empty name; give every stage a name"))
             continue
+        problem = _stage_name_problem(s.name)
+        if problem:
+            add(Problem(problem, stage=s.name))
         stage_map.setdefault(s.name, s)
     counts = Counter(s.name for s in d.stages if isinstance(s, Stage))
     for name, count in counts.items():
@@ -128,15 +135,8 @@ def compile_and_validate(
                     )
                 )
                 continue
-            if src in finals:
-                add(
-                    Problem(
-                        f"final stage {src!r} has an outgoing transition {trig!r}; "
-                        "remove it or make the stage non-final",
-                        stage=src,
-                        trigger=trig,
-                    )
-                )
+            if src in finals and t.dest is not None:
+                add(_leaves_final(src, trig, t.dest))
             table[src].setdefault(trig, []).append(t)
 
     for src, row in table.items():
@@ -219,6 +219,43 @@ def compile_and_validate(
 
     compiled = {s: {trig: tuple(c) for trig, c in row.items()} for s, row in table.items()}
     return problems, stage_map, compiled, tuple(triggers)
+
+
+def _stage_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a stage name, or None.  Any other non-empty string is
+    accepted, and the engine adapter runs it (DESIGN Semantics 9)."""
+    if name == WILDCARD:
+        return (
+            "a stage cannot be named '*': source='*' means every non-final stage, so "
+            "transitions from such a stage could not be written; rename it"
+        )
+    if name != name.strip():
+        return (
+            f"stage name {name!r} starts or ends with whitespace, which is invisible in "
+            f"messages and diagrams; use {name.strip()!r}"
+        )
+    return None
+
+
+def _leaves_final(stage: str, trigger: str, dest: str) -> Problem:
+    """A transition from a final stage that is not internal.  A final stage is never
+    left: re-entering it (dest == source) would run its exit and enter hooks as if the
+    journey had left; recording an event there is what ``dest=None`` is for."""
+    if dest == stage:
+        how = (
+            "that re-enters it (dest == source runs its exit and enter hooks); "
+            "use dest=None to record the event without leaving the stage"
+        )
+    else:
+        how = (
+            f"to {dest!r}; a final stage is never left: make it internal (dest=None), "
+            "remove it, or make the stage non-final"
+        )
+    return Problem(
+        f"final stage {stage!r} has an outgoing transition {trigger!r} {how}",
+        stage=stage,
+        trigger=trigger,
+    )
 
 
 __all__ = ["compile_and_validate"]

@@ -284,6 +284,228 @@ def test_from_dict_requires_name_stages_transitions() -> None:
     assert "missing the required key 'transitions'" in text
 
 
+def _small_dict(**extra: Any) -> dict[str, Any]:
+    """a -> b (final); extra top-level keys and stages/transitions/timeouts as given."""
+    raw: dict[str, Any] = {
+        "name": "small",
+        "stages": [{"name": "a", "initial": True}, {"name": "b", "final": True}],
+        "transitions": [{"trigger": "go", "source": "a", "dest": "b"}],
+    }
+    raw.update(extra)
+    return raw
+
+
+def test_from_dict_reports_an_unknown_key_and_rule_problems_together() -> None:
+    raw = _small_dict(colour="blue")
+    raw["stages"].append({"name": "c", "icon": "star"})
+
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(raw)
+
+    messages = [p.message for p in info.value.problems]
+    assert messages[:2] == [
+        "unknown key 'colour' in definition; known keys: description, metadata, name, policy, "
+        "stages, timeouts, transitions, version",
+        "unknown key 'icon' in stages[2]; known keys: description, final, initial, metadata, name",
+    ]
+    assert any("stage 'c' is unreachable from the initial stage 'a'" in m for m in messages)
+    assert any("stage 'c' is a dead end" in m for m in messages)
+    assert info.value.problems[2].stage == "c"
+
+
+def test_from_dict_runs_the_rules_past_unregistered_guards() -> None:
+    raw = _small_dict()
+    raw["stages"].append({"name": "c", "final": True})
+    # the unregistered guard keeps its transition guarded, so the rules see no shadowing
+    raw["transitions"] = [
+        {"trigger": "go", "source": "a", "dest": "b", "guards": ["paid"]},
+        {"trigger": "go", "source": "a", "dest": "b"},
+        {"trigger": "skip", "source": "a", "dest": "b"},
+        {"trigger": "skip", "source": "a", "dest": "c", "guards": [{"not": "vip"}]},
+    ]
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(raw)
+    messages = [p.message for p in info.value.problems]
+    assert len(messages) == 3, messages
+    assert "guard 'paid', which is not registered" in messages[0]
+    assert "guard 'vip', which is not registered" in messages[1]
+    assert "trigger 'skip' has 1 transition(s) after an unguarded one to 'b'" in messages[2]
+
+
+def test_from_dict_skips_rule_echoes_when_a_rule_input_cannot_be_read() -> None:
+    raw = _small_dict()
+    raw["stages"][0]["initial"] = "yes"  # no initial stage would only echo this problem
+    raw["transitions"].append({"trigger": "back", "source": 3, "dest": "a"})
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(raw)
+    assert [p.message for p in info.value.problems] == [
+        "stages[0] ('a'): 'initial' must be true or false, got 'yes'",
+        "transitions[1] ('back'): 'source' must be a stage name, a list of stage names or '*', "
+        "got 3",
+    ]
+
+
+def test_from_dict_leaves_out_bad_descriptions_and_metadata_and_still_runs_the_rules() -> None:
+    raw = _small_dict(metadata={"owner": {1, 2}}, description=5)
+    raw["stages"][1]["metadata"] = {"kpis": object()}
+    raw["transitions"][0]["description"] = ["paid"]
+    raw["stages"].append({"name": "c"})
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(raw)
+    messages = [p.message for p in info.value.problems]
+    assert "stages[1] ('b'): metadata['kpis'] must be JSON-able" in messages[0]
+    assert messages[1] == "transitions[0] ('go'): 'description' must be a str, got list"
+    assert "definition: metadata['owner'] must be JSON-able" in messages[2]
+    assert "description must be a str, got int" in messages[3]
+    assert any("stage 'c' is unreachable" in m for m in messages[4:])
+
+
+BAD_SECONDS = {
+    "1e300": 1e300,
+    "10**30": 10**30,
+    "10**400": 10**400,
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "-inf": float("-inf"),
+    "bool": True,
+    "str": "10",
+    "null": None,
+    "list": [60],
+}
+
+
+@pytest.mark.parametrize("seconds", list(BAD_SECONDS.values()), ids=list(BAD_SECONDS))
+def test_from_dict_refuses_bad_timeout_seconds_with_a_definition_error(seconds: Any) -> None:
+    raw = _small_dict(timeouts=[{"stage": "a", "after_seconds": seconds, "trigger": "go"}])
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(raw)
+    (problem,) = info.value.problems
+    assert problem.message.startswith("timeouts[0]: Timeout.after ")
+    assert (problem.stage, problem.trigger) == ("a", "go")
+
+
+def test_timeout_seconds_out_of_range_is_a_value_error_naming_the_limit() -> None:
+    with pytest.raises(
+        ValueError, match=r"out of range; .* up to 86399999999999 \(timedelta.max\)"
+    ):
+        Timeout("a", 1e300, "go")
+    with pytest.raises(ValueError, match=r"more than 10\*\*30 seconds is out of range"):
+        Timeout("a", 10**5000, "go")  # too long even to print
+    assert Timeout("a", 86399999999999, "go").after == timedelta.max - timedelta(
+        microseconds=999999
+    )
+    with pytest.raises(TypeError, match=r"'stage' must be <class 'str'>"):
+        Timeout(["a"], 60, "go")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ([1, 2], "definition must be a dict, got list"),
+        ({1: "x", "name": "n", "stages": [], "transitions": []}, "unknown key 1 in definition"),
+        (_small_dict(stages={"a": {}}), "'stages' must be a list, got dict"),
+        (_small_dict(name=7), "'name' must be a str, got int"),
+        (_small_dict(version=[1]), "version must be an int or a str, got [1]"),
+        (_small_dict(version=True), "version must be an int or a str, got True"),
+        (_small_dict(policy=None), "policy must be 'ignore' or 'strict', got None"),
+        (_small_dict(timeouts="soon"), "'timeouts' must be a list, got str"),
+        (_small_dict(transitions=[{"trigger": 1, "source": "a", "dest": "b"}]), "'trigger' must"),
+        (_small_dict(transitions=[{"trigger": "go", "source": "a", "dest": 2}]), "'dest' must"),
+        (
+            _small_dict(transitions=[{"trigger": "go", "source": "a", "dest": "b", "guards": 1}]),
+            "'guards' must be a list",
+        ),
+        (_small_dict(stages=[{"name": None, "initial": True}]), "'name' must be a str"),
+    ],
+)
+def test_from_dict_raises_only_definition_errors_for_wrong_types(raw: Any, fragment: str) -> None:
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(raw)
+    assert any(fragment in p.message for p in info.value.problems), info.value.problems
+
+
+def test_from_dict_refuses_a_guards_argument_that_holds_no_guards() -> None:
+    with pytest.raises(TypeError, match=r"takes guards made with journeyfsm.guard"):
+        JourneyDefinition.from_dict(_small_dict(), guards={"paid": lambda ctx: True})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"got 'paid'"):
+        JourneyDefinition.from_dict(_small_dict(), guards=["paid"])  # type: ignore[list-item]
+
+
+# -- names ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["=", "stage", "state", "trigger", "0", "a b", "é", "->", "[*]"])
+def test_any_other_non_empty_unpadded_stage_name_validates(name: str) -> None:
+    d = _base().stage(name).transition("go", "a", name).transition("end", name, "z").build()
+    assert d.candidates("a", "go")[0].dest == name
+
+
+def test_a_stage_named_star_is_refused_because_star_is_the_wildcard_source() -> None:
+    with pytest.raises(DefinitionError) as info:
+        _base().stage("*").transition("go", "a", "*").transition("end", "a", "z").build()
+    problem = info.value.problems[0]
+    assert problem.stage == "*"
+    assert problem.message.startswith("a stage cannot be named '*': source='*' means every")
+
+
+@pytest.mark.parametrize("name", [" a2", "a2 ", "a2\n", "\ta2"])
+def test_a_stage_name_with_surrounding_whitespace_is_refused(name: str) -> None:
+    with pytest.raises(DefinitionError, match="starts or ends with whitespace") as info:
+        _base().stage(name).transition("go", "a", name).transition("end", name, "z").build()
+    assert info.value.problems[0].stage == name
+
+
+# -- final stages -----------------------------------------------------------------------------
+def _loyalty() -> JourneyBuilder:
+    return (
+        JourneyBuilder("loyalty")
+        .stage("new", initial=True)
+        .stage("loyal", final=True)
+        .stage("gone", final=True)
+        .transition("buy", "new", "loyal")
+        .transition("leave", "*", "gone")
+    )
+
+
+def test_a_final_stage_keeps_internal_transitions() -> None:
+    from conftest import quiet_logger
+
+    from journeyfsm import JourneyMachine
+
+    d = _loyalty().transition("buy", "loyal", None).build()
+    assert d.candidates("loyal", "buy")[0].dest is None
+    assert d.triggers_from("loyal") == ("buy",)
+    assert d.triggers_from("gone") == ()  # "*" still means the non-final stages only
+    machine = JourneyMachine(d, logger=quiet_logger())
+    journey = machine.start("c-1")
+    for _ in range(3):
+        assert machine.fire(journey, "buy").moved
+    assert journey.stage == "loyal"
+    assert [(e.source, e.dest) for e in journey.history] == [
+        ("new", "loyal"),
+        ("loyal", "loyal"),
+        ("loyal", "loyal"),
+    ]
+
+
+def test_a_transition_that_leaves_a_final_stage_is_refused() -> None:
+    with pytest.raises(DefinitionError) as info:
+        _loyalty().transition("churn", "loyal", "gone").build()
+    (problem,) = info.value.problems
+    assert (problem.stage, problem.trigger) == ("loyal", "churn")
+    assert problem.message == (
+        "final stage 'loyal' has an outgoing transition 'churn' to 'gone'; a final stage is "
+        "never left: make it internal (dest=None), remove it, or make the stage non-final"
+    )
+
+
+def test_re_entering_a_final_stage_is_refused_in_favour_of_an_internal_transition() -> None:
+    with pytest.raises(DefinitionError) as info:
+        _loyalty().transition("repurchase", "loyal", "loyal").build()
+    (problem,) = info.value.problems
+    assert (problem.stage, problem.trigger) == ("loyal", "repurchase")
+    assert "that re-enters it (dest == source runs its exit and enter hooks)" in problem.message
+    assert "use dest=None" in problem.message
+
+
 # -- validation: every kind of problem -------------------------------------------------------
 def _base() -> JourneyBuilder:
     return JourneyBuilder("v").stage("a", initial=True).stage("z", final=True)
@@ -334,6 +556,31 @@ KINDS: list[tuple[str, Any, str]] = [
         "final_outgoing",
         lambda: _base().transition("go", "a", "z").transition("undo", "z", "a"),
         "final stage 'z' has an outgoing transition 'undo'",
+    ),
+    (
+        "final_reentry",
+        lambda: _base().transition("go", "a", "z").transition("again", "z", "z"),
+        "final stage 'z' has an outgoing transition 'again' that re-enters it",
+    ),
+    (
+        "star_stage",
+        lambda: _base().stage("*", final=True).transition("go", "a", "z"),
+        "a stage cannot be named '*'",
+    ),
+    (
+        "padded_stage",
+        lambda: _base().stage("b ", final=True).transition("go", "a", "z"),
+        "stage name 'b ' starts or ends with whitespace",
+    ),
+    (
+        "bad_version",
+        lambda: (
+            JourneyBuilder("v", version=1.5)  # type: ignore[arg-type]
+            .stage("a", initial=True)
+            .stage("z", final=True)
+            .transition("go", "a", "z")
+        ),
+        "version must be an int or a str, got 1.5",
     ),
     (
         "non_identifier_trigger",

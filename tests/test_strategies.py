@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from journeyfsm import JourneyDefinition, JourneyMachine, ManualClock, templates
+from journeyfsm._strategies import definitions as odd_definitions  # odd_names: not yet in testing
 from journeyfsm.testing import (
     Step,
     definitions,
@@ -85,6 +87,50 @@ def test_paths_found_in_generated_definitions_replay(d: JourneyDefinition) -> No
     payloads = generated_payloads()
     for stage, path in shortest_paths(d, lambda s, t: payloads).items():
         assert path.replay(machine).stage == stage
+
+
+def test_generated_definitions_include_internal_transitions_on_final_stages() -> None:
+    d = find(
+        definitions(),
+        lambda d: any(e.source in d.final_stages and e.dest is None for e in d.edges()),
+        settings=settings(max_examples=300, deadline=None, database=None, phases=[Phase.generate]),
+    )
+    assert set(d.final_stages) & {e.source for e in d.edges()}
+
+
+@FAST
+@given(definitions(internal=False))
+def test_without_internal_generated_final_stages_have_no_transitions(
+    d: JourneyDefinition,
+) -> None:
+    assert all(e.dest is not None and e.source not in d.final_stages for e in d.edges())
+
+
+@FAST
+@given(odd_definitions(odd_names=True))
+def test_odd_named_generated_definitions_round_trip_and_replay(d: JourneyDefinition) -> None:
+    assert d.stage_names[0] == d.initial_stage
+    guards = {g.name: g for g in d.guards().values()}
+    assert JourneyDefinition.from_dict(json.loads(json.dumps(d.to_dict())), guards=guards) == d
+    machine = _quiet_machine(d)
+    payloads = generated_payloads()
+    for stage, path in shortest_paths(d, lambda s, t: payloads).items():
+        assert path.replay(machine).stage == stage
+
+
+def test_odd_names_reach_the_strategy() -> None:
+    from journeyfsm._strategies import ODD_STAGE_NAMES, ODD_TRIGGERS
+
+    d = find(
+        odd_definitions(odd_names=True),
+        lambda d: (
+            bool(set(d.stage_names) & set(ODD_STAGE_NAMES))
+            and bool(set(d.triggers) & set(ODD_TRIGGERS))
+        ),
+        # the first match is enough: shrinking it would take most of the time
+        settings=settings(max_examples=500, deadline=None, database=None, phases=[Phase.generate]),
+    )
+    assert d.stage_names[0] == d.initial_stage
 
 
 def test_generated_payloads_satisfy_every_generated_guard() -> None:

@@ -145,6 +145,44 @@ def test_every_non_final_stage_can_be_left(name: str) -> None:
             assert any(e.source == stage and e.dest not in (None, stage) for e in d.edges())
 
 
+SHARED_EXITS = {"drop_out", "unsubscribe"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_template_fakes_a_final_stage_with_a_dummy_exit(name: str) -> None:
+    """A non-final stage leads somewhere of its own, not only out through the shared
+    drop-out design: a stage that should end the journey is final (and may keep
+    internal transitions), not kept open by an exit nobody takes."""
+    d = TEMPLATES[name]()
+    for stage in d.stage_names:
+        if stage in d.final_stages:
+            continue
+        own = [
+            e
+            for e in d.edges()
+            if e.source == stage and e.dest not in (None, stage) and e.trigger not in SHARED_EXITS
+        ]
+        assert own, f"{name}: non-final {stage!r} is left only by {sorted(SHARED_EXITS)}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_final_stages_of_a_template_can_keep_internal_transitions(name: str) -> None:
+    d = TEMPLATES[name]()
+    extended = d.builder()
+    for stage in d.final_stages:
+        extended.transition("note", stage, None)
+    bigger = extended.build(name=f"{name}-notes")
+    for stage in d.final_stages:
+        assert bigger.candidates(stage, "note")[0].dest is None
+
+
+def test_docs_code_runs() -> None:
+    blocks = re.findall(r"^```python\n(.*?)^```\n", DOCS.read_text(encoding="utf-8"), re.S | re.M)
+    assert len(blocks) >= 5
+    for code in blocks:
+        exec(compile(code, str(DOCS), "exec"), {"__name__": "docs_templates"})
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_templates_have_no_guards(name: str) -> None:
     d = TEMPLATES[name]()
