@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from ._definition import JourneyDefinition, Stage, Transition
 from ._errors import GuardError
 from ._guards import Guard, guard
-from ._json import copy_json
 from ._paths import Explorer, PayloadFactory, Step
-from ._records import Context, Journey
+from ._records import Context
 from ._runtime import JourneyMachine
 
 __all__ = [
@@ -87,9 +86,8 @@ def trigger_sequences(
         found = {}
         for trigger in d.triggers_from(stage):
             for payload in explorer.payloads(stage, trigger):
-                journey = Journey("sequence", stage, copy_json(explorer.data))
                 try:
-                    chosen = explorer.machine.explain(journey, trigger, payload, at=at).chosen
+                    chosen = explorer.chosen(stage, trigger, payload)
                 except GuardError:
                     continue
                 dest = stage if chosen is None or chosen.dest is None else chosen.dest

@@ -353,15 +353,27 @@ def trigger_sequences(
 
 
 def definitions(
-    *, max_stages: int = 6, max_triggers: int = 4, guards: bool = True, internal: bool = True
+    *,
+    max_stages: int = 6,
+    max_triggers: int = 4,
+    guards: bool = True,
+    internal: bool = True,
+    odd_names: bool = False,
 ) -> SearchStrategy[JourneyDefinition]:
     """Hypothesis strategy: random valid definitions, for testing tools built on journeyfsm.
 
     Guards ``g0``-``g3`` pass for a payload ``{"gN": True}``; :func:`generated_payloads`
-    offers payloads satisfying any of them.  Needs the ``test`` extra (hypothesis).
+    offers payloads satisfying any of them.  ``internal`` adds internal transitions
+    (``dest=None``), also on final stages; ``odd_names`` draws any stage name and
+    identifier trigger that validation accepts (``"="``, ``"a b"``, ``"stage"``, ...).
+    Needs the ``test`` extra (hypothesis).
     """
     strategy: SearchStrategy[JourneyDefinition] = _strategies().definitions(
-        max_stages=max_stages, max_triggers=max_triggers, guards=guards, internal=internal
+        max_stages=max_stages,
+        max_triggers=max_triggers,
+        guards=guards,
+        internal=internal,
+        odd_names=odd_names,
     )
     return strategy
 
