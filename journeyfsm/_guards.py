@@ -24,6 +24,7 @@ from typing import Any, ClassVar, overload
 import attrs
 
 from ._errors import GuardError
+from ._hooks import refuse_async
 from ._records import Context
 
 __all__ = ["Guard", "GuardResult", "evaluate_guards", "guard"]
@@ -494,6 +495,7 @@ def guard(
         gname = name or getattr(f, "__name__", None)
         if not gname or gname == "<lambda>":
             raise ValueError("guard() needs name=... for a lambda or an unnamed callable")
+        refuse_async(f, "guard")
         doc = description
         if doc is None:
             raw = (getattr(f, "__doc__", None) or "").strip()

@@ -3,11 +3,13 @@
 - the journey never leaves the definition's stages;
 - the history is a chain (seq 1, 2, ...; each source is the previous dest);
 - a snapshot restores exactly (also through JSON);
-- a hook that raises (at a random position) leaves the journey exactly as before.
+- a hook that raises anything (at a random position, after changing or replacing the
+  data) leaves the journey exactly as before, its data restored in place.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -73,17 +75,31 @@ def plain_machine(name: str) -> JourneyMachine:
     return JourneyMachine(FACTORIES[name](), logger=quiet_logger(), event_id_window=WINDOW)
 
 
+RAISED: list[type[BaseException]] = [
+    RuntimeError,
+    KeyError,
+    KeyboardInterrupt,
+    SystemExit,
+    asyncio.CancelledError,
+]
+
+
 class Tripwire:
-    """Hooks at every position that mutate data; the armed position also raises."""
+    """Hooks at every position that mutate data; the armed position also raises ``raises``."""
 
     def __init__(self) -> None:
         self.armed: str | None = None
+        self.raises: type[BaseException] = RuntimeError
+        self.replace_data = False
 
     def hook(self, position: str) -> Callable[[Context], None]:
         def tripwire(ctx: Context) -> None:
             ctx.journey.data.setdefault("touched", []).append(position)
             if self.armed == position:
-                raise RuntimeError(f"tripwire at {position}")
+                ctx.journey.data.pop("cart", None)
+                if self.replace_data:
+                    ctx.journey.data = {"replaced": [position]}
+                raise self.raises(f"tripwire at {position}")
 
         tripwire.__qualname__ = f"tripwire_{position}"
         return tripwire
@@ -190,18 +206,29 @@ def test_raising_hook_leaves_the_journey_as_before(name: str, data: st.DataObjec
     internal = chosen.dest is None
     snapshot_before = machine.snapshot(journey)
 
-    event(f"armed {position}{' (internal)' if internal else ''}")
+    raises = data.draw(st.sampled_from(RAISED))
+    event(f"armed {position}{' (internal)' if internal else ''} with {raises.__name__}")
     wire.armed = position
+    wire.raises = raises
+    wire.replace_data = data.draw(st.booleans())
+    data_ref = journey.data
     try:
         if internal and position in ("on_exit", "on_enter"):
             # an internal transition runs no exit/enter hooks, so nothing raises
             assert machine.fire(journey, trigger, payload, event_id="boom").moved
             return
-        with pytest.raises(HookError) as info:
+        expected = HookError if issubclass(raises, Exception) else raises
+        with pytest.raises(expected) as info:
             machine.fire(journey, trigger, payload, event_id="boom")
     finally:
         wire.armed = None
 
-    assert info.value.hook == f"tripwire_{position}"
+    if expected is HookError:
+        assert isinstance(info.value, HookError)
+        assert info.value.hook == f"tripwire_{position}"
+        assert type(info.value.__cause__) is raises
+    else:
+        assert type(info.value) is raises
+    assert journey.data is data_ref  # restored in place
     assert journey == machine.restore(snapshot_before)
     assert machine.snapshot(journey) == snapshot_before
