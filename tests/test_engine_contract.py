@@ -205,6 +205,37 @@ def test_machine_state_change_callback_lists_are_mutable_in_place() -> None:
     assert machine.after_state_change == [repr]
 
 
+def test_callback_lists_can_be_replaced_whole_and_the_engine_keeps_the_new_list() -> None:
+    # the adapter wires hooks by assigning a new list (atomic for a racing fire), never by
+    # mutating the list a fire in another thread may be iterating
+    machine = _machine()
+    machine.add_transition("go", "a", "b")
+    [t] = machine.events["go"].transitions["a"]
+    state = machine.get_state("b")
+    new_before, new_after, enter, exit_, after = [print], [repr], [print], [repr], [str]
+    machine.before_state_change = new_before
+    machine.after_state_change = new_after
+    state.on_enter, state.on_exit, t.after = enter, exit_, after
+    assert machine.before_state_change is new_before
+    assert machine.after_state_change is new_after
+    assert (state.on_enter, state.on_exit, t.after) == (enter, exit_, after)
+
+
+def test_engine_objects_take_the_adapter_own_attributes() -> None:
+    # the adapter hangs its lookups (real names, destination states, a per-stage table) on
+    # the engine's State, Transition and Event objects: none of them may use __slots__
+    machine = _machine()
+    machine.add_transition("go", "a", "b")
+    event = machine.events["go"]
+    [t] = event.transitions["a"]
+    state = machine.get_state("a")
+    state.label = "real stage"
+    t.label, t.source_state, t.dest_state = "b-real", state, None
+    event.by_stage = {"real stage": event.transitions.get("a", [])}
+    assert (state.label, t.label, event.by_stage["real stage"]) == ("real stage", "b-real", [t])
+    assert event.transitions.get("c", []) == []  # a source without transitions: no entry
+
+
 def test_trigger_named_like_the_model_attribute_is_refused() -> None:
     # why the adapter cannot pass a trigger called "stage" through unchanged
     with pytest.raises(ValueError):
