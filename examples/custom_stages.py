@@ -40,7 +40,8 @@ def account_frozen(ctx):
 
 
 has_payment_method = card_on_file | invoicing_approved
-# a list of guards means "all of them"; explain() reports each one
+# a list of guards means "all of them", checked in order: explain() shows the first that
+# fails and marks the ones after it "not evaluated"
 can_convert = [contract_signed, has_payment_method, ~account_frozen]
 GUARDS = [contract_signed, card_on_file, invoicing_approved, account_frozen]
 

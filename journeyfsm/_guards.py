@@ -2,13 +2,23 @@
 
 A guard must return a real ``bool``.  Anything else, an exception, or a payload of the
 wrong type is a ``GuardError`` naming the guard; it is never read as ``False``.
-``check`` short-circuits (used by ``fire``); ``evaluate`` evaluates every part and returns
-a ``GuardResult`` tree (used by ``explain`` and by blocked outcomes).
+
+Theory of operation (DESIGN Semantics 2)
+----------------------------------------
+Guards are evaluated ONE way everywhere: ``fire``, blocked outcomes, ``explain``,
+``enabled_triggers``, the path explorer and coverage.  A candidate's guards are tried in
+order and the first failing one ends the candidate; ``a & b`` stops at a failing ``a``,
+``a | b`` at a passing ``a``.  ``check`` does that and returns a bool (the hot path of
+``fire``); ``evaluate`` does exactly the same calls in the same order and returns a
+``GuardResult`` tree in which a part that was not reached is ``passed=None`` ("not
+evaluated": it was never run).  :func:`evaluate_guards` does it for a candidate's list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, overload
 
 import attrs
@@ -16,23 +26,41 @@ import attrs
 from ._errors import GuardError
 from ._records import Context
 
-__all__ = ["Guard", "GuardResult", "guard"]
+__all__ = ["Guard", "GuardResult", "evaluate_guards", "guard"]
 
 GuardFn = Callable[[Context], bool]
+PayloadType = type | tuple[type, ...] | types.UnionType
+
+#: How a part that was not reached reads, wherever results are rendered.
+NOT_EVALUATED = "not evaluated"
 
 
 @attrs.frozen
 class GuardResult:
-    """The result of one guard (or composite) for one candidate transition."""
+    """The result of one guard (or composite) for one candidate transition.
+
+    ``passed`` is ``True``, ``False``, or ``None`` when the guard was not reached (an
+    earlier guard of the candidate failed, or a composite was decided by an earlier part):
+    such a guard was never run.  A composite that was not reached has not-evaluated
+    ``children``, so the tree still shows its structure.
+    """
 
     name: str
     description: str
-    passed: bool
+    passed: bool | None
     children: tuple[GuardResult, ...] = ()
 
+    @property
+    def evaluated(self) -> bool:
+        """The guard was reached and run (``passed`` is a bool)."""
+        return self.passed is not None
+
     def failing(self) -> list[GuardResult]:
-        """The failing leaf guards under this result (itself if it is a failing leaf)."""
-        if self.passed:
+        """The failing leaf guards under this result (itself if it is a failing leaf).
+
+        Parts that were not evaluated never count as failing.
+        """
+        if self.passed is not False:
             return []
         if not self.children:
             return [self]
@@ -42,20 +70,25 @@ class GuardResult:
         return out or [self]
 
     def lines(self, indent: int = 0, *, all_parts: bool = False) -> list[str]:
-        """Readable lines, ``ok  ``/``FAIL`` then name and description, parts indented.
+        """Readable lines: ``ok  ``/``FAIL``/``-   `` then name and description, parts indented.
 
-        A composite's parts are shown when it failed (why), or always with ``all_parts``.
+        A part that was not reached reads ``-    name: description (not evaluated)``.  A
+        composite's parts are shown when it failed (why), or always with ``all_parts``.
+        This is the one rendering of guard results (``explain``, assertion messages).
 
-        >>> r = GuardResult("(a & b)", "", False, (GuardResult("a", "A", True),
-        ...                                        GuardResult("b", "", False)))
+        >>> r = GuardResult("(a & b)", "", False, (GuardResult("a", "A", False),
+        ...                                        GuardResult("b", "", None)))
         >>> print("\\n".join(r.lines()))
         FAIL (a & b)
-          ok   a: A
-          FAIL b
+          FAIL a: A
+          -    b (not evaluated)
         """
         text = f"{self.name}: {self.description}" if self.description else self.name
-        out = [f"{' ' * indent}{'ok  ' if self.passed else 'FAIL'} {text}"]
-        if all_parts or not self.passed:
+        if self.passed is None:
+            out = [f"{' ' * indent}-    {text} ({NOT_EVALUATED})"]
+        else:
+            out = [f"{' ' * indent}{'ok  ' if self.passed else 'FAIL'} {text}"]
+        if all_parts or self.passed is False:
             for child in self.children:
                 out.extend(child.lines(indent + 2, all_parts=all_parts))
         return out
@@ -85,7 +118,26 @@ class Guard:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def evaluate(self, ctx: Context) -> GuardResult:
-        """Evaluate every part (no short-circuit) and return the result tree."""
+        """Evaluate as :meth:`check` does (same calls, same order) and return the result tree.
+
+        Parts a short-circuit skipped are in the tree with ``passed=None``.
+
+        >>> from journeyfsm import guard
+        >>> no = guard(lambda ctx: False, name="no")
+        >>> yes = guard(lambda ctx: True, name="yes")
+        >>> [(r.name, r.passed) for r in (no & yes).evaluate(None).children]
+        [('no', False), ('yes', None)]
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def not_evaluated(self) -> GuardResult:
+        """The result tree of this guard when it is not reached: every part ``passed=None``.
+
+        >>> from journeyfsm import guard
+        >>> a = guard(lambda ctx: True, name="a")
+        >>> (~a).not_evaluated()
+        GuardResult(name='~a', description='not (a)', passed=None, children=(GuardResult(name='a', description='', passed=None, children=()),))
+        """
         raise NotImplementedError  # pragma: no cover - abstract
 
     def to_ref(self) -> Any:
@@ -109,6 +161,32 @@ class Guard:
         return f"<guard {self.name}>"
 
 
+def evaluate_guards(guards: Sequence[Guard], ctx: Context) -> tuple[bool, tuple[GuardResult, ...]]:
+    """Evaluate one candidate's guards as ``fire`` does: in order, up to the first failure.
+
+    Returns whether they all passed and a result for EVERY guard of the list; the guards
+    after the first failing one are not run and read ``passed=None``.  A faulty guard that
+    is reached raises ``GuardError``; one that is not reached is never called.
+
+    >>> from journeyfsm import guard
+    >>> no = guard(lambda ctx: False, name="no")
+    >>> boom = guard(lambda ctx: 1 / 0, name="boom")
+    >>> passed, results = evaluate_guards([no, boom], None)
+    >>> passed, [(r.name, r.passed) for r in results]
+    (False, [('no', False), ('boom', None)])
+    """
+    results: list[GuardResult] = []
+    passed = True
+    for g in guards:
+        if passed:
+            result = g.evaluate(ctx)
+            passed = result.passed is True
+        else:
+            result = g.not_evaluated()
+        results.append(result)
+    return passed, tuple(results)
+
+
 def _fail(ctx: Context, guard: str, why: str, reason: str = "raised") -> GuardError:
     return GuardError(
         f"guard {guard!r} {why} (journey {ctx.journey.key!r}, stage {ctx.source!r}, "
@@ -123,15 +201,28 @@ def _fail(ctx: Context, guard: str, why: str, reason: str = "raised") -> GuardEr
 
 @attrs.frozen(repr=False)
 class Predicate(Guard):
-    """A named leaf guard wrapping a function ``fn(ctx) -> bool``."""
+    """A named leaf guard wrapping a function ``fn(ctx) -> bool``.
+
+    ``payload_type`` is checked here, at construction (see :func:`guard`).
+    """
 
     name: str
     fn: GuardFn  # functions compare by identity
     description: str = ""
-    payload_type: type | tuple[type, ...] | None = None
+    payload_type: PayloadType | None = None
+    # what isinstance() is given: payload_type with TypedDicts read as dict and unions as tuples
+    _isinstance_type: type | tuple[type, ...] | None = attrs.field(
+        init=False, eq=False, default=None
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.payload_type is not None:
+            checked = _isinstance_type(self.name, self.payload_type)
+            object.__setattr__(self, "_isinstance_type", checked)
 
     def check(self, ctx: Context) -> bool:
-        if self.payload_type is not None and not isinstance(ctx.payload, self.payload_type):
+        wanted = self._isinstance_type
+        if wanted is not None and not isinstance(ctx.payload, wanted):
             raise _fail(
                 ctx,
                 self.name,
@@ -156,6 +247,9 @@ class Predicate(Guard):
     def evaluate(self, ctx: Context) -> GuardResult:
         return GuardResult(self.name, self.description, self.check(ctx))
 
+    def not_evaluated(self) -> GuardResult:
+        return GuardResult(self.name, self.description, None)
+
     def to_ref(self) -> Any:
         return self.name
 
@@ -163,10 +257,81 @@ class Predicate(Guard):
         return [self]
 
 
-def _type_name(t: type | tuple[type, ...]) -> str:
+def _is_typeddict(t: object) -> bool:
+    # typing.is_typeddict misses typing_extensions' TypedDict on some versions; every
+    # TypedDict class is a dict subclass carrying __required_keys__ and __total__
+    return (
+        isinstance(t, type)
+        and issubclass(t, dict)
+        and hasattr(t, "__required_keys__")
+        and hasattr(t, "__total__")
+    )
+
+
+def _type_name(t: object) -> str:
     if isinstance(t, tuple):
-        return " or ".join(x.__name__ for x in t)
-    return t.__name__
+        return " or ".join(_type_name(x) for x in t)
+    if isinstance(t, types.UnionType):
+        return " or ".join(_type_name(x) for x in typing.get_args(t))
+    if _is_typeddict(t):
+        return f"{getattr(t, '__name__', t)} (a dict)"
+    return str(getattr(t, "__name__", t))
+
+
+def _isinstance_type(name: str, given: object) -> type | tuple[type, ...]:
+    """What ``isinstance`` checks for ``payload_type=given``, or a TypeError saying the fix."""
+
+    def refuse(what: str, fix: str) -> TypeError:
+        return TypeError(f"guard {name!r}: payload_type={given!r} {what}; {fix}")
+
+    parts: tuple[object, ...]
+    if isinstance(given, tuple):
+        parts = given
+    elif isinstance(given, types.UnionType) or typing.get_origin(given) is typing.Union:
+        parts = typing.get_args(given)
+    else:
+        parts = (given,)
+    if not parts:
+        raise refuse("accepts no payload at all", "name at least one class")
+    out: list[type] = []
+    for part in parts:
+        if isinstance(part, str):
+            raise refuse(
+                f"names the type {part!r} as a string, which isinstance cannot check",
+                "pass the class itself (payload_type=Order, not 'Order')",
+            )
+        if _is_typeddict(part):
+            out.append(dict)  # a TypedDict is a dict at run time: its keys are not checked
+            continue
+        if typing.get_origin(part) is not None:
+            origin = typing.get_origin(part)
+            plain = getattr(origin, "__name__", str(origin))
+            raise refuse(
+                f"is a parameterised generic ({part!r}), which isinstance cannot check",
+                f"pass the plain class (payload_type={plain}) and check the contents "
+                "inside the guard",
+            )
+        if getattr(part, "_is_protocol", False) and not getattr(
+            part, "_is_runtime_protocol", False
+        ):
+            raise refuse(
+                f"is a Protocol ({getattr(part, '__name__', part)}) that isinstance cannot check",
+                "decorate it with @typing.runtime_checkable or pass a concrete class",
+            )
+        if not isinstance(part, type):
+            raise refuse(
+                f"contains {part!r}, which is not a class",
+                "pass a class or a tuple of classes, as for isinstance()",
+            )
+        try:
+            isinstance(None, part)
+        except TypeError as err:
+            raise refuse(
+                f"cannot be used with isinstance ({err})",
+                "pass a class or a tuple of classes, as for isinstance()",
+            ) from err
+        out.append(part)
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 @attrs.frozen(repr=False)
@@ -177,6 +342,8 @@ class _Combined(Guard):
     _WORD: ClassVar[str]
     _REF: ClassVar[str]
     _combine: ClassVar[Callable[[Iterable[bool]], bool]]
+    # the part result that decides the whole and ends the evaluation (False for &, True for |)
+    _DECIDES: ClassVar[bool]
 
     parts: tuple[Guard, ...]
     name: str = attrs.field(init=False, eq=False)
@@ -189,13 +356,26 @@ class _Combined(Guard):
         object.__setattr__(self, "description", words)
 
     def check(self, ctx: Context) -> bool:
-        # all()/any() over a generator short-circuit, as fire may
+        # all()/any() over a generator short-circuit: the order evaluate() follows
         return type(self)._combine(p.check(ctx) for p in self.parts)
 
     def evaluate(self, ctx: Context) -> GuardResult:
-        children = tuple(p.evaluate(ctx) for p in self.parts)
-        passed = type(self)._combine(c.passed for c in children)
-        return GuardResult(self.name, self.description, passed, children)
+        decides = self._DECIDES
+        passed = not decides
+        children: list[GuardResult] = []
+        for p in self.parts:
+            if passed is decides:
+                children.append(p.not_evaluated())
+                continue
+            child = p.evaluate(ctx)
+            children.append(child)
+            if child.passed is decides:
+                passed = decides
+        return GuardResult(self.name, self.description, passed, tuple(children))
+
+    def not_evaluated(self) -> GuardResult:
+        children = tuple(p.not_evaluated() for p in self.parts)
+        return GuardResult(self.name, self.description, None, children)
 
     def to_ref(self) -> Any:
         return {self._REF: [p.to_ref() for p in self.parts]}
@@ -206,22 +386,24 @@ class _Combined(Guard):
 
 @attrs.frozen(repr=False)
 class AllOf(_Combined):
-    """``a & b``: passes when every part passes."""
+    """``a & b``: passes when every part passes; stops at the first failing part."""
 
     _SYMBOL = "&"
     _WORD = "and"
     _REF = "all"
     _combine = all
+    _DECIDES = False
 
 
 @attrs.frozen(repr=False)
 class AnyOf(_Combined):
-    """``a | b``: passes when at least one part passes."""
+    """``a | b``: passes when at least one part passes; stops at the first passing part."""
 
     _SYMBOL = "|"
     _WORD = "or"
     _REF = "any"
     _combine = any
+    _DECIDES = True
 
 
 @attrs.frozen(repr=False)
@@ -241,7 +423,10 @@ class Not(Guard):
 
     def evaluate(self, ctx: Context) -> GuardResult:
         child = self.part.evaluate(ctx)
-        return GuardResult(self.name, self.description, not child.passed, (child,))
+        return GuardResult(self.name, self.description, child.passed is False, (child,))
+
+    def not_evaluated(self) -> GuardResult:
+        return GuardResult(self.name, self.description, None, (self.part.not_evaluated(),))
 
     def to_ref(self) -> Any:
         return {"not": self.part.to_ref()}
@@ -259,7 +444,7 @@ def guard(
     *,
     name: str | None = None,
     description: str | None = None,
-    payload_type: type | tuple[type, ...] | None = None,
+    payload_type: PayloadType | None = None,
 ) -> Callable[[GuardFn], Predicate]: ...
 @overload
 def guard(
@@ -268,7 +453,7 @@ def guard(
     *,
     name: str | None = None,
     description: str | None = None,
-    payload_type: type | tuple[type, ...] | None = None,
+    payload_type: PayloadType | None = None,
 ) -> Predicate: ...
 def guard(
     fn: GuardFn | None = None,
@@ -276,12 +461,18 @@ def guard(
     *,
     name: str | None = None,
     description: str | None = None,
-    payload_type: type | tuple[type, ...] | None = None,
+    payload_type: PayloadType | None = None,
 ) -> Predicate | Callable[[GuardFn], Predicate]:
     """Make a named guard from ``fn(ctx) -> bool`` (decorator or call form).
 
     The name defaults to the function's name, the description to its docstring's
-    first line.  ``payload_type`` makes a payload of another type a ``GuardError``.
+    first line.  ``payload_type`` makes a payload of another type a ``GuardError`` (the
+    function is then not called).  It is what ``isinstance`` accepts: a class, a tuple of
+    classes, a union (``dict | list``) or a ``@runtime_checkable`` Protocol.  A
+    ``TypedDict`` is accepted as "a dict": the payload must be a dict, its keys are not
+    checked (the error then reads "expects a payload of type Order (a dict)").  A string,
+    a parameterised generic (``dict[str, int]``) or a plain Protocol is refused here, at
+    construction, with a ``TypeError`` naming the guard and the fix.
 
     >>> from journeyfsm import guard
     >>> @guard(description="order total is at least 50")
@@ -292,6 +483,9 @@ def guard(
     >>> paid = guard(lambda ctx: ctx.payload.get("paid") is True, name="paid", payload_type=dict)
     >>> paid.name
     'paid'
+    >>> guard(lambda ctx: True, name="typed", payload_type=dict[str, int])
+    Traceback (most recent call last):
+    TypeError: guard 'typed': payload_type=dict[str, int] is a parameterised generic ...
     """
 
     def make(f: GuardFn) -> Predicate:

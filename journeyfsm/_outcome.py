@@ -29,7 +29,11 @@ Status = Literal["moved", "blocked", "ignored", "duplicate"]
 
 @attrs.frozen
 class CandidateResult:
-    """One candidate transition for (stage, trigger) and the results of its guards."""
+    """One candidate transition for (stage, trigger) and the results of its guards.
+
+    ``guards`` holds a result for EVERY guard of the candidate, in order; the guards after
+    the first failing one were not run and read ``passed=None`` ("not evaluated").
+    """
 
     transition: Transition
     passed: bool
@@ -42,8 +46,25 @@ class CandidateResult:
 
     @property
     def failing(self) -> tuple[GuardResult, ...]:
-        """The failing leaf guards of this candidate."""
+        """The failing leaf guards of this candidate (never a not-evaluated one)."""
         return tuple(leaf for g in self.guards for leaf in g.failing())
+
+    def lines(self, number: int, indent: int = 2, *, all_parts: bool = False) -> list[str]:
+        """Readable lines: ``1. -> 'dest' [PASS]`` then its guards (see ``GuardResult.lines``).
+
+        >>> from journeyfsm import Transition
+        >>> c = CandidateResult(Transition("pay", "cart", "paid"), True, ())
+        >>> c.lines(1)
+        ["  1. -> 'paid' [PASS]", '       (no guards)']
+        """
+        pad = " " * indent
+        dest = repr(self.dest) if self.dest is not None else "(internal)"
+        out = [f"{pad}{number}. -> {dest} [{'PASS' if self.passed else 'FAIL'}]"]
+        if not self.guards:
+            out.append(f"{pad}     (no guards)")
+        for g in self.guards:
+            out.extend(g.lines(indent + 5, all_parts=all_parts))
+        return out
 
 
 def failing_guard_names(candidates: tuple[CandidateResult, ...]) -> tuple[str, ...]:
@@ -52,19 +73,30 @@ def failing_guard_names(candidates: tuple[CandidateResult, ...]) -> tuple[str, .
 
 
 def candidates_from_log(
-    cands: tuple[Transition, ...], log: list[tuple[int, Guard, bool]]
+    cands: tuple[Transition, ...], log: list[tuple[int, Guard, bool | GuardResult]]
 ) -> tuple[CandidateResult, ...]:
-    """Turn the guard log of a fire (candidate index, guard, result) into results."""
+    """Turn the guard log of a fire (candidate index, guard, result) into results.
+
+    ``fire`` logs each top-level guard it ran, as a bool or as the ``GuardResult`` of
+    ``Guard.evaluate``.  Candidates are tried in order until one passes, so the results
+    cover the candidates up to the winner; in a candidate that failed, the guards after
+    the failing one were not run and are filled in as not evaluated.
+    """
     per: dict[int, list[GuardResult]] = {}
+    failed: set[int] = set()
     for idx, g, ok in log:
-        per.setdefault(idx, []).append(GuardResult(g.name, g.description, ok))
-    failed = {idx for idx, _, ok in log if not ok}
-    # candidates are tried in order until one passes: the winner is the first that did not fail
-    winner = next(i for i in range(len(cands)) if i not in failed)
+        result = ok if isinstance(ok, GuardResult) else GuardResult(g.name, g.description, ok)
+        per.setdefault(idx, []).append(result)
+        if result.passed is not True:
+            failed.add(idx)
+    # the winner is the first candidate that did not fail
+    winner = next((i for i in range(len(cands)) if i not in failed), len(cands) - 1)
     out = []
     for idx in range(winner + 1):
-        results = tuple(per.get(idx, ()))
-        out.append(CandidateResult(cands[idx], all(r.passed for r in results), results))
+        results = per.get(idx, [])
+        guards = cands[idx].guards
+        results.extend(g.not_evaluated() for g in guards[len(results) :])
+        out.append(CandidateResult(cands[idx], idx not in failed, tuple(results)))
     return tuple(out)
 
 
@@ -158,10 +190,12 @@ class Outcome:
 
 @attrs.frozen
 class Explanation:
-    """What ``fire`` would do now, without doing it: every candidate, every guard.
+    """What ``fire`` would do now, without doing it: every candidate and its guard results.
 
     ``status`` is ``"would_move"``, ``"blocked"`` or ``"ignored"``; ``chosen`` is the
-    transition that would be taken.
+    transition that would be taken.  Each candidate is evaluated on its own, as ``fire``
+    evaluates it (guards in order up to the first failure, composites short-circuit); a
+    guard that was not reached reads "not evaluated" and was never run.
     """
 
     key: str
@@ -189,10 +223,7 @@ class Explanation:
         if self.status == "ignored":
             lines.append(f"  allowed here: {', '.join(self.allowed) or 'nothing'}")
         for i, c in enumerate(self.candidates, 1):
-            mark = "PASS" if c.passed else "FAIL"
-            lines.append(f"  {i}. -> {c.dest!r} [{mark}]")
-            for g in c.guards:
-                lines.extend(g.lines(7))
+            lines.extend(c.lines(i))
         return "\n".join(lines)
 
 

@@ -2,12 +2,14 @@
 
 Theory of operation
 -------------------
-A step from stage S is found by asking the machine what it would do: for every trigger
-of ``definition.table[S]`` and every payload the caller's payload factory offers for
-(S, trigger), ``JourneyMachine.explain`` on a journey in S (with the caller's ``data``)
-names the candidate that would win.  So guards and candidate order are honoured exactly
-as ``fire`` honours them, and there is no second description of the rules.  A payload a
-guard refuses to read (``GuardError``) simply does not open that step.
+A step from stage S is found by asking the machine what ``fire`` would do: for every
+trigger of ``definition.table[S]`` and every payload the caller's payload factory offers
+for (S, trigger), the candidates are evaluated on a journey in S (with the caller's
+``data``) by the machine's own guard evaluation, one at a time in declaration order, up
+to the first that passes (:meth:`Explorer.chosen`).  So guards, their short-circuits and
+candidate order are honoured exactly as ``fire`` honours them (DESIGN Semantics 2): a
+guard ``fire`` would not reach is not run here either.  A payload a guard refuses to read
+(``GuardError``) simply does not open that step.
 
 The explorer runs no hooks, so ``data`` is the same at every step: guards that read
 ``journey.data`` see the ``data`` given.  Internal transitions (``dest=None``) do not
@@ -24,7 +26,7 @@ from typing import Any
 import attrs
 
 from ._clock import ManualClock
-from ._definition import JourneyDefinition
+from ._definition import JourneyDefinition, Transition
 from ._errors import GuardError
 from ._json import copy_json
 from ._records import Journey
@@ -153,6 +155,28 @@ class Explorer:
         self.at = at
         self._steps: dict[str, tuple[Step, ...]] = {}
 
+    def chosen(self, stage: str, trigger: str, payload: Any) -> Transition | None:
+        """The candidate ``fire`` would take for ``trigger`` with ``payload`` from ``stage``.
+
+        Candidates are evaluated as ``fire`` evaluates them: in order, each with the
+        machine's short-circuiting guard evaluation, stopping at the first that passes, so
+        no guard runs that ``fire`` would not run.  A faulty guard that is reached raises
+        ``GuardError``, as in ``fire``.  ``None``: guards block every candidate (or there is
+        no transition).
+
+        >>> from journeyfsm import templates
+        >>> Explorer(templates.aida()).chosen("attention", "engage", None).dest
+        'interest'
+        """
+        machine = self.machine
+        journey = Journey("path-explorer", stage, copy_json(self.data))
+        now = machine._now(self.at)  # the clock (or at=) exactly as explain and fire read it
+        for t in self.definition.candidates(stage, trigger):
+            (result,) = machine._evaluate_all(journey, trigger, payload, now, (t,))
+            if result.passed:
+                return t
+        return None
+
     def steps_from(self, stage: str) -> tuple[Step, ...]:
         """The distinct (trigger, dest) moves out of ``stage``, first working payload each."""
         found = self._steps.get(stage)
@@ -162,9 +186,8 @@ class Explorer:
         for trigger in self.definition.triggers_from(stage):
             dests: set[str] = set()
             for payload in self.payloads(stage, trigger):
-                journey = Journey("path-explorer", stage, copy_json(self.data))
                 try:
-                    chosen = self.machine.explain(journey, trigger, payload, at=self.at).chosen
+                    chosen = self.chosen(stage, trigger, payload)
                 except GuardError:
                     continue
                 if chosen is None or chosen.dest is None or chosen.dest in dests:

@@ -59,6 +59,7 @@ from ._errors import (
     UnknownTrigger,
     close_matches,
 )
+from ._guards import evaluate_guards
 from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
 from ._json import check_json, copy_json, frozen_json
 from ._outcome import (
@@ -107,7 +108,9 @@ class JourneyMachine(HookRegistration):
                 f"JourneyMachine takes a JourneyDefinition, got {type(definition).__name__}; "
                 "build one with JourneyBuilder(...).build() or JourneyDefinition.from_dict(...)"
             )
-        if clock is not None and not callable(getattr(clock, "now", None)):
+        if clock is not None and (
+            isinstance(clock, type) or not callable(getattr(clock, "now", None))
+        ):
             raise TypeError(
                 f"clock must have a now() method returning a timezone-aware datetime, got "
                 f"{clock!r}; use SystemClock(), ManualClock(...) or your own Clock"
@@ -240,15 +243,17 @@ class JourneyMachine(HookRegistration):
         now = self._now(at)
         out = []
         for trigger, cands in self._table.get(journey.stage, {}).items():
-            for t in cands:
+            for t in cands:  # as fire: in order, up to the first candidate that passes
                 ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
                 try:
-                    if all(g.check(ctx) for g in t.guards):
-                        out.append(trigger)
-                        break
+                    passed, _ = evaluate_guards(t.guards, ctx)
                 except GuardError as err:
                     if err.reason != "payload_type":
                         raise
+                    continue
+                if passed:
+                    out.append(trigger)
+                    break
         return tuple(out)
 
     def _now(self, at: datetime | None) -> datetime:
@@ -303,11 +308,12 @@ class JourneyMachine(HookRegistration):
         now: datetime,
         cands: Iterable[Transition],
     ) -> tuple[CandidateResult, ...]:
+        # every candidate on its own, each as fire evaluates it (Semantics 2)
         out = []
         for t in cands:
             ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
-            results = tuple(g.evaluate(ctx) for g in t.guards)
-            out.append(CandidateResult(t, all(r.passed for r in results), results))
+            passed, results = evaluate_guards(t.guards, ctx)
+            out.append(CandidateResult(t, passed, results))
         return tuple(out)
 
     # -- firing --------------------------------------------------------------------

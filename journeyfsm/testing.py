@@ -102,12 +102,7 @@ def _details(m: JourneyMachine, exp: Explanation, payload: Any, data: Any) -> st
     if exp.candidates:
         lines.append(f"  candidates for {exp.trigger!r} from {exp.stage!r}, tried in order:")
     for i, c in enumerate(exp.candidates, 1):
-        dest = repr(c.dest) if c.dest is not None else "(internal)"
-        lines.append(f"    {i}. -> {dest} [{'PASS' if c.passed else 'FAIL'}]")
-        if not c.guards:
-            lines.append("         (no guards)")
-        for g in c.guards:
-            lines.extend(g.lines(9, all_parts=True))
+        lines.extend(c.lines(i, 4, all_parts=True))
     lines.append(f"  allowed from {exp.stage!r}: {_alternatives(m, exp.stage)}")
     return "\n".join(lines)
 
@@ -126,7 +121,7 @@ def _failing_names(outcome: Outcome) -> set[str]:
     names: set[str] = set()
 
     def walk(r: GuardResult) -> None:
-        if not r.passed:
+        if r.passed is False:  # a guard that was not evaluated did not fail
             names.add(r.name)
         for child in r.children:
             walk(child)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from journeyfsm import JourneyBuilder, JourneyDefinition, JourneyMachine, templates
+from journeyfsm import Context, JourneyBuilder, JourneyDefinition, JourneyMachine, guard, templates
+from journeyfsm._paths import Explorer
 from journeyfsm.testing import (
     Path,
     Step,
@@ -135,3 +136,71 @@ def test_stages_without_exit_to_final_finds_closed_loops() -> None:
     )
     assert stages_without_exit_to_final(d) == ("limbo", "stuck")
     assert stages_without_exit_to_final(JourneyMachine(d)) == ("limbo", "stuck")
+
+
+# -- the explorer decides as fire does (DESIGN Semantics 2) ----------------------------------
+def test_explorer_takes_the_step_fire_takes_when_a_composite_short_circuits(
+    make_machine: Any,
+) -> None:
+    calls: list[str] = []
+
+    @guard
+    def has_total(ctx: Context) -> bool:
+        calls.append("has_total")
+        return "total" in ctx.payload
+
+    @guard
+    def total_over_50(ctx: Context) -> bool:
+        calls.append("total_over_50")
+        return ctx.payload["total"] > 50  # type: ignore[no-any-return]
+
+    d = (
+        JourneyBuilder("orders")
+        .stage("new", initial=True)
+        .stage("big", final=True)
+        .stage("small", final=True)
+        .transition("order", "new", "big", guards=[has_total & total_over_50])
+        .transition("order", "new", "small")
+        .build()
+    )
+    machine = make_machine(d)
+    assert machine.fire(machine.start("k"), "order", {}).dest == "small"
+    calls.clear()
+
+    paths = shortest_paths(d, {"order": [{}]})
+
+    assert paths["small"].triggers == ("order",)
+    assert "big" not in paths
+    assert "total_over_50" not in calls  # never run where fire does not run it
+
+
+def test_explorer_does_not_evaluate_candidates_after_the_one_fire_takes(
+    make_machine: Any,
+) -> None:
+    calls: list[str] = []
+
+    @guard
+    def yes(ctx: Context) -> bool:
+        calls.append("yes")
+        return True
+
+    @guard
+    def total_over_50(ctx: Context) -> bool:
+        calls.append("total_over_50")
+        return ctx.payload["total"] > 50  # type: ignore[no-any-return]
+
+    d = (
+        JourneyBuilder("orders")
+        .stage("new", initial=True)
+        .stage("plain", final=True)
+        .stage("big", final=True)
+        .transition("order", "new", "plain", guards=[yes])
+        .transition("order", "new", "big", guards=[total_over_50])
+        .build()
+    )
+    machine = make_machine(d)
+    assert machine.fire(machine.start("k"), "order", {}).dest == "plain"
+
+    assert shortest_paths(d, {"order": [{}]})["plain"].triggers == ("order",)
+    assert "total_over_50" not in calls
+    assert Explorer(d).chosen("new", "order", {}) is d.candidates("new", "order")[0]

@@ -91,13 +91,13 @@ def test_semantics_1_blocked_lists_every_candidate_with_guard_results(
     express, plain = outcome.candidates
     (composite,) = express.guards
     assert composite.name == "(cart_not_empty & is_vip)"
-    # every guard of every candidate is evaluated for a blocked outcome
+    # every candidate is evaluated, each as fire evaluates it: is_vip is not reached
     assert [(r.name, r.passed) for r in composite.children] == [
         ("cart_not_empty", False),
-        ("is_vip", False),
+        ("is_vip", None),
     ]
     assert [(r.name, r.passed) for r in plain.guards] == [("cart_not_empty", False)]
-    assert outcome.failed_guards == ("cart_not_empty", "is_vip")
+    assert outcome.failed_guards == ("cart_not_empty",)
 
 
 # -- 2. guards ------------------------------------------------------------------------
@@ -113,7 +113,9 @@ def _two_guard_definition(first: Any, second: Any, third: Any) -> JourneyDefinit
     )
 
 
-def test_semantics_2_explain_evaluates_every_guard(make_machine: MakeMachine) -> None:
+def test_semantics_2_explain_evaluates_every_candidate_short_circuiting_inside_it(
+    make_machine: MakeMachine,
+) -> None:
     calls: list[str] = []
     d = _two_guard_definition(
         counting("first", False, calls),
@@ -125,7 +127,9 @@ def test_semantics_2_explain_evaluates_every_guard(make_machine: MakeMachine) ->
 
     explanation = machine.explain(journey, "go")
 
-    assert sorted(calls) == ["first", "second", "third"]
+    assert calls == ["first", "third"]  # `first & second` stopped at `first`
+    (composite,) = explanation.candidates[0].guards
+    assert [r.passed for r in composite.children] == [False, None]
     assert explanation.status == "would_move"
     assert explanation.chosen is not None and explanation.chosen.dest == "c"
     assert journey.stage == "a" and journey.history == []

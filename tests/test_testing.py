@@ -103,9 +103,23 @@ def test_assert_blocked_by_leaf_and_composite_names(
 ) -> None:
     outcome = assert_blocked(checkout_definition, "cart", "checkout", by="cart_not_empty")
     assert outcome.blocked
-    assert_blocked(checkout_definition, "cart", "checkout", by=["is_vip", "cart_not_empty"])
     assert_blocked(checkout_definition, "cart", "checkout", by="(cart_not_empty & is_vip)")
     assert_blocked(checkout_definition, "cart", "checkout")
+    assert_blocked(checkout_definition, "cart", "checkout", by=["cart_not_empty"])
+
+
+def test_assert_blocked_by_a_guard_that_was_not_evaluated_fails_and_says_so(
+    checkout_definition: JourneyDefinition,
+) -> None:
+    # an empty cart fails `cart_not_empty` first: `is_vip` is never run, so it blocked nothing
+    with pytest.raises(AssertionError) as info:
+        assert_blocked(checkout_definition, "cart", "checkout", by="is_vip")
+    message = str(info.value)
+    assert message.splitlines()[0] == (
+        "expected 'checkout' from stage 'cart' to be blocked by 'is_vip', "
+        "but it was blocked by cart_not_empty"
+    )
+    assert "           -    is_vip: the customer is a VIP (not evaluated)" in message.splitlines()
 
 
 def test_assert_blocked_fails_naming_what_really_failed(
@@ -115,7 +129,7 @@ def test_assert_blocked_fails_naming_what_really_failed(
         assert_blocked(checkout_definition, "cart", "checkout", by="payment_ok")
     assert str(info.value).startswith(
         "expected 'checkout' from stage 'cart' to be blocked by 'payment_ok', "
-        "but it was blocked by cart_not_empty, is_vip"
+        "but it was blocked by cart_not_empty"
     )
     with pytest.raises(AssertionError, match="but it moved to 'checkout'"):
         assert_blocked(checkout_definition, "cart", "checkout", data={"cart": [1]})
@@ -142,7 +156,7 @@ def test_check_table_passes_and_returns_outcomes(checkout_definition: JourneyDef
         checkout_definition,
         [
             ("browsing", "add_to_cart", "cart"),
-            ("cart", "checkout", "blocked by cart_not_empty, is_vip"),
+            ("cart", "checkout", "blocked by cart_not_empty, (cart_not_empty & is_vip)"),
             Row("cart", "checkout", "express", data={"cart": [1], "vip": True}),
             ("checkout", "pay", {"paid": True}, "paid"),
             ("checkout", "pay", {"paid": False}, "blocked"),
@@ -254,7 +268,8 @@ def test_recorder_records_blocked_and_ignored_hooks(machine: JourneyMachine) -> 
         ("on_blocked", "was_blocked"),
         ("on_ignored", "was_ignored"),
     ]
-    assert recorder.calls[0].args[1].failed_guards == ("cart_not_empty", "is_vip")
+    # is_vip, after the failing cart_not_empty, was not evaluated: it is no failed guard
+    assert recorder.calls[0].args[1].failed_guards == ("cart_not_empty",)
 
 
 def test_recorder_assertions_fail_with_the_calls(machine: JourneyMachine) -> None:
