@@ -1,35 +1,86 @@
-# Every target creates .venv and installs what it needs, so a fresh clone works.
+# Every target creates the virtualenv it runs in and installs what it needs, so a fresh
+# clone works.  A stamp file per install set (core, bench, dev) records what a venv holds;
+# it goes stale when pyproject.toml, the version or the engine pin changes.
 PY ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+VENV ?= .venv
+BIN = $(VENV)/bin
+PIP = $(BIN)/python -m pip install --quiet
+# the transitions release the dev venv gets: the newest the project allows, unless pinned
+# (test-min pins the lowest, read from pyproject.toml so it is written down once)
+ENGINE ?= transitions
+TRANSITIONS_MIN := $(shell sed -n 's/^ *"transitions>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+# the CPythons test-all looks for besides $(PY): pyenv's newest patch release, else PATH
+PYTHONS ?= 3.10 3.11 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+HASH := $(shell { cat pyproject.toml; grep '^__version__' journeyfsm/__init__.py; echo '$(ENGINE)'; } | cksum | cut -d' ' -f1)
+CORE := $(VENV)/.installed-core-$(HASH)
+BENCH := $(VENV)/.installed-bench-$(HASH)
+DEV := $(VENV)/.installed-dev-$(HASH)
+CHECKED := journeyfsm tests examples benchmarks
 
-.PHONY: test demo bench lint typecheck clean
+.PHONY: test test-all test-min pytest lint typecheck demo bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
+	echo '*' > $(VENV)/.gitignore
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+# core: the library alone, as `pip install journeyfsm` gives it (all the demo needs)
+$(CORE): $(BIN)/python
+	$(PIP) -e .
+	rm -f $(VENV)/.installed-core-*
+	touch $@
+
+# bench: the library and the contenders it is measured against
+$(BENCH): $(BIN)/python
+	$(PIP) -e '.[bench]'
+	rm -f $(VENV)/.installed-bench-*
+	touch $@
+
+# dev: the project's own tools and everything its suite uses ([dev] holds [test,bench]);
+# --upgrade $(ENGINE): the newest transitions allowed, or exactly the pinned one
+$(DEV): $(BIN)/python
+	$(PIP) --upgrade -e '.[dev]' '$(ENGINE)'
 	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	touch $@ $(CORE) $(BENCH)
 
-lint: $(STAMP)
-	$(BIN)/ruff check journeyfsm tests examples benchmarks
-	$(BIN)/ruff format --check journeyfsm tests examples benchmarks
+lint: $(DEV)
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy --strict journeyfsm
 
-test: lint typecheck
+# the test suite alone, in $(VENV) with $(PY)
+pytest: $(DEV)
 	$(BIN)/python -m pytest -n 2
 
-demo: $(STAMP)
+# what a developer runs: lint, types and the suite, on the main interpreter
+test: lint typecheck pytest
+
+# the suite on the lowest transitions allowed (`test` runs it on the newest)
+test-min:
+	JOURNEYFSM_EXPECT_TRANSITIONS=$(TRANSITIONS_MIN) $(MAKE) --no-print-directory pytest \
+		VENV=.venv-min ENGINE=transitions==$(TRANSITIONS_MIN)
+
+# what CI runs: `test` and `test-min` on $(PY), then the suite under every other supported
+# CPython present here, each in its own venv (.venv-3.12, ...); a missing one is reported
+test-all: test test-min
+	@main=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
+	for v in $(PYTHONS); do \
+		if [ "$$v" = "$$main" ]; then echo "test-all: Python $$v is $(PY): done above"; continue; fi; \
+		py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python 2>/dev/null | sort -V | tail -n 1); \
+		if [ -z "$$py" ] || ! "$$py" -c '' 2>/dev/null; then py=python$$v; fi; \
+		if ! "$$py" -c '' 2>/dev/null; then echo "test-all: no Python $$v on this machine: skipped"; continue; fi; \
+		echo "test-all: Python $$v ($$py)"; \
+		$(MAKE) --no-print-directory pytest PY="$$py" VENV=.venv-$$v || exit 1; \
+	done
+
+demo: $(CORE)
 	$(BIN)/journeyfsm demo
 
-bench: $(STAMP)
+bench: $(BENCH)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-* build dist .mypy_cache .pytest_cache .ruff_cache

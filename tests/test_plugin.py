@@ -6,10 +6,17 @@ coverage is counted by hand:
     edges (4):          browsing --add--> cart, cart --pay--> paid,
                         browsing --leave--> gone, cart --leave--> gone
     guard outcomes (2): has_items passed, has_items failed (on cart --pay--> paid)
+
+The plugin's settings come from the command line or the ini file (pytester writes either);
+mistakes in them stop the run with exit code 4 (usage error).
 """
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
+import attrs
 import pytest
 
 from journeyfsm import Journey, JourneyDefinition, JourneyMachine, ManualClock, templates
@@ -269,3 +276,241 @@ def test_coverage_round_trips_through_json_and_merges() -> None:
     assert cov.edges_covered == 2
     assert DefinitionCoverage.from_json(cov.to_json()) == cov
     assert report_lines([cov])[-1].startswith("TOTAL: 2/")
+
+
+# -- settings in the ini file ---------------------------------------------------------------
+OTHER_DEFINITION_TEST = """
+
+def test_other_definition():
+    from journeyfsm import templates
+    JourneyMachine(templates.aida())
+"""
+
+
+def test_ini_settings_turn_coverage_on_filter_it_and_judge_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP + BLOCKED_TEST + OTHER_DEFINITION_TEST)
+    pytester.makepyprojecttoml(
+        """
+[tool.pytest.ini_options]
+journey_coverage = true
+journey_coverage_fail_under = 66.7
+journey_coverage_definition = ["tiny-shop"]
+"""
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=4)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # 66.7 wanted, 4/6 = 66.67% measured
+    result.stdout.fnmatch_lines(
+        [
+            "tiny-shop v2: edges 2/4, guard outcomes 2/2, 66.7%",
+            "TOTAL: 4/6 edges and guard outcomes, 66.7%",
+            "FAIL: journey transition coverage 66.7% is below *fail-under=66.7",
+        ]
+    )
+    assert "aida" not in result.stdout.str()
+
+
+def test_ini_threshold_and_filter_only_configure_coverage_until_it_is_turned_on(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP)
+    pytester.makeini("[pytest]\njourney_coverage_fail_under = 99\n")
+    quiet = run(pytester)
+    assert quiet.ret == pytest.ExitCode.OK
+    assert "transition coverage" not in quiet.stdout.str()
+    on = run(pytester, "--journey-coverage")
+    assert on.ret == pytest.ExitCode.TESTS_FAILED
+    on.stdout.fnmatch_lines(["FAIL: journey transition coverage 50.0% is below *=99"])
+
+
+def test_command_line_wins_over_the_ini_file(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP + OTHER_DEFINITION_TEST)
+    pytester.makeini(
+        "[pytest]\n"
+        "journey_coverage = true\n"
+        "journey_coverage_fail_under = 99\n"
+        "journey_coverage_definition = aida\n"
+    )
+    result = run(
+        pytester,
+        "--journey-coverage-fail-under=50",
+        "--journey-coverage-definition=tiny-shop",
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "tiny-shop v2: edges 2/4, guard outcomes 1/2, 50.0%",
+            "*meets --journey-coverage-fail-under=50",
+        ]
+    )
+    assert "aida" not in result.stdout.str()
+    off = run(pytester, "--no-journey-coverage")
+    assert off.ret == pytest.ExitCode.OK
+    assert "transition coverage" not in off.stdout.str()
+
+
+# -- mistakes in the settings ---------------------------------------------------------------
+def test_definition_name_that_matches_no_definition_is_an_error_naming_the_used_ones(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP + OTHER_DEFINITION_TEST)
+    result = run(pytester, "--journey-coverage-definition=tiny-shpo")
+    result.assert_outcomes(passed=3)  # the tests ran and passed; the setting is wrong
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        [
+            "ERROR: --journey-coverage-definition 'tiny-shpo' matches no definition the "
+            "tests used (did you mean 'tiny-shop'?). Definitions used: 'aida', 'tiny-shop'.*"
+        ]
+    )
+    assert "TOTAL" not in result.stdout.str()
+
+
+def test_definition_name_is_checked_when_the_tests_ran_on_xdist_workers(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP)
+    bad = run(pytester, "-n", "2", "--journey-coverage-definition=shop")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stdout.fnmatch_lines(["*'shop' matches no definition*Definitions used: 'tiny-shop'.*"])
+    good = run(pytester, "-n", "2", "--journey-coverage-definition=tiny-shop")
+    assert good.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize("value", ["101", "-0.5", "nan", "half", "inf"])
+def test_fail_under_outside_0_to_100_is_refused_before_any_test_runs(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP)
+    result = run(pytester, f"--journey-coverage-fail-under={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*--journey-coverage-fail-under: expected a percentage from 0 to 100, got {value!r}*"]
+    )
+    assert "passed" not in result.stdout.str()
+
+
+def test_bad_fail_under_in_the_ini_file_is_refused_and_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP)
+    pytester.makeini("[pytest]\njourney_coverage_fail_under = 150\n")
+    result = run(pytester)  # refused even with coverage off: the setting is wrong
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*journey_coverage_fail_under (ini): expected a percentage*"])
+
+
+@pytest.mark.parametrize("spec", ["xml:cov.xml", "json:", "cov.json"])
+def test_report_that_is_not_json_or_text_with_a_path_is_refused(
+    pytester: pytest.Pytester, spec: str
+) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP)
+    result = run(pytester, f"--journey-coverage-report={spec}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*expected json:PATH or text:PATH, got {spec!r}*"])
+
+
+def test_coverage_on_without_any_definition_warns(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nothing="def test_plain():\n    assert True\n")
+    result = run(pytester, "--journey-coverage")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "WARNING: journey coverage is on, but no test created a JourneyMachine: "
+            "nothing was measured",
+            "TOTAL: 0/0 edges and guard outcomes, 100.0%",
+        ]
+    )
+
+
+# -- the JSON report ------------------------------------------------------------------------
+@pytest.mark.parametrize("workers", [(), ("-n", "2")])
+def test_json_report_holds_the_figures_of_the_text_report(
+    pytester: pytest.Pytester, workers: tuple[str, ...]
+) -> None:
+    pytester.makepyfile(test_rules=TINY_SHOP + OTHER_DEFINITION_TEST)
+    result = run(
+        pytester,
+        *workers,
+        "--journey-coverage-report=json:out/coverage.json",
+        "--journey-coverage-report=text:out/coverage.txt",
+        "--journey-coverage-fail-under=10",
+    )
+    assert result.ret == pytest.ExitCode.OK
+    text = (pytester.path / "out" / "coverage.txt").read_text().splitlines()
+    assert text == [line for line in result.stdout.lines if line in text]  # as printed
+    report = json.loads((pytester.path / "out" / "coverage.json").read_text())
+    assert (report["format"], report["fail_under"]) == (1, 10.0)
+    assert [(d["name"], d["version"]) for d in report["definitions"]] == [
+        ("aida", "1"),
+        ("tiny-shop", "2"),
+    ]
+    for d in report["definitions"]:
+        t = d["totals"]
+        line = (
+            f"{d['name']} v{d['version']}: edges {t['edges_hit']}/{t['edges']}, "
+            f"guard outcomes {t['guard_outcomes_hit']}/{t['guard_outcomes']}, "
+            f"{d['percent']:.1f}%"
+        )
+        assert line in text
+        assert len(d["fingerprint"]) == 10
+        missed = [e["label"] for e in d["edges"] + d["guard_outcomes"] if not e["hit"]]
+        assert all(f"    {label}" in text for label in missed)
+        assert t["items_hit"] == sum(e["hit"] for e in d["edges"] + d["guard_outcomes"])
+    t = report["totals"]
+    assert text[-1] == (
+        f"TOTAL: {t['items_hit']}/{t['items']} edges and guard outcomes, {report['percent']:.1f}%"
+    )
+    shop = report["definitions"][1]
+    assert shop["edges"][:2] == [
+        {
+            "source": "browsing",
+            "trigger": "add",
+            "dest": "cart",
+            "candidate": 1,
+            "label": "'browsing' --add--> 'cart'",
+            "hit": True,
+        },
+        {
+            "source": "browsing",
+            "trigger": "leave",
+            "dest": "gone",
+            "candidate": 1,
+            "label": "'browsing' --leave--> 'gone'",
+            "hit": False,
+        },
+    ]
+    assert [
+        (g["guard"], g["position"], g["outcome"], g["hit"]) for g in shop["guard_outcomes"]
+    ] == [
+        ("has_items", 1, "passed", True),
+        ("has_items", 1, "failed", False),
+    ]
+
+
+# -- guards that were not evaluated ---------------------------------------------------------
+def test_coverage_counts_only_guards_that_were_evaluated(
+    checkout_definition: JourneyDefinition,
+) -> None:
+    # A guard after a failing one is "not evaluated" (passed None): neither of its outcomes
+    # happened, and it must not count as a hit of any kind.
+    machine = JourneyMachine(checkout_definition)
+    journey = machine.restore(
+        {"definition": "checkout", "key": "c-1", "stage": "cart", "data": {"cart": []}}
+    )
+    blocked = machine.fire(journey, "checkout")
+    assert blocked.status == "blocked"
+    first, second = blocked.candidates
+    not_evaluated = attrs.evolve(second.guards[0], passed=None)
+    # an outcome as the runtime reports it once guards short-circuit on the blocked path
+    outcome = SimpleNamespace(
+        status="blocked",
+        source="cart",
+        trigger="checkout",
+        candidates=(first, attrs.evolve(second, guards=(not_evaluated,))),
+    )
+    cov = DefinitionCoverage.of(checkout_definition)
+    cov.record(checkout_definition, outcome)
+    assert sorted(label for key, label in cov.guards.items() if key in cov.hit) == [
+        "'cart' --checkout--> 'express' [candidate 1]: (cart_not_empty & is_vip) failed"
+    ]
+    assert all(None not in key for key in cov.hit)
+    assert (cov.covered, cov.guards_covered, cov.edges_covered) == (1, 1, 0)
