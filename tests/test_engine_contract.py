@@ -371,3 +371,34 @@ def test_stock_engine_ignores_a_trigger_invalid_from_the_stage_when_told_to() ->
     model = Model("c")
     assert machine.events["go"].trigger(model, Ctx()) is False
     assert model.stage == "c"
+
+
+# -- the adapter against the definition ---------------------------------------------------
+def test_engine_candidates_equal_the_compiled_table_for_every_stage_and_trigger() -> None:
+    """What the engine tries for (stage, trigger) is exactly the definition's table.
+
+    Checked for every template and for definitions with names the engine would read
+    specially (a stage called ``=``, a trigger called ``stage``).
+    """
+    from journeyfsm import JourneyBuilder, JourneyMachine, guard
+    from journeyfsm.templates import TEMPLATES
+
+    yes = guard(lambda ctx: True, name="yes")
+    odd = (
+        JourneyBuilder("odd")
+        .stage("=", initial=True)
+        .stage("[*]")
+        .stage("stage", final=True)
+        .transition("stage", "=", "[*]", guards=[yes])
+        .transition("stage", "=", "stage")
+        .transition("trigger", "*", None)
+        .transition("to_x", "[*]", "stage")
+        .build()
+    )
+    definitions = [factory() for factory in TEMPLATES.values()] + [odd]
+    for d in definitions:
+        engine = JourneyMachine(d)._engine
+        for stage in d.stage_names:
+            for trigger in d.triggers:
+                expected = [(t.dest, t.guards) for t in d.candidates(stage, trigger)]
+                assert engine.candidates(stage, trigger) == expected, (d.name, stage, trigger)
