@@ -493,9 +493,7 @@ def test_coverage_counts_only_guards_that_were_evaluated(
     # A guard after a failing one is "not evaluated" (passed None): neither of its outcomes
     # happened, and it must not count as a hit of any kind.
     machine = JourneyMachine(checkout_definition)
-    journey = machine.restore(
-        {"definition": "checkout", "key": "c-1", "stage": "cart", "data": {"cart": []}}
-    )
+    journey = Journey("c-1", "cart", {"cart": []})
     blocked = machine.fire(journey, "checkout")
     assert blocked.status == "blocked"
     first, second = blocked.candidates
