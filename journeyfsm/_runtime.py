@@ -31,12 +31,9 @@ again (Semantics 6).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
-
-import structlog
 
 from ._clock import Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
@@ -44,6 +41,7 @@ from ._engine import attach_hooks, compile_engine
 from ._errors import GuardError, HookError, InvalidTransition, UnknownTrigger, close_matches
 from ._hooks import HookRegistration, HookRegistry, hook_failed
 from ._json import copy_json
+from ._logging import JourneyLog
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome
 from ._records import NO_HISTORY, Context, HistoryEntry, Journey
 from ._snapshot import restore_journey, snapshot_journey
@@ -131,23 +129,23 @@ class JourneyMachine(HookRegistration):
         )
 
     @property
-    def logger(self) -> Any:
-        """The bound structlog logger (bound on first use, with the definition's name).
+    def logger(self) -> JourneyLog:
+        """The machine's log: ``.debug/.info/.warning/.error(event, **fields)``, each event
+        bound with the definition's name and version.
 
-        Without an injected logger: if the host has configured structlog, the
-        ``"journeyfsm"`` structlog logger; if not, a structlog logger that hands its
-        lines to the stdlib ``logging.getLogger("journeyfsm")`` and is filtered at that
-        logger's level when first used, so an unconfigured host sees warnings and errors
-        only, as with any well-behaved library.
+        Where events go is decided again whenever the host reconfigures logging: the
+        injected ``logger=`` as given; else structlog's ``get_logger("journeyfsm")`` if
+        the host configured structlog; else the stdlib ``logging.getLogger("journeyfsm")``
+        at its level (an unconfigured host sees warnings and errors only).
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> machine = JourneyMachine(templates.aida())
+        >>> machine.logger is machine.logger
+        True
         """
-        log = self._log
+        log: JourneyLog | None = self._log
         if log is None:
-            source = self._logger_source
-            if source is None:
-                source = _default_logger()
-            log = self._log = source.bind(
-                definition=self.definition.name, definition_version=self.definition.version
-            )
+            log = self._log = _default_logger(self._logger_source, self.definition)
         return log
 
     # -- journeys ------------------------------------------------------------------
@@ -462,15 +460,8 @@ class JourneyMachine(HookRegistration):
         return tuple(reports)
 
 
-def _default_logger() -> Any:
-    if structlog.is_configured():
-        return structlog.get_logger("journeyfsm")
-    std = logging.getLogger("journeyfsm")
-    return structlog.wrap_logger(
-        std,
-        wrapper_class=structlog.make_filtering_bound_logger(std.getEffectiveLevel()),
-        processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
-    )
+def _default_logger(source: Any, definition: JourneyDefinition) -> JourneyLog:
+    return JourneyLog(source, definition=definition.name, definition_version=definition.version)
 
 
 def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
