@@ -144,7 +144,7 @@ def test_paying_sends_one_receipt_and_records_the_time(
     journey_recorder.assert_called_in_order("remember_payment_time", "send_receipt")
     journey_recorder.assert_called("send_receipt", times=1)
     [receipt] = journey_recorder.calls_to("send_receipt")
-    assert receipt.args[0].idempotency_key == "customer-42:3:send_receipt"
+    assert receipt.args[0].idempotency_key == "shop:customer-42:3:send_receipt"
     assert journey.data["paid_at"] == journey_clock.now().isoformat()
 
     # redelivered by the payment provider: a duplicate, nothing runs again

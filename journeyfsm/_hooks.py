@@ -14,6 +14,8 @@ _runtime.py.
 
 from __future__ import annotations
 
+import inspect
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -25,7 +27,15 @@ from ._records import Context
 if TYPE_CHECKING:
     from ._outcome import EffectCall, Outcome
 
-__all__ = ["Effect", "EffectFn", "HookFn", "HookRegistry", "OutcomeHookFn"]
+__all__ = [
+    "Effect",
+    "EffectFn",
+    "HookFn",
+    "HookRegistry",
+    "OutcomeHookFn",
+    "effect_name",
+    "refuse_async",
+]
 
 HookFn = Callable[[Context], Any]
 OutcomeHookFn = Callable[[Context, "Outcome"], Any]
@@ -45,6 +55,21 @@ class Effect:
 
 def hook_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def effect_name(fn: Callable[..., Any]) -> str:
+    """The default name of an effect: its ``__name__`` when that names it unambiguously.
+
+    The name goes into idempotency keys, so it must be stable across processes: no
+    ``repr`` (it holds a memory address), no ``<lambda>``, nothing without a name.
+    """
+    fname = getattr(fn, "__name__", None)
+    if not isinstance(fname, str) or not fname or fname.startswith("<"):
+        raise ValueError(
+            f"effect {fn!r} has no stable name (a lambda, a partial or a callable object); "
+            "pass name=... (it goes into the effect's idempotency key)"
+        )
+    return fname
 
 
 def hook_failed(
@@ -72,20 +97,40 @@ def hook_failed(
 
 
 class HookRegistry:
-    """The hooks and effects of one machine; lists are appended in registration order."""
+    """The hooks and effects of one machine, as tuples in registration order.
+
+    A registration replaces a tuple whole (under a lock), so a fire running in another
+    thread sees the registry before or after it, never half of it.
+    """
 
     def __init__(self, stages: tuple[str, ...], triggers: tuple[str, ...]) -> None:
-        self.before: list[HookFn] = []
-        self.after: list[HookFn] = []
-        self.enter: dict[str, list[HookFn]] = {s: [] for s in stages}
-        self.exit: dict[str, list[HookFn]] = {s: [] for s in stages}
-        self.transition: dict[str, list[HookFn]] = {t: [] for t in triggers}
-        self.blocked: list[OutcomeHookFn] = []
-        self.ignored: list[OutcomeHookFn] = []
-        self.effects_enter: dict[str, list[Effect]] = {s: [] for s in stages}
-        self.effects_transition: dict[str, list[Effect]] = {t: [] for t in triggers}
-        self.any_move_hooks = False  # True once a hook that runs inside a move exists
+        self.lock = threading.Lock()
+        self.before: tuple[HookFn, ...] = ()
+        self.after: tuple[HookFn, ...] = ()
+        self.enter: dict[str, tuple[HookFn, ...]] = dict.fromkeys(stages, ())
+        self.exit: dict[str, tuple[HookFn, ...]] = dict.fromkeys(stages, ())
+        self.transition: dict[str, tuple[HookFn, ...]] = dict.fromkeys(triggers, ())
+        self.blocked: tuple[OutcomeHookFn, ...] = ()
+        self.ignored: tuple[OutcomeHookFn, ...] = ()
+        self.effects_enter: dict[str, tuple[Effect, ...]] = dict.fromkeys(stages, ())
+        self.effects_transition: dict[str, tuple[Effect, ...]] = dict.fromkeys(triggers, ())
+        self.effects: dict[str, Effect] = {}  # by name: names are unique per machine
         self.any_effects = False
+
+
+def refuse_async(fn: Callable[..., Any], what: str) -> None:
+    """A sync machine cannot await: refuse ``async def`` callables at registration."""
+    target = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    if (
+        inspect.iscoroutinefunction(fn)
+        or inspect.isasyncgenfunction(fn)
+        or (target is not None and inspect.iscoroutinefunction(target))
+    ):
+        raise TypeError(
+            f"{what} {hook_name(fn)!r} is an async function; JourneyMachine runs hooks, "
+            "guards and effects synchronously and would never await it: register a plain "
+            "function (call your async code from it with asyncio.run or a task queue)"
+        )
 
 
 class HookRegistration:
@@ -99,20 +144,83 @@ class HookRegistration:
     def _check_trigger(self, trigger: str, what: str) -> None:
         raise NotImplementedError  # pragma: no cover - provided by JourneyMachine
 
-    def _attach(self, kind: str, name: str | None) -> None:
+    def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
         raise NotImplementedError  # pragma: no cover - provided by JourneyMachine
 
-    def _register(self, kind: str, name: str | None, target: list[Any], fn: F | None) -> Any:
+    def _register(self, kind: str, name: str | None, fn: F | None) -> Any:
         def add(f: F) -> F:
             if not callable(f):
                 raise TypeError(f"{kind} hook must be callable, got {f!r}")
-            target.append(f)
-            if kind not in ("on_blocked", "on_ignored"):
-                self._hooks.any_move_hooks = True
-                self._attach(kind, name)
+            refuse_async(f, f"{kind} hook")
+            registry = self._hooks
+            with registry.lock:
+                if kind in ("before", "after", "on_blocked", "on_ignored"):
+                    attr = {"on_blocked": "blocked", "on_ignored": "ignored"}.get(kind, kind)
+                    hooks = (*getattr(registry, attr), f)
+                    setattr(registry, attr, hooks)
+                else:
+                    table = {"on_enter": registry.enter, "on_exit": registry.exit}.get(
+                        kind, registry.transition
+                    )
+                    assert name is not None
+                    hooks = table[name] = (*table[name], f)
+                if kind not in ("on_blocked", "on_ignored"):
+                    self._hooks_changed(kind, name, hooks)
             return f
 
         return add if fn is None else add(fn)
+
+    def _hook_tables(self) -> list[tuple[str, dict[Any, tuple[Any, ...]]]]:
+        """Every hook kind with its hooks per stage/trigger (None: machine-wide)."""
+        r = self._hooks
+        return [
+            ("before", {None: r.before}),
+            ("after", {None: r.after}),
+            ("on_enter", dict(r.enter)),
+            ("on_exit", dict(r.exit)),
+            ("on_transition", dict(r.transition)),
+            ("on_blocked", {None: r.blocked}),
+            ("on_ignored", {None: r.ignored}),
+        ]
+
+    def _replace_hook(self, kind: str, name: str | None, old: Any, new: Any) -> bool:
+        """Swap one registered hook for another in place (the testing Recorder wraps hooks
+        this way); False if ``old`` is no longer registered there."""
+        registry = self._hooks
+        with registry.lock:
+            if name is None:
+                attr = {"on_blocked": "blocked", "on_ignored": "ignored"}.get(kind, kind)
+                hooks: tuple[Any, ...] = getattr(registry, attr)
+            else:
+                table = {
+                    "on_enter": registry.enter,
+                    "on_exit": registry.exit,
+                    "on_transition": registry.transition,
+                }[kind]
+                hooks = table[name]
+            if old not in hooks:
+                return False
+            hooks = tuple(new if h is old else h for h in hooks)
+            if name is None:
+                setattr(registry, attr, hooks)
+            else:
+                table[name] = hooks
+            if kind not in ("on_blocked", "on_ignored"):
+                self._hooks_changed(kind, name, hooks)
+        return True
+
+    def _replace_effect(self, old: Effect, new: Effect) -> bool:
+        """Swap one registered effect for another (same name); False if ``old`` is gone."""
+        registry = self._hooks
+        with registry.lock:
+            if registry.effects.get(old.name) is not old:
+                return False
+            registry.effects[old.name] = new
+            for table in (registry.effects_enter, registry.effects_transition):
+                for where, effects in table.items():
+                    if old in effects:
+                        table[where] = tuple(new if e is old else e for e in effects)
+        return True
 
     @overload
     def on_enter(self, stage: str) -> Callable[[F], F]: ...
@@ -121,7 +229,7 @@ class HookRegistration:
     def on_enter(self, stage: str, fn: F | None = None) -> Any:
         """Run ``fn(ctx)`` when a journey enters ``stage`` (after its history entry)."""
         self._check_stage(stage, "on_enter")
-        return self._register("on_enter", stage, self._hooks.enter[stage], fn)
+        return self._register("on_enter", stage, fn)
 
     @overload
     def on_exit(self, stage: str) -> Callable[[F], F]: ...
@@ -130,7 +238,7 @@ class HookRegistration:
     def on_exit(self, stage: str, fn: F | None = None) -> Any:
         """Run ``fn(ctx)`` when a journey leaves ``stage`` (before the stage changes)."""
         self._check_stage(stage, "on_exit")
-        return self._register("on_exit", stage, self._hooks.exit[stage], fn)
+        return self._register("on_exit", stage, fn)
 
     @overload
     def on_transition(self, trigger: str) -> Callable[[F], F]: ...
@@ -139,7 +247,7 @@ class HookRegistration:
     def on_transition(self, trigger: str, fn: F | None = None) -> Any:
         """Run ``fn(ctx)`` after every move made by ``trigger`` (after enter hooks)."""
         self._check_trigger(trigger, "on_transition")
-        return self._register("on_transition", trigger, self._hooks.transition[trigger], fn)
+        return self._register("on_transition", trigger, fn)
 
     @overload
     def before(self, fn: F) -> F: ...
@@ -147,7 +255,7 @@ class HookRegistration:
     def before(self) -> Callable[[F], F]: ...
     def before(self, fn: F | None = None) -> Any:
         """Run ``fn(ctx)`` before any move (first of all hooks)."""
-        return self._register("before", None, self._hooks.before, fn)
+        return self._register("before", None, fn)
 
     @overload
     def after(self, fn: F) -> F: ...
@@ -155,7 +263,7 @@ class HookRegistration:
     def after(self) -> Callable[[F], F]: ...
     def after(self, fn: F | None = None) -> Any:
         """Run ``fn(ctx)`` after any move (last of all hooks)."""
-        return self._register("after", None, self._hooks.after, fn)
+        return self._register("after", None, fn)
 
     @overload
     def on_blocked(self, fn: F) -> F: ...
@@ -163,7 +271,7 @@ class HookRegistration:
     def on_blocked(self) -> Callable[[F], F]: ...
     def on_blocked(self, fn: F | None = None) -> Any:
         """Run ``fn(ctx, outcome)`` when guards block a move (nothing to roll back)."""
-        return self._register("on_blocked", None, self._hooks.blocked, fn)
+        return self._register("on_blocked", None, fn)
 
     @overload
     def on_ignored(self, fn: F) -> F: ...
@@ -171,7 +279,7 @@ class HookRegistration:
     def on_ignored(self) -> Callable[[F], F]: ...
     def on_ignored(self, fn: F | None = None) -> Any:
         """Run ``fn(ctx, outcome)`` when a trigger is not valid from the stage (policy ignore)."""
-        return self._register("on_ignored", None, self._hooks.ignored, fn)
+        return self._register("on_ignored", None, fn)
 
     @overload
     def effect(
@@ -226,16 +334,27 @@ class HookRegistration:
         def add(f: F) -> F:
             if not callable(f):
                 raise TypeError(f"effect must be callable, got {f!r}")
-            # __name__, not __qualname__: the name goes into idempotency keys, keep it stable
-            eff = Effect(
-                name or getattr(f, "__name__", None) or hook_name(f), f, on_enter, on_transition
-            )
-            if on_enter is not None:
-                self._hooks.effects_enter[on_enter].append(eff)
-            else:
-                assert on_transition is not None
-                self._hooks.effects_transition[on_transition].append(eff)
-            self._hooks.any_effects = True
+            refuse_async(f, "effect")
+            ename = name if name is not None else effect_name(f)
+            registry = self._hooks
+            with registry.lock:
+                if ename in registry.effects:
+                    raise ValueError(
+                        f"an effect named {ename!r} is already registered on this machine; "
+                        "effect names go into idempotency keys and must be unique: pass "
+                        "name=... to tell them apart"
+                    )
+                eff = Effect(ename, f, on_enter, on_transition)
+                registry.effects[ename] = eff
+                if on_enter is not None:
+                    registry.effects_enter[on_enter] = (*registry.effects_enter[on_enter], eff)
+                else:
+                    assert on_transition is not None
+                    registry.effects_transition[on_transition] = (
+                        *registry.effects_transition[on_transition],
+                        eff,
+                    )
+                registry.any_effects = True
             return f
 
         return add if fn is None else add(fn)

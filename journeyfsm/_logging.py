@@ -322,7 +322,7 @@ class JourneyLog:
     ) -> None:
         """Log ``event`` at ``level`` with ``fields`` (and ``exc_info``'s traceback)::
 
-        log.log(logging.WARNING, "journey.hook_failed", key="c-42", hook="crm_sync")
+        log.log(logging.INFO, "journey.hook_failed", key="c-42", hook="crm_sync")
         """
         r = self._current()
         if r.enabled(level):
@@ -336,7 +336,7 @@ class JourneyLog:
     )
     warning = _level_method(
         WARNING,
-        'Log ``event`` at WARNING: ``log.warning("journey.hook_failed", hook="crm_sync")``.',
+        'Log ``event`` at WARNING: ``log.warning("outbox.effect_retry", effect="send_email")``.',
     )
     error = _level_method(
         ERROR,

@@ -11,6 +11,7 @@ import attrs
 
 from ._definition import Transition
 from ._guards import Guard, GuardResult
+from ._json import FrozenDict, thaw
 from ._records import HistoryEntry
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Explanation",
     "Outcome",
     "Status",
+    "idempotency_key",
 ]
 
 Status = Literal["moved", "blocked", "ignored", "duplicate"]
@@ -102,6 +104,7 @@ class Outcome:
     entry: HistoryEntry | None = None
     event_id: str | None = None
     effects: tuple[EffectReport, ...] = ()
+    pending_effects: tuple[EffectCall, ...] = ()
     _cands: tuple[Transition, ...] = attrs.field(default=(), alias="cands", eq=False)
     _log: Any = attrs.field(default=None, alias="log", eq=False)
 
@@ -195,10 +198,25 @@ class Explanation:
 
 @attrs.frozen
 class EffectCall:
-    """What an effect receives: a JSON-able description of the move that scheduled it.
+    """One effect to run for one move: what it needs to know, and its idempotency key.
 
-    ``idempotency_key`` is ``"{journey key}:{seq}:{effect name}"``: the same for every
-    (re)try of the same effect for the same move, so hosts can deduplicate.
+    ``idempotency_key`` is the same for every (re)try of the same effect for the same
+    move, in any process, and differs for every other (effect, move, journey,
+    definition): ``"{definition}:{journey key}:{seq}:{effect}"`` with ``%`` and ``:``
+    inside each part escaped as ``%25`` and ``%3A``.  Hosts dedupe on it.  ``data`` is a
+    read-only copy of the journey's data right after the move (a thank-you email reads
+    the address there).  ``to_dict`` gives the JSON-able form a store's outbox keeps.
+
+    >>> from journeyfsm import JourneyMachine, templates
+    >>> machine = JourneyMachine(templates.aida())
+    >>> @machine.effect(on_enter="interest")
+    ... def welcome(call):
+    ...     pass
+    >>> j = machine.start("c:1", {"email": "ann@example.com"})
+    >>> outcome = machine.fire(j, "engage", defer_effects=True)
+    >>> call = outcome.pending_effects[0]
+    >>> call.idempotency_key, call.data["email"]
+    ('aida:c%3A1:1:welcome', 'ann@example.com')
     """
 
     effect: str
@@ -212,3 +230,36 @@ class EffectCall:
     payload: Any = None
     event_id: str | None = None
     meta: Mapping[str, Any] | None = None
+    definition: str = ""
+    data: Mapping[str, Any] = attrs.field(factory=FrozenDict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (the payload must be JSON-shaped for this)."""
+        return {
+            "effect": self.effect,
+            "idempotency_key": self.idempotency_key,
+            "definition": self.definition,
+            "key": self.key,
+            "trigger": self.trigger,
+            "source": self.source,
+            "dest": self.dest,
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "payload": thaw(self.payload),
+            "event_id": self.event_id,
+            "meta": thaw(self.meta),
+            "data": thaw(self.data),
+        }
+
+
+def idempotency_key(definition: str, key: str, seq: int, effect: str) -> str:
+    """The structured, escaped key of one effect of one move (see :class:`EffectCall`)."""
+    return ":".join(
+        (_escape(definition), _escape(key), str(seq), _escape(effect)),
+    )
+
+
+def _escape(part: str) -> str:
+    if "%" in part or ":" in part:
+        return part.replace("%", "%25").replace(":", "%3A")
+    return part

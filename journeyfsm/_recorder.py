@@ -64,7 +64,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[RecordedCall] = []
-        self._undo: list[Callable[[], None]] = []
+        self._undo: list[Callable[[], object]] = []
 
     def __enter__(self) -> Recorder:
         return self
@@ -75,38 +75,24 @@ class Recorder:
     # -- attaching -----------------------------------------------------------------
     def attach(self, machine: JourneyMachine) -> Recorder:
         """Record ``machine``'s hooks and effects from now on; returns the recorder."""
-        hooks = machine._hooks  # the registry is this package's own; tests read it here
-        for kind, lists in (
-            ("before", {None: hooks.before}),
-            ("after", {None: hooks.after}),
-            ("on_enter", hooks.enter),
-            ("on_exit", hooks.exit),
-            ("on_transition", hooks.transition),
-            ("on_blocked", {None: hooks.blocked}),
-            ("on_ignored", {None: hooks.ignored}),
-        ):
-            for where, fns in lists.items():
-                for i, fn in enumerate(fns):
+        for kind, table in machine._hook_tables():
+            for where, fns in table.items():
+                for fn in fns:
                     if getattr(fn, "_journey_recorder", None) is not self:
-                        self._swap(fns, i, self._wrap(kind, where, fn, _short_name(fn)))
-        for table in (hooks.effects_enter, hooks.effects_transition):
-            for where, effects in table.items():
-                for i, eff in enumerate(effects):
-                    if getattr(eff.fn, "_journey_recorder", None) is not self:
-                        name = eff.name if "." not in eff.name else _short_name(eff.fn)
-                        fn = self._wrap("effect", where, eff.fn, name)
-                        self._swap(effects, i, attrs.evolve(eff, fn=fn))
+                        new = self._wrap(kind, where, fn, _short_name(fn))
+                        self._swap(machine._replace_hook, kind, where, fn, new)
+        for eff in list(machine._hooks.effects.values()):
+            if getattr(eff.fn, "_journey_recorder", None) is not self:
+                where = eff.on_enter if eff.on_enter is not None else eff.on_transition
+                fn = self._wrap("effect", where, eff.fn, eff.name)
+                new_eff = attrs.evolve(eff, fn=fn)
+                if machine._replace_effect(eff, new_eff):
+                    self._undo.append(functools.partial(machine._replace_effect, new_eff, eff))
         return self
 
-    def _swap(self, target: list[Any], i: int, new: Any) -> None:
-        old = target[i]
-        target[i] = new
-
-        def undo() -> None:
-            if i < len(target) and target[i] is new:
-                target[i] = old
-
-        self._undo.append(undo)
+    def _swap(self, replace: Any, kind: str, where: str | None, old: Any, new: Any) -> None:
+        if replace(kind, where, old, new):
+            self._undo.append(lambda: replace(kind, where, new, old))
 
     def _wrap(self, kind: str, where: str | None, fn: Any, name: str) -> Any:
         @functools.wraps(fn)

@@ -1,17 +1,45 @@
 """The records a running journey is made of: Journey, HistoryEntry and the Context
-that guards, hooks and effects receive.  Plain data; the rules live in _runtime.py."""
+that guards, hooks and effects receive.  Plain data; the rules live in _runtime.py.
+
+Two details protect a move's atomicity (DESIGN Semantics 4) without costing an idle
+journey anything:
+
+- a journey's history is a list that refuses edits (``_History``); only the engine
+  appends to it, so a hook cannot delete or rewrite what happened;
+- while a move runs, the first read of ``journey.data`` (or its replacement) saves a
+  copy for rollback.  A move whose hooks never touch the data copies nothing, however
+  large the data is (issue 7, point 6).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-__all__ = ["Context", "HistoryEntry", "JSONDict", "Journey"]
+from ._json import copy_json, frozen_json, thaw
+
+__all__ = [
+    "NO_HISTORY",
+    "Context",
+    "HistoryEntry",
+    "JSONDict",
+    "Journey",
+    "append_entry",
+    "truncate_history",
+]
 
 JSONDict = dict[str, Any]
+
+
+def _frozen_meta(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"history meta must be a dict, got {type(value).__name__}")
+    return frozen_json(dict(value))  # type: ignore[no-any-return]
 
 
 @attrs.frozen
@@ -19,7 +47,13 @@ class HistoryEntry:
     """One recorded move: ``seq`` counts from 1, ``source`` is the previous entry's ``dest``.
 
     ``dest`` equals ``source`` for an internal transition (``dest=None`` in the definition),
-    which is recorded but does not change the stage.
+    which is recorded but does not change the stage.  ``meta`` is read-only.
+
+    >>> from datetime import datetime, timezone
+    >>> e = HistoryEntry(1, "engage", "attention", "interest",
+    ...                  datetime(2026, 1, 1, tzinfo=timezone.utc), meta={"channel": "email"})
+    >>> e.to_dict()["meta"]
+    {'channel': 'email'}
     """
 
     seq: int
@@ -28,10 +62,10 @@ class HistoryEntry:
     dest: str
     at: datetime
     event_id: str | None = None
-    meta: Mapping[str, Any] | None = None
+    meta: Mapping[str, Any] | None = attrs.field(default=None, converter=_frozen_meta)
 
     def to_dict(self) -> JSONDict:
-        """A JSON-able dict; ``HistoryEntry.from_dict`` reads it back exactly."""
+        """A JSON-able dict; a snapshot's history holds these."""
         out: JSONDict = {
             "seq": self.seq,
             "trigger": self.trigger,
@@ -41,69 +75,298 @@ class HistoryEntry:
             "event_id": self.event_id,
         }
         if self.meta is not None:
-            out["meta"] = dict(self.meta)
+            out["meta"] = thaw(self.meta)
         return out
 
 
-class _NoHistory(list):  # type: ignore[type-arg]
-    """The one shared, read-only empty history of journeys that have not moved yet.
+_EDIT_REFUSED = (
+    "journey history is recorded by JourneyMachine.fire and cannot be edited; "
+    "to load a journey with a history, JourneyMachine.restore(snapshot)"
+)
 
-    Saves a list per idle journey (the runtime swaps in a real list at the first move).
-    """
+
+class _History(list):  # type: ignore[type-arg]
+    """A journey's history: a list that only the engine appends to (``list.append``)."""
 
     __slots__ = ()
 
-    def _refuse(self, *args: object, **kwargs: object) -> None:
-        raise TypeError(
-            "journey history is recorded by JourneyMachine.fire; it cannot be edited directly"
-        )
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(_EDIT_REFUSED)
 
     append = extend = insert = remove = pop = clear = sort = reverse = _refuse
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self) -> Any:
+        # list subclasses pickle their items through append(): rebuild from a plain list
+        if self is NO_HISTORY:
+            return "NO_HISTORY"  # the shared empty history stays shared across copies
+        return (_History, (list(self),))
+
+    def __copy__(self) -> Any:
+        return self if self is NO_HISTORY else _History(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # entries are frozen and hold only immutable values: sharing them is a deep copy
+        return self.__copy__()
 
 
-NO_HISTORY: list[HistoryEntry] = _NoHistory()
+#: The one shared, empty history of journeys that have not moved yet (saves a list per
+#: idle journey; the engine swaps in a real one at the first move).
+NO_HISTORY: list[HistoryEntry] = _History()
+
+_list_append = list.append
+_list_truncate = list.__delitem__
 
 
-@attrs.define(slots=True, eq=True, weakref_slot=False)
+def append_entry(journey: Journey, entry: HistoryEntry) -> None:
+    """The engine's one way to add to a history."""
+    history = journey._history
+    if history is NO_HISTORY:
+        history = journey._history = _History()
+    _list_append(history, entry)
+
+
+def truncate_history(journey: Journey, history: list[HistoryEntry], n: int) -> None:
+    """Roll a history back to its first ``n`` entries (the list object is kept)."""
+    if len(history) > n:
+        _list_truncate(history, slice(n, None))
+    journey._history = history
+
+
+def _to_history(value: Iterable[HistoryEntry]) -> list[HistoryEntry]:
+    if type(value) is _History:
+        return value
+    items = list(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, HistoryEntry):
+            raise TypeError(f"journey history[{i}] must be a HistoryEntry, got {item!r}")
+    return _History(items) if items else NO_HISTORY
+
+
+_UNSAVED: Any = object()
+
+
+def _no_move() -> None:
+    return None
+
+
+@attrs.define(slots=True, eq=True, repr=False, weakref_slot=False)
 class Journey:
     """One customer's journey: ``key``, current ``stage``, JSON-able ``data``, ``history``.
 
     Create journeys with ``JourneyMachine.start`` or ``JourneyMachine.restore``; move them
     with ``JourneyMachine.fire``.  ``version`` counts moves (the stores use it for
     optimistic concurrency).  ``event_ids`` is the bounded window of recent event ids
-    used for idempotency (``None`` until the first event id arrives).
+    used for idempotency (``None`` until the first event id arrives).  ``definition``
+    names the definition the journey belongs to; a machine refuses journeys of another.
+    ``history`` is read-only: only ``fire`` records moves.
 
     >>> from journeyfsm import JourneyMachine, templates
     >>> machine = JourneyMachine(templates.aida())
     >>> journey = machine.start("c-42")
     >>> journey.stage, journey.version, journey.history
     ('attention', 0, [])
+    >>> journey.history.append("x")
+    Traceback (most recent call last):
+    ...
+    TypeError: journey history is recorded by JourneyMachine.fire and cannot be edited; to load a journey with a history, JourneyMachine.restore(snapshot)
     """
 
     key: str
     stage: str
-    data: JSONDict = attrs.field(factory=dict)
-    history: list[HistoryEntry] = NO_HISTORY
+    _data: JSONDict = attrs.field(factory=dict, alias="data")
+    _history: list[HistoryEntry] = attrs.field(
+        default=NO_HISTORY, alias="history", converter=_to_history
+    )
     version: int = 0
     event_ids: dict[str, None] | None = None
+    definition: str | None = attrs.field(default=None, kw_only=True)
+    # The Context of the move under way (None when idle): re-entrance check and data save.
+    _move: Context | None = attrs.field(default=None, init=False, eq=False)
+
+    @property
+    def data(self) -> JSONDict:
+        """The journey's JSON-shaped data; hooks may change it (rolled back if the move fails)."""
+        move = self._move
+        if move is not None and move._armed and move._saved_data is _UNSAVED:
+            move._save_data()
+        return self._data
+
+    @data.setter
+    def data(self, value: JSONDict) -> None:
+        if type(value) is not dict:
+            raise TypeError(
+                f"journey data must be a dict, got {type(value).__name__} (journey {self.key!r})"
+            )
+        move = self._move
+        if move is not None and move._armed and move._saved_data is _UNSAVED:
+            move._save_data()
+        self._data = value
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        """Every recorded move, oldest first (read-only)."""
+        return self._history
+
+    _STATE = ("key", "stage", "_data", "_history", "version", "event_ids", "definition")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a journey copied or pickled in the middle of a move is an idle journey
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in self._STATE:
+            object.__setattr__(self, name, state[name])
+        object.__setattr__(self, "_move", None)
+
+    def __repr__(self) -> str:
+        return (
+            f"Journey(key={self.key!r}, stage={self.stage!r}, version={self.version}, "
+            f"data={self._data!r}, history={list(self._history)!r}, "
+            f"event_ids={None if self.event_ids is None else list(self.event_ids)!r}, "
+            f"definition={self.definition!r})"
+        )
 
 
-@attrs.define(slots=True, eq=False, weakref_slot=False)
 class Context:
-    """What a guard, hook or effect is told about the event being handled.
+    """What a guard, hook or effect is told about the event being handled (read-only).
 
-    Read it, don't change it; a hook may change ``journey.data`` (rolled back if a hook
-    fails).  ``source`` is the stage the journey was in; ``dest`` is the destination of
-    the transition being tried or taken (``None`` for an internal transition).
+    ``source`` is the stage the journey was in; ``dest`` is the destination of the
+    transition being tried or taken (``None`` for an internal transition).  A hook may
+    change ``journey.data`` (rolled back if the move fails), nothing else.
+
+    >>> from datetime import datetime, timezone
+    >>> from journeyfsm import Journey
+    >>> ctx = Context(Journey("c-1", "cart"), "pay", {"total": 60},
+    ...               datetime(2026, 1, 1, tzinfo=timezone.utc), "cart", "paid")
+    >>> ctx.payload["total"], ctx.dest
+    (60, 'paid')
+    >>> ctx.dest = "elsewhere"
+    Traceback (most recent call last):
+    ...
+    AttributeError: Context is read-only: guards and hooks cannot change what the move records
     """
 
-    journey: Journey
-    trigger: str
-    payload: Any
-    now: datetime
-    source: str
-    dest: str | None = None
-    event_id: str | None = None
-    meta: Mapping[str, Any] | None = None
-    guard_log: list[tuple[int, Any, bool]] = attrs.field(factory=list, repr=False)
+    __slots__ = (
+        "_armed",
+        "_dest",
+        "_event_id",
+        "_journey",
+        "_meta",
+        "_now",
+        "_payload",
+        "_reentered",
+        "_saved_data",
+        "_saved_ref",
+        "_source",
+        "_trigger",
+        "guard_log",
+    )
+    _journey: Journey
+    _trigger: str
+    _payload: Any
+    _now: datetime
+    _source: str
+    _dest: str | None
+    _event_id: str | None
+    _meta: Mapping[str, Any] | None
+    _armed: bool
+    _saved_data: Any
+    _saved_ref: JSONDict | None
+    _reentered: bool
+    #: what the engine learns while trying candidates: (candidate index, guard, passed)
+    guard_log: list[tuple[int, Any, bool]]
+
+    def __init__(
+        self,
+        journey: Journey,
+        trigger: str,
+        payload: Any,
+        now: datetime,
+        source: str,
+        dest: str | None = None,
+        event_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "_journey", journey)
+        setattr_(self, "_trigger", trigger)
+        setattr_(self, "_payload", payload)
+        setattr_(self, "_now", now)
+        setattr_(self, "_source", source)
+        setattr_(self, "_dest", dest)
+        setattr_(self, "_event_id", event_id)
+        setattr_(self, "_meta", meta)
+        setattr_(self, "guard_log", [])
+        setattr_(self, "_armed", False)  # True once guards passed and the move began
+        setattr_(self, "_saved_data", _UNSAVED)
+        setattr_(self, "_saved_ref", None)
+        setattr_(self, "_reentered", False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            "Context is read-only: guards and hooks cannot change what the move records"
+        )
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Context lives for one event; read what you need from it instead")
+
+    @property
+    def journey(self) -> Journey:
+        """The journey being moved (its ``data`` is the one thing a hook may change)."""
+        return self._journey
+
+    @property
+    def trigger(self) -> str:
+        """The trigger being fired."""
+        return self._trigger
+
+    @property
+    def payload(self) -> Any:
+        """The payload given to ``fire``."""
+        return self._payload
+
+    @property
+    def now(self) -> datetime:
+        """The event's time (UTC): ``at=`` or the machine's clock."""
+        return self._now
+
+    @property
+    def source(self) -> str:
+        """The stage the journey was in when the event arrived."""
+        return self._source
+
+    @property
+    def dest(self) -> str | None:
+        """The destination of the candidate being tried or taken (``None``: internal)."""
+        return self._dest
+
+    @property
+    def event_id(self) -> str | None:
+        """The event id given to ``fire``, if any."""
+        return self._event_id
+
+    @property
+    def meta(self) -> Mapping[str, Any] | None:
+        """The (read-only) metadata the history entry records."""
+        return self._meta
+
+    def _save_data(self) -> None:
+        """Keep what rollback needs before anyone can change the journey's data."""
+        data = self._journey._data
+        object.__setattr__(self, "_saved_ref", data)
+        object.__setattr__(self, "_saved_data", copy_json(data))
+
+    def __repr__(self) -> str:
+        return (
+            f"Context(key={self._journey.key!r}, trigger={self._trigger!r}, "
+            f"source={self._source!r}, dest={self._dest!r}, event_id={self._event_id!r})"
+        )
+
+
+# Fast writers of a Context's private slots, for the engine (the public names are read-only).
+_SLOTS: Any = vars(Context)
+set_ctx_dest = _SLOTS["_dest"].__set__
+set_ctx_armed = _SLOTS["_armed"].__set__

