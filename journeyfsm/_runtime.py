@@ -40,12 +40,9 @@ the host to run after its own commit (Semantics 12).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
-
-import structlog
 
 from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
@@ -62,6 +59,7 @@ from ._errors import (
 from ._guards import evaluate_guards
 from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
 from ._json import check_json, copy_checked, frozen_json
+from ._logging import JourneyLog
 from ._outcome import (
     CandidateResult,
     EffectCall,
@@ -89,10 +87,10 @@ class JourneyMachine(HookRegistration):
     >>> machine.allowed_triggers(journey)
     ('want', 'lose_interest')
 
-    ``clock`` (default: the system clock) supplies ``now``; ``logger`` is a structlog
-    logger to log through (default ``structlog.get_logger("journeyfsm")``, bound on
-    first use); ``event_id_window`` bounds how many recent event ids each journey keeps
-    for idempotency.
+    ``clock`` (default: the system clock) supplies ``now``; ``logger`` (a structlog logger
+    or a stdlib ``logging.Logger``) is used as given, and without one the machine follows
+    the host's logging configuration (see :attr:`logger`); ``event_id_window`` bounds how
+    many recent event ids each journey keeps for idempotency.
     """
 
     def __init__(
@@ -127,8 +125,9 @@ class JourneyMachine(HookRegistration):
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.event_id_window = event_id_window
         self._name = definition.name
-        self._logger_source = logger
-        self._log: Any = None
+        self._log = JourneyLog(
+            logger, definition=definition.name, definition_version=definition.version
+        )
         self._hooks = HookRegistry(definition.stage_names, definition.triggers)
         self._table = {s: dict(row) for s, row in definition.table.items()}  # hot path: plain dicts
         self._engine = compile_engine(definition)
@@ -170,24 +169,21 @@ class JourneyMachine(HookRegistration):
         )
 
     @property
-    def logger(self) -> Any:
-        """The bound structlog logger (bound on first use, with the definition's name).
+    def logger(self) -> JourneyLog:
+        """The machine's log: ``.debug/.info/.warning/.error(event, **fields)``, each event
+        bound with the definition's name and version.
 
-        Without an injected logger: if the host has configured structlog, the
-        ``"journeyfsm"`` structlog logger; if not, a structlog logger that hands its
-        lines to the stdlib ``logging.getLogger("journeyfsm")`` and is filtered at that
-        logger's level when first used, so an unconfigured host sees warnings and errors
-        only, as with any well-behaved library.
+        Where events go is decided again whenever the host reconfigures logging: the
+        injected ``logger=`` as given; else structlog's ``get_logger("journeyfsm")`` if
+        the host configured structlog; else the stdlib ``logging.getLogger("journeyfsm")``
+        at its level (an unconfigured host sees warnings and errors only).
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> machine = JourneyMachine(templates.aida())
+        >>> machine.logger is machine.logger
+        True
         """
-        log = self._log
-        if log is None:
-            source = self._logger_source
-            if source is None:
-                source = _default_logger()
-            log = self._log = source.bind(
-                definition=self.definition.name, definition_version=self.definition.version
-            )
-        return log
+        return self._log
 
     # -- journeys ------------------------------------------------------------------
     def start(self, key: str, data: Mapping[str, Any] | None = None) -> Journey:
@@ -409,7 +405,7 @@ class JourneyMachine(HookRegistration):
         except BaseException as err:
             self._rollback(journey, ctx, source, version, history, n_history, ids, evicted)
             if isinstance(err, HookError):
-                self.logger.info(
+                self._log.info(
                     "journey.hook_failed",
                     key=journey.key,
                     trigger=trigger,
@@ -424,7 +420,7 @@ class JourneyMachine(HookRegistration):
         if not moved:
             return self._blocked(ctx, cands, results)
         pending = self._effect_calls(ctx, entry) if self._hooks.any_effects else ()
-        (self._log or self.logger).info(
+        self._log.info(
             "journey.moved",
             key=journey.key,
             trigger=trigger,
@@ -539,7 +535,7 @@ class JourneyMachine(HookRegistration):
         )
 
     def _duplicate(self, journey: Journey, trigger: str, event_id: str) -> Outcome:
-        self.logger.info(
+        self._log.info(
             "journey.duplicate",
             key=journey.key,
             trigger=trigger,
@@ -569,7 +565,7 @@ class JourneyMachine(HookRegistration):
                 allowed=self.allowed_triggers(journey),
             )
         outcome = Outcome("ignored", journey.key, trigger, journey.stage, None, None, event_id)
-        self.logger.debug(
+        self._log.debug(
             "journey.ignored",
             key=journey.key,
             trigger=trigger,
@@ -601,7 +597,7 @@ class JourneyMachine(HookRegistration):
             cands,
             results,
         )
-        self.logger.info(
+        self._log.info(
             "journey.blocked",
             key=journey.key,
             trigger=ctx.trigger,
@@ -679,7 +675,7 @@ class JourneyMachine(HookRegistration):
             try:
                 eff.fn(call)
             except Exception as err:
-                self.logger.error(
+                self._log.error(
                     "outbox.effect_failed",
                     key=call.key,
                     effect=call.effect,
@@ -696,17 +692,6 @@ class JourneyMachine(HookRegistration):
             else:
                 reports.append(EffectReport(call.effect, call.idempotency_key, True))
         return tuple(reports)
-
-
-def _default_logger() -> Any:
-    if structlog.is_configured():
-        return structlog.get_logger("journeyfsm")
-    std = logging.getLogger("journeyfsm")
-    return structlog.wrap_logger(
-        std,
-        wrapper_class=structlog.make_filtering_bound_logger(std.getEffectiveLevel()),
-        processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
-    )
 
 
 def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
