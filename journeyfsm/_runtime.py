@@ -226,6 +226,7 @@ class JourneyMachine(HookRegistration):
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
+        self._check_journey(journey)
         return tuple(self._table.get(journey.stage, ()))
 
     def enabled_triggers(
@@ -235,6 +236,7 @@ class JourneyMachine(HookRegistration):
 
         A guard that expects another payload type counts as not passing here.
         """
+        self._check_journey(journey)
         now = self._now(at)
         out = []
         for trigger, cands in self._table.get(journey.stage, {}).items():
@@ -274,7 +276,8 @@ class JourneyMachine(HookRegistration):
         >>> m.explain(m.start("k"), "engage").status
         'would_move'
         """
-        if trigger not in self._events:
+        self._check_journey(journey)
+        if not isinstance(trigger, str) or trigger not in self._events:
             raise self._unknown(trigger, journey)
         stage = journey.stage
         cands = self._table.get(stage, {}).get(trigger, ())
@@ -494,6 +497,15 @@ class JourneyMachine(HookRegistration):
             )
         return frozen_json(copy_checked(dict(meta), "meta", key=journey.key, trigger=trigger))
 
+    def _check_journey(self, journey: Any) -> None:
+        """The read-only methods take the same journeys ``fire`` does."""
+        if journey.__class__ is not Journey or (
+            journey.definition != self._name and journey.definition is not None
+        ):
+            raise self._not_mine(journey)
+        if journey.stage not in self._table:
+            raise _unknown_stage(self.definition, journey)
+
     def _not_mine(self, journey: Any) -> Exception:
         if not isinstance(journey, Journey):
             return TypeError(
@@ -511,7 +523,7 @@ class JourneyMachine(HookRegistration):
     def _reentrant(self, journey: Journey, trigger: Any, *, inside: bool = False) -> JourneyError:
         ctx = journey._move
         if ctx is not None and not inside:
-            object.__setattr__(ctx, "_reentered", True)
+            ctx._reentered = True
         what = ctx._trigger if ctx is not None else trigger
         return JourneyError(
             f"re-entrant fire: journey {journey.key!r} is in the middle of a move "

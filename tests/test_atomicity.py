@@ -465,3 +465,29 @@ def test_machine_refuses_a_bad_event_id_window(checkout_definition: Any, window:
 def test_machine_refuses_a_clock_without_now(checkout_definition: Any, clock: Any) -> None:
     with pytest.raises(TypeError, match="clock must have a now"):
         JourneyMachine(checkout_definition, clock=clock, logger=quiet_logger())
+
+
+def test_read_only_methods_check_the_journey_like_fire(
+    machine: JourneyMachine, make_machine: Any
+) -> None:
+    from journeyfsm import JourneyBuilder
+
+    other = (
+        JourneyBuilder("other")
+        .stage("browsing", initial=True)
+        .stage("cart", final=True)
+        .transition("add_to_cart", "browsing", "cart")
+        .build()
+    )
+    foreign = make_machine(other).start("c-1")
+    for call in (
+        lambda j: machine.explain(j, "add_to_cart"),
+        machine.allowed_triggers,
+        machine.enabled_triggers,
+    ):
+        with pytest.raises(JourneyError, match="belongs to definition 'other'"):
+            call(foreign)
+        with pytest.raises(TypeError, match="takes a Journey"):
+            call({"key": "c-1", "stage": "browsing"})
+    with pytest.raises(TypeError, match="trigger must be a str"):
+        machine.explain(machine.start("c-2"), None)  # type: ignore[arg-type]
