@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ._json import copy_json, frozen_json, thaw
+from ._json import FrozenDict, copy_checked, copy_json, frozen_json, thaw
 
 __all__ = [
     "NO_HISTORY",
@@ -35,11 +35,11 @@ JSONDict = dict[str, Any]
 
 
 def _frozen_meta(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    if value is None:
-        return None
+    if value is None or type(value) is FrozenDict:  # fire checked and froze it already
+        return value
     if not isinstance(value, Mapping):
         raise TypeError(f"history meta must be a dict, got {type(value).__name__}")
-    return frozen_json(dict(value))  # type: ignore[no-any-return]
+    return frozen_json(copy_checked(dict(value), "meta"))  # type: ignore[no-any-return]
 
 
 @attrs.frozen
@@ -213,6 +213,20 @@ class Journey:
     def __getstate__(self) -> dict[str, Any]:
         # a journey copied or pickled in the middle of a move is an idle journey
         return {name: getattr(self, name) for name in self._STATE}
+
+    def __copy__(self) -> Journey:
+        # an independent journey: moving the copy must never append to the original's
+        # history list or change its data (a shallow copy would share both)
+        ids = self.event_ids
+        return Journey(
+            self.key,
+            self.stage,
+            copy_json(self._data),
+            self._history.__copy__(),  # type: ignore[attr-defined]
+            self.version,
+            None if ids is None else dict(ids),
+            definition=self.definition,
+        )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name in self._STATE:

@@ -491,3 +491,24 @@ def test_read_only_methods_check_the_journey_like_fire(
             call({"key": "c-1", "stage": "browsing"})
     with pytest.raises(TypeError, match="trigger must be a str"):
         machine.explain(machine.start("c-2"), None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("how", [copy.copy, copy.deepcopy])
+def test_moving_a_copy_never_changes_the_original(machine: JourneyMachine, how: Any) -> None:
+    journey = moved_once(machine)
+    before = copy.deepcopy(journey)
+    clone = how(journey)
+    machine.on_enter("cart", lambda ctx: ctx.journey.data["cart"].append("spoon"))
+    machine.fire(clone, "add_to_cart", event_id="e-9")
+    assert clone.version == 2 and clone.data["cart"] == ["mug", "spoon"]
+    assert journey == before  # history, data and event ids are the original's own
+
+
+def test_history_meta_built_by_hand_is_checked_and_read_only() -> None:
+    from journeyfsm import HistoryEntry
+
+    with pytest.raises(DataError, match=r"meta\['when'\]"):
+        HistoryEntry(1, "t", "a", "b", START, meta={"when": START})
+    entry = HistoryEntry(1, "t", "a", "b", START, meta={"tags": ["x"]})
+    with pytest.raises(TypeError, match="read-only"):
+        entry.meta["tags"].append("y")  # type: ignore[index]
