@@ -390,7 +390,11 @@ class JourneyMachine(HookRegistration):
                 raise self._reentrant(journey, trigger, inside=True)
             if moved:
                 entry = journey._history[-1]
-                if journey.stage != entry.dest or journey.version != entry.seq:
+                if (
+                    journey.stage != entry.dest
+                    or journey.version != entry.seq
+                    or journey.event_ids is not ids
+                ):
                     raise self._tampered(journey, entry)
                 if ctx._saved_data is not _UNSAVED:  # a hook may have changed it
                     check_json(journey._data, "data", key=journey.key, trigger=trigger)
@@ -538,9 +542,9 @@ class JourneyMachine(HookRegistration):
 
     def _tampered(self, journey: Journey, entry: HistoryEntry) -> JourneyError:
         return JourneyError(
-            f"a hook changed journey {journey.key!r}'s stage or version during the move "
-            f"({entry.trigger!r} {entry.source!r} -> {entry.dest!r}): stage and version are "
-            "recorded by fire(); the move was rolled back. Change journey.data only",
+            f"a hook changed journey {journey.key!r}'s stage, version or event ids during the "
+            f"move ({entry.trigger!r} {entry.source!r} -> {entry.dest!r}): fire() records "
+            "them; the move was rolled back. Change journey.data only",
             key=journey.key,
             stage=entry.source,
             trigger=entry.trigger,

@@ -151,9 +151,25 @@ def test_a_hook_that_changes_stage_or_version_is_refused_and_rolled_back(
         ctx.journey.stage = "paid"
 
     machine.after(teleport)
-    with pytest.raises(JourneyError, match=r"changed journey .c-1..s stage or version"):
+    with pytest.raises(JourneyError, match=r"changed journey .c-1..s stage, version or event"):
         machine.fire(journey, "add_to_cart")
     assert journey == before
+
+
+def test_a_hook_that_replaces_the_event_ids_is_refused_and_rolled_back(
+    machine: JourneyMachine,
+) -> None:
+    journey = moved_once(machine)
+    ids = journey.event_ids
+    before = copy.deepcopy(journey)
+
+    def forget(ctx: Context) -> None:
+        ctx.journey.event_ids = None
+
+    machine.after(forget)
+    with pytest.raises(JourneyError, match="event ids"):
+        machine.fire(journey, "add_to_cart", event_id="e-1")
+    assert journey == before and journey.event_ids is ids
 
 
 def test_data_a_hook_makes_non_json_is_refused_and_the_move_rolled_back(
