@@ -196,7 +196,7 @@ class JourneyMachine(HookRegistration):
         >>> machine.start("c-2", {"tags": {"vip"}})
         Traceback (most recent call last):
         ...
-        journeyfsm._errors.DataError: data['tags'] (journey 'c-2'): set is not JSON-shaped; use a list
+        journeyfsm._errors.DataError: data['tags']: set is not JSON-shaped; use a list (journey 'c-2')
         """
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
