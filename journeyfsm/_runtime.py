@@ -48,6 +48,7 @@ from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
 from ._engine import compile_engine
 from ._errors import (
+    ForeignJourney,
     GuardError,
     HookError,
     InvalidTransition,
@@ -113,10 +114,12 @@ class JourneyMachine(HookRegistration):
                 f"clock must have a now() method returning a timezone-aware datetime, got "
                 f"{clock!r}; use SystemClock(), ManualClock(...) or your own Clock"
             )
-        if (
-            type(event_id_window) is not int  # bool is an int: refuse it too
-            or event_id_window < 1
-        ):
+        if type(event_id_window) is not int:  # bool is an int: refuse it too
+            raise TypeError(
+                f"event_id_window must be an int >= 1 (how many recent event ids each "
+                f"journey remembers), got {type(event_id_window).__name__} {event_id_window!r}"
+            )
+        if event_id_window < 1:
             raise ValueError(
                 f"event_id_window must be an int >= 1 (how many recent event ids each "
                 f"journey remembers), got {event_id_window!r}"
@@ -358,7 +361,9 @@ class JourneyMachine(HookRegistration):
             raise self._reentrant(journey, trigger)
         if event_id is not None:
             if event_id.__class__ is not str or not event_id:
-                raise TypeError(f"event_id must be a non-empty str or None, got {event_id!r}")
+                raise (TypeError if event_id.__class__ is not str else ValueError)(
+                    f"event_id must be a non-empty str or None, got {event_id!r}"
+                )
             seen = journey.event_ids
             if seen is not None and event_id in seen:
                 return self._duplicate(journey, trigger, event_id)
@@ -516,7 +521,7 @@ class JourneyMachine(HookRegistration):
                 f"fire() takes a Journey made by JourneyMachine.start or .restore, got "
                 f"{type(journey).__name__}"
             )
-        return JourneyError(
+        return ForeignJourney(
             f"journey {journey.key!r} belongs to definition {journey.definition!r}, not "
             f"{self._name!r}; fire it with a machine of its own definition (or restore "
             f"its snapshot with this machine to carry it over)",

@@ -420,7 +420,7 @@ def test_fire_checks_its_arguments_and_leaves_the_journey_untouched(
         machine.fire(machine.snapshot(journey), "add_to_cart")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="trigger must be a str"):
         machine.fire(journey, 42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="event_id must be a non-empty str"):
+    with pytest.raises(ValueError, match="event_id must be a non-empty str"):
         machine.fire(journey, "add_to_cart", event_id="")
     with pytest.raises(TypeError, match="event_id must be a non-empty str"):
         machine.fire(journey, "add_to_cart", event_id=7)  # type: ignore[arg-type]
@@ -438,8 +438,9 @@ def test_fire_checks_its_arguments_and_leaves_the_journey_untouched(
         .build()
     )
     foreign = make_machine(other).start("c-1")
-    with pytest.raises(JourneyError, match="belongs to definition 'other'"):
+    with pytest.raises(JourneyError, match="belongs to definition 'other'") as info:
         machine.fire(foreign, "add_to_cart")
+    assert isinstance(info.value, ValueError)
     assert journey == before and foreign.stage == "browsing"
 
 
@@ -471,9 +472,14 @@ def test_the_clock_output_is_checked(make_machine: Any) -> None:
     assert entry.at.tzinfo is not None and entry.at.tzname() == "UTC"
 
 
-@pytest.mark.parametrize("window", [0, -1, True, 2.5, "64", None])
-def test_machine_refuses_a_bad_event_id_window(checkout_definition: Any, window: Any) -> None:
-    with pytest.raises(ValueError, match="event_id_window must be an int >= 1"):
+@pytest.mark.parametrize(
+    ("window", "error"),
+    [(0, ValueError), (-1, ValueError), (True, TypeError), (2.5, TypeError), ("64", TypeError)],
+)
+def test_machine_refuses_a_bad_event_id_window(
+    checkout_definition: Any, window: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="event_id_window must be an int >= 1"):
         JourneyMachine(checkout_definition, event_id_window=window)
 
 
