@@ -440,20 +440,9 @@ class JourneyMachine(HookRegistration):
             dest=entry.dest,
             event_id=event_id,
         )
+        effects: tuple[EffectReport, ...] = ()
         if pending and not defer_effects:
-            return Outcome(
-                "moved",
-                journey.key,
-                trigger,
-                source,
-                entry.dest,
-                entry,
-                event_id,
-                self.run_effects(pending),
-                (),
-                cands,
-                ctx.guard_log,
-            )
+            effects, pending = self.run_effects(pending), ()
         return Outcome(
             "moved",
             journey.key,
@@ -462,7 +451,7 @@ class JourneyMachine(HookRegistration):
             entry.dest,
             entry,
             event_id,
-            (),
+            effects,
             pending,
             cands,
             ctx.guard_log,
