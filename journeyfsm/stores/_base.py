@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "StoreTransaction",
     "check_prefix",
+    "check_version",
     "from_time",
     "to_time",
 ]
@@ -73,6 +74,17 @@ def from_time(text: object, *, table: str, key: str | None, column: str) -> date
             key=key,
         ) from None
     return value.astimezone(timezone.utc)
+
+
+def check_version(key: str, version: object, last_seq: int) -> None:
+    """A journey's version counts its moves: it must equal its last history seq."""
+    if version != last_seq:
+        raise StoreError(
+            f"journeys row of journey {key!r} is corrupted: its version is {version!r} but "
+            f"its history ends at seq {last_seq}; repair the row (version = last seq)",
+            table="journeys",
+            key=key,
+        )
 
 
 @attrs.frozen

@@ -20,7 +20,7 @@ from .._errors import ConcurrencyConflict
 from .._json import copy_json
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus
+from ._base import OutboxItem, OutboxStatus, check_version
 
 __all__ = ["MemoryStore"]
 
@@ -47,7 +47,7 @@ class MemoryStore:
         self._outbox: dict[int, OutboxItem] = {}
         self._idempotency_keys: set[str] = set()
         self._next_id = 1
-        self._depth = 0
+        self._current: _MemoryTransaction | None = None
 
     def create_schema(self) -> None:
         """Nothing to create in memory (kept for the ``Store`` protocol)."""
@@ -56,15 +56,18 @@ class MemoryStore:
     def transaction(self, *, write: bool = True) -> Iterator[_MemoryTransaction]:
         """One transaction (nested ones join the outer one and roll back with it)."""
         with self._lock:
-            tx = _MemoryTransaction(self)
-            self._depth += 1
+            outer = self._current
+            tx = self._current = _MemoryTransaction(self)
             try:
                 yield tx
             except BaseException:
                 tx._undo_all()
                 raise
+            else:
+                if outer is not None:  # committed into the outer one: undone with it
+                    outer._undo.extend(tx._undo)
             finally:
-                self._depth -= 1
+                self._current = outer
 
 
 class _MemoryTransaction:
@@ -88,7 +91,11 @@ class _MemoryTransaction:
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
         row = self._s._journeys.get((definition, key))
-        return None if row is None else attrs.evolve(row, data=copy_json(row.data))
+        if row is None:
+            return None
+        history = self._s._history.get((definition, key), [])
+        check_version(row.key, row.version, history[-1].seq if history else 0)
+        return attrs.evolve(row, data=copy_json(row.data))
 
     def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
         found = self._s._event_ids.get((definition, key, event_id))

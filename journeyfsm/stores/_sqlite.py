@@ -31,7 +31,15 @@ from typing import Any
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import SCHEMA_VERSION, OutboxItem, OutboxStatus, check_prefix, from_time, to_time
+from ._base import (
+    SCHEMA_VERSION,
+    OutboxItem,
+    OutboxStatus,
+    check_prefix,
+    check_version,
+    from_time,
+    to_time,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -248,13 +256,15 @@ class _SQLiteTransaction:
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
         found = self.conn.execute(
-            f"SELECT definition_version, stage, data, version, entered_at, updated_at "
+            f"SELECT definition_version, stage, data, version, entered_at, updated_at, "
+            f"(SELECT MAX(seq) FROM {self._t['history']} WHERE definition = ? AND key = ?) "
             f"FROM {self._t['journeys']} WHERE definition = ? AND key = ?",
-            (definition, key),
+            (definition, key, definition, key),
         ).fetchone()
         if found is None:
             return None
-        dv, stage, data, version, entered, updated = found
+        dv, stage, data, version, entered, updated, last_seq = found
+        check_version(key, version, last_seq or 0)
         definition_version = _loads(dv, "journeys", key, "definition_version")
         data = _loads(data, "journeys", key, "data")
         return JourneyRow(
