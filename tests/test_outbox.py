@@ -4,8 +4,12 @@ letters that do not block other rows, requeue, reclaiming expired leases, counts
 from __future__ import annotations
 
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -219,3 +223,35 @@ def test_worker_settings_are_checked(store: Store) -> None:
         OutboxWorker(shop_machine(), store, lease=timedelta(0))
     with pytest.raises(ValueError, match="limit"):
         OutboxWorker(shop_machine(), store).run_once(0)
+
+
+def test_a_worker_killed_after_an_effect_ran_leaves_it_to_be_delivered_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    service = JourneyService(shop_machine(), SQLiteStore(path, create_schema=True))
+    keys = [f"c-{i}" for i in range(4)]
+    for key in keys:
+        _paid(service, key)
+    receiver = tmp_path / "receiver.log"
+    script = Path(__file__).parent / "service_process.py"
+    killed = subprocess.run(
+        [sys.executable, str(script), "drain", str(path), str(receiver), "0.5", "3"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert len(receiver.read_text().split()) == 3  # the third ran; its row is still leased
+    time.sleep(0.6)  # the dead worker's lease expires
+    restarted = subprocess.run(
+        [sys.executable, str(script), "drain", str(path), str(receiver), "0.5"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert restarted.returncode == 0, restarted.stderr.decode()
+    received = receiver.read_text().split()
+    expected = {f"checkout:{k}:1:track" for k in keys} | {f"checkout:{k}:3:thank_you" for k in keys}
+    assert set(received) == expected  # every effect delivered at least once
+    assert len(received) == len(expected) + 1  # the interrupted one twice: same key
+    worker = OutboxWorker(shop_machine(), service.store)
+    assert worker.counts() == {"pending": 0, "dead": 0, "done": 8}

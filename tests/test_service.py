@@ -3,7 +3,12 @@ write, optimistic conflicts and retries, batches, the host's own transaction."""
 
 from __future__ import annotations
 
+import json
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,7 +35,7 @@ from journeyfsm import (
     ManualClock,
     UnknownTrigger,
 )
-from journeyfsm.stores import SQLiteStore, Store
+from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
 __all__ = ["open_store", "store"]  # fixtures, imported to be found
 
@@ -366,3 +371,104 @@ def test_service_refuses_what_is_not_a_machine_or_store(store: Store) -> None:
         JourneyService(object(), store)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="store"):
         JourneyService(shop_machine(), object())  # type: ignore[arg-type]
+
+
+# -- processes: two workers on one SQLite file, and workers killed mid-move ----------------
+PROCESS = Path(__file__).parent / "service_process.py"
+STEPS: list[tuple[str, Any]] = [
+    ("add_to_cart", {"sku": "a"}),
+    ("note", None),
+    ("add_to_cart", {"sku": "b"}),
+    ("checkout", None),
+    ("pay", {"paid": True}),
+]
+
+
+def _stream(keys: list[str]) -> list[list[Any]]:
+    """Every key's steps with event ids, interleaved across keys (each key in order)."""
+    return [
+        [key, trigger, payload, f"{key}-{i}"]
+        for i, (trigger, payload) in enumerate(STEPS)
+        for key in keys
+    ]
+
+
+def _run(*args: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(PROCESS), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _state(service: JourneyService, keys: list[str]) -> list[Any]:
+    out = []
+    for key in keys:
+        journey = service.get(key)
+        history = [(e.trigger, e.source, e.dest, e.event_id) for e in service.history(key)]
+        out.append(None if journey is None else (journey.stage, journey.data, history))
+    return out
+
+
+def test_two_processes_on_one_sqlite_file_move_each_event_once(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    SQLiteStore(path, create_schema=True)
+    keys = [f"c-{i}" for i in range(30)]
+    rng = random.Random(8)
+    parts: list[list[list[Any]]] = [[], []]
+    for event in _stream(keys):
+        worker = rng.randrange(2)
+        parts[worker].append(event)
+        if rng.random() < 0.2:  # delivered twice, to the other worker
+            parts[1 - worker].append(event)
+    procs = []
+    for n, part in enumerate(parts):
+        (tmp_path / f"events{n}.json").write_text(json.dumps(part))
+        procs.append(_run("handle", path, tmp_path / f"events{n}.json", tmp_path / f"out{n}.json"))
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()  # no ConcurrencyConflict escaped
+    statuses = [s for n in (0, 1) for s in json.loads((tmp_path / f"out{n}.json").read_text())]
+    service = JourneyService(shop_machine(), SQLiteStore(path))
+    assert statuses.count("moved") == assert_consistent(service, keys)
+    with service.store.transaction(write=False) as tx:
+        outbox = tx.outbox("checkout")
+    moves = [(k, e) for k in keys for e in service.history(k, limit=100)]
+    expected = sorted(
+        f"checkout:{k}:{e.seq}:{'track' if e.trigger == 'add_to_cart' else 'thank_you'}"
+        for k, e in moves
+        if e.trigger in ("add_to_cart", "pay")
+    )
+    assert sorted(o.idempotency_key for o in outbox) == expected  # one row per (move, effect)
+
+
+@pytest.mark.parametrize("point", ["decided", "in_write", "before_commit"])
+def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
+    tmp_path: Path, point: str
+) -> None:
+    path = tmp_path / "j.db"
+    SQLiteStore(path, create_schema=True)
+    keys = [f"c-{i}" for i in range(4)]
+    events = _stream(keys)
+    (tmp_path / "events.json").write_text(json.dumps(events))
+    killed = _run("handle", path, tmp_path / "events.json", tmp_path / "out.json", point, 7)
+    killed.communicate(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    service = JourneyService(shop_machine(), SQLiteStore(path))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert assert_consistent(service, keys) == 6  # the 7th move is not there at all
+    with service.store.transaction(write=False) as tx:
+        assert len(tx.outbox("checkout")) == 4  # the 4 add_to_cart moves committed
+        assert tx.event_seq("checkout", events[6][0], events[6][3]) is None
+    # restarted, the whole stream delivered again: the committed moves are duplicates
+    again = _run("handle", path, tmp_path / "events.json", tmp_path / "out.json")
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err.decode()
+    statuses = json.loads((tmp_path / "out.json").read_text())
+    assert statuses[:6] == ["duplicate"] * 6 and statuses[6] == "moved"
+    reference = JourneyService(shop_machine(), MemoryStore())
+    for key, trigger, payload, event_id in events:
+        reference.handle(key, trigger, payload, event_id=event_id)
+    assert _state(service, keys) == _state(reference, keys)
+    assert assert_consistent(service, keys) == len(events)
