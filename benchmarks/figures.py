@@ -10,7 +10,8 @@ from __future__ import annotations
 
 # The import order is the order of the table.
 # isort: off
-from . import figures_speed, figures_cycle, figures_data, figures_memory, figures_growth, ratios
+from . import figures_speed, figures_cycle, figures_data, figures_memory, figures_growth
+from . import figures_service, ratios
 
 # isort: on
 
@@ -19,6 +20,7 @@ __all__ = [
     "figures_data",
     "figures_growth",
     "figures_memory",
+    "figures_service",
     "figures_speed",
     "ratios",
 ]

@@ -161,3 +161,26 @@ ratio(
     "growth.dict_small",
     "the dict floor's time per journey, large / small population",
 )
+
+
+# -- the durable service (issue 8) -------------------------------------------------------
+ratio(
+    "handle_vs_bare_transaction_sqlite",
+    "service.handle_sqlite",
+    "service.bare_sqlite",
+    "JourneyService.handle on SQLite / a bare upsert + history insert transaction",
+    ("<=", 3),
+)
+ratio(
+    "handle_many_speedup_sqlite",
+    "service.handle_sqlite",
+    "service.handle_many_sqlite",
+    "how many times more events per second handle_many commits than handle, SQLite",
+    (">=", 5),
+)
+ratio(
+    "handle_vs_bare_transaction_sqlite_flattering",
+    "service.handle_sqlite_flattering",
+    "service.bare_sqlite",
+    "the same with logging filtered",
+)

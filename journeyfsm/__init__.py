@@ -30,9 +30,12 @@ from ._errors import (
 )
 from ._guards import Guard, GuardResult, guard
 from ._hooks import Effect
+from ._outbox import OutboxWorker
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome, Status
 from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
+from ._service import JourneyService
+from ._service_core import Event
 
 __version__ = "0.1.0"
 
@@ -47,6 +50,7 @@ __all__ = [
     "Effect",
     "EffectCall",
     "EffectReport",
+    "Event",
     "Explanation",
     "Guard",
     "GuardError",
@@ -59,7 +63,9 @@ __all__ = [
     "JourneyDefinition",
     "JourneyError",
     "JourneyMachine",
+    "JourneyService",
     "ManualClock",
+    "OutboxWorker",
     "Outcome",
     "Policy",
     "Problem",

@@ -1,12 +1,15 @@
-"""The ``journeyfsm`` command: demo, validate, show, templates.
+"""The ``journeyfsm`` command: demo, validate, show, templates, db, worker.
 
-Exit codes: 0 success, 1 the definition has problems, 2 bad usage (unknown template,
-unreadable file, bad option).
+Exit codes: 0 success, 1 the definition has problems (or no such journey), 2 bad usage
+(unknown template, unreadable file, bad option, unreachable store).
 
     $ journeyfsm templates
     $ journeyfsm show eight-phases
     $ journeyfsm validate my_journey.json
     $ journeyfsm demo --seed 3 --customers 60
+    $ journeyfsm db init --db journeys.db
+    $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine
+    $ journeyfsm show customer-42 --db journeys.db --definition shop
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import templates
+from ._cli_store import CliUsageError, add_store_commands, show_journey
 from ._definition import JourneyDefinition
 from ._errors import DefinitionError, Problem, close_matches
 from ._guards import Guard, guard
@@ -53,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace, TextIO], int] = args.run
     try:
         return command(args, sys.stdout)
-    except _UsageError as err:
+    except (_UsageError, CliUsageError) as err:
         print(f"journeyfsm {args.command}: error: {err}", file=sys.stderr)
         return USAGE
     except BrokenPipeError:
@@ -89,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
         "--customers", type=_positive_int, default=40, help="number of customers (default: 40)"
     )
     demo.add_argument("--quiet", action="store_true", help="print the summary only")
+    demo.add_argument(
+        "--db", metavar="PATH", help="keep the SQLite store in PATH (default: a temporary file)"
+    )
     demo.set_defaults(run=_cmd_demo)
 
     validate = sub.add_parser(
@@ -102,12 +109,21 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser(
         "show",
-        help="print a template's (or a JSON definition's) stages and transitions",
+        help="print a template's (or a JSON definition's) stages and transitions, or with "
+        "--db a stored journey's stage and history",
         description="Print the stages, transitions and timeouts of a template (see "
-        "'journeyfsm templates') or of a JSON definition file.",
+        "'journeyfsm templates') or of a JSON definition file. With --db URL --definition "
+        "NAME, print the stored journey KEY: its stage, data and history.",
     )
-    show.add_argument("template", metavar="TEMPLATE", help="a template name or a .json file")
+    show.add_argument(
+        "template",
+        metavar="TEMPLATE|KEY",
+        help="a template name or a .json file; with --db, a journey key",
+    )
+    show.add_argument("--db", metavar="URL", help="a store: SQLite path or PostgreSQL DSN")
+    show.add_argument("--definition", metavar="NAME", help="with --db: the journey's definition")
     show.set_defaults(run=_cmd_show)
+    add_store_commands(sub)
 
     listing = sub.add_parser("templates", help="list the ready-made journey templates")
     listing.set_defaults(run=_cmd_templates)
@@ -128,7 +144,7 @@ def _positive_int(text: str) -> int:
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from ._demo import run_demo
 
-    run_demo(seed=args.seed, customers=args.customers, quiet=args.quiet, out=out)
+    run_demo(seed=args.seed, customers=args.customers, quiet=args.quiet, out=out, db=args.db)
     return OK
 
 
@@ -227,6 +243,10 @@ def _template(name: str) -> JourneyDefinition:
 
 
 def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    if args.db is not None:
+        return show_journey(args, out)
+    if args.definition is not None:
+        raise _UsageError("--definition goes with --db (show a stored journey)")
     name: str = args.template
     if name.endswith(".json") or name == "-" or Path(name).is_file():
         try:

@@ -1,18 +1,24 @@
-"""``journeyfsm demo``: a small shop simulated on a manual clock, in well under a second.
+"""``journeyfsm demo``: a small shop simulated on a manual clock, on the durable path.
 
 A few dozen customers walk through the eight-phases journey at random (seeded, so the
-same seed prints byte-identical output).  Paying needs a captured payment (a guard), so
-some orders are blocked; entering ``purchase`` sends a thank-you email (an effect, with
-its idempotency key); some webhooks are delivered twice with the same event id and
+same seed prints byte-identical output).  Every event goes through a ``JourneyService``
+on a SQLite file (a temporary one unless ``--db PATH``): journey, history, event id and
+outbox rows are committed in one transaction per event.  Paying needs a captured payment
+(a guard), so some orders are blocked; entering ``purchase`` schedules a thank-you email
+(an effect) as an outbox row, which an ``OutboxWorker`` delivers at the end of each day
+with its idempotency key; some webhooks are delivered twice with the same event id and
 dropped as duplicates; some events are not valid from the customer's stage and are
-ignored.  At the end: where the customers ended up, and what happened on the way.
+ignored.  At the end: where the customers ended up, what happened on the way, and what the
+outbox delivered.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
+import tempfile
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
@@ -24,9 +30,11 @@ from . import templates
 from ._clock import ManualClock
 from ._definition import JourneyDefinition
 from ._guards import guard
+from ._outbox import OutboxWorker
 from ._outcome import EffectCall
 from ._records import Context
 from ._runtime import JourneyMachine
+from ._service import JourneyService
 
 __all__ = ["DemoResult", "demo_definition", "run_demo"]
 
@@ -95,22 +103,39 @@ class DemoResult:
     duplicates: int
     emails: tuple[str, ...]  # idempotency keys, in the order the emails were sent
     purchases: int  # moves into the purchase stage
+    outbox_pending: int = 0  # effects still waiting in the outbox at the end
+    outbox_dead: int = 0  # effects dead-lettered
 
 
 def run_demo(
-    *, seed: int = 7, customers: int = 40, quiet: bool = False, out: TextIO | None = None
+    *,
+    seed: int = 7,
+    customers: int = 40,
+    quiet: bool = False,
+    out: TextIO | None = None,
+    db: str | None = None,
 ) -> DemoResult:
-    """Simulate the shop and print what happens to ``out`` (default: stdout).
+    """Simulate the shop on a SQLite store and print what happens to ``out`` (default: stdout).
 
-    ``quiet`` prints the summary only.
+    ``quiet`` prints the summary only; ``db`` keeps the store in that file (default: a
+    temporary file, removed at the end).
 
     >>> import io
     >>> result = run_demo(seed=1, customers=5, out=io.StringIO())
-    >>> sum(result.stages.values())
-    5
+    >>> sum(result.stages.values()), result.outbox_pending
+    (5, 0)
     """
     if customers < 1:
         raise ValueError(f"customers must be at least 1, got {customers}")
+    if db is not None:
+        return _run(seed, customers, quiet, out, db)
+    with tempfile.TemporaryDirectory(prefix="journeyfsm-demo-") as folder:
+        return _run(seed, customers, quiet, out, os.path.join(folder, "shop.db"))
+
+
+def _run(seed: int, customers: int, quiet: bool, out: TextIO | None, db: str) -> DemoResult:
+    from .stores import SQLiteStore
+
     stream = out if out is not None else sys.stdout
 
     def say(line: str) -> None:
@@ -128,8 +153,11 @@ def run_demo(
         emails.append(call.idempotency_key)
         say(f"{call.at:%m-%d %H:%M}  {call.key}  thank-you email  [{call.idempotency_key}]")
 
+    store = SQLiteStore(db, create_schema=True)
+    service = JourneyService(machine, store)
+    worker = OutboxWorker(machine, store, name="demo-worker", rng=random.Random(seed))
     width = len(str(customers))
-    journeys = [machine.start(f"c{n:0{width}d}") for n in range(1, customers + 1)]
+    stage = {f"c{n:0{width}d}": definition.initial_stage for n in range(1, customers + 1)}
     finals = set(definition.final_stages)
     triggers = definition.triggers
     status: Counter[str] = Counter()
@@ -141,43 +169,51 @@ def run_demo(
         file=stream,
     )
     say(f"journey {definition.name!r}: the eight-phases template, paying guarded")
-    say(f"by payment_captured; a manual clock from {START:%Y-%m-%d %H:%M} UTC")
+    say(f"by payment_captured; a manual clock from {START:%Y-%m-%d %H:%M} UTC;")
+    say("each event committed to a SQLite store, emails delivered from its outbox")
     say("")
-    for day in range(DAYS):
-        clock.set(START + timedelta(days=day))
-        for journey in journeys:
-            if journey.stage in finals or rng.random() > ACTIVE_PER_DAY:
-                continue
-            clock.advance(timedelta(minutes=rng.randint(1, 30)))
-            allowed = machine.allowed_triggers(journey)
-            if rng.random() < STRAY_EVENT:
-                trigger = rng.choice([t for t in triggers if t not in allowed])
-            else:
-                trigger = rng.choices(allowed, [WEIGHTS.get(t, 1.0) for t in allowed])[0]
-            payload: dict[str, str] = {}
-            if trigger in PAYING:
-                payload["payment"] = "declined" if rng.random() < DECLINED else "captured"
-            event_no += 1
-            event_id = f"evt-{event_no:05d}"
-            deliveries = 2 if rng.random() < REDELIVERY else 1
-            for delivery in range(deliveries):
-                outcome = machine.fire(journey, trigger, payload, event_id=event_id)
-                status[outcome.status] += 1
-                when = f"{clock.now():%m-%d %H:%M}  {journey.key}"
-                again = " (redelivered, judged again)" if delivery else ""
-                if outcome.moved and outcome.dest == "purchase":
-                    purchases += 1
-                elif outcome.blocked:
-                    say(f"{when}  {trigger} blocked: payment declined{again}")
-                elif outcome.duplicate:
-                    say(f"{when}  {trigger} {event_id} redelivered: duplicate dropped")
+    try:
+        for day in range(DAYS):
+            clock.set(START + timedelta(days=day))
+            for key in stage:
+                if stage[key] in finals or rng.random() > ACTIVE_PER_DAY:
+                    continue
+                clock.advance(timedelta(minutes=rng.randint(1, 30)))
+                allowed = definition.triggers_from(stage[key])
+                if rng.random() < STRAY_EVENT:
+                    trigger = rng.choice([t for t in triggers if t not in allowed])
+                else:
+                    trigger = rng.choices(allowed, [WEIGHTS.get(t, 1.0) for t in allowed])[0]
+                payload: dict[str, str] = {}
+                if trigger in PAYING:
+                    payload["payment"] = "declined" if rng.random() < DECLINED else "captured"
+                event_no += 1
+                event_id = f"evt-{event_no:05d}"
+                deliveries = 2 if rng.random() < REDELIVERY else 1
+                for delivery in range(deliveries):
+                    outcome = service.handle(key, trigger, payload, event_id=event_id)
+                    status[outcome.status] += 1
+                    when = f"{clock.now():%m-%d %H:%M}  {key}"
+                    again = " (redelivered, judged again)" if delivery else ""
+                    if outcome.moved:
+                        stage[key] = outcome.dest or stage[key]
+                        if outcome.dest == "purchase":
+                            purchases += 1
+                    elif outcome.blocked:
+                        say(f"{when}  {trigger} blocked: payment declined{again}")
+                    elif outcome.duplicate:
+                        say(f"{when}  {trigger} {event_id} redelivered: duplicate dropped")
+            while worker.run_once() > 0:  # the day's emails, after their moves committed
+                pass
+        counts = worker.counts()
+    finally:
+        store.close()
 
-    counts = Counter(j.stage for j in journeys)
-    stages = {name: counts.get(name, 0) for name in definition.stage_names}
+    tally = Counter(stage.values())
     result = DemoResult(
         seed=seed,
         customers=customers,
-        stages=stages,
+        stages={name: tally.get(name, 0) for name in definition.stage_names},
         fired=sum(status.values()),
         moved=status["moved"],
         blocked=status["blocked"],
@@ -185,6 +221,8 @@ def run_demo(
         duplicates=status["duplicate"],
         emails=tuple(emails),
         purchases=purchases,
+        outbox_pending=counts.get("pending", 0),
+        outbox_dead=counts.get("dead", 0),
     )
     say("")
     _summary(result, stream)
@@ -203,5 +241,7 @@ def _summary(r: DemoResult, stream: TextIO) -> None:
         f"  ignored           {r.ignored:>5}  (not valid from the customer's stage)",
         f"  duplicates        {r.duplicates:>5}  (redelivered webhooks, dropped by event id)",
         f"thank-you emails    {len(r.emails):>5}  (one per purchase, each with its own key)",
+        f"outbox              {len(r.emails):>5} delivered, {r.outbox_pending} pending, "
+        f"{r.outbox_dead} dead",
     ]
     print("\n".join(lines), file=stream)

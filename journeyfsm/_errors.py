@@ -236,4 +236,21 @@ class ConcurrencyConflict(JourneyError):
 
 
 class StoreError(JourneyError):
-    """A store could not read or write a journey."""
+    """A store could not read or write a journey: a missing or old schema, a corrupted row,
+    a database error.
+
+    ``table`` names the table (``"journeys"``, ``"outbox"``, ...) and ``key`` the journey
+    where they apply; the message says what to do.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        key: str | None = None,
+        stage: str | None = None,
+        trigger: str | None = None,
+    ) -> None:
+        self.table = table
+        super().__init__(message, key=key, stage=stage, trigger=trigger)

@@ -11,7 +11,7 @@ import attrs
 
 from ._definition import Transition
 from ._guards import Guard, GuardResult
-from ._json import FrozenDict, thaw
+from ._json import FrozenDict, frozen_json, thaw
 from ._records import HistoryEntry
 
 __all__ = [
@@ -139,6 +139,8 @@ class Outcome:
     pending_effects: tuple[EffectCall, ...] = ()
     _cands: tuple[Transition, ...] = attrs.field(default=(), alias="cands", eq=False)
     _log: Any = attrs.field(default=None, alias="log", eq=False)
+    #: for a ``duplicate`` from a store: the seq of the move the event id made (else None)
+    seq: int | None = attrs.field(default=None, kw_only=True)
 
     @property
     def moved(self) -> bool:
@@ -281,6 +283,86 @@ class EffectCall:
             "meta": thaw(self.meta),
             "data": thaw(self.data),
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EffectCall:
+        """The call :meth:`to_dict` describes (an outbox row read back); checks every field.
+
+        A missing or extra key, or a field of the wrong type, raises ``ValueError`` naming
+        it.
+
+        >>> from datetime import datetime, timezone
+        >>> call = EffectCall("welcome", "aida:c-1:1:welcome", "c-1", "engage", "attention",
+        ...                   "interest", 1, datetime(2026, 1, 1, tzinfo=timezone.utc),
+        ...                   definition="aida")
+        >>> EffectCall.from_dict(call.to_dict()) == call
+        True
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"an effect call must be a dict, got {type(d).__name__}")
+        missing = sorted(_CALL_KEYS - d.keys())
+        extra = sorted(str(k) for k in d.keys() - _CALL_KEYS)
+        if missing or extra:
+            raise ValueError(
+                f"effect call has missing keys {missing} and unknown keys {extra}; "
+                "it must be what EffectCall.to_dict() made"
+            )
+        for name in ("effect", "idempotency_key", "definition", "key", "trigger", "source", "dest"):
+            if type(d[name]) is not str:
+                raise ValueError(f"effect call field {name!r} must be a str, got {d[name]!r}")
+        if type(d["seq"]) is not int or d["seq"] < 1:
+            raise ValueError(f"effect call field 'seq' must be an int >= 1, got {d['seq']!r}")
+        if d["event_id"] is not None and type(d["event_id"]) is not str:
+            raise ValueError(
+                f"effect call field 'event_id' must be a str or None, got {d['event_id']!r}"
+            )
+        for name in ("meta", "data"):
+            if d[name] is not None and not isinstance(d[name], Mapping):
+                raise ValueError(f"effect call field {name!r} must be a dict, got {d[name]!r}")
+        if d["data"] is None:
+            raise ValueError("effect call field 'data' must be a dict, got None")
+        try:
+            at = datetime.fromisoformat(d["at"]) if type(d["at"]) is str else None
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            raise ValueError(
+                f"effect call field 'at' must be an ISO 8601 time with a UTC offset, got {d['at']!r}"
+            )
+        return cls(
+            d["effect"],
+            d["idempotency_key"],
+            d["key"],
+            d["trigger"],
+            d["source"],
+            d["dest"],
+            d["seq"],
+            at,
+            d["payload"],
+            d["event_id"],
+            None if d["meta"] is None else frozen_json(dict(d["meta"])),
+            d["definition"],
+            frozen_json(dict(d["data"])),
+        )
+
+
+_CALL_KEYS = frozenset(
+    (
+        "effect",
+        "idempotency_key",
+        "definition",
+        "key",
+        "trigger",
+        "source",
+        "dest",
+        "seq",
+        "at",
+        "payload",
+        "event_id",
+        "meta",
+        "data",
+    )
+)
 
 
 def idempotency_key(definition: str, key: str, seq: int, effect: str) -> str:

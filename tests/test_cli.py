@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from collections import Counter
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -274,3 +275,144 @@ def test_from_dict_reports_a_bad_stage_field_readably() -> None:
             {"name": "x", "stages": [{"name": "a", "initial": "yes"}], "transitions": []}
         )
     assert "Attribute(" not in str(info.value)
+
+
+# -- the durable path: demo on a store, db init, worker, show KEY --db ----------------------
+def test_demo_keeps_its_store_where_asked_and_the_outbox_is_drained(
+    capsys: Capture, tmp_path: Path
+) -> None:
+    db = tmp_path / "shop.db"
+    code, out, _ = run(capsys, "demo", "--customers", "8", "--seed", "4", "--db", str(db))
+    assert code == 0 and db.exists()
+    r = run_demo(seed=4, customers=8, out=io.StringIO())  # a temporary store: same story
+    assert f"outbox              {len(r.emails):>5} delivered, 0 pending, 0 dead" in out
+    from journeyfsm.stores import SQLiteStore
+
+    store = SQLiteStore(db)
+    with store.transaction(write=False) as tx:
+        counts = tx.outbox_counts("demo-shop")
+        rows = [tx.load("demo-shop", f"c{n}") for n in range(1, 9)]
+    store.close()
+    assert counts == {"pending": 0, "dead": 0, "done": len(r.emails)}
+    # every customer who did anything has a stored row, in the stage the demo counted
+    stored = Counter(row.stage for row in rows if row is not None)
+    untouched = 8 - sum(stored.values())
+    assert stored + Counter({"awareness": untouched}) == Counter(
+        {stage: n for stage, n in r.stages.items() if n}
+    )
+
+
+MACHINE_MODULE = """
+from pathlib import Path
+from journeyfsm import JourneyMachine, templates
+
+OUT = Path(__file__).with_name("sent.txt")
+machine = JourneyMachine(templates.aida())
+
+
+@machine.effect(on_enter="interest")
+def welcome(call):
+    with OUT.open("a") as f:
+        f.write(call.idempotency_key + "\\n")
+
+
+def make():
+    return machine
+"""
+
+
+@pytest.fixture
+def host_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A host package on sys.path: ``hostapp:machine`` with one effect writing a file."""
+    (tmp_path / "hostapp.py").write_text(MACHINE_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("hostapp", None)
+    return tmp_path
+
+
+def test_db_init_is_idempotent(capsys: Capture, tmp_path: Path) -> None:
+    db = str(tmp_path / "j.db")
+    for _ in range(2):
+        code, out, err = run(capsys, "db", "init", "--db", db)
+        assert code == 0 and err == ""
+        assert out == f"journeyfsm store ready: schema version 1 in {db}\n"
+
+
+def test_worker_once_delivers_what_the_service_committed(capsys: Capture, host_app: Path) -> None:
+    from journeyfsm import JourneyService
+    from journeyfsm.stores import SQLiteStore
+
+    db = str(host_app / "j.db")
+    run(capsys, "db", "init", "--db", db)
+    import hostapp  # type: ignore[import-not-found]
+
+    store = SQLiteStore(db)
+    service = JourneyService(hostapp.machine, store)
+    for key in ("c-1", "c-2"):
+        assert service.handle(key, "engage", event_id=f"e-{key}").moved
+    store.close()
+    code, out, _ = run(capsys, "worker", "--db", db, "--machine", "hostapp:make", "--once")
+    assert code == 0
+    assert out == "outbox of 'aida': 2 run, 0 pending, 0 dead\n"
+    assert (host_app / "sent.txt").read_text().split() == [
+        "aida:c-1:1:welcome",
+        "aida:c-2:1:welcome",
+    ]
+    code, out, _ = run(capsys, "worker", "--db", db, "--machine", "hostapp:machine", "--once")
+    assert out == "outbox of 'aida': 0 run, 0 pending, 0 dead\n"  # nothing twice
+
+    code, out, _ = run(capsys, "show", "c-1", "--db", db, "--definition", "aida")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("journey 'c-1' of 'aida' (version 1): stage 'interest', 1 move(s)")
+    assert lines[1] == "data: {}"
+    assert lines[2].endswith("engage: attention -> interest  event e-c-1")
+
+
+def test_show_of_an_unknown_journey_exits_1(capsys: Capture, tmp_path: Path) -> None:
+    db = str(tmp_path / "j.db")
+    run(capsys, "db", "init", "--db", db)
+    code, out, _ = run(capsys, "show", "nobody", "--db", db, "--definition", "aida")
+    assert code == 1 and "no journey 'nobody' of definition 'aida'" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["worker", "--db", "X", "--machine", "nocolon"], "module:attribute"),
+        (["worker", "--db", "X", "--machine", "no_such_module_xyz:m"], "cannot import"),
+        (["worker", "--db", "X", "--machine", "json:nothing"], "has no 'nothing'"),
+        (["worker", "--db", "X", "--machine", "json:decoder"], "not a JourneyMachine"),
+        (["show", "k", "--db", "X"], "needs --definition"),
+        (["show", "aida", "--definition", "aida"], "--definition goes with --db"),
+    ],
+)
+def test_durable_commands_refuse_bad_arguments_clearly(
+    capsys: Capture, tmp_path: Path, argv: list[str], message: str
+) -> None:
+    argv = [str(tmp_path / "j.db") if a == "X" else a for a in argv]
+    run(capsys, "db", "init", "--db", str(tmp_path / "j.db"))
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_store_without_schema_says_what_to_run(capsys: Capture, tmp_path: Path) -> None:
+    db = str(tmp_path / "new.db")
+    code, _, err = run(capsys, "show", "k", "--db", db, "--definition", "d")
+    assert code == 2 and "has no journeyfsm schema" in err
+    assert err.rstrip().endswith(f"journeyfsm db init --db {db}")
+
+
+def test_a_dsn_password_never_appears_in_output(capsys: Capture) -> None:
+    dsn = "postgresql://shop:s3cret-pw@127.0.0.1:1/shop"
+    for argv in (
+        ["db", "init", "--db", dsn],
+        ["show", "k", "--db", dsn, "--definition", "d"],
+        ["db", "init", "--db", "host=127.0.0.1 port=1 user=shop password=s3cret-pw dbname=x"],
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and "s3cret-pw" not in out + err
+    parser_help = subprocess.run(
+        [sys.executable, "-m", "journeyfsm", "worker", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "--machine" in parser_help and "password" not in parser_help

@@ -1,0 +1,258 @@
+"""The durable half of the ``journeyfsm`` command: ``db init``, ``worker``, ``show KEY --db``.
+
+``--db URL`` names a store: a PostgreSQL DSN (``postgresql://...`` / ``postgres://...``,
+or ``key=value`` pairs) where the installed journeyfsm has a PostgreSQL store, else a
+SQLite file path.  A DSN's password never appears in anything this command prints.
+
+``--machine module:attribute`` names the host's own ``JourneyMachine`` (or a function
+returning one): the worker runs the host's effects, so it must import the host's code, as
+``celery -A`` or ``uvicorn module:app`` do.
+
+    $ journeyfsm db init --db journeys.db
+    $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine --once
+    $ journeyfsm show customer-42 --db journeys.db --definition shop
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import signal
+import threading
+from types import FrameType
+from typing import Any, TextIO
+
+from ._errors import JourneyError, StoreError
+from ._runtime import JourneyMachine
+
+__all__ = ["CliUsageError", "add_store_commands", "open_store", "redact"]
+
+OK, USAGE = 0, 2
+
+
+class CliUsageError(Exception):
+    """A mistake in how a durable command was called (exit 2, no traceback)."""
+
+
+_DSN_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``.
+
+    >>> redact("postgresql://shop:s3cret@db.internal/shop")
+    'postgresql://shop:***@db.internal/shop'
+    >>> redact("host=db user=shop password=s3cret dbname=shop")
+    'host=db user=shop password=*** dbname=shop'
+    """
+    return _KV_PASSWORD.sub(r"\1***", _DSN_PASSWORD.sub(r"\1***\3", url))
+
+
+def _is_dsn(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://")) or bool(
+        re.search(r"(^|\s)(host|dbname|user)\s*=", url)
+    )
+
+
+def open_store(url: str, *, create_schema: bool = False) -> Any:
+    """The store ``url`` names; a clear ``CliUsageError`` (password redacted) if it can't."""
+    from . import stores
+
+    if _is_dsn(url):
+        postgres = getattr(stores, "PostgresStore", None)
+        if postgres is None:
+            raise CliUsageError(
+                f"{redact(url)} is a PostgreSQL DSN, and this journeyfsm has no PostgreSQL "
+                "store yet; use a SQLite file path"
+            )
+        try:
+            return postgres(url, create_schema=create_schema)
+        except (StoreError, OSError) as err:
+            raise CliUsageError(redact(_hint(str(err), url))) from None
+    try:
+        return stores.SQLiteStore(url, create_schema=create_schema)
+    except (StoreError, OSError) as err:
+        raise CliUsageError(_hint(str(err), url)) from None
+
+
+def _hint(message: str, url: str) -> str:
+    if "schema" in message:
+        return f"{message}; from the command line: journeyfsm db init --db {redact(url)}"
+    return message
+
+
+def load_machine(ref: str) -> JourneyMachine:
+    """``module:attribute`` -> the host's JourneyMachine (the attribute may be a factory)."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise CliUsageError(
+            f"--machine takes module:attribute (e.g. myshop.journeys:machine), got {ref!r}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise CliUsageError(
+            f"--machine {ref}: cannot import {module_name!r} ({err}); run from your project's "
+            "directory or put it on PYTHONPATH"
+        ) from None
+    try:
+        target: Any = module
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except AttributeError:
+        raise CliUsageError(f"--machine {ref}: {module_name!r} has no {attr!r}") from None
+    if not isinstance(target, JourneyMachine) and callable(target):
+        target = target()
+    if not isinstance(target, JourneyMachine):
+        raise CliUsageError(
+            f"--machine {ref} is a {type(target).__name__}, not a JourneyMachine (or a "
+            "function returning one)"
+        )
+    return target
+
+
+def add_store_commands(sub: Any) -> None:
+    """Add ``db`` and ``worker`` to the command's subparsers (``show`` takes ``--db``)."""
+    db = sub.add_parser(
+        "db",
+        help="manage a journey store (a SQLite file or a PostgreSQL DSN)",
+        description="Manage a journey store. 'db init' creates the tables (idempotent) and "
+        "records the schema version.",
+    )
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    init = db_sub.add_parser("init", help="create the tables if missing (idempotent)")
+    init.add_argument("--db", required=True, metavar="URL", help="SQLite path or PostgreSQL DSN")
+    init.set_defaults(run=_cmd_db_init)
+
+    worker = sub.add_parser(
+        "worker",
+        help="deliver outbox effects (the host's machine runs them)",
+        description="Claim outbox rows of the machine's definition, run their effects with "
+        "their idempotency keys, retry failures with backoff, dead-letter what keeps failing.",
+    )
+    worker.add_argument("--db", required=True, metavar="URL", help="SQLite path or PostgreSQL DSN")
+    worker.add_argument(
+        "--machine",
+        required=True,
+        metavar="MODULE:ATTR",
+        help="the host's JourneyMachine (or a function returning one), e.g. myshop.journeys:machine",
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="deliver what is due now, print counts and exit"
+    )
+    worker.add_argument("--limit", type=int, default=100, help="rows claimed per round (100)")
+    worker.add_argument(
+        "--idle", type=float, default=0.5, help="seconds to wait when nothing is due (0.5)"
+    )
+    worker.set_defaults(run=_cmd_worker)
+
+
+def _cmd_db_init(args: argparse.Namespace, out: TextIO) -> int:
+    store = open_store(args.db, create_schema=True)
+    from .stores import SCHEMA_VERSION
+
+    print(f"journeyfsm store ready: schema version {SCHEMA_VERSION} in {redact(args.db)}", file=out)
+    _close(store)
+    return OK
+
+
+def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
+    from ._outbox import OutboxWorker
+
+    if args.limit < 1:
+        raise CliUsageError(f"--limit must be at least 1, got {args.limit}")
+    machine = load_machine(args.machine)
+    store = open_store(args.db)
+    worker = OutboxWorker(machine, store)
+    try:
+        if args.once:
+            delivered = 0
+            while True:
+                n = worker.run_once(args.limit)
+                delivered += n
+                if n == 0:
+                    break
+                counts = worker.counts()
+                if counts.get("pending", 0) == 0:
+                    break
+            counts = worker.counts()
+            print(
+                f"outbox of {machine.definition.name!r}: {delivered} run, "
+                f"{counts.get('pending', 0)} pending, {counts.get('dead', 0)} dead",
+                file=out,
+            )
+            return OK
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        print(
+            f"journeyfsm worker {worker.name}: delivering {machine.definition.name!r} effects "
+            f"from {redact(args.db)}; Ctrl-C stops",
+            file=out,
+            flush=True,
+        )
+        try:
+            worker.run_forever(stop, limit=args.limit, idle=args.idle)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return OK
+    finally:
+        _close(store)
+
+
+def show_journey(args: argparse.Namespace, out: TextIO) -> int:
+    """``journeyfsm show KEY --db URL --definition NAME``: stage, data and history."""
+    import json
+
+    if not args.definition:
+        raise CliUsageError(
+            "show KEY --db URL needs --definition NAME (journeys are per definition)"
+        )
+    store = open_store(args.db)
+    try:
+        with store.transaction(write=False) as tx:
+            row = tx.load(args.definition, args.template)
+            if row is None:
+                print(
+                    f"no journey {args.template!r} of definition {args.definition!r} in "
+                    f"{redact(args.db)}",
+                    file=out,
+                )
+                return 1
+            entries = []
+            after = 0
+            while True:
+                page = tx.history(args.definition, args.template, after=after, limit=500)
+                entries.extend(page)
+                if len(page) < 500:
+                    break
+                after = page[-1].seq
+    except JourneyError as err:
+        raise CliUsageError(redact(str(err))) from None
+    finally:
+        _close(store)
+    print(
+        f"journey {row.key!r} of {row.definition!r} (version {row.definition_version}): "
+        f"stage {row.stage!r}, {row.version} move(s), in stage since {row.entered_at.isoformat()}",
+        file=out,
+    )
+    print(f"data: {json.dumps(row.data, sort_keys=True)}", file=out)
+    for e in entries:
+        extra = f"  event {e.event_id}" if e.event_id else ""
+        print(
+            f"  {e.seq:>4}  {e.at.isoformat()}  {e.trigger}: {e.source} -> {e.dest}{extra}",
+            file=out,
+        )
+    return OK
+
+
+def _close(store: Any) -> None:
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()

@@ -1,0 +1,252 @@
+"""JourneyService: the sync driver of the service core over a store.
+
+``handle`` = read (journey row, event id) -> ``decide`` (pure, _service_core.py) ->
+write the move's rows in ONE transaction, version-checked.  Hooks and guards run while
+no write lock is held; if another worker committed the journey in between, the write
+fails with ``ConcurrencyConflict`` and the driver reads and decides again (bounded
+retries with jittered backoff).  ``handle_many`` decides and writes a whole batch in one
+write transaction, in order, so a journey's events keep their order and the batch costs
+one commit.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ._clock import ensure_utc
+from ._definition import Policy
+from ._errors import ConcurrencyConflict
+from ._outcome import Outcome
+from ._records import HistoryEntry, Journey
+from ._runtime import JourneyMachine
+from ._service_core import Decision, Event, JourneyRow, check_event, decide, journey_from_row
+from .stores._base import Store, StoreTransaction
+
+__all__ = ["JourneyService"]
+
+
+class JourneyService:
+    """Durable journeys: each event is handled exactly once, in one store transaction.
+
+    ``store`` is a ``journeyfsm.stores`` store (``MemoryStore``, ``SQLiteStore``).
+    ``initial_data(key)`` makes the data of a journey's first move (default: empty);
+    ``max_attempts`` bounds the reads-and-decides on version conflicts.
+
+    >>> from journeyfsm import JourneyMachine, JourneyService, templates
+    >>> from journeyfsm.stores import MemoryStore
+    >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+    >>> service.handle("c-42", "engage", event_id="evt-1").dest
+    'interest'
+    >>> service.get("c-42").stage
+    'interest'
+    """
+
+    def __init__(
+        self,
+        machine: JourneyMachine,
+        store: Store,
+        *,
+        initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
+        max_attempts: int = 10,
+        backoff: float = 0.002,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not isinstance(machine, JourneyMachine):
+            raise TypeError(f"JourneyService takes a JourneyMachine, got {machine!r}")
+        if not callable(getattr(store, "transaction", None)):
+            raise TypeError(
+                f"JourneyService takes a store (journeyfsm.stores.MemoryStore, SQLiteStore), "
+                f"got {store!r}"
+            )
+        if type(max_attempts) is not int or max_attempts < 1:
+            raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+        self.machine = machine
+        self.store = store
+        self.definition = machine.definition.name
+        self.initial_data = initial_data
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self._rng = rng or random.Random()
+
+    def _now(self) -> datetime:
+        return ensure_utc(self.machine.clock.now(), what="the machine's clock")
+
+    def handle(
+        self,
+        key: str,
+        trigger: str,
+        payload: Any = None,
+        *,
+        event_id: str | None = None,
+        at: datetime | None = None,
+        meta: Mapping[str, Any] | None = None,
+        policy: Policy | None = None,
+    ) -> Outcome:
+        """Load (or start) journey ``key``, fire ``trigger``, commit the move; the outcome.
+
+        The move's journey row, history entry, event id and outbox rows (one per effect)
+        are committed in one transaction.  A redelivered ``event_id`` returns
+        ``duplicate`` (``outcome.seq`` is the seq of the move it made) and writes
+        nothing; so do blocked and ignored events.  An unknown trigger, a payload that is
+        not JSON-shaped or a naive ``at`` is refused before anything is read or written.
+        After ``max_attempts`` version conflicts: ``ConcurrencyConflict``.
+
+        >>> from journeyfsm import JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+        >>> service.handle("c-1", "engage", {"source": "ad"}, event_id="e-1").status
+        'moved'
+        >>> service.handle("c-1", "engage", event_id="e-1").seq
+        1
+        """
+        event = Event(key, trigger, payload, event_id=event_id, at=at, meta=meta, policy=policy)
+        check_event(self.machine, event)
+        for attempt in range(1, self.max_attempts + 1):
+            with self.store.transaction(write=False) as tx:
+                row = tx.load(self.definition, key)
+                seen = tx.event_seq(self.definition, key, event_id) if event_id else None
+            decision = self._decide(row, event, seen)
+            if not decision.writes:
+                return decision.outcome
+            try:
+                with self.store.transaction() as tx:
+                    tx.write(decision)
+            except ConcurrencyConflict as err:
+                if attempt == self.max_attempts:
+                    raise ConcurrencyConflict(
+                        f"journey {key!r} (definition {self.definition!r}): another worker "
+                        f"moved it first on each of {attempt} attempts to handle {trigger!r}; "
+                        "nothing was written for this event: deliver it again later",
+                        key=key,
+                        trigger=trigger,
+                    ) from err
+                self._sleep(attempt)
+                continue
+            return decision.outcome
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
+        return decide(
+            self.machine,
+            row,
+            event,
+            seen_seq=seen,
+            now=self._now(),
+            initial_data=self.initial_data,
+        )
+
+    def _sleep(self, attempt: int) -> None:
+        # exponential, with full jitter: racing workers spread out instead of colliding again
+        time.sleep(self._rng.uniform(0, self.backoff * 2 ** min(attempt, 10)))
+
+    def handle_many(self, events: Iterable[Event], *, batch_size: int = 100) -> list[Outcome]:
+        """Handle events in order, ``batch_size`` per write transaction; their outcomes.
+
+        Each batch reads, decides and writes its events one after another inside ONE
+        write transaction, so a journey's events keep their order and a batch costs one
+        commit.  Every event is checked first: bad input refuses the whole call before
+        anything is written.  If an event raises while a batch runs (a hook's
+        ``HookError``, a guard's ``GuardError``), the batch is rolled back and its events
+        are handled again one by one: the events before the failing one are committed,
+        and the error propagates.  Deliver with event ids, and a retry of the whole call
+        skips what was committed (``duplicate``).
+
+        >>> from journeyfsm import Event, JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+        >>> outcomes = service.handle_many([Event("c-1", "engage"), Event("c-1", "want")])
+        >>> [o.dest for o in outcomes]
+        ['interest', 'desire']
+        """
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        todo = list(events)
+        for i, event in enumerate(todo):
+            if not isinstance(event, Event):
+                raise TypeError(f"handle_many() takes Event objects, got {event!r} at index {i}")
+            check_event(self.machine, event)
+        out: list[Outcome] = []
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            try:
+                out.extend(self._batch(batch))
+            except ConcurrencyConflict:
+                out.extend(self._one_by_one(batch))
+            except Exception:
+                # commits up to the failing event, which raises (again) there
+                out.extend(self._one_by_one(batch))
+        return out
+
+    def _batch(self, batch: Sequence[Event]) -> list[Outcome]:
+        out = []
+        with self.store.transaction() as tx:
+            for event in batch:
+                out.append(self._in_tx(tx, event))
+        return out
+
+    def _in_tx(self, tx: StoreTransaction, event: Event) -> Outcome:
+        row = tx.load(self.definition, event.key)
+        eid = event.event_id
+        seen = tx.event_seq(self.definition, event.key, eid) if eid else None
+        decision = self._decide(row, event, seen)
+        if decision.writes:
+            tx.write(decision)
+        return decision.outcome
+
+    def _one_by_one(self, batch: Sequence[Event]) -> list[Outcome]:
+        return [
+            self.handle(
+                e.key,
+                e.trigger,
+                e.payload,
+                event_id=e.event_id,
+                at=e.at,
+                meta=e.meta,
+                policy=e.policy,
+            )
+            for e in batch
+        ]
+
+    def get(self, key: str) -> Journey | None:
+        """The stored journey ``key`` (history not loaded: see :meth:`history`), or ``None``.
+
+        A journey is stored from its first move on.
+
+        >>> from journeyfsm import JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+        >>> service.get("c-1") is None
+        True
+        """
+        with self.store.transaction(write=False) as tx:
+            row = tx.load(self.definition, key)
+        return None if row is None else journey_from_row(self.machine, row, table="journeys")
+
+    def history(self, key: str, *, after: int = 0, limit: int = 100) -> list[HistoryEntry]:
+        """Journey ``key``'s history entries with ``seq > after``, oldest first (a page).
+
+        >>> from journeyfsm import JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+        >>> _ = service.handle("c-1", "engage")
+        >>> [(e.seq, e.dest) for e in service.history("c-1")]
+        [(1, 'interest')]
+        """
+        if type(limit) is not int or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        with self.store.transaction(write=False) as tx:
+            return tx.history(self.definition, key, after=after, limit=limit)
+
+    def purge_event_ids(self, older_than: datetime) -> int:
+        """Forget event ids committed before ``older_than`` (retention); how many.
+
+        A redelivery of a purged event id is handled again: keep ids longer than any
+        sender retries.
+        """
+        when = ensure_utc(older_than, what="older_than")
+        with self.store.transaction() as tx:
+            return tx.purge_event_ids(when)

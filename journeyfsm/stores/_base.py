@@ -1,0 +1,183 @@
+"""The seam between the service and a database: the ``Store`` and ``StoreTransaction``
+protocols, the outbox row a worker claims, and what every store shares.
+
+A store keeps four tables (names prefixed by the store's ``prefix``): ``journeys`` (one
+row per (definition, key): stage, data, version, definition version, entered-stage
+time), ``history`` (append-only, one row per move), ``event_ids`` (every committed event
+id with the seq of the move it made) and ``outbox`` (one row per effect of a move).
+Everything is read and written inside ``store.transaction()``; a ``StoreTransaction``
+commits when the ``with`` block ends normally and rolls back when it raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from .._errors import StoreError
+from .._records import HistoryEntry
+from .._service_core import Decision, JourneyRow
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "OutboxItem",
+    "OutboxStatus",
+    "Store",
+    "StoreTransaction",
+    "check_prefix",
+    "check_version",
+    "from_time",
+    "to_time",
+]
+
+#: The schema version this journeyfsm writes and reads; ``create_schema()`` records it.
+SCHEMA_VERSION = 1
+
+OutboxStatus = Literal["pending", "done", "dead"]
+
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}\Z")
+
+
+def check_prefix(prefix: str) -> str:
+    """A table prefix must be a plain identifier (letters, digits, ``_``; at most 31)."""
+    if not isinstance(prefix, str) or not (prefix == "" or _PREFIX.match(prefix)):
+        raise ValueError(
+            f"table prefix must be empty or an identifier of letters, digits and '_' "
+            f"(not starting with a digit, at most 31 characters), got {prefix!r}"
+        )
+    return prefix
+
+
+def to_time(value: datetime) -> str:
+    """A UTC time as fixed-width ISO text: text order is time order."""
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def from_time(text: object, *, table: str, key: str | None, column: str) -> datetime:
+    """Read back :func:`to_time`; anything else is a ``StoreError`` naming the place."""
+    try:
+        if type(text) is not str:
+            raise ValueError
+        value = datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise StoreError(
+            f"{table}.{column} of journey {key!r} is corrupted: {text!r} is not an ISO 8601 "
+            "time with a UTC offset; repair the row",
+            table=table,
+            key=key,
+        ) from None
+    return value.astimezone(timezone.utc)
+
+
+def check_version(key: str, version: object, last_seq: int) -> None:
+    """A journey's version counts its moves: it must equal its last history seq."""
+    if version != last_seq:
+        raise StoreError(
+            f"journeys row of journey {key!r} is corrupted: its version is {version!r} but "
+            f"its history ends at seq {last_seq}; repair the row (version = last seq)",
+            table="journeys",
+            key=key,
+        )
+
+
+@attrs.frozen
+class OutboxItem:
+    """One outbox row as a worker or a monitor reads it.
+
+    ``call`` is the ``EffectCall.to_dict()`` written with the move; ``attempts`` counts
+    claims; ``last_error`` keeps the last failure; ``status`` is ``"pending"``,
+    ``"done"`` or ``"dead"`` (dead-lettered).
+    """
+
+    id: int
+    definition: str
+    key: str
+    seq: int
+    effect: str
+    idempotency_key: str
+    call: Any
+    status: OutboxStatus
+    attempts: int
+    available_at: datetime
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+
+
+@runtime_checkable
+class StoreTransaction(Protocol):
+    """What a driver can do inside ``store.transaction()``."""
+
+    def load(self, definition: str, key: str) -> JourneyRow | None:
+        """The journey's row, or ``None``."""
+
+    def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
+        """The seq of the move that committed ``event_id`` for this journey, or ``None``."""
+
+    def write(self, decision: Decision) -> None:
+        """Write a move's rows; ``ConcurrencyConflict`` if another writer came first."""
+
+    def history(
+        self, definition: str, key: str, *, after: int = 0, limit: int = 100
+    ) -> list[HistoryEntry]:
+        """History entries with ``seq > after``, oldest first, at most ``limit``."""
+
+    def purge_event_ids(self, older_than: datetime) -> int:
+        """Forget event ids committed before ``older_than``; returns how many."""
+
+    def claim(
+        self, definition: str, *, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[OutboxItem]:
+        """Lease up to ``limit`` due pending rows (free, or with an expired lease)."""
+
+    def mark_done(self, item_id: int, *, now: datetime) -> None:
+        """A claimed row was delivered."""
+
+    def mark_failed(
+        self, item_id: int, *, error: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        """A claimed row failed: due again at ``retry_at``, or dead-lettered (``None``)."""
+
+    def requeue_dead(
+        self, definition: str, *, now: datetime, ids: Sequence[int] | None = None
+    ) -> int:
+        """Dead rows (all, or ``ids``) back to pending with fresh attempts; how many."""
+
+    def outbox(
+        self, definition: str, *, key: str | None = None, status: OutboxStatus | None = None
+    ) -> list[OutboxItem]:
+        """Outbox rows in id order (of one journey, of one status)."""
+
+    def outbox_counts(self, definition: str) -> dict[str, int]:
+        """``{"pending": n, "dead": n, "done": n}`` for monitoring."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for journeys, history, event ids and outbox rows.
+
+    >>> from journeyfsm.stores import MemoryStore
+    >>> store = MemoryStore()
+    >>> with store.transaction() as tx:
+    ...     tx.load("aida", "c-1") is None
+    True
+    """
+
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
+        """One transaction; commits on normal exit, rolls back when the block raises."""
+
+    def create_schema(self) -> None:
+        """Create the tables if missing (idempotent) and record the schema version."""
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of ``size``."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

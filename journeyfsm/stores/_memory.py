@@ -1,0 +1,253 @@
+"""MemoryStore: the store protocol in one process's memory, for tests and prototypes.
+
+One lock serialises transactions (so threads may share a store); every change made
+inside a transaction pushes its undo onto a log that is replayed backwards when the
+``with`` block raises, so a failed transaction leaves nothing behind.  Values are kept
+as copies of JSON-shaped data, as a database would keep them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from .._errors import ConcurrencyConflict
+from .._json import copy_json
+from .._records import HistoryEntry
+from .._service_core import Decision, JourneyRow
+from ._base import OutboxItem, OutboxStatus, check_version
+
+__all__ = ["MemoryStore"]
+
+_JKey = tuple[str, str]
+
+
+class MemoryStore:
+    """A store in memory: nothing survives the process.
+
+    >>> from journeyfsm import JourneyMachine, JourneyService, templates
+    >>> from journeyfsm.stores import MemoryStore
+    >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+    >>> service.handle("c-1", "engage", event_id="e-1").status
+    'moved'
+    >>> service.handle("c-1", "engage", event_id="e-1").status
+    'duplicate'
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._journeys: dict[_JKey, JourneyRow] = {}
+        self._history: dict[_JKey, list[HistoryEntry]] = {}
+        self._event_ids: dict[tuple[str, str, str], tuple[int, datetime]] = {}
+        self._outbox: dict[int, OutboxItem] = {}
+        self._idempotency_keys: set[str] = set()
+        self._next_id = 1
+        self._current: _MemoryTransaction | None = None
+
+    def create_schema(self) -> None:
+        """Nothing to create in memory (kept for the ``Store`` protocol)."""
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[_MemoryTransaction]:
+        """One transaction (nested ones join the outer one and roll back with it)."""
+        with self._lock:
+            outer = self._current
+            tx = self._current = _MemoryTransaction(self)
+            try:
+                yield tx
+            except BaseException:
+                tx._undo_all()
+                raise
+            else:
+                if outer is not None:  # committed into the outer one: undone with it
+                    outer._undo.extend(tx._undo)
+            finally:
+                self._current = outer
+
+
+class _MemoryTransaction:
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+        self._undo: list[Callable[[], None]] = []
+
+    def _undo_all(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+    def _set(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if key in table:
+            old = table[key]
+            self._undo.append(lambda: table.__setitem__(key, old))
+        else:
+            self._undo.append(lambda: table.pop(key, None))
+        table[key] = value
+
+    # -- journeys ------------------------------------------------------------------
+    def load(self, definition: str, key: str) -> JourneyRow | None:
+        row = self._s._journeys.get((definition, key))
+        if row is None:
+            return None
+        history = self._s._history.get((definition, key), [])
+        check_version(row.key, row.version, history[-1].seq if history else 0)
+        return attrs.evolve(row, data=copy_json(row.data))
+
+    def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
+        found = self._s._event_ids.get((definition, key, event_id))
+        return None if found is None else found[0]
+
+    def write(self, decision: Decision) -> None:
+        row, entry = decision.journey, decision.history
+        if row is None or entry is None:
+            return
+        s = self._s
+        jkey = (row.definition, row.key)
+        stored = s._journeys.get(jkey)
+        expected = decision.expected_version
+        if (stored is None) != (expected is None) or (
+            stored is not None and stored.version != expected
+        ):
+            raise _conflict(row.key, expected, None if stored is None else stored.version)
+        ids = decision.event_id
+        if ids is not None and (ids.definition, ids.key, ids.event_id) in s._event_ids:
+            raise _conflict(row.key, expected, None if stored is None else stored.version)
+        # every check passed: now change things (each change undoable)
+        self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data)))
+        history = s._history.setdefault(jkey, [])
+        history.append(entry)
+        self._undo.append(lambda: _drop_last(history))
+        if ids is not None:
+            self._set(
+                s._event_ids, (ids.definition, ids.key, ids.event_id), (ids.seq, ids.committed_at)
+            )
+        for out in decision.outbox:
+            item = OutboxItem(
+                s._next_id,
+                out.definition,
+                out.key,
+                out.seq,
+                out.effect,
+                out.idempotency_key,
+                copy_json(out.call),
+                "pending",
+                0,
+                decision.now,
+            )
+            self._set(s._outbox, item.id, item)
+            s._idempotency_keys.add(out.idempotency_key)
+            self._undo.append(lambda k=out.idempotency_key: s._idempotency_keys.discard(k))  # type: ignore[misc]
+            s._next_id += 1
+
+    def history(
+        self, definition: str, key: str, *, after: int = 0, limit: int = 100
+    ) -> list[HistoryEntry]:
+        entries = self._s._history.get((definition, key), [])
+        return [e for e in entries if e.seq > after][:limit]
+
+    def purge_event_ids(self, older_than: datetime) -> int:
+        table = self._s._event_ids
+        old = [k for k, (_, at) in table.items() if at < older_than]
+        for k in old:
+            value = table.pop(k)
+            self._undo.append(lambda k=k, v=value: table.__setitem__(k, v))  # type: ignore[misc]
+        return len(old)
+
+    # -- outbox --------------------------------------------------------------------
+    def claim(
+        self, definition: str, *, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[OutboxItem]:
+        out: list[OutboxItem] = []
+        for item in self._s._outbox.values():
+            if len(out) >= limit:
+                break
+            if (
+                item.definition == definition
+                and item.status == "pending"
+                and item.available_at <= now
+                and (item.lease_until is None or item.lease_until <= now)
+            ):
+                claimed = attrs.evolve(
+                    item, attempts=item.attempts + 1, lease_owner=worker, lease_until=now + lease
+                )
+                self._set(self._s._outbox, item.id, claimed)
+                out.append(claimed)
+        return out
+
+    def mark_done(self, item_id: int, *, now: datetime) -> None:
+        item = self._s._outbox.get(item_id)
+        if item is not None and item.status == "pending":
+            self._set(
+                self._s._outbox,
+                item_id,
+                attrs.evolve(item, status="done", lease_owner=None, lease_until=None),
+            )
+
+    def mark_failed(
+        self, item_id: int, *, error: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        item = self._s._outbox.get(item_id)
+        if item is None or item.status != "pending":
+            return
+        changed = attrs.evolve(
+            item,
+            status="pending" if retry_at is not None else "dead",
+            available_at=retry_at if retry_at is not None else item.available_at,
+            lease_owner=None,
+            lease_until=None,
+            last_error=error,
+        )
+        self._set(self._s._outbox, item_id, changed)
+
+    def requeue_dead(
+        self, definition: str, *, now: datetime, ids: Sequence[int] | None = None
+    ) -> int:
+        wanted = None if ids is None else set(ids)
+        n = 0
+        for item in list(self._s._outbox.values()):
+            if (
+                item.definition == definition
+                and item.status == "dead"
+                and (wanted is None or item.id in wanted)
+            ):
+                self._set(
+                    self._s._outbox,
+                    item.id,
+                    attrs.evolve(item, status="pending", attempts=0, available_at=now),
+                )
+                n += 1
+        return n
+
+    def outbox(
+        self, definition: str, *, key: str | None = None, status: OutboxStatus | None = None
+    ) -> list[OutboxItem]:
+        return [
+            item
+            for item in self._s._outbox.values()
+            if item.definition == definition
+            and (key is None or item.key == key)
+            and (status is None or item.status == status)
+        ]
+
+    def outbox_counts(self, definition: str) -> dict[str, int]:
+        counts = {"pending": 0, "dead": 0, "done": 0}
+        for item in self._s._outbox.values():
+            if item.definition == definition:
+                counts[item.status] += 1
+        return counts
+
+
+def _drop_last(entries: list[HistoryEntry]) -> None:
+    entries.pop()
+
+
+def _conflict(key: str, expected: int | None, stored: int | None) -> ConcurrencyConflict:
+    return ConcurrencyConflict(
+        f"journey {key!r} was moved by another worker (expected version {expected}, "
+        f"stored {stored}); reload it and decide again",
+        key=key,
+    )

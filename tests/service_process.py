@@ -1,0 +1,112 @@
+"""A worker process for the multi-process and crash tests (run as a script, not collected).
+
+    python service_process.py handle DB EVENTS.json OUT.json [KILL_POINT N]
+    python service_process.py drain DB RECEIVER.log LEASE_SECONDS [KILL_AFTER_EFFECT N]
+
+``handle``: handles the events (a JSON list of [key, trigger, payload, event_id]) with a
+JourneyService on the SQLite file DB and writes the outcome statuses to OUT.json.  With a
+KILL_POINT the process SIGKILLs itself while handling its N-th event (counted from 1):
+``decided`` between the decision and the write transaction, ``in_write`` after the
+journey row was updated and before the history row (inside the transaction),
+``before_commit`` after every row was written, before COMMIT.
+
+``drain``: runs an OutboxWorker until nothing is due; each effect appends its
+idempotency key to RECEIVER.log (flushed and fsynced: the receiver's own record).  With
+KILL_AFTER_EFFECT the process SIGKILLs itself after the N-th effect ran, before its row
+is marked done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from service_support import shop_machine
+
+from journeyfsm import JourneyService, OutboxWorker
+from journeyfsm._service import JourneyService as _Service
+from journeyfsm.stores import SQLiteStore
+from journeyfsm.stores._sqlite import _SQLiteTransaction
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def handle(db: str, events_file: str, out_file: str, kill: str | None, nth: int) -> None:
+    count = [0]
+    if kill == "decided":
+        original_decide = _Service._decide
+
+        def decide(self: Any, *args: Any) -> Any:
+            decision = original_decide(self, *args)
+            count[0] += 1
+            if count[0] == nth and decision.writes:
+                _die()
+            return decision
+
+        _Service._decide = decide  # type: ignore[method-assign]
+    elif kill in ("in_write", "before_commit"):
+        original_write = _SQLiteTransaction.write
+
+        class Killing:
+            """The connection, dying at the history insert (``in_write``)."""
+
+            def __init__(self, conn: Any) -> None:
+                self.conn = conn
+
+            def execute(self, sql: str, *params: Any) -> Any:
+                if "INSERT INTO" in sql and "history" in sql:
+                    _die()
+                return self.conn.execute(sql, *params)
+
+        def write(self: Any, decision: Any) -> None:
+            count[0] += 1
+            if count[0] == nth and kill == "in_write":
+                self.conn = Killing(self.conn)
+            original_write(self, decision)
+            if count[0] == nth:
+                _die()
+
+        _SQLiteTransaction.write = write  # type: ignore[method-assign]
+    service = JourneyService(shop_machine(), SQLiteStore(db), max_attempts=100)
+    events = json.loads(Path(events_file).read_text())
+    statuses = [service.handle(k, t, p, event_id=e).status for k, t, p, e in events]
+    Path(out_file).write_text(json.dumps(statuses))
+
+
+def drain(db: str, receiver: str, lease: float, kill_after: int | None) -> None:
+    log = open(receiver, "a", encoding="utf-8")  # noqa: SIM115
+    ran = [0]
+
+    class Receiver(list[str]):
+        """The effects' sink: the receiver's own durable record of each key."""
+
+        def append(self, key: str) -> None:
+            log.write(key + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+            ran[0] += 1
+            if ran[0] == kill_after:
+                _die()
+
+    machine = shop_machine(None, Receiver())
+    worker = OutboxWorker(machine, SQLiteStore(db), lease=timedelta(seconds=lease))
+    while worker.run_once(limit=5):
+        pass
+
+
+if __name__ == "__main__":
+    mode, *args = sys.argv[1:]
+    if mode == "handle":
+        kill = args[3] if len(args) > 3 else None
+        handle(args[0], args[1], args[2], kill, int(args[4]) if kill else 0)
+    else:
+        drain(args[0], args[1], float(args[2]), int(args[3]) if len(args) > 3 else None)

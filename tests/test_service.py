@@ -1,0 +1,474 @@
+"""JourneyService on every store: exactly-once moves, duplicates, refusals before any
+write, optimistic conflicts and retries, batches, the host's own transaction."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import START
+from service_support import (
+    StoreFactory,
+    assert_consistent,
+    dump_store,
+    open_store,
+    shop_machine,
+    store,
+)
+
+from journeyfsm import (
+    ConcurrencyConflict,
+    Context,
+    DataError,
+    Event,
+    HookError,
+    JourneyService,
+    ManualClock,
+    UnknownTrigger,
+)
+from journeyfsm.stores import MemoryStore, SQLiteStore, Store
+
+__all__ = ["open_store", "store"]  # fixtures, imported to be found
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def service(store: Store, clock: ManualClock) -> JourneyService:
+    return JourneyService(shop_machine(clock), store)
+
+
+def test_handle_commits_the_move_history_event_id_and_outbox_rows(
+    service: JourneyService, store: Store
+) -> None:
+    outcome = service.handle("c-1", "add_to_cart", {"sku": "mug"}, event_id="e-1")
+    assert (outcome.status, outcome.source, outcome.dest) == ("moved", "browsing", "cart")
+    journey = service.get("c-1")
+    assert journey is not None
+    assert (journey.stage, journey.version, journey.data) == (
+        "cart",
+        1,
+        {"moves": 1, "cart": ["mug"]},
+    )
+    [entry] = service.history("c-1")
+    assert (entry.seq, entry.trigger, entry.event_id, entry.at) == (1, "add_to_cart", "e-1", START)
+    with store.transaction(write=False) as tx:
+        assert tx.event_seq("checkout", "c-1", "e-1") == 1
+        [row] = tx.outbox("checkout", key="c-1")
+    assert (row.effect, row.idempotency_key, row.status) == (
+        "track",
+        "checkout:c-1:1:track",
+        "pending",
+    )
+    assert row.call["data"] == {"moves": 1, "cart": ["mug"]}
+
+
+def test_redelivered_event_id_is_a_duplicate_with_its_seq_and_writes_nothing(
+    service: JourneyService, store: Store
+) -> None:
+    service.handle("c-1", "add_to_cart", event_id="e-1")
+    service.handle("c-1", "add_to_cart", event_id="e-2")
+    before = dump_store(store, "checkout", ["c-1"])
+    again = service.handle("c-1", "add_to_cart", event_id="e-1")
+    assert (again.status, again.seq, again.source) == ("duplicate", 1, "cart")
+    assert dump_store(store, "checkout", ["c-1"]) == before
+
+
+def test_event_ids_are_per_journey(service: JourneyService) -> None:
+    assert service.handle("c-1", "add_to_cart", event_id="e-1").moved
+    assert service.handle("c-2", "add_to_cart", event_id="e-1").moved
+
+
+def test_blocked_and_ignored_events_write_nothing(service: JourneyService, store: Store) -> None:
+    assert service.handle("c-1", "pay", {"paid": True}).status == "ignored"
+    assert service.get("c-1") is None
+    service.handle("c-1", "add_to_cart")
+    before = dump_store(store, "checkout", ["c-1"])
+    blocked = service.handle("c-1", "pay", {"paid": True}, event_id="e-9")
+    assert blocked.status == "ignored"  # pay is not valid from cart
+    service.handle("c-1", "checkout", event_id="e-2")
+    before = dump_store(store, "checkout", ["c-1"])
+    refused = service.handle("c-1", "pay", {"paid": False}, event_id="e-3")
+    assert refused.blocked
+    assert dump_store(store, "checkout", ["c-1"]) == before
+    # the blocked event id was not remembered: delivered again, it is judged again
+    assert service.handle("c-1", "pay", {"paid": True}, event_id="e-3").moved
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"trigger": "add_to_kart"}, UnknownTrigger),
+        ({"payload": {"when": datetime(2026, 1, 1)}}, DataError),
+        ({"payload": {"tags": {"vip"}}}, DataError),
+        ({"payload": float("nan")}, DataError),
+        ({"at": datetime(2026, 1, 1, 10, 0)}, ValueError),
+        ({"meta": {"n": object()}}, DataError),
+        ({"event_id": ""}, TypeError),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_written(
+    service: JourneyService, store: Store, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    service.handle("c-1", "add_to_cart", event_id="e-1")
+    before = dump_store(store, "checkout", ["c-1", "c-2"])
+    call: dict[str, Any] = {"trigger": "add_to_cart", "event_id": "e-2", **kwargs}
+    trigger = call.pop("trigger")
+    for key in ("c-1", "c-2"):  # an existing journey and a new one
+        with pytest.raises(error):
+            service.handle(key, trigger, **call)
+    assert dump_store(store, "checkout", ["c-1", "c-2"]) == before
+
+
+def test_unknown_trigger_error_names_close_matches(service: JourneyService) -> None:
+    with pytest.raises(UnknownTrigger, match="add_to_cart"):
+        service.handle("c-1", "add_to_kart")
+
+
+def test_other_time_zones_are_stored_as_utc(service: JourneyService) -> None:
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    service.handle("c-1", "add_to_cart", at=at)
+    assert service.history("c-1")[0].at == datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+
+
+def test_history_pages_in_seq_order(service: JourneyService) -> None:
+    for i in range(7):
+        service.handle("c-1", "note" if i else "add_to_cart", event_id=f"e-{i}")
+    first = service.history("c-1", limit=3)
+    rest = service.history("c-1", after=first[-1].seq, limit=100)
+    assert [e.seq for e in first] == [1, 2, 3]
+    assert [e.seq for e in rest] == [4, 5, 6, 7]
+
+
+def test_initial_data_makes_a_new_journeys_data(store: Store, clock: ManualClock) -> None:
+    service = JourneyService(shop_machine(clock), store, initial_data=lambda key: {"who": key})
+    service.handle("c-1", "add_to_cart")
+    journey = service.get("c-1")
+    assert journey is not None and journey.data["who"] == "c-1"
+
+
+def test_entered_at_is_kept_across_internal_transitions(
+    service: JourneyService, store: Store, clock: ManualClock
+) -> None:
+    service.handle("c-1", "add_to_cart")
+    clock.advance(timedelta(hours=1))
+    service.handle("c-1", "note")
+    with store.transaction(write=False) as tx:
+        row = tx.load("checkout", "c-1")
+    assert row is not None
+    assert row.entered_at == START and row.updated_at == START + timedelta(hours=1)
+
+
+def test_a_version_conflict_is_retried_on_the_fresh_journey(
+    open_store: StoreFactory, clock: ManualClock
+) -> None:
+    machine = shop_machine(clock)
+    other = JourneyService(shop_machine(clock), open_store())
+    service = JourneyService(machine, open_store())
+    service.handle("c-1", "add_to_cart")
+    raced = []
+
+    @machine.before
+    def another_worker_moves_first(ctx: Context) -> None:
+        if not raced:  # between this worker's read and its write
+            raced.append(other.handle("c-1", "note", event_id="other"))
+
+    outcome = service.handle("c-1", "add_to_cart", {"sku": "pen"}, event_id="mine")
+    assert raced[0].moved and outcome.moved
+    assert outcome.entry is not None and outcome.entry.seq == 3  # decided again, after 'note'
+    journey = service.get("c-1")
+    assert journey is not None
+    assert journey.version == 3 and journey.data["moves"] == 3  # no lost update
+    assert [e.event_id for e in service.history("c-1")] == [None, "other", "mine"]
+
+
+def test_conflicts_on_every_attempt_raise_and_write_nothing(
+    open_store: StoreFactory, clock: ManualClock
+) -> None:
+    machine = shop_machine(clock)
+    other = JourneyService(shop_machine(clock), open_store())
+    service = JourneyService(machine, open_store(), max_attempts=3, backoff=0.0)
+    service.handle("c-1", "add_to_cart")
+
+    @machine.before
+    def always_beaten(ctx: Context) -> None:
+        other.handle("c-1", "note")
+
+    with pytest.raises(ConcurrencyConflict, match="3 attempts") as info:
+        service.handle("c-1", "add_to_cart", event_id="mine")
+    assert info.value.key == "c-1"
+    assert "mine" not in [e.event_id for e in service.history("c-1")]
+    assert assert_consistent(service, ["c-1"]) == 4  # 1 + three notes by the other worker
+
+
+def test_the_same_event_racing_on_two_workers_moves_once(
+    open_store: StoreFactory, clock: ManualClock
+) -> None:
+    machine = shop_machine(clock)
+    other = JourneyService(shop_machine(clock), open_store())
+    service = JourneyService(machine, open_store())
+    raced = []
+
+    @machine.before
+    def redelivered_to_another_worker(ctx: Context) -> None:
+        if not raced:
+            raced.append(other.handle("c-1", "add_to_cart", event_id="e-1"))
+
+    outcome = service.handle("c-1", "add_to_cart", event_id="e-1")
+    assert raced[0].moved
+    assert (outcome.status, outcome.seq) == ("duplicate", 1)
+    assert assert_consistent(service, ["c-1"]) == 1
+
+
+def test_threads_racing_on_shared_journeys_lose_no_update(
+    open_store: StoreFactory, clock: ManualClock
+) -> None:
+    keys = [f"c-{i}" for i in range(5)]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        service = JourneyService(shop_machine(clock), open_store(), max_attempts=50)
+        try:
+            for i in range(30):
+                key = keys[(i + n) % len(keys)]
+                trigger = "add_to_cart" if i % 3 else "note"
+                # every event delivered by two threads: e-{i} of thread n == of thread n^1
+                results.append(service.handle(key, trigger, event_id=f"{key}-{i}-{n // 2}").status)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    total = assert_consistent(JourneyService(shop_machine(clock), open_store()), keys)
+    assert results.count("moved") == total
+    assert results.count("duplicate") + results.count("moved") == len(results) == 120
+
+
+def test_handle_many_keeps_each_journeys_order_and_skips_duplicates(
+    service: JourneyService,
+) -> None:
+    events = [
+        Event("c-1", "add_to_cart", {"sku": "a"}, event_id="1"),
+        Event("c-2", "add_to_cart", {"sku": "x"}, event_id="1"),
+        Event("c-1", "add_to_cart", {"sku": "b"}, event_id="2"),
+        Event("c-1", "add_to_cart", {"sku": "b"}, event_id="2"),  # redelivered in the batch
+        Event("c-1", "checkout", event_id="3"),
+        Event("c-1", "pay", {"paid": True}, event_id="4"),
+    ]
+    outcomes = service.handle_many(events, batch_size=4)
+    assert [o.status for o in outcomes] == ["moved"] * 3 + ["duplicate"] + ["moved"] * 2
+    journey = service.get("c-1")
+    assert journey is not None
+    assert journey.stage == "paid" and journey.data["cart"] == ["a", "b"]
+    again = service.handle_many(events)
+    assert {o.status for o in again} == {"duplicate"}
+
+
+def test_handle_many_refuses_a_bad_event_before_writing_anything(
+    service: JourneyService, store: Store
+) -> None:
+    events = [Event("c-1", "add_to_cart"), Event("c-2", "add_to_cart", {"x": {1, 2}})]
+    with pytest.raises(DataError, match=r"payload\['x'\]"):
+        service.handle_many(events)
+    assert dump_store(store, "checkout", ["c-1", "c-2"]) == [(None, [], []), (None, [], [])]
+
+
+def test_handle_many_commits_up_to_a_failing_hook_then_raises(
+    store: Store, clock: ManualClock
+) -> None:
+    machine = shop_machine(clock)
+
+    @machine.on_enter("paid")
+    def explode(ctx: Context) -> None:
+        raise RuntimeError("mailer down")
+
+    service = JourneyService(machine, store)
+    events = [
+        Event("c-1", "add_to_cart", {"sku": "a"}, event_id="1"),
+        Event("c-1", "checkout", event_id="2"),
+        Event("c-1", "pay", {"paid": True}, event_id="3"),
+        Event("c-2", "add_to_cart", event_id="1"),
+    ]
+    with pytest.raises(HookError, match="explode"):
+        service.handle_many(events)
+    journey = service.get("c-1")
+    assert journey is not None and journey.stage == "checkout" and journey.version == 2
+    assert service.get("c-2") is None
+    assert assert_consistent(service, ["c-1", "c-2"]) == 2
+
+
+def test_get_of_a_journey_that_never_moved_is_none(service: JourneyService) -> None:
+    assert service.get("nobody") is None
+    assert service.history("nobody") == []
+
+
+def test_purge_event_ids_forgets_old_ids_only(service: JourneyService, clock: ManualClock) -> None:
+    service.handle("c-1", "add_to_cart", event_id="old")
+    clock.advance(timedelta(days=40))
+    service.handle("c-1", "note", event_id="new")
+    assert service.purge_event_ids(START + timedelta(days=30)) == 1
+    assert service.handle("c-1", "note", event_id="new").duplicate
+    assert service.handle("c-1", "note", event_id="old").moved  # forgotten: handled again
+
+
+def test_handle_inside_the_hosts_transaction_commits_and_rolls_back_with_it(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "app.db"
+    SQLiteStore(path, create_schema=True)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE orders (id TEXT PRIMARY KEY)")
+    conn.commit()
+    service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
+    with pytest.raises(RuntimeError), conn:
+        conn.execute("INSERT INTO orders VALUES ('o-1')")
+        assert service.handle("c-1", "add_to_cart", event_id="e-1").moved
+        raise RuntimeError("the host's request failed after handle")
+    assert service.get("c-1") is None
+    assert conn.execute("SELECT COUNT(*) FROM orders").fetchone() == (0,)
+    with conn:
+        conn.execute("INSERT INTO orders VALUES ('o-1')")
+        service.handle("c-1", "add_to_cart", event_id="e-1")
+    other = JourneyService(shop_machine(clock), SQLiteStore(path))  # another connection
+    journey = other.get("c-1")
+    assert journey is not None and journey.stage == "cart"
+    assert conn.execute("SELECT COUNT(*) FROM orders").fetchone() == (1,)
+
+
+def test_handle_without_an_open_host_transaction_waits_for_the_hosts_commit(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "app.db"
+    SQLiteStore(path, create_schema=True)
+    conn = sqlite3.connect(path, isolation_level=None)  # autocommit: the host commits
+    service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
+    service.handle("c-1", "add_to_cart")
+    assert conn.in_transaction
+    assert JourneyService(shop_machine(clock), SQLiteStore(path)).get("c-1") is None
+    conn.execute("COMMIT")
+    assert JourneyService(shop_machine(clock), SQLiteStore(path)).get("c-1") is not None
+
+
+def test_service_refuses_what_is_not_a_machine_or_store(store: Store) -> None:
+    with pytest.raises(TypeError, match="JourneyMachine"):
+        JourneyService(object(), store)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="store"):
+        JourneyService(shop_machine(), object())  # type: ignore[arg-type]
+
+
+# -- processes: two workers on one SQLite file, and workers killed mid-move ----------------
+PROCESS = Path(__file__).parent / "service_process.py"
+STEPS: list[tuple[str, Any]] = [
+    ("add_to_cart", {"sku": "a"}),
+    ("note", None),
+    ("add_to_cart", {"sku": "b"}),
+    ("checkout", None),
+    ("pay", {"paid": True}),
+]
+
+
+def _stream(keys: list[str]) -> list[list[Any]]:
+    """Every key's steps with event ids, interleaved across keys (each key in order)."""
+    return [
+        [key, trigger, payload, f"{key}-{i}"]
+        for i, (trigger, payload) in enumerate(STEPS)
+        for key in keys
+    ]
+
+
+def _run(*args: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(PROCESS), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _state(service: JourneyService, keys: list[str]) -> list[Any]:
+    out = []
+    for key in keys:
+        journey = service.get(key)
+        history = [(e.trigger, e.source, e.dest, e.event_id) for e in service.history(key)]
+        out.append(None if journey is None else (journey.stage, journey.data, history))
+    return out
+
+
+def test_two_processes_on_one_sqlite_file_move_each_event_once(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    SQLiteStore(path, create_schema=True)
+    keys = [f"c-{i}" for i in range(30)]
+    rng = random.Random(8)
+    parts: list[list[list[Any]]] = [[], []]
+    for event in _stream(keys):
+        worker = rng.randrange(2)
+        parts[worker].append(event)
+        if rng.random() < 0.2:  # delivered twice, to the other worker
+            parts[1 - worker].append(event)
+    procs = []
+    for n, part in enumerate(parts):
+        (tmp_path / f"events{n}.json").write_text(json.dumps(part))
+        procs.append(_run("handle", path, tmp_path / f"events{n}.json", tmp_path / f"out{n}.json"))
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()  # no ConcurrencyConflict escaped
+    statuses = [s for n in (0, 1) for s in json.loads((tmp_path / f"out{n}.json").read_text())]
+    service = JourneyService(shop_machine(), SQLiteStore(path))
+    assert statuses.count("moved") == assert_consistent(service, keys)
+    with service.store.transaction(write=False) as tx:
+        outbox = tx.outbox("checkout")
+    moves = [(k, e) for k in keys for e in service.history(k, limit=100)]
+    expected = sorted(
+        f"checkout:{k}:{e.seq}:{'track' if e.trigger == 'add_to_cart' else 'thank_you'}"
+        for k, e in moves
+        if e.trigger in ("add_to_cart", "pay")
+    )
+    assert sorted(o.idempotency_key for o in outbox) == expected  # one row per (move, effect)
+
+
+@pytest.mark.parametrize("point", ["decided", "in_write", "before_commit"])
+def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
+    tmp_path: Path, point: str
+) -> None:
+    path = tmp_path / "j.db"
+    SQLiteStore(path, create_schema=True)
+    keys = [f"c-{i}" for i in range(4)]
+    events = _stream(keys)
+    (tmp_path / "events.json").write_text(json.dumps(events))
+    killed = _run("handle", path, tmp_path / "events.json", tmp_path / "out.json", point, 7)
+    killed.communicate(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    service = JourneyService(shop_machine(), SQLiteStore(path))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert assert_consistent(service, keys) == 6  # the 7th move is not there at all
+    with service.store.transaction(write=False) as tx:
+        assert len(tx.outbox("checkout")) == 4  # the 4 add_to_cart moves committed
+        assert tx.event_seq("checkout", events[6][0], events[6][3]) is None
+    # restarted, the whole stream delivered again: the committed moves are duplicates
+    again = _run("handle", path, tmp_path / "events.json", tmp_path / "out.json")
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err.decode()
+    statuses = json.loads((tmp_path / "out.json").read_text())
+    assert statuses[:6] == ["duplicate"] * 6 and statuses[6] == "moved"
+    reference = JourneyService(shop_machine(), MemoryStore())
+    for key, trigger, payload, event_id in events:
+        reference.handle(key, trigger, payload, event_id=event_id)
+    assert _state(service, keys) == _state(reference, keys)
+    assert assert_consistent(service, keys) == len(events)

@@ -1,0 +1,310 @@
+"""The stores: one behaviour on every store (transactions, version checks, paging,
+retention), the SQLite schema and its errors, corrupted rows, hostile input."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from conftest import START
+from service_support import dump_sqlite, dump_store, open_store, shop_machine, store
+
+from journeyfsm import (
+    ConcurrencyConflict,
+    EffectCall,
+    JourneyService,
+    ManualClock,
+    StoreError,
+    UnknownTrigger,
+)
+from journeyfsm._service_core import Event, decide
+from journeyfsm.stores import SCHEMA_VERSION, MemoryStore, SQLiteStore, Store, StoreTransaction
+
+__all__ = ["open_store", "store"]  # fixtures, imported to be found
+
+
+def _decision(service: JourneyService, key: str, trigger: str, **kw: Any) -> Any:
+    with service.store.transaction(write=False) as tx:
+        row = tx.load("checkout", key)
+    return decide(service.machine, row, Event(key, trigger, **kw), seen_seq=None, now=START)
+
+
+def test_stores_satisfy_the_protocols(store: Store) -> None:
+    assert isinstance(store, Store)
+    with store.transaction() as tx:
+        assert isinstance(tx, StoreTransaction)
+
+
+def test_a_stale_version_is_a_conflict_and_writes_nothing(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    service.handle("c-1", "add_to_cart")
+    stale = _decision(service, "c-1", "note")
+    service.handle("c-1", "note")
+    before = dump_store(store, "checkout", ["c-1"])
+    with pytest.raises(ConcurrencyConflict, match="'c-1'"), store.transaction() as tx:
+        tx.write(stale)
+    assert dump_store(store, "checkout", ["c-1"]) == before
+
+
+def test_a_first_move_written_twice_is_a_conflict(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    first = _decision(service, "c-1", "add_to_cart")
+    second = _decision(service, "c-1", "add_to_cart")
+    with store.transaction() as tx:
+        tx.write(first)
+    with pytest.raises(ConcurrencyConflict), store.transaction() as tx:
+        tx.write(second)
+    assert len(service.history("c-1")) == 1
+
+
+def test_a_transaction_that_raises_leaves_nothing_behind(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    service.handle("c-1", "add_to_cart", event_id="e-0")
+    before = dump_store(store, "checkout", ["c-1", "c-2"])
+    moves = [_decision(service, k, "add_to_cart", event_id="e-1") for k in ("c-1", "c-2")]
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        for decision in moves:
+            tx.write(decision)
+        tx.purge_event_ids(START + timedelta(days=1))
+        raise RuntimeError("after the writes, before the commit")
+    assert dump_store(store, "checkout", ["c-1", "c-2"]) == before
+    with store.transaction(write=False) as tx:
+        assert tx.event_seq("checkout", "c-1", "e-0") == 1
+
+
+def test_nested_transactions_roll_back_with_the_outer_one(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    move = _decision(service, "c-1", "add_to_cart")
+    with pytest.raises(RuntimeError), store.transaction() as outer:
+        with store.transaction() as inner:
+            inner.write(move)
+        assert outer.load("checkout", "c-1") is not None
+        raise RuntimeError
+    assert service.get("c-1") is None
+
+
+def test_journeys_are_keyed_by_definition_and_key(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    service.handle("c-1", "add_to_cart")
+    move = _decision(service, "c-1", "note")
+    other = attrs.evolve(move, journey=attrs.evolve(move.journey, definition="other"))
+    with store.transaction() as tx:
+        tx.write(attrs.evolve(other, expected_version=None))
+        assert tx.load("other", "c-1") is not None
+        assert tx.load("checkout", "c-1").version == 1  # type: ignore[union-attr]
+
+
+def test_purge_event_ids_counts_what_it_removed(store: Store) -> None:
+    clock = ManualClock(START)
+    service = JourneyService(shop_machine(clock), store)
+    for i in range(3):
+        service.handle(f"c-{i}", "add_to_cart", event_id="e")
+        clock.advance(timedelta(days=10))
+    with store.transaction() as tx:
+        assert tx.purge_event_ids(START + timedelta(days=15)) == 2
+    with store.transaction(write=False) as tx:
+        assert [tx.event_seq("checkout", f"c-{i}", "e") for i in range(3)] == [None, None, 1]
+
+
+def test_outbox_rows_are_claimed_once_until_the_lease_expires(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    service.handle("c-1", "add_to_cart")
+    lease = timedelta(seconds=30)
+    with store.transaction() as tx:
+        [item] = tx.claim("checkout", worker="a", now=START, lease=lease, limit=10)
+        assert tx.claim("checkout", worker="b", now=START, lease=lease, limit=10) == []
+        assert tx.claim("other", worker="b", now=START + lease, lease=lease, limit=10) == []
+        [again] = tx.claim("checkout", worker="b", now=START + lease, lease=lease, limit=10)
+    assert (item.attempts, again.attempts, again.lease_owner) == (1, 2, "b")
+    assert again.lease_until == START + 2 * lease
+
+
+# -- SQLite: schema, errors, corruption, hostile input -------------------------------------
+def test_create_schema_is_idempotent_and_records_the_version(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    store = SQLiteStore(path, create_schema=True)
+    store.create_schema()
+    SQLiteStore(path, create_schema=True)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT version FROM journeyfsm_schema_version").fetchall() == [
+        (SCHEMA_VERSION,)
+    ]
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_opening_a_file_without_the_schema_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"no journeyfsm schema.*create_schema=True") as info:
+        SQLiteStore(tmp_path / "empty.db")
+    assert info.value.table == "schema_version"
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [(0, "version 0, this journeyfsm needs 1; run"), (99, "newer than this journeyfsm's")],
+)
+def test_opening_an_older_or_newer_schema_says_what_to_do(
+    tmp_path: Path, version: int, message: str
+) -> None:
+    path = tmp_path / "j.db"
+    SQLiteStore(path, create_schema=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE journeyfsm_schema_version SET version = ?", (version,))
+    with pytest.raises(StoreError, match=message):
+        SQLiteStore(path)
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello " * 1000)
+    with pytest.raises(StoreError, match=r"cannot (open|read|begin).*notes\.txt"):
+        SQLiteStore(path)
+
+
+def test_prefix_must_be_an_identifier(tmp_path: Path) -> None:
+    for bad in ['x"; DROP TABLE t; --', "1abc", "a b", "a" * 40, "é"]:
+        with pytest.raises(ValueError, match="table prefix"):
+            SQLiteStore(tmp_path / "j.db", prefix=bad, create_schema=True)
+    assert not (tmp_path / "j.db").exists() or dump_sqlite(tmp_path / "j.db") == {}
+
+
+def test_two_prefixes_share_a_file_without_touching_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    a = JourneyService(shop_machine(), SQLiteStore(path, prefix="a_", create_schema=True))
+    b = JourneyService(shop_machine(), SQLiteStore(path, prefix="b_", create_schema=True))
+    a.handle("c-1", "add_to_cart")
+    assert b.get("c-1") is None
+
+
+HOSTILE = [
+    "x'); DROP TABLE journeyfsm_journeys; --",
+    "' OR '1'='1",
+    'c"; DELETE FROM journeyfsm_history; --',
+    "k\x00ey",
+    "ключ-💥",
+    "%:%3A",
+]
+
+
+def test_hostile_keys_and_payloads_touch_only_their_own_rows(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    service = JourneyService(shop_machine(), SQLiteStore(path, create_schema=True))
+    service.handle("bystander", "add_to_cart", {"sku": "mug"}, event_id="e")
+    bystander = dump_store(service.store, "checkout", ["bystander"])
+    for key in HOSTILE:
+        payload = {"sku": key, key: [key]}
+        assert service.handle(key, "add_to_cart", payload, event_id=key, meta={key: key}).moved
+        assert service.handle(key, "add_to_cart", event_id=key).duplicate
+        journey = service.get(key)
+        assert journey is not None and journey.data["cart"] == [key]
+        [entry] = service.history(key)
+        assert entry.event_id == key and entry.meta == {key: key}
+        with pytest.raises(UnknownTrigger):
+            service.handle(key, key)
+    assert dump_store(service.store, "checkout", ["bystander"]) == bystander
+    tables = dump_sqlite(path)
+    assert len(tables["journeyfsm_journeys"]) == 1 + len(HOSTILE)
+    assert len(tables["journeyfsm_history"]) == 1 + len(HOSTILE)
+
+
+def _corrupt(path: Path, sql: str, *params: Any) -> None:
+    with sqlite3.connect(path) as conn:
+        assert conn.execute(sql, params).rowcount == 1
+
+
+@pytest.mark.parametrize(
+    ("sql", "table", "message"),
+    [
+        ("UPDATE journeyfsm_journeys SET stage = 'limbo'", "journeys", "limbo"),
+        ("UPDATE journeyfsm_journeys SET data = '{\"cart\": ['", "journeys", "malformed JSON"),
+        ("UPDATE journeyfsm_journeys SET data = '[1, 2]'", "journeys", "data"),
+        ("UPDATE journeyfsm_journeys SET definition_version = '[3]'", "journeys", "version"),
+        ("UPDATE journeyfsm_journeys SET version = 7", "journeys", "history ends at seq 1"),
+        ("UPDATE journeyfsm_journeys SET entered_at = 'yesterday'", "journeys", "entered_at"),
+        ("UPDATE journeyfsm_history SET meta = 'nope'", "history", "malformed JSON"),
+        ("UPDATE journeyfsm_history SET at = '2026-01-01T09:00:00'", "history", "UTC offset"),
+    ],
+)
+def test_a_corrupted_row_is_a_store_error_naming_table_and_key(
+    tmp_path: Path, sql: str, table: str, message: str
+) -> None:
+    path = tmp_path / "j.db"
+    service = JourneyService(shop_machine(), SQLiteStore(path, create_schema=True))
+    service.handle("c-7", "add_to_cart", meta={"channel": "web"})
+    service.handle("bystander", "add_to_cart")
+    _corrupt(path, sql + " WHERE key = 'c-7'")
+    with pytest.raises(StoreError, match=message) as info:
+        if table == "history":
+            service.history("c-7")
+        elif "SET version" in sql:
+            service.get("c-7")
+            raise AssertionError("a version the history contradicts is found on the next move")
+        else:
+            service.handle("c-7", "note")
+    assert (info.value.table, info.value.key) == (table, "c-7")
+    assert f"{table}" in str(info.value) and "'c-7'" in str(info.value)
+    assert service.handle("bystander", "note").moved  # the others are unaffected
+
+
+def test_memory_store_reports_a_corrupted_row_the_same_way() -> None:
+    store = MemoryStore()
+    service = JourneyService(shop_machine(), store)
+    service.handle("c-7", "add_to_cart")
+    row = store._journeys[("checkout", "c-7")]
+    store._journeys[("checkout", "c-7")] = attrs.evolve(row, stage="limbo")
+    with pytest.raises(StoreError, match="limbo") as info:
+        service.handle("c-7", "note")
+    assert (info.value.table, info.value.key) == ("journeys", "c-7")
+
+
+def test_a_row_of_another_definition_version_loads_when_its_stages_exist(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    service = JourneyService(shop_machine(), SQLiteStore(path, create_schema=True))
+    service.handle("c-1", "add_to_cart")
+    _corrupt(path, "UPDATE journeyfsm_journeys SET definition_version = '2'")
+    assert service.handle("c-1", "note").moved
+    with service.store.transaction(write=False) as tx:
+        row = tx.load("checkout", "c-1")
+    assert row is not None and row.definition_version == 3  # written by this version
+
+
+def test_effect_call_round_trips_through_its_dict() -> None:
+    call = EffectCall(
+        "thank_you",
+        "checkout:c%3A1:2:thank_you",
+        "c:1",
+        "pay",
+        "checkout",
+        "paid",
+        2,
+        datetime(2026, 1, 1, 9, tzinfo=timezone.utc),
+        {"paid": True},
+        "e-2",
+        {"channel": "web"},
+        "checkout",
+        {"cart": ["mug"]},
+    )
+    assert EffectCall.from_dict(call.to_dict()) == call
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seq": "2"}, "'seq'"),
+        ({"at": "2026-01-01T09:00:00"}, "'at'"),
+        ({"effect": None}, "'effect'"),
+        ({"data": None}, "'data'"),
+        ({"extra": 1}, "unknown keys"),
+    ],
+)
+def test_effect_call_from_dict_names_the_bad_field(change: dict[str, Any], message: str) -> None:
+    good = EffectCall(
+        "e", "k", "c", "t", "s", "d", 1, datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ).to_dict()
+    with pytest.raises(ValueError, match=message):
+        EffectCall.from_dict({**good, **change})
