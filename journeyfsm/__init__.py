@@ -33,6 +33,7 @@ from ._hooks import Effect
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome, Status
 from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
+from ._timeouts import DueTimeout
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "Context",
     "DataError",
     "DefinitionError",
+    "DueTimeout",
     "Edge",
     "Effect",
     "EffectCall",
