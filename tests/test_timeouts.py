@@ -15,12 +15,14 @@ from hypothesis import strategies as st
 from journeyfsm import (
     Context,
     HookError,
+    Journey,
     JourneyBuilder,
     JourneyDefinition,
     JourneyMachine,
     ManualClock,
     guard,
 )
+from journeyfsm.templates import TEMPLATES
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 H = timedelta(hours=1)
@@ -296,3 +298,17 @@ def test_timeouts_agree_with_a_reference_model(
     model.advance(at)
     assert journey.stage == model.stage
     assert [(e.trigger, e.dest, e.at) for e in journey.history] == model.moves
+
+
+# -- templates ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_every_template_timeout_fires_its_drop_out_at_its_due_time(name: str) -> None:
+    d = TEMPLATES[name]()
+    assert d.timeouts, "every template declares the timeouts its stage model implies"
+    machine = JourneyMachine(d, logger=quiet_logger())
+    for timeout in d.timeouts:
+        journey = Journey("k", timeout.stage, definition=d.name, started_at=T0, entered_at=T0)
+        assert machine.tick(journey, T0 + timeout.after - timedelta(seconds=1)) == ()
+        fired = machine.tick(journey, T0 + timeout.after)
+        assert fired[0].trigger == timeout.trigger and fired[0].moved
+        assert fired[0].dest != timeout.stage  # the customer dropped out of the stage
