@@ -36,6 +36,7 @@ from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
 from ._service import JourneyService
 from ._service_core import Event
+from ._timeouts import DueTimeout
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "Context",
     "DataError",
     "DefinitionError",
+    "DueTimeout",
     "Edge",
     "Effect",
     "EffectCall",

@@ -188,6 +188,33 @@ class JourneyBuilder:
         self._timeouts.append(Timeout(stage, after, trigger))
         return self
 
+    def remove_timeouts(
+        self, *, stage: str | None = None, trigger: str | None = None
+    ) -> JourneyBuilder:
+        """Remove the timeouts of ``stage`` and/or ``trigger`` (both: those matching both).
+
+        >>> from journeyfsm import templates
+        >>> d = templates.eight_phases().builder().remove_timeouts(trigger="drop_out").build()
+        >>> d.timeouts
+        ()
+        """
+        if stage is None and trigger is None:
+            raise ValueError("remove_timeouts() needs stage=... and/or trigger=...")
+        kept = [
+            to
+            for to in self._timeouts
+            if not (
+                (stage is None or to.stage == stage) and (trigger is None or to.trigger == trigger)
+            )
+        ]
+        if len(kept) == len(self._timeouts):
+            what = " and ".join(
+                f"{k} {v!r}" for k, v in (("stage", stage), ("trigger", trigger)) if v is not None
+            )
+            raise KeyError(f"builder {self.name!r} has no timeout with {what}")
+        self._timeouts = kept
+        return self
+
     def build(
         self, *, name: str | None = None, version: int | str | None = None
     ) -> JourneyDefinition:

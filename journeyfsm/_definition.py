@@ -136,8 +136,9 @@ class Timeout:
     """If a journey sits in ``stage`` longer than ``after``, fire ``trigger``.
 
     Declared and validated with the definition (the stage must exist and ``trigger`` must
-    have a transition from it).  ``JourneyMachine`` does not fire timeouts by itself; the
-    service layer, with its durable clock, will.
+    have a transition from it).  Due at the time the journey entered ``stage`` plus
+    ``after``; ``JourneyMachine.tick(journey, now)`` fires what is due (see
+    ``journeyfsm/_timeouts.py`` and docs/semantics.md, "Timeouts").
 
     >>> from datetime import timedelta
     >>> Timeout("cart", timedelta(hours=1), "abandon_cart").after.total_seconds()

@@ -75,6 +75,10 @@ def record_move(event_data: Any) -> None:
         ),
     )
     journey.version = seq
+    if dest is not None:  # entering a stage (a re-entry too) restarts its timeouts
+        journey.entered_at = ctx._now
+        journey.entry_seq = seq
+        journey.timeouts_fired = 0
 
 
 class _Stage(State):

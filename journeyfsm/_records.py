@@ -181,6 +181,14 @@ class Journey:
     version: int = 0
     event_ids: dict[str, None] | None = None
     definition: str | None = attrs.field(default=None, kw_only=True)
+    #: when the journey started, and when it entered its current stage (a re-entry
+    #: counts, an internal transition does not); ``None`` when not known
+    started_at: datetime | None = attrs.field(default=None, kw_only=True)
+    entered_at: datetime | None = attrs.field(default=None, kw_only=True)
+    #: the seq of the move that entered the current stage (0: the journey started there)
+    entry_seq: int = attrs.field(default=0, kw_only=True)
+    #: how many of this stage entry's timeouts (in due order) have fired
+    timeouts_fired: int = attrs.field(default=0, kw_only=True)
     # The Context of the move under way (None when idle): re-entrance check and data save.
     _move: Context | None = attrs.field(default=None, init=False, eq=False)
 
@@ -208,7 +216,19 @@ class Journey:
         """Every recorded move, oldest first (read-only)."""
         return self._history
 
-    _STATE = ("key", "stage", "_data", "_history", "version", "event_ids", "definition")
+    _STATE = (
+        "key",
+        "stage",
+        "_data",
+        "_history",
+        "version",
+        "event_ids",
+        "definition",
+        "started_at",
+        "entered_at",
+        "entry_seq",
+        "timeouts_fired",
+    )
 
     def __getstate__(self) -> dict[str, Any]:
         # a journey copied or pickled in the middle of a move is an idle journey
@@ -226,6 +246,10 @@ class Journey:
             self.version,
             None if ids is None else dict(ids),
             definition=self.definition,
+            started_at=self.started_at,
+            entered_at=self.entered_at,
+            entry_seq=self.entry_seq,
+            timeouts_fired=self.timeouts_fired,
         )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -238,7 +262,7 @@ class Journey:
             f"Journey(key={self.key!r}, stage={self.stage!r}, version={self.version}, "
             f"data={self._data!r}, history={list(self._history)!r}, "
             f"event_ids={None if self.event_ids is None else list(self.event_ids)!r}, "
-            f"definition={self.definition!r})"
+            f"definition={self.definition!r}, entered_at={self.entered_at!r})"
         )
 
 

@@ -71,6 +71,7 @@ from ._outcome import (
 )
 from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
 from ._snapshot import restore_journey, snapshot_journey
+from ._timeouts import DueTimeout, due_timeout, stage_timeouts
 
 __all__ = ["JourneyMachine"]
 
@@ -134,6 +135,7 @@ class JourneyMachine(HookRegistration):
         self._hooks = HookRegistry(definition.stage_names, definition.triggers)
         self._table = {s: dict(row) for s, row in definition.table.items()}  # hot path: plain dicts
         self._engine = compile_engine(definition)
+        self._timeouts = stage_timeouts(definition)
         self._events = self._engine.events
 
     def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
@@ -189,8 +191,13 @@ class JourneyMachine(HookRegistration):
         return self._log
 
     # -- journeys ------------------------------------------------------------------
-    def start(self, key: str, data: Mapping[str, Any] | None = None) -> Journey:
+    def start(
+        self, key: str, data: Mapping[str, Any] | None = None, *, at: datetime | None = None
+    ) -> Journey:
         """A new journey in the initial stage, with a copy of ``data`` (a JSON-shaped dict).
+
+        ``at`` (timezone-aware; default: the clock) is when it started and entered its
+        first stage: the stage's timeouts count from then.
 
         >>> from journeyfsm import JourneyMachine, templates
         >>> machine = JourneyMachine(templates.aida())
@@ -203,15 +210,29 @@ class JourneyMachine(HookRegistration):
         """
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
+        now = self._now(at)
         if data is None:
-            return Journey(key, self.definition.initial_stage, definition=self._name)
+            return Journey(
+                key,
+                self.definition.initial_stage,
+                definition=self._name,
+                started_at=now,
+                entered_at=now,
+            )
         if not isinstance(data, Mapping):
             raise TypeError(
                 f"journey data must be a JSON-shaped dict, got {type(data).__name__} "
                 f"(journey {key!r})"
             )
         copy: JSONDict = copy_checked(dict(data), "data", key=key)
-        return Journey(key, self.definition.initial_stage, copy, definition=self._name)
+        return Journey(
+            key,
+            self.definition.initial_stage,
+            copy,
+            definition=self._name,
+            started_at=now,
+            entered_at=now,
+        )
 
     def snapshot(self, journey: Journey, *, history: bool = True) -> dict[str, Any]:
         """A JSON-able dict of ``journey``; :meth:`restore` reads it back exactly.
@@ -387,6 +408,7 @@ class JourneyMachine(HookRegistration):
         history = journey._history
         n_history = len(history)
         ids = journey.event_ids
+        stage_entry = (journey.entered_at, journey.entry_seq, journey.timeouts_fired)
         evicted: str | None = None
         journey._move = ctx
         try:
@@ -416,6 +438,7 @@ class JourneyMachine(HookRegistration):
                 results = self._evaluate_all(journey, trigger, payload, now, cands)
         except BaseException as err:
             self._rollback(journey, ctx, source, version, history, n_history, ids, evicted)
+            journey.entered_at, journey.entry_seq, journey.timeouts_fired = stage_entry
             if isinstance(err, HookError):
                 self._log.info(
                     "journey.hook_failed",
@@ -618,6 +641,68 @@ class JourneyMachine(HookRegistration):
         if self._hooks.blocked:
             _run_outcome_hooks("on_blocked", self._hooks.blocked, ctx, outcome)
         return outcome
+
+    # -- timeouts ------------------------------------------------------------------
+    def next_due(self, journey: Journey) -> DueTimeout | None:
+        """The journey's next stage timeout (due now or later), or ``None``.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from journeyfsm import JourneyBuilder, JourneyMachine, Timeout
+        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
+        ...      .transition("abandon", "cart", "abandoned")
+        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+        >>> machine = JourneyMachine(d)
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> due = machine.next_due(machine.start("c-1", at=t0))
+        >>> due.at - t0, due.timeout.trigger
+        (datetime.timedelta(days=1), 'abandon')
+        """
+        self._check_journey(journey)
+        return due_timeout(self._name, self._timeouts, journey)
+
+    def tick(self, journey: Journey, now: datetime | None = None) -> tuple[Outcome, ...]:
+        """Fire every timeout due at ``now`` (default: the clock), in order; the outcomes.
+
+        Each fires as its trigger ``at`` its own due time with a deterministic event id
+        (firing it again is a ``duplicate``); a move that enters a stage starts that
+        stage's timeouts, so a late tick catches up across stages exactly.  This is also
+        "advance this journey to time T": ``tick(journey, T)``.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from journeyfsm import JourneyBuilder, JourneyMachine
+        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
+        ...      .transition("abandon", "cart", "abandoned")
+        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+        >>> machine = JourneyMachine(d)
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> journey = machine.start("c-1", at=t0)
+        >>> machine.tick(journey, t0 + timedelta(hours=23))
+        ()
+        >>> [o.dest for o in machine.tick(journey, t0 + timedelta(hours=24))]
+        ['abandoned']
+        >>> journey.history[-1].at - t0
+        datetime.timedelta(days=1)
+        """
+        self._check_journey(journey)
+        until = self._now(now)
+        outcomes: list[Outcome] = []
+        while True:
+            due = due_timeout(self._name, self._timeouts, journey)
+            if due is None or due.at > until:
+                return tuple(outcomes)
+            entry_seq = journey.entry_seq
+            outcome = self.fire(
+                journey,
+                due.timeout.trigger,
+                None,
+                at=due.at,
+                event_id=due.event_id,
+                meta={"timeout": due.timeout.after.total_seconds()},
+                policy="ignore",
+            )
+            outcomes.append(outcome)
+            if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
+                journey.timeouts_fired = due.index + 1
 
     # -- effects -------------------------------------------------------------------
     def _effect_calls(self, ctx: Context, entry: HistoryEntry) -> tuple[EffectCall, ...]:

@@ -13,6 +13,13 @@ that is how journeys carry over to a new definition version.  When a stage is go
 error names it and both versions: migrate the snapshot (rename the stage in ``stage`` and
 in ``history``) before restoring it.  Triggers in the history are a record of the past
 and are not checked against the definition.
+
+Format 2 (this version) also keeps the journey's clock of timeouts: ``started_at`` and
+``entered_at`` (ISO times with an offset, or ``None`` when not known), ``entry_seq`` (the
+seq of the move that entered the stage, 0 if the journey started there) and
+``timeouts_fired`` (how many of this stage entry's timeouts have fired).  Format 1
+snapshots (before timeouts) still load: their times are not known (``None``), so no
+timeout is due until the journey next enters a stage.
 """
 
 from __future__ import annotations
@@ -30,8 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["restore_journey", "snapshot_journey"]
 
-FORMAT = 1
-_REQUIRED = (
+FORMAT = 2
+_REQUIRED_V1 = (
     "format",
     "definition",
     "definition_version",
@@ -41,8 +48,12 @@ _REQUIRED = (
     "version",
     "event_ids",
 )
+_TIMES = ("started_at", "entered_at", "entry_seq", "timeouts_fired")
+_REQUIRED = (*_REQUIRED_V1, *_TIMES)
 _REQUIRED_SET = frozenset(_REQUIRED)
+_REQUIRED_V1_SET = frozenset(_REQUIRED_V1)
 _KEYS = frozenset((*_REQUIRED, "history"))
+_KEYS_V1 = frozenset((*_REQUIRED_V1, "history"))
 _ENTRY_REQUIRED = ("seq", "trigger", "source", "dest", "at", "event_id")
 _ENTRY_REQUIRED_SET = frozenset(_ENTRY_REQUIRED)
 _ENTRY_KEYS = frozenset((*_ENTRY_REQUIRED, "meta"))
@@ -78,6 +89,10 @@ def snapshot_journey(
         "data": copy_checked(journey.data, "data", key=journey.key, stage=journey.stage),
         "version": journey.version,
         "event_ids": list(ids) if ids is not None else None,
+        "started_at": None if journey.started_at is None else journey.started_at.isoformat(),
+        "entered_at": None if journey.entered_at is None else journey.entered_at.isoformat(),
+        "entry_seq": journey.entry_seq,
+        "timeouts_fired": journey.timeouts_fired,
     }
     if history:
         # meta was checked when the move was recorded; to_dict gives a plain deep copy
@@ -111,17 +126,24 @@ def restore_journey(
             "was it made by JourneyMachine.snapshot()?"
         )
     # The checks run on every request that loads a journey: test cheaply, explain lazily.
-    n_keys = len(snap)
-    if not (snap.keys() >= _REQUIRED_SET and (n_keys == 8 or (n_keys == 9 and "history" in snap))):
-        raise _bad_keys(snap, key)
+    if "format" not in snap:
+        raise _bad_keys(snap, key, FORMAT)
     fmt = snap["format"]
-    if type(fmt) is not int or fmt != FORMAT:
+    if type(fmt) is not int or fmt not in (1, FORMAT):
         raise _fail(
             key,
             None,
-            f" has format {fmt!r}; this journeyfsm reads format {FORMAT}: "
+            f" has format {fmt!r}; this journeyfsm reads formats 1 and {FORMAT}: "
             "upgrade journeyfsm or re-create the snapshot",
         )
+    required = _REQUIRED_SET if fmt == FORMAT else _REQUIRED_V1_SET
+    n_keys = len(snap)
+    n_required = len(required)
+    if not (
+        snap.keys() >= required
+        and (n_keys == n_required or (n_keys == n_required + 1 and "history" in snap))
+    ):
+        raise _bad_keys(snap, key, fmt)
     name = snap["definition"]
     if name != d.name or type(name) is not str:
         raise _fail(
@@ -158,7 +180,7 @@ def restore_journey(
         )
     raw_ids = snap["event_ids"]
     ids = None if raw_ids is None else _event_ids(raw_ids, key, stage, event_id_window)
-    if n_keys == 8:
+    if n_keys == n_required:
         history = NO_HISTORY
     else:
         history = _history(d, snap["history"], key, stage, made_with)
@@ -170,7 +192,78 @@ def restore_journey(
                 "version counts moves, so they must agree (to keep history apart, "
                 "snapshot with history=False)",
             )
-    return Journey(key, stage, data, history, version, ids)
+    if fmt == 1:  # before timeouts: when the journey entered its stage is not known
+        return Journey(key, stage, data, history, version, ids)
+    started_at = _time(snap["started_at"], "started_at", key, stage)
+    entered_at = _time(snap["entered_at"], "entered_at", key, stage)
+    entry_seq, fired = snap["entry_seq"], snap["timeouts_fired"]
+    if type(entry_seq) is not int or not 0 <= entry_seq <= version:
+        raise _fail(
+            key,
+            stage,
+            f": 'entry_seq' must be an int from 0 to the version ({version}): the seq of "
+            f"the move that entered the stage, got {entry_seq!r}",
+        )
+    n_timeouts = sum(1 for t in d.timeouts if t.stage == stage)
+    if type(fired) is not int or not 0 <= fired <= n_timeouts:
+        raise _fail(
+            key,
+            stage,
+            f": 'timeouts_fired' must be an int from 0 to {n_timeouts} (the timeouts of "
+            f"stage {stage!r}), got {fired!r}",
+        )
+    if history:
+        for entry in history[entry_seq:]:
+            if entry.dest != stage:
+                raise _fail(
+                    key,
+                    stage,
+                    f": 'entry_seq' is {entry_seq} but history[{entry.seq - 1}] moved to "
+                    f"{entry.dest!r}; entry_seq is the seq of the last move into {stage!r}",
+                )
+        if entry_seq and history[entry_seq - 1].dest != stage:
+            raise _fail(
+                key,
+                stage,
+                f": 'entry_seq' is {entry_seq} but that move went to "
+                f"{history[entry_seq - 1].dest!r}, not {stage!r}",
+            )
+    return Journey(
+        key,
+        stage,
+        data,
+        history,
+        version,
+        ids,
+        started_at=started_at,
+        entered_at=entered_at,
+        entry_seq=entry_seq,
+        timeouts_fired=fired,
+    )
+
+
+def _time(raw: Any, field: str, key: str, stage: str) -> datetime | None:
+    if raw is None:
+        return None
+    if type(raw) is not str or not raw:
+        raise _fail(
+            key,
+            stage,
+            f": {field!r} must be an ISO 8601 time with an offset or None, got "
+            f"{type(raw).__name__} {raw!r}",
+        )
+    text = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(key, stage, f": {field!r} is {raw!r}, not an ISO 8601 time") from None
+    if at.utcoffset() is None:
+        raise _fail(
+            key,
+            stage,
+            f": {field!r} is a naive time ({raw!r}); write it with a UTC offset",
+        )
+    return at.astimezone(timezone.utc)
 
 
 def _who(key: str) -> str:
@@ -181,8 +274,9 @@ def _fail(key: str, stage: str | None, message: str) -> SnapshotError:
     return SnapshotError(f"{_who(key)}{message}", key=key, stage=stage)
 
 
-def _bad_keys(snap: Mapping[str, Any], key: str) -> SnapshotError:
-    missing = [k for k in _REQUIRED if k not in snap]
+def _bad_keys(snap: Mapping[str, Any], key: str, fmt: int) -> SnapshotError:
+    required, allowed = (_REQUIRED, _KEYS) if fmt == FORMAT else (_REQUIRED_V1, _KEYS_V1)
+    missing = [k for k in required if k not in snap]
     if missing:
         return _fail(
             key,
@@ -190,12 +284,12 @@ def _bad_keys(snap: Mapping[str, Any], key: str) -> SnapshotError:
             f" is missing {', '.join(repr(k) for k in missing)}; restore fills nothing in: "
             "re-create the snapshot with JourneyMachine.snapshot() or add the keys",
         )
-    unknown = sorted(set(snap) - _KEYS, key=repr)
+    unknown = sorted(set(snap) - allowed, key=repr)
     return _fail(
         key,
         None,
-        f" has unknown keys {unknown}; a snapshot has exactly "
-        f"{', '.join(sorted(_KEYS))}: remove the others",
+        f" has unknown keys {unknown}; a format {fmt} snapshot has exactly "
+        f"{', '.join(sorted(allowed))}: remove the others",
     )
 
 

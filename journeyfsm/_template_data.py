@@ -6,6 +6,12 @@ uses the same keys everywhere: ``goals``, ``channels`` and ``kpis`` (lists of st
 ``aida`` on the eight phases.  Stages and transitions are frozen, so sharing them
 between the definitions built from a table is safe.
 
+Timeouts: a journey that sits in a pre-purchase stage drops out after a while (30 days to
+research, 7 days to decide: "a few minutes or even a few weeks", as the stage models say
+of consideration), and a customer who does nothing for months after buying lapses into
+``dormant`` (180 days; 365 in the loyalty/advocacy stages).  Hosts change them with
+``definition.builder()``.
+
 The shared drop-out design: ``drop_out`` moves a journey from the forward path to
 ``dormant`` (non-final), ``re_engage`` brings it back onto the forward path, and
 ``unsubscribe`` (source ``"*"``, every non-final stage) ends it in ``churned`` (final).
@@ -13,9 +19,11 @@ The shared drop-out design: ``drop_out`` moves a journey from the forward path t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 
-from ._definition import Stage, Transition
+from ._definition import Stage, Timeout, Transition
 
 __all__ = [
     "AIDA_MAPPING",
@@ -36,6 +44,7 @@ class ModelData:
     description: str
     stages: tuple[Stage, ...]
     transitions: tuple[Transition, ...]
+    timeouts: tuple[Timeout, ...] = ()
 
 
 def _meta(
@@ -69,6 +78,11 @@ def _drop_out(sources: list[str]) -> Transition:
     return Transition(
         "drop_out", sources, "dormant", description="the customer stops engaging (no response)"
     )
+
+
+def _lapse(**stages: int) -> tuple[Timeout, ...]:
+    """``drop_out`` after ``days`` in each stage (the template's inactivity timeouts)."""
+    return tuple(Timeout(stage, timedelta(days=days), "drop_out") for stage, days in stages.items())
 
 
 def _re_engage(dest: str) -> Transition:
@@ -206,6 +220,9 @@ EIGHT_PHASES = ModelData(
         _re_engage("consideration"),
         UNSUBSCRIBE,
     ),
+    timeouts=_lapse(
+        consideration=30, decision=7, retention=180, usage=180, evaluation=180, advocacy=365
+    ),
 )
 
 # -- six stages ----------------------------------------------------------------------------
@@ -283,6 +300,7 @@ SIX_STAGES = ModelData(
         _re_engage("consideration"),
         UNSUBSCRIBE,
     ),
+    timeouts=_lapse(consideration=30, decision=7, post_purchase=180, loyalty=365),
 )
 
 # -- five stages ---------------------------------------------------------------------------
@@ -349,6 +367,7 @@ FIVE_STAGES = ModelData(
         _re_engage("consideration"),
         UNSUBSCRIBE,
     ),
+    timeouts=_lapse(consideration=30, retention=180, advocacy=365),
 )
 
 # -- five stages, conversion by call to action ----------------------------------------------
@@ -435,6 +454,7 @@ FIVE_STAGES_CONVERSION = ModelData(
         _re_engage("consideration"),
         UNSUBSCRIBE,
     ),
+    timeouts=_lapse(consideration=30, retention=180, advocacy=365),
 )
 
 # -- four steps ----------------------------------------------------------------------------
@@ -494,4 +514,5 @@ FOUR_STEPS = ModelData(
         _re_engage("choice"),
         UNSUBSCRIBE,
     ),
+    timeouts=_lapse(information_search=30, choice=7, after_sales_service=180),
 )

@@ -56,6 +56,7 @@ False
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from types import MappingProxyType
 
 from ._builder import JourneyBuilder
@@ -85,6 +86,7 @@ def _build(model: ModelData) -> JourneyDefinition:
         name=model.name,
         stages=model.stages,
         transitions=model.transitions,
+        timeouts=model.timeouts,
         description=model.description,
     )
 
@@ -108,6 +110,8 @@ def aida() -> JourneyDefinition:
         .transition("buy", "desire", "action")
         .transition("lose_interest", ["attention", "interest", "desire"], "lost")
         .transition("re_engage", "lost", "attention")
+        .timeout("interest", timedelta(days=30), "lose_interest")
+        .timeout("desire", timedelta(days=7), "lose_interest")
         .build()
     )
 

@@ -461,7 +461,9 @@ class BerlinClock:
 
 def test_the_clock_output_is_checked(make_machine: Any) -> None:
     naive = make_machine(clock=NaiveClock())
-    journey = naive.start("c-1")
+    with pytest.raises(ValueError, match=r"clock NaiveClock\(\) .*naive"):
+        naive.start("c-1")
+    journey = naive.start("c-1", at=START)
     with pytest.raises(ValueError, match=r"clock NaiveClock\(\) .*naive"):
         naive.fire(journey, "add_to_cart")
     assert journey.version == 0

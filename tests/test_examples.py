@@ -34,7 +34,19 @@ def run_example(name: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
 def test_every_example_script_is_tested() -> None:
     # examples/test_*.py are pytest modules: the suite collects and runs them itself
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("test_"))
-    assert scripts == ["custom_stages.py", "quickstart.py"]
+    assert scripts == ["abandoned_cart.py", "custom_stages.py", "quickstart.py"]
+
+
+def test_abandoned_cart_nudges_then_writes_off_at_the_due_times(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_example("abandoned_cart.py", capsys) == [
+        "09:30 due: []",
+        "10:00 nudge email to ann [shop:ann:2:send_nudge]",
+        "10:00 nudge email to bob [shop:bob:2:send_nudge]",
+        "abandon -> abandoned at 03-03 09:00",
+        "abandoned purchased None",
+    ]
 
 
 def test_quickstart_sends_one_thank_you_email(capsys: pytest.CaptureFixture[str]) -> None:

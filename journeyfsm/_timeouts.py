@@ -1,0 +1,91 @@
+"""Stage timeouts: when they are due, and the event that fires them.
+
+Theory of operation
+-------------------
+A journey records when it entered its current stage (``entered_at``), which move entered
+it (``entry_seq``: the seq of that move, 0 if the journey started there) and how many of
+that stage entry's timeouts have fired (``timeouts_fired``).  Entering a stage, a
+re-entry (``dest == source``) included, resets the last two; an internal transition
+(``dest=None``) does not touch them.
+
+The timeouts of a stage are taken in due order (``after``, then declaration order).  The
+next one due is the ``timeouts_fired``-th: due at ``entered_at + after``, inclusive.  It
+fires as an ordinary event of its trigger (guards apply; blocked is a normal outcome),
+``at`` its due time, with the deterministic event id
+``timeout:{definition}:{journey}:{entry_seq}:{index}``, so firing it twice is a
+``duplicate``.  Whatever the outcome, the timeout has fired: if the journey is still in
+the same stage entry, ``timeouts_fired`` moves past it; if the move entered a stage, the
+new entry's timeouts start from the first.  ``JourneyMachine.tick(journey, now)`` repeats
+that while something is due at ``now``, so a late tick catches up exactly: each timeout
+once, in order, each at its own due time, across as many stages as the time allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ._definition import Timeout
+
+if TYPE_CHECKING:
+    from ._definition import JourneyDefinition
+    from ._records import Journey
+
+__all__ = ["DueTimeout", "due_timeout", "stage_timeouts", "timeout_event_id"]
+
+
+@attrs.frozen
+class DueTimeout:
+    """The next timeout of a journey: due ``at``, the ``timeout``, its ``event_id``.
+
+    ``index`` is its place among the stage's timeouts in due order.
+    """
+
+    at: datetime
+    timeout: Timeout
+    event_id: str
+    index: int
+
+
+def stage_timeouts(d: JourneyDefinition) -> Mapping[str, tuple[Timeout, ...]]:
+    """Each stage's timeouts in due order (``after``; ties in declaration order)."""
+    out: dict[str, list[Timeout]] = {}
+    for t in d.timeouts:
+        out.setdefault(t.stage, []).append(t)
+    return {stage: tuple(sorted(ts, key=lambda t: t.after)) for stage, ts in out.items()}
+
+
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A")
+
+
+def timeout_event_id(definition: str, key: str, entry_seq: int, index: int) -> str:
+    """The deterministic event id of a stage entry's ``index``-th timeout.
+
+    >>> timeout_event_id("shop", "c:1", 3, 0)
+    'timeout:shop:c%3A1:3:0'
+    """
+    return f"timeout:{_escape(definition)}:{_escape(key)}:{entry_seq}:{index}"
+
+
+def due_timeout(
+    definition: str, timeouts: Mapping[str, tuple[Timeout, ...]], journey: Journey
+) -> DueTimeout | None:
+    """The journey's next timeout (due or not yet), or ``None``."""
+    entered = journey.entered_at
+    if entered is None:
+        return None
+    pending = timeouts.get(journey.stage, ())
+    index = journey.timeouts_fired
+    if index >= len(pending):
+        return None
+    timeout = pending[index]
+    return DueTimeout(
+        entered + timeout.after,
+        timeout,
+        timeout_event_id(definition, journey.key, journey.entry_seq, index),
+        index,
+    )
