@@ -43,7 +43,6 @@ from ._json import check_json
 from ._outcome import Outcome
 from ._records import HistoryEntry, Journey, JSONDict
 from ._runtime import JourneyMachine
-from ._snapshot import FORMAT
 
 __all__ = [
     "Decision",
@@ -144,8 +143,11 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
             table=table,
             key=row.key,
         )
+    # Format 1: the stores do not keep the timeout clock (entry seq, timeouts fired) yet, so
+    # a loaded journey's timeouts are not armed; firing them from a store comes with the
+    # store-side timeouts (issue 9), which adds those columns.
     snapshot = {
-        "format": FORMAT,
+        "format": 1,
         "definition": row.definition,
         "definition_version": row.definition_version,
         "key": row.key,
