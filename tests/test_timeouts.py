@@ -312,3 +312,12 @@ def test_every_template_timeout_fires_its_drop_out_at_its_due_time(name: str) ->
         fired = machine.tick(journey, T0 + timeout.after)
         assert fired[0].trigger == timeout.trigger and fired[0].moved
         assert fired[0].dest != timeout.stage  # the customer dropped out of the stage
+
+
+@pytest.mark.parametrize("after", [0, -5, timedelta(0), timedelta(seconds=-1)])
+def test_a_timeout_must_come_after_a_positive_time(after: Any) -> None:
+    from journeyfsm import DefinitionError
+
+    # (a timeout after 0 that re-enters its stage would make tick loop forever)
+    with pytest.raises(DefinitionError, match="positive duration"):
+        shop().builder().timeout("paid", after, "purchase").build()
