@@ -137,6 +137,7 @@ class JourneyService:
             seen_seq=seen,
             now=self._now(),
             initial_data=self.initial_data,
+            checked=True,  # handle and handle_many check every event first
         )
 
     def _sleep(self, attempt: int) -> None:

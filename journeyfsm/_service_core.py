@@ -199,12 +199,14 @@ def decide(
     now: datetime,
     initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
     table: str = "journeys",
+    checked: bool = False,
 ) -> Decision:
     """The pure step: what handling ``event`` does to the journey stored as ``row``.
 
     ``seen_seq`` is the seq the store recorded for ``event.event_id`` (``None``: not
     seen); ``now`` is the driver's clock reading (commit times); ``initial_data`` makes
-    the data of a journey that has no row yet.
+    the data of a journey that has no row yet; ``checked=True`` skips the input checks
+    a driver already made with :func:`check_event`.
 
     >>> from datetime import datetime, timezone
     >>> from journeyfsm import JourneyMachine, templates
@@ -214,7 +216,8 @@ def decide(
     >>> d.outcome.status, d.journey.stage, d.expected_version, d.event_id.seq
     ('moved', 'interest', None, 1)
     """
-    check_event(machine, event)
+    if not checked:
+        check_event(machine, event)
     key = event.key
     if seen_seq is not None:
         stage = row.stage if row is not None else machine.definition.initial_stage

@@ -359,6 +359,8 @@ def test_handle_without_an_open_host_transaction_waits_for_the_hosts_commit(
     SQLiteStore(path, create_schema=True)
     conn = sqlite3.connect(path, isolation_level=None)  # autocommit: the host commits
     service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
+    assert not conn.in_transaction  # opening the store and reading leave none open
+    assert service.get("c-1") is None and not conn.in_transaction
     service.handle("c-1", "add_to_cart")
     assert conn.in_transaction
     assert JourneyService(shop_machine(clock), SQLiteStore(path)).get("c-1") is None
