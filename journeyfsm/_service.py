@@ -124,6 +124,9 @@ class JourneyService:
                         key=key,
                         trigger=trigger,
                     ) from err
+                self.machine.logger.info(
+                    "journey.conflict", key=key, trigger=trigger, event_id=event_id, attempt=attempt
+                )
                 self._sleep(attempt)
                 continue
             return decision.outcome
