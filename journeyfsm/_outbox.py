@@ -133,6 +133,15 @@ class OutboxWorker:
             retry_at = now + timedelta(seconds=delay * self._rng.uniform(0.5, 1.0))
         with self.store.transaction() as tx:
             tx.mark_failed(item.id, error=error, retry_at=retry_at, now=now)
+        if retry_at is None:
+            self.machine.logger.warning(
+                "outbox.dead_lettered",
+                key=item.key,
+                effect=item.effect,
+                idempotency_key=item.idempotency_key,
+                attempts=item.attempts,
+                error=error,
+            )
 
     def run_forever(
         self, stop_event: threading.Event, *, limit: int = 100, idle: float = 0.5

@@ -124,6 +124,9 @@ class JourneyService:
                         key=key,
                         trigger=trigger,
                     ) from err
+                self.machine.logger.info(
+                    "journey.conflict", key=key, trigger=trigger, event_id=event_id, attempt=attempt
+                )
                 self._sleep(attempt)
                 continue
             return decision.outcome
@@ -137,6 +140,7 @@ class JourneyService:
             seen_seq=seen,
             now=self._now(),
             initial_data=self.initial_data,
+            checked=True,  # handle and handle_many check every event first
         )
 
     def _sleep(self, attempt: int) -> None:

@@ -171,13 +171,17 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
 def check_event(machine: JourneyMachine, event: Event) -> None:
     """Refuse an event that must never reach a store: raise before anything is written."""
     key, trigger = event.key, event.trigger
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"journey key must be a non-empty str, got {key!r}")
+    if not isinstance(key, str) or not key or "\x00" in key:
+        raise ValueError(
+            f"journey key must be a non-empty str without NUL characters (databases such "
+            f"as PostgreSQL cannot store them), got {key!r}"
+        )
     if not isinstance(trigger, str) or trigger not in machine._events:
         raise machine._unknown(trigger, None)  # the UnknownTrigger fire raises, before any load
-    if event.event_id is not None and (type(event.event_id) is not str or not event.event_id):
+    eid = event.event_id
+    if eid is not None and (type(eid) is not str or not eid or "\x00" in eid):
         raise TypeError(
-            f"event_id must be a non-empty str or None, got {event.event_id!r} "
+            f"event_id must be a non-empty str without NUL characters, or None, got {eid!r} "
             f"(journey {key!r}, trigger {trigger!r})"
         )
     if event.at is not None:
@@ -201,12 +205,14 @@ def decide(
     now: datetime,
     initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
     table: str = "journeys",
+    checked: bool = False,
 ) -> Decision:
     """The pure step: what handling ``event`` does to the journey stored as ``row``.
 
     ``seen_seq`` is the seq the store recorded for ``event.event_id`` (``None``: not
     seen); ``now`` is the driver's clock reading (commit times); ``initial_data`` makes
-    the data of a journey that has no row yet.
+    the data of a journey that has no row yet; ``checked=True`` skips the input checks
+    a driver already made with :func:`check_event`.
 
     >>> from datetime import datetime, timezone
     >>> from journeyfsm import JourneyMachine, templates
@@ -216,7 +222,8 @@ def decide(
     >>> d.outcome.status, d.journey.stage, d.expected_version, d.event_id.seq
     ('moved', 'interest', None, 1)
     """
-    check_event(machine, event)
+    if not checked:
+        check_event(machine, event)
     key = event.key
     if seen_seq is not None:
         stage = row.stage if row is not None else machine.definition.initial_stage

@@ -3,6 +3,8 @@
     python service_process.py handle DB EVENTS.json OUT.json [KILL_POINT N]
     python service_process.py drain DB RECEIVER.log LEASE_SECONDS [KILL_AFTER_EFFECT N]
 
+DB is a SQLite file path, or ``pg:PREFIX:DSN`` for PostgreSQL tables prefixed PREFIX.
+
 ``handle``: handles the events (a JSON list of [key, trigger, payload, event_id]) with a
 JourneyService on the SQLite file DB and writes the outcome statuses to OUT.json.  With a
 KILL_POINT the process SIGKILLs itself while handling its N-th event (counted from 1):
@@ -36,6 +38,15 @@ from journeyfsm.stores import SQLiteStore
 from journeyfsm.stores._sqlite import _SQLiteTransaction
 
 
+def _open(db: str) -> Any:
+    if db.startswith("pg:"):
+        from journeyfsm.stores import PostgresStore
+
+        _, prefix, dsn = db.split(":", 2)
+        return PostgresStore(dsn, prefix=prefix)
+    return SQLiteStore(db)
+
+
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -62,10 +73,14 @@ def handle(db: str, events_file: str, out_file: str, kill: str | None, nth: int)
             def __init__(self, conn: Any) -> None:
                 self.conn = conn
 
-            def execute(self, sql: str, *params: Any) -> Any:
-                if "INSERT INTO" in sql and "history" in sql:
+            def execute(self, sql: Any, *params: Any) -> Any:
+                text = sql if isinstance(sql, str) else repr(sql)
+                if "INSERT INTO" in text and "history" in text:
                     _die()
                 return self.conn.execute(sql, *params)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.conn, name)
 
         def write(self: Any, decision: Any) -> None:
             count[0] += 1
@@ -76,7 +91,12 @@ def handle(db: str, events_file: str, out_file: str, kill: str | None, nth: int)
                 _die()
 
         _SQLiteTransaction.write = write  # type: ignore[method-assign]
-    service = JourneyService(shop_machine(), SQLiteStore(db), max_attempts=100)
+        if db.startswith("pg:"):
+            from journeyfsm.stores._postgres import _PostgresTransaction
+
+            original_write = _PostgresTransaction.write
+            _PostgresTransaction.write = write  # type: ignore[method-assign]
+    service = JourneyService(shop_machine(), _open(db), max_attempts=100)
     events = json.loads(Path(events_file).read_text())
     statuses = [service.handle(k, t, p, event_id=e).status for k, t, p, e in events]
     Path(out_file).write_text(json.dumps(statuses))
@@ -98,7 +118,7 @@ def drain(db: str, receiver: str, lease: float, kill_after: int | None) -> None:
                 _die()
 
     machine = shop_machine(None, Receiver())
-    worker = OutboxWorker(machine, SQLiteStore(db), lease=timedelta(seconds=lease))
+    worker = OutboxWorker(machine, _open(db), lease=timedelta(seconds=lease))
     while worker.run_once(limit=5):
         pass
 

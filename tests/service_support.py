@@ -6,9 +6,14 @@ The behavioural suite is parametrized over ``STORES``: each test runs on every s
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sqlite3
-from collections.abc import Callable
+import tempfile
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +23,92 @@ from conftest import checkout_builder, quiet_logger
 from journeyfsm import Context, EffectCall, JourneyMachine, JourneyService, ManualClock
 from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
-STORES = ["memory", "sqlite"]
+STORES = ["memory", "sqlite", "postgres"]
 
 StoreFactory = Callable[[], Store]
 
+_PG: dict[str, Any] = {}
 
-def store_factory(kind: str, tmp_path: Path) -> StoreFactory:
-    """A function that opens the store of ``kind``; sqlite: another connection to one file."""
+
+def pg_dsn() -> str:
+    """The PostgreSQL server of the tests: ``JOURNEYFSM_PG_DSN``, else one started from
+    the ``pgserver`` package for this test process.  No server: the tests fail, saying why.
+    """
+    dsn = os.environ.get("JOURNEYFSM_PG_DSN")
+    if dsn:
+        return dsn
+    if "dsn" not in _PG:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            try:
+                import pgserver
+            except ImportError as err:
+                raise RuntimeError(
+                    "the PostgreSQL tests need a server: set JOURNEYFSM_PG_DSN, or install "
+                    "pgserver (`make test` installs it with the dev extra)"
+                ) from err
+            server = pgserver.get_server(
+                tempfile.mkdtemp(prefix="journeyfsm-pg-"), cleanup_mode="delete"
+            )
+        _PG["server"] = server
+        _PG["dsn"] = server.get_uri()
+        atexit.register(server.cleanup)
+    return str(_PG["dsn"])
+
+
+def store_factory(kind: str, tmp_path: Path) -> tuple[StoreFactory, Callable[[], None]]:
+    """A function that opens the store of ``kind`` (again: another handle on one
+    database), and one that closes what it opened."""
     if kind == "memory":
         shared = MemoryStore()
-        return lambda: shared
-    path = tmp_path / "journeys.db"
-    SQLiteStore(path, create_schema=True)
-    return lambda: SQLiteStore(path)
+        return (lambda: shared), (lambda: None)
+    if kind == "sqlite":
+        path = tmp_path / "journeys.db"
+        SQLiteStore(path, create_schema=True)
+        return (lambda: SQLiteStore(path)), (lambda: None)
+    from journeyfsm.stores import PostgresStore
+
+    dsn, prefix = pg_dsn(), f"t{uuid.uuid4().hex[:12]}_"
+    opened = [PostgresStore(dsn, prefix=prefix, create_schema=True, max_size=4)]
+
+    def open_pg() -> Store:
+        opened.append(PostgresStore(dsn, prefix=prefix, max_size=4))
+        return opened[-1]
+
+    def close() -> None:
+        with opened[0].transaction() as tx:
+            for table in ("journeys", "history", "event_ids", "outbox", "schema_version"):
+                tx.conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
+        for store in opened:
+            store.close()
+
+    return open_pg, close
 
 
 @pytest.fixture(params=STORES)
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens the store under test (twice: two handles on one database)."""
-    return store_factory(request.param, tmp_path)
+    factory, close = store_factory(request.param, tmp_path)
+    yield factory
+    close()
 
 
 @pytest.fixture
 def store(open_store: StoreFactory) -> Store:
     """The store under test."""
     return open_store()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def process_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    """A database worker processes share: (its spec for service_process.py, a store)."""
+    factory, close = store_factory(request.param, tmp_path)
+    store = factory()
+    if isinstance(store, SQLiteStore):
+        yield str(store.path), store
+    else:
+        yield f"pg:{store.prefix}:{pg_dsn()}", store
+    close()
 
 
 def shop_machine(

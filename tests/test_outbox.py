@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from conftest import START
-from service_support import StoreFactory, open_store, shop_machine, store
+from service_support import StoreFactory, open_store, process_db, shop_machine, store
 
 from journeyfsm import EffectCall, JourneyService, ManualClock, OutboxWorker
 from journeyfsm.stores import SQLiteStore, Store
 
-__all__ = ["open_store", "store"]  # fixtures, imported to be found
+__all__ = ["open_store", "process_db", "store"]  # fixtures, imported to be found
 
 
 @pytest.fixture
@@ -226,17 +226,17 @@ def test_worker_settings_are_checked(store: Store) -> None:
 
 
 def test_a_worker_killed_after_an_effect_ran_leaves_it_to_be_delivered_again(
-    tmp_path: Path,
+    tmp_path: Path, process_db: tuple[str, Store]
 ) -> None:
-    path = tmp_path / "j.db"
-    service = JourneyService(shop_machine(), SQLiteStore(path, create_schema=True))
+    db, store = process_db
+    service = JourneyService(shop_machine(), store)
     keys = [f"c-{i}" for i in range(4)]
     for key in keys:
         _paid(service, key)
     receiver = tmp_path / "receiver.log"
     script = Path(__file__).parent / "service_process.py"
     killed = subprocess.run(
-        [sys.executable, str(script), "drain", str(path), str(receiver), "0.5", "3"],
+        [sys.executable, str(script), "drain", db, str(receiver), "0.5", "3"],
         capture_output=True,
         timeout=60,
     )
@@ -244,7 +244,7 @@ def test_a_worker_killed_after_an_effect_ran_leaves_it_to_be_delivered_again(
     assert len(receiver.read_text().split()) == 3  # the third ran; its row is still leased
     time.sleep(0.6)  # the dead worker's lease expires
     restarted = subprocess.run(
-        [sys.executable, str(script), "drain", str(path), str(receiver), "0.5"],
+        [sys.executable, str(script), "drain", db, str(receiver), "0.5"],
         capture_output=True,
         timeout=60,
     )
@@ -253,5 +253,5 @@ def test_a_worker_killed_after_an_effect_ran_leaves_it_to_be_delivered_again(
     expected = {f"checkout:{k}:1:track" for k in keys} | {f"checkout:{k}:3:thank_you" for k in keys}
     assert set(received) == expected  # every effect delivered at least once
     assert len(received) == len(expected) + 1  # the interrupted one twice: same key
-    worker = OutboxWorker(shop_machine(), service.store)
+    worker = OutboxWorker(shop_machine(), store)
     assert worker.counts() == {"pending": 0, "dead": 0, "done": 8}

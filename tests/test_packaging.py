@@ -81,11 +81,16 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
     assert sorted(_requirements("test")) == ["hypothesis", "pytest"]
     bench = _requirements("bench")
     assert sorted(bench) == ["pyperf", "python-statemachine"]
-    # [dev] is journeyfsm[test,bench] plus the tools (hatchling spells the extras out)
+    postgres = _requirements("postgres")
+    assert sorted(postgres) == ["psycopg", "psycopg-pool"]
+    # [dev] is journeyfsm[test,bench,postgres] plus the tools (hatchling spells the extras
+    # out), pgserver among them: the suite runs the PostgreSQL tests on a server it starts
     assert set(_requirements("dev")) == {
         "hypothesis",
         "pytest",
         *bench,
+        *postgres,
+        "pgserver",
         "mypy",
         "ruff",
         "pytest-xdist",

@@ -21,6 +21,7 @@ from service_support import (
     assert_consistent,
     dump_store,
     open_store,
+    process_db,
     shop_machine,
     store,
 )
@@ -37,7 +38,7 @@ from journeyfsm import (
 )
 from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
-__all__ = ["open_store", "store"]  # fixtures, imported to be found
+__all__ = ["open_store", "process_db", "store"]  # fixtures, imported to be found
 
 
 @pytest.fixture
@@ -359,6 +360,8 @@ def test_handle_without_an_open_host_transaction_waits_for_the_hosts_commit(
     SQLiteStore(path, create_schema=True)
     conn = sqlite3.connect(path, isolation_level=None)  # autocommit: the host commits
     service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
+    assert not conn.in_transaction  # opening the store and reading leave none open
+    assert service.get("c-1") is None and not conn.in_transaction
     service.handle("c-1", "add_to_cart")
     assert conn.in_transaction
     assert JourneyService(shop_machine(clock), SQLiteStore(path)).get("c-1") is None
@@ -410,28 +413,36 @@ def _state(service: JourneyService, keys: list[str]) -> list[Any]:
     return out
 
 
-def test_two_processes_on_one_sqlite_file_move_each_event_once(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
-    SQLiteStore(path, create_schema=True)
-    keys = [f"c-{i}" for i in range(30)]
+def test_worker_processes_on_one_database_move_each_event_once(
+    tmp_path: Path, process_db: tuple[str, Store]
+) -> None:
+    db, store = process_db
+    postgres = not isinstance(store, SQLiteStore)
+    n_workers, keys = (
+        (4, [f"c-{i}" for i in range(500)]) if postgres else (2, [f"c-{i}" for i in range(30)])
+    )
     rng = random.Random(8)
-    parts: list[list[list[Any]]] = [[], []]
-    for event in _stream(keys):
-        worker = rng.randrange(2)
+    parts: list[list[list[Any]]] = [[] for _ in range(n_workers)]
+    stream = _stream(keys)
+    rng.shuffle(stream)  # each key's events in any order: invalid ones are ignored
+    for event in stream:
+        worker = rng.randrange(n_workers)
         parts[worker].append(event)
-        if rng.random() < 0.2:  # delivered twice, to the other worker
-            parts[1 - worker].append(event)
+        if rng.random() < 0.2:  # delivered twice, to another worker
+            parts[(worker + 1 + rng.randrange(n_workers - 1)) % n_workers].append(event)
     procs = []
     for n, part in enumerate(parts):
         (tmp_path / f"events{n}.json").write_text(json.dumps(part))
-        procs.append(_run("handle", path, tmp_path / f"events{n}.json", tmp_path / f"out{n}.json"))
+        procs.append(_run("handle", db, tmp_path / f"events{n}.json", tmp_path / f"out{n}.json"))
     for proc in procs:
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()  # no ConcurrencyConflict escaped
-    statuses = [s for n in (0, 1) for s in json.loads((tmp_path / f"out{n}.json").read_text())]
-    service = JourneyService(shop_machine(), SQLiteStore(path))
+    statuses = [
+        s for n in range(n_workers) for s in json.loads((tmp_path / f"out{n}.json").read_text())
+    ]
+    service = JourneyService(shop_machine(), store)
     assert statuses.count("moved") == assert_consistent(service, keys)
-    with service.store.transaction(write=False) as tx:
+    with store.transaction(write=False) as tx:
         outbox = tx.outbox("checkout")
     moves = [(k, e) for k in keys for e in service.history(k, limit=100)]
     expected = sorted(
@@ -444,25 +455,25 @@ def test_two_processes_on_one_sqlite_file_move_each_event_once(tmp_path: Path) -
 
 @pytest.mark.parametrize("point", ["decided", "in_write", "before_commit"])
 def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
-    tmp_path: Path, point: str
+    tmp_path: Path, process_db: tuple[str, Store], point: str
 ) -> None:
-    path = tmp_path / "j.db"
-    SQLiteStore(path, create_schema=True)
+    db, store = process_db
     keys = [f"c-{i}" for i in range(4)]
     events = _stream(keys)
     (tmp_path / "events.json").write_text(json.dumps(events))
-    killed = _run("handle", path, tmp_path / "events.json", tmp_path / "out.json", point, 7)
+    killed = _run("handle", db, tmp_path / "events.json", tmp_path / "out.json", point, 7)
     killed.communicate(timeout=60)
     assert killed.returncode == -signal.SIGKILL
-    service = JourneyService(shop_machine(), SQLiteStore(path))
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    service = JourneyService(shop_machine(), store)
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(str(store.path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert assert_consistent(service, keys) == 6  # the 7th move is not there at all
     with service.store.transaction(write=False) as tx:
         assert len(tx.outbox("checkout")) == 4  # the 4 add_to_cart moves committed
         assert tx.event_seq("checkout", events[6][0], events[6][3]) is None
     # restarted, the whole stream delivered again: the committed moves are duplicates
-    again = _run("handle", path, tmp_path / "events.json", tmp_path / "out.json")
+    again = _run("handle", db, tmp_path / "events.json", tmp_path / "out.json")
     _, err = again.communicate(timeout=60)
     assert again.returncode == 0, err.decode()
     statuses = json.loads((tmp_path / "out.json").read_text())

@@ -4,6 +4,7 @@ retention), the SQLite schema and its errors, corrupted rows, hostile input."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,15 @@ from typing import Any
 import attrs
 import pytest
 from conftest import START
-from service_support import dump_sqlite, dump_store, open_store, shop_machine, store
+from service_support import (
+    dump_sqlite,
+    dump_store,
+    open_store,
+    pg_dsn,
+    shop_machine,
+    store,
+    store_factory,
+)
 
 from journeyfsm import (
     ConcurrencyConflict,
@@ -183,17 +192,15 @@ HOSTILE = [
     "x'); DROP TABLE journeyfsm_journeys; --",
     "' OR '1'='1",
     'c"; DELETE FROM journeyfsm_history; --',
-    "k\x00ey",
     "ключ-💥",
     "%:%3A",
 ]
 
 
-def test_hostile_keys_and_payloads_touch_only_their_own_rows(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
-    service = JourneyService(shop_machine(), SQLiteStore(path, create_schema=True))
+def test_hostile_keys_and_payloads_touch_only_their_own_rows(store: Store) -> None:
+    service = JourneyService(shop_machine(), store)
     service.handle("bystander", "add_to_cart", {"sku": "mug"}, event_id="e")
-    bystander = dump_store(service.store, "checkout", ["bystander"])
+    bystander = dump_store(store, "checkout", ["bystander"])
     for key in HOSTILE:
         payload = {"sku": key, key: [key]}
         assert service.handle(key, "add_to_cart", payload, event_id=key, meta={key: key}).moved
@@ -204,10 +211,14 @@ def test_hostile_keys_and_payloads_touch_only_their_own_rows(tmp_path: Path) -> 
         assert entry.event_id == key and entry.meta == {key: key}
         with pytest.raises(UnknownTrigger):
             service.handle(key, key)
-    assert dump_store(service.store, "checkout", ["bystander"]) == bystander
-    tables = dump_sqlite(path)
-    assert len(tables["journeyfsm_journeys"]) == 1 + len(HOSTILE)
-    assert len(tables["journeyfsm_history"]) == 1 + len(HOSTILE)
+    for key, event_id in [("k\x00ey", "e"), ("key", "e\x00")]:
+        with pytest.raises((ValueError, TypeError), match="NUL"):
+            service.handle(key, "add_to_cart", event_id=event_id)
+    assert dump_store(store, "checkout", ["bystander"]) == bystander
+    if isinstance(store, SQLiteStore):
+        tables = dump_sqlite(Path(str(store.path)))
+        assert len(tables["journeyfsm_journeys"]) == 1 + len(HOSTILE)
+        assert len(tables["journeyfsm_history"]) == 1 + len(HOSTILE)
 
 
 def _corrupt(path: Path, sql: str, *params: Any) -> None:
@@ -308,3 +319,100 @@ def test_effect_call_from_dict_names_the_bad_field(change: dict[str, Any], messa
     ).to_dict()
     with pytest.raises(ValueError, match=message):
         EffectCall.from_dict({**good, **change})
+
+
+# -- PostgreSQL: the same errors, said in one line, never showing a password ---------------
+def test_postgres_wrong_dsn_is_one_clear_line_without_the_password() -> None:
+    from journeyfsm.stores import PostgresStore
+
+    dsn = "postgresql://app:s3cret-pw@127.0.0.1:1/shop?connect_timeout=1"
+    with pytest.raises(StoreError) as info:
+        PostgresStore(dsn, connect_timeout=2)  # nothing listens on port 1
+    message = str(info.value)
+    assert message.startswith("cannot connect to PostgreSQL") and "\n" not in message
+    assert "refused" in message
+    assert "s3cret-pw" not in message and "s3cret-pw" not in repr(info.value.__cause__)
+
+
+def test_postgres_without_the_schema_says_what_to_run() -> None:
+    from journeyfsm.stores import PostgresStore
+
+    with pytest.raises(StoreError, match=r"no journeyfsm schema.*create_schema=True"):
+        PostgresStore(pg_dsn(), prefix=f"missing{uuid.uuid4().hex[:8]}_")
+
+
+def test_postgres_schema_and_prefix_must_be_identifiers() -> None:
+    from journeyfsm.stores import PostgresStore
+
+    for bad in ['x"; DROP TABLE t; --', "a b", ""]:
+        with pytest.raises(ValueError):
+            PostgresStore(pg_dsn(), schema=bad, create_schema=True)
+    with pytest.raises(ValueError, match="table prefix"):
+        PostgresStore(pg_dsn(), prefix="p'; --", create_schema=True)
+
+
+def test_postgres_runs_inside_the_hosts_transaction(tmp_path: Path) -> None:
+    import psycopg
+
+    from journeyfsm.stores import PostgresStore
+
+    factory, close = store_factory("postgres", tmp_path)
+    prefix = factory().prefix  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(pg_dsn()) as conn:
+            service = JourneyService(shop_machine(), PostgresStore(connection=conn, prefix=prefix))
+            assert service.handle("c-1", "add_to_cart", event_id="e-1").moved
+            conn.rollback()  # the host's request failed
+            assert service.get("c-1") is None
+            service.handle("c-1", "add_to_cart", event_id="e-1")
+            other = JourneyService(shop_machine(), factory())
+            assert other.get("c-1") is None  # not committed by the store
+            conn.commit()
+            journey = other.get("c-1")
+            assert journey is not None and journey.stage == "cart"
+    finally:
+        close()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("stage = 'limbo'", "limbo"),
+        ("data = '[1, 2]'::jsonb", "data"),
+        ("definition_version = '[3]'::jsonb", "version"),
+        ("version = 7", "history ends at seq 1"),
+    ],
+)
+def test_postgres_corrupted_row_is_a_store_error_naming_table_and_key(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    factory, close = store_factory("postgres", tmp_path)
+    store = factory()
+    try:
+        service = JourneyService(shop_machine(), store)
+        service.handle("c-7", "add_to_cart")
+        service.handle("bystander", "add_to_cart")
+        with store.transaction() as tx:
+            tx.conn.execute(  # type: ignore[attr-defined]
+                f'UPDATE "{store.prefix}journeys" SET {change} WHERE key = %s',  # type: ignore[attr-defined]
+                ("c-7",),
+            )
+        with pytest.raises(StoreError, match=message) as info:
+            service.handle("c-7", "note")
+        assert (info.value.table, info.value.key) == ("journeys", "c-7")
+        assert service.handle("bystander", "note").moved
+    finally:
+        close()
+
+
+def test_postgres_refuses_a_nul_character_in_data_writing_nothing(tmp_path: Path) -> None:
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        service = JourneyService(shop_machine(), factory())
+        with pytest.raises(StoreError, match=r"'c-1'.*nothing was written") as info:
+            service.handle("c-1", "add_to_cart", {"sku": "mu\x00g"}, event_id="e-1")
+        assert info.value.key == "c-1"
+        assert service.get("c-1") is None
+        assert service.handle("c-1", "add_to_cart", {"sku": "mug"}, event_id="e-1").moved
+    finally:
+        close()

@@ -1,16 +1,23 @@
 """Stores: where ``JourneyService`` keeps journeys, history, event ids and outbox rows.
 
 ``MemoryStore`` for tests and prototypes; ``SQLiteStore`` (standard library, one file,
-WAL) as the embedded default.  Every store passes the same behavioural test suite.
+WAL) as the embedded default; ``PostgresStore`` (psycopg 3, the extra
+``journeyfsm[postgres]``, imported on first use) to share one database between many
+processes and machines.  Every store passes the same behavioural test suite.
 
 >>> from journeyfsm.stores import MemoryStore, Store
 >>> isinstance(MemoryStore(), Store)
 True
 """
 
+from typing import TYPE_CHECKING
+
 from ._base import SCHEMA_VERSION, OutboxItem, OutboxStatus, Store, StoreTransaction
 from ._memory import MemoryStore
 from ._sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore as PostgresStore
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -21,3 +28,13 @@ __all__ = [
     "Store",
     "StoreTransaction",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # PostgresStore needs the optional psycopg: imported only when asked for (and so not
+    # in __all__: `from journeyfsm.stores import *` works without psycopg)
+    if name == "PostgresStore":
+        from ._postgres import PostgresStore as PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module 'journeyfsm.stores' has no attribute {name!r}")

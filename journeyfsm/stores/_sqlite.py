@@ -146,13 +146,22 @@ class SQLiteStore:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[_SQLiteTransaction]:
-        """One transaction: commits when the block ends, rolls back when it raises."""
+        """One transaction: commits when the block ends, rolls back when it raises.
+
+        On the host's connection: a savepoint; a write begins the host's transaction if
+        none is open, and leaves it to the host to commit.
+        """
+        with self._transaction(write, begin_host=write) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, write: bool, *, begin_host: bool) -> Iterator[_SQLiteTransaction]:
         conn = self._conn()
         depth: int = getattr(self._local, "depth", 0)
         nested = self._host is not None or depth > 0
         name = f"journeyfsm_{depth}"
         try:
-            if self._host is not None and not conn.in_transaction:
+            if begin_host and self._host is not None and not conn.in_transaction:
                 # the host commits: open its transaction as its own first write would
                 conn.execute("BEGIN")
             if nested:
@@ -187,7 +196,7 @@ class SQLiteStore:
     # -- schema --------------------------------------------------------------------
     def create_schema(self) -> None:
         """Create the tables if missing and record the schema version (idempotent)."""
-        with self.transaction() as tx:
+        with self._transaction(True, begin_host=False) as tx:
             for statement in _schema(self.prefix):
                 tx.conn.execute(statement)
             t = self._t["schema_version"]
@@ -201,7 +210,7 @@ class SQLiteStore:
         t = self._t["schema_version"]
         fix = "run SQLiteStore(path, create_schema=True) (or store.create_schema()) once"
         try:
-            with self.transaction(write=False) as tx:
+            with self._transaction(False, begin_host=False) as tx:
                 found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
         except sqlite3.OperationalError as err:
             if "no such table" not in str(err):
@@ -359,6 +368,15 @@ class _SQLiteTransaction:
             # a primary key or the unique event id / idempotency key: another writer
             # committed this journey's move (or this event) first
             raise _conflict(row.key, expected, str(err)) from err
+        except sqlite3.OperationalError as err:
+            # "database is locked": only a transaction that began as a read (the host's)
+            # can fail to take the write lock here; the whole transaction must be retried
+            raise StoreError(
+                f"cannot write journey {row.key!r}: {err}; roll back and retry the whole "
+                "transaction (in your own connection: begin it with BEGIN IMMEDIATE)",
+                table="journeys",
+                key=row.key,
+            ) from err
 
     def history(
         self, definition: str, key: str, *, after: int = 0, limit: int = 100
