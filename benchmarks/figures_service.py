@@ -1,4 +1,5 @@
-"""Service figures: a durable move on SQLite against the bare transaction it must beat.
+"""Service figures: a durable move on SQLite and PostgreSQL against the bare transaction it
+must beat, batches, and the outbox drain rate.
 
 ``service.handle_sqlite`` is ``JourneyService.handle`` for an event that moves a journey
 (load, idempotency check, decide, and one transaction writing the journey row, the
@@ -7,19 +8,26 @@ own persistence could do on the same database: one transaction that upserts one 
 inserts one history row.  ``service.handle_many_sqlite`` hands the same events to
 ``handle_many`` (batched commits).  Production logging (structlog JSON to a sink) is the
 headline; the filtered configuration is beside it.  Every figure uses its own SQLite file
-in a temporary folder (WAL), so all of them pay the same fsync policy.
+in a temporary folder (WAL), so all of them pay the same fsync policy.  The PostgreSQL
+figures use the server named by ``JOURNEYFSM_PG_DSN``, else one ``pgserver`` starts for the
+run (each figure in its own table prefix); ``outbox.drain_pg_*`` time how fast 1 and 2
+workers (threads, each with its own connections) deliver effects that moves committed.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sqlite3
 import tempfile
+import threading
 import time
+import warnings
 from itertools import count
+from typing import Any
 
-from journeyfsm import Event, JourneyService
+from journeyfsm import Event, JourneyService, OutboxWorker
 from journeyfsm.stores import SQLiteStore
 
 from .contenders import HOST, configure_host_logging, fresh_event_ids, journeyfsm_machine
@@ -140,3 +148,184 @@ def service_bare_sqlite(settings: Settings) -> Timer:
         return time.perf_counter() - t0
 
     return run
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+_PG: dict[str, Any] = {}
+_PREFIXES = count()
+
+
+def pg_dsn() -> str:
+    """``JOURNEYFSM_PG_DSN``, else a server started from ``pgserver`` for this run."""
+    dsn = os.environ.get("JOURNEYFSM_PG_DSN")
+    if dsn:
+        return dsn
+    if "dsn" not in _PG:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            import pgserver
+
+            server = pgserver.get_server(
+                tempfile.mkdtemp(prefix="journeyfsm-bench-pg-"), cleanup_mode="delete"
+            )
+        _PG["dsn"] = server.get_uri()
+        atexit.register(server.cleanup)
+    return str(_PG["dsn"])
+
+
+def _pg_store() -> Any:
+    from journeyfsm.stores import PostgresStore
+
+    return PostgresStore(pg_dsn(), prefix=f"bench{next(_PREFIXES)}_", create_schema=True)
+
+
+def _handle_pg(production: bool) -> Timer:
+    if production:
+        configure_host_logging()
+    machine = journeyfsm_machine(HOST) if production else journeyfsm_machine()
+    service = JourneyService(machine, _pg_store())
+
+    def run(loops: int) -> float:
+        keys, ids = _keys(loops), fresh_event_ids(loops)
+        handle = service.handle
+        t0 = time.perf_counter()
+        for key, event_id in zip(keys, ids, strict=True):
+            handle(key, FIRST, event_id=event_id)
+        return time.perf_counter() - t0
+
+    return run
+
+
+@timed(
+    "service",
+    "handle_pg",
+    unit="us/event",
+    description="JourneyService.handle on PostgreSQL: a moving event, event id, production logging",
+)
+def service_handle_pg(settings: Settings) -> Timer:
+    return _handle_pg(production=True)
+
+
+@timed(
+    "service",
+    "handle_pg_flattering",
+    unit="us/event",
+    description="the same with logging filtered",
+)
+def service_handle_pg_flattering(settings: Settings) -> Timer:
+    return _handle_pg(production=False)
+
+
+@timed(
+    "service",
+    "handle_many_pg",
+    unit="us/event",
+    description="JourneyService.handle_many on PostgreSQL (batches of 100), production logging",
+)
+def service_handle_many_pg(settings: Settings) -> Timer:
+    configure_host_logging()
+    service = JourneyService(journeyfsm_machine(HOST), _pg_store())
+
+    def run(loops: int) -> float:
+        events = [
+            Event(key, FIRST, event_id=event_id)
+            for key, event_id in zip(_keys(loops), fresh_event_ids(loops), strict=True)
+        ]
+        t0 = time.perf_counter()
+        service.handle_many(events)
+        return time.perf_counter() - t0
+
+    return run
+
+
+@timed(
+    "service",
+    "bare_pg",
+    unit="us/event",
+    description="one PostgreSQL transaction: upsert one journey row + insert one history row",
+)
+def service_bare_pg(settings: Settings) -> Timer:
+    import psycopg
+
+    conn = psycopg.connect(pg_dsn(), autocommit=True)
+    table = f"bare{next(_PREFIXES)}"
+    conn.execute(
+        f"CREATE TABLE {table}_journeys (definition TEXT, key TEXT, stage TEXT, data JSONB, "
+        "version INTEGER, PRIMARY KEY (definition, key))"
+    )
+    conn.execute(
+        f"CREATE TABLE {table}_history (definition TEXT, key TEXT, seq INTEGER, trigger TEXT, "
+        "source TEXT, dest TEXT, at TIMESTAMPTZ, PRIMARY KEY (definition, key, seq))"
+    )
+    data = json.dumps({"cart": []})
+
+    def run(loops: int) -> float:
+        keys = _keys(loops)
+        t0 = time.perf_counter()
+        for key in keys:
+            with conn.transaction():
+                conn.execute(
+                    f"INSERT INTO {table}_journeys VALUES ('d', %s, 'b', %s, 1) "
+                    "ON CONFLICT (definition, key) DO UPDATE SET stage = excluded.stage, "
+                    "data = excluded.data, version = excluded.version",
+                    (key, data),
+                )
+                conn.execute(
+                    f"INSERT INTO {table}_history VALUES ('d', %s, 1, 't', 'a', 'b', now())",
+                    (key,),
+                )
+        return time.perf_counter() - t0
+
+    return run
+
+
+def _drain_pg(workers: int) -> Timer:
+    machine = journeyfsm_machine()
+    delivered: list[str] = []
+    machine.effect(
+        lambda call: delivered.append(call.idempotency_key), on_enter="interest", name="note"
+    )
+    store = _pg_store()
+    service = JourneyService(machine, store)
+    pool = [OutboxWorker(machine, store, name=f"bench-{i}") for i in range(workers)]
+
+    def run(loops: int) -> float:
+        # the rows to deliver, committed by moves into "interest": not timed
+        service.handle_many([Event(key, FIRST) for key in _keys(loops)])
+        delivered.clear()
+
+        def drain(worker: OutboxWorker) -> None:
+            while worker.run_once(50):
+                pass
+
+        threads = [threading.Thread(target=drain, args=(w,)) for w in pool]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        assert len(delivered) >= loops, (len(delivered), loops)
+        return elapsed
+
+    return run
+
+
+@timed(
+    "outbox",
+    "drain_pg_1",
+    unit="us/effect",
+    description="outbox drain on PostgreSQL, 1 worker (claim SKIP LOCKED, run, mark done)",
+)
+def outbox_drain_pg_1(settings: Settings) -> Timer:
+    return _drain_pg(1)
+
+
+@timed(
+    "outbox",
+    "drain_pg_2",
+    unit="us/effect",
+    description="the same with 2 workers (threads) sharing the rows",
+)
+def outbox_drain_pg_2(settings: Settings) -> Timer:
+    return _drain_pg(2)

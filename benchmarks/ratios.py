@@ -184,3 +184,23 @@ ratio(
     "service.bare_sqlite",
     "the same with logging filtered",
 )
+ratio(
+    "handle_vs_bare_transaction_pg",
+    "service.handle_pg",
+    "service.bare_pg",
+    "JourneyService.handle on PostgreSQL / a bare upsert + history insert transaction",
+    ("<=", 3),
+)
+ratio(
+    "handle_many_speedup_pg",
+    "service.handle_pg",
+    "service.handle_many_pg",
+    "how many times more events per second handle_many commits than handle, PostgreSQL",
+    (">=", 5),
+)
+ratio(
+    "outbox_drain_2_vs_1_workers_pg",
+    "outbox.drain_pg_1",
+    "outbox.drain_pg_2",
+    "outbox drain rate with 2 workers / with 1 (PostgreSQL)",
+)
