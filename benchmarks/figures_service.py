@@ -36,6 +36,20 @@ from .workload import CYCLE
 
 __all__: list[str] = []
 
+_OPEN: list[Any] = []  # connections and stores of the figures: closed at exit, not by the GC
+
+
+@atexit.register
+def _close_all() -> None:
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def _kept(store: Any) -> Any:
+    _OPEN.append(store)
+    return store
+
+
 _KEYS = count()
 FIRST = CYCLE[0]  # moves a journey out of its initial stage
 
@@ -53,7 +67,7 @@ def _handle(production: bool) -> Timer:
     if production:
         configure_host_logging()
     machine = journeyfsm_machine(HOST) if production else journeyfsm_machine()
-    service = JourneyService(machine, SQLiteStore(_db("handle"), create_schema=True))
+    service = JourneyService(machine, _kept(SQLiteStore(_db("handle"), create_schema=True)))
 
     def run(loops: int) -> float:
         keys, ids = _keys(loops), fresh_event_ids(loops)
@@ -94,7 +108,9 @@ def service_handle_sqlite_flattering(settings: Settings) -> Timer:
 )
 def service_handle_many_sqlite(settings: Settings) -> Timer:
     configure_host_logging()
-    service = JourneyService(journeyfsm_machine(HOST), SQLiteStore(_db("many"), create_schema=True))
+    service = JourneyService(
+        journeyfsm_machine(HOST), _kept(SQLiteStore(_db("many"), create_schema=True))
+    )
 
     def run(loops: int) -> float:
         events = [
@@ -115,7 +131,7 @@ def service_handle_many_sqlite(settings: Settings) -> Timer:
     description="one transaction: upsert one journey row + insert one history row (same DB setup)",
 )
 def service_bare_sqlite(settings: Settings) -> Timer:
-    conn = sqlite3.connect(_db("bare"), isolation_level=None)
+    conn = _kept(sqlite3.connect(_db("bare"), isolation_level=None))
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")  # as SQLiteStore: a committed move survives a crash
     conn.execute(
@@ -176,7 +192,9 @@ def pg_dsn() -> str:
 def _pg_store() -> Any:
     from journeyfsm.stores import PostgresStore
 
-    return PostgresStore(pg_dsn(), prefix=f"bench{next(_PREFIXES)}_", create_schema=True)
+    store = PostgresStore(pg_dsn(), prefix=f"bench{next(_PREFIXES)}_", create_schema=True)
+    _OPEN.append(store)
+    return store
 
 
 def _handle_pg(production: bool) -> Timer:
@@ -248,6 +266,7 @@ def service_bare_pg(settings: Settings) -> Timer:
     import psycopg
 
     conn = psycopg.connect(pg_dsn(), autocommit=True)
+    _OPEN.append(conn)
     table = f"bare{next(_PREFIXES)}"
     conn.execute(
         f"CREATE TABLE {table}_journeys (definition TEXT, key TEXT, stage TEXT, data JSONB, "
