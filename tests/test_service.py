@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -330,11 +331,12 @@ def test_purge_event_ids_forgets_old_ids_only(service: JourneyService, clock: Ma
 
 
 def test_handle_inside_the_hosts_transaction_commits_and_rolls_back_with_it(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:
     path = tmp_path / "app.db"
     SQLiteStore(path, create_schema=True)
     conn = sqlite3.connect(path)
+    request.addfinalizer(conn.close)
     conn.execute("CREATE TABLE orders (id TEXT PRIMARY KEY)")
     conn.commit()
     service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
@@ -354,11 +356,12 @@ def test_handle_inside_the_hosts_transaction_commits_and_rolls_back_with_it(
 
 
 def test_handle_without_an_open_host_transaction_waits_for_the_hosts_commit(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:
     path = tmp_path / "app.db"
     SQLiteStore(path, create_schema=True)
     conn = sqlite3.connect(path, isolation_level=None)  # autocommit: the host commits
+    request.addfinalizer(conn.close)
     service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
     assert not conn.in_transaction  # opening the store and reading leave none open
     assert service.get("c-1") is None and not conn.in_transaction
@@ -466,7 +469,7 @@ def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
     assert killed.returncode == -signal.SIGKILL
     service = JourneyService(shop_machine(), store)
     if isinstance(store, SQLiteStore):
-        with sqlite3.connect(str(store.path)) as conn:
+        with closing(sqlite3.connect(str(store.path))) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert assert_consistent(service, keys) == 6  # the 7th move is not there at all
     with service.store.transaction(write=False) as tx:

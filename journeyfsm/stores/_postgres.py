@@ -112,9 +112,13 @@ class PostgresStore:
                     self._pool.close()
                 reason = " ".join(str(err).split())  # one line
                 raise StoreError("cannot connect to PostgreSQL: " + _redact(reason, dsn)) from None
-        if create_schema:
-            self.create_schema()
-        self._check_schema()
+        try:
+            if create_schema:
+                self.create_schema()
+            self._check_schema()
+        except BaseException:
+            self.close()  # no pool left behind by a store that could not open
+            raise
 
     def close(self) -> None:
         """Close the pool (the host's connection is left open)."""

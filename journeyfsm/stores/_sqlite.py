@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -110,6 +111,11 @@ class SQLiteStore:
         self.busy_timeout = busy_timeout
         self._host = connection
         self._local = threading.local()
+        # every connection this store opened (one per thread), closed by close() or
+        # when the store is garbage-collected
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._opened, self._opened_lock)
         self._t = {name: f'"{prefix}{name}"' for name in (*_TABLES, "schema_version")}
         if create_schema:
             self.create_schema()
@@ -129,6 +135,11 @@ class SQLiteStore:
                     isolation_level=None,
                     check_same_thread=False,
                 )
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot open SQLite database {self.path!r}: {err}") from err
+            with self._opened_lock:
+                self._opened.append(conn)  # closed with the store, even if set-up fails
+            try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as err:
@@ -138,11 +149,12 @@ class SQLiteStore:
         return conn
 
     def close(self) -> None:
-        """Close this thread's connection (the host's connection is left open)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close the connections this store opened (the host's connection is left open).
+
+        Use it from no thread that is inside one of the store's transactions.
+        """
+        _close_all(self._opened, self._opened_lock)
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[_SQLiteTransaction]:
@@ -237,6 +249,13 @@ class SQLiteStore:
             f"journeyfsm's ({SCHEMA_VERSION}); upgrade journeyfsm",
             table="schema_version",
         )
+
+
+def _close_all(conns: list[sqlite3.Connection], lock: threading.Lock) -> None:
+    with lock:
+        for conn in conns:
+            conn.close()
+        conns.clear()
 
 
 def _loads(text: object, table: str, key: str | None, column: str) -> Any:
