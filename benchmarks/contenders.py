@@ -8,15 +8,23 @@
   ``after=`` callables, bound to a model object;
 - a hand-written dict table: ``TABLE[stage][trigger] -> ((dest, guarded), ...)``, the floor.
 
-The peers' journeys are snapshotted as ``{"key", "stage", "data", "version"}``, the same
-shape as ``JourneyMachine.snapshot(journey, history=False)`` minus its bookkeeping keys.
+The peers' journeys are snapshotted as ``{"key", "stage", "data", "version", "event_ids"}``,
+the same shape as ``JourneyMachine.snapshot(journey, history=False)`` minus its format keys.
+
+Logging, as production runs it (:func:`configure_host_logging`): the host configures
+structlog once to render JSON (level, ISO time) into a sink, and every contender that
+logs writes the same ``journey.moved`` line through it (journeyfsm through its default
+logger, the raw peers through a logger the host bound for them).  The flattering
+configuration injects :func:`filtered_logger` (level WARNING: the move is not rendered).
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import structlog
@@ -37,14 +45,21 @@ from .workload import (
 )
 
 __all__ = [
+    "FILTERED",
+    "HOST",
     "TABLE",
+    "WINDOW",
     "Customer",
     "NoLogger",
+    "configure_host_logging",
     "dict_fire",
     "filtered_logger",
+    "fresh_event_ids",
+    "host_logger",
     "journeyfsm_definition",
     "journeyfsm_machine",
-    "null_sink_logger",
+    "peer_entry",
+    "peer_remember",
     "peer_snapshot",
     "statemachine_class",
     "transitions_machine",
@@ -65,27 +80,46 @@ def _devnull() -> TextIO:
 
 
 def filtered_logger() -> Any:
-    """structlog with its level filtered out: the ``info`` of a move is a no-op method."""
-    wrapper: Any = structlog.make_filtering_bound_logger(logging.WARNING)
-    return wrapper(
+    """structlog filtered at WARNING, as a lazy proxy (what ``structlog.wrap_logger`` and
+    ``get_logger`` return): the ``info`` of a move is not rendered, and journeyfsm still
+    checks at every event whether the configuration changed (the cost that is measured)."""
+    return structlog.wrap_logger(
         structlog.PrintLogger(_devnull()),
-        [structlog.processors.JSONRenderer()],
-        {},
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        processors=[structlog.processors.JSONRenderer()],
     )
 
 
-def null_sink_logger() -> Any:
-    """structlog rendering every event (level, ISO time, JSON) into a null file."""
-    wrapper: Any = structlog.make_filtering_bound_logger(logging.DEBUG)
-    return wrapper(
-        structlog.PrintLogger(_devnull()),
-        [
+def configure_host_logging() -> None:
+    """Configure structlog as a production host does: level INFO, JSON with level and ISO
+    time, into a sink (/dev/null).  Global, like any host's configuration."""
+    structlog.configure(
+        processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.JSONRenderer(),
         ],
-        {},
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(_devnull()),
+        cache_logger_on_first_use=True,
     )
+
+
+def host_logger() -> Any:
+    """The logger a host binds for its own state machine code (the raw peers log through
+    it the same line journeyfsm logs for a move)."""
+    return structlog.get_logger("journeyfsm").bind(definition="bench", definition_version=1)
+
+
+_IDS = itertools.count()
+
+
+def fresh_event_ids(n: int) -> list[str]:
+    """``n`` event ids never used before in this process (as a queue delivers them)."""
+    start = next(_IDS)
+    for _ in range(n):
+        next(_IDS)
+    return [f"evt-{start + i:012d}" for i in range(n)]
 
 
 class NoLogger:
@@ -121,10 +155,15 @@ def _jfsm_after(ctx: Context) -> None:
     on_moved()
 
 
-def journeyfsm_machine(logger: Any = None) -> JourneyMachine:
-    """The workload on a JourneyMachine (system clock); ``logger`` defaults to filtered."""
+FILTERED: Any = object()  # journeyfsm_machine(): inject filtered_logger()
+HOST: Any = None  # journeyfsm_machine(HOST): no logger injected, the host's configuration
+
+
+def journeyfsm_machine(logger: Any = FILTERED) -> JourneyMachine:
+    """The workload on a JourneyMachine (system clock); ``logger`` defaults to
+    :func:`filtered_logger`; ``HOST`` leaves it to the host's logging configuration."""
     machine = JourneyMachine(
-        journeyfsm_definition(), logger=logger if logger is not None else filtered_logger()
+        journeyfsm_definition(), logger=filtered_logger() if logger is FILTERED else logger
     )
     machine.after(_jfsm_after)
     return machine
@@ -210,6 +249,37 @@ def dict_fire(record: dict[str, Any], trigger: str) -> bool:
     return False
 
 
-def peer_snapshot(key: str, stage: str, data: dict[str, Any], version: int) -> dict[str, Any]:
+WINDOW = 64  # event ids a journey remembers (JourneyMachine's default event_id_window)
+
+
+def peer_snapshot(
+    key: str, stage: str, data: dict[str, Any], version: int, event_ids: list[str] | None = None
+) -> dict[str, Any]:
     """The peers' snapshot dict of a journey."""
-    return {"key": key, "stage": stage, "data": copy_data(data), "version": version}
+    return {
+        "key": key,
+        "stage": stage,
+        "data": copy_data(data),
+        "version": version,
+        "event_ids": event_ids,
+    }
+
+
+def peer_remember(event_ids: list[str], event_id: str) -> list[str]:
+    """The peers' event-id window after a move: the new id last, at most WINDOW ids."""
+    ids = [*event_ids, event_id]
+    return ids[-WINDOW:]
+
+
+def peer_entry(
+    seq: int, trigger: str, source: str, dest: str, event_id: str | None
+) -> dict[str, Any]:
+    """The history entry a peer's host writes for a move (as ``HistoryEntry.to_dict()``)."""
+    return {
+        "seq": seq,
+        "trigger": trigger,
+        "source": source,
+        "dest": dest,
+        "at": datetime.now(timezone.utc).isoformat(),
+        "event_id": event_id,
+    }

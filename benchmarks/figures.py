@@ -10,8 +10,15 @@ from __future__ import annotations
 
 # The import order is the order of the table.
 # isort: off
-from . import figures_speed, figures_memory, figures_growth, ratios
+from . import figures_speed, figures_cycle, figures_data, figures_memory, figures_growth, ratios
 
 # isort: on
 
-__all__ = ["figures_growth", "figures_memory", "figures_speed", "ratios"]
+__all__ = [
+    "figures_cycle",
+    "figures_data",
+    "figures_growth",
+    "figures_memory",
+    "figures_speed",
+    "ratios",
+]

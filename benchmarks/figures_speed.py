@@ -1,8 +1,11 @@
 """Timed figures: fire, the per-request cycle, explain, a blocked fire, one log call.
 
-Timed figures do their setup (machines, journeys) outside the measured part.  The main
-journeyfsm figures use a structlog logger filtered at WARNING, injected into the machine
-(nothing is configured globally), and the system clock.
+Timed figures do their setup (machines, journeys, event ids) outside the measured part.
+The headline figures (``fire.journeyfsm``, ``cycle.journeyfsm`` and the peers they are
+compared with) run as production does: a unique event id on every event, structlog
+configured by the host to render JSON into a sink (the raw peers log the same line through
+the host's logger), and the request cycle keeps the new history entry and the event-id
+window.  The flattering configuration (no ids, logging filtered out) is measured beside it.
 """
 
 from __future__ import annotations
@@ -11,28 +14,31 @@ import time
 from typing import Any
 
 from journeyfsm import Journey, JourneyMachine
+from journeyfsm._logging import JourneyLog
 
 from .contenders import (
+    HOST,
     Customer,
     NoLogger,
+    configure_host_logging,
     dict_fire,
     filtered_logger,
+    fresh_event_ids,
+    host_logger,
     journeyfsm_machine,
-    null_sink_logger,
-    peer_snapshot,
     statemachine_class,
     transitions_machine,
 )
 from .harness import Settings, Timer, timed
 from .workload import CART, CYCLE, GUARDED_TRIGGER, INITIAL, copy_data
 
-__all__: list[str] = []  # figures register themselves; nothing to import from here
+__all__ = ["TO_INTENT", "intent_journey"]  # figures register themselves; these are shared
 
 EVENTS = len(CYCLE)
 TO_INTENT = ("discover", "research", "compare")  # then the guarded checkout
 
 
-def _intent_journey(machine: JourneyMachine, data: dict[str, Any]) -> Journey:
+def intent_journey(machine: JourneyMachine, data: dict[str, Any]) -> Journey:
     journey = machine.start("customer-42", data)
     for trigger in TO_INTENT:
         machine.fire(journey, trigger)
@@ -42,12 +48,19 @@ def _intent_journey(machine: JourneyMachine, data: dict[str, Any]) -> Journey:
 # ======================================================================================
 # fire: one event on a live journey (the CYCLE, so 1 in 6 events runs the guard)
 # ======================================================================================
-def _jfsm_fire(logger: Any) -> Timer:
+def _jfsm_fire(logger: Any, *, ids: bool) -> Timer:
     machine = journeyfsm_machine(logger)
 
     def run(loops: int) -> float:
         journey = machine.start("customer-42", CART)
         fire = machine.fire
+        if ids:
+            event_ids = iter(fresh_event_ids(loops * EVENTS))
+            t0 = time.perf_counter()
+            for _ in range(loops):
+                for trigger in CYCLE:
+                    fire(journey, trigger, event_id=next(event_ids))
+            return time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(loops):
             for trigger in CYCLE:
@@ -62,10 +75,22 @@ def _jfsm_fire(logger: Any) -> Timer:
     "journeyfsm",
     unit="us/event",
     ops_per_loop=EVENTS,
-    description="machine.fire(journey, trigger); structlog filtered out (the main figure)",
+    description="fire(journey, trigger, event_id=<unique>); host structlog renders JSON to a sink",
 )
 def fire_journeyfsm(settings: Settings) -> Timer:
-    return _jfsm_fire(filtered_logger())
+    configure_host_logging()
+    return _jfsm_fire(HOST, ids=True)
+
+
+@timed(
+    "fire",
+    "journeyfsm_flattering",
+    unit="us/event",
+    ops_per_loop=EVENTS,
+    description="fire(journey, trigger): no event ids, structlog filtered at WARNING",
+)
+def fire_journeyfsm_flattering(settings: Settings) -> Timer:
+    return _jfsm_fire(filtered_logger(), ids=False)
 
 
 @timed(
@@ -73,21 +98,10 @@ def fire_journeyfsm(settings: Settings) -> Timer:
     "journeyfsm_no_logger",
     unit="us/event",
     ops_per_loop=EVENTS,
-    description="journeyfsm with a do-nothing logger: the baseline for structlog's cost",
+    description="the flattering fire with a do-nothing logger: the baseline for filtering",
 )
 def fire_journeyfsm_no_logger(settings: Settings) -> Timer:
-    return _jfsm_fire(NoLogger())
-
-
-@timed(
-    "fire",
-    "journeyfsm_null_sink",
-    unit="us/event",
-    ops_per_loop=EVENTS,
-    description="journeyfsm with structlog rendering JSON (level, ISO time) to /dev/null",
-)
-def fire_journeyfsm_null_sink(settings: Settings) -> Timer:
-    return _jfsm_fire(null_sink_logger())
+    return _jfsm_fire(NoLogger(), ids=False)
 
 
 @timed(
@@ -95,9 +109,44 @@ def fire_journeyfsm_null_sink(settings: Settings) -> Timer:
     "transitions",
     unit="us/event",
     ops_per_loop=EVENTS,
-    description="shared transitions.Machine: machine.events[trigger].trigger(model)",
+    description="shared transitions.Machine + the same JSON line through the host's logger",
 )
 def fire_transitions(settings: Settings) -> Timer:
+    configure_host_logging()
+    machine = transitions_machine()
+    log = host_logger()
+
+    def run(loops: int) -> float:
+        model = Customer("customer-42", INITIAL, copy_data(CART))
+        events, info = machine.events, log.info
+        event_ids = iter(fresh_event_ids(loops * EVENTS))
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            for trigger in CYCLE:
+                event_id = next(event_ids)
+                source = model.state
+                events[trigger].trigger(model)
+                info(
+                    "journey.moved",
+                    key=model.key,
+                    trigger=trigger,
+                    source=source,
+                    dest=model.state,
+                    event_id=event_id,
+                )
+        return time.perf_counter() - t0
+
+    return run
+
+
+@timed(
+    "fire",
+    "transitions_bare",
+    unit="us/event",
+    ops_per_loop=EVENTS,
+    description="shared transitions.Machine: machine.events[trigger].trigger(model), no logging",
+)
+def fire_transitions_bare(settings: Settings) -> Timer:
     machine = transitions_machine()
 
     def run(loops: int) -> float:
@@ -117,7 +166,7 @@ def fire_transitions(settings: Settings) -> Timer:
     "statemachine",
     unit="us/event",
     ops_per_loop=EVENTS,
-    description="python-statemachine: sm.send(trigger) on a bound model",
+    description="python-statemachine: sm.send(trigger) on a bound model, no logging",
 )
 def fire_statemachine(settings: Settings) -> Timer:
     cls = statemachine_class()
@@ -154,132 +203,6 @@ def fire_dict(settings: Settings) -> Timer:
 
 
 # ======================================================================================
-# cycle: one request = snapshot dict -> journey -> fire the guarded checkout -> snapshot
-# ======================================================================================
-def _jfsm_cycle(history: bool) -> Timer:
-    machine = journeyfsm_machine()
-    snap = machine.snapshot(_intent_journey(machine, CART), history=history)
-
-    def run(loops: int) -> float:
-        restore, fire, snapshot = machine.restore, machine.fire, machine.snapshot
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            journey = restore(snap)
-            fire(journey, GUARDED_TRIGGER)
-            snapshot(journey, history=history)
-        return time.perf_counter() - t0
-
-    return run
-
-
-@timed(
-    "cycle",
-    "journeyfsm",
-    unit="us/request",
-    description="restore(snapshot) -> fire -> snapshot(history=False) (history kept apart)",
-)
-def cycle_journeyfsm(settings: Settings) -> Timer:
-    return _jfsm_cycle(history=False)
-
-
-@timed(
-    "cycle",
-    "journeyfsm_history",
-    unit="us/request",
-    description="restore -> fire -> snapshot, history in the snapshot (3 entries in, 4 out)",
-)
-def cycle_journeyfsm_history(settings: Settings) -> Timer:
-    return _jfsm_cycle(history=True)
-
-
-SNAP = peer_snapshot("customer-42", "intent", CART, len(TO_INTENT))
-
-
-@timed(
-    "cycle",
-    "transitions_add_model",
-    unit="us/request",
-    description="model from snapshot -> add_model -> model.trigger -> snapshot -> remove_model",
-)
-def cycle_transitions_add_model(settings: Settings) -> Timer:
-    machine = transitions_machine()
-
-    def run(loops: int) -> float:
-        snap = SNAP
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            model = Customer(snap["key"], snap["stage"], copy_data(snap["data"]), snap["version"])
-            machine.add_model(model, initial=snap["stage"])
-            moved = model.trigger(GUARDED_TRIGGER)  # type: ignore[attr-defined]
-            peer_snapshot(model.key, model.state, model.data, model.version + moved)
-            machine.remove_model(model)
-        return time.perf_counter() - t0
-
-    return run
-
-
-@timed(
-    "cycle",
-    "transitions",
-    unit="us/request",
-    description="model from snapshot -> shared machine.events[t].trigger(model) -> snapshot",
-)
-def cycle_transitions(settings: Settings) -> Timer:
-    machine = transitions_machine()
-
-    def run(loops: int) -> float:
-        snap, events = SNAP, machine.events
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            model = Customer(snap["key"], snap["stage"], copy_data(snap["data"]), snap["version"])
-            moved = events[GUARDED_TRIGGER].trigger(model)
-            peer_snapshot(model.key, model.state, model.data, model.version + moved)
-        return time.perf_counter() - t0
-
-    return run
-
-
-@timed(
-    "cycle",
-    "statemachine",
-    unit="us/request",
-    description="model from snapshot -> StateMachine(model, start_value) -> send -> snapshot",
-)
-def cycle_statemachine(settings: Settings) -> Timer:
-    cls = statemachine_class()
-
-    def run(loops: int) -> float:
-        snap = SNAP
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            model = Customer(snap["key"], snap["stage"], copy_data(snap["data"]), snap["version"])
-            cls(model=model, start_value=snap["stage"]).send(GUARDED_TRIGGER)
-            peer_snapshot(model.key, model.state, model.data, model.version + 1)
-        return time.perf_counter() - t0
-
-    return run
-
-
-@timed(
-    "cycle",
-    "dict",
-    unit="us/request",
-    description="dict record from snapshot -> dict table fire -> snapshot (the floor)",
-)
-def cycle_dict(settings: Settings) -> Timer:
-    def run(loops: int) -> float:
-        snap = SNAP
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            record = {**snap, "data": copy_data(snap["data"])}
-            dict_fire(record, GUARDED_TRIGGER)
-            peer_snapshot(record["key"], record["stage"], record["data"], record["version"])
-        return time.perf_counter() - t0
-
-    return run
-
-
-# ======================================================================================
 # explain, and a fire that guards block
 # ======================================================================================
 @timed(
@@ -290,7 +213,7 @@ def cycle_dict(settings: Settings) -> Timer:
 )
 def explain_journeyfsm(settings: Settings) -> Timer:
     machine = journeyfsm_machine()
-    journey = _intent_journey(machine, CART)
+    journey = intent_journey(machine, CART)
 
     def run(loops: int) -> float:
         explain = machine.explain
@@ -310,7 +233,7 @@ def explain_journeyfsm(settings: Settings) -> Timer:
 )
 def blocked_journeyfsm(settings: Settings) -> Timer:
     machine = journeyfsm_machine()
-    journey = _intent_journey(machine, {})
+    journey = intent_journey(machine, {})
 
     def run(loops: int) -> float:
         fire = machine.fire
@@ -343,11 +266,9 @@ def blocked_transitions(settings: Settings) -> Timer:
 
 
 # ======================================================================================
-# structlog: one log call exactly as fire makes it for a move
+# one log call exactly as fire makes it for a move, through the machine's JourneyLog
 # ======================================================================================
-def _log_call(logger: Any) -> Timer:
-    log = logger.bind(definition="bench", definition_version=1)
-
+def _log_call(log: JourneyLog) -> Timer:
     def run(loops: int) -> float:
         info = log.info
         t0 = time.perf_counter()
@@ -367,19 +288,20 @@ def _log_call(logger: Any) -> Timer:
 
 @timed(
     "log_call",
-    "structlog_filtered",
+    "filtered",
     unit="us/call",
-    description="log.info('journey.moved', ...) with the level filtered out",
+    description="machine.logger.info('journey.moved', ...) with the level filtered out",
 )
 def log_call_filtered(settings: Settings) -> Timer:
-    return _log_call(filtered_logger())
+    return _log_call(JourneyLog(filtered_logger(), definition="bench", definition_version=1))
 
 
 @timed(
     "log_call",
-    "structlog_null_sink",
+    "json",
     unit="us/call",
-    description="log.info('journey.moved', ...) rendered to JSON into /dev/null",
+    description="machine.logger.info('journey.moved', ...) rendered by the host's JSON config",
 )
-def log_call_null_sink(settings: Settings) -> Timer:
-    return _log_call(null_sink_logger())
+def log_call_json(settings: Settings) -> Timer:
+    configure_host_logging()
+    return _log_call(JourneyLog(None, definition="bench", definition_version=1))

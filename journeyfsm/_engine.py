@@ -50,14 +50,7 @@ from transitions.core import Transition as EngineTransition
 from ._definition import JourneyDefinition
 from ._guards import Guard
 from ._hooks import HookFn, hook_failed
-from ._records import (
-    Context,
-    HistoryEntry,
-    Journey,
-    append_entry,
-    set_ctx_armed,
-    set_ctx_dest,
-)
+from ._records import Context, HistoryEntry, Journey, append_entry
 
 __all__ = ["CompiledEngine", "compile_engine"]
 
@@ -109,11 +102,11 @@ class _Transition(EngineTransition):
         condition: Any
         ctx = event_data.args[0]
         # The candidate being tried: what guards, hooks and the history entry see as dest.
-        set_ctx_dest(ctx, self.label)
+        ctx._dest = self.label
         for condition in self.conditions:
             if not condition.func(event_data):
                 return False
-        set_ctx_armed(ctx, True)  # the move begins: from here on it can be rolled back
+        ctx._armed = True  # the move begins: from here on it can be rolled back
         machine = event_data.machine
         for callback in machine.before_state_change:
             callback(event_data)
@@ -163,7 +156,7 @@ class _GuardCheck:
     def __call__(self, event_data: Any) -> bool:
         ctx: Context = event_data.args[0]
         ok = self.guard.check(ctx)
-        ctx.guard_log.append((self.index, self.guard, ok))
+        ctx._guard_log.append((self.index, self.guard, ok))
         return ok
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "ConcurrencyConflict",
     "DataError",
     "DefinitionError",
+    "ForeignJourney",
     "GuardError",
     "HookError",
     "InvalidTransition",
@@ -217,6 +218,13 @@ class DataError(JourneyError, TypeError):
     ) -> None:
         self.path = path
         super().__init__(message, key=key, stage=stage, trigger=trigger)
+
+
+class ForeignJourney(JourneyError, ValueError):
+    """A journey of another definition was handed to a machine (also a ``ValueError``).
+
+    Not exported: catch ``JourneyError`` (or ``ValueError``).
+    """
 
 
 class SnapshotError(JourneyError, ValueError):

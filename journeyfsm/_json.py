@@ -206,7 +206,7 @@ def check_json(
     >>> check_json({"cart": ["mug", {"sku"}]}, "data", key="c-42")
     Traceback (most recent call last):
     ...
-    journeyfsm._errors.DataError: data['cart'][1] (journey 'c-42'): set is not JSON-shaped; use a list
+    journeyfsm._errors.DataError: data['cart'][1]: set is not JSON-shaped; use a list (journey 'c-42')
     """
     _run(_walk_dict, _walk_list, value, where, key, stage, trigger)
 
@@ -338,7 +338,7 @@ def _data_error(
         who.append(f"trigger {trigger!r}")
     context = f" ({', '.join(who)})" if who else ""
     return DataError(
-        f"{shown}{context}: {reason}", path=path, key=key, stage=stage, trigger=trigger
+        f"{shown}: {reason}{context}", path=path, key=key, stage=stage, trigger=trigger
     )
 
 

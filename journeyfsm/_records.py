@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ._json import copy_json, frozen_json, thaw
+from ._json import FrozenDict, copy_checked, copy_json, frozen_json, thaw
 
 __all__ = [
     "NO_HISTORY",
@@ -35,11 +35,11 @@ JSONDict = dict[str, Any]
 
 
 def _frozen_meta(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    if value is None:
-        return None
+    if value is None or type(value) is FrozenDict:  # fire checked and froze it already
+        return value
     if not isinstance(value, Mapping):
         raise TypeError(f"history meta must be a dict, got {type(value).__name__}")
-    return frozen_json(dict(value))  # type: ignore[no-any-return]
+    return frozen_json(copy_checked(dict(value), "meta"))  # type: ignore[no-any-return]
 
 
 @attrs.frozen
@@ -150,7 +150,7 @@ def _no_move() -> None:
     return None
 
 
-@attrs.define(slots=True, eq=True, repr=False, weakref_slot=False)
+@attrs.define(slots=True, eq=True, repr=False, weakref_slot=False, on_setattr=attrs.setters.NO_OP)
 class Journey:
     """One customer's journey: ``key``, current ``stage``, JSON-able ``data``, ``history``.
 
@@ -214,6 +214,20 @@ class Journey:
         # a journey copied or pickled in the middle of a move is an idle journey
         return {name: getattr(self, name) for name in self._STATE}
 
+    def __copy__(self) -> Journey:
+        # an independent journey: moving the copy must never append to the original's
+        # history list or change its data (a shallow copy would share both)
+        ids = self.event_ids
+        return Journey(
+            self.key,
+            self.stage,
+            copy_json(self._data),
+            self._history.__copy__(),  # type: ignore[attr-defined]
+            self.version,
+            None if ids is None else dict(ids),
+            definition=self.definition,
+        )
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name in self._STATE:
             object.__setattr__(self, name, state[name])
@@ -251,6 +265,7 @@ class Context:
         "_armed",
         "_dest",
         "_event_id",
+        "_guard_log",
         "_journey",
         "_meta",
         "_now",
@@ -260,7 +275,6 @@ class Context:
         "_saved_ref",
         "_source",
         "_trigger",
-        "guard_log",
     )
     _journey: Journey
     _trigger: str
@@ -274,8 +288,7 @@ class Context:
     _saved_data: Any
     _saved_ref: JSONDict | None
     _reentered: bool
-    #: what the engine learns while trying candidates: (candidate index, guard, passed)
-    guard_log: list[tuple[int, Any, bool]]
+    _guard_log: list[tuple[int, Any, Any]]
 
     def __init__(
         self,
@@ -288,27 +301,19 @@ class Context:
         event_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "_journey", journey)
-        setattr_(self, "_trigger", trigger)
-        setattr_(self, "_payload", payload)
-        setattr_(self, "_now", now)
-        setattr_(self, "_source", source)
-        setattr_(self, "_dest", dest)
-        setattr_(self, "_event_id", event_id)
-        setattr_(self, "_meta", meta)
-        setattr_(self, "guard_log", [])
-        setattr_(self, "_armed", False)  # True once guards passed and the move began
-        setattr_(self, "_saved_data", _UNSAVED)
-        setattr_(self, "_saved_ref", None)
-        setattr_(self, "_reentered", False)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(
-            "Context is read-only: guards and hooks cannot change what the move records"
-        )
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
+        self._journey = journey
+        self._trigger = trigger
+        self._payload = payload
+        self._now = now
+        self._source = source
+        self._dest = dest
+        self._event_id = event_id
+        self._meta = meta
+        self._guard_log = []
+        self._armed = False  # True once guards passed and the move began
+        self._saved_data = _UNSAVED
+        self._saved_ref = None
+        self._reentered = False
 
     def __reduce__(self) -> Any:
         raise TypeError("a Context lives for one event; read what you need from it instead")
@@ -353,11 +358,16 @@ class Context:
         """The (read-only) metadata the history entry records."""
         return self._meta
 
+    @property
+    def guard_log(self) -> list[tuple[int, Any, Any]]:
+        """What the engine learned while trying candidates: (candidate index, guard, result)."""
+        return self._guard_log
+
     def _save_data(self) -> None:
         """Keep what rollback needs before anyone can change the journey's data."""
         data = self._journey._data
-        object.__setattr__(self, "_saved_ref", data)
-        object.__setattr__(self, "_saved_data", copy_json(data))
+        self._saved_ref = data
+        self._saved_data = copy_json(data)
 
     def __repr__(self) -> str:
         return (
@@ -366,7 +376,13 @@ class Context:
         )
 
 
-# Fast writers of a Context's private slots, for the engine (the public names are read-only).
-_SLOTS: Any = vars(Context)
-set_ctx_dest = _SLOTS["_dest"].__set__
-set_ctx_armed = _SLOTS["_armed"].__set__
+def _read_only(self: Context, value: object = None) -> None:
+    raise AttributeError(
+        "Context is read-only: guards and hooks cannot change what the move records"
+    )
+
+
+for _name in ("journey", "trigger", "payload", "now", "source", "dest", "event_id", "meta"):
+    _prop = vars(Context)[_name]
+    setattr(Context, _name, property(_prop.fget, _read_only, _read_only, _prop.__doc__))
+del _name, _prop

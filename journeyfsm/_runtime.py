@@ -40,17 +40,15 @@ the host to run after its own commit (Semantics 12).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
-
-import structlog
 
 from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
 from ._engine import compile_engine
 from ._errors import (
+    ForeignJourney,
     GuardError,
     HookError,
     InvalidTransition,
@@ -62,6 +60,7 @@ from ._errors import (
 from ._guards import evaluate_guards
 from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
 from ._json import check_json, copy_checked, frozen_json
+from ._logging import JourneyLog
 from ._outcome import (
     CandidateResult,
     EffectCall,
@@ -89,10 +88,10 @@ class JourneyMachine(HookRegistration):
     >>> machine.allowed_triggers(journey)
     ('want', 'lose_interest')
 
-    ``clock`` (default: the system clock) supplies ``now``; ``logger`` is a structlog
-    logger to log through (default ``structlog.get_logger("journeyfsm")``, bound on
-    first use); ``event_id_window`` bounds how many recent event ids each journey keeps
-    for idempotency.
+    ``clock`` (default: the system clock) supplies ``now``; ``logger`` (a structlog logger
+    or a stdlib ``logging.Logger``) is used as given, and without one the machine follows
+    the host's logging configuration (see :attr:`logger`); ``event_id_window`` bounds how
+    many recent event ids each journey keeps for idempotency.
     """
 
     def __init__(
@@ -115,10 +114,12 @@ class JourneyMachine(HookRegistration):
                 f"clock must have a now() method returning a timezone-aware datetime, got "
                 f"{clock!r}; use SystemClock(), ManualClock(...) or your own Clock"
             )
-        if (
-            type(event_id_window) is not int  # bool is an int: refuse it too
-            or event_id_window < 1
-        ):
+        if type(event_id_window) is not int:  # bool is an int: refuse it too
+            raise TypeError(
+                f"event_id_window must be an int >= 1 (how many recent event ids each "
+                f"journey remembers), got {type(event_id_window).__name__} {event_id_window!r}"
+            )
+        if event_id_window < 1:
             raise ValueError(
                 f"event_id_window must be an int >= 1 (how many recent event ids each "
                 f"journey remembers), got {event_id_window!r}"
@@ -127,8 +128,9 @@ class JourneyMachine(HookRegistration):
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.event_id_window = event_id_window
         self._name = definition.name
-        self._logger_source = logger
-        self._log: Any = None
+        self._log = JourneyLog(
+            logger, definition=definition.name, definition_version=definition.version
+        )
         self._hooks = HookRegistry(definition.stage_names, definition.triggers)
         self._table = {s: dict(row) for s, row in definition.table.items()}  # hot path: plain dicts
         self._engine = compile_engine(definition)
@@ -170,24 +172,21 @@ class JourneyMachine(HookRegistration):
         )
 
     @property
-    def logger(self) -> Any:
-        """The bound structlog logger (bound on first use, with the definition's name).
+    def logger(self) -> JourneyLog:
+        """The machine's log: ``.debug/.info/.warning/.error(event, **fields)``, each event
+        bound with the definition's name and version.
 
-        Without an injected logger: if the host has configured structlog, the
-        ``"journeyfsm"`` structlog logger; if not, a structlog logger that hands its
-        lines to the stdlib ``logging.getLogger("journeyfsm")`` and is filtered at that
-        logger's level when first used, so an unconfigured host sees warnings and errors
-        only, as with any well-behaved library.
+        Where events go is decided again whenever the host reconfigures logging: the
+        injected ``logger=`` as given; else structlog's ``get_logger("journeyfsm")`` if
+        the host configured structlog; else the stdlib ``logging.getLogger("journeyfsm")``
+        at its level (an unconfigured host sees warnings and errors only).
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> machine = JourneyMachine(templates.aida())
+        >>> machine.logger is machine.logger
+        True
         """
-        log = self._log
-        if log is None:
-            source = self._logger_source
-            if source is None:
-                source = _default_logger()
-            log = self._log = source.bind(
-                definition=self.definition.name, definition_version=self.definition.version
-            )
-        return log
+        return self._log
 
     # -- journeys ------------------------------------------------------------------
     def start(self, key: str, data: Mapping[str, Any] | None = None) -> Journey:
@@ -200,7 +199,7 @@ class JourneyMachine(HookRegistration):
         >>> machine.start("c-2", {"tags": {"vip"}})
         Traceback (most recent call last):
         ...
-        journeyfsm._errors.DataError: data['tags'] (journey 'c-2'): set is not JSON-shaped; use a list
+        journeyfsm._errors.DataError: data['tags']: set is not JSON-shaped; use a list (journey 'c-2')
         """
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
@@ -230,6 +229,7 @@ class JourneyMachine(HookRegistration):
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
+        self._check_journey(journey)
         return tuple(self._table.get(journey.stage, ()))
 
     def enabled_triggers(
@@ -239,6 +239,7 @@ class JourneyMachine(HookRegistration):
 
         A guard that expects another payload type counts as not passing here.
         """
+        self._check_journey(journey)
         now = self._now(at)
         out = []
         for trigger, cands in self._table.get(journey.stage, {}).items():
@@ -278,7 +279,8 @@ class JourneyMachine(HookRegistration):
         >>> m.explain(m.start("k"), "engage").status
         'would_move'
         """
-        if trigger not in self._events:
+        self._check_journey(journey)
+        if not isinstance(trigger, str) or trigger not in self._events:
             raise self._unknown(trigger, journey)
         stage = journey.stage
         cands = self._table.get(stage, {}).get(trigger, ())
@@ -359,7 +361,9 @@ class JourneyMachine(HookRegistration):
             raise self._reentrant(journey, trigger)
         if event_id is not None:
             if event_id.__class__ is not str or not event_id:
-                raise TypeError(f"event_id must be a non-empty str or None, got {event_id!r}")
+                raise (TypeError if event_id.__class__ is not str else ValueError)(
+                    f"event_id must be a non-empty str or None, got {event_id!r}"
+                )
             seen = journey.event_ids
             if seen is not None and event_id in seen:
                 return self._duplicate(journey, trigger, event_id)
@@ -391,7 +395,11 @@ class JourneyMachine(HookRegistration):
                 raise self._reentrant(journey, trigger, inside=True)
             if moved:
                 entry = journey._history[-1]
-                if journey.stage != entry.dest or journey.version != entry.seq:
+                if (
+                    journey.stage != entry.dest
+                    or journey.version != entry.seq
+                    or journey.event_ids is not ids
+                ):
                     raise self._tampered(journey, entry)
                 if ctx._saved_data is not _UNSAVED:  # a hook may have changed it
                     check_json(journey._data, "data", key=journey.key, trigger=trigger)
@@ -409,7 +417,7 @@ class JourneyMachine(HookRegistration):
         except BaseException as err:
             self._rollback(journey, ctx, source, version, history, n_history, ids, evicted)
             if isinstance(err, HookError):
-                self.logger.info(
+                self._log.info(
                     "journey.hook_failed",
                     key=journey.key,
                     trigger=trigger,
@@ -424,7 +432,7 @@ class JourneyMachine(HookRegistration):
         if not moved:
             return self._blocked(ctx, cands, results)
         pending = self._effect_calls(ctx, entry) if self._hooks.any_effects else ()
-        (self._log or self.logger).info(
+        self._log.info(
             "journey.moved",
             key=journey.key,
             trigger=trigger,
@@ -432,20 +440,9 @@ class JourneyMachine(HookRegistration):
             dest=entry.dest,
             event_id=event_id,
         )
+        effects: tuple[EffectReport, ...] = ()
         if pending and not defer_effects:
-            return Outcome(
-                "moved",
-                journey.key,
-                trigger,
-                source,
-                entry.dest,
-                entry,
-                event_id,
-                self.run_effects(pending),
-                (),
-                cands,
-                ctx.guard_log,
-            )
+            effects, pending = self.run_effects(pending), ()
         return Outcome(
             "moved",
             journey.key,
@@ -454,7 +451,7 @@ class JourneyMachine(HookRegistration):
             entry.dest,
             entry,
             event_id,
-            (),
+            effects,
             pending,
             cands,
             ctx.guard_log,
@@ -498,13 +495,22 @@ class JourneyMachine(HookRegistration):
             )
         return frozen_json(copy_checked(dict(meta), "meta", key=journey.key, trigger=trigger))
 
+    def _check_journey(self, journey: Any) -> None:
+        """The read-only methods take the same journeys ``fire`` does."""
+        if journey.__class__ is not Journey or (
+            journey.definition != self._name and journey.definition is not None
+        ):
+            raise self._not_mine(journey)
+        if journey.stage not in self._table:
+            raise _unknown_stage(self.definition, journey)
+
     def _not_mine(self, journey: Any) -> Exception:
         if not isinstance(journey, Journey):
             return TypeError(
                 f"fire() takes a Journey made by JourneyMachine.start or .restore, got "
                 f"{type(journey).__name__}"
             )
-        return JourneyError(
+        return ForeignJourney(
             f"journey {journey.key!r} belongs to definition {journey.definition!r}, not "
             f"{self._name!r}; fire it with a machine of its own definition (or restore "
             f"its snapshot with this machine to carry it over)",
@@ -515,7 +521,7 @@ class JourneyMachine(HookRegistration):
     def _reentrant(self, journey: Journey, trigger: Any, *, inside: bool = False) -> JourneyError:
         ctx = journey._move
         if ctx is not None and not inside:
-            object.__setattr__(ctx, "_reentered", True)
+            ctx._reentered = True
         what = ctx._trigger if ctx is not None else trigger
         return JourneyError(
             f"re-entrant fire: journey {journey.key!r} is in the middle of a move "
@@ -530,16 +536,16 @@ class JourneyMachine(HookRegistration):
 
     def _tampered(self, journey: Journey, entry: HistoryEntry) -> JourneyError:
         return JourneyError(
-            f"a hook changed journey {journey.key!r}'s stage or version during the move "
-            f"({entry.trigger!r} {entry.source!r} -> {entry.dest!r}): stage and version are "
-            "recorded by fire(); the move was rolled back. Change journey.data only",
+            f"a hook changed journey {journey.key!r}'s stage, version or event ids during the "
+            f"move ({entry.trigger!r} {entry.source!r} -> {entry.dest!r}): fire() records "
+            "them; the move was rolled back. Change journey.data only",
             key=journey.key,
             stage=entry.source,
             trigger=entry.trigger,
         )
 
     def _duplicate(self, journey: Journey, trigger: str, event_id: str) -> Outcome:
-        self.logger.info(
+        self._log.info(
             "journey.duplicate",
             key=journey.key,
             trigger=trigger,
@@ -569,7 +575,7 @@ class JourneyMachine(HookRegistration):
                 allowed=self.allowed_triggers(journey),
             )
         outcome = Outcome("ignored", journey.key, trigger, journey.stage, None, None, event_id)
-        self.logger.debug(
+        self._log.debug(
             "journey.ignored",
             key=journey.key,
             trigger=trigger,
@@ -601,7 +607,7 @@ class JourneyMachine(HookRegistration):
             cands,
             results,
         )
-        self.logger.info(
+        self._log.info(
             "journey.blocked",
             key=journey.key,
             trigger=ctx.trigger,
@@ -679,7 +685,7 @@ class JourneyMachine(HookRegistration):
             try:
                 eff.fn(call)
             except Exception as err:
-                self.logger.error(
+                self._log.error(
                     "outbox.effect_failed",
                     key=call.key,
                     effect=call.effect,
@@ -696,17 +702,6 @@ class JourneyMachine(HookRegistration):
             else:
                 reports.append(EffectReport(call.effect, call.idempotency_key, True))
         return tuple(reports)
-
-
-def _default_logger() -> Any:
-    if structlog.is_configured():
-        return structlog.get_logger("journeyfsm")
-    std = logging.getLogger("journeyfsm")
-    return structlog.wrap_logger(
-        std,
-        wrapper_class=structlog.make_filtering_bound_logger(std.getEffectiveLevel()),
-        processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
-    )
 
 
 def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:

@@ -5,6 +5,7 @@ The fixtures are generic on purpose: any test module may use them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -129,3 +130,15 @@ def _structlog_defaults() -> Any:
     """
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _journeyfsm_stdlib_logger() -> Any:
+    """Give the stdlib logger ``"journeyfsm"`` back as the test found it (level, handlers,
+    propagation), so a test that sets its level leaves no later test hearing info."""
+    std = logging.getLogger("journeyfsm")
+    saved = (std.level, list(std.handlers), std.propagate, std.disabled)
+    yield
+    std.setLevel(saved[0])
+    std.handlers[:] = saved[1]
+    std.propagate, std.disabled = saved[2], saved[3]

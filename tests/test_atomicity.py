@@ -151,9 +151,25 @@ def test_a_hook_that_changes_stage_or_version_is_refused_and_rolled_back(
         ctx.journey.stage = "paid"
 
     machine.after(teleport)
-    with pytest.raises(JourneyError, match=r"changed journey .c-1..s stage or version"):
+    with pytest.raises(JourneyError, match=r"changed journey .c-1..s stage, version or event"):
         machine.fire(journey, "add_to_cart")
     assert journey == before
+
+
+def test_a_hook_that_replaces_the_event_ids_is_refused_and_rolled_back(
+    machine: JourneyMachine,
+) -> None:
+    journey = moved_once(machine)
+    ids = journey.event_ids
+    before = copy.deepcopy(journey)
+
+    def forget(ctx: Context) -> None:
+        ctx.journey.event_ids = None
+
+    machine.after(forget)
+    with pytest.raises(JourneyError, match="event ids"):
+        machine.fire(journey, "add_to_cart", event_id="e-1")
+    assert journey == before and journey.event_ids is ids
 
 
 def test_data_a_hook_makes_non_json_is_refused_and_the_move_rolled_back(
@@ -404,7 +420,7 @@ def test_fire_checks_its_arguments_and_leaves_the_journey_untouched(
         machine.fire(machine.snapshot(journey), "add_to_cart")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="trigger must be a str"):
         machine.fire(journey, 42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="event_id must be a non-empty str"):
+    with pytest.raises(ValueError, match="event_id must be a non-empty str"):
         machine.fire(journey, "add_to_cart", event_id="")
     with pytest.raises(TypeError, match="event_id must be a non-empty str"):
         machine.fire(journey, "add_to_cart", event_id=7)  # type: ignore[arg-type]
@@ -422,8 +438,9 @@ def test_fire_checks_its_arguments_and_leaves_the_journey_untouched(
         .build()
     )
     foreign = make_machine(other).start("c-1")
-    with pytest.raises(JourneyError, match="belongs to definition 'other'"):
+    with pytest.raises(JourneyError, match="belongs to definition 'other'") as info:
         machine.fire(foreign, "add_to_cart")
+    assert isinstance(info.value, ValueError)
     assert journey == before and foreign.stage == "browsing"
 
 
@@ -455,9 +472,14 @@ def test_the_clock_output_is_checked(make_machine: Any) -> None:
     assert entry.at.tzinfo is not None and entry.at.tzname() == "UTC"
 
 
-@pytest.mark.parametrize("window", [0, -1, True, 2.5, "64", None])
-def test_machine_refuses_a_bad_event_id_window(checkout_definition: Any, window: Any) -> None:
-    with pytest.raises(ValueError, match="event_id_window must be an int >= 1"):
+@pytest.mark.parametrize(
+    ("window", "error"),
+    [(0, ValueError), (-1, ValueError), (True, TypeError), (2.5, TypeError), ("64", TypeError)],
+)
+def test_machine_refuses_a_bad_event_id_window(
+    checkout_definition: Any, window: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="event_id_window must be an int >= 1"):
         JourneyMachine(checkout_definition, event_id_window=window)
 
 
@@ -465,3 +487,50 @@ def test_machine_refuses_a_bad_event_id_window(checkout_definition: Any, window:
 def test_machine_refuses_a_clock_without_now(checkout_definition: Any, clock: Any) -> None:
     with pytest.raises(TypeError, match="clock must have a now"):
         JourneyMachine(checkout_definition, clock=clock, logger=quiet_logger())
+
+
+def test_read_only_methods_check_the_journey_like_fire(
+    machine: JourneyMachine, make_machine: Any
+) -> None:
+    from journeyfsm import JourneyBuilder
+
+    other = (
+        JourneyBuilder("other")
+        .stage("browsing", initial=True)
+        .stage("cart", final=True)
+        .transition("add_to_cart", "browsing", "cart")
+        .build()
+    )
+    foreign = make_machine(other).start("c-1")
+    for call in (
+        lambda j: machine.explain(j, "add_to_cart"),
+        machine.allowed_triggers,
+        machine.enabled_triggers,
+    ):
+        with pytest.raises(JourneyError, match="belongs to definition 'other'"):
+            call(foreign)
+        with pytest.raises(TypeError, match="takes a Journey"):
+            call({"key": "c-1", "stage": "browsing"})
+    with pytest.raises(TypeError, match="trigger must be a str"):
+        machine.explain(machine.start("c-2"), None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("how", [copy.copy, copy.deepcopy])
+def test_moving_a_copy_never_changes_the_original(machine: JourneyMachine, how: Any) -> None:
+    journey = moved_once(machine)
+    before = copy.deepcopy(journey)
+    clone = how(journey)
+    machine.on_enter("cart", lambda ctx: ctx.journey.data["cart"].append("spoon"))
+    machine.fire(clone, "add_to_cart", event_id="e-9")
+    assert clone.version == 2 and clone.data["cart"] == ["mug", "spoon"]
+    assert journey == before  # history, data and event ids are the original's own
+
+
+def test_history_meta_built_by_hand_is_checked_and_read_only() -> None:
+    from journeyfsm import HistoryEntry
+
+    with pytest.raises(DataError, match=r"meta\['when'\]"):
+        HistoryEntry(1, "t", "a", "b", START, meta={"when": START})
+    entry = HistoryEntry(1, "t", "a", "b", START, meta={"tags": ["x"]})
+    with pytest.raises(TypeError, match="read-only"):
+        entry.meta["tags"].append("y")  # type: ignore[index]

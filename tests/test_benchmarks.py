@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is a directory of the repository, not installed
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import contenders, run, workload  # noqa: E402
+import structlog  # noqa: E402
+
+from benchmarks import contenders, figures_cycle, figures_data, run, workload  # noqa: E402
 from benchmarks.harness import FIGURES, RATIOS, Settings, format_table  # noqa: E402
 
 
@@ -111,6 +113,66 @@ def test_no_logger_accepts_what_the_machine_logs() -> None:
         assert machine.fire(journey, t).moved
 
 
+def test_production_logging_writes_the_same_line_for_journeyfsm_and_raw_transitions() -> None:
+    contenders.configure_host_logging()
+    machine = contenders.journeyfsm_machine(contenders.HOST)
+    journey = machine.start("customer-42", workload.CART)
+    with structlog.testing.capture_logs() as events:
+        machine.fire(journey, "discover", event_id="e-1")
+        contenders.host_logger().info(
+            "journey.moved",
+            key="customer-42",
+            trigger="discover",
+            source="awareness",
+            dest="interest",
+            event_id="e-1",
+        )
+    ours, theirs = events
+    assert ours == theirs
+    assert ours["event_id"] == "e-1" and ours["definition"] == "bench"
+
+
+def test_production_logging_renders_json_through_the_machines_default_logger() -> None:
+    contenders.configure_host_logging()
+    machine = contenders.journeyfsm_machine(contenders.HOST)
+    target = machine.logger.target
+    assert target.is_enabled_for(20)  # INFO is rendered: the move's line is written
+    assert any(
+        isinstance(p, structlog.processors.JSONRenderer)
+        for p in structlog.get_config()["processors"]
+    )
+
+
+def test_flattering_logger_filters_the_move_out() -> None:
+    machine = contenders.journeyfsm_machine()
+    assert not machine.logger.enabled(20) and machine.logger.enabled(30)
+
+
+def test_event_ids_are_never_reused() -> None:
+    a, b = contenders.fresh_event_ids(100), contenders.fresh_event_ids(100)
+    assert len(set(a) | set(b)) == 200
+
+
+def test_peer_request_keeps_the_entry_and_the_window() -> None:
+    ids = contenders.fresh_event_ids(contenders.WINDOW)
+    window = contenders.peer_remember(ids, "new")
+    assert len(window) == contenders.WINDOW and window[-1] == "new" and window[0] == ids[1]
+    entry = contenders.peer_entry(4, "checkout", "intent", "purchase", "new")
+    assert set(entry) == {"seq", "trigger", "source", "dest", "at", "event_id"}
+    assert len(figures_cycle.PEER_SNAP["event_ids"]) == contenders.WINDOW
+
+
+def test_data_size_figure_fires_the_lap_on_200_orders_without_the_hook_touching_them() -> None:
+    data = {**workload.CART, "orders": figures_data.orders(200)}
+    machine = contenders.journeyfsm_machine()
+    journey = machine.start("k", data)
+    before = workload.hook_calls[0]
+    for t in workload.CYCLE:
+        assert machine.fire(journey, t).moved
+    assert workload.hook_calls[0] - before == len(workload.CYCLE)
+    assert journey.data == data and len(journey.data["orders"]) == 200
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     out = tmp_path_factory.mktemp("bench") / "results.json"
@@ -154,6 +216,9 @@ def test_results_json_has_every_ratio_and_judges_the_targets(
         "cycle_speedup_vs_statemachine",
         "idle_journey_bytes",
         "growth_large_vs_small",
+        "data_200_orders_vs_empty",
+        "logging_filtered_vs_no_logger",
+        "fire_vs_transitions_flattering",
     }
     for r in targets.values():
         assert isinstance(r["met"], bool)

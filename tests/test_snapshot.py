@@ -386,9 +386,9 @@ def test_snapshot_refuses_non_json_data_naming_the_path(machine: JourneyMachine)
         machine.snapshot(journey)
 
     assert info.value.path == "data['cart'][1]['added']"
-    assert str(info.value).startswith(
-        "data['cart'][1]['added'] (journey 'c-1', stage 'browsing'): datetime is not "
-        "JSON-shaped; store it as an ISO 8601 string"
+    assert str(info.value) == (
+        "data['cart'][1]['added']: datetime is not JSON-shaped; store it as an ISO 8601 "
+        "string (value.isoformat()) (journey 'c-1', stage 'browsing')"
     )
 
 
