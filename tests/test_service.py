@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from conftest import START
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from service_support import (
     StoreFactory,
     assert_consistent,
@@ -486,3 +488,52 @@ def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
         reference.handle(key, trigger, payload, event_id=event_id)
     assert _state(service, keys) == _state(reference, keys)
     assert assert_consistent(service, keys) == len(events)
+
+
+# -- the service moves journeys exactly as the machine does ---------------------------------
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["c-1", "c-2"]),
+        st.sampled_from(["add_to_cart", "checkout", "pay", "note", "abandon", "come_back"]),
+        st.sampled_from([None, {"paid": True}, {"paid": False}, {"sku": "pen"}]),
+        st.integers(0, 12),  # event ids repeat: redeliveries
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=EVENTS)
+def test_service_moves_journeys_exactly_as_the_machine_does(
+    events: list[tuple[str, str, Any, int]],
+) -> None:
+    clock = ManualClock(START)
+    service = JourneyService(shop_machine(clock), MemoryStore())
+    machine = shop_machine(clock)
+    journeys = {k: machine.start(k) for k in ("c-1", "c-2")}
+    for key, trigger, payload, n in events:
+        clock.advance(timedelta(minutes=1))
+        try:
+            expected: Any = machine.fire(journeys[key], trigger, payload, event_id=f"e{n}")
+        except Exception as err:  # a guard refusing the payload's type, say
+            with pytest.raises(type(err)):
+                service.handle(key, trigger, payload, event_id=f"e{n}")
+            continue
+        got = service.handle(key, trigger, payload, event_id=f"e{n}")
+        assert (got.status, got.source, got.dest) == (
+            expected.status,
+            expected.source,
+            expected.dest,
+        )
+    for key, journey in journeys.items():
+        stored = service.get(key)
+        if journey.version == 0:
+            assert stored is None
+            continue
+        assert stored is not None
+        assert (stored.stage, stored.data, stored.version) == (
+            journey.stage,
+            journey.data,
+            journey.version,
+        )
+        assert service.history(key, limit=100) == journey.history
