@@ -537,3 +537,14 @@ def test_service_moves_journeys_exactly_as_the_machine_does(
             journey.version,
         )
         assert service.history(key, limit=100) == journey.history
+
+
+def test_the_guides_first_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "service.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    sent: list[tuple[Any, str]] = []
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"send_email": lambda to, key: sent.append((to, key))}
+    exec(compile(code, "docs/service.md", "exec"), namespace)
+    assert sent == [(None, "aida:customer-42:1:welcome")]
+    assert namespace["outcome"].moved
