@@ -35,7 +35,7 @@ from service_support import shop_machine
 from journeyfsm import JourneyService, OutboxWorker
 from journeyfsm._service import JourneyService as _Service
 from journeyfsm.stores import SQLiteStore
-from journeyfsm.stores._sqlite import _SQLiteTransaction
+from journeyfsm.stores._sqlite_rows import SQLiteTransaction
 
 
 def _open(db: str) -> Any:
@@ -65,7 +65,7 @@ def handle(db: str, events_file: str, out_file: str, kill: str | None, nth: int)
 
         _Service._decide = decide  # type: ignore[method-assign]
     elif kill in ("in_write", "before_commit"):
-        original_write = _SQLiteTransaction.write
+        original_write = SQLiteTransaction.write
 
         class Killing:
             """The connection, dying at the history insert (``in_write``)."""
@@ -90,12 +90,12 @@ def handle(db: str, events_file: str, out_file: str, kill: str | None, nth: int)
             if count[0] == nth:
                 _die()
 
-        _SQLiteTransaction.write = write  # type: ignore[method-assign]
+        SQLiteTransaction.write = write  # type: ignore[method-assign]
         if db.startswith("pg:"):
-            from journeyfsm.stores._postgres import _PostgresTransaction
+            from journeyfsm.stores._postgres_rows import PostgresTransaction
 
-            original_write = _PostgresTransaction.write
-            _PostgresTransaction.write = write  # type: ignore[method-assign]
+            original_write = PostgresTransaction.write
+            PostgresTransaction.write = write  # type: ignore[method-assign]
     service = JourneyService(shop_machine(), _open(db), max_attempts=100)
     events = json.loads(Path(events_file).read_text())
     statuses = [service.handle(k, t, p, event_id=e).status for k, t, p, e in events]

@@ -7,12 +7,13 @@ The behavioural suite is parametrized over ``STORES``: each test runs on every s
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import os
 import sqlite3
-import tempfile
+import subprocess
+import sys
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,29 +31,59 @@ StoreFactory = Callable[[], Store]
 _PG: dict[str, Any] = {}
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs in a helper process: starts a throw-away server, prints its URI, and removes it
+# when its stdin closes (the test process ended, however it ended).
+_SERVE = """
+import sys, tempfile, warnings
+warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+import pgserver
+server = pgserver.get_server(tempfile.mkdtemp(prefix="journeyfsm-pg-"), cleanup_mode="delete")
+print(server.get_uri(), flush=True)
+sys.stdin.read()
+server.cleanup()
+"""
+
+
 def pg_dsn() -> str:
     """The PostgreSQL server of the tests: ``JOURNEYFSM_PG_DSN``, else one started from
-    the ``pgserver`` package for this test process.  No server: the tests fail, saying why.
+    the ``pgserver`` package for this test process (by this interpreter, or by the main
+    venv's where pgserver has no wheel, as for CPython 3.13).  No server: the tests fail,
+    saying why; they are never skipped.
     """
     dsn = os.environ.get("JOURNEYFSM_PG_DSN")
     if dsn:
         return dsn
     if "dsn" not in _PG:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            try:
-                import pgserver
-            except ImportError as err:
-                raise RuntimeError(
-                    "the PostgreSQL tests need a server: set JOURNEYFSM_PG_DSN, or install "
-                    "pgserver (`make test` installs it with the dev extra)"
-                ) from err
-            server = pgserver.get_server(
-                tempfile.mkdtemp(prefix="journeyfsm-pg-"), cleanup_mode="delete"
+        python = sys.executable
+        if importlib.util.find_spec("pgserver") is None:
+            python = str(ROOT / ".venv" / "bin" / "python")
+        helper = subprocess.Popen(
+            [python, "-c", _SERVE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert helper.stdin is not None and helper.stdout is not None
+        uri = helper.stdout.readline().strip()
+        if not uri:
+            helper.stdin.close()
+            error = helper.stderr.read() if helper.stderr else ""
+            raise RuntimeError(
+                "the PostgreSQL tests need a server: set JOURNEYFSM_PG_DSN, or install "
+                f"pgserver (`make test` does, with the dev extra); starting one with {python} "
+                f"failed: {error.strip()[-500:]}"
             )
-        _PG["server"] = server
-        _PG["dsn"] = server.get_uri()
-        atexit.register(server.cleanup)
+        _PG["helper"] = helper
+        _PG["dsn"] = uri
+
+        def stop() -> None:
+            helper.stdin.close()  # type: ignore[union-attr]
+            helper.wait(60)
+
+        atexit.register(stop)
     return str(_PG["dsn"])
 
 

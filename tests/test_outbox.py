@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def test_a_corrupted_outbox_row_is_dead_lettered_without_blocking_others(
     service.handle("c-bad", "add_to_cart")
     service.handle("c-bad2", "add_to_cart")
     service.handle("c-ok", "add_to_cart")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("UPDATE journeyfsm_outbox SET call = '{broken' WHERE key = 'c-bad'")
         conn.execute("UPDATE journeyfsm_outbox SET call = '{\"seq\": 1}' WHERE key = 'c-bad2'")
     worker = OutboxWorker(machine, service.store)

@@ -10,12 +10,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import START
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from service_support import (
     StoreFactory,
     assert_consistent,
@@ -330,11 +333,12 @@ def test_purge_event_ids_forgets_old_ids_only(service: JourneyService, clock: Ma
 
 
 def test_handle_inside_the_hosts_transaction_commits_and_rolls_back_with_it(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:
     path = tmp_path / "app.db"
     SQLiteStore(path, create_schema=True)
     conn = sqlite3.connect(path)
+    request.addfinalizer(conn.close)
     conn.execute("CREATE TABLE orders (id TEXT PRIMARY KEY)")
     conn.commit()
     service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
@@ -354,11 +358,12 @@ def test_handle_inside_the_hosts_transaction_commits_and_rolls_back_with_it(
 
 
 def test_handle_without_an_open_host_transaction_waits_for_the_hosts_commit(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:
     path = tmp_path / "app.db"
     SQLiteStore(path, create_schema=True)
     conn = sqlite3.connect(path, isolation_level=None)  # autocommit: the host commits
+    request.addfinalizer(conn.close)
     service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
     assert not conn.in_transaction  # opening the store and reading leave none open
     assert service.get("c-1") is None and not conn.in_transaction
@@ -466,7 +471,7 @@ def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
     assert killed.returncode == -signal.SIGKILL
     service = JourneyService(shop_machine(), store)
     if isinstance(store, SQLiteStore):
-        with sqlite3.connect(str(store.path)) as conn:
+        with closing(sqlite3.connect(str(store.path))) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert assert_consistent(service, keys) == 6  # the 7th move is not there at all
     with service.store.transaction(write=False) as tx:
@@ -483,3 +488,63 @@ def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
         reference.handle(key, trigger, payload, event_id=event_id)
     assert _state(service, keys) == _state(reference, keys)
     assert assert_consistent(service, keys) == len(events)
+
+
+# -- the service moves journeys exactly as the machine does ---------------------------------
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["c-1", "c-2"]),
+        st.sampled_from(["add_to_cart", "checkout", "pay", "note", "abandon", "come_back"]),
+        st.sampled_from([None, {"paid": True}, {"paid": False}, {"sku": "pen"}]),
+        st.integers(0, 12),  # event ids repeat: redeliveries
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=EVENTS)
+def test_service_moves_journeys_exactly_as_the_machine_does(
+    events: list[tuple[str, str, Any, int]],
+) -> None:
+    clock = ManualClock(START)
+    service = JourneyService(shop_machine(clock), MemoryStore())
+    machine = shop_machine(clock)
+    journeys = {k: machine.start(k) for k in ("c-1", "c-2")}
+    for key, trigger, payload, n in events:
+        clock.advance(timedelta(minutes=1))
+        try:
+            expected: Any = machine.fire(journeys[key], trigger, payload, event_id=f"e{n}")
+        except Exception as err:  # a guard refusing the payload's type, say
+            with pytest.raises(type(err)):
+                service.handle(key, trigger, payload, event_id=f"e{n}")
+            continue
+        got = service.handle(key, trigger, payload, event_id=f"e{n}")
+        assert (got.status, got.source, got.dest) == (
+            expected.status,
+            expected.source,
+            expected.dest,
+        )
+    for key, journey in journeys.items():
+        stored = service.get(key)
+        if journey.version == 0:
+            assert stored is None
+            continue
+        assert stored is not None
+        assert (stored.stage, stored.data, stored.version) == (
+            journey.stage,
+            journey.data,
+            journey.version,
+        )
+        assert service.history(key, limit=100) == journey.history
+
+
+def test_the_guides_first_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "service.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    sent: list[tuple[Any, str]] = []
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"send_email": lambda to, key: sent.append((to, key))}
+    exec(compile(code, "docs/service.md", "exec"), namespace)
+    assert sent == [(None, "aida:customer-42:1:welcome")]
+    assert namespace["outcome"].moved

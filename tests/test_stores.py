@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -138,11 +139,11 @@ def test_create_schema_is_idempotent_and_records_the_version(tmp_path: Path) -> 
     store = SQLiteStore(path, create_schema=True)
     store.create_schema()
     SQLiteStore(path, create_schema=True)
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT version FROM journeyfsm_schema_version").fetchall() == [
-        (SCHEMA_VERSION,)
-    ]
-    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM journeyfsm_schema_version").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_opening_a_file_without_the_schema_says_what_to_run(tmp_path: Path) -> None:
@@ -160,7 +161,7 @@ def test_opening_an_older_or_newer_schema_says_what_to_do(
 ) -> None:
     path = tmp_path / "j.db"
     SQLiteStore(path, create_schema=True)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("UPDATE journeyfsm_schema_version SET version = ?", (version,))
     with pytest.raises(StoreError, match=message):
         SQLiteStore(path)
@@ -222,7 +223,7 @@ def test_hostile_keys_and_payloads_touch_only_their_own_rows(store: Store) -> No
 
 
 def _corrupt(path: Path, sql: str, *params: Any) -> None:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute(sql, params).rowcount == 1
 
 
