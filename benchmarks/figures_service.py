@@ -17,14 +17,17 @@ workers (threads, each with its own connections) deliver effects that moves comm
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-import warnings
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 from journeyfsm import Event, JourneyService, OutboxWorker
@@ -169,23 +172,41 @@ def service_bare_sqlite(settings: Settings) -> Timer:
 # -- PostgreSQL ---------------------------------------------------------------------------
 _PG: dict[str, Any] = {}
 _PREFIXES = count()
+# Runs in a helper process: starts a throw-away server, prints its URI, removes it when
+# its stdin closes (this process ended, however it ended).
+_SERVE = """
+import sys, tempfile, warnings
+warnings.simplefilter("ignore")
+import pgserver
+server = pgserver.get_server(tempfile.mkdtemp(prefix="journeyfsm-bench-pg-"), cleanup_mode="delete")
+print(server.get_uri(), flush=True)
+sys.stdin.read()
+server.cleanup()
+"""
 
 
 def pg_dsn() -> str:
-    """``JOURNEYFSM_PG_DSN``, else a server started from ``pgserver`` for this run."""
+    """``JOURNEYFSM_PG_DSN``, else a throw-away server for this run (see :data:`_SERVE`)."""
     dsn = os.environ.get("JOURNEYFSM_PG_DSN")
     if dsn:
         return dsn
     if "dsn" not in _PG:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            import pgserver
-
-            server = pgserver.get_server(
-                tempfile.mkdtemp(prefix="journeyfsm-bench-pg-"), cleanup_mode="delete"
+        # pgserver has no wheel for every CPython (3.13): the main venv's starts it then
+        python = sys.executable
+        if importlib.util.find_spec("pgserver") is None:
+            python = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python")
+        helper = subprocess.Popen(
+            [python, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert helper.stdin is not None and helper.stdout is not None
+        uri = helper.stdout.readline().strip()
+        if not uri:
+            raise RuntimeError(
+                "the PostgreSQL figures need a server: set JOURNEYFSM_PG_DSN or install "
+                f"pgserver (make bench does); {python} could not start one"
             )
-        _PG["dsn"] = server.get_uri()
-        atexit.register(server.cleanup)
+        _PG["dsn"], _PG["helper"] = uri, helper
+        atexit.register(helper.stdin.close)  # the helper removes the server when stdin closes
     return str(_PG["dsn"])
 
 

@@ -101,7 +101,10 @@ def test_semantics_hook_order_matches_the_runtime_theory_of_operation() -> None:
         assert positions == sorted(positions)
 
 
-@pytest.mark.parametrize("page", ["index.md", "tutorial.md", "semantics.md", "api.md"])
+@pytest.mark.parametrize(
+    "page",
+    ["index.md", "tutorial.md", "semantics.md", "api.md", "service.md", "timeouts.md"],
+)
 def test_links_resolve(page: str) -> None:
     text = (DOCS / page).read_text(encoding="utf-8")
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
@@ -112,6 +115,6 @@ def test_links_resolve(page: str) -> None:
 def test_index_links_every_page() -> None:
     text = (DOCS / "index.md").read_text(encoding="utf-8")
     wanted = ["tutorial.md", "semantics.md", "api.md", "testing.md", "templates.md"]
-    wanted += ["performance.md", "timeouts.md"]
+    wanted += ["performance.md", "timeouts.md", "service.md"]
     for page in wanted:
         assert f"({page})" in text, page
