@@ -66,11 +66,16 @@ def _keys(n: int) -> list[str]:
     return [f"customer-{start + i}" for i in range(n)]
 
 
-def _handle(production: bool) -> Timer:
+def _sqlite_store() -> Any:
+    return _kept(SQLiteStore(_db("service"), create_schema=True))
+
+
+def _handle(make_store: Any, production: bool) -> Timer:
+    """``handle`` per moving event on the store ``make_store()`` opens."""
     if production:
         configure_host_logging()
     machine = journeyfsm_machine(HOST) if production else journeyfsm_machine()
-    service = JourneyService(machine, _kept(SQLiteStore(_db("handle"), create_schema=True)))
+    service = JourneyService(machine, make_store())
 
     def run(loops: int) -> float:
         keys, ids = _keys(loops), fresh_event_ids(loops)
@@ -83,37 +88,10 @@ def _handle(production: bool) -> Timer:
     return run
 
 
-@timed(
-    "service",
-    "handle_sqlite",
-    unit="us/event",
-    description="JourneyService.handle on SQLite: a moving event, event id, production logging",
-)
-def service_handle_sqlite(settings: Settings) -> Timer:
-    return _handle(production=True)
-
-
-@timed(
-    "service",
-    "handle_sqlite_flattering",
-    unit="us/event",
-    description="the same with logging filtered",
-)
-def service_handle_sqlite_flattering(settings: Settings) -> Timer:
-    return _handle(production=False)
-
-
-@timed(
-    "service",
-    "handle_many_sqlite",
-    unit="us/event",
-    description="JourneyService.handle_many on SQLite (batches of 100), production logging",
-)
-def service_handle_many_sqlite(settings: Settings) -> Timer:
+def _many(make_store: Any) -> Timer:
+    """``handle_many`` of the same events (batches of 100), production logging."""
     configure_host_logging()
-    service = JourneyService(
-        journeyfsm_machine(HOST), _kept(SQLiteStore(_db("many"), create_schema=True))
-    )
+    service = JourneyService(journeyfsm_machine(HOST), make_store())
 
     def run(loops: int) -> float:
         events = [
@@ -125,6 +103,36 @@ def service_handle_many_sqlite(settings: Settings) -> Timer:
         return time.perf_counter() - t0
 
     return run
+
+
+@timed(
+    "service",
+    "handle_sqlite",
+    unit="us/event",
+    description="JourneyService.handle on SQLite: a moving event, event id, production logging",
+)
+def service_handle_sqlite(settings: Settings) -> Timer:
+    return _handle(_sqlite_store, production=True)
+
+
+@timed(
+    "service",
+    "handle_sqlite_flattering",
+    unit="us/event",
+    description="the same with logging filtered",
+)
+def service_handle_sqlite_flattering(settings: Settings) -> Timer:
+    return _handle(_sqlite_store, production=False)
+
+
+@timed(
+    "service",
+    "handle_many_sqlite",
+    unit="us/event",
+    description="JourneyService.handle_many on SQLite (batches of 100), production logging",
+)
+def service_handle_many_sqlite(settings: Settings) -> Timer:
+    return _many(_sqlite_store)
 
 
 @timed(
@@ -218,23 +226,6 @@ def _pg_store() -> Any:
     return store
 
 
-def _handle_pg(production: bool) -> Timer:
-    if production:
-        configure_host_logging()
-    machine = journeyfsm_machine(HOST) if production else journeyfsm_machine()
-    service = JourneyService(machine, _pg_store())
-
-    def run(loops: int) -> float:
-        keys, ids = _keys(loops), fresh_event_ids(loops)
-        handle = service.handle
-        t0 = time.perf_counter()
-        for key, event_id in zip(keys, ids, strict=True):
-            handle(key, FIRST, event_id=event_id)
-        return time.perf_counter() - t0
-
-    return run
-
-
 @timed(
     "service",
     "handle_pg",
@@ -242,7 +233,7 @@ def _handle_pg(production: bool) -> Timer:
     description="JourneyService.handle on PostgreSQL: a moving event, event id, production logging",
 )
 def service_handle_pg(settings: Settings) -> Timer:
-    return _handle_pg(production=True)
+    return _handle(_pg_store, production=True)
 
 
 @timed(
@@ -252,7 +243,7 @@ def service_handle_pg(settings: Settings) -> Timer:
     description="the same with logging filtered",
 )
 def service_handle_pg_flattering(settings: Settings) -> Timer:
-    return _handle_pg(production=False)
+    return _handle(_pg_store, production=False)
 
 
 @timed(
@@ -262,19 +253,7 @@ def service_handle_pg_flattering(settings: Settings) -> Timer:
     description="JourneyService.handle_many on PostgreSQL (batches of 100), production logging",
 )
 def service_handle_many_pg(settings: Settings) -> Timer:
-    configure_host_logging()
-    service = JourneyService(journeyfsm_machine(HOST), _pg_store())
-
-    def run(loops: int) -> float:
-        events = [
-            Event(key, FIRST, event_id=event_id)
-            for key, event_id in zip(_keys(loops), fresh_event_ids(loops), strict=True)
-        ]
-        t0 = time.perf_counter()
-        service.handle_many(events)
-        return time.perf_counter() - t0
-
-    return run
+    return _many(_pg_store)
 
 
 @timed(
