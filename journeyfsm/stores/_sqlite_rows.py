@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +46,8 @@ def _loads(text: object, table: str, key: str | None, column: str) -> Any:
         ) from None
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# one encoder for every value (json.dumps with options makes a new one per call)
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 class SQLiteTransaction:
@@ -136,9 +136,9 @@ class SQLiteTransaction:
         if not moves:
             return
         rows = final_rows(moves)
-        many = self.conn.executemany
+        many, text = self.conn.executemany, _times()
         try:
-            new = [_journey_params(row) for row, expected in rows if expected is None]
+            new = [_journey_params(row, text) for row, expected in rows if expected is None]
             if new:
                 many(self._sql("insert_journey"), new)
             old = [(row, expected) for row, expected in rows if expected is not None]
@@ -147,18 +147,18 @@ class SQLiteTransaction:
                 self.conn.execute('SAVEPOINT "journeyfsm_batch"')
                 cur = many(
                     self._sql("update_journey"),
-                    [(*_journey_params(row), expected) for row, expected in old],
+                    [(*_journey_params(row, text), expected) for row, expected in old],
                 )
                 if cur.rowcount != len(old):  # summed over the rows
                     self.conn.execute('ROLLBACK TO "journeyfsm_batch"')
                     self.conn.execute('RELEASE "journeyfsm_batch"')
                     raise self._stale(old)
                 self.conn.execute('RELEASE "journeyfsm_batch"')
-            many(self._sql("history"), [_history_params(d) for d in moves])
-            ids = [_event_id_params(d.event_id) for d in moves if d.event_id is not None]
+            many(self._sql("history"), [_history_params(d, text) for d in moves])
+            ids = [_event_id_params(d.event_id, text) for d in moves if d.event_id is not None]
             if ids:
                 many(self._sql("event_id"), ids)
-            outbox = [params for d in moves for params in _outbox_params(d)]
+            outbox = [params for d in moves for params in _outbox_params(d, text)]
             if outbox:
                 many(self._sql("outbox"), outbox)
         except sqlite3.IntegrityError as err:
@@ -370,20 +370,23 @@ def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
     )
 
 
-def _journey_params(row: JourneyRow) -> tuple[Any, ...]:
+def _journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
+    dv = row.definition_version
     return (
-        _dumps(row.definition_version),
+        str(dv) if type(dv) is int else _dumps(dv),
         row.stage,
         _dumps(row.data),
         row.version,
-        to_time(row.entered_at),
-        to_time(row.updated_at),
+        text(row.entered_at),
+        text(row.updated_at),
         row.definition,
         row.key,
     )
 
 
-def _history_params(decision: Decision) -> tuple[Any, ...]:
+def _history_params(
+    decision: Decision, text: Callable[[datetime], str] = to_time
+) -> tuple[Any, ...]:
     row, entry = decision.journey, decision.history
     assert row is not None and entry is not None
     return (
@@ -393,18 +396,20 @@ def _history_params(decision: Decision) -> tuple[Any, ...]:
         entry.trigger,
         entry.source,
         entry.dest,
-        to_time(entry.at),
+        text(entry.at),
         entry.event_id,
         None if entry.meta is None else _dumps(entry.meta),
     )
 
 
-def _event_id_params(ids: EventIdRow) -> tuple[Any, ...]:
-    return (ids.definition, ids.key, ids.event_id, ids.seq, to_time(ids.committed_at))
+def _event_id_params(ids: EventIdRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
+    return (ids.definition, ids.key, ids.event_id, ids.seq, text(ids.committed_at))
 
 
-def _outbox_params(decision: Decision) -> list[tuple[Any, ...]]:
-    now = to_time(decision.now)
+def _outbox_params(
+    decision: Decision, text: Callable[[datetime], str] = to_time
+) -> list[tuple[Any, ...]]:
+    now = text(decision.now)
     return [
         (
             out.definition,
@@ -418,6 +423,20 @@ def _outbox_params(decision: Decision) -> list[tuple[Any, ...]]:
         )
         for out in decision.outbox
     ]
+
+
+def _times() -> Callable[[datetime], str]:
+    """:func:`to_time` remembering its answers: a batch's moves share most of their times
+    (a move's entry time, its commit time), and formatting them is a good part of a write."""
+    seen: dict[datetime, str] = {}
+
+    def text(value: datetime) -> str:
+        found = seen.get(value)
+        if found is None:
+            found = seen[value] = to_time(value)
+        return found
+
+    return text
 
 
 def _busy(key: str, err: sqlite3.OperationalError) -> StoreError:
