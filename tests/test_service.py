@@ -507,6 +507,40 @@ def test_a_conflict_in_a_batch_falls_back_one_by_one_and_loses_nothing(
     assert {o.status for o in again} == {"duplicate"}
 
 
+def test_batches_racing_on_shared_journeys_lose_no_update(
+    open_store: StoreFactory, clock: ManualClock
+) -> None:
+    keys = [f"c-{i}" for i in range(6)]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        service = JourneyService(shop_machine(clock), open_store(), max_attempts=50)
+        # every event delivered by two threads (n and n ^ 1), in batches of 7
+        events = [
+            Event(
+                keys[(i * (n // 2 + 1)) % len(keys)],
+                "add_to_cart" if i % 3 else "note",
+                event_id=f"{n // 2}-{i}",
+            )
+            for i in range(40)
+        ]
+        try:
+            results.extend(o.status for o in service.handle_many(events, batch_size=7))
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    total = assert_consistent(JourneyService(shop_machine(clock), open_store()), keys)
+    assert results.count("moved") == total == 80  # each distinct event moved exactly once
+    assert results.count("duplicate") == 80
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=EVENTS_MANY, batch_size=st.integers(1, 8))
 def test_handle_many_is_handle_event_after_event(

@@ -504,3 +504,31 @@ def test_postgres_refuses_a_nul_character_in_data_writing_nothing(tmp_path: Path
         assert service.handle("c-1", "add_to_cart", {"sku": "mug"}, event_id="e-1").moved
     finally:
         close()
+
+
+def test_postgres_refuses_a_nul_character_in_a_batch_writing_the_events_before_it(
+    tmp_path: Path,
+) -> None:
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        store = factory()
+        service = JourneyService(shop_machine(), store)
+        moves = [*_chain(service, "c-1", ["add_to_cart"]), *_chain(service, "c-2", ["note"])]
+        bad = _decision(service, "c-3", "add_to_cart", payload={"sku": "mu\x00g"})
+        with (
+            pytest.raises(StoreError, match=r"'c-1'.*nothing of the batch"),
+            store.transaction() as tx,
+        ):
+            tx.write_many([*moves, bad])
+        assert dump_store(store, "checkout", ["c-1", "c-2", "c-3"]) == [(None, [], [])] * 3
+        events = [
+            Event("c-1", "add_to_cart", event_id="e-1"),
+            Event("c-3", "add_to_cart", {"sku": "mu\x00g"}, event_id="e-2"),
+            Event("c-2", "note", event_id="e-3"),
+        ]
+        with pytest.raises(StoreError, match=r"'c-3'.*nothing was written"):
+            service.handle_many(events)
+        assert service.get("c-1") is not None  # handled one by one up to the bad event
+        assert service.get("c-2") is None and service.get("c-3") is None
+    finally:
+        close()

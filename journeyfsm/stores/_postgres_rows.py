@@ -197,8 +197,10 @@ class PostgresTransaction:
         if not moves:
             return
         rows = final_rows(moves)
-        new = [row for row, expected in rows if expected is None]
-        old = [(row, expected) for row, expected in rows if expected is not None]
+        # in key order: concurrent batches lock shared journeys in one order (fewer deadlocks)
+        ordered = sorted(rows, key=lambda r: r[0].key)
+        new = [row for row, expected in ordered if expected is None]
+        old = [(row, expected) for row, expected in ordered if expected is not None]
         ex = self.conn.execute
         try:
             with self.conn.transaction():  # a savepoint: a failed statement aborts only it
