@@ -4,9 +4,11 @@
 write the move's rows in ONE transaction, version-checked.  Hooks and guards run while
 no write lock is held; if another worker committed the journey in between, the write
 fails with ``ConcurrencyConflict`` and the driver reads and decides again (bounded
-retries with jittered backoff).  ``handle_many`` decides and writes a whole batch in one
-write transaction, in order, so a journey's events keep their order and the batch costs
-one commit.
+retries with jittered backoff).  ``handle_many`` does the same per batch: one read of
+the batch's rows and event ids, every event decided in memory in order (a journey's
+later events see the row its earlier ones made), then one ``write_many`` transaction
+(one statement per table where the driver allows), version-checked per journey; on a
+conflict the batch is handled again event by event.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ._outcome import Outcome
 from ._records import HistoryEntry, Journey
 from ._runtime import JourneyMachine
 from ._service_core import Decision, Event, JourneyRow, check_event, decide, journey_from_row
-from .stores._base import Store, StoreTransaction
+from .stores._base import Store
 
 __all__ = ["JourneyService"]
 
@@ -150,14 +152,20 @@ class JourneyService:
     def handle_many(self, events: Iterable[Event], *, batch_size: int = 100) -> list[Outcome]:
         """Handle events in order, ``batch_size`` per write transaction; their outcomes.
 
-        Each batch reads, decides and writes its events one after another inside ONE
-        write transaction, so a journey's events keep their order and a batch costs one
-        commit.  Every event is checked first: bad input refuses the whole call before
-        anything is written.  If an event raises while a batch runs (a hook's
-        ``HookError``, a guard's ``GuardError``), the batch is rolled back and its events
-        are handled again one by one: the events before the failing one are committed,
-        and the error propagates.  Deliver with event ids, and a retry of the whole call
-        skips what was committed (``duplicate``).
+        Each batch reads its journeys and seen event ids at once, decides its events in
+        order in memory (a journey's later events see the row its earlier ones made; an
+        event id repeated in the batch is a ``duplicate`` with the seq it got), and
+        writes all the moves in ONE transaction, each journey once, checked against the
+        version it had when read.  Outcomes, history and outbox rows are exactly those
+        ``handle`` would give, event after event.  If another worker moved one of the
+        journeys meanwhile (``ConcurrencyConflict``), the batch's events are handled
+        again one by one (``handle``, with its retries).  Every event is checked first:
+        bad input refuses the whole call before anything is written.  If an event raises
+        while a batch is decided (a hook's ``HookError``, a guard's ``GuardError``),
+        nothing of the batch is written and its events are handled again one by one: the
+        events before the failing one are committed, and the error propagates.  Deliver
+        with event ids, and a retry of the whole call skips what was committed
+        (``duplicate``).
 
         >>> from journeyfsm import Event, JourneyMachine, JourneyService, templates
         >>> from journeyfsm.stores import MemoryStore
@@ -186,20 +194,33 @@ class JourneyService:
         return out
 
     def _batch(self, batch: Sequence[Event]) -> list[Outcome]:
-        out = []
-        with self.store.transaction() as tx:
-            for event in batch:
-                out.append(self._in_tx(tx, event))
+        # read the batch's rows and seen event ids in one go (2 statements) ...
+        name = self.definition
+        with self.store.transaction(write=False) as tx:
+            rows: dict[str, JourneyRow | None] = dict(
+                tx.load_many(name, list(dict.fromkeys(e.key for e in batch)))
+            )
+            pairs = [(e.key, e.event_id) for e in batch if e.event_id is not None]
+            seen = tx.event_seqs(name, pairs) if pairs else {}
+        # ... decide each event in memory, in order: a journey's later events see the row
+        # its earlier ones made, an event id repeated in the batch is a duplicate ...
+        out, moves = [], []
+        for event in batch:
+            eid = event.event_id
+            decision = self._decide(
+                rows.get(event.key), event, None if eid is None else seen.get((event.key, eid))
+            )
+            if decision.writes:
+                rows[event.key] = decision.journey
+                if decision.event_id is not None:
+                    seen[(event.key, decision.event_id.event_id)] = decision.event_id.seq
+                moves.append(decision)
+            out.append(decision.outcome)
+        # ... and write every move in one transaction, version-checked per journey
+        if moves:
+            with self.store.transaction() as tx:
+                tx.write_many(moves)
         return out
-
-    def _in_tx(self, tx: StoreTransaction, event: Event) -> Outcome:
-        row = tx.load(self.definition, event.key)
-        eid = event.event_id
-        seen = tx.event_seq(self.definition, event.key, eid) if eid else None
-        decision = self._decide(row, event, seen)
-        if decision.writes:
-            tx.write(decision)
-        return decision.outcome
 
     def _one_by_one(self, batch: Sequence[Event]) -> list[Outcome]:
         return [

@@ -124,6 +124,21 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     close()
 
 
+@pytest.fixture(params=STORES)
+def two_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    """Two separate databases of the kind under test (to compare two ways of writing)."""
+    closes = []
+    stores = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        factory, close = store_factory(request.param, tmp_path / name)
+        stores.append(factory())
+        closes.append(close)
+    yield stores[0], stores[1]
+    for close in closes:
+        close()
+
+
 @pytest.fixture
 def store(open_store: StoreFactory) -> Store:
     """The store under test."""

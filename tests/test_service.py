@@ -10,7 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from service_support import (
     process_db,
     shop_machine,
     store,
+    two_stores,
 )
 
 from journeyfsm import (
@@ -41,7 +43,7 @@ from journeyfsm import (
 )
 from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
-__all__ = ["open_store", "process_db", "store"]  # fixtures, imported to be found
+__all__ = ["open_store", "process_db", "store", "two_stores"]  # fixtures, imported to be found
 
 
 @pytest.fixture
@@ -316,6 +318,254 @@ def test_handle_many_commits_up_to_a_failing_hook_then_raises(
     assert journey is not None and journey.stage == "checkout" and journey.version == 2
     assert service.get("c-2") is None
     assert assert_consistent(service, ["c-1", "c-2"]) == 2
+
+
+EVENTS_MANY = st.lists(
+    st.tuples(
+        st.sampled_from(["c-1", "c-2", "c-3"]),
+        st.sampled_from(["add_to_cart", "checkout", "pay", "note", "abandon", "come_back"]),
+        st.sampled_from([None, {"paid": True}, {"paid": False}, {"sku": "pen"}]),
+        st.one_of(st.none(), st.integers(0, 8)),  # ids repeat: redeliveries in a batch
+    ),
+    max_size=20,
+)
+
+
+# -- the batch path: one read, decisions in memory, one write_many -------------------------
+def _mixed_batch() -> list[Event]:
+    """New and stored journeys, several moves of one journey, an event id repeated in the
+    batch and one committed before it, events without ids, blocked, ignored, effects."""
+    return [
+        Event("old-1", "add_to_cart", {"sku": "b"}, event_id="o1-2"),
+        Event("new-1", "add_to_cart", {"sku": "x"}, event_id="n1-1"),
+        Event("old-1", "note", event_id="o1-3"),  # internal: entered_at kept
+        Event("new-1", "add_to_cart", {"sku": "y"}, event_id="n1-1"),  # repeated in the batch
+        Event("old-2", "add_to_cart", event_id="o2-1"),  # committed before the batch
+        Event("new-1", "checkout", event_id="n1-2"),
+        Event("old-1", "checkout"),  # no event id
+        Event("new-2", "pay", {"paid": True}, event_id="n2-1"),  # ignored: not from browsing
+        Event("new-1", "pay", {"paid": False}, event_id="n1-3"),  # blocked by the guard
+        Event("new-1", "pay", {"paid": True}, event_id="n1-4"),  # thank_you in the outbox
+        Event("old-2", "note", event_id="o2-2"),
+        Event("old-1", "pay", {"paid": True}, event_id="o1-4"),
+        Event("new-3", "add_to_cart", event_id="n3-1"),
+    ]
+
+
+def _prepare(store: Store) -> JourneyService:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    service.handle("old-1", "add_to_cart", {"sku": "a"}, event_id="o1-1")
+    service.handle("old-2", "add_to_cart", event_id="o2-1")
+    service.machine.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    return service
+
+
+def _summary(outcomes: list[Any]) -> list[Any]:
+    return [
+        (
+            o.status,
+            o.key,
+            o.source,
+            o.dest,
+            o.seq,
+            o.entry,
+            [c.to_dict() for c in o.pending_effects],
+        )
+        for o in outcomes
+    ]
+
+
+@pytest.mark.parametrize("batch_size", [3, 100])
+def test_handle_many_writes_exactly_what_handle_writes_event_by_event(
+    two_stores: tuple[Store, Store], batch_size: int
+) -> None:
+    by_one, by_batch = _prepare(two_stores[0]), _prepare(two_stores[1])
+    events = _mixed_batch()
+    expected = [
+        by_one.handle(e.key, e.trigger, e.payload, event_id=e.event_id, at=e.at, meta=e.meta)
+        for e in events
+    ]
+    got = by_batch.handle_many(events, batch_size=batch_size)
+    assert _summary(got) == _summary(expected)
+    assert [o.status for o in got] == [
+        "moved",
+        "moved",
+        "moved",
+        "duplicate",
+        "duplicate",
+        "moved",
+        "moved",
+        "ignored",
+        "blocked",
+        "moved",
+        "moved",
+        "moved",
+        "moved",
+    ]
+    assert (got[3].seq, got[4].seq) == (1, 1)
+    keys = ["old-1", "old-2", "new-1", "new-2", "new-3"]
+    # journey rows (stage, data, version, times), history and outbox rows: identical
+    assert dump_store(two_stores[1], "checkout", keys) == dump_store(
+        two_stores[0], "checkout", keys
+    )
+    assert assert_consistent(by_batch, keys) == 11
+
+
+def test_handle_many_reads_and_writes_a_batch_at_once(store: Store) -> None:
+    service = _prepare(store)
+    calls: list[str] = []
+
+    class Counting:
+        def __init__(self, inner: Store) -> None:
+            self.inner = inner
+
+        def create_schema(self) -> None:  # pragma: no cover - not called
+            self.inner.create_schema()
+
+        @contextmanager
+        def transaction(self, *, write: bool = True) -> Iterator[Any]:
+            with self.inner.transaction(write=write) as tx:
+                yield CountingTx(tx)
+
+    class CountingTx:
+        def __init__(self, tx: Any) -> None:
+            self.tx = tx
+
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(self.tx, name)
+
+    service.store = Counting(store)
+    outcomes = service.handle_many(_mixed_batch())
+    assert len(outcomes) == 13
+    # one read of the rows, one of the event ids, one write of the 9 moves
+    assert sorted(calls) == ["event_seqs", "load_many", "write_many"]
+
+
+def test_an_event_id_repeated_in_a_batch_is_a_duplicate_with_the_seq_it_got(
+    service: JourneyService,
+) -> None:
+    service.handle("c-1", "add_to_cart", event_id="first")
+    outcomes = service.handle_many(
+        [
+            Event("c-1", "add_to_cart", {"sku": "b"}, event_id="again"),
+            Event("c-1", "note", event_id="x"),
+            Event("c-1", "add_to_cart", {"sku": "c"}, event_id="again"),
+            Event("c-2", "add_to_cart", event_id="again"),  # ids are per journey
+            Event("c-1", "note", event_id="first"),
+        ]
+    )
+    assert [(o.status, o.seq) for o in outcomes] == [
+        ("moved", None),
+        ("moved", None),
+        ("duplicate", 2),
+        ("moved", None),
+        ("duplicate", 1),
+    ]
+    assert outcomes[2].source == "cart"  # the stage the batch's earlier moves made
+    journey = service.get("c-1")
+    assert journey is not None and journey.version == 3 and journey.data["cart"] == ["item", "b"]
+    assert [e.event_id for e in service.history("c-1")] == ["first", "again", "x"]
+
+
+def test_a_conflict_in_a_batch_falls_back_one_by_one_and_loses_nothing(
+    open_store: StoreFactory, clock: ManualClock
+) -> None:
+    machine = shop_machine(clock)
+    other = JourneyService(shop_machine(clock), open_store())
+    service = JourneyService(machine, open_store())
+    service.handle("c-1", "add_to_cart", event_id="c1-0")
+    raced = []
+
+    @machine.before
+    def another_worker_moves_c1_meanwhile(ctx: Context) -> None:
+        if not raced:  # after the batch's read, before its write
+            raced.append(other.handle("c-1", "note", event_id="other"))
+
+    events = [
+        Event("c-2", "add_to_cart", event_id="c2-1"),
+        Event("c-1", "add_to_cart", {"sku": "b"}, event_id="c1-1"),
+        Event("c-1", "checkout", event_id="c1-2"),
+        Event("c-3", "add_to_cart", event_id="c3-1"),
+        Event("c-2", "note", event_id="c2-2"),
+    ]
+    outcomes = service.handle_many(events)
+    assert raced[0].moved
+    assert [o.status for o in outcomes] == ["moved"] * 5
+    c1 = [(e.event_id, e.trigger) for e in service.history("c-1")]
+    assert c1 == [
+        ("c1-0", "add_to_cart"),
+        ("other", "note"),
+        ("c1-1", "add_to_cart"),
+        ("c1-2", "checkout"),
+    ]
+    assert assert_consistent(service, ["c-1", "c-2", "c-3"]) == 7  # nothing lost or doubled
+    with service.store.transaction(write=False) as tx:
+        tracked = [item.seq for item in tx.outbox("checkout", key="c-1")]
+    assert tracked == [1, 3]  # one track effect per add_to_cart move, none twice
+    again = service.handle_many(events)
+    assert {o.status for o in again} == {"duplicate"}
+
+
+def test_batches_racing_on_shared_journeys_lose_no_update(
+    open_store: StoreFactory, clock: ManualClock
+) -> None:
+    keys = [f"c-{i}" for i in range(6)]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        service = JourneyService(shop_machine(clock), open_store(), max_attempts=50)
+        # every event delivered by two threads (n and n ^ 1), in batches of 7
+        events = [
+            Event(
+                keys[(i * (n // 2 + 1)) % len(keys)],
+                "add_to_cart" if i % 3 else "note",
+                event_id=f"{n // 2}-{i}",
+            )
+            for i in range(40)
+        ]
+        try:
+            results.extend(o.status for o in service.handle_many(events, batch_size=7))
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    total = assert_consistent(JourneyService(shop_machine(clock), open_store()), keys)
+    assert results.count("moved") == total == 80  # each distinct event moved exactly once
+    assert results.count("duplicate") == 80
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=EVENTS_MANY, batch_size=st.integers(1, 8))
+def test_handle_many_is_handle_event_after_event(
+    events: list[tuple[str, str, Any, int | None]], batch_size: int
+) -> None:
+    by_one = JourneyService(shop_machine(ManualClock(START)), MemoryStore())
+    by_batch = JourneyService(shop_machine(ManualClock(START)), MemoryStore())
+    batch = [Event(k, t, p, event_id=None if n is None else f"e{n}") for k, t, p, n in events]
+    expected: list[Any] = []
+    failure: Exception | None = None
+    for e in batch:
+        try:
+            expected.append(by_one.handle(e.key, e.trigger, e.payload, event_id=e.event_id))
+        except Exception as err:  # a guard refusing the payload's type, say
+            failure = err
+            break
+    if failure is None:
+        assert _summary(by_batch.handle_many(batch, batch_size=batch_size)) == _summary(expected)
+    else:
+        with pytest.raises(type(failure)):
+            by_batch.handle_many(batch, batch_size=batch_size)
+    keys = ["c-1", "c-2", "c-3"]
+    assert dump_store(by_batch.store, "checkout", keys) == dump_store(
+        by_one.store, "checkout", keys
+    )
 
 
 def test_get_of_a_journey_that_never_moved_is_none(service: JourneyService) -> None:

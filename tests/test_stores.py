@@ -97,6 +97,93 @@ def test_nested_transactions_roll_back_with_the_outer_one(store: Store) -> None:
     assert service.get("c-1") is None
 
 
+# -- batches: load_many, event_seqs, write_many ---------------------------------------------
+def _chain(service: JourneyService, key: str, triggers: list[str]) -> list[Any]:
+    """Decisions for ``triggers`` on journey ``key``, each on the row the one before made."""
+    with service.store.transaction(write=False) as tx:
+        row = tx.load("checkout", key)
+    out = []
+    for i, trigger in enumerate(triggers):
+        event = Event(key, trigger, event_id=f"{key}/{i}")
+        out.append(decide(service.machine, row, event, seen_seq=None, now=START))
+        row = out[-1].journey
+    return out
+
+
+def test_write_many_writes_each_journey_once_with_its_last_row_and_every_move(
+    store: Store,
+) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    service.handle("c-1", "add_to_cart", event_id="before")
+    c1 = _chain(service, "c-1", ["add_to_cart", "checkout", "note"])
+    c2 = _chain(service, "c-2", ["add_to_cart", "note"])
+    blocked = _decision(service, "c-3", "pay")  # ignored from browsing: writes nothing
+    with store.transaction() as tx:
+        tx.write_many([c1[0], c2[0], c1[1], blocked, c2[1], c1[2]])
+    with store.transaction(write=False) as tx:
+        rows = tx.load_many("checkout", ["c-1", "c-2", "c-3", "c-1"])
+        assert rows == {"c-1": c1[-1].journey, "c-2": c2[-1].journey}
+        assert [e.seq for e in tx.history("checkout", "c-1")] == [1, 2, 3, 4]
+        assert [e.trigger for e in tx.history("checkout", "c-2")] == ["add_to_cart", "note"]
+        seqs = tx.event_seqs(
+            "checkout", [("c-1", "c-1/0"), ("c-1", "c-1/2"), ("c-2", "c-2/1"), ("c-2", "c-1/0")]
+        )
+        assert seqs == {("c-1", "c-1/0"): 2, ("c-1", "c-1/2"): 4, ("c-2", "c-2/1"): 2}
+        outbox = [(o.key, o.seq, o.effect) for o in tx.outbox("checkout")]
+        assert outbox == [("c-1", 1, "track"), ("c-1", 2, "track"), ("c-2", 1, "track")]
+    assert service.get("c-1").version == 4  # type: ignore[union-attr]
+
+
+def test_write_many_with_one_stale_journey_is_a_conflict_naming_it_and_writes_nothing(
+    store: Store,
+) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    for key in ("c-1", "c-2", "c-3"):
+        service.handle(key, "add_to_cart")
+    moves = [*_chain(service, "c-1", ["note"]), *_chain(service, "c-2", ["note", "checkout"])]
+    moves += _chain(service, "c-4", ["add_to_cart"])
+    service.handle("c-2", "note")  # another writer moves c-2 meanwhile
+    keys = ["c-1", "c-2", "c-3", "c-4"]
+    before = dump_store(store, "checkout", keys)
+    with pytest.raises(ConcurrencyConflict, match="'c-2'"), store.transaction() as tx:
+        tx.write_many(moves)
+    assert dump_store(store, "checkout", keys) == before
+
+
+def test_write_many_of_a_first_move_another_writer_made_is_a_conflict(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    service.handle("c-1", "add_to_cart")
+    moves = _chain(service, "c-1", ["note"]) + _chain(service, "c-new", ["add_to_cart", "note"])
+    service.handle("c-new", "note")  # another writer makes c-new's first move meanwhile
+    before = dump_store(store, "checkout", ["c-1", "c-new"])
+    with pytest.raises(ConcurrencyConflict, match="'c-new'"), store.transaction() as tx:
+        tx.write_many(moves)
+    assert dump_store(store, "checkout", ["c-1", "c-new"]) == before
+
+
+def test_moves_of_one_journey_that_do_not_chain_are_refused(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    twice = [_decision(service, "c-1", "add_to_cart"), _decision(service, "c-1", "note")]
+    with pytest.raises(ValueError, match=r"'c-1'.*do not chain"), store.transaction() as tx:
+        tx.write_many(twice)
+    assert service.get("c-1") is None
+
+
+def test_batch_reads_find_exactly_the_stored_rows_and_event_ids(store: Store) -> None:
+    service = JourneyService(shop_machine(ManualClock(START)), store)
+    keys = [f"c-{i}" for i in range(1200)] + ["it's", 'a "quoted" key', "x'); DROP TABLE y;--"]
+    service.handle_many([Event(k, "add_to_cart", event_id=f"e-{k}") for k in keys], batch_size=600)
+    wanted = ["nobody", *reversed(keys)]
+    with store.transaction(write=False) as tx:
+        rows = tx.load_many("checkout", wanted)
+        assert sorted(rows) == sorted(keys)
+        assert all(row.key == key and row.version == 1 for key, row in rows.items())
+        assert tx.load_many("other", keys) == {} and tx.load_many("checkout", []) == {}
+        pairs = [(k, f"e-{k}") for k in keys] + [(keys[0], f"e-{keys[1]}"), ("nobody", "e-")]
+        assert tx.event_seqs("checkout", pairs) == {(k, f"e-{k}"): 1 for k in keys}
+        assert tx.event_seqs("checkout", []) == {}
+
+
 def test_journeys_are_keyed_by_definition_and_key(store: Store) -> None:
     service = JourneyService(shop_machine(ManualClock(START)), store)
     service.handle("c-1", "add_to_cart")
@@ -415,5 +502,33 @@ def test_postgres_refuses_a_nul_character_in_data_writing_nothing(tmp_path: Path
         assert info.value.key == "c-1"
         assert service.get("c-1") is None
         assert service.handle("c-1", "add_to_cart", {"sku": "mug"}, event_id="e-1").moved
+    finally:
+        close()
+
+
+def test_postgres_refuses_a_nul_character_in_a_batch_writing_the_events_before_it(
+    tmp_path: Path,
+) -> None:
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        store = factory()
+        service = JourneyService(shop_machine(), store)
+        moves = [*_chain(service, "c-1", ["add_to_cart"]), *_chain(service, "c-2", ["note"])]
+        bad = _decision(service, "c-3", "add_to_cart", payload={"sku": "mu\x00g"})
+        with (
+            pytest.raises(StoreError, match=r"'c-1'.*nothing of the batch"),
+            store.transaction() as tx,
+        ):
+            tx.write_many([*moves, bad])
+        assert dump_store(store, "checkout", ["c-1", "c-2", "c-3"]) == [(None, [], [])] * 3
+        events = [
+            Event("c-1", "add_to_cart", event_id="e-1"),
+            Event("c-3", "add_to_cart", {"sku": "mu\x00g"}, event_id="e-2"),
+            Event("c-2", "note", event_id="e-3"),
+        ]
+        with pytest.raises(StoreError, match=r"'c-3'.*nothing was written"):
+            service.handle_many(events)
+        assert service.get("c-1") is not None  # handled one by one up to the bad event
+        assert service.get("c-2") is None and service.get("c-3") is None
     finally:
         close()

@@ -31,6 +31,7 @@ __all__ = [
     "StoreTransaction",
     "check_prefix",
     "check_version",
+    "final_rows",
     "from_time",
     "to_time",
 ]
@@ -124,6 +125,23 @@ class StoreTransaction(Protocol):
     def write(self, decision: Decision) -> None:
         """Write a move's rows; ``ConcurrencyConflict`` if another writer came first."""
 
+    def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
+        """The stored rows of ``keys`` by key (a key without a row is left out)."""
+
+    def event_seqs(
+        self, definition: str, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        """For each committed ``(key, event_id)`` of ``pairs``: the seq of its move."""
+
+    def write_many(self, decisions: Sequence[Decision]) -> None:
+        """Write the moves of a batch, in order, with one statement per table where it can.
+
+        A journey moved by several of them is written once: its last row, checked against
+        the version it had before the first (see :func:`final_rows`).  Decisions that
+        write nothing are skipped.  ``ConcurrencyConflict`` if another writer moved any
+        of the journeys first; then nothing of the batch may be kept (roll back).
+        """
+
     def history(
         self, definition: str, key: str, *, after: int = 0, limit: int = 100
     ) -> list[HistoryEntry]:
@@ -175,6 +193,43 @@ class Store(Protocol):
 
     def create_schema(self) -> None:
         """Create the tables if missing (idempotent) and record the schema version."""
+
+
+def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | None]]:
+    """Each journey the moves of a batch touch, once, in first-touched order: its last
+    row and the version its stored row must still have (``None``: none may exist).
+
+    The moves of one journey must chain (each decided on the row the one before made);
+    anything else is a driver bug and a ``ValueError``.
+
+    >>> from datetime import datetime, timezone
+    >>> from journeyfsm import Event, JourneyMachine, templates
+    >>> from journeyfsm._service_core import decide
+    >>> machine, now = JourneyMachine(templates.aida()), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> first = decide(machine, None, Event("c-1", "engage"), seen_seq=None, now=now)
+    >>> second = decide(machine, first.journey, Event("c-1", "want"), seen_seq=None, now=now)
+    >>> [(row.stage, row.version, expected) for row, expected in final_rows([first, second])]
+    [('desire', 2, None)]
+    """
+    found: dict[tuple[str, str], tuple[JourneyRow, int | None]] = {}
+    for decision in decisions:
+        row = decision.journey
+        if row is None:
+            continue
+        jkey = (row.definition, row.key)
+        before = found.get(jkey)
+        if before is None:
+            found[jkey] = (row, decision.expected_version)
+            continue
+        if decision.expected_version != before[0].version:
+            raise ValueError(
+                f"the moves of journey {row.key!r} (definition {row.definition!r}) in one "
+                f"batch do not chain: a move expects version {decision.expected_version} "
+                f"after the batch's move to version {before[0].version}; decide each move on "
+                "the row the one before it made"
+            )
+        found[jkey] = (row, before[1])
+    return list(found.values())
 
 
 def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

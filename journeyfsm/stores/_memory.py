@@ -20,7 +20,7 @@ from .._errors import ConcurrencyConflict
 from .._json import copy_json
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, check_version
+from ._base import OutboxItem, OutboxStatus, check_version, final_rows
 
 __all__ = ["MemoryStore"]
 
@@ -101,26 +101,58 @@ class _MemoryTransaction:
         found = self._s._event_ids.get((definition, key, event_id))
         return None if found is None else found[0]
 
+    def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
+        out = {}
+        for key in keys:
+            row = self.load(definition, key)
+            if row is not None:
+                out[key] = row
+        return out
+
+    def event_seqs(
+        self, definition: str, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        table = self._s._event_ids
+        return {
+            (key, eid): table[(definition, key, eid)][0]
+            for key, eid in pairs
+            if (definition, key, eid) in table
+        }
+
     def write(self, decision: Decision) -> None:
+        self.write_many([decision])
+
+    def write_many(self, decisions: Sequence[Decision]) -> None:
+        s = self._s
+        moves = [d for d in decisions if d.journey is not None and d.history is not None]
+        # every check first, so a conflict changes nothing
+        for row, expected in final_rows(moves):
+            stored = s._journeys.get((row.definition, row.key))
+            if (stored is None) != (expected is None) or (
+                stored is not None and stored.version != expected
+            ):
+                raise _conflict(row.key, expected, None if stored is None else stored.version)
+        ids: set[tuple[str, str, str]] = set()
+        for decision in moves:
+            if decision.event_id is not None:
+                e = decision.event_id
+                eid = (e.definition, e.key, e.event_id)
+                if eid in s._event_ids or eid in ids:
+                    raise _conflict_id(e.key, e.event_id)
+                ids.add(eid)
+        for decision in moves:
+            self._apply(decision)
+
+    def _apply(self, decision: Decision) -> None:
         row, entry = decision.journey, decision.history
-        if row is None or entry is None:
-            return
+        assert row is not None and entry is not None
         s = self._s
         jkey = (row.definition, row.key)
-        stored = s._journeys.get(jkey)
-        expected = decision.expected_version
-        if (stored is None) != (expected is None) or (
-            stored is not None and stored.version != expected
-        ):
-            raise _conflict(row.key, expected, None if stored is None else stored.version)
-        ids = decision.event_id
-        if ids is not None and (ids.definition, ids.key, ids.event_id) in s._event_ids:
-            raise _conflict(row.key, expected, None if stored is None else stored.version)
-        # every check passed: now change things (each change undoable)
         self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data)))
         history = s._history.setdefault(jkey, [])
         history.append(entry)
         self._undo.append(lambda: _drop_last(history))
+        ids = decision.event_id
         if ids is not None:
             self._set(
                 s._event_ids, (ids.definition, ids.key, ids.event_id), (ids.seq, ids.committed_at)
@@ -243,6 +275,14 @@ class _MemoryTransaction:
 
 def _drop_last(entries: list[HistoryEntry]) -> None:
     entries.pop()
+
+
+def _conflict_id(key: str, event_id: str) -> ConcurrencyConflict:
+    return ConcurrencyConflict(
+        f"event {event_id!r} of journey {key!r} was committed by another worker first; "
+        "reload the journey and decide again",
+        key=key,
+    )
 
 
 def _conflict(key: str, expected: int | None, stored: int | None) -> ConcurrencyConflict:

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, check_version
+from ._base import OutboxItem, OutboxStatus, check_version, final_rows
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -41,7 +41,7 @@ class PostgresTransaction:
     def load(self, definition: str, key: str) -> JourneyRow | None:
         found = self.conn.execute(
             self._q(
-                "SELECT definition_version, stage, data, version, entered_at, updated_at, "
+                "SELECT key, definition_version, stage, data, version, entered_at, updated_at, "
                 "(SELECT MAX(seq) FROM {h} WHERE definition = %s AND key = %s) "
                 "FROM {j} WHERE definition = %s AND key = %s",
                 h="history",
@@ -49,11 +49,22 @@ class PostgresTransaction:
             ),
             (definition, key, definition, key),
         ).fetchone()
-        if found is None:
-            return None
-        dv, stage, data, version, entered, updated, last_seq = found
-        check_version(key, version, last_seq or 0)
-        return JourneyRow(definition, key, dv, stage, data, version, _utc(entered), _utc(updated))
+        return None if found is None else _journey_row(definition, found)
+
+    def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            self._q(
+                "SELECT j.key, j.definition_version, j.stage, j.data, j.version, j.entered_at, "
+                "j.updated_at, (SELECT MAX(h.seq) FROM {h} h WHERE h.definition = j.definition "
+                "AND h.key = j.key) FROM {j} j WHERE j.definition = %s AND j.key = ANY(%s::text[])",
+                h="history",
+                j="journeys",
+            ),
+            (definition, list(dict.fromkeys(keys))),
+        ).fetchall()
+        return {found[0]: _journey_row(definition, found) for found in rows}
 
     def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
         found = self.conn.execute(
@@ -64,6 +75,26 @@ class PostgresTransaction:
             (definition, key, event_id),
         ).fetchone()
         return None if found is None else int(found[0])
+
+    def event_seqs(
+        self, definition: str, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        if not pairs:
+            return {}
+        unique = list(dict.fromkeys(pairs))
+        rows = self.conn.execute(
+            self._q(
+                # one primary key look-up per pair (LATERAL ... LIMIT 1 keeps the planner
+                # from hashing the whole table instead, as it does for a plain join)
+                "SELECT p.key, p.event_id, e.seq "
+                "FROM unnest(%s::text[], %s::text[]) AS p(key, event_id) "
+                "CROSS JOIN LATERAL (SELECT seq FROM {e} WHERE definition = %s "
+                "AND key = p.key AND event_id = p.event_id LIMIT 1) AS e",
+                e="event_ids",
+            ),
+            ([k for k, _ in unique], [e for _, e in unique], definition),
+        ).fetchall()
+        return {(key, event_id): int(seq) for key, event_id, seq in rows}
 
     def write(self, decision: Decision) -> None:
         row, entry = decision.journey, decision.history
@@ -159,6 +190,110 @@ class PostgresTransaction:
                 f"{str(err).splitlines()[0]}; nothing was written: change the value",
                 table="journeys",
                 key=row.key,
+            ) from err
+
+    def write_many(self, decisions: Sequence[Decision]) -> None:
+        moves = [d for d in decisions if d.journey is not None and d.history is not None]
+        if not moves:
+            return
+        rows = final_rows(moves)
+        # in key order: concurrent batches lock shared journeys in one order (fewer deadlocks)
+        ordered = sorted(rows, key=lambda r: r[0].key)
+        new = [row for row, expected in ordered if expected is None]
+        old = [(row, expected) for row, expected in ordered if expected is not None]
+        ex = self.conn.execute
+        try:
+            with self.conn.transaction():  # a savepoint: a failed statement aborts only it
+                if new:
+                    done = ex(
+                        self._q(
+                            "INSERT INTO {j} (" + _JOURNEY_COLS + ") SELECT * FROM unnest("
+                            "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], "
+                            "%s::int[], %s::timestamptz[], %s::timestamptz[]) "
+                            "ON CONFLICT DO NOTHING RETURNING key",
+                            j="journeys",
+                        ),
+                        _columns([_journey_values(row) for row in new], 8),
+                    ).fetchall()
+                    if len(done) != len(new):
+                        written = {r[0] for r in done}
+                        key = next(row.key for row in new if row.key not in written)
+                        raise _conflict(key, None)
+                if old:
+                    done = ex(
+                        self._q(
+                            "UPDATE {j} AS j SET definition_version = u.definition_version, "
+                            "stage = u.stage, data = u.data, version = u.version, "
+                            "entered_at = u.entered_at, updated_at = u.updated_at FROM unnest("
+                            "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], "
+                            "%s::int[], %s::timestamptz[], %s::timestamptz[], %s::int[]) "
+                            "AS u(" + _JOURNEY_COLS + ", expected) "
+                            "WHERE j.definition = u.definition AND j.key = u.key "
+                            "AND j.version = u.expected RETURNING j.key",
+                            j="journeys",
+                        ),
+                        _columns([(*_journey_values(row), v) for row, v in old], 9),
+                    ).fetchall()
+                    if len(done) != len(old):
+                        written = {r[0] for r in done}
+                        row, v = next((row, v) for row, v in old if row.key not in written)
+                        raise _conflict(row.key, v)
+                ex(
+                    self._q(
+                        "INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
+                        "event_id, meta) SELECT * FROM unnest(%s::text[], %s::text[], "
+                        "%s::int[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], "
+                        "%s::text[], %s::jsonb[])",
+                        h="history",
+                    ),
+                    _columns([_history_values(d) for d in moves], 9),
+                )
+                ids = [d.event_id for d in moves if d.event_id is not None]
+                if ids:
+                    ex(
+                        self._q(
+                            "INSERT INTO {e} (definition, key, event_id, seq, committed_at) "
+                            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
+                            "%s::int[], %s::timestamptz[])",
+                            e="event_ids",
+                        ),
+                        _columns(
+                            [(i.definition, i.key, i.event_id, i.seq, i.committed_at) for i in ids],
+                            5,
+                        ),
+                    )
+                outbox = [
+                    (o.definition, o.key, o.seq, o.effect, o.idempotency_key, Jsonb(o.call), d.now)
+                    for d in moves
+                    for o in d.outbox
+                ]
+                if outbox:
+                    ex(
+                        self._q(
+                            "INSERT INTO {o} (definition, key, seq, effect, idempotency_key, "
+                            "call, available_at, created_at, status, attempts) "
+                            "SELECT u.*, u.available_at, 'pending', 0 FROM unnest(%s::text[], "
+                            "%s::text[], %s::int[], %s::text[], %s::text[], %s::jsonb[], "
+                            "%s::timestamptz[]) AS u(definition, key, seq, effect, "
+                            "idempotency_key, call, available_at)",
+                            o="outbox",
+                        ),
+                        _columns(outbox, 7),
+                    )
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as err:
+            # a unique key: another writer committed one of these moves (or events)
+            # first; a deadlock: another batch locked the same journeys in another order
+            raise _conflict_batch([row.key for row, _ in rows], err) from err
+        except psycopg.DataError as err:
+            # e.g. a NUL character in a string of the data or payload: jsonb refuses it
+            keys = ", ".join(repr(row.key) for row, _ in rows[:5])
+            raise StoreError(
+                f"PostgreSQL refused the moves of journeys {keys}"
+                f"{', ...' if len(rows) > 5 else ''}: {str(err).splitlines()[0]}; nothing "
+                "of the batch was written: change the value (handle_many then handles the "
+                "events one by one and names the journey)",
+                table="journeys",
+                key=rows[0][0].key,
             ) from err
 
     def history(
@@ -295,6 +430,59 @@ class PostgresTransaction:
         for status, n in rows:
             counts[status] = int(n)
         return counts
+
+
+_JOURNEY_COLS = "definition, key, definition_version, stage, data, version, entered_at, updated_at"
+
+
+def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
+    key, dv, stage, data, version, entered, updated, last_seq = found
+    check_version(key, version, last_seq or 0)
+    return JourneyRow(definition, key, dv, stage, data, version, _utc(entered), _utc(updated))
+
+
+def _journey_values(row: JourneyRow) -> tuple[Any, ...]:
+    return (
+        row.definition,
+        row.key,
+        Jsonb(row.definition_version),
+        row.stage,
+        Jsonb(row.data),
+        row.version,
+        row.entered_at,
+        row.updated_at,
+    )
+
+
+def _history_values(decision: Decision) -> tuple[Any, ...]:
+    row, entry = decision.journey, decision.history
+    assert row is not None and entry is not None
+    return (
+        row.definition,
+        row.key,
+        entry.seq,
+        entry.trigger,
+        entry.source,
+        entry.dest,
+        entry.at,
+        entry.event_id,
+        None if entry.meta is None else Jsonb(dict(entry.meta)),
+    )
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists: the arrays an ``unnest(...)`` turns back into rows."""
+    return [[r[i] for r in rows] for i in range(width)]
+
+
+def _conflict_batch(keys: Sequence[str], err: Exception) -> ConcurrencyConflict:
+    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    return ConcurrencyConflict(
+        f"another worker moved one of the {len(keys)} journeys of the batch ({shown}) first "
+        f"({str(err).splitlines()[0]}); reload them and decide again (handle_many does, one "
+        "by one)",
+        key=keys[0] if len(keys) == 1 else None,
+    )
 
 
 def _conflict(key: str, expected: int | None, detail: str | None = None) -> ConcurrencyConflict:

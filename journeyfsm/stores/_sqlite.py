@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .._errors import StoreError
 from ._base import SCHEMA_VERSION, check_prefix
-from ._sqlite_rows import SQLiteTransaction
+from ._sqlite_rows import SQLiteTransaction, write_statements
 
 __all__ = ["SQLiteStore"]
 
@@ -105,6 +105,7 @@ class SQLiteStore:
         self._opened_lock = threading.Lock()
         weakref.finalize(self, _close_all, self._opened, self._opened_lock)
         self._t = {name: f'"{prefix}{name}"' for name in (*_TABLES, "schema_version")}
+        self._w = write_statements(self._t)
         if create_schema:
             self.create_schema()
         self._check_schema()

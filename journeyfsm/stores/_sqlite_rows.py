@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
-from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, check_version, from_time, to_time
+from .._service_core import Decision, EventIdRow, JourneyRow
+from ._base import (
+    OutboxItem,
+    OutboxStatus,
+    check_version,
+    final_rows,
+    from_time,
+    iter_chunks,
+    to_time,
+)
 
 if TYPE_CHECKING:
     from ._sqlite import SQLiteStore
 
-__all__ = ["SQLiteTransaction"]
+__all__ = ["SQLiteTransaction", "write_statements"]
 
 
 def _loads(text: object, table: str, key: str | None, column: str) -> Any:
@@ -38,39 +46,39 @@ def _loads(text: object, table: str, key: str | None, column: str) -> Any:
         ) from None
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# one encoder for every value (json.dumps with options makes a new one per call)
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 class SQLiteTransaction:
     def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._t = store._t
+        self._w = store._w
 
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
         found = self.conn.execute(
-            f"SELECT definition_version, stage, data, version, entered_at, updated_at, "
+            f"SELECT key, definition_version, stage, data, version, entered_at, updated_at, "
             f"(SELECT MAX(seq) FROM {self._t['history']} WHERE definition = ? AND key = ?) "
             f"FROM {self._t['journeys']} WHERE definition = ? AND key = ?",
             (definition, key, definition, key),
         ).fetchone()
-        if found is None:
-            return None
-        dv, stage, data, version, entered, updated, last_seq = found
-        check_version(key, version, last_seq or 0)
-        definition_version = _loads(dv, "journeys", key, "definition_version")
-        data = _loads(data, "journeys", key, "data")
-        return JourneyRow(
-            definition,
-            key,
-            definition_version,
-            stage,
-            data,
-            version,
-            from_time(entered, table="journeys", key=key, column="entered_at"),
-            from_time(updated, table="journeys", key=key, column="updated_at"),
-        )
+        return None if found is None else _journey_row(definition, found)
+
+    def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
+        t, out = self._t, {}
+        for chunk in iter_chunks(list(dict.fromkeys(keys)), _CHUNK):
+            marks = ", ".join("?" * len(chunk))
+            for found in self.conn.execute(
+                f"SELECT j.key, j.definition_version, j.stage, j.data, j.version, "
+                f"j.entered_at, j.updated_at, (SELECT MAX(h.seq) FROM {t['history']} h "
+                "WHERE h.definition = j.definition AND h.key = j.key) "
+                f"FROM {t['journeys']} j WHERE j.definition = ? AND j.key IN ({marks})",
+                (definition, *chunk),
+            ):
+                out[found[0]] = _journey_row(definition, found)
+        return out
 
     def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
         found = self.conn.execute(
@@ -80,88 +88,99 @@ class SQLiteTransaction:
         ).fetchone()
         return None if found is None else int(found[0])
 
+    def event_seqs(
+        self, definition: str, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        out = {}
+        for chunk in iter_chunks(list(dict.fromkeys(pairs)), _CHUNK // 2):
+            marks = ", ".join(["(?, ?)"] * len(chunk))
+            # the pairs drive the loop (CROSS JOIN keeps that order): one primary key
+            # look-up each; "(key, event_id) IN (VALUES ...)" would scan the table
+            for key, event_id, seq in self.conn.execute(
+                f"WITH p(key, event_id) AS (VALUES {marks}) SELECT e.key, e.event_id, e.seq "
+                f"FROM p CROSS JOIN {self._t['event_ids']} e ON e.definition = ? "
+                "AND e.key = p.key AND e.event_id = p.event_id",
+                (*(v for pair in chunk for v in pair), definition),
+            ):
+                out[(key, event_id)] = int(seq)
+        return out
+
     def write(self, decision: Decision) -> None:
         row, entry = decision.journey, decision.history
         if row is None or entry is None:
             return
-        t, ex = self._t, self.conn.execute
-        values = (
-            _dumps(row.definition_version),
-            row.stage,
-            _dumps(row.data),
-            row.version,
-            to_time(row.entered_at),
-            to_time(row.updated_at),
-        )
+        ex = self.conn.execute
         expected = decision.expected_version
         try:
             if expected is None:
-                ex(
-                    f"INSERT INTO {t['journeys']} (definition_version, stage, data, version, "
-                    "entered_at, updated_at, definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, row.definition, row.key),
-                )
+                ex(self._sql("insert_journey"), _journey_params(row))
             else:
-                cur = ex(
-                    f"UPDATE {t['journeys']} SET definition_version = ?, stage = ?, data = ?, "
-                    "version = ?, entered_at = ?, updated_at = ? "
-                    "WHERE definition = ? AND key = ? AND version = ?",
-                    (*values, row.definition, row.key, expected),
-                )
+                cur = ex(self._sql("update_journey"), (*_journey_params(row), expected))
                 if cur.rowcount != 1:
                     raise _conflict(row.key, expected)
-            ex(
-                f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, dest, at, "
-                "event_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.definition,
-                    row.key,
-                    entry.seq,
-                    entry.trigger,
-                    entry.source,
-                    entry.dest,
-                    to_time(entry.at),
-                    entry.event_id,
-                    None if entry.meta is None else _dumps(entry.meta),
-                ),
-            )
+            ex(self._sql("history"), _history_params(decision))
             ids = decision.event_id
             if ids is not None:
-                ex(
-                    f"INSERT INTO {t['event_ids']} (definition, key, event_id, seq, "
-                    "committed_at) VALUES (?, ?, ?, ?, ?)",
-                    (ids.definition, ids.key, ids.event_id, ids.seq, to_time(ids.committed_at)),
-                )
-            now = to_time(decision.now)
-            for out in decision.outbox:
-                ex(
-                    f"INSERT INTO {t['outbox']} (definition, key, seq, effect, idempotency_key, "
-                    "call, status, attempts, available_at, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                    (
-                        out.definition,
-                        out.key,
-                        out.seq,
-                        out.effect,
-                        out.idempotency_key,
-                        _dumps(out.call),
-                        now,
-                        now,
-                    ),
-                )
+                ex(self._sql("event_id"), _event_id_params(ids))
+            for params in _outbox_params(decision):
+                ex(self._sql("outbox"), params)
         except sqlite3.IntegrityError as err:
             # a primary key or the unique event id / idempotency key: another writer
             # committed this journey's move (or this event) first
             raise _conflict(row.key, expected, str(err)) from err
         except sqlite3.OperationalError as err:
-            # "database is locked": only a transaction that began as a read (the host's)
-            # can fail to take the write lock here; the whole transaction must be retried
-            raise StoreError(
-                f"cannot write journey {row.key!r}: {err}; roll back and retry the whole "
-                "transaction (in your own connection: begin it with BEGIN IMMEDIATE)",
-                table="journeys",
-                key=row.key,
-            ) from err
+            raise _busy(row.key, err) from err
+
+    def write_many(self, decisions: Sequence[Decision]) -> None:
+        moves = [d for d in decisions if d.journey is not None and d.history is not None]
+        if not moves:
+            return
+        rows = final_rows(moves)
+        many, text = self.conn.executemany, _times()
+        try:
+            new = [_journey_params(row, text) for row, expected in rows if expected is None]
+            if new:
+                many(self._sql("insert_journey"), new)
+            old = [(row, expected) for row, expected in rows if expected is not None]
+            if old:
+                # in a savepoint: on a conflict, undone to find (and name) the stale journey
+                self.conn.execute('SAVEPOINT "journeyfsm_batch"')
+                cur = many(
+                    self._sql("update_journey"),
+                    [(*_journey_params(row, text), expected) for row, expected in old],
+                )
+                if cur.rowcount != len(old):  # summed over the rows
+                    self.conn.execute('ROLLBACK TO "journeyfsm_batch"')
+                    self.conn.execute('RELEASE "journeyfsm_batch"')
+                    raise self._stale(old)
+                self.conn.execute('RELEASE "journeyfsm_batch"')
+            many(self._sql("history"), [_history_params(d, text) for d in moves])
+            ids = [_event_id_params(d.event_id, text) for d in moves if d.event_id is not None]
+            if ids:
+                many(self._sql("event_id"), ids)
+            outbox = [params for d in moves for params in _outbox_params(d, text)]
+            if outbox:
+                many(self._sql("outbox"), outbox)
+        except sqlite3.IntegrityError as err:
+            keys = [row.key for row, _ in rows]
+            raise _conflict_batch(keys, str(err)) from err
+        except sqlite3.OperationalError as err:
+            raise _busy(rows[0][0].key, err) from err
+
+    def _stale(self, old: list[tuple[JourneyRow, int]]) -> ConcurrencyConflict:
+        """The conflict naming the first journey whose stored version moved on (the
+        batch's updates undone)."""
+        for row, expected in old:
+            found = self.conn.execute(
+                f"SELECT version FROM {self._t['journeys']} WHERE definition = ? AND key = ?",
+                (row.definition, row.key),
+            ).fetchone()
+            if found is None or found[0] != expected:
+                return _conflict(row.key, expected)
+        return _conflict_batch([row.key for row, _ in old])  # pragma: no cover - raced
+
+    def _sql(self, name: str) -> str:
+        return self._w[name]
 
     def history(
         self, definition: str, key: str, *, after: int = 0, limit: int = 100
@@ -313,6 +332,132 @@ class SQLiteTransaction:
         ):
             counts[status] = n
         return counts
+
+
+def write_statements(t: dict[str, str]) -> dict[str, str]:
+    """The statements that write a move, for the quoted table names ``t``."""
+    return {
+        "insert_journey": f"INSERT INTO {t['journeys']} (definition_version, stage, data, "
+        "version, entered_at, updated_at, definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "update_journey": f"UPDATE {t['journeys']} SET definition_version = ?, stage = ?, "
+        "data = ?, version = ?, entered_at = ?, updated_at = ? "
+        "WHERE definition = ? AND key = ? AND version = ?",
+        "history": f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, "
+        "dest, at, event_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "event_id": f"INSERT INTO {t['event_ids']} (definition, key, event_id, seq, "
+        "committed_at) VALUES (?, ?, ?, ?, ?)",
+        "outbox": f"INSERT INTO {t['outbox']} (definition, key, seq, effect, "
+        "idempotency_key, call, status, attempts, available_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+    }
+
+
+_CHUNK = 500  # values per statement: below every SQLite's limit on variables (999)
+
+
+def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
+    key, dv, stage, data, version, entered, updated, last_seq = found
+    check_version(key, version, last_seq or 0)
+    return JourneyRow(
+        definition,
+        key,
+        _loads(dv, "journeys", key, "definition_version"),
+        stage,
+        _loads(data, "journeys", key, "data"),
+        version,
+        from_time(entered, table="journeys", key=key, column="entered_at"),
+        from_time(updated, table="journeys", key=key, column="updated_at"),
+    )
+
+
+def _journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
+    dv = row.definition_version
+    return (
+        str(dv) if type(dv) is int else _dumps(dv),
+        row.stage,
+        _dumps(row.data),
+        row.version,
+        text(row.entered_at),
+        text(row.updated_at),
+        row.definition,
+        row.key,
+    )
+
+
+def _history_params(
+    decision: Decision, text: Callable[[datetime], str] = to_time
+) -> tuple[Any, ...]:
+    row, entry = decision.journey, decision.history
+    assert row is not None and entry is not None
+    return (
+        row.definition,
+        row.key,
+        entry.seq,
+        entry.trigger,
+        entry.source,
+        entry.dest,
+        text(entry.at),
+        entry.event_id,
+        None if entry.meta is None else _dumps(entry.meta),
+    )
+
+
+def _event_id_params(ids: EventIdRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
+    return (ids.definition, ids.key, ids.event_id, ids.seq, text(ids.committed_at))
+
+
+def _outbox_params(
+    decision: Decision, text: Callable[[datetime], str] = to_time
+) -> list[tuple[Any, ...]]:
+    now = text(decision.now)
+    return [
+        (
+            out.definition,
+            out.key,
+            out.seq,
+            out.effect,
+            out.idempotency_key,
+            _dumps(out.call),
+            now,
+            now,
+        )
+        for out in decision.outbox
+    ]
+
+
+def _times() -> Callable[[datetime], str]:
+    """:func:`to_time` remembering its answers: a batch's moves share most of their times
+    (a move's entry time, its commit time), and formatting them is a good part of a write."""
+    seen: dict[datetime, str] = {}
+
+    def text(value: datetime) -> str:
+        found = seen.get(value)
+        if found is None:
+            found = seen[value] = to_time(value)
+        return found
+
+    return text
+
+
+def _busy(key: str, err: sqlite3.OperationalError) -> StoreError:
+    # "database is locked": only a transaction that began as a read (the host's) can
+    # fail to take the write lock here; the whole transaction must be retried
+    return StoreError(
+        f"cannot write journey {key!r}: {err}; roll back and retry the whole "
+        "transaction (in your own connection: begin it with BEGIN IMMEDIATE)",
+        table="journeys",
+        key=key,
+    )
+
+
+def _conflict_batch(keys: Sequence[str], detail: str | None = None) -> ConcurrencyConflict:
+    why = f" ({detail})" if detail else ""
+    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    return ConcurrencyConflict(
+        f"another worker moved one of the {len(keys)} journeys of the batch ({shown}) "
+        f"first{why}; reload them and decide again (handle_many does, one by one)",
+        key=keys[0] if len(keys) == 1 else None,
+    )
 
 
 def _conflict(key: str, expected: int | None, detail: str | None = None) -> ConcurrencyConflict:
