@@ -145,8 +145,19 @@ class PostgresStore:
         with self._errors(), self._pool.connection() as conn:
             self._local.conn = conn
             try:
-                with conn.transaction():
-                    yield PostgresTransaction(self, conn)
+                if write:
+                    with conn.transaction():
+                        yield PostgresTransaction(self, conn)
+                else:
+                    # Reads run in autocommit: under READ COMMITTED (PostgreSQL's default)
+                    # each statement of a transaction sees its own snapshot anyway, so BEGIN
+                    # and COMMIT would only add two round trips to every handle(); the write
+                    # that follows checks versions and event ids itself.
+                    conn.autocommit = True
+                    try:
+                        yield PostgresTransaction(self, conn)
+                    finally:
+                        conn.autocommit = False
             finally:
                 self._local.conn = None
 
