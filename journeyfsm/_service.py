@@ -173,13 +173,18 @@ class JourneyService:
         >>> outcomes = service.handle_many([Event("c-1", "engage"), Event("c-1", "want")])
         >>> [o.dest for o in outcomes]
         ['interest', 'desire']
+
+        An event may also be a ``(key, trigger)`` or ``(key, trigger, payload)`` tuple, or a
+        dict with ``key`` and ``trigger`` and any of ``payload``, ``event_id``, ``at``,
+        ``meta``, ``policy`` (as a queue consumer decodes it):
+
+        >>> service.handle_many([("c-2", "engage"), {"key": "c-2", "trigger": "want"}])[1].dest
+        'desire'
         """
         if type(batch_size) is not int or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        todo = list(events)
-        for i, event in enumerate(todo):
-            if not isinstance(event, Event):
-                raise TypeError(f"handle_many() takes Event objects, got {event!r} at index {i}")
+        todo = [_as_event(event, i) for i, event in enumerate(events)]
+        for event in todo:
             check_event(self.machine, event)
         out: list[Outcome] = []
         for start in range(0, len(todo), batch_size):
@@ -275,3 +280,29 @@ class JourneyService:
         when = ensure_utc(older_than, what="older_than")
         with self.store.transaction() as tx:
             return tx.purge_event_ids(when)
+
+
+_EVENT_FIELDS = frozenset({"key", "trigger", "payload", "event_id", "at", "meta", "policy"})
+
+
+def _as_event(item: object, index: int) -> Event:
+    """An ``Event`` from what ``handle_many`` accepts: an Event, a tuple or a dict."""
+    if isinstance(item, Event):
+        return item
+    if isinstance(item, tuple) and len(item) in (2, 3):
+        return Event(*item)
+    if isinstance(item, Mapping) and "key" in item and "trigger" in item:
+        unknown = set(item) - _EVENT_FIELDS
+        if not unknown:
+            fields = dict(item)
+            return Event(
+                fields.pop("key"), fields.pop("trigger"), fields.pop("payload", None), **fields
+            )
+        raise TypeError(
+            f"handle_many() event at index {index} has unknown fields {sorted(unknown)}; "
+            f"an event dict has key, trigger and optionally payload, event_id, at, meta, policy"
+        )
+    raise TypeError(
+        f"handle_many() takes Event objects, (key, trigger[, payload]) tuples or dicts with "
+        f"key and trigger; got {item!r} at index {index}"
+    )

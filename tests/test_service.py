@@ -582,6 +582,38 @@ def test_purge_event_ids_forgets_old_ids_only(service: JourneyService, clock: Ma
     assert service.handle("c-1", "note", event_id="old").moved  # forgotten: handled again
 
 
+def test_the_store_purges_event_ids_itself(
+    service: JourneyService, store: Store, clock: ManualClock
+) -> None:
+    service.handle("c-1", "add_to_cart", event_id="old")
+    clock.advance(timedelta(days=40))
+    service.handle("c-1", "note", event_id="new")
+    assert store.purge_event_ids(START + timedelta(days=30)) == 1  # type: ignore[attr-defined]
+    assert service.handle("c-1", "note", event_id="old").moved
+    with pytest.raises(ValueError, match="naive"):
+        store.purge_event_ids(START.replace(tzinfo=None))  # type: ignore[attr-defined]
+
+
+def test_handle_many_takes_tuples_and_dicts_as_a_queue_decodes_them(
+    service: JourneyService,
+) -> None:
+    outcomes = service.handle_many(
+        [
+            ("c-1", "add_to_cart"),
+            ("c-1", "note", None),
+            {"key": "c-1", "trigger": "note", "event_id": "e-9", "meta": {"ch": "web"}},
+            {"key": "c-1", "trigger": "note", "event_id": "e-9"},
+        ]
+    )
+    assert [o.status for o in outcomes] == ["moved", "moved", "moved", "duplicate"]
+    assert service.history("c-1")[2].meta == {"ch": "web"}
+    with pytest.raises(TypeError, match="unknown fields \\['when'\\]"):
+        service.handle_many([{"key": "c-2", "trigger": "note", "when": 1}])
+    with pytest.raises(TypeError, match="at index 1"):
+        service.handle_many([("c-2", "note"), "c-2 note"])
+    assert service.get("c-2") is None  # refused before anything was written
+
+
 def test_handle_inside_the_hosts_transaction_commits_and_rolls_back_with_it(
     tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:

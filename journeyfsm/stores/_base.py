@@ -28,6 +28,7 @@ __all__ = [
     "OutboxItem",
     "OutboxStatus",
     "Store",
+    "StoreMethods",
     "StoreTransaction",
     "check_prefix",
     "check_version",
@@ -193,6 +194,30 @@ class Store(Protocol):
 
     def create_schema(self) -> None:
         """Create the tables if missing (idempotent) and record the schema version."""
+
+
+class StoreMethods:
+    """What every store offers besides transactions (the stores inherit it)."""
+
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
+        raise NotImplementedError  # pragma: no cover - every store defines it
+
+    def purge_event_ids(self, older_than: datetime) -> int:
+        """Forget event ids committed before ``older_than`` (retention); how many.
+
+        A redelivery of a purged event id is handled again: keep ids longer than any
+        sender retries.
+
+        >>> from datetime import datetime, timezone
+        >>> from journeyfsm.stores import MemoryStore
+        >>> MemoryStore().purge_event_ids(datetime(2026, 1, 1, tzinfo=timezone.utc))
+        0
+        """
+        from .._clock import ensure_utc
+
+        when = ensure_utc(older_than, what="older_than")
+        with self.transaction() as tx:
+            return tx.purge_event_ids(when)
 
 
 def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | None]]:

@@ -20,14 +20,14 @@ from .._errors import ConcurrencyConflict
 from .._json import copy_json
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, check_version, final_rows
+from ._base import OutboxItem, OutboxStatus, StoreMethods, check_version, final_rows
 
 __all__ = ["MemoryStore"]
 
 _JKey = tuple[str, str]
 
 
-class MemoryStore:
+class MemoryStore(StoreMethods):
     """A store in memory: nothing survives the process.
 
     >>> from journeyfsm import JourneyMachine, JourneyService, templates

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from .._errors import StoreError
-from ._base import SCHEMA_VERSION, check_prefix
+from ._base import SCHEMA_VERSION, StoreMethods, check_prefix
 
 try:
     import psycopg
@@ -56,7 +56,7 @@ def _redact(text: str, dsn: str | None) -> str:
     return text.replace(str(password), "***") if password else text
 
 
-class PostgresStore:
+class PostgresStore(StoreMethods):
     """A store in a PostgreSQL database, shared by any number of processes and machines.
 
     ``dsn`` opens a connection pool (``min_size``/``max_size``; a DSN that cannot connect

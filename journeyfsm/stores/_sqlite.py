@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import StoreError
-from ._base import SCHEMA_VERSION, check_prefix
+from ._base import SCHEMA_VERSION, StoreMethods, check_prefix
 from ._sqlite_rows import SQLiteTransaction, write_statements
 
 __all__ = ["SQLiteStore"]
@@ -67,7 +67,7 @@ def _schema(p: str) -> list[str]:
     ]
 
 
-class SQLiteStore:
+class SQLiteStore(StoreMethods):
     """A store in one SQLite file (WAL mode); safe for threads and processes sharing it.
 
     ``create_schema=True`` creates the tables first (idempotent); without it, a file whose
