@@ -10,7 +10,7 @@ returning one): the worker runs the host's effects, so it must import the host's
 
     $ journeyfsm db init --db journeys.db
     $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine --once
-    $ journeyfsm show customer-42 --db journeys.db --definition shop
+    $ journeyfsm show customer-42 --db journeys.db [--definition shop]
 """
 
 from __future__ import annotations
@@ -207,48 +207,53 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def show_journey(args: argparse.Namespace, out: TextIO) -> int:
-    """``journeyfsm show KEY --db URL --definition NAME``: stage, data and history."""
+    """``journeyfsm show KEY --db URL [--definition NAME]``: stage, data and history of the
+    stored journey KEY (of every definition that has one, without ``--definition``)."""
     import json
 
-    if not args.definition:
-        raise CliUsageError(
-            "show KEY --db URL needs --definition NAME (journeys are per definition)"
-        )
+    key: str = args.template
     store = open_store(args.db)
+    shown = 0
     try:
         with store.transaction(write=False) as tx:
-            row = tx.load(args.definition, args.template)
-            if row is None:
+            names = [args.definition] if args.definition else tx.definitions_of(key)
+            for name in names:
+                row = tx.load(name, key)
+                if row is None:
+                    continue
+                entries = []
+                after = 0
+                while True:
+                    page = tx.history(name, key, after=after, limit=500)
+                    entries.extend(page)
+                    if len(page) < 500:
+                        break
+                    after = page[-1].seq
+                if shown:
+                    print(file=out)
+                shown += 1
                 print(
-                    f"no journey {args.template!r} of definition {args.definition!r} in "
-                    f"{redact(args.db)}",
+                    f"journey {row.key!r} of {row.definition!r} (version "
+                    f"{row.definition_version}): stage {row.stage!r}, {row.version} move(s), "
+                    f"in stage since {row.entered_at.isoformat()}",
                     file=out,
                 )
-                return 1
-            entries = []
-            after = 0
-            while True:
-                page = tx.history(args.definition, args.template, after=after, limit=500)
-                entries.extend(page)
-                if len(page) < 500:
-                    break
-                after = page[-1].seq
+                print(f"data: {json.dumps(row.data, sort_keys=True)}", file=out)
+                for e in entries:
+                    extra = f"  event {e.event_id}" if e.event_id else ""
+                    print(
+                        f"  {e.seq:>4}  {e.at.isoformat()}  {e.trigger}: {e.source} -> "
+                        f"{e.dest}{extra}",
+                        file=out,
+                    )
     except JourneyError as err:
         raise CliUsageError(redact(str(err))) from None
     finally:
         _close(store)
-    print(
-        f"journey {row.key!r} of {row.definition!r} (version {row.definition_version}): "
-        f"stage {row.stage!r}, {row.version} move(s), in stage since {row.entered_at.isoformat()}",
-        file=out,
-    )
-    print(f"data: {json.dumps(row.data, sort_keys=True)}", file=out)
-    for e in entries:
-        extra = f"  event {e.event_id}" if e.event_id else ""
-        print(
-            f"  {e.seq:>4}  {e.at.isoformat()}  {e.trigger}: {e.source} -> {e.dest}{extra}",
-            file=out,
-        )
+    if not shown:
+        of = f" of definition {args.definition!r}" if args.definition else ""
+        print(f"no journey {key!r}{of} in {redact(args.db)}", file=out)
+        return 1
     return OK
 
 

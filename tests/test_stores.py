@@ -193,6 +193,9 @@ def test_journeys_are_keyed_by_definition_and_key(store: Store) -> None:
         tx.write(attrs.evolve(other, expected_version=None))
         assert tx.load("other", "c-1") is not None
         assert tx.load("checkout", "c-1").version == 1  # type: ignore[union-attr]
+        # one customer, several journeys: which definitions have one
+        assert tx.definitions_of("c-1") == ["checkout", "other"]
+        assert tx.definitions_of("nobody") == []
 
 
 def test_purge_event_ids_counts_what_it_removed(store: Store) -> None:

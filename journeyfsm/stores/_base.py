@@ -120,6 +120,9 @@ class StoreTransaction(Protocol):
     def load(self, definition: str, key: str) -> JourneyRow | None:
         """The journey's row, or ``None``."""
 
+    def definitions_of(self, key: str) -> list[str]:
+        """The definitions that have a journey ``key`` (one customer, several journeys)."""
+
     def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
         """The seq of the move that committed ``event_id`` for this journey, or ``None``."""
 

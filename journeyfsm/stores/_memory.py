@@ -97,6 +97,9 @@ class _MemoryTransaction:
         check_version(row.key, row.version, history[-1].seq if history else 0)
         return attrs.evolve(row, data=copy_json(row.data))
 
+    def definitions_of(self, key: str) -> list[str]:
+        return sorted(d for d, k in self._s._journeys if k == key)
+
     def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
         found = self._s._event_ids.get((definition, key, event_id))
         return None if found is None else found[0]

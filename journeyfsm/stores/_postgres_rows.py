@@ -51,6 +51,16 @@ class PostgresTransaction:
         ).fetchone()
         return None if found is None else _journey_row(definition, found)
 
+    def definitions_of(self, key: str) -> list[str]:
+        rows = self.conn.execute(
+            self._q(
+                "SELECT DISTINCT definition FROM {j} WHERE key = %s ORDER BY definition",
+                j="journeys",
+            ),
+            (key,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
         if not keys:
             return {}

@@ -66,6 +66,14 @@ class SQLiteTransaction:
         ).fetchone()
         return None if found is None else _journey_row(definition, found)
 
+    def definitions_of(self, key: str) -> list[str]:
+        rows = self.conn.execute(
+            f"SELECT DISTINCT definition FROM {self._t['journeys']} WHERE key = ? "
+            "ORDER BY definition",
+            (key,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
         t, out = self._t, {}
         for chunk in iter_chunks(list(dict.fromkeys(keys)), _CHUNK):
