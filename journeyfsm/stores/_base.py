@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from .._errors import StoreError
+from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
 
@@ -32,6 +32,8 @@ __all__ = [
     "StoreTransaction",
     "check_prefix",
     "check_version",
+    "conflict",
+    "conflict_batch",
     "final_rows",
     "from_time",
     "to_time",
@@ -221,6 +223,27 @@ class StoreMethods:
         when = ensure_utc(older_than, what="older_than")
         with self.transaction() as tx:
             return tx.purge_event_ids(when)
+
+
+def conflict(key: str, expected: int | None, detail: str | None = None) -> ConcurrencyConflict:
+    """The error of a version check that failed for journey ``key``."""
+    why = f" ({detail})" if detail else ""
+    return ConcurrencyConflict(
+        f"journey {key!r} was moved by another worker first (expected version {expected}){why}; "
+        "reload it and decide again",
+        key=key,
+    )
+
+
+def conflict_batch(keys: Sequence[str], detail: str | None = None) -> ConcurrencyConflict:
+    """The error of a batch write that met another writer on one of ``keys``."""
+    why = f" ({detail})" if detail else ""
+    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    return ConcurrencyConflict(
+        f"another worker moved one of the {len(keys)} journeys of the batch ({shown}) "
+        f"first{why}; reload them and decide again (handle_many does, one by one)",
+        key=keys[0] if len(keys) == 1 else None,
+    )
 
 
 def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | None]]:

@@ -14,10 +14,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from .._errors import ConcurrencyConflict, StoreError
+from .._errors import StoreError
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, check_version, final_rows
+from ._base import OutboxItem, OutboxStatus, check_version, conflict, conflict_batch, final_rows
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -143,24 +143,14 @@ class PostgresTransaction:
                         (*values, row.definition, row.key, expected),
                     )
                     if cur.rowcount != 1:
-                        raise _conflict(row.key, expected)
+                        raise conflict(row.key, expected)
                 ex(
                     self._q(
                         "INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
                         "event_id, meta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         h="history",
                     ),
-                    (
-                        row.definition,
-                        row.key,
-                        entry.seq,
-                        entry.trigger,
-                        entry.source,
-                        entry.dest,
-                        entry.at,
-                        entry.event_id,
-                        None if entry.meta is None else Jsonb(dict(entry.meta)),
-                    ),
+                    _history_values(decision),
                 )
                 ids = decision.event_id
                 if ids is not None:
@@ -192,7 +182,7 @@ class PostgresTransaction:
                         ),
                     )
         except psycopg.errors.UniqueViolation as err:
-            raise _conflict(row.key, expected, str(err).splitlines()[0]) from err
+            raise conflict(row.key, expected, str(err).splitlines()[0]) from err
         except psycopg.DataError as err:
             # e.g. a NUL character in a string of the data or payload: jsonb refuses it
             raise StoreError(
@@ -228,7 +218,7 @@ class PostgresTransaction:
                     if len(done) != len(new):
                         written = {r[0] for r in done}
                         key = next(row.key for row in new if row.key not in written)
-                        raise _conflict(key, None)
+                        raise conflict(key, None)
                 if old:
                     done = ex(
                         self._q(
@@ -247,7 +237,7 @@ class PostgresTransaction:
                     if len(done) != len(old):
                         written = {r[0] for r in done}
                         row, v = next((row, v) for row, v in old if row.key not in written)
-                        raise _conflict(row.key, v)
+                        raise conflict(row.key, v)
                 ex(
                     self._q(
                         "INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
@@ -293,7 +283,7 @@ class PostgresTransaction:
         except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as err:
             # a unique key: another writer committed one of these moves (or events)
             # first; a deadlock: another batch locked the same journeys in another order
-            raise _conflict_batch([row.key for row, _ in rows], err) from err
+            raise conflict_batch([row.key for row, _ in rows], str(err).splitlines()[0]) from err
         except psycopg.DataError as err:
             # e.g. a NUL character in a string of the data or payload: jsonb refuses it
             keys = ", ".join(repr(row.key) for row, _ in rows[:5])
@@ -483,22 +473,3 @@ def _history_values(decision: Decision) -> tuple[Any, ...]:
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Rows as ``width`` column lists: the arrays an ``unnest(...)`` turns back into rows."""
     return [[r[i] for r in rows] for i in range(width)]
-
-
-def _conflict_batch(keys: Sequence[str], err: Exception) -> ConcurrencyConflict:
-    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
-    return ConcurrencyConflict(
-        f"another worker moved one of the {len(keys)} journeys of the batch ({shown}) first "
-        f"({str(err).splitlines()[0]}); reload them and decide again (handle_many does, one "
-        "by one)",
-        key=keys[0] if len(keys) == 1 else None,
-    )
-
-
-def _conflict(key: str, expected: int | None, detail: str | None = None) -> ConcurrencyConflict:
-    why = f" ({detail})" if detail else ""
-    return ConcurrencyConflict(
-        f"journey {key!r} was moved by another worker first (expected version {expected}){why}; "
-        "reload it and decide again",
-        key=key,
-    )

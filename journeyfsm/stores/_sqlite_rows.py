@@ -20,6 +20,8 @@ from ._base import (
     OutboxItem,
     OutboxStatus,
     check_version,
+    conflict,
+    conflict_batch,
     final_rows,
     from_time,
     iter_chunks,
@@ -125,7 +127,7 @@ class SQLiteTransaction:
             else:
                 cur = ex(self._sql("update_journey"), (*_journey_params(row), expected))
                 if cur.rowcount != 1:
-                    raise _conflict(row.key, expected)
+                    raise conflict(row.key, expected)
             ex(self._sql("history"), _history_params(decision))
             ids = decision.event_id
             if ids is not None:
@@ -135,7 +137,7 @@ class SQLiteTransaction:
         except sqlite3.IntegrityError as err:
             # a primary key or the unique event id / idempotency key: another writer
             # committed this journey's move (or this event) first
-            raise _conflict(row.key, expected, str(err)) from err
+            raise conflict(row.key, expected, str(err)) from err
         except sqlite3.OperationalError as err:
             raise _busy(row.key, err) from err
 
@@ -171,7 +173,7 @@ class SQLiteTransaction:
                 many(self._sql("outbox"), outbox)
         except sqlite3.IntegrityError as err:
             keys = [row.key for row, _ in rows]
-            raise _conflict_batch(keys, str(err)) from err
+            raise conflict_batch(keys, str(err)) from err
         except sqlite3.OperationalError as err:
             raise _busy(rows[0][0].key, err) from err
 
@@ -184,8 +186,8 @@ class SQLiteTransaction:
                 (row.definition, row.key),
             ).fetchone()
             if found is None or found[0] != expected:
-                return _conflict(row.key, expected)
-        return _conflict_batch([row.key for row, _ in old])  # pragma: no cover - raced
+                return conflict(row.key, expected)
+        return conflict_batch([row.key for row, _ in old])  # pragma: no cover - raced
 
     def _sql(self, name: str) -> str:
         return self._w[name]
@@ -454,24 +456,5 @@ def _busy(key: str, err: sqlite3.OperationalError) -> StoreError:
         f"cannot write journey {key!r}: {err}; roll back and retry the whole "
         "transaction (in your own connection: begin it with BEGIN IMMEDIATE)",
         table="journeys",
-        key=key,
-    )
-
-
-def _conflict_batch(keys: Sequence[str], detail: str | None = None) -> ConcurrencyConflict:
-    why = f" ({detail})" if detail else ""
-    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
-    return ConcurrencyConflict(
-        f"another worker moved one of the {len(keys)} journeys of the batch ({shown}) "
-        f"first{why}; reload them and decide again (handle_many does, one by one)",
-        key=keys[0] if len(keys) == 1 else None,
-    )
-
-
-def _conflict(key: str, expected: int | None, detail: str | None = None) -> ConcurrencyConflict:
-    why = f" ({detail})" if detail else ""
-    return ConcurrencyConflict(
-        f"journey {key!r} was moved by another worker first (expected version {expected}){why}; "
-        "reload it and decide again",
         key=key,
     )
