@@ -212,6 +212,29 @@ def restore_journey(
             f": 'timeouts_fired' must be an int from 0 to {n_timeouts} (the timeouts of "
             f"stage {stage!r}), got {fired!r}",
         )
+    # the clock must be one a journey can have: a journey starts in its stage entry 0 at
+    # started_at, and every later entry is the move with seq entry_seq, at entered_at
+    if entry_seq == 0 and started_at is not None and entered_at != started_at:
+        raise _fail(
+            key,
+            stage,
+            f": 'entry_seq' is 0 (the journey is still in the stage it started in) but "
+            f"'entered_at' ({_iso(entered_at)}) is not 'started_at' ({_iso(started_at)})",
+        )
+    if entry_seq and entered_at is None:
+        raise _fail(
+            key,
+            stage,
+            f": 'entered_at' is null but 'entry_seq' is {entry_seq}: a move entered the "
+            "stage, so the time it did is known",
+        )
+    if history and entry_seq and entered_at != history[entry_seq - 1].at:
+        raise _fail(
+            key,
+            stage,
+            f": 'entered_at' ({_iso(entered_at)}) is not the time of history[{entry_seq - 1}] "
+            f"({history[entry_seq - 1].at.isoformat()}), the move that entered the stage",
+        )
     if history:
         for entry in history[entry_seq:]:
             if entry.dest != stage:
@@ -486,3 +509,7 @@ def _unknown_stage(
         key=key,
         stage=stage if isinstance(stage, str) else None,
     )
+
+
+def _iso(value: datetime | None) -> str:
+    return "null" if value is None else value.isoformat()

@@ -211,6 +211,12 @@ CORRUPTIONS: list[tuple[str, Callable[[Snapshot], None], str]] = [
     ("entry_seq beyond version", _set("entry_seq", 99), "'entry_seq' must be an int from 0"),
     ("bool entry_seq", _set("entry_seq", True), "'entry_seq' must be an int from 0"),
     ("timeouts_fired too many", _set("timeouts_fired", 5), "'timeouts_fired' must be an int"),
+    (
+        "entered_at not the entering move's time",
+        _set("entered_at", "2020-01-01T00:00:00+00:00"),
+        "'entered_at' (2020-01-01T00:00:00+00:00) is not the time of history[",
+    ),
+    ("entered_at null after a move", _set("entered_at", None), "'entered_at' is null but"),
     ("other definition", _set("definition", "aida"), "belongs to definition 'aida'"),
     (
         "bool definition_version",
@@ -479,3 +485,13 @@ def test_data_that_is_not_a_dict_is_refused_on_the_journey_and_in_snapshots(
     object.__setattr__(journey, "_data", [1])  # bypassing the setter: snapshot still refuses
     with pytest.raises(DataError, match=r"journey data must be a dict, got list"):
         machine.snapshot(journey)
+
+
+def test_restore_refuses_a_fresh_journey_that_entered_its_stage_after_it_started(
+    machine: JourneyMachine,
+) -> None:
+    snap = machine.snapshot(machine.start("c-9"))
+    snap["entered_at"] = "2031-01-01T00:00:00+00:00"
+
+    with pytest.raises(SnapshotError, match=r"'entry_seq' is 0 .* is not 'started_at'"):
+        machine.restore(snap)
