@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from conftest import checkout_builder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeyfsm import DefinitionError, JourneyBuilder, JourneyDefinition, Stage, Transition
 from journeyfsm._cli import describe
@@ -183,3 +185,32 @@ def test_templates_page_lists_each_templates_funnel_order() -> None:
     assert set(rows) == set(TEMPLATES)
     for name, path in rows.items():
         assert tuple(path.strip().split(" → ")) == TEMPLATES[name]().funnel, name
+
+
+_names = st.sampled_from(["visitor", "member", "island", "vistor", "", "*", " member"])
+_funnels = st.one_of(
+    st.lists(_names, max_size=5),
+    st.lists(st.one_of(_names, st.integers(), st.none(), st.lists(_names)), max_size=4),
+    st.one_of(st.text(max_size=4), st.integers(), st.none(), st.dictionaries(_names, _names)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(funnel=_funnels)
+def test_any_funnel_value_in_a_dict_reads_or_is_refused_with_problems(funnel: Any) -> None:
+    raw = {
+        "name": "signup",
+        "stages": [{"name": "visitor", "initial": True}, {"name": "member", "final": True}],
+        "transitions": [{"trigger": "join", "source": "visitor", "dest": "member"}],
+        "funnel": funnel,
+    }
+    try:
+        d = JourneyDefinition.from_dict(raw)
+    except DefinitionError as err:
+        assert err.problems and all("funnel" in p.message for p in err.problems)
+        return
+    # it read: a list of distinct known stage names, kept as declared
+    assert isinstance(funnel, list) and len(set(funnel)) == len(funnel)
+    assert set(funnel) <= {"visitor", "member"}
+    assert d.funnel == (tuple(funnel) or d.stage_names)
+    assert d.funnel_declared == bool(funnel)

@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 # -- funnels, breakdowns, what-if, exports and text tables -------------------------------
+from ._breakdown import NONE_GROUP, breakdown
 from ._compare import compare
-from ._funnel import NONE_GROUP, breakdown, funnel
+from ._funnel import funnel
 from ._render import human_duration, render_breakdown, render_comparison, render_funnel
 from ._tables import (
     ALL_GROUP,
