@@ -341,6 +341,16 @@ def test_a_journey_in_an_unknown_stage_is_an_error_naming_the_journey() -> None:
         funnel([Journey("x", "intrest", definition="aida")], d)
 
 
+def test_a_journey_without_its_history_is_an_error_not_a_journey_that_never_moved() -> None:
+    d = templates.aida()
+    machine = JourneyMachine(d, logger=quiet_logger())
+    journey = machine.start("k")
+    machine.fire(journey, "engage")
+    bare = machine.restore(machine.snapshot(journey, history=False))
+    with pytest.raises(ValueError, match=r"journey 'k' has made 1 moves but carries 0 history"):
+        funnel([bare], d)
+
+
 @pytest.mark.parametrize(
     ("order", "message"),
     [

@@ -14,16 +14,16 @@ from datetime import timezone
 from typing import TYPE_CHECKING
 
 from .._errors import did_you_mean
+from .._records import Journey
 from ._funnel import Plan, Reading, Tally, build_funnel, resolve_order
 from ._results import Breakdown
 
 if TYPE_CHECKING:
     from .._definition import JourneyDefinition
-    from .._records import Journey
 
-    #: what a breakdown groups by: "data.FIELD", "meta.FIELD", "log.COLUMN",
-    #: "cohort.week", "cohort.month", or a callable journey -> group (None: no group)
-    By = str | Callable[[Journey], str | None]
+#: what a breakdown groups by: "data.FIELD", "meta.FIELD", "log.COLUMN",
+#: "cohort.week", "cohort.month", or a callable journey -> group (None: no group)
+By = str | Callable[[Journey], str | None]
 
 __all__ = ["NONE_GROUP", "breakdown"]
 

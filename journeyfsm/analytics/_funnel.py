@@ -162,6 +162,14 @@ class Plan:
                 f"{d.name!r}; count each definition's journeys with its own definition"
             )
         self.check_stage(journey, journey.stage, "is in")
+        if len(journey.history) != journey.version:
+            # a store's journey without its history would count as never having moved
+            raise ValueError(
+                f"journey {journey.key!r} has made {journey.version} moves but carries "
+                f"{len(journey.history)} history entries; funnels read the whole history: "
+                "load journeys with their history (JourneyService.get loads none; use the "
+                "journeys a replay returns, or restore snapshots taken with history)"
+            )
 
     def check_stage(self, journey: Journey, stage: str, what: str) -> None:
         d = self.definition
