@@ -53,6 +53,7 @@ class JourneyBuilder:
         self._stages: list[Stage] = []
         self._transitions: list[Transition] = []
         self._timeouts: list[Timeout] = []
+        self._funnel: tuple[str, ...] = ()
 
     @classmethod
     def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
@@ -67,6 +68,8 @@ class JourneyBuilder:
         b._stages = list(d.stages)
         b._transitions = list(d.transitions)
         b._timeouts = list(d.timeouts)
+        # a default funnel is not copied: it follows the stages the builder ends up with
+        b._funnel = d.funnel if d.funnel_declared else ()
         return b
 
     # -- stages --------------------------------------------------------------------
@@ -90,7 +93,8 @@ class JourneyBuilder:
         return self
 
     def remove_stage(self, name: str) -> JourneyBuilder:
-        """Remove stage ``name``, the transitions into it, its timeouts, and it from sources."""
+        """Remove stage ``name``, the transitions into it, its timeouts, and it from
+        sources and the funnel order."""
         self._stages.pop(self._stage_index(name))
         kept: list[Transition] = []
         for t in self._transitions:
@@ -106,6 +110,7 @@ class JourneyBuilder:
             kept.append(t)
         self._transitions = kept
         self._timeouts = [to for to in self._timeouts if to.stage != name]
+        self._funnel = tuple(s for s in self._funnel if s != name)
         return self
 
     def _stage_index(self, name: str) -> int:
@@ -215,6 +220,29 @@ class JourneyBuilder:
         self._timeouts = kept
         return self
 
+    # -- funnel order --------------------------------------------------------------
+    def funnel(self, *stages: str) -> JourneyBuilder:
+        """Declare the stages that form the funnel, in order (replacing any earlier one).
+
+        The analytics count, per funnel stage, the journeys that reached it or a later
+        one.  Stages left out (drop-out, churn) are still counted, outside the order.
+        ``funnel()`` with no stages goes back to the default: every stage in
+        declaration order.
+
+        >>> from journeyfsm import templates
+        >>> d = templates.aida().builder().funnel("attention", "desire", "action").build()
+        >>> d.funnel
+        ('attention', 'desire', 'action')
+        """
+        for i, stage in enumerate(stages):
+            if not isinstance(stage, str):
+                raise TypeError(
+                    f"funnel() takes stage names as separate arguments, like "
+                    f".funnel('awareness', 'purchase'); argument {i} is {stage!r}"
+                )
+        self._funnel = stages
+        return self
+
     def build(
         self, *, name: str | None = None, version: int | str | None = None
     ) -> JourneyDefinition:
@@ -228,4 +256,5 @@ class JourneyBuilder:
             description=self.description,
             policy=self.policy,
             metadata=self.metadata,
+            funnel=self._funnel,
         )

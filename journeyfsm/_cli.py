@@ -263,7 +263,8 @@ def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def describe(d: JourneyDefinition) -> str:
-    """A plain-text description of a definition: stages, transitions by source, timeouts."""
+    """A plain-text description of a definition: stages, funnel order, transitions by
+    source, timeouts."""
     lines = [f"{d.name} (version {d.version}, policy {d.policy})"]
     if d.description:
         lines.append(f"  {d.description}")
@@ -273,6 +274,8 @@ def describe(d: JourneyDefinition) -> str:
         mark = "initial" if s.initial else "final" if s.final else ""
         text = f"  {s.name:<{width}}  {mark:<7}  {s.description}".rstrip()
         lines.append(text)
+    how = "" if d.funnel_declared else " (not declared: every stage in declaration order)"
+    lines += ["", f"funnel order{how}:", f"  {' -> '.join(d.funnel)}"]
     lines += ["", "transitions (in the order they are tried):"]
     tw = max((len(t) for t in d.triggers), default=0)
     for stage, row in d.table.items():

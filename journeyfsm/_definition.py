@@ -174,9 +174,22 @@ def _timeout_tuple(items: Iterable[Timeout]) -> tuple[Timeout, ...]:
     return tuple(items)
 
 
+def _funnel_tuple(items: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(items, str):  # tuple("awareness") would be one stage per letter
+        raise TypeError(
+            f"funnel takes a list of stage names, got the str {items!r}; "
+            f"write funnel=[{items!r}, ...]"
+        )
+    return tuple(items)
+
+
 @attrs.frozen
 class JourneyDefinition:
     """The immutable, validated set of stages, transitions and timeouts of a journey.
+
+    ``funnel`` names the stages that form the funnel, in order (the analytics count
+    "reached this stage or a later one" along it); left out, it is every stage in
+    declaration order, and ``funnel_declared`` is ``False``.
 
     >>> from journeyfsm import JourneyDefinition, Stage, Transition
     >>> d = JourneyDefinition(
@@ -186,6 +199,8 @@ class JourneyDefinition:
     ... )
     >>> d.candidates("visitor", "sign_up")[0].dest
     'member'
+    >>> d.funnel
+    ('visitor', 'member')
     >>> JourneyDefinition.from_dict(d.to_dict()) == d
     True
     """
@@ -198,7 +213,10 @@ class JourneyDefinition:
     description: str = ""
     policy: Policy = "ignore"
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
+    #: the stages that form the funnel, in order (``()``: not declared, see ``funnel_declared``)
+    funnel: tuple[str, ...] = attrs.field(default=(), converter=_funnel_tuple)
 
+    _funnel_declared: bool = attrs.field(init=False, repr=False, eq=False, hash=False)
     _stage_map: Mapping[str, Stage] = attrs.field(init=False, repr=False, eq=False, hash=False)
     _table: Mapping[str, Mapping[str, tuple[Transition, ...]]] = attrs.field(
         init=False, repr=False, eq=False, hash=False
@@ -220,6 +238,10 @@ class JourneyDefinition:
         )
         object.__setattr__(self, "_triggers", triggers)
         object.__setattr__(self, "_initial", next(s.name for s in self.stages if s.initial))
+        # Not declared: every stage in declaration order (docs/analytics.md, "Funnel order").
+        object.__setattr__(self, "_funnel_declared", bool(self.funnel))
+        if not self.funnel:
+            object.__setattr__(self, "funnel", tuple(stage_map))
 
     # -- reading the compiled table ------------------------------------------------
     @property
@@ -231,6 +253,17 @@ class JourneyDefinition:
     def stage_names(self) -> tuple[str, ...]:
         """Stage names in declaration order."""
         return tuple(self._stage_map)
+
+    @property
+    def funnel_declared(self) -> bool:
+        """Whether ``funnel`` was declared; if not, it is every stage in declaration order.
+
+        >>> from journeyfsm import templates
+        >>> d = templates.aida()
+        >>> d.funnel, d.funnel_declared
+        (('attention', 'interest', 'desire', 'action'), True)
+        """
+        return self._funnel_declared
 
     @property
     def final_stages(self) -> tuple[str, ...]:

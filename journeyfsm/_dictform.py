@@ -9,7 +9,7 @@ the definition's own rule problems (unreachable stages, dead ends, ...) in that 
 error.  To run the rules on a dict with problems, the reader salvages what it can:
 an unknown key is left out, a bad ``description`` or ``metadata`` is left out, an
 unregistered or malformed guard reference becomes a stand-in guard of the same name,
-a bad timeout is left out (no other rule reads timeouts).  Only when a part the rules
+a bad timeout or ``funnel`` order is left out (no other rule reads them).  Only when a part the rules
 depend on cannot be read (a stage's name or flags, a transition's trigger, source or
 dest, a list that is not a list) are the rules not run, since they would report
 problems that are only echoes of the missing part."""
@@ -35,6 +35,7 @@ _DEF_KEYS = {
     "stages",
     "transitions",
     "timeouts",
+    "funnel",
 }
 _STAGE_KEYS = {"name", "initial", "final", "description", "metadata"}
 _TRANS_KEYS = {"trigger", "source", "dest", "guards", "description", "metadata"}
@@ -46,7 +47,7 @@ def _seconds(value: float) -> int | float:
 
 
 def definition_to_dict(d: JourneyDefinition) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "name": d.name,
         "version": d.version,
         "description": d.description,
@@ -82,6 +83,9 @@ def definition_to_dict(d: JourneyDefinition) -> dict[str, Any]:
             for to in d.timeouts
         ],
     }
+    if d.funnel_declared:  # a default funnel is left out, so it stays a default when read
+        out["funnel"] = list(d.funnel)
+    return out
 
 
 def _keys(
@@ -279,6 +283,15 @@ class _Reader:
             self.add(f"{where}: {_text(err)}", stage=tod["stage"], trigger=tod["trigger"])
             return None
 
+    def funnel(self, data: Mapping[str, Any]) -> tuple[str, ...]:
+        """The ``funnel`` order; a malformed one is reported and left out (no other rule
+        reads it; its stage names are checked with the rules)."""
+        value = data.get("funnel", [])
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.add(f"'funnel' must be a list of stage names, got {_short(value)}")
+        return ()
+
     def items(self, data: Mapping[str, Any], key: str) -> list[Any]:
         value = data.get(key, [])
         if isinstance(value, list):
@@ -310,6 +323,7 @@ def definition_from_dict(
     timeouts = [
         to for i, tod in enumerate(reader.items(data, "timeouts")) if (to := reader.timeout(i, tod))
     ]
+    funnel = reader.funnel(data)
     rest = {k: data[k] for k in ("version", "description", "policy") if k in data}
     if "metadata" in data:
         try:
@@ -326,6 +340,7 @@ def definition_from_dict(
             stages=stages,
             transitions=transitions,
             timeouts=timeouts,
+            funnel=funnel,
             **rest,
         )
     except DefinitionError as err:

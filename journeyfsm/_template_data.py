@@ -12,6 +12,9 @@ of consideration), and a customer who does nothing for months after buying lapse
 ``dormant`` (180 days; 365 in the loyalty/advocacy stages).  Hosts change them with
 ``definition.builder()``.
 
+Funnel order: the numbered stages of each source model, in its order (the forward
+path); ``dormant`` and ``churned`` are exits, counted outside the funnel.
+
 The shared drop-out design: ``drop_out`` moves a journey from the forward path to
 ``dormant`` (non-final), ``re_engage`` brings it back onto the forward path, and
 ``unsubscribe`` (source ``"*"``, every non-final stage) ends it in ``churned`` (final).
@@ -45,6 +48,7 @@ class ModelData:
     stages: tuple[Stage, ...]
     transitions: tuple[Transition, ...]
     timeouts: tuple[Timeout, ...] = ()
+    funnel: tuple[str, ...] = ()
 
 
 def _meta(
@@ -223,6 +227,16 @@ EIGHT_PHASES = ModelData(
     timeouts=_lapse(
         consideration=30, decision=7, retention=180, usage=180, evaluation=180, advocacy=365
     ),
+    funnel=(
+        "awareness",
+        "consideration",
+        "decision",
+        "purchase",
+        "retention",
+        "usage",
+        "evaluation",
+        "advocacy",
+    ),
 )
 
 # -- six stages ----------------------------------------------------------------------------
@@ -301,6 +315,7 @@ SIX_STAGES = ModelData(
         UNSUBSCRIBE,
     ),
     timeouts=_lapse(consideration=30, decision=7, post_purchase=180, loyalty=365),
+    funnel=("awareness", "consideration", "decision", "purchase", "post_purchase", "loyalty"),
 )
 
 # -- five stages ---------------------------------------------------------------------------
@@ -368,6 +383,7 @@ FIVE_STAGES = ModelData(
         UNSUBSCRIBE,
     ),
     timeouts=_lapse(consideration=30, retention=180, advocacy=365),
+    funnel=("awareness", "consideration", "purchase", "retention", "advocacy"),
 )
 
 # -- five stages, conversion by call to action ----------------------------------------------
@@ -455,6 +471,7 @@ FIVE_STAGES_CONVERSION = ModelData(
         UNSUBSCRIBE,
     ),
     timeouts=_lapse(consideration=30, retention=180, advocacy=365),
+    funnel=("awareness", "consideration", "conversion", "retention", "advocacy"),
 )
 
 # -- four steps ----------------------------------------------------------------------------
@@ -515,4 +532,5 @@ FOUR_STEPS = ModelData(
         UNSUBSCRIBE,
     ),
     timeouts=_lapse(information_search=30, choice=7, after_sales_service=180),
+    funnel=("information_search", "choice", "buying", "after_sales_service"),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import keyword
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._errors import Problem, did_you_mean
@@ -217,8 +218,38 @@ def compile_and_validate(
                 )
             )
 
+    _check_funnel(d.funnel, names, add)
+
     compiled = {s: {trig: tuple(c) for trig, c in row.items()} for s, row in table.items()}
     return problems, stage_map, compiled, tuple(triggers)
+
+
+def _check_funnel(
+    funnel: tuple[str, ...], names: list[str], add: Callable[[Problem], None]
+) -> None:
+    """The declared funnel order names known stages, each once."""
+    seen: set[str] = set()
+    for i, name in enumerate(funnel):
+        if not isinstance(name, str):
+            add(Problem(f"funnel[{i}] must be a stage name (str), got {name!r}"))
+            continue
+        if name not in names:
+            add(
+                Problem(
+                    f"funnel[{i}] names unknown stage {name!r}{did_you_mean(name, names)}; "
+                    "the funnel order lists stages of this definition",
+                    stage=name,
+                )
+            )
+        elif name in seen:
+            add(
+                Problem(
+                    f"funnel[{i}]: stage {name!r} is listed twice in the funnel order; "
+                    "list each stage once",
+                    stage=name,
+                )
+            )
+        seen.add(name)
 
 
 def _stage_name_problem(name: str) -> str | None:

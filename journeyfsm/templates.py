@@ -17,6 +17,9 @@ plain events.  :data:`TEMPLATES` maps each template's name to its function.
   ``{"conversion": ...}`` on the transition's metadata.
 - ``four_steps()``: information_search -> choice -> buying -> after_sales_service.
 
+Every template declares its funnel order (``definition.funnel``): the forward path
+above, without the drop-out and churn stages, which the analytics count outside it.
+
 Apart from ``aida()``, every template shares one drop-out design: ``drop_out`` moves a
 journey to ``dormant``, ``re_engage`` brings it back onto the forward path, and
 ``unsubscribe`` (from every non-final stage) ends it in the final stage ``churned``.
@@ -88,6 +91,7 @@ def _build(model: ModelData) -> JourneyDefinition:
         transitions=model.transitions,
         timeouts=model.timeouts,
         description=model.description,
+        funnel=model.funnel,
     )
 
 
@@ -112,6 +116,7 @@ def aida() -> JourneyDefinition:
         .transition("re_engage", "lost", "attention")
         .timeout("interest", timedelta(days=30), "lose_interest")
         .timeout("desire", timedelta(days=7), "lose_interest")
+        .funnel("attention", "interest", "desire", "action")
         .build()
     )
 

@@ -113,6 +113,7 @@ def test_template_builds_a_fresh_valid_definition(name: str) -> None:
         description=first.description,
         policy=first.policy,
         metadata=first.metadata,
+        funnel=first.funnel,
     )
     assert again == first
     assert first.description
