@@ -9,10 +9,8 @@ a declared order charts every stage by ``entered`` instead, with no conversions 
 
 from __future__ import annotations
 
-from html import escape
-
 from ..analytics import Funnel
-from ._svg import text_width
+from ._svg import text_width, xml_text
 
 __all__ = ["render_funnel_chart"]
 
@@ -20,8 +18,7 @@ _BAR_H = 30
 _GAP = 26
 
 
-def _x(text: str) -> str:
-    return escape(text, quote=True)
+_x = xml_text
 
 
 def _pct(value: float | None) -> str:

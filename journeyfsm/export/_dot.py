@@ -2,26 +2,41 @@
 
 Every id and label is a double-quoted DOT string: ``\\`` and ``"`` are escaped, a line
 break in a name becomes ``\\n``, so no name can end a string or reach Graphviz's own
-escapes (``\\N``, ``\\l``).  Final stages have a double border, the initial stage an
+escapes (``\\N``, ``\\l``).  Graphviz also decodes HTML entities in labels, so ``&``
+is written ``&amp;`` (a stage called ``&#65;`` stays ``&#65;``) and control characters
+as ``&#NN;``.  Final stages have a double border, the initial stage an
 arrow from a dot, internal edges are grey, timeout edges dashed, the wildcard pseudo
 node ``any`` dashed.
 """
 
 from __future__ import annotations
 
+import unicodedata
+
 from ._graph import ANY, Diagram, DiagramEdge
 
 __all__ = ["dot_string", "render_dot"]
 
 
-def dot_string(text: str) -> str:
-    """``text`` as a quoted DOT string.
+def _entity(ch: str) -> str:
+    # Graphviz decodes HTML entities in labels: '&' must be one itself, and characters a
+    # line-based reader would split on (or that are invisible) are written as one too
+    if ch == "&":
+        return "&amp;"
+    if ch != "\n" and (unicodedata.category(ch) in ("Cc", "Zl", "Zp")):
+        return f"&#{ord(ch)};"
+    return ch
 
-    >>> print(dot_string('a "b" \\\\N'))
-    "a \\"b\\" \\\\N"
+
+def dot_string(text: str) -> str:
+    """``text`` as a quoted DOT string (``\\``, ``"``, line breaks and ``&`` escaped).
+
+    >>> print(dot_string('a "b" \\\\N & c'))
+    "a \\"b\\" \\\\N &amp; c"
     """
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    escaped = "".join(_entity(ch) for ch in text)
+    escaped = escaped.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 
@@ -56,7 +71,7 @@ def render_dot(diagram: Diagram) -> str:
         lines.append(f"    {dot_string(node.id)} [label={dot_string(label)}{extra}];")
         if node.initial:
             start = f"__start_{node.id}"
-            lines.append(f'    {dot_string(start)} [shape=point, label=""];')
+            lines.append(f'    {dot_string(start)} [label="", shape=point];')
             lines.append(f"    {dot_string(start)} -> {dot_string(node.id)};")
     for edge in diagram.edges:
         lines.append(

@@ -16,13 +16,12 @@ last three only when given.  The output is deterministic: no clock is read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from html import escape
 
 from .._definition import JourneyDefinition
 from ..analytics import Breakdown, Comparison, DurationStats, Funnel, ReplaySummary
 from ._chart import render_funnel_chart
 from ._graph import build_diagram, format_duration
-from ._svg import render_svg
+from ._svg import render_svg, xml_text
 
 __all__ = ["render_report"]
 
@@ -54,7 +53,7 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 def _x(value: object) -> str:
-    return escape(str(value), quote=True)
+    return xml_text(str(value))
 
 
 def _pct(value: float | None) -> str:

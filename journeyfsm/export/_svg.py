@@ -21,13 +21,14 @@ has ``data-stage`` holding its name (escaped), so a browser test can find them.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 import attrs
 
 from ._graph import ANY, Diagram, DiagramEdge, Node, format_duration
 
-__all__ = ["render_svg", "text_width"]
+__all__ = ["render_svg", "text_width", "xml_text"]
 
 _BOX_H = 46
 _GAP = 34
@@ -45,8 +46,21 @@ def text_width(text: str, char: float = _CHAR) -> float:
     return sum(char * (2 if ord(ch) > 0x2E7F else 1) for ch in text)
 
 
-def _x(text: str) -> str:
-    return escape(text, quote=True)
+# characters XML 1.0 forbids even as references (control characters, lone surrogates,
+# U+FFFE/U+FFFF): a name holding one is drawn with U+FFFD in its place
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` escaped for XML/HTML text and attributes, characters XML forbids replaced.
+
+    >>> xml_text('<b a="1">\x01&')
+    '&lt;b a=&quot;1&quot;&gt;\ufffd&amp;'
+    """
+    return escape(_NOT_XML.sub("\ufffd", text), quote=True)
+
+
+_x = xml_text
 
 
 def render_svg(diagram: Diagram) -> str:
