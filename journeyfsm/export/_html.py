@@ -115,7 +115,9 @@ def _summary(summary: ReplaySummary) -> str:
     body = "".join(f"<tr><th>{_x(k)}</th><td>{_x(v)}</td></tr>" for k, v in rows)
     out = f'<section id="summary"><h2>Replay summary</h2><table class="kv">{body}</table>'
     if summary.bad_rows:
-        shown = _table(["line", "reason"], [(b.line, b.reason) for b in summary.bad_rows])
+        shown = _table(
+            ["line", "reason"], [(b.line, b.reason) for b in summary.bad_rows], text_cols=2
+        )
         more = summary.bad_row_count - len(summary.bad_rows)
         note = f"<p>{more} more bad row(s) not listed.</p>" if more > 0 else ""
         out += f"<h3>Bad rows</h3>{shown}{note}"
