@@ -54,10 +54,15 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 def xml_text(text: str) -> str:
     """``text`` escaped for XML/HTML text and attributes, characters XML forbids replaced.
 
+    Line breaks and tabs are written as character references.
+
     >>> xml_text('<b a="1">\x01&')
     '&lt;b a=&quot;1&quot;&gt;\ufffd&amp;'
     """
-    return escape(_NOT_XML.sub("\ufffd", text), quote=True)
+    escaped = escape(_NOT_XML.sub("\ufffd", text), quote=True)
+    # as references, line breaks and tabs survive attribute-value normalisation, so a
+    # data-stage attribute holds the name exactly
+    return escaped.replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#9;")
 
 
 _x = xml_text
