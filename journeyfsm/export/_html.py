@@ -39,7 +39,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}
 th,td{padding:5px 10px;border-bottom:1px solid #e6ebf0;text-align:right;vertical-align:top}
 th{background:#f0f3f6;font-weight:600}
 th:first-child,td:first-child{text-align:left}
-td.text{text-align:left}
+td.text,th.text{text-align:left}
 .warnings{background:#fff4e5;border:2px solid #e08a00}
 .warnings h2{color:#8a4b00;border-color:#f0c27a}
 .warnings li{margin:4px 0;font-weight:600}
@@ -69,7 +69,10 @@ def _dur(value: DurationStats) -> str:
 def _table(
     headers: Sequence[str], rows: Iterable[Sequence[object]], *, cls: str = "", text_cols: int = 1
 ) -> str:
-    head = "".join(f"<th>{_x(h)}</th>" for h in headers)
+    head = "".join(
+        f'<th class="text">{_x(h)}</th>' if i < text_cols else f"<th>{_x(h)}</th>"
+        for i, h in enumerate(headers)
+    )
     body = []
     for row in rows:
         cells = "".join(
