@@ -18,7 +18,7 @@ BENCH := $(VENV)/.installed-bench-$(HASH)
 DEV := $(VENV)/.installed-dev-$(HASH)
 CHECKED := journeyfsm tests examples benchmarks
 
-.PHONY: test test-all test-min pytest lint typecheck demo bench clean
+.PHONY: test test-all test-min pytest lint typecheck demo bench clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,8 +51,18 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy --strict journeyfsm
 
+# the HTML report's browser test (tests/test_report_browser.py) drives Debian's chromium
+# through Playwright, which never downloads a browser of its own: install the package when
+# /usr/bin/chromium is missing (as root, or through sudo)
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium: $(CHROMIUM)
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
 # the test suite alone, in $(VENV) with $(PY)
-pytest: $(DEV)
+pytest: $(DEV) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2
 
 # what a developer runs: lint, types and the suite, on the main interpreter

@@ -1,11 +1,14 @@
-"""The ``journeyfsm`` command: demo, validate, show, templates, db, worker.
+"""The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker.
 
-Exit codes: 0 success, 1 the definition has problems (or no such journey), 2 bad usage
-(unknown template, unreadable file, bad option, unreachable store).
+Exit codes scripts can trust: 0 success, 1 problems found (the definition has problems,
+no such journey), 2 bad usage (unknown template, unreadable file, bad option,
+unreachable store).  ``--json`` prints one JSON object (or list) on stdout instead of
+text; errors still go to stderr as text, with the same exit codes.
 
-    $ journeyfsm templates
+    $ journeyfsm templates --json
     $ journeyfsm show eight-phases
-    $ journeyfsm validate my_journey.json
+    $ journeyfsm validate my_journey.json --json
+    $ journeyfsm diagram eight-phases --format svg --output journey.svg
     $ journeyfsm demo --seed 3 --customers 60
     $ journeyfsm db init --db journeys.db
     $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import templates
+from ._cli_export import EPILOGS, DiagramUsageError, add_diagram_command
 from ._cli_store import CliUsageError, add_store_commands, show_journey
 from ._definition import JourneyDefinition
 from ._errors import DefinitionError, Problem, close_matches
@@ -57,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace, TextIO], int] = args.run
     try:
         return command(args, sys.stdout)
-    except (_UsageError, CliUsageError) as err:
+    except (_UsageError, CliUsageError, DiagramUsageError) as err:
         print(f"journeyfsm {args.command}: error: {err}", file=sys.stderr)
         return USAGE
     except BrokenPipeError:
@@ -72,12 +76,25 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+_FORMAT = argparse.RawDescriptionHelpFormatter
+
+
+def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def _print_json(value: object, out: TextIO) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False), file=out)
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(
         prog="journeyfsm",
         description="Customer journeys as explicit finite-state machines.",
+        epilog=EPILOGS["journeyfsm"],
+        formatter_class=_FORMAT,
     )
     parser.add_argument("--version", action="version", version=f"journeyfsm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -87,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
         help="simulate a small shop (seeded, deterministic)",
         description="Simulate a small shop: customers walk the eight-phases journey at random; "
         "thank-you emails, blocked payments, duplicate webhooks and a summary are printed.",
+        epilog=EPILOGS["demo"],
+        formatter_class=_FORMAT,
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.add_argument(
@@ -96,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--db", metavar="PATH", help="keep the SQLite store in PATH (default: a temporary file)"
     )
+    _json_flag(demo, "only the final summary")
     demo.set_defaults(run=_cmd_demo)
 
     validate = sub.add_parser(
@@ -103,8 +123,11 @@ def _parser() -> argparse.ArgumentParser:
         help="check a JSON journey definition and print every problem",
         description="Check a JSON journey definition (the form JourneyDefinition.to_dict() "
         "writes). Guards are referenced by name; here they are checked as names only.",
+        epilog=EPILOGS["validate"],
+        formatter_class=_FORMAT,
     )
     validate.add_argument("path", metavar="PATH", help="a .json definition file ('-' for stdin)")
+    _json_flag(validate, "the result")
     validate.set_defaults(run=_cmd_validate)
 
     show = sub.add_parser(
@@ -114,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the stages, transitions and timeouts of a template (see "
         "'journeyfsm templates') or of a JSON definition file. With --db URL --definition "
         "NAME, print the stored journey KEY: its stage, data and history.",
+        epilog=EPILOGS["show"],
+        formatter_class=_FORMAT,
     )
     show.add_argument(
         "template",
@@ -122,11 +147,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--db", metavar="URL", help="a store: SQLite path or PostgreSQL DSN")
     show.add_argument("--definition", metavar="NAME", help="with --db: the journey's definition")
+    _json_flag(show, "the definition (its to_dict() form)")
     show.set_defaults(run=_cmd_show)
     add_store_commands(sub)
+    for name in ("db", "worker"):  # added by _cli_store; examples and exit codes here
+        if name in sub.choices:
+            sub.choices[name].epilog = EPILOGS[name]
+            sub.choices[name].formatter_class = _FORMAT
 
-    listing = sub.add_parser("templates", help="list the ready-made journey templates")
+    listing = sub.add_parser(
+        "templates",
+        help="list the ready-made journey templates",
+        description="List the ready-made journey templates (use a name with show, diagram).",
+        epilog=EPILOGS["templates"],
+        formatter_class=_FORMAT,
+    )
+    _json_flag(listing, "the templates")
     listing.set_defaults(run=_cmd_templates)
+    add_diagram_command(sub, _FORMAT)
     return parser
 
 
@@ -142,9 +180,31 @@ def _positive_int(text: str) -> int:
 
 # -- demo -------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    import io
+
     from ._demo import run_demo
 
-    run_demo(seed=args.seed, customers=args.customers, quiet=args.quiet, out=out, db=args.db)
+    if not args.json:
+        run_demo(seed=args.seed, customers=args.customers, quiet=args.quiet, out=out, db=args.db)
+        return OK
+    r = run_demo(
+        seed=args.seed, customers=args.customers, quiet=True, out=io.StringIO(), db=args.db
+    )
+    summary = {
+        "seed": r.seed,
+        "customers": r.customers,
+        "stages": r.stages,
+        "fired": r.fired,
+        "moved": r.moved,
+        "blocked": r.blocked,
+        "ignored": r.ignored,
+        "duplicates": r.duplicates,
+        "emails": len(r.emails),
+        "purchases": r.purchases,
+        "outbox_pending": r.outbox_pending,
+        "outbox_dead": r.outbox_dead,
+    }
+    _print_json(summary, out)
     return OK
 
 
@@ -213,11 +273,28 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     try:
         d = load_definition(args.path)
     except DefinitionError as err:
+        if args.json:
+            messages = [p.message for p in err.problems]
+            _print_json({"ok": False, "path": args.path, "problems": messages}, out)
+            return PROBLEMS
         print(f"{args.path}: {len(err.problems)} problem(s)", file=out)
         for p in err.problems:
             print(f"  - {p.message}", file=out)
         return PROBLEMS
     guards = sorted(d.guards())
+    if args.json:
+        result = {
+            "ok": True,
+            "path": args.path,
+            "definition": d.name,
+            "version": d.version,
+            "stages": len(d.stages),
+            "transitions": len(d.transitions),
+            "timeouts": len(d.timeouts),
+            "guards": guards,
+        }
+        _print_json(result, out)
+        return OK
     print(
         f"OK: {args.path}: definition {d.name!r} version {d.version!r}: "
         f"{len(d.stages)} stages, {len(d.transitions)} transitions, {len(d.timeouts)} timeouts",
@@ -229,7 +306,8 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # -- show / templates -------------------------------------------------------------------
-def _template(name: str) -> JourneyDefinition:
+def template(name: str) -> JourneyDefinition:
+    """The template ``name``; a usage error naming close matches and every template."""
     factories = templates.TEMPLATES
     factory = factories.get(name)
     if factory is None:
@@ -244,6 +322,8 @@ def _template(name: str) -> JourneyDefinition:
 
 def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     if args.db is not None:
+        if args.json:
+            raise _UsageError("--json is not available with --db yet; leave it out")
         return show_journey(args, out)
     if args.definition is not None:
         raise _UsageError("--definition goes with --db (show a stored journey)")
@@ -252,12 +332,19 @@ def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         try:
             d = load_definition(name)
         except DefinitionError as err:
+            if args.json:
+                messages = [p.message for p in err.problems]
+                _print_json({"ok": False, "path": name, "problems": messages}, out)
+                return PROBLEMS
             print(f"{name}: {len(err.problems)} problem(s); run 'journeyfsm validate'", file=out)
             for p in err.problems:
                 print(f"  - {p.message}", file=out)
             return PROBLEMS
     else:
-        d = _template(name)
+        d = template(name)
+    if args.json:
+        _print_json(d.to_dict(), out)
+        return OK
     print(describe(d), file=out)
     return OK
 
@@ -293,6 +380,20 @@ def describe(d: JourneyDefinition) -> str:
 
 def _cmd_templates(args: argparse.Namespace, out: TextIO) -> int:
     factories = templates.TEMPLATES
+    if args.json:
+        listing = []
+        for name, factory in factories.items():
+            d = factory()
+            listing.append(
+                {
+                    "name": name,
+                    "stages": list(d.stage_names),
+                    "triggers": list(d.triggers),
+                    "description": d.description,
+                }
+            )
+        _print_json(listing, out)
+        return OK
     width = max(len(n) for n in factories)
     for name, factory in factories.items():
         d = factory()

@@ -416,3 +416,179 @@ def test_a_dsn_password_never_appears_in_output(capsys: Capture) -> None:
         [sys.executable, "-m", "journeyfsm", "worker", "--help"], capture_output=True, text=True
     ).stdout
     assert "--machine" in parser_help and "password" not in parser_help
+
+
+# -- --json, --help, exit codes, diagram ----------------------------------------------------
+def test_templates_json_lists_every_template_with_its_stages(capsys: Capture) -> None:
+    code, out, err = run(capsys, "templates", "--json")
+    assert code == 0 and err == ""
+    listing = json.loads(out)
+    assert [t["name"] for t in listing] == list(templates.TEMPLATES)
+    for item in listing:
+        d = templates.TEMPLATES[item["name"]]()
+        assert item["stages"] == list(d.stage_names)
+        assert item["triggers"] == list(d.triggers)
+
+
+def test_show_json_is_the_definition_dict(
+    capsys: Capture, tmp_path: Path, checkout_definition: JourneyDefinition
+) -> None:
+    code, out, _ = run(capsys, "show", "aida", "--json")
+    assert code == 0 and json.loads(out) == templates.aida().to_dict()
+    path = write(tmp_path, checkout_definition.to_dict())
+    code, out, _ = run(capsys, "show", path, "--json")
+    assert code == 0 and json.loads(out) == checkout_definition.to_dict()
+
+
+def test_validate_json_reports_ok_or_every_problem(
+    capsys: Capture, tmp_path: Path, checkout_definition: JourneyDefinition
+) -> None:
+    code, out, _ = run(capsys, "validate", write(tmp_path, checkout_definition.to_dict()), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["ok"] is True
+    assert result["guards"] == ["cart_not_empty", "is_vip", "payment_ok"]
+    assert (result["stages"], result["transitions"]) == (
+        len(checkout_definition.stages),
+        len(checkout_definition.transitions),
+    )
+    data = templates.aida().to_dict()
+    data["stages"].append({"name": "orphan"})
+    code, out, _ = run(capsys, "validate", write(tmp_path, data, "bad.json"), "--json")
+    result = json.loads(out)
+    assert code == 1 and result["ok"] is False
+    assert any("stage 'orphan' is unreachable" in p for p in result["problems"])
+
+
+def test_demo_json_prints_only_the_summary_of_the_same_run(capsys: Capture) -> None:
+    code, out, err = run(capsys, "demo", "--json", "--seed", "4", "--customers", "12")
+    assert code == 0 and err == ""
+    summary = json.loads(out)
+    r = run_demo(seed=4, customers=12, out=io.StringIO())
+    assert summary["stages"] == r.stages
+    assert (summary["fired"], summary["moved"], summary["emails"]) == (
+        r.fired,
+        r.moved,
+        len(r.emails),
+    )
+
+
+@pytest.mark.parametrize(
+    "command", ["demo", "validate", "show", "templates", "diagram", "db", "worker"]
+)
+def test_every_command_help_has_examples_and_exit_codes(command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "journeyfsm", command, "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert "examples:\n  journeyfsm " in done.stdout
+    assert "exit codes: 0 " in done.stdout and "2 bad usage" in done.stdout
+
+
+def test_json_with_db_is_refused_as_usage(capsys: Capture, tmp_path: Path) -> None:
+    code, out, err = run(capsys, "show", "k", "--db", str(tmp_path / "j.db"), "--json")
+    assert code == 2 and out == "" and "--json is not available with --db" in err
+
+
+def mermaid_stages(text: str) -> list[str]:
+    import re
+
+    return [
+        re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), m)
+        for m in re.findall(r'state "([^"]*)" as', text)
+    ]
+
+
+def test_diagram_of_a_template_file_and_module_attribute(
+    capsys: Capture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = templates.eight_phases()
+    code, out, err = run(capsys, "diagram", "eight-phases")
+    assert code == 0 and err == ""
+    assert sorted(s for s in mermaid_stages(out) if s != "any non-final stage") == sorted(
+        d.stage_names
+    )
+    path = write(tmp_path, d.to_dict(), "e8.json")
+    code, dot, _ = run(capsys, "diagram", path, "--format", "dot")
+    assert code == 0 and dot.startswith('digraph "eight-phases" {')
+    (tmp_path / "shopdefs.py").write_text(
+        "from journeyfsm import JourneyMachine, templates\n"
+        "definition = templates.aida()\nmachine = JourneyMachine(definition)\n"
+        "def make():\n    return templates.four_steps()\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("shopdefs", None)
+    for ref, name in [
+        ("shopdefs:definition", "aida"),
+        ("shopdefs:machine", "aida"),
+        ("shopdefs:make", "four-steps"),
+    ]:
+        code, out, _ = run(capsys, "diagram", ref, "--json")
+        result = json.loads(out)
+        assert code == 0 and result["definition"] == name and result["format"] == "mermaid"
+        drawn = [s for s in mermaid_stages(result["diagram"]) if s != "any non-final stage"]
+        assert sorted(drawn) == sorted(templates.TEMPLATES[name]().stage_names)
+
+
+def test_diagram_writes_svg_annotated_with_a_funnel_file(capsys: Capture, tmp_path: Path) -> None:
+    from journeyfsm.analytics import DurationStats, Funnel, StageStats, TransitionCount
+
+    none = DurationStats(0, None, None)
+    entered = {"attention": 10, "interest": 6, "desire": 3, "action": 2, "lost": 4}
+    stages = tuple(
+        StageStats(s, False, n, n, n // 2, None, 0, none, none) for s, n in entered.items()
+    )
+    moves = (TransitionCount("attention", "interest", "engage", 6),)
+    funnel = Funnel("aida", 1, 10, (), stages, moves, {"engage": 6})
+    funnel_path = write(tmp_path, funnel.to_dict(), "funnel.json")
+    svg = tmp_path / "aida.svg"
+    code, out, err = run(
+        capsys, "diagram", "aida", "-f", "svg", "-o", str(svg), "--funnel", funnel_path
+    )
+    assert code == 0 and out == "" and f"to {svg}" in err
+    text = svg.read_text(encoding="utf-8")
+    assert "entered 10 \u00b7 now 5" in text
+    assert "6 moves (60.0%)" in text  # 6 of the 10 that entered attention
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["diagram", "eight_phases"], "did you mean eight-phases?"),
+        (["diagram", "aida", "--funnel", "NOFILE"], "no such funnel file"),
+        (["diagram", "aida", "--funnel", "BAD"], "not a funnel: funnel: missing the key 'stages'"),
+        (["diagram", "aida", "--funnel", "OTHER"], "the funnel is of definition 'other'"),
+        (["diagram", "aida", "--format", "png"], "invalid choice: 'png'"),
+        (["diagram", "json:nothing"], "module 'json' has no 'nothing'"),
+        (["diagram", "json:decoder"], "not a JourneyDefinition or JourneyMachine"),
+        (["diagram", "no_such_module_xyz:d"], "cannot import 'no_such_module_xyz'"),
+    ],
+)
+def test_diagram_usage_errors_exit_2_with_a_clear_message(
+    capsys: Capture, tmp_path: Path, argv: list[str], message: str
+) -> None:
+    bad = write(tmp_path, {"definition": "aida"}, "bad.json")
+    other = {
+        "definition": "other",
+        "version": 1,
+        "journeys": 0,
+        "order": [],
+        "stages": [],
+        "moves": [],
+        "trigger_moves": {},
+    }
+    files = {
+        "NOFILE": str(tmp_path / "none.json"),
+        "BAD": bad,
+        "OTHER": write(tmp_path, other, "o.json"),
+    }
+    code, out, err = run(capsys, *[files.get(a, a) for a in argv])
+    assert code == 2 and out == ""
+    assert message in err and "Traceback" not in err
+
+
+def test_diagram_of_a_bad_definition_file_exits_1(capsys: Capture, tmp_path: Path) -> None:
+    data = templates.aida().to_dict()
+    data["stages"].append({"name": "orphan"})
+    code, out, _ = run(capsys, "diagram", write(tmp_path, data))
+    assert code == 1 and "stage 'orphan' is unreachable" in out

@@ -100,6 +100,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "mypy",
         "ruff",
         "pytest-xdist",
+        "playwright",  # the HTML report's browser test, on the system chromium
     }
 
 

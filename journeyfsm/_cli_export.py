@@ -1,0 +1,335 @@
+"""``journeyfsm diagram``: draw a definition as Mermaid, Graphviz DOT or SVG; and the
+examples every command's ``--help`` ends with (:data:`EPILOGS`).
+
+``REF`` names the definition: a template (``journeyfsm templates``), a ``.json`` file
+(the form ``JourneyDefinition.to_dict()`` writes), or ``module:attribute`` naming a
+``JourneyDefinition``, a ``JourneyMachine`` or a function returning either (the host's
+own code, imported as ``uvicorn module:app`` does).  ``--funnel FUNNEL.json`` (a
+funnel's ``to_dict()``, as ``--json`` output of the analytics commands writes it)
+annotates the diagram with counts.
+
+    $ journeyfsm diagram eight-phases
+    $ journeyfsm diagram shop.json --format dot --output shop.dot
+    $ journeyfsm diagram myshop.journeys:machine --format svg --funnel funnel.json -o shop.svg
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._definition import JourneyDefinition
+from .analytics import DurationStats, Funnel, StageStats, TransitionCount
+
+__all__ = [
+    "DIAGRAM_EPILOG",
+    "EPILOGS",
+    "EXIT_CODES",
+    "add_diagram_command",
+    "funnel_from_dict",
+    "resolve_reference",
+]
+
+OK, PROBLEMS, USAGE = 0, 1, 2
+
+DIAGRAM_EPILOG = """\
+examples:
+  journeyfsm diagram eight-phases                      Mermaid text on stdout
+  journeyfsm diagram shop.json --format dot -o shop.dot
+  journeyfsm diagram myshop.journeys:machine --format svg -o shop.svg
+  journeyfsm diagram shop.json --funnel funnel.json    annotated with counts
+  journeyfsm diagram aida --json                       {"format": ..., "diagram": ...}
+
+exit codes: 0 drawn, 1 the definition has problems, 2 bad usage (unknown template,
+unreadable file, bad funnel file, import error)"""
+
+
+# the examples and exit codes every command's --help ends with (the parsers are in _cli.py
+# and _cli_store.py; the texts are kept together so they read alike)
+EXIT_CODES = "exit codes: 0 ok, 1 problems found, 2 bad usage (also for a missing file)"
+EPILOGS = {
+    "journeyfsm": """\
+examples:
+  journeyfsm templates                       the ready-made journeys
+  journeyfsm show eight-phases               stages, transitions, timeouts
+  journeyfsm validate shop.json --json       every problem of a JSON definition
+  journeyfsm diagram shop.json -f svg -o shop.svg
+  journeyfsm demo --seed 3 --customers 60    a small shop, simulated
+
+Every command takes --help; validate, show, templates, demo and diagram take --json
+(JSON on stdout instead of text).
+"""
+    + EXIT_CODES,
+    "demo": """\
+examples:
+  journeyfsm demo                            the story and a summary
+  journeyfsm demo --quiet --seed 3           the summary only
+  journeyfsm demo --json                     only the summary, as one JSON object
+  journeyfsm demo --db shop.db               keep the SQLite store afterwards
+
+"""
+    + EXIT_CODES,
+    "validate": """\
+examples:
+  journeyfsm validate shop.json
+  journeyfsm validate - < shop.json          read stdin
+  journeyfsm validate shop.json --json       {"ok": false, "problems": [...]}
+
+exit codes: 0 valid, 1 problems found (all listed), 2 bad usage (no such file)""",
+    "show": """\
+examples:
+  journeyfsm show eight-phases               a template
+  journeyfsm show shop.json --json           a definition file, as its JSON form
+  journeyfsm show customer-42 --db journeys.db --definition shop
+
+exit codes: 0 ok, 1 problems found (bad definition, no such journey), 2 bad usage""",
+    "templates": """\
+examples:
+  journeyfsm templates
+  journeyfsm templates --json                [{"name": ..., "stages": [...], ...}]
+
+"""
+    + EXIT_CODES,
+    "db": """\
+examples:
+  journeyfsm db init --db journeys.db
+  journeyfsm db init --db postgresql://shop@db.internal/shop
+
+"""
+    + EXIT_CODES,
+    "worker": """\
+examples:
+  journeyfsm worker --db journeys.db --machine myshop.journeys:machine
+  journeyfsm worker --db journeys.db --machine myshop.journeys:machine --once
+
+"""
+    + EXIT_CODES,
+}
+
+
+class DiagramUsageError(Exception):
+    """A mistake in how ``diagram`` was called (exit 2, printed without a traceback)."""
+
+
+def add_diagram_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    """Add ``diagram`` to the ``journeyfsm`` subcommands ``sub``."""
+    p = sub.add_parser(
+        "diagram",
+        help="draw a definition as Mermaid, Graphviz DOT or SVG, optionally with counts",
+        description="Draw a definition: a template name, a .json definition file, or "
+        "module:attribute naming a JourneyDefinition or JourneyMachine. Stages are drawn in "
+        "the definition's funnel order, with initial/final marks, guards on edges, internal "
+        "transitions as self-loops and timeouts as dashed edges.",
+        epilog=DIAGRAM_EPILOG,
+        formatter_class=formatter,
+    )
+    p.add_argument("ref", metavar="REF", help="template name, .json file, or module:attribute")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("mermaid", "dot", "svg"),
+        default="mermaid",
+        help="output format (default: mermaid)",
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument(
+        "--funnel", metavar="FUNNEL.json", help="annotate with a funnel's counts (its to_dict())"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON object (with the diagram text)"
+    )
+    p.set_defaults(run=_cmd_diagram)
+
+
+def resolve_reference(ref: str) -> JourneyDefinition:
+    """The definition ``ref`` names (template, ``.json`` file, ``module:attribute``).
+
+    ``DefinitionError`` when a file's definition has problems; ``DiagramUsageError`` when
+    ``ref`` names nothing usable.
+    """
+    from . import _cli
+
+    if ref.endswith(".json") or ref == "-" or Path(ref).is_file():
+        return _cli.load_definition(ref)
+    if ":" in ref:
+        return _import_definition(ref)
+    return _cli.template(ref)
+
+
+def _import_definition(ref: str) -> JourneyDefinition:
+    from ._runtime import JourneyMachine
+
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise DiagramUsageError(f"{ref!r}: expected module:attribute, e.g. myshop.journeys:shop")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise DiagramUsageError(
+            f"cannot import {module_name!r} ({err}); run from the folder that holds it or "
+            "set PYTHONPATH"
+        ) from None
+    try:
+        value = getattr(module, attr)
+    except AttributeError:
+        raise DiagramUsageError(f"module {module_name!r} has no {attr!r}") from None
+    if callable(value) and not isinstance(value, (JourneyDefinition, JourneyMachine)):
+        value = value()
+    if isinstance(value, JourneyMachine):
+        value = value.definition
+    if not isinstance(value, JourneyDefinition):
+        raise DiagramUsageError(
+            f"{ref} is a {type(value).__name__}, not a JourneyDefinition or JourneyMachine "
+            "(or a function returning one)"
+        )
+    return value
+
+
+# -- a funnel from its JSON form --------------------------------------------------------
+def _need(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in data:
+        raise ValueError(f"{where}: missing the key {key!r}")
+    value = data[key]
+    if isinstance(value, bool) and kind in (int, float, (int, float), (int, type(None))):
+        raise ValueError(f"{where}.{key}: expected a number, got {value!r}")
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ValueError(f"{where}.{key}: expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _durations(data: Any, where: str) -> DurationStats:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    count = _need(data, "count", int, where)
+
+    def seconds(key: str) -> timedelta | None:
+        value = _need(data, key, (int, float, type(None)), where)
+        return None if value is None else timedelta(seconds=value)
+
+    return DurationStats(count, seconds("median_seconds"), seconds("p90_seconds"))
+
+
+def funnel_from_dict(data: Any) -> Funnel:
+    """A :class:`Funnel` from its ``to_dict()`` form; ``ValueError`` naming the bad key.
+
+    >>> from journeyfsm.analytics import DurationStats, Funnel, StageStats
+    >>> none = DurationStats(0, None, None)
+    >>> f = Funnel("d", 1, 3, ("a",), (StageStats("a", True, 3, 3, 1, None, 0, none, none),), (), {})
+    >>> funnel_from_dict(f.to_dict()) == f
+    True
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"a funnel is a JSON object, got {type(data).__name__}")
+    stages = []
+    for i, s in enumerate(_need(data, "stages", list, "funnel")):
+        where = f"funnel.stages[{i}]"
+        if not isinstance(s, dict):
+            raise ValueError(f"{where}: expected an object, got {type(s).__name__}")
+        conversion = _need(s, "conversion", (int, float, type(None)), where)
+        stages.append(
+            StageStats(
+                _need(s, "stage", str, where),
+                _need(s, "in_funnel", bool, where),
+                _need(s, "entered", int, where),
+                _need(s, "reached", int, where),
+                _need(s, "current", int, where),
+                None if conversion is None else float(conversion),
+                _need(s, "drop_off", int, where),
+                _durations(_need(s, "time_to_stage", dict, where), f"{where}.time_to_stage"),
+                _durations(_need(s, "time_in_stage", dict, where), f"{where}.time_in_stage"),
+            )
+        )
+    moves = []
+    for i, m in enumerate(data.get("moves", [])):
+        where = f"funnel.moves[{i}]"
+        if not isinstance(m, dict):
+            raise ValueError(f"{where}: expected an object, got {type(m).__name__}")
+        moves.append(
+            TransitionCount(
+                _need(m, "source", str, where),
+                _need(m, "dest", str, where),
+                _need(m, "trigger", str, where),
+                _need(m, "count", int, where),
+            )
+        )
+    trigger_moves = _need(data, "trigger_moves", dict, "funnel") if "trigger_moves" in data else {}
+    for trigger, n in trigger_moves.items():
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ValueError(f"funnel.trigger_moves.{trigger}: expected int, got {n!r}")
+    order = _need(data, "order", list, "funnel")
+    if not all(isinstance(s, str) for s in order):
+        raise ValueError("funnel.order: expected a list of stage names")
+    label = data.get("label")
+    return Funnel(
+        _need(data, "definition", str, "funnel"),
+        _need(data, "version", (int, str), "funnel"),
+        _need(data, "journeys", int, "funnel"),
+        tuple(order),
+        tuple(stages),
+        tuple(moves),
+        dict(trigger_moves),
+        label if isinstance(label, str) else None,
+    )
+
+
+def _read_funnel(path: str) -> Funnel:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DiagramUsageError(f"no such funnel file: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DiagramUsageError(f"cannot read {path}: {err}") from None
+    try:
+        return funnel_from_dict(json.loads(text))
+    except json.JSONDecodeError as err:
+        raise DiagramUsageError(
+            f"{path}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+        ) from None
+    except ValueError as err:
+        raise DiagramUsageError(f"{path}: not a funnel: {err}") from None
+
+
+def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
+    from . import export
+    from ._errors import DefinitionError
+
+    try:
+        d = resolve_reference(args.ref)
+    except DefinitionError as err:
+        print(f"{args.ref}: {len(err.problems)} problem(s); run 'journeyfsm validate'", file=out)
+        for p in err.problems:
+            print(f"  - {p.message}", file=out)
+        return PROBLEMS
+    funnel = _read_funnel(args.funnel) if args.funnel else None
+    render = {"mermaid": export.to_mermaid, "dot": export.to_dot, "svg": export.to_svg}
+    try:
+        text = render[args.format](d, funnel=funnel)
+    except ValueError as err:  # a funnel of another definition
+        raise DiagramUsageError(f"--funnel {args.funnel}: {err}") from None
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise DiagramUsageError(f"cannot write {args.output}: {err}") from None
+    if args.json:
+        report = {
+            "definition": d.name,
+            "version": d.version,
+            "format": args.format,
+            "annotated": funnel is not None,
+            "output": args.output,
+            "diagram": None if args.output else text,
+        }
+        print(json.dumps(report, indent=2, ensure_ascii=False), file=out)
+    elif args.output:
+        print(f"wrote the {args.format} diagram of {d.name!r} to {args.output}", file=sys.stderr)
+    else:
+        out.write(text)
+    return OK
