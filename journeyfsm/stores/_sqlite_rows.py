@@ -19,6 +19,7 @@ from .._service_core import Decision, EventIdRow, JourneyRow
 from ._base import (
     OutboxItem,
     OutboxStatus,
+    chain,
     check_version,
     conflict,
     conflict_batch,
@@ -61,12 +62,61 @@ class SQLiteTransaction:
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
         found = self.conn.execute(
-            f"SELECT key, definition_version, stage, data, version, entered_at, updated_at, "
-            f"(SELECT MAX(seq) FROM {self._t['history']} WHERE definition = ? AND key = ?) "
+            f"SELECT {_ROW_COLS}, (SELECT MAX(seq) FROM {self._t['history']} "
+            f"WHERE definition = ? AND key = ?) "
             f"FROM {self._t['journeys']} WHERE definition = ? AND key = ?",
             (definition, key, definition, key),
         ).fetchone()
         return None if found is None else _journey_row(definition, found)
+
+    # -- timeouts and scans --------------------------------------------------------
+    def due(self, definition: str, *, now: datetime, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            f"SELECT key FROM {self._t['journeys']} WHERE definition = ? "
+            "AND next_due IS NOT NULL AND next_due <= ? ORDER BY next_due LIMIT ?",
+            (definition, to_time(now), limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def claim_due(self, definition: str, key: str, *, now: datetime) -> JourneyRow | None:
+        # a write transaction (BEGIN IMMEDIATE) holds SQLite's one write lock: nobody else
+        # writes this journey until it ends
+        row = self.load(definition, key)
+        if row is None or row.next_due is None or row.next_due > now:
+            return None
+        return row
+
+    def journeys_page(
+        self, definition: str | None, *, after: tuple[str, str] | None, limit: int
+    ) -> list[JourneyRow]:
+        where, params = [], []
+        if definition is not None:
+            where.append("j.definition = ?")
+            params.append(definition)
+        if after is not None:
+            where.append("(j.definition, j.key) > (?, ?)")
+            params.extend(after)
+        rows = self.conn.execute(
+            f"SELECT j.definition, {_ROW_COLS_J}, (SELECT MAX(h.seq) FROM {self._t['history']} "
+            "h WHERE h.definition = j.definition AND h.key = j.key) "
+            f"FROM {self._t['journeys']} j {'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY j.definition, j.key LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_journey_row(r[0], r[1:]) for r in rows]
+
+    def histories(self, definition: str, keys: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        out: dict[str, list[HistoryEntry]] = {}
+        for chunk in iter_chunks(list(dict.fromkeys(keys)), _CHUNK):
+            marks = ", ".join("?" * len(chunk))
+            for key, *rest in self.conn.execute(
+                f"SELECT key, seq, trigger, source, dest, at, event_id, meta "
+                f"FROM {self._t['history']} WHERE definition = ? AND key IN ({marks}) "
+                "ORDER BY key, seq",
+                (definition, *chunk),
+            ):
+                out.setdefault(key, []).append(_entry(key, rest))
+        return out
 
     def definitions_of(self, key: str) -> list[str]:
         rows = self.conn.execute(
@@ -81,8 +131,7 @@ class SQLiteTransaction:
         for chunk in iter_chunks(list(dict.fromkeys(keys)), _CHUNK):
             marks = ", ".join("?" * len(chunk))
             for found in self.conn.execute(
-                f"SELECT j.key, j.definition_version, j.stage, j.data, j.version, "
-                f"j.entered_at, j.updated_at, (SELECT MAX(h.seq) FROM {t['history']} h "
+                f"SELECT {_ROW_COLS_J}, (SELECT MAX(h.seq) FROM {t['history']} h "
                 "WHERE h.definition = j.definition AND h.key = j.key) "
                 f"FROM {t['journeys']} j WHERE j.definition = ? AND j.key IN ({marks})",
                 (definition, *chunk),
@@ -116,8 +165,11 @@ class SQLiteTransaction:
         return out
 
     def write(self, decision: Decision) -> None:
+        if decision.timeouts:  # the timeouts that fired before the event: one batch
+            self.write_many([decision])
+            return
         row, entry = decision.journey, decision.history
-        if row is None or entry is None:
+        if row is None:
             return
         ex = self.conn.execute
         expected = decision.expected_version
@@ -125,9 +177,14 @@ class SQLiteTransaction:
             if expected is None:
                 ex(self._sql("insert_journey"), _journey_params(row))
             else:
-                cur = ex(self._sql("update_journey"), (*_journey_params(row), expected))
+                cur = ex(
+                    self._sql("update_journey"),
+                    (*_journey_params(row), expected, decision.expected_fired),
+                )
                 if cur.rowcount != 1:
                     raise conflict(row.key, expected)
+            if entry is None:  # a timeout that fired without a move: the clock only
+                return
             ex(self._sql("history"), _history_params(decision))
             ids = decision.event_id
             if ids is not None:
@@ -142,29 +199,31 @@ class SQLiteTransaction:
             raise _busy(row.key, err) from err
 
     def write_many(self, decisions: Sequence[Decision]) -> None:
-        moves = [d for d in decisions if d.journey is not None and d.history is not None]
-        if not moves:
+        writes = chain(decisions)
+        if not writes:
             return
-        rows = final_rows(moves)
+        rows = final_rows(writes)
+        moves = [d for d in writes if d.history is not None]
         many, text = self.conn.executemany, _times()
         try:
-            new = [_journey_params(row, text) for row, expected in rows if expected is None]
+            new = [_journey_params(row, text) for row, expected, _ in rows if expected is None]
             if new:
                 many(self._sql("insert_journey"), new)
-            old = [(row, expected) for row, expected in rows if expected is not None]
+            old = [(row, v, f) for row, v, f in rows if v is not None]
             if old:
                 # in a savepoint: on a conflict, undone to find (and name) the stale journey
                 self.conn.execute('SAVEPOINT "journeyfsm_batch"')
                 cur = many(
                     self._sql("update_journey"),
-                    [(*_journey_params(row, text), expected) for row, expected in old],
+                    [(*_journey_params(row, text), v, f) for row, v, f in old],
                 )
                 if cur.rowcount != len(old):  # summed over the rows
                     self.conn.execute('ROLLBACK TO "journeyfsm_batch"')
                     self.conn.execute('RELEASE "journeyfsm_batch"')
                     raise self._stale(old)
                 self.conn.execute('RELEASE "journeyfsm_batch"')
-            many(self._sql("history"), [_history_params(d, text) for d in moves])
+            if moves:
+                many(self._sql("history"), [_history_params(d, text) for d in moves])
             ids = [_event_id_params(d.event_id, text) for d in moves if d.event_id is not None]
             if ids:
                 many(self._sql("event_id"), ids)
@@ -172,22 +231,23 @@ class SQLiteTransaction:
             if outbox:
                 many(self._sql("outbox"), outbox)
         except sqlite3.IntegrityError as err:
-            keys = [row.key for row, _ in rows]
+            keys = [row.key for row, _, _ in rows]
             raise conflict_batch(keys, str(err)) from err
         except sqlite3.OperationalError as err:
             raise _busy(rows[0][0].key, err) from err
 
-    def _stale(self, old: list[tuple[JourneyRow, int]]) -> ConcurrencyConflict:
-        """The conflict naming the first journey whose stored version moved on (the
-        batch's updates undone)."""
-        for row, expected in old:
+    def _stale(self, old: list[tuple[JourneyRow, int, int | None]]) -> ConcurrencyConflict:
+        """The conflict naming the first journey whose stored version (or clock) moved on
+        (the batch's updates undone)."""
+        for row, expected, fired in old:
             found = self.conn.execute(
-                f"SELECT version FROM {self._t['journeys']} WHERE definition = ? AND key = ?",
+                f"SELECT version, timeouts_fired FROM {self._t['journeys']} "
+                "WHERE definition = ? AND key = ?",
                 (row.definition, row.key),
             ).fetchone()
-            if found is None or found[0] != expected:
+            if found is None or tuple(found) != (expected, fired):
                 return conflict(row.key, expected)
-        return conflict_batch([row.key for row, _ in old])  # pragma: no cover - raced
+        return conflict_batch([row.key for row, _, _ in old])  # pragma: no cover - raced
 
     def _sql(self, name: str) -> str:
         return self._w[name]
@@ -200,20 +260,7 @@ class SQLiteTransaction:
             "WHERE definition = ? AND key = ? AND seq > ? ORDER BY seq LIMIT ?",
             (definition, key, after, limit),
         ).fetchall()
-        out = []
-        for seq, trigger, source, dest, at, event_id, meta in rows:
-            out.append(
-                HistoryEntry(
-                    seq,
-                    trigger,
-                    source,
-                    dest,
-                    from_time(at, table="history", key=key, column="at"),
-                    event_id,
-                    None if meta is None else _loads(meta, "history", key, "meta"),
-                )
-            )
-        return out
+        return [_entry(key, r) for r in rows]
 
     def purge_event_ids(self, older_than: datetime) -> int:
         cur = self.conn.execute(
@@ -348,10 +395,13 @@ def write_statements(t: dict[str, str]) -> dict[str, str]:
     """The statements that write a move, for the quoted table names ``t``."""
     return {
         "insert_journey": f"INSERT INTO {t['journeys']} (definition_version, stage, data, "
-        "version, entered_at, updated_at, definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "version, entered_at, updated_at, started_at, entry_seq, timeouts_fired, next_due, "
+        "definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        # the clock token: the version and the timeouts fired the row was decided on
         "update_journey": f"UPDATE {t['journeys']} SET definition_version = ?, stage = ?, "
-        "data = ?, version = ?, entered_at = ?, updated_at = ? "
-        "WHERE definition = ? AND key = ? AND version = ?",
+        "data = ?, version = ?, entered_at = ?, updated_at = ?, started_at = ?, "
+        "entry_seq = ?, timeouts_fired = ?, next_due = ? "
+        "WHERE definition = ? AND key = ? AND version = ? AND timeouts_fired = ?",
         "history": f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, "
         "dest, at, event_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "event_id": f"INSERT INTO {t['event_ids']} (definition, key, event_id, seq, "
@@ -365,9 +415,30 @@ def write_statements(t: dict[str, str]) -> dict[str, str]:
 _CHUNK = 500  # values per statement: below every SQLite's limit on variables (999)
 
 
+_ROW_COLS = (
+    "key, definition_version, stage, data, version, entered_at, updated_at, started_at, "
+    "entry_seq, timeouts_fired, next_due"
+)
+_ROW_COLS_J = ", ".join(f"j.{c.strip()}" for c in _ROW_COLS.split(","))
+
+
 def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
-    key, dv, stage, data, version, entered, updated, last_seq = found
+    (key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last_seq) = (
+        found
+    )
     check_version(key, version, last_seq or 0)
+
+    def time(value: object, column: str) -> datetime:
+        return from_time(value, table="journeys", key=key, column=column)
+
+    for column, value in (("entry_seq", entry_seq), ("timeouts_fired", fired)):
+        if type(value) is not int:
+            raise StoreError(
+                f"journeys.{column} of journey {key!r} is corrupted: {value!r} is not an "
+                "integer; repair the row",
+                table="journeys",
+                key=key,
+            )
     return JourneyRow(
         definition,
         key,
@@ -375,8 +446,25 @@ def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
         stage,
         _loads(data, "journeys", key, "data"),
         version,
-        from_time(entered, table="journeys", key=key, column="entered_at"),
-        from_time(updated, table="journeys", key=key, column="updated_at"),
+        time(entered, "entered_at"),
+        time(updated, "updated_at"),
+        time(started, "started_at"),
+        entry_seq,
+        fired,
+        None if due is None else time(due, "next_due"),
+    )
+
+
+def _entry(key: str, r: Sequence[Any]) -> HistoryEntry:
+    seq, trigger, source, dest, at, event_id, meta = r
+    return HistoryEntry(
+        seq,
+        trigger,
+        source,
+        dest,
+        from_time(at, table="history", key=key, column="at"),
+        event_id,
+        None if meta is None else _loads(meta, "history", key, "meta"),
     )
 
 
@@ -389,6 +477,10 @@ def _journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) 
         row.version,
         text(row.entered_at),
         text(row.updated_at),
+        text(row.started_at),
+        row.entry_seq,
+        row.timeouts_fired,
+        None if row.next_due is None else text(row.next_due),
         row.definition,
         row.key,
     )
