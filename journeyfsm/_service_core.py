@@ -352,10 +352,15 @@ def decide_tick(
     ...      .timeout("cart", timedelta(hours=24), "abandon").build())
     >>> machine = JourneyMachine(d)
     >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    >>> first = decide(machine, None, Event("c-1", "abandon", at=t0, policy="ignore"),
-    ...                seen_seq=None, now=t0)
-    >>> first.writes, first.outcome.status
-    (False, 'ignored')
+    >>> from journeyfsm._service_core import _row
+    >>> row = _row(machine, machine.start("c-1", at=t0), t0)
+    >>> row.next_due - t0
+    datetime.timedelta(days=1)
+    >>> decided = decide_tick(machine, row, until=t0 + timedelta(days=2), now=t0)
+    >>> [(o.trigger, o.status, o.entry.at - t0) for o in decided.outcomes]
+    [('abandon', 'moved', datetime.timedelta(days=1))]
+    >>> decided.decisions[0].journey.next_due is None
+    True
     """
     journey = journey_from_row(machine, row, table=table)
     decisions = _fire_due(machine, journey, row, until=until, now=now)
