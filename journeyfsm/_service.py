@@ -42,7 +42,9 @@ from ._service_core import (
     decide,
     decide_tick,
     journey_from_row,
+    journey_from_snapshot,
 )
+from ._service_records import as_event
 from .stores._base import Store
 
 __all__ = ["JourneyService"]
@@ -200,7 +202,7 @@ class JourneyService:
         """
         if type(batch_size) is not int or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        todo = [_as_event(event, i) for i, event in enumerate(events)]
+        todo = [as_event(event, i) for i, event in enumerate(events)]
         for event in todo:
             check_event(self.machine, event)
         out: list[Outcome] = []
@@ -402,44 +404,3 @@ class JourneyService:
         when = ensure_utc(older_than, what="older_than")
         with self.store.transaction() as tx:
             return tx.purge_event_ids(when)
-
-
-_EVENT_FIELDS = frozenset({"key", "trigger", "payload", "event_id", "at", "meta", "policy"})
-
-
-def _as_event(item: object, index: int) -> Event:
-    """An ``Event`` from what ``handle_many`` accepts: an Event, a tuple or a dict."""
-    if isinstance(item, Event):
-        return item
-    if isinstance(item, tuple) and len(item) in (2, 3):
-        return Event(*item)
-    if isinstance(item, Mapping) and "key" in item and "trigger" in item:
-        unknown = set(item) - _EVENT_FIELDS
-        if not unknown:
-            fields = dict(item)
-            return Event(
-                fields.pop("key"), fields.pop("trigger"), fields.pop("payload", None), **fields
-            )
-        raise TypeError(
-            f"handle_many() event at index {index} has unknown fields {sorted(unknown)}; "
-            f"an event dict has key, trigger and optionally payload, event_id, at, meta, policy"
-        )
-    raise TypeError(
-        f"handle_many() takes Event objects, (key, trigger[, payload]) tuples or dicts with "
-        f"key and trigger; got {item!r} at index {index}"
-    )
-
-
-def journey_from_snapshot(machine: JourneyMachine, snap: dict[str, Any], key: str) -> Journey:
-    """Restore a journey the store's rows describe; ``StoreError`` if they contradict."""
-    from ._errors import DataError, SnapshotError, StoreError
-
-    try:
-        return machine.restore(snap)
-    except (SnapshotError, DataError) as err:
-        raise StoreError(
-            f"history rows of journey {key!r} (definition {machine.definition.name!r}) are "
-            f"corrupted: {err}; repair the rows",
-            table="history",
-            key=key,
-        ) from err
