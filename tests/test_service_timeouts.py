@@ -416,6 +416,42 @@ def test_a_schema_1_file_is_refused_until_create_schema_migrates_it(tmp_path: Pa
     assert next_due(service, "old") == T0 + 3 * H
 
 
+def test_a_schema_1_postgres_database_is_migrated_by_create_schema(tmp_path: Path) -> None:
+    from service_support import pg_dsn
+
+    from journeyfsm.stores import PostgresStore
+
+    factory, close = store_factory("postgres", tmp_path)
+    store = factory()
+    prefix = store.prefix  # type: ignore[attr-defined]
+    try:
+        with store.transaction() as tx:  # back to schema 1, one journey in it
+            for statement in (
+                f'ALTER TABLE "{prefix}journeys" DROP COLUMN started_at, DROP COLUMN entry_seq, '
+                "DROP COLUMN timeouts_fired, DROP COLUMN next_due",
+                f'UPDATE "{prefix}schema_version" SET version = 1',
+                f"INSERT INTO \"{prefix}journeys\" VALUES ('shop', 'old', '1', 'cart', '{{}}', 1, "
+                "'2026-03-02T09:00:00+00', '2026-03-02T09:00:00+00')",
+                f"INSERT INTO \"{prefix}history\" VALUES ('shop', 'old', 1, 'add_to_cart', "
+                "'browsing', 'cart', '2026-03-02T08:00:00+00', NULL, NULL)",
+            ):
+                tx.conn.execute(statement)  # type: ignore[attr-defined]
+        with pytest.raises(StoreError, match=r"version 1, this journeyfsm needs 2.*migrates"):
+            PostgresStore(pg_dsn(), prefix=prefix)
+        migrated = PostgresStore(pg_dsn(), prefix=prefix, create_schema=True)
+        try:
+            service = timeout_service(migrated)
+            journey = service.get("old")
+            assert journey is not None and (journey.entry_seq, journey.started_at) == (1, T0 - H)
+            assert next_due(service, "old") is None
+            service.handle("old", "add_to_cart", at=T0 + 2 * H)
+            assert next_due(service, "old") == T0 + 3 * H
+        finally:
+            migrated.close()
+    finally:
+        close()
+
+
 # -- exactly once across processes and crashes -----------------------------------------------
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -536,3 +572,53 @@ def test_the_service_and_the_bare_machine_agree_whenever_ticks_run(
         assert next_due(service, "k") == (None if due is None else due.at)
     finally:
         close()
+
+
+def test_timeout_worker_run_ticks_until_stopped() -> None:
+    import threading
+
+    clock = ManualClock(T0)
+    stop = threading.Event()
+    service = timeout_service(MemoryStore(), clock)
+
+    @service.machine.on_enter("abandoned")
+    def done(ctx: Any) -> None:
+        stop.set()  # the worker's tick got there: let it end
+
+    service.handle("c-1", "add_to_cart", at=T0)
+    clock.advance(2 * D)
+    thread = threading.Thread(target=TimeoutWorker(service, interval=0.01).run, args=(stop,))
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive() and service.get("c-1").stage == "abandoned"  # type: ignore[union-attr]
+
+
+def test_the_cli_worker_loop_delivers_and_ticks_until_stopped() -> None:
+    import threading
+
+    from journeyfsm import OutboxWorker
+    from journeyfsm._cli_store import _loop
+
+    clock, sent, stop = ManualClock(T0), [], threading.Event()
+    store = MemoryStore()
+    service = timeout_service(store, clock, sent)
+    service.handle("c-1", "add_to_cart", at=T0)
+    clock.advance(2 * D)
+    outbox = OutboxWorker(service.machine, store)
+    original = outbox.run_once
+
+    def run_once(limit: int = 100) -> int:
+        n = original(limit)
+        if sent:  # the nudge the tick's abandon scheduled was delivered
+            stop.set()
+        return n
+
+    outbox.run_once = run_once  # type: ignore[method-assign]
+    thread = threading.Thread(
+        target=_loop,
+        args=(outbox, TimeoutWorker(service, interval=0.01), stop),
+        kwargs={"limit": 10, "idle": 0.01},
+    )
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive() and sent == ["shop:c-1:3:nudge"]
