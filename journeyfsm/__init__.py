@@ -35,7 +35,8 @@ from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Ou
 from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
 from ._service import JourneyService
-from ._service_core import Event
+from ._service_core import Event, TickReport
+from ._timeout_worker import TimeoutWorker
 from ._timeouts import DueTimeout
 
 __version__ = "0.1.0"
@@ -76,7 +77,9 @@ __all__ = [
     "Status",
     "StoreError",
     "SystemClock",
+    "TickReport",
     "Timeout",
+    "TimeoutWorker",
     "Transition",
     "UnknownTrigger",
     "__version__",

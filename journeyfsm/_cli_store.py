@@ -10,6 +10,7 @@ returning one): the worker runs the host's effects, so it must import the host's
 
     $ journeyfsm db init --db journeys.db
     $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine --once
+    $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine --tick-interval 5
     $ journeyfsm show customer-42 --db journeys.db [--definition shop]
 """
 
@@ -20,6 +21,7 @@ import importlib
 import re
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any, TextIO
 
@@ -128,9 +130,10 @@ def add_store_commands(sub: Any) -> None:
 
     worker = sub.add_parser(
         "worker",
-        help="deliver outbox effects (the host's machine runs them)",
+        help="deliver outbox effects and fire due timeouts (the host's machine runs them)",
         description="Claim outbox rows of the machine's definition, run their effects with "
-        "their idempotency keys, retry failures with backoff, dead-letter what keeps failing.",
+        "their idempotency keys, retry failures with backoff, dead-letter what keeps failing; "
+        "and fire the stage timeouts that come due (unless --no-timeouts).",
     )
     worker.add_argument("--db", required=True, metavar="URL", help="SQLite path or PostgreSQL DSN")
     worker.add_argument(
@@ -140,7 +143,22 @@ def add_store_commands(sub: Any) -> None:
         help="the host's JourneyMachine (or a function returning one), e.g. myshop.journeys:machine",
     )
     worker.add_argument(
-        "--once", action="store_true", help="deliver what is due now, print counts and exit"
+        "--once",
+        action="store_true",
+        help="deliver what is due now, fire the timeouts due now, print counts and exit",
+    )
+    worker.add_argument(
+        "--timeouts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fire due stage timeouts too (default: yes)",
+    )
+    worker.add_argument(
+        "--tick-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between two timeout ticks (1.0)",
     )
     worker.add_argument("--limit", type=int, default=100, help="rows claimed per round (100)")
     worker.add_argument(
@@ -163,11 +181,29 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.limit < 1:
         raise CliUsageError(f"--limit must be at least 1, got {args.limit}")
+    if not args.tick_interval > 0:
+        raise CliUsageError(
+            f"--tick-interval must be a number of seconds > 0, got {args.tick_interval}"
+        )
     machine = load_machine(args.machine)
     store = open_store(args.db)
     worker = OutboxWorker(machine, store)
+    ticker = None
+    if args.timeouts:
+        from ._service import JourneyService
+        from ._timeout_worker import TimeoutWorker
+
+        ticker = TimeoutWorker(JourneyService(machine, store), interval=args.tick_interval)
     try:
         if args.once:
+            if ticker is not None:  # first: the moves of the timeouts may schedule effects
+                report = ticker.run_once()
+                failed = f", {len(report.failed)} failed" if report.failed else ""
+                print(
+                    f"timeouts of {machine.definition.name!r}: {report.fired} fired in "
+                    f"{report.journeys} journey(s){failed}",
+                    file=out,
+                )
             delivered = 0
             while True:
                 n = worker.run_once(args.limit)
@@ -190,20 +226,33 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
             stop.set()
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        timeouts = f" and firing its timeouts every {args.tick_interval:g} s" if ticker else ""
         print(
-            f"journeyfsm worker {worker.name}: delivering {machine.definition.name!r} effects "
-            f"from {redact(args.db)}; Ctrl-C stops",
+            f"journeyfsm worker {worker.name}: delivering {machine.definition.name!r} effects"
+            f"{timeouts} from {redact(args.db)}; Ctrl-C stops",
             file=out,
             flush=True,
         )
         try:
-            worker.run_forever(stop, limit=args.limit, idle=args.idle)
+            _loop(worker, ticker, stop, limit=args.limit, idle=args.idle)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return OK
     finally:
         _close(store)
+
+
+def _loop(worker: Any, ticker: Any, stop: threading.Event, *, limit: int, idle: float) -> None:
+    """Deliver the outbox and, every ``ticker.interval`` seconds, fire due timeouts."""
+    next_tick = time.monotonic()
+    while not stop.is_set():
+        if ticker is not None and time.monotonic() >= next_tick:
+            ticker.run_once()
+            next_tick = time.monotonic() + ticker.interval
+        if worker.run_once(limit) == 0:
+            wait = idle if ticker is None else min(idle, max(0.0, next_tick - time.monotonic()))
+            stop.wait(wait)
 
 
 def show_journey(args: argparse.Namespace, out: TextIO) -> int:

@@ -9,23 +9,42 @@ the batch's rows and event ids, every event decided in memory in order (a journe
 later events see the row its earlier ones made), then one ``write_many`` transaction
 (one statement per table where the driver allows), version-checked per journey; on a
 conflict the batch is handled again event by event.
+
+``tick`` = find due journeys (``next_due <= now``), then for each, in its OWN write
+transaction: claim the row (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite's write lock),
+``decide_tick`` (pure), write the timeouts' rows, commit.  Exactly once: a journey is
+advanced only while its claim is held, the write is checked against the row's version
+and timeouts fired, and a timeout's move carries its deterministic event id (unique in
+the store); a process that dies before the commit leaves the row as it was, still due,
+for the next tick.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ._clock import ensure_utc
 from ._definition import Policy
-from ._errors import ConcurrencyConflict
+from ._errors import ConcurrencyConflict, JourneyError
 from ._outcome import Outcome
 from ._records import HistoryEntry, Journey
 from ._runtime import JourneyMachine
-from ._service_core import Decision, Event, JourneyRow, check_event, decide, journey_from_row
+from ._service_core import (
+    Decision,
+    Event,
+    JourneyRow,
+    TickReport,
+    check_event,
+    decide,
+    decide_tick,
+    journey_from_row,
+    journey_from_snapshot,
+)
+from ._service_records import as_event
 from .stores._base import Store
 
 __all__ = ["JourneyService"]
@@ -113,7 +132,7 @@ class JourneyService:
                 seen = tx.event_seq(self.definition, key, event_id) if event_id else None
             decision = self._decide(row, event, seen)
             if not decision.writes:
-                return decision.outcome
+                return decision.result
             try:
                 with self.store.transaction() as tx:
                     tx.write(decision)
@@ -131,7 +150,7 @@ class JourneyService:
                 )
                 self._sleep(attempt)
                 continue
-            return decision.outcome
+            return decision.result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
@@ -183,7 +202,7 @@ class JourneyService:
         """
         if type(batch_size) is not int or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        todo = [_as_event(event, i) for i, event in enumerate(events)]
+        todo = [as_event(event, i) for i, event in enumerate(events)]
         for event in todo:
             check_event(self.machine, event)
         out: list[Outcome] = []
@@ -216,11 +235,12 @@ class JourneyService:
                 rows.get(event.key), event, None if eid is None else seen.get((event.key, eid))
             )
             if decision.writes:
-                rows[event.key] = decision.journey
+                # the event's row, or the last of the timeouts that fired before it
+                rows[event.key] = decision.journey or decision.timeouts[-1].journey
                 if decision.event_id is not None:
                     seen[(event.key, decision.event_id.event_id)] = decision.event_id.seq
                 moves.append(decision)
-            out.append(decision.outcome)
+            out.append(decision.result)
         # ... and write every move in one transaction, version-checked per journey
         if moves:
             with self.store.transaction() as tx:
@@ -271,6 +291,110 @@ class JourneyService:
         with self.store.transaction(write=False) as tx:
             return tx.history(self.definition, key, after=after, limit=limit)
 
+    def tick(self, now: datetime | None = None, *, limit: int = 1000) -> TickReport:
+        """Fire the timeouts due at ``now`` (default: the clock) of up to ``limit`` journeys.
+
+        Journeys are taken soonest-due first, each advanced in its own transaction: every
+        timeout due fires in order, at its own due time, as ``JourneyMachine.tick`` fires
+        it (history, event ids and outbox rows written as ``handle`` writes them).  Safe
+        with any number of workers ticking one database: each timeout fires once.  A
+        journey whose timeout raises (a hook) is rolled back and listed in
+        ``report.failed``; the next tick tries it again.  When ``report.journeys`` equals
+        ``limit``, more may be due: tick again.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from journeyfsm import JourneyBuilder, JourneyMachine, JourneyService
+        >>> from journeyfsm.stores import MemoryStore
+        >>> d = (JourneyBuilder("cart").stage("browsing", initial=True).stage("cart")
+        ...      .stage("abandoned", final=True).transition("add_to_cart", "browsing", "cart")
+        ...      .transition("abandon", "cart", "abandoned")
+        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+        >>> service = JourneyService(JourneyMachine(d), MemoryStore())
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> _ = service.handle("c-1", "add_to_cart", at=t0)
+        >>> service.tick(t0 + timedelta(hours=23)).fired
+        0
+        >>> report = service.tick(t0 + timedelta(days=3))
+        >>> report.fired, service.get("c-1").stage, service.history("c-1")[-1].at - t0
+        (1, 'abandoned', datetime.timedelta(days=1))
+        """
+        if type(limit) is not int or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        until = self._now() if now is None else ensure_utc(now, what="tick(now=...)")
+        with self.store.transaction(write=False) as tx:
+            keys = tx.due(self.definition, now=until, limit=limit)
+        outcomes: list[Outcome] = []
+        done = skipped = 0
+        failed: list[tuple[str, str]] = []
+        for key in keys:
+            try:
+                with self.store.transaction() as tx:
+                    row = tx.claim_due(self.definition, key, now=until)
+                    if row is None:  # another worker holds it, or has advanced it
+                        skipped += 1
+                        continue
+                    decided = decide_tick(self.machine, row, until=until, now=self._now())
+                    tx.write_many(decided.decisions)
+            except JourneyError as err:  # nothing of this journey was written
+                failed.append((key, f"{type(err).__name__}: {err}"))
+                self.machine.logger.warning("timeout.failed", key=key, error=str(err))
+                continue
+            done += 1
+            outcomes.extend(decided.outcomes)
+        return TickReport(done, len(outcomes), tuple(outcomes), skipped, tuple(failed))
+
+    def journeys(self, definition: str | None = None, *, batch: int = 500) -> Iterator[Journey]:
+        """Every stored journey (of ``definition``, or of all definitions), with its whole
+        history, in (definition, key) order, read ``batch`` journeys at a time.
+
+        A journey of this service's definition is restored (and checked) by its machine;
+        one of another definition is a plain ``Journey`` record of its rows.  Memory use
+        is bounded by the batch, so funnels can be computed from a store of any size.
+
+        >>> from journeyfsm import JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+        >>> _ = service.handle_many([("c-1", "engage"), ("c-2", "engage"), ("c-2", "want")])
+        >>> [(j.key, j.stage, len(j.history)) for j in service.journeys()]
+        [('c-1', 'interest', 1), ('c-2', 'desire', 2)]
+        """
+        if type(batch) is not int or batch < 1:
+            raise ValueError(f"batch must be an int >= 1, got {batch!r}")
+        if definition is not None and (not isinstance(definition, str) or not definition):
+            raise ValueError(f"definition must be a definition's name or None, got {definition!r}")
+        after: tuple[str, str] | None = None
+        while True:
+            with self.store.transaction(write=False) as tx:
+                rows = tx.journeys_page(definition, after=after, limit=batch)
+                histories: dict[str, dict[str, list[HistoryEntry]]] = {}
+                for name in dict.fromkeys(r.definition for r in rows):
+                    keys = [r.key for r in rows if r.definition == name]
+                    histories[name] = tx.histories(name, keys)
+            for row in rows:
+                yield self._journey(row, histories[row.definition].get(row.key, []))
+            if len(rows) < batch:
+                return
+            after = (rows[-1].definition, rows[-1].key)
+
+    def _journey(self, row: JourneyRow, history: list[HistoryEntry]) -> Journey:
+        if row.definition == self.definition:
+            journey = journey_from_row(self.machine, row, table="journeys")
+            snap = self.machine.snapshot(journey, history=False)
+            snap["history"] = [entry.to_dict() for entry in history]
+            return journey_from_snapshot(self.machine, snap, row.key)
+        return Journey(
+            row.key,
+            row.stage,
+            row.data,
+            history,
+            row.version,
+            definition=row.definition,
+            started_at=row.started_at,
+            entered_at=row.entered_at,
+            entry_seq=row.entry_seq,
+            timeouts_fired=row.timeouts_fired,
+        )
+
     def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than`` (retention); how many.
 
@@ -280,29 +404,3 @@ class JourneyService:
         when = ensure_utc(older_than, what="older_than")
         with self.store.transaction() as tx:
             return tx.purge_event_ids(when)
-
-
-_EVENT_FIELDS = frozenset({"key", "trigger", "payload", "event_id", "at", "meta", "policy"})
-
-
-def _as_event(item: object, index: int) -> Event:
-    """An ``Event`` from what ``handle_many`` accepts: an Event, a tuple or a dict."""
-    if isinstance(item, Event):
-        return item
-    if isinstance(item, tuple) and len(item) in (2, 3):
-        return Event(*item)
-    if isinstance(item, Mapping) and "key" in item and "trigger" in item:
-        unknown = set(item) - _EVENT_FIELDS
-        if not unknown:
-            fields = dict(item)
-            return Event(
-                fields.pop("key"), fields.pop("trigger"), fields.pop("payload", None), **fields
-            )
-        raise TypeError(
-            f"handle_many() event at index {index} has unknown fields {sorted(unknown)}; "
-            f"an event dict has key, trigger and optionally payload, event_id, at, meta, policy"
-        )
-    raise TypeError(
-        f"handle_many() takes Event objects, (key, trigger[, payload]) tuples or dicts with "
-        f"key and trigger; got {item!r} at index {index}"
-    )

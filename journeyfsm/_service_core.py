@@ -24,8 +24,20 @@ fires it with deferred effects, and returns exactly the rows a move must write:
 
 A blocked, ignored or duplicate event writes nothing (DESIGN Semantics 6: event ids are
 remembered only for moves).  The store's write is what makes the move exactly-once: the
-version check (and the unique event id) fail if another worker committed first, and the
-driver then reads and decides again.
+check of the row's clock token (its ``version`` and ``timeouts_fired``) and the unique
+event id fail if another worker committed first, and the driver then reads and decides
+again.
+
+Time.  A row keeps the journey's timeout clock (``started_at``, ``entered_at``,
+``entry_seq``, ``timeouts_fired``) and ``next_due``, the time its next timeout is due
+(``None``: nothing armed), computed from the journey after each decision.  Before an
+event at time ``t`` is fired, every timeout due up to ``t`` fires first (``_fire_due``,
+the loop of ``JourneyMachine.tick`` with deferred effects), so a journey's history does
+not depend on when a tick worker last ran; those moves travel as ``Decision.timeouts``
+and are written in the same transaction.  ``decide_tick`` is the same loop for a row a
+tick claimed.  A timeout that is blocked or ignored still fires (``timeouts_fired``
+moves on): that is a row write without a history entry, and why the clock token holds
+``timeouts_fired`` besides ``version``.
 """
 
 from __future__ import annotations
@@ -34,15 +46,21 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import attrs
-
 from ._clock import ensure_utc
-from ._definition import Policy
 from ._errors import DataError, SnapshotError, StoreError
 from ._json import check_json
 from ._outcome import Outcome
-from ._records import HistoryEntry, Journey, JSONDict
+from ._records import Journey
 from ._runtime import JourneyMachine
+from ._service_records import (
+    Decision,
+    Event,
+    EventIdRow,
+    JourneyRow,
+    OutboxRow,
+    TickDecision,
+    TickReport,
+)
 
 __all__ = [
     "Decision",
@@ -50,87 +68,13 @@ __all__ = [
     "EventIdRow",
     "JourneyRow",
     "OutboxRow",
+    "TickDecision",
+    "TickReport",
     "decide",
+    "decide_tick",
     "journey_from_row",
+    "journey_from_snapshot",
 ]
-
-
-@attrs.frozen
-class Event:
-    """One thing that happened to one journey, as ``JourneyService.handle_many`` takes it.
-
-    >>> from journeyfsm import Event
-    >>> Event("c-42", "add_to_cart", {"sku": "mug"}, event_id="evt-1").trigger
-    'add_to_cart'
-    """
-
-    key: str
-    trigger: str
-    payload: Any = None
-    event_id: str | None = attrs.field(default=None, kw_only=True)
-    at: datetime | None = attrs.field(default=None, kw_only=True)
-    meta: Mapping[str, Any] | None = attrs.field(default=None, kw_only=True)
-    policy: Policy | None = attrs.field(default=None, kw_only=True)
-
-
-@attrs.frozen
-class JourneyRow:
-    """A journey as a store keeps it (history apart): the ``journeys`` table's row."""
-
-    definition: str
-    key: str
-    definition_version: int | str
-    stage: str
-    data: JSONDict
-    version: int
-    entered_at: datetime
-    updated_at: datetime
-
-
-@attrs.frozen
-class EventIdRow:
-    """A committed event id and the seq of the move it made (``event_ids`` table)."""
-
-    definition: str
-    key: str
-    event_id: str
-    seq: int
-    committed_at: datetime
-
-
-@attrs.frozen
-class OutboxRow:
-    """One effect to deliver for one move (``outbox`` table); ``call`` is ``EffectCall.to_dict()``."""
-
-    definition: str
-    key: str
-    seq: int
-    effect: str
-    idempotency_key: str
-    call: JSONDict
-
-
-@attrs.frozen
-class Decision:
-    """What ``decide`` concluded: the outcome and exactly the rows to write.
-
-    ``writes`` is false for a blocked, ignored or duplicate outcome.  With ``writes``,
-    ``journey`` is the new row and ``expected_version`` the version the stored row must
-    still have (``None``: no row may exist yet).
-    """
-
-    outcome: Outcome
-    now: datetime
-    journey: JourneyRow | None = None
-    expected_version: int | None = None
-    history: HistoryEntry | None = None
-    event_id: EventIdRow | None = None
-    outbox: tuple[OutboxRow, ...] = ()
-
-    @property
-    def writes(self) -> bool:
-        """True when the decision has rows to write (a move)."""
-        return self.journey is not None
 
 
 def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) -> Journey:
@@ -143,11 +87,8 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
             table=table,
             key=row.key,
         )
-    # Format 1: the stores do not keep the timeout clock (entry seq, timeouts fired) yet, so
-    # a loaded journey's timeouts are not armed; firing them from a store comes with the
-    # store-side timeouts (issue 9), which adds those columns.
     snapshot = {
-        "format": 1,
+        "format": 2,
         "definition": row.definition,
         "definition_version": row.definition_version,
         "key": row.key,
@@ -155,6 +96,10 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
         "data": row.data,
         "version": row.version,
         "event_ids": None,
+        "started_at": row.started_at.isoformat(),
+        "entered_at": row.entered_at.isoformat(),
+        "entry_seq": row.entry_seq,
+        "timeouts_fired": row.timeouts_fired,
     }
     try:
         return machine.restore(snapshot)
@@ -235,7 +180,8 @@ def decide(
         )
     if row is None:
         data = initial_data(key) if initial_data is not None else None
-        journey = machine.start(key, data)
+        # the first event starts the journey: its first stage's timeouts count from then
+        journey = machine.start(key, data, at=event.at or now)
     else:
         if row.key != key:
             raise StoreError(
@@ -244,38 +190,152 @@ def decide(
                 key=key,
             )
         journey = journey_from_row(machine, row, table=table)
+    at = event.at or now
+    timeouts = _fire_due(machine, journey, row, until=at, now=now)
+    before = timeouts[-1].journey if timeouts else row
     outcome = machine.fire(
         journey,
         event.trigger,
         event.payload,
-        at=event.at,
+        at=at,
         event_id=event.event_id,
         meta=event.meta,
         policy=event.policy,
         defer_effects=True,
     )
-    entry = outcome.entry
-    if not outcome.moved or entry is None:
-        return Decision(outcome, now)
+    if not outcome.moved or outcome.entry is None:
+        return Decision(outcome, now, timeouts=timeouts)
+    return _decision(machine, journey, before, outcome, now, event.event_id, timeouts)
+
+
+def decide_tick(
+    machine: JourneyMachine,
+    row: JourneyRow,
+    *,
+    until: datetime,
+    now: datetime,
+    table: str = "journeys",
+) -> TickDecision:
+    """The pure step of a tick: fire every timeout of the journey stored as ``row`` that
+    is due at ``until``, as ``JourneyMachine.tick`` does (effects deferred to outbox rows).
+
+    ``now`` is the driver's clock reading (commit times).  If nothing is due although the
+    row's ``next_due`` said so (the definition's timeouts changed), the one decision
+    repairs ``next_due``.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from journeyfsm import JourneyBuilder, JourneyMachine
+    >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
+    ...      .transition("abandon", "cart", "abandoned")
+    ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+    >>> machine = JourneyMachine(d)
+    >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> from journeyfsm._service_core import _row
+    >>> row = _row(machine, machine.start("c-1", at=t0), t0)
+    >>> row.next_due - t0
+    datetime.timedelta(days=1)
+    >>> decided = decide_tick(machine, row, until=t0 + timedelta(days=2), now=t0)
+    >>> [(o.trigger, o.status, o.entry.at - t0) for o in decided.outcomes]
+    [('abandon', 'moved', datetime.timedelta(days=1))]
+    >>> decided.decisions[0].journey.next_due is None
+    True
+    """
+    journey = journey_from_row(machine, row, table=table)
+    decisions = _fire_due(machine, journey, row, until=until, now=now)
+    if not decisions:
+        fixed = _row(machine, journey, now)
+        if fixed.next_due != row.next_due:
+            return TickDecision((), (_clock_only(None, fixed, row, now),))
+        return TickDecision((), ())
+    return TickDecision(tuple(d.result for d in decisions), decisions)
+
+
+def _fire_due(
+    machine: JourneyMachine,
+    journey: Journey,
+    row: JourneyRow | None,
+    *,
+    until: datetime,
+    now: datetime,
+) -> tuple[Decision, ...]:
+    """Fire the journey's timeouts due at ``until`` (``JourneyMachine.tick``'s loop, with
+    effects deferred); one decision each, chained from ``row``."""
+    out: list[Decision] = []
+    before = row
+    while True:
+        due = machine.next_due(journey)
+        if due is None or due.at > until:
+            return tuple(out)
+        entry_seq = journey.entry_seq
+        outcome = machine.fire(
+            journey,
+            due.timeout.trigger,
+            None,
+            at=due.at,
+            event_id=due.event_id,
+            meta={"timeout": due.timeout.after.total_seconds()},
+            policy="ignore",
+            defer_effects=True,
+        )
+        if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
+            journey.timeouts_fired = due.index + 1
+        if outcome.moved:
+            decision = _decision(machine, journey, before, outcome, now, due.event_id, ())
+        else:  # blocked or ignored: it has fired all the same, the clock moves on
+            decision = _clock_only(outcome, _row(machine, journey, now), before, now)
+        out.append(decision)
+        before = decision.journey
+
+
+def _row(machine: JourneyMachine, journey: Journey, now: datetime) -> JourneyRow:
+    """The row of ``journey`` as it is now, with its clock and next due time."""
     snap = machine.snapshot(journey, history=False)
-    # the time the journey entered its stage: kept across internal transitions
-    entered_at = entry.at if entry.dest != entry.source or row is None else row.entered_at
-    name = machine.definition.name
-    new_row = JourneyRow(
-        name,
-        key,
+    due = machine.next_due(journey)
+    entered = journey.entered_at or now  # a journey of the service always has its times
+    return JourneyRow(
+        machine.definition.name,
+        journey.key,
         machine.definition.version,
         journey.stage,
         snap["data"],
         journey.version,
-        entered_at,
+        entered,
         now,
+        journey.started_at or entered,
+        journey.entry_seq,
+        journey.timeouts_fired,
+        None if due is None else due.at,
     )
-    ids = (
-        EventIdRow(name, key, event.event_id, entry.seq, now)
-        if event.event_id is not None
-        else None
+
+
+def _clock_only(
+    outcome: Outcome | None, new: JourneyRow, before: JourneyRow | None, now: datetime
+) -> Decision:
+    return Decision(
+        outcome,
+        now,
+        new,
+        None if before is None else before.version,
+        expected_fired=None if before is None else before.timeouts_fired,
     )
+
+
+def _decision(
+    machine: JourneyMachine,
+    journey: Journey,
+    before: JourneyRow | None,
+    outcome: Outcome,
+    now: datetime,
+    event_id: str | None,
+    timeouts: tuple[Decision, ...],
+) -> Decision:
+    """The rows of a move: the journey's new row (expecting ``before``), its history
+    entry, its event id and its outbox rows."""
+    entry = outcome.entry
+    assert entry is not None
+    new_row = _row(machine, journey, now)
+    name, key = new_row.definition, new_row.key
+    ids = EventIdRow(name, key, event_id, entry.seq, now) if event_id is not None else None
     outbox = tuple(
         OutboxRow(name, key, call.seq, call.effect, call.idempotency_key, call.to_dict())
         for call in outcome.pending_effects
@@ -284,8 +344,23 @@ def decide(
         outcome,
         now,
         new_row,
-        row.version if row is not None else None,
+        None if before is None else before.version,
         entry,
         ids,
         outbox,
+        None if before is None else before.timeouts_fired,
+        timeouts,
     )
+
+
+def journey_from_snapshot(machine: JourneyMachine, snap: dict[str, Any], key: str) -> Journey:
+    """Restore a journey the store's rows describe; ``StoreError`` if they contradict."""
+    try:
+        return machine.restore(snap)
+    except (SnapshotError, DataError) as err:
+        raise StoreError(
+            f"history rows of journey {key!r} (definition {machine.definition.name!r}) are "
+            f"corrupted: {err}; repair the rows",
+            table="history",
+            key=key,
+        ) from err

@@ -2,6 +2,7 @@
 
     python service_process.py handle DB EVENTS.json OUT.json [KILL_POINT N]
     python service_process.py drain DB RECEIVER.log LEASE_SECONDS [KILL_AFTER_EFFECT N]
+    python service_process.py tick DB NOW OUT.json [KILL_BEFORE_COMMIT N]
 
 DB is a SQLite file path, or ``pg:PREFIX:DSN`` for PostgreSQL tables prefixed PREFIX.
 
@@ -16,6 +17,11 @@ journey row was updated and before the history row (inside the transaction),
 idempotency key to RECEIVER.log (flushed and fsynced: the receiver's own record).  With
 KILL_AFTER_EFFECT the process SIGKILLs itself after the N-th effect ran, before its row
 is marked done.
+
+``tick``: ticks the timeout shop of test_service_timeouts.py at NOW (ISO) with
+``limit=1`` until nothing is left, and writes the outcomes' ``[key, trigger, event id]``
+to OUT.json.  With KILL_BEFORE_COMMIT the process SIGKILLs itself when the N-th journey
+it claimed has been written, before its transaction commits.
 """
 
 from __future__ import annotations
@@ -123,9 +129,65 @@ def drain(db: str, receiver: str, lease: float, kill_after: int | None) -> None:
         pass
 
 
+def tick(db: str, now: str, out_file: str, kill_at: int | None) -> None:
+    from datetime import datetime
+
+    from test_service_timeouts import timeout_service
+
+    service = timeout_service(_open(db))
+    if kill_at is not None:
+        store = service.store
+        original = store.transaction
+        claimed = [0]
+
+        def transaction(*, write: bool = True) -> Any:
+            from contextlib import contextmanager
+
+            @contextmanager
+            def wrapped() -> Any:
+                with original(write=write) as tx:
+                    yield tx
+                    if write and getattr(tx, "_claimed", False):
+                        claimed[0] += 1
+                        if claimed[0] == kill_at:
+                            _die()  # written, not committed
+
+            return wrapped()
+
+        for cls in _transaction_classes():
+            original_claim = cls.claim_due
+
+            def claim(self: Any, *a: Any, _orig: Any = original_claim, **kw: Any) -> Any:
+                row = _orig(self, *a, **kw)
+                self._claimed = row is not None
+                return row
+
+            cls.claim_due = claim
+        store.transaction = transaction
+    fired: list[list[str | None]] = []
+    when = datetime.fromisoformat(now)
+    while True:
+        report = service.tick(when, limit=1)
+        fired.extend([o.key, o.trigger, o.event_id] for o in report.outcomes)
+        if report.journeys + report.skipped == 0:
+            break
+    Path(out_file).write_text(json.dumps(fired))
+
+
+def _transaction_classes() -> list[Any]:
+    classes: list[Any] = [SQLiteTransaction]
+    try:
+        from journeyfsm.stores._postgres_rows import PostgresTransaction
+    except ImportError:  # pragma: no cover - psycopg is in the test extra
+        return classes
+    return [*classes, PostgresTransaction]
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
-    if mode == "handle":
+    if mode == "tick":
+        tick(args[0], args[1], args[2], int(args[3]) if len(args) > 3 else None)
+    elif mode == "handle":
         kill = args[3] if len(args) > 3 else None
         handle(args[0], args[1], args[2], kill, int(args[4]) if kill else 0)
     else:

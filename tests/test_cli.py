@@ -335,7 +335,7 @@ def test_db_init_is_idempotent(capsys: Capture, tmp_path: Path) -> None:
     for _ in range(2):
         code, out, err = run(capsys, "db", "init", "--db", db)
         assert code == 0 and err == ""
-        assert out == f"journeyfsm store ready: schema version 1 in {db}\n"
+        assert out == f"journeyfsm store ready: schema version 2 in {db}\n"
 
 
 def test_worker_once_delivers_what_the_service_committed(capsys: Capture, host_app: Path) -> None:
@@ -353,12 +353,16 @@ def test_worker_once_delivers_what_the_service_committed(capsys: Capture, host_a
     store.close()
     code, out, _ = run(capsys, "worker", "--db", db, "--machine", "hostapp:make", "--once")
     assert code == 0
-    assert out == "outbox of 'aida': 2 run, 0 pending, 0 dead\n"
+    assert out == (
+        "timeouts of 'aida': 0 fired in 0 journey(s)\noutbox of 'aida': 2 run, 0 pending, 0 dead\n"
+    )
     assert (host_app / "sent.txt").read_text().split() == [
         "aida:c-1:1:welcome",
         "aida:c-2:1:welcome",
     ]
-    code, out, _ = run(capsys, "worker", "--db", db, "--machine", "hostapp:machine", "--once")
+    code, out, _ = run(
+        capsys, "worker", "--db", db, "--machine", "hostapp:machine", "--once", "--no-timeouts"
+    )
     assert out == "outbox of 'aida': 0 run, 0 pending, 0 dead\n"  # nothing twice
 
     code, out, _ = run(capsys, "show", "c-1", "--db", db, "--definition", "aida")
@@ -368,6 +372,60 @@ def test_worker_once_delivers_what_the_service_committed(capsys: Capture, host_a
     assert lines[0].startswith("journey 'c-1' of 'aida' (version 1): stage 'interest', 1 move(s)")
     assert lines[1] == "data: {}"
     assert lines[2].endswith("engage: attention -> interest  event e-c-1")
+
+
+TIMEOUT_MODULE = """
+from datetime import datetime, timezone
+from journeyfsm import JourneyMachine, ManualClock, templates
+
+clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+machine = JourneyMachine(templates.aida(), clock=clock)
+"""
+
+
+def test_worker_once_fires_due_timeouts_unless_told_not_to(
+    capsys: Capture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from journeyfsm import JourneyService
+    from journeyfsm.stores import SQLiteStore
+
+    (tmp_path / "tickapp.py").write_text(TIMEOUT_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("tickapp", None)
+    import tickapp  # type: ignore[import-not-found]
+
+    db = str(tmp_path / "j.db")
+    run(capsys, "db", "init", "--db", db)
+    store = SQLiteStore(db)
+    service = JourneyService(tickapp.machine, store)
+    for key in ("c-1", "c-2"):
+        service.handle(key, "engage")  # interest: lose_interest after 30 days
+    store.close()
+    tickapp.clock.advance(timedelta(days=30))
+    argv = ["worker", "--db", db, "--machine", "tickapp:machine", "--once"]
+    code, out, _ = run(capsys, *argv, "--no-timeouts")
+    assert (code, out) == (0, "outbox of 'aida': 0 run, 0 pending, 0 dead\n")
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and out.splitlines()[0] == "timeouts of 'aida': 2 fired in 2 journey(s)"
+    code, out, _ = run(capsys, *argv)
+    assert out.splitlines()[0] == "timeouts of 'aida': 0 fired in 0 journey(s)"  # once
+    code, out, _ = run(capsys, "show", "c-1", "--db", db)
+    assert out.splitlines()[-1].endswith(
+        "lose_interest: interest -> lost  event timeout:aida:c-1:1:0"
+    )
+
+
+def test_worker_refuses_a_tick_interval_that_is_not_positive(
+    capsys: Capture, host_app: Path
+) -> None:
+    db = str(host_app / "j.db")
+    run(capsys, "db", "init", "--db", db)
+    code, _, err = run(
+        capsys, "worker", "--db", db, "--machine", "hostapp:machine", "--tick-interval", "0"
+    )
+    assert code == 2 and "--tick-interval must be a number of seconds > 0, got 0" in err
 
 
 def test_show_of_an_unknown_journey_exits_1(capsys: Capture, tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 protocols, the outbox row a worker claims, and what every store shares.
 
 A store keeps four tables (names prefixed by the store's ``prefix``): ``journeys`` (one
-row per (definition, key): stage, data, version, definition version, entered-stage
-time), ``history`` (append-only, one row per move), ``event_ids`` (every committed event
+row per (definition, key): stage, data, version, definition version, the timeout clock
+``started_at``, ``entered_at``, ``entry_seq``, ``timeouts_fired``, and ``next_due``,
+indexed, ``NULL`` when no timeout is armed), ``history`` (append-only, one row per move), ``event_ids`` (every committed event
 id with the seq of the move it made) and ``outbox`` (one row per effect of a move).
 Everything is read and written inside ``store.transaction()``; a ``StoreTransaction``
 commits when the ``with`` block ends normally and rolls back when it raises.
@@ -30,6 +31,7 @@ __all__ = [
     "Store",
     "StoreMethods",
     "StoreTransaction",
+    "chain",
     "check_prefix",
     "check_version",
     "conflict",
@@ -40,7 +42,8 @@ __all__ = [
 ]
 
 #: The schema version this journeyfsm writes and reads; ``create_schema()`` records it.
-SCHEMA_VERSION = 1
+#: 2: the journeys' timeout clock and ``next_due`` (issue 9).
+SCHEMA_VERSION = 2
 
 OutboxStatus = Literal["pending", "done", "dead"]
 
@@ -129,7 +132,8 @@ class StoreTransaction(Protocol):
         """The seq of the move that committed ``event_id`` for this journey, or ``None``."""
 
     def write(self, decision: Decision) -> None:
-        """Write a move's rows; ``ConcurrencyConflict`` if another writer came first."""
+        """Write a move's rows (after those of the timeouts that fired before it, its
+        ``timeouts``); ``ConcurrencyConflict`` if another writer came first."""
 
     def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
         """The stored rows of ``keys`` by key (a key without a row is left out)."""
@@ -152,6 +156,23 @@ class StoreTransaction(Protocol):
         self, definition: str, key: str, *, after: int = 0, limit: int = 100
     ) -> list[HistoryEntry]:
         """History entries with ``seq > after``, oldest first, at most ``limit``."""
+
+    def due(self, definition: str, *, now: datetime, limit: int) -> list[str]:
+        """Keys of up to ``limit`` journeys whose ``next_due <= now``, soonest first."""
+
+    def claim_due(self, definition: str, key: str, *, now: datetime) -> JourneyRow | None:
+        """Journey ``key``'s row if it is still due at ``now``, held by this transaction
+        until it ends (PostgreSQL: ``FOR UPDATE SKIP LOCKED``); ``None`` if it is no longer
+        due or another transaction holds it."""
+
+    def journeys_page(
+        self, definition: str | None, *, after: tuple[str, str] | None, limit: int
+    ) -> list[JourneyRow]:
+        """Up to ``limit`` rows in ``(definition, key)`` order after ``after`` (of one
+        definition, or of all)."""
+
+    def histories(self, definition: str, keys: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        """The whole history of each of ``keys`` (a key without history is left out)."""
 
     def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than``; returns how many."""
@@ -246,12 +267,24 @@ def conflict_batch(keys: Sequence[str], detail: str | None = None) -> Concurrenc
     )
 
 
-def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | None]]:
-    """Each journey the moves of a batch touch, once, in first-touched order: its last
-    row and the version its stored row must still have (``None``: none may exist).
+def chain(decisions: Sequence[Decision]) -> list[Decision]:
+    """The decisions that write a row, in order: each one's ``timeouts``, then itself."""
+    out: list[Decision] = []
+    for decision in decisions:
+        out.extend(d for d in decision.timeouts if d.journey is not None)
+        if decision.journey is not None:
+            out.append(decision)
+    return out
 
-    The moves of one journey must chain (each decided on the row the one before made);
-    anything else is a driver bug and a ``ValueError``.
+
+def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | None, int | None]]:
+    """Each journey the decisions of a batch touch, once, in first-touched order: its last
+    row and the ``version`` and ``timeouts_fired`` its stored row must still have
+    (``None``: no row may exist).
+
+    ``decisions`` are those that write, as :func:`chain` lists them (one without a row
+    is skipped).  Those of one journey must chain (each decided on the row the one
+    before made); anything else is a driver bug and a ``ValueError``.
 
     >>> from datetime import datetime, timezone
     >>> from journeyfsm import Event, JourneyMachine, templates
@@ -259,10 +292,10 @@ def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | No
     >>> machine, now = JourneyMachine(templates.aida()), datetime(2026, 1, 1, tzinfo=timezone.utc)
     >>> first = decide(machine, None, Event("c-1", "engage"), seen_seq=None, now=now)
     >>> second = decide(machine, first.journey, Event("c-1", "want"), seen_seq=None, now=now)
-    >>> [(row.stage, row.version, expected) for row, expected in final_rows([first, second])]
+    >>> [(row.stage, row.version, expected) for row, expected, _ in final_rows([first, second])]
     [('desire', 2, None)]
     """
-    found: dict[tuple[str, str], tuple[JourneyRow, int | None]] = {}
+    found: dict[tuple[str, str], tuple[JourneyRow, int | None, int | None]] = {}
     for decision in decisions:
         row = decision.journey
         if row is None:
@@ -270,16 +303,21 @@ def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | No
         jkey = (row.definition, row.key)
         before = found.get(jkey)
         if before is None:
-            found[jkey] = (row, decision.expected_version)
+            found[jkey] = (row, decision.expected_version, decision.expected_fired)
             continue
-        if decision.expected_version != before[0].version:
+        last = before[0]
+        if (decision.expected_version, decision.expected_fired) != (
+            last.version,
+            last.timeouts_fired,
+        ):
             raise ValueError(
                 f"the moves of journey {row.key!r} (definition {row.definition!r}) in one "
                 f"batch do not chain: a move expects version {decision.expected_version} "
-                f"after the batch's move to version {before[0].version}; decide each move on "
-                "the row the one before it made"
+                f"(timeouts fired {decision.expected_fired}) after the batch's move to "
+                f"version {last.version} ({last.timeouts_fired}); decide each move on the "
+                "row the one before it made"
             )
-        found[jkey] = (row, before[1])
+        found[jkey] = (row, before[1], before[2])
     return list(found.values())
 
 

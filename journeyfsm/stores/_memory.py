@@ -20,7 +20,7 @@ from .._errors import ConcurrencyConflict
 from .._json import copy_json
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, StoreMethods, check_version, final_rows
+from ._base import OutboxItem, OutboxStatus, StoreMethods, chain, check_version, final_rows
 
 __all__ = ["MemoryStore"]
 
@@ -127,12 +127,12 @@ class _MemoryTransaction:
 
     def write_many(self, decisions: Sequence[Decision]) -> None:
         s = self._s
-        moves = [d for d in decisions if d.journey is not None and d.history is not None]
+        moves = chain(decisions)
         # every check first, so a conflict changes nothing
-        for row, expected in final_rows(moves):
+        for row, expected, fired in final_rows(moves):
             stored = s._journeys.get((row.definition, row.key))
             if (stored is None) != (expected is None) or (
-                stored is not None and stored.version != expected
+                stored is not None and (stored.version, stored.timeouts_fired) != (expected, fired)
             ):
                 raise _conflict(row.key, expected, None if stored is None else stored.version)
         ids: set[tuple[str, str, str]] = set()
@@ -148,10 +148,12 @@ class _MemoryTransaction:
 
     def _apply(self, decision: Decision) -> None:
         row, entry = decision.journey, decision.history
-        assert row is not None and entry is not None
+        assert row is not None
         s = self._s
         jkey = (row.definition, row.key)
         self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data)))
+        if entry is None:  # a timeout that fired without a move: the clock only
+            return
         history = s._history.setdefault(jkey, [])
         history.append(entry)
         self._undo.append(lambda: _drop_last(history))
@@ -183,6 +185,41 @@ class _MemoryTransaction:
     ) -> list[HistoryEntry]:
         entries = self._s._history.get((definition, key), [])
         return [e for e in entries if e.seq > after][:limit]
+
+    # -- timeouts and scans --------------------------------------------------------
+    def due(self, definition: str, *, now: datetime, limit: int) -> list[str]:
+        rows = [
+            (row.next_due, row.key)
+            for (d, _), row in self._s._journeys.items()
+            if d == definition and row.next_due is not None and row.next_due <= now
+        ]
+        return [key for _, key in sorted(rows)[:limit]]
+
+    def claim_due(self, definition: str, key: str, *, now: datetime) -> JourneyRow | None:
+        # the store's lock is held for the whole transaction: nobody else can hold it
+        row = self.load(definition, key)
+        if row is None or row.next_due is None or row.next_due > now:
+            return None
+        return row
+
+    def journeys_page(
+        self, definition: str | None, *, after: tuple[str, str] | None, limit: int
+    ) -> list[JourneyRow]:
+        keys = sorted(
+            k
+            for k in self._s._journeys
+            if (definition is None or k[0] == definition) and (after is None or k > after)
+        )[:limit]
+        out = []
+        for d, key in keys:
+            row = self.load(d, key)
+            assert row is not None
+            out.append(row)
+        return out
+
+    def histories(self, definition: str, keys: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        found = self._s._history
+        return {k: list(found[(definition, k)]) for k in keys if found.get((definition, k))}
 
     def purge_event_ids(self, older_than: datetime) -> int:
         table = self._s._event_ids

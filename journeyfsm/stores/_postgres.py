@@ -183,8 +183,15 @@ class PostgresStore(StoreMethods):
                 "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
                 "definition_version jsonb NOT NULL, stage text NOT NULL, data jsonb NOT NULL, "
                 "version integer NOT NULL, entered_at timestamptz NOT NULL, "
-                "updated_at timestamptz NOT NULL, PRIMARY KEY (definition, key))"
+                "updated_at timestamptz NOT NULL, started_at timestamptz NOT NULL, "
+                "entry_seq integer NOT NULL, timeouts_fired integer NOT NULL, "
+                "next_due timestamptz, PRIMARY KEY (definition, key))"
             ).format(t["journeys"]),
+            # what a tick claims: only journeys with an armed timeout are in the index
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (definition, next_due) "
+                "WHERE next_due IS NOT NULL"
+            ).format(sql.Identifier(f"{self.prefix}journeys_due"), t["journeys"]),
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
                 "seq integer NOT NULL, trigger text NOT NULL, source text NOT NULL, "
@@ -216,7 +223,14 @@ class PostgresStore(StoreMethods):
             tx.conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (str(self._t["journeys"]),)
             )
-            for statement in statements:
+            for statement in statements[:2]:
+                tx.conn.execute(statement)
+            found = tx.conn.execute(
+                sql.SQL("SELECT version FROM {}").format(t["schema_version"])
+            ).fetchall()
+            if found and found[0][0] == 1:
+                self._migrate_1(tx.conn)
+            for statement in statements[2:]:
                 tx.conn.execute(statement)
             found = tx.conn.execute(
                 sql.SQL("SELECT version FROM {}").format(t["schema_version"])
@@ -229,9 +243,29 @@ class PostgresStore(StoreMethods):
             elif found[0][0] > SCHEMA_VERSION:
                 raise self._newer(found[0][0])
 
+    def _migrate_1(self, conn: psycopg.Connection[Any]) -> None:
+        """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its
+        stage entry the last move (``entered_at`` kept); no timeout is armed
+        (``next_due`` NULL) until the journey's next move."""
+        j, h = self._t["journeys"], self._t["history"]
+        for text in (
+            "ALTER TABLE {j} ADD COLUMN started_at timestamptz, "
+            "ADD COLUMN entry_seq integer NOT NULL DEFAULT 0, "
+            "ADD COLUMN timeouts_fired integer NOT NULL DEFAULT 0, "
+            "ADD COLUMN next_due timestamptz",
+            "UPDATE {j} AS j SET entry_seq = version, started_at = COALESCE((SELECT MIN(h.at) "
+            "FROM {h} h WHERE h.definition = j.definition AND h.key = j.key), entered_at)",
+            "ALTER TABLE {j} ALTER COLUMN started_at SET NOT NULL",
+            "UPDATE {v} SET version = 2",
+        ):
+            conn.execute(sql.SQL(text).format(j=j, h=h, v=self._t["schema_version"]))
+
     def _check_schema(self) -> None:
         name = f"{self.schema}.{self.prefix}schema_version"
-        fix = "run PostgresStore(dsn, create_schema=True) (or store.create_schema()) once"
+        fix = (
+            "run PostgresStore(dsn, create_schema=True) (or store.create_schema()) once "
+            "(it migrates an older schema)"
+        )
         try:
             with self.transaction(write=False) as tx:
                 found = tx.conn.execute(

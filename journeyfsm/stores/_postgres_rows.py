@@ -7,7 +7,7 @@ made by the store (schema and prefixed name, validated identifiers).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -17,7 +17,14 @@ from psycopg.types.json import Jsonb
 from .._errors import StoreError
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, check_version, conflict, conflict_batch, final_rows
+from ._base import (
+    chain,
+    check_version,
+    conflict,
+    conflict_batch,
+    final_rows,
+)
+from ._postgres_outbox import PostgresOutboxRows, utc
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -25,11 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["PostgresTransaction"]
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+_utc = utc
 
 
-class PostgresTransaction:
+class PostgresTransaction(PostgresOutboxRows):
     def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         self._t = store._t
@@ -41,7 +47,7 @@ class PostgresTransaction:
     def load(self, definition: str, key: str) -> JourneyRow | None:
         found = self.conn.execute(
             self._q(
-                "SELECT key, definition_version, stage, data, version, entered_at, updated_at, "
+                "SELECT " + _ROW_COLS + ", "
                 "(SELECT MAX(seq) FROM {h} WHERE definition = %s AND key = %s) "
                 "FROM {j} WHERE definition = %s AND key = %s",
                 h="history",
@@ -66,9 +72,9 @@ class PostgresTransaction:
             return {}
         rows = self.conn.execute(
             self._q(
-                "SELECT j.key, j.definition_version, j.stage, j.data, j.version, j.entered_at, "
-                "j.updated_at, (SELECT MAX(h.seq) FROM {h} h WHERE h.definition = j.definition "
-                "AND h.key = j.key) FROM {j} j WHERE j.definition = %s AND j.key = ANY(%s::text[])",
+                "SELECT " + _ROW_COLS_J + ", (SELECT MAX(h.seq) FROM {h} h "
+                "WHERE h.definition = j.definition AND h.key = j.key) "
+                "FROM {j} j WHERE j.definition = %s AND j.key = ANY(%s::text[])",
                 h="history",
                 j="journeys",
             ),
@@ -107,43 +113,45 @@ class PostgresTransaction:
         return {(key, event_id): int(seq) for key, event_id, seq in rows}
 
     def write(self, decision: Decision) -> None:
+        if decision.timeouts:  # the timeouts that fired before the event: one batch
+            self.write_many([decision])
+            return
         row, entry = decision.journey, decision.history
-        if row is None or entry is None:
+        if row is None:
             return
         ex = self.conn.execute
-        values = (
-            Jsonb(row.definition_version),
-            row.stage,
-            Jsonb(row.data),
-            row.version,
-            row.entered_at,
-            row.updated_at,
-        )
+        values = _journey_values(row)[2:]
         expected = decision.expected_version
         try:
             with self.conn.transaction():  # a savepoint: a unique violation aborts only it
                 if expected is None:
                     ex(
                         self._q(
-                            "INSERT INTO {j} (definition_version, stage, data, version, "
-                            "entered_at, updated_at, definition, key) "
-                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                            "INSERT INTO {j} ("
+                            + _JOURNEY_COLS
+                            + ") VALUES ("
+                            + ", ".join(["%s"] * 12)
+                            + ")",
                             j="journeys",
                         ),
-                        (*values, row.definition, row.key),
+                        _journey_values(row),
                     )
                 else:
                     cur = ex(
                         self._q(
                             "UPDATE {j} SET definition_version = %s, stage = %s, data = %s, "
-                            "version = %s, entered_at = %s, updated_at = %s "
-                            "WHERE definition = %s AND key = %s AND version = %s",
+                            "version = %s, entered_at = %s, updated_at = %s, started_at = %s, "
+                            "entry_seq = %s, timeouts_fired = %s, next_due = %s "
+                            "WHERE definition = %s AND key = %s AND version = %s "
+                            "AND timeouts_fired = %s",
                             j="journeys",
                         ),
-                        (*values, row.definition, row.key, expected),
+                        (*values, row.definition, row.key, expected, decision.expected_fired),
                     )
                     if cur.rowcount != 1:
                         raise conflict(row.key, expected)
+                if entry is None:  # a timeout that fired without a move: the clock only
+                    return
                 ex(
                     self._q(
                         "INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
@@ -193,27 +201,29 @@ class PostgresTransaction:
             ) from err
 
     def write_many(self, decisions: Sequence[Decision]) -> None:
-        moves = [d for d in decisions if d.journey is not None and d.history is not None]
-        if not moves:
+        writes = chain(decisions)
+        if not writes:
             return
-        rows = final_rows(moves)
+        rows = final_rows(writes)
+        moves = [d for d in writes if d.history is not None]
         # in key order: concurrent batches lock shared journeys in one order (fewer deadlocks)
         ordered = sorted(rows, key=lambda r: r[0].key)
-        new = [row for row, expected in ordered if expected is None]
-        old = [(row, expected) for row, expected in ordered if expected is not None]
+        new = [row for row, expected, _ in ordered if expected is None]
+        old = [(row, v, f) for row, v, f in ordered if v is not None]
         ex = self.conn.execute
         try:
             with self.conn.transaction():  # a savepoint: a failed statement aborts only it
                 if new:
                     done = ex(
                         self._q(
-                            "INSERT INTO {j} (" + _JOURNEY_COLS + ") SELECT * FROM unnest("
-                            "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], "
-                            "%s::int[], %s::timestamptz[], %s::timestamptz[]) "
-                            "ON CONFLICT DO NOTHING RETURNING key",
+                            "INSERT INTO {j} ("
+                            + _JOURNEY_COLS
+                            + ") SELECT * FROM unnest("
+                            + _JOURNEY_ARRAYS
+                            + ") ON CONFLICT DO NOTHING RETURNING key",
                             j="journeys",
                         ),
-                        _columns([_journey_values(row) for row in new], 8),
+                        _columns([_journey_values(row) for row in new], 12),
                     ).fetchall()
                     if len(done) != len(new):
                         written = {r[0] for r in done}
@@ -224,30 +234,33 @@ class PostgresTransaction:
                         self._q(
                             "UPDATE {j} AS j SET definition_version = u.definition_version, "
                             "stage = u.stage, data = u.data, version = u.version, "
-                            "entered_at = u.entered_at, updated_at = u.updated_at FROM unnest("
-                            "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], "
-                            "%s::int[], %s::timestamptz[], %s::timestamptz[], %s::int[]) "
-                            "AS u(" + _JOURNEY_COLS + ", expected) "
+                            "entered_at = u.entered_at, updated_at = u.updated_at, "
+                            "started_at = u.started_at, entry_seq = u.entry_seq, "
+                            "timeouts_fired = u.timeouts_fired, next_due = u.next_due "
+                            "FROM unnest(" + _JOURNEY_ARRAYS + ", %s::int[], %s::int[]) "
+                            "AS u(" + _JOURNEY_COLS + ", expected, expected_fired) "
                             "WHERE j.definition = u.definition AND j.key = u.key "
-                            "AND j.version = u.expected RETURNING j.key",
+                            "AND j.version = u.expected AND j.timeouts_fired = u.expected_fired "
+                            "RETURNING j.key",
                             j="journeys",
                         ),
-                        _columns([(*_journey_values(row), v) for row, v in old], 9),
+                        _columns([(*_journey_values(row), v, f) for row, v, f in old], 14),
                     ).fetchall()
                     if len(done) != len(old):
                         written = {r[0] for r in done}
-                        row, v = next((row, v) for row, v in old if row.key not in written)
+                        row, v = next((row, v) for row, v, _ in old if row.key not in written)
                         raise conflict(row.key, v)
-                ex(
-                    self._q(
-                        "INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
-                        "event_id, meta) SELECT * FROM unnest(%s::text[], %s::text[], "
-                        "%s::int[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], "
-                        "%s::text[], %s::jsonb[])",
-                        h="history",
-                    ),
-                    _columns([_history_values(d) for d in moves], 9),
-                )
+                if moves:
+                    ex(
+                        self._q(
+                            "INSERT INTO {h} (definition, key, seq, trigger, source, dest, "
+                            "at, event_id, meta) SELECT * FROM unnest(%s::text[], %s::text[], "
+                            "%s::int[], %s::text[], %s::text[], %s::text[], "
+                            "%s::timestamptz[], %s::text[], %s::jsonb[])",
+                            h="history",
+                        ),
+                        _columns([_history_values(d) for d in moves], 9),
+                    )
                 ids = [d.event_id for d in moves if d.event_id is not None]
                 if ids:
                     ex(
@@ -283,10 +296,11 @@ class PostgresTransaction:
         except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as err:
             # a unique key: another writer committed one of these moves (or events)
             # first; a deadlock: another batch locked the same journeys in another order
-            raise conflict_batch([row.key for row, _ in rows], str(err).splitlines()[0]) from err
+            touched = [row.key for row, _, _ in rows]
+            raise conflict_batch(touched, str(err).splitlines()[0]) from err
         except psycopg.DataError as err:
             # e.g. a NUL character in a string of the data or payload: jsonb refuses it
-            keys = ", ".join(repr(row.key) for row, _ in rows[:5])
+            keys = ", ".join(repr(row.key) for row, _, _ in rows[:5])
             raise StoreError(
                 f"PostgreSQL refused the moves of journeys {keys}"
                 f"{', ...' if len(rows) > 5 else ''}: {str(err).splitlines()[0]}; nothing "
@@ -307,16 +321,72 @@ class PostgresTransaction:
             ),
             (definition, key, after, limit),
         ).fetchall()
-        out = []
-        for seq, trigger, source, dest, at, event_id, meta in rows:
-            if meta is not None and not isinstance(meta, dict):
-                raise StoreError(
-                    f"history.meta of journey {key!r} (seq {seq}) is corrupted: not a JSON "
-                    "object; repair the row",
-                    table="history",
-                    key=key,
-                )
-            out.append(HistoryEntry(seq, trigger, source, dest, _utc(at), event_id, meta))
+        return [_entry(key, r) for r in rows]
+
+    # -- timeouts and scans --------------------------------------------------------
+    def due(self, definition: str, *, now: datetime, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            self._q(
+                "SELECT key FROM {j} WHERE definition = %s AND next_due IS NOT NULL "
+                "AND next_due <= %s ORDER BY next_due LIMIT %s",
+                j="journeys",
+            ),
+            (definition, now, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def claim_due(self, definition: str, key: str, *, now: datetime) -> JourneyRow | None:
+        # the row stays locked until this transaction ends; a row another worker holds is
+        # skipped, not waited for
+        found = self.conn.execute(
+            self._q(
+                "SELECT " + _ROW_COLS + ", (SELECT MAX(seq) FROM {h} WHERE definition = %s "
+                "AND key = %s) FROM {j} WHERE definition = %s AND key = %s "
+                "AND next_due IS NOT NULL AND next_due <= %s FOR UPDATE SKIP LOCKED",
+                h="history",
+                j="journeys",
+            ),
+            (definition, key, definition, key, now),
+        ).fetchone()
+        return None if found is None else _journey_row(definition, found)
+
+    def journeys_page(
+        self, definition: str | None, *, after: tuple[str, str] | None, limit: int
+    ) -> list[JourneyRow]:
+        where, params = [], []
+        if definition is not None:
+            where.append("j.definition = %s")
+            params.append(definition)
+        if after is not None:
+            where.append("(j.definition, j.key) > (%s, %s)")
+            params.extend(after)
+        rows = self.conn.execute(
+            self._q(
+                "SELECT j.definition, " + _ROW_COLS_J + ", (SELECT MAX(h.seq) FROM {h} h "
+                "WHERE h.definition = j.definition AND h.key = j.key) FROM {j} j "
+                + ("WHERE " + " AND ".join(where) if where else "")
+                + " ORDER BY j.definition, j.key LIMIT %s",
+                h="history",
+                j="journeys",
+            ),
+            (*params, limit),
+        ).fetchall()
+        return [_journey_row(r[0], r[1:]) for r in rows]
+
+    def histories(self, definition: str, keys: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            self._q(
+                "SELECT key, seq, trigger, source, dest, at, event_id, meta FROM {h} "
+                "WHERE definition = %s AND key = ANY(%s::text[]) ORDER BY key, seq",
+                h="history",
+            ),
+            (definition, list(dict.fromkeys(keys))),
+        ).fetchall()
+        out: dict[str, list[HistoryEntry]] = {}
+        for key, *rest in rows:
+            out.setdefault(key, []).append(_entry(key, rest))
         return out
 
     def purge_event_ids(self, older_than: datetime) -> int:
@@ -325,120 +395,49 @@ class PostgresTransaction:
         )
         return int(cur.rowcount)
 
-    # -- outbox --------------------------------------------------------------------
-    _COLS = (
-        "id, definition, key, seq, effect, idempotency_key, call, status, attempts, "
-        "available_at, lease_owner, lease_until, last_error"
-    )
 
-    @staticmethod
-    def _item(r: Sequence[Any]) -> OutboxItem:
-        return OutboxItem(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            _utc(r[9]),
-            r[10],
-            None if r[11] is None else _utc(r[11]),
-            r[12],
-        )
-
-    def claim(
-        self, definition: str, *, worker: str, now: datetime, lease: timedelta, limit: int
-    ) -> list[OutboxItem]:
-        rows = self.conn.execute(
-            self._q(
-                "UPDATE {o} SET attempts = attempts + 1, lease_owner = %s, lease_until = %s "
-                "WHERE id IN (SELECT id FROM {o} WHERE definition = %s AND status = 'pending' "
-                "AND available_at <= %s AND (lease_until IS NULL OR lease_until <= %s) "
-                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING " + self._COLS,
-                o="outbox",
-            ),
-            (worker, now + lease, definition, now, now, limit),
-        ).fetchall()
-        return sorted((self._item(r) for r in rows), key=lambda item: item.id)
-
-    def mark_done(self, item_id: int, *, now: datetime) -> None:
-        self.conn.execute(
-            self._q(
-                "UPDATE {o} SET status = 'done', lease_owner = NULL, lease_until = NULL "
-                "WHERE id = %s AND status = 'pending'",
-                o="outbox",
-            ),
-            (item_id,),
-        )
-
-    def mark_failed(
-        self, item_id: int, *, error: str, retry_at: datetime | None, now: datetime
-    ) -> None:
-        params: list[Any]
-        if retry_at is None:
-            change, params = "status = 'dead', last_error = %s", [error]
-        else:
-            change, params = "available_at = %s, last_error = %s", [retry_at, error]
-        self.conn.execute(
-            self._q(
-                "UPDATE {o} SET " + change + ", lease_owner = NULL, lease_until = NULL "
-                "WHERE id = %s AND status = 'pending'",
-                o="outbox",
-            ),
-            (*params, item_id),
-        )
-
-    def requeue_dead(
-        self, definition: str, *, now: datetime, ids: Sequence[int] | None = None
-    ) -> int:
-        text = (
-            "UPDATE {o} SET status = 'pending', attempts = 0, available_at = %s "
-            "WHERE definition = %s AND status = 'dead'"
-        )
-        params: list[Any] = [now, definition]
-        if ids is not None:
-            text += " AND id = ANY(%s)"
-            params.append(list(ids))
-        return int(self.conn.execute(self._q(text, o="outbox"), params).rowcount)
-
-    def outbox(
-        self, definition: str, *, key: str | None = None, status: OutboxStatus | None = None
-    ) -> list[OutboxItem]:
-        text = "SELECT " + self._COLS + " FROM {o} WHERE definition = %s"
-        params: list[Any] = [definition]
-        if key is not None:
-            text += " AND key = %s"
-            params.append(key)
-        if status is not None:
-            text += " AND status = %s"
-            params.append(status)
-        rows = self.conn.execute(self._q(text + " ORDER BY id", o="outbox"), params)
-        return [self._item(r) for r in rows.fetchall()]
-
-    def outbox_counts(self, definition: str) -> dict[str, int]:
-        counts = {"pending": 0, "dead": 0, "done": 0}
-        rows = self.conn.execute(
-            self._q(
-                "SELECT status, COUNT(*) FROM {o} WHERE definition = %s GROUP BY status",
-                o="outbox",
-            ),
-            (definition,),
-        ).fetchall()
-        for status, n in rows:
-            counts[status] = int(n)
-        return counts
-
-
-_JOURNEY_COLS = "definition, key, definition_version, stage, data, version, entered_at, updated_at"
+_JOURNEY_COLS = (
+    "definition, key, definition_version, stage, data, version, entered_at, updated_at, "
+    "started_at, entry_seq, timeouts_fired, next_due"
+)
+_JOURNEY_ARRAYS = (
+    "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], %s::int[], "
+    "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::int[], "
+    "%s::timestamptz[]"
+)
+_ROW_COLS = _JOURNEY_COLS.split(", ", 1)[1]  # key, definition_version, ...
+_ROW_COLS_J = ", ".join(f"j.{c}" for c in _ROW_COLS.split(", "))
 
 
 def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
-    key, dv, stage, data, version, entered, updated, last_seq = found
-    check_version(key, version, last_seq or 0)
-    return JourneyRow(definition, key, dv, stage, data, version, _utc(entered), _utc(updated))
+    key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last = found
+    check_version(key, version, last or 0)
+    return JourneyRow(
+        definition,
+        key,
+        dv,
+        stage,
+        data,
+        version,
+        _utc(entered),
+        _utc(updated),
+        _utc(started),
+        entry_seq,
+        fired,
+        None if due is None else _utc(due),
+    )
+
+
+def _entry(key: str, r: Sequence[Any]) -> HistoryEntry:
+    seq, trigger, source, dest, at, event_id, meta = r
+    if meta is not None and not isinstance(meta, dict):
+        raise StoreError(
+            f"history.meta of journey {key!r} (seq {seq}) is corrupted: not a JSON "
+            "object; repair the row",
+            table="history",
+            key=key,
+        )
+    return HistoryEntry(seq, trigger, source, dest, _utc(at), event_id, meta)
 
 
 def _journey_values(row: JourneyRow) -> tuple[Any, ...]:
@@ -451,6 +450,10 @@ def _journey_values(row: JourneyRow) -> tuple[Any, ...]:
         row.version,
         row.entered_at,
         row.updated_at,
+        row.started_at,
+        row.entry_seq,
+        row.timeouts_fired,
+        row.next_due,
     )
 
 

@@ -45,8 +45,12 @@ def _schema(p: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {q("journeys")} (
             definition TEXT NOT NULL, key TEXT NOT NULL, definition_version TEXT NOT NULL,
             stage TEXT NOT NULL, data TEXT NOT NULL, version INTEGER NOT NULL,
-            entered_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            entered_at TEXT NOT NULL, updated_at TEXT NOT NULL, started_at TEXT NOT NULL,
+            entry_seq INTEGER NOT NULL, timeouts_fired INTEGER NOT NULL, next_due TEXT,
             PRIMARY KEY (definition, key))""",
+        # what a tick claims: only journeys with an armed timeout are in the index
+        f"CREATE INDEX IF NOT EXISTS {q('journeys_due')} ON {q('journeys')} "
+        "(definition, next_due) WHERE next_due IS NOT NULL",
         f"""CREATE TABLE IF NOT EXISTS {q("history")} (
             definition TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,
             trigger TEXT NOT NULL, source TEXT NOT NULL, dest TEXT NOT NULL, at TEXT NOT NULL,
@@ -198,18 +202,41 @@ class SQLiteStore(StoreMethods):
     def create_schema(self) -> None:
         """Create the tables if missing and record the schema version (idempotent)."""
         with self._transaction(True, begin_host=False) as tx:
+            t = self._t["schema_version"]
+            tx.conn.execute(_schema(self.prefix)[0])
+            found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
+            if found and found[0][0] == 1:
+                self._migrate_1(tx.conn)
             for statement in _schema(self.prefix):
                 tx.conn.execute(statement)
-            t = self._t["schema_version"]
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
             if not found:
                 tx.conn.execute(f"INSERT INTO {t} (version) VALUES (?)", (SCHEMA_VERSION,))
             elif found[0][0] > SCHEMA_VERSION:
                 raise self._newer(found[0][0])
 
+    def _migrate_1(self, conn: sqlite3.Connection) -> None:
+        """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its
+        stage entry the last move (``entered_at`` kept); no timeout is armed
+        (``next_due`` NULL) until the journey's next move."""
+        j, h = self._t["journeys"], self._t["history"]
+        for statement in (
+            f"ALTER TABLE {j} ADD COLUMN started_at TEXT NOT NULL DEFAULT ''",
+            f"ALTER TABLE {j} ADD COLUMN entry_seq INTEGER NOT NULL DEFAULT 0",
+            f"ALTER TABLE {j} ADD COLUMN timeouts_fired INTEGER NOT NULL DEFAULT 0",
+            f"ALTER TABLE {j} ADD COLUMN next_due TEXT",
+            f"UPDATE {j} SET entry_seq = version, started_at = COALESCE((SELECT MIN(h.at) "
+            f"FROM {h} h WHERE h.definition = {j}.definition AND h.key = {j}.key), entered_at)",
+            f"UPDATE {self._t['schema_version']} SET version = 2",
+        ):
+            conn.execute(statement)
+
     def _check_schema(self) -> None:
         t = self._t["schema_version"]
-        fix = "run SQLiteStore(path, create_schema=True) (or store.create_schema()) once"
+        fix = (
+            "run SQLiteStore(path, create_schema=True) (or store.create_schema()) once "
+            "(it migrates an older schema)"
+        )
         try:
             with self._transaction(False, begin_host=False) as tx:
                 found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()

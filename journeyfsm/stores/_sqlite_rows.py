@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
 from .._service_core import Decision, EventIdRow, JourneyRow
 from ._base import (
-    OutboxItem,
-    OutboxStatus,
+    chain,
     check_version,
     conflict,
     conflict_batch,
@@ -27,6 +26,7 @@ from ._base import (
     iter_chunks,
     to_time,
 )
+from ._sqlite_outbox import SQLiteOutboxRows, loads_json
 
 if TYPE_CHECKING:
     from ._sqlite import SQLiteStore
@@ -34,25 +34,14 @@ if TYPE_CHECKING:
 __all__ = ["SQLiteTransaction", "write_statements"]
 
 
-def _loads(text: object, table: str, key: str | None, column: str) -> Any:
-    try:
-        if type(text) is not str:
-            raise ValueError(f"not text: {text!r}")
-        return json.loads(text)
-    except ValueError as err:
-        raise StoreError(
-            f"{table}.{column} of journey {key!r} is corrupted (malformed JSON: {err}); "
-            "repair the row",
-            table=table,
-            key=key,
-        ) from None
+_loads = loads_json
 
 
 # one encoder for every value (json.dumps with options makes a new one per call)
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
-class SQLiteTransaction:
+class SQLiteTransaction(SQLiteOutboxRows):
     def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._t = store._t
@@ -61,12 +50,61 @@ class SQLiteTransaction:
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
         found = self.conn.execute(
-            f"SELECT key, definition_version, stage, data, version, entered_at, updated_at, "
-            f"(SELECT MAX(seq) FROM {self._t['history']} WHERE definition = ? AND key = ?) "
+            f"SELECT {_ROW_COLS}, (SELECT MAX(seq) FROM {self._t['history']} "
+            f"WHERE definition = ? AND key = ?) "
             f"FROM {self._t['journeys']} WHERE definition = ? AND key = ?",
             (definition, key, definition, key),
         ).fetchone()
         return None if found is None else _journey_row(definition, found)
+
+    # -- timeouts and scans --------------------------------------------------------
+    def due(self, definition: str, *, now: datetime, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            f"SELECT key FROM {self._t['journeys']} WHERE definition = ? "
+            "AND next_due IS NOT NULL AND next_due <= ? ORDER BY next_due LIMIT ?",
+            (definition, to_time(now), limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def claim_due(self, definition: str, key: str, *, now: datetime) -> JourneyRow | None:
+        # a write transaction (BEGIN IMMEDIATE) holds SQLite's one write lock: nobody else
+        # writes this journey until it ends
+        row = self.load(definition, key)
+        if row is None or row.next_due is None or row.next_due > now:
+            return None
+        return row
+
+    def journeys_page(
+        self, definition: str | None, *, after: tuple[str, str] | None, limit: int
+    ) -> list[JourneyRow]:
+        where, params = [], []
+        if definition is not None:
+            where.append("j.definition = ?")
+            params.append(definition)
+        if after is not None:
+            where.append("(j.definition, j.key) > (?, ?)")
+            params.extend(after)
+        rows = self.conn.execute(
+            f"SELECT j.definition, {_ROW_COLS_J}, (SELECT MAX(h.seq) FROM {self._t['history']} "
+            "h WHERE h.definition = j.definition AND h.key = j.key) "
+            f"FROM {self._t['journeys']} j {'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY j.definition, j.key LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_journey_row(r[0], r[1:]) for r in rows]
+
+    def histories(self, definition: str, keys: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        out: dict[str, list[HistoryEntry]] = {}
+        for chunk in iter_chunks(list(dict.fromkeys(keys)), _CHUNK):
+            marks = ", ".join("?" * len(chunk))
+            for key, *rest in self.conn.execute(
+                f"SELECT key, seq, trigger, source, dest, at, event_id, meta "
+                f"FROM {self._t['history']} WHERE definition = ? AND key IN ({marks}) "
+                "ORDER BY key, seq",
+                (definition, *chunk),
+            ):
+                out.setdefault(key, []).append(_entry(key, rest))
+        return out
 
     def definitions_of(self, key: str) -> list[str]:
         rows = self.conn.execute(
@@ -81,8 +119,7 @@ class SQLiteTransaction:
         for chunk in iter_chunks(list(dict.fromkeys(keys)), _CHUNK):
             marks = ", ".join("?" * len(chunk))
             for found in self.conn.execute(
-                f"SELECT j.key, j.definition_version, j.stage, j.data, j.version, "
-                f"j.entered_at, j.updated_at, (SELECT MAX(h.seq) FROM {t['history']} h "
+                f"SELECT {_ROW_COLS_J}, (SELECT MAX(h.seq) FROM {t['history']} h "
                 "WHERE h.definition = j.definition AND h.key = j.key) "
                 f"FROM {t['journeys']} j WHERE j.definition = ? AND j.key IN ({marks})",
                 (definition, *chunk),
@@ -116,8 +153,11 @@ class SQLiteTransaction:
         return out
 
     def write(self, decision: Decision) -> None:
+        if decision.timeouts:  # the timeouts that fired before the event: one batch
+            self.write_many([decision])
+            return
         row, entry = decision.journey, decision.history
-        if row is None or entry is None:
+        if row is None:
             return
         ex = self.conn.execute
         expected = decision.expected_version
@@ -125,9 +165,14 @@ class SQLiteTransaction:
             if expected is None:
                 ex(self._sql("insert_journey"), _journey_params(row))
             else:
-                cur = ex(self._sql("update_journey"), (*_journey_params(row), expected))
+                cur = ex(
+                    self._sql("update_journey"),
+                    (*_journey_params(row), expected, decision.expected_fired),
+                )
                 if cur.rowcount != 1:
                     raise conflict(row.key, expected)
+            if entry is None:  # a timeout that fired without a move: the clock only
+                return
             ex(self._sql("history"), _history_params(decision))
             ids = decision.event_id
             if ids is not None:
@@ -142,29 +187,31 @@ class SQLiteTransaction:
             raise _busy(row.key, err) from err
 
     def write_many(self, decisions: Sequence[Decision]) -> None:
-        moves = [d for d in decisions if d.journey is not None and d.history is not None]
-        if not moves:
+        writes = chain(decisions)
+        if not writes:
             return
-        rows = final_rows(moves)
+        rows = final_rows(writes)
+        moves = [d for d in writes if d.history is not None]
         many, text = self.conn.executemany, _times()
         try:
-            new = [_journey_params(row, text) for row, expected in rows if expected is None]
+            new = [_journey_params(row, text) for row, expected, _ in rows if expected is None]
             if new:
                 many(self._sql("insert_journey"), new)
-            old = [(row, expected) for row, expected in rows if expected is not None]
+            old = [(row, v, f) for row, v, f in rows if v is not None]
             if old:
                 # in a savepoint: on a conflict, undone to find (and name) the stale journey
                 self.conn.execute('SAVEPOINT "journeyfsm_batch"')
                 cur = many(
                     self._sql("update_journey"),
-                    [(*_journey_params(row, text), expected) for row, expected in old],
+                    [(*_journey_params(row, text), v, f) for row, v, f in old],
                 )
                 if cur.rowcount != len(old):  # summed over the rows
                     self.conn.execute('ROLLBACK TO "journeyfsm_batch"')
                     self.conn.execute('RELEASE "journeyfsm_batch"')
                     raise self._stale(old)
                 self.conn.execute('RELEASE "journeyfsm_batch"')
-            many(self._sql("history"), [_history_params(d, text) for d in moves])
+            if moves:
+                many(self._sql("history"), [_history_params(d, text) for d in moves])
             ids = [_event_id_params(d.event_id, text) for d in moves if d.event_id is not None]
             if ids:
                 many(self._sql("event_id"), ids)
@@ -172,22 +219,23 @@ class SQLiteTransaction:
             if outbox:
                 many(self._sql("outbox"), outbox)
         except sqlite3.IntegrityError as err:
-            keys = [row.key for row, _ in rows]
+            keys = [row.key for row, _, _ in rows]
             raise conflict_batch(keys, str(err)) from err
         except sqlite3.OperationalError as err:
             raise _busy(rows[0][0].key, err) from err
 
-    def _stale(self, old: list[tuple[JourneyRow, int]]) -> ConcurrencyConflict:
-        """The conflict naming the first journey whose stored version moved on (the
-        batch's updates undone)."""
-        for row, expected in old:
+    def _stale(self, old: list[tuple[JourneyRow, int, int | None]]) -> ConcurrencyConflict:
+        """The conflict naming the first journey whose stored version (or clock) moved on
+        (the batch's updates undone)."""
+        for row, expected, fired in old:
             found = self.conn.execute(
-                f"SELECT version FROM {self._t['journeys']} WHERE definition = ? AND key = ?",
+                f"SELECT version, timeouts_fired FROM {self._t['journeys']} "
+                "WHERE definition = ? AND key = ?",
                 (row.definition, row.key),
             ).fetchone()
-            if found is None or found[0] != expected:
+            if found is None or tuple(found) != (expected, fired):
                 return conflict(row.key, expected)
-        return conflict_batch([row.key for row, _ in old])  # pragma: no cover - raced
+        return conflict_batch([row.key for row, _, _ in old])  # pragma: no cover - raced
 
     def _sql(self, name: str) -> str:
         return self._w[name]
@@ -200,20 +248,7 @@ class SQLiteTransaction:
             "WHERE definition = ? AND key = ? AND seq > ? ORDER BY seq LIMIT ?",
             (definition, key, after, limit),
         ).fetchall()
-        out = []
-        for seq, trigger, source, dest, at, event_id, meta in rows:
-            out.append(
-                HistoryEntry(
-                    seq,
-                    trigger,
-                    source,
-                    dest,
-                    from_time(at, table="history", key=key, column="at"),
-                    event_id,
-                    None if meta is None else _loads(meta, "history", key, "meta"),
-                )
-            )
-        return out
+        return [_entry(key, r) for r in rows]
 
     def purge_event_ids(self, older_than: datetime) -> int:
         cur = self.conn.execute(
@@ -221,137 +256,18 @@ class SQLiteTransaction:
         )
         return int(cur.rowcount)
 
-    # -- outbox --------------------------------------------------------------------
-    _COLS = (
-        "id, definition, key, seq, effect, idempotency_key, call, status, attempts, "
-        "available_at, lease_owner, lease_until, last_error"
-    )
-
-    def _item(self, r: Sequence[Any]) -> OutboxItem:
-        key = r[2]
-        try:
-            call = json.loads(r[6])
-        except ValueError as err:
-            # kept as the raw text: the worker dead-letters it with this error
-            call = StoreError(
-                f"outbox.call of journey {key!r} (row {r[0]}) is corrupted (malformed JSON: "
-                f"{err}); repair the row and requeue it",
-                table="outbox",
-                key=key,
-            )
-        return OutboxItem(
-            r[0],
-            r[1],
-            key,
-            r[3],
-            r[4],
-            r[5],
-            call,
-            r[7],
-            r[8],
-            from_time(r[9], table="outbox", key=key, column="available_at"),
-            r[10],
-            None
-            if r[11] is None
-            else from_time(r[11], table="outbox", key=key, column="lease_until"),
-            r[12],
-        )
-
-    def claim(
-        self, definition: str, *, worker: str, now: datetime, lease: timedelta, limit: int
-    ) -> list[OutboxItem]:
-        t, n = self._t["outbox"], to_time(now)
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                f"SELECT id FROM {t} WHERE definition = ? AND status = 'pending' "
-                "AND available_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
-                "ORDER BY id LIMIT ?",
-                (definition, n, n, limit),
-            )
-        ]
-        if not ids:
-            return []
-        marks = ", ".join("?" * len(ids))
-        self.conn.execute(
-            f"UPDATE {t} SET attempts = attempts + 1, lease_owner = ?, lease_until = ? "
-            f"WHERE id IN ({marks})",
-            (worker, to_time(now + lease), *ids),
-        )
-        rows = self.conn.execute(
-            f"SELECT {self._COLS} FROM {t} WHERE id IN ({marks}) ORDER BY id", ids
-        ).fetchall()
-        return [self._item(r) for r in rows]
-
-    def mark_done(self, item_id: int, *, now: datetime) -> None:
-        self.conn.execute(
-            f"UPDATE {self._t['outbox']} SET status = 'done', lease_owner = NULL, "
-            "lease_until = NULL WHERE id = ? AND status = 'pending'",
-            (item_id,),
-        )
-
-    def mark_failed(
-        self, item_id: int, *, error: str, retry_at: datetime | None, now: datetime
-    ) -> None:
-        if retry_at is None:
-            sql = "status = 'dead', last_error = ?"
-            params: tuple[Any, ...] = (error, item_id)
-        else:
-            sql = "available_at = ?, last_error = ?"
-            params = (to_time(retry_at), error, item_id)
-        self.conn.execute(
-            f"UPDATE {self._t['outbox']} SET {sql}, lease_owner = NULL, lease_until = NULL "
-            "WHERE id = ? AND status = 'pending'",
-            params,
-        )
-
-    def requeue_dead(
-        self, definition: str, *, now: datetime, ids: Sequence[int] | None = None
-    ) -> int:
-        sql = (
-            f"UPDATE {self._t['outbox']} SET status = 'pending', attempts = 0, "
-            "available_at = ? WHERE definition = ? AND status = 'dead'"
-        )
-        params: list[Any] = [to_time(now), definition]
-        if ids is not None:
-            if not ids:
-                return 0
-            sql += f" AND id IN ({', '.join('?' * len(ids))})"
-            params.extend(ids)
-        return int(self.conn.execute(sql, params).rowcount)
-
-    def outbox(
-        self, definition: str, *, key: str | None = None, status: OutboxStatus | None = None
-    ) -> list[OutboxItem]:
-        sql = f"SELECT {self._COLS} FROM {self._t['outbox']} WHERE definition = ?"
-        params: list[Any] = [definition]
-        if key is not None:
-            sql += " AND key = ?"
-            params.append(key)
-        if status is not None:
-            sql += " AND status = ?"
-            params.append(status)
-        return [self._item(r) for r in self.conn.execute(sql + " ORDER BY id", params)]
-
-    def outbox_counts(self, definition: str) -> dict[str, int]:
-        counts = {"pending": 0, "dead": 0, "done": 0}
-        for status, n in self.conn.execute(
-            f"SELECT status, COUNT(*) FROM {self._t['outbox']} WHERE definition = ? "
-            "GROUP BY status",
-            (definition,),
-        ):
-            counts[status] = n
-        return counts
-
 
 def write_statements(t: dict[str, str]) -> dict[str, str]:
     """The statements that write a move, for the quoted table names ``t``."""
     return {
         "insert_journey": f"INSERT INTO {t['journeys']} (definition_version, stage, data, "
-        "version, entered_at, updated_at, definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "version, entered_at, updated_at, started_at, entry_seq, timeouts_fired, next_due, "
+        "definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        # the clock token: the version and the timeouts fired the row was decided on
         "update_journey": f"UPDATE {t['journeys']} SET definition_version = ?, stage = ?, "
-        "data = ?, version = ?, entered_at = ?, updated_at = ? "
-        "WHERE definition = ? AND key = ? AND version = ?",
+        "data = ?, version = ?, entered_at = ?, updated_at = ?, started_at = ?, "
+        "entry_seq = ?, timeouts_fired = ?, next_due = ? "
+        "WHERE definition = ? AND key = ? AND version = ? AND timeouts_fired = ?",
         "history": f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, "
         "dest, at, event_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "event_id": f"INSERT INTO {t['event_ids']} (definition, key, event_id, seq, "
@@ -365,9 +281,30 @@ def write_statements(t: dict[str, str]) -> dict[str, str]:
 _CHUNK = 500  # values per statement: below every SQLite's limit on variables (999)
 
 
+_ROW_COLS = (
+    "key, definition_version, stage, data, version, entered_at, updated_at, started_at, "
+    "entry_seq, timeouts_fired, next_due"
+)
+_ROW_COLS_J = ", ".join(f"j.{c.strip()}" for c in _ROW_COLS.split(","))
+
+
 def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
-    key, dv, stage, data, version, entered, updated, last_seq = found
+    (key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last_seq) = (
+        found
+    )
     check_version(key, version, last_seq or 0)
+
+    def time(value: object, column: str) -> datetime:
+        return from_time(value, table="journeys", key=key, column=column)
+
+    for column, value in (("entry_seq", entry_seq), ("timeouts_fired", fired)):
+        if type(value) is not int:
+            raise StoreError(
+                f"journeys.{column} of journey {key!r} is corrupted: {value!r} is not an "
+                "integer; repair the row",
+                table="journeys",
+                key=key,
+            )
     return JourneyRow(
         definition,
         key,
@@ -375,8 +312,25 @@ def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
         stage,
         _loads(data, "journeys", key, "data"),
         version,
-        from_time(entered, table="journeys", key=key, column="entered_at"),
-        from_time(updated, table="journeys", key=key, column="updated_at"),
+        time(entered, "entered_at"),
+        time(updated, "updated_at"),
+        time(started, "started_at"),
+        entry_seq,
+        fired,
+        None if due is None else time(due, "next_due"),
+    )
+
+
+def _entry(key: str, r: Sequence[Any]) -> HistoryEntry:
+    seq, trigger, source, dest, at, event_id, meta = r
+    return HistoryEntry(
+        seq,
+        trigger,
+        source,
+        dest,
+        from_time(at, table="history", key=key, column="at"),
+        event_id,
+        None if meta is None else _loads(meta, "history", key, "meta"),
     )
 
 
@@ -389,6 +343,10 @@ def _journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) 
         row.version,
         text(row.entered_at),
         text(row.updated_at),
+        text(row.started_at),
+        row.entry_seq,
+        row.timeouts_fired,
+        None if row.next_due is None else text(row.next_due),
         row.definition,
         row.key,
     )
