@@ -7,6 +7,8 @@ The results are frozen records with ``to_dict()``:
 {'count': 0, 'median_seconds': None, 'p90_seconds': None}
 """
 
+from ._logs import BadRowError, LogMapping, MappingError, ReplayError  # replay
+from ._replay import ReplayResult, replay  # replay
 from ._results import (
     BadRow,
     Breakdown,
@@ -31,4 +33,14 @@ __all__ = [
     "StageStats",
     "TransitionCount",
     "TriggerCounts",
+]
+
+# -- replay of event logs (issue 10, parts 1 and 2) --
+__all__ += [
+    "BadRowError",
+    "LogMapping",
+    "MappingError",
+    "ReplayError",
+    "ReplayResult",
+    "replay",
 ]
