@@ -179,7 +179,9 @@ def test_guards_see_the_context_fire_gives_them(tmp_path: Path) -> None:
         .build()
     )
     path = Path(tmp_path) / "log.csv"
-    path.write_text(f"k,e,t,id,p,m\na,go,{T0.isoformat()},i1,no,web\na,go,{T0.isoformat()},i2,yes,\n")
+    path.write_text(
+        f"k,e,t,id,p,m\na,go,{T0.isoformat()},i1,no,web\na,go,{T0.isoformat()},i2,yes,\n"
+    )
     mapping = {**MAPPING, "meta": ["m"]}
     result = replay(d, path, mapping)
     assert result.journeys["a"].stage == "t"

@@ -40,11 +40,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .._definition import JourneyDefinition
-from .._json import copy_checked, frozen_json
+from .._guards import Guard
+from .._json import FrozenDict, copy_checked, frozen_json
 from .._records import Context, HistoryEntry, Journey, append_entry
 from .._timeouts import stage_timeouts, timeout_event_id
 from ._logs import Event
-from ._tally import DUPLICATE, IGNORED, MOVED, TIMEOUTS, Tally, Unsorted, guard_failure
+from ._tally import BLOCKED, DUPLICATE, IGNORED, MOVED, TIMEOUTS, Tally, Unsorted, guard_failure
 
 __all__ = ["FastReplay"]
 
@@ -81,42 +82,80 @@ class FastReplay:
             )
             for stage, ts in stage_timeouts(definition).items()
         }
-        self.journeys: dict[str, Journey] = {}
+        # per journey key: [journey, time of its last event, next timeout due or None]
+        self._state: dict[str, list[Any]] = {}
+
+    @property
+    def journeys(self) -> dict[str, Journey]:
+        """The journeys replayed so far, by key, in the order they started."""
+        return {key: state[0] for key, state in self._state.items()}
+
+    def _due(self, journey: Journey) -> datetime | None:
+        """When the journey's next timeout is due (None: none pending)."""
+        pending = self.timeouts.get(journey.stage)
+        index = journey.timeouts_fired
+        if pending is None or index >= len(pending):
+            return None
+        entered = journey.entered_at
+        assert entered is not None  # replayed journeys are started with a time
+        return entered + pending[index][0]
 
     def run(self, events: Iterable[Event]) -> None:
         """Apply ``events`` (in order per journey, else :class:`Unsorted`)."""
-        journeys, last = self.journeys, self.tally.last
-        name, initial = self.name, self.initial
-        fire, tick, tally = self._fire, self._tick, self.tally
-        counts, has_timeouts = tally.counts, bool(self.timeouts)
-        for event in events:
-            at, line, key, trigger, event_id, payload, meta = event
-            journey = journeys.get(key)
-            if journey is None:
-                journey = journeys[key] = Journey(
-                    key, initial, definition=name, started_at=at, entered_at=at
-                )
-            elif at < last[key]:
-                raise Unsorted(line, key)
-            last[key] = at
-            if has_timeouts:
-                tick(journey, at)
-            if meta is not None:
-                meta = frozen_json(meta)
-            try:
-                status = fire(journey, trigger, payload, at, event_id, meta)
-            except Exception as err:
-                guard_failure(tally, err, line)
-                continue
-            counts[trigger][status] += 1
-            tally.events_applied += 1
+        states, name, initial, table = self._state, self.name, self.initial, self.table
+        move, tick, due_of, tally = self._move, self._tick, self._due, self.tally
+        counts, ignored_pairs = tally.counts, tally.ignored_pairs
+        timeouts = bool(self.timeouts)
+        applied = 0
+        try:
+            for at, line, key, trigger, event_id, payload, meta in events:
+                state = states.get(key)
+                if state is None:
+                    journey = Journey(key, initial, definition=name, started_at=at, entered_at=at)
+                    state = states[key] = [journey, at, due_of(journey) if timeouts else None]
+                else:
+                    journey = state[0]
+                    if at < state[1]:
+                        raise Unsorted(line, key)
+                    state[1] = at
+                due = state[2]
+                if due is not None and due <= at:  # tick(journey, at) has work to do
+                    tick(journey, at)
+                    state[2] = due_of(journey)
+                ids = journey.event_ids
+                if event_id is not None and ids is not None and event_id in ids:
+                    counts[trigger][DUPLICATE] += 1
+                    applied += 1
+                    continue
+                stage = journey.stage
+                cands = table[stage].get(trigger)
+                if cands is None:
+                    counts[trigger][IGNORED] += 1
+                    pair = (stage, trigger)
+                    ignored_pairs[pair] = ignored_pairs.get(pair, 0) + 1
+                    applied += 1
+                    continue
+                if meta is not None and meta.__class__ is not FrozenDict:
+                    meta = frozen_json(meta)
+                try:
+                    status = move(journey, cands, trigger, payload, at, event_id, meta)
+                except Exception as err:
+                    guard_failure(tally, err, line)
+                    continue
+                counts[trigger][status] += 1
+                applied += 1
+                if timeouts and status == MOVED:
+                    state[2] = due_of(journey)
+        finally:
+            tally.events_applied += applied
 
     def finish(self, end: datetime | None) -> None:
         """Fire every timeout due at ``end`` (None: nothing)."""
         if end is None or not self.timeouts:
             return
-        for journey in self.journeys.values():
-            self._tick(journey, end)
+        for journey, _, due in self._state.values():
+            if due is not None and due <= end:
+                self._tick(journey, end)
 
     def _tick(self, journey: Journey, until: datetime) -> None:
         timeouts, counts, tally = self.timeouts, self.tally.counts, self.tally
@@ -166,40 +205,51 @@ class FastReplay:
         if cands is None:
             self.tally.ignored(source, trigger)
             return IGNORED
+        return self._move(journey, cands, trigger, payload, at, event_id, meta)
+
+    def _move(
+        self,
+        journey: Journey,
+        cands: tuple[tuple[str | None, tuple[Guard, ...]], ...],
+        trigger: str,
+        payload: Any,
+        at: datetime,
+        event_id: str | None,
+        meta: Any,
+    ) -> int:
+        """Try the candidates in order; record the move of the first whose guards pass."""
+        source = journey.stage
         chosen = -1
         ctx: Context | None = None
         for index, (dest, guards) in enumerate(cands):
-            if guards:
-                if ctx is None:
-                    ctx = Context(journey, trigger, payload, at, source, None, event_id, meta)
-                ctx._dest = dest
-                log = ctx._guard_log
-                journey._move = ctx
-                try:
-                    for g in guards:
-                        ok = g.check(ctx)
-                        log.append((index, g, ok))
-                        if not ok:
-                            break
-                    else:
-                        chosen = index
-                finally:
-                    journey._move = None
-                if chosen >= 0:
-                    break
-            else:
+            if not guards:
                 chosen = index
+                break
+            if ctx is None:
+                ctx = Context(journey, trigger, payload, at, source, None, event_id, meta)
+            ctx._dest = dest
+            log = ctx._guard_log
+            journey._move = ctx
+            try:
+                for g in guards:
+                    ok = g.check(ctx)
+                    log.append((index, g, ok))
+                    if not ok:
+                        break
+                else:
+                    chosen = index
+            finally:
+                journey._move = None
+            if chosen >= 0:
                 break
         if chosen < 0:
             self.tally.blocked(source, trigger)
-            return 1  # BLOCKED
+            return BLOCKED
         dest = cands[chosen][0]
         seq = journey.version + 1
         append_entry(
             journey,
-            HistoryEntry(
-                seq, trigger, source, source if dest is None else dest, at, event_id, meta
-            ),
+            _entry(seq, trigger, source, source if dest is None else dest, at, event_id, meta),
         )
         journey.version = seq
         if dest is not None:
@@ -208,6 +258,7 @@ class FastReplay:
             journey.entry_seq = seq
             journey.timeouts_fired = 0
         if event_id is not None:
+            ids = journey.event_ids
             if ids is None:
                 journey.event_ids = {event_id: None}
             else:
@@ -216,3 +267,35 @@ class FastReplay:
                 if evicted is not None:
                     del ids[evicted]
         return MOVED
+
+
+# HistoryEntry is a frozen attrs class: its __init__ sets each field through
+# object.__setattr__ and runs the meta converter, about twice the cost of setting the
+# slots directly.  The fast path hands meta over already frozen (what the converter
+# returns for it), so the record is the same; tests/test_fastpath.py compares them.
+_SLOTS = tuple(
+    vars(HistoryEntry)[name].__set__
+    for name in ("seq", "trigger", "source", "dest", "at", "event_id", "meta")
+)
+
+
+def _entry(
+    seq: int,
+    trigger: str,
+    source: str,
+    dest: str,
+    at: datetime,
+    event_id: str | None,
+    meta: Any,
+    _new: Any = object.__new__,
+    _set: Any = _SLOTS,
+) -> HistoryEntry:
+    entry: HistoryEntry = _new(HistoryEntry)
+    _set[0](entry, seq)
+    _set[1](entry, trigger)
+    _set[2](entry, source)
+    _set[3](entry, dest)
+    _set[4](entry, at)
+    _set[5](entry, event_id)
+    _set[6](entry, meta)
+    return entry

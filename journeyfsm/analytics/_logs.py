@@ -37,7 +37,7 @@ import attrs
 from .._clock import UTC
 from .._definition import JourneyDefinition
 from .._errors import DataError, JourneyError, close_matches
-from .._json import copy_checked
+from .._json import FrozenDict, copy_checked
 
 __all__ = [
     "BadRowError",
@@ -51,7 +51,8 @@ __all__ = [
 ]
 
 LogFormat = Literal["csv", "jsonl", "parquet"]
-#: (at, line, key, trigger, event_id, payload, meta): one usable, mapped row
+#: (at, line, key, trigger, event_id, payload, meta): one usable, mapped row; meta is
+#: JSON-shaped (checked), read-only already when it came from CSV cells
 Event = tuple[
     datetime, int, str, str, "str | None", "dict[str, Any] | None", "dict[str, Any] | None"
 ]
@@ -427,6 +428,8 @@ class LogReader:
             raw: Any = f.buffer  # the byte position, for progress
             last = reader.line_num
             rows = 0
+            n_seg = len(seg)
+            fromiso = _fromiso
             try:
                 for row in reader:
                     line = last + 1
@@ -445,29 +448,44 @@ class LogReader:
                         self.rows_read = rows
                         bad(line, _missing(key, name, ts, m))
                         continue
-                    if seg:
-                        _segments(segments, key, [(c, row[i]) for c, i in seg])
+                    if n_seg:
+                        have = segments.get(key)
+                        if have is None or len(have) < n_seg:
+                            _segments(segments, key, [(c, row[i]) for c, i in seg])
                     trigger = triggers.get(name)
                     if trigger is None:
                         skipped[name] = skipped.get(name, 0) + 1
                         continue
-                    try:
-                        at = parse_time(ts, zone)
-                    except (ValueError, OverflowError, OSError):
-                        self.rows_read = rows
-                        bad(line, f"time {ts!r} is neither ISO-8601 nor epoch seconds")
-                        continue
-                    eid = (row[ii] or None) if ii >= 0 else None
-                    payload = {c: row[i] for c, i in pay if row[i]} if pay else None
-                    extra = ({c: row[i] for c, i in meta if row[i]} or None) if meta else None
-                    self.rows_read = rows
-                    yield (at, line, key, trigger, eid, payload, extra)
+                    # the common case inline: ISO-8601 with a zero offset (parse_time's
+                    # first branch); anything else goes through parse_time
+                    at = None
+                    if len(ts) > 4 and ts[4] == "-":
+                        try:  # noqa: SIM105 - contextlib.suppress costs more per row
+                            at = fromiso(ts)
+                        except ValueError:
+                            pass
+                    if at is None or at.tzinfo is not UTC:
+                        try:
+                            at = parse_time(ts, zone)
+                        except (ValueError, OverflowError, OSError):
+                            self.rows_read = rows
+                            bad(line, f"time {ts!r} is neither ISO-8601 nor epoch seconds")
+                            continue
+                    yield (
+                        at,
+                        line,
+                        key,
+                        trigger,
+                        (row[ii] or None) if ii >= 0 else None,
+                        _columns(row, pay, {}) if pay else None,
+                        _frozen_columns(row, meta) if meta else None,
+                    )
             except csv.Error as err:
-                self.rows_read = rows
                 raise MappingError(
                     f"{self.path.name}, line {reader.line_num}: not readable as CSV: {err}"
                 ) from None
-            self.rows_read = rows
+            finally:
+                self.rows_read = rows
         if progress is not None:
             progress(1.0)
 
@@ -552,6 +570,24 @@ class LogReader:
                 self.bad(line, str(err))
                 continue
             yield (at, line, key, trigger, eid, payload, extra)
+
+
+def _columns(
+    row: list[str], columns: list[tuple[str, int]], empty: dict[str, str] | None
+) -> dict[str, str] | None:
+    """The non-empty cells of ``columns`` as a dict (``empty`` when there are none)."""
+    if len(columns) == 1:  # the common case, without building a comprehension
+        ((name, i),) = columns
+        value = row[i]
+        return {name: value} if value else empty
+    out = {name: row[i] for name, i in columns if row[i]}
+    return out if out else empty
+
+
+def _frozen_columns(row: list[str], columns: list[tuple[str, int]]) -> FrozenDict | None:
+    """History meta from CSV cells: strings only, so read-only as it is (None if empty)."""
+    out = _columns(row, columns, None)
+    return None if out is None else FrozenDict(out)
 
 
 def _text(value: Any) -> str | None:
