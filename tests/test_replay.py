@@ -26,9 +26,9 @@ from journeyfsm.analytics import (
     MappingError,
     ReplayError,
     ReplaySummary,
+    _ordering,
     replay,
 )
-from journeyfsm.analytics import _ordering
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -494,7 +494,6 @@ def test_a_column_missing_from_the_log_is_named_with_the_columns_there(tmp_path:
 
 
 def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
-    pytest.importorskip  # noqa: B018 - pyarrow is not part of the dev install
     path = tmp_path / "log.parquet"
     path.write_bytes(b"PAR1")
     try:
@@ -521,7 +520,7 @@ def test_replay_checks_its_arguments(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "log.csv", [row("a", "page_view", 0)])
     with pytest.raises(TypeError, match="JourneyMachine or a JourneyDefinition"):
         replay("shop", path, MAPPING)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="end=..."):
+    with pytest.raises(TypeError, match=r"end=\.\.\."):
         replay(shop(), path, MAPPING, end="2026-01-01")  # type: ignore[arg-type]
     with pytest.raises(MappingError, match="no such log file"):
         replay(shop(), tmp_path / "nope.csv", MAPPING)
