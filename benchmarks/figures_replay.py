@@ -19,6 +19,7 @@ are in time order, as logs are written.  The ``replay.*`` figures registered for
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import json
 import random
@@ -33,6 +34,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import Settings, measured, ratio
 from journeyfsm import Context, JourneyBuilder, JourneyDefinition, JourneyMachine, guard
 from journeyfsm.analytics import LogMapping, replay
 
@@ -89,36 +91,50 @@ def shop() -> JourneyDefinition:
 
 
 def write_log(path: Path, events: int, journeys: int, seed: int = 10) -> Path:
-    """A CSV log of ``events`` rows over ``journeys`` customers, in time order."""
+    """A CSV log of ``events`` rows from about ``journeys`` customers, in time order.
+
+    A pool of customers is active at a time (a twentieth of them); each row is the next
+    step of one of them, picked at random, and a customer who has made its share of the
+    rows leaves the pool for a new one.  The log spans 60 days, so a customer's steps are
+    hours apart: some carts are abandoned (24 h) during the replay, others at ``end``.
+    """
     rng = random.Random(seed)
     channels = ["ads", "email", "search", "direct"]
-    # each row: one customer's next step; customers interleave, time only moves forward
-    state = [0] * journeys
-    seconds = 0.0
+    per_journey = max(1, events // max(1, journeys))
+    pool = max(1, journeys // 20)
+    # customer, rows left, steps made, its last event id
+    active: list[list[Any]] = [[c, per_journey, 0, ""] for c in range(pool)]
+    next_customer = pool
+    step_seconds = 60 * 86400 / max(1, events)
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["customer", "event", "ts", "event_id", "total", "channel"])
         for n in range(events):
-            who = rng.randrange(journeys)
-            step = state[who]
-            state[who] = step + 1
-            seconds += rng.expovariate(1.0) * 40.0
+            slot = rng.randrange(pool)
+            who, left, step, last_id = active[slot]
             roll = rng.random()
             total = ""
-            if step == 0 or roll < 0.45:
-                name = "page_view" if roll < 0.35 else "search"
-            elif roll < 0.6:
+            if step == 0 or roll < 0.35:
+                name = "page_view" if roll < 0.25 or step == 0 else "search"
+            elif roll < 0.5:
                 name = "scroll"  # not mapped: skipped
-            elif roll < 0.8:
+            elif roll < 0.75:
                 name = "add_to_cart"
-            elif roll < 0.9:
+            elif roll < 0.85:
                 name = "order_paid"
-                total = f"{rng.randrange(5, 300)}.00"
+                if roll < 0.84:  # a few payments without a total: blocked by the guard
+                    total = f"{rng.randrange(5, 300)}.00"
             else:
                 name = "return_visit"
-            ts = (T0 + timedelta(seconds=seconds)).isoformat(timespec="seconds")
-            event_id = f"e{n}" if rng.random() > 0.02 else f"e{max(0, n - 1)}"  # redelivery
+            ts = (T0 + timedelta(seconds=n * step_seconds)).isoformat(timespec="seconds")
+            # 2% are a webhook delivered twice: the customer's previous event id again
+            event_id = last_id if last_id and rng.random() < 0.02 else f"e{n}"
             writer.writerow([f"c{who}", name, ts, event_id, total, channels[who % 4]])
+            if left <= 1:
+                active[slot] = [next_customer, per_journey, 0, ""]
+                next_customer += 1
+            else:
+                active[slot] = [who, left - 1, step + 1, event_id]
     return path
 
 
@@ -170,7 +186,7 @@ import resource, sys
 from benchmarks.figures_replay import MAPPING, shop
 from journeyfsm.analytics import replay
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if sys.argv[2] == "replay":
+if sys.argv[2] == "replay":  # else: only the imports
     result = replay(shop(), sys.argv[1], MAPPING)
     assert result.summary.rows_read > 0
 print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -191,6 +207,132 @@ def peak_rss(path: Path, what: str = "replay") -> tuple[float, float]:
     return base, peak
 
 
+# -- the figures of ``make bench`` (benchmarks/run.py imports this module) ---------------
+_LOGS: dict[tuple[int, int], Path] = {}
+_TMP: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def _log(events: int, journeys: int) -> Path:
+    """The shop log of this size, written once per process (removed at exit)."""
+    path = _LOGS.get((events, journeys))
+    if path is None:
+        if not _TMP:
+            _TMP.append(tempfile.TemporaryDirectory(prefix="journeyfsm-bench-replay-"))
+            atexit.register(_TMP[0].cleanup)
+        path = write_log(Path(_TMP[0].name) / f"shop-{events}-{journeys}.csv", events, journeys)
+        _LOGS[(events, journeys)] = path
+    return path
+
+
+def _sizes(settings: Settings) -> tuple[int, int]:
+    """(events, journeys) of the timed log: ``growth_large`` events, 10 per journey."""
+    events = settings.growth_large
+    return events, max(1, events // 10)
+
+
+def _per_row(settings: Settings, run: Any, repeats: int) -> list[float]:
+    events, journeys = _sizes(settings)
+    path = _log(events, journeys)
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(path)
+        out.append((time.perf_counter() - t0) / events * 1e6)
+    return out
+
+
+def _end() -> datetime:
+    return T0 + timedelta(days=400)
+
+
+@measured(
+    "replay", "read_csv", unit="us/row", description="csv.reader over the shop log, nothing else"
+)
+def replay_read_csv(settings: Settings) -> list[float]:
+    return _per_row(settings, read_csv, settings.growth_repeats_small)
+
+
+@measured(
+    "replay",
+    "fast",
+    unit="us/row",
+    description="replay(definition, log, mapping, end=...) on the fast path (no hooks)",
+)
+def replay_fast(settings: Settings) -> list[float]:
+    return _per_row(
+        settings,
+        lambda path: replay(shop(), path, MAPPING, end=_end()),
+        settings.growth_repeats_large + 1,
+    )
+
+
+@measured(
+    "replay",
+    "engine_hook",
+    unit="us/row",
+    description="the same through the engine: a machine with one no-op before hook",
+)
+def replay_engine_hook(settings: Settings) -> list[float]:
+    return _per_row(settings, lambda path: replay(slow_machine(), path, MAPPING, end=_end()), 1)
+
+
+#: (label, events divisor, journeys divisor, what) of the memory figures: with
+#: ``growth_large`` = 1M, 100k events / 10k journeys, 1M / 10k, and 1M / 100k
+RSS_SIZES = (
+    ("small", 10, 100, "a tenth of the events (100k), 10k journeys"),
+    ("same_journeys", 1, 100, "all the events (1M), the same 10k journeys"),
+    ("more_journeys", 1, 10, "all the events (1M), 100k journeys"),
+)
+
+
+def rss_size(settings: Settings, events_div: int, journeys_div: int) -> tuple[int, int]:
+    large = settings.growth_large
+    return max(1, large // events_div), max(1, large // journeys_div)
+
+
+def _rss_figure(events_div: int, journeys_div: int) -> Any:
+    def figure(settings: Settings) -> list[float]:
+        events, journeys = rss_size(settings, events_div, journeys_div)
+        return [peak_rss(_log(events, journeys))[1]]
+
+    return figure
+
+
+for _label, _events_div, _journeys_div, _what in RSS_SIZES:
+    measured(
+        "replay_rss",
+        _label,
+        unit="MB peak RSS",
+        description=f"a fresh process replaying the shop log: {_what}",
+    )(_rss_figure(_events_div, _journeys_div))
+
+
+@measured(
+    "replay_rss",
+    "imports",
+    unit="MB peak RSS",
+    description="the same fresh process that only imports journeyfsm (the floor)",
+)
+def replay_rss_imports(settings: Settings) -> list[float]:
+    events, journeys = rss_size(settings, 10, 100)
+    return [peak_rss(_log(events, journeys), "imports")[1]]
+
+
+ratio(
+    "replay_fast_vs_csv",
+    "replay.fast",
+    "replay.read_csv",
+    "replay on the fast path / reading the same CSV with csv.reader (issue 10: <= 4, moonshot 2)",
+    ("<=", 4.0),
+)
+ratio(
+    "replay_engine_hook_vs_csv",
+    "replay.engine_hook",
+    "replay.read_csv",
+    "replay through the engine with one no-op hook / reading the same CSV",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -209,16 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         results["engine_hook_vs_csv"] = round(times["replay_engine_hook"] / times["read_csv"], 2)
         if not args.no_rss:
             rss: dict[str, Any] = {}
-            small = args.events // 10
-            for label, n, j in (
-                ("same_journeys_small", small, journeys // 10),
-                ("same_journeys_large", args.events, journeys // 10),
-                ("scaling_small", small, max(1, journeys // 10)),
-                ("scaling_large", args.events, journeys),
-            ):
+            sizes = Settings.full()
+            sizes = Settings(**{**sizes.__dict__, "growth_large": args.events})
+            for label, events_div, journeys_div, _ in RSS_SIZES:
+                n, j = rss_size(sizes, events_div, journeys_div)
                 log = write_log(Path(tmp) / f"{label}.csv", n, j)
                 base, peak = peak_rss(log)
-                rss[label] = {"events": n, "journeys": j, "base_mb": round(base, 1),
+                rss[label] = {"events": n, "journeys": j, "imports_mb": round(base, 1),
                               "peak_mb": round(peak, 1)}  # fmt: skip
             results["peak_rss"] = rss
     print(json.dumps(results, indent=2))

@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import figures as _figures
+from benchmarks import figures_replay as _figures_replay  # the replay.* figures (issue 10)
 from benchmarks.harness import (
     FIGURES,
     Settings,
@@ -32,7 +33,7 @@ from benchmarks.harness import (
 )
 
 HERE = Path(__file__).resolve().parent
-assert _figures
+assert _figures and _figures_replay
 
 
 def run(

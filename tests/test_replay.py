@@ -4,9 +4,12 @@ move up in a hand-written table), never against the code under test."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import logging
+import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -542,3 +545,21 @@ def test_machine_journeys_are_the_engine_path_ones(tmp_path: Path) -> None:
     assert result.stage_counts() == {
         "visitor": 0, "browsing": 0, "cart": 1, "abandoned": 0, "paid": 0,
     }  # fmt: skip
+
+
+def test_docs_replay_page_runs_and_prints_what_it_shows() -> None:
+    # tests/test_docs.py executes the core pages; this page is executed here the same way
+    page = Path(__file__).resolve().parent.parent / "docs" / "replay.md"
+    text = page.read_text(encoding="utf-8")
+    fence = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
+    found = [(m[1], m[2], text.count("\n", 0, m.start()) + 2) for m in fence.finditer(text)]
+    assert sum(lang == "python" for lang, _, _ in found) >= 3
+    namespace: dict[str, object] = {"__name__": "docs_replay"}
+    for i, (lang, code, line) in enumerate(found):
+        if lang != "python":
+            continue
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile("\n" * (line - 1) + code, str(page), "exec"), namespace)
+        if i + 1 < len(found) and found[i + 1][0] == "output":
+            assert out.getvalue() == found[i + 1][1], f"docs/replay.md, block at line {line}"
