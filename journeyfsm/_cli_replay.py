@@ -35,7 +35,7 @@ from .analytics import (
     ReplaySummary,
     replay,
 )
-from .analytics._logs import parse_time
+from .analytics._mapping import parse_time
 
 __all__ = ["add_replay_commands", "run_replay"]
 

@@ -563,3 +563,21 @@ def test_docs_replay_page_runs_and_prints_what_it_shows() -> None:
             exec(compile("\n" * (line - 1) + code, str(page), "exec"), namespace)
         if i + 1 < len(found) and found[i + 1][0] == "output":
             assert out.getvalue() == found[i + 1][1], f"docs/replay.md, block at line {line}"
+
+
+def test_engine_path_sorts_unsorted_input_without_running_hooks_twice(tmp_path: Path) -> None:
+    machine = JourneyMachine(shop(), logger=quiet_logger())
+    moves: list[tuple[str, str]] = []
+    machine.after(lambda ctx: moves.append((ctx.journey.key, ctx.trigger)))
+    rows = [row("a", "add", 2), row("a", "page_view", 0), row("b", "page_view", 1)]
+    result = run(tmp_path, rows, definition=machine)
+    assert not result.summary.fast_path
+    assert moves == [("a", "visit"), ("b", "visit"), ("a", "add_to_cart")]
+    check_against_reference(result, reference(rows, UTC, None))
+
+
+def test_csv_with_a_byte_order_mark_reads_its_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("customer,event,ts\na,page_view,2026-03-01T00:00:00Z\n".encode("utf-8-sig"))
+    mapping = LogMapping("customer", "event", "ts", triggers=EVENTS)
+    assert replay(shop(), path, mapping).journeys["a"].stage == "browsing"

@@ -7,7 +7,7 @@ The results are frozen records with ``to_dict()``:
 {'count': 0, 'median_seconds': None, 'p90_seconds': None}
 """
 
-from ._logs import BadRowError, LogMapping, MappingError, ReplayError  # replay
+from ._mapping import BadRowError, LogMapping, MappingError, ReplayError  # replay
 from ._replay import ReplayResult, replay  # replay
 from ._results import (
     BadRow,

@@ -41,7 +41,8 @@ from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
 from ._fastpath import FastReplay
-from ._logs import Event, LogMapping, LogReader, MappingError, ReplayError, parse_time
+from ._logs import Event, LogReader
+from ._mapping import LogMapping, MappingError, ReplayError, parse_time
 from ._ordering import ExternalSort
 from ._replay_summary import summarize
 from ._results import ReplaySummary
@@ -222,7 +223,10 @@ def replay(
     path = Path(source)
     log = machine.logger if machine is not None else _log_of(definition)
 
-    def attempt(mode: str, report: Progress | None) -> tuple[LogReader, Tally, Any]:
+    def attempt(start: float, ordered: bool) -> tuple[LogReader, Tally, Any]:
+        """One pass from ``start`` (progress) to 1: streaming, or through a sort."""
+        middle = start + (1.0 - start) / 2
+        report = _scaled(progress, start, 1.0 if ordered else middle)
         reader = LogReader(path, mapping, triggers, strict=strict, progress=report)
         tally = Tally(definition.triggers, reader.bad)
         applier: FastReplay | EngineReplay
@@ -230,26 +234,26 @@ def replay(
             applier = FastReplay(definition, _window(machine), tally)
         else:
             applier = EngineReplay(machine or JourneyMachine(definition), tally)
-        if mode == "stream":
+        if ordered:
             applier.run(reader.events())
         else:
-            with ExternalSort(reader.events(), progress=_scaled(progress, 0.5, 1.0)) as ordered:
-                applier.run(ordered)
+            merged = _scaled(progress, middle, 1.0)
+            with ExternalSort(reader.events(), progress=merged) as events:
+                applier.run(events)
         applier.finish(end_at)
         return reader, tally, applier.journeys
 
     if fast:
         try:
-            reader, tally, journeys = attempt("stream", progress)
+            reader, tally, journeys = attempt(0.0, ordered=True)
         except Unsorted as err:
             log.info("replay.unsorted", source=str(path), line=err.line, key=err.key)
-            reader, tally, journeys = attempt("sort", _scaled(progress, 0.0, 0.5))
+            reader, tally, journeys = attempt(0.0, ordered=False)
     else:
-        sorted_ = _in_order(path, mapping, triggers, strict, _scaled(progress, 0.0, 0.3))
-        if not sorted_:
+        ordered = _in_order(path, mapping, triggers, strict, _scaled(progress, 0.0, 0.3))
+        if not ordered:
             log.info("replay.unsorted", source=str(path))
-        report = _scaled(progress, 0.3, 1.0 if sorted_ else 0.65)
-        reader, tally, journeys = attempt("stream" if sorted_ else "sort", report)
+        reader, tally, journeys = attempt(0.3, ordered)
     summary = summarize(
         definition,
         path,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from .._errors import GuardError
-from ._logs import BadRowError, ReplayError
+from ._mapping import BadRowError, ReplayError
 from ._results import TriggerCounts
 
 __all__ = [
