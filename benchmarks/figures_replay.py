@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/figures_replay.py --events 100000
 
 Times, in the same run and on the same file: (a) reading the CSV log with ``csv.reader``
-(every row, nothing else), (b) ``replay`` on the fast path, (c) ``replay`` through the
-engine with one no-op hook; the ratios (b)/(a) (target <= 4, moonshot 2) and (c)/(a).
+(every row, nothing else), (b) ``replay`` on the fast path (also with the cyclic GC
+disabled, as ``journeyfsm replay`` runs it), (c) ``replay`` through the engine with one
+no-op hook; the ratios (b)/(a) (target <= 4, moonshot 2) and (c)/(a).
 Peak RSS (``resource.getrusage`` in a fresh subprocess per replay) for 100k and 1M events
 with the same number of journeys, and with journeys growing with the log.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import csv
+import gc
 import json
 import random
 import subprocess
@@ -170,9 +172,18 @@ def _best(fn: Any, repeats: int) -> float:
 def measure(path: Path, *, repeats: int = 3, slow: bool = True) -> dict[str, float]:
     """Seconds for (a) csv.reader, (b) the fast path, (c) the engine path with a hook."""
     end = T0 + timedelta(days=400)
+
+    def fast_gc_off() -> None:
+        gc.disable()
+        try:
+            replay(shop(), path, MAPPING, end=end)
+        finally:
+            gc.enable()
+
     out = {
         "read_csv": _best(lambda: read_csv(path), repeats),
         "replay_fast": _best(lambda: replay(shop(), path, MAPPING, end=end), repeats),
+        "replay_fast_gc_off": _best(fast_gc_off, repeats),
     }
     if slow:
         out["replay_engine_hook"] = _best(
@@ -183,18 +194,38 @@ def measure(path: Path, *, repeats: int = 3, slow: bool = True) -> dict[str, flo
 
 _RSS_CHILD = """
 import resource, sys
+
+
+def peak_kb():
+    # VmHWM belongs to this program's memory map, which exec made fresh; ru_maxrss keeps
+    # the high-water mark of the process forked from the (large) benchmark process
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 from benchmarks.figures_replay import MAPPING, shop
 from journeyfsm.analytics import replay
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+base = peak_kb()
 if sys.argv[2] == "replay":  # else: only the imports
     result = replay(shop(), sys.argv[1], MAPPING)
     assert result.summary.rows_read > 0
-print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(base, peak_kb())
 """
 
 
 def peak_rss(path: Path, what: str = "replay") -> tuple[float, float]:
-    """(MB after imports, peak MB) of a fresh interpreter replaying ``path`` (Linux: KB)."""
+    """(MB after imports, peak MB) of a fresh interpreter replaying ``path``.
+
+    Peak resident memory of the child's own program (``VmHWM`` on Linux; elsewhere
+    ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, in KB on Linux).
+    """
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(
         [sys.executable, "-c", _RSS_CHILD, str(path), what],
@@ -268,6 +299,23 @@ def replay_fast(settings: Settings) -> list[float]:
 
 @measured(
     "replay",
+    "fast_gc_off",
+    unit="us/row",
+    description="the fast path with the cyclic GC disabled, as `journeyfsm replay` runs it",
+)
+def replay_fast_gc_off(settings: Settings) -> list[float]:
+    def run(path: Path) -> None:
+        gc.disable()
+        try:
+            replay(shop(), path, MAPPING, end=_end())
+        finally:
+            gc.enable()
+
+    return _per_row(settings, run, settings.growth_repeats_large + 1)
+
+
+@measured(
+    "replay",
     "engine_hook",
     unit="us/row",
     description="the same through the engine: a machine with one no-op before hook",
@@ -326,6 +374,12 @@ ratio(
     ("<=", 4.0),
 )
 ratio(
+    "replay_fast_gc_off_vs_csv",
+    "replay.fast_gc_off",
+    "replay.read_csv",
+    "the same with the cyclic GC disabled during the replay (what the command does)",
+)
+ratio(
     "replay_engine_hook_vs_csv",
     "replay.engine_hook",
     "replay.read_csv",
@@ -348,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         times = measure(path, repeats=args.repeats)
         results["seconds"] = {k: round(v, 3) for k, v in times.items()}
         results["fast_vs_csv"] = round(times["replay_fast"] / times["read_csv"], 2)
+        results["fast_gc_off_vs_csv"] = round(times["replay_fast_gc_off"] / times["read_csv"], 2)
         results["engine_hook_vs_csv"] = round(times["replay_engine_hook"] / times["read_csv"], 2)
         if not args.no_rss:
             rss: dict[str, Any] = {}

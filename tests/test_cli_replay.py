@@ -181,3 +181,13 @@ def test_help_shows_examples_and_exit_codes(capsys: pytest.CaptureFixture[str]) 
     text = capsys.readouterr().out
     assert "journeyfsm replay events.csv --definition eight-phases" in text
     assert "Exit codes: 0 replayed, 1 stopped" in text
+
+
+def test_the_command_restores_the_garbage_collector(log: Path) -> None:
+    import gc
+
+    assert gc.isenabled()
+    assert call(str(log), *FLAGS)[0] == 0
+    assert gc.isenabled()
+    assert call(str(log), *FLAGS, "--strict")[0] == 1  # stopped: restored all the same
+    assert gc.isenabled()
