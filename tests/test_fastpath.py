@@ -196,3 +196,23 @@ def test_guards_see_the_context_fire_gives_them(tmp_path: Path) -> None:
         ("a", "go", {"p": "yes"}, T0, "s", "t", "i2"),
         None,  # an empty meta cell: no meta
     ]
+
+
+def test_csv_meta_is_shared_between_rows_and_equal_to_fires(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    rows = [("a", "add", 0, "web"), ("b", "add", 1, "web"), ("b", "abandon", 2, "")]
+    path.write_text(
+        "k,e,t,m\n"
+        + "".join(f"{k},{e},{(T0 + timedelta(hours=h)).isoformat()},{m}\n" for k, e, h, m in rows),
+        encoding="utf-8",
+    )
+    mapping = {"key": "k", "event": "e", "time": "t", "meta": ["m"]}
+    machine = JourneyMachine(_cart(), logger=quiet_logger())
+    fast = replay(machine, path, mapping)
+    slow = replay(machine, path, mapping, fast=False)
+    assert fast.journeys == slow.journeys
+    a, b = fast.journeys["a"].history[0], fast.journeys["b"].history[0]
+    assert a.meta == {"m": "web"} and a.meta is b.meta  # one read-only dict for both
+    assert fast.journeys["b"].history[1].meta is None  # an empty cell: no meta
+    with pytest.raises(TypeError):
+        a.meta["m"] = "changed"  # type: ignore[index]

@@ -172,6 +172,7 @@ class LogReader:
             rows = 0
             n_seg = len(seg)
             fromiso = datetime.fromisoformat
+            frozen_meta = _MetaCache(meta)
             try:
                 for row in reader:
                     line = last + 1
@@ -220,7 +221,7 @@ class LogReader:
                         trigger,
                         (row[ii] or None) if ii >= 0 else None,
                         _columns(row, pay, {}) if pay else None,
-                        _frozen_columns(row, meta) if meta else None,
+                        frozen_meta(row) if meta else None,
                     )
             except csv.Error as err:
                 raise MappingError(
@@ -326,10 +327,31 @@ def _columns(
     return out if out else empty
 
 
-def _frozen_columns(row: list[str], columns: list[tuple[str, int]]) -> FrozenDict | None:
-    """History meta from CSV cells: strings only, so read-only as it is (None if empty)."""
-    out = _columns(row, columns, None)
-    return None if out is None else FrozenDict(out)
+class _MetaCache:
+    """History meta from CSV cells, shared between rows with the same values.
+
+    The cells are strings, so the meta dict is read-only as it is (a ``FrozenDict``, what
+    ``fire`` stores) and rows with the same values can share one: a channel column gives
+    a handful of dicts for a million history entries.  At most ``MAX_SHARED`` distinct
+    values are kept; later ones get a dict of their own.
+    """
+
+    MAX_SHARED = 4096
+
+    def __init__(self, columns: list[tuple[str, int]]) -> None:
+        self.columns = columns
+        self.names = tuple(name for name, _ in columns)
+        self.shared: dict[tuple[str, ...], FrozenDict | None] = {}
+
+    def __call__(self, row: list[str]) -> FrozenDict | None:
+        values = tuple([row[i] for _, i in self.columns])
+        if values in self.shared:
+            return self.shared[values]
+        cells = {name: v for name, v in zip(self.names, values, strict=True) if v}
+        meta = FrozenDict(cells) if cells else None
+        if len(self.shared) < self.MAX_SHARED:
+            self.shared[values] = meta
+        return meta
 
 
 def _text(value: Any) -> str | None:
