@@ -581,3 +581,12 @@ def test_csv_with_a_byte_order_mark_reads_its_first_column(tmp_path: Path) -> No
     path.write_bytes("customer,event,ts\na,page_view,2026-03-01T00:00:00Z\n".encode("utf-8-sig"))
     mapping = LogMapping("customer", "event", "ts", triggers=EVENTS)
     assert replay(shop(), path, mapping).journeys["a"].stage == "browsing"
+
+
+def test_a_strict_definition_policy_is_counted_not_raised_during_replay(tmp_path: Path) -> None:
+    strict = attrs.evolve(shop(), policy="strict")
+    rows = [row("a", "pay", 0, total="5"), row("a", "page_view", 1)]
+    for fast in (True, False):
+        s = run(tmp_path, rows, definition=strict, fast=fast).summary
+        checkout = next(t for t in s.triggers if t.trigger == "checkout")
+        assert checkout.ignored == 1 and s.events_applied == 2
