@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmarks import figures as _figures
 from benchmarks import figures_timeouts as _figures_timeouts  # after the table's others
+from benchmarks import figures_replay as _figures_replay  # the replay.* figures (issue 10)
 from benchmarks.harness import (
     FIGURES,
     Settings,
@@ -33,7 +34,7 @@ from benchmarks.harness import (
 )
 
 HERE = Path(__file__).resolve().parent
-assert _figures and _figures_timeouts
+assert _figures and _figures_timeouts and _figures_replay
 
 
 def run(

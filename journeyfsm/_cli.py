@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from . import templates
 from ._cli_export import EPILOGS, DiagramUsageError, add_diagram_command
+from ._cli_replay import add_replay_commands
 from ._cli_store import CliUsageError, add_store_commands, show_journey
 from ._definition import JourneyDefinition
 from ._errors import DefinitionError, Problem, close_matches
@@ -165,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     _json_flag(listing, "the templates")
     listing.set_defaults(run=_cmd_templates)
     add_diagram_command(sub, _FORMAT)
+    add_replay_commands(sub)
     return parser
 
 

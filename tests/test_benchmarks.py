@@ -251,3 +251,19 @@ def test_list_option_names_every_figure(capsys: pytest.CaptureFixture[str]) -> N
     listed = capsys.readouterr().out
     for fid in FIGURES:
         assert fid in listed
+
+
+def test_replay_figures_log_is_deterministic_and_replays_every_row(tmp_path: Path) -> None:
+    from benchmarks import figures_replay
+    from journeyfsm.analytics import replay
+
+    a = figures_replay.write_log(tmp_path / "a.csv", 400, 40)
+    b = figures_replay.write_log(tmp_path / "b.csv", 400, 40)
+    assert a.read_bytes() == b.read_bytes()
+    assert figures_replay.read_csv(a) == 401  # the header and every row
+    result = replay(figures_replay.shop(), a, figures_replay.MAPPING)
+    s = result.summary
+    assert s.rows_read == 400 and s.bad_row_count == 0
+    assert s.events_applied + s.skipped_count == 400
+    slow = replay(figures_replay.slow_machine(), a, figures_replay.MAPPING)
+    assert not slow.summary.fast_path and slow.journeys == result.journeys

@@ -1,12 +1,29 @@
 """Measure journeys: replay event logs, funnels, conversion, time in stage, what-if.
 
-The results are frozen records with ``to_dict()``:
+Replay a log of past events through a definition, then count where the journeys went:
 
->>> from journeyfsm.analytics import DurationStats
->>> DurationStats(count=0, median=None, p90=None).to_dict()
-{'count': 0, 'median_seconds': None, 'p90_seconds': None}
+>>> import pathlib, tempfile
+>>> from journeyfsm import templates
+>>> from journeyfsm.analytics import LogMapping, funnel, replay
+>>> log = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+>>> _ = log.write_text("who,what,when\\nc1,engage,2026-01-05T09:00:00Z\\n"
+...                    "c2,engage,2026-01-05T10:00:00Z\\nc2,want,2026-01-06T10:00:00Z\\n")
+>>> result = replay(templates.aida(), log, LogMapping(key="who", event="what", time="when"))
+>>> f = funnel(result.journeys.values(), templates.aida())
+>>> [(s.stage, s.reached) for s in f.stages[:3]]
+[('attention', 2), ('interest', 2), ('desire', 1)]
+
+Every result is a frozen record with ``to_dict()``; ``to_csv``/``to_json``/``write`` export
+them and ``render_funnel`` prints them as a table.  Guides: docs/measuring.md,
+docs/replay.md, docs/analytics.md.
 """
 
+from ._breakdown import NONE_GROUP, breakdown
+from ._compare import compare
+from ._funnel import funnel
+from ._mapping import BadRowError, LogMapping, MappingError, ReplayError
+from ._render import human_duration, render_breakdown, render_comparison, render_funnel
+from ._replay import ReplayResult, replay
 from ._results import (
     BadRow,
     Breakdown,
@@ -19,25 +36,6 @@ from ._results import (
     TransitionCount,
     TriggerCounts,
 )
-
-__all__ = [
-    "BadRow",
-    "Breakdown",
-    "Comparison",
-    "DurationStats",
-    "Funnel",
-    "ReplaySummary",
-    "StageDifference",
-    "StageStats",
-    "TransitionCount",
-    "TriggerCounts",
-]
-
-# -- funnels, breakdowns, what-if, exports and text tables -------------------------------
-from ._breakdown import NONE_GROUP, breakdown
-from ._compare import compare
-from ._funnel import funnel
-from ._render import human_duration, render_breakdown, render_comparison, render_funnel
 from ._tables import (
     ALL_GROUP,
     BREAKDOWN_COLUMNS,
@@ -48,12 +46,27 @@ from ._tables import (
     write,
 )
 
-__all__ += [
+__all__ = [
     "ALL_GROUP",
     "BREAKDOWN_COLUMNS",
     "COMPARISON_COLUMNS",
     "FUNNEL_COLUMNS",
     "NONE_GROUP",
+    "BadRow",
+    "BadRowError",
+    "Breakdown",
+    "Comparison",
+    "DurationStats",
+    "Funnel",
+    "LogMapping",
+    "MappingError",
+    "ReplayError",
+    "ReplayResult",
+    "ReplaySummary",
+    "StageDifference",
+    "StageStats",
+    "TransitionCount",
+    "TriggerCounts",
     "breakdown",
     "compare",
     "funnel",
@@ -61,6 +74,7 @@ __all__ += [
     "render_breakdown",
     "render_comparison",
     "render_funnel",
+    "replay",
     "to_csv",
     "to_json",
     "write",

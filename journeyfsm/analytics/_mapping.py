@@ -1,0 +1,281 @@
+"""The log mapping (which columns of an event log mean what), its errors, and timestamps.
+
+See :mod:`._logs` for how a log is read with it, and docs/replay.md for the user's view.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from .._clock import UTC
+from .._definition import JourneyDefinition
+from .._errors import JourneyError, close_matches
+
+__all__ = [
+    "BadRowError",
+    "LogFormat",
+    "LogMapping",
+    "MappingError",
+    "ReplayError",
+    "parse_time",
+]
+
+LogFormat = Literal["csv", "jsonl", "parquet"]
+
+
+class ReplayError(JourneyError, ValueError):
+    """A replay could not run, or stopped (``line``: the log line concerned, if any)."""
+
+    def __init__(self, message: str, *, line: int | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.line = line
+
+
+class MappingError(ReplayError):
+    """The log mapping does not fit the definition or the file (a usage mistake)."""
+
+
+class BadRowError(ReplayError):
+    """``strict=True`` and a row could not be used; ``line`` says which."""
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise MappingError(f"LogMapping {what} must be column names (str), got {item!r}")
+    return items
+
+
+# one converter per field: the attrs mypy plugin does not read lambdas
+def _payload_names(value: Any) -> tuple[str, ...]:
+    return _names(value, "payload")
+
+
+def _meta_names(value: Any) -> tuple[str, ...]:
+    return _names(value, "meta")
+
+
+def _segment_names(value: Any) -> tuple[str, ...]:
+    return _names(value, "segments")
+
+
+def _optional_column(value: Any) -> str | None:
+    return None if value is None else _column(value)
+
+
+def _triggers(value: Any) -> Mapping[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MappingError(
+            f"LogMapping triggers must map event names to triggers ({{'page_view': "
+            f"'browse'}}), got {type(value).__name__}"
+        )
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str) or not k or not v:
+            raise MappingError(
+                f"LogMapping triggers must map event names (str) to trigger names (str), "
+                f"got {k!r}: {v!r}"
+            )
+    return dict(value)
+
+
+def _column(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise MappingError(f"a LogMapping column must be a non-empty str, got {value!r}")
+    return value
+
+
+def _zone(name: str) -> tzinfo:
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise MappingError(
+            f"unknown timezone {name!r} for naive timestamps; use an IANA name such as "
+            "'UTC', 'Europe/Berlin' or 'America/New_York'"
+        ) from None
+
+
+def _check_timezone(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str):
+        raise MappingError(f"LogMapping timezone must be a str, got {value!r}")
+    _zone(value)
+
+
+def _check_format(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and value not in ("csv", "jsonl", "parquet"):
+        raise MappingError(f"LogMapping format must be 'csv', 'jsonl' or 'parquet', got {value!r}")
+
+
+@attrs.frozen
+class LogMapping:
+    """Which columns of an event log mean what, and which event names are which triggers.
+
+    ``key``, ``event`` and ``time`` name the journey key, event name and timestamp
+    columns; ``event_id`` an optional id column (a repeated id is a ``duplicate``);
+    ``payload`` columns become the payload dict guards read, ``meta`` columns the history
+    entry's metadata, ``segments`` columns are kept per journey (first non-empty value).
+    ``triggers`` maps event names to triggers (several names may map to one trigger);
+    events it does not name are skipped and counted.  Without ``triggers``, an event
+    whose name is a trigger of the definition is that trigger.  ``timezone`` says how
+    naive timestamps are read; ``format`` overrides the file suffix.
+
+    >>> m = LogMapping(key="customer", event="event", time="ts",
+    ...                triggers={"page_view": "browse", "search": "browse"})
+    >>> LogMapping.from_dict(m.to_dict()) == m
+    True
+    >>> m.columns()
+    ('customer', 'event', 'ts')
+    """
+
+    key: str = attrs.field(converter=_column)
+    event: str = attrs.field(converter=_column)
+    time: str = attrs.field(converter=_column)
+    event_id: str | None = attrs.field(default=None, converter=_optional_column)
+    payload: tuple[str, ...] = attrs.field(default=(), converter=_payload_names)
+    meta: tuple[str, ...] = attrs.field(default=(), converter=_meta_names)
+    segments: tuple[str, ...] = attrs.field(default=(), converter=_segment_names)
+    triggers: Mapping[str, str] = attrs.field(factory=dict, converter=_triggers, hash=False)
+    timezone: str = attrs.field(default="UTC", validator=_check_timezone)
+    format: LogFormat | None = attrs.field(default=None, validator=_check_format)
+
+    _FIELDS = ("key", "event", "time", "event_id", "payload", "meta", "segments", "triggers")
+
+    def columns(self) -> tuple[str, ...]:
+        """Every column the mapping reads, each once, in mapping order."""
+        cols = [self.key, self.event, self.time]
+        if self.event_id is not None:
+            cols.append(self.event_id)
+        cols += [*self.payload, *self.meta, *self.segments]
+        return tuple(dict.fromkeys(cols))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping as JSON-able data (what ``--map mapping.json`` holds)."""
+        return {
+            "key": self.key,
+            "event": self.event,
+            "time": self.time,
+            "event_id": self.event_id,
+            "payload": list(self.payload),
+            "meta": list(self.meta),
+            "segments": list(self.segments),
+            "triggers": dict(self.triggers),
+            "timezone": self.timezone,
+            "format": self.format,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LogMapping:
+        """A mapping from a dict such as :meth:`to_dict` writes; unknown keys are refused.
+
+        >>> LogMapping.from_dict({"key": "k", "event": "e", "tim": "t"})
+        Traceback (most recent call last):
+        ...
+        journeyfsm.analytics._mapping.MappingError: unknown key 'tim' in the log mapping (did you mean 'time'?); keys: key, event, time, event_id, payload, meta, segments, triggers, timezone, format
+        """
+        if not isinstance(data, Mapping):
+            raise MappingError(f"a log mapping must be a JSON object, got {type(data).__name__}")
+        known = (*cls._FIELDS, "timezone", "format")
+        for name in data:
+            if name not in known:
+                close = close_matches(str(name), known)
+                hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+                raise MappingError(
+                    f"unknown key {name!r} in the log mapping{hint}; keys: {', '.join(known)}"
+                )
+        missing = [name for name in ("key", "event", "time") if data.get(name) is None]
+        if missing:
+            raise MappingError(
+                f"the log mapping needs the column(s) {', '.join(missing)} (journey key, event "
+                "name, timestamp)"
+            )
+        values = {k: v for k, v in data.items() if v is not None}
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LogMapping:
+        """Read a mapping from a JSON file (the CLI's ``--map``)."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise MappingError(f"cannot read the log mapping {str(path)!r}: {err}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise MappingError(
+                f"the log mapping {str(path)!r} is not valid JSON: {err.msg} at line "
+                f"{err.lineno}, column {err.colno}"
+            ) from None
+        return cls.from_dict(data)
+
+    def trigger_map(self, definition: JourneyDefinition) -> dict[str, str]:
+        """Event name -> trigger, checked against ``definition`` (unknown trigger: error)."""
+        known = definition.triggers
+        if not self.triggers:
+            return {t: t for t in known}
+        for event, trigger in self.triggers.items():
+            if trigger not in known:
+                close = close_matches(trigger, known)
+                hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+                raise MappingError(
+                    f"the log mapping maps event {event!r} to trigger {trigger!r}, which "
+                    f"definition {definition.name!r} does not have; {hint}triggers: "
+                    f"{', '.join(known)}",
+                    trigger=trigger,
+                )
+        return dict(self.triggers)
+
+    def zone(self) -> tzinfo:
+        """The zone naive timestamps are read in."""
+        return _zone(self.timezone)
+
+
+# -- times -----------------------------------------------------------------------------
+_fromiso = datetime.fromisoformat
+_fromts = datetime.fromtimestamp
+
+
+def parse_time(value: Any, zone: tzinfo = UTC) -> datetime:
+    """An ISO-8601 string, unix epoch seconds (number or numeric string) or a datetime
+    as an aware UTC datetime; a naive one is read in ``zone``.  ``ValueError`` otherwise.
+
+    >>> parse_time("2026-03-01T10:00:00+01:00").isoformat()
+    '2026-03-01T09:00:00+00:00'
+    >>> parse_time("1767225600").isoformat()
+    '2026-01-01T00:00:00+00:00'
+    >>> parse_time("2026-07-01 12:00", ZoneInfo("Europe/Berlin")).isoformat()
+    '2026-07-01T10:00:00+00:00'
+    """
+    cls = value.__class__
+    if cls is str:
+        if len(value) > 4 and value[4] == "-":  # ISO-8601: YYYY-...
+            text = value[:-1] + "+00:00" if value[-1] in "zZ" else value
+            at = _fromiso(text)
+        else:
+            return _fromts(float(value), UTC)
+    elif cls is int or cls is float:
+        return _fromts(value, UTC)
+    elif isinstance(value, datetime):
+        at = value
+    else:
+        raise ValueError(f"expected an ISO-8601 string or epoch seconds, got {cls.__name__}")
+    tz = at.tzinfo
+    if tz is UTC:
+        return at
+    if tz is None:
+        return at.replace(tzinfo=UTC) if zone is UTC else at.replace(tzinfo=zone).astimezone(UTC)
+    return at.astimezone(UTC)

@@ -1,0 +1,115 @@
+"""The run summary of a replay, and the loud warnings that keep silent zeroes out.
+
+A replay that moved almost nothing usually has a mistake in its mapping (event names
+that do not match, the wrong key column, times in another zone) rather than in the
+journey: the counts alone read as "nobody converted".  So when most usable rows moved no
+journey, or most rows were bad, the summary carries a warning line naming the top
+reasons (the most common unmapped event names, the (stage, trigger) pairs most often
+ignored or blocked), and replay logs it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from .._definition import JourneyDefinition
+from ._logs import LogReader
+from ._results import BadRow, ReplaySummary
+from ._tally import BLOCKED, DUPLICATE, IGNORED, MOVED, Tally
+
+__all__ = ["summarize"]
+
+TOP = 3  # reasons named per kind in a warning
+
+
+def summarize(
+    definition: JourneyDefinition,
+    path: Path,
+    reader: LogReader,
+    tally: Tally,
+    *,
+    journeys: int,
+    end: datetime | None,
+    fast: bool,
+    seconds: float,
+) -> ReplaySummary:
+    """The :class:`ReplaySummary` of one finished replay."""
+    skipped = dict(sorted(reader.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+    return ReplaySummary(
+        source=str(path),
+        definition=definition.name,
+        version=definition.version,
+        rows_read=reader.rows_read,
+        events_applied=tally.events_applied,
+        journeys=journeys,
+        triggers=tally.trigger_counts(),
+        skipped=skipped,
+        bad_rows=tuple(BadRow(line, reason) for line, reason in reader.bad_rows),
+        bad_row_count=reader.bad_row_count,
+        timeouts_fired=tally.timeouts_fired,
+        timezone=reader.mapping.timezone,
+        end=end,
+        fast_path=fast,
+        seconds=round(seconds, 6),
+        warnings=tuple(warnings(definition, reader, tally, skipped, end)),
+    )
+
+
+def _top(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+
+
+def _top_pairs(counts: dict[tuple[str, str], int]) -> list[tuple[tuple[str, str], int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+
+
+def warnings(
+    definition: JourneyDefinition,
+    reader: LogReader,
+    tally: Tally,
+    skipped: dict[str, int],
+    end: datetime | None,
+) -> list[str]:
+    """The warning lines of a run (empty when nothing looks wrong)."""
+    out: list[str] = []
+    rows, bad = reader.rows_read, reader.bad_row_count
+    if rows == 0:
+        out.append(f"the log {reader.path.name!r} has no data rows: nothing was replayed")
+    elif bad * 2 > rows:
+        first = reader.bad_rows[0] if reader.bad_rows else None
+        example = f"; first: line {first[0]}: {first[1]}" if first else ""
+        out.append(
+            f"most rows could not be used: {bad} of {rows} rows are bad (check the time "
+            f"format and the key/event/time columns){example}"
+        )
+    usable = rows - bad
+    moved = tally.from_log(MOVED)
+    if usable > 0 and moved * 2 < usable:
+        n_skipped = sum(skipped.values())
+        ignored, blocked = tally.from_log(IGNORED), tally.from_log(BLOCKED)
+        duplicate = tally.from_log(DUPLICATE)
+        # the headline counts log rows; the (stage, trigger) reasons include timeouts
+        reasons = [f"unmapped event {name!r} ({n} rows)" for name, n in _top(skipped)]
+        reasons += [
+            f"{trigger!r} ignored in stage {stage!r} ({n})"
+            for (stage, trigger), n in _top_pairs(tally.ignored_pairs)
+        ]
+        reasons += [
+            f"{trigger!r} blocked by guards in stage {stage!r} ({n})"
+            for (stage, trigger), n in _top_pairs(tally.blocked_pairs)
+        ]
+        if duplicate:
+            reasons.append(f"duplicate event ids ({duplicate})")
+        out.append(
+            f"most events moved no journey: {usable - moved} of {usable} usable rows did not "
+            f"(skipped {n_skipped}, ignored {ignored}, blocked {blocked}, duplicate "
+            f"{duplicate}); top reasons: {'; '.join(reasons) or 'none recorded'}. Check the "
+            "mapping's event names and triggers, and the stages the journeys start in"
+        )
+    if end is None and definition.timeouts:
+        out.append(
+            "no end of observation given: stage timeouts still pending after each journey's "
+            "last event were not fired (pass end=... / --end to fire them)"
+        )
+    return out
