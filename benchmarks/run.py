@@ -22,8 +22,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import figures as _figures
-from benchmarks import figures_timeouts as _figures_timeouts  # after the table's others
 from benchmarks import figures_replay as _figures_replay  # the replay.* figures (issue 10)
+from benchmarks import figures_timeouts as _figures_timeouts  # after the table's others
 from benchmarks.harness import (
     FIGURES,
     Settings,
