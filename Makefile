@@ -87,7 +87,7 @@ test-all: test test-min
 	done
 
 demo: $(CORE)
-	$(BIN)/journeyfsm demo
+	$(BIN)/journeyfsm demo --report demo-report.html
 
 bench: $(BENCH)
 	$(BIN)/python benchmarks/run.py

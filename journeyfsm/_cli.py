@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import templates
+from ._cli_analysis import add_funnel_command
 from ._cli_export import EPILOGS, DiagramUsageError, add_diagram_command
-from ._cli_replay import add_replay_commands
+from ._cli_replay import add_replay_commands, load_target
 from ._cli_store import CliUsageError, add_store_commands, show_journey
 from ._definition import JourneyDefinition
 from ._errors import DefinitionError, Problem, close_matches
@@ -116,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--db", metavar="PATH", help="keep the SQLite store in PATH (default: a temporary file)"
     )
+    demo.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write an HTML report of the journeys (diagram, funnel, tables) to PATH",
+    )
     _json_flag(demo, "only the final summary")
     demo.set_defaults(run=_cmd_demo)
 
@@ -167,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=_cmd_templates)
     add_diagram_command(sub, _FORMAT)
     add_replay_commands(sub)
+    add_funnel_command(sub, load_target)
     return parser
 
 
@@ -187,10 +194,22 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from ._demo import run_demo
 
     if not args.json:
-        run_demo(seed=args.seed, customers=args.customers, quiet=args.quiet, out=out, db=args.db)
+        run_demo(
+            seed=args.seed,
+            customers=args.customers,
+            quiet=args.quiet,
+            out=out,
+            db=args.db,
+            report=args.report,
+        )
         return OK
     r = run_demo(
-        seed=args.seed, customers=args.customers, quiet=True, out=io.StringIO(), db=args.db
+        seed=args.seed,
+        customers=args.customers,
+        quiet=True,
+        out=io.StringIO(),
+        db=args.db,
+        report=args.report,
     )
     summary = {
         "seed": r.seed,
@@ -205,6 +224,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         "purchases": r.purchases,
         "outbox_pending": r.outbox_pending,
         "outbox_dead": r.outbox_dead,
+        "report": r.report,
     }
     _print_json(summary, out)
     return OK

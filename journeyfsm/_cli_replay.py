@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._cli_analysis import AnalysisUsageError, add_analysis_options, analyse
 from ._definition import JourneyDefinition
 from ._errors import DefinitionError, JourneyError
 from ._logging import STDLIB_NAME
@@ -108,6 +109,7 @@ def add_replay_commands(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-fast", action="store_true", help="always go through the engine")
+    add_analysis_options(p)
     p.set_defaults(run=_cmd_replay)
 
 
@@ -172,11 +174,27 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
         return STOPPED
     for warning in result.summary.warnings:
         print(f"warning: {warning}", file=err)
+    try:
+        analysis = analyse(args, target, mapping, end, result, load_target)
+    except (_UsageError, MappingError, AnalysisUsageError) as e:
+        print(f"journeyfsm replay: error: {e}", file=err)
+        return USAGE
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"journeyfsm replay: error: cannot write: {e}", file=err)
+        return USAGE
+    except (BadRowError, ReplayError, JourneyError) as e:
+        print(f"journeyfsm replay: stopped: {e}", file=err)
+        return STOPPED
     if args.json:
         data = {"summary": result.summary.to_dict(), "stages": result.stage_counts()}
+        data.update(analysis.to_dict())
         print(json.dumps(data, indent=2), file=out)
     else:
         print(describe(result), file=out)
+        print("", file=out)
+        print(analysis.render(), file=out)
+    for line in analysis.written:
+        print(line, file=err if args.json else out)
     return OK
 
 

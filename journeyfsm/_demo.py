@@ -105,6 +105,7 @@ class DemoResult:
     purchases: int  # moves into the purchase stage
     outbox_pending: int = 0  # effects still waiting in the outbox at the end
     outbox_dead: int = 0  # effects dead-lettered
+    report: str | None = None  # the HTML report's path, when one was written
 
 
 def run_demo(
@@ -114,11 +115,13 @@ def run_demo(
     quiet: bool = False,
     out: TextIO | None = None,
     db: str | None = None,
+    report: str | None = None,
 ) -> DemoResult:
     """Simulate the shop on a SQLite store and print what happens to ``out`` (default: stdout).
 
     ``quiet`` prints the summary only; ``db`` keeps the store in that file (default: a
-    temporary file, removed at the end).
+    temporary file, removed at the end); ``report`` writes an HTML report of the stored
+    journeys there (diagram with counts, funnel, tables) and prints its path.
 
     >>> import io
     >>> result = run_demo(seed=1, customers=5, out=io.StringIO())
@@ -128,12 +131,14 @@ def run_demo(
     if customers < 1:
         raise ValueError(f"customers must be at least 1, got {customers}")
     if db is not None:
-        return _run(seed, customers, quiet, out, db)
+        return _run(seed, customers, quiet, out, db, report)
     with tempfile.TemporaryDirectory(prefix="journeyfsm-demo-") as folder:
-        return _run(seed, customers, quiet, out, os.path.join(folder, "shop.db"))
+        return _run(seed, customers, quiet, out, os.path.join(folder, "shop.db"), report)
 
 
-def _run(seed: int, customers: int, quiet: bool, out: TextIO | None, db: str) -> DemoResult:
+def _run(
+    seed: int, customers: int, quiet: bool, out: TextIO | None, db: str, report: str | None
+) -> DemoResult:
     from .stores import SQLiteStore
 
     stream = out if out is not None else sys.stdout
@@ -206,6 +211,7 @@ def _run(seed: int, customers: int, quiet: bool, out: TextIO | None, db: str) ->
             while worker.run_once() > 0:  # the day's emails, after their moves committed
                 pass
         counts = worker.counts()
+        written = None if report is None else _write_report(service, report)
     finally:
         store.close()
 
@@ -223,10 +229,24 @@ def _run(seed: int, customers: int, quiet: bool, out: TextIO | None, db: str) ->
         purchases=purchases,
         outbox_pending=counts.get("pending", 0),
         outbox_dead=counts.get("dead", 0),
+        report=written,
     )
     say("")
     _summary(result, stream)
+    if written is not None:
+        print(f"report: {written}", file=stream)
     return result
+
+
+def _write_report(service: JourneyService, path: str) -> str:
+    """The stored journeys' funnel, drawn into a self-contained HTML report at ``path``."""
+    from .analytics import funnel
+    from .export import write_report
+
+    definition = service.machine.definition
+    counted = funnel(service.journeys(definition.name), definition)
+    title = f"journeyfsm demo: {counted.journeys} customers of a small shop"
+    return str(write_report(path, definition, funnel=counted, title=title).resolve())
 
 
 def _summary(r: DemoResult, stream: TextIO) -> None:

@@ -45,6 +45,7 @@ from ._tables import (
     to_json,
     write,
 )
+from ._whatif import what_if
 
 __all__ = [
     "ALL_GROUP",
@@ -77,5 +78,6 @@ __all__ = [
     "replay",
     "to_csv",
     "to_json",
+    "what_if",
     "write",
 ]

@@ -265,6 +265,26 @@ class Funnel:
         known = ", ".join(s.stage for s in self.stages)
         raise KeyError(f"no stage {name!r} in this funnel; stages: {known}")
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Funnel:
+        """A funnel from its :meth:`to_dict` form (a ``--funnel FUNNEL.json`` file).
+
+        Every key is checked; a bad one is a ``ValueError`` naming it.
+
+        >>> none = DurationStats(0, None, None)
+        >>> f = Funnel("d", 1, 3, ("a",), (StageStats("a", True, 3, 3, 1, None, 0, none, none),),
+        ...            (), {})
+        >>> Funnel.from_dict(f.to_dict()) == f
+        True
+        >>> Funnel.from_dict({"stages": "a"})
+        Traceback (most recent call last):
+        ...
+        ValueError: funnel.stages: expected list, got str
+        """
+        from ._funnel_json import funnel_from_dict
+
+        return funnel_from_dict(data)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-shaped."""
         return {
