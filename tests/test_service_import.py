@@ -8,12 +8,15 @@ histories' event ids, their next timeout), never by the code under test.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import attrs
 import pytest
 from conftest import quiet_logger
-from service_support import open_store, store
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from service_support import open_store, store, store_factory
 from test_service_timeouts import moves, next_due, timeout_service
 from test_timeouts import T0, D, H, shop
 
@@ -289,3 +292,43 @@ def test_replace_drops_delivered_outbox_rows_whose_keys_the_new_history_reuses(
         assert [(o.idempotency_key, o.status) for o in tx.outbox("shop", key="k")] == [
             ("shop:k:3:nudge", "pending")
         ]
+
+
+TRIGGERS = ["add_to_cart", "checkout", "purchase", "remind", "abandon", "lose", "lapse"]
+gaps = st.sampled_from([0, 60, 3600, 86400, 7 * 86400, 200 * 86400])
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(st.tuples(gaps, st.sampled_from(TRIGGERS)), max_size=8), tail=gaps)
+def test_any_journey_the_machine_makes_imports_and_then_moves_as_the_machine_does(
+    kind: str, tmp_path_factory: pytest.TempPathFactory, steps: Any, tail: int
+) -> None:
+    factory, close = store_factory(kind, tmp_path_factory.mktemp("import"))
+    try:
+        machine = bare()
+        journey = machine.start("k", at=T0)
+        at = T0
+        for n, (gap, trigger) in enumerate(steps):
+            at += timedelta(seconds=gap)
+            machine.tick(journey, at)
+            machine.fire(journey, trigger, at=at, event_id=f"e-{n}")
+        service = timeout_service(factory())
+        assert service.import_journeys([journey]) == 1
+        [stored] = service.journeys()
+        assert comparable(service.machine, stored) == comparable(machine, journey)
+        # both go on from there: a tick at the end, then one more event
+        at += timedelta(seconds=tail)
+        service.tick(at)
+        machine.tick(journey, at)
+        service.handle("k", "add_to_cart", at=at, event_id="last")
+        machine.fire(journey, "add_to_cart", at=at, event_id="last")
+        assert service.history("k", limit=1000) == journey.history
+        for entry in journey.history:  # every event id that moved it, timeouts' too
+            if entry.event_id is not None:
+                again = service.handle("k", "add_to_cart", event_id=entry.event_id)
+                assert (again.status, again.seq) == ("duplicate", entry.seq)
+    finally:
+        close()
