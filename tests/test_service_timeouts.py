@@ -844,3 +844,41 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_keeps_the_batches_it_commit
         assert [m[0] for m in moves(service, key)] == ["add_to_cart", "remind", "abandon"]
     with store.transaction(write=False) as tx:
         assert sorted(o.key for o in tx.outbox("shop")) == sorted(keys)  # one nudge each
+
+
+def test_a_batch_whose_write_fails_is_advanced_again_one_journey_at_a_time(
+    store: Store,
+) -> None:
+    service = timeout_service(store)
+    keys = _staggered(service, 5)
+    original = service.store.transaction
+    batch_writes: list[int] = []
+
+    def transaction(*, write: bool = True) -> Any:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def failing_first_batch() -> Any:
+            with original(write=write) as tx:
+                write_many = tx.write_many
+
+                def write_batch(decisions: Any) -> None:
+                    journeys = {d.journey.key for d in decisions if d.journey is not None}
+                    if len(journeys) > 1:
+                        batch_writes.append(len(journeys))
+                        if len(batch_writes) == 1:  # after writing: the rollback undoes it
+                            write_many(decisions)
+                            raise StoreError("the disk is full", table="journeys")
+                    write_many(decisions)
+
+                tx.write_many = write_batch  # type: ignore[method-assign]
+                yield tx
+
+        return failing_first_batch()
+
+    service.store.transaction = transaction  # type: ignore[method-assign]
+    report = service.tick(T0 + 2 * D, batch_size=3)
+    assert batch_writes == [3, 2]  # the first batch failed, then went one by one
+    assert (report.journeys, report.fired, report.failed) == (5, 10, ())
+    for key in keys:
+        assert [m[0] for m in moves(service, key)] == ["add_to_cart", "remind", "abandon"]
