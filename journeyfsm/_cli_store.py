@@ -160,6 +160,13 @@ def add_store_commands(sub: Any) -> None:
         metavar="SECONDS",
         help="seconds between two timeout ticks (1.0)",
     )
+    worker.add_argument(
+        "--tick-batch",
+        type=int,
+        default=100,
+        metavar="N",
+        help="due journeys advanced per transaction by a tick (100; 1: one per transaction)",
+    )
     worker.add_argument("--limit", type=int, default=100, help="rows claimed per round (100)")
     worker.add_argument(
         "--idle", type=float, default=0.5, help="seconds to wait when nothing is due (0.5)"
@@ -185,6 +192,8 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
         raise CliUsageError(
             f"--tick-interval must be a number of seconds > 0, got {args.tick_interval}"
         )
+    if args.tick_batch < 1:
+        raise CliUsageError(f"--tick-batch must be at least 1, got {args.tick_batch}")
     machine = load_machine(args.machine)
     store = open_store(args.db)
     worker = OutboxWorker(machine, store)
@@ -193,7 +202,11 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
         from ._service import JourneyService
         from ._timeout_worker import TimeoutWorker
 
-        ticker = TimeoutWorker(JourneyService(machine, store), interval=args.tick_interval)
+        ticker = TimeoutWorker(
+            JourneyService(machine, store),
+            interval=args.tick_interval,
+            batch_size=args.tick_batch,
+        )
     try:
         if args.once:
             if ticker is not None:  # first: the moves of the timeouts may schedule effects

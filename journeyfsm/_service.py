@@ -10,13 +10,17 @@ later events see the row its earlier ones made), then one ``write_many`` transac
 (one statement per table where the driver allows), version-checked per journey; on a
 conflict the batch is handled again event by event.
 
-``tick`` = find due journeys (``next_due <= now``), then for each, in its OWN write
-transaction: claim the row (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite's write lock),
-``decide_tick`` (pure), write the timeouts' rows, commit.  Exactly once: a journey is
-advanced only while its claim is held, the write is checked against the row's version
-and timeouts fired, and a timeout's move carries its deterministic event id (unique in
-the store); a process that dies before the commit leaves the row as it was, still due,
-for the next tick.
+``tick`` (its drivers are in _service_tick.py) = claim a batch of due journeys
+(``next_due <= now``) in ONE write transaction (PostgreSQL ``FOR UPDATE SKIP LOCKED``;
+SQLite's write lock), ``decide_tick`` each (pure), write the batch's rows at once, commit;
+again until ``limit``.  Exactly once: a journey is advanced only while its claim is held,
+the write is checked against the row's version and timeouts fired, and a timeout's move
+carries its deterministic event id (unique in the store); a process that dies before the
+commit leaves the batch's rows as they were, still due, for the next tick.
+
+``import_journeys`` = check each journey with its machine (_service_import.py, pure),
+then write a batch of whole journeys (rows, history, event ids; no outbox rows) in one
+transaction.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from ._clock import ensure_utc
 from ._definition import Policy
-from ._errors import ConcurrencyConflict, JourneyError
+from ._errors import ConcurrencyConflict
 from ._outcome import Outcome
 from ._records import HistoryEntry, Journey
 from ._runtime import JourneyMachine
@@ -40,11 +44,12 @@ from ._service_core import (
     TickReport,
     check_event,
     decide,
-    decide_tick,
     journey_from_row,
     journey_from_snapshot,
 )
+from ._service_import import import_journeys
 from ._service_records import as_event
+from ._service_tick import tick_batches, tick_one_by_one
 from .stores._base import Store
 
 __all__ = ["JourneyService"]
@@ -291,14 +296,20 @@ class JourneyService:
         with self.store.transaction(write=False) as tx:
             return tx.history(self.definition, key, after=after, limit=limit)
 
-    def tick(self, now: datetime | None = None, *, limit: int = 1000) -> TickReport:
+    def tick(
+        self, now: datetime | None = None, *, limit: int = 1000, batch_size: int = 100
+    ) -> TickReport:
         """Fire the timeouts due at ``now`` (default: the clock) of up to ``limit`` journeys.
 
-        Journeys are taken soonest-due first, each advanced in its own transaction: every
-        timeout due fires in order, at its own due time, as ``JourneyMachine.tick`` fires
-        it (history, event ids and outbox rows written as ``handle`` writes them).  Safe
-        with any number of workers ticking one database: each timeout fires once.  A
-        journey whose timeout raises (a hook) is rolled back and listed in
+        Journeys are taken soonest-due first, ``batch_size`` per transaction: one
+        transaction claims a batch (PostgreSQL ``FOR UPDATE SKIP LOCKED``, so workers share
+        the due journeys without waiting on each other), fires every timeout due of each
+        journey in order, at its own due time, as ``JourneyMachine.tick`` fires it
+        (history, event ids and outbox rows written as ``handle`` writes them), writes the
+        batch at once and commits.  ``batch_size=1`` advances each journey in its own
+        transaction (and counts ``report.skipped``).  Safe with any number of workers
+        ticking one database: each timeout fires once.  A journey whose timeout raises (a
+        hook) is left out of its batch's writes (the others commit) and listed in
         ``report.failed``; the next tick tries it again.  When ``report.journeys`` equals
         ``limit``, more may be due: tick again.
 
@@ -320,28 +331,12 @@ class JourneyService:
         """
         if type(limit) is not int or limit < 1:
             raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         until = self._now() if now is None else ensure_utc(now, what="tick(now=...)")
-        with self.store.transaction(write=False) as tx:
-            keys = tx.due(self.definition, now=until, limit=limit)
-        outcomes: list[Outcome] = []
-        done = skipped = 0
-        failed: list[tuple[str, str]] = []
-        for key in keys:
-            try:
-                with self.store.transaction() as tx:
-                    row = tx.claim_due(self.definition, key, now=until)
-                    if row is None:  # another worker holds it, or has advanced it
-                        skipped += 1
-                        continue
-                    decided = decide_tick(self.machine, row, until=until, now=self._now())
-                    tx.write_many(decided.decisions)
-            except JourneyError as err:  # nothing of this journey was written
-                failed.append((key, f"{type(err).__name__}: {err}"))
-                self.machine.logger.warning("timeout.failed", key=key, error=str(err))
-                continue
-            done += 1
-            outcomes.extend(decided.outcomes)
-        return TickReport(done, len(outcomes), tuple(outcomes), skipped, tuple(failed))
+        if batch_size == 1:
+            return tick_one_by_one(self, until, limit)
+        return tick_batches(self, until, limit, batch_size)
 
     def journeys(self, definition: str | None = None, *, batch: int = 500) -> Iterator[Journey]:
         """Every stored journey (of ``definition``, or of all definitions), with its whole
@@ -394,6 +389,41 @@ class JourneyService:
             entry_seq=row.entry_seq,
             timeouts_fired=row.timeouts_fired,
         )
+
+    def import_journeys(
+        self, journeys: Iterable[Journey], *, replace: bool = False, batch_size: int = 500
+    ) -> int:
+        """Write finished journeys of this service's definition into the store; how many.
+
+        Each journey is written whole: its row (stage, data, version, timeout clock and
+        ``next_due``), every history entry, and the event id of each move with its seq (a
+        later ``handle`` with one of them is a ``duplicate``; timeouts fire as they would
+        have, from the journey's clock, on the next ``tick``).  Imported moves never run
+        effects: NO outbox rows are written, for the journey's past or otherwise.
+
+        Every journey is first checked by the machine (its snapshot restored: stages,
+        history chain, version, clock) and must belong to this definition, start in the
+        initial stage, have a known clock and no event id twice; a journey that fails is a
+        ``SnapshotError`` naming it before its batch is written.  Journeys are written
+        ``batch_size`` per transaction: a refused journey, or a key already stored, stops
+        the import with nothing of its batch written (earlier batches stay committed; the
+        error says which journey).  ``replace=True`` replaces stored keys instead: their
+        row, history, event ids and outbox rows (pending, done and dead: a kept row's
+        idempotency key would collide with the new history's later moves) are deleted in
+        the same transaction.
+
+        >>> from journeyfsm import JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> machine = JourneyMachine(templates.aida())
+        >>> journey = machine.start("c-1")
+        >>> _ = machine.fire(journey, "engage", event_id="e-1")
+        >>> service = JourneyService(machine, MemoryStore())
+        >>> service.import_journeys([journey])
+        1
+        >>> service.get("c-1").stage, service.handle("c-1", "engage", event_id="e-1").status
+        ('interest', 'duplicate')
+        """
+        return import_journeys(self, journeys, replace=replace, batch_size=batch_size)
 
     def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than`` (retention); how many.

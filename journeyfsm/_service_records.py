@@ -17,6 +17,7 @@ __all__ = [
     "Decision",
     "Event",
     "EventIdRow",
+    "JourneyImport",
     "JourneyRow",
     "OutboxRow",
     "TickDecision",
@@ -125,6 +126,17 @@ class Decision:
 
 
 @attrs.frozen
+class JourneyImport:
+    """One whole journey as ``JourneyService.import_journeys`` writes it: its row, its
+    history (every move, oldest first) and the event ids of its moves, each with the seq of
+    its move; never outbox rows (imported moves run no effects)."""
+
+    row: JourneyRow
+    history: tuple[HistoryEntry, ...]
+    event_ids: tuple[EventIdRow, ...]
+
+
+@attrs.frozen
 class TickDecision:
     """What ``decide_tick`` concluded for one claimed journey: the timeouts' outcomes and
     the decisions to write, in order (a chain: each expects the row the one before made).
@@ -138,7 +150,9 @@ class TickDecision:
 class TickReport:
     """What ``JourneyService.tick`` did: ``journeys`` claimed and advanced, timeouts
     ``fired`` (one outcome each in ``outcomes``: moved, blocked or ignored), ``skipped``
-    due journeys another worker held or had advanced, and ``failed``: ``(key, error)``
+    due journeys another worker held or had advanced (counted by ``batch_size=1`` ticks,
+    which read the due keys first; a batched claim passes over held rows without seeing
+    them, so it is 0 there), and ``failed``: ``(key, error)``
     for each journey whose timeout raised (a hook's ``HookError``, a corrupted row's
     ``StoreError``); nothing of those was written, and the next tick tries again.
 

@@ -24,7 +24,8 @@ class TimeoutWorker:
     """Ticks ``service`` every ``interval`` seconds: fires the timeouts that are due.
 
     ``clock`` (default: the service's machine's clock) says what "now" is; ``limit``
-    bounds the journeys advanced per tick (a round ticks again while a tick was full).
+    bounds the journeys advanced per tick (a round ticks again while a tick was full);
+    ``batch_size`` is how many of them share one transaction (``JourneyService.tick``).
 
     >>> from datetime import datetime, timedelta, timezone
     >>> from journeyfsm import JourneyBuilder, JourneyMachine, JourneyService, ManualClock
@@ -52,6 +53,7 @@ class TimeoutWorker:
         interval: float = 1.0,
         clock: Clock | None = None,
         limit: int = 1000,
+        batch_size: int = 100,
     ) -> None:
         if not isinstance(service, JourneyService):
             raise TypeError(f"TimeoutWorker takes a JourneyService, got {service!r}")
@@ -59,12 +61,15 @@ class TimeoutWorker:
             raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
         if type(limit) is not int or limit < 1:
             raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if clock is not None and not callable(getattr(clock, "now", None)):
             raise TypeError(f"clock must have a now() method (a journeyfsm Clock), got {clock!r}")
         self.service = service
         self.interval = float(interval)
         self.clock = clock if clock is not None else service.machine.clock
         self.limit = limit
+        self.batch_size = batch_size
 
     def _now(self) -> datetime:
         return ensure_utc(self.clock.now(), what="the TimeoutWorker's clock")
@@ -76,7 +81,7 @@ class TimeoutWorker:
         outcomes: list[Outcome] = []
         failed: list[tuple[str, str]] = []
         while True:
-            report = self.service.tick(now, limit=self.limit)
+            report = self.service.tick(now, limit=self.limit, batch_size=self.batch_size)
             journeys += report.journeys
             fired += report.fired
             skipped += report.skipped

@@ -2,7 +2,7 @@
 
     python service_process.py handle DB EVENTS.json OUT.json [KILL_POINT N]
     python service_process.py drain DB RECEIVER.log LEASE_SECONDS [KILL_AFTER_EFFECT N]
-    python service_process.py tick DB NOW OUT.json [KILL_BEFORE_COMMIT N]
+    python service_process.py tick DB NOW OUT.json [KILL_BEFORE_COMMIT N [BATCH_SIZE B]]
 
 DB is a SQLite file path, or ``pg:PREFIX:DSN`` for PostgreSQL tables prefixed PREFIX.
 
@@ -19,9 +19,11 @@ KILL_AFTER_EFFECT the process SIGKILLs itself after the N-th effect ran, before 
 is marked done.
 
 ``tick``: ticks the timeout shop of test_service_timeouts.py at NOW (ISO) with
-``limit=1`` until nothing is left, and writes the outcomes' ``[key, trigger, event id]``
-to OUT.json.  With KILL_BEFORE_COMMIT the process SIGKILLs itself when the N-th journey
-it claimed has been written, before its transaction commits.
+``limit=1, batch_size=1`` until nothing is left, and writes the outcomes' ``[key,
+trigger, event id]`` to OUT.json.  With KILL_BEFORE_COMMIT N (0: never) the process
+SIGKILLs itself when the N-th transaction that claimed journeys has written them, before
+it commits.  With BATCH_SIZE B > 1 it ticks with ``limit=2 * B, batch_size=B`` instead
+(several batches a tick, claimed with ``claim_due_batch``).
 """
 
 from __future__ import annotations
@@ -129,13 +131,13 @@ def drain(db: str, receiver: str, lease: float, kill_after: int | None) -> None:
         pass
 
 
-def tick(db: str, now: str, out_file: str, kill_at: int | None) -> None:
+def tick(db: str, now: str, out_file: str, kill_at: int | None, batch: int = 1) -> None:
     from datetime import datetime
 
     from test_service_timeouts import timeout_service
 
     service = timeout_service(_open(db))
-    if kill_at is not None:
+    if kill_at:
         store = service.store
         original = store.transaction
         claimed = [0]
@@ -163,11 +165,19 @@ def tick(db: str, now: str, out_file: str, kill_at: int | None) -> None:
                 return row
 
             cls.claim_due = claim
+            original_batch = cls.claim_due_batch
+
+            def claim_batch(self: Any, *a: Any, _orig: Any = original_batch, **kw: Any) -> Any:
+                rows = _orig(self, *a, **kw)
+                self._claimed = bool(rows)
+                return rows
+
+            cls.claim_due_batch = claim_batch
         store.transaction = transaction
     fired: list[list[str | None]] = []
     when = datetime.fromisoformat(now)
     while True:
-        report = service.tick(when, limit=1)
+        report = service.tick(when, limit=1 if batch == 1 else 2 * batch, batch_size=batch)
         fired.extend([o.key, o.trigger, o.event_id] for o in report.outcomes)
         if report.journeys + report.skipped == 0:
             break
@@ -186,7 +196,8 @@ def _transaction_classes() -> list[Any]:
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "tick":
-        tick(args[0], args[1], args[2], int(args[3]) if len(args) > 3 else None)
+        kill_at = int(args[3]) if len(args) > 3 else None
+        tick(args[0], args[1], args[2], kill_at, int(args[4]) if len(args) > 4 else 1)
     elif mode == "handle":
         kill = args[3] if len(args) > 3 else None
         handle(args[0], args[1], args[2], kill, int(args[4]) if kill else 0)

@@ -21,7 +21,14 @@ import pytest
 from conftest import quiet_logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service_support import dump_store, open_store, process_db, store, store_factory
+from service_support import (
+    dump_store,
+    open_store,
+    process_db,
+    store,
+    store_factory,
+    two_stores,
+)
 from test_timeouts import T0, D, H, shop
 
 from journeyfsm import (
@@ -36,7 +43,7 @@ from journeyfsm import (
 from journeyfsm._service_core import Event, decide
 from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
-__all__ = ["open_store", "process_db", "store"]  # fixtures, imported to be found
+__all__ = ["open_store", "process_db", "store", "two_stores"]  # fixtures, imported to be found
 
 HERE = Path(__file__).parent
 
@@ -622,3 +629,256 @@ def test_the_cli_worker_loop_delivers_and_ticks_until_stopped() -> None:
     thread.start()
     thread.join(60)
     assert not thread.is_alive() and sent == ["shop:c-1:3:nudge"]
+
+
+# -- batched ticks ---------------------------------------------------------------------------
+def _staggered(service: JourneyService, n: int) -> list[str]:
+    """``n`` carts, one a minute (no two due at once), with a failing-free hook."""
+    keys = [f"c-{i:02d}" for i in range(n)]
+    service.handle_many(
+        [Event(k, "add_to_cart", at=T0 + timedelta(minutes=i)) for i, k in enumerate(keys)]
+    )
+    return keys
+
+
+def _without_outbox_ids(dump: Any) -> Any:
+    return [(row, history, [attrs_without_id(o) for o in out]) for row, history, out in dump]
+
+
+def attrs_without_id(item: Any) -> Any:
+    import attrs
+
+    return attrs.evolve(item, id=0)
+
+
+@pytest.mark.parametrize("batch_size", [2, 3, 100])
+def test_a_batched_tick_writes_exactly_what_one_journey_per_transaction_writes(
+    two_stores: tuple[Store, Store], batch_size: int
+) -> None:
+    one, batched = (timeout_service(s) for s in two_stores)
+    keys = _staggered(one, 7)
+    _staggered(batched, 7)
+    for until in (T0 + 2 * H, T0 + 30 * D):  # the reminders, then everything to lost
+        expected = one.tick(until, batch_size=1)
+        got = batched.tick(until, batch_size=batch_size)
+        assert (got.journeys, got.fired, got.failed) == (7, expected.fired, ())
+        assert sorted(map(str, got.outcomes)) == sorted(map(str, expected.outcomes))
+    dumps = [_without_outbox_ids(dump_store(s, "shop", keys)) for s in two_stores]
+    assert dumps[0] == dumps[1]
+    assert [m[0] for m in moves(batched, "c-06")] == [
+        "add_to_cart",
+        "remind",
+        "abandon",
+        "lose",
+    ]
+
+
+def test_a_tick_takes_limit_journeys_in_batches_soonest_due_first(store: Store) -> None:
+    service = timeout_service(store)
+    keys = _staggered(service, 7)
+    report = service.tick(T0 + 2 * H, limit=5, batch_size=2)
+    assert report.journeys == 5 and [o.key for o in report.outcomes] == keys[:5]
+    report = service.tick(T0 + 2 * H, limit=5, batch_size=2)
+    assert report.journeys == 2 and [o.key for o in report.outcomes] == keys[5:]
+    assert service.tick(T0 + 2 * H, limit=5, batch_size=2).journeys == 0
+
+
+def test_a_failing_journey_is_left_out_of_its_batch_and_of_the_tick_s_later_batches(
+    store: Store,
+) -> None:
+    service = timeout_service(store)
+    keys = _staggered(service, 6)
+    calls: list[str] = []
+
+    @service.machine.on_enter("abandoned")
+    def crm(ctx: Any) -> None:
+        calls.append(ctx.journey.key)
+        if ctx.journey.key == "c-01":
+            raise RuntimeError("CRM down")
+
+    before = dump_store(store, "shop", ["c-01"])
+    report = service.tick(T0 + 2 * D, batch_size=2)
+    assert [key for key, _ in report.failed] == ["c-01"] and "CRM down" in report.failed[0][1]
+    assert report.journeys == 5 and report.fired == 10
+    assert calls.count("c-01") == 1  # tried once in this tick, not again by later batches
+    assert dump_store(store, "shop", ["c-01"]) == before
+    for key in (k for k in keys if k != "c-01"):
+        assert [m[0] for m in moves(service, key)] == ["add_to_cart", "remind", "abandon"]
+    with store.transaction(write=False) as tx:
+        assert {o.key for o in tx.outbox("shop")} == set(keys) - {"c-01"}
+
+
+def test_tick_and_the_timeout_worker_refuse_a_bad_batch_size() -> None:
+    service = timeout_service(MemoryStore())
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+            service.tick(T0, batch_size=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+            TimeoutWorker(service, batch_size=bad)  # type: ignore[arg-type]
+
+
+def test_the_timeout_worker_ticks_in_its_batch_size(store: Store) -> None:
+    clock = ManualClock(T0)
+    service = timeout_service(store, clock)
+    _staggered(service, 5)
+    claimed: list[int] = []
+    original = service.store.transaction
+
+    def transaction(*, write: bool = True) -> Any:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def counting() -> Any:
+            with original(write=write) as tx:
+                batch = tx.claim_due_batch
+
+                def claim(*a: Any, **kw: Any) -> Any:
+                    rows = batch(*a, **kw)
+                    claimed.append(len(rows))
+                    return rows
+
+                tx.claim_due_batch = claim  # type: ignore[method-assign]
+                yield tx
+
+        return counting()
+
+    service.store.transaction = transaction  # type: ignore[method-assign]
+    clock.advance(2 * D)
+    report = TimeoutWorker(service, interval=0.01, batch_size=2).run_once()
+    assert (report.journeys, report.fired) == (5, 10)
+    assert claimed == [2, 2, 1]
+
+
+def test_the_cli_worker_passes_its_tick_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from journeyfsm import _timeout_worker
+    from journeyfsm._cli import main
+
+    (tmp_path / "batchapp.py").write_text(
+        "from datetime import datetime, timezone\n"
+        "from journeyfsm import JourneyMachine, ManualClock, templates\n"
+        "machine = JourneyMachine(templates.aida(), "
+        "clock=ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc)))\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sizes: list[int] = []
+    original = _timeout_worker.TimeoutWorker.run_once
+
+    def run_once(self: TimeoutWorker) -> Any:
+        sizes.append(self.batch_size)
+        return original(self)
+
+    monkeypatch.setattr(_timeout_worker.TimeoutWorker, "run_once", run_once)
+    db = str(tmp_path / "j.db")
+    assert main(["db", "init", "--db", db]) == 0
+    argv = ["worker", "--db", db, "--machine", "batchapp:machine", "--once"]
+    assert main([*argv, "--tick-batch", "7"]) == 0
+    assert main(argv) == 0
+    assert sizes == [7, 100]
+    capsys.readouterr()
+    assert main([*argv, "--tick-batch", "0"]) == 2
+    assert "--tick-batch must be at least 1, got 0" in capsys.readouterr().err
+
+
+# -- batched ticks across processes and crashes ----------------------------------------------
+def test_worker_processes_ticking_in_batches_fire_each_timeout_once(
+    process_db: tuple[str, Store], tmp_path: Path
+) -> None:
+    db, store = process_db
+    service, keys = _due_journeys(store, 40)
+    now = (T0 + 10 * D).isoformat()
+    outs = [tmp_path / f"w{i}.json" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            # no kill (0); batches of 4
+            [sys.executable, str(HERE / "service_process.py"), "tick", db, now, str(out), "0", "4"],
+            cwd=HERE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for out in outs
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    fired = [tuple(f) for out in outs for f in json.loads(out.read_text())]
+    expected = {
+        (k, trigger, f"timeout:shop:{k}:{entry}:{index}")
+        for k in keys
+        for trigger, entry, index in (("remind", 1, 0), ("abandon", 1, 1), ("lose", 3, 0))
+    }
+    assert len(fired) == len(expected) and set(fired) == expected
+    for key in keys:
+        assert [m[0] for m in moves(service, key)] == ["add_to_cart", "remind", "abandon", "lose"]
+    with store.transaction(write=False) as tx:
+        assert len(tx.outbox("shop", status="pending")) == len(keys)  # one nudge each
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_keeps_the_batches_it_committed(
+    process_db: tuple[str, Store], tmp_path: Path
+) -> None:
+    db, store = process_db
+    service, keys = _due_journeys(store, 6)
+    now = (T0 + 2 * D).isoformat()
+    before = dump_store(store, "shop", keys)
+    # batches of 3: the first commits, the second is written and killed before its commit
+    killed = _run("tick", db, now, str(tmp_path / "killed.json"), "2", "3")
+    assert killed.returncode == -9, killed.stderr
+    after = dump_store(store, "shop", keys)
+    advanced = [k for k, b, a in zip(keys, before, after, strict=True) if a != b]
+    assert len(advanced) == 3  # the first batch, whole
+    for key in advanced:
+        assert [m[0] for m in moves(service, key)] == ["add_to_cart", "remind", "abandon"]
+    untouched = [k for k in keys if k not in advanced]
+    assert dump_store(store, "shop", untouched) == [
+        b for k, b in zip(keys, before, strict=True) if k in untouched
+    ]
+    done = _run("tick", db, now, str(tmp_path / "later.json"), "0", "3")
+    assert done.returncode == 0, done.stderr
+    fired = json.loads((tmp_path / "later.json").read_text())
+    assert sorted(f[0] for f in fired) == sorted(2 * untouched)  # remind and abandon each
+    assert len({tuple(f) for f in fired}) == len(fired)
+    for key in keys:
+        assert [m[0] for m in moves(service, key)] == ["add_to_cart", "remind", "abandon"]
+    with store.transaction(write=False) as tx:
+        assert sorted(o.key for o in tx.outbox("shop")) == sorted(keys)  # one nudge each
+
+
+def test_a_batch_whose_write_fails_is_advanced_again_one_journey_at_a_time(
+    store: Store,
+) -> None:
+    service = timeout_service(store)
+    keys = _staggered(service, 5)
+    original = service.store.transaction
+    batch_writes: list[int] = []
+
+    def transaction(*, write: bool = True) -> Any:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def failing_first_batch() -> Any:
+            with original(write=write) as tx:
+                write_many = tx.write_many
+
+                def write_batch(decisions: Any) -> None:
+                    journeys = {d.journey.key for d in decisions if d.journey is not None}
+                    if len(journeys) > 1:
+                        batch_writes.append(len(journeys))
+                        if len(batch_writes) == 1:  # after writing: the rollback undoes it
+                            write_many(decisions)
+                            raise StoreError("the disk is full", table="journeys")
+                    write_many(decisions)
+
+                tx.write_many = write_batch  # type: ignore[method-assign]
+                yield tx
+
+        return failing_first_batch()
+
+    service.store.transaction = transaction  # type: ignore[method-assign]
+    report = service.tick(T0 + 2 * D, batch_size=3)
+    assert batch_writes == [3, 2]  # the first batch failed, then went one by one
+    assert (report.journeys, report.fired, report.failed) == (5, 10, ())
+    for key in keys:
+        assert [m[0] for m in moves(service, key)] == ["add_to_cart", "remind", "abandon"]

@@ -23,6 +23,7 @@ import attrs
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
+from .._service_records import JourneyImport
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,6 +32,7 @@ __all__ = [
     "Store",
     "StoreMethods",
     "StoreTransaction",
+    "already_stored",
     "chain",
     "check_prefix",
     "check_version",
@@ -165,6 +167,26 @@ class StoreTransaction(Protocol):
         until it ends (PostgreSQL: ``FOR UPDATE SKIP LOCKED``); ``None`` if it is no longer
         due or another transaction holds it."""
 
+    def claim_due_batch(
+        self, definition: str, *, now: datetime, limit: int, skip: Sequence[str] = ()
+    ) -> list[JourneyRow | StoreError]:
+        """Up to ``limit`` rows due at ``now`` (soonest first; the keys in ``skip`` left
+        out), held by this transaction until it ends: PostgreSQL locks them with ONE
+        ``SELECT ... ORDER BY next_due LIMIT n FOR UPDATE SKIP LOCKED`` (rows another
+        transaction holds are passed over); SQLite's write transaction and the memory
+        store's lock hold everything.  A row that cannot be read (corrupted) is its
+        ``StoreError`` (naming table and key) in its place: it fails, not the batch."""
+
+    def import_rows(
+        self, definition: str, items: Sequence[JourneyImport], *, replace: bool
+    ) -> None:
+        """Write whole journeys: each one's row, history and event ids (no outbox rows).
+
+        A key stored already is a ``StoreError`` naming it (roll back: nothing of the
+        items may be kept), unless ``replace``: then its row, history, event ids and
+        outbox rows are deleted first, in this transaction.
+        """
+
     def journeys_page(
         self, definition: str | None, *, after: tuple[str, str] | None, limit: int
     ) -> list[JourneyRow]:
@@ -264,6 +286,19 @@ def conflict_batch(keys: Sequence[str], detail: str | None = None) -> Concurrenc
         f"another worker moved one of the {len(keys)} journeys of the batch ({shown}) "
         f"first{why}; reload them and decide again (handle_many does, one by one)",
         key=keys[0] if len(keys) == 1 else None,
+    )
+
+
+def already_stored(definition: str, keys: Sequence[str], n: int) -> StoreError:
+    """The error of an import that met journeys already in the store."""
+    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    return StoreError(
+        f"cannot import journey{'s' if len(keys) > 1 else ''} {shown} (definition "
+        f"{definition!r}): {len(keys)} of the batch's {n} journeys are already in the store; "
+        "nothing of the batch was written: pass replace=True to replace them (history, event "
+        "ids and outbox rows too), or leave them out",
+        table="journeys",
+        key=keys[0],
     )
 
 

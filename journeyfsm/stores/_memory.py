@@ -16,11 +16,20 @@ from typing import Any
 
 import attrs
 
-from .._errors import ConcurrencyConflict
+from .._errors import ConcurrencyConflict, StoreError
 from .._json import copy_json
 from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
-from ._base import OutboxItem, OutboxStatus, StoreMethods, chain, check_version, final_rows
+from .._service_records import JourneyImport
+from ._base import (
+    OutboxItem,
+    OutboxStatus,
+    StoreMethods,
+    already_stored,
+    chain,
+    check_version,
+    final_rows,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -201,6 +210,62 @@ class _MemoryTransaction:
         if row is None or row.next_due is None or row.next_due > now:
             return None
         return row
+
+    def claim_due_batch(
+        self, definition: str, *, now: datetime, limit: int, skip: Sequence[str] = ()
+    ) -> list[JourneyRow | StoreError]:
+        # the store's lock is held for the whole transaction: nobody else can hold them
+        left_out = set(skip)
+        due = sorted(
+            (row.next_due, row.key)
+            for (d, key), row in self._s._journeys.items()
+            if d == definition
+            and row.next_due is not None
+            and row.next_due <= now
+            and key not in left_out
+        )[:limit]
+        out: list[JourneyRow | StoreError] = []
+        for _, key in due:
+            try:
+                row = self.load(definition, key)
+            except StoreError as err:  # this journey fails, not the batch
+                out.append(err)
+                continue
+            assert row is not None
+            out.append(row)
+        return out
+
+    def import_rows(
+        self, definition: str, items: Sequence[JourneyImport], *, replace: bool
+    ) -> None:
+        s = self._s
+        stored = [i.row.key for i in items if (definition, i.row.key) in s._journeys]
+        if stored and not replace:
+            raise already_stored(definition, stored, len(items))
+        for key in stored:
+            self._drop(definition, key)
+        for item in items:
+            row = item.row
+            jkey = (definition, row.key)
+            self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data)))
+            if item.history:
+                self._set(s._history, jkey, list(item.history))
+            for e in item.event_ids:
+                self._set(s._event_ids, (definition, e.key, e.event_id), (e.seq, e.committed_at))
+
+    def _drop(self, definition: str, key: str) -> None:
+        """Delete journey ``key``'s row, history, event ids and outbox rows (undoably)."""
+        s, jkey = self._s, (definition, key)
+        self._pop(s._journeys, [jkey])
+        self._pop(s._history, [jkey])
+        self._pop(s._event_ids, [k for k in s._event_ids if k[:2] == jkey])
+        self._pop(s._outbox, [i for i, o in s._outbox.items() if (o.definition, o.key) == jkey])
+
+    def _pop(self, table: dict[Any, Any], keys: Sequence[Any]) -> None:
+        for k in keys:
+            if k in table:
+                value = table.pop(k)
+                self._undo.append(lambda k=k, v=value: table.__setitem__(k, v))  # type: ignore[misc]
 
     def journeys_page(
         self, definition: str | None, *, after: tuple[str, str] | None, limit: int

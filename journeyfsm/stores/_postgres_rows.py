@@ -19,12 +19,21 @@ from .._records import HistoryEntry
 from .._service_core import Decision, JourneyRow
 from ._base import (
     chain,
-    check_version,
     conflict,
     conflict_batch,
     final_rows,
 )
-from ._postgres_outbox import PostgresOutboxRows, utc
+from ._postgres_bulk import PostgresBulkRows
+from ._postgres_codec import JOURNEY_ARRAYS as _JOURNEY_ARRAYS
+from ._postgres_codec import JOURNEY_COLS as _JOURNEY_COLS
+from ._postgres_codec import ROW_COLS as _ROW_COLS
+from ._postgres_codec import ROW_COLS_J as _ROW_COLS_J
+from ._postgres_codec import columns as _columns
+from ._postgres_codec import entry_of as _entry
+from ._postgres_codec import history_values as _history_values
+from ._postgres_codec import journey_row as _journey_row
+from ._postgres_codec import journey_values as _journey_values
+from ._postgres_outbox import PostgresOutboxRows
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -32,10 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresTransaction"]
 
 
-_utc = utc
-
-
-class PostgresTransaction(PostgresOutboxRows):
+class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
     def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         self._t = store._t
@@ -394,85 +400,3 @@ class PostgresTransaction(PostgresOutboxRows):
             self._q("DELETE FROM {e} WHERE committed_at < %s", e="event_ids"), (older_than,)
         )
         return int(cur.rowcount)
-
-
-_JOURNEY_COLS = (
-    "definition, key, definition_version, stage, data, version, entered_at, updated_at, "
-    "started_at, entry_seq, timeouts_fired, next_due"
-)
-_JOURNEY_ARRAYS = (
-    "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], %s::int[], "
-    "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::int[], "
-    "%s::timestamptz[]"
-)
-_ROW_COLS = _JOURNEY_COLS.split(", ", 1)[1]  # key, definition_version, ...
-_ROW_COLS_J = ", ".join(f"j.{c}" for c in _ROW_COLS.split(", "))
-
-
-def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
-    key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last = found
-    check_version(key, version, last or 0)
-    return JourneyRow(
-        definition,
-        key,
-        dv,
-        stage,
-        data,
-        version,
-        _utc(entered),
-        _utc(updated),
-        _utc(started),
-        entry_seq,
-        fired,
-        None if due is None else _utc(due),
-    )
-
-
-def _entry(key: str, r: Sequence[Any]) -> HistoryEntry:
-    seq, trigger, source, dest, at, event_id, meta = r
-    if meta is not None and not isinstance(meta, dict):
-        raise StoreError(
-            f"history.meta of journey {key!r} (seq {seq}) is corrupted: not a JSON "
-            "object; repair the row",
-            table="history",
-            key=key,
-        )
-    return HistoryEntry(seq, trigger, source, dest, _utc(at), event_id, meta)
-
-
-def _journey_values(row: JourneyRow) -> tuple[Any, ...]:
-    return (
-        row.definition,
-        row.key,
-        Jsonb(row.definition_version),
-        row.stage,
-        Jsonb(row.data),
-        row.version,
-        row.entered_at,
-        row.updated_at,
-        row.started_at,
-        row.entry_seq,
-        row.timeouts_fired,
-        row.next_due,
-    )
-
-
-def _history_values(decision: Decision) -> tuple[Any, ...]:
-    row, entry = decision.journey, decision.history
-    assert row is not None and entry is not None
-    return (
-        row.definition,
-        row.key,
-        entry.seq,
-        entry.trigger,
-        entry.source,
-        entry.dest,
-        entry.at,
-        entry.event_id,
-        None if entry.meta is None else Jsonb(dict(entry.meta)),
-    )
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as ``width`` column lists: the arrays an ``unnest(...)`` turns back into rows."""
-    return [[r[i] for r in rows] for i in range(width)]

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from .._errors import StoreError
 from ._base import SCHEMA_VERSION, StoreMethods, check_prefix
-from ._sqlite_rows import SQLiteTransaction, write_statements
+from ._sqlite_codec import write_statements
+from ._sqlite_rows import SQLiteTransaction
 
 __all__ = ["SQLiteStore"]
 

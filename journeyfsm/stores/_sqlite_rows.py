@@ -7,41 +7,42 @@ quoted).  A value that cannot be read back (malformed JSON, a bad time) is a
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
-from .._service_core import Decision, EventIdRow, JourneyRow
+from .._service_core import Decision, JourneyRow
 from ._base import (
     chain,
-    check_version,
     conflict,
     conflict_batch,
     final_rows,
-    from_time,
     iter_chunks,
     to_time,
 )
-from ._sqlite_outbox import SQLiteOutboxRows, loads_json
+from ._sqlite_bulk import SQLiteBulkRows
+from ._sqlite_codec import CHUNK as _CHUNK
+from ._sqlite_codec import ROW_COLS as _ROW_COLS
+from ._sqlite_codec import ROW_COLS_J as _ROW_COLS_J
+from ._sqlite_codec import entry_of as _entry
+from ._sqlite_codec import event_id_params as _event_id_params
+from ._sqlite_codec import history_params as _history_params
+from ._sqlite_codec import journey_params as _journey_params
+from ._sqlite_codec import journey_row as _journey_row
+from ._sqlite_codec import outbox_params as _outbox_params
+from ._sqlite_codec import times as _times
+from ._sqlite_outbox import SQLiteOutboxRows
 
 if TYPE_CHECKING:
     from ._sqlite import SQLiteStore
 
-__all__ = ["SQLiteTransaction", "write_statements"]
+__all__ = ["SQLiteTransaction"]
 
 
-_loads = loads_json
-
-
-# one encoder for every value (json.dumps with options makes a new one per call)
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-class SQLiteTransaction(SQLiteOutboxRows):
+class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
     def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._t = store._t
@@ -255,156 +256,6 @@ class SQLiteTransaction(SQLiteOutboxRows):
             f"DELETE FROM {self._t['event_ids']} WHERE committed_at < ?", (to_time(older_than),)
         )
         return int(cur.rowcount)
-
-
-def write_statements(t: dict[str, str]) -> dict[str, str]:
-    """The statements that write a move, for the quoted table names ``t``."""
-    return {
-        "insert_journey": f"INSERT INTO {t['journeys']} (definition_version, stage, data, "
-        "version, entered_at, updated_at, started_at, entry_seq, timeouts_fired, next_due, "
-        "definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        # the clock token: the version and the timeouts fired the row was decided on
-        "update_journey": f"UPDATE {t['journeys']} SET definition_version = ?, stage = ?, "
-        "data = ?, version = ?, entered_at = ?, updated_at = ?, started_at = ?, "
-        "entry_seq = ?, timeouts_fired = ?, next_due = ? "
-        "WHERE definition = ? AND key = ? AND version = ? AND timeouts_fired = ?",
-        "history": f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, "
-        "dest, at, event_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "event_id": f"INSERT INTO {t['event_ids']} (definition, key, event_id, seq, "
-        "committed_at) VALUES (?, ?, ?, ?, ?)",
-        "outbox": f"INSERT INTO {t['outbox']} (definition, key, seq, effect, "
-        "idempotency_key, call, status, attempts, available_at, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-    }
-
-
-_CHUNK = 500  # values per statement: below every SQLite's limit on variables (999)
-
-
-_ROW_COLS = (
-    "key, definition_version, stage, data, version, entered_at, updated_at, started_at, "
-    "entry_seq, timeouts_fired, next_due"
-)
-_ROW_COLS_J = ", ".join(f"j.{c.strip()}" for c in _ROW_COLS.split(","))
-
-
-def _journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
-    (key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last_seq) = (
-        found
-    )
-    check_version(key, version, last_seq or 0)
-
-    def time(value: object, column: str) -> datetime:
-        return from_time(value, table="journeys", key=key, column=column)
-
-    for column, value in (("entry_seq", entry_seq), ("timeouts_fired", fired)):
-        if type(value) is not int:
-            raise StoreError(
-                f"journeys.{column} of journey {key!r} is corrupted: {value!r} is not an "
-                "integer; repair the row",
-                table="journeys",
-                key=key,
-            )
-    return JourneyRow(
-        definition,
-        key,
-        _loads(dv, "journeys", key, "definition_version"),
-        stage,
-        _loads(data, "journeys", key, "data"),
-        version,
-        time(entered, "entered_at"),
-        time(updated, "updated_at"),
-        time(started, "started_at"),
-        entry_seq,
-        fired,
-        None if due is None else time(due, "next_due"),
-    )
-
-
-def _entry(key: str, r: Sequence[Any]) -> HistoryEntry:
-    seq, trigger, source, dest, at, event_id, meta = r
-    return HistoryEntry(
-        seq,
-        trigger,
-        source,
-        dest,
-        from_time(at, table="history", key=key, column="at"),
-        event_id,
-        None if meta is None else _loads(meta, "history", key, "meta"),
-    )
-
-
-def _journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
-    dv = row.definition_version
-    return (
-        str(dv) if type(dv) is int else _dumps(dv),
-        row.stage,
-        _dumps(row.data),
-        row.version,
-        text(row.entered_at),
-        text(row.updated_at),
-        text(row.started_at),
-        row.entry_seq,
-        row.timeouts_fired,
-        None if row.next_due is None else text(row.next_due),
-        row.definition,
-        row.key,
-    )
-
-
-def _history_params(
-    decision: Decision, text: Callable[[datetime], str] = to_time
-) -> tuple[Any, ...]:
-    row, entry = decision.journey, decision.history
-    assert row is not None and entry is not None
-    return (
-        row.definition,
-        row.key,
-        entry.seq,
-        entry.trigger,
-        entry.source,
-        entry.dest,
-        text(entry.at),
-        entry.event_id,
-        None if entry.meta is None else _dumps(entry.meta),
-    )
-
-
-def _event_id_params(ids: EventIdRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
-    return (ids.definition, ids.key, ids.event_id, ids.seq, text(ids.committed_at))
-
-
-def _outbox_params(
-    decision: Decision, text: Callable[[datetime], str] = to_time
-) -> list[tuple[Any, ...]]:
-    now = text(decision.now)
-    return [
-        (
-            out.definition,
-            out.key,
-            out.seq,
-            out.effect,
-            out.idempotency_key,
-            _dumps(out.call),
-            now,
-            now,
-        )
-        for out in decision.outbox
-    ]
-
-
-def _times() -> Callable[[datetime], str]:
-    """:func:`to_time` remembering its answers: a batch's moves share most of their times
-    (a move's entry time, its commit time), and formatting them is a good part of a write."""
-    seen: dict[datetime, str] = {}
-
-    def text(value: datetime) -> str:
-        found = seen.get(value)
-        if found is None:
-            found = seen[value] = to_time(value)
-        return found
-
-    return text
 
 
 def _busy(key: str, err: sqlite3.OperationalError) -> StoreError:

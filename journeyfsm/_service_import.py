@@ -1,0 +1,140 @@
+"""The sans-IO half of ``JourneyService.import_journeys``: a finished ``Journey`` checked
+by its machine and turned into the rows a store keeps for it.
+
+A journey is imported as the machine would restore it: ``snapshot`` then ``restore``
+(every field checked, the history a chain of known stages ending in the journey's stage,
+``version`` equal to the number of moves, a clock a journey can have), plus what only a
+*whole* journey must satisfy: it belongs to this definition, its first move leaves the
+initial stage (a journey without moves is still there), its timeout clock is known
+(``started_at`` and ``entered_at``: the store arms its timeouts from them) and no event
+id appears twice in its history.  The rows are those the journey's moves would have
+written, without outbox rows: an imported move never runs an effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ._errors import DataError, JourneyError, SnapshotError
+from ._records import Journey
+from ._runtime import JourneyMachine
+from ._service_core import _row
+from ._service_records import EventIdRow, JourneyImport
+
+if TYPE_CHECKING:
+    from ._service import JourneyService
+
+__all__ = ["import_journeys", "import_row"]
+
+
+def import_journeys(
+    service: JourneyService, journeys: Iterable[Journey], *, replace: bool, batch_size: int
+) -> int:
+    """The driver of ``JourneyService.import_journeys`` (see its docstring): check each
+    journey, write them ``batch_size`` per transaction; how many were written."""
+    if type(batch_size) is not int or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if type(replace) is not bool:
+        raise TypeError(f"replace must be True or False, got {replace!r}")
+    if isinstance(journeys, (Journey, str, bytes)) or not isinstance(journeys, Iterable):
+        raise TypeError(f"import_journeys() takes an iterable of Journey objects, got {journeys!r}")
+    done = 0
+    batch: list[JourneyImport] = []
+    seen: dict[str, int] = {}
+    try:
+        for index, journey in enumerate(journeys):
+            item = import_row(service.machine, journey, service._now(), index)
+            first = seen.setdefault(item.row.key, index)
+            if first != index:
+                raise SnapshotError(
+                    f"cannot import journey {item.row.key!r} twice (items {first} and "
+                    f"{index}): import each journey once",
+                    key=item.row.key,
+                )
+            batch.append(item)
+            if len(batch) == batch_size:
+                done += _write(service, batch, replace)
+                batch = []
+        if batch:
+            done += _write(service, batch, replace)
+    except JourneyError as err:
+        if done:  # say what stays committed
+            err.message = f"{err.message} ({done} journeys were imported before this batch)"
+            err.args = (err.message,)
+        raise
+    return done
+
+
+def _write(service: JourneyService, batch: list[JourneyImport], replace: bool) -> int:
+    with service.store.transaction() as tx:
+        tx.import_rows(service.definition, batch, replace=replace)
+    return len(batch)
+
+
+def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int) -> JourneyImport:
+    """The rows of ``journey`` (item ``index`` of an import) after checking all of it;
+    ``SnapshotError`` (a ``ValueError``) naming the journey and what is wrong, or
+    ``TypeError`` for something that is not a ``Journey``.
+
+    >>> from datetime import datetime, timezone
+    >>> from journeyfsm import JourneyMachine, templates
+    >>> machine = JourneyMachine(templates.aida())
+    >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> journey = machine.start("c-1", at=t0)
+    >>> _ = machine.fire(journey, "engage", at=t0, event_id="e-1")
+    >>> rows = import_row(machine, journey, t0, 0)
+    >>> rows.row.stage, [e.seq for e in rows.history], [(i.event_id, i.seq) for i in rows.event_ids]
+    ('interest', [1], [('e-1', 1)])
+    """
+    if not isinstance(journey, Journey):
+        raise TypeError(
+            f"import_journeys() takes Journey objects (final journeys of a replay, or "
+            f"JourneyMachine.restore(snapshot)); item {index} is {journey!r}"
+        )
+    name, key = machine.definition.name, journey.key
+    where = f"cannot import journey {key!r} (item {index})"
+    if journey.definition is not None and journey.definition != name:
+        raise SnapshotError(
+            f"{where}: it belongs to definition {journey.definition!r}, not {name!r}; import "
+            f"it with a service whose machine runs {journey.definition!r}",
+            key=key,
+            stage=journey.stage,
+        )
+    try:
+        checked = machine.restore(machine.snapshot(journey))
+    except (SnapshotError, DataError) as err:
+        raise SnapshotError(f"{where}: {err}", key=key, stage=journey.stage) from err
+    history = tuple(checked.history)
+    first = machine.definition.initial_stage
+    if (history[0].source if history else checked.stage) != first:
+        moved = f"its first move leaves {history[0].source!r}" if history else "it has no moves"
+        raise SnapshotError(
+            f"{where}: {moved} but stage {checked.stage!r} is not where it started: every "
+            f"journey starts in the initial stage {first!r}; import the whole history",
+            key=key,
+            stage=checked.stage,
+        )
+    if checked.started_at is None or checked.entered_at is None:
+        raise SnapshotError(
+            f"{where}: its timeout clock is unknown (started_at {checked.started_at}, "
+            f"entered_at {checked.entered_at}; a format 1 snapshot?); a store arms timeouts "
+            "from it: set both on the journey (entered_at: the time of its last stage entry)",
+            key=key,
+            stage=checked.stage,
+        )
+    seqs: dict[str, int] = {}
+    for entry in history:
+        if entry.event_id is None:
+            continue
+        first_seq = seqs.setdefault(entry.event_id, entry.seq)
+        if first_seq != entry.seq:
+            raise SnapshotError(
+                f"{where}: event id {entry.event_id!r} made moves {first_seq} and {entry.seq}; "
+                "an event id moves a journey once: give the events distinct ids",
+                key=key,
+                stage=checked.stage,
+            )
+    ids = tuple(EventIdRow(name, key, eid, seq, now) for eid, seq in seqs.items())
+    return JourneyImport(_row(machine, checked, now), history, ids)

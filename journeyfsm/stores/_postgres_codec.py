@@ -1,0 +1,109 @@
+"""How a PostgresStore encodes its rows: the journeys table's columns, and the
+conversions between rows of the database and the service's records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from .._errors import StoreError
+from .._records import HistoryEntry
+from .._service_core import Decision, JourneyRow
+from ._base import check_version
+from ._postgres_outbox import utc
+
+__all__ = [
+    "JOURNEY_ARRAYS",
+    "JOURNEY_COLS",
+    "ROW_COLS",
+    "ROW_COLS_J",
+    "columns",
+    "entry_of",
+    "history_values",
+    "journey_row",
+    "journey_values",
+]
+
+
+JOURNEY_COLS = (
+    "definition, key, definition_version, stage, data, version, entered_at, updated_at, "
+    "started_at, entry_seq, timeouts_fired, next_due"
+)
+JOURNEY_ARRAYS = (
+    "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], %s::int[], "
+    "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::int[], "
+    "%s::timestamptz[]"
+)
+ROW_COLS = JOURNEY_COLS.split(", ", 1)[1]  # key, definition_version, ...
+ROW_COLS_J = ", ".join(f"j.{c}" for c in ROW_COLS.split(", "))
+
+
+def journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
+    key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last = found
+    check_version(key, version, last or 0)
+    return JourneyRow(
+        definition,
+        key,
+        dv,
+        stage,
+        data,
+        version,
+        utc(entered),
+        utc(updated),
+        utc(started),
+        entry_seq,
+        fired,
+        None if due is None else utc(due),
+    )
+
+
+def entry_of(key: str, r: Sequence[Any]) -> HistoryEntry:
+    seq, trigger, source, dest, at, event_id, meta = r
+    if meta is not None and not isinstance(meta, dict):
+        raise StoreError(
+            f"history.meta of journey {key!r} (seq {seq}) is corrupted: not a JSON "
+            "object; repair the row",
+            table="history",
+            key=key,
+        )
+    return HistoryEntry(seq, trigger, source, dest, utc(at), event_id, meta)
+
+
+def journey_values(row: JourneyRow) -> tuple[Any, ...]:
+    return (
+        row.definition,
+        row.key,
+        Jsonb(row.definition_version),
+        row.stage,
+        Jsonb(row.data),
+        row.version,
+        row.entered_at,
+        row.updated_at,
+        row.started_at,
+        row.entry_seq,
+        row.timeouts_fired,
+        row.next_due,
+    )
+
+
+def history_values(decision: Decision) -> tuple[Any, ...]:
+    row, entry = decision.journey, decision.history
+    assert row is not None and entry is not None
+    return (
+        row.definition,
+        row.key,
+        entry.seq,
+        entry.trigger,
+        entry.source,
+        entry.dest,
+        entry.at,
+        entry.event_id,
+        None if entry.meta is None else Jsonb(dict(entry.meta)),
+    )
+
+
+def columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists: the arrays an ``unnest(...)`` turns back into rows."""
+    return [[r[i] for r in rows] for i in range(width)]

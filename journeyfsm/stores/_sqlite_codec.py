@@ -1,0 +1,186 @@
+"""How a SQLiteStore encodes its rows: the statements that write a move, and the
+conversions between rows of the database and the service's records (a value that cannot
+be read back is a ``StoreError`` naming the table, the column and the journey key)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from .._errors import StoreError
+from .._records import HistoryEntry
+from .._service_core import Decision, EventIdRow, JourneyRow
+from ._base import check_version, from_time, to_time
+from ._sqlite_outbox import loads_json
+
+__all__ = [
+    "CHUNK",
+    "ROW_COLS",
+    "ROW_COLS_J",
+    "dumps",
+    "entry_of",
+    "event_id_params",
+    "history_params",
+    "journey_params",
+    "journey_row",
+    "outbox_params",
+    "times",
+    "write_statements",
+]
+
+_loads = loads_json
+
+# one encoder for every value (json.dumps with options makes a new one per call)
+dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def write_statements(t: dict[str, str]) -> dict[str, str]:
+    """The statements that write a move, for the quoted table names ``t``."""
+    return {
+        "insert_journey": f"INSERT INTO {t['journeys']} (definition_version, stage, data, "
+        "version, entered_at, updated_at, started_at, entry_seq, timeouts_fired, next_due, "
+        "definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        # the clock token: the version and the timeouts fired the row was decided on
+        "update_journey": f"UPDATE {t['journeys']} SET definition_version = ?, stage = ?, "
+        "data = ?, version = ?, entered_at = ?, updated_at = ?, started_at = ?, "
+        "entry_seq = ?, timeouts_fired = ?, next_due = ? "
+        "WHERE definition = ? AND key = ? AND version = ? AND timeouts_fired = ?",
+        "history": f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, "
+        "dest, at, event_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "event_id": f"INSERT INTO {t['event_ids']} (definition, key, event_id, seq, "
+        "committed_at) VALUES (?, ?, ?, ?, ?)",
+        "outbox": f"INSERT INTO {t['outbox']} (definition, key, seq, effect, "
+        "idempotency_key, call, status, attempts, available_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+    }
+
+
+CHUNK = 500  # values per statement: below every SQLite's limit on variables (999)
+
+
+ROW_COLS = (
+    "key, definition_version, stage, data, version, entered_at, updated_at, started_at, "
+    "entry_seq, timeouts_fired, next_due"
+)
+ROW_COLS_J = ", ".join(f"j.{c.strip()}" for c in ROW_COLS.split(","))
+
+
+def journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
+    (key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last_seq) = (
+        found
+    )
+    check_version(key, version, last_seq or 0)
+
+    def time(value: object, column: str) -> datetime:
+        return from_time(value, table="journeys", key=key, column=column)
+
+    for column, value in (("entry_seq", entry_seq), ("timeouts_fired", fired)):
+        if type(value) is not int:
+            raise StoreError(
+                f"journeys.{column} of journey {key!r} is corrupted: {value!r} is not an "
+                "integer; repair the row",
+                table="journeys",
+                key=key,
+            )
+    return JourneyRow(
+        definition,
+        key,
+        _loads(dv, "journeys", key, "definition_version"),
+        stage,
+        _loads(data, "journeys", key, "data"),
+        version,
+        time(entered, "entered_at"),
+        time(updated, "updated_at"),
+        time(started, "started_at"),
+        entry_seq,
+        fired,
+        None if due is None else time(due, "next_due"),
+    )
+
+
+def entry_of(key: str, r: Sequence[Any]) -> HistoryEntry:
+    seq, trigger, source, dest, at, event_id, meta = r
+    return HistoryEntry(
+        seq,
+        trigger,
+        source,
+        dest,
+        from_time(at, table="history", key=key, column="at"),
+        event_id,
+        None if meta is None else _loads(meta, "history", key, "meta"),
+    )
+
+
+def journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
+    dv = row.definition_version
+    return (
+        str(dv) if type(dv) is int else dumps(dv),
+        row.stage,
+        dumps(row.data),
+        row.version,
+        text(row.entered_at),
+        text(row.updated_at),
+        text(row.started_at),
+        row.entry_seq,
+        row.timeouts_fired,
+        None if row.next_due is None else text(row.next_due),
+        row.definition,
+        row.key,
+    )
+
+
+def history_params(
+    decision: Decision, text: Callable[[datetime], str] = to_time
+) -> tuple[Any, ...]:
+    row, entry = decision.journey, decision.history
+    assert row is not None and entry is not None
+    return (
+        row.definition,
+        row.key,
+        entry.seq,
+        entry.trigger,
+        entry.source,
+        entry.dest,
+        text(entry.at),
+        entry.event_id,
+        None if entry.meta is None else dumps(entry.meta),
+    )
+
+
+def event_id_params(ids: EventIdRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
+    return (ids.definition, ids.key, ids.event_id, ids.seq, text(ids.committed_at))
+
+
+def outbox_params(
+    decision: Decision, text: Callable[[datetime], str] = to_time
+) -> list[tuple[Any, ...]]:
+    now = text(decision.now)
+    return [
+        (
+            out.definition,
+            out.key,
+            out.seq,
+            out.effect,
+            out.idempotency_key,
+            dumps(out.call),
+            now,
+            now,
+        )
+        for out in decision.outbox
+    ]
+
+
+def times() -> Callable[[datetime], str]:
+    """:func:`to_time` remembering its answers: a batch's moves share most of their times
+    (a move's entry time, its commit time), and formatting them is a good part of a write."""
+    seen: dict[datetime, str] = {}
+
+    def text(value: datetime) -> str:
+        found = seen.get(value)
+        if found is None:
+            found = seen[value] = to_time(value)
+        return found
+
+    return text
