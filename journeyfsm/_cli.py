@@ -344,8 +344,6 @@ def template(name: str) -> JourneyDefinition:
 
 def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     if args.db is not None:
-        if args.json:
-            raise _UsageError("--json is not available with --db yet; leave it out")
         return show_journey(args, out)
     if args.definition is not None:
         raise _UsageError("--definition goes with --db (show a stored journey)")

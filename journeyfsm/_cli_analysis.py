@@ -48,12 +48,16 @@ examples:
   journeyfsm funnel --db postgresql://shop@db/shop --definition shop.json \\
       --output funnel.csv --report funnel.html --json
 
-Exit codes: 0 counted, 1 the store holds no journey of the definition, 2 bad usage.
+exit codes: 0 counted, 1 the store holds no journey of the definition, 2 bad usage.
 """
 
 
 class AnalysisUsageError(Exception):
     """A mistake in the analysis options; printed without a traceback, exit 2."""
+
+
+class AnalysisStopped(Exception):
+    """The replayed journeys could not be stored (a key already there, ...); exit 1."""
 
 
 @attrs.define
@@ -120,6 +124,18 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--compare-map", metavar="FILE", help="the mapping for --compare (default: the same)"
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="store the final journeys (history, event ids, timeout clock; no effects run) in "
+        "a SQLite file or PostgreSQL DSN; its tables are created if missing",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --db: replace journeys the store already holds (default: stop, store nothing "
+        "of that batch)",
     )
 
 
@@ -195,8 +211,37 @@ def analyse(
         for warning in result_b.summary.warnings:
             analysis.written.append(f"warning (--compare): {warning}")
     args._summary = result.summary
+    if args.db:
+        _store(args, target, result, analysis)
     _write(analysis, args, definition)
     return analysis
+
+
+def _store(
+    args: argparse.Namespace,
+    target: JourneyMachine | JourneyDefinition,
+    result: ReplayResult,
+    analysis: Analysis,
+) -> None:
+    """``--db``: the replayed journeys into a store, as finished journeys (no effects)."""
+    from ._cli_store import CliUsageError, open_store, redact
+    from ._service import JourneyService
+
+    machine = target if isinstance(target, JourneyMachine) else JourneyMachine(target)
+    try:
+        store = open_store(args.db, create_schema=True)
+    except CliUsageError as err:
+        raise AnalysisUsageError(str(err)) from None
+    try:
+        service = JourneyService(machine, store)
+        stored = service.import_journeys(result.journeys.values(), replace=args.replace)
+    except JourneyError as err:
+        hint = "" if args.replace else " (--replace overwrites journeys already stored)"
+        raise AnalysisStopped(f"storing in {redact(args.db)}: {redact(str(err))}{hint}") from None
+    finally:
+        store.close()
+    analysis.files["db"] = redact(args.db)
+    analysis.written.append(f"stored {stored:,} journeys in {redact(args.db)}")
 
 
 # -- journeyfsm funnel: the journeys of a store -------------------------------------------

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._cli_analysis import AnalysisUsageError, add_analysis_options, analyse
+from ._cli_analysis import AnalysisStopped, AnalysisUsageError, add_analysis_options, analyse
 from ._definition import JourneyDefinition
 from ._errors import DefinitionError, JourneyError
 from ._logging import STDLIB_NAME
@@ -58,7 +58,7 @@ mapping.json holds the same as the flags:
    "triggers": {"page_view": "research", "order_paid": "order_paid"},
    "timezone": "UTC"}
 Without triggers, an event whose name is a trigger of the definition is that trigger.
-Exit codes: 0 replayed, 1 stopped (--strict bad row, failing guard or hook), 2 bad usage.
+exit codes: 0 replayed, 1 stopped (--strict bad row, failing guard or hook, --db refused), 2 bad usage.
 """
 
 
@@ -182,7 +182,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
     except (OSError, UnicodeDecodeError) as e:
         print(f"journeyfsm replay: error: cannot write: {e}", file=err)
         return USAGE
-    except (BadRowError, ReplayError, JourneyError) as e:
+    except (BadRowError, ReplayError, JourneyError, AnalysisStopped) as e:
         print(f"journeyfsm replay: stopped: {e}", file=err)
         return STOPPED
     if args.json:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import signal
 import threading
@@ -126,6 +127,7 @@ def add_store_commands(sub: Any) -> None:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     init = db_sub.add_parser("init", help="create the tables if missing (idempotent)")
     init.add_argument("--db", required=True, metavar="URL", help="SQLite path or PostgreSQL DSN")
+    init.add_argument("--json", action="store_true", help="print the result as JSON")
     init.set_defaults(run=_cmd_db_init)
 
     worker = sub.add_parser(
@@ -171,6 +173,11 @@ def add_store_commands(sub: Any) -> None:
     worker.add_argument(
         "--idle", type=float, default=0.5, help="seconds to wait when nothing is due (0.5)"
     )
+    worker.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: with --once one object of what was done, else a JSON start line",
+    )
     worker.set_defaults(run=_cmd_worker)
 
 
@@ -178,7 +185,14 @@ def _cmd_db_init(args: argparse.Namespace, out: TextIO) -> int:
     store = open_store(args.db, create_schema=True)
     from .stores import SCHEMA_VERSION
 
-    print(f"journeyfsm store ready: schema version {SCHEMA_VERSION} in {redact(args.db)}", file=out)
+    if args.json:
+        data = {"ok": True, "schema_version": SCHEMA_VERSION, "db": redact(args.db)}
+        print(json.dumps(data), file=out)
+    else:
+        print(
+            f"journeyfsm store ready: schema version {SCHEMA_VERSION} in {redact(args.db)}",
+            file=out,
+        )
     _close(store)
     return OK
 
@@ -209,14 +223,21 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
         )
     try:
         if args.once:
+            done: dict[str, Any] = {"definition": machine.definition.name, "timeouts": None}
             if ticker is not None:  # first: the moves of the timeouts may schedule effects
                 report = ticker.run_once()
+                done["timeouts"] = {
+                    "fired": report.fired,
+                    "journeys": report.journeys,
+                    "failed": [{"key": k, "error": e} for k, e in report.failed],
+                }
                 failed = f", {len(report.failed)} failed" if report.failed else ""
-                print(
-                    f"timeouts of {machine.definition.name!r}: {report.fired} fired in "
-                    f"{report.journeys} journey(s){failed}",
-                    file=out,
-                )
+                if not args.json:
+                    print(
+                        f"timeouts of {machine.definition.name!r}: {report.fired} fired in "
+                        f"{report.journeys} journey(s){failed}",
+                        file=out,
+                    )
             delivered = 0
             while True:
                 n = worker.run_once(args.limit)
@@ -227,11 +248,16 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
                 if counts.get("pending", 0) == 0:
                     break
             counts = worker.counts()
-            print(
-                f"outbox of {machine.definition.name!r}: {delivered} run, "
-                f"{counts.get('pending', 0)} pending, {counts.get('dead', 0)} dead",
-                file=out,
-            )
+            pending, dead = counts.get("pending", 0), counts.get("dead", 0)
+            if args.json:
+                done["outbox"] = {"run": delivered, "pending": pending, "dead": dead}
+                print(json.dumps(done), file=out)
+            else:
+                print(
+                    f"outbox of {machine.definition.name!r}: {delivered} run, "
+                    f"{pending} pending, {dead} dead",
+                    file=out,
+                )
             return OK
         stop = threading.Event()
 
@@ -240,12 +266,22 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         timeouts = f" and firing its timeouts every {args.tick_interval:g} s" if ticker else ""
-        print(
-            f"journeyfsm worker {worker.name}: delivering {machine.definition.name!r} effects"
-            f"{timeouts} from {redact(args.db)}; Ctrl-C stops",
-            file=out,
-            flush=True,
-        )
+        if args.json:
+            started = {
+                "worker": worker.name,
+                "definition": machine.definition.name,
+                "db": redact(args.db),
+                "timeouts": ticker is not None,
+                "tick_interval": args.tick_interval,
+            }
+            print(json.dumps(started), file=out, flush=True)
+        else:
+            print(
+                f"journeyfsm worker {worker.name}: delivering {machine.definition.name!r} "
+                f"effects{timeouts} from {redact(args.db)}; Ctrl-C stops",
+                file=out,
+                flush=True,
+            )
         try:
             _loop(worker, ticker, stop, limit=args.limit, idle=args.idle)
         finally:
@@ -271,9 +307,9 @@ def _loop(worker: Any, ticker: Any, stop: threading.Event, *, limit: int, idle: 
 def show_journey(args: argparse.Namespace, out: TextIO) -> int:
     """``journeyfsm show KEY --db URL [--definition NAME]``: stage, data and history of the
     stored journey KEY (of every definition that has one, without ``--definition``)."""
-    import json
-
     key: str = args.template
+    as_json = bool(getattr(args, "json", False))
+    found: list[dict[str, Any]] = []
     store = open_store(args.db)
     shown = 0
     try:
@@ -291,9 +327,24 @@ def show_journey(args: argparse.Namespace, out: TextIO) -> int:
                     if len(page) < 500:
                         break
                     after = page[-1].seq
-                if shown:
-                    print(file=out)
                 shown += 1
+                if as_json:
+                    found.append(
+                        {
+                            "key": row.key,
+                            "definition": row.definition,
+                            "definition_version": row.definition_version,
+                            "stage": row.stage,
+                            "version": row.version,
+                            "started_at": _iso(row.started_at),
+                            "entered_at": _iso(row.entered_at),
+                            "data": row.data,
+                            "history": [e.to_dict() for e in entries],
+                        }
+                    )
+                    continue
+                if shown > 1:
+                    print(file=out)
                 print(
                     f"journey {row.key!r} of {row.definition!r} (version "
                     f"{row.definition_version}): stage {row.stage!r}, {row.version} move(s), "
@@ -312,11 +363,18 @@ def show_journey(args: argparse.Namespace, out: TextIO) -> int:
         raise CliUsageError(redact(str(err))) from None
     finally:
         _close(store)
+    if as_json:
+        print(json.dumps(found, indent=2), file=out)
+        return OK if shown else 1
     if not shown:
         of = f" of definition {args.definition!r}" if args.definition else ""
         print(f"no journey {key!r}{of} in {redact(args.db)}", file=out)
         return 1
     return OK
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
 
 
 def _close(store: Any) -> None:

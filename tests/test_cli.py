@@ -531,7 +531,8 @@ def test_demo_json_prints_only_the_summary_of_the_same_run(capsys: Capture) -> N
 
 
 @pytest.mark.parametrize(
-    "command", ["demo", "validate", "show", "templates", "diagram", "db", "worker"]
+    "command",
+    ["demo", "validate", "show", "templates", "diagram", "db", "worker", "replay", "funnel"],
 )
 def test_every_command_help_has_examples_and_exit_codes(command: str) -> None:
     done = subprocess.run(
@@ -542,9 +543,42 @@ def test_every_command_help_has_examples_and_exit_codes(command: str) -> None:
     assert "exit codes: 0 " in done.stdout and "2 bad usage" in done.stdout
 
 
-def test_json_with_db_is_refused_as_usage(capsys: Capture, tmp_path: Path) -> None:
-    code, out, err = run(capsys, "show", "k", "--db", str(tmp_path / "j.db"), "--json")
-    assert code == 2 and out == "" and "--json is not available with --db" in err
+def test_store_commands_print_json(capsys: Capture, host_app: Path) -> None:
+    from journeyfsm import JourneyService
+    from journeyfsm.stores import SCHEMA_VERSION, SQLiteStore
+
+    db = str(host_app / "j.db")
+    code, out, _ = run(capsys, "db", "init", "--db", db, "--json")
+    assert code == 0
+    assert json.loads(out) == {"ok": True, "schema_version": SCHEMA_VERSION, "db": db}
+    import hostapp
+
+    store = SQLiteStore(db)
+    service = JourneyService(hostapp.machine, store)
+    assert service.handle("c-1", "engage", event_id="e-1").moved
+    store.close()
+    code, out, _ = run(
+        capsys, "worker", "--db", db, "--machine", "hostapp:make", "--once", "--json"
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "definition": "aida",
+        "timeouts": {"fired": 0, "journeys": 0, "failed": []},
+        "outbox": {"run": 1, "pending": 0, "dead": 0},
+    }
+    code, out, _ = run(capsys, "show", "c-1", "--db", db, "--json")
+    assert code == 0
+    [shown] = json.loads(out)
+    assert (shown["key"], shown["definition"], shown["stage"], shown["version"]) == (
+        "c-1",
+        "aida",
+        "interest",
+        1,
+    )
+    assert [e["event_id"] for e in shown["history"]] == ["e-1"]
+    assert shown["started_at"] == shown["entered_at"] == shown["history"][0]["at"]
+    code, out, _ = run(capsys, "show", "nobody", "--db", db, "--json")
+    assert (code, json.loads(out)) == (1, [])
 
 
 def mermaid_stages(text: str) -> list[str]:

@@ -291,3 +291,35 @@ def test_demo_writes_a_report_of_its_stored_journeys(tmp_path: Path) -> None:
         assert stage in page
         if n:
             assert f"now {n}" in page
+
+
+def test_replay_into_a_store_then_funnel_from_it_counts_the_same(
+    log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "replayed.db"
+    argv = [str(log), "--definition", "shop_defs:TODAY", *FLAGS, *END, "--db", str(db)]
+    code, out, err = call(*argv, "--json")
+    assert code == 0, err
+    replayed = json.loads(out)
+    assert replayed["files"]["db"] == str(db)
+    assert f"stored 3 journeys in {db}" in err
+
+    again, _, err = call(*argv)
+    assert again == 1
+    assert "--replace" in err
+    assert call(*argv, "--replace")[0] == 0
+
+    code, out, err = run_main(
+        "funnel", "--db", str(db), "--definition", "shop_defs:TODAY", "--json", capsys=capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)["funnel"] == replayed["funnel"]
+    store = SQLiteStore(str(db))
+    try:
+        service = JourneyService(JourneyMachine(TODAY), store)
+        assert service.get("c3").stage == "lost"  # the timeout fired on the log's clock
+        assert [e.trigger for e in service.history("c3")] == ["add", "give_up"]
+        with store.transaction(write=False) as tx:
+            assert not any(tx.outbox_counts("cart").values())  # imported moves run no effects
+    finally:
+        store.close()

@@ -180,7 +180,7 @@ def test_help_shows_examples_and_exit_codes(capsys: pytest.CaptureFixture[str]) 
     assert run_replay(["--help"]) == 0
     text = capsys.readouterr().out
     assert "journeyfsm replay events.csv --definition eight-phases" in text
-    assert "Exit codes: 0 replayed, 1 stopped" in text
+    assert "exit codes: 0 replayed, 1 stopped" in text
 
 
 def test_the_command_restores_the_garbage_collector(log: Path) -> None:
