@@ -89,7 +89,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         *postgres,
         *(["pgserver"] if sys.version_info < (3, 13) else []),
     }
-    # [dev] is journeyfsm[test,bench,postgres] plus the tools (hatchling spells the extras
+    # [dev] is journeyfsm[test,bench,postgres,parquet] plus the tools (hatchling spells the extras
     # out), pgserver among them: the suite runs the PostgreSQL tests on a server it starts
     assert set(_requirements("dev")) == {
         "hypothesis",
@@ -101,6 +101,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "ruff",
         "pytest-xdist",
         "playwright",  # the HTML report's browser test, on the system chromium
+        "pyarrow",  # [parquet]: the suite replays Parquet logs
     }
 
 
