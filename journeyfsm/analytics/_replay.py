@@ -40,6 +40,7 @@ from .._errors import GuardError, HookError
 from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
+from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
 from ._logs import Event, LogReader
 from ._mapping import LogMapping, MappingError, ReplayError, parse_time
@@ -234,7 +235,9 @@ def replay(
             applier = FastReplay(definition, _window(machine), tally)
         else:
             applier = EngineReplay(machine or JourneyMachine(definition), tally)
-        if ordered:
+        if ordered and isinstance(applier, FastReplay) and reader.format == "csv":
+            replay_csv(applier, reader)  # read and apply in one loop
+        elif ordered:
             applier.run(reader.events())
         else:
             merged = _scaled(progress, middle, 1.0)
