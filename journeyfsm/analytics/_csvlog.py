@@ -135,7 +135,7 @@ class CsvRows:
     ``map`` or the csv reader); Python runs once per block.
     """
 
-    BLOCK = 1 << 20  # characters read at a time
+    BLOCK = 1 << 18  # characters read at a time (a few thousand lines)
 
     def __init__(self, f: IO[str], header_lines: int, width: int, block: int = BLOCK) -> None:
         self._file = f
@@ -173,11 +173,15 @@ class CsvRows:
             if block[-1] != "\n":
                 block += f.readline()  # whole lines only
             fast = self._fast and '"' not in block and "\0" not in block
+            end = "\n"
             if fast and "\r" in block:  # CRLF line ends (csv.writer's) are fine; lone CRs not
-                fast = block.count("\r") == block.count("\r\n")
-                if fast:
+                crlf = block.count("\r\n")
+                fast = block.count("\r") == crlf
+                if fast and crlf == block.count("\n"):
+                    end = "\r\n"  # every line ends so
+                elif fast:
                     block = block.replace("\r\n", "\n")  # the same lines, the same rows
-            lines = block.split("\n")
+            lines = block.split(end)
             if not lines[-1]:
                 lines.pop()  # the end of the last line, not a line
             if not fast or max(map(len, lines), default=0) > limit:
@@ -186,7 +190,7 @@ class CsvRows:
                 yield self._csv_rows(self._reader)
                 return
             self._index0, self._line0 = index, line
-            if block[0] == "\n" or "\n\n" in block:  # blank lines: [], as csv.reader
+            if block.startswith(end) or end + end in block:  # blank lines: [], as csv.reader
                 yield iter([text.split(",") if text else [] for text in lines])
             else:
                 yield map(split, lines)
