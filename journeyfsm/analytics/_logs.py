@@ -20,6 +20,7 @@ Times become timezone-aware UTC: a naive time is read in the mapping's ``timezon
 (``zoneinfo``; default UTC; an ambiguous wall time in a DST fold takes the first
 occurrence), an aware one is converted.  CSV values are strings, JSON values keep their
 JSON types; empty cells and JSON nulls are left out of ``payload`` and ``meta``.
+CSV is read by :mod:`._csvlog`, which the fast path's own loop (:mod:`._fastcsv`) shares.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ extra read only for unsorted logs.  The engine path runs host hooks, which must 
 twice, so it checks the order in a first read (key and time only) before applying.
 
 Two appliers share one :class:`~._tally.Tally`: :class:`~._fastpath.FastReplay` (no
-hooks or effects: the table as a direct loop) and :class:`EngineReplay` (``fire`` and
+hooks or effects: the table as a direct loop; a CSV log in order is read and applied in
+one loop, :func:`~._fastcsv.replay_csv`) and :class:`EngineReplay` (``fire`` and
 ``tick`` of the machine, hooks and logging included).  They give the same journeys and
 counts; tests/test_fastpath.py holds them to it.
 """
