@@ -59,6 +59,7 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
     duplicates, window, tally = fast.duplicates, fast.window, fast.tally
     triggers = {name: index[trigger] for name, trigger in reader.triggers.items()}
     skipped, times, bad, progress = reader.skipped, reader.times, reader.bad, reader.progress
+    naive = times.naive
     segments = reader.segments
     ki, ei, ti, ii, width = log.key, log.event, log.time, log.event_id, log.width
     meta_of: Any = log.meta
@@ -104,7 +105,8 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
                     pass
             if at is None or at.tzinfo is not utc:
                 try:
-                    at = times(ts)
+                    # a naive time: the zone's cached offset, without parsing it again
+                    at = times(ts) if at is None or at.tzinfo is not None else naive(at)
                 except (ValueError, OverflowError, OSError):
                     if n_seg:
                         log.add_segments(key, row)
