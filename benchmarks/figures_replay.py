@@ -24,6 +24,7 @@ import atexit
 import csv
 import gc
 import json
+import os
 import random
 import subprocess
 import sys
@@ -396,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     journeys = args.journeys or max(1, args.events // 10)
     results: dict[str, Any] = {"events": args.events, "journeys": journeys}
+    results["load_before"] = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         path = write_log(Path(tmp) / "shop.csv", args.events, journeys)
         results["log_mb"] = round(path.stat().st_size / 2**20, 1)
@@ -415,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                 rss[label] = {"events": n, "journeys": j, "imports_mb": round(base, 1),
                               "peak_mb": round(peak, 1)}  # fmt: skip
             results["peak_rss"] = rss
+    results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=2))
     return 0
 

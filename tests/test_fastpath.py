@@ -1,16 +1,21 @@
 """The fast path of replay gives what the engine gives: the same journeys (stage, history
 with times, ids and meta, version, event-id window, stage entry, timeouts fired) and the
 same summary counts, for random definitions (guards, internal moves, timeouts) and random
-logs (gaps, ties, duplicate ids, unmapped events, unsorted rows)."""
+logs (gaps, ties, duplicate ids, unmapped events, unsorted rows), as JSON Lines and as
+CSV (which the fast path reads in a loop of its own)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from conftest import quiet_logger
 from hypothesis import HealthCheck, event, given, settings
@@ -216,3 +221,167 @@ def test_csv_meta_is_shared_between_rows_and_equal_to_fires(tmp_path: Path) -> N
     assert fast.journeys["b"].history[1].meta is None  # an empty cell: no meta
     with pytest.raises(TypeError):
         a.meta["m"] = "changed"  # type: ignore[index]
+
+
+# -- CSV logs: the fast path reads and applies them in one loop of its own ---------------
+@guard
+def _yes(ctx: Any) -> bool:
+    """the payload's y cell says yes"""
+    return isinstance(ctx.payload, dict) and ctx.payload.get("y") == "yes"
+
+
+@guard
+def _big(ctx: Any) -> bool:
+    """the payload's n cell is over 5"""
+    return isinstance(ctx.payload, dict) and int(ctx.payload.get("n") or 0) > 5
+
+
+CSV_GUARDS = [[_yes], [_big], [_yes & ~_big], [_yes | _big]]
+CART_MAPPING = {"key": "k", "event": "e", "time": "t", "event_id": "id"}
+CSV_MAPPING = {
+    "key": "k",
+    "event": "e",
+    "time": "t",
+    "event_id": "id",
+    "payload": ["y", "n"],
+    "meta": ["m"],
+    "segments": ["m"],
+    "timezone": "Europe/Berlin",
+    "triggers": None,
+}
+
+
+@st.composite
+def csv_definitions(draw: st.DrawFn) -> JourneyDefinition:
+    """A random definition whose guards read CSV cells (strings), with timeouts."""
+    d = draw(with_timeouts())
+    # the generated guards want a JSON True; guarded transitions get guards on cells
+    transitions = [
+        attrs.evolve(t, guards=draw(st.sampled_from(CSV_GUARDS))) if t.guards else t
+        for t in d.transitions
+    ]
+    return JourneyDefinition(
+        name=d.name, stages=d.stages, transitions=transitions, timeouts=d.timeouts
+    )
+
+
+@st.composite
+def csv_logs(draw: st.DrawFn, d: JourneyDefinition) -> str:
+    """CSV text: in order or not, ties, naive Berlin times across the March DST change,
+    aware times, ids, meta, blank lines, bad rows, and now and then a quoted cell with
+    a line break (the rows after it go through csv.reader)."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
+    writer.writerow(["k", "e", "t", "id", "y", "n", "m"])
+    start = datetime(2026, 3, 28, 20, 0)  # Berlin wall time, the night before DST
+    minutes = 0
+    ordered = draw(st.booleans())
+    for _ in range(draw(st.integers(0, 30))):
+        minutes = minutes + draw(st.integers(0, 400)) if ordered else draw(st.integers(0, 6000))
+        wall = start + timedelta(minutes=minutes)
+        ts = draw(
+            st.sampled_from(
+                [
+                    wall.isoformat(sep=" "),
+                    wall.replace(tzinfo=ZoneInfo("Europe/Berlin"))
+                    .astimezone(timezone.utc)
+                    .isoformat(),
+                ]
+            )
+        )
+        kind = draw(st.integers(0, 19))
+        if kind == 0:
+            out.write("\n")  # a blank line
+            continue
+        cells = [
+            draw(st.sampled_from(KEYS)),
+            draw(st.sampled_from([*d.triggers, "unmapped"])),
+            ts,
+            draw(st.sampled_from(["", *IDS])),
+            draw(st.sampled_from(["", "yes", "no"])),
+            draw(st.sampled_from(["", "3", "9"])),
+            draw(st.sampled_from(["", "web", "app"])),
+        ]
+        if kind == 1:
+            cells[2] = "soon"  # a bad time
+        elif kind == 2:
+            cells = cells[:4]  # too few fields
+        elif kind == 3:
+            cells[0] = ""  # no key
+        elif kind == 4:
+            cells[6] = "line\nbreak"  # quoted: csv.reader reads the rest of the file
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+@FUZZ
+@given(data=st.data(), d=csv_definitions(), end_hours=st.integers(0, 200))
+def test_fast_csv_loop_gives_the_journeys_and_counts_of_the_engine(
+    data: st.DataObject, d: JourneyDefinition, end_hours: int
+) -> None:
+    text = data.draw(csv_logs(d))
+    end = data.draw(st.one_of(st.none(), st.just(T0 + timedelta(days=86, hours=end_hours))))
+    machine = JourneyMachine(d, logger=quiet_logger())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        fast = replay(machine, path, CSV_MAPPING, end=end)
+        slow = replay(machine, path, CSV_MAPPING, end=end, fast=False)
+    assert fast.summary.fast_path and not slow.summary.fast_path
+    assert fast.journeys == slow.journeys
+    assert list(fast.journeys) == list(slow.journeys)
+    assert fast.segments == slow.segments
+    assert _counts(fast) == _counts(slow)
+    moved = sum(t.moved for t in fast.summary.triggers)
+    event(f"moved: {'some' if moved else 'none'}; bad rows: {fast.summary.bad_row_count > 0}")
+
+
+def test_a_journey_that_goes_back_in_time_after_many_others_is_replayed_in_order(
+    tmp_path: Path,
+) -> None:
+    d = _cart()
+    at = [T0 + timedelta(minutes=m) for m in range(3000)]
+    lines = ["k,e,t,id", f"late,add,{at[2000].isoformat()},x1"]
+    lines += [f"c{i},add,{at[i].isoformat()},e{i}" for i in range(1, 1500)]
+    lines.append(f"late,add,{at[10].isoformat()},x0")  # older than its first row
+    lines.append(f"late,abandon,{at[2500].isoformat()},x2")
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    machine = JourneyMachine(d, logger=quiet_logger())
+    fast = replay(machine, path, CART_MAPPING, end=at[-1])
+    late = fast.journeys["late"]
+    # in time order: add at minute 10 moves, the add at 2000 is ignored in cart, and
+    # the cart times out 24 h after minute 10, before the abandon row at 2500
+    assert [(e.trigger, e.at, e.event_id) for e in late.history] == [
+        ("add", at[10], "x0"),
+        ("abandon", at[10] + timedelta(hours=24), late.history[1].event_id),
+    ]
+    assert late.history[1].event_id.startswith("timeout:")
+    assert fast.journeys == replay(machine, path, CART_MAPPING, end=at[-1], fast=False).journeys
+    assert fast.summary.fast_path and fast.summary.rows_read == 1502
+
+
+def test_fast_csv_loop_names_the_line_of_a_bad_row_after_a_multiline_cell(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "k,e,t,m\n"
+        f"a,add,{T0.isoformat()},\n"
+        "\n"
+        f"b,add,{T0.isoformat()},soon\n"
+        "c,add,soon,\n"  # line 5
+        f'd,add,{T0.isoformat()},"two\nlines"\n'  # lines 6 and 7
+        "e,add,later,\n"  # line 8
+        "f,add\n",  # line 9
+        encoding="utf-8",
+    )
+    mapping = {"key": "k", "event": "e", "time": "t", "meta": ["m"]}
+    for fast in (True, False):
+        s = replay(JourneyMachine(_cart(), logger=quiet_logger()), path, mapping, fast=fast).summary
+        assert [(b.line, b.reason[:12]) for b in s.bad_rows] == [
+            (5, "time 'soon' "),
+            (8, "time 'later'"),
+            (9, "2 fields, th"),
+        ]
+        assert s.rows_read == 6 and s.events_applied == 3

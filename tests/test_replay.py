@@ -29,6 +29,8 @@ from journeyfsm.analytics import (
     MappingError,
     ReplayError,
     ReplaySummary,
+    _csvlog,
+    _mapping,
     _ordering,
     replay,
 )
@@ -590,3 +592,99 @@ def test_a_strict_definition_policy_is_counted_not_raised_during_replay(tmp_path
         s = run(tmp_path, rows, definition=strict, fast=fast).summary
         checkout = next(t for t in s.triggers if t.trigger == "checkout")
         assert checkout.ignored == 1 and s.events_applied == 2
+
+
+# -- reading CSV rows and times fast, exactly as csv.reader and parse_time do ----------
+CSV_PIECES = ["a", "bb", "", ",", ",", "\n", "\n", "\r\n", "\r", '"', '""', " ", "\0", "é"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.lists(st.sampled_from(["a", "", "bb", "c c"]), min_size=1, max_size=4).map(
+                lambda cells: ",".join(cells) + "\n"
+            ),
+            st.lists(st.sampled_from(CSV_PIECES), max_size=8).map("".join),
+        ),
+        max_size=30,
+    ),
+    crlf=st.booleans(),
+    block=st.sampled_from([1, 3, 16, 1 << 20]),
+    width=st.sampled_from([1, 3]),
+)
+def test_csv_rows_are_the_rows_and_lines_of_csv_reader(
+    lines: list[str], crlf: bool, block: int, width: int
+) -> None:
+    text = "k,e,t\n" + "".join(lines)
+    if crlf:
+        text = text.replace("\n", "\r\n")
+
+    def read(rows_of: Any) -> list[Any]:
+        out: list[Any] = []
+        with io.StringIO(text, newline="") as f:
+            header = csv.reader(f)
+            next(header)
+            rows = rows_of(f, header.line_num)
+            try:
+                for index, row in enumerate(rows):
+                    out.append((row, rows.line(row, index)))
+            except csv.Error:
+                out.append(("error", rows.line_num))
+        return out
+
+    class Reference:  # csv.reader, each row's line counted the plain way
+        def __init__(self, f: Any, header_lines: int) -> None:
+            self.reader = csv.reader(f)
+            self.before = header_lines
+            self.last = 0
+
+        def __iter__(self) -> Any:
+            for row in self.reader:
+                self.start = self.before + self.last + 1
+                self.last = self.reader.line_num
+                yield row
+
+        def line(self, row: Any, index: int) -> int:
+            return self.start
+
+        @property
+        def line_num(self) -> int:
+            return self.before + self.reader.line_num
+
+    fast = read(lambda f, n: _csvlog.CsvRows(f, n, width, block))
+    assert fast == read(Reference)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [("Europe/Berlin", datetime(2026, 3, 29)), ("Europe/Berlin", datetime(2026, 10, 25)),
+     ("America/New_York", datetime(2026, 11, 1)), ("Australia/Lord_Howe", datetime(2026, 4, 5)),
+     ("Australia/Lord_Howe", datetime(2026, 10, 4))],
+)  # fmt: skip
+def test_time_reader_converts_naive_times_across_a_dst_change(zone: str, day: datetime) -> None:
+    tz = ZoneInfo(zone)
+    read = _mapping.TimeReader(tz)
+    walls = [day + timedelta(minutes=m) for m in range(0, 24 * 60, 7)]
+    for _ in range(2):  # the second round reads every hour from the cache
+        for wall in walls:
+            # the zone's own rule for a naive wall time: fold=0 (first occurrence, and
+            # the offset before the change inside a gap)
+            offset = wall.replace(tzinfo=tz).utcoffset()
+            assert offset is not None
+            expected = (wall - offset).replace(tzinfo=UTC)
+            for text in (wall.isoformat(), wall.isoformat(sep=" ")):
+                got = read(text)
+                assert got == expected and got.tzinfo is UTC, (zone, text)
+    offsets = {wall.replace(tzinfo=tz).utcoffset() for wall in walls}
+    assert len(offsets) == 2  # the day does change its offset
+
+
+def test_time_reader_reads_aware_iso_and_epoch_times_and_refuses_the_rest() -> None:
+    read = _mapping.TimeReader(BERLIN)
+    assert read("2026-03-01T10:00:00Z") == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert read("2026-03-01T10:00:00+01:00") == datetime(2026, 3, 1, 9, tzinfo=UTC)
+    assert read("1767225600.5") == datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    for bad in ("soon", "2026-13-01", ""):
+        with pytest.raises(ValueError):
+            read(bad)

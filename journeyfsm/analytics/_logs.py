@@ -20,26 +20,28 @@ Times become timezone-aware UTC: a naive time is read in the mapping's ``timezon
 (``zoneinfo``; default UTC; an ambiguous wall time in a DST fold takes the first
 occurrence), an aware one is converted.  CSV values are strings, JSON values keep their
 JSON types; empty cells and JSON nulls are left out of ``payload`` and ``meta``.
+CSV is read by :mod:`._csvlog`, which the fast path's own loop (:mod:`._fastcsv`) shares.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .._clock import UTC
 from .._errors import DataError
-from .._json import FrozenDict, copy_checked
+from .._json import copy_checked
+from ._csvlog import csv_events
 from ._mapping import (
     BadRowError,
     LogFormat,
     LogMapping,
     MappingError,
-    parse_time,
+    TimeReader,
+    missing,
+    segments_of,
 )
 
 __all__ = ["MAX_BAD_ROWS", "Event", "LogReader", "log_format"]
@@ -102,6 +104,7 @@ class LogReader:
         self.strict = strict
         self.progress = progress
         self.zone = mapping.zone()
+        self.times = TimeReader(self.zone)
         self.rows_read = 0
         self.bad_rows: list[tuple[int, str]] = []
         self.bad_row_count = 0
@@ -133,104 +136,10 @@ class LogReader:
     def events(self) -> Iterator[Event]:
         """The mapped, usable rows, in file order."""
         if self.format == "csv":
-            return self._csv()
+            return csv_events(self)
         if self.format == "jsonl":
             return self._dict_rows(self._jsonl())
         return self._dict_rows(self._parquet())
-
-    # -- CSV: a tight loop over csv.reader, strings only --------------------------------
-    def _csv(self) -> Iterator[Event]:
-        m = self.mapping
-        with self.path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is no column
-            reader = csv.reader(f)
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise MappingError(
-                    f"{self.path.name} is empty: a CSV log starts with a header line"
-                ) from None
-            except (csv.Error, UnicodeDecodeError) as err:
-                raise MappingError(f"{self.path.name}: cannot read the header: {err}") from None
-            self._missing_columns(header)
-            col = {name: header.index(name) for name in m.columns()}
-            ki, ei, ti = col[m.key], col[m.event], col[m.time]
-            ii = col[m.event_id] if m.event_id is not None else -1
-            pay = [(name, col[name]) for name in m.payload]
-            meta = [(name, col[name]) for name in m.meta]
-            seg = [(name, col[name]) for name in m.segments]
-            width = len(header)
-            triggers, skipped, segments, zone = (
-                self.triggers,
-                self.skipped,
-                self.segments,
-                self.zone,
-            )
-            bad = self.bad
-            progress, size = self.progress, max(1, self.path.stat().st_size)
-            raw: Any = f.buffer  # the byte position, for progress
-            last = reader.line_num
-            rows = 0
-            n_seg = len(seg)
-            fromiso = datetime.fromisoformat
-            frozen_meta = _MetaCache(meta)
-            try:
-                for row in reader:
-                    line = last + 1
-                    last = reader.line_num
-                    if not row:
-                        continue  # a blank line
-                    rows += 1
-                    if progress is not None and not rows & 0x3FFF:
-                        progress(raw.tell() / size)
-                    if len(row) != width:
-                        self.rows_read = rows
-                        bad(line, f"{len(row)} fields, the header has {width}")
-                        continue
-                    key, name, ts = row[ki], row[ei], row[ti]
-                    if not key or not name or not ts:
-                        self.rows_read = rows
-                        bad(line, _missing(key, name, ts, m))
-                        continue
-                    if n_seg:
-                        have = segments.get(key)
-                        if have is None or len(have) < n_seg:
-                            _segments(segments, key, [(c, row[i]) for c, i in seg])
-                    trigger = triggers.get(name)
-                    if trigger is None:
-                        skipped[name] = skipped.get(name, 0) + 1
-                        continue
-                    # the common case inline: ISO-8601 with a zero offset (parse_time's
-                    # first branch); anything else goes through parse_time
-                    at = None
-                    if len(ts) > 4 and ts[4] == "-":
-                        try:  # noqa: SIM105 - contextlib.suppress costs more per row
-                            at = fromiso(ts)
-                        except ValueError:
-                            pass
-                    if at is None or at.tzinfo is not UTC:
-                        try:
-                            at = parse_time(ts, zone)
-                        except (ValueError, OverflowError, OSError):
-                            self.rows_read = rows
-                            bad(line, f"time {ts!r} is neither ISO-8601 nor epoch seconds")
-                            continue
-                    yield (
-                        at,
-                        line,
-                        key,
-                        trigger,
-                        (row[ii] or None) if ii >= 0 else None,
-                        _columns(row, pay, {}) if pay else None,
-                        frozen_meta(row) if meta else None,
-                    )
-            except csv.Error as err:
-                raise MappingError(
-                    f"{self.path.name}, line {reader.line_num}: not readable as CSV: {err}"
-                ) from None
-            finally:
-                self.rows_read = rows
-        if progress is not None:
-            progress(1.0)
 
     # -- JSON Lines and Parquet: rows as dicts ------------------------------------------
     def _jsonl(self) -> Iterator[tuple[int, Any]]:
@@ -281,7 +190,7 @@ class LogReader:
 
     def _dict_rows(self, rows: Iterator[tuple[int, Any]]) -> Iterator[Event]:
         m = self.mapping
-        triggers, skipped, zone = self.triggers, self.skipped, self.zone
+        triggers, skipped, times = self.triggers, self.skipped, self.times
         for line, obj in rows:
             self.rows_read += 1
             if isinstance(obj, str):
@@ -292,16 +201,16 @@ class LogReader:
                 continue
             key, name, ts = _text(obj.get(m.key)), obj.get(m.event), obj.get(m.time)
             if not key or not isinstance(name, str) or not name or ts is None or ts == "":
-                self.bad(line, _missing(key, name, ts, m))
+                self.bad(line, missing(key, name, ts, m))
                 continue
             if m.segments:
-                _segments(self.segments, key, [(c, obj.get(c)) for c in m.segments])
+                segments_of(self.segments, key, [(c, obj.get(c)) for c in m.segments])
             trigger = triggers.get(name)
             if trigger is None:
                 skipped[name] = skipped.get(name, 0) + 1
                 continue
             try:
-                at = parse_time(ts, zone)
+                at = times(ts)
             except (ValueError, OverflowError, OSError, TypeError):
                 self.bad(line, f"time {ts!r} is neither ISO-8601 nor epoch seconds")
                 continue
@@ -313,45 +222,6 @@ class LogReader:
                 self.bad(line, str(err))
                 continue
             yield (at, line, key, trigger, eid, payload, extra)
-
-
-def _columns(
-    row: list[str], columns: list[tuple[str, int]], empty: dict[str, str] | None
-) -> dict[str, str] | None:
-    """The non-empty cells of ``columns`` as a dict (``empty`` when there are none)."""
-    if len(columns) == 1:  # the common case, without building a comprehension
-        ((name, i),) = columns
-        value = row[i]
-        return {name: value} if value else empty
-    out = {name: row[i] for name, i in columns if row[i]}
-    return out if out else empty
-
-
-class _MetaCache:
-    """History meta from CSV cells, shared between rows with the same values.
-
-    The cells are strings, so the meta dict is read-only as it is (a ``FrozenDict``, what
-    ``fire`` stores) and rows with the same values can share one: a channel column gives
-    a handful of dicts for a million history entries.  At most ``MAX_SHARED`` distinct
-    values are kept; later ones get a dict of their own.
-    """
-
-    MAX_SHARED = 4096
-
-    def __init__(self, columns: list[tuple[str, int]]) -> None:
-        self.columns = columns
-        self.names = tuple(name for name, _ in columns)
-        self.shared: dict[tuple[str, ...], FrozenDict | None] = {}
-
-    def __call__(self, row: list[str]) -> FrozenDict | None:
-        values = tuple([row[i] for _, i in self.columns])
-        if values in self.shared:
-            return self.shared[values]
-        cells = {name: v for name, v in zip(self.names, values, strict=True) if v}
-        meta = FrozenDict(cells) if cells else None
-        if len(self.shared) < self.MAX_SHARED:
-            self.shared[values] = meta
-        return meta
 
 
 def _text(value: Any) -> str | None:
@@ -366,23 +236,3 @@ def _text(value: Any) -> str | None:
 def _fields(obj: Mapping[str, Any], names: tuple[str, ...], what: str, key: str) -> dict[str, Any]:
     out = {name: obj[name] for name in names if obj.get(name) not in (None, "")}
     return copy_checked(out, what, key=key)  # type: ignore[no-any-return]
-
-
-def _missing(key: Any, name: Any, ts: Any, m: LogMapping) -> str:
-    what = []
-    if not key:
-        what.append(f"journey key ({m.key!r})")
-    if not isinstance(name, str) or not name:
-        what.append(f"event name ({m.event!r})")
-    if ts is None or ts == "":
-        what.append(f"time ({m.time!r})")
-    return "no " + ", no ".join(what) if what else "unreadable row"
-
-
-def _segments(segments: dict[str, dict[str, str]], key: str, values: list[tuple[str, Any]]) -> None:
-    have = segments.get(key)
-    if have is None:
-        have = segments[key] = {}
-    for column, value in values:
-        if column not in have and value is not None and value != "":
-            have[column] = value if isinstance(value, str) else str(value)

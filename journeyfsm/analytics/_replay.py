@@ -18,7 +18,8 @@ extra read only for unsorted logs.  The engine path runs host hooks, which must 
 twice, so it checks the order in a first read (key and time only) before applying.
 
 Two appliers share one :class:`~._tally.Tally`: :class:`~._fastpath.FastReplay` (no
-hooks or effects: the table as a direct loop) and :class:`EngineReplay` (``fire`` and
+hooks or effects: the table as a direct loop; a CSV log in order is read and applied in
+one loop, :func:`~._fastcsv.replay_csv`) and :class:`EngineReplay` (``fire`` and
 ``tick`` of the machine, hooks and logging included).  They give the same journeys and
 counts; tests/test_fastpath.py holds them to it.
 """
@@ -40,6 +41,7 @@ from .._errors import GuardError, HookError
 from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
+from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
 from ._logs import Event, LogReader
 from ._mapping import LogMapping, MappingError, ReplayError, parse_time
@@ -234,7 +236,9 @@ def replay(
             applier = FastReplay(definition, _window(machine), tally)
         else:
             applier = EngineReplay(machine or JourneyMachine(definition), tally)
-        if ordered:
+        if ordered and isinstance(applier, FastReplay) and reader.format == "csv":
+            replay_csv(applier, reader)  # read and apply in one loop
+        elif ordered:
             applier.run(reader.events())
         else:
             merged = _scaled(progress, middle, 1.0)
