@@ -95,6 +95,13 @@ def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int)
         )
     name, key = machine.definition.name, journey.key
     where = f"cannot import journey {key!r} (item {index})"
+    if not isinstance(key, str) or not key or "\x00" in key:
+        raise SnapshotError(
+            f"{where}: a journey key must be a non-empty str without NUL characters "
+            "(databases such as PostgreSQL cannot store them); clean the key first",
+            key=key if isinstance(key, str) else None,
+            stage=journey.stage,
+        )
     if journey.definition is not None and journey.definition != name:
         raise SnapshotError(
             f"{where}: it belongs to definition {journey.definition!r}, not {name!r}; import "
@@ -128,6 +135,13 @@ def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int)
     for entry in history:
         if entry.event_id is None:
             continue
+        if "\x00" in entry.event_id:
+            raise SnapshotError(
+                f"{where}: event id {entry.event_id!r} of move {entry.seq} holds a NUL "
+                "character, which databases such as PostgreSQL cannot store",
+                key=key,
+                stage=checked.stage,
+            )
         first_seq = seqs.setdefault(entry.event_id, entry.seq)
         if first_seq != entry.seq:
             raise SnapshotError(

@@ -39,6 +39,7 @@ from ._mapping import (
     LogFormat,
     LogMapping,
     MappingError,
+    ReplayError,
     TimeReader,
     missing,
     segments_of,
@@ -177,11 +178,28 @@ class LogReader:
                 f"{self.path.name}: reading Parquet needs pyarrow; install the extra: "
                 "pip install 'journeyfsm[parquet]' (or convert the log to CSV / JSON Lines)"
             ) from None
-        pf = pq.ParquetFile(self.path)
+        import pyarrow  # type: ignore[import-not-found,unused-ignore]
+
+        try:
+            pf = pq.ParquetFile(self.path)
+        except pyarrow.ArrowException as err:
+            raise MappingError(
+                f"{self.path.name}: not a readable Parquet file ({err}); check the file, or "
+                "set the mapping's format if it is CSV or JSON Lines"
+            ) from None
         self._missing_columns(list(pf.schema_arrow.names))
         total = max(1, pf.metadata.num_rows)
         line = 0
-        for batch in pf.iter_batches(columns=list(self.mapping.columns())):
+        batches = pf.iter_batches(columns=list(self.mapping.columns()))
+        while True:
+            try:
+                batch = next(batches, None)
+            except pyarrow.ArrowException as err:
+                raise ReplayError(
+                    f"{self.path.name}: the Parquet file is damaged after row {line}: {err}"
+                ) from None
+            if batch is None:
+                break
             for obj in batch.to_pylist():
                 line += 1
                 yield line, obj

@@ -268,10 +268,35 @@ def replay(
         fast=fast,
         seconds=time.perf_counter() - started,
     )
+    late = _after_end(journeys.values(), end_at)
+    if late is not None:
+        summary = attrs.evolve(summary, warnings=(*summary.warnings, late))
     for warning in summary.warnings:
         log.warning("replay.warning", source=str(path), warning=warning)
     segments = {k: reader.segments.get(k, {}) for k in journeys} if mapping.segments else {}
     return ReplayResult(journeys, segments, summary, definition)
+
+
+def _after_end(journeys: Iterable[Journey], end: datetime | None) -> str | None:
+    """A warning when the log has events after the end of observation ``end``."""
+    if end is None:
+        return None
+    latest: datetime | None = None
+    for journey in journeys:
+        started = journey.started_at
+        if started is not None and (latest is None or started > latest):
+            latest = started
+        for entry in journey.history:
+            timeout = entry.meta is not None and "timeout" in entry.meta
+            if not timeout and (latest is None or entry.at > latest):
+                latest = entry.at
+    if latest is None or latest <= end:
+        return None
+    return (
+        f"the end of observation ({end.isoformat()}) is before the log's last event "
+        f"({latest.isoformat()}): events after it were applied; pass an end at or after "
+        "the last event (or leave the later events out of the log)"
+    )
 
 
 def _in_order(

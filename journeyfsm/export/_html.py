@@ -224,9 +224,9 @@ def _comparison(comparison: Comparison) -> str:
     headers = ["stage", "reached A", "reached B", "change", "conv. A", "conv. B", "now A", "now B"]
     charts = (
         f'<div class="side"><div class="figure"><h3>{_x(name_a)}</h3>'
-        f'{render_funnel_chart(a, chart_id="funnel-chart-a")}</div>'
+        f"{render_funnel_chart(a, chart_id='funnel-chart-a')}</div>"
         f'<div class="figure"><h3>{_x(name_b)}</h3>'
-        f'{render_funnel_chart(b, chart_id="funnel-chart-b")}</div></div>'
+        f"{render_funnel_chart(b, chart_id='funnel-chart-b')}</div></div>"
     )
     return (
         f'<section id="comparison"><h2>What-if: {_x(name_a)} vs {_x(name_b)}</h2>'
