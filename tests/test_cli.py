@@ -630,8 +630,11 @@ def test_diagram_writes_svg_annotated_with_a_funnel_file(capsys: Capture, tmp_pa
     stages = tuple(
         StageStats(s, False, n, n, n // 2, None, 0, none, none) for s, n in entered.items()
     )
-    moves = (TransitionCount("attention", "interest", "engage", 6),)
-    funnel = Funnel("aida", 1, 10, (), stages, moves, {"engage": 6})
+    moves = (
+        TransitionCount("attention", "interest", "engage", 6),
+        TransitionCount("attention", "lost", "lose_interest", 4),
+    )
+    funnel = Funnel("aida", 1, 10, (), stages, moves, {"engage": 6, "lose_interest": 4})
     funnel_path = write(tmp_path, funnel.to_dict(), "funnel.json")
     svg = tmp_path / "aida.svg"
     code, out, err = run(
@@ -640,7 +643,7 @@ def test_diagram_writes_svg_annotated_with_a_funnel_file(capsys: Capture, tmp_pa
     assert code == 0 and out == "" and f"to {svg}" in err
     text = svg.read_text(encoding="utf-8")
     assert "entered 10 \u00b7 now 5" in text
-    assert "6 moves (60.0%)" in text  # 6 of the 10 that entered attention
+    assert "6 moves (60.0%)" in text  # 6 of the 10 moves that left attention
 
 
 @pytest.mark.parametrize(

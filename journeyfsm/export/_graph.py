@@ -20,8 +20,9 @@ definition.
   the stage), labelled with the trigger and the duration.
 - **Counts** (when a :class:`~journeyfsm.analytics.Funnel` is given): a stage shows
   journeys that entered it and that are in it now; an edge shows the recorded moves
-  along it and, for edges that change stage, its conversion: moves / journeys that
-  entered the source.  History records an internal move with ``dest == source``, so
+  along it and, for edges that change stage, its share of the moves that left the
+  source stage (so the shares out of a stage add up to 100%, however often journeys
+  come back).  History records an internal move with ``dest == source``, so
   an internal edge and a re-entry with the same stage and trigger share one count.
   Timeout edges carry no count: the move they cause is counted on the solid edge.
 """
@@ -226,7 +227,7 @@ def build_diagram(definition: JourneyDefinition, funnel: Funnel | None = None) -
         count = conversion = None
         if funnel is not None:
             count = _edge_count(definition, ids, moves, source, trigger, dest, kind)
-            conversion = _conversion(nodes, source, dest, count)
+            conversion = _share(moves, ids, source, dest, count)
         edges.append(
             DiagramEdge(source, dest, trigger, kind, tuple(texts), None, count, conversion)
         )
@@ -279,8 +280,16 @@ def _edge_count(
     return total
 
 
-def _conversion(nodes: list[Node], source: str, dest: str, count: int) -> float | None:
+def _share(
+    moves: Mapping[tuple[str, str, str], int],
+    ids: Mapping[str, str],
+    source: str,
+    dest: str,
+    count: int,
+) -> float | None:
+    """``count`` over every recorded move that left the source stage (any trigger)."""
     if source in (dest, ANY):
         return None
-    entered = next(n.entered for n in nodes if n.id == source)
-    return None if not entered else count / entered
+    stage = next(name for name, node in ids.items() if node == source)
+    left = sum(n for (s, _, d), n in moves.items() if s == stage and d != stage)
+    return None if not left else count / left

@@ -260,7 +260,7 @@ def render_report(
         _summary(summary) if summary is not None else "",
         '<section id="diagram"><h2>Journey diagram</h2><p class="sub">Counts: journeys that '
         "entered each stage and are in it now; moves along each edge and their share of the "
-        "journeys that entered its source. Dashed: timeouts.</p>"
+        "moves that left its source. Dashed: timeouts.</p>"
         f'<div class="figure">{diagram}</div></section>',
         '<section id="funnel"><h2>Funnel chart</h2>'
         f'<div class="figure">{render_funnel_chart(funnel)}</div></section>',
