@@ -31,12 +31,16 @@ from datetime import datetime
 from typing import Any
 
 from .._clock import UTC
+from .._records import append_entry
 from ._csvlog import CsvLog
 from ._fastpath import FastReplay
+from ._fasttable import FAR, history_entry
 from ._logs import LogReader
 from ._tally import Unsorted, guard_failure
 
 __all__ = ["replay_csv"]
+
+_list_append = list.append
 
 
 def replay_csv(fast: FastReplay, reader: LogReader) -> None:
@@ -52,8 +56,7 @@ def replay_csv(fast: FastReplay, reader: LogReader) -> None:
 
 def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
     tracks, index, start, tick = fast.tracks, fast.index, fast.start, fast.tick
-    record = fast.record
-    duplicates, tally = fast.duplicates, fast.tally
+    duplicates, window, tally = fast.duplicates, fast.window, fast.tally
     triggers = {name: index[trigger] for name, trigger in reader.triggers.items()}
     skipped, times, bad, progress = reader.skipped, reader.times, reader.bad, reader.progress
     naive = times.naive
@@ -154,7 +157,35 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
                 except Exception as err:
                     guard_failure(tally, err, log.line(row, n + blanks - 1))
                 continue
+            # -- record the move (see FastReplay.record) --
             cell.moved += 1
-            record(track, cell.dest, cell.dest_name, cell, at, event_id, meta)
+            journey = track.journey
+            seq = journey.version + 1
+            dest_name = cell.dest_name
+            entry = history_entry(seq, cell.trigger, cell.source, dest_name, at, event_id, meta)
+            history = track.history
+            if history is None:
+                append_entry(journey, entry)
+                track.history = journey._history
+            else:
+                _list_append(history, entry)
+            journey.version = seq
+            dest = cell.dest
+            if dest is not None:
+                journey.stage = dest_name
+                journey.entered_at = at
+                journey.entry_seq = seq
+                journey.timeouts_fired = 0
+                track.stage = dest
+                first = dest.first
+                track.due = FAR if first is None else at + first
+            if event_id is not None:
+                ids = track.ids
+                if ids is None:
+                    track.ids = journey.event_ids = {event_id: None}
+                else:
+                    ids[event_id] = None
+                    if len(ids) > window:
+                        del ids[next(iter(ids))]
     finally:
         reader.rows_read = n
