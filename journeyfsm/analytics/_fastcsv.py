@@ -157,7 +157,8 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
                 except Exception as err:
                     guard_failure(tally, err, log.line(row, n + blanks - 1))
                 continue
-            # -- record the move (see FastReplay.record) --
+            # -- record the move: FastReplay.record inlined (calling it per move made the
+            # 300k-row replay 15-25% slower, measured A/B; keep the two in step) --
             cell.moved += 1
             journey = track.journey
             seq = journey.version + 1
