@@ -690,19 +690,27 @@ class JourneyMachine(HookRegistration):
             due = due_timeout(self._name, self._timeouts, journey)
             if due is None or due.at > until:
                 return tuple(outcomes)
-            entry_seq = journey.entry_seq
-            outcome = self.fire(
-                journey,
-                due.timeout.trigger,
-                None,
-                at=due.at,
-                event_id=due.event_id,
-                meta={"timeout": due.timeout.after.total_seconds()},
-                policy="ignore",
-            )
-            outcomes.append(outcome)
-            if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
-                journey.timeouts_fired = due.index + 1
+            outcomes.append(self._fire_timeout(journey, due))
+
+    def _fire_timeout(
+        self, journey: Journey, due: DueTimeout, *, defer_effects: bool = False
+    ) -> Outcome:
+        """One step of :meth:`tick` (and of the service's tick): fire ``due`` as its trigger,
+        at its due time, with its event id; whatever the outcome, it has fired."""
+        entry_seq = journey.entry_seq
+        outcome = self.fire(
+            journey,
+            due.timeout.trigger,
+            None,
+            at=due.at,
+            event_id=due.event_id,
+            meta={"timeout": due.timeout.after.total_seconds()},
+            policy="ignore",
+            defer_effects=defer_effects,
+        )
+        if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
+            journey.timeouts_fired = due.index + 1
+        return outcome
 
     # -- effects -------------------------------------------------------------------
     def _effect_calls(self, ctx: Context, entry: HistoryEntry) -> tuple[EffectCall, ...]:

@@ -258,27 +258,16 @@ def _fire_due(
     until: datetime,
     now: datetime,
 ) -> tuple[Decision, ...]:
-    """Fire the journey's timeouts due at ``until`` (``JourneyMachine.tick``'s loop, with
-    effects deferred); one decision each, chained from ``row``."""
+    """Fire the journey's timeouts due at ``until`` (``JourneyMachine.tick``'s loop over
+    its ``_fire_timeout`` step, with effects deferred); one decision each, chained from
+    ``row``."""
     out: list[Decision] = []
     before = row
     while True:
         due = machine.next_due(journey)
         if due is None or due.at > until:
             return tuple(out)
-        entry_seq = journey.entry_seq
-        outcome = machine.fire(
-            journey,
-            due.timeout.trigger,
-            None,
-            at=due.at,
-            event_id=due.event_id,
-            meta={"timeout": due.timeout.after.total_seconds()},
-            policy="ignore",
-            defer_effects=True,
-        )
-        if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
-            journey.timeouts_fired = due.index + 1
+        outcome = machine._fire_timeout(journey, due, defer_effects=True)
         if outcome.moved:
             decision = _decision(machine, journey, before, outcome, now, due.event_id, ())
         else:  # blocked or ignored: it has fired all the same, the clock moves on
