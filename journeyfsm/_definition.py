@@ -48,7 +48,7 @@ class Stage:
     """A named step of a journey.
 
     >>> Stage("purchase", description="order paid", metadata={"kpi": "conversion rate"})
-    Stage(name='purchase', initial=False, final=False, description='order paid', metadata=mappingproxy({'kpi': 'conversion rate'}))
+    Stage(name='purchase', initial=False, final=False, description='order paid', metadata={'kpi': 'conversion rate'})
     """
 
     name: str = attrs.field(validator=attrs.validators.instance_of(str))
@@ -224,6 +224,26 @@ class JourneyDefinition:
     _triggers: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False, hash=False)
     _initial: str = attrs.field(init=False, repr=False, eq=False, hash=False)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # the compiled tables are derived: a pickle holds the fields and is built again
+        return (_rebuild, (self.name, self.stages, self.transitions, self._fields()))
+
+    def __copy__(self) -> JourneyDefinition:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> JourneyDefinition:
+        return self  # immutable (guards are host functions: shared, as with copy)
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "timeouts": self.timeouts,
+            "version": self.version,
+            "description": self.description,
+            "policy": self.policy,
+            "metadata": self.metadata,
+            "funnel": self.funnel if self._funnel_declared else (),
+        }
+
     def __attrs_post_init__(self) -> None:
         from ._validation import compile_and_validate
 
@@ -355,3 +375,13 @@ class JourneyDefinition:
         from ._builder import JourneyBuilder
 
         return JourneyBuilder.from_definition(self)
+
+
+def _rebuild(
+    name: str,
+    stages: tuple[Stage, ...],
+    transitions: tuple[Transition, ...],
+    fields: dict[str, Any],
+) -> JourneyDefinition:
+    """Unpickle a :class:`JourneyDefinition` (validated and compiled again)."""
+    return JourneyDefinition(name, stages, transitions, **fields)

@@ -15,7 +15,6 @@ import enum
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -41,8 +40,9 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def freeze(value: Any, *, where: str = "value") -> Any:
-    """Return an immutable copy of a JSON-able value (dicts become read-only mappings,
-    lists become tuples); raise TypeError naming ``where`` for anything not JSON-able."""
+    """Return an immutable copy of a JSON-able value (dicts become read-only
+    :class:`FrozenDict` mappings, which pickle and copy, lists become tuples); raise
+    TypeError naming ``where`` for anything not JSON-able."""
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, Mapping):
@@ -51,7 +51,7 @@ def freeze(value: Any, *, where: str = "value") -> Any:
             if not isinstance(k, str):
                 raise TypeError(f"{where}: keys must be strings, got {k!r}")
             out[k] = freeze(v, where=f"{where}[{k!r}]")
-        return MappingProxyType(out)
+        return FrozenDict(out)
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v, where=f"{where}[{i}]") for i, v in enumerate(value))
     raise TypeError(
@@ -63,7 +63,7 @@ def freeze(value: Any, *, where: str = "value") -> Any:
 def freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """attrs converter for ``metadata`` fields."""
     if value is None:
-        return MappingProxyType({})
+        return FrozenDict()
     frozen = freeze(value, where="metadata")
     if not isinstance(frozen, Mapping):
         raise TypeError(f"metadata must be a dict, got {type(value).__name__}")
@@ -411,7 +411,7 @@ def _bad_type(v: object) -> str:
 
 
 _MUTATION_REFUSED = (
-    "this value is a read-only copy (history meta, effect data); copy it to change it"
+    "this value is read-only (definition metadata, history meta, effect data); copy it to change it"
 )
 
 

@@ -696,3 +696,34 @@ def test_unrelated_guard_objects_in_definitions_compare_by_identity() -> None:
     assert guard(fn, name="g") == guard(fn, name="g")
     assert guard(fn, name="g") != guard(lambda ctx: True, name="g")
     assert cart_not_empty != is_vip
+
+
+def test_a_definition_pickles_and_copies_and_rebuilds_its_tables() -> None:
+    import copy
+    import pickle
+
+    from journeyfsm import templates
+
+    for factory in templates.TEMPLATES.values():
+        d = factory()
+        again = pickle.loads(pickle.dumps(d))
+        assert again == d
+        assert (again.funnel, again.funnel_declared) == (d.funnel, d.funnel_declared)
+        assert again.edges() == d.edges()
+        assert again.candidates(d.initial_stage, d.triggers[0]) == d.candidates(
+            d.initial_stage, d.triggers[0]
+        )
+        assert copy.deepcopy(d) is d and copy.copy(d) is d
+        assert pickle.loads(pickle.dumps(d.stages[0])) == d.stages[0]
+    undeclared = templates.aida().builder().funnel().build()
+    assert not pickle.loads(pickle.dumps(undeclared)).funnel_declared
+
+
+def test_stage_metadata_stays_read_only_after_a_copy() -> None:
+    import copy
+
+    from journeyfsm import Stage
+
+    stage = copy.deepcopy(Stage("s", metadata={"kpi": ["rate"]}))
+    with pytest.raises(TypeError, match="read-only"):
+        stage.metadata["kpi"] = "x"  # type: ignore[index]

@@ -47,6 +47,13 @@ _MICRO = timedelta(microseconds=1)
 
 
 def resolve_order(definition: JourneyDefinition, order: Iterable[str] | None) -> tuple[str, ...]:
+    from .._definition import JourneyDefinition
+
+    if not isinstance(definition, JourneyDefinition):
+        raise TypeError(
+            f"definition must be a JourneyDefinition (machine.definition, a template), got "
+            f"{type(definition).__name__}"
+        )
     if order is None:
         return definition.funnel
     if isinstance(order, str):
@@ -155,6 +162,13 @@ class Plan:
         self.self_moves = _self_moves(definition)
 
     def check(self, journey: Journey) -> None:
+        from .._records import Journey
+
+        if not isinstance(journey, Journey):
+            raise TypeError(
+                f"funnels count Journey objects (a replay's result.journeys.values(), "
+                f"service.journeys(), machine.start(...)); got {type(journey).__name__}"
+            )
         d = self.definition
         if journey.definition is not None and journey.definition != d.name:
             raise ValueError(
