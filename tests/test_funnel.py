@@ -476,9 +476,9 @@ def test_analytics_page_code_runs_and_prints_what_the_page_shows() -> None:
 def test_funnel_refuses_what_is_not_a_definition_or_a_journey_by_type() -> None:
     d = templates.aida()
     journeys = [JourneyMachine(d).start("c1")]
-    with pytest.raises(TypeError, match="must be a JourneyDefinition.*got str"):
+    with pytest.raises(TypeError, match=r"must be a JourneyDefinition.*got str"):
         funnel(journeys, "aida")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="count Journey objects.*got int"):
+    with pytest.raises(TypeError, match=r"count Journey objects.*got int"):
         funnel([1], d)  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="count Journey objects.*got dict"):
+    with pytest.raises(TypeError, match=r"count Journey objects.*got dict"):
         breakdown([{"key": "c1"}], d, by="cohort.week")  # type: ignore[list-item]
