@@ -6,7 +6,10 @@
 Times, in the same run and on the same file: (a) reading the CSV log with ``csv.reader``
 (every row, nothing else), (b) ``replay`` on the fast path (also with the cyclic GC
 disabled, as ``journeyfsm replay`` runs it), (c) ``replay`` through the engine with one
-no-op hook; the ratios (b)/(a) (target <= 4, moonshot 2) and (c)/(a).
+no-op hook; the ratios (b)/(a) (target <= 4, moonshot 2) and (c)/(a).  Beside them, what
+comes after a replay: (d) replay then ``funnel`` over every journey (what ``replay
+--report`` does; funnels read the packed moves), (e) replay then reading every journey's
+``history`` (which builds all the HistoryEntry objects the fast path defers).
 Peak RSS (``resource.getrusage`` in a fresh subprocess per replay) for 100k and 1M events
 with the same number of journeys, and with journeys growing with the log.
 
@@ -39,7 +42,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmarks.harness import Settings, measured, ratio
 from journeyfsm import Context, JourneyBuilder, JourneyDefinition, JourneyMachine, guard
-from journeyfsm.analytics import LogMapping, replay
+from journeyfsm.analytics import LogMapping, funnel, replay
 
 __all__ = ["MAPPING", "measure", "peak_rss", "shop", "write_log"]
 
@@ -161,6 +164,18 @@ def slow_machine() -> JourneyMachine:
     return machine
 
 
+def then_funnel(path: Path) -> None:
+    """(d): replay, then the funnel of every journey."""
+    result = replay(shop(), path, MAPPING, end=T0 + timedelta(days=400))
+    funnel(result.journeys.values(), shop())
+
+
+def then_histories(path: Path) -> None:
+    """(e): replay, then read every journey's history entries."""
+    result = replay(shop(), path, MAPPING, end=T0 + timedelta(days=400))
+    assert sum(len(j.history) for j in result.journeys.values()) > 0
+
+
 def _best(fn: Any, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -185,6 +200,8 @@ def measure(path: Path, *, repeats: int = 3, slow: bool = True) -> dict[str, flo
         "read_csv": _best(lambda: read_csv(path), repeats),
         "replay_fast": _best(lambda: replay(shop(), path, MAPPING, end=end), repeats),
         "replay_fast_gc_off": _best(fast_gc_off, repeats),
+        "replay_then_funnel": _best(lambda: then_funnel(path), repeats),
+        "replay_then_histories": _best(lambda: then_histories(path), max(1, repeats - 1)),
     }
     if slow:
         out["replay_engine_hook"] = _best(
@@ -317,6 +334,26 @@ def replay_fast_gc_off(settings: Settings) -> list[float]:
 
 @measured(
     "replay",
+    "then_funnel",
+    unit="us/row",
+    description="the fast path, then funnel() over every journey (what replay --report does)",
+)
+def replay_then_funnel(settings: Settings) -> list[float]:
+    return _per_row(settings, then_funnel, settings.growth_repeats_large)
+
+
+@measured(
+    "replay",
+    "then_histories",
+    unit="us/row",
+    description="the fast path, then reading every journey's history (builds every entry)",
+)
+def replay_then_histories(settings: Settings) -> list[float]:
+    return _per_row(settings, then_histories, 1)
+
+
+@measured(
+    "replay",
     "engine_hook",
     unit="us/row",
     description="the same through the engine: a machine with one no-op before hook",
@@ -381,6 +418,18 @@ ratio(
     "the same with the cyclic GC disabled during the replay (what the command does)",
 )
 ratio(
+    "replay_then_funnel_vs_csv",
+    "replay.then_funnel",
+    "replay.read_csv",
+    "replay then funnel() over every journey / reading the same CSV",
+)
+ratio(
+    "replay_then_histories_vs_csv",
+    "replay.then_histories",
+    "replay.read_csv",
+    "replay then reading every journey's history / reading the same CSV",
+)
+ratio(
     "replay_engine_hook_vs_csv",
     "replay.engine_hook",
     "replay.read_csv",
@@ -406,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         results["fast_vs_csv"] = round(times["replay_fast"] / times["read_csv"], 2)
         results["fast_gc_off_vs_csv"] = round(times["replay_fast_gc_off"] / times["read_csv"], 2)
         results["engine_hook_vs_csv"] = round(times["replay_engine_hook"] / times["read_csv"], 2)
+        for name in ("replay_then_funnel", "replay_then_histories"):
+            results[f"{name[7:]}_vs_csv"] = round(times[name] / times["read_csv"], 2)
         if not args.no_rss:
             rss: dict[str, Any] = {}
             sizes = Settings.full()

@@ -69,6 +69,7 @@ from ._outcome import (
     Outcome,
     idempotency_key,
 )
+from ._packed import settle
 from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
 from ._snapshot import restore_journey, snapshot_journey
 from ._timeouts import DueTimeout, due_timeout, stage_timeouts
@@ -374,7 +375,7 @@ class JourneyMachine(HookRegistration):
         event = self._events.get(trigger)
         if event is None:
             raise self._unknown(trigger, journey if type(journey) is Journey else None)
-        if journey.__class__ is not Journey or (
+        if (journey.__class__ is not Journey and not settle(journey)) or (
             journey.definition != self._name and journey.definition is not None
         ):
             raise self._not_mine(journey)
@@ -520,7 +521,7 @@ class JourneyMachine(HookRegistration):
 
     def _check_journey(self, journey: Any) -> None:
         """The read-only methods take the same journeys ``fire`` does."""
-        if journey.__class__ is not Journey or (
+        if (journey.__class__ is not Journey and not settle(journey)) or (
             journey.definition != self._name and journey.definition is not None
         ):
             raise self._not_mine(journey)

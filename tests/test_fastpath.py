@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from journeyfsm import JourneyBuilder, JourneyDefinition, JourneyMachine, Timeout, guard
-from journeyfsm.analytics import ReplayError, replay
+from journeyfsm._packed import LazyJourney
+from journeyfsm.analytics import ReplayError, breakdown, funnel, replay
 from journeyfsm.testing import definitions
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -101,6 +102,10 @@ def test_fast_path_gives_the_journeys_and_counts_of_the_engine(
         fast = replay(machine, path, MAPPING, end=end)
         slow = replay(machine, path, MAPPING, end=end, fast=False)
     assert fast.summary.fast_path and not slow.summary.fast_path
+    # funnels read the packed moves of a replay's journeys without building entries
+    assert all(type(j) is LazyJourney for j in fast.journeys.values())
+    assert funnel(fast.journeys.values(), d) == funnel(slow.journeys.values(), d)
+    assert all(type(j) is LazyJourney for j in fast.journeys.values())
     assert fast.journeys == slow.journeys
     assert list(fast.journeys) == list(slow.journeys)
     for key, journey in fast.journeys.items():
@@ -328,12 +333,23 @@ def test_fast_csv_loop_gives_the_journeys_and_counts_of_the_engine(
         fast = replay(machine, path, CSV_MAPPING, end=end)
         slow = replay(machine, path, CSV_MAPPING, end=end, fast=False)
     assert fast.summary.fast_path and not slow.summary.fast_path
+    # (a log whose moves have no meta is an error naming the fields there are, on both)
+    assert _by_meta(fast.journeys.values(), d) == _by_meta(slow.journeys.values(), d)
+    assert funnel(fast.journeys.values(), d) == funnel(slow.journeys.values(), d)
+    assert all(type(j) is LazyJourney for j in fast.journeys.values())
     assert fast.journeys == slow.journeys
     assert list(fast.journeys) == list(slow.journeys)
     assert fast.segments == slow.segments
     assert _counts(fast) == _counts(slow)
     moved = sum(t.moved for t in fast.summary.triggers)
     event(f"moved: {'some' if moved else 'none'}; bad rows: {fast.summary.bad_row_count > 0}")
+
+
+def _by_meta(journeys: Any, d: JourneyDefinition) -> Any:
+    try:
+        return breakdown(journeys, d, by="meta.m")
+    except ValueError as err:
+        return str(err)
 
 
 def test_a_journey_that_goes_back_in_time_after_many_others_is_replayed_in_order(

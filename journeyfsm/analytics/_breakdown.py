@@ -14,6 +14,7 @@ from datetime import timezone
 from typing import TYPE_CHECKING
 
 from .._errors import did_you_mean
+from .._packed import history_metas
 from .._records import Journey
 from ._funnel import Plan, Reading, Tally, build_funnel, resolve_order
 from ._results import Breakdown
@@ -95,12 +96,12 @@ class _Grouper:
                 return _text(data[field])
             return NONE_GROUP
         if self.kind == "meta":
-            for e in journey.history:
-                if e.meta is not None:
-                    self._seen(e.meta)
-                    if field in e.meta:
+            for meta in history_metas(journey):
+                if meta is not None:
+                    self._seen(meta)
+                    if field in meta:
                         self.found = True
-                        return _text(e.meta[field])
+                        return _text(meta[field])
             return NONE_GROUP
         if self.kind == "log":
             assert self.segments is not None

@@ -31,16 +31,13 @@ from datetime import datetime
 from typing import Any
 
 from .._clock import UTC
-from .._records import append_entry
 from ._csvlog import CsvLog
 from ._fastpath import FastReplay
-from ._fasttable import FAR, history_entry
+from ._fasttable import FAR
 from ._logs import LogReader
 from ._tally import Unsorted, guard_failure
 
 __all__ = ["replay_csv"]
-
-_list_append = list.append
 
 
 def replay_csv(fast: FastReplay, reader: LogReader) -> None:
@@ -67,6 +64,9 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
     segment_columns = log.segments
     n_seg = len(segment_columns)
     fromiso, utc = datetime.fromisoformat, UTC
+    moves = fast.moves
+    add_step, add_at, add_id = moves.step.append, moves.at.append, moves.event_id.append
+    add_meta, add_prev, moves_made = moves.meta.append, moves.prev.append, moves.prev.__len__
     n = blanks = 0  # rows read, blank lines passed over
     try:
         for row in log.rows:
@@ -162,18 +162,17 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
             cell.moved += 1
             journey = track.journey
             seq = journey.version + 1
-            dest_name = cell.dest_name
-            entry = history_entry(seq, cell.trigger, cell.source, dest_name, at, event_id, meta)
-            history = track.history
-            if history is None:
-                append_entry(journey, entry)
-                track.history = journey._history
-            else:
-                _list_append(history, entry)
+            step = cell.step
+            add_step(step)
+            add_at(at)
+            add_id(event_id)
+            add_meta(meta)
+            add_prev(track.head)
+            track.head = moves_made() - 1
             journey.version = seq
             dest = cell.dest
             if dest is not None:
-                journey.stage = dest_name
+                journey.stage = step[2]
                 journey.entered_at = at
                 journey.entry_seq = seq
                 journey.timeouts_fired = 0
@@ -186,7 +185,7 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
                     track.ids = journey.event_ids = {event_id: None}
                 else:
                     ids[event_id] = None
-                    if len(ids) > window:
+                    if seq > window and len(ids) > window:  # ids <= moves
                         del ids[next(iter(ids))]
     finally:
         reader.rows_read = n

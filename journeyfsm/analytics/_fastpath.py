@@ -54,15 +54,14 @@ from typing import Any
 
 from .._definition import JourneyDefinition
 from .._json import FrozenDict, frozen_json
-from .._records import Context, Journey, append_entry
+from .._packed import LazyJourney, set_source
+from .._records import Context, Journey
 from .._timeouts import timeout_event_id
-from ._fasttable import FAR, Cell, Stage, Track, compile_stages, history_entry, new_journey
+from ._fasttable import FAR, Cell, MoveLog, Stage, Step, Track, compile_stages, new_journey
 from ._logs import Event
 from ._tally import BLOCKED, DUPLICATE, IGNORED, MOVED, TIMEOUTS, Tally, Unsorted, guard_failure
 
 __all__ = ["FastReplay"]
-
-_list_append = list.append
 
 
 class FastReplay:
@@ -82,6 +81,8 @@ class FastReplay:
         #: duplicates per trigger index (the other outcomes count in cells and stages)
         self.duplicates = [0] * len(self.triggers)
         self.tracks: dict[str, Track] = {}
+        #: every move, packed (each journey's history is built from it when read)
+        self.moves = MoveLog()
         self._timeout_prefix = timeout_event_id(self.name, "", 0, 0)[: -len(":0:0")]
 
     @property
@@ -94,12 +95,9 @@ class FastReplay:
         """A new journey in the initial stage at ``at``, as ``machine.start`` makes it."""
         stage = self.initial
         first = stage.first
-        track = Track(
-            new_journey(key, stage.name, self.name, at),
-            stage,
-            at,
-            FAR if first is None else at + first,
-        )
+        journey = new_journey(key, stage.name, self.name, at)
+        track = Track(journey, stage, at, FAR if first is None else at + first, self.moves)
+        set_source(journey, track)
         self.tracks[key] = track
         return track
 
@@ -188,7 +186,7 @@ class FastReplay:
             meta = frozen_json(meta)
         if cell.plain:
             cell.moved += 1
-            self.record(track, cell.dest, cell.dest_name, cell, at, event_id, meta)
+            self.record(track, cell.dest, cell.step, at, event_id, meta)
             return MOVED
         return self.guarded(track, cell, payload, at, event_id, meta)
 
@@ -206,10 +204,10 @@ class FastReplay:
         journey = track.journey
         ctx = Context(journey, cell.trigger, payload, at, cell.source, None, event_id, meta)
         log = ctx._guard_log
-        for index, (dest, dest_name, guards) in enumerate(cell.candidates):
+        for index, (dest, guards, step) in enumerate(cell.candidates):
             if not guards:
                 break
-            ctx._dest = dest_name if dest is not None else None
+            ctx._dest = step[2] if dest is not None else None
             journey._move = ctx
             try:
                 for g in guards:
@@ -221,19 +219,22 @@ class FastReplay:
                     break
             finally:
                 journey._move = None
+                if journey.__class__ is not LazyJourney:
+                    # a guard read the history: the moves go on being packed
+                    journey.__class__ = LazyJourney
+                    set_source(journey, track)
         else:
             cell.blocked += 1
             return BLOCKED
         cell.moved += 1
-        self.record(track, dest, dest_name, cell, at, event_id, meta)
+        self.record(track, dest, step, at, event_id, meta)
         return MOVED
 
     def record(
         self,
         track: Track,
         dest: Stage | None,
-        dest_name: str,
-        cell: Cell,
+        step: Step,
         at: datetime,
         event_id: str | None,
         meta: Any,
@@ -241,16 +242,18 @@ class FastReplay:
         """Record a move as ``fire`` does (``dest`` None: an internal transition)."""
         journey = track.journey
         seq = journey.version + 1
-        entry = history_entry(seq, cell.trigger, cell.source, dest_name, at, event_id, meta)
-        history = track.history
-        if history is None:
-            append_entry(journey, entry)
-            track.history = journey._history
-        else:
-            _list_append(history, entry)
+        moves = self.moves
+        prev = moves.prev
+        head = len(prev)
+        moves.step.append(step)
+        moves.at.append(at)
+        moves.event_id.append(event_id)
+        moves.meta.append(meta)
+        prev.append(track.head)
+        track.head = head
         journey.version = seq
         if dest is not None:
-            journey.stage = dest_name
+            journey.stage = step[2]
             journey.entered_at = at
             journey.entry_seq = seq
             journey.timeouts_fired = 0
@@ -263,8 +266,12 @@ class FastReplay:
                 track.ids = journey.event_ids = {event_id: None}
             else:
                 ids[event_id] = None  # not in the window: it would be a duplicate
-                if len(ids) > self.window:
+                if seq > self.window and len(ids) > self.window:  # ids <= moves
                     del ids[next(iter(ids))]
+
+    def last_event(self) -> datetime | None:
+        """The time of the latest event applied (None: none was)."""
+        return max((track.last for track in self.tracks.values()), default=None)
 
     # -- the end -----------------------------------------------------------------------
     def finish(self, end: datetime | None) -> None:

@@ -19,12 +19,14 @@ from .._clock import UTC
 from .._definition import JourneyDefinition
 from .._guards import Guard
 from .._json import copy_checked, frozen_json
-from .._records import NO_HISTORY, HistoryEntry, Journey
+from .._packed import LazyJourney, Move
+from .._records import HistoryEntry
 from .._timeouts import stage_timeouts
 
 __all__ = [
     "FAR",
     "Cell",
+    "MoveLog",
     "Stage",
     "Track",
     "compile_stages",
@@ -58,19 +60,20 @@ class Stage:
 class Cell:
     """The candidates of one (stage, trigger), in declaration order, and their counts.
 
-    ``candidates``: ``(dest Stage or None for internal, dest name, guards)``; ``plain``:
-    the first candidate has no guards, so it always wins, and ``dest``/``dest_name`` are
-    its (the recorded dest of an internal move is the source).
+    ``candidates``: ``(dest Stage or None for internal, guards, step)``, where ``step`` is
+    the ``(trigger, source, dest name)`` a move records (the dest of an internal move is
+    the source); ``plain``: the first candidate has no guards, so it always wins, and
+    ``dest``/``step`` are its.
     """
 
     __slots__ = (
         "blocked",
         "candidates",
         "dest",
-        "dest_name",
         "moved",
         "plain",
         "source",
+        "step",
         "trigger",
     )
 
@@ -78,33 +81,86 @@ class Cell:
         self,
         trigger: str,
         source: str,
-        candidates: tuple[tuple[Stage | None, str, tuple[Guard, ...]], ...],
+        candidates: tuple[tuple[Stage | None, tuple[Guard, ...], Step], ...],
     ) -> None:
         self.trigger = trigger
         self.source = source
         self.candidates = candidates
-        self.dest, self.dest_name, guards = candidates[0]
+        self.dest, guards, self.step = candidates[0]
         self.plain = not guards
         self.moved = 0
         self.blocked = 0
 
 
+#: what a move records besides its time, event id and meta: (trigger, source, dest)
+Step = tuple[str, str, str]
+
+
+class MoveLog:
+    """Every move of a replay, one entry per move in each column (see the module docs):
+    ``step``, ``at``, ``event_id``, ``meta``, and ``prev``, the index of the same
+    journey's previous move (-1: its first)."""
+
+    __slots__ = ("at", "event_id", "meta", "prev", "step")
+
+    def __init__(self) -> None:
+        self.step: list[Step] = []
+        self.at: list[datetime] = []
+        self.event_id: list[str | None] = []
+        self.meta: list[Any] = []
+        self.prev: list[int] = []
+
+
 class Track:
     """What the fast loop keeps beside a journey: its compiled ``stage``, the time of its
-    ``last`` event, when its next timeout is ``due`` (``FAR``: none), its ``history``
-    list and event-id window once it has them (the journey's own objects), and its
-    segment values while some are still missing (the reader's dict for the key)."""
+    ``last`` event, when its next timeout is ``due`` (``FAR``: none), the index of its
+    last move in the :class:`MoveLog` ``log`` (``head``, -1: none yet), its event-id window once it has one
+    (the journey's own dict), and its segment values while some are still missing (the
+    reader's dict for the key).  It is also the source of the journey's history."""
 
-    __slots__ = ("due", "history", "ids", "journey", "last", "segments", "stage")
+    __slots__ = ("due", "head", "ids", "journey", "last", "log", "segments", "stage")
 
-    def __init__(self, journey: Journey, stage: Stage, last: datetime, due: datetime) -> None:
+    def __init__(
+        self, journey: LazyJourney, stage: Stage, last: datetime, due: datetime, log: MoveLog
+    ) -> None:
         self.journey = journey
         self.stage = stage
         self.last = last
         self.due = due
-        self.history: list[HistoryEntry] | None = None
+        self.log = log
+        self.head = -1
         self.ids: dict[str, None] | None = None
         self.segments: dict[str, str] | None = None
+
+    def _chain(self) -> list[int]:
+        """The indexes of the journey's moves in the log, oldest first."""
+        prev = self.log.prev
+        chain: list[int] = []
+        i = self.head
+        while i >= 0:
+            chain.append(i)
+            i = prev[i]
+        chain.reverse()
+        return chain
+
+    def entries(self) -> list[HistoryEntry]:
+        """The journey's history entries, as ``fire`` records them, oldest first."""
+        log = self.log
+        steps, ats, ids, metas = log.step, log.at, log.event_id, log.meta
+        return [
+            history_entry(seq, *steps[i], ats[i], ids[i], metas[i])
+            for seq, i in enumerate(self._chain(), 1)
+        ]
+
+    def moves(self) -> list[Move]:
+        """``(seq, trigger, source, dest, at)`` of each move, oldest first."""
+        steps, ats = self.log.step, self.log.at
+        return [(seq, *steps[i], ats[i]) for seq, i in enumerate(self._chain(), 1)]
+
+    def metas(self) -> list[Any]:
+        """The meta of each move, oldest first."""
+        metas = self.log.meta
+        return [metas[i] for i in self._chain()]
 
 
 def compile_stages(definition: JourneyDefinition, triggers: tuple[str, ...]) -> dict[str, Stage]:
@@ -117,8 +173,8 @@ def compile_stages(definition: JourneyDefinition, triggers: tuple[str, ...]) -> 
             candidates = tuple(
                 (
                     None if t.dest is None else stages[t.dest],
-                    name if t.dest is None else t.dest,
                     tuple(t.guards),
+                    (trigger, name, name if t.dest is None else t.dest),
                 )
                 for t in transitions
             )
@@ -137,14 +193,14 @@ def compile_stages(definition: JourneyDefinition, triggers: tuple[str, ...]) -> 
     return stages
 
 
-def new_journey(key: str, stage: str, definition: str, at: datetime) -> Journey:
+def new_journey(key: str, stage: str, definition: str, at: datetime) -> LazyJourney:
     """``machine.start(key, at=at)``'s journey, set slot by slot (``Journey`` is a
-    slotted attrs class with no ``on_setattr`` hooks: these are plain slot writes)."""
-    journey: Journey = _new(Journey)
+    slotted attrs class with no ``on_setattr`` hooks: these are plain slot writes), as a
+    :class:`~journeyfsm._packed.LazyJourney` whose history source is set by the caller."""
+    journey: LazyJourney = _new(LazyJourney)
     journey.key = key
     journey.stage = stage
     journey._data = {}
-    journey._history = NO_HISTORY
     journey.version = 0
     journey.event_ids = None
     journey.definition = definition

@@ -35,11 +35,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .._errors import did_you_mean
+from .._packed import LazyJourney, history_moves
 from ._results import DurationStats, Funnel, StageStats, TransitionCount
 
 if TYPE_CHECKING:
     from .._definition import JourneyDefinition
-    from .._records import HistoryEntry, Journey
+    from .._records import Journey
 
 __all__ = ["funnel"]
 
@@ -124,23 +125,26 @@ class Reading:
     __slots__ = ("entered", "furthest", "moves", "stage", "time_in", "time_to")
 
     def __init__(self, journey: Journey, plan: Plan) -> None:
-        history = journey.history
+        # (seq, trigger, source, dest, at): a replay's lazy journeys build no entries
+        history = history_moves(journey)
         started = journey.started_at
         self.stage = journey.stage
-        start = history[0].source if history else journey.stage
+        start = history[0][2] if history else journey.stage
         plan.check_stage(journey, start, "starts in")
         first_at: dict[str, datetime | None] = {start: started}
-        self.moves = [(e.source, e.dest, e.trigger) for e in history]
+        self.moves = [(source, dest, trigger) for _, trigger, source, dest, _ in history]
         self.time_in: list[tuple[str, int]] = []
         stay_start = started
-        for e in history:
-            plan.check_stage(journey, e.dest, f"history[{e.seq - 1}] moved to")
-            if e.dest == e.source and not plan.reenters(journey, e):
+        has_stage, reenters = plan.definition.has_stage, plan.reenters
+        for seq, trigger, source, dest, at in history:
+            if not has_stage(dest):
+                plan.check_stage(journey, dest, f"history[{seq - 1}] moved to")
+            if dest == source and not reenters(journey, seq, source, trigger):
                 continue  # internal: the stay goes on
             if stay_start is not None:
-                self.time_in.append((e.source, (e.at - stay_start) // _MICRO))
-            stay_start = e.at
-            first_at.setdefault(e.dest, e.at)
+                self.time_in.append((source, (at - stay_start) // _MICRO))
+            stay_start = at
+            first_at.setdefault(dest, at)
         self.entered = list(first_at)
         self.time_to = (
             {}
@@ -176,7 +180,8 @@ class Plan:
                 f"{d.name!r}; count each definition's journeys with its own definition"
             )
         self.check_stage(journey, journey.stage, "is in")
-        if len(journey.history) != journey.version:
+        # a replay's lazy journey holds every move it made (version counts them)
+        if journey.__class__ is not LazyJourney and len(journey.history) != journey.version:
             # a store's journey without its history would count as never having moved
             raise ValueError(
                 f"journey {journey.key!r} has made {journey.version} moves but carries "
@@ -194,12 +199,13 @@ class Plan:
                 "count it with the definition it was recorded under"
             )
 
-    def reenters(self, journey: Journey, entry: HistoryEntry) -> bool:
-        kind = self.self_moves.get((entry.source, entry.trigger), "both")
+    def reenters(self, journey: Journey, seq: int, source: str, trigger: str) -> bool:
+        """Whether the ``dest == source`` move ``seq`` was a re-entry (else internal)."""
+        kind = self.self_moves.get((source, trigger), "both")
         if kind != "both":
             return kind == "reenter"
-        if entry.seq >= journey.entry_seq:  # in the current stay: entry_seq is its entry
-            return entry.seq == journey.entry_seq
+        if seq >= journey.entry_seq:  # in the current stay: entry_seq is its entry
+            return seq == journey.entry_seq
         return True
 
 

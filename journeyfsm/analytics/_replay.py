@@ -118,6 +118,10 @@ class EngineReplay:
             elif status == "blocked":
                 tally.blocked(outcome.source, trigger)
 
+    def last_event(self) -> datetime | None:
+        """The time of the latest event applied (None: none was)."""
+        return max(self.tally.last.values(), default=None)
+
     def finish(self, end: datetime | None) -> None:
         if end is None or not self.has_timeouts:
             return
@@ -245,19 +249,20 @@ def replay(
             with ExternalSort(reader.events(), progress=merged) as events:
                 applier.run(events)
         applier.finish(end_at)
-        return reader, tally, applier.journeys
+        return reader, tally, applier
 
     if fast:
         try:
-            reader, tally, journeys = attempt(0.0, ordered=True)
+            reader, tally, applier = attempt(0.0, ordered=True)
         except Unsorted as err:
             log.info("replay.unsorted", source=str(path), line=err.line, key=err.key)
-            reader, tally, journeys = attempt(0.0, ordered=False)
+            reader, tally, applier = attempt(0.0, ordered=False)
     else:
         ordered = _in_order(path, mapping, triggers, strict, _scaled(progress, 0.0, 0.3))
         if not ordered:
             log.info("replay.unsorted", source=str(path))
-        reader, tally, journeys = attempt(0.3, ordered)
+        reader, tally, applier = attempt(0.3, ordered)
+    journeys = applier.journeys
     summary = summarize(
         definition,
         path,
@@ -268,7 +273,7 @@ def replay(
         fast=fast,
         seconds=time.perf_counter() - started,
     )
-    late = _after_end(journeys.values(), end_at)
+    late = _after_end(applier.last_event(), end_at)
     if late is not None:
         summary = attrs.evolve(summary, warnings=(*summary.warnings, late))
     for warning in summary.warnings:
@@ -277,20 +282,10 @@ def replay(
     return ReplayResult(journeys, segments, summary, definition)
 
 
-def _after_end(journeys: Iterable[Journey], end: datetime | None) -> str | None:
-    """A warning when the log has events after the end of observation ``end``."""
-    if end is None:
-        return None
-    latest: datetime | None = None
-    for journey in journeys:
-        started = journey.started_at
-        if started is not None and (latest is None or started > latest):
-            latest = started
-        for entry in journey.history:
-            timeout = entry.meta is not None and "timeout" in entry.meta
-            if not timeout and (latest is None or entry.at > latest):
-                latest = entry.at
-    if latest is None or latest <= end:
+def _after_end(latest: datetime | None, end: datetime | None) -> str | None:
+    """A warning when the log's last applied event (``latest``) is after the end of
+    observation ``end``."""
+    if end is None or latest is None or latest <= end:
         return None
     return (
         f"the end of observation ({end.isoformat()}) is before the log's last event "
