@@ -82,22 +82,29 @@ def settle(journey: Any) -> bool:
     return journey.__class__ is Journey
 
 
-def history_moves(journey: Journey) -> list[Move]:
-    """``(seq, trigger, source, dest, at)`` of each history entry, without building the
-    entries of a lazy journey (funnels read a replay's million moves this way)."""
+def _unbuilt(journey: Journey) -> PackedHistory | None:
+    """The history source of a lazy journey whose entries are not built yet, else None."""
     if journey.__class__ is LazyJourney:
         raw = _SLOT.__get__(journey, Journey)
         if not isinstance(raw, list):
-            return raw.moves()  # type: ignore[no-any-return]
+            return raw  # type: ignore[no-any-return]
+    return None
+
+
+def history_moves(journey: Journey) -> list[Move]:
+    """``(seq, trigger, source, dest, at)`` of each history entry, without building the
+    entries of a lazy journey (funnels read a replay's million moves this way)."""
+    source = _unbuilt(journey)
+    if source is not None:
+        return source.moves()
     return [(e.seq, e.trigger, e.source, e.dest, e.at) for e in journey.history]
 
 
 def history_metas(journey: Journey) -> list[Mapping[str, Any] | None]:
     """The ``meta`` of each history entry (oldest first), as :func:`history_moves`."""
-    if journey.__class__ is LazyJourney:
-        raw = _SLOT.__get__(journey, Journey)
-        if not isinstance(raw, list):
-            return raw.metas()  # type: ignore[no-any-return]
+    source = _unbuilt(journey)
+    if source is not None:
+        return source.metas()
     return [e.meta for e in journey.history]
 
 
