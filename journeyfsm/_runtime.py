@@ -259,7 +259,15 @@ class JourneyMachine(HookRegistration):
     ) -> tuple[str, ...]:
         """Triggers that would move the journey now with ``payload`` (guards run).
 
-        A guard that expects another payload type counts as not passing here.
+        It decides as :meth:`fire` does: candidates in order, up to the first whose guards
+        pass.  A guard that expects another payload type makes ``fire`` raise
+        ``GuardError``, so its trigger is not listed (no later candidate is tried); any
+        other faulty guard raises its ``GuardError`` here too.
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> m = JourneyMachine(templates.aida())
+        >>> m.enabled_triggers(m.start("c-1"))
+        ('engage', 'lose_interest')
         """
         self._check_journey(journey)
         now = self._now(at)
@@ -272,7 +280,7 @@ class JourneyMachine(HookRegistration):
                 except GuardError as err:
                     if err.reason != "payload_type":
                         raise
-                    continue
+                    break  # fire stops here with this error: the trigger cannot move
                 if passed:
                     out.append(trigger)
                     break

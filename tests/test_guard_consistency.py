@@ -148,6 +148,23 @@ def test_enabled_triggers_agree_with_fire() -> None:
         blocks.enabled_triggers(blocks.start("k"), {"total": None})
 
 
+def test_a_payload_type_mismatch_disables_the_trigger_as_fire_refuses_it() -> None:
+    # fire raises GuardError at the typed guard of the first candidate and never reaches
+    # the unguarded fallback: enabled_triggers must not list the trigger through it
+    paid = guard(lambda ctx: ctx.payload.get("paid") is True, name="paid", payload_type=dict)
+    machine = _machine(_orders([paid], []))
+    journey = machine.start("k")
+
+    with pytest.raises(GuardError, match="paid") as raised:
+        machine.fire(journey, "order", None)
+    assert raised.value.reason == "payload_type"
+    assert journey.stage == "new"
+    assert machine.enabled_triggers(journey, None) == ()
+    assert machine.enabled_triggers(journey, {"paid": True}) == ("order",)
+    assert machine.enabled_triggers(journey, {"paid": False}) == ("order",)  # the fallback
+    assert machine.fire(journey, "order", {"paid": False}).dest == "small"
+
+
 def test_path_explorer_agrees_with_fire() -> None:
     calls: list[str] = []
     has_total, total_over_50 = _order_guards(calls)
