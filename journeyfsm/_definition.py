@@ -40,7 +40,9 @@ __all__ = ["Edge", "JourneyDefinition", "Policy", "Stage", "Timeout", "Transitio
 
 Policy = Literal["ignore", "strict"]
 WILDCARD = "*"
-_MAX_SECONDS = timedelta.max // timedelta(seconds=1)  # whole seconds timedelta can hold
+# the whole seconds timedelta can hold, either way (its range is not symmetric)
+_MAX_SECONDS = timedelta.max // timedelta(seconds=1)
+_MIN_SECONDS = -(-timedelta.min // timedelta(seconds=1))
 
 
 @attrs.frozen
@@ -123,12 +125,16 @@ def _to_timedelta(value: timedelta | float) -> timedelta:
     # timedelta() raises OverflowError for huge or infinite seconds and a bare ValueError
     # for NaN; both are a bad value here, said in one message
     finite = isinstance(value, int) or math.isfinite(value)  # isfinite(10**400) overflows
-    if not finite or abs(value) > _MAX_SECONDS:
-        raise ValueError(
-            f"Timeout.after of {_show_seconds(value)} seconds is out of range; give a finite "
-            f"number of seconds up to {_MAX_SECONDS} (timedelta.max)"
-        )
-    return timedelta(seconds=value)
+    out_of_range = ValueError(
+        f"Timeout.after of {_show_seconds(value)} seconds is out of range; give a finite "
+        f"number of seconds up to {_MAX_SECONDS} (timedelta.max)"
+    )
+    if not finite or not _MIN_SECONDS <= value <= _MAX_SECONDS:
+        raise out_of_range
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:  # a float that rounds past the edge
+        raise out_of_range from None
 
 
 @attrs.frozen

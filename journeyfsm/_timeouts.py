@@ -18,6 +18,8 @@ the same stage entry, ``timeouts_fired`` moves past it; if the move entered a st
 new entry's timeouts start from the first.  ``JourneyMachine.tick(journey, now)`` repeats
 that while something is due at ``now``, so a late tick catches up exactly: each timeout
 once, in order, each at its own due time, across as many stages as the time allows.
+A timeout due after the last datetime there is (a huge ``after``) is due at
+:data:`NEVER`, the last UTC datetime: no clock reaches it.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._clock import UTC
 from ._definition import Timeout
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
     from ._records import Journey
 
-__all__ = ["DueTimeout", "due_timeout", "stage_timeouts", "timeout_event_id"]
+__all__ = ["NEVER", "DueTimeout", "due_timeout", "stage_timeouts", "timeout_event_id"]
+
+NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 @attrs.frozen
@@ -83,8 +88,12 @@ def due_timeout(
     if index >= len(pending):
         return None
     timeout = pending[index]
+    try:
+        due = entered + timeout.after
+    except OverflowError:  # due after the last datetime there is: never due
+        due = NEVER
     return DueTimeout(
-        entered + timeout.after,
+        due,
         timeout,
         timeout_event_id(definition, journey.key, journey.entry_seq, index),
         index,

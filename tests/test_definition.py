@@ -367,6 +367,10 @@ BAD_SECONDS = {
     "nan": float("nan"),
     "inf": float("inf"),
     "-inf": float("-inf"),
+    # just past timedelta.min (-999999999 days): the range is not symmetric
+    "below_min": -86_399_999_913_601,
+    "below_min_float": -86_399_999_913_600.5,
+    "-1e14": -1e14,
     "bool": True,
     "str": "10",
     "null": None,

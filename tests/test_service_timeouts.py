@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from conftest import quiet_logger
 from hypothesis import HealthCheck, given, settings
@@ -38,6 +39,7 @@ from journeyfsm import (
     JourneyService,
     ManualClock,
     StoreError,
+    Timeout,
     TimeoutWorker,
 )
 from journeyfsm._service_core import Event, decide
@@ -153,6 +155,24 @@ def test_re_entry_restarts_the_timeouts_and_an_internal_transition_does_not(
         "remind",
     ]
     assert next_due(service, "c-1") == T0 + 44 * H
+
+
+def test_a_timeout_due_past_the_last_datetime_is_never_due(store: Store) -> None:
+    # the longest `after` a definition takes (timedelta.max) overflows any datetime when
+    # added to the entry time: the timeout is due at NEVER, not an OverflowError
+    from journeyfsm._timeouts import NEVER
+
+    longest = attrs.evolve(shop(), timeouts=[Timeout("cart", 86399999999999, "abandon")])
+    machine = JourneyMachine(longest, logger=quiet_logger())
+    service = JourneyService(machine, store)
+    service.handle("c-1", "add_to_cart", at=T0)
+    assert next_due(service, "c-1") == NEVER
+    report = service.tick(datetime(9999, 12, 31, 23, 59, tzinfo=T0.tzinfo))
+    assert (report.journeys, report.fired) == (0, 0)
+    journey = service.get("c-1")
+    assert journey is not None and journey.stage == "cart"
+    assert machine.tick(journey, NEVER - timedelta(microseconds=1)) == ()
+    assert [o.trigger for o in machine.tick(journey, NEVER)] == ["abandon"]
 
 
 def test_ticking_twice_fires_nothing_new(store: Store) -> None:
