@@ -30,14 +30,11 @@ from ._errors import (
 )
 from ._guards import Guard, GuardResult, guard
 from ._hooks import Effect
-from ._outbox import OutboxWorker
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome, Status
 from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
-from ._service import JourneyService
-from ._service_core import Event, TickReport
-from ._timeout_worker import TimeoutWorker
 from ._timeouts import DueTimeout
+from .service import Event, JourneyService, OutboxWorker, TickReport, TimeoutWorker
 
 __version__ = "0.1.0"
 

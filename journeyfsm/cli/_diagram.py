@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._definition import JourneyDefinition
-from .analytics import Funnel
+from .._definition import JourneyDefinition
+from ..analytics import Funnel
 
 __all__ = [
     "DIAGRAM_EPILOG",
@@ -47,8 +47,8 @@ exit codes: 0 drawn, 1 the definition has problems, 2 bad usage (unknown templat
 unreadable file, bad funnel file, import error)"""
 
 
-# the examples and exit codes every command's --help ends with (the parsers are in _cli.py
-# and _cli_store.py; the texts are kept together so they read alike)
+# the examples and exit codes every command's --help ends with (the parsers are in _main.py
+# and _store.py; the texts are kept together so they read alike)
 EXIT_CODES = "exit codes: 0 ok, 1 problems found, 2 bad usage (also for a missing file)"
 EPILOGS = {
     "journeyfsm": """\
@@ -154,17 +154,17 @@ def resolve_reference(ref: str) -> JourneyDefinition:
     ``DefinitionError`` when a file's definition has problems; ``DiagramUsageError`` when
     ``ref`` names nothing usable.
     """
-    from . import _cli
+    from . import _main
 
     if ref.endswith(".json") or ref == "-" or Path(ref).is_file():
-        return _cli.load_definition(ref)
+        return _main.load_definition(ref)
     if ":" in ref:
         return _import_definition(ref)
-    return _cli.template(ref)
+    return _main.template(ref)
 
 
 def _import_definition(ref: str) -> JourneyDefinition:
-    from ._runtime import JourneyMachine
+    from .._runtime import JourneyMachine
 
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
@@ -210,8 +210,8 @@ def _read_funnel(path: str) -> Funnel:
 
 
 def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
-    from . import export
-    from ._errors import DefinitionError
+    from .. import export
+    from .._errors import DefinitionError
 
     try:
         d = resolve_reference(args.ref)

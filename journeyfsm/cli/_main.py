@@ -25,15 +25,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import templates
-from ._cli_analysis import add_funnel_command
-from ._cli_export import EPILOGS, DiagramUsageError, add_diagram_command
-from ._cli_replay import add_replay_commands, load_target
-from ._cli_store import CliUsageError, add_store_commands, show_journey
-from ._definition import JourneyDefinition
-from ._errors import DefinitionError, Problem, close_matches
-from ._guards import Guard, guard
-from ._records import Context
+from .. import templates
+from .._definition import JourneyDefinition
+from .._errors import DefinitionError, Problem, close_matches
+from .._guards import Guard, guard
+from .._records import Context
+from ._analysis import add_funnel_command
+from ._diagram import EPILOGS, DiagramUsageError, add_diagram_command
+from ._replay import add_replay_commands, load_target
+from ._store import CliUsageError, add_store_commands, show_journey
 
 __all__ = ["main"]
 
@@ -90,7 +90,7 @@ def _print_json(value: object, out: TextIO) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="journeyfsm",
@@ -157,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     _json_flag(show, "the definition (its to_dict() form)")
     show.set_defaults(run=_cmd_show)
     add_store_commands(sub)
-    for name in ("db", "worker"):  # added by _cli_store; examples and exit codes here
+    for name in ("db", "worker"):  # added by _store; examples and exit codes here
         if name in sub.choices:
             sub.choices[name].epilog = EPILOGS[name]
             sub.choices[name].formatter_class = _FORMAT

@@ -46,13 +46,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ._clock import ensure_utc
-from ._errors import DataError, SnapshotError, StoreError
-from ._json import check_json
-from ._outcome import Outcome
-from ._records import Journey
-from ._runtime import JourneyMachine
-from ._service_records import (
+from .._clock import ensure_utc
+from .._errors import DataError, SnapshotError, StoreError
+from .._json import check_json
+from .._outcome import Outcome
+from .._records import Journey
+from .._runtime import JourneyMachine
+from ._records import (
     Decision,
     Event,
     EventIdRow,
@@ -230,7 +230,7 @@ def decide_tick(
     ...      .timeout("cart", timedelta(hours=24), "abandon").build())
     >>> machine = JourneyMachine(d)
     >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    >>> from journeyfsm._service_core import _row
+    >>> from journeyfsm.service._core import _row
     >>> row = _row(machine, machine.start("c-1", at=t0), t0)
     >>> row.next_due - t0
     datetime.timedelta(days=1)

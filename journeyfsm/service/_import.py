@@ -17,14 +17,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._errors import DataError, JourneyError, SnapshotError
-from ._records import Journey
-from ._runtime import JourneyMachine
-from ._service_core import _row
-from ._service_records import EventIdRow, JourneyImport
+from .._errors import DataError, JourneyError, SnapshotError
+from .._records import Journey
+from .._runtime import JourneyMachine
+from ._core import _row
+from ._records import EventIdRow, JourneyImport
 
 if TYPE_CHECKING:
-    from ._service import JourneyService
+    from ._sync import JourneyService
 
 __all__ = ["import_journeys", "import_row"]
 

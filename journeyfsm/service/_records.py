@@ -1,5 +1,5 @@
 """The records of the durable service: the event a driver takes, the rows a store keeps,
-and the decisions and reports the sans-IO core (``_service_core``) returns."""
+and the decisions and reports the sans-IO core (``_core``) returns."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
-from ._definition import Policy
-from ._outcome import Outcome
-from ._records import HistoryEntry, JSONDict
+from .._definition import Policy
+from .._outcome import Outcome
+from .._records import HistoryEntry, JSONDict
 
 __all__ = [
     "Decision",

@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._errors import JourneyError, StoreError
-from ._outcome import Outcome
-from ._service_core import Decision, JourneyRow, TickReport, decide_tick
+from .._errors import JourneyError, StoreError
+from .._outcome import Outcome
+from ._core import Decision, JourneyRow, TickReport, decide_tick
 
 if TYPE_CHECKING:
-    from ._service import JourneyService
+    from ._sync import JourneyService
 
 __all__ = ["tick_batches", "tick_one_by_one"]
 
