@@ -12,9 +12,8 @@ back on failure, effects after the move, and an explanation of every decision.
 """
 
 from . import templates
-from ._builder import JourneyBuilder
 from ._clock import Clock, ManualClock, SystemClock
-from ._definition import Edge, JourneyDefinition, Policy, Stage, Timeout, Transition
+from ._definition import Edge, JourneyBuilder, JourneyDefinition, Policy, Stage, Timeout, Transition
 from ._errors import (
     ConcurrencyConflict,
     DataError,
