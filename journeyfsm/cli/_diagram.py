@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from .._definition import JourneyDefinition
 from ..analytics import Funnel
+from ._load import load_definition, template
 
 __all__ = [
     "DIAGRAM_EPILOG",
@@ -154,13 +155,11 @@ def resolve_reference(ref: str) -> JourneyDefinition:
     ``DefinitionError`` when a file's definition has problems; ``DiagramUsageError`` when
     ``ref`` names nothing usable.
     """
-    from . import _main
-
     if ref.endswith(".json") or ref == "-" or Path(ref).is_file():
-        return _main.load_definition(ref)
+        return load_definition(ref)
     if ":" in ref:
         return _import_definition(ref)
-    return _main.template(ref)
+    return template(ref)
 
 
 def _import_definition(ref: str) -> JourneyDefinition:

@@ -38,6 +38,7 @@ from ..analytics import (
 )
 from ..analytics._mapping import parse_time
 from ._analysis import AnalysisStopped, AnalysisUsageError, add_analysis_options, analyse
+from ._load import load_definition
 
 __all__ = ["add_replay_commands", "run_replay"]
 
@@ -201,7 +202,6 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
 def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
     """``--definition``: a template, a .json file, or MODULE:ATTR of a machine/definition."""
     from .. import templates
-    from ._main import load_definition  # here: _main imports this module
 
     if ref.endswith(".json") or Path(ref).is_file():
         try:
