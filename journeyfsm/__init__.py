@@ -12,9 +12,8 @@ back on failure, effects after the move, and an explanation of every decision.
 """
 
 from . import templates
-from ._builder import JourneyBuilder
 from ._clock import Clock, ManualClock, SystemClock
-from ._definition import Edge, JourneyDefinition, Policy, Stage, Timeout, Transition
+from ._definition import Edge, JourneyBuilder, JourneyDefinition, Policy, Stage, Timeout, Transition
 from ._errors import (
     ConcurrencyConflict,
     DataError,
@@ -30,14 +29,11 @@ from ._errors import (
 )
 from ._guards import Guard, GuardResult, guard
 from ._hooks import Effect
-from ._outbox import OutboxWorker
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome, Status
 from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
-from ._service import JourneyService
-from ._service_core import Event, TickReport
-from ._timeout_worker import TimeoutWorker
 from ._timeouts import DueTimeout
+from .service import Event, JourneyService, OutboxWorker, TickReport, TimeoutWorker
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":  # importing the module (as doc tools do) runs nothing
     sys.exit(main())

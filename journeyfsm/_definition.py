@@ -1,4 +1,8 @@
-"""Journey definitions: Stage, Transition, Timeout and the validated JourneyDefinition.
+"""Journey definitions: the validated JourneyDefinition, and JourneyBuilder to write one.
+
+Its parts (Stage, Transition, Timeout) are in _parts.py, below validation (_validation.py)
+and the dict form (_dictform.py): those are handed a definition or the class to build and
+never import this module.
 
 Theory of operation
 -------------------
@@ -21,139 +25,29 @@ adapter works on internal names, so every name that validates runs.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import attrs
 
+from ._dictform import definition_from_dict, definition_to_dict
 from ._errors import DefinitionError, did_you_mean
 from ._guards import Guard, Predicate
 from ._json import freeze_mapping
+from ._parts import Policy, Stage, Timeout, Transition
+from ._validation import compile_and_validate
 
-if TYPE_CHECKING:
-    from ._builder import JourneyBuilder
-
-__all__ = ["Edge", "JourneyDefinition", "Policy", "Stage", "Timeout", "Transition"]
-
-Policy = Literal["ignore", "strict"]
-WILDCARD = "*"
-# the whole seconds timedelta can hold, either way (its range is not symmetric)
-_MAX_SECONDS = timedelta.max // timedelta(seconds=1)
-_MIN_SECONDS = -(-timedelta.min // timedelta(seconds=1))
-
-
-@attrs.frozen
-class Stage:
-    """A named step of a journey.
-
-    >>> Stage("purchase", description="order paid", metadata={"kpi": "conversion rate"})
-    Stage(name='purchase', initial=False, final=False, description='order paid', metadata={'kpi': 'conversion rate'})
-    """
-
-    name: str = attrs.field(validator=attrs.validators.instance_of(str))
-    initial: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    final: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
-    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
-
-
-def _to_source(value: str | Iterable[str]) -> str | tuple[str, ...]:
-    if isinstance(value, str):
-        return value
-    out = tuple(value)
-    for item in out:
-        if not isinstance(item, str):
-            raise TypeError(f"transition source must be stage names (str), got {item!r}")
-    return out
-
-
-def _to_guards(value: Guard | Iterable[Guard] | None) -> tuple[Guard, ...]:
-    if value is None:
-        return ()
-    items = (value,) if isinstance(value, Guard) else tuple(value)
-    for item in items:
-        if not isinstance(item, Guard):
-            raise TypeError(
-                f"guards must be Guard objects made with journeyfsm.guard(...), got {item!r}"
-            )
-    return items
-
-
-@attrs.frozen
-class Transition:
-    """``trigger`` moves a journey from ``source`` (a stage, a list, or ``"*"``) to ``dest``.
-
-    ``dest=None`` makes an internal transition; ``guards`` must all pass.
-
-    >>> Transition("checkout", "consideration", "purchase").sources(["consideration"])
-    ('consideration',)
-    """
-
-    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
-    source: str | tuple[str, ...] = attrs.field(converter=_to_source)
-    dest: str | None = attrs.field(
-        validator=attrs.validators.optional(attrs.validators.instance_of(str))
-    )
-    guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
-    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
-    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
-
-    def sources(self, non_final_stages: Sequence[str]) -> tuple[str, ...]:
-        """The source stages, with ``"*"`` expanded to ``non_final_stages``."""
-        if self.source == WILDCARD:
-            return tuple(non_final_stages)
-        if isinstance(self.source, str):
-            return (self.source,)
-        return self.source
-
-
-def _show_seconds(value: float) -> str:
-    # repr() of a huge int is long, and raises ValueError past 4300 digits (Python 3.11+)
-    if isinstance(value, int) and abs(value) > 10**30:
-        return "more than 10**30" if value > 0 else "less than -10**30"
-    return repr(value)
-
-
-def _to_timedelta(value: timedelta | float) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Timeout.after takes a timedelta or seconds, got {value!r}")
-    # timedelta() raises OverflowError for huge or infinite seconds and a bare ValueError
-    # for NaN; both are a bad value here, said in one message
-    finite = isinstance(value, int) or math.isfinite(value)  # isfinite(10**400) overflows
-    out_of_range = ValueError(
-        f"Timeout.after of {_show_seconds(value)} seconds is out of range; give a finite "
-        f"number of seconds up to {_MAX_SECONDS} (timedelta.max)"
-    )
-    if not finite or not _MIN_SECONDS <= value <= _MAX_SECONDS:
-        raise out_of_range
-    try:
-        return timedelta(seconds=value)
-    except OverflowError:  # a float that rounds past the edge
-        raise out_of_range from None
-
-
-@attrs.frozen
-class Timeout:
-    """If a journey sits in ``stage`` longer than ``after``, fire ``trigger``.
-
-    Declared and validated with the definition (the stage must exist and ``trigger`` must
-    have a transition from it).  Due at the time the journey entered ``stage`` plus
-    ``after``; ``JourneyMachine.tick(journey, now)`` fires what is due (see
-    ``journeyfsm/_timeouts.py`` and docs/semantics.md, "Timeouts").
-
-    >>> from datetime import timedelta
-    >>> Timeout("cart", timedelta(hours=1), "abandon_cart").after.total_seconds()
-    3600.0
-    """
-
-    stage: str = attrs.field(validator=attrs.validators.instance_of(str))
-    after: timedelta = attrs.field(converter=_to_timedelta)
-    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
+__all__ = [
+    "Edge",
+    "JourneyBuilder",
+    "JourneyDefinition",
+    "Policy",
+    "Stage",
+    "Timeout",
+    "Transition",
+]
 
 
 @attrs.frozen
@@ -251,8 +145,6 @@ class JourneyDefinition:
         }
 
     def __attrs_post_init__(self) -> None:
-        from ._validation import compile_and_validate
-
         problems, stage_map, table, triggers = compile_and_validate(self)
         if problems:
             raise DefinitionError(problems, name=self.name)
@@ -348,8 +240,6 @@ class JourneyDefinition:
     # -- conversions ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; ``from_dict(d.to_dict(), guards=...) == d``."""
-        from ._dictform import definition_to_dict
-
         return definition_to_dict(self)
 
     @classmethod
@@ -364,9 +254,7 @@ class JourneyDefinition:
         ``guards`` maps names to guards (or is a list of named guards).  Every problem
         (unknown keys, unknown guard names, invalid rules) is reported at once.
         """
-        from ._dictform import definition_from_dict
-
-        return definition_from_dict(data, guards=guards)
+        return definition_from_dict(data, guards=guards, build=cls)
 
     def builder(self) -> JourneyBuilder:
         """A builder prefilled with this definition, to extend it without mutating it.
@@ -378,8 +266,6 @@ class JourneyDefinition:
         >>> "loyal" in bigger.stage_names, "loyal" in base.stage_names
         (True, False)
         """
-        from ._builder import JourneyBuilder
-
         return JourneyBuilder.from_definition(self)
 
 
@@ -391,3 +277,254 @@ def _rebuild(
 ) -> JourneyDefinition:
     """Unpickle a :class:`JourneyDefinition` (validated and compiled again)."""
     return JourneyDefinition(name, stages, transitions, **fields)
+
+
+# -- the builder ------------------------------------------------------------------------
+# Here, with the definition it builds, because the two need each other: ``build()`` makes a
+# JourneyDefinition and ``JourneyDefinition.builder()`` makes a JourneyBuilder.  Apart, one
+# module would import the other back.
+
+
+class JourneyBuilder:
+    """Collects stages, transitions and timeouts; ``build()`` validates everything at once.
+
+    >>> from journeyfsm import JourneyBuilder, guard
+    >>> @guard
+    ... def cart_not_empty(ctx):
+    ...     "the cart holds at least one item"
+    ...     return bool(ctx.journey.data.get("cart"))
+    >>> checkout = (
+    ...     JourneyBuilder("checkout", version=1)
+    ...     .stage("browsing", initial=True)
+    ...     .stage("cart")
+    ...     .stage("paid", final=True)
+    ...     .transition("add_to_cart", "browsing", "cart")
+    ...     .transition("pay", "cart", "paid", guards=[cart_not_empty])
+    ...     .build()
+    ... )
+    >>> checkout.stage_names
+    ('browsing', 'cart', 'paid')
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: int | str = 1,
+        description: str = "",
+        policy: Policy = "ignore",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.description = description
+        self.policy: Policy = policy
+        self.metadata: Mapping[str, Any] = metadata or {}
+        self._stages: list[Stage] = []
+        self._transitions: list[Transition] = []
+        self._timeouts: list[Timeout] = []
+        self._funnel: tuple[str, ...] = ()
+
+    @classmethod
+    def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
+        """A builder holding everything ``d`` holds."""
+        b = cls(
+            d.name,
+            version=d.version,
+            description=d.description,
+            policy=d.policy,
+            metadata=d.metadata,
+        )
+        b._stages = list(d.stages)
+        b._transitions = list(d.transitions)
+        b._timeouts = list(d.timeouts)
+        # a default funnel is not copied: it follows the stages the builder ends up with
+        b._funnel = d.funnel if d.funnel_declared else ()
+        return b
+
+    # -- stages --------------------------------------------------------------------
+    def stage(
+        self,
+        name: str,
+        *,
+        initial: bool = False,
+        final: bool = False,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> JourneyBuilder:
+        """Add a stage."""
+        self._stages.append(Stage(name, initial, final, description, metadata or {}))
+        return self
+
+    def replace_stage(self, name: str, **changes: Any) -> JourneyBuilder:
+        """Change fields of stage ``name`` (``initial``, ``final``, ``description``, ``metadata``)."""
+        i = self._stage_index(name)
+        self._stages[i] = attrs.evolve(self._stages[i], **changes)
+        return self
+
+    def remove_stage(self, name: str) -> JourneyBuilder:
+        """Remove stage ``name``, the transitions into it, its timeouts, and it from
+        sources and the funnel order."""
+        self._stages.pop(self._stage_index(name))
+        kept: list[Transition] = []
+        for t in self._transitions:
+            if t.dest == name:
+                continue
+            if isinstance(t.source, tuple) and name in t.source:
+                rest = tuple(s for s in t.source if s != name)
+                if not rest:
+                    continue
+                t = attrs.evolve(t, source=rest)
+            elif t.source == name:
+                continue
+            kept.append(t)
+        self._transitions = kept
+        self._timeouts = [to for to in self._timeouts if to.stage != name]
+        self._funnel = tuple(s for s in self._funnel if s != name)
+        return self
+
+    def _stage_index(self, name: str) -> int:
+        for i, s in enumerate(self._stages):
+            if s.name == name:
+                return i
+        known = ", ".join(s.name for s in self._stages)
+        raise KeyError(f"builder {self.name!r} has no stage {name!r}; stages: {known}")
+
+    # -- transitions ---------------------------------------------------------------
+    def transition(
+        self,
+        trigger: str,
+        source: str | Iterable[str],
+        dest: str | None,
+        *,
+        guards: Guard | Iterable[Guard] | None = None,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> JourneyBuilder:
+        """Add a transition (``source`` may be a stage, a list of stages, or ``"*"``)."""
+        self._transitions.append(
+            Transition(trigger, source, dest, guards, description, metadata or {})
+        )
+        return self
+
+    def _matches(self, t: Transition, trigger: str, source: str | None) -> bool:
+        if t.trigger != trigger:
+            return False
+        if source is None:
+            return True
+        return t.source == source or (isinstance(t.source, tuple) and source in t.source)
+
+    def _missing(self, trigger: str, source: str | None) -> KeyError:
+        where = f" from {source!r}" if source else ""
+        return KeyError(f"builder {self.name!r} has no transition {trigger!r}{where}")
+
+    def remove_transitions(self, trigger: str, *, source: str | None = None) -> JourneyBuilder:
+        """Remove the transitions of ``trigger`` (only from ``source`` if given: a
+        transition with several sources keeps the others)."""
+        kept: list[Transition] = []
+        hit = False
+        for t in self._transitions:
+            if not self._matches(t, trigger, source):
+                kept.append(t)
+                continue
+            hit = True
+            if source is not None and isinstance(t.source, tuple) and len(t.source) > 1:
+                kept.append(attrs.evolve(t, source=tuple(s for s in t.source if s != source)))
+        if not hit:
+            raise self._missing(trigger, source)
+        self._transitions = kept
+        return self
+
+    def replace_guards(
+        self, trigger: str, guards: Guard | Iterable[Guard] | None, *, source: str | None = None
+    ) -> JourneyBuilder:
+        """Give the transitions of ``trigger`` new guards (only from ``source`` if given:
+        a transition with several sources is split, the others keep their guards)."""
+        out: list[Transition] = []
+        hit = False
+        for t in self._transitions:
+            if not self._matches(t, trigger, source):
+                out.append(t)
+                continue
+            hit = True
+            if source is not None and isinstance(t.source, tuple) and len(t.source) > 1:
+                out.append(attrs.evolve(t, source=source, guards=guards))
+                out.append(attrs.evolve(t, source=tuple(s for s in t.source if s != source)))
+            else:
+                out.append(attrs.evolve(t, guards=guards))
+        if not hit:
+            raise self._missing(trigger, source)
+        self._transitions = out
+        return self
+
+    # -- timeouts ------------------------------------------------------------------
+    def timeout(self, stage: str, after: timedelta | float, trigger: str) -> JourneyBuilder:
+        """If a journey sits in ``stage`` longer than ``after``, fire ``trigger``."""
+        self._timeouts.append(Timeout(stage, after, trigger))
+        return self
+
+    def remove_timeouts(
+        self, *, stage: str | None = None, trigger: str | None = None
+    ) -> JourneyBuilder:
+        """Remove the timeouts of ``stage`` and/or ``trigger`` (both: those matching both).
+
+        >>> from journeyfsm import templates
+        >>> d = templates.eight_phases().builder().remove_timeouts(trigger="drop_out").build()
+        >>> d.timeouts
+        ()
+        """
+        if stage is None and trigger is None:
+            raise ValueError("remove_timeouts() needs stage=... and/or trigger=...")
+        kept = [
+            to
+            for to in self._timeouts
+            if not (
+                (stage is None or to.stage == stage) and (trigger is None or to.trigger == trigger)
+            )
+        ]
+        if len(kept) == len(self._timeouts):
+            what = " and ".join(
+                f"{k} {v!r}" for k, v in (("stage", stage), ("trigger", trigger)) if v is not None
+            )
+            raise KeyError(f"builder {self.name!r} has no timeout with {what}")
+        self._timeouts = kept
+        return self
+
+    # -- funnel order --------------------------------------------------------------
+    def funnel(self, *stages: str) -> JourneyBuilder:
+        """Declare the stages that form the funnel, in order (replacing any earlier one).
+
+        The analytics count, per funnel stage, the journeys that reached it or a later
+        one.  Stages left out (drop-out, churn) are still counted, outside the order.
+        ``funnel()`` with no stages goes back to the default: every stage in
+        declaration order.
+
+        >>> from journeyfsm import templates
+        >>> d = templates.aida().builder().funnel("attention", "desire", "action").build()
+        >>> d.funnel
+        ('attention', 'desire', 'action')
+        """
+        for i, stage in enumerate(stages):
+            if not isinstance(stage, str):
+                raise TypeError(
+                    f"funnel() takes stage names as separate arguments, like "
+                    f".funnel('awareness', 'purchase'); argument {i} is {stage!r}"
+                )
+        self._funnel = stages
+        return self
+
+    def build(
+        self, *, name: str | None = None, version: int | str | None = None
+    ) -> JourneyDefinition:
+        """Validate and return the definition (``DefinitionError`` lists every problem)."""
+        return JourneyDefinition(
+            name=name if name is not None else self.name,
+            stages=self._stages,
+            transitions=self._transitions,
+            timeouts=self._timeouts,
+            version=version if version is not None else self.version,
+            description=self.description,
+            policy=self.policy,
+            metadata=self.metadata,
+            funnel=self._funnel,
+        )

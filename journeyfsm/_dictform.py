@@ -16,15 +16,15 @@ problems that are only echoes of the missing part."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from ._errors import DefinitionError, Problem
 from ._guards import AllOf, AnyOf, Guard, Not, guard
 from ._json import freeze_mapping, thaw
+from ._parts import DefinitionFields, Stage, Timeout, Transition
 
-if TYPE_CHECKING:
-    from ._definition import JourneyDefinition, Stage, Timeout, Transition
+D = TypeVar("D")
 
 _DEF_KEYS = {
     "name",
@@ -46,7 +46,7 @@ def _seconds(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def definition_to_dict(d: JourneyDefinition) -> dict[str, Any]:
+def definition_to_dict(d: DefinitionFields) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": d.name,
         "version": d.version,
@@ -200,8 +200,6 @@ class _Reader:
         return self.stand_in("<malformed guard reference>")
 
     def stage(self, i: int, sd: Any) -> Stage | None:
-        from ._definition import Stage
-
         where = f"stages[{i}]"
         if not _keys(sd, _STAGE_KEYS, {"name"}, where, self.problems):
             self.complete = False
@@ -225,8 +223,6 @@ class _Reader:
         return Stage(name, initial=flags["initial"], final=flags["final"], **extra)
 
     def transition(self, i: int, td: Any) -> Transition | None:
-        from ._definition import Transition
-
         where = f"transitions[{i}]"
         if not _keys(td, _TRANS_KEYS, {"trigger", "source", "dest"}, where, self.problems):
             self.complete = False
@@ -271,8 +267,6 @@ class _Reader:
         return Transition(trig, source, dest, resolved, **extra)
 
     def timeout(self, i: int, tod: Any) -> Timeout | None:
-        from ._definition import Timeout
-
         where = f"timeouts[{i}]"
         # No other rule reads timeouts: a bad one is left out and the rules still run.
         if not _keys(tod, _TIMEOUT_KEYS, _TIMEOUT_KEYS, where, self.problems):
@@ -301,10 +295,13 @@ class _Reader:
 
 
 def definition_from_dict(
-    data: Mapping[str, Any], *, guards: Mapping[str, Guard] | Iterable[Guard] | None
-) -> JourneyDefinition:
-    from ._definition import JourneyDefinition
-
+    data: Mapping[str, Any],
+    *,
+    guards: Mapping[str, Guard] | Iterable[Guard] | None,
+    build: Callable[..., D],
+) -> D:
+    """The definition ``build`` (the definition class, handed in: this module is below it)
+    makes of ``data``; every problem of the dict and of the definition raised at once."""
     reader = _Reader(_registry(guards))
     add = reader.add
     if not _keys(data, _DEF_KEYS, {"name", "stages", "transitions"}, "definition", reader.problems):
@@ -335,7 +332,7 @@ def definition_from_dict(
         raise DefinitionError(reader.problems, name=label)
     try:
         # the definition's own validation runs here; its problems join the dict's
-        definition = JourneyDefinition(
+        definition = build(
             name=label if label is not None else "?",
             stages=stages,
             transitions=transitions,

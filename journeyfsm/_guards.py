@@ -23,8 +23,8 @@ from typing import Any, ClassVar, overload
 
 import attrs
 
+from ._callables import refuse_async
 from ._errors import GuardError
-from ._hooks import refuse_async
 from ._records import Context
 
 __all__ = ["Guard", "GuardResult", "evaluate_guards", "guard"]

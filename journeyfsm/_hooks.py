@@ -14,13 +14,13 @@ _runtime.py.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
+from ._callables import hook_name, refuse_async
 from ._errors import HookError
 from ._records import Context
 
@@ -34,7 +34,6 @@ __all__ = [
     "HookRegistry",
     "OutcomeHookFn",
     "effect_name",
-    "refuse_async",
 ]
 
 HookFn = Callable[[Context], Any]
@@ -51,10 +50,6 @@ class Effect:
     fn: EffectFn
     on_enter: str | None = None
     on_transition: str | None = None
-
-
-def hook_name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
 def effect_name(fn: Callable[..., Any]) -> str:
@@ -116,21 +111,6 @@ class HookRegistry:
         self.effects_transition: dict[str, tuple[Effect, ...]] = dict.fromkeys(triggers, ())
         self.effects: dict[str, Effect] = {}  # by name: names are unique per machine
         self.any_effects = False
-
-
-def refuse_async(fn: Callable[..., Any], what: str) -> None:
-    """A sync machine cannot await: refuse ``async def`` callables at registration."""
-    target = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    if (
-        inspect.iscoroutinefunction(fn)
-        or inspect.isasyncgenfunction(fn)
-        or (target is not None and inspect.iscoroutinefunction(target))
-    ):
-        raise TypeError(
-            f"{what} {hook_name(fn)!r} is an async function; JourneyMachine runs hooks, "
-            "guards and effects synchronously and would never await it: register a plain "
-            "function (call your async code from it with asyncio.run or a task queue)"
-        )
 
 
 class HookRegistration:

@@ -1,25 +1,21 @@
 """Build-time validation and compilation of a JourneyDefinition (DESIGN "Semantics" 9).
 
-Every problem is collected; none stops the search for the others."""
+Every problem is collected; none stops the search for the others.  The definition hands
+itself in (as ``DefinitionFields``): this module is below it and never imports it."""
 
 from __future__ import annotations
 
 import keyword
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ._errors import Problem, did_you_mean
 from ._guards import Predicate
-
-if TYPE_CHECKING:
-    from ._definition import JourneyDefinition, Stage, Transition
-
-WILDCARD = "*"
+from ._parts import WILDCARD, DefinitionFields, Stage, Timeout, Transition
 
 
 def compile_and_validate(
-    d: JourneyDefinition,
+    d: DefinitionFields,
 ) -> tuple[
     list[Problem],
     dict[str, Stage],
@@ -27,8 +23,6 @@ def compile_and_validate(
     tuple[str, ...],
 ]:
     """Return (problems, stage map, table, triggers) for definition ``d``."""
-    from ._definition import Stage, Timeout, Transition
-
     problems: list[Problem] = []
     add = problems.append
 

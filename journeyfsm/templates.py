@@ -62,8 +62,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import MappingProxyType
 
-from ._builder import JourneyBuilder
-from ._definition import JourneyDefinition
+from ._definition import JourneyBuilder, JourneyDefinition
 from ._template_data import (
     EIGHT_PHASES,
     FIVE_STAGES,

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from service_support import shop_machine
 
 from journeyfsm import JourneyService, OutboxWorker
-from journeyfsm._service import JourneyService as _Service
+from journeyfsm.service._sync import JourneyService as _Service
 from journeyfsm.stores import SQLiteStore
 from journeyfsm.stores._sqlite_rows import SQLiteTransaction
 

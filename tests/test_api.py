@@ -8,6 +8,9 @@ import importlib
 import inspect
 import io
 import pkgutil
+import re
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
@@ -130,3 +133,76 @@ def test_doctests_cover_the_core_modules() -> None:
     for name in ("journeyfsm", "journeyfsm._runtime", "journeyfsm._definition"):
         examples = sum(len(t.examples) for t in finder.find(importlib.import_module(name)))
         assert examples > 0, name
+
+
+# the public topical packages and modules; everything else under journeyfsm is private
+PUBLIC_MODULES = [
+    "journeyfsm.analytics",
+    "journeyfsm.cli",
+    "journeyfsm.export",
+    "journeyfsm.service",
+    "journeyfsm.stores",
+    "journeyfsm.templates",
+    "journeyfsm.testing",
+]
+
+
+def test_every_public_module_is_a_package_or_templates() -> None:
+    # the layers of DESIGN.md are packages (journeyfsm/service/, ...); templates is one module
+    for name in PUBLIC_MODULES:
+        module = importlib.import_module(name)
+        assert hasattr(module, "__path__") == (name != "journeyfsm.templates"), name
+    private = [
+        m
+        for m in MODULES
+        if m.count(".") == 1
+        and not m.rpartition(".")[2].startswith("_")
+        and m not in PUBLIC_MODULES
+    ]
+    assert private == []
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_public_module_all_is_exact_and_its_docstring_shows_usage(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    names = list(module.__all__)
+    assert len(names) == len(set(names)), module_name
+    assert [n for n in names if not hasattr(module, n)] == []
+    namespace: dict[str, object] = {}
+    exec(f"from {module_name} import *", namespace)
+    namespace.pop("__builtins__")
+    assert set(namespace) == set(names)
+    leaf = module_name.rpartition(".")[2]
+    shown = rf">>> from ({re.escape(module_name)} import |journeyfsm import .*\b{leaf}\b)"
+    assert re.search(shown, module.__doc__ or ""), f"{module_name}: no usage example"
+
+
+def test_the_service_names_of_journeyfsm_are_those_of_journeyfsm_service() -> None:
+    import journeyfsm.cli
+    import journeyfsm.service
+
+    assert journeyfsm.service.__all__ == [
+        "Event",
+        "JourneyService",
+        "OutboxWorker",
+        "TickReport",
+        "TimeoutWorker",
+    ]
+    for name in journeyfsm.service.__all__:
+        assert getattr(journeyfsm, name) is getattr(journeyfsm.service, name), name
+    assert journeyfsm.cli.__all__ == ["main"]
+
+
+def test_importing_journeyfsm_leaves_the_optional_dependencies_alone() -> None:
+    # psycopg (PostgresStore), pyarrow (Parquet logs), hypothesis and pytest (the testing
+    # kit) load on first use; the CLI and the testing kit are not imported either
+    code = (
+        "import sys, journeyfsm\n"
+        "heavy = ('psycopg', 'psycopg_pool', 'pyarrow', 'hypothesis', 'pytest',\n"
+        "         'journeyfsm.cli', 'journeyfsm.testing', 'journeyfsm.analytics')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

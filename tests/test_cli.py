@@ -14,8 +14,8 @@ import pytest
 import structlog
 
 from journeyfsm import DefinitionError, JourneyDefinition, templates
-from journeyfsm._cli import main
-from journeyfsm._demo import demo_definition, run_demo
+from journeyfsm.cli import main
+from journeyfsm.cli._demo import demo_definition, run_demo
 
 Capture = pytest.CaptureFixture[str]
 
@@ -173,7 +173,7 @@ def test_broken_pipe_is_not_a_traceback(capsys: Capture, monkeypatch: pytest.Mon
             raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
-    monkeypatch.setattr("journeyfsm._cli._silence_stdout", lambda: None)
+    monkeypatch.setattr("journeyfsm.cli._main._silence_stdout", lambda: None)
     assert main(["show", "aida"]) == 1
 
 
@@ -185,7 +185,7 @@ def test_version(capsys: Capture) -> None:
 
 def test_console_script_entry_point() -> None:
     (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "journeyfsm"]
-    assert ep.value == "journeyfsm._cli:main"
+    assert ep.value == "journeyfsm.cli:main"
     script = Path(sys.executable).parent / "journeyfsm"
     done = subprocess.run(
         [str(script), "demo", "--quiet", "--customers", "5"],

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from journeyfsm import JourneyBuilder, JourneyMachine, JourneyService, templates
-from journeyfsm._cli import main
-from journeyfsm._cli_replay import run_replay
-from journeyfsm._demo import run_demo
 from journeyfsm.analytics import MappingError, what_if
+from journeyfsm.cli import main
+from journeyfsm.cli._demo import run_demo
+from journeyfsm.cli._replay import run_replay
 from journeyfsm.stores import SQLiteStore
 
 # c1 buys within a day, c2 after three days, c3 never: a 2-day abandonment timeout

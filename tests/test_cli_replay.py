@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from journeyfsm._cli_replay import ProgressBar, run_replay
+from journeyfsm.cli._replay import ProgressBar, run_replay
 
 LOG = """\
 customer,event,ts,id,total,channel

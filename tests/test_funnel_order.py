@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journeyfsm import DefinitionError, JourneyBuilder, JourneyDefinition, Stage, Transition
-from journeyfsm._cli import describe
+from journeyfsm.cli._main import describe
 from journeyfsm.templates import TEMPLATES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

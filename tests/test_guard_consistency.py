@@ -26,8 +26,8 @@ from journeyfsm import (
     guard,
 )
 from journeyfsm._guards import AllOf, AnyOf, Guard, GuardResult, Not
-from journeyfsm._paths import Explorer
 from journeyfsm.testing import shortest_paths
+from journeyfsm.testing._paths import Explorer
 
 # -- the example: `has_total & total_over_50` -----------------------------------------
 

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from journeyfsm import Context, JourneyBuilder, JourneyDefinition, JourneyMachine, guard, templates
-from journeyfsm._paths import Explorer
 from journeyfsm.testing import (
     Path,
     Step,
@@ -16,6 +15,7 @@ from journeyfsm.testing import (
     stages_without_exit_to_final,
     unreachable_stages,
 )
+from journeyfsm.testing._paths import Explorer
 
 PAID = {"pay": [{"paid": True}]}
 

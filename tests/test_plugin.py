@@ -21,8 +21,8 @@ import pytest
 
 from journeyfsm import Journey, JourneyDefinition, JourneyMachine, ManualClock, templates
 from journeyfsm import _observe as observe
-from journeyfsm._coverage import CoverageCollector, DefinitionCoverage, report_lines
 from journeyfsm.testing import Recorder
+from journeyfsm.testing._coverage import CoverageCollector, DefinitionCoverage, report_lines
 
 pytest_plugins = ["pytester"]
 

@@ -11,8 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from journeyfsm import JourneyMachine, JourneyService, SnapshotError, templates
-from journeyfsm._cli_replay import run_replay
 from journeyfsm.analytics import replay
+from journeyfsm.cli._replay import run_replay
 from journeyfsm.stores import MemoryStore
 
 MAPPING = {"key": "k", "event": "e", "time": "t"}

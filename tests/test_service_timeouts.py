@@ -42,7 +42,7 @@ from journeyfsm import (
     Timeout,
     TimeoutWorker,
 )
-from journeyfsm._service_core import Event, decide
+from journeyfsm.service._core import Event, decide
 from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
 __all__ = ["open_store", "process_db", "store", "two_stores"]  # fixtures, imported to be found
@@ -624,7 +624,7 @@ def test_the_cli_worker_loop_delivers_and_ticks_until_stopped() -> None:
     import threading
 
     from journeyfsm import OutboxWorker
-    from journeyfsm._cli_store import _loop
+    from journeyfsm.cli._store import _loop
 
     clock, sent, stop = ManualClock(T0), [], threading.Event()
     store = MemoryStore()
@@ -772,8 +772,8 @@ def test_the_timeout_worker_ticks_in_its_batch_size(store: Store) -> None:
 def test_the_cli_worker_passes_its_tick_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from journeyfsm import _timeout_worker
-    from journeyfsm._cli import main
+    from journeyfsm.cli import main
+    from journeyfsm.service import _timeout_worker
 
     (tmp_path / "batchapp.py").write_text(
         "from datetime import datetime, timezone\n"

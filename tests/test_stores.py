@@ -31,7 +31,7 @@ from journeyfsm import (
     StoreError,
     UnknownTrigger,
 )
-from journeyfsm._service_core import Event, decide
+from journeyfsm.service._core import Event, decide
 from journeyfsm.stores import SCHEMA_VERSION, MemoryStore, SQLiteStore, Store, StoreTransaction
 
 __all__ = ["open_store", "store"]  # fixtures, imported to be found

@@ -10,7 +10,6 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from journeyfsm import JourneyDefinition, JourneyMachine, ManualClock, templates
-from journeyfsm._strategies import definitions as odd_definitions  # odd_names: not yet in testing
 from journeyfsm.testing import (
     Step,
     definitions,
@@ -19,6 +18,9 @@ from journeyfsm.testing import (
     trigger_sequences,
     unreachable_stages,
 )
+from journeyfsm.testing._strategies import (
+    definitions as odd_definitions,
+)  # odd_names: not yet in testing
 
 FAST = settings(max_examples=60, deadline=None)
 PAID = {"pay": [None, {"paid": True}, {"paid": False}]}
@@ -119,7 +121,7 @@ def test_odd_named_generated_definitions_round_trip_and_replay(d: JourneyDefinit
 
 
 def test_odd_names_reach_the_strategy() -> None:
-    from journeyfsm._strategies import ODD_STAGE_NAMES, ODD_TRIGGERS
+    from journeyfsm.testing._strategies import ODD_STAGE_NAMES, ODD_TRIGGERS
 
     d = find(
         odd_definitions(odd_names=True),

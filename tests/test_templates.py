@@ -464,7 +464,7 @@ def test_extending_through_builder_leaves_the_template_unchanged(
 
 
 def test_builder_source_filter_touches_only_that_source() -> None:
-    """Core bug (journeyfsm/_builder.py): with ``source=``, ``remove_transitions`` and
+    """Core bug (JourneyBuilder, journeyfsm/_definition.py): with ``source=``, ``remove_transitions`` and
     ``replace_guards`` act on a whole multi-source transition, so narrowing
     ``repurchase`` (from evaluation and advocacy) to one source changes the other too.
     ``remove_stage`` already narrows source lists; these two should do the same."""

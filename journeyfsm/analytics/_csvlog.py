@@ -3,7 +3,7 @@
 A CSV log is read with ``csv.reader`` (strings only).  :class:`CsvLog` opens the file,
 reads the header and resolves the mapping's columns to indexes once; it also knows how
 to say what is wrong with a row and on which line it started.  Two loops read the rows:
-:func:`csv_events` turns them into :data:`~._logs.Event` tuples (the engine path, the
+:func:`~._logs.csv_events` turns them into :data:`~._logs.Event` tuples (the engine path, the
 sort of an unsorted log, the order check), and the fast path reads and applies them in
 one loop of its own (:mod:`._fastcsv`), with the same checks in the same order.
 
@@ -16,19 +16,34 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import methodcaller
+from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from .._json import FrozenDict
-from ._mapping import MappingError, missing, segments_of
+from ._mapping import LogMapping, MappingError, missing, segments_of
 
-if TYPE_CHECKING:
-    from ._logs import Event, LogReader
 
-__all__ = ["CsvLog", "MetaCache", "csv_events"]
+class CsvSource(Protocol):
+    """What a :class:`CsvLog` reads of the ``LogReader`` it is handed (typed structurally:
+    _logs.py imports this module, so this one never imports it back)."""
+
+    @property
+    def mapping(self) -> LogMapping: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def segments(self) -> dict[str, dict[str, str]]: ...
+
+    def _missing_columns(self, present: Sequence[str]) -> None: ...
+
+
+__all__ = ["CsvLog", "CsvSource", "MetaCache"]
 
 
 class CsvLog:
@@ -36,7 +51,7 @@ class CsvLog:
     the header) and the column indexes of ``reader.mapping`` (``key``, ``event``,
     ``time``, ``event_id`` (-1: none), ``payload``, ``segments``, ``meta``)."""
 
-    def __init__(self, reader: LogReader) -> None:
+    def __init__(self, reader: CsvSource) -> None:
         self.reader = reader
         self.mapping = reader.mapping
         self.name = reader.path.name
@@ -244,55 +259,3 @@ class MetaCache:
 
 
 _MISSING: Any = object()
-
-
-def csv_events(reader: LogReader) -> Iterator[Event]:
-    """The mapped, usable rows of a CSV log as events, in file order."""
-    triggers, skipped, times, bad = reader.triggers, reader.skipped, reader.times, reader.bad
-    progress = reader.progress
-    rows = 0
-    with CsvLog(reader) as log:
-        ki, ei, ti, ii, width = log.key, log.event, log.time, log.event_id, log.width
-        meta_of, segments, line_of = log.meta, log.segments, log.rows.line
-        index = -1
-        try:
-            for row in log.rows:
-                index += 1
-                if not row:
-                    continue  # a blank line
-                line = line_of(row, index)  # where the row starts (tie-breaker of the sort)
-                rows += 1
-                if progress is not None and not rows & 0x3FFF:
-                    progress(log.fraction())
-                key, name, ts = (row[ki], row[ei], row[ti]) if len(row) == width else ("", "", "")
-                if not key or not name or not ts:
-                    reader.rows_read = rows
-                    bad(line, log.problem(row) or "unreadable row")
-                    continue
-                if segments:
-                    log.add_segments(key, row)
-                trigger = triggers.get(name)
-                if trigger is None:
-                    skipped[name] = skipped.get(name, 0) + 1
-                    continue
-                try:
-                    at = times(ts)
-                except (ValueError, OverflowError, OSError):
-                    reader.rows_read = rows
-                    bad(line, log.bad_time(ts))
-                    continue
-                yield (
-                    at,
-                    line,
-                    key,
-                    trigger,
-                    (row[ii] or None) if ii >= 0 else None,
-                    log.payload_of(row),
-                    meta_of(row) if meta_of is not None else None,
-                )
-        except csv.Error as err:
-            raise log.error(err) from None
-        finally:
-            reader.rows_read = rows
-    if progress is not None:
-        progress(1.0)

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-This is :func:`~._csvlog.csv_events` and :meth:`~._fastpath.FastReplay.run` fused into
+This is :func:`~._logs.csv_events` and :meth:`~._fastpath.FastReplay.run` fused into
 one loop over ``csv.reader``, with no generator and no event tuple in between: column
 indexes are resolved once, a row's key is looked up once (its :class:`~._fasttable.Track`
 holds what the loop needs), the payload is built only when the (stage, trigger) cell

@@ -20,11 +20,13 @@ Times become timezone-aware UTC: a naive time is read in the mapping's ``timezon
 (``zoneinfo``; default UTC; an ambiguous wall time in a DST fold takes the first
 occurrence), an aware one is converted.  CSV values are strings, JSON values keep their
 JSON types; empty cells and JSON nulls are left out of ``payload`` and ``meta``.
-CSV is read by :mod:`._csvlog`, which the fast path's own loop (:mod:`._fastcsv`) shares.
+CSV is read by :func:`csv_events` over :mod:`._csvlog`, which the fast path's own loop
+(:mod:`._fastcsv`) shares.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -33,7 +35,7 @@ from typing import Any
 
 from .._errors import DataError
 from .._json import copy_checked
-from ._csvlog import csv_events
+from ._csvlog import CsvLog
 from ._mapping import (
     BadRowError,
     LogFormat,
@@ -254,3 +256,55 @@ def _text(value: Any) -> str | None:
 def _fields(obj: Mapping[str, Any], names: tuple[str, ...], what: str, key: str) -> dict[str, Any]:
     out = {name: obj[name] for name in names if obj.get(name) not in (None, "")}
     return copy_checked(out, what, key=key)  # type: ignore[no-any-return]
+
+
+def csv_events(reader: LogReader) -> Iterator[Event]:
+    """The mapped, usable rows of a CSV log as events, in file order."""
+    triggers, skipped, times, bad = reader.triggers, reader.skipped, reader.times, reader.bad
+    progress = reader.progress
+    rows = 0
+    with CsvLog(reader) as log:
+        ki, ei, ti, ii, width = log.key, log.event, log.time, log.event_id, log.width
+        meta_of, segments, line_of = log.meta, log.segments, log.rows.line
+        index = -1
+        try:
+            for row in log.rows:
+                index += 1
+                if not row:
+                    continue  # a blank line
+                line = line_of(row, index)  # where the row starts (tie-breaker of the sort)
+                rows += 1
+                if progress is not None and not rows & 0x3FFF:
+                    progress(log.fraction())
+                key, name, ts = (row[ki], row[ei], row[ti]) if len(row) == width else ("", "", "")
+                if not key or not name or not ts:
+                    reader.rows_read = rows
+                    bad(line, log.problem(row) or "unreadable row")
+                    continue
+                if segments:
+                    log.add_segments(key, row)
+                trigger = triggers.get(name)
+                if trigger is None:
+                    skipped[name] = skipped.get(name, 0) + 1
+                    continue
+                try:
+                    at = times(ts)
+                except (ValueError, OverflowError, OSError):
+                    reader.rows_read = rows
+                    bad(line, log.bad_time(ts))
+                    continue
+                yield (
+                    at,
+                    line,
+                    key,
+                    trigger,
+                    (row[ii] or None) if ii >= 0 else None,
+                    log.payload_of(row),
+                    meta_of(row) if meta_of is not None else None,
+                )
+        except csv.Error as err:
+            raise log.error(err) from None
+        finally:
+            reader.rows_read = rows
+    if progress is not None:
+        progress(1.0)

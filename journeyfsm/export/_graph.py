@@ -35,7 +35,8 @@ from typing import Literal
 
 import attrs
 
-from .._definition import WILDCARD, JourneyDefinition
+from .._definition import JourneyDefinition
+from .._parts import WILDCARD
 from ..analytics import Funnel
 
 __all__ = ["ANY", "Diagram", "DiagramEdge", "Node", "build_diagram", "format_duration"]

@@ -15,22 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._errors import DataError, JourneyError, SnapshotError
-from ._records import Journey
-from ._runtime import JourneyMachine
-from ._service_core import _row
-from ._service_records import EventIdRow, JourneyImport
-
-if TYPE_CHECKING:
-    from ._service import JourneyService
+from .._errors import DataError, JourneyError, SnapshotError
+from .._records import Journey
+from .._runtime import JourneyMachine
+from ._core import _row
+from ._driver import Driver
+from ._records import EventIdRow, JourneyImport
 
 __all__ = ["import_journeys", "import_row"]
 
 
 def import_journeys(
-    service: JourneyService, journeys: Iterable[Journey], *, replace: bool, batch_size: int
+    service: Driver, journeys: Iterable[Journey], *, replace: bool, batch_size: int
 ) -> int:
     """The driver of ``JourneyService.import_journeys`` (see its docstring): check each
     journey, write them ``batch_size`` per transaction; how many were written."""
@@ -67,7 +65,7 @@ def import_journeys(
     return done
 
 
-def _write(service: JourneyService, batch: list[JourneyImport], replace: bool) -> int:
+def _write(service: Driver, batch: list[JourneyImport], replace: bool) -> int:
     with service.store.transaction() as tx:
         tx.import_rows(service.definition, batch, replace=replace)
     return len(batch)

@@ -1,6 +1,6 @@
 """JourneyService: the sync driver of the service core over a store.
 
-``handle`` = read (journey row, event id) -> ``decide`` (pure, _service_core.py) ->
+``handle`` = read (journey row, event id) -> ``decide`` (pure, _core.py) ->
 write the move's rows in ONE transaction, version-checked.  Hooks and guards run while
 no write lock is held; if another worker committed the journey in between, the write
 fails with ``ConcurrencyConflict`` and the driver reads and decides again (bounded
@@ -10,7 +10,7 @@ later events see the row its earlier ones made), then one ``write_many`` transac
 (one statement per table where the driver allows), version-checked per journey; on a
 conflict the batch is handled again event by event.
 
-``tick`` (its drivers are in _service_tick.py) = claim a batch of due journeys
+``tick`` (its drivers are in _tick.py) = claim a batch of due journeys
 (``next_due <= now``) in ONE write transaction (PostgreSQL ``FOR UPDATE SKIP LOCKED``;
 SQLite's write lock), ``decide_tick`` each (pure), write the batch's rows at once, commit;
 again until ``limit``.  Exactly once: a journey is advanced only while its claim is held,
@@ -18,7 +18,7 @@ the write is checked against the row's version and timeouts fired, and a timeout
 carries its deterministic event id (unique in the store); a process that dies before the
 commit leaves the batch's rows as they were, still due, for the next tick.
 
-``import_journeys`` = check each journey with its machine (_service_import.py, pure),
+``import_journeys`` = check each journey with its machine (_import.py, pure),
 then write a batch of whole journeys (rows, history, event ids; no outbox rows) in one
 transaction.
 """
@@ -31,13 +31,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ._clock import ensure_utc
-from ._definition import Policy
-from ._errors import ConcurrencyConflict
-from ._outcome import Outcome
-from ._records import HistoryEntry, Journey
-from ._runtime import JourneyMachine
-from ._service_core import (
+from .._clock import ensure_utc
+from .._definition import Policy
+from .._errors import ConcurrencyConflict
+from .._outcome import Outcome
+from .._records import HistoryEntry, Journey
+from .._runtime import JourneyMachine
+from ..stores._base import Store
+from ._core import (
     Decision,
     Event,
     JourneyRow,
@@ -47,10 +48,9 @@ from ._service_core import (
     journey_from_row,
     journey_from_snapshot,
 )
-from ._service_import import import_journeys
-from ._service_records import as_event
-from ._service_tick import tick_batches, tick_one_by_one
-from .stores._base import Store
+from ._import import import_journeys
+from ._records import as_event
+from ._tick import tick_batches, tick_one_by_one
 
 __all__ = ["JourneyService"]
 

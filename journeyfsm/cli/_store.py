@@ -26,8 +26,8 @@ import time
 from types import FrameType
 from typing import Any, TextIO
 
-from ._errors import JourneyError, StoreError
-from ._runtime import JourneyMachine
+from .._errors import JourneyError, StoreError
+from .._runtime import JourneyMachine
 
 __all__ = ["CliUsageError", "add_store_commands", "open_store", "redact"]
 
@@ -61,7 +61,7 @@ def _is_dsn(url: str) -> bool:
 
 def open_store(url: str, *, create_schema: bool = False) -> Any:
     """The store ``url`` names; a clear ``CliUsageError`` (password redacted) if it can't."""
-    from . import stores
+    from .. import stores
 
     if _is_dsn(url):
         postgres = getattr(stores, "PostgresStore", None)
@@ -183,7 +183,7 @@ def add_store_commands(sub: Any) -> None:
 
 def _cmd_db_init(args: argparse.Namespace, out: TextIO) -> int:
     store = open_store(args.db, create_schema=True)
-    from .stores import SCHEMA_VERSION
+    from ..stores import SCHEMA_VERSION
 
     if args.json:
         data = {"ok": True, "schema_version": SCHEMA_VERSION, "db": redact(args.db)}
@@ -198,7 +198,7 @@ def _cmd_db_init(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
-    from ._outbox import OutboxWorker
+    from ..service._outbox import OutboxWorker
 
     if args.limit < 1:
         raise CliUsageError(f"--limit must be at least 1, got {args.limit}")
@@ -213,8 +213,8 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
     worker = OutboxWorker(machine, store)
     ticker = None
     if args.timeouts:
-        from ._service import JourneyService
-        from ._timeout_worker import TimeoutWorker
+        from ..service._sync import JourneyService
+        from ..service._timeout_worker import TimeoutWorker
 
         ticker = TimeoutWorker(
             JourneyService(machine, store),

@@ -41,9 +41,9 @@ import attrs
 import pytest
 
 if TYPE_CHECKING:
-    from ._clock import ManualClock
+    from .._clock import ManualClock
     from ._coverage import CoverageCollector
-    from .testing import Recorder
+    from ._recorder import Recorder
 
 __all__ = ["CoveragePlugin", "CoverageSettings"]
 
@@ -199,7 +199,7 @@ class CoveragePlugin:
     """Collects coverage while the session runs, then judges and reports it at the end."""
 
     def __init__(self, config: pytest.Config, settings: CoverageSettings) -> None:
-        from . import _observe
+        from .. import _observe
         from ._coverage import CoverageCollector
 
         self.config = config
@@ -212,7 +212,7 @@ class CoveragePlugin:
         _observe.add_observer(self.collector)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        from . import _observe
+        from .. import _observe
 
         _observe.remove_observer(self.collector)
 
@@ -235,7 +235,7 @@ class CoveragePlugin:
         settings, seen = self.settings, self.collector.names()
         unknown = [name for name in settings.names if name not in seen]
         if unknown:
-            from ._errors import did_you_mean
+            from .._errors import did_you_mean
 
             used = ", ".join(repr(name) for name in seen) or "none"
             self.error_message = "ERROR: " + "; ".join(
@@ -315,7 +315,7 @@ class CoveragePlugin:
 @pytest.fixture
 def journey_clock() -> ManualClock:
     """A fresh ``ManualClock`` at 2026-01-01 00:00 UTC; pass it as ``clock=`` to a machine."""
-    from ._clock import ManualClock
+    from .._clock import ManualClock
 
     return ManualClock()
 
@@ -323,7 +323,7 @@ def journey_clock() -> ManualClock:
 @pytest.fixture
 def journey_recorder() -> Iterator[Recorder]:
     """A ``Recorder``: ``journey_recorder.attach(machine)``, then assert on what ran."""
-    from .testing import Recorder
+    from ._recorder import Recorder
 
     recorder = Recorder()
     yield recorder

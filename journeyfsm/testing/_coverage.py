@@ -30,9 +30,9 @@ from typing import Any
 
 import attrs
 
-from ._definition import JourneyDefinition
-from ._outcome import Outcome
-from ._runtime import JourneyMachine
+from .._definition import JourneyDefinition
+from .._outcome import Outcome
+from .._runtime import JourneyMachine
 
 __all__ = [
     "CoverageCollector",

@@ -18,10 +18,10 @@ from typing import Any, TextIO
 
 import attrs
 
-from ._definition import JourneyDefinition
-from ._errors import JourneyError
-from ._runtime import JourneyMachine
-from .analytics import (
+from .._definition import JourneyDefinition
+from .._errors import JourneyError
+from .._runtime import JourneyMachine
+from ..analytics import (
     Breakdown,
     Comparison,
     Funnel,
@@ -153,7 +153,7 @@ def _counted(
 
 
 def _write(analysis: Analysis, args: argparse.Namespace, definition: JourneyDefinition) -> None:
-    from .export import write_report
+    from ..export import write_report
 
     summary_a = None if analysis.comparison is None else analysis.comparison.summary_a
     if args.output:
@@ -224,8 +224,8 @@ def _store(
     analysis: Analysis,
 ) -> None:
     """``--db``: the replayed journeys into a store, as finished journeys (no effects)."""
-    from ._cli_store import CliUsageError, open_store, redact
-    from ._service import JourneyService
+    from ..service._sync import JourneyService
+    from ._store import CliUsageError, open_store, redact
 
     machine = target if isinstance(target, JourneyMachine) else JourneyMachine(target)
     try:
@@ -268,8 +268,8 @@ def add_funnel_command(sub: Any, load_target: Any) -> None:
 
 
 def _cmd_funnel(args: argparse.Namespace, out: TextIO, load_target: Any) -> int:
-    from ._cli_store import CliUsageError, open_store, redact
-    from ._service import JourneyService
+    from ..service._sync import JourneyService
+    from ._store import CliUsageError, open_store, redact
 
     target = load_target(args.definition)
     machine = target if isinstance(target, JourneyMachine) else JourneyMachine(target)

@@ -23,12 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._cli_analysis import AnalysisStopped, AnalysisUsageError, add_analysis_options, analyse
-from ._definition import JourneyDefinition
-from ._errors import DefinitionError, JourneyError
-from ._logging import STDLIB_NAME
-from ._runtime import JourneyMachine
-from .analytics import (
+from .._definition import JourneyDefinition
+from .._errors import DefinitionError, JourneyError
+from .._logging import STDLIB_NAME
+from .._runtime import JourneyMachine
+from ..analytics import (
     BadRowError,
     LogMapping,
     MappingError,
@@ -37,7 +36,9 @@ from .analytics import (
     ReplaySummary,
     replay,
 )
-from .analytics._mapping import parse_time
+from ..analytics._mapping import parse_time
+from ._analysis import AnalysisStopped, AnalysisUsageError, add_analysis_options, analyse
+from ._load import load_definition
 
 __all__ = ["add_replay_commands", "run_replay"]
 
@@ -200,8 +201,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
 
 def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
     """``--definition``: a template, a .json file, or MODULE:ATTR of a machine/definition."""
-    from . import templates
-    from ._cli import load_definition  # here: _cli imports this module
+    from .. import templates
 
     if ref.endswith(".json") or Path(ref).is_file():
         try:

@@ -26,14 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from ._errors import JourneyError, StoreError
-from ._outcome import Outcome
-from ._service_core import Decision, JourneyRow, TickReport, decide_tick
-
-if TYPE_CHECKING:
-    from ._service import JourneyService
+from .._errors import JourneyError, StoreError
+from .._outcome import Outcome
+from ._core import Decision, JourneyRow, TickReport, decide_tick
+from ._driver import Driver
 
 __all__ = ["tick_batches", "tick_one_by_one"]
 
@@ -46,7 +43,7 @@ class _Tally:
         self.outcomes: list[Outcome] = []
         self.failed: list[tuple[str, str]] = []
 
-    def fail(self, service: JourneyService, key: str, err: JourneyError) -> None:
+    def fail(self, service: Driver, key: str, err: JourneyError) -> None:
         self.failed.append((key, f"{type(err).__name__}: {err}"))
         service.machine.logger.warning("timeout.failed", key=key, error=str(err))
 
@@ -60,7 +57,7 @@ class _Tally:
         )
 
 
-def tick_one_by_one(service: JourneyService, until: datetime, limit: int) -> TickReport:
+def tick_one_by_one(service: Driver, until: datetime, limit: int) -> TickReport:
     """``tick`` with ``batch_size=1``: each due journey in its own transaction."""
     with service.store.transaction(write=False) as tx:
         keys = tx.due(service.definition, now=until, limit=limit)
@@ -70,7 +67,7 @@ def tick_one_by_one(service: JourneyService, until: datetime, limit: int) -> Tic
     return tally.report()
 
 
-def _one(service: JourneyService, tally: _Tally, key: str, until: datetime) -> None:
+def _one(service: Driver, tally: _Tally, key: str, until: datetime) -> None:
     try:
         with service.store.transaction() as tx:
             row = tx.claim_due(service.definition, key, now=until)
@@ -86,9 +83,7 @@ def _one(service: JourneyService, tally: _Tally, key: str, until: datetime) -> N
     tally.outcomes.extend(decided.outcomes)
 
 
-def tick_batches(
-    service: JourneyService, until: datetime, limit: int, batch_size: int
-) -> TickReport:
+def tick_batches(service: Driver, until: datetime, limit: int, batch_size: int) -> TickReport:
     """``tick`` with ``batch_size > 1``: up to ``batch_size`` journeys per transaction."""
     tally = _Tally()
     taken = 0
@@ -118,7 +113,7 @@ class _WriteFailed(Exception):
 
 
 def _batch(
-    service: JourneyService, tally: _Tally, until: datetime, want: int, left_out: list[str]
+    service: Driver, tally: _Tally, until: datetime, want: int, left_out: list[str]
 ) -> list[JourneyRow | StoreError]:
     """Claim, decide and write one batch in one transaction; what it claimed."""
     machine, name = service.machine, service.definition

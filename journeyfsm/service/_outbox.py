@@ -29,11 +29,11 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ._clock import ensure_utc
-from ._errors import StoreError
-from ._outcome import EffectCall
-from ._runtime import JourneyMachine
-from .stores._base import OutboxItem, Store
+from .._clock import ensure_utc
+from .._errors import StoreError
+from .._outcome import EffectCall
+from .._runtime import JourneyMachine
+from ..stores._base import OutboxItem, Store
 
 __all__ = ["OutboxWorker"]
 

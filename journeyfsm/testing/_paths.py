@@ -25,12 +25,12 @@ from typing import Any
 
 import attrs
 
-from ._clock import ManualClock
-from ._definition import JourneyDefinition, Transition
-from ._errors import GuardError
-from ._json import copy_json
-from ._records import Journey
-from ._runtime import JourneyMachine
+from .._clock import ManualClock
+from .._definition import JourneyDefinition, Transition
+from .._errors import GuardError
+from .._json import copy_json
+from .._records import Journey
+from .._runtime import JourneyMachine
 
 __all__ = [
     "Path",

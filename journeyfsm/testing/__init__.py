@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import structlog
 
-from ._clock import ManualClock
-from ._definition import JourneyDefinition
-from ._errors import JourneyError, did_you_mean
-from ._guards import GuardResult
-from ._json import copy_json
-from ._outcome import Explanation, Outcome
+from .._clock import ManualClock
+from .._definition import JourneyDefinition
+from .._errors import JourneyError, did_you_mean
+from .._guards import GuardResult
+from .._json import copy_json
+from .._outcome import Explanation, Outcome
+from .._records import Journey
+from .._runtime import JourneyMachine
 from ._paths import (
     Path,
     PayloadFactory,
@@ -41,8 +43,6 @@ from ._paths import (
     unreachable_stages,
 )
 from ._recorder import RecordedCall, Recorder
-from ._records import Journey
-from ._runtime import JourneyMachine
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -323,7 +323,8 @@ def _check_row(m: JourneyMachine, row: Row, at: datetime | None) -> Outcome:
     )
 
 
-def _strategies() -> Any:
+def _strategies_module() -> Any:
+    # not `_strategies`: importing the submodule of that name sets it on this package
     try:
         from . import _strategies as module
     except ImportError as err:
@@ -346,7 +347,7 @@ def trigger_sequences(
     allowed from the stage reached; ``step.dest`` is the stage the definition predicts
     (``source`` when blocked or internal).  Needs the ``test`` extra (hypothesis).
     """
-    strategy: SearchStrategy[list[Step]] = _strategies().trigger_sequences(
+    strategy: SearchStrategy[list[Step]] = _strategies_module().trigger_sequences(
         definition, max_length=max_length, payload_factory=payload_factory, data=data, at=at
     )
     return strategy
@@ -368,7 +369,7 @@ def definitions(
     identifier trigger that validation accepts (``"="``, ``"a b"``, ``"stage"``, ...).
     Needs the ``test`` extra (hypothesis).
     """
-    strategy: SearchStrategy[JourneyDefinition] = _strategies().definitions(
+    strategy: SearchStrategy[JourneyDefinition] = _strategies_module().definitions(
         max_stages=max_stages,
         max_triggers=max_triggers,
         guards=guards,
@@ -380,5 +381,5 @@ def definitions(
 
 def generated_payloads() -> list[dict[str, bool]]:
     """Payloads that together satisfy every guard of a :func:`definitions` definition."""
-    payloads: list[dict[str, bool]] = _strategies().generated_payloads()
+    payloads: list[dict[str, bool]] = _strategies_module().generated_payloads()
     return payloads

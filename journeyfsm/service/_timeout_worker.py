@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from ._clock import Clock, ensure_utc
-from ._outcome import Outcome
-from ._service import JourneyService
-from ._service_core import TickReport
+from .._clock import Clock, ensure_utc
+from .._outcome import Outcome
+from ._core import TickReport
+from ._sync import JourneyService
 
 __all__ = ["TimeoutWorker"]
 

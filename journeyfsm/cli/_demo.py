@@ -26,15 +26,15 @@ from typing import Any, TextIO
 import attrs
 import structlog
 
-from . import templates
-from ._clock import ManualClock
-from ._definition import JourneyDefinition
-from ._guards import guard
-from ._outbox import OutboxWorker
-from ._outcome import EffectCall
-from ._records import Context
-from ._runtime import JourneyMachine
-from ._service import JourneyService
+from .. import templates
+from .._clock import ManualClock
+from .._definition import JourneyDefinition
+from .._guards import guard
+from .._outcome import EffectCall
+from .._records import Context
+from .._runtime import JourneyMachine
+from ..service._outbox import OutboxWorker
+from ..service._sync import JourneyService
 
 __all__ = ["DemoResult", "demo_definition", "run_demo"]
 
@@ -139,7 +139,7 @@ def run_demo(
 def _run(
     seed: int, customers: int, quiet: bool, out: TextIO | None, db: str, report: str | None
 ) -> DemoResult:
-    from .stores import SQLiteStore
+    from ..stores import SQLiteStore
 
     stream = out if out is not None else sys.stdout
 
@@ -240,8 +240,8 @@ def _run(
 
 def _write_report(service: JourneyService, path: str) -> str:
     """The stored journeys' funnel, drawn into a self-contained HTML report at ``path``."""
-    from .analytics import funnel
-    from .export import write_report
+    from ..analytics import funnel
+    from ..export import write_report
 
     definition = service.machine.definition
     counted = funnel(service.journeys(definition.name), definition)

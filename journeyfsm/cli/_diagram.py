@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._definition import JourneyDefinition
-from .analytics import Funnel
+from .._definition import JourneyDefinition
+from ..analytics import Funnel
+from ._load import load_definition, template
 
 __all__ = [
     "DIAGRAM_EPILOG",
@@ -47,8 +48,8 @@ exit codes: 0 drawn, 1 the definition has problems, 2 bad usage (unknown templat
 unreadable file, bad funnel file, import error)"""
 
 
-# the examples and exit codes every command's --help ends with (the parsers are in _cli.py
-# and _cli_store.py; the texts are kept together so they read alike)
+# the examples and exit codes every command's --help ends with (the parsers are in _main.py
+# and _store.py; the texts are kept together so they read alike)
 EXIT_CODES = "exit codes: 0 ok, 1 problems found, 2 bad usage (also for a missing file)"
 EPILOGS = {
     "journeyfsm": """\
@@ -154,17 +155,15 @@ def resolve_reference(ref: str) -> JourneyDefinition:
     ``DefinitionError`` when a file's definition has problems; ``DiagramUsageError`` when
     ``ref`` names nothing usable.
     """
-    from . import _cli
-
     if ref.endswith(".json") or ref == "-" or Path(ref).is_file():
-        return _cli.load_definition(ref)
+        return load_definition(ref)
     if ":" in ref:
         return _import_definition(ref)
-    return _cli.template(ref)
+    return template(ref)
 
 
 def _import_definition(ref: str) -> JourneyDefinition:
-    from ._runtime import JourneyMachine
+    from .._runtime import JourneyMachine
 
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
@@ -210,8 +209,8 @@ def _read_funnel(path: str) -> Funnel:
 
 
 def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
-    from . import export
-    from ._errors import DefinitionError
+    from .. import export
+    from .._errors import DefinitionError
 
     try:
         d = resolve_reference(args.ref)

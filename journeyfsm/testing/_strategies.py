@@ -14,12 +14,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ._definition import JourneyDefinition, Stage, Transition
-from ._errors import GuardError
-from ._guards import Guard, guard
+from .._definition import JourneyDefinition, Stage, Transition
+from .._errors import GuardError
+from .._guards import Guard, guard
+from .._records import Context
+from .._runtime import JourneyMachine
 from ._paths import Explorer, PayloadFactory, Step
-from ._records import Context
-from ._runtime import JourneyMachine
 
 __all__ = [
     "GENERATED_GUARDS",

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from ._records import Context
-from ._runtime import JourneyMachine
+from .._records import Context
+from .._runtime import JourneyMachine
 
 __all__ = ["RecordedCall", "Recorder"]
 

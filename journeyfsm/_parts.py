@@ -1,0 +1,168 @@
+"""The parts a journey definition is made of: Stage, Transition, Timeout (and the
+policy names), and ``DefinitionFields``, what a definition's readers need of it.
+
+Below validation and the dict form, which check and build these parts, and below
+``JourneyDefinition`` (_definition.py), which is validated and compiled from them: so
+neither validation nor the dict form imports the definition (DESIGN: imports run
+downward only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from ._guards import Guard
+from ._json import freeze_mapping
+
+__all__ = ["WILDCARD", "DefinitionFields", "Policy", "Stage", "Timeout", "Transition"]
+
+Policy = Literal["ignore", "strict"]
+WILDCARD = "*"
+# the whole seconds timedelta can hold, either way (its range is not symmetric)
+_MAX_SECONDS = timedelta.max // timedelta(seconds=1)
+_MIN_SECONDS = -(-timedelta.min // timedelta(seconds=1))
+
+
+@attrs.frozen
+class Stage:
+    """A named step of a journey.
+
+    >>> Stage("purchase", description="order paid", metadata={"kpi": "conversion rate"})
+    Stage(name='purchase', initial=False, final=False, description='order paid', metadata={'kpi': 'conversion rate'})
+    """
+
+    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    initial: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    final: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
+
+
+def _to_source(value: str | Iterable[str]) -> str | tuple[str, ...]:
+    if isinstance(value, str):
+        return value
+    out = tuple(value)
+    for item in out:
+        if not isinstance(item, str):
+            raise TypeError(f"transition source must be stage names (str), got {item!r}")
+    return out
+
+
+def _to_guards(value: Guard | Iterable[Guard] | None) -> tuple[Guard, ...]:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, Guard) else tuple(value)
+    for item in items:
+        if not isinstance(item, Guard):
+            raise TypeError(
+                f"guards must be Guard objects made with journeyfsm.guard(...), got {item!r}"
+            )
+    return items
+
+
+@attrs.frozen
+class Transition:
+    """``trigger`` moves a journey from ``source`` (a stage, a list, or ``"*"``) to ``dest``.
+
+    ``dest=None`` makes an internal transition; ``guards`` must all pass.
+
+    >>> Transition("checkout", "consideration", "purchase").sources(["consideration"])
+    ('consideration',)
+    """
+
+    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
+    source: str | tuple[str, ...] = attrs.field(converter=_to_source)
+    dest: str | None = attrs.field(
+        validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
+    guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
+    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
+
+    def sources(self, non_final_stages: Sequence[str]) -> tuple[str, ...]:
+        """The source stages, with ``"*"`` expanded to ``non_final_stages``."""
+        if self.source == WILDCARD:
+            return tuple(non_final_stages)
+        if isinstance(self.source, str):
+            return (self.source,)
+        return self.source
+
+
+def _show_seconds(value: float) -> str:
+    # repr() of a huge int is long, and raises ValueError past 4300 digits (Python 3.11+)
+    if isinstance(value, int) and abs(value) > 10**30:
+        return "more than 10**30" if value > 0 else "less than -10**30"
+    return repr(value)
+
+
+def _to_timedelta(value: timedelta | float) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Timeout.after takes a timedelta or seconds, got {value!r}")
+    # timedelta() raises OverflowError for huge or infinite seconds and a bare ValueError
+    # for NaN; both are a bad value here, said in one message
+    finite = isinstance(value, int) or math.isfinite(value)  # isfinite(10**400) overflows
+    out_of_range = ValueError(
+        f"Timeout.after of {_show_seconds(value)} seconds is out of range; give a finite "
+        f"number of seconds up to {_MAX_SECONDS} (timedelta.max)"
+    )
+    if not finite or not _MIN_SECONDS <= value <= _MAX_SECONDS:
+        raise out_of_range
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:  # a float that rounds past the edge
+        raise out_of_range from None
+
+
+@attrs.frozen
+class Timeout:
+    """If a journey sits in ``stage`` longer than ``after``, fire ``trigger``.
+
+    Declared and validated with the definition (the stage must exist and ``trigger`` must
+    have a transition from it).  Due at the time the journey entered ``stage`` plus
+    ``after``; ``JourneyMachine.tick(journey, now)`` fires what is due (see
+    ``journeyfsm/_timeouts.py`` and docs/semantics.md, "Timeouts").
+
+    >>> from datetime import timedelta
+    >>> Timeout("cart", timedelta(hours=1), "abandon_cart").after.total_seconds()
+    3600.0
+    """
+
+    stage: str = attrs.field(validator=attrs.validators.instance_of(str))
+    after: timedelta = attrs.field(converter=_to_timedelta)
+    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
+
+
+class DefinitionFields(Protocol):
+    """The fields of a ``JourneyDefinition`` that validation and the dict form read.
+
+    Typed structurally so that those modules sit below the definition: they are handed
+    one and never import its class.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int | str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def policy(self) -> Policy: ...
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+    @property
+    def stages(self) -> tuple[Stage, ...]: ...
+    @property
+    def transitions(self) -> tuple[Transition, ...]: ...
+    @property
+    def timeouts(self) -> tuple[Timeout, ...]: ...
+    @property
+    def funnel(self) -> tuple[str, ...]: ...
+    @property
+    def funnel_declared(self) -> bool: ...

@@ -1,0 +1,355 @@
+"""The sans-IO core of the service: one pure step from (stored journey, event) to a decision.
+
+Theory of operation
+-------------------
+A durable move is "read, decide, write".  Reading and writing are a store's business and
+belong to a driver (``JourneyService`` today, an async twin later); deciding is here, once,
+and does no I/O, as h11's state machine never touches a socket:
+
+    driver: row = load(definition, key); seen = event_seq(definition, key, event_id)
+    core:   decision = decide(machine, row, event, seen_seq=seen, now=now)
+    driver: if decision.writes: write(decision)  -- ONE transaction, version-checked
+
+``decide`` refuses bad input before anything could be written (unknown trigger, payload
+that is not JSON-shaped, naive ``at``, bad event id), answers ``duplicate`` (with the seq
+of the move the event id made) for an event id the store has committed, rebuilds the
+journey from its row (a corrupted row is a ``StoreError`` naming the table and key),
+fires it with deferred effects, and returns exactly the rows a move must write:
+
+- the journey row, with the version the stored row must still have (``None``: the row
+  must not exist yet; a journey is first written by its first move),
+- the new history entry,
+- the event id with the seq of the move (when the event had one),
+- one outbox row per pending effect (``EffectCall.to_dict()``).
+
+A blocked, ignored or duplicate event writes nothing (DESIGN Semantics 6: event ids are
+remembered only for moves).  The store's write is what makes the move exactly-once: the
+check of the row's clock token (its ``version`` and ``timeouts_fired``) and the unique
+event id fail if another worker committed first, and the driver then reads and decides
+again.
+
+Time.  A row keeps the journey's timeout clock (``started_at``, ``entered_at``,
+``entry_seq``, ``timeouts_fired``) and ``next_due``, the time its next timeout is due
+(``None``: nothing armed), computed from the journey after each decision.  Before an
+event at time ``t`` is fired, every timeout due up to ``t`` fires first (``_fire_due``,
+the loop of ``JourneyMachine.tick`` with deferred effects), so a journey's history does
+not depend on when a tick worker last ran; those moves travel as ``Decision.timeouts``
+and are written in the same transaction.  ``decide_tick`` is the same loop for a row a
+tick claimed.  A timeout that is blocked or ignored still fires (``timeouts_fired``
+moves on): that is a row write without a history entry, and why the clock token holds
+``timeouts_fired`` besides ``version``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from .._clock import ensure_utc
+from .._errors import DataError, SnapshotError, StoreError
+from .._json import check_json
+from .._outcome import Outcome
+from .._records import Journey
+from .._runtime import JourneyMachine
+from ._records import (
+    Decision,
+    Event,
+    EventIdRow,
+    JourneyRow,
+    OutboxRow,
+    TickDecision,
+    TickReport,
+)
+
+__all__ = [
+    "Decision",
+    "Event",
+    "EventIdRow",
+    "JourneyRow",
+    "OutboxRow",
+    "TickDecision",
+    "TickReport",
+    "decide",
+    "decide_tick",
+    "journey_from_row",
+    "journey_from_snapshot",
+]
+
+
+def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) -> Journey:
+    """The journey a stored row describes; ``StoreError`` naming ``table`` and key if corrupted."""
+    name = machine.definition.name
+    if row.definition != name:
+        raise StoreError(
+            f"{table} row for journey {row.key!r} belongs to definition {row.definition!r}, "
+            f"not {name!r}; use a service whose machine runs {row.definition!r}",
+            table=table,
+            key=row.key,
+        )
+    snapshot = {
+        "format": 2,
+        "definition": row.definition,
+        "definition_version": row.definition_version,
+        "key": row.key,
+        "stage": row.stage,
+        "data": row.data,
+        "version": row.version,
+        "event_ids": None,
+        "started_at": row.started_at.isoformat(),
+        "entered_at": row.entered_at.isoformat(),
+        "entry_seq": row.entry_seq,
+        "timeouts_fired": row.timeouts_fired,
+    }
+    try:
+        return machine.restore(snapshot)
+    except (SnapshotError, DataError) as err:
+        raise StoreError(
+            f"{table} row for journey {row.key!r} (definition {name!r}) is corrupted: {err}; "
+            "repair or migrate the row (its stage must exist in this definition version)",
+            table=table,
+            key=row.key,
+            stage=row.stage,
+        ) from err
+
+
+def check_event(machine: JourneyMachine, event: Event) -> None:
+    """Refuse an event that must never reach a store: raise before anything is written."""
+    key, trigger = event.key, event.trigger
+    if not isinstance(key, str) or not key or "\x00" in key:
+        raise ValueError(
+            f"journey key must be a non-empty str without NUL characters (databases such "
+            f"as PostgreSQL cannot store them), got {key!r}"
+        )
+    if not isinstance(trigger, str) or trigger not in machine._events:
+        raise machine._unknown(trigger, None)  # the UnknownTrigger fire raises, before any load
+    eid = event.event_id
+    if eid is not None and (type(eid) is not str or not eid or "\x00" in eid):
+        raise TypeError(
+            f"event_id must be a non-empty str without NUL characters, or None, got {eid!r} "
+            f"(journey {key!r}, trigger {trigger!r})"
+        )
+    if event.at is not None:
+        ensure_utc(event.at, what=f"at= (journey {key!r}, trigger {trigger!r})")
+    check_json(event.payload, "payload", key=key, trigger=trigger)
+    if event.meta is not None:
+        if not isinstance(event.meta, Mapping):
+            raise TypeError(
+                f"meta must be a JSON-shaped dict, got {type(event.meta).__name__} "
+                f"(journey {key!r}, trigger {trigger!r})"
+            )
+        check_json(dict(event.meta), "meta", key=key, trigger=trigger)
+
+
+def decide(
+    machine: JourneyMachine,
+    row: JourneyRow | None,
+    event: Event,
+    *,
+    seen_seq: int | None,
+    now: datetime,
+    initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
+    table: str = "journeys",
+    checked: bool = False,
+) -> Decision:
+    """The pure step: what handling ``event`` does to the journey stored as ``row``.
+
+    ``seen_seq`` is the seq the store recorded for ``event.event_id`` (``None``: not
+    seen); ``now`` is the driver's clock reading (commit times); ``initial_data`` makes
+    the data of a journey that has no row yet; ``checked=True`` skips the input checks
+    a driver already made with :func:`check_event`.
+
+    >>> from datetime import datetime, timezone
+    >>> from journeyfsm import JourneyMachine, templates
+    >>> machine = JourneyMachine(templates.aida())
+    >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> d = decide(machine, None, Event("c-1", "engage", event_id="e1"), seen_seq=None, now=now)
+    >>> d.outcome.status, d.journey.stage, d.expected_version, d.event_id.seq
+    ('moved', 'interest', None, 1)
+    """
+    if not checked:
+        check_event(machine, event)
+    key = event.key
+    if seen_seq is not None:
+        stage = row.stage if row is not None else machine.definition.initial_stage
+        return Decision(
+            Outcome(
+                "duplicate", key, event.trigger, stage, None, None, event.event_id, seq=seen_seq
+            ),
+            now,
+        )
+    if row is None:
+        data = initial_data(key) if initial_data is not None else None
+        # the first event starts the journey: its first stage's timeouts count from then
+        journey = machine.start(key, data, at=event.at or now)
+    else:
+        if row.key != key:
+            raise StoreError(
+                f"{table} returned the row of journey {row.key!r} for journey {key!r}",
+                table=table,
+                key=key,
+            )
+        journey = journey_from_row(machine, row, table=table)
+    at = event.at or now
+    timeouts = _fire_due(machine, journey, row, until=at, now=now)
+    before = timeouts[-1].journey if timeouts else row
+    outcome = machine.fire(
+        journey,
+        event.trigger,
+        event.payload,
+        at=at,
+        event_id=event.event_id,
+        meta=event.meta,
+        policy=event.policy,
+        defer_effects=True,
+    )
+    if not outcome.moved or outcome.entry is None:
+        return Decision(outcome, now, timeouts=timeouts)
+    return _decision(machine, journey, before, outcome, now, event.event_id, timeouts)
+
+
+def decide_tick(
+    machine: JourneyMachine,
+    row: JourneyRow,
+    *,
+    until: datetime,
+    now: datetime,
+    table: str = "journeys",
+) -> TickDecision:
+    """The pure step of a tick: fire every timeout of the journey stored as ``row`` that
+    is due at ``until``, as ``JourneyMachine.tick`` does (effects deferred to outbox rows).
+
+    ``now`` is the driver's clock reading (commit times).  If nothing is due although the
+    row's ``next_due`` said so (the definition's timeouts changed), the one decision
+    repairs ``next_due``.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from journeyfsm import JourneyBuilder, JourneyMachine
+    >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
+    ...      .transition("abandon", "cart", "abandoned")
+    ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+    >>> machine = JourneyMachine(d)
+    >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> from journeyfsm.service._core import _row
+    >>> row = _row(machine, machine.start("c-1", at=t0), t0)
+    >>> row.next_due - t0
+    datetime.timedelta(days=1)
+    >>> decided = decide_tick(machine, row, until=t0 + timedelta(days=2), now=t0)
+    >>> [(o.trigger, o.status, o.entry.at - t0) for o in decided.outcomes]
+    [('abandon', 'moved', datetime.timedelta(days=1))]
+    >>> decided.decisions[0].journey.next_due is None
+    True
+    """
+    journey = journey_from_row(machine, row, table=table)
+    decisions = _fire_due(machine, journey, row, until=until, now=now)
+    if not decisions:
+        fixed = _row(machine, journey, now)
+        if fixed.next_due != row.next_due:
+            return TickDecision((), (_clock_only(None, fixed, row, now),))
+        return TickDecision((), ())
+    return TickDecision(tuple(d.result for d in decisions), decisions)
+
+
+def _fire_due(
+    machine: JourneyMachine,
+    journey: Journey,
+    row: JourneyRow | None,
+    *,
+    until: datetime,
+    now: datetime,
+) -> tuple[Decision, ...]:
+    """Fire the journey's timeouts due at ``until`` (``JourneyMachine.tick``'s loop over
+    its ``_fire_timeout`` step, with effects deferred); one decision each, chained from
+    ``row``."""
+    out: list[Decision] = []
+    before = row
+    while True:
+        due = machine.next_due(journey)
+        if due is None or due.at > until:
+            return tuple(out)
+        outcome = machine._fire_timeout(journey, due, defer_effects=True)
+        if outcome.moved:
+            decision = _decision(machine, journey, before, outcome, now, due.event_id, ())
+        else:  # blocked or ignored: it has fired all the same, the clock moves on
+            decision = _clock_only(outcome, _row(machine, journey, now), before, now)
+        out.append(decision)
+        before = decision.journey
+
+
+def _row(machine: JourneyMachine, journey: Journey, now: datetime) -> JourneyRow:
+    """The row of ``journey`` as it is now, with its clock and next due time."""
+    snap = machine.snapshot(journey, history=False)
+    due = machine.next_due(journey)
+    entered = journey.entered_at or now  # a journey of the service always has its times
+    return JourneyRow(
+        machine.definition.name,
+        journey.key,
+        machine.definition.version,
+        journey.stage,
+        snap["data"],
+        journey.version,
+        entered,
+        now,
+        journey.started_at or entered,
+        journey.entry_seq,
+        journey.timeouts_fired,
+        None if due is None else due.at,
+    )
+
+
+def _clock_only(
+    outcome: Outcome | None, new: JourneyRow, before: JourneyRow | None, now: datetime
+) -> Decision:
+    return Decision(
+        outcome,
+        now,
+        new,
+        None if before is None else before.version,
+        expected_fired=None if before is None else before.timeouts_fired,
+    )
+
+
+def _decision(
+    machine: JourneyMachine,
+    journey: Journey,
+    before: JourneyRow | None,
+    outcome: Outcome,
+    now: datetime,
+    event_id: str | None,
+    timeouts: tuple[Decision, ...],
+) -> Decision:
+    """The rows of a move: the journey's new row (expecting ``before``), its history
+    entry, its event id and its outbox rows."""
+    entry = outcome.entry
+    assert entry is not None
+    new_row = _row(machine, journey, now)
+    name, key = new_row.definition, new_row.key
+    ids = EventIdRow(name, key, event_id, entry.seq, now) if event_id is not None else None
+    outbox = tuple(
+        OutboxRow(name, key, call.seq, call.effect, call.idempotency_key, call.to_dict())
+        for call in outcome.pending_effects
+    )
+    return Decision(
+        outcome,
+        now,
+        new_row,
+        None if before is None else before.version,
+        entry,
+        ids,
+        outbox,
+        None if before is None else before.timeouts_fired,
+        timeouts,
+    )
+
+
+def journey_from_snapshot(machine: JourneyMachine, snap: dict[str, Any], key: str) -> Journey:
+    """Restore a journey the store's rows describe; ``StoreError`` if they contradict."""
+    try:
+        return machine.restore(snap)
+    except (SnapshotError, DataError) as err:
+        raise StoreError(
+            f"history rows of journey {key!r} (definition {machine.definition.name!r}) are "
+            f"corrupted: {err}; repair the rows",
+            table="history",
+            key=key,
+        ) from err
