@@ -44,18 +44,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
+from ._checks import MachineChecks, check_machine_args
+from ._checks import unknown_stage as _unknown_stage
 from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
 from ._engine import compile_engine
 from ._errors import (
-    ForeignJourney,
     GuardError,
     HookError,
     InvalidTransition,
-    JourneyError,
-    SnapshotError,
-    UnknownTrigger,
-    close_matches,
 )
 from ._guards import evaluate_guards
 from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
@@ -77,7 +74,7 @@ from ._timeouts import DueTimeout, due_timeout, stage_timeouts
 __all__ = ["JourneyMachine"]
 
 
-class JourneyMachine(HookRegistration):
+class JourneyMachine(MachineChecks, HookRegistration):
     """Drives any number of journeys through one definition.
 
     >>> from journeyfsm import JourneyMachine, templates
@@ -104,28 +101,7 @@ class JourneyMachine(HookRegistration):
         logger: Any = None,
         event_id_window: int = 64,
     ) -> None:
-        if not isinstance(definition, JourneyDefinition):
-            raise TypeError(
-                f"JourneyMachine takes a JourneyDefinition, got {type(definition).__name__}; "
-                "build one with JourneyBuilder(...).build() or JourneyDefinition.from_dict(...)"
-            )
-        if clock is not None and (
-            isinstance(clock, type) or not callable(getattr(clock, "now", None))
-        ):
-            raise TypeError(
-                f"clock must have a now() method returning a timezone-aware datetime, got "
-                f"{clock!r}; use SystemClock(), ManualClock(...) or your own Clock"
-            )
-        if type(event_id_window) is not int:  # bool is an int: refuse it too
-            raise TypeError(
-                f"event_id_window must be an int >= 1 (how many recent event ids each "
-                f"journey remembers), got {type(event_id_window).__name__} {event_id_window!r}"
-            )
-        if event_id_window < 1:
-            raise ValueError(
-                f"event_id_window must be an int >= 1 (how many recent event ids each "
-                f"journey remembers), got {event_id_window!r}"
-            )
+        check_machine_args(definition, clock, event_id_window)
         self.definition = definition
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.event_id_window = event_id_window
@@ -142,37 +118,6 @@ class JourneyMachine(HookRegistration):
     def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
         """A hook was registered: the engine's dispatcher for that kind runs ``hooks`` now."""
         self._engine.set_hooks(kind, name, hooks)
-
-    def _check_stage(self, stage: str, what: str) -> None:
-        if not self.definition.has_stage(stage):
-            close = close_matches(stage, self.definition.stage_names)
-            hint = (
-                f"did you mean {', '.join(map(repr, close))}?"
-                if close
-                else (f"stages: {', '.join(self.definition.stage_names)}")
-            )
-            raise KeyError(
-                f"{what}: definition {self.definition.name!r} has no stage {stage!r}; {hint}"
-            )
-
-    def _check_trigger(self, trigger: str, what: str) -> None:
-        if not isinstance(trigger, str) or trigger not in self._events:
-            raise self._unknown(trigger, None)
-
-    def _unknown(self, trigger: str, journey: Journey | None) -> UnknownTrigger:
-        known = self.definition.triggers
-        if not isinstance(trigger, str):
-            raise TypeError(
-                f"trigger must be a str naming one of {', '.join(known)}, got {trigger!r}"
-            )
-        return UnknownTrigger(
-            trigger,
-            definition=self.definition.name,
-            known=known,
-            suggestions=close_matches(trigger, known),
-            key=journey.key if journey is not None else None,
-            stage=journey.stage if journey is not None else None,
-        )
 
     @property
     def logger(self) -> JourneyLog:
@@ -285,18 +230,6 @@ class JourneyMachine(HookRegistration):
                     out.append(trigger)
                     break
         return tuple(out)
-
-    def _now(self, at: datetime | None) -> datetime:
-        if at is None:
-            now = self.clock.now()
-            if now.__class__ is datetime and now.tzinfo is UTC:
-                return now
-            return self._clock_time(now)
-        return ensure_utc(at, what="at=")
-
-    def _clock_time(self, now: Any) -> datetime:
-        """The clock's answer checked: aware and UTC (other zones converted)."""
-        return ensure_utc(now, what=f"the time from clock {self.clock!r}")
 
     # -- explaining ----------------------------------------------------------------
     def explain(
@@ -518,63 +451,6 @@ class JourneyMachine(HookRegistration):
                 event_ids.clear()
                 event_ids.update(restored)
         journey.event_ids = event_ids
-
-    def _meta(self, meta: Any, journey: Journey, trigger: str) -> Any:
-        if not isinstance(meta, Mapping):
-            raise TypeError(
-                f"meta must be a JSON-shaped dict (stored on the history entry), got "
-                f"{type(meta).__name__} (journey {journey.key!r}, trigger {trigger!r})"
-            )
-        return frozen_json(copy_checked(dict(meta), "meta", key=journey.key, trigger=trigger))
-
-    def _check_journey(self, journey: Any) -> None:
-        """The read-only methods take the same journeys ``fire`` does."""
-        if (journey.__class__ is not Journey and not settle(journey)) or (
-            journey.definition != self._name and journey.definition is not None
-        ):
-            raise self._not_mine(journey)
-        if journey.stage not in self._table:
-            raise _unknown_stage(self.definition, journey)
-
-    def _not_mine(self, journey: Any) -> Exception:
-        if not isinstance(journey, Journey):
-            return TypeError(
-                f"fire() takes a Journey made by JourneyMachine.start or .restore, got "
-                f"{type(journey).__name__}"
-            )
-        return ForeignJourney(
-            f"journey {journey.key!r} belongs to definition {journey.definition!r}, not "
-            f"{self._name!r}; fire it with a machine of its own definition (or restore "
-            f"its snapshot with this machine to carry it over)",
-            key=journey.key,
-            stage=journey.stage,
-        )
-
-    def _reentrant(self, journey: Journey, trigger: Any, *, inside: bool = False) -> JourneyError:
-        ctx = journey._move
-        if ctx is not None and not inside:
-            ctx._reentered = True
-        what = ctx._trigger if ctx is not None else trigger
-        return JourneyError(
-            f"re-entrant fire: journey {journey.key!r} is in the middle of a move "
-            f"({what!r} from {journey.stage!r}) and cannot be fired again ({trigger!r}) from "
-            "one of its own guards or hooks, nor by another thread at the same time; the "
-            "outer move is rolled back. Fire follow-up events after fire() returns (an "
-            "effect, or the caller), or fire other journeys",
-            key=journey.key,
-            stage=journey.stage,
-            trigger=str(trigger),
-        )
-
-    def _tampered(self, journey: Journey, entry: HistoryEntry) -> JourneyError:
-        return JourneyError(
-            f"a hook changed journey {journey.key!r}'s stage, version or event ids during the "
-            f"move ({entry.trigger!r} {entry.source!r} -> {entry.dest!r}): fire() records "
-            "them; the move was rolled back. Change journey.data only",
-            key=journey.key,
-            stage=entry.source,
-            trigger=entry.trigger,
-        )
 
     def _duplicate(self, journey: Journey, trigger: str, event_id: str) -> Outcome:
         self._log.info(
@@ -804,15 +680,6 @@ class JourneyMachine(HookRegistration):
             else:
                 reports.append(EffectReport(call.effect, call.idempotency_key, True))
         return tuple(reports)
-
-
-def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
-    return SnapshotError(
-        f"journey {journey.key!r} is in stage {journey.stage!r}, which definition {d.name!r} "
-        f"does not have; stages: {', '.join(d.stage_names)}",
-        key=journey.key,
-        stage=journey.stage,
-    )
 
 
 def _run_outcome_hooks(kind: str, hooks: tuple[Any, ...], ctx: Context, outcome: Outcome) -> None:
