@@ -42,19 +42,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from ._checks import MachineChecks, check_machine_args
+from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
 from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
 from ._engine import compile_engine
 from ._errors import (
-    GuardError,
     HookError,
     InvalidTransition,
 )
-from ._guards import evaluate_guards
+from ._explain import Explaining
 from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
 from ._json import check_json, copy_checked, frozen_json
 from ._logging import JourneyLog
@@ -62,7 +61,6 @@ from ._outcome import (
     CandidateResult,
     EffectCall,
     EffectReport,
-    Explanation,
     Outcome,
     idempotency_key,
 )
@@ -74,7 +72,7 @@ from ._timeouts import DueTimeout, due_timeout, stage_timeouts
 __all__ = ["JourneyMachine"]
 
 
-class JourneyMachine(MachineChecks, HookRegistration):
+class JourneyMachine(Explaining, HookRegistration):
     """Drives any number of journeys through one definition.
 
     >>> from journeyfsm import JourneyMachine, templates
@@ -193,92 +191,6 @@ class JourneyMachine(MachineChecks, HookRegistration):
         journey = restore_journey(self.definition, snapshot, event_id_window=self.event_id_window)
         journey.definition = self._name
         return journey
-
-    def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
-        """Triggers that have a transition from the journey's stage (guards not run)."""
-        self._check_journey(journey)
-        return tuple(self._table.get(journey.stage, ()))
-
-    def enabled_triggers(
-        self, journey: Journey, payload: Any = None, *, at: datetime | None = None
-    ) -> tuple[str, ...]:
-        """Triggers that would move the journey now with ``payload`` (guards run).
-
-        It decides as :meth:`fire` does: candidates in order, up to the first whose guards
-        pass.  A guard that expects another payload type makes ``fire`` raise
-        ``GuardError``, so its trigger is not listed (no later candidate is tried); any
-        other faulty guard raises its ``GuardError`` here too.
-
-        >>> from journeyfsm import JourneyMachine, templates
-        >>> m = JourneyMachine(templates.aida())
-        >>> m.enabled_triggers(m.start("c-1"))
-        ('engage', 'lose_interest')
-        """
-        self._check_journey(journey)
-        now = self._now(at)
-        out = []
-        for trigger, cands in self._table.get(journey.stage, {}).items():
-            for t in cands:  # as fire: in order, up to the first candidate that passes
-                ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
-                try:
-                    passed, _ = evaluate_guards(t.guards, ctx)
-                except GuardError as err:
-                    if err.reason != "payload_type":
-                        raise
-                    break  # fire stops here with this error: the trigger cannot move
-                if passed:
-                    out.append(trigger)
-                    break
-        return tuple(out)
-
-    # -- explaining ----------------------------------------------------------------
-    def explain(
-        self, journey: Journey, trigger: str, payload: Any = None, *, at: datetime | None = None
-    ) -> Explanation:
-        """Every candidate and every guard result for ``trigger`` now; changes nothing.
-
-        >>> from journeyfsm import JourneyMachine, templates
-        >>> m = JourneyMachine(templates.aida())
-        >>> m.explain(m.start("k"), "engage").status
-        'would_move'
-        """
-        self._check_journey(journey)
-        if not isinstance(trigger, str) or trigger not in self._events:
-            raise self._unknown(trigger, journey)
-        stage = journey.stage
-        cands = self._table.get(stage, {}).get(trigger, ())
-        results = self._evaluate_all(journey, trigger, payload, self._now(at), cands)
-        status: Literal["would_move", "blocked", "ignored"] = (
-            "ignored"
-            if not cands
-            else "would_move"
-            if any(c.passed for c in results)
-            else "blocked"
-        )
-        return Explanation(
-            journey.key,
-            stage,
-            trigger,
-            status,
-            results,
-            self.allowed_triggers(journey),
-        )
-
-    def _evaluate_all(
-        self,
-        journey: Journey,
-        trigger: str,
-        payload: Any,
-        now: datetime,
-        cands: Iterable[Transition],
-    ) -> tuple[CandidateResult, ...]:
-        # every candidate on its own, each as fire evaluates it (Semantics 2)
-        out = []
-        for t in cands:
-            ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
-            passed, results = evaluate_guards(t.guards, ctx)
-            out.append(CandidateResult(t, passed, results))
-        return tuple(out)
 
     # -- firing --------------------------------------------------------------------
     def fire(
