@@ -40,7 +40,7 @@ the host to run after its own commit (Semantics 12).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,7 @@ from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
 from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy, Transition
+from ._effects import EffectRunning
 from ._engine import compile_engine
 from ._errors import (
     HookError,
@@ -55,14 +56,12 @@ from ._errors import (
 )
 from ._explain import Explaining
 from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
-from ._json import check_json, copy_checked, frozen_json
+from ._json import check_json, copy_checked
 from ._logging import JourneyLog
 from ._outcome import (
     CandidateResult,
-    EffectCall,
     EffectReport,
     Outcome,
-    idempotency_key,
 )
 from ._packed import settle
 from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
@@ -72,7 +71,7 @@ from ._timeouts import DueTimeout, due_timeout, stage_timeouts
 __all__ = ["JourneyMachine"]
 
 
-class JourneyMachine(Explaining, HookRegistration):
+class JourneyMachine(Explaining, EffectRunning, HookRegistration):
     """Drives any number of journeys through one definition.
 
     >>> from journeyfsm import JourneyMachine, templates
@@ -508,90 +507,6 @@ class JourneyMachine(Explaining, HookRegistration):
         if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
             journey.timeouts_fired = due.index + 1
         return outcome
-
-    # -- effects -------------------------------------------------------------------
-    def _effect_calls(self, ctx: Context, entry: HistoryEntry) -> tuple[EffectCall, ...]:
-        """The effects this move schedules, in order: enter effects, then trigger ones."""
-        hooks = self._hooks
-        todo = hooks.effects_transition.get(ctx._trigger, ())
-        if ctx._dest is not None:
-            todo = hooks.effects_enter.get(entry.dest, ()) + todo
-        if not todo:
-            return ()
-        journey = ctx._journey
-        data = frozen_json(journey._data)  # one read-only copy for all of them
-        return tuple(
-            EffectCall(
-                eff.name,
-                idempotency_key(self._name, journey.key, entry.seq, eff.name),
-                journey.key,
-                entry.trigger,
-                entry.source,
-                entry.dest,
-                entry.seq,
-                entry.at,
-                ctx._payload,
-                entry.event_id,
-                entry.meta,
-                self._name,
-                data,
-            )
-            for eff in todo
-        )
-
-    def run_effects(self, calls: Iterable[EffectCall]) -> tuple[EffectReport, ...]:
-        """Run effect calls (``Outcome.pending_effects`` of a deferred fire), in order.
-
-        Each call runs the effect registered under its name on this machine; one that
-        raises is logged (with its traceback) and reported, and the others still run.
-        Run them after the journey is saved: an effect for a move that was never saved
-        would tell the customer something that did not happen.
-
-        >>> from journeyfsm import JourneyMachine, templates
-        >>> machine = JourneyMachine(templates.aida())
-        >>> @machine.effect(on_enter="interest")
-        ... def welcome(call):
-        ...     print("welcome", call.key)
-        >>> journey = machine.start("c-1")
-        >>> outcome = machine.fire(journey, "engage", defer_effects=True)
-        >>> # ... save the journey in the host's transaction, commit, then:
-        >>> [r.ok for r in machine.run_effects(outcome.pending_effects)]
-        welcome c-1
-        [True]
-        """
-        registry = self._hooks.effects
-        reports = []
-        for call in calls:
-            if not isinstance(call, EffectCall):
-                raise TypeError(f"run_effects() takes EffectCall objects, got {call!r}")
-            eff = registry.get(call.effect)
-            if eff is None or (call.definition and call.definition != self._name):
-                raise LookupError(
-                    f"no effect named {call.effect!r} is registered on this machine for "
-                    f"definition {self._name!r} (call for journey {call.key!r}, definition "
-                    f"{call.definition!r}); register it with machine.effect(..., "
-                    f"name={call.effect!r})"
-                )
-            try:
-                eff.fn(call)
-            except Exception as err:
-                self._log.error(
-                    "outbox.effect_failed",
-                    key=call.key,
-                    effect=call.effect,
-                    idempotency_key=call.idempotency_key,
-                    trigger=call.trigger,
-                    error=f"{type(err).__name__}: {err}",
-                    exc_info=err,
-                )
-                reports.append(
-                    EffectReport(
-                        call.effect, call.idempotency_key, False, f"{type(err).__name__}: {err}"
-                    )
-                )
-            else:
-                reports.append(EffectReport(call.effect, call.idempotency_key, True))
-        return tuple(reports)
 
 
 def _run_outcome_hooks(kind: str, hooks: tuple[Any, ...], ctx: Context, outcome: Outcome) -> None:
