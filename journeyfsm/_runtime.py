@@ -66,12 +66,12 @@ from ._outcome import (
 from ._packed import settle
 from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
 from ._snapshot import restore_journey, snapshot_journey
-from ._timeouts import DueTimeout, due_timeout, stage_timeouts
+from ._timeouts import TimeoutTicking, stage_timeouts
 
 __all__ = ["JourneyMachine"]
 
 
-class JourneyMachine(Explaining, EffectRunning, HookRegistration):
+class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, HookRegistration):
     """Drives any number of journeys through one definition.
 
     >>> from journeyfsm import JourneyMachine, templates
@@ -436,76 +436,6 @@ class JourneyMachine(Explaining, EffectRunning, HookRegistration):
         )
         if self._hooks.blocked:
             _run_outcome_hooks("on_blocked", self._hooks.blocked, ctx, outcome)
-        return outcome
-
-    # -- timeouts ------------------------------------------------------------------
-    def next_due(self, journey: Journey) -> DueTimeout | None:
-        """The journey's next stage timeout (due now or later), or ``None``.
-
-        >>> from datetime import datetime, timedelta, timezone
-        >>> from journeyfsm import JourneyBuilder, JourneyMachine, Timeout
-        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
-        ...      .transition("abandon", "cart", "abandoned")
-        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
-        >>> machine = JourneyMachine(d)
-        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> due = machine.next_due(machine.start("c-1", at=t0))
-        >>> due.at - t0, due.timeout.trigger
-        (datetime.timedelta(days=1), 'abandon')
-        """
-        self._check_journey(journey)
-        return due_timeout(self._name, self._timeouts, journey)
-
-    def tick(self, journey: Journey, now: datetime | None = None) -> tuple[Outcome, ...]:
-        """Fire every timeout due at ``now`` (default: the clock), in order; the outcomes.
-
-        Each fires as its trigger ``at`` its own due time with a deterministic event id
-        (firing it again is a ``duplicate``); a move that enters a stage starts that
-        stage's timeouts, so a late tick catches up across stages exactly.  This is also
-        "advance this journey to time T": ``tick(journey, T)``.
-
-        >>> from datetime import datetime, timedelta, timezone
-        >>> from journeyfsm import JourneyBuilder, JourneyMachine
-        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
-        ...      .transition("abandon", "cart", "abandoned")
-        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
-        >>> machine = JourneyMachine(d)
-        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> journey = machine.start("c-1", at=t0)
-        >>> machine.tick(journey, t0 + timedelta(hours=23))
-        ()
-        >>> [o.dest for o in machine.tick(journey, t0 + timedelta(hours=24))]
-        ['abandoned']
-        >>> journey.history[-1].at - t0
-        datetime.timedelta(days=1)
-        """
-        self._check_journey(journey)
-        until = self._now(now)
-        outcomes: list[Outcome] = []
-        while True:
-            due = due_timeout(self._name, self._timeouts, journey)
-            if due is None or due.at > until:
-                return tuple(outcomes)
-            outcomes.append(self._fire_timeout(journey, due))
-
-    def _fire_timeout(
-        self, journey: Journey, due: DueTimeout, *, defer_effects: bool = False
-    ) -> Outcome:
-        """One step of :meth:`tick` (and of the service's tick): fire ``due`` as its trigger,
-        at its due time, with its event id; whatever the outcome, it has fired."""
-        entry_seq = journey.entry_seq
-        outcome = self.fire(
-            journey,
-            due.timeout.trigger,
-            None,
-            at=due.at,
-            event_id=due.event_id,
-            meta={"timeout": due.timeout.after.total_seconds()},
-            policy="ignore",
-            defer_effects=defer_effects,
-        )
-        if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
-            journey.timeouts_fired = due.index + 1
         return outcome
 
 
