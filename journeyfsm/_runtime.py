@@ -1,17 +1,22 @@
-"""JourneyMachine: the semantics of a move.  Rule 1: everything that decides how a
-journey moves lives in this file.
+"""JourneyMachine: the semantics of a move.  Rule 1: how a journey moves is explained
+here, once, and decided by ``fire`` in this file; the pieces it relies on live in small
+modules (table below), most of them base classes of JourneyMachine.
 
 Theory of operation
 -------------------
 A definition is compiled ONCE onto one shared ``transitions.Machine`` (see _engine.py).
 Journeys are plain slotted records; nothing is attached to them (no ``add_model``).
-``fire`` checks its arguments, hands the journey and a per-call :class:`Context` to the
-engine event of the trigger; the engine tries the candidates for (stage, trigger) in
-declaration order and runs the first whose guards all pass (DESIGN Semantics 1).
+``fire`` checks its arguments (_checks.py), hands the journey and a per-call
+:class:`Context` to the engine event of the trigger; the engine tries the candidates for
+(stage, trigger) in declaration order and runs the first whose guards all pass (DESIGN
+Semantics 1).
 Guards are wrapped so they return real bools, raise ``GuardError`` when faulty, and log
-their results on the Context; they short-circuit (Semantics 2).
+their results on the Context; they short-circuit (Semantics 2).  ``explain``,
+``enabled_triggers`` and ``allowed_triggers`` (_explain.py) try the candidates the same
+way and change nothing.
 
-Order inside a move (Semantics 3), as wired onto the engine's callback lists:
+Order inside a move (Semantics 3), as wired onto the engine's callback lists (hooks are
+registered in _hooks.py; _engine.py attaches their dispatchers):
 
     before hooks          machine.before_state_change
     exit hooks (source)   State.on_exit                  (not for internal transitions)
@@ -33,9 +38,28 @@ moved: a hook or guard that fires the same journey again is refused, and the out
 move is rolled back even if the hook swallowed that error.
 
 Event ids are remembered only for moves; a blocked or ignored event leaves the journey
-untouched, so its redelivery is judged again (Semantics 6).  Effects run after the move
-and never undo it; with ``defer_effects=True`` they are handed back on the outcome for
-the host to run after its own commit (Semantics 12).
+untouched, so its redelivery is judged again (Semantics 6).  Duplicate, ignored (or
+``InvalidTransition`` under the strict policy) and blocked events are answered by
+_unmoved.py, which also runs the ``on_blocked`` / ``on_ignored`` hooks.  Effects
+(_effects.py) run after the move and never undo it; with ``defer_effects=True`` they are
+handed back on the outcome for the host to run after its own commit (Semantics 12).
+A stage timeout (_timeouts.py) is an ordinary ``fire`` of its trigger at its due time.
+
+Where each piece lives:
+
+    _runtime.py    JourneyMachine: construction, start, snapshot, restore, fire, rollback
+    _checks.py     MachineChecks: argument checks; unknown trigger or stage, foreign
+                   journey, re-entrant fire and tampered-move errors
+    _explain.py    Explaining: explain, enabled_triggers, allowed_triggers
+    _unmoved.py    UnmovedOutcomes: duplicate, ignored / strict, blocked outcomes
+    _effects.py    EffectRunning: the effect calls of a move, run_effects
+    _timeouts.py   TimeoutTicking: next_due, tick, _fire_timeout; when a timeout is due
+    _hooks.py      HookRegistration: on_enter, ..., effect(); the hook registry
+    _engine.py     the transitions adapter, with the hook dispatchers
+
+The bases add no call layer to ``fire``: a method found on a base class is looked up as
+fast as one defined on JourneyMachine (CPython caches attribute lookups per type), and
+nothing in them imports this module; what they read, ``__init__`` sets.
 """
 
 from __future__ import annotations
@@ -47,31 +71,27 @@ from typing import Any
 from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
 from ._clock import UTC, Clock, SystemClock, ensure_utc
-from ._definition import JourneyDefinition, Policy, Transition
+from ._definition import JourneyDefinition, Policy
 from ._effects import EffectRunning
 from ._engine import compile_engine
-from ._errors import (
-    HookError,
-    InvalidTransition,
-)
+from ._errors import HookError
 from ._explain import Explaining
-from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
+from ._hooks import HookFn, HookRegistration, HookRegistry
 from ._json import check_json, copy_checked
 from ._logging import JourneyLog
-from ._outcome import (
-    CandidateResult,
-    EffectReport,
-    Outcome,
-)
+from ._outcome import EffectReport, Outcome
 from ._packed import settle
 from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
 from ._snapshot import restore_journey, snapshot_journey
 from ._timeouts import TimeoutTicking, stage_timeouts
+from ._unmoved import UnmovedOutcomes
 
 __all__ = ["JourneyMachine"]
 
 
-class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, HookRegistration):
+# HookRegistration last: MachineChecks (a base of Explaining) provides the _check_stage and
+# _check_trigger that HookRegistration only declares.
+class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes, HookRegistration):
     """Drives any number of journeys through one definition.
 
     >>> from journeyfsm import JourneyMachine, templates
@@ -362,86 +382,3 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, HookRegistration
                 event_ids.clear()
                 event_ids.update(restored)
         journey.event_ids = event_ids
-
-    def _duplicate(self, journey: Journey, trigger: str, event_id: str) -> Outcome:
-        self._log.info(
-            "journey.duplicate",
-            key=journey.key,
-            trigger=trigger,
-            source=journey.stage,
-            event_id=event_id,
-        )
-        return Outcome("duplicate", journey.key, trigger, journey.stage, None, None, event_id)
-
-    def _invalid(
-        self,
-        journey: Journey,
-        trigger: str,
-        payload: Any,
-        now: datetime,
-        event_id: str | None,
-        meta: Mapping[str, Any] | None,
-        policy: Policy | None,
-    ) -> Outcome:
-        chosen = policy if policy is not None else self.definition.policy
-        if chosen not in ("ignore", "strict"):
-            raise ValueError(f"policy must be 'ignore' or 'strict', got {chosen!r}")
-        if chosen == "strict":
-            raise InvalidTransition(
-                key=journey.key,
-                stage=journey.stage,
-                trigger=trigger,
-                allowed=self.allowed_triggers(journey),
-            )
-        outcome = Outcome("ignored", journey.key, trigger, journey.stage, None, None, event_id)
-        self._log.debug(
-            "journey.ignored",
-            key=journey.key,
-            trigger=trigger,
-            source=journey.stage,
-            event_id=event_id,
-        )
-        if self._hooks.ignored:
-            ctx = Context(journey, trigger, payload, now, journey.stage, None, event_id, meta)
-            _run_outcome_hooks("on_ignored", self._hooks.ignored, ctx, outcome)
-        return outcome
-
-    def _blocked(
-        self,
-        ctx: Context,
-        cands: tuple[Transition, ...],
-        results: tuple[CandidateResult, ...],
-    ) -> Outcome:
-        journey = ctx.journey
-        outcome = Outcome(
-            "blocked",
-            journey.key,
-            ctx.trigger,
-            ctx.source,
-            None,
-            None,
-            ctx.event_id,
-            (),
-            (),
-            cands,
-            results,
-        )
-        self._log.info(
-            "journey.blocked",
-            key=journey.key,
-            trigger=ctx.trigger,
-            source=ctx.source,
-            guards=list(outcome.failed_guards),
-            event_id=ctx.event_id,
-        )
-        if self._hooks.blocked:
-            _run_outcome_hooks("on_blocked", self._hooks.blocked, ctx, outcome)
-        return outcome
-
-
-def _run_outcome_hooks(kind: str, hooks: tuple[Any, ...], ctx: Context, outcome: Outcome) -> None:
-    for hook in hooks:
-        try:
-            hook(ctx, outcome)
-        except Exception as err:
-            raise hook_failed(kind, hook, err, ctx, inside_move=False) from err

@@ -16,8 +16,9 @@ fires as an ordinary event of its trigger (guards apply; blocked is a normal out
 ``duplicate``.  Whatever the outcome, the timeout has fired: if the journey is still in
 the same stage entry, ``timeouts_fired`` moves past it; if the move entered a stage, the
 new entry's timeouts start from the first.  ``JourneyMachine.tick(journey, now)`` (from
-``TimeoutTicking`` below) repeats that while something is due at ``now``, so a late tick catches up exactly: each timeout
-once, in order, each at its own due time, across as many stages as the time allows.
+``TimeoutTicking`` below) repeats that while something is due at ``now``, so a late tick
+catches up exactly: each timeout once, in order, each at its own due time, across as
+many stages as the time allows.
 A timeout due after the last datetime there is (a huge ``after``) is due at
 :data:`NEVER`, the last UTC datetime: no clock reaches it.
 """
