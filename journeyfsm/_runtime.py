@@ -1,17 +1,22 @@
-"""JourneyMachine: the semantics of a move.  Rule 1: everything that decides how a
-journey moves lives in this file.
+"""JourneyMachine: the semantics of a move.  Rule 1: how a journey moves is explained
+here, once, and decided by ``fire`` in this file; the pieces it relies on live in small
+modules (table below), most of them base classes of JourneyMachine.
 
 Theory of operation
 -------------------
 A definition is compiled ONCE onto one shared ``transitions.Machine`` (see _engine.py).
 Journeys are plain slotted records; nothing is attached to them (no ``add_model``).
-``fire`` checks its arguments, hands the journey and a per-call :class:`Context` to the
-engine event of the trigger; the engine tries the candidates for (stage, trigger) in
-declaration order and runs the first whose guards all pass (DESIGN Semantics 1).
+``fire`` checks its arguments (_checks.py), hands the journey and a per-call
+:class:`Context` to the engine event of the trigger; the engine tries the candidates for
+(stage, trigger) in declaration order and runs the first whose guards all pass (DESIGN
+Semantics 1).
 Guards are wrapped so they return real bools, raise ``GuardError`` when faulty, and log
-their results on the Context; they short-circuit (Semantics 2).
+their results on the Context; they short-circuit (Semantics 2).  ``explain``,
+``enabled_triggers`` and ``allowed_triggers`` (_explain.py) try the candidates the same
+way and change nothing.
 
-Order inside a move (Semantics 3), as wired onto the engine's callback lists:
+Order inside a move (Semantics 3), as wired onto the engine's callback lists (hooks are
+registered in _hooks.py; _engine.py attaches their dispatchers):
 
     before hooks          machine.before_state_change
     exit hooks (source)   State.on_exit                  (not for internal transitions)
@@ -33,51 +38,60 @@ moved: a hook or guard that fires the same journey again is refused, and the out
 move is rolled back even if the hook swallowed that error.
 
 Event ids are remembered only for moves; a blocked or ignored event leaves the journey
-untouched, so its redelivery is judged again (Semantics 6).  Effects run after the move
-and never undo it; with ``defer_effects=True`` they are handed back on the outcome for
-the host to run after its own commit (Semantics 12).
+untouched, so its redelivery is judged again (Semantics 6).  Duplicate, ignored (or
+``InvalidTransition`` under the strict policy) and blocked events are answered by
+_unmoved.py, which also runs the ``on_blocked`` / ``on_ignored`` hooks.  Effects
+(_effects.py) run after the move and never undo it; with ``defer_effects=True`` they are
+handed back on the outcome for the host to run after its own commit (Semantics 12).
+A stage timeout (_timeouts.py) is an ordinary ``fire`` of its trigger at its due time.
+
+Where each piece lives:
+
+    _runtime.py    JourneyMachine: construction, start, snapshot, restore, fire, rollback
+    _checks.py     MachineChecks: argument checks; unknown trigger or stage, foreign
+                   journey, re-entrant fire and tampered-move errors
+    _explain.py    Explaining: explain, enabled_triggers, allowed_triggers
+    _unmoved.py    UnmovedOutcomes: duplicate, ignored / strict, blocked outcomes
+    _effects.py    EffectRunning: the effect calls of a move, run_effects
+    _timeouts.py   TimeoutTicking: next_due, tick, _fire_timeout; when a timeout is due
+    _hooks.py      HookRegistration: on_enter, ..., effect(); the hook registry
+    _engine.py     the transitions adapter, with the hook dispatchers
+
+The bases add no call layer to ``fire``: a method found on a base class is looked up as
+fast as one defined on JourneyMachine (CPython caches attribute lookups per type), and
+nothing in them imports this module; what they read, ``__init__`` sets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
+from ._checks import check_machine_args
+from ._checks import unknown_stage as _unknown_stage
 from ._clock import UTC, Clock, SystemClock, ensure_utc
-from ._definition import JourneyDefinition, Policy, Transition
+from ._definition import JourneyDefinition, Policy
+from ._effects import EffectRunning
 from ._engine import compile_engine
-from ._errors import (
-    ForeignJourney,
-    GuardError,
-    HookError,
-    InvalidTransition,
-    JourneyError,
-    SnapshotError,
-    UnknownTrigger,
-    close_matches,
-)
-from ._guards import evaluate_guards
-from ._hooks import HookFn, HookRegistration, HookRegistry, hook_failed
-from ._json import check_json, copy_checked, frozen_json
+from ._errors import HookError
+from ._explain import Explaining
+from ._hooks import HookFn, HookRegistration, HookRegistry
+from ._json import check_json, copy_checked
 from ._logging import JourneyLog
-from ._outcome import (
-    CandidateResult,
-    EffectCall,
-    EffectReport,
-    Explanation,
-    Outcome,
-    idempotency_key,
-)
+from ._outcome import EffectReport, Outcome
 from ._packed import settle
 from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
 from ._snapshot import restore_journey, snapshot_journey
-from ._timeouts import DueTimeout, due_timeout, stage_timeouts
+from ._timeouts import TimeoutTicking, stage_timeouts
+from ._unmoved import UnmovedOutcomes
 
 __all__ = ["JourneyMachine"]
 
 
-class JourneyMachine(HookRegistration):
+# HookRegistration last: MachineChecks (a base of Explaining) provides the _check_stage and
+# _check_trigger that HookRegistration only declares.
+class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes, HookRegistration):
     """Drives any number of journeys through one definition.
 
     >>> from journeyfsm import JourneyMachine, templates
@@ -104,28 +118,7 @@ class JourneyMachine(HookRegistration):
         logger: Any = None,
         event_id_window: int = 64,
     ) -> None:
-        if not isinstance(definition, JourneyDefinition):
-            raise TypeError(
-                f"JourneyMachine takes a JourneyDefinition, got {type(definition).__name__}; "
-                "build one with JourneyBuilder(...).build() or JourneyDefinition.from_dict(...)"
-            )
-        if clock is not None and (
-            isinstance(clock, type) or not callable(getattr(clock, "now", None))
-        ):
-            raise TypeError(
-                f"clock must have a now() method returning a timezone-aware datetime, got "
-                f"{clock!r}; use SystemClock(), ManualClock(...) or your own Clock"
-            )
-        if type(event_id_window) is not int:  # bool is an int: refuse it too
-            raise TypeError(
-                f"event_id_window must be an int >= 1 (how many recent event ids each "
-                f"journey remembers), got {type(event_id_window).__name__} {event_id_window!r}"
-            )
-        if event_id_window < 1:
-            raise ValueError(
-                f"event_id_window must be an int >= 1 (how many recent event ids each "
-                f"journey remembers), got {event_id_window!r}"
-            )
+        check_machine_args(definition, clock, event_id_window)
         self.definition = definition
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.event_id_window = event_id_window
@@ -142,37 +135,6 @@ class JourneyMachine(HookRegistration):
     def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
         """A hook was registered: the engine's dispatcher for that kind runs ``hooks`` now."""
         self._engine.set_hooks(kind, name, hooks)
-
-    def _check_stage(self, stage: str, what: str) -> None:
-        if not self.definition.has_stage(stage):
-            close = close_matches(stage, self.definition.stage_names)
-            hint = (
-                f"did you mean {', '.join(map(repr, close))}?"
-                if close
-                else (f"stages: {', '.join(self.definition.stage_names)}")
-            )
-            raise KeyError(
-                f"{what}: definition {self.definition.name!r} has no stage {stage!r}; {hint}"
-            )
-
-    def _check_trigger(self, trigger: str, what: str) -> None:
-        if not isinstance(trigger, str) or trigger not in self._events:
-            raise self._unknown(trigger, None)
-
-    def _unknown(self, trigger: str, journey: Journey | None) -> UnknownTrigger:
-        known = self.definition.triggers
-        if not isinstance(trigger, str):
-            raise TypeError(
-                f"trigger must be a str naming one of {', '.join(known)}, got {trigger!r}"
-            )
-        return UnknownTrigger(
-            trigger,
-            definition=self.definition.name,
-            known=known,
-            suggestions=close_matches(trigger, known),
-            key=journey.key if journey is not None else None,
-            stage=journey.stage if journey is not None else None,
-        )
 
     @property
     def logger(self) -> JourneyLog:
@@ -248,104 +210,6 @@ class JourneyMachine(HookRegistration):
         journey = restore_journey(self.definition, snapshot, event_id_window=self.event_id_window)
         journey.definition = self._name
         return journey
-
-    def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
-        """Triggers that have a transition from the journey's stage (guards not run)."""
-        self._check_journey(journey)
-        return tuple(self._table.get(journey.stage, ()))
-
-    def enabled_triggers(
-        self, journey: Journey, payload: Any = None, *, at: datetime | None = None
-    ) -> tuple[str, ...]:
-        """Triggers that would move the journey now with ``payload`` (guards run).
-
-        It decides as :meth:`fire` does: candidates in order, up to the first whose guards
-        pass.  A guard that expects another payload type makes ``fire`` raise
-        ``GuardError``, so its trigger is not listed (no later candidate is tried); any
-        other faulty guard raises its ``GuardError`` here too.
-
-        >>> from journeyfsm import JourneyMachine, templates
-        >>> m = JourneyMachine(templates.aida())
-        >>> m.enabled_triggers(m.start("c-1"))
-        ('engage', 'lose_interest')
-        """
-        self._check_journey(journey)
-        now = self._now(at)
-        out = []
-        for trigger, cands in self._table.get(journey.stage, {}).items():
-            for t in cands:  # as fire: in order, up to the first candidate that passes
-                ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
-                try:
-                    passed, _ = evaluate_guards(t.guards, ctx)
-                except GuardError as err:
-                    if err.reason != "payload_type":
-                        raise
-                    break  # fire stops here with this error: the trigger cannot move
-                if passed:
-                    out.append(trigger)
-                    break
-        return tuple(out)
-
-    def _now(self, at: datetime | None) -> datetime:
-        if at is None:
-            now = self.clock.now()
-            if now.__class__ is datetime and now.tzinfo is UTC:
-                return now
-            return self._clock_time(now)
-        return ensure_utc(at, what="at=")
-
-    def _clock_time(self, now: Any) -> datetime:
-        """The clock's answer checked: aware and UTC (other zones converted)."""
-        return ensure_utc(now, what=f"the time from clock {self.clock!r}")
-
-    # -- explaining ----------------------------------------------------------------
-    def explain(
-        self, journey: Journey, trigger: str, payload: Any = None, *, at: datetime | None = None
-    ) -> Explanation:
-        """Every candidate and every guard result for ``trigger`` now; changes nothing.
-
-        >>> from journeyfsm import JourneyMachine, templates
-        >>> m = JourneyMachine(templates.aida())
-        >>> m.explain(m.start("k"), "engage").status
-        'would_move'
-        """
-        self._check_journey(journey)
-        if not isinstance(trigger, str) or trigger not in self._events:
-            raise self._unknown(trigger, journey)
-        stage = journey.stage
-        cands = self._table.get(stage, {}).get(trigger, ())
-        results = self._evaluate_all(journey, trigger, payload, self._now(at), cands)
-        status: Literal["would_move", "blocked", "ignored"] = (
-            "ignored"
-            if not cands
-            else "would_move"
-            if any(c.passed for c in results)
-            else "blocked"
-        )
-        return Explanation(
-            journey.key,
-            stage,
-            trigger,
-            status,
-            results,
-            self.allowed_triggers(journey),
-        )
-
-    def _evaluate_all(
-        self,
-        journey: Journey,
-        trigger: str,
-        payload: Any,
-        now: datetime,
-        cands: Iterable[Transition],
-    ) -> tuple[CandidateResult, ...]:
-        # every candidate on its own, each as fire evaluates it (Semantics 2)
-        out = []
-        for t in cands:
-            ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
-            passed, results = evaluate_guards(t.guards, ctx)
-            out.append(CandidateResult(t, passed, results))
-        return tuple(out)
 
     # -- firing --------------------------------------------------------------------
     def fire(
@@ -518,306 +382,3 @@ class JourneyMachine(HookRegistration):
                 event_ids.clear()
                 event_ids.update(restored)
         journey.event_ids = event_ids
-
-    def _meta(self, meta: Any, journey: Journey, trigger: str) -> Any:
-        if not isinstance(meta, Mapping):
-            raise TypeError(
-                f"meta must be a JSON-shaped dict (stored on the history entry), got "
-                f"{type(meta).__name__} (journey {journey.key!r}, trigger {trigger!r})"
-            )
-        return frozen_json(copy_checked(dict(meta), "meta", key=journey.key, trigger=trigger))
-
-    def _check_journey(self, journey: Any) -> None:
-        """The read-only methods take the same journeys ``fire`` does."""
-        if (journey.__class__ is not Journey and not settle(journey)) or (
-            journey.definition != self._name and journey.definition is not None
-        ):
-            raise self._not_mine(journey)
-        if journey.stage not in self._table:
-            raise _unknown_stage(self.definition, journey)
-
-    def _not_mine(self, journey: Any) -> Exception:
-        if not isinstance(journey, Journey):
-            return TypeError(
-                f"fire() takes a Journey made by JourneyMachine.start or .restore, got "
-                f"{type(journey).__name__}"
-            )
-        return ForeignJourney(
-            f"journey {journey.key!r} belongs to definition {journey.definition!r}, not "
-            f"{self._name!r}; fire it with a machine of its own definition (or restore "
-            f"its snapshot with this machine to carry it over)",
-            key=journey.key,
-            stage=journey.stage,
-        )
-
-    def _reentrant(self, journey: Journey, trigger: Any, *, inside: bool = False) -> JourneyError:
-        ctx = journey._move
-        if ctx is not None and not inside:
-            ctx._reentered = True
-        what = ctx._trigger if ctx is not None else trigger
-        return JourneyError(
-            f"re-entrant fire: journey {journey.key!r} is in the middle of a move "
-            f"({what!r} from {journey.stage!r}) and cannot be fired again ({trigger!r}) from "
-            "one of its own guards or hooks, nor by another thread at the same time; the "
-            "outer move is rolled back. Fire follow-up events after fire() returns (an "
-            "effect, or the caller), or fire other journeys",
-            key=journey.key,
-            stage=journey.stage,
-            trigger=str(trigger),
-        )
-
-    def _tampered(self, journey: Journey, entry: HistoryEntry) -> JourneyError:
-        return JourneyError(
-            f"a hook changed journey {journey.key!r}'s stage, version or event ids during the "
-            f"move ({entry.trigger!r} {entry.source!r} -> {entry.dest!r}): fire() records "
-            "them; the move was rolled back. Change journey.data only",
-            key=journey.key,
-            stage=entry.source,
-            trigger=entry.trigger,
-        )
-
-    def _duplicate(self, journey: Journey, trigger: str, event_id: str) -> Outcome:
-        self._log.info(
-            "journey.duplicate",
-            key=journey.key,
-            trigger=trigger,
-            source=journey.stage,
-            event_id=event_id,
-        )
-        return Outcome("duplicate", journey.key, trigger, journey.stage, None, None, event_id)
-
-    def _invalid(
-        self,
-        journey: Journey,
-        trigger: str,
-        payload: Any,
-        now: datetime,
-        event_id: str | None,
-        meta: Mapping[str, Any] | None,
-        policy: Policy | None,
-    ) -> Outcome:
-        chosen = policy if policy is not None else self.definition.policy
-        if chosen not in ("ignore", "strict"):
-            raise ValueError(f"policy must be 'ignore' or 'strict', got {chosen!r}")
-        if chosen == "strict":
-            raise InvalidTransition(
-                key=journey.key,
-                stage=journey.stage,
-                trigger=trigger,
-                allowed=self.allowed_triggers(journey),
-            )
-        outcome = Outcome("ignored", journey.key, trigger, journey.stage, None, None, event_id)
-        self._log.debug(
-            "journey.ignored",
-            key=journey.key,
-            trigger=trigger,
-            source=journey.stage,
-            event_id=event_id,
-        )
-        if self._hooks.ignored:
-            ctx = Context(journey, trigger, payload, now, journey.stage, None, event_id, meta)
-            _run_outcome_hooks("on_ignored", self._hooks.ignored, ctx, outcome)
-        return outcome
-
-    def _blocked(
-        self,
-        ctx: Context,
-        cands: tuple[Transition, ...],
-        results: tuple[CandidateResult, ...],
-    ) -> Outcome:
-        journey = ctx.journey
-        outcome = Outcome(
-            "blocked",
-            journey.key,
-            ctx.trigger,
-            ctx.source,
-            None,
-            None,
-            ctx.event_id,
-            (),
-            (),
-            cands,
-            results,
-        )
-        self._log.info(
-            "journey.blocked",
-            key=journey.key,
-            trigger=ctx.trigger,
-            source=ctx.source,
-            guards=list(outcome.failed_guards),
-            event_id=ctx.event_id,
-        )
-        if self._hooks.blocked:
-            _run_outcome_hooks("on_blocked", self._hooks.blocked, ctx, outcome)
-        return outcome
-
-    # -- timeouts ------------------------------------------------------------------
-    def next_due(self, journey: Journey) -> DueTimeout | None:
-        """The journey's next stage timeout (due now or later), or ``None``.
-
-        >>> from datetime import datetime, timedelta, timezone
-        >>> from journeyfsm import JourneyBuilder, JourneyMachine, Timeout
-        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
-        ...      .transition("abandon", "cart", "abandoned")
-        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
-        >>> machine = JourneyMachine(d)
-        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> due = machine.next_due(machine.start("c-1", at=t0))
-        >>> due.at - t0, due.timeout.trigger
-        (datetime.timedelta(days=1), 'abandon')
-        """
-        self._check_journey(journey)
-        return due_timeout(self._name, self._timeouts, journey)
-
-    def tick(self, journey: Journey, now: datetime | None = None) -> tuple[Outcome, ...]:
-        """Fire every timeout due at ``now`` (default: the clock), in order; the outcomes.
-
-        Each fires as its trigger ``at`` its own due time with a deterministic event id
-        (firing it again is a ``duplicate``); a move that enters a stage starts that
-        stage's timeouts, so a late tick catches up across stages exactly.  This is also
-        "advance this journey to time T": ``tick(journey, T)``.
-
-        >>> from datetime import datetime, timedelta, timezone
-        >>> from journeyfsm import JourneyBuilder, JourneyMachine
-        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
-        ...      .transition("abandon", "cart", "abandoned")
-        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
-        >>> machine = JourneyMachine(d)
-        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        >>> journey = machine.start("c-1", at=t0)
-        >>> machine.tick(journey, t0 + timedelta(hours=23))
-        ()
-        >>> [o.dest for o in machine.tick(journey, t0 + timedelta(hours=24))]
-        ['abandoned']
-        >>> journey.history[-1].at - t0
-        datetime.timedelta(days=1)
-        """
-        self._check_journey(journey)
-        until = self._now(now)
-        outcomes: list[Outcome] = []
-        while True:
-            due = due_timeout(self._name, self._timeouts, journey)
-            if due is None or due.at > until:
-                return tuple(outcomes)
-            outcomes.append(self._fire_timeout(journey, due))
-
-    def _fire_timeout(
-        self, journey: Journey, due: DueTimeout, *, defer_effects: bool = False
-    ) -> Outcome:
-        """One step of :meth:`tick` (and of the service's tick): fire ``due`` as its trigger,
-        at its due time, with its event id; whatever the outcome, it has fired."""
-        entry_seq = journey.entry_seq
-        outcome = self.fire(
-            journey,
-            due.timeout.trigger,
-            None,
-            at=due.at,
-            event_id=due.event_id,
-            meta={"timeout": due.timeout.after.total_seconds()},
-            policy="ignore",
-            defer_effects=defer_effects,
-        )
-        if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
-            journey.timeouts_fired = due.index + 1
-        return outcome
-
-    # -- effects -------------------------------------------------------------------
-    def _effect_calls(self, ctx: Context, entry: HistoryEntry) -> tuple[EffectCall, ...]:
-        """The effects this move schedules, in order: enter effects, then trigger ones."""
-        hooks = self._hooks
-        todo = hooks.effects_transition.get(ctx._trigger, ())
-        if ctx._dest is not None:
-            todo = hooks.effects_enter.get(entry.dest, ()) + todo
-        if not todo:
-            return ()
-        journey = ctx._journey
-        data = frozen_json(journey._data)  # one read-only copy for all of them
-        return tuple(
-            EffectCall(
-                eff.name,
-                idempotency_key(self._name, journey.key, entry.seq, eff.name),
-                journey.key,
-                entry.trigger,
-                entry.source,
-                entry.dest,
-                entry.seq,
-                entry.at,
-                ctx._payload,
-                entry.event_id,
-                entry.meta,
-                self._name,
-                data,
-            )
-            for eff in todo
-        )
-
-    def run_effects(self, calls: Iterable[EffectCall]) -> tuple[EffectReport, ...]:
-        """Run effect calls (``Outcome.pending_effects`` of a deferred fire), in order.
-
-        Each call runs the effect registered under its name on this machine; one that
-        raises is logged (with its traceback) and reported, and the others still run.
-        Run them after the journey is saved: an effect for a move that was never saved
-        would tell the customer something that did not happen.
-
-        >>> from journeyfsm import JourneyMachine, templates
-        >>> machine = JourneyMachine(templates.aida())
-        >>> @machine.effect(on_enter="interest")
-        ... def welcome(call):
-        ...     print("welcome", call.key)
-        >>> journey = machine.start("c-1")
-        >>> outcome = machine.fire(journey, "engage", defer_effects=True)
-        >>> # ... save the journey in the host's transaction, commit, then:
-        >>> [r.ok for r in machine.run_effects(outcome.pending_effects)]
-        welcome c-1
-        [True]
-        """
-        registry = self._hooks.effects
-        reports = []
-        for call in calls:
-            if not isinstance(call, EffectCall):
-                raise TypeError(f"run_effects() takes EffectCall objects, got {call!r}")
-            eff = registry.get(call.effect)
-            if eff is None or (call.definition and call.definition != self._name):
-                raise LookupError(
-                    f"no effect named {call.effect!r} is registered on this machine for "
-                    f"definition {self._name!r} (call for journey {call.key!r}, definition "
-                    f"{call.definition!r}); register it with machine.effect(..., "
-                    f"name={call.effect!r})"
-                )
-            try:
-                eff.fn(call)
-            except Exception as err:
-                self._log.error(
-                    "outbox.effect_failed",
-                    key=call.key,
-                    effect=call.effect,
-                    idempotency_key=call.idempotency_key,
-                    trigger=call.trigger,
-                    error=f"{type(err).__name__}: {err}",
-                    exc_info=err,
-                )
-                reports.append(
-                    EffectReport(
-                        call.effect, call.idempotency_key, False, f"{type(err).__name__}: {err}"
-                    )
-                )
-            else:
-                reports.append(EffectReport(call.effect, call.idempotency_key, True))
-        return tuple(reports)
-
-
-def _unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:
-    return SnapshotError(
-        f"journey {journey.key!r} is in stage {journey.stage!r}, which definition {d.name!r} "
-        f"does not have; stages: {', '.join(d.stage_names)}",
-        key=journey.key,
-        stage=journey.stage,
-    )
-
-
-def _run_outcome_hooks(kind: str, hooks: tuple[Any, ...], ctx: Context, outcome: Outcome) -> None:
-    for hook in hooks:
-        try:
-            hook(ctx, outcome)
-        except Exception as err:
-            raise hook_failed(kind, hook, err, ctx, inside_move=False) from err

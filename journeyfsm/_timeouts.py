@@ -15,29 +15,39 @@ fires as an ordinary event of its trigger (guards apply; blocked is a normal out
 ``timeout:{definition}:{journey}:{entry_seq}:{index}``, so firing it twice is a
 ``duplicate``.  Whatever the outcome, the timeout has fired: if the journey is still in
 the same stage entry, ``timeouts_fired`` moves past it; if the move entered a stage, the
-new entry's timeouts start from the first.  ``JourneyMachine.tick(journey, now)`` repeats
-that while something is due at ``now``, so a late tick catches up exactly: each timeout
-once, in order, each at its own due time, across as many stages as the time allows.
+new entry's timeouts start from the first.  ``JourneyMachine.tick(journey, now)`` (from
+``TimeoutTicking`` below) repeats that while something is due at ``now``, so a late tick
+catches up exactly: each timeout once, in order, each at its own due time, across as
+many stages as the time allows.
 A timeout due after the last datetime there is (a huge ``after``) is due at
 :data:`NEVER`, the last UTC datetime: no clock reaches it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import attrs
 
+from ._checks import MachineChecks
 from ._clock import UTC
 from ._definition import Timeout
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
+    from ._outcome import Outcome
     from ._records import Journey
 
-__all__ = ["NEVER", "DueTimeout", "due_timeout", "stage_timeouts", "timeout_event_id"]
+__all__ = [
+    "NEVER",
+    "DueTimeout",
+    "TimeoutTicking",
+    "due_timeout",
+    "stage_timeouts",
+    "timeout_event_id",
+]
 
 NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -98,3 +108,79 @@ def due_timeout(
         timeout_event_id(definition, journey.key, journey.entry_seq, index),
         index,
     )
+
+
+class TimeoutTicking(MachineChecks):
+    """JourneyMachine's ``next_due`` and ``tick``: a journey's stage timeouts, fired."""
+
+    _timeouts: Mapping[str, tuple[Timeout, ...]]  # stage_timeouts of the definition
+    fire: Callable[..., Outcome]  # JourneyMachine.fire (_runtime.py)
+
+    def next_due(self, journey: Journey) -> DueTimeout | None:
+        """The journey's next stage timeout (due now or later), or ``None``.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from journeyfsm import JourneyBuilder, JourneyMachine, Timeout
+        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
+        ...      .transition("abandon", "cart", "abandoned")
+        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+        >>> machine = JourneyMachine(d)
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> due = machine.next_due(machine.start("c-1", at=t0))
+        >>> due.at - t0, due.timeout.trigger
+        (datetime.timedelta(days=1), 'abandon')
+        """
+        self._check_journey(journey)
+        return due_timeout(self._name, self._timeouts, journey)
+
+    def tick(self, journey: Journey, now: datetime | None = None) -> tuple[Outcome, ...]:
+        """Fire every timeout due at ``now`` (default: the clock), in order; the outcomes.
+
+        Each fires as its trigger ``at`` its own due time with a deterministic event id
+        (firing it again is a ``duplicate``); a move that enters a stage starts that
+        stage's timeouts, so a late tick catches up across stages exactly.  This is also
+        "advance this journey to time T": ``tick(journey, T)``.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from journeyfsm import JourneyBuilder, JourneyMachine
+        >>> d = (JourneyBuilder("cart").stage("cart", initial=True).stage("abandoned", final=True)
+        ...      .transition("abandon", "cart", "abandoned")
+        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+        >>> machine = JourneyMachine(d)
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> journey = machine.start("c-1", at=t0)
+        >>> machine.tick(journey, t0 + timedelta(hours=23))
+        ()
+        >>> [o.dest for o in machine.tick(journey, t0 + timedelta(hours=24))]
+        ['abandoned']
+        >>> journey.history[-1].at - t0
+        datetime.timedelta(days=1)
+        """
+        self._check_journey(journey)
+        until = self._now(now)
+        outcomes: list[Outcome] = []
+        while True:
+            due = due_timeout(self._name, self._timeouts, journey)
+            if due is None or due.at > until:
+                return tuple(outcomes)
+            outcomes.append(self._fire_timeout(journey, due))
+
+    def _fire_timeout(
+        self, journey: Journey, due: DueTimeout, *, defer_effects: bool = False
+    ) -> Outcome:
+        """One step of :meth:`tick` (and of the service's tick): fire ``due`` as its trigger,
+        at its due time, with its event id; whatever the outcome, it has fired."""
+        entry_seq = journey.entry_seq
+        outcome = self.fire(
+            journey,
+            due.timeout.trigger,
+            None,
+            at=due.at,
+            event_id=due.event_id,
+            meta={"timeout": due.timeout.after.total_seconds()},
+            policy="ignore",
+            defer_effects=defer_effects,
+        )
+        if journey.entry_seq == entry_seq:  # still the same stage entry: next timeout
+            journey.timeouts_fired = due.index + 1
+        return outcome

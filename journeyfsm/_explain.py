@@ -1,0 +1,113 @@
+"""What a trigger would do to a journey now, without doing it.
+
+``explain`` reports every candidate of (stage, trigger) with every guard result;
+``enabled_triggers`` lists the triggers that would move the journey; ``allowed_triggers``
+the ones that have a transition from its stage at all.  Each decides as ``fire`` does
+(DESIGN Semantics 1 and 2): candidates in declaration order, guards through the same
+``evaluate_guards``, so a guard short-circuits identically and one not reached is "not
+evaluated", never run.  Nothing here changes the journey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+from ._checks import MachineChecks
+from ._definition import Transition
+from ._errors import GuardError
+from ._guards import evaluate_guards
+from ._outcome import CandidateResult, Explanation
+from ._records import Context, Journey
+
+__all__ = ["Explaining"]
+
+
+class Explaining(MachineChecks):
+    """JourneyMachine's ``explain``, ``enabled_triggers`` and ``allowed_triggers``."""
+
+    def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
+        """Triggers that have a transition from the journey's stage (guards not run)."""
+        self._check_journey(journey)
+        return tuple(self._table.get(journey.stage, ()))
+
+    def enabled_triggers(
+        self, journey: Journey, payload: Any = None, *, at: datetime | None = None
+    ) -> tuple[str, ...]:
+        """Triggers that would move the journey now with ``payload`` (guards run).
+
+        It decides as :meth:`fire` does: candidates in order, up to the first whose guards
+        pass.  A guard that expects another payload type makes ``fire`` raise
+        ``GuardError``, so its trigger is not listed (no later candidate is tried); any
+        other faulty guard raises its ``GuardError`` here too.
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> m = JourneyMachine(templates.aida())
+        >>> m.enabled_triggers(m.start("c-1"))
+        ('engage', 'lose_interest')
+        """
+        self._check_journey(journey)
+        now = self._now(at)
+        out = []
+        for trigger, cands in self._table.get(journey.stage, {}).items():
+            for t in cands:  # as fire: in order, up to the first candidate that passes
+                ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
+                try:
+                    passed, _ = evaluate_guards(t.guards, ctx)
+                except GuardError as err:
+                    if err.reason != "payload_type":
+                        raise
+                    break  # fire stops here with this error: the trigger cannot move
+                if passed:
+                    out.append(trigger)
+                    break
+        return tuple(out)
+
+    def explain(
+        self, journey: Journey, trigger: str, payload: Any = None, *, at: datetime | None = None
+    ) -> Explanation:
+        """Every candidate and every guard result for ``trigger`` now; changes nothing.
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> m = JourneyMachine(templates.aida())
+        >>> m.explain(m.start("k"), "engage").status
+        'would_move'
+        """
+        self._check_journey(journey)
+        if not isinstance(trigger, str) or trigger not in self._events:
+            raise self._unknown(trigger, journey)
+        stage = journey.stage
+        cands = self._table.get(stage, {}).get(trigger, ())
+        results = self._evaluate_all(journey, trigger, payload, self._now(at), cands)
+        status: Literal["would_move", "blocked", "ignored"] = (
+            "ignored"
+            if not cands
+            else "would_move"
+            if any(c.passed for c in results)
+            else "blocked"
+        )
+        return Explanation(
+            journey.key,
+            stage,
+            trigger,
+            status,
+            results,
+            self.allowed_triggers(journey),
+        )
+
+    def _evaluate_all(
+        self,
+        journey: Journey,
+        trigger: str,
+        payload: Any,
+        now: datetime,
+        cands: Iterable[Transition],
+    ) -> tuple[CandidateResult, ...]:
+        # every candidate on its own, each as fire evaluates it (Semantics 2)
+        out = []
+        for t in cands:
+            ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
+            passed, results = evaluate_guards(t.guards, ctx)
+            out.append(CandidateResult(t, passed, results))
+        return tuple(out)
