@@ -152,7 +152,9 @@ class _Reader:
         rules when its reference could not be resolved (the definition is refused anyway)."""
         found = self._stand_ins.get(name)
         if found is None:
-            found = self._stand_ins[name] = guard(lambda ctx: False, name=name)
+            # guard() refuses an empty name: the stand-in for '' gets a readable one
+            label = name or "<empty guard name>"
+            found = self._stand_ins[name] = guard(lambda ctx: False, name=label)
         return found
 
     def cosmetic(self, obj: Mapping[str, Any], where: str, **who: Any) -> dict[str, Any]:

@@ -263,6 +263,19 @@ def test_from_dict_reports_unknown_keys_and_unknown_guards_together(
     assert all("pass guards=[...]" in m for m in messages if "not registered" in m)
 
 
+def test_from_dict_reports_an_empty_guard_name_as_unregistered() -> None:
+    # found by hypothesis (test_definition_fuzz): guard('') refused the stand-in's name
+    raw = {
+        "name": "m",
+        "stages": [{"name": "a", "initial": True}, {"name": "b", "final": True}],
+        "transitions": [{"trigger": "go", "source": "a", "dest": "b", "guards": [""]}],
+    }
+    with pytest.raises(DefinitionError) as info:
+        JourneyDefinition.from_dict(raw)
+    (problem,) = info.value.problems
+    assert "uses guard '', which is not registered" in problem.message
+
+
 def test_from_dict_reports_malformed_guard_references() -> None:
     raw = {
         "name": "m",
