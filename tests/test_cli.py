@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -196,6 +197,45 @@ def test_console_script_entry_point() -> None:
     assert done.returncode == 0
     assert done.stdout.startswith("journeyfsm demo: a small shop, 5 customers")
     assert done.stderr == ""
+
+
+COLUMNS = ["--key", "key", "--event", "event", "--time", "time", "--json"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["diagram", "mydefs:shop"], "stateDiagram-v2"),
+        (["diagram", "mydefs:machine"], "stateDiagram-v2"),
+        (["replay", "log.csv", "--definition", "mydefs:shop", *COLUMNS], '"events_applied": 1'),
+        (["validate", "mydefs:nothing"], None),  # validate takes files and templates only
+    ],
+    ids=["diagram-definition", "diagram-machine", "replay-definition", "validate"],
+)
+def test_console_script_imports_module_attr_from_the_working_directory(
+    tmp_path: Path, argv: list[str], expected: str | None
+) -> None:
+    # the console script's sys.path[0] is its own bin/ folder, not the user's directory:
+    # MODULE:ATTR must still be found where the user runs it, as with `python -m journeyfsm`
+    (tmp_path / "mydefs.py").write_text(
+        "from journeyfsm import JourneyMachine, templates\n"
+        "shop = templates.aida()\n"
+        "machine = JourneyMachine(shop)\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "log.csv").write_text(
+        "key,event,time\nc-1,engage,2026-01-01T00:00:00+00:00\n", encoding="utf-8"
+    )
+    script = Path(sys.executable).parent / "journeyfsm"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [str(script), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    if expected is None:
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        return
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout
 
 
 # -- demo --------------------------------------------------------------------------------

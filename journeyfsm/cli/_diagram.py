@@ -16,7 +16,6 @@ annotates the diagram with counts.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any, TextIO
 
 from .._definition import JourneyDefinition
 from ..analytics import Funnel
-from ._load import load_definition, template
+from ._load import import_target, load_definition, template
 
 __all__ = [
     "DIAGRAM_EPILOG",
@@ -165,30 +164,8 @@ def resolve_reference(ref: str) -> JourneyDefinition:
 def _import_definition(ref: str) -> JourneyDefinition:
     from .._runtime import JourneyMachine
 
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise DiagramUsageError(f"{ref!r}: expected module:attribute, e.g. myshop.journeys:shop")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise DiagramUsageError(
-            f"cannot import {module_name!r} ({err}); run from the folder that holds it or "
-            "set PYTHONPATH"
-        ) from None
-    try:
-        value = getattr(module, attr)
-    except AttributeError:
-        raise DiagramUsageError(f"module {module_name!r} has no {attr!r}") from None
-    if callable(value) and not isinstance(value, (JourneyDefinition, JourneyMachine)):
-        value = value()
-    if isinstance(value, JourneyMachine):
-        value = value.definition
-    if not isinstance(value, JourneyDefinition):
-        raise DiagramUsageError(
-            f"{ref} is a {type(value).__name__}, not a JourneyDefinition or JourneyMachine "
-            "(or a function returning one)"
-        )
-    return value
+    value = import_target(ref, "diagram", (JourneyDefinition, JourneyMachine), DiagramUsageError)
+    return value.definition if isinstance(value, JourneyMachine) else value
 
 
 def _read_funnel(path: str) -> Funnel:

@@ -1,4 +1,5 @@
-"""Definitions named on the command line: a template name or a JSON definition file.
+"""Definitions named on the command line: a template name, a JSON definition file, or
+``MODULE:ATTR`` naming the host's machine or definition.
 
 Below the command modules that take such a reference (_main.py's validate and show,
 _diagram.py, _replay.py): they import it, it imports none of them.
@@ -6,7 +7,9 @@ _diagram.py, _replay.py): they import it, it imports none of them.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from .._errors import DefinitionError, Problem, close_matches
 from .._guards import Guard, guard
 from .._records import Context
 
-__all__ = ["UsageError", "load_definition", "template"]
+__all__ = ["UsageError", "import_target", "load_definition", "template"]
 
 
 class UsageError(Exception):
@@ -96,3 +99,49 @@ def template(name: str) -> JourneyDefinition:
             "(or pass a .json definition file)"
         )
     return factory()
+
+
+def import_target(
+    ref: str, option: str, kinds: tuple[type, ...], error: type[Exception] = UsageError
+) -> Any:
+    """The object ``MODULE:ATTR`` names (``ATTR`` may be dotted), one of ``kinds``; an
+    attribute that is none of them but callable is called (a factory).
+
+    The current directory is put on the import path first, as ``python -m journeyfsm``
+    has it, so the console script finds the host's modules where the user runs it.
+    Anything else raises ``error`` with a message that begins with ``option`` and says
+    the fix.
+    """
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise error(f"{option} takes module:attribute (e.g. myshop.journeys:machine), got {ref!r}")
+    _cwd_on_path()
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise error(
+            f"{option} {ref}: cannot import {module_name!r} ({err}); run from your project's "
+            "directory or put it on PYTHONPATH"
+        ) from None
+    target: Any = module
+    try:
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except AttributeError:
+        raise error(f"{option} {ref}: module {module_name!r} has no {attr!r}") from None
+    if not isinstance(target, kinds) and callable(target):
+        target = target()
+    if not isinstance(target, kinds):
+        wanted = " or ".join(k.__name__ for k in kinds)
+        raise error(
+            f"{option} {ref} is a {type(target).__name__}, not a {wanted} (or a function "
+            "returning one)"
+        )
+    return target
+
+
+def _cwd_on_path() -> None:
+    """Put the working directory first on ``sys.path`` unless it is there (``''`` too)."""
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path and os.curdir not in sys.path:
+        sys.path.insert(0, cwd)

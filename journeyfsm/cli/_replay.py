@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import json
 import logging
 import sys
@@ -38,7 +37,7 @@ from ..analytics import (
 )
 from ..analytics._mapping import parse_time
 from ._analysis import AnalysisStopped, AnalysisUsageError, add_analysis_options, analyse
-from ._load import load_definition
+from ._load import import_target, load_definition
 
 __all__ = ["add_replay_commands", "run_replay"]
 
@@ -217,7 +216,11 @@ def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
             )
         return d
     if ":" in ref:
-        return _import_target(ref)
+        kinds = (JourneyMachine, JourneyDefinition)
+        target: JourneyMachine | JourneyDefinition = import_target(
+            ref, "--definition", kinds, _UsageError
+        )
+        return target
     factory = templates.TEMPLATES.get(ref)
     if factory is None:
         raise _UsageError(
@@ -225,31 +228,6 @@ def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
             ".json file or MODULE:ATTR"
         )
     return factory()
-
-
-def _import_target(ref: str) -> JourneyMachine | JourneyDefinition:
-    module_name, _, attr = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise _UsageError(
-            f"--definition {ref}: cannot import {module_name!r} ({e}); run from your "
-            "project's directory or put it on PYTHONPATH"
-        ) from None
-    target: Any = module
-    try:
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except AttributeError:
-        raise _UsageError(f"--definition {ref}: {module_name!r} has no {attr!r}") from None
-    if not isinstance(target, (JourneyMachine, JourneyDefinition)) and callable(target):
-        target = target()
-    if not isinstance(target, (JourneyMachine, JourneyDefinition)):
-        raise _UsageError(
-            f"--definition {ref} is a {type(target).__name__}, not a JourneyMachine or "
-            "JourneyDefinition (or a function returning one)"
-        )
-    return target
 
 
 def _mapping(args: argparse.Namespace) -> LogMapping:

@@ -17,7 +17,6 @@ returning one): the worker runs the host's effects, so it must import the host's
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import signal
@@ -28,6 +27,7 @@ from typing import Any, TextIO
 
 from .._errors import JourneyError, StoreError
 from .._runtime import JourneyMachine
+from ._load import import_target
 
 __all__ = ["CliUsageError", "add_store_commands", "open_store", "redact"]
 
@@ -88,32 +88,8 @@ def _hint(message: str, url: str) -> str:
 
 def load_machine(ref: str) -> JourneyMachine:
     """``module:attribute`` -> the host's JourneyMachine (the attribute may be a factory)."""
-    module_name, sep, attr = ref.partition(":")
-    if not sep or not module_name or not attr:
-        raise CliUsageError(
-            f"--machine takes module:attribute (e.g. myshop.journeys:machine), got {ref!r}"
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise CliUsageError(
-            f"--machine {ref}: cannot import {module_name!r} ({err}); run from your project's "
-            "directory or put it on PYTHONPATH"
-        ) from None
-    try:
-        target: Any = module
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except AttributeError:
-        raise CliUsageError(f"--machine {ref}: {module_name!r} has no {attr!r}") from None
-    if not isinstance(target, JourneyMachine) and callable(target):
-        target = target()
-    if not isinstance(target, JourneyMachine):
-        raise CliUsageError(
-            f"--machine {ref} is a {type(target).__name__}, not a JourneyMachine (or a "
-            "function returning one)"
-        )
-    return target
+    machine: JourneyMachine = import_target(ref, "--machine", (JourneyMachine,), CliUsageError)
+    return machine
 
 
 def add_store_commands(sub: Any) -> None:
