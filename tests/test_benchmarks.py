@@ -267,3 +267,45 @@ def test_replay_figures_log_is_deterministic_and_replays_every_row(tmp_path: Pat
     assert s.events_applied + s.skipped_count == 400
     slow = replay(figures_replay.slow_machine(), a, figures_replay.MAPPING)
     assert not slow.summary.fast_path and slow.journeys == result.journeys
+
+
+def test_each_figure_is_measured_in_the_logging_state_its_own_setup_left() -> None:
+    """A figure that configures structlog (the JSON production figures) must not leak that
+    configuration into the figures measured after it, nor inherit another's."""
+    from benchmarks import harness
+
+    seen: dict[str, list[bool]] = {"json": [], "plain": []}
+
+    def json_figure(settings: Settings) -> Any:
+        contenders.configure_host_logging()
+
+        def run(loops: int) -> float:
+            seen["json"].append(structlog.is_configured())
+            return 1e-3
+
+        return run
+
+    def plain_figure(settings: Settings) -> Any:
+        def run(loops: int) -> float:
+            seen["plain"].append(structlog.is_configured())
+            return 1e-3
+
+        return run
+
+    figs = [
+        harness.Figure("t.json", "t", "json", "timed", "us", "", json_figure),
+        harness.Figure("t.plain", "t", "plain", "timed", "us", "", plain_figure),
+    ]
+    structlog.reset_defaults()
+    try:
+        harness._interleave(figs, Settings.tiny(), lambda _: None)
+    finally:
+        structlog.reset_defaults()
+    assert seen["json"] and all(seen["json"])  # every sample of it renders JSON
+    assert seen["plain"] and not any(seen["plain"])  # never the JSON figure's configuration
+
+
+def test_a_run_leaves_structlog_as_the_caller_had_it(tmp_path: Path) -> None:
+    structlog.reset_defaults()
+    run.run(Settings.tiny(), tmp_path / "r.json", only=["fire.journeyfsm", "log_call."])
+    assert not structlog.is_configured()
