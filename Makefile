@@ -18,7 +18,7 @@ BENCH := $(VENV)/.installed-bench-$(HASH)
 DEV := $(VENV)/.installed-dev-$(HASH)
 CHECKED := journeyfsm tests examples benchmarks
 
-.PHONY: test test-all test-min pytest lint typecheck demo bench clean chromium
+.PHONY: test test-all test-min pytest lint typecheck demo bench bench-check clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -91,6 +91,12 @@ demo: $(CORE)
 
 bench: $(BENCH)
 	$(BIN)/python benchmarks/run.py
+
+# CI-safe benchmark smoke (~15 s): the issue-16 goals as ratios against the peers in one
+# run, each gated at its goal relaxed by 1.5x; exits non-zero naming a missed ratio.
+# Not part of `test`: the suite never asserts timing.
+bench-check: $(BENCH)
+	$(BIN)/python benchmarks/check.py
 
 clean:
 	rm -rf $(VENV) .venv-* build dist .mypy_cache .pytest_cache .ruff_cache

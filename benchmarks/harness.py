@@ -14,6 +14,14 @@ A figure is one small function, registered with a decorator:
   the list of values it measured (bytes per journey from tracemalloc, microseconds per
   journey at a scale ...); used for figures that cannot be repeated cheaply.
 
+Logging state, per figure: journeyfsm follows structlog's global configuration at every
+call, so a figure that configures structlog (the production figures render JSON) would
+otherwise leak that configuration into every figure measured after it.  The harness
+therefore builds every figure from structlog's defaults (``reset_defaults()``), records the
+configuration the figure's own setup left (:class:`LoggingState`), and puts exactly that
+state back before each of its samples (and before a measured figure runs).  A figure that
+configures nothing is measured on an unconfigured host, whatever ran before it.
+
 ``ratio(...)`` declares a ratio between two figures' medians, optionally with a target.
 The results go to a JSON file (machine, versions, every figure's median and spread, every
 ratio) and, for the timed figures, to a pyperf suite so ``python -m pyperf compare_to``
@@ -35,11 +43,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyperf  # type: ignore[import-untyped]
+import structlog
 
 __all__ = [
     "FIGURES",
     "RATIOS",
     "Figure",
+    "LoggingState",
     "Ratio",
     "Settings",
     "bytes_per_object",
@@ -175,11 +185,41 @@ def ratio(
     RATIOS[id] = Ratio(id, numerator, denominator, description, target, op)
 
 
+# -- logging state ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoggingState:
+    """structlog's global configuration as a figure's setup left it (``None``: defaults)."""
+
+    config: dict[str, Any] | None
+
+    @classmethod
+    def capture(cls) -> LoggingState:
+        return cls(structlog.get_config() if structlog.is_configured() else None)
+
+    def apply(self) -> None:
+        """Make structlog's global configuration exactly this state again."""
+        structlog.reset_defaults()
+        if self.config is not None:
+            structlog.configure(**self.config)
+
+    @property
+    def configured(self) -> bool:
+        return self.config is not None
+
+
+def _made(fig: Figure, settings: Settings) -> tuple[Any, LoggingState]:
+    """``fig.make(settings)`` from structlog's defaults, and the logging state it left."""
+    structlog.reset_defaults()
+    made = fig.make(settings)
+    return made, LoggingState.capture()
+
+
 # -- measuring -------------------------------------------------------------------------
-def _calibrate(timer: Timer, sample_seconds: float) -> int:
+def _calibrate(timer: Timer, sample_seconds: float, state: LoggingState) -> int:
     """Loops so one sample lasts about ``sample_seconds`` (this also warms the code up)."""
     loops = 1
     while True:
+        state.apply()
         gc.collect()
         elapsed = timer(loops)
         if elapsed >= sample_seconds or loops >= 1 << 30:
@@ -191,16 +231,19 @@ def _calibrate(timer: Timer, sample_seconds: float) -> int:
 def _interleave(
     figs: list[Figure], settings: Settings, log: Callable[[str], None]
 ) -> dict[str, list[float]]:
-    timers = {f.id: f.make(settings) for f in figs}
+    made = {f.id: _made(f, settings) for f in figs}
+    timers = {fid: timer for fid, (timer, _) in made.items()}
+    states = {fid: state for fid, (_, state) in made.items()}
     loops = {}
     for f in figs:
-        loops[f.id] = _calibrate(timers[f.id], settings.sample_seconds)
+        loops[f.id] = _calibrate(timers[f.id], settings.sample_seconds, states[f.id])
         log(f"  calibrated {f.id}: {loops[f.id]} loops")
     values: dict[str, list[float]] = {f.id: [] for f in figs}
     for r in range(settings.rounds):
         shift = r % len(figs) if figs else 0
         for f in figs[shift:] + figs[:shift]:
             n = loops[f.id]
+            states[f.id].apply()  # this figure's logging, whatever the previous one set
             gc.collect()
             elapsed = timers[f.id](n)
             values[f.id].append(elapsed / (n * f.ops_per_loop) * 1e6)
@@ -354,13 +397,18 @@ def run_figures(
     started = time.perf_counter()
     timed_figs = [f for f in figs if f.kind == "timed"]
     log(f"timing {len(timed_figs)} figures, {settings.rounds} interleaved rounds")
-    values = _interleave(timed_figs, settings, log)
-    for f in figs:
-        if f.kind == "measured":
-            log(f"measuring {f.id}")
-            t0 = time.perf_counter()
-            values[f.id] = list(f.make(settings))
-            log(f"  {f.id}: {values[f.id]} {f.unit} ({time.perf_counter() - t0:.1f}s)")
+    found = LoggingState.capture()
+    try:
+        values = _interleave(timed_figs, settings, log)
+        for f in figs:
+            if f.kind == "measured":
+                log(f"measuring {f.id}")
+                t0 = time.perf_counter()
+                measured, _ = _made(f, settings)  # from structlog's defaults, as timed ones
+                values[f.id] = list(measured)
+                log(f"  {f.id}: {values[f.id]} {f.unit} ({time.perf_counter() - t0:.1f}s)")
+    finally:
+        found.apply()  # leave structlog as the caller had it
     figures: dict[str, Any] = {}
     for f in figs:
         figures[f.id] = {

@@ -1,11 +1,20 @@
-"""Time: an injectable clock, and the one rule that every datetime is timezone-aware UTC."""
+"""Time: an injectable clock, and the one rule that every datetime is timezone-aware UTC.
+
+Also the ISO text of times, remembered: ``datetime.isoformat()`` costs about as much as
+the rest of a snapshot, and a request writes the same few times again and again (the
+journey's ``entered_at`` is its new history entry's ``at``; ``started_at`` is the time
+restore just parsed).  :func:`iso` remembers the text of the last few hundred datetime
+objects by identity (a datetime is immutable, and the cache holds it, so an id is never
+reused while its entry lives); :func:`remember_iso` lets restore hand in the text it
+parsed when that text is exactly what ``isoformat()`` would write.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "ensure_utc"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "ensure_utc", "iso", "remember_iso"]
 
 UTC = timezone.utc
 
@@ -90,3 +99,52 @@ def ensure_utc(value: datetime, *, what: str = "datetime") -> datetime:
     if value.tzinfo is UTC:
         return value
     return value.astimezone(UTC)
+
+
+# -- ISO text, remembered ----------------------------------------------------------------
+_ISO: dict[int, tuple[datetime, str]] = {}
+_ISO_MAX = 512  # entries; emptied when full (a request needs the last few only)
+
+
+def iso(value: datetime) -> str:
+    """``value.isoformat()``, remembered for the same object.
+
+    >>> t = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
+    >>> iso(t), iso(t) is iso(t)
+    ('2026-01-01T09:30:00+00:00', True)
+    """
+    hit = _ISO.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    text = value.isoformat()
+    if value.__class__ is datetime:  # a subclass may write itself otherwise
+        if len(_ISO) >= _ISO_MAX:
+            _ISO.clear()
+        _ISO[id(value)] = (value, text)
+    return text
+
+
+def remember_iso(value: datetime, text: str) -> None:
+    """Remember ``text`` as the ISO text of ``value`` if it is exactly what
+    ``value.isoformat()`` writes for a UTC time (``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00``);
+    ``value`` must be what ``datetime.fromisoformat(text)`` returned.
+
+    >>> t = datetime.fromisoformat("2026-01-01T09:30:00+00:00")
+    >>> remember_iso(t, "2026-01-01T09:30:00+00:00"); iso(t)
+    '2026-01-01T09:30:00+00:00'
+    """
+    # fromisoformat read the digits (ASCII only) of a time it accepted; the separators
+    # at 4, 7, 10, 13, 16 and 19 say it was the extended form isoformat() writes, six
+    # fraction digits exactly when there are microseconds, then "+00:00" (fromisoformat
+    # gives timezone.utc for a zero offset, as isoformat() writes it)
+    if value.__class__ is not datetime or value.tzinfo is not UTC:
+        return
+    n = len(text)
+    if n == 25:
+        if value.microsecond or text[4:20:3] != "--T::+" or text[19:] != "+00:00":
+            return
+    elif n != 32 or not value.microsecond or text[4:20:3] != "--T::." or text[26:] != "+00:00":
+        return
+    if len(_ISO) >= _ISO_MAX:
+        _ISO.clear()
+    _ISO[id(value)] = (value, text)

@@ -9,22 +9,39 @@ journey anything:
 - while a move runs, the first read of ``journey.data`` (or its replacement) saves a
   copy for rollback.  A move whose hooks never touch the data copies nothing, however
   large the data is (issue 7, point 6).
+
+Two more keep an idle or just-restored journey cheap (issue 16), each invisible from the
+outside:
+
+- a journey started without data holds the shared, read-only :data:`NO_DATA` until its
+  ``data`` is first read; the read gives it a dict of its own (one per journey, the same
+  object on every later read, whichever thread reads first);
+- a restored journey keeps its event-id window as the snapshot listed it
+  (:class:`IdWindow`: a set for the duplicate test, the list for the order), which
+  ``restore`` builds while checking the ids anyway.  ``journey.event_ids`` reads it as
+  the dict it always was, built on first read and kept from then on; ``fire`` and
+  ``snapshot`` use the window as it is.  Equality, copies and pickles see the same ids
+  whichever form a journey holds.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
+from ._clock import iso
 from ._json import FrozenDict, copy_checked, copy_json, frozen_json, thaw
 
 __all__ = [
+    "NO_DATA",
     "NO_HISTORY",
     "Context",
     "HistoryEntry",
+    "IdWindow",
     "JSONDict",
     "Journey",
     "append_entry",
@@ -71,7 +88,7 @@ class HistoryEntry:
             "trigger": self.trigger,
             "source": self.source,
             "dest": self.dest,
-            "at": self.at.isoformat(),
+            "at": iso(self.at),
             "event_id": self.event_id,
         }
         if self.meta is not None:
@@ -143,6 +160,63 @@ def _to_history(value: Iterable[HistoryEntry]) -> list[HistoryEntry]:
     return _History(items) if items else NO_HISTORY
 
 
+class _NoData(FrozenDict):
+    """The type of :data:`NO_DATA` (pickles by name, so copies stay the shared one)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> Any:
+        return "NO_DATA"
+
+
+#: The data of a journey started without any: empty and read-only, shared by every such
+#: journey until its ``data`` is first read (which gives it a dict of its own).
+NO_DATA: dict[str, Any] = _NoData()
+
+
+class IdWindow(set):  # type: ignore[type-arg]
+    """A restored journey's event-id window: the ids as a set (the duplicate test) and
+    ``order``, the same ids oldest first.  Only ``fire`` changes it, keeping both alike;
+    ``journey.event_ids`` turns it into the dict once someone reads it."""
+
+    __slots__ = ("as_dict", "order")
+    order: list[str]
+    as_dict: dict[str, None] | None
+
+    def __reduce__(self) -> Any:
+        # on its own (outside a journey) it is what journey.event_ids reads: the dict
+        return (dict.fromkeys, (list(self.order),))
+
+    def __copy__(self) -> IdWindow:
+        return id_window(list(self.order))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> IdWindow:
+        return self.__copy__()
+
+    def __repr__(self) -> str:
+        return f"IdWindow({self.order!r})"
+
+
+def id_window(order: list[str]) -> IdWindow:
+    """The window of ``order`` (distinct ids, oldest first; the list is kept, not copied)."""
+    window = IdWindow(order)
+    window.order = order
+    window.as_dict = None
+    return window
+
+
+def _ids_key(ids: Any) -> Any:
+    # equality of two journeys' windows, whichever form each holds (a dict compares
+    # its keys regardless of order, as dict == dict does)
+    if ids is None or ids.__class__ is IdWindow:
+        return ids
+    return ids.keys() if isinstance(ids, dict) else ids
+
+
+# first reads that give a journey its own data dict or event-id dict: one at a time, so
+# two threads reading the same idle journey get the same object
+_FIRST_READ = threading.Lock()
+
 _UNSAVED: Any = object()
 
 
@@ -174,12 +248,15 @@ class Journey:
 
     key: str
     stage: str
-    _data: JSONDict = attrs.field(factory=dict, alias="data")
+    _data: JSONDict = attrs.field(default=NO_DATA, alias="data")
     _history: list[HistoryEntry] = attrs.field(
         default=NO_HISTORY, alias="history", converter=_to_history
     )
     version: int = 0
-    event_ids: dict[str, None] | None = None
+    #: a dict, an IdWindow (restored, not read yet) or None; read it as ``event_ids``
+    _ids: dict[str, None] | IdWindow | None = attrs.field(
+        default=None, alias="event_ids", eq=_ids_key
+    )
     definition: str | None = attrs.field(default=None, kw_only=True)
     #: when the journey started, and when it entered its current stage (a re-entry
     #: counts, an internal transition does not); ``None`` when not known
@@ -195,6 +272,8 @@ class Journey:
     @property
     def data(self) -> JSONDict:
         """The journey's JSON-shaped data; hooks may change it (rolled back if the move fails)."""
+        if self._data is NO_DATA:
+            self._own_data()
         move = self._move
         if move is not None and move._armed and move._saved_data is _UNSAVED:
             move._save_data()
@@ -211,10 +290,37 @@ class Journey:
             move._save_data()
         self._data = value
 
+    def _own_data(self) -> None:
+        with _FIRST_READ:
+            if self._data is NO_DATA:
+                self._data = {}
+
     @property
     def history(self) -> list[HistoryEntry]:
         """Every recorded move, oldest first (read-only)."""
         return self._history
+
+    @property
+    def event_ids(self) -> dict[str, None] | None:
+        """The recent event ids, oldest first, as dict keys (``None``: none seen yet)."""
+        ids = self._ids
+        if ids.__class__ is IdWindow:
+            return self._own_ids()
+        return ids  # type: ignore[return-value]
+
+    @event_ids.setter
+    def event_ids(self, value: dict[str, None] | None) -> None:
+        self._ids = value
+
+    def _own_ids(self) -> dict[str, None] | None:
+        with _FIRST_READ:
+            ids = self._ids
+            if ids.__class__ is IdWindow:
+                window: Any = ids
+                made = window.as_dict = dict.fromkeys(window.order)
+                self._ids = made  # fire knows this dict stands for the window
+                return made
+            return ids  # type: ignore[return-value]
 
     _STATE = (
         "key",
@@ -231,20 +337,24 @@ class Journey:
     )
 
     def __getstate__(self) -> dict[str, Any]:
-        # a journey copied or pickled in the middle of a move is an idle journey
-        return {name: getattr(self, name) for name in self._STATE}
+        # a journey copied or pickled in the middle of a move is an idle journey; the
+        # event ids go as the dict journey.event_ids reads (without making it here)
+        state = {name: getattr(self, name) for name in self._STATE if name != "event_ids"}
+        ids = self._ids
+        state["event_ids"] = dict.fromkeys(ids.order) if ids.__class__ is IdWindow else ids
+        return state
 
     def __copy__(self) -> Journey:
         # an independent journey: moving the copy must never append to the original's
         # history list or change its data (a shallow copy would share both)
-        ids = self.event_ids
+        ids = self._ids
         return Journey(
             self.key,
             self.stage,
-            copy_json(self._data),
+            copy_json(self._data),  # NO_DATA is not a dict: shared, as it is read-only
             self._history.__copy__(),  # type: ignore[attr-defined]
             self.version,
-            None if ids is None else dict(ids),
+            None if ids is None else ids.__copy__() if ids.__class__ is IdWindow else dict(ids),
             definition=self.definition,
             started_at=self.started_at,
             entered_at=self.entered_at,
@@ -261,9 +371,13 @@ class Journey:
         return (
             f"Journey(key={self.key!r}, stage={self.stage!r}, version={self.version}, "
             f"data={self._data!r}, history={list(self._history)!r}, "
-            f"event_ids={None if self.event_ids is None else list(self.event_ids)!r}, "
+            f"event_ids={None if self._ids is None else list(_id_order(self._ids))!r}, "
             f"definition={self.definition!r}, entered_at={self.entered_at!r})"
         )
+
+
+def _id_order(ids: Any) -> Any:
+    return ids.order if ids.__class__ is IdWindow else ids
 
 
 class Context:
@@ -389,7 +503,10 @@ class Context:
 
     def _save_data(self) -> None:
         """Keep what rollback needs before anyone can change the journey's data."""
-        data = self._journey._data
+        journey = self._journey
+        if journey._data is NO_DATA:  # rollback restores a dict in place: make it one now
+            journey._own_data()
+        data = journey._data
         self._saved_ref = data
         self._saved_data = copy_json(data)
 

@@ -66,7 +66,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
@@ -81,7 +81,15 @@ from ._json import check_json, copy_checked
 from ._logging import JourneyLog
 from ._outcome import EffectReport, Outcome
 from ._packed import settle
-from ._records import _UNSAVED, Context, HistoryEntry, Journey, JSONDict, truncate_history
+from ._records import (
+    _UNSAVED,
+    Context,
+    HistoryEntry,
+    IdWindow,
+    Journey,
+    JSONDict,
+    truncate_history,
+)
 from ._snapshot import restore_journey, snapshot_journey
 from ._timeouts import TimeoutTicking, stage_timeouts
 from ._unmoved import UnmovedOutcomes
@@ -207,7 +215,12 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
 
     def restore(self, snapshot: Mapping[str, Any]) -> Journey:
         """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong."""
-        journey = restore_journey(self.definition, snapshot, event_id_window=self.event_id_window)
+        journey = restore_journey(
+            self.definition,
+            snapshot,
+            event_id_window=self.event_id_window,
+            timeouts=self._timeouts,
+        )
         journey.definition = self._name
         return journey
 
@@ -258,7 +271,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
                 raise (TypeError if event_id.__class__ is not str else ValueError)(
                     f"event_id must be a non-empty str or None, got {event_id!r}"
                 )
-            seen = journey.event_ids
+            seen = journey._ids  # a dict, or a restored journey's IdWindow (a set)
             if seen is not None and event_id in seen:
                 return self._duplicate(journey, trigger, event_id)
         if at is None:
@@ -280,7 +293,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         version = journey.version
         history = journey._history
         n_history = len(history)
-        ids = journey.event_ids
+        ids = journey._ids
         stage_entry = (journey.entered_at, journey.entry_seq, journey.timeouts_fired)
         evicted: str | None = None
         journey._move = ctx
@@ -290,23 +303,37 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
                 raise self._reentrant(journey, trigger, inside=True)
             if moved:
                 entry = journey._history[-1]
+                now_ids: Any = cast(Any, journey._ids)
                 if (
                     journey.stage != entry.dest
                     or journey.version != entry.seq
-                    or journey.event_ids is not ids
+                    or (
+                        now_ids is not ids
+                        # a hook that read event_ids turned the window into its dict
+                        and not (ids.__class__ is IdWindow and now_ids is ids.as_dict)
+                    )
                 ):
                     raise self._tampered(journey, entry)
                 if ctx._saved_data is not _UNSAVED:  # a hook may have changed it
                     check_json(journey._data, "data", key=journey.key, trigger=trigger)
                 if event_id is not None:  # remembered last: nothing can fail after it
-                    if ids is None:
-                        journey.event_ids = {event_id: None}
-                    else:
-                        if len(ids) >= self.event_id_window:
-                            evicted = next(iter(ids))
-                        ids[event_id] = None
+                    if now_ids is None:
+                        journey._ids = {event_id: None}
+                    elif now_ids.__class__ is IdWindow:
+                        order = now_ids.order
+                        if len(order) >= self.event_id_window:
+                            evicted = order[0]
+                        now_ids.add(event_id)
+                        order.append(event_id)
                         if evicted is not None:
-                            del ids[evicted]
+                            del order[0]
+                            now_ids.discard(evicted)
+                    else:
+                        if len(now_ids) >= self.event_id_window:
+                            evicted = next(iter(now_ids))
+                        now_ids[event_id] = None  # type: ignore[index]
+                        if evicted is not None:
+                            del now_ids[evicted]  # type: ignore[union-attr]
             else:
                 results = self._evaluate_all(journey, trigger, payload, now, cands)
         except BaseException as err:
@@ -361,7 +388,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         version: int,
         history: list[HistoryEntry],
         n_history: int,
-        event_ids: dict[str, None] | None,
+        event_ids: dict[str, None] | IdWindow | None,
         evicted: str | None,
     ) -> None:
         """Put the journey back exactly as it was before the move began."""
@@ -376,9 +403,33 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
             journey._data = data
         event_id = ctx._event_id
         if event_id is not None and event_ids is not None:
-            event_ids.pop(event_id, None)  # it was not there before (else: duplicate)
-            if evicted is not None and evicted not in event_ids:
-                restored = {evicted: None, **event_ids}  # the oldest id goes back in front
-                event_ids.clear()
-                event_ids.update(restored)
-        journey.event_ids = event_ids
+            # the id went into the window fire found, or into the dict a hook's read of
+            # event_ids made of it; undo it in both (each step below may or may not have
+            # happened: it was not there before, else the event was a duplicate)
+            if event_ids.__class__ is IdWindow:
+                window: Any = event_ids
+                _unremember_window(window, event_id, evicted)
+                if window.as_dict is not None:
+                    _unremember_dict(window.as_dict, event_id, evicted)
+                    window.as_dict = None  # the journey holds the window again
+            else:
+                _unremember_dict(event_ids, event_id, evicted)  # type: ignore[arg-type]
+        journey._ids = event_ids
+
+
+def _unremember_dict(ids: dict[str, None], event_id: str, evicted: str | None) -> None:
+    ids.pop(event_id, None)
+    if evicted is not None and evicted not in ids:
+        restored = {evicted: None, **ids}  # the oldest id goes back in front
+        ids.clear()
+        ids.update(restored)
+
+
+def _unremember_window(window: IdWindow, event_id: str, evicted: str | None) -> None:
+    order = window.order
+    if order and order[-1] == event_id:
+        del order[-1]
+    window.discard(event_id)
+    if evicted is not None and (not order or order[0] != evicted):
+        order.insert(0, evicted)  # the oldest id goes back in front
+        window.add(evicted)

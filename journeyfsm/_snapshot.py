@@ -26,11 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from operator import countOf
 from typing import TYPE_CHECKING, Any
 
+from ._clock import iso, remember_iso
 from ._errors import DataError, SnapshotError
 from ._json import copy_checked
-from ._records import NO_HISTORY, HistoryEntry, Journey
+from ._records import NO_DATA, NO_HISTORY, HistoryEntry, IdWindow, Journey, id_window
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
@@ -57,7 +59,7 @@ _KEYS_V1 = frozenset((*_REQUIRED_V1, "history"))
 _ENTRY_REQUIRED = ("seq", "trigger", "source", "dest", "at", "event_id")
 _ENTRY_REQUIRED_SET = frozenset(_ENTRY_REQUIRED)
 _ENTRY_KEYS = frozenset((*_ENTRY_REQUIRED, "meta"))
-_STR = frozenset({str})
+UTC = timezone.utc
 
 
 def snapshot_journey(
@@ -71,26 +73,38 @@ def snapshot_journey(
     >>> snap["stage"], snap["data"], snap["version"], snap["history"]
     ('attention', {'n': 1}, 0, [])
     """
-    if type(journey.data) is not dict:
+    # the journey's own fields as they are (no property: a snapshot reads, it never
+    # gives an idle journey a data dict or its event ids a dict)
+    data = journey._data
+    if data is NO_DATA:
+        data = {}
+    elif type(data) is not dict:
         raise DataError(
             f"data (journey {journey.key!r}, stage {journey.stage!r}): journey data must be "
-            f"a dict, got {type(journey.data).__name__}",
+            f"a dict, got {type(data).__name__}",
             path="data",
             key=journey.key,
             stage=journey.stage,
         )
-    ids = journey.event_ids
+    else:
+        data = copy_checked(data, "data", key=journey.key, stage=journey.stage)
+    ids: Any = journey._ids
+    started, entered = journey.started_at, journey.entered_at
     out: dict[str, Any] = {
         "format": FORMAT,
         "definition": d.name,
         "definition_version": d.version,
         "key": journey.key,
         "stage": journey.stage,
-        "data": copy_checked(journey.data, "data", key=journey.key, stage=journey.stage),
+        "data": data,
         "version": journey.version,
-        "event_ids": list(ids) if ids is not None else None,
-        "started_at": None if journey.started_at is None else journey.started_at.isoformat(),
-        "entered_at": None if journey.entered_at is None else journey.entered_at.isoformat(),
+        "event_ids": None
+        if ids is None
+        else list(ids.order)
+        if ids.__class__ is IdWindow
+        else list(ids),
+        "started_at": None if started is None else iso(started),
+        "entered_at": None if entered is None else iso(entered),
         "entry_seq": journey.entry_seq,
         "timeouts_fired": journey.timeouts_fired,
     }
@@ -101,12 +115,17 @@ def snapshot_journey(
 
 
 def restore_journey(
-    d: JourneyDefinition, snap: Mapping[str, Any], *, event_id_window: int
+    d: JourneyDefinition,
+    snap: Mapping[str, Any],
+    *,
+    event_id_window: int,
+    timeouts: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> Journey:
     """The journey ``snap`` describes, after checking all of it (see the module docstring).
 
     ``event_ids`` longer than ``event_id_window`` keep their newest ``event_id_window``
-    ids (the last ones), as the machine's window would have.
+    ids (the last ones), as the machine's window would have.  ``timeouts`` (each stage's
+    timeouts, as the machine keeps them) saves counting them in the definition.
 
     >>> from journeyfsm import JourneyMachine, templates
     >>> machine = JourneyMachine(templates.aida())
@@ -194,8 +213,14 @@ def restore_journey(
             )
     if fmt == 1:  # before timeouts: when the journey entered its stage is not known
         return Journey(key, stage, data, history, version, ids)
-    started_at = _time(snap["started_at"], "started_at", key, stage)
-    entered_at = _time(snap["entered_at"], "entered_at", key, stage)
+    raw_started, raw_entered = snap["started_at"], snap["entered_at"]
+    # started_at never changes: its text is remembered for the next snapshot; entered_at
+    # is remembered only when it is the same text (else a move usually replaces it)
+    started_at = _time(raw_started, "started_at", key, stage, remember=True)
+    if raw_entered == raw_started and type(raw_entered) is str:
+        entered_at = started_at  # the same text: the same (immutable) time, parsed once
+    else:
+        entered_at = _time(raw_entered, "entered_at", key, stage)
     entry_seq, fired = snap["entry_seq"], snap["timeouts_fired"]
     if type(entry_seq) is not int or not 0 <= entry_seq <= version:
         raise _fail(
@@ -204,7 +229,11 @@ def restore_journey(
             f": 'entry_seq' must be an int from 0 to the version ({version}): the seq of "
             f"the move that entered the stage, got {entry_seq!r}",
         )
-    n_timeouts = sum(1 for t in d.timeouts if t.stage == stage)
+    n_timeouts = (
+        sum(1 for t in d.timeouts if t.stage == stage)
+        if timeouts is None
+        else len(timeouts.get(stage, ()))
+    )
     if type(fired) is not int or not 0 <= fired <= n_timeouts:
         raise _fail(
             key,
@@ -233,7 +262,7 @@ def restore_journey(
             key,
             stage,
             f": 'entered_at' ({_iso(entered_at)}) is not the time of history[{entry_seq - 1}] "
-            f"({history[entry_seq - 1].at.isoformat()}), the move that entered the stage",
+            f"({iso(history[entry_seq - 1].at)}), the move that entered the stage",
         )
     if history:
         for entry in history[entry_seq:]:
@@ -265,7 +294,7 @@ def restore_journey(
     )
 
 
-def _time(raw: Any, field: str, key: str, stage: str) -> datetime | None:
+def _time(raw: Any, field: str, key: str, stage: str, *, remember: bool = False) -> datetime | None:
     if raw is None:
         return None
     if type(raw) is not str or not raw:
@@ -275,11 +304,15 @@ def _time(raw: Any, field: str, key: str, stage: str) -> datetime | None:
             f": {field!r} must be an ISO 8601 time with an offset or None, got "
             f"{type(raw).__name__} {raw!r}",
         )
-    text = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
+    text = raw[:-1] + "+00:00" if raw[-1] in "Zz" else raw
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise _fail(key, stage, f": {field!r} is {raw!r}, not an ISO 8601 time") from None
+    if at.tzinfo is UTC:
+        if remember:
+            remember_iso(at, text)  # the next snapshot writes this text without formatting
+        return at
     if at.utcoffset() is None:
         raise _fail(
             key,
@@ -316,19 +349,27 @@ def _bad_keys(snap: Mapping[str, Any], key: str, fmt: int) -> SnapshotError:
     )
 
 
-def _event_ids(raw: Any, key: str, stage: str, window: int) -> dict[str, None]:
+def _event_ids(raw: Any, key: str, stage: str, window: int) -> IdWindow:
+    """The window of ``raw``, checked whole: a list of distinct, non-empty, exactly-str ids.
+
+    One hash pass (the set, which the window keeps for the duplicate test) and one type
+    pass; the order is a copy of the list, so the snapshot shares nothing with the journey.
+    """
     if type(raw) is not list:
         raise _fail(
             key, stage, f": 'event_ids' must be a list of str or None, got {type(raw).__name__}"
         )
     try:
-        ids: dict[str, None] = dict.fromkeys(raw)
+        ids = IdWindow(raw)
     except TypeError:  # an unhashable id
         raise _bad_event_id(raw, key, stage) from None
-    if len(ids) != len(raw) or "" in ids or not set(map(type, ids)) <= _STR:
+    n = len(raw)
+    if len(ids) != n or "" in ids or countOf(map(type, raw), str) != n:
         raise _bad_event_id(raw, key, stage)
-    if len(ids) > window:  # keep the newest, as the machine's window does
-        ids = dict.fromkeys(raw[-window:])
+    if n > window:  # keep the newest, as the machine's window does
+        return id_window(raw[-window:])
+    ids.order = raw.copy()
+    ids.as_dict = None
     return ids
 
 
@@ -476,7 +517,8 @@ def _at(raw: str, i: int, key: str) -> datetime:
             f": history[{i}].at is {raw!r}, not an ISO 8601 time; write it as "
             "datetime.isoformat() does ('2026-01-01T09:00:00+00:00')",
         ) from None
-    if at.tzinfo is timezone.utc:
+    if at.tzinfo is UTC:
+        remember_iso(at, text)
         return at
     if at.utcoffset() is None:
         raise _fail(
@@ -512,4 +554,4 @@ def _unknown_stage(
 
 
 def _iso(value: datetime | None) -> str:
-    return "null" if value is None else value.isoformat()
+    return "null" if value is None else iso(value)

@@ -267,3 +267,81 @@ def test_replay_figures_log_is_deterministic_and_replays_every_row(tmp_path: Pat
     assert s.events_applied + s.skipped_count == 400
     slow = replay(figures_replay.slow_machine(), a, figures_replay.MAPPING)
     assert not slow.summary.fast_path and slow.journeys == result.journeys
+
+
+def test_each_figure_is_measured_in_the_logging_state_its_own_setup_left() -> None:
+    """A figure that configures structlog (the JSON production figures) must not leak that
+    configuration into the figures measured after it, nor inherit another's."""
+    from benchmarks import harness
+
+    seen: dict[str, list[bool]] = {"json": [], "plain": []}
+
+    def json_figure(settings: Settings) -> Any:
+        contenders.configure_host_logging()
+
+        def run(loops: int) -> float:
+            seen["json"].append(structlog.is_configured())
+            return 1e-3
+
+        return run
+
+    def plain_figure(settings: Settings) -> Any:
+        def run(loops: int) -> float:
+            seen["plain"].append(structlog.is_configured())
+            return 1e-3
+
+        return run
+
+    figs = [
+        harness.Figure("t.json", "t", "json", "timed", "us", "", json_figure),
+        harness.Figure("t.plain", "t", "plain", "timed", "us", "", plain_figure),
+    ]
+    structlog.reset_defaults()
+    try:
+        harness._interleave(figs, Settings.tiny(), lambda _: None)
+    finally:
+        structlog.reset_defaults()
+    assert seen["json"] and all(seen["json"])  # every sample of it renders JSON
+    assert seen["plain"] and not any(seen["plain"])  # never the JSON figure's configuration
+
+
+def test_a_run_leaves_structlog_as_the_caller_had_it(tmp_path: Path) -> None:
+    structlog.reset_defaults()
+    run.run(Settings.tiny(), tmp_path / "r.json", only=["fire.journeyfsm", "log_call."])
+    assert not structlog.is_configured()
+
+
+def test_bench_check_judges_every_goal_in_one_run_and_names_what_it_missed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The machinery of ``make bench-check`` (no timing asserted: tiny settings)."""
+    from benchmarks import check
+
+    report = check.check(Settings.tiny())
+    assert [g["ratio"] for g in report["gates"]] == list(check.GOALS)
+    for g in report["gates"]:
+        op, goal = RATIOS[g["ratio"]].target  # type: ignore[misc]
+        bound = goal / 1.5 if op == ">=" else goal * 1.5
+        assert g["goal"] == f"{op} {goal:g}" and g["gate"] == f"{op} {bound:.3g}"
+        assert g["ok"] == (g["value"] >= bound if op == ">=" else g["value"] <= bound)
+    assert report["missed"] == [g["ratio"] for g in report["gates"] if not g["ok"]]
+    assert set(report["figures"]) >= set(check.figures_needed(check.gates()))
+    assert {"cycle.journeyfsm", "cycle.statemachine", "memory.journeyfsm_idle"} <= set(
+        report["figures"]
+    )
+
+    missed = {**report, "missed": ["fire_vs_transitions"]}
+    monkeypatch.setattr(check, "check", lambda settings=None: missed)
+    assert check.main([]) == 1
+    out, err = capsys.readouterr()
+    assert "missed fire_vs_transitions" in out and "fire_vs_transitions missed its gate" in err
+    monkeypatch.setattr(check, "check", lambda settings=None: {**report, "missed": []})
+    assert check.main(["--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["missed"] == []
+
+
+def test_bench_check_is_a_make_target_on_the_bench_install_set_outside_the_suite() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "bench-check: $(BENCH)\n\t$(BIN)/python benchmarks/check.py" in makefile
+    test_line = next(line for line in makefile.splitlines() if line.startswith("test:"))
+    assert "bench" not in test_line

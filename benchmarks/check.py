@@ -1,0 +1,144 @@
+"""The benchmark smoke for CI: ``make bench-check`` (``.venv/bin/python benchmarks/check.py``).
+
+Runs the figures of the issue-16 goals in ONE interleaved run (about 15 seconds on 2
+cores) and checks each goal's ratio against a generous gate: the goal relaxed by 1.5x
+(a ``>= 4`` speedup must reach 4 / 1.5; a ``<= 0.75`` ratio must stay under 0.75 * 1.5),
+so a shared, noisy machine passes when the code is right and a regression like the one
+issue 16 found (a 35% slower request) is seen when it lands.  Nothing is written to
+``benchmarks/results.json``.
+
+    .venv/bin/python benchmarks/check.py           # exit 1 and name every gate missed
+    .venv/bin/python benchmarks/check.py --json    # the same, as JSON on stdout
+
+Exit status 0 when every gate holds, 1 when one is missed, 2 on bad arguments.  Timing is
+never asserted in the test suite; tests/test_benchmarks.py runs this machinery with tiny
+settings and checks only the report's structure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import figures as _figures
+from benchmarks.harness import RATIOS, Settings, run_figures
+
+assert _figures
+
+#: the goals of issue 16, by ratio id (their targets live in benchmarks/ratios.py)
+GOALS = (
+    "cycle_speedup_vs_add_model",
+    "cycle_speedup_vs_statemachine",
+    "cycle_speedup_vs_add_model_flattering",
+    "fire_vs_transitions",
+    "idle_journey_bytes",
+)
+SLACK = 1.5  # a gate is its goal relaxed by this factor
+
+
+@dataclass(frozen=True)
+class Gate:
+    ratio: str
+    op: str  # ">=" or "<="
+    goal: float
+
+    @property
+    def bound(self) -> float:
+        return self.goal / SLACK if self.op == ">=" else self.goal * SLACK
+
+    def holds(self, value: float) -> bool:
+        return value >= self.bound if self.op == ">=" else value <= self.bound
+
+
+def gates() -> list[Gate]:
+    """One gate per goal, from the targets declared in benchmarks/ratios.py."""
+    out = []
+    for rid in GOALS:
+        target = RATIOS[rid].target
+        assert target is not None, f"ratio {rid!r} has no target"
+        out.append(Gate(rid, target[0], target[1]))
+    return out
+
+
+def figures_needed(checked: list[Gate]) -> list[str]:
+    ids: list[str] = []
+    for gate in checked:
+        r = RATIOS[gate.ratio]
+        ids += [r.numerator] + ([r.denominator] if r.denominator else [])
+    return list(dict.fromkeys(ids))
+
+
+def smoke_settings() -> Settings:
+    """A little more than ``--quick``: enough interleaved rounds for a paired median."""
+    quick = Settings.quick_run()
+    return Settings(True, 9, 0.03, quick.memory_n, 1, *_growth(quick))
+
+
+def _growth(s: Settings) -> tuple[int, int, int, int]:
+    return s.growth_small, s.growth_large, s.growth_repeats_small, s.growth_repeats_large
+
+
+def check(settings: Settings | None = None) -> dict[str, Any]:
+    """Run the figures once, interleaved, and judge every gate; the report as a dict."""
+    checked = gates()
+    results = run_figures(settings or smoke_settings(), only=figures_needed(checked))
+    report = []
+    for gate in checked:
+        value = results["ratios"][gate.ratio]["value"]
+        report.append(
+            {
+                "ratio": gate.ratio,
+                "description": RATIOS[gate.ratio].description,
+                "value": value,
+                "goal": f"{gate.op} {gate.goal:g}",
+                "gate": f"{gate.op} {gate.bound:.3g}",
+                "goal_met": value >= gate.goal if gate.op == ">=" else value <= gate.goal,
+                "ok": gate.holds(value),
+            }
+        )
+    return {
+        "versions": results["versions"],
+        "duration_seconds": results["duration_seconds"],
+        "figures": {fid: fig["median"] for fid, fig in results["figures"].items()},
+        "gates": report,
+        "missed": [g["ratio"] for g in report if not g["ok"]],
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = ["| ratio | value | goal | gate (goal relaxed 1.5x) | |", "|---|---:|---|---|---|"]
+    for g in report["gates"]:
+        verdict = "ok" if g["ok"] else "**MISSED**"
+        goal = "" if g["goal_met"] else " (goal not met)"
+        lines.append(
+            f"| {g['ratio']} | {g['value']:.3g} | {g['goal']}{goal} | {g['gate']} | {verdict} |"
+        )
+    missed = report["missed"]
+    lines.append("")
+    lines.append(
+        f"bench-check: {'missed ' + ', '.join(missed) if missed else 'every gate holds'} "
+        f"({report['duration_seconds']} s)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    report = check()
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    for ratio in report["missed"]:
+        print(f"bench-check: {ratio} missed its gate", file=sys.stderr)
+    return 1 if report["missed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
