@@ -6,9 +6,9 @@ made by the store (schema and prefixed name, validated identifiers).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -35,16 +35,17 @@ from ._postgres_codec import journey_row as _journey_row
 from ._postgres_codec import journey_values as _journey_values
 from ._postgres_outbox import PostgresOutboxRows
 
-if TYPE_CHECKING:
-    from ._postgres import PostgresStore
-
 __all__ = ["PostgresTransaction"]
 
 
 class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
-    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+    """The rows of one transaction on ``conn``.  ``tables`` maps each table's name to its
+    ``sql.Identifier`` (schema and prefixed name): handed in by the store, so this module
+    never imports the store's (no import circle)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], tables: Mapping[str, sql.Identifier]) -> None:
         self.conn = conn
-        self._t = store._t
+        self._t = tables
 
     def _q(self, text: str, **tables: str) -> sql.Composed:
         return sql.SQL(text).format(**{k: self._t[v] for k, v in tables.items()})
