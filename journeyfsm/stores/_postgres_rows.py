@@ -79,13 +79,19 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
             return {}
         rows = self.conn.execute(
             self._q(
+                # one primary key probe per key, as event_seqs: `key = ANY(...)` let the
+                # planner scan every row of the definition when the table has no
+                # statistics yet (a new table, before autovacuum analyses it), a cost
+                # that grew with the table
                 "SELECT " + _ROW_COLS_J + ", (SELECT MAX(h.seq) FROM {h} h "
-                "WHERE h.definition = j.definition AND h.key = j.key) "
-                "FROM {j} j WHERE j.definition = %s AND j.key = ANY(%s::text[])",
+                "WHERE h.definition = %s AND h.key = j.key) "
+                "FROM unnest(%b::text[]) AS p(key) CROSS JOIN LATERAL (SELECT "
+                + _ROW_COLS
+                + " FROM {j} WHERE definition = %s AND key = p.key LIMIT 1) AS j",
                 h="history",
                 j="journeys",
             ),
-            (definition, list(dict.fromkeys(keys))),
+            (definition, list(dict.fromkeys(keys)), definition),
         ).fetchall()
         return {found[0]: _journey_row(definition, found) for found in rows}
 
@@ -110,7 +116,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                 # one primary key look-up per pair (LATERAL ... LIMIT 1 keeps the planner
                 # from hashing the whole table instead, as it does for a plain join)
                 "SELECT p.key, p.event_id, e.seq "
-                "FROM unnest(%s::text[], %s::text[]) AS p(key, event_id) "
+                "FROM unnest(%b::text[], %b::text[]) AS p(key, event_id) "
                 "CROSS JOIN LATERAL (SELECT seq FROM {e} WHERE definition = %s "
                 "AND key = p.key AND event_id = p.event_id LIMIT 1) AS e",
                 e="event_ids",
@@ -244,7 +250,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                             "entered_at = u.entered_at, updated_at = u.updated_at, "
                             "started_at = u.started_at, entry_seq = u.entry_seq, "
                             "timeouts_fired = u.timeouts_fired, next_due = u.next_due "
-                            "FROM unnest(" + _JOURNEY_ARRAYS + ", %s::int[], %s::int[]) "
+                            "FROM unnest(" + _JOURNEY_ARRAYS + ", %b::int[], %b::int[]) "
                             "AS u(" + _JOURNEY_COLS + ", expected, expected_fired) "
                             "WHERE j.definition = u.definition AND j.key = u.key "
                             "AND j.version = u.expected AND j.timeouts_fired = u.expected_fired "
@@ -261,9 +267,9 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                     ex(
                         self._q(
                             "INSERT INTO {h} (definition, key, seq, trigger, source, dest, "
-                            "at, event_id, meta) SELECT * FROM unnest(%s::text[], %s::text[], "
-                            "%s::int[], %s::text[], %s::text[], %s::text[], "
-                            "%s::timestamptz[], %s::text[], %s::jsonb[])",
+                            "at, event_id, meta) SELECT * FROM unnest(%b::text[], %b::text[], "
+                            "%b::int[], %b::text[], %b::text[], %b::text[], "
+                            "%b::timestamptz[], %b::text[], %b::jsonb[])",
                             h="history",
                         ),
                         _columns([_history_values(d) for d in moves], 9),
@@ -273,8 +279,8 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                     ex(
                         self._q(
                             "INSERT INTO {e} (definition, key, event_id, seq, committed_at) "
-                            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
-                            "%s::int[], %s::timestamptz[])",
+                            "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], "
+                            "%b::int[], %b::timestamptz[])",
                             e="event_ids",
                         ),
                         _columns(
@@ -292,9 +298,9 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                         self._q(
                             "INSERT INTO {o} (definition, key, seq, effect, idempotency_key, "
                             "call, available_at, created_at, status, attempts) "
-                            "SELECT u.*, u.available_at, 'pending', 0 FROM unnest(%s::text[], "
-                            "%s::text[], %s::int[], %s::text[], %s::text[], %s::jsonb[], "
-                            "%s::timestamptz[]) AS u(definition, key, seq, effect, "
+                            "SELECT u.*, u.available_at, 'pending', 0 FROM unnest(%b::text[], "
+                            "%b::text[], %b::int[], %b::text[], %b::text[], %b::jsonb[], "
+                            "%b::timestamptz[]) AS u(definition, key, seq, effect, "
                             "idempotency_key, call, available_at)",
                             o="outbox",
                         ),
@@ -386,7 +392,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
         rows = self.conn.execute(
             self._q(
                 "SELECT key, seq, trigger, source, dest, at, event_id, meta FROM {h} "
-                "WHERE definition = %s AND key = ANY(%s::text[]) ORDER BY key, seq",
+                "WHERE definition = %s AND key = ANY(%b::text[]) ORDER BY key, seq",
                 h="history",
             ),
             (definition, list(dict.fromkeys(keys))),
