@@ -535,3 +535,73 @@ def test_postgres_refuses_a_nul_character_in_a_batch_writing_the_events_before_i
         assert service.get("c-2") is None and service.get("c-3") is None
     finally:
         close()
+
+
+def test_postgres_a_batch_that_waits_on_a_row_another_writer_then_moves_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """write_many updates stored journeys by the row a primary key probe found: when
+    another writer's move of one of them commits while the batch waits for its lock, READ
+    COMMITTED's re-check must skip the row (a conflict, nothing of the batch written),
+    never overwrite the other writer's move."""
+    import threading
+    import time
+
+    import psycopg
+
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        store = factory()
+        service = JourneyService(shop_machine(ManualClock(START)), store)
+        for key in ("c-1", "c-2", "c-3"):
+            service.handle(key, "add_to_cart")
+        moves = [m for k in ("c-1", "c-2", "c-3") for m in _chain(service, k, ["note"])]
+        moves += _chain(service, "c-4", ["add_to_cart"])
+        keys = ["c-1", "c-2", "c-3", "c-4"]
+        prefix = store.prefix  # type: ignore[attr-defined]
+        table = f'"{prefix}journeys"'
+        with psycopg.connect(pg_dsn()) as other:
+            # the other writer's move of c-2: applied, its row locked, not yet committed
+            other.execute(
+                f"UPDATE {table} SET version = 2 WHERE definition = 'checkout' AND key = 'c-2'"
+            )
+            other.execute(
+                f"INSERT INTO \"{prefix}history\" VALUES ('checkout', 'c-2', 2, "
+                "'note', 'cart', 'cart', now(), 'other-writer', NULL)"
+            )
+            raised: list[BaseException] = []
+
+            def batch() -> None:
+                try:
+                    with store.transaction() as tx:
+                        tx.write_many(moves)
+                except BaseException as err:  # handed to the test
+                    raised.append(err)
+
+            thread = threading.Thread(target=batch)
+            thread.start()
+            deadline = time.monotonic() + 10
+            with psycopg.connect(pg_dsn(), autocommit=True) as watch:
+                while time.monotonic() < deadline:  # until the batch waits for c-2's lock
+                    waiting = watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE %s",
+                        (f'UPDATE %{prefix}journeys" AS j %',),
+                    ).fetchone()
+                    if waiting and waiting[0]:
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise AssertionError("the batch never waited for the locked row")
+            after = dump_store(store, "checkout", keys)  # c-2 not yet moved, for readers
+            other.commit()
+            thread.join(10)
+        assert len(raised) == 1 and isinstance(raised[0], ConcurrencyConflict), raised
+        # found by the journeys row's re-check, not only by the history row's key after it
+        assert "'c-2' was moved by another worker first (expected version 1)" in str(raised[0])
+        now = dump_store(store, "checkout", keys)
+        assert now[1][0].version == 2  # the other writer's move, not overwritten
+        assert [e.event_id for e in now[1][1]] == [None, "other-writer"]
+        assert [now[0], now[2], now[3]] == [after[0], after[2], after[3]]  # nothing written
+    finally:
+        close()

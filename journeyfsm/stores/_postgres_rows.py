@@ -250,11 +250,21 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                             "entered_at = u.entered_at, updated_at = u.updated_at, "
                             "started_at = u.started_at, entry_seq = u.entry_seq, "
                             "timeouts_fired = u.timeouts_fired, next_due = u.next_due "
-                            "FROM unnest(" + _JOURNEY_ARRAYS + ", %b::int[], %b::int[]) "
+                            # each row found by one primary key probe (its ctid), then
+                            # updated by that ctid: joined on the key instead, the planner
+                            # hashes a seq scan of the whole table for tables up to some
+                            # 40,000 journeys (4 ms a batch at 20,000).  A row another
+                            # writer updated meanwhile has a new ctid, so READ COMMITTED's
+                            # re-check skips it, as the version check does: a conflict.
+                            "FROM (SELECT u.*, t.tid FROM unnest("
+                            + _JOURNEY_ARRAYS
+                            + ", %b::int[], %b::int[]) "
                             "AS u(" + _JOURNEY_COLS + ", expected, expected_fired) "
-                            "WHERE j.definition = u.definition AND j.key = u.key "
-                            "AND j.version = u.expected AND j.timeouts_fired = u.expected_fired "
-                            "RETURNING j.key",
+                            "CROSS JOIN LATERAL (SELECT ctid AS tid FROM {j} "
+                            "WHERE definition = u.definition AND key = u.key LIMIT 1) AS t) AS u "
+                            "WHERE j.ctid = u.tid AND j.definition = u.definition "
+                            "AND j.key = u.key AND j.version = u.expected "
+                            "AND j.timeouts_fired = u.expected_fired RETURNING j.key",
                             j="journeys",
                         ),
                         _columns([(*_journey_values(row), v, f) for row, v, f in old], 14),
