@@ -25,6 +25,7 @@ from service_support import (
 
 from journeyfsm import (
     ConcurrencyConflict,
+    Context,
     EffectCall,
     JourneyService,
     ManualClock,
@@ -603,5 +604,66 @@ def test_postgres_a_batch_that_waits_on_a_row_another_writer_then_moves_is_a_con
         assert now[1][0].version == 2  # the other writer's move, not overwritten
         assert [e.event_id for e in now[1][1]] == [None, "other-writer"]
         assert [now[0], now[2], now[3]] == [after[0], after[2], after[3]]  # nothing written
+    finally:
+        close()
+
+
+def test_postgres_a_conflict_inside_the_hosts_transaction_keeps_the_hosts_writes(
+    tmp_path: Path,
+) -> None:
+    """A unique violation aborts the PostgreSQL transaction it happens in: the store's
+    block (a savepoint in the host's transaction) must undo only itself, so the retry, the
+    host's own earlier writes and its commit still work, for handle and for a batch."""
+    import psycopg
+
+    from journeyfsm.stores import PostgresStore
+
+    factory, close = store_factory("postgres", tmp_path)
+    prefix = factory().prefix  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(pg_dsn()) as conn:
+            conn.execute(f'CREATE TABLE "{prefix}orders" (id text PRIMARY KEY)')
+            conn.commit()
+            machine = shop_machine(ManualClock(START))
+            service = JourneyService(machine, PostgresStore(connection=conn, prefix=prefix))
+            other = JourneyService(shop_machine(ManualClock(START)), factory())
+            raced: list[str] = []
+
+            @machine.before
+            def another_worker_moves_first(ctx: Context) -> None:
+                if ctx.journey.key not in raced:  # between this read and this write
+                    raced.append(ctx.journey.key)
+                    other.handle(
+                        ctx.journey.key, "add_to_cart", event_id=f"other-{ctx.journey.key}"
+                    )
+
+            conn.execute(f"INSERT INTO \"{prefix}orders\" VALUES ('o-1')")  # the host's write
+            # c-1's first move: the other worker's first move makes this one's INSERT a
+            # unique violation (not a version miss), retried on the fresh journey
+            assert service.handle("c-1", "add_to_cart", event_id="mine-1").moved
+            outcomes = service.handle_many(
+                [Event("c-2", "add_to_cart", event_id="mine-2"), Event("c-3", "note")]
+            )
+            assert [o.status for o in outcomes] == ["moved", "moved"]
+            # a value PostgreSQL refuses, in a batch: the batch's statement fails (the
+            # transaction it runs in is aborted), then its events one by one up to it
+            with pytest.raises(StoreError, match="'c-5'"):
+                service.handle_many(
+                    [
+                        Event("c-4", "add_to_cart", event_id="mine-4"),
+                        Event("c-5", "add_to_cart", {"sku": "mu\x00g"}, event_id="mine-5"),
+                    ]
+                )
+            conn.execute(f"INSERT INTO \"{prefix}orders\" VALUES ('o-2')")
+            conn.commit()
+            orders = conn.execute(f'SELECT id FROM "{prefix}orders" ORDER BY id').fetchall()
+            assert orders == [("o-1",), ("o-2",)]
+            conn.execute(f'DROP TABLE "{prefix}orders"')
+            conn.commit()
+        for key in ("c-1", "c-2"):
+            assert [e.event_id for e in other.history(key)] == [f"other-{key}", f"mine-{key[2:]}"]
+        assert [e.trigger for e in other.history("c-3")] == ["add_to_cart", "note"]
+        assert [e.event_id for e in other.history("c-4")] == ["other-c-4", "mine-4"]
+        assert [e.event_id for e in other.history("c-5")] == ["other-c-5"]
     finally:
         close()

@@ -7,6 +7,7 @@ made by the store (schema and prefixed name, validated identifiers).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,16 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
 
     def _q(self, text: str, **tables: str) -> sql.Composed:
         return sql.SQL(text).format(**{k: self._t[v] for k, v in tables.items()})
+
+    def _atomic(self) -> AbstractContextManager[Any]:
+        """What a write runs in.  Inside ``store.transaction()`` (a transaction, or a
+        savepoint in the host's): nothing more, since a failed write raises out of that
+        block, which rolls it back whole (a savepoint of its own cost two round trips a
+        write).  Outside any transaction (autocommit): one transaction, so a write is
+        never half-done."""
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            return self.conn.transaction()
+        return nullcontext()
 
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
@@ -136,7 +147,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
         values = _journey_values(row)[2:]
         expected = decision.expected_version
         try:
-            with self.conn.transaction():  # a savepoint: a unique violation aborts only it
+            with self._atomic():
                 if expected is None:
                     ex(
                         self._q(
@@ -225,7 +236,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
         old = [(row, v, f) for row, v, f in ordered if v is not None]
         ex = self.conn.execute
         try:
-            with self.conn.transaction():  # a savepoint: a failed statement aborts only it
+            with self._atomic():
                 if new:
                     done = ex(
                         self._q(
