@@ -667,3 +667,38 @@ def test_postgres_a_conflict_inside_the_hosts_transaction_keeps_the_hosts_writes
         assert [e.event_id for e in other.history("c-5")] == ["other-c-5"]
     finally:
         close()
+
+
+def test_postgres_a_write_in_an_autocommit_read_block_is_still_whole(tmp_path: Path) -> None:
+    """Writes add no savepoint inside ``store.transaction()`` (its block rolls a failed
+    write back); in a read block (autocommit) there is none, so they open a transaction:
+    a write that fails half-way leaves nothing, even there."""
+    import psycopg
+
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        store = factory()
+        service = JourneyService(shop_machine(ManualClock(START)), store)
+        single = _decision(service, "c-1", "add_to_cart")
+        batch = _chain(service, "c-2", ["add_to_cart", "note"])
+        prefix = store.prefix  # type: ignore[attr-defined]
+        with psycopg.connect(pg_dsn()) as conn:  # leftover history rows: the inserts fail
+            for key in ("c-1", "c-2"):
+                conn.execute(
+                    f'INSERT INTO "{prefix}history" VALUES (%s, %s, 1, %s, %s, %s, now(), '
+                    "NULL, NULL)",
+                    ("checkout", key, "x", "browsing", "cart"),
+                )
+        for key in ("c-1", "c-2"):
+            with pytest.raises(ConcurrencyConflict), store.transaction(write=False) as tx:
+                if key == "c-1":
+                    tx.write(single)
+                else:
+                    tx.write_many(batch)
+            with psycopg.connect(pg_dsn()) as conn:  # the journeys row was not kept
+                found = conn.execute(
+                    f'SELECT count(*) FROM "{prefix}journeys" WHERE key = %s', (key,)
+                ).fetchone()
+                assert found == (0,), key
+    finally:
+        close()
