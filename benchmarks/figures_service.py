@@ -10,8 +10,11 @@ inserts one history row.  ``service.handle_many_sqlite`` hands the same events t
 headline; the filtered configuration is beside it.  Every figure uses its own SQLite file
 in a temporary folder (WAL), so all of them pay the same fsync policy.  The PostgreSQL
 figures use the server named by ``JOURNEYFSM_PG_DSN``, else one ``pgserver`` starts for the
-run (each figure in its own table prefix); ``outbox.drain_pg_*`` time how fast 1 and 2
-workers (threads, each with its own connections) deliver effects that moves committed.
+run (each figure in its own table prefix); ``service.bare_many_pg`` is the set-based
+floor of a batch (one statement per table for 100 events); ``outbox.drain_pg_*`` time how
+fast 1 and 2 workers (threads, each with its own connections) deliver effects that moves
+committed.  Each figure sets the logging state it runs in before every sample (see
+:func:`_logging`).
 """
 
 from __future__ import annotations
@@ -70,14 +73,27 @@ def _sqlite_store() -> Any:
     return _kept(SQLiteStore(_db("service"), create_schema=True))
 
 
-def _handle(make_store: Any, production: bool) -> Timer:
-    """``handle`` per moving event on the store ``make_store()`` opens."""
+def _logging(production: bool) -> None:
+    """The logging state a figure runs in, set before each of its samples (untimed).
+
+    journeyfsm follows structlog's global configuration at every call, and every figure's
+    setup runs before the first sample: a configuration set once at setup is whatever the
+    figure set up last (or a sample of another figure) left, for every figure.  So a
+    production figure configures structlog as a host does before each sample.  The other
+    figures inject a filtered logger (``journeyfsm_machine()``), which journeyfsm uses
+    whatever the global state, or do not log at all (the bare transactions)."""
     if production:
         configure_host_logging()
+
+
+def _handle(make_store: Any, production: bool) -> Timer:
+    """``handle`` per moving event on the store ``make_store()`` opens."""
+    _logging(production)
     machine = journeyfsm_machine(HOST) if production else journeyfsm_machine()
     service = JourneyService(machine, make_store())
 
     def run(loops: int) -> float:
+        _logging(production)
         keys, ids = _keys(loops), fresh_event_ids(loops)
         handle = service.handle
         t0 = time.perf_counter()
@@ -90,10 +106,11 @@ def _handle(make_store: Any, production: bool) -> Timer:
 
 def _many(make_store: Any) -> Timer:
     """``handle_many`` of the same events (batches of 100), production logging."""
-    configure_host_logging()
+    _logging(True)
     service = JourneyService(journeyfsm_machine(HOST), make_store())
 
     def run(loops: int) -> float:
+        _logging(True)
         events = [
             Event(key, FIRST, event_id=event_id)
             for key, event_id in zip(_keys(loops), fresh_event_ids(loops), strict=True)
@@ -292,6 +309,65 @@ def service_bare_pg(settings: Settings) -> Timer:
                 conn.execute(
                     f"INSERT INTO {table}_history VALUES ('d', %s, 1, 't', 'a', 'b', now())",
                     (key,),
+                )
+        return time.perf_counter() - t0
+
+    return run
+
+
+@timed(
+    "service",
+    "bare_many_pg",
+    unit="us/event",
+    description="the set-based floor: per 100 events one transaction, one unnest statement per "
+    "table (journeys upsert, history, event ids)",
+)
+def service_bare_many_pg(settings: Settings) -> Timer:
+    """What a host writing its own persistence by hand could do at best for a batch of
+    the events ``handle_many`` takes: the rows it writes (a journey row, a history row and
+    an event id per event) in one transaction of one set-based statement per table, the
+    arrays sent in binary (``%b``), nothing read, decided or logged."""
+    import psycopg
+
+    conn = psycopg.connect(pg_dsn(), autocommit=True)
+    _OPEN.append(conn)
+    table = f"floor{next(_PREFIXES)}"
+    conn.execute(
+        f"CREATE TABLE {table}_journeys (definition TEXT, key TEXT, stage TEXT, data JSONB, "
+        "version INTEGER, PRIMARY KEY (definition, key))"
+    )
+    conn.execute(
+        f"CREATE TABLE {table}_history (definition TEXT, key TEXT, seq INTEGER, trigger TEXT, "
+        "source TEXT, dest TEXT, at TIMESTAMPTZ, PRIMARY KEY (definition, key, seq))"
+    )
+    conn.execute(
+        f"CREATE TABLE {table}_event_ids (definition TEXT, key TEXT, event_id TEXT, "
+        "seq INTEGER, PRIMARY KEY (definition, key, event_id))"
+    )
+    data = json.dumps({"cart": []})
+
+    def run(loops: int) -> float:
+        keys, ids = _keys(loops), fresh_event_ids(loops)
+        t0 = time.perf_counter()
+        for start in range(0, loops, 100):
+            batch, batch_ids = keys[start : start + 100], ids[start : start + 100]
+            with conn.transaction():
+                conn.execute(
+                    f"INSERT INTO {table}_journeys SELECT 'd', k, 'b', v::jsonb, 1 "
+                    "FROM unnest(%b::text[], %b::text[]) AS u(k, v) "
+                    "ON CONFLICT (definition, key) DO UPDATE SET stage = excluded.stage, "
+                    "data = excluded.data, version = excluded.version",
+                    (batch, [data] * len(batch)),
+                )
+                conn.execute(
+                    f"INSERT INTO {table}_history SELECT 'd', k, 1, 't', 'a', 'b', now() "
+                    "FROM unnest(%b::text[]) AS u(k)",
+                    (batch,),
+                )
+                conn.execute(
+                    f"INSERT INTO {table}_event_ids SELECT 'd', k, e, 1 "
+                    "FROM unnest(%b::text[], %b::text[]) AS u(k, e)",
+                    (batch, batch_ids),
                 )
         return time.perf_counter() - t0
 

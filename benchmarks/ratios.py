@@ -199,6 +199,13 @@ ratio(
     (">=", 5),
 )
 ratio(
+    "handle_many_vs_set_based_floor_pg",
+    "service.handle_many_pg",
+    "service.bare_many_pg",
+    "handle_many per event / the set-based floor's (one unnest statement per table, per 100 "
+    "events), PostgreSQL; the moonshot is <= 2",
+)
+ratio(
     "outbox_drain_2_vs_1_workers_pg",
     "outbox.drain_pg_1",
     "outbox.drain_pg_2",

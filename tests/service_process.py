@@ -1,6 +1,7 @@
 """A worker process for the multi-process and crash tests (run as a script, not collected).
 
     python service_process.py handle DB EVENTS.json OUT.json [KILL_POINT N]
+    python service_process.py handle_many DB EVENTS.json OUT.json BATCH [KILL_POINT N]
     python service_process.py drain DB RECEIVER.log LEASE_SECONDS [KILL_AFTER_EFFECT N]
     python service_process.py tick DB NOW OUT.json [KILL_BEFORE_COMMIT N [BATCH_SIZE B]]
 
@@ -12,6 +13,11 @@ KILL_POINT the process SIGKILLs itself while handling its N-th event (counted fr
 ``decided`` between the decision and the write transaction, ``in_write`` after the
 journey row was updated and before the history row (inside the transaction),
 ``before_commit`` after every row was written, before COMMIT.
+
+``handle_many``: the same events through ``handle_many`` in batches of BATCH.  With a
+KILL_POINT the process SIGKILLs itself in its N-th batch write: ``in_write`` after the
+journeys statement and before the history statement, ``before_commit`` after every
+statement, before COMMIT.
 
 ``drain``: runs an OutboxWorker until nothing is due; each effect appends its
 idempotency key to RECEIVER.log (flushed and fsynced: the receiver's own record).  With
@@ -40,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from service_support import shop_machine
 
-from journeyfsm import JourneyService, OutboxWorker
+from journeyfsm import Event, JourneyService, OutboxWorker
 from journeyfsm.service._sync import JourneyService as _Service
 from journeyfsm.stores import SQLiteStore
 from journeyfsm.stores._sqlite_rows import SQLiteTransaction
@@ -108,6 +114,46 @@ def handle(db: str, events_file: str, out_file: str, kill: str | None, nth: int)
     events = json.loads(Path(events_file).read_text())
     statuses = [service.handle(k, t, p, event_id=e).status for k, t, p, e in events]
     Path(out_file).write_text(json.dumps(statuses))
+
+
+def handle_many(
+    db: str, events_file: str, out_file: str, batch: int, kill: str | None, nth: int
+) -> None:
+    count = [0]
+    for cls in _transaction_classes():
+        original = cls.write_many
+
+        def write_many(self: Any, decisions: Any, _original: Any = original) -> None:
+            count[0] += 1
+            if count[0] == nth and kill == "in_write":
+                self.conn = _DyingAtHistory(self.conn)
+            _original(self, decisions)
+            if count[0] == nth:
+                _die()
+
+        cls.write_many = write_many
+    service = JourneyService(shop_machine(), _open(db), max_attempts=100)
+    events = [
+        Event(k, t, p, event_id=e) for k, t, p, e in json.loads(Path(events_file).read_text())
+    ]
+    statuses = [o.status for o in service.handle_many(events, batch_size=batch)]
+    Path(out_file).write_text(json.dumps(statuses))
+
+
+class _DyingAtHistory:
+    """A connection that dies at the statement writing history rows."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: Any, *params: Any) -> Any:
+        text = sql if isinstance(sql, str) else repr(sql)
+        if "INSERT INTO" in text and "history" in text:
+            _die()
+        return self.conn.execute(sql, *params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
 
 
 def drain(db: str, receiver: str, lease: float, kill_after: int | None) -> None:
@@ -201,5 +247,8 @@ if __name__ == "__main__":
     elif mode == "handle":
         kill = args[3] if len(args) > 3 else None
         handle(args[0], args[1], args[2], kill, int(args[4]) if kill else 0)
+    elif mode == "handle_many":
+        kill = args[4] if len(args) > 4 else None
+        handle_many(args[0], args[1], args[2], int(args[3]), kill, int(args[5]) if kill else 0)
     else:
         drain(args[0], args[1], float(args[2]), int(args[3]) if len(args) > 3 else None)

@@ -772,6 +772,38 @@ def test_a_worker_killed_mid_move_leaves_each_move_whole_or_absent(
     assert assert_consistent(service, keys) == len(events)
 
 
+@pytest.mark.parametrize("point", ["in_write", "before_commit"])
+def test_a_worker_killed_mid_batch_leaves_nothing_of_the_batch(
+    tmp_path: Path, process_db: tuple[str, Store], point: str
+) -> None:
+    db, store = process_db
+    keys = [f"c-{i}" for i in range(4)]
+    events = _stream(keys)  # 20 events; batches of 8: the second one's write is killed
+    (tmp_path / "events.json").write_text(json.dumps(events))
+    killed = _run("handle_many", db, tmp_path / "events.json", tmp_path / "out.json", 8, point, 2)
+    killed.communicate(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    service = JourneyService(shop_machine(), store)
+    assert assert_consistent(service, keys) == 8  # the first batch, whole; the second: none
+    with service.store.transaction(write=False) as tx:
+        assert len(tx.outbox("checkout")) == 4  # the first batch's 4 add_to_cart moves
+        assert tx.event_seqs("checkout", [(k, e) for k, _, _, e in events[8:]]) == {}
+    # restarted, the whole list delivered again: the first batch's events are duplicates
+    again = _run("handle_many", db, tmp_path / "events.json", tmp_path / "out.json", 8)
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err.decode()
+    statuses = json.loads((tmp_path / "out.json").read_text())
+    assert statuses == ["duplicate"] * 8 + ["moved"] * 12
+    reference = JourneyService(shop_machine(), MemoryStore())
+    for key, trigger, payload, event_id in events:
+        reference.handle(key, trigger, payload, event_id=event_id)
+    assert _state(service, keys) == _state(reference, keys)
+    with service.store.transaction(write=False) as tx:
+        ours = sorted(o.idempotency_key for o in tx.outbox("checkout"))
+    with reference.store.transaction(write=False) as tx:
+        assert ours == sorted(o.idempotency_key for o in tx.outbox("checkout"))
+
+
 # -- the service moves journeys exactly as the machine does ---------------------------------
 EVENTS = st.lists(
     st.tuples(

@@ -25,6 +25,7 @@ from service_support import (
 
 from journeyfsm import (
     ConcurrencyConflict,
+    Context,
     EffectCall,
     JourneyService,
     ManualClock,
@@ -533,5 +534,171 @@ def test_postgres_refuses_a_nul_character_in_a_batch_writing_the_events_before_i
             service.handle_many(events)
         assert service.get("c-1") is not None  # handled one by one up to the bad event
         assert service.get("c-2") is None and service.get("c-3") is None
+    finally:
+        close()
+
+
+def test_postgres_a_batch_that_waits_on_a_row_another_writer_then_moves_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """write_many updates stored journeys by the row a primary key probe found: when
+    another writer's move of one of them commits while the batch waits for its lock, READ
+    COMMITTED's re-check must skip the row (a conflict, nothing of the batch written),
+    never overwrite the other writer's move."""
+    import threading
+    import time
+
+    import psycopg
+
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        store = factory()
+        service = JourneyService(shop_machine(ManualClock(START)), store)
+        for key in ("c-1", "c-2", "c-3"):
+            service.handle(key, "add_to_cart")
+        moves = [m for k in ("c-1", "c-2", "c-3") for m in _chain(service, k, ["note"])]
+        moves += _chain(service, "c-4", ["add_to_cart"])
+        keys = ["c-1", "c-2", "c-3", "c-4"]
+        prefix = store.prefix  # type: ignore[attr-defined]
+        table = f'"{prefix}journeys"'
+        with psycopg.connect(pg_dsn()) as other:
+            # the other writer's move of c-2: applied, its row locked, not yet committed
+            other.execute(
+                f"UPDATE {table} SET version = 2 WHERE definition = 'checkout' AND key = 'c-2'"
+            )
+            other.execute(
+                f"INSERT INTO \"{prefix}history\" VALUES ('checkout', 'c-2', 2, "
+                "'note', 'cart', 'cart', now(), 'other-writer', NULL)"
+            )
+            raised: list[BaseException] = []
+
+            def batch() -> None:
+                try:
+                    with store.transaction() as tx:
+                        tx.write_many(moves)
+                except BaseException as err:  # handed to the test
+                    raised.append(err)
+
+            thread = threading.Thread(target=batch)
+            thread.start()
+            deadline = time.monotonic() + 10
+            with psycopg.connect(pg_dsn(), autocommit=True) as watch:
+                while time.monotonic() < deadline:  # until the batch waits for c-2's lock
+                    waiting = watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE %s",
+                        (f'UPDATE %{prefix}journeys" AS j %',),
+                    ).fetchone()
+                    if waiting and waiting[0]:
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise AssertionError("the batch never waited for the locked row")
+            after = dump_store(store, "checkout", keys)  # c-2 not yet moved, for readers
+            other.commit()
+            thread.join(10)
+        assert len(raised) == 1 and isinstance(raised[0], ConcurrencyConflict), raised
+        # found by the journeys row's re-check, not only by the history row's key after it
+        assert "'c-2' was moved by another worker first (expected version 1)" in str(raised[0])
+        now = dump_store(store, "checkout", keys)
+        assert now[1][0].version == 2  # the other writer's move, not overwritten
+        assert [e.event_id for e in now[1][1]] == [None, "other-writer"]
+        assert [now[0], now[2], now[3]] == [after[0], after[2], after[3]]  # nothing written
+    finally:
+        close()
+
+
+def test_postgres_a_conflict_inside_the_hosts_transaction_keeps_the_hosts_writes(
+    tmp_path: Path,
+) -> None:
+    """A unique violation aborts the PostgreSQL transaction it happens in: the store's
+    block (a savepoint in the host's transaction) must undo only itself, so the retry, the
+    host's own earlier writes and its commit still work, for handle and for a batch."""
+    import psycopg
+
+    from journeyfsm.stores import PostgresStore
+
+    factory, close = store_factory("postgres", tmp_path)
+    prefix = factory().prefix  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(pg_dsn()) as conn:
+            conn.execute(f'CREATE TABLE "{prefix}orders" (id text PRIMARY KEY)')
+            conn.commit()
+            machine = shop_machine(ManualClock(START))
+            service = JourneyService(machine, PostgresStore(connection=conn, prefix=prefix))
+            other = JourneyService(shop_machine(ManualClock(START)), factory())
+            raced: list[str] = []
+
+            @machine.before
+            def another_worker_moves_first(ctx: Context) -> None:
+                if ctx.journey.key not in raced:  # between this read and this write
+                    raced.append(ctx.journey.key)
+                    other.handle(
+                        ctx.journey.key, "add_to_cart", event_id=f"other-{ctx.journey.key}"
+                    )
+
+            conn.execute(f"INSERT INTO \"{prefix}orders\" VALUES ('o-1')")  # the host's write
+            # c-1's first move: the other worker's first move makes this one's INSERT a
+            # unique violation (not a version miss), retried on the fresh journey
+            assert service.handle("c-1", "add_to_cart", event_id="mine-1").moved
+            outcomes = service.handle_many(
+                [Event("c-2", "add_to_cart", event_id="mine-2"), Event("c-3", "note")]
+            )
+            assert [o.status for o in outcomes] == ["moved", "moved"]
+            # a value PostgreSQL refuses, in a batch: the batch's statement fails (the
+            # transaction it runs in is aborted), then its events one by one up to it
+            with pytest.raises(StoreError, match="'c-5'"):
+                service.handle_many(
+                    [
+                        Event("c-4", "add_to_cart", event_id="mine-4"),
+                        Event("c-5", "add_to_cart", {"sku": "mu\x00g"}, event_id="mine-5"),
+                    ]
+                )
+            conn.execute(f"INSERT INTO \"{prefix}orders\" VALUES ('o-2')")
+            conn.commit()
+            orders = conn.execute(f'SELECT id FROM "{prefix}orders" ORDER BY id').fetchall()
+            assert orders == [("o-1",), ("o-2",)]
+            conn.execute(f'DROP TABLE "{prefix}orders"')
+            conn.commit()
+        for key in ("c-1", "c-2"):
+            assert [e.event_id for e in other.history(key)] == [f"other-{key}", f"mine-{key[2:]}"]
+        assert [e.trigger for e in other.history("c-3")] == ["add_to_cart", "note"]
+        assert [e.event_id for e in other.history("c-4")] == ["other-c-4", "mine-4"]
+        assert [e.event_id for e in other.history("c-5")] == ["other-c-5"]
+    finally:
+        close()
+
+
+def test_postgres_a_write_in_an_autocommit_read_block_is_still_whole(tmp_path: Path) -> None:
+    """Writes add no savepoint inside ``store.transaction()`` (its block rolls a failed
+    write back); in a read block (autocommit) there is none, so they open a transaction:
+    a write that fails half-way leaves nothing, even there."""
+    import psycopg
+
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        store = factory()
+        service = JourneyService(shop_machine(ManualClock(START)), store)
+        single = _decision(service, "c-1", "add_to_cart")
+        batch = _chain(service, "c-2", ["add_to_cart", "note"])
+        prefix = store.prefix  # type: ignore[attr-defined]
+        with psycopg.connect(pg_dsn()) as conn:  # leftover history rows: the inserts fail
+            for key in ("c-1", "c-2"):
+                conn.execute(
+                    f'INSERT INTO "{prefix}history" VALUES (%s, %s, 1, %s, %s, %s, now(), '
+                    "NULL, NULL)",
+                    ("checkout", key, "x", "browsing", "cart"),
+                )
+        for key in ("c-1", "c-2"):
+            with pytest.raises(ConcurrencyConflict), store.transaction(write=False) as tx:
+                if key == "c-1":
+                    tx.write(single)
+                else:
+                    tx.write_many(batch)
+            with psycopg.connect(pg_dsn()) as conn:  # the journeys row was not kept
+                found = conn.execute(
+                    f'SELECT count(*) FROM "{prefix}journeys" WHERE key = %s', (key,)
+                ).fetchone()
+                assert found == (0,), key
     finally:
         close()

@@ -22,8 +22,8 @@ import attrs
 
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
-from .._service_core import Decision, JourneyRow
-from .._service_records import JourneyImport
+from ..service._core import Decision, JourneyRow
+from ..service._records import JourneyImport
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -323,7 +323,7 @@ def final_rows(decisions: Sequence[Decision]) -> list[tuple[JourneyRow, int | No
 
     >>> from datetime import datetime, timezone
     >>> from journeyfsm import Event, JourneyMachine, templates
-    >>> from journeyfsm._service_core import decide
+    >>> from journeyfsm.service._core import decide
     >>> machine, now = JourneyMachine(templates.aida()), datetime(2026, 1, 1, tzinfo=timezone.utc)
     >>> first = decide(machine, None, Event("c-1", "engage"), seen_seq=None, now=now)
     >>> second = decide(machine, first.journey, Event("c-1", "want"), seen_seq=None, now=now)

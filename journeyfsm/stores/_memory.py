@@ -19,8 +19,8 @@ import attrs
 from .._errors import ConcurrencyConflict, StoreError
 from .._json import copy_json
 from .._records import HistoryEntry
-from .._service_core import Decision, JourneyRow
-from .._service_records import JourneyImport
+from ..service._core import Decision, JourneyRow
+from ..service._records import JourneyImport
 from ._base import (
     OutboxItem,
     OutboxStatus,

@@ -139,7 +139,7 @@ class PostgresStore(StoreMethods):
                 # block below is a savepoint in it and the host commits
                 conn.execute("SELECT 1")
             with self._errors(), conn.transaction():
-                yield PostgresTransaction(self, conn)
+                yield PostgresTransaction(conn, self._t)
             return
         assert self._pool is not None
         with self._errors(), self._pool.connection() as conn:
@@ -147,7 +147,7 @@ class PostgresStore(StoreMethods):
             try:
                 if write:
                     with conn.transaction():
-                        yield PostgresTransaction(self, conn)
+                        yield PostgresTransaction(conn, self._t)
                 else:
                     # Reads run in autocommit: under READ COMMITTED (PostgreSQL's default)
                     # each statement of a transaction sees its own snapshot anyway, so BEGIN
@@ -155,7 +155,7 @@ class PostgresStore(StoreMethods):
                     # that follows checks versions and event ids itself.
                     conn.autocommit = True
                     try:
-                        yield PostgresTransaction(self, conn)
+                        yield PostgresTransaction(conn, self._t)
                     finally:
                         conn.autocommit = False
             finally:

@@ -13,8 +13,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .._errors import StoreError
-from .._service_core import JourneyRow
-from .._service_records import JourneyImport
+from ..service._core import JourneyRow
+from ..service._records import JourneyImport
 from ._base import already_stored
 from ._postgres_codec import (
     JOURNEY_ARRAYS,
@@ -47,7 +47,7 @@ class PostgresBulkRows:
                 "SELECT " + ROW_COLS_J + ", (SELECT MAX(h.seq) FROM {h} h "
                 "WHERE h.definition = j.definition AND h.key = j.key) FROM {j} j "
                 "WHERE j.definition = %s AND j.next_due IS NOT NULL AND j.next_due <= %s "
-                "AND j.key <> ALL(%s::text[]) ORDER BY j.next_due LIMIT %s "
+                "AND j.key <> ALL(%b::text[]) ORDER BY j.next_due LIMIT %s "
                 "FOR UPDATE OF j SKIP LOCKED",
                 h="history",
                 j="journeys",
@@ -71,7 +71,7 @@ class PostgresBulkRows:
             for table in ("journeys", "history", "event_ids", "outbox"):
                 ex(
                     self._q(
-                        "DELETE FROM {t} WHERE definition = %s AND key = ANY(%s::text[])", t=table
+                        "DELETE FROM {t} WHERE definition = %s AND key = ANY(%b::text[])", t=table
                     ),
                     (definition, keys),
                 )
@@ -112,9 +112,9 @@ class PostgresBulkRows:
                     ex(
                         self._q(
                             "INSERT INTO {h} (definition, key, seq, trigger, source, dest, "
-                            "at, event_id, meta) SELECT * FROM unnest(%s::text[], %s::text[], "
-                            "%s::int[], %s::text[], %s::text[], %s::text[], "
-                            "%s::timestamptz[], %s::text[], %s::jsonb[])",
+                            "at, event_id, meta) SELECT * FROM unnest(%b::text[], %b::text[], "
+                            "%b::int[], %b::text[], %b::text[], %b::text[], "
+                            "%b::timestamptz[], %b::text[], %b::jsonb[])",
                             h="history",
                         ),
                         columns(history, 9),
@@ -128,8 +128,8 @@ class PostgresBulkRows:
                     ex(
                         self._q(
                             "INSERT INTO {e} (definition, key, event_id, seq, committed_at) "
-                            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
-                            "%s::int[], %s::timestamptz[])",
+                            "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], "
+                            "%b::int[], %b::timestamptz[])",
                             e="event_ids",
                         ),
                         columns(ids, 5),

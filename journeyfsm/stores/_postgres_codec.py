@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from .._errors import StoreError
 from .._records import HistoryEntry
-from .._service_core import Decision, JourneyRow
+from ..service._core import Decision, JourneyRow
 from ._base import check_version
 from ._postgres_outbox import utc
 
@@ -32,9 +32,9 @@ JOURNEY_COLS = (
     "started_at, entry_seq, timeouts_fired, next_due"
 )
 JOURNEY_ARRAYS = (
-    "%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::jsonb[], %s::int[], "
-    "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::int[], "
-    "%s::timestamptz[]"
+    "%b::text[], %b::text[], %b::jsonb[], %b::text[], %b::jsonb[], %b::int[], "
+    "%b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::int[], %b::int[], "
+    "%b::timestamptz[]"
 )
 ROW_COLS = JOURNEY_COLS.split(", ", 1)[1]  # key, definition_version, ...
 ROW_COLS_J = ", ".join(f"j.{c}" for c in ROW_COLS.split(", "))

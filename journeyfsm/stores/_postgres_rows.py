@@ -6,9 +6,10 @@ made by the store (schema and prefixed name, validated identifiers).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -16,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from .._errors import StoreError
 from .._records import HistoryEntry
-from .._service_core import Decision, JourneyRow
+from ..service._core import Decision, JourneyRow
 from ._base import (
     chain,
     conflict,
@@ -35,19 +36,30 @@ from ._postgres_codec import journey_row as _journey_row
 from ._postgres_codec import journey_values as _journey_values
 from ._postgres_outbox import PostgresOutboxRows
 
-if TYPE_CHECKING:
-    from ._postgres import PostgresStore
-
 __all__ = ["PostgresTransaction"]
 
 
 class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
-    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+    """The rows of one transaction on ``conn``.  ``tables`` maps each table's name to its
+    ``sql.Identifier`` (schema and prefixed name): handed in by the store, so this module
+    never imports the store's (no import circle)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], tables: Mapping[str, sql.Identifier]) -> None:
         self.conn = conn
-        self._t = store._t
+        self._t = tables
 
     def _q(self, text: str, **tables: str) -> sql.Composed:
         return sql.SQL(text).format(**{k: self._t[v] for k, v in tables.items()})
+
+    def _atomic(self) -> AbstractContextManager[Any]:
+        """What a write runs in.  Inside ``store.transaction()`` (a transaction, or a
+        savepoint in the host's): nothing more, since a failed write raises out of that
+        block, which rolls it back whole (a savepoint of its own cost two round trips a
+        write).  Outside any transaction (autocommit): one transaction, so a write is
+        never half-done."""
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            return self.conn.transaction()
+        return nullcontext()
 
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
@@ -78,13 +90,19 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
             return {}
         rows = self.conn.execute(
             self._q(
+                # one primary key probe per key, as event_seqs: `key = ANY(...)` let the
+                # planner scan every row of the definition when the table has no
+                # statistics yet (a new table, before autovacuum analyses it), a cost
+                # that grew with the table
                 "SELECT " + _ROW_COLS_J + ", (SELECT MAX(h.seq) FROM {h} h "
-                "WHERE h.definition = j.definition AND h.key = j.key) "
-                "FROM {j} j WHERE j.definition = %s AND j.key = ANY(%s::text[])",
+                "WHERE h.definition = %s AND h.key = j.key) "
+                "FROM unnest(%b::text[]) AS p(key) CROSS JOIN LATERAL (SELECT "
+                + _ROW_COLS
+                + " FROM {j} WHERE definition = %s AND key = p.key LIMIT 1) AS j",
                 h="history",
                 j="journeys",
             ),
-            (definition, list(dict.fromkeys(keys))),
+            (definition, list(dict.fromkeys(keys)), definition),
         ).fetchall()
         return {found[0]: _journey_row(definition, found) for found in rows}
 
@@ -109,7 +127,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                 # one primary key look-up per pair (LATERAL ... LIMIT 1 keeps the planner
                 # from hashing the whole table instead, as it does for a plain join)
                 "SELECT p.key, p.event_id, e.seq "
-                "FROM unnest(%s::text[], %s::text[]) AS p(key, event_id) "
+                "FROM unnest(%b::text[], %b::text[]) AS p(key, event_id) "
                 "CROSS JOIN LATERAL (SELECT seq FROM {e} WHERE definition = %s "
                 "AND key = p.key AND event_id = p.event_id LIMIT 1) AS e",
                 e="event_ids",
@@ -129,7 +147,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
         values = _journey_values(row)[2:]
         expected = decision.expected_version
         try:
-            with self.conn.transaction():  # a savepoint: a unique violation aborts only it
+            with self._atomic():
                 if expected is None:
                     ex(
                         self._q(
@@ -218,7 +236,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
         old = [(row, v, f) for row, v, f in ordered if v is not None]
         ex = self.conn.execute
         try:
-            with self.conn.transaction():  # a savepoint: a failed statement aborts only it
+            with self._atomic():
                 if new:
                     done = ex(
                         self._q(
@@ -243,11 +261,21 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                             "entered_at = u.entered_at, updated_at = u.updated_at, "
                             "started_at = u.started_at, entry_seq = u.entry_seq, "
                             "timeouts_fired = u.timeouts_fired, next_due = u.next_due "
-                            "FROM unnest(" + _JOURNEY_ARRAYS + ", %s::int[], %s::int[]) "
+                            # each row found by one primary key probe (its ctid), then
+                            # updated by that ctid: joined on the key instead, the planner
+                            # hashes a seq scan of the whole table for tables up to some
+                            # 40,000 journeys (4 ms a batch at 20,000).  A row another
+                            # writer updated meanwhile has a new ctid, so READ COMMITTED's
+                            # re-check skips it, as the version check does: a conflict.
+                            "FROM (SELECT u.*, t.tid FROM unnest("
+                            + _JOURNEY_ARRAYS
+                            + ", %b::int[], %b::int[]) "
                             "AS u(" + _JOURNEY_COLS + ", expected, expected_fired) "
-                            "WHERE j.definition = u.definition AND j.key = u.key "
-                            "AND j.version = u.expected AND j.timeouts_fired = u.expected_fired "
-                            "RETURNING j.key",
+                            "CROSS JOIN LATERAL (SELECT ctid AS tid FROM {j} "
+                            "WHERE definition = u.definition AND key = u.key LIMIT 1) AS t) AS u "
+                            "WHERE j.ctid = u.tid AND j.definition = u.definition "
+                            "AND j.key = u.key AND j.version = u.expected "
+                            "AND j.timeouts_fired = u.expected_fired RETURNING j.key",
                             j="journeys",
                         ),
                         _columns([(*_journey_values(row), v, f) for row, v, f in old], 14),
@@ -260,9 +288,9 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                     ex(
                         self._q(
                             "INSERT INTO {h} (definition, key, seq, trigger, source, dest, "
-                            "at, event_id, meta) SELECT * FROM unnest(%s::text[], %s::text[], "
-                            "%s::int[], %s::text[], %s::text[], %s::text[], "
-                            "%s::timestamptz[], %s::text[], %s::jsonb[])",
+                            "at, event_id, meta) SELECT * FROM unnest(%b::text[], %b::text[], "
+                            "%b::int[], %b::text[], %b::text[], %b::text[], "
+                            "%b::timestamptz[], %b::text[], %b::jsonb[])",
                             h="history",
                         ),
                         _columns([_history_values(d) for d in moves], 9),
@@ -272,8 +300,8 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                     ex(
                         self._q(
                             "INSERT INTO {e} (definition, key, event_id, seq, committed_at) "
-                            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
-                            "%s::int[], %s::timestamptz[])",
+                            "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], "
+                            "%b::int[], %b::timestamptz[])",
                             e="event_ids",
                         ),
                         _columns(
@@ -291,9 +319,9 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                         self._q(
                             "INSERT INTO {o} (definition, key, seq, effect, idempotency_key, "
                             "call, available_at, created_at, status, attempts) "
-                            "SELECT u.*, u.available_at, 'pending', 0 FROM unnest(%s::text[], "
-                            "%s::text[], %s::int[], %s::text[], %s::text[], %s::jsonb[], "
-                            "%s::timestamptz[]) AS u(definition, key, seq, effect, "
+                            "SELECT u.*, u.available_at, 'pending', 0 FROM unnest(%b::text[], "
+                            "%b::text[], %b::int[], %b::text[], %b::text[], %b::jsonb[], "
+                            "%b::timestamptz[]) AS u(definition, key, seq, effect, "
                             "idempotency_key, call, available_at)",
                             o="outbox",
                         ),
@@ -385,7 +413,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
         rows = self.conn.execute(
             self._q(
                 "SELECT key, seq, trigger, source, dest, at, event_id, meta FROM {h} "
-                "WHERE definition = %s AND key = ANY(%s::text[]) ORDER BY key, seq",
+                "WHERE definition = %s AND key = ANY(%b::text[]) ORDER BY key, seq",
                 h="history",
             ),
             (definition, list(dict.fromkeys(keys))),

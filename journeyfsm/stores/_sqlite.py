@@ -178,7 +178,7 @@ class SQLiteStore(StoreMethods):
             raise StoreError(f"cannot begin a transaction on {self._where()}: {err}") from err
         self._local.depth = depth + 1
         try:
-            yield SQLiteTransaction(self, conn)
+            yield SQLiteTransaction(conn, self._t, self._w)
         except BaseException:
             if nested:
                 conn.execute(f'ROLLBACK TO "{name}"')

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from .._errors import StoreError
-from .._service_core import JourneyRow
-from .._service_records import JourneyImport
+from ..service._core import JourneyRow
+from ..service._records import JourneyImport
 from ._base import already_stored, iter_chunks, to_time
 from ._sqlite_codec import CHUNK, ROW_COLS_J, dumps, journey_params, journey_row
 

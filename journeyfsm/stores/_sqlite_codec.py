@@ -11,7 +11,7 @@ from typing import Any
 
 from .._errors import StoreError
 from .._records import HistoryEntry
-from .._service_core import Decision, EventIdRow, JourneyRow
+from ..service._core import Decision, EventIdRow, JourneyRow
 from ._base import check_version, from_time, to_time
 from ._sqlite_outbox import loads_json
 

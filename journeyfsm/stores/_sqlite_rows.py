@@ -10,11 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from .._errors import ConcurrencyConflict, StoreError
 from .._records import HistoryEntry
-from .._service_core import Decision, JourneyRow
+from ..service._core import Decision, JourneyRow
 from ._base import (
     chain,
     conflict,
@@ -36,17 +35,20 @@ from ._sqlite_codec import outbox_params as _outbox_params
 from ._sqlite_codec import times as _times
 from ._sqlite_outbox import SQLiteOutboxRows
 
-if TYPE_CHECKING:
-    from ._sqlite import SQLiteStore
-
 __all__ = ["SQLiteTransaction"]
 
 
 class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
-    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+    """The rows of one transaction on ``conn``.  ``tables`` are the store's quoted table
+    names, ``writes`` its move statements (``write_statements(tables)``): handed in by the
+    store, so this module never imports the store's (no import circle)."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, tables: dict[str, str], writes: dict[str, str]
+    ) -> None:
         self.conn = conn
-        self._t = store._t
-        self._w = store._w
+        self._t = tables
+        self._w = writes
 
     # -- journeys ------------------------------------------------------------------
     def load(self, definition: str, key: str) -> JourneyRow | None:
