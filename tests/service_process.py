@@ -81,25 +81,10 @@ def handle(db: str, events_file: str, out_file: str, kill: str | None, nth: int)
     elif kill in ("in_write", "before_commit"):
         original_write = SQLiteTransaction.write
 
-        class Killing:
-            """The connection, dying at the history insert (``in_write``)."""
-
-            def __init__(self, conn: Any) -> None:
-                self.conn = conn
-
-            def execute(self, sql: Any, *params: Any) -> Any:
-                text = sql if isinstance(sql, str) else repr(sql)
-                if "INSERT INTO" in text and "history" in text:
-                    _die()
-                return self.conn.execute(sql, *params)
-
-            def __getattr__(self, name: str) -> Any:
-                return getattr(self.conn, name)
-
         def write(self: Any, decision: Any) -> None:
             count[0] += 1
             if count[0] == nth and kill == "in_write":
-                self.conn = Killing(self.conn)
+                self.conn = _DyingAtHistory(self.conn)
             original_write(self, decision)
             if count[0] == nth:
                 _die()
