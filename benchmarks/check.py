@@ -4,7 +4,10 @@ Runs the figures of the issue-16 goals in ONE interleaved run (about 15 seconds 
 cores) and checks each goal's ratio against a generous gate: the goal relaxed by 1.5x
 (a ``>= 4`` speedup must reach 4 / 1.5; a ``<= 0.75`` ratio must stay under 0.75 * 1.5),
 so a shared, noisy machine passes when the code is right and a regression like the one
-issue 16 found (a 35% slower request) is seen when it lands.  Nothing is written to
+issue 16 found (a 35% slower request) is seen when it lands.  A goal not reached yet
+would fail that gate on every run and so guard nothing: its gate is instead what was
+reached (``REACHED``: the median of three runs at a named commit) relaxed by 1.25x, until
+the goal is met and ``REACHED`` loses its line.  Nothing is written to
 ``benchmarks/results.json``.
 
     .venv/bin/python benchmarks/check.py           # exit 1 and name every gate missed
@@ -41,6 +44,14 @@ GOALS = (
     "idle_journey_bytes",
 )
 SLACK = 1.5  # a gate is its goal relaxed by this factor
+#: goals not met yet: (the ratio reached, the commit it was measured on; median of three
+#: runs of `make bench-check`), so the gate guards against falling back from there
+REACHED: dict[str, tuple[float, str]] = {
+    "cycle_speedup_vs_add_model": (2.0, "58d84dc"),
+    "cycle_speedup_vs_statemachine": (10.9, "58d84dc"),
+    "cycle_speedup_vs_add_model_flattering": (3.2, "58d84dc"),
+}
+REGRESSION = 1.25  # a gate from REACHED is the reached ratio relaxed by this factor
 
 
 @dataclass(frozen=True)
@@ -48,10 +59,24 @@ class Gate:
     ratio: str
     op: str  # ">=" or "<="
     goal: float
+    reached: float | None = None  # REACHED's value while the goal is not met
 
     @property
     def bound(self) -> float:
-        return self.goal / SLACK if self.op == ">=" else self.goal * SLACK
+        if self.op == ">=":
+            bound = self.goal / SLACK
+            return bound if self.reached is None else min(bound, self.reached / REGRESSION)
+        bound = self.goal * SLACK
+        return bound if self.reached is None else max(bound, self.reached * REGRESSION)
+
+    @property
+    def source(self) -> str:
+        """Where the bound comes from, for the report."""
+        if self.reached is None or self.bound == (
+            self.goal / SLACK if self.op == ">=" else self.goal * SLACK
+        ):
+            return f"goal relaxed {SLACK:g}x"
+        return f"reached {self.reached:g} at {REACHED[self.ratio][1]}, relaxed {REGRESSION:g}x"
 
     def holds(self, value: float) -> bool:
         return value >= self.bound if self.op == ">=" else value <= self.bound
@@ -63,7 +88,8 @@ def gates() -> list[Gate]:
     for rid in GOALS:
         target = RATIOS[rid].target
         assert target is not None, f"ratio {rid!r} has no target"
-        out.append(Gate(rid, target[0], target[1]))
+        reached = REACHED.get(rid)
+        out.append(Gate(rid, target[0], target[1], reached[0] if reached else None))
     return out
 
 
@@ -99,6 +125,7 @@ def check(settings: Settings | None = None) -> dict[str, Any]:
                 "value": value,
                 "goal": f"{gate.op} {gate.goal:g}",
                 "gate": f"{gate.op} {gate.bound:.3g}",
+                "gate_from": gate.source,
                 "goal_met": value >= gate.goal if gate.op == ">=" else value <= gate.goal,
                 "ok": gate.holds(value),
             }
@@ -113,12 +140,13 @@ def check(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = ["| ratio | value | goal | gate (goal relaxed 1.5x) | |", "|---|---:|---|---|---|"]
+    lines = ["| ratio | value | goal | gate | gate from | |", "|---|---:|---|---|---|---|"]
     for g in report["gates"]:
         verdict = "ok" if g["ok"] else "**MISSED**"
         goal = "" if g["goal_met"] else " (goal not met)"
         lines.append(
-            f"| {g['ratio']} | {g['value']:.3g} | {g['goal']}{goal} | {g['gate']} | {verdict} |"
+            f"| {g['ratio']} | {g['value']:.3g} | {g['goal']}{goal} | {g['gate']} "
+            f"| {g['gate_from']} | {verdict} |"
         )
     missed = report["missed"]
     lines.append("")
