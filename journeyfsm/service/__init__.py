@@ -18,7 +18,7 @@ to write, and the drivers run that step against a store.
 The names are also exported from ``journeyfsm`` itself.
 """
 
-# the sans-IO core first: the stores that the drivers import read its rows
+# the drivers import no store: a host hands one in (the protocols are in _store.py)
 from ._core import Event, TickReport
 from ._outbox import OutboxWorker
 from ._sync import JourneyService

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from .._runtime import JourneyMachine
-from ..stores._base import Store
+from ._store import Store
 
 __all__ = ["Driver"]
 

@@ -33,7 +33,7 @@ from .._clock import ensure_utc
 from .._errors import StoreError
 from .._outcome import EffectCall
 from .._runtime import JourneyMachine
-from ..stores._base import OutboxItem, Store
+from ._store import OutboxItem, Store
 
 __all__ = ["OutboxWorker"]
 

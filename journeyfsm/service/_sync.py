@@ -37,7 +37,6 @@ from .._errors import ConcurrencyConflict
 from .._outcome import Outcome
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
-from ..stores._base import Store
 from ._core import (
     Decision,
     Event,
@@ -50,6 +49,7 @@ from ._core import (
 )
 from ._import import import_journeys
 from ._records import as_event
+from ._store import Store
 from ._tick import tick_batches, tick_one_by_one
 
 __all__ = ["JourneyService"]

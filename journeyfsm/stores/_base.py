@@ -1,5 +1,6 @@
-"""The seam between the service and a database: the ``Store`` and ``StoreTransaction``
-protocols, the outbox row a worker claims, and what every store shares.
+"""What every store shares: the schema version, time and version checks, conflict
+errors, the chaining of a batch's decisions.  The seam itself (the ``Store`` and
+``StoreTransaction`` protocols and the outbox row) is the service's: service/_store.py.
 
 A store keeps four tables (names prefixed by the store's ``prefix``): ``journeys`` (one
 row per (definition, key): stage, data, version, definition version, the timeout clock
@@ -15,15 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, Protocol, runtime_checkable
-
-import attrs
+from datetime import datetime, timezone
+from typing import Any
 
 from .._errors import ConcurrencyConflict, StoreError
-from .._records import HistoryEntry
 from ..service._core import Decision, JourneyRow
-from ..service._records import JourneyImport
+from ..service._store import OutboxItem, OutboxStatus, Store, StoreTransaction
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -47,7 +45,6 @@ __all__ = [
 #: 2: the journeys' timeout clock and ``next_due`` (issue 9).
 SCHEMA_VERSION = 2
 
-OutboxStatus = Literal["pending", "done", "dead"]
 
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}\Z")
 
@@ -94,154 +91,6 @@ def check_version(key: str, version: object, last_seq: int) -> None:
             table="journeys",
             key=key,
         )
-
-
-@attrs.frozen
-class OutboxItem:
-    """One outbox row as a worker or a monitor reads it.
-
-    ``call`` is the ``EffectCall.to_dict()`` written with the move; ``attempts`` counts
-    claims; ``last_error`` keeps the last failure; ``status`` is ``"pending"``,
-    ``"done"`` or ``"dead"`` (dead-lettered).
-    """
-
-    id: int
-    definition: str
-    key: str
-    seq: int
-    effect: str
-    idempotency_key: str
-    call: Any
-    status: OutboxStatus
-    attempts: int
-    available_at: datetime
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-    last_error: str | None = None
-
-
-@runtime_checkable
-class StoreTransaction(Protocol):
-    """What a driver can do inside ``store.transaction()``."""
-
-    def load(self, definition: str, key: str) -> JourneyRow | None:
-        """The journey's row, or ``None``."""
-
-    def definitions_of(self, key: str) -> list[str]:
-        """The definitions that have a journey ``key`` (one customer, several journeys)."""
-
-    def event_seq(self, definition: str, key: str, event_id: str) -> int | None:
-        """The seq of the move that committed ``event_id`` for this journey, or ``None``."""
-
-    def write(self, decision: Decision) -> None:
-        """Write a move's rows (after those of the timeouts that fired before it, its
-        ``timeouts``); ``ConcurrencyConflict`` if another writer came first."""
-
-    def load_many(self, definition: str, keys: Sequence[str]) -> dict[str, JourneyRow]:
-        """The stored rows of ``keys`` by key (a key without a row is left out)."""
-
-    def event_seqs(
-        self, definition: str, pairs: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], int]:
-        """For each committed ``(key, event_id)`` of ``pairs``: the seq of its move."""
-
-    def write_many(self, decisions: Sequence[Decision]) -> None:
-        """Write the moves of a batch, in order, with one statement per table where it can.
-
-        A journey moved by several of them is written once: its last row, checked against
-        the version it had before the first (see :func:`final_rows`).  Decisions that
-        write nothing are skipped.  ``ConcurrencyConflict`` if another writer moved any
-        of the journeys first; then nothing of the batch may be kept (roll back).
-        """
-
-    def history(
-        self, definition: str, key: str, *, after: int = 0, limit: int = 100
-    ) -> list[HistoryEntry]:
-        """History entries with ``seq > after``, oldest first, at most ``limit``."""
-
-    def due(self, definition: str, *, now: datetime, limit: int) -> list[str]:
-        """Keys of up to ``limit`` journeys whose ``next_due <= now``, soonest first."""
-
-    def claim_due(self, definition: str, key: str, *, now: datetime) -> JourneyRow | None:
-        """Journey ``key``'s row if it is still due at ``now``, held by this transaction
-        until it ends (PostgreSQL: ``FOR UPDATE SKIP LOCKED``); ``None`` if it is no longer
-        due or another transaction holds it."""
-
-    def claim_due_batch(
-        self, definition: str, *, now: datetime, limit: int, skip: Sequence[str] = ()
-    ) -> list[JourneyRow | StoreError]:
-        """Up to ``limit`` rows due at ``now`` (soonest first; the keys in ``skip`` left
-        out), held by this transaction until it ends: PostgreSQL locks them with ONE
-        ``SELECT ... ORDER BY next_due LIMIT n FOR UPDATE SKIP LOCKED`` (rows another
-        transaction holds are passed over); SQLite's write transaction and the memory
-        store's lock hold everything.  A row that cannot be read (corrupted) is its
-        ``StoreError`` (naming table and key) in its place: it fails, not the batch."""
-
-    def import_rows(
-        self, definition: str, items: Sequence[JourneyImport], *, replace: bool
-    ) -> None:
-        """Write whole journeys: each one's row, history and event ids (no outbox rows).
-
-        A key stored already is a ``StoreError`` naming it (roll back: nothing of the
-        items may be kept), unless ``replace``: then its row, history, event ids and
-        outbox rows are deleted first, in this transaction.
-        """
-
-    def journeys_page(
-        self, definition: str | None, *, after: tuple[str, str] | None, limit: int
-    ) -> list[JourneyRow]:
-        """Up to ``limit`` rows in ``(definition, key)`` order after ``after`` (of one
-        definition, or of all)."""
-
-    def histories(self, definition: str, keys: Sequence[str]) -> dict[str, list[HistoryEntry]]:
-        """The whole history of each of ``keys`` (a key without history is left out)."""
-
-    def purge_event_ids(self, older_than: datetime) -> int:
-        """Forget event ids committed before ``older_than``; returns how many."""
-
-    def claim(
-        self, definition: str, *, worker: str, now: datetime, lease: timedelta, limit: int
-    ) -> list[OutboxItem]:
-        """Lease up to ``limit`` due pending rows (free, or with an expired lease)."""
-
-    def mark_done(self, item_id: int, *, now: datetime) -> None:
-        """A claimed row was delivered."""
-
-    def mark_failed(
-        self, item_id: int, *, error: str, retry_at: datetime | None, now: datetime
-    ) -> None:
-        """A claimed row failed: due again at ``retry_at``, or dead-lettered (``None``)."""
-
-    def requeue_dead(
-        self, definition: str, *, now: datetime, ids: Sequence[int] | None = None
-    ) -> int:
-        """Dead rows (all, or ``ids``) back to pending with fresh attempts; how many."""
-
-    def outbox(
-        self, definition: str, *, key: str | None = None, status: OutboxStatus | None = None
-    ) -> list[OutboxItem]:
-        """Outbox rows in id order (of one journey, of one status)."""
-
-    def outbox_counts(self, definition: str) -> dict[str, int]:
-        """``{"pending": n, "dead": n, "done": n}`` for monitoring."""
-
-
-@runtime_checkable
-class Store(Protocol):
-    """Persistence for journeys, history, event ids and outbox rows.
-
-    >>> from journeyfsm.stores import MemoryStore
-    >>> store = MemoryStore()
-    >>> with store.transaction() as tx:
-    ...     tx.load("aida", "c-1") is None
-    True
-    """
-
-    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
-        """One transaction; commits on normal exit, rolls back when the block raises."""
-
-    def create_schema(self) -> None:
-        """Create the tables if missing (idempotent) and record the schema version."""
 
 
 class StoreMethods:
