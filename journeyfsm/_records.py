@@ -45,6 +45,9 @@ __all__ = [
     "JSONDict",
     "Journey",
     "append_entry",
+    "empty_window",
+    "history_of",
+    "new_journey",
     "truncate_history",
 ]
 
@@ -374,6 +377,54 @@ class Journey:
             f"event_ids={None if self._ids is None else list(_id_order(self._ids))!r}, "
             f"definition={self.definition!r}, entered_at={self.entered_at!r})"
         )
+
+
+_new = object.__new__
+
+
+def new_journey(
+    key: str,
+    stage: str,
+    data: JSONDict,
+    history: list[HistoryEntry],
+    version: int,
+    ids: dict[str, None] | IdWindow | None,
+    definition: str | None = None,
+    started_at: datetime | None = None,
+    entered_at: datetime | None = None,
+    entry_seq: int = 0,
+    timeouts_fired: int = 0,
+) -> Journey:
+    """``Journey(...)`` for ``restore``, without the keyword packing and the history
+    converter: every value is one restore has checked, ``history`` a ``_History`` (or
+    :data:`NO_HISTORY`).  Sets every slot ``Journey.__init__`` sets (a test pins that)."""
+    journey: Journey = _new(Journey)
+    journey.key = key
+    journey.stage = stage
+    journey._data = data
+    journey._history = history
+    journey.version = version
+    journey._ids = ids
+    journey.definition = definition
+    journey.started_at = started_at
+    journey.entered_at = entered_at
+    journey.entry_seq = entry_seq
+    journey.timeouts_fired = timeouts_fired
+    journey._move = None
+    return journey
+
+
+def history_of(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """The read-only history of ``entries`` (checked HistoryEntry objects, copied)."""
+    return _History(entries) if entries else NO_HISTORY
+
+
+def empty_window() -> IdWindow:
+    """An empty event-id window (what ``restore`` makes of ``event_ids: []``)."""
+    window = IdWindow()
+    window.order = []
+    window.as_dict = None
+    return window
 
 
 def _id_order(ids: Any) -> Any:

@@ -215,14 +215,13 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
 
     def restore(self, snapshot: Mapping[str, Any]) -> Journey:
         """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong."""
-        journey = restore_journey(
+        return restore_journey(
             self.definition,
             snapshot,
             event_id_window=self.event_id_window,
             timeouts=self._timeouts,
+            definition=self._name,
         )
-        journey.definition = self._name
-        return journey
 
     # -- firing --------------------------------------------------------------------
     def fire(
