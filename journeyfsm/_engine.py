@@ -50,7 +50,7 @@ from transitions.core import Transition as EngineTransition
 from ._definition import JourneyDefinition
 from ._guards import Guard
 from ._hooks import HookFn, hook_failed
-from ._records import Context, HistoryEntry, Journey, append_entry
+from ._records import Context, Journey, append_entry, new_entry
 
 __all__ = ["CompiledEngine", "compile_engine"]
 
@@ -64,14 +64,14 @@ def record_move(event_data: Any) -> None:
     dest = ctx._dest
     append_entry(
         journey,
-        HistoryEntry(
+        new_entry(
             seq,
             ctx._trigger,
             source,
             source if dest is None else dest,
             ctx._now,
             ctx._event_id,
-            ctx._meta,
+            ctx._meta,  # None, or checked and frozen by fire
         ),
     )
     journey.version = seq

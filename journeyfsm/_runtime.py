@@ -66,6 +66,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from logging import INFO
 from typing import Any, cast
 
 from ._checks import check_machine_args
@@ -79,7 +80,7 @@ from ._explain import Explaining
 from ._hooks import HookFn, HookRegistration, HookRegistry
 from ._json import check_json, copy_checked
 from ._logging import JourneyLog
-from ._outcome import EffectReport, Outcome
+from ._outcome import EffectReport, Outcome, moved_outcome
 from ._packed import settle
 from ._records import (
     _UNSAVED,
@@ -354,29 +355,21 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         if not moved:
             return self._blocked(ctx, cands, results)
         pending = self._effect_calls(ctx, entry) if self._hooks.any_effects else ()
-        self._log.info(
-            "journey.moved",
-            key=journey.key,
-            trigger=trigger,
-            source=source,
-            dest=entry.dest,
-            event_id=event_id,
-        )
+        log = self._log
+        if log.enabled(INFO):  # no fields built when the level is off
+            log.info(
+                "journey.moved",
+                key=journey.key,
+                trigger=trigger,
+                source=source,
+                dest=entry.dest,
+                event_id=event_id,
+            )
         effects: tuple[EffectReport, ...] = ()
         if pending and not defer_effects:
             effects, pending = self.run_effects(pending), ()
-        return Outcome(
-            "moved",
-            journey.key,
-            trigger,
-            source,
-            entry.dest,
-            entry,
-            event_id,
-            effects,
-            pending,
-            cands,
-            ctx.guard_log,
+        return moved_outcome(
+            journey.key, trigger, source, entry, event_id, effects, pending, cands, ctx._guard_log
         )
 
     def _rollback(
