@@ -67,7 +67,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from logging import INFO
-from typing import Any, cast
+from typing import Any
 
 from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
@@ -303,7 +303,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
                 raise self._reentrant(journey, trigger, inside=True)
             if moved:
                 entry = journey._history[-1]
-                now_ids: Any = cast(Any, journey._ids)
+                now_ids: Any = journey._ids
                 if (
                     journey.stage != entry.dest
                     or journey.version != entry.seq

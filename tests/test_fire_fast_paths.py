@@ -97,3 +97,19 @@ def test_a_move_is_logged_when_info_is_on(make_machine: Callable[..., JourneyMac
             "definition_version": 3,
         }
     ]
+
+
+def test_the_adapter_event_data_has_every_attribute_event_data_init_sets(
+    machine: JourneyMachine,
+) -> None:
+    from transitions.core import EventData
+
+    from journeyfsm._engine import _EventData
+
+    event = machine._events["add_to_cart"]
+    journey = machine.start("c-1")
+    args, kwargs = (object(),), {"k": 1}
+    ours = _EventData(event, event.machine, journey, args, kwargs)
+    stock = EventData(None, event, event.machine, journey, args=args, kwargs=kwargs)
+    assert isinstance(ours, EventData)
+    assert vars(ours) == vars(stock)
