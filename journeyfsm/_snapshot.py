@@ -41,6 +41,7 @@ from ._records import (
     empty_window,
     history_of,
     id_window,
+    new_entry,
     new_journey,
 )
 
@@ -496,7 +497,8 @@ def _history(
             except DataError as err:
                 raise _fail(key, stage, f": {err}") from err
             meta = frozen_json(meta)  # the entry's own read-only deep copy
-        history.append(HistoryEntry(seq, trigger, source, dest, _at(at, i, key), event_id, meta))
+        # every field checked above, meta frozen: no converter to run
+        history.append(new_entry(seq, trigger, source, dest, _at(at, i, key), event_id, meta))
         previous = dest
     if previous != stage:
         raise _fail(
