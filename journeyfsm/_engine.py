@@ -50,7 +50,7 @@ from transitions.core import Transition as EngineTransition
 from ._definition import JourneyDefinition
 from ._guards import Guard
 from ._hooks import HookFn, hook_failed
-from ._records import Context, HistoryEntry, Journey, append_entry
+from ._records import Context, Journey, append_entry, new_entry
 
 __all__ = ["CompiledEngine", "compile_engine"]
 
@@ -64,14 +64,14 @@ def record_move(event_data: Any) -> None:
     dest = ctx._dest
     append_entry(
         journey,
-        HistoryEntry(
+        new_entry(
             seq,
             ctx._trigger,
             source,
             source if dest is None else dest,
             ctx._now,
             ctx._event_id,
-            ctx._meta,
+            ctx._meta,  # None, or checked and frozen by fire
         ),
     )
     journey.version = seq
@@ -129,11 +129,29 @@ class _Transition(EngineTransition):
         return True
 
 
+class _EventData(EventData):
+    """The engine's EventData with every attribute its ``__init__`` sets, set without the
+    keyword-argument call (a test pins the attributes against EventData's)."""
+
+    def __init__(
+        self, event: Any, machine: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.state = None  # type: ignore[assignment]  # as EventData.__init__ is given
+        self.event = event
+        self.machine = machine
+        self.model = model
+        self.args = args
+        self.kwargs = kwargs
+        self.transition = None
+        self.error = None
+        self.result = False
+
+
 class _Event(Event):
     by_stage: dict[str, list[_Transition]]  # real stage name -> candidates, in order
 
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
-        event_data = EventData(None, self, self.machine, model, args=args, kwargs=kwargs)
+        event_data = _EventData(self, self.machine, model, args, kwargs)
         for transition in self.by_stage[model.stage]:
             event_data.transition = transition
             if transition.execute(event_data):

@@ -226,6 +226,11 @@ def copy_checked(
     >>> copy == data, copy["cart"] is data["cart"]
     (True, False)
     """
+    if type(value) is dict:  # the common case, without _run's frame
+        try:
+            return _copy_dict(value, 1)
+        except (_Refused, RecursionError):
+            pass  # the walk has no side effects: _run walks again to explain it
     return _run(_copy_dict, _copy_list, value, where, key, stage, trigger)
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "Outcome",
     "Status",
     "idempotency_key",
+    "moved_outcome",
 ]
 
 Status = Literal["moved", "blocked", "ignored", "duplicate"]
@@ -188,6 +189,65 @@ class Outcome:
             extra = f" failed_guards={list(self.failed_guards)}"
         arrow = f"{self.source!r} -> {self.dest!r}" if self.moved else f"in {self.source!r}"
         return f"<Outcome {self.status} {self.key!r} {self.trigger!r} {arrow}{extra}>"
+
+
+_set_status = vars(Outcome)["status"].__set__
+_set_key = vars(Outcome)["key"].__set__
+_set_trigger = vars(Outcome)["trigger"].__set__
+_set_source = vars(Outcome)["source"].__set__
+_set_dest = vars(Outcome)["dest"].__set__
+_set_entry = vars(Outcome)["entry"].__set__
+_set_event_id = vars(Outcome)["event_id"].__set__
+_set_effects = vars(Outcome)["effects"].__set__
+_set_pending = vars(Outcome)["pending_effects"].__set__
+_set_cands = vars(Outcome)["_cands"].__set__
+_set_log = vars(Outcome)["_log"].__set__
+_set_seq = vars(Outcome)["seq"].__set__
+# every field, by name (a field added to Outcome must be set here too)
+assert [a.name for a in attrs.fields(Outcome)] == [
+    "status",
+    "key",
+    "trigger",
+    "source",
+    "dest",
+    "entry",
+    "event_id",
+    "effects",
+    "pending_effects",
+    "_cands",
+    "_log",
+    "seq",
+]
+_new = object.__new__
+
+
+def moved_outcome(
+    key: str,
+    trigger: str,
+    source: str,
+    entry: HistoryEntry,
+    event_id: str | None,
+    effects: tuple[EffectReport, ...],
+    pending: tuple[EffectCall, ...],
+    cands: tuple[Transition, ...],
+    log: Any,
+) -> Outcome:
+    """``Outcome("moved", ...)`` for ``fire``, each slot written directly (the frozen
+    class's attrs __init__ goes through object.__setattr__ for each of its 12 fields)."""
+    out: Outcome = _new(Outcome)
+    _set_status(out, "moved")
+    _set_key(out, key)
+    _set_trigger(out, trigger)
+    _set_source(out, source)
+    _set_dest(out, entry.dest)
+    _set_entry(out, entry)
+    _set_event_id(out, event_id)
+    _set_effects(out, effects)
+    _set_pending(out, pending)
+    _set_cands(out, cands)
+    _set_log(out, log)
+    _set_seq(out, None)
+    return out
 
 
 @attrs.frozen

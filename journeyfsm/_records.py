@@ -45,10 +45,16 @@ __all__ = [
     "JSONDict",
     "Journey",
     "append_entry",
+    "empty_window",
+    "history_of",
+    "new_entry",
+    "new_journey",
     "truncate_history",
 ]
 
 JSONDict = dict[str, Any]
+
+_new = object.__new__
 
 
 def _frozen_meta(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -94,6 +100,49 @@ class HistoryEntry:
         if self.meta is not None:
             out["meta"] = thaw(self.meta)
         return out
+
+
+# The slots of the frozen HistoryEntry, written directly (what its attrs __init__ does
+# through object.__setattr__, one name lookup per field).
+_set_seq = vars(HistoryEntry)["seq"].__set__
+_set_trigger = vars(HistoryEntry)["trigger"].__set__
+_set_source = vars(HistoryEntry)["source"].__set__
+_set_dest = vars(HistoryEntry)["dest"].__set__
+_set_at = vars(HistoryEntry)["at"].__set__
+_set_event_id = vars(HistoryEntry)["event_id"].__set__
+_set_meta = vars(HistoryEntry)["meta"].__set__
+# every field, by name (a field added to HistoryEntry must be set here too)
+assert [a.name for a in attrs.fields(HistoryEntry)] == [
+    "seq",
+    "trigger",
+    "source",
+    "dest",
+    "at",
+    "event_id",
+    "meta",
+]
+
+
+def new_entry(
+    seq: int,
+    trigger: str,
+    source: str,
+    dest: str,
+    at: datetime,
+    event_id: str | None,
+    meta: Mapping[str, Any] | None,
+) -> HistoryEntry:
+    """``HistoryEntry(...)`` for the engine's move: ``meta`` is ``None`` or already frozen
+    (``fire`` checked and froze it), so the converter has nothing to do."""
+    entry: HistoryEntry = _new(HistoryEntry)
+    _set_seq(entry, seq)
+    _set_trigger(entry, trigger)
+    _set_source(entry, source)
+    _set_dest(entry, dest)
+    _set_at(entry, at)
+    _set_event_id(entry, event_id)
+    _set_meta(entry, meta)
+    return entry
 
 
 _EDIT_REFUSED = (
@@ -374,6 +423,51 @@ class Journey:
             f"event_ids={None if self._ids is None else list(_id_order(self._ids))!r}, "
             f"definition={self.definition!r}, entered_at={self.entered_at!r})"
         )
+
+
+def new_journey(
+    key: str,
+    stage: str,
+    data: JSONDict,
+    history: list[HistoryEntry],
+    version: int,
+    ids: dict[str, None] | IdWindow | None,
+    definition: str | None = None,
+    started_at: datetime | None = None,
+    entered_at: datetime | None = None,
+    entry_seq: int = 0,
+    timeouts_fired: int = 0,
+) -> Journey:
+    """``Journey(...)`` for ``restore``, without the keyword packing and the history
+    converter: every value is one restore has checked, ``history`` a ``_History`` (or
+    :data:`NO_HISTORY`).  Sets every slot ``Journey.__init__`` sets (a test pins that)."""
+    journey: Journey = _new(Journey)
+    journey.key = key
+    journey.stage = stage
+    journey._data = data
+    journey._history = history
+    journey.version = version
+    journey._ids = ids
+    journey.definition = definition
+    journey.started_at = started_at
+    journey.entered_at = entered_at
+    journey.entry_seq = entry_seq
+    journey.timeouts_fired = timeouts_fired
+    journey._move = None
+    return journey
+
+
+def history_of(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """The read-only history of ``entries`` (checked HistoryEntry objects, copied)."""
+    return _History(entries) if entries else NO_HISTORY
+
+
+def empty_window() -> IdWindow:
+    """An empty event-id window (what ``restore`` makes of ``event_ids: []``)."""
+    window = IdWindow()
+    window.order = []
+    window.as_dict = None
+    return window
 
 
 def _id_order(ids: Any) -> Any:

@@ -66,7 +66,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from logging import INFO
+from typing import Any
 
 from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
@@ -79,7 +80,7 @@ from ._explain import Explaining
 from ._hooks import HookFn, HookRegistration, HookRegistry
 from ._json import check_json, copy_checked
 from ._logging import JourneyLog
-from ._outcome import EffectReport, Outcome
+from ._outcome import EffectReport, Outcome, moved_outcome
 from ._packed import settle
 from ._records import (
     _UNSAVED,
@@ -215,14 +216,13 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
 
     def restore(self, snapshot: Mapping[str, Any]) -> Journey:
         """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong."""
-        journey = restore_journey(
+        return restore_journey(
             self.definition,
             snapshot,
             event_id_window=self.event_id_window,
             timeouts=self._timeouts,
+            definition=self._name,
         )
-        journey.definition = self._name
-        return journey
 
     # -- firing --------------------------------------------------------------------
     def fire(
@@ -303,7 +303,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
                 raise self._reentrant(journey, trigger, inside=True)
             if moved:
                 entry = journey._history[-1]
-                now_ids: Any = cast(Any, journey._ids)
+                now_ids: Any = journey._ids
                 if (
                     journey.stage != entry.dest
                     or journey.version != entry.seq
@@ -355,29 +355,21 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         if not moved:
             return self._blocked(ctx, cands, results)
         pending = self._effect_calls(ctx, entry) if self._hooks.any_effects else ()
-        self._log.info(
-            "journey.moved",
-            key=journey.key,
-            trigger=trigger,
-            source=source,
-            dest=entry.dest,
-            event_id=event_id,
-        )
+        log = self._log
+        if log.enabled(INFO):  # no fields built when the level is off
+            log.info(
+                "journey.moved",
+                key=journey.key,
+                trigger=trigger,
+                source=source,
+                dest=entry.dest,
+                event_id=event_id,
+            )
         effects: tuple[EffectReport, ...] = ()
         if pending and not defer_effects:
             effects, pending = self.run_effects(pending), ()
-        return Outcome(
-            "moved",
-            journey.key,
-            trigger,
-            source,
-            entry.dest,
-            entry,
-            event_id,
-            effects,
-            pending,
-            cands,
-            ctx.guard_log,
+        return moved_outcome(
+            journey.key, trigger, source, entry, event_id, effects, pending, cands, ctx._guard_log
         )
 
     def _rollback(

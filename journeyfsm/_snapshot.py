@@ -31,8 +31,19 @@ from typing import TYPE_CHECKING, Any
 
 from ._clock import iso, remember_iso
 from ._errors import DataError, SnapshotError
-from ._json import copy_checked
-from ._records import NO_DATA, NO_HISTORY, HistoryEntry, IdWindow, Journey, id_window
+from ._json import check_json, copy_checked, frozen_json
+from ._records import (
+    NO_DATA,
+    NO_HISTORY,
+    HistoryEntry,
+    IdWindow,
+    Journey,
+    empty_window,
+    history_of,
+    id_window,
+    new_entry,
+    new_journey,
+)
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
@@ -53,6 +64,7 @@ _REQUIRED_V1 = (
 _TIMES = ("started_at", "entered_at", "entry_seq", "timeouts_fired")
 _REQUIRED = (*_REQUIRED_V1, *_TIMES)
 _REQUIRED_SET = frozenset(_REQUIRED)
+_N_REQUIRED = len(_REQUIRED)
 _REQUIRED_V1_SET = frozenset(_REQUIRED_V1)
 _KEYS = frozenset((*_REQUIRED, "history"))
 _KEYS_V1 = frozenset((*_REQUIRED_V1, "history"))
@@ -120,6 +132,7 @@ def restore_journey(
     *,
     event_id_window: int,
     timeouts: Mapping[str, tuple[Any, ...]] | None = None,
+    definition: str | None = None,
 ) -> Journey:
     """The journey ``snap`` describes, after checking all of it (see the module docstring).
 
@@ -155,15 +168,46 @@ def restore_journey(
             f" has format {fmt!r}; this journeyfsm reads formats 1 and {FORMAT}: "
             "upgrade journeyfsm or re-create the snapshot",
         )
-    required = _REQUIRED_SET if fmt == FORMAT else _REQUIRED_V1_SET
     n_keys = len(snap)
-    n_required = len(required)
-    if not (
-        snap.keys() >= required
-        and (n_keys == n_required or (n_keys == n_required + 1 and "history" in snap))
+    if (
+        type(snap) is dict
+        and fmt == FORMAT
+        and (n_keys == _N_REQUIRED or (n_keys == _N_REQUIRED + 1 and "history" in snap))
     ):
-        raise _bad_keys(snap, key, fmt)
-    name = snap["definition"]
+        # A plain dict with the right number of keys has exactly the keys it must have
+        # when each required one is there: reading them all is the test (a dict subclass
+        # may fill in a missing key when read, so it takes the set test below).
+        try:
+            name = snap["definition"]
+            made_with = snap["definition_version"]
+            stage = snap["stage"]
+            data = snap["data"]
+            version = snap["version"]
+            raw_ids = snap["event_ids"]
+            raw_started = snap["started_at"]
+            raw_entered = snap["entered_at"]
+            entry_seq = snap["entry_seq"]
+            fired = snap["timeouts_fired"]
+        except KeyError:
+            raise _bad_keys(snap, key, fmt) from None
+        n_required = _N_REQUIRED
+    else:
+        required = _REQUIRED_SET if fmt == FORMAT else _REQUIRED_V1_SET
+        n_required = len(required)
+        if not (
+            snap.keys() >= required
+            and (n_keys == n_required or (n_keys == n_required + 1 and "history" in snap))
+        ):
+            raise _bad_keys(snap, key, fmt)
+        name = snap["definition"]
+        made_with = snap["definition_version"]
+        stage = snap["stage"]
+        data = snap["data"]
+        version = snap["version"]
+        raw_ids = snap["event_ids"]
+        if fmt == FORMAT:
+            raw_started, raw_entered = snap["started_at"], snap["entered_at"]
+            entry_seq, fired = snap["entry_seq"], snap["timeouts_fired"]
     if name != d.name or type(name) is not str:
         raise _fail(
             key,
@@ -171,7 +215,6 @@ def restore_journey(
             f" belongs to definition {name!r}, not {d.name!r}; "
             f"restore it with a machine for {name!r}",
         )
-    made_with = snap["definition_version"]
     if type(made_with) is not int and type(made_with) is not str:
         raise _fail(
             key,
@@ -179,17 +222,14 @@ def restore_journey(
             ": 'definition_version' must be an int or a str (the definition's version), "
             f"got {type(made_with).__name__} {made_with!r}",
         )
-    stage = snap["stage"]
     if type(stage) is not str or not d.has_stage(stage):
         raise _unknown_stage(d, f"{_who(key)} is in stage {stage!r}", key, stage, made_with)
-    data = snap["data"]
     if type(data) is not dict:
         raise _fail(key, stage, f": 'data' must be a dict, got {type(data).__name__}")
     try:
         data = copy_checked(data, "data")
     except DataError as err:
         raise _fail(key, stage, f": {err}") from err
-    version = snap["version"]
     if type(version) is not int or version < 0:
         raise _fail(
             key,
@@ -197,8 +237,12 @@ def restore_journey(
             ": 'version' must be an int >= 0 (the number of moves), got "
             f"{type(version).__name__} {version!r}",
         )
-    raw_ids = snap["event_ids"]
-    ids = None if raw_ids is None else _event_ids(raw_ids, key, stage, event_id_window)
+    if raw_ids is None:
+        ids = None
+    elif type(raw_ids) is list and not raw_ids:
+        ids = empty_window()
+    else:
+        ids = _event_ids(raw_ids, key, stage, event_id_window)
     if n_keys == n_required:
         history = NO_HISTORY
     else:
@@ -212,8 +256,7 @@ def restore_journey(
                 "snapshot with history=False)",
             )
     if fmt == 1:  # before timeouts: when the journey entered its stage is not known
-        return Journey(key, stage, data, history, version, ids)
-    raw_started, raw_entered = snap["started_at"], snap["entered_at"]
+        return new_journey(key, stage, data, history, version, ids, definition)
     # started_at never changes: its text is remembered for the next snapshot; entered_at
     # is remembered only when it is the same text (else a move usually replaces it)
     started_at = _time(raw_started, "started_at", key, stage, remember=True)
@@ -221,7 +264,6 @@ def restore_journey(
         entered_at = started_at  # the same text: the same (immutable) time, parsed once
     else:
         entered_at = _time(raw_entered, "entered_at", key, stage)
-    entry_seq, fired = snap["entry_seq"], snap["timeouts_fired"]
     if type(entry_seq) is not int or not 0 <= entry_seq <= version:
         raise _fail(
             key,
@@ -229,18 +271,8 @@ def restore_journey(
             f": 'entry_seq' must be an int from 0 to the version ({version}): the seq of "
             f"the move that entered the stage, got {entry_seq!r}",
         )
-    n_timeouts = (
-        sum(1 for t in d.timeouts if t.stage == stage)
-        if timeouts is None
-        else len(timeouts.get(stage, ()))
-    )
-    if type(fired) is not int or not 0 <= fired <= n_timeouts:
-        raise _fail(
-            key,
-            stage,
-            f": 'timeouts_fired' must be an int from 0 to {n_timeouts} (the timeouts of "
-            f"stage {stage!r}), got {fired!r}",
-        )
+    if type(fired) is not int or fired:  # 0, the usual, is valid in every stage
+        _check_fired(d, fired, key, stage, timeouts)
     # the clock must be one a journey can have: a journey starts in its stage entry 0 at
     # started_at, and every later entry is the move with seq entry_seq, at entered_at
     if entry_seq == 0 and started_at is not None and entered_at != started_at:
@@ -280,18 +312,40 @@ def restore_journey(
                 f": 'entry_seq' is {entry_seq} but that move went to "
                 f"{history[entry_seq - 1].dest!r}, not {stage!r}",
             )
-    return Journey(
+    return new_journey(
         key,
         stage,
         data,
         history,
         version,
         ids,
-        started_at=started_at,
-        entered_at=entered_at,
-        entry_seq=entry_seq,
-        timeouts_fired=fired,
+        definition,
+        started_at,
+        entered_at,
+        entry_seq,
+        fired,
     )
+
+
+def _check_fired(
+    d: JourneyDefinition,
+    fired: Any,
+    key: str,
+    stage: str,
+    timeouts: Mapping[str, tuple[Any, ...]] | None,
+) -> None:
+    n_timeouts = (
+        sum(1 for t in d.timeouts if t.stage == stage)
+        if timeouts is None
+        else len(timeouts.get(stage, ()))
+    )
+    if type(fired) is not int or not 0 <= fired <= n_timeouts:
+        raise _fail(
+            key,
+            stage,
+            f": 'timeouts_fired' must be an int from 0 to {n_timeouts} (the timeouts of "
+            f"stage {stage!r}), got {fired!r}",
+        )
 
 
 def _time(raw: Any, field: str, key: str, stage: str, *, remember: bool = False) -> datetime | None:
@@ -403,7 +457,7 @@ def _history(
     if not raw:
         return NO_HISTORY
     has_stage = d.has_stage
-    history = []
+    history: list[HistoryEntry] = []
     previous: str | None = None
     for i, item in enumerate(raw):
         # one test per rule; _bad_entry says which rule failed, and why
@@ -439,10 +493,12 @@ def _history(
             )
         if meta is not None:
             try:
-                meta = copy_checked(meta, f"history[{i}].meta")
+                check_json(meta, f"history[{i}].meta")
             except DataError as err:
                 raise _fail(key, stage, f": {err}") from err
-        history.append(HistoryEntry(seq, trigger, source, dest, _at(at, i, key), event_id, meta))
+            meta = frozen_json(meta)  # the entry's own read-only deep copy
+        # every field checked above, meta frozen: no converter to run
+        history.append(new_entry(seq, trigger, source, dest, _at(at, i, key), event_id, meta))
         previous = dest
     if previous != stage:
         raise _fail(
@@ -451,7 +507,7 @@ def _history(
             f": history[{len(raw) - 1}].dest is {previous!r} but 'stage' is {stage!r}; "
             "the journey is in the stage its last move took it to",
         )
-    return history
+    return history_of(history)
 
 
 _ENTRY_SHAPE = "a history entry has seq, trigger, source, dest, at, event_id and optionally meta"
