@@ -66,6 +66,7 @@ _REQUIRED = (*_REQUIRED_V1, *_TIMES)
 _REQUIRED_SET = frozenset(_REQUIRED)
 _N_REQUIRED = len(_REQUIRED)
 _REQUIRED_V1_SET = frozenset(_REQUIRED_V1)
+_N_REQUIRED_V1 = len(_REQUIRED_V1_SET)
 _KEYS = frozenset((*_REQUIRED, "history"))
 _KEYS_V1 = frozenset((*_REQUIRED_V1, "history"))
 _ENTRY_REQUIRED = ("seq", "trigger", "source", "dest", "at", "event_id")
@@ -169,36 +170,19 @@ def restore_journey(
             "upgrade journeyfsm or re-create the snapshot",
         )
     n_keys = len(snap)
-    if (
-        type(snap) is dict
-        and fmt == FORMAT
-        and (n_keys == _N_REQUIRED or (n_keys == _N_REQUIRED + 1 and "history" in snap))
+    n_required = _N_REQUIRED if fmt == FORMAT else _N_REQUIRED_V1
+    # A plain dict with the right number of keys has exactly the keys it must have when
+    # each required one is there: reading them all is the test.  Anything else (a dict
+    # subclass may fill in a missing key when read) takes the set test first.
+    if not (
+        (n_keys == n_required or (n_keys == n_required + 1 and "history" in snap))
+        and (
+            type(snap) is dict
+            or snap.keys() >= (_REQUIRED_SET if fmt == FORMAT else _REQUIRED_V1_SET)
+        )
     ):
-        # A plain dict with the right number of keys has exactly the keys it must have
-        # when each required one is there: reading them all is the test (a dict subclass
-        # may fill in a missing key when read, so it takes the set test below).
-        try:
-            name = snap["definition"]
-            made_with = snap["definition_version"]
-            stage = snap["stage"]
-            data = snap["data"]
-            version = snap["version"]
-            raw_ids = snap["event_ids"]
-            raw_started = snap["started_at"]
-            raw_entered = snap["entered_at"]
-            entry_seq = snap["entry_seq"]
-            fired = snap["timeouts_fired"]
-        except KeyError:
-            raise _bad_keys(snap, key, fmt) from None
-        n_required = _N_REQUIRED
-    else:
-        required = _REQUIRED_SET if fmt == FORMAT else _REQUIRED_V1_SET
-        n_required = len(required)
-        if not (
-            snap.keys() >= required
-            and (n_keys == n_required or (n_keys == n_required + 1 and "history" in snap))
-        ):
-            raise _bad_keys(snap, key, fmt)
+        raise _bad_keys(snap, key, fmt)
+    try:
         name = snap["definition"]
         made_with = snap["definition_version"]
         stage = snap["stage"]
@@ -208,6 +192,8 @@ def restore_journey(
         if fmt == FORMAT:
             raw_started, raw_entered = snap["started_at"], snap["entered_at"]
             entry_seq, fired = snap["entry_seq"], snap["timeouts_fired"]
+    except KeyError:
+        raise _bad_keys(snap, key, fmt) from None
     if name != d.name or type(name) is not str:
         raise _fail(
             key,
