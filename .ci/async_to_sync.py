@@ -14,6 +14,7 @@ comments, docstrings and layout of the source survive into the twin:
 - in docstring examples (``>>>`` / ``...`` lines) the same rewrite, and more: an
   ``asyncio.run(x)`` is ``x`` and the line ``>>> import asyncio`` is dropped, so an
   example written for the async API is the same example for the sync one;
+- in f-strings, the names renamed and ``await`` dropped (from the replacement fields);
 - a block ``if True:  # ASYNC`` ... ``else:`` ... keeps only its ``else`` body (dedented)
   in the twin, and one without ``else`` is dropped: the few lines that must differ
   (checking that a store is an async one).
@@ -106,6 +107,11 @@ def _example_line(line: str) -> str | None:
     return m[1] + m[2] + _words(code)
 
 
+def _fstring(text: str) -> str:
+    # an f-string (a message): its names renamed, ``await`` dropped from its fields
+    return re.sub(r"\bawait ", "", _words(text))
+
+
 def _string(text: str) -> str:
     lines = [_example_line(line) for line in text.split("\n")]
     return "\n".join(line for line in lines if line is not None)
@@ -156,7 +162,7 @@ def rewrite(source: str) -> str:
             depth -= 1
             if depth == 0:
                 end = at(tok.end)
-                edits.append((fstring_start, end, _words(source[fstring_start:end])))
+                edits.append((fstring_start, end, _fstring(source[fstring_start:end])))
         elif depth:
             continue
         elif kind == tokenize.NAME and text in ("async", "await"):
@@ -174,6 +180,8 @@ def rewrite(source: str) -> str:
             edits.append((at(tok.start), at(tok.end), NAMES[text]))
         elif kind == tokenize.COMMENT:
             edits.append((at(tok.start), at(tok.end), _PHRASE.sub(r"\1", _words(text))))
+        elif kind == tokenize.STRING and re.match(r"[rRbB]*[fF]", text):  # to 3.11
+            edits.append((at(tok.start), at(tok.end), _fstring(text)))
         elif kind == tokenize.STRING:
             edits.append((at(tok.start), at(tok.end), _string(text)))
     out, last = [], 0
