@@ -33,11 +33,19 @@ from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Ou
 from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
 from ._timeouts import DueTimeout
-from .service import Event, JourneyService, OutboxWorker, TickReport, TimeoutWorker
+from .service import (
+    AsyncJourneyService,
+    Event,
+    JourneyService,
+    OutboxWorker,
+    TickReport,
+    TimeoutWorker,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncJourneyService",
     "CandidateResult",
     "Clock",
     "ConcurrencyConflict",

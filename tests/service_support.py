@@ -1,11 +1,14 @@
 """What the service, store and outbox tests share: the stores they run against, a shop
 machine with a move counter and effects, and the invariants every stored journey keeps.
 
-The behavioural suite is parametrized over ``STORES``: each test runs on every store.
+The behavioural suite is parametrized over ``STORES``: each test runs on every store; the
+tests that take ``make_service`` also run on both drivers (``DRIVERS``): ``JourneyService``
+and ``AsyncJourneyService``, the latter driven from the sync test by ``AsyncDriven``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib.util
 import json
@@ -14,17 +17,26 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import checkout_builder, quiet_logger
 
-from journeyfsm import Context, EffectCall, JourneyMachine, JourneyService, ManualClock
-from journeyfsm.stores import MemoryStore, SQLiteStore, Store
+from journeyfsm import (
+    AsyncJourneyService,
+    Context,
+    EffectCall,
+    JourneyMachine,
+    JourneyService,
+    ManualClock,
+)
+from journeyfsm.stores import AsyncMemoryStore, AsyncSQLiteStore, MemoryStore, SQLiteStore, Store
+from journeyfsm.stores._async import _InlineStore
 
 STORES = ["memory", "sqlite", "postgres"]
+DRIVERS = ["sync", "async"]
 
 StoreFactory = Callable[[], Store]
 
@@ -238,3 +250,80 @@ def dump_store(store: Store, definition: str, keys: list[str]) -> Any:
             )
             for k in keys
         ]
+
+
+class AsyncDriven:
+    """An ``AsyncJourneyService`` that sync test code calls as it calls a ``JourneyService``:
+    each call runs to its end on the test's event loop.  ``store`` is the sync store the
+    test looks at; the service runs on its async twin (``async_twin``)."""
+
+    def __init__(self, service: AsyncJourneyService, store: Store, loop: asyncio.AbstractEventLoop):
+        self.service, self.store, self._loop = service, store, loop
+        self.machine, self.definition = service.machine, service.definition
+
+    def _run(self, call: Coroutine[Any, Any, Any]) -> Any:
+        return self._loop.run_until_complete(call)
+
+    def handle(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self.service.handle(*args, **kwargs))
+
+    def handle_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self.service.handle_many(*args, **kwargs))
+
+    def get(self, key: str) -> Any:
+        return self._run(self.service.get(key))
+
+    def history(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self.service.history(*args, **kwargs))
+
+    def tick(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self.service.tick(*args, **kwargs))
+
+    def import_journeys(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self.service.import_journeys(*args, **kwargs))
+
+    def purge_event_ids(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self.service.purge_event_ids(*args, **kwargs))
+
+    def journeys(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        async def every() -> list[Any]:
+            return [j async for j in self.service.journeys(*args, **kwargs)]
+
+        return iter(self._run(every()))
+
+
+def async_twin(store: Store) -> Any:
+    """The async store on the database of ``store``: the same MemoryStore's data, the same
+    SQLite file, or (PostgreSQL, until AsyncPostgresStore) the sync store called inline."""
+    if isinstance(store, MemoryStore):
+        return AsyncMemoryStore(store)
+    if isinstance(store, SQLiteStore):
+        assert store.path is not None, "a host connection has no async twin"
+        return AsyncSQLiteStore(store.path, prefix=store.prefix)
+    return _InlineStore(store)
+
+
+ServiceFactory = Callable[..., JourneyService]
+
+
+@pytest.fixture(params=DRIVERS)
+def make_service(request: pytest.FixtureRequest) -> Iterator[ServiceFactory]:
+    """``make_service(machine, store, **options)``: a ``JourneyService``, or an
+    ``AsyncJourneyService`` on the async twin of ``store`` (``AsyncDriven``)."""
+    if request.param == "sync":
+        yield JourneyService
+        return
+    loop = asyncio.new_event_loop()
+    opened: list[Any] = []
+
+    def make(machine: JourneyMachine, store: Store, **options: Any) -> JourneyService:
+        twin = async_twin(store)
+        opened.append(twin)
+        driven = AsyncDriven(AsyncJourneyService(machine, twin, **options), store, loop)
+        return driven  # type: ignore[return-value]
+
+    yield make
+    for twin in opened:
+        if isinstance(twin, AsyncSQLiteStore):
+            loop.run_until_complete(twin.close())
+    loop.close()

@@ -182,6 +182,7 @@ def test_the_service_names_of_journeyfsm_are_those_of_journeyfsm_service() -> No
     import journeyfsm.service
 
     assert journeyfsm.service.__all__ == [
+        "AsyncJourneyService",
         "Event",
         "JourneyService",
         "OutboxWorker",

@@ -20,7 +20,7 @@ import journeyfsm
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
-EXECUTED = ["tutorial.md", "semantics.md", "timeouts.md"]
+EXECUTED = ["tutorial.md", "semantics.md", "timeouts.md", "async.md"]
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +44,7 @@ def blocks(page: str) -> list[tuple[str, str, int]]:
 @pytest.mark.parametrize("page", EXECUTED)
 def test_page_code_runs_and_prints_what_the_page_shows(page: str) -> None:
     found = blocks(page)
-    assert sum(lang == "python" for lang, _, _ in found) >= (2 if page == "timeouts.md" else 5)
+    assert sum(lang == "python" for lang, _, _ in found) >= (5 if page in EXECUTED[:2] else 2)
     namespace: dict[str, object] = {"__name__": f"docs_{page[:-3]}"}
     for i, (lang, code, line) in enumerate(found):
         if lang != "python":
@@ -103,7 +103,7 @@ def test_semantics_hook_order_matches_the_runtime_theory_of_operation() -> None:
 
 @pytest.mark.parametrize(
     "page",
-    ["index.md", "tutorial.md", "semantics.md", "api.md", "service.md", "timeouts.md"],
+    ["index.md", "tutorial.md", "semantics.md", "api.md", "service.md", "timeouts.md", "async.md"],
 )
 def test_links_resolve(page: str) -> None:
     text = (DOCS / page).read_text(encoding="utf-8")
@@ -115,6 +115,6 @@ def test_links_resolve(page: str) -> None:
 def test_index_links_every_page() -> None:
     text = (DOCS / "index.md").read_text(encoding="utf-8")
     wanted = ["tutorial.md", "semantics.md", "api.md", "testing.md", "templates.md"]
-    wanted += ["performance.md", "timeouts.md", "service.md"]
+    wanted += ["performance.md", "timeouts.md", "service.md", "async.md"]
     for page in wanted:
         assert f"({page})" in text, page

@@ -21,9 +21,11 @@ from conftest import START
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from service_support import (
+    ServiceFactory,
     StoreFactory,
     assert_consistent,
     dump_store,
+    make_service,
     open_store,
     process_db,
     shop_machine,
@@ -43,7 +45,13 @@ from journeyfsm import (
 )
 from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
-__all__ = ["open_store", "process_db", "store", "two_stores"]  # fixtures, imported to be found
+__all__ = [
+    "make_service",
+    "open_store",
+    "process_db",
+    "store",
+    "two_stores",
+]  # fixtures, imported to be found
 
 
 @pytest.fixture
@@ -52,8 +60,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def service(store: Store, clock: ManualClock) -> JourneyService:
-    return JourneyService(shop_machine(clock), store)
+def service(store: Store, clock: ManualClock, make_service: ServiceFactory) -> JourneyService:
+    return make_service(shop_machine(clock), store)
 
 
 def test_handle_commits_the_move_history_event_id_and_outbox_rows(
@@ -178,11 +186,11 @@ def test_entered_at_is_kept_across_internal_transitions(
 
 
 def test_a_version_conflict_is_retried_on_the_fresh_journey(
-    open_store: StoreFactory, clock: ManualClock
+    open_store: StoreFactory, clock: ManualClock, make_service: ServiceFactory
 ) -> None:
     machine = shop_machine(clock)
     other = JourneyService(shop_machine(clock), open_store())
-    service = JourneyService(machine, open_store())
+    service = make_service(machine, open_store())
     service.handle("c-1", "add_to_cart")
     raced = []
 
@@ -201,11 +209,11 @@ def test_a_version_conflict_is_retried_on_the_fresh_journey(
 
 
 def test_conflicts_on_every_attempt_raise_and_write_nothing(
-    open_store: StoreFactory, clock: ManualClock
+    open_store: StoreFactory, clock: ManualClock, make_service: ServiceFactory
 ) -> None:
     machine = shop_machine(clock)
     other = JourneyService(shop_machine(clock), open_store())
-    service = JourneyService(machine, open_store(), max_attempts=3, backoff=0.0)
+    service = make_service(machine, open_store(), max_attempts=3, backoff=0.0)
     service.handle("c-1", "add_to_cart")
 
     @machine.before
@@ -220,11 +228,11 @@ def test_conflicts_on_every_attempt_raise_and_write_nothing(
 
 
 def test_the_same_event_racing_on_two_workers_moves_once(
-    open_store: StoreFactory, clock: ManualClock
+    open_store: StoreFactory, clock: ManualClock, make_service: ServiceFactory
 ) -> None:
     machine = shop_machine(clock)
     other = JourneyService(shop_machine(clock), open_store())
-    service = JourneyService(machine, open_store())
+    service = make_service(machine, open_store())
     raced = []
 
     @machine.before
@@ -469,11 +477,11 @@ def test_an_event_id_repeated_in_a_batch_is_a_duplicate_with_the_seq_it_got(
 
 
 def test_a_conflict_in_a_batch_falls_back_one_by_one_and_loses_nothing(
-    open_store: StoreFactory, clock: ManualClock
+    open_store: StoreFactory, clock: ManualClock, make_service: ServiceFactory
 ) -> None:
     machine = shop_machine(clock)
     other = JourneyService(shop_machine(clock), open_store())
-    service = JourneyService(machine, open_store())
+    service = make_service(machine, open_store())
     service.handle("c-1", "add_to_cart", event_id="c1-0")
     raced = []
 

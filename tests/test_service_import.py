@@ -16,7 +16,7 @@ import pytest
 from conftest import quiet_logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service_support import open_store, store, store_factory
+from service_support import ServiceFactory, make_service, open_store, store, store_factory
 from test_service_timeouts import moves, next_due, timeout_service
 from test_timeouts import T0, D, H, shop
 
@@ -32,7 +32,7 @@ from journeyfsm import (
 )
 from journeyfsm.stores import MemoryStore, Store
 
-__all__ = ["open_store", "store"]  # fixtures, imported to be found
+__all__ = ["make_service", "open_store", "store"]  # fixtures, imported to be found
 
 
 def bare() -> JourneyMachine:
@@ -61,10 +61,10 @@ def comparable(machine: JourneyMachine, journey: Journey) -> dict[str, Any]:
     return snap
 
 
-def test_imported_journeys_come_back_equal(store: Store) -> None:
+def test_imported_journeys_come_back_equal(store: Store, make_service: ServiceFactory) -> None:
     machine = bare()
     journeys = made(machine)
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     assert service.import_journeys(journeys) == 4
     got = {j.key: comparable(service.machine, j) for j in service.journeys()}
     assert got == {j.key: comparable(machine, j) for j in journeys}
@@ -73,10 +73,12 @@ def test_imported_journeys_come_back_equal(store: Store) -> None:
         assert next_due(service, journey.key) == (None if due is None else due.at)
 
 
-def test_a_later_event_continues_an_imported_journey(store: Store) -> None:
+def test_a_later_event_continues_an_imported_journey(
+    store: Store, make_service: ServiceFactory
+) -> None:
     machine = bare()
     journeys = made(machine)
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     service.import_journeys(journeys)
     paid = journeys[3]
     outcome = service.handle("paid", "purchase", at=T0 + 2 * D, event_id="e-paid-3")
@@ -88,10 +90,12 @@ def test_a_later_event_continues_an_imported_journey(store: Store) -> None:
     assert service.handle("fresh", "add_to_cart", at=T0 + H).entry.seq == 1  # type: ignore[union-attr]
 
 
-def test_a_replayed_event_id_of_an_imported_move_is_a_duplicate(store: Store) -> None:
+def test_a_replayed_event_id_of_an_imported_move_is_a_duplicate(
+    store: Store, make_service: ServiceFactory
+) -> None:
     machine = bare()
     journeys = made(machine)
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     service.import_journeys(journeys)
     for journey in journeys:
         for entry in journey.history:
@@ -104,11 +108,12 @@ def test_a_replayed_event_id_of_an_imported_move_is_a_duplicate(store: Store) ->
 
 def test_timeouts_of_imported_journeys_fire_on_the_next_tick_and_no_effect_runs(
     store: Store,
+    make_service: ServiceFactory,
 ) -> None:
     machine = bare()
     journeys = made(machine)
     sent: list[str] = []
-    service = timeout_service(store, sent=sent)
+    service = timeout_service(store, sent=sent, make=make_service)
     service.import_journeys(journeys)
     with store.transaction(write=False) as tx:
         assert tx.outbox("shop") == []  # 'gone' entered abandoned: its nudge is not written
@@ -125,10 +130,12 @@ def test_timeouts_of_imported_journeys_fire_on_the_next_tick_and_no_effect_runs(
     assert sent == []
 
 
-def test_an_existing_key_is_refused_with_nothing_of_the_batch_written(store: Store) -> None:
+def test_an_existing_key_is_refused_with_nothing_of_the_batch_written(
+    store: Store, make_service: ServiceFactory
+) -> None:
     machine = bare()
     journeys = made(machine)
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     service.handle("cart", "add_to_cart", at=T0)
     with pytest.raises(StoreError, match=r"'cart'.*already in the store.*replace=True") as info:
         service.import_journeys(journeys)
@@ -137,10 +144,12 @@ def test_an_existing_key_is_refused_with_nothing_of_the_batch_written(store: Sto
     assert len(service.history("cart")) == 1
 
 
-def test_replace_swaps_rows_history_event_ids_and_outbox_of_a_stored_key(store: Store) -> None:
+def test_replace_swaps_rows_history_event_ids_and_outbox_of_a_stored_key(
+    store: Store, make_service: ServiceFactory
+) -> None:
     machine = bare()
     journeys = made(machine)
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     service.handle("gone", "add_to_cart", at=T0, event_id="old-1")
     service.tick(T0 + 2 * D)  # abandoned: a pending nudge in the outbox
     service.handle("gone", "add_to_cart", at=T0 + 3 * D, event_id="old-2")
@@ -213,11 +222,11 @@ def _impossible() -> list[tuple[str, Journey, str]]:
     ("why", "index"), [(why, i) for i, (why, _, _) in enumerate(_impossible())]
 )
 def test_an_impossible_journey_is_refused_before_anything_is_written(
-    store: Store, why: str, index: int
+    store: Store, make_service: ServiceFactory, why: str, index: int
 ) -> None:
     _, bad, message = _impossible()[index]
     journeys = made(bare())
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     with pytest.raises(SnapshotError, match=message) as info:
         service.import_journeys([*journeys[:2], bad, *journeys[2:]])
     assert info.value.key == bad.key and f"journey {bad.key!r} (item 2)" in str(info.value)
@@ -228,9 +237,10 @@ def test_an_impossible_journey_is_refused_before_anything_is_written(
 
 def test_batches_before_a_refused_one_stay_committed_and_the_error_says_so(
     store: Store,
+    make_service: ServiceFactory,
 ) -> None:
     journeys = made(bare())
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     bad = _broken(journeys[3], key="late", version=7)  # the third batch: 4 are written
     with pytest.raises(SnapshotError, match=r"\(4 journeys were imported before this batch\)"):
         service.import_journeys([*journeys, bad], batch_size=2)
@@ -273,8 +283,9 @@ def test_a_service_of_another_definition_refuses_the_shop_s_journeys() -> None:
 
 def test_replace_drops_delivered_outbox_rows_whose_keys_the_new_history_reuses(
     store: Store,
+    make_service: ServiceFactory,
 ) -> None:
-    service = timeout_service(store)
+    service = timeout_service(store, make=make_service)
     service.handle("k", "add_to_cart", at=T0)
     service.tick(T0 + 2 * D)  # remind (2), abandon (3): the effect 'shop:k:3:nudge'
     with store.transaction() as tx:

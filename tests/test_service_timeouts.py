@@ -23,7 +23,9 @@ from conftest import quiet_logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from service_support import (
+    ServiceFactory,
     dump_store,
+    make_service,
     open_store,
     process_db,
     store,
@@ -45,13 +47,23 @@ from journeyfsm import (
 from journeyfsm.service._core import Event, decide
 from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 
-__all__ = ["open_store", "process_db", "store", "two_stores"]  # fixtures, imported to be found
+__all__ = [
+    "make_service",
+    "open_store",
+    "process_db",
+    "store",
+    "two_stores",
+]  # fixtures, imported to be found
 
 HERE = Path(__file__).parent
 
 
 def timeout_service(
-    store: Store, clock: ManualClock | None = None, sent: list[str] | None = None
+    store: Store,
+    clock: ManualClock | None = None,
+    sent: list[str] | None = None,
+    *,
+    make: ServiceFactory = JourneyService,
 ) -> JourneyService:
     """The timeout shop on ``store``: an effect ``nudge`` on entering ``abandoned``
     appends its idempotency key to ``sent`` (outbox rows when run by the service)."""
@@ -62,7 +74,7 @@ def timeout_service(
     def nudge(call: EffectCall) -> None:
         sink.append(call.idempotency_key)
 
-    return JourneyService(machine, store)
+    return make(machine, store)
 
 
 def moves(service: JourneyService, key: str) -> list[tuple[str, str, datetime, str | None]]:
@@ -77,8 +89,10 @@ def next_due(service: JourneyService, key: str) -> datetime | None:
 
 
 # -- the stories of the issue, on every store ------------------------------------------------
-def test_abandoned_cart_fires_after_24_hours_at_its_due_time(store: Store) -> None:
-    service = timeout_service(store)
+def test_abandoned_cart_fires_after_24_hours_at_its_due_time(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     service.handle("c-1", "add_to_cart", at=T0)
     assert next_due(service, "c-1") == T0 + H  # the reminder first
     report = service.tick(T0 + 23 * H)
@@ -100,8 +114,10 @@ def test_abandoned_cart_fires_after_24_hours_at_its_due_time(store: Store) -> No
     assert (effect.effect, effect.idempotency_key) == ("nudge", "shop:c-1:3:nudge")
 
 
-def test_activity_before_the_deadline_cancels_it(store: Store) -> None:
-    service = timeout_service(store)
+def test_activity_before_the_deadline_cancels_it(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     service.handle("c-1", "add_to_cart", at=T0)
     service.handle("c-1", "checkout", at=T0 + 23 * H)  # the reminder fires first (T0 + 1 h)
     assert service.tick(T0 + 30 * D).fired == 0
@@ -109,8 +125,10 @@ def test_activity_before_the_deadline_cancels_it(store: Store) -> None:
     assert next_due(service, "c-1") == T0 + 23 * H + 180 * D
 
 
-def test_lapse_after_180_days_then_a_purchase_re_engages(store: Store) -> None:
-    service = timeout_service(store)
+def test_lapse_after_180_days_then_a_purchase_re_engages(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     service.handle("c-1", "add_to_cart", at=T0)
     paid_at = T0 + timedelta(minutes=10)
     service.handle("c-1", "checkout", at=paid_at)
@@ -125,8 +143,10 @@ def test_lapse_after_180_days_then_a_purchase_re_engages(store: Store) -> None:
     ]
 
 
-def test_a_late_tick_catches_up_across_stages_each_at_its_own_time(store: Store) -> None:
-    service = timeout_service(store)
+def test_a_late_tick_catches_up_across_stages_each_at_its_own_time(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     service.handle("c-1", "add_to_cart", at=T0)
     report = service.tick(T0 + 30 * D)
     assert (report.journeys, report.fired) == (1, 3)
@@ -175,8 +195,8 @@ def test_a_timeout_due_past_the_last_datetime_is_never_due(store: Store) -> None
     assert [o.trigger for o in machine.tick(journey, NEVER)] == ["abandon"]
 
 
-def test_ticking_twice_fires_nothing_new(store: Store) -> None:
-    service = timeout_service(store)
+def test_ticking_twice_fires_nothing_new(store: Store, make_service: ServiceFactory) -> None:
+    service = timeout_service(store, make=make_service)
     for key in ("a", "b"):
         service.handle(key, "add_to_cart", at=T0)
     assert service.tick(T0 + 2 * D).fired == 4
@@ -186,8 +206,10 @@ def test_ticking_twice_fires_nothing_new(store: Store) -> None:
     assert dump_store(store, "shop", ["a", "b"]) == before
 
 
-def test_a_late_real_event_comes_after_the_timeouts_due_before_it(store: Store) -> None:
-    service = timeout_service(store)
+def test_a_late_real_event_comes_after_the_timeouts_due_before_it(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     service.handle("c-1", "add_to_cart", at=T0)
     service.handle("other", "add_to_cart", at=T0)
     assert service.tick(T0).fired == 0  # nothing due yet
@@ -235,8 +257,10 @@ def test_a_decision_made_before_a_blocked_timeout_fired_is_a_conflict(store: Sto
         tx.write(stale)
 
 
-def test_a_failing_hook_rolls_the_journey_back_and_the_next_tick_retries(store: Store) -> None:
-    service = timeout_service(store)
+def test_a_failing_hook_rolls_the_journey_back_and_the_next_tick_retries(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     service.handle("bad", "add_to_cart", at=T0)
     service.handle("good", "add_to_cart", at=T0 + timedelta(seconds=1))
     failing = [True]
@@ -257,8 +281,10 @@ def test_a_failing_hook_rolls_the_journey_back_and_the_next_tick_retries(store: 
     assert [m[0] for m in moves(service, "bad")] == ["add_to_cart", "remind", "abandon"]
 
 
-def test_handle_many_fires_due_timeouts_before_each_event(store: Store) -> None:
-    service = timeout_service(store)
+def test_handle_many_fires_due_timeouts_before_each_event(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     outcomes = service.handle_many(
         [
             Event("c-1", "add_to_cart", at=T0),
@@ -693,8 +719,10 @@ def test_a_batched_tick_writes_exactly_what_one_journey_per_transaction_writes(
     ]
 
 
-def test_a_tick_takes_limit_journeys_in_batches_soonest_due_first(store: Store) -> None:
-    service = timeout_service(store)
+def test_a_tick_takes_limit_journeys_in_batches_soonest_due_first(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    service = timeout_service(store, make=make_service)
     keys = _staggered(service, 7)
     report = service.tick(T0 + 2 * H, limit=5, batch_size=2)
     assert report.journeys == 5 and [o.key for o in report.outcomes] == keys[:5]

@@ -1,6 +1,6 @@
 """The service: durable journeys over a store, one transaction per event.
 
-``JourneyService`` handles events exactly once (idempotent event ids, optimistic version
+``JourneyService`` (and its asyncio twin ``AsyncJourneyService``) handles events exactly once (idempotent event ids, optimistic version
 checks, effects written to an outbox in the move's own transaction, timeouts that fire
 on their own clock); ``OutboxWorker`` delivers the effects, ``TimeoutWorker`` runs the
 ticks.  Its core is sans-IO: a pure step turns (stored journey, event, now) into the rows
@@ -19,9 +19,17 @@ The names are also exported from ``journeyfsm`` itself.
 """
 
 # the drivers import no store: a host hands one in (the protocols are in _store.py)
+from ._async import AsyncJourneyService
 from ._core import Event, TickReport
 from ._outbox import OutboxWorker
 from ._sync import JourneyService
 from ._timeout_worker import TimeoutWorker
 
-__all__ = ["Event", "JourneyService", "OutboxWorker", "TickReport", "TimeoutWorker"]
+__all__ = [
+    "AsyncJourneyService",
+    "Event",
+    "JourneyService",
+    "OutboxWorker",
+    "TickReport",
+    "TimeoutWorker",
+]

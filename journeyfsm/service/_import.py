@@ -1,5 +1,6 @@
 """The sans-IO half of ``JourneyService.import_journeys``: a finished ``Journey`` checked
-by its machine and turned into the rows a store keeps for it.
+by its machine and turned into the rows a store keeps for it (the drivers, _async.py and
+the _sync.py generated from it, write them ``batch_size`` journeys per transaction).
 
 A journey is imported as the machine would restore it: ``snapshot`` then ``restore``
 (every field checked, the history a chain of known stages ending in the journey's stage,
@@ -13,62 +14,16 @@ written, without outbox rows: an imported move never runs an effect.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from .._errors import DataError, JourneyError, SnapshotError
+from .._errors import DataError, SnapshotError
 from .._records import Journey
 from .._runtime import JourneyMachine
 from ._core import _row
-from ._driver import Driver
 from ._records import EventIdRow, JourneyImport
 
-__all__ = ["import_journeys", "import_row"]
-
-
-def import_journeys(
-    service: Driver, journeys: Iterable[Journey], *, replace: bool, batch_size: int
-) -> int:
-    """The driver of ``JourneyService.import_journeys`` (see its docstring): check each
-    journey, write them ``batch_size`` per transaction; how many were written."""
-    if type(batch_size) is not int or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if type(replace) is not bool:
-        raise TypeError(f"replace must be True or False, got {replace!r}")
-    if isinstance(journeys, (Journey, str, bytes)) or not isinstance(journeys, Iterable):
-        raise TypeError(f"import_journeys() takes an iterable of Journey objects, got {journeys!r}")
-    done = 0
-    batch: list[JourneyImport] = []
-    seen: dict[str, int] = {}
-    try:
-        for index, journey in enumerate(journeys):
-            item = import_row(service.machine, journey, service._now(), index)
-            first = seen.setdefault(item.row.key, index)
-            if first != index:
-                raise SnapshotError(
-                    f"cannot import journey {item.row.key!r} twice (items {first} and "
-                    f"{index}): import each journey once",
-                    key=item.row.key,
-                )
-            batch.append(item)
-            if len(batch) == batch_size:
-                done += _write(service, batch, replace)
-                batch = []
-        if batch:
-            done += _write(service, batch, replace)
-    except JourneyError as err:
-        if done:  # say what stays committed
-            err.message = f"{err.message} ({done} journeys were imported before this batch)"
-            err.args = (err.message,)
-        raise
-    return done
-
-
-def _write(service: Driver, batch: list[JourneyImport], replace: bool) -> int:
-    with service.store.transaction() as tx:
-        tx.import_rows(service.definition, batch, replace=replace)
-    return len(batch)
+__all__ = ["import_row"]
 
 
 def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int) -> JourneyImport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -19,11 +19,40 @@ __all__ = [
     "EventIdRow",
     "JourneyImport",
     "JourneyRow",
+    "OutboxItem",
     "OutboxRow",
+    "OutboxStatus",
     "TickDecision",
     "TickReport",
     "as_event",
 ]
+
+
+OutboxStatus = Literal["pending", "done", "dead"]
+
+
+@attrs.frozen
+class OutboxItem:
+    """One outbox row as a worker or a monitor reads it.
+
+    ``call`` is the ``EffectCall.to_dict()`` written with the move; ``attempts`` counts
+    claims; ``last_error`` keeps the last failure; ``status`` is ``"pending"``,
+    ``"done"`` or ``"dead"`` (dead-lettered).
+    """
+
+    id: int
+    definition: str
+    key: str
+    seq: int
+    effect: str
+    idempotency_key: str
+    call: Any
+    status: OutboxStatus
+    attempts: int
+    available_at: datetime
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
 
 
 @attrs.frozen

@@ -1,5 +1,8 @@
-"""The seam between the service and a database: the ``Store`` and ``StoreTransaction``
-protocols the drivers run against, and the outbox row a worker claims.
+# GENERATED from journeyfsm/service/_store_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
+"""The seam between the service and a database: the ``Store`` and
+``StoreTransaction`` protocols the drivers run against, and the outbox row a worker
+claims.
 
 The service defines what it needs and the stores (journeyfsm.stores) provide it, so the
 service never imports a store: a host hands one in.
@@ -10,8 +13,8 @@ row per (definition, key): stage, data, version, definition version, the timeout
 indexed, ``NULL`` when no timeout is armed), ``history`` (append-only, one row per move),
 ``event_ids`` (every committed event id with the seq of the move it made) and ``outbox``
 (one row per effect of a move).  Everything is read and written inside
-``store.transaction()``; a ``StoreTransaction`` commits when the ``with`` block ends
-normally and rolls back when it raises.
+``with store.transaction()``; the ``StoreTransaction`` commits when the
+``with`` block ends normally and rolls back when it raises.
 """
 
 from __future__ import annotations
@@ -19,47 +22,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
-
-import attrs
+from typing import Protocol, runtime_checkable
 
 from .._errors import StoreError
 from .._records import HistoryEntry
 from ._core import Decision, JourneyRow
-from ._records import JourneyImport
+from ._records import JourneyImport, OutboxItem, OutboxStatus
 
 __all__ = ["OutboxItem", "OutboxStatus", "Store", "StoreTransaction"]
-
-OutboxStatus = Literal["pending", "done", "dead"]
-
-
-@attrs.frozen
-class OutboxItem:
-    """One outbox row as a worker or a monitor reads it.
-
-    ``call`` is the ``EffectCall.to_dict()`` written with the move; ``attempts`` counts
-    claims; ``last_error`` keeps the last failure; ``status`` is ``"pending"``,
-    ``"done"`` or ``"dead"`` (dead-lettered).
-    """
-
-    id: int
-    definition: str
-    key: str
-    seq: int
-    effect: str
-    idempotency_key: str
-    call: Any
-    status: OutboxStatus
-    attempts: int
-    available_at: datetime
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-    last_error: str | None = None
 
 
 @runtime_checkable
 class StoreTransaction(Protocol):
-    """What a driver can do inside ``store.transaction()``."""
+    """What a driver can do inside ``with store.transaction()``."""
 
     def load(self, definition: str, key: str) -> JourneyRow | None:
         """The journey's row, or ``None``."""
@@ -169,8 +144,10 @@ class Store(Protocol):
 
     >>> from journeyfsm.stores import MemoryStore
     >>> store = MemoryStore()
-    >>> with store.transaction() as tx:
-    ...     tx.load("aida", "c-1") is None
+    >>> def empty():
+    ...     with store.transaction() as tx:
+    ...         return tx.load("aida", "c-1") is None
+    >>> empty()
     True
     """
 

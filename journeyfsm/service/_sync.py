@@ -1,4 +1,6 @@
-"""JourneyService: the sync driver of the service core over a store.
+# GENERATED from journeyfsm/service/_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
+"""JourneyService: the driver of the service core over a store.
 
 ``handle`` = read (journey row, event id) -> ``decide`` (pure, _core.py) ->
 write the move's rows in ONE transaction, version-checked.  Hooks and guards run while
@@ -33,7 +35,7 @@ from typing import Any
 
 from .._clock import ensure_utc
 from .._definition import Policy
-from .._errors import ConcurrencyConflict
+from .._errors import ConcurrencyConflict, JourneyError, SnapshotError
 from .._outcome import Outcome
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
@@ -47,8 +49,8 @@ from ._core import (
     journey_from_row,
     journey_from_snapshot,
 )
-from ._import import import_journeys
-from ._records import as_event
+from ._import import import_row
+from ._records import JourneyImport, as_event
 from ._store import Store
 from ._tick import tick_batches, tick_one_by_one
 
@@ -350,7 +352,9 @@ class JourneyService:
         >>> from journeyfsm.stores import MemoryStore
         >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
         >>> _ = service.handle_many([("c-1", "engage"), ("c-2", "engage"), ("c-2", "want")])
-        >>> [(j.key, j.stage, len(j.history)) for j in service.journeys()]
+        >>> def stored():
+        ...     return [(j.key, j.stage, len(j.history)) for j in service.journeys()]
+        >>> stored()
         [('c-1', 'interest', 1), ('c-2', 'desire', 2)]
         """
         if type(batch) is not int or batch < 1:
@@ -423,7 +427,44 @@ class JourneyService:
         >>> service.get("c-1").stage, service.handle("c-1", "engage", event_id="e-1").status
         ('interest', 'duplicate')
         """
-        return import_journeys(self, journeys, replace=replace, batch_size=batch_size)
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if type(replace) is not bool:
+            raise TypeError(f"replace must be True or False, got {replace!r}")
+        if isinstance(journeys, (Journey, str, bytes)) or not isinstance(journeys, Iterable):
+            raise TypeError(
+                f"import_journeys() takes an iterable of Journey objects, got {journeys!r}"
+            )
+        done = 0
+        batch: list[JourneyImport] = []
+        seen: dict[str, int] = {}
+        try:
+            for index, journey in enumerate(journeys):
+                item = import_row(self.machine, journey, self._now(), index)
+                first = seen.setdefault(item.row.key, index)
+                if first != index:
+                    raise SnapshotError(
+                        f"cannot import journey {item.row.key!r} twice (items {first} and "
+                        f"{index}): import each journey once",
+                        key=item.row.key,
+                    )
+                batch.append(item)
+                if len(batch) == batch_size:
+                    done += self._import_batch(batch, replace)
+                    batch = []
+            if batch:
+                done += self._import_batch(batch, replace)
+        except JourneyError as err:
+            if done:  # say what stays committed
+                err.message = f"{err.message} ({done} journeys were imported before this batch)"
+                err.args = (err.message,)
+            raise
+        return done
+
+    def _import_batch(self, batch: list[JourneyImport], replace: bool) -> int:
+        with self.store.transaction() as tx:
+            tx.import_rows(self.definition, batch, replace=replace)
+        return len(batch)
 
     def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than`` (retention); how many.

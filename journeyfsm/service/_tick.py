@@ -1,3 +1,5 @@
+# GENERATED from journeyfsm/service/_tick_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
 """The drivers of ``JourneyService.tick``: due journeys claimed, advanced by the sans-IO
 ``decide_tick`` and written, one journey or one batch per transaction.
 

@@ -4,6 +4,8 @@
 WAL) as the embedded default; ``PostgresStore`` (psycopg 3, the extra
 ``journeyfsm[postgres]``, imported on first use) to share one database between many
 processes and machines.  Every store passes the same behavioural test suite.
+``AsyncMemoryStore`` and ``AsyncSQLiteStore`` are their twins for ``AsyncJourneyService``
+(the ``AsyncStore`` protocol): the same data and file, and the event loop never waits.
 
 >>> from journeyfsm.stores import MemoryStore, Store
 >>> isinstance(MemoryStore(), Store)
@@ -12,6 +14,8 @@ True
 
 from typing import TYPE_CHECKING
 
+from ..service._store_async import AsyncStore, AsyncStoreTransaction
+from ._async import AsyncMemoryStore, AsyncSQLiteStore
 from ._base import SCHEMA_VERSION, OutboxItem, OutboxStatus, Store, StoreTransaction
 from ._memory import MemoryStore
 from ._sqlite import SQLiteStore
@@ -21,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AsyncMemoryStore",
+    "AsyncSQLiteStore",
+    "AsyncStore",
+    "AsyncStoreTransaction",
     "MemoryStore",
     "OutboxItem",
     "OutboxStatus",

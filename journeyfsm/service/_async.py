@@ -1,0 +1,498 @@
+"""AsyncJourneyService: the driver of the service core over a store.
+
+``handle`` = read (journey row, event id) -> ``decide`` (pure, _core.py) ->
+write the move's rows in ONE transaction, version-checked.  Hooks and guards run while
+no write lock is held; if another worker committed the journey in between, the write
+fails with ``ConcurrencyConflict`` and the driver reads and decides again (bounded
+retries with jittered backoff).  ``handle_many`` does the same per batch: one read of
+the batch's rows and event ids, every event decided in memory in order (a journey's
+later events see the row its earlier ones made), then one ``write_many`` transaction
+(one statement per table where the driver allows), version-checked per journey; on a
+conflict the batch is handled again event by event.
+
+``tick`` (its drivers are in _tick_async.py) = claim a batch of due journeys
+(``next_due <= now``) in ONE write transaction (PostgreSQL ``FOR UPDATE SKIP LOCKED``;
+SQLite's write lock), ``decide_tick`` each (pure), write the batch's rows at once, commit;
+again until ``limit``.  Exactly once: a journey is advanced only while its claim is held,
+the write is checked against the row's version and timeouts fired, and a timeout's move
+carries its deterministic event id (unique in the store); a process that dies before the
+commit leaves the batch's rows as they were, still due, for the next tick.
+
+``import_journeys`` = check each journey with its machine (_import.py, pure),
+then write a batch of whole journeys (rows, history, event ids; no outbox rows) in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .._clock import ensure_utc
+from .._definition import Policy
+from .._errors import ConcurrencyConflict, JourneyError, SnapshotError
+from .._outcome import Outcome
+from .._records import HistoryEntry, Journey
+from .._runtime import JourneyMachine
+from ._core import (
+    Decision,
+    Event,
+    JourneyRow,
+    TickReport,
+    check_event,
+    decide,
+    journey_from_row,
+    journey_from_snapshot,
+)
+from ._import import import_row
+from ._records import JourneyImport, as_event
+from ._store_async import AsyncStore
+from ._tick_async import tick_batches, tick_one_by_one
+
+if True:  # ASYNC
+    import inspect
+
+__all__ = ["AsyncJourneyService"]
+
+
+class AsyncJourneyService:
+    """Durable journeys: each event is handled exactly once, in one store transaction.
+
+    ``store`` is a ``journeyfsm.stores`` store (``AsyncMemoryStore``, ``AsyncSQLiteStore``).
+    ``initial_data(key)`` makes the data of a journey's first move (default: empty);
+    ``max_attempts`` bounds the reads-and-decides on version conflicts.
+
+    >>> import asyncio
+    >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
+    >>> from journeyfsm.stores import AsyncMemoryStore
+    >>> service = AsyncJourneyService(JourneyMachine(templates.aida()), AsyncMemoryStore())
+    >>> asyncio.run(service.handle("c-42", "engage", event_id="evt-1")).dest
+    'interest'
+    >>> asyncio.run(service.get("c-42")).stage
+    'interest'
+    """
+
+    def __init__(
+        self,
+        machine: JourneyMachine,
+        store: AsyncStore,
+        *,
+        initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
+        max_attempts: int = 10,
+        backoff: float = 0.002,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not isinstance(machine, JourneyMachine):
+            raise TypeError(f"AsyncJourneyService takes a JourneyMachine, got {machine!r}")
+        if True:  # ASYNC
+            if not callable(getattr(store, "transaction", None)) or not (
+                inspect.iscoroutinefunction(getattr(store, "create_schema", None))
+            ):
+                raise TypeError(
+                    "AsyncJourneyService takes an async store (journeyfsm.stores."
+                    f"AsyncMemoryStore, AsyncSQLiteStore), got {store!r}; a sync store "
+                    "(MemoryStore, SQLiteStore, PostgresStore) goes with JourneyService"
+                )
+        else:
+            if not callable(getattr(store, "transaction", None)):
+                raise TypeError(
+                    f"JourneyService takes a store (journeyfsm.stores.MemoryStore, SQLiteStore), "
+                    f"got {store!r}"
+                )
+        if type(max_attempts) is not int or max_attempts < 1:
+            raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+        self.machine = machine
+        self.store = store
+        self.definition = machine.definition.name
+        self.initial_data = initial_data
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self._rng = rng or random.Random()
+
+    def _now(self) -> datetime:
+        return ensure_utc(self.machine.clock.now(), what="the machine's clock")
+
+    async def handle(
+        self,
+        key: str,
+        trigger: str,
+        payload: Any = None,
+        *,
+        event_id: str | None = None,
+        at: datetime | None = None,
+        meta: Mapping[str, Any] | None = None,
+        policy: Policy | None = None,
+    ) -> Outcome:
+        """Load (or start) journey ``key``, fire ``trigger``, commit the move; the outcome.
+
+        The move's journey row, history entry, event id and outbox rows (one per effect)
+        are committed in one transaction.  A redelivered ``event_id`` returns
+        ``duplicate`` (``outcome.seq`` is the seq of the move it made) and writes
+        nothing; so do blocked and ignored events.  An unknown trigger, a payload that is
+        not JSON-shaped or a naive ``at`` is refused before anything is read or written.
+        After ``max_attempts`` version conflicts: ``ConcurrencyConflict``.
+
+        >>> import asyncio
+        >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> service = AsyncJourneyService(JourneyMachine(templates.aida()), AsyncMemoryStore())
+        >>> asyncio.run(service.handle("c-1", "engage", {"source": "ad"}, event_id="e-1")).status
+        'moved'
+        >>> asyncio.run(service.handle("c-1", "engage", event_id="e-1")).seq
+        1
+        """
+        event = Event(key, trigger, payload, event_id=event_id, at=at, meta=meta, policy=policy)
+        check_event(self.machine, event)
+        for attempt in range(1, self.max_attempts + 1):
+            async with self.store.transaction(write=False) as tx:
+                row = await tx.load(self.definition, key)
+                seen = await tx.event_seq(self.definition, key, event_id) if event_id else None
+            decision = self._decide(row, event, seen)
+            if not decision.writes:
+                return decision.result
+            try:
+                async with self.store.transaction() as tx:
+                    await tx.write(decision)
+            except ConcurrencyConflict as err:
+                if attempt == self.max_attempts:
+                    raise ConcurrencyConflict(
+                        f"journey {key!r} (definition {self.definition!r}): another worker "
+                        f"moved it first on each of {attempt} attempts to handle {trigger!r}; "
+                        "nothing was written for this event: deliver it again later",
+                        key=key,
+                        trigger=trigger,
+                    ) from err
+                self.machine.logger.info(
+                    "journey.conflict", key=key, trigger=trigger, event_id=event_id, attempt=attempt
+                )
+                await self._sleep(attempt)
+                continue
+            return decision.result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
+        return decide(
+            self.machine,
+            row,
+            event,
+            seen_seq=seen,
+            now=self._now(),
+            initial_data=self.initial_data,
+            checked=True,  # handle and handle_many check every event first
+        )
+
+    async def _sleep(self, attempt: int) -> None:
+        # exponential, with full jitter: racing workers spread out instead of colliding again
+        await asyncio.sleep(self._rng.uniform(0, self.backoff * 2 ** min(attempt, 10)))
+
+    async def handle_many(self, events: Iterable[Event], *, batch_size: int = 100) -> list[Outcome]:
+        """Handle events in order, ``batch_size`` per write transaction; their outcomes.
+
+        Each batch reads its journeys and seen event ids at once, decides its events in
+        order in memory (a journey's later events see the row its earlier ones made; an
+        event id repeated in the batch is a ``duplicate`` with the seq it got), and
+        writes all the moves in ONE transaction, each journey once, checked against the
+        version it had when read.  Outcomes, history and outbox rows are exactly those
+        ``handle`` would give, event after event.  If another worker moved one of the
+        journeys meanwhile (``ConcurrencyConflict``), the batch's events are handled
+        again one by one (``handle``, with its retries).  Every event is checked first:
+        bad input refuses the whole call before anything is written.  If an event raises
+        while a batch is decided (a hook's ``HookError``, a guard's ``GuardError``),
+        nothing of the batch is written and its events are handled again one by one: the
+        events before the failing one are committed, and the error propagates.  Deliver
+        with event ids, and a retry of the whole call skips what was committed
+        (``duplicate``).
+
+        >>> import asyncio
+        >>> from journeyfsm import Event, JourneyMachine, AsyncJourneyService, templates
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> service = AsyncJourneyService(JourneyMachine(templates.aida()), AsyncMemoryStore())
+        >>> outcomes = asyncio.run(service.handle_many([Event("c-1", "engage"), Event("c-1", "want")]))
+        >>> [o.dest for o in outcomes]
+        ['interest', 'desire']
+
+        An event may also be a ``(key, trigger)`` or ``(key, trigger, payload)`` tuple, or a
+        dict with ``key`` and ``trigger`` and any of ``payload``, ``event_id``, ``at``,
+        ``meta``, ``policy`` (as a queue consumer decodes it):
+
+        >>> asyncio.run(service.handle_many([("c-2", "engage"), {"key": "c-2", "trigger": "want"}]))[1].dest
+        'desire'
+        """
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        todo = [as_event(event, i) for i, event in enumerate(events)]
+        for event in todo:
+            check_event(self.machine, event)
+        out: list[Outcome] = []
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            try:
+                out.extend(await self._batch(batch))
+            except ConcurrencyConflict:
+                out.extend(await self._one_by_one(batch))
+            except Exception:
+                # commits up to the failing event, which raises (again) there
+                out.extend(await self._one_by_one(batch))
+        return out
+
+    async def _batch(self, batch: Sequence[Event]) -> list[Outcome]:
+        # read the batch's rows and seen event ids in one go (2 statements) ...
+        name = self.definition
+        async with self.store.transaction(write=False) as tx:
+            rows: dict[str, JourneyRow | None] = dict(
+                await tx.load_many(name, list(dict.fromkeys(e.key for e in batch)))
+            )
+            pairs = [(e.key, e.event_id) for e in batch if e.event_id is not None]
+            seen = await tx.event_seqs(name, pairs) if pairs else {}
+        # ... decide each event in memory, in order: a journey's later events see the row
+        # its earlier ones made, an event id repeated in the batch is a duplicate ...
+        out, moves = [], []
+        for event in batch:
+            eid = event.event_id
+            decision = self._decide(
+                rows.get(event.key), event, None if eid is None else seen.get((event.key, eid))
+            )
+            if decision.writes:
+                # the event's row, or the last of the timeouts that fired before it
+                rows[event.key] = decision.journey or decision.timeouts[-1].journey
+                if decision.event_id is not None:
+                    seen[(event.key, decision.event_id.event_id)] = decision.event_id.seq
+                moves.append(decision)
+            out.append(decision.result)
+        # ... and write every move in one transaction, version-checked per journey
+        if moves:
+            async with self.store.transaction() as tx:
+                await tx.write_many(moves)
+        return out
+
+    async def _one_by_one(self, batch: Sequence[Event]) -> list[Outcome]:
+        return [
+            await self.handle(
+                e.key,
+                e.trigger,
+                e.payload,
+                event_id=e.event_id,
+                at=e.at,
+                meta=e.meta,
+                policy=e.policy,
+            )
+            for e in batch
+        ]
+
+    async def get(self, key: str) -> Journey | None:
+        """The stored journey ``key`` (history not loaded: see :meth:`history`), or ``None``.
+
+        A journey is stored from its first move on.
+
+        >>> import asyncio
+        >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> service = AsyncJourneyService(JourneyMachine(templates.aida()), AsyncMemoryStore())
+        >>> asyncio.run(service.get("c-1")) is None
+        True
+        """
+        async with self.store.transaction(write=False) as tx:
+            row = await tx.load(self.definition, key)
+        return None if row is None else journey_from_row(self.machine, row, table="journeys")
+
+    async def history(self, key: str, *, after: int = 0, limit: int = 100) -> list[HistoryEntry]:
+        """Journey ``key``'s history entries with ``seq > after``, oldest first (a page).
+
+        >>> import asyncio
+        >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> service = AsyncJourneyService(JourneyMachine(templates.aida()), AsyncMemoryStore())
+        >>> _ = asyncio.run(service.handle("c-1", "engage"))
+        >>> [(e.seq, e.dest) for e in asyncio.run(service.history("c-1"))]
+        [(1, 'interest')]
+        """
+        if type(limit) is not int or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        async with self.store.transaction(write=False) as tx:
+            return await tx.history(self.definition, key, after=after, limit=limit)
+
+    async def tick(
+        self, now: datetime | None = None, *, limit: int = 1000, batch_size: int = 100
+    ) -> TickReport:
+        """Fire the timeouts due at ``now`` (default: the clock) of up to ``limit`` journeys.
+
+        Journeys are taken soonest-due first, ``batch_size`` per transaction: one
+        transaction claims a batch (PostgreSQL ``FOR UPDATE SKIP LOCKED``, so workers share
+        the due journeys without waiting on each other), fires every timeout due of each
+        journey in order, at its own due time, as ``JourneyMachine.tick`` fires it
+        (history, event ids and outbox rows written as ``handle`` writes them), writes the
+        batch at once and commits.  ``batch_size=1`` advances each journey in its own
+        transaction (and counts ``report.skipped``).  Safe with any number of workers
+        ticking one database: each timeout fires once.  A journey whose timeout raises (a
+        hook) is left out of its batch's writes (the others commit) and listed in
+        ``report.failed``; the next tick tries it again.  When ``report.journeys`` equals
+        ``limit``, more may be due: tick again.
+
+        >>> import asyncio
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from journeyfsm import JourneyBuilder, JourneyMachine, AsyncJourneyService
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> d = (JourneyBuilder("cart").stage("browsing", initial=True).stage("cart")
+        ...      .stage("abandoned", final=True).transition("add_to_cart", "browsing", "cart")
+        ...      .transition("abandon", "cart", "abandoned")
+        ...      .timeout("cart", timedelta(hours=24), "abandon").build())
+        >>> service = AsyncJourneyService(JourneyMachine(d), AsyncMemoryStore())
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> _ = asyncio.run(service.handle("c-1", "add_to_cart", at=t0))
+        >>> asyncio.run(service.tick(t0 + timedelta(hours=23))).fired
+        0
+        >>> report = asyncio.run(service.tick(t0 + timedelta(days=3)))
+        >>> report.fired, asyncio.run(service.get("c-1")).stage, asyncio.run(service.history("c-1"))[-1].at - t0
+        (1, 'abandoned', datetime.timedelta(days=1))
+        """
+        if type(limit) is not int or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        until = self._now() if now is None else ensure_utc(now, what="tick(now=...)")
+        if batch_size == 1:
+            return await tick_one_by_one(self, until, limit)
+        return await tick_batches(self, until, limit, batch_size)
+
+    async def journeys(
+        self, definition: str | None = None, *, batch: int = 500
+    ) -> AsyncIterator[Journey]:
+        """Every stored journey (of ``definition``, or of all definitions), with its whole
+        history, in (definition, key) order, read ``batch`` journeys at a time.
+
+        A journey of this service's definition is restored (and checked) by its machine;
+        one of another definition is a plain ``Journey`` record of its rows.  Memory use
+        is bounded by the batch, so funnels can be computed from a store of any size.
+
+        >>> import asyncio
+        >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> service = AsyncJourneyService(JourneyMachine(templates.aida()), AsyncMemoryStore())
+        >>> _ = asyncio.run(service.handle_many([("c-1", "engage"), ("c-2", "engage"), ("c-2", "want")]))
+        >>> async def stored():
+        ...     return [(j.key, j.stage, len(j.history)) async for j in service.journeys()]
+        >>> asyncio.run(stored())
+        [('c-1', 'interest', 1), ('c-2', 'desire', 2)]
+        """
+        if type(batch) is not int or batch < 1:
+            raise ValueError(f"batch must be an int >= 1, got {batch!r}")
+        if definition is not None and (not isinstance(definition, str) or not definition):
+            raise ValueError(f"definition must be a definition's name or None, got {definition!r}")
+        after: tuple[str, str] | None = None
+        while True:
+            async with self.store.transaction(write=False) as tx:
+                rows = await tx.journeys_page(definition, after=after, limit=batch)
+                histories: dict[str, dict[str, list[HistoryEntry]]] = {}
+                for name in dict.fromkeys(r.definition for r in rows):
+                    keys = [r.key for r in rows if r.definition == name]
+                    histories[name] = await tx.histories(name, keys)
+            for row in rows:
+                yield self._journey(row, histories[row.definition].get(row.key, []))
+            if len(rows) < batch:
+                return
+            after = (rows[-1].definition, rows[-1].key)
+
+    def _journey(self, row: JourneyRow, history: list[HistoryEntry]) -> Journey:
+        if row.definition == self.definition:
+            journey = journey_from_row(self.machine, row, table="journeys")
+            snap = self.machine.snapshot(journey, history=False)
+            snap["history"] = [entry.to_dict() for entry in history]
+            return journey_from_snapshot(self.machine, snap, row.key)
+        return Journey(
+            row.key,
+            row.stage,
+            row.data,
+            history,
+            row.version,
+            definition=row.definition,
+            started_at=row.started_at,
+            entered_at=row.entered_at,
+            entry_seq=row.entry_seq,
+            timeouts_fired=row.timeouts_fired,
+        )
+
+    async def import_journeys(
+        self, journeys: Iterable[Journey], *, replace: bool = False, batch_size: int = 500
+    ) -> int:
+        """Write finished journeys of this service's definition into the store; how many.
+
+        Each journey is written whole: its row (stage, data, version, timeout clock and
+        ``next_due``), every history entry, and the event id of each move with its seq (a
+        later ``handle`` with one of them is a ``duplicate``; timeouts fire as they would
+        have, from the journey's clock, on the next ``tick``).  Imported moves never run
+        effects: NO outbox rows are written, for the journey's past or otherwise.
+
+        Every journey is first checked by the machine (its snapshot restored: stages,
+        history chain, version, clock) and must belong to this definition, start in the
+        initial stage, have a known clock and no event id twice; a journey that fails is a
+        ``SnapshotError`` naming it before its batch is written.  Journeys are written
+        ``batch_size`` per transaction: a refused journey, or a key already stored, stops
+        the import with nothing of its batch written (earlier batches stay committed; the
+        error says which journey).  ``replace=True`` replaces stored keys instead: their
+        row, history, event ids and outbox rows (pending, done and dead: a kept row's
+        idempotency key would collide with the new history's later moves) are deleted in
+        the same transaction.
+
+        >>> import asyncio
+        >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> machine = JourneyMachine(templates.aida())
+        >>> journey = machine.start("c-1")
+        >>> _ = machine.fire(journey, "engage", event_id="e-1")
+        >>> service = AsyncJourneyService(machine, AsyncMemoryStore())
+        >>> asyncio.run(service.import_journeys([journey]))
+        1
+        >>> asyncio.run(service.get("c-1")).stage, asyncio.run(service.handle("c-1", "engage", event_id="e-1")).status
+        ('interest', 'duplicate')
+        """
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if type(replace) is not bool:
+            raise TypeError(f"replace must be True or False, got {replace!r}")
+        if isinstance(journeys, (Journey, str, bytes)) or not isinstance(journeys, Iterable):
+            raise TypeError(
+                f"import_journeys() takes an iterable of Journey objects, got {journeys!r}"
+            )
+        done = 0
+        batch: list[JourneyImport] = []
+        seen: dict[str, int] = {}
+        try:
+            for index, journey in enumerate(journeys):
+                item = import_row(self.machine, journey, self._now(), index)
+                first = seen.setdefault(item.row.key, index)
+                if first != index:
+                    raise SnapshotError(
+                        f"cannot import journey {item.row.key!r} twice (items {first} and "
+                        f"{index}): import each journey once",
+                        key=item.row.key,
+                    )
+                batch.append(item)
+                if len(batch) == batch_size:
+                    done += await self._import_batch(batch, replace)
+                    batch = []
+            if batch:
+                done += await self._import_batch(batch, replace)
+        except JourneyError as err:
+            if done:  # say what stays committed
+                err.message = f"{err.message} ({done} journeys were imported before this batch)"
+                err.args = (err.message,)
+            raise
+        return done
+
+    async def _import_batch(self, batch: list[JourneyImport], replace: bool) -> int:
+        async with self.store.transaction() as tx:
+            await tx.import_rows(self.definition, batch, replace=replace)
+        return len(batch)
+
+    async def purge_event_ids(self, older_than: datetime) -> int:
+        """Forget event ids committed before ``older_than`` (retention); how many.
+
+        A redelivery of a purged event id is handled again: keep ids longer than any
+        sender retries.
+        """
+        when = ensure_utc(older_than, what="older_than")
+        async with self.store.transaction() as tx:
+            return await tx.purge_event_ids(when)
