@@ -245,3 +245,22 @@ def test_sqlite_calls_run_on_the_store_s_own_thread(tmp_path: Path) -> None:
     assert asyncio.run(main()).startswith("journeyfsm-sqlite")
     assert not loop_thread[0].startswith("journeyfsm-sqlite")
     asyncio.run(store.close())
+
+
+def test_a_closed_sqlite_store_says_so_and_closing_again_does_nothing(tmp_path: Path) -> None:
+    store = AsyncSQLiteStore(tmp_path / "journeys.db", create_schema=True)
+    service = AsyncJourneyService(shop_machine(), store)
+
+    async def main() -> None:
+        await service.handle("c-1", "add_to_cart", {"sku": "mug"})
+        await store.close()
+        await store.close()  # a second close is a no-op
+        with pytest.raises(StoreError, match=r"AsyncSQLiteStore\(.*\) is closed; make a new"):
+            await service.get("c-1")
+        with pytest.raises(StoreError, match="is closed"):
+            await service.handle("c-1", "add_to_cart", {"sku": "pen"})
+
+    asyncio.run(main())
+    reopened = JourneyService(shop_machine(), SQLiteStore(tmp_path / "journeys.db"))
+    journey = reopened.get("c-1")
+    assert journey is not None and journey.data["cart"] == ["mug"]

@@ -177,17 +177,28 @@ class AsyncSQLiteStore(_InlineStore):
             self._thread.shutdown(wait=False)
             raise
         super().__init__(sync)
+        self._closed = False
         self.sqlite = sync
         self.path, self.prefix = sync.path, sync.prefix
 
+    def _submit(
+        self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> concurrent.futures.Future[T]:
+        if self._closed:
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}) is closed; make a new store (at "
+                "start-up) to use the file again"
+            )
+        return self._thread.submit(fn, *args, **kwargs)
+
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        done = asyncio.wrap_future(self._thread.submit(fn, *args, **kwargs))
+        done = asyncio.wrap_future(self._submit(fn, *args, **kwargs))
         # a cancelled waiter leaves the call to finish on the thread (never withdrawn)
         done.add_done_callback(_retrieve)
         return await asyncio.shield(done)
 
     async def _begin(self, cm: AbstractContextManager[StoreTransaction]) -> StoreTransaction:
-        begun = self._thread.submit(cm.__enter__)
+        begun = self._submit(cm.__enter__)
         waited = asyncio.wrap_future(begun)
         waited.add_done_callback(_retrieve)
         try:
@@ -198,9 +209,15 @@ class AsyncSQLiteStore(_InlineStore):
             raise
 
     async def close(self) -> None:
-        """Close the store's connection and end its thread (after the calls queued)."""
-        await self._call(self.sqlite.close)
-        self._thread.shutdown(wait=False)
+        """Close the store's connection and end its thread (after the calls queued);
+        closing again does nothing, and any other use afterwards is a ``StoreError``."""
+        if self._closed:
+            return
+        try:
+            await self._call(self.sqlite.close)
+        finally:
+            self._closed = True
+            self._thread.shutdown(wait=False)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
