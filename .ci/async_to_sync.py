@@ -53,6 +53,7 @@ TWINS = {
     "journeyfsm/stores/_postgres_outbox_async.py": "journeyfsm/stores/_postgres_outbox.py",
     "journeyfsm/stores/_postgres_bulk_async.py": "journeyfsm/stores/_postgres_bulk.py",
     "journeyfsm/stores/_postgres_rows_async.py": "journeyfsm/stores/_postgres_rows.py",
+    "journeyfsm/stores/_postgres_async.py": "journeyfsm/stores/_postgres.py",
 }
 
 NAMES = {
