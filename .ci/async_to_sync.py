@@ -22,8 +22,9 @@ comments, docstrings and layout of the source survive into the twin:
 - a docstring line with the comment ``# async only`` is dropped (a step only the async
   API has, as ``await store.open()`` in a usage example);
 - a block ``if True:  # ASYNC`` ... ``else:`` ... keeps only its ``else`` body (dedented)
-  in the twin, and one without ``else`` is dropped: the few lines that must differ
-  (checking that a store is an async one).
+  in the twin, as written (no renames: it is sync code, and may name an async class, as
+  "give an AsyncConnection to AsyncPostgresStore"), and one without ``else`` is dropped:
+  the few lines that must differ (checking that a store is an async one).
 
 The result goes through ``ruff check --fix --select I,RUF022`` (imports and ``__all__``
 sorted after the renames) and ``ruff format``, and opens with a comment naming its source.
@@ -150,8 +151,10 @@ def _block_end(lines: list[str], i: int, indent: str) -> int:
     return i
 
 
-def _async_blocks(source: str) -> str:
-    """Keep the ``else`` body of each ``if True:  # ASYNC`` block, dedented."""
+def _async_blocks(source: str) -> tuple[str, list[range]]:
+    """Keep the ``else`` body of each ``if True:  # ASYNC`` block, dedented; and the
+    (1-based) line numbers of those bodies, which are sync code already."""
+    kept_lines: list[range] = []
     while (m := _ASYNC_BLOCK.search(source)) is not None:
         indent = m["indent"]
         lines = source[m.end() :].split("\n")
@@ -161,8 +164,10 @@ def _async_blocks(source: str) -> str:
             continue
         j = _block_end(lines, i + 1, indent)
         kept = [s[4:] if s.strip() else s for s in lines[i + 1 : j]]
+        first = source.count("\n", 0, m.start()) + 1
+        kept_lines.append(range(first, first + len(kept)))
         source = source[: m.start()] + "\n".join(kept + lines[j:])
-    return source
+    return source, kept_lines
 
 
 _SKIPPED = (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
@@ -213,7 +218,7 @@ def _next(tokens: list[tokenize.TokenInfo], n: int) -> tokenize.TokenInfo:
 
 def rewrite(source: str) -> str:
     """The sync twin of async ``source`` (before formatting)."""
-    source = _async_blocks(source)
+    source, verbatim = _async_blocks(source)
     offsets = [0]
     for line in source.splitlines(keepends=True):
         offsets.append(offsets[-1] + len(line))
@@ -228,6 +233,8 @@ def rewrite(source: str) -> str:
     closes = set(opens.values())
     for n, tok in enumerate(tokens):
         kind, text = tok.type, tok.string
+        if any(tok.start[0] in lines for lines in verbatim):
+            continue  # an else body of an ASYNC block: written for the twin, kept as is
         nxt = tokens[n + 1] if n + 1 < len(tokens) else tok
         if kind == getattr(tokenize, "FSTRING_START", None):
             fstring_start = at(tok.start) if depth == 0 else fstring_start

@@ -166,3 +166,20 @@ def test_articles_follow_the_rename_and_async_only_doc_lines_are_dropped() -> No
     """
 '''
     )
+
+
+def test_an_else_body_is_sync_code_already_and_is_kept_as_written() -> None:
+    source = """async def f(conn):
+    if True:  # ASYNC
+        check(conn, "AsyncPostgresStore")
+    else:
+        check(conn, "give an AsyncConnection to AsyncPostgresStore")  # AsyncStore
+    await AsyncPostgresStore(conn).open()
+"""
+    assert (
+        gen.rewrite(source)
+        == """def f(conn):
+    check(conn, "give an AsyncConnection to AsyncPostgresStore")  # AsyncStore
+    PostgresStore(conn).open()
+"""
+    )

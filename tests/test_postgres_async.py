@@ -251,6 +251,20 @@ def test_what_an_async_postgres_store_is_handed_is_checked_where_it_enters(
     asyncio.run(unopened())
 
 
+def test_each_store_refuses_the_other_s_connection_naming_the_fix() -> None:
+    async def main() -> str:
+        async with await psycopg.AsyncConnection.connect(pg_dsn()) as conn:
+            with pytest.raises(TypeError) as caught:
+                PostgresStore(connection=conn)  # type: ignore[arg-type]
+            return str(caught.value)
+
+    message = asyncio.run(main())
+    assert "psycopg.Connection" in message and "psycopg.connect(dsn)" in message
+    assert "to AsyncPostgresStore" in message
+    with pytest.raises(TypeError, match="PostgresStore takes a DSN string"):
+        PostgresStore(b"postgresql://x")  # type: ignore[arg-type]
+
+
 def test_a_wrong_dsn_or_a_missing_schema_fails_at_open_without_the_password() -> None:
     async def wrong() -> None:
         store = AsyncPostgresStore(

@@ -88,6 +88,15 @@ class PostgresStore(StoreMethods):
     ) -> None:
         if (dsn is None) == (connection is None):
             raise TypeError("PostgresStore takes a DSN or connection=..., exactly one")
+        if connection is not None and not isinstance(connection, psycopg.Connection):
+            raise TypeError(
+                "PostgresStore takes a psycopg.Connection as connection=, got "
+                f"{type(connection).__module__}.{type(connection).__qualname__}: open one "
+                "with `psycopg.connect(dsn)`, or give a psycopg.AsyncConnection to "
+                "AsyncPostgresStore (with AsyncJourneyService)"
+            )
+        if dsn is not None and not isinstance(dsn, str):
+            raise TypeError(f"PostgresStore takes a DSN string, got {dsn!r}")
         self.prefix = check_prefix(prefix)
         check_prefix(schema)
         if not schema:

@@ -126,8 +126,16 @@ class AsyncPostgresStore(StoreMethods):
                     "with `await psycopg.AsyncConnection.connect(dsn)`, or give a sync "
                     "psycopg.Connection to PostgresStore"
                 )
-            if dsn is not None and not isinstance(dsn, str):
-                raise TypeError(f"AsyncPostgresStore takes a DSN string, got {dsn!r}")
+        else:
+            if connection is not None and not isinstance(connection, psycopg.Connection):
+                raise TypeError(
+                    "PostgresStore takes a psycopg.Connection as connection=, got "
+                    f"{type(connection).__module__}.{type(connection).__qualname__}: open one "
+                    "with `psycopg.connect(dsn)`, or give a psycopg.AsyncConnection to "
+                    "AsyncPostgresStore (with AsyncJourneyService)"
+                )
+        if dsn is not None and not isinstance(dsn, str):
+            raise TypeError(f"AsyncPostgresStore takes a DSN string, got {dsn!r}")
         self.prefix = check_prefix(prefix)
         check_prefix(schema)
         if not schema:
