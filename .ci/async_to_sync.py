@@ -8,16 +8,23 @@ comments, docstrings and layout of the source survive into the twin:
 
 - ``async def`` / ``async with`` / ``async for`` lose their ``async``; ``await x`` is ``x``;
 - a name of ``NAMES`` is renamed wherever it appears: in code, comments and strings
-  (``AsyncJourneyService`` -> ``JourneyService``, ``__aenter__`` -> ``__enter__``, ...);
+  (``AsyncJourneyService`` -> ``JourneyService``, ``__aenter__`` -> ``__enter__``, ...),
+  and the article before it follows ("an AsyncPostgresStore" is "a PostgresStore");
 - ``asyncio.<name>`` is replaced by its sync twin (``DOTTED``; another asyncio name is an
   error: the sync module cannot have it), ``import asyncio`` by ``import time``;
 - in docstring examples (``>>>`` / ``...`` lines) the same rewrite, and more: an
   ``asyncio.run(x)`` is ``x`` and the line ``>>> import asyncio`` is dropped, so an
   example written for the async API is the same example for the sync one;
 - in f-strings, the names renamed and ``await`` dropped (from the replacement fields);
+- parentheses that only wrap an await of a primary are dropped with the ``await``:
+  ``await (await conn.execute(q)).fetchone()`` is ``conn.execute(q).fetchone()`` (psycopg's
+  async cursors), not ``(conn.execute(q)).fetchone()``;
+- a docstring line with the comment ``# async only`` is dropped (a step only the async
+  API has, as ``await store.open()`` in a usage example);
 - a block ``if True:  # ASYNC`` ... ``else:`` ... keeps only its ``else`` body (dedented)
-  in the twin, and one without ``else`` is dropped: the few lines that must differ
-  (checking that a store is an async one).
+  in the twin, as written (no renames: it is sync code, and may name an async class, as
+  "give an AsyncConnection to AsyncPostgresStore"), and one without ``else`` is dropped:
+  the few lines that must differ (checking that a store is an async one).
 
 The result goes through ``ruff check --fix --select I,RUF022`` (imports and ``__all__``
 sorted after the renames) and ``ruff format``, and opens with a comment naming its source.
@@ -29,6 +36,7 @@ sorted after the renames) and ``ruff format``, and opens with a comment naming i
 from __future__ import annotations
 
 import io
+import keyword
 import re
 import shutil
 import subprocess
@@ -43,6 +51,10 @@ TWINS = {
     "journeyfsm/service/_store_async.py": "journeyfsm/service/_store.py",
     "journeyfsm/service/_tick_async.py": "journeyfsm/service/_tick.py",
     "journeyfsm/service/_async.py": "journeyfsm/service/_sync.py",
+    "journeyfsm/stores/_postgres_outbox_async.py": "journeyfsm/stores/_postgres_outbox.py",
+    "journeyfsm/stores/_postgres_bulk_async.py": "journeyfsm/stores/_postgres_bulk.py",
+    "journeyfsm/stores/_postgres_rows_async.py": "journeyfsm/stores/_postgres_rows.py",
+    "journeyfsm/stores/_postgres_async.py": "journeyfsm/stores/_postgres.py",
 }
 
 NAMES = {
@@ -62,11 +74,24 @@ NAMES = {
     "__anext__": "__next__",
     "_store_async": "_store",
     "_tick_async": "_tick",
+    # the PostgreSQL store (psycopg 3's async classes and their sync twins)
+    "AsyncConnection": "Connection",
+    "AsyncConnectionPool": "ConnectionPool",
+    "AsyncCursor": "Cursor",
+    "AsyncPostgresStore": "PostgresStore",
+    "AsyncPostgresTransaction": "PostgresTransaction",
+    "AsyncPostgresOutboxRows": "PostgresOutboxRows",
+    "AsyncPostgresBulkRows": "PostgresBulkRows",
+    "_postgres_async": "_postgres",
+    "_postgres_rows_async": "_postgres_rows",
+    "_postgres_bulk_async": "_postgres_bulk",
+    "_postgres_outbox_async": "_postgres_outbox",
 }
 
 DOTTED = {"asyncio.sleep": "time.sleep"}
 
 _WORD = re.compile(r"\b(" + "|".join(sorted(NAMES, key=len, reverse=True)) + r")\b")
+_AN = re.compile(r"\b([Aa])n (Async\w+)\b")
 _PHRASE = re.compile(r"\basync (def|with|for)\b")
 _ASYNC_BLOCK = re.compile(r"^(?P<indent> *)if True:  # ASYNC\n", re.M)
 
@@ -76,6 +101,8 @@ class GenerateError(Exception):
 
 
 def _words(text: str) -> str:
+    # "an AsyncPostgresStore" is "a PostgresStore"
+    text = _AN.sub(lambda m: f"{m[1]} {m[2]}" if m[2] in NAMES else m[0], text)
     return _WORD.sub(lambda m: NAMES[m[1]], text)
 
 
@@ -113,7 +140,7 @@ def _fstring(text: str) -> str:
 
 
 def _string(text: str) -> str:
-    lines = [_example_line(line) for line in text.split("\n")]
+    lines = [_example_line(line) for line in text.split("\n") if "  # async only" not in line]
     return "\n".join(line for line in lines if line is not None)
 
 
@@ -124,8 +151,10 @@ def _block_end(lines: list[str], i: int, indent: str) -> int:
     return i
 
 
-def _async_blocks(source: str) -> str:
-    """Keep the ``else`` body of each ``if True:  # ASYNC`` block, dedented."""
+def _async_blocks(source: str) -> tuple[str, list[range]]:
+    """Keep the ``else`` body of each ``if True:  # ASYNC`` block, dedented; and the
+    (1-based) line numbers of those bodies, which are sync code already."""
+    kept_lines: list[range] = []
     while (m := _ASYNC_BLOCK.search(source)) is not None:
         indent = m["indent"]
         lines = source[m.end() :].split("\n")
@@ -135,13 +164,61 @@ def _async_blocks(source: str) -> str:
             continue
         j = _block_end(lines, i + 1, indent)
         kept = [s[4:] if s.strip() else s for s in lines[i + 1 : j]]
+        first = source.count("\n", 0, m.start()) + 1
+        kept_lines.append(range(first, first + len(kept)))
         source = source[: m.start()] + "\n".join(kept + lines[j:])
-    return source
+    return source, kept_lines
+
+
+_SKIPPED = (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+
+
+def _await_parens(tokens: list[tokenize.TokenInfo]) -> dict[int, int]:
+    """The ``(`` -> ``)`` token indices of the parentheses that only wrap ``await`` and a
+    primary (names, dots, calls, subscripts: no operator or comment at their own level)."""
+    found: dict[int, int] = {}
+    for n, tok in enumerate(tokens[:-1]):
+        k = n + 1
+        while k < len(tokens) - 1 and tokens[k].type in _SKIPPED:
+            k += 1
+        if not (tok.type == tokenize.OP and tok.string == "(" and tokens[k].string == "await"):
+            continue
+        prev = tokens[n - 1] if n else tok
+        if (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string)) or prev.string in (
+            ")",
+            "]",
+        ):
+            continue  # a call's parentheses: f(await x), not (await x)
+        depth, plain = 0, True
+        for m in range(k + 1, len(tokens)):
+            t = tokens[m]
+            if t.type == tokenize.COMMENT and depth == 0:
+                plain = False
+            if t.string in "([{" and t.type == tokenize.OP:
+                depth += 1
+            elif t.string in ")]}" and t.type == tokenize.OP:
+                if depth == 0:
+                    break
+                depth -= 1
+            elif depth == 0 and t.type not in (tokenize.NAME, *_SKIPPED) and t.string != ".":
+                plain = False
+        else:
+            continue
+        if plain:
+            found[n] = m
+    return found
+
+
+def _next(tokens: list[tokenize.TokenInfo], n: int) -> tokenize.TokenInfo:
+    """The first token after ``n`` that is not a line break or an indent."""
+    while tokens[n + 1].type in _SKIPPED:
+        n += 1
+    return tokens[n + 1]
 
 
 def rewrite(source: str) -> str:
     """The sync twin of async ``source`` (before formatting)."""
-    source = _async_blocks(source)
+    source, verbatim = _async_blocks(source)
     offsets = [0]
     for line in source.splitlines(keepends=True):
         offsets.append(offsets[-1] + len(line))
@@ -152,8 +229,12 @@ def rewrite(source: str) -> str:
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement), in order
     fstring_start, depth = 0, 0  # Python 3.12+ tokenizes f-strings: rewritten whole
+    opens = _await_parens(tokens)
+    closes = set(opens.values())
     for n, tok in enumerate(tokens):
         kind, text = tok.type, tok.string
+        if any(tok.start[0] in lines for lines in verbatim):
+            continue  # an else body of an ASYNC block: written for the twin, kept as is
         nxt = tokens[n + 1] if n + 1 < len(tokens) else tok
         if kind == getattr(tokenize, "FSTRING_START", None):
             fstring_start = at(tok.start) if depth == 0 else fstring_start
@@ -165,6 +246,11 @@ def rewrite(source: str) -> str:
                 edits.append((fstring_start, end, _fstring(source[fstring_start:end])))
         elif depth:
             continue
+        elif n in opens:  # "(" and the space after it, to the await
+            edits.append((at(tok.start), at(_next(tokens, n).start), ""))
+        elif n in closes:  # the space before ")" and the ")"
+            last = max(i for i in range(n) if tokens[i].type not in _SKIPPED)
+            edits.append((at(tokens[last].end), at(tok.end), ""))
         elif kind == tokenize.NAME and text in ("async", "await"):
             edits.append((at(tok.start), at(nxt.start), ""))  # the keyword and its space
         elif kind == tokenize.NAME and text == "asyncio":

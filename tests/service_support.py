@@ -33,7 +33,6 @@ from journeyfsm import (
     ManualClock,
 )
 from journeyfsm.stores import AsyncMemoryStore, AsyncSQLiteStore, MemoryStore, SQLiteStore, Store
-from journeyfsm.stores._async import _InlineStore
 
 STORES = ["memory", "sqlite", "postgres"]
 DRIVERS = ["sync", "async"]
@@ -294,13 +293,16 @@ class AsyncDriven:
 
 def async_twin(store: Store) -> Any:
     """The async store on the database of ``store``: the same MemoryStore's data, the same
-    SQLite file, or (PostgreSQL, until AsyncPostgresStore) the sync store called inline."""
+    SQLite file, the same PostgreSQL tables (an ``AsyncPostgresStore``, not yet open)."""
     if isinstance(store, MemoryStore):
         return AsyncMemoryStore(store)
     if isinstance(store, SQLiteStore):
         assert store.path is not None, "a host connection has no async twin"
         return AsyncSQLiteStore(store.path, prefix=store.prefix)
-    return _InlineStore(store)
+    from journeyfsm.stores import AsyncPostgresStore, PostgresStore
+
+    assert isinstance(store, PostgresStore) and store._host is None, store
+    return AsyncPostgresStore(pg_dsn(), schema=store.schema, prefix=store.prefix, max_size=4)
 
 
 ServiceFactory = Callable[..., JourneyService]
@@ -319,11 +321,13 @@ def make_service(request: pytest.FixtureRequest) -> Iterator[ServiceFactory]:
     def make(machine: JourneyMachine, store: Store, **options: Any) -> JourneyService:
         twin = async_twin(store)
         opened.append(twin)
+        if hasattr(twin, "open"):  # AsyncPostgresStore
+            loop.run_until_complete(twin.open())
         driven = AsyncDriven(AsyncJourneyService(machine, twin, **options), store, loop)
         return driven  # type: ignore[return-value]
 
     yield make
     for twin in opened:
-        if isinstance(twin, AsyncSQLiteStore):
+        if hasattr(twin, "close"):  # AsyncSQLiteStore, AsyncPostgresStore
             loop.run_until_complete(twin.close())
     loop.close()

@@ -119,3 +119,67 @@ def f(store):
 def test_an_asyncio_name_without_a_sync_twin_is_refused() -> None:
     with pytest.raises(gen.GenerateError, match=r"asyncio.gather has no sync twin"):
         gen.rewrite("async def f():\n    await asyncio.gather()\n")
+
+
+def test_parentheses_around_an_awaited_cursor_go_with_the_await() -> None:
+    source = """async def f(self):
+    found = await (
+        await self.conn.execute(
+            q,  # a comment inside the call
+            (a, b),
+        )
+    ).fetchone()
+    n = int((await ex(q)).rowcount)
+    kept = (await a + b).c
+    out.extend(await self.rows())
+    return [r for r in await rows.fetchall()]
+"""
+    assert (
+        gen.rewrite(source)
+        == """def f(self):
+    found = self.conn.execute(
+            q,  # a comment inside the call
+            (a, b),
+        ).fetchone()
+    n = int(ex(q).rowcount)
+    kept = (a + b).c
+    out.extend(self.rows())
+    return [r for r in rows.fetchall()]
+"""
+    )
+
+
+def test_articles_follow_the_rename_and_async_only_doc_lines_are_dropped() -> None:
+    source = '''def f():
+    """The rows of an AsyncPostgresStore, an async store.
+
+        store = AsyncPostgresStore(dsn)
+        await store.open()  # async only
+    """
+'''
+    assert (
+        gen.rewrite(source)
+        == '''def f():
+    """The rows of a PostgresStore, an async store.
+
+        store = PostgresStore(dsn)
+    """
+'''
+    )
+
+
+def test_an_else_body_is_sync_code_already_and_is_kept_as_written() -> None:
+    source = """async def f(conn):
+    if True:  # ASYNC
+        check(conn, "AsyncPostgresStore")
+    else:
+        check(conn, "give an AsyncConnection to AsyncPostgresStore")  # AsyncStore
+    await AsyncPostgresStore(conn).open()
+"""
+    assert (
+        gen.rewrite(source)
+        == """def f(conn):
+    check(conn, "give an AsyncConnection to AsyncPostgresStore")  # AsyncStore
+    PostgresStore(conn).open()
+"""
+    )

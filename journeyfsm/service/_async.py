@@ -93,8 +93,9 @@ class AsyncJourneyService:
             ):
                 raise TypeError(
                     "AsyncJourneyService takes an async store (journeyfsm.stores."
-                    f"AsyncMemoryStore, AsyncSQLiteStore), got {store!r}; a sync store "
-                    "(MemoryStore, SQLiteStore, PostgresStore) goes with JourneyService"
+                    f"AsyncMemoryStore, AsyncSQLiteStore, AsyncPostgresStore), got {store!r}; "
+                    "a sync store (MemoryStore, SQLiteStore, PostgresStore) goes with "
+                    "JourneyService"
                 )
         else:
             if not callable(getattr(store, "transaction", None)):

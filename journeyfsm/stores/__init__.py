@@ -4,8 +4,9 @@
 WAL) as the embedded default; ``PostgresStore`` (psycopg 3, the extra
 ``journeyfsm[postgres]``, imported on first use) to share one database between many
 processes and machines.  Every store passes the same behavioural test suite.
-``AsyncMemoryStore`` and ``AsyncSQLiteStore`` are their twins for ``AsyncJourneyService``
-(the ``AsyncStore`` protocol): the same data and file, and the event loop never waits.
+``AsyncMemoryStore``, ``AsyncSQLiteStore`` and ``AsyncPostgresStore`` (imported on first
+use, as ``PostgresStore``) are their twins for ``AsyncJourneyService`` (the ``AsyncStore``
+protocol): the same data, file and tables, and the event loop never waits.
 
 >>> from journeyfsm.stores import MemoryStore, Store
 >>> isinstance(MemoryStore(), Store)
@@ -22,6 +23,7 @@ from ._sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore as PostgresStore
+    from ._postgres_async import AsyncPostgresStore as AsyncPostgresStore
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -39,10 +41,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # PostgresStore needs the optional psycopg: imported only when asked for (and so not
-    # in __all__: `from journeyfsm.stores import *` works without psycopg)
+    # PostgresStore and AsyncPostgresStore need the optional psycopg: imported only when
+    # asked for (and so not in __all__: `from journeyfsm.stores import *` works without
+    # psycopg)
     if name == "PostgresStore":
         from ._postgres import PostgresStore as PostgresStore
 
         return PostgresStore
+    if name == "AsyncPostgresStore":
+        from ._postgres_async import AsyncPostgresStore as AsyncPostgresStore
+
+        return AsyncPostgresStore
     raise AttributeError(f"module 'journeyfsm.stores' has no attribute {name!r}")

@@ -1,5 +1,7 @@
 """The async stores: ``AsyncMemoryStore`` and ``AsyncSQLiteStore``, the ``AsyncStore``
-protocol over the data and transactions of the sync stores.
+protocol over the data and transactions of the sync stores.  (``AsyncPostgresStore`` is
+not one of these: it awaits psycopg's async connections itself, in
+``_postgres_async.py``, the source ``PostgresStore`` is generated from.)
 
 Theory of operation.  An async store runs the transactions of a sync store: the same
 tables, the same statements, the same file format (a database ``AsyncSQLiteStore`` wrote

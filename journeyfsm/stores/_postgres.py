@@ -1,3 +1,5 @@
+# GENERATED from journeyfsm/stores/_postgres_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
 """PostgresStore: many processes on many machines share one PostgreSQL database.
 
 psycopg 3 with a ``psycopg_pool`` connection pool (the extra ``journeyfsm[postgres]``).
@@ -86,6 +88,15 @@ class PostgresStore(StoreMethods):
     ) -> None:
         if (dsn is None) == (connection is None):
             raise TypeError("PostgresStore takes a DSN or connection=..., exactly one")
+        if connection is not None and not isinstance(connection, psycopg.Connection):
+            raise TypeError(
+                "PostgresStore takes a psycopg.Connection as connection=, got "
+                f"{type(connection).__module__}.{type(connection).__qualname__}: open one "
+                "with `psycopg.connect(dsn)`, or give a psycopg.AsyncConnection to "
+                "AsyncPostgresStore (with AsyncJourneyService)"
+            )
+        if dsn is not None and not isinstance(dsn, str):
+            raise TypeError(f"PostgresStore takes a DSN string, got {dsn!r}")
         self.prefix = check_prefix(prefix)
         check_prefix(schema)
         if not schema:
@@ -96,15 +107,22 @@ class PostgresStore(StoreMethods):
         self._local = threading.local()
         self._t = {name: sql.Identifier(schema, f"{prefix}{name}") for name in _TABLES}
         self._pool: ConnectionPool[Any] | None = None
+        self._open(create_schema, min_size, max_size, connect_timeout)
+
+    def _open(
+        self, create_schema: bool, min_size: int, max_size: int, connect_timeout: int
+    ) -> None:
+        """Connect (a pool, for a DSN), then create or check the schema."""
+        dsn = self._dsn
         if dsn is not None:
             try:
                 # one direct connection first: a wrong DSN fails now, with libpq's reason,
                 # instead of the pool retrying in the background until its timeout
                 psycopg.connect(dsn, connect_timeout=connect_timeout).close()
                 self._pool = ConnectionPool(
-                    dsn, min_size=min_size, max_size=max_size, open=True, timeout=30
+                    dsn, min_size=min_size, max_size=max_size, open=False, timeout=30
                 )
-                self._pool.wait(timeout=30)
+                self._pool.open(wait=True, timeout=30)
             except (psycopg.Error, psycopg_pool_errors()) as err:
                 if self._pool is not None:
                     self._pool.close()
@@ -153,11 +171,11 @@ class PostgresStore(StoreMethods):
                     # each statement of a transaction sees its own snapshot anyway, so BEGIN
                     # and COMMIT would only add two round trips to every handle(); the write
                     # that follows checks versions and event ids itself.
-                    conn.autocommit = True
+                    conn.set_autocommit(True)
                     try:
                         yield PostgresTransaction(conn, self._t)
                     finally:
-                        conn.autocommit = False
+                        conn.set_autocommit(False)
             finally:
                 self._local.conn = None
 

@@ -1,3 +1,5 @@
+# GENERATED from journeyfsm/stores/_postgres_bulk_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
 """Whole batches of a PostgresStore: claiming the journeys a batched tick advances (one
 ``SELECT ... FOR UPDATE SKIP LOCKED``), and importing whole journeys (``unnest`` inserts,
 one statement per table) (a part of ``PostgresTransaction``)."""

@@ -1,3 +1,5 @@
+# GENERATED from journeyfsm/stores/_postgres_outbox_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
 """The outbox rows of a PostgresStore: claiming (``FOR UPDATE SKIP LOCKED``), marking
 and listing them (a part of ``PostgresTransaction``)."""
 

@@ -1,3 +1,5 @@
+# GENERATED from journeyfsm/stores/_postgres_rows_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
 """The rows of a PostgresStore: reading and writing them inside one transaction.
 
 Every statement is parameterised; table names are ``psycopg.sql.Identifier`` objects

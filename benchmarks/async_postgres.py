@@ -1,0 +1,154 @@
+"""AsyncPostgresStore against PostgresStore, and concurrency over its pool (issue 17).
+
+    .venv/bin/python benchmarks/async_postgres.py    # about 20 seconds
+
+Prints, as medians of 5 alternating rounds of 400 events (each the first move of a new
+journey: no conflicts): the sync ``handle`` one at a time, the async ``handle`` one at a
+time, 50 tasks over a pool of 10 connections, and the same statements as raw psycopg (the
+floor the store cannot go under: psycopg's own async cost).  The server is
+``JOURNEYFSM_PG_DSN``, else a throw-away one (as ``benchmarks/run.py``'s figures).
+Not a figure of the table: a measurement to run by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+
+from benchmarks.figures_service import pg_dsn
+from journeyfsm import AsyncJourneyService, JourneyMachine, JourneyService, templates
+from journeyfsm.stores import AsyncPostgresStore, PostgresStore
+
+N, ROUNDS = 400, 5
+MACHINE = JourneyMachine(templates.aida())
+
+
+def _events() -> list[tuple[str, str]]:
+    run = uuid.uuid4().hex[:8]
+    return [(f"{run}-{i}", f"{run}/{i}") for i in range(N)]
+
+
+def sync_handle(prefix: str) -> float:
+    store = PostgresStore(pg_dsn(), prefix=prefix, max_size=10)
+    service = JourneyService(MACHINE, store)
+    events = _events()
+    start = time.perf_counter()
+    for key, event_id in events:
+        service.handle(key, "engage", event_id=event_id)
+    took = time.perf_counter() - start
+    store.close()
+    return took / N * 1e6
+
+
+async def async_handle(prefix: str, tasks: int) -> float:
+    store = await AsyncPostgresStore(pg_dsn(), prefix=prefix, min_size=10, max_size=10).open()
+    service = AsyncJourneyService(MACHINE, store)
+    events = iter(_events())
+
+    async def worker() -> None:
+        for key, event_id in events:  # shared: each event taken by one task
+            await service.handle(key, "engage", event_id=event_id)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    took = time.perf_counter() - start
+    await store.close()
+    return took / N * 1e6
+
+
+_LOAD = (
+    "SELECT v, (SELECT max(seq) FROM {h} WHERE d = %s AND k = %s) FROM {j} WHERE d = %s AND k = %s"
+)
+_SEEN = "SELECT seq FROM {e} WHERE d = %s AND k = %s AND e = %s"
+_WRITES = (
+    "INSERT INTO {j} VALUES (%s, %s, 1)",
+    "INSERT INTO {h} VALUES (%s, %s, 1)",
+    "INSERT INTO {e} VALUES (%s, %s, %s, 1)",
+)
+
+
+def _raw_tables(prefix: str) -> dict[str, str]:
+    names = {t: f"{prefix}raw_{t}" for t in "jhe"}
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {names['j']} (d text, k text, v int, PRIMARY KEY (d, k))")
+        conn.execute(
+            f"CREATE TABLE {names['h']} (d text, k text, seq int, PRIMARY KEY (d, k, seq))"
+        )
+        conn.execute(
+            f"CREATE TABLE {names['e']} (d text, k text, e text, seq int, PRIMARY KEY (d, k, e))"
+        )
+    return names
+
+
+def raw_sync(t: dict[str, str]) -> float:
+    """The statements of one handle (two reads in autocommit, one write transaction)."""
+    with psycopg.connect(pg_dsn()) as conn:
+        events = _events()
+        start = time.perf_counter()
+        for key, event_id in events:
+            conn.autocommit = True
+            conn.execute(_LOAD.format(**t), ("a", key, "a", key)).fetchone()
+            conn.execute(_SEEN.format(**t), ("a", key, event_id)).fetchone()
+            conn.autocommit = False
+            with conn.transaction():
+                conn.execute(_WRITES[0].format(**t), ("a", key))
+                conn.execute(_WRITES[1].format(**t), ("a", key))
+                conn.execute(_WRITES[2].format(**t), ("a", key, event_id))
+        return (time.perf_counter() - start) / N * 1e6
+
+
+async def raw_async(t: dict[str, str]) -> float:
+    async with await psycopg.AsyncConnection.connect(pg_dsn()) as conn:
+        events = _events()
+        start = time.perf_counter()
+        for key, event_id in events:
+            await conn.set_autocommit(True)
+            await (await conn.execute(_LOAD.format(**t), ("a", key, "a", key))).fetchone()
+            await (await conn.execute(_SEEN.format(**t), ("a", key, event_id))).fetchone()
+            await conn.set_autocommit(False)
+            async with conn.transaction():
+                await conn.execute(_WRITES[0].format(**t), ("a", key))
+                await conn.execute(_WRITES[1].format(**t), ("a", key))
+                await conn.execute(_WRITES[2].format(**t), ("a", key, event_id))
+        return (time.perf_counter() - start) / N * 1e6
+
+
+def main() -> None:
+    prefix = f"abench{uuid.uuid4().hex[:6]}_"
+    PostgresStore(pg_dsn(), prefix=prefix, create_schema=True).close()
+    raw = _raw_tables(prefix)
+    runs: dict[str, Callable[[], float]] = {
+        "sync handle, one at a time": lambda: sync_handle(prefix),
+        "async handle, one at a time": lambda: asyncio.run(async_handle(prefix, 1)),
+        "async handle, 50 tasks, pool of 10": lambda: asyncio.run(async_handle(prefix, 50)),
+        "raw psycopg, sync": lambda: raw_sync(raw),
+        "raw psycopg, async": lambda: asyncio.run(raw_async(raw)),
+    }
+    got: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(ROUNDS):
+        for name, run in runs.items():
+            got[name].append(run())
+    med: dict[str, Any] = {name: statistics.median(v) for name, v in got.items()}
+    for name, values in got.items():
+        print(f"{name:36} {med[name]:6.0f} us/event  {[round(v) for v in values]}")
+    one, many = med["async handle, one at a time"], med["async handle, 50 tasks, pool of 10"]
+    print(f"async / sync handle, one at a time   {one / med['sync handle, one at a time']:.2f}x")
+    print(
+        f"raw psycopg async / sync             {med['raw psycopg, async'] / med['raw psycopg, sync']:.2f}x"
+    )
+    print(f"throughput, 50 tasks / one task      {one / many:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,400 @@
+"""AsyncPostgresStore: many processes on many machines share one PostgreSQL database.
+
+psycopg 3 with a ``psycopg_pool`` connection pool (the extra ``journeyfsm[postgres]``).
+Every statement is parameterised; the schema and the table names (prefix + name) are
+validated identifiers quoted by psycopg (``psycopg.sql.Identifier``).  Data, meta and
+outbox calls are ``jsonb``; times are ``timestamptz``.
+
+Concurrency is the same optimistic scheme as SQLite's: a move's write updates the journey
+row only where the version is still the one read (``READ COMMITTED`` re-checks the
+condition on the newest row), and the primary keys and the unique event id turn a lost
+race into ``ConcurrencyConflict``.  Outbox workers claim rows with ``FOR UPDATE SKIP
+LOCKED``, so workers on several machines share the rows without waiting on each other.
+
+The host's own transaction: ``AsyncPostgresStore(connection=conn)`` runs every transaction as
+``conn.transaction()`` on the host's psycopg connection: a savepoint inside the host's
+open transaction, committed or rolled back by the host.  On a non-autocommit connection a
+write begins that transaction if none is open (as the host's first statement would); on
+an autocommit connection, open it yourself with ``async with conn.transaction():``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from .._errors import StoreError
+from ._base import SCHEMA_VERSION, check_prefix
+
+if True:  # ASYNC
+    import asyncio
+
+    class StoreMethods:
+        """The async store's base (the sync stores' ``StoreMethods`` is sync; the async
+        service's ``purge_event_ids`` runs in a transaction of the store)."""
+
+else:
+    from ._base import StoreMethods
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg_pool import AsyncConnectionPool
+except ImportError as err:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "AsyncPostgresStore needs psycopg 3 and psycopg_pool: pip install 'journeyfsm[postgres]' "
+        "(and libpq, or 'psycopg[binary]')"
+    ) from err
+
+from ._postgres_rows_async import AsyncPostgresTransaction
+
+__all__ = ["AsyncPostgresStore"]
+
+_TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox")
+
+
+def _redact(text: str, dsn: str | None) -> str:
+    """``text`` without the DSN's password (errors and logs never show it)."""
+    if not dsn:
+        return text
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        return text.replace(dsn, "<dsn>")
+    return text.replace(str(password), "***") if password else text
+
+
+if True:  # ASYNC
+
+    class _TaskLocal:
+        """``threading.local`` for asyncio tasks: ``conn``, the connection of the
+        transaction the current task holds (``None``: none)."""
+
+        def __init__(self) -> None:
+            self._by_task: dict[asyncio.Task[Any] | None, Any] = {}
+
+        @property
+        def conn(self) -> Any:
+            return self._by_task.get(asyncio.current_task())
+
+        @conn.setter
+        def conn(self, value: Any) -> None:
+            if value is None:
+                self._by_task.pop(asyncio.current_task(), None)
+            else:
+                self._by_task[asyncio.current_task()] = value
+
+
+class AsyncPostgresStore(StoreMethods):
+    """A store in a PostgreSQL database, shared by any number of processes and machines.
+
+    ``dsn`` opens a connection pool (``min_size``/``max_size``; a DSN that cannot connect
+    within ``connect_timeout`` seconds is a ``StoreError``); ``connection=`` uses the
+    host's psycopg connection instead.  ``schema`` and ``prefix`` place the tables
+    (``"public"``, ``"journeyfsm_"``).  ``create_schema=True`` creates them (idempotent);
+    without it a database whose schema is missing or older is refused with a
+    ``StoreError`` saying what to run.
+
+    Usage::
+
+        store = AsyncPostgresStore("postgresql://app@db/shop", create_schema=True)
+        await store.open()  # async only: connects, creates or checks the schema
+        service = AsyncJourneyService(machine, store)
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        connection: psycopg.AsyncConnection[Any] | None = None,
+        schema: str = "public",
+        prefix: str = "journeyfsm_",
+        create_schema: bool = False,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: int = 10,
+    ) -> None:
+        if (dsn is None) == (connection is None):
+            raise TypeError("AsyncPostgresStore takes a DSN or connection=..., exactly one")
+        if True:  # ASYNC
+            if connection is not None and not isinstance(connection, psycopg.AsyncConnection):
+                raise TypeError(
+                    "AsyncPostgresStore takes a psycopg.AsyncConnection as connection=, got "
+                    f"{type(connection).__module__}.{type(connection).__qualname__}: open one "
+                    "with `await psycopg.AsyncConnection.connect(dsn)`, or give a sync "
+                    "psycopg.Connection to PostgresStore"
+                )
+        else:
+            if connection is not None and not isinstance(connection, psycopg.Connection):
+                raise TypeError(
+                    "PostgresStore takes a psycopg.Connection as connection=, got "
+                    f"{type(connection).__module__}.{type(connection).__qualname__}: open one "
+                    "with `psycopg.connect(dsn)`, or give a psycopg.AsyncConnection to "
+                    "AsyncPostgresStore (with AsyncJourneyService)"
+                )
+        if dsn is not None and not isinstance(dsn, str):
+            raise TypeError(f"AsyncPostgresStore takes a DSN string, got {dsn!r}")
+        self.prefix = check_prefix(prefix)
+        check_prefix(schema)
+        if not schema:
+            raise ValueError("schema must be a non-empty identifier")
+        self.schema = schema
+        self._dsn = dsn
+        self._host = connection
+        if True:  # ASYNC
+            self._local = _TaskLocal()
+        else:
+            self._local = threading.local()
+        self._t = {name: sql.Identifier(schema, f"{prefix}{name}") for name in _TABLES}
+        self._pool: AsyncConnectionPool[Any] | None = None
+        if True:  # ASYNC
+            self._options = (create_schema, min_size, max_size, connect_timeout)
+            self._opened = False
+        else:
+            self._open(create_schema, min_size, max_size, connect_timeout)
+
+    if True:  # ASYNC
+
+        async def open(self) -> AsyncPostgresStore:
+            """Connect (the pool and its ``min_size`` connections, for a DSN), then create
+            (``create_schema=True``) or check the schema; the store.  Call it once, at
+            start-up (a lifespan); opening an open store does nothing.  ``async with
+            AsyncPostgresStore(...) as store:`` opens it and closes it at the end."""
+            if not self._opened:
+                self._opened = True
+                await self._open(*self._options)
+            return self
+
+        async def __aenter__(self) -> AsyncPostgresStore:
+            return await self.open()
+
+        async def __aexit__(self, *exc: object) -> None:
+            await self.close()
+
+    async def _open(
+        self, create_schema: bool, min_size: int, max_size: int, connect_timeout: int
+    ) -> None:
+        """Connect (a pool, for a DSN), then create or check the schema."""
+        dsn = self._dsn
+        if dsn is not None:
+            try:
+                # one direct connection first: a wrong DSN fails now, with libpq's reason,
+                # instead of the pool retrying in the background until its timeout
+                if True:  # ASYNC
+                    first = await psycopg.AsyncConnection.connect(
+                        dsn, connect_timeout=connect_timeout
+                    )
+                    await first.close()
+                else:
+                    psycopg.connect(dsn, connect_timeout=connect_timeout).close()
+                self._pool = AsyncConnectionPool(
+                    dsn, min_size=min_size, max_size=max_size, open=False, timeout=30
+                )
+                await self._pool.open(wait=True, timeout=30)
+            except (psycopg.Error, psycopg_pool_errors()) as err:
+                if self._pool is not None:
+                    await self._pool.close()
+                reason = " ".join(str(err).split())  # one line
+                raise StoreError("cannot connect to PostgreSQL: " + _redact(reason, dsn)) from None
+        try:
+            if create_schema:
+                await self.create_schema()
+            await self._check_schema()
+        except BaseException:
+            await self.close()  # no pool left behind by a store that could not open
+            raise
+
+    async def close(self) -> None:
+        """Close the pool (the host's connection is left open)."""
+        if True:  # ASYNC
+            self._opened = False
+        if self._pool is not None:
+            await self._pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncPostgresTransaction]:
+        """One transaction (a savepoint when nested or on the host's connection)."""
+        if True:  # ASYNC
+            if not self._opened:
+                raise StoreError(
+                    "AsyncPostgresStore is not open: `await store.open()` (or `async with "
+                    "store:`) once at start-up, before the service uses it"
+                )
+        current = getattr(self._local, "conn", None)
+        if self._host is not None or current is not None:
+            conn: psycopg.AsyncConnection[Any] = cast(Any, self._host or current)
+            if (
+                write
+                and conn is self._host
+                and not conn.autocommit
+                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            ):
+                # begin the host's transaction as its own first statement would, so the
+                # block below is a savepoint in it and the host commits
+                await conn.execute("SELECT 1")
+            async with self._errors(), conn.transaction():
+                yield AsyncPostgresTransaction(conn, self._t)
+            return
+        assert self._pool is not None
+        async with self._errors(), self._pool.connection() as conn:
+            self._local.conn = conn
+            try:
+                if write:
+                    async with conn.transaction():
+                        yield AsyncPostgresTransaction(conn, self._t)
+                else:
+                    # Reads run in autocommit: under READ COMMITTED (PostgreSQL's default)
+                    # each statement of a transaction sees its own snapshot anyway, so BEGIN
+                    # and COMMIT would only add two round trips to every handle(); the write
+                    # that follows checks versions and event ids itself.
+                    await conn.set_autocommit(True)
+                    try:
+                        yield AsyncPostgresTransaction(conn, self._t)
+                    finally:
+                        await conn.set_autocommit(False)
+            finally:
+                self._local.conn = None
+
+    @asynccontextmanager
+    async def _errors(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except psycopg.OperationalError as err:
+            raise StoreError(
+                "PostgreSQL connection failed: " + _redact(str(err), self._dsn)
+            ) from None
+
+    # -- schema --------------------------------------------------------------------
+    async def create_schema(self) -> None:
+        """Create the schema's tables if missing and record the schema version."""
+        t = self._t
+        statements = [
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)),
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL)").format(
+                t["schema_version"]
+            ),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
+                "definition_version jsonb NOT NULL, stage text NOT NULL, data jsonb NOT NULL, "
+                "version integer NOT NULL, entered_at timestamptz NOT NULL, "
+                "updated_at timestamptz NOT NULL, started_at timestamptz NOT NULL, "
+                "entry_seq integer NOT NULL, timeouts_fired integer NOT NULL, "
+                "next_due timestamptz, PRIMARY KEY (definition, key))"
+            ).format(t["journeys"]),
+            # what a tick claims: only journeys with an armed timeout are in the index
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (definition, next_due) "
+                "WHERE next_due IS NOT NULL"
+            ).format(sql.Identifier(f"{self.prefix}journeys_due"), t["journeys"]),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
+                "seq integer NOT NULL, trigger text NOT NULL, source text NOT NULL, "
+                "dest text NOT NULL, at timestamptz NOT NULL, event_id text, meta jsonb, "
+                "PRIMARY KEY (definition, key, seq))"
+            ).format(t["history"]),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
+                "event_id text NOT NULL, seq integer NOT NULL, "
+                "committed_at timestamptz NOT NULL, PRIMARY KEY (definition, key, event_id))"
+            ).format(t["event_ids"]),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (committed_at)").format(
+                sql.Identifier(f"{self.prefix}event_ids_committed"), t["event_ids"]
+            ),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, "
+                "definition text NOT NULL, key text NOT NULL, seq integer NOT NULL, "
+                "effect text NOT NULL, idempotency_key text NOT NULL UNIQUE, "
+                "call jsonb NOT NULL, status text NOT NULL, attempts integer NOT NULL, "
+                "available_at timestamptz NOT NULL, lease_owner text, "
+                "lease_until timestamptz, last_error text, created_at timestamptz NOT NULL)"
+            ).format(t["outbox"]),
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (definition, status, available_at)"
+            ).format(sql.Identifier(f"{self.prefix}outbox_due"), t["outbox"]),
+        ]
+        async with self.transaction() as tx:
+            # one schema creator at a time (CREATE ... IF NOT EXISTS races otherwise)
+            await tx.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (str(self._t["journeys"]),)
+            )
+            for statement in statements[:2]:
+                await tx.conn.execute(statement)
+            found = await (
+                await tx.conn.execute(sql.SQL("SELECT version FROM {}").format(t["schema_version"]))
+            ).fetchall()
+            if found and found[0][0] == 1:
+                await self._migrate_1(tx.conn)
+            for statement in statements[2:]:
+                await tx.conn.execute(statement)
+            found = await (
+                await tx.conn.execute(sql.SQL("SELECT version FROM {}").format(t["schema_version"]))
+            ).fetchall()
+            if not found:
+                await tx.conn.execute(
+                    sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(t["schema_version"]),
+                    (SCHEMA_VERSION,),
+                )
+            elif found[0][0] > SCHEMA_VERSION:
+                raise self._newer(found[0][0])
+
+    async def _migrate_1(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its
+        stage entry the last move (``entered_at`` kept); no timeout is armed
+        (``next_due`` NULL) until the journey's next move."""
+        j, h = self._t["journeys"], self._t["history"]
+        for text in (
+            "ALTER TABLE {j} ADD COLUMN started_at timestamptz, "
+            "ADD COLUMN entry_seq integer NOT NULL DEFAULT 0, "
+            "ADD COLUMN timeouts_fired integer NOT NULL DEFAULT 0, "
+            "ADD COLUMN next_due timestamptz",
+            "UPDATE {j} AS j SET entry_seq = version, started_at = COALESCE((SELECT MIN(h.at) "
+            "FROM {h} h WHERE h.definition = j.definition AND h.key = j.key), entered_at)",
+            "ALTER TABLE {j} ALTER COLUMN started_at SET NOT NULL",
+            "UPDATE {v} SET version = 2",
+        ):
+            await conn.execute(sql.SQL(text).format(j=j, h=h, v=self._t["schema_version"]))
+
+    async def _check_schema(self) -> None:
+        name = f"{self.schema}.{self.prefix}schema_version"
+        fix = (
+            "run AsyncPostgresStore(dsn, create_schema=True) (or store.create_schema()) once "
+            "(it migrates an older schema)"
+        )
+        try:
+            async with self.transaction(write=False) as tx:
+                found = await (
+                    await tx.conn.execute(
+                        sql.SQL("SELECT version FROM {}").format(self._t["schema_version"])
+                    )
+                ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            raise StoreError(
+                f"the PostgreSQL database has no journeyfsm schema (table {name} is missing); "
+                f"{fix}",
+                table="schema_version",
+            ) from None
+        version = found[0][0] if found else None
+        if version is None or version < SCHEMA_VERSION:
+            raise StoreError(
+                f"the PostgreSQL database has journeyfsm schema version {version}, this "
+                f"journeyfsm needs {SCHEMA_VERSION}; {fix}",
+                table="schema_version",
+            )
+        if version > SCHEMA_VERSION:
+            raise self._newer(version)
+
+    def _newer(self, version: int) -> StoreError:
+        return StoreError(
+            f"the PostgreSQL database has journeyfsm schema version {version}, newer than "
+            f"this journeyfsm's ({SCHEMA_VERSION}); upgrade journeyfsm",
+            table="schema_version",
+        )
+
+
+def psycopg_pool_errors() -> type[Exception]:
+    """The pool's own errors (a timeout when the server cannot be reached)."""
+    from psycopg_pool import PoolTimeout
+
+    return PoolTimeout

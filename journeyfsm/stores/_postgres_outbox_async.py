@@ -1,0 +1,138 @@
+"""The outbox rows of an AsyncPostgresStore: claiming (``FOR UPDATE SKIP LOCKED``), marking
+and listing them (a part of ``AsyncPostgresTransaction``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ._base import OutboxItem, OutboxStatus
+
+__all__ = ["AsyncPostgresOutboxRows", "utc"]
+
+
+def utc(value: datetime) -> datetime:
+    """A ``timestamptz`` as read, in UTC."""
+    return value.astimezone(timezone.utc)
+
+
+class AsyncPostgresOutboxRows:
+    """The outbox half of a PostgreSQL transaction (``conn`` and the query maker ``_q``)."""
+
+    conn: psycopg.AsyncConnection[Any]
+
+    def _q(self, text: str, **tables: str) -> sql.Composed:
+        raise NotImplementedError  # pragma: no cover - AsyncPostgresTransaction defines it
+
+    _COLS = (
+        "id, definition, key, seq, effect, idempotency_key, call, status, attempts, "
+        "available_at, lease_owner, lease_until, last_error"
+    )
+
+    @staticmethod
+    def _item(r: Sequence[Any]) -> OutboxItem:
+        return OutboxItem(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            utc(r[9]),
+            r[10],
+            None if r[11] is None else utc(r[11]),
+            r[12],
+        )
+
+    async def claim(
+        self, definition: str, *, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[OutboxItem]:
+        rows = await (
+            await self.conn.execute(
+                self._q(
+                    "UPDATE {o} SET attempts = attempts + 1, lease_owner = %s, lease_until = %s "
+                    "WHERE id IN (SELECT id FROM {o} WHERE definition = %s AND status = 'pending' "
+                    "AND available_at <= %s AND (lease_until IS NULL OR lease_until <= %s) "
+                    "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING " + self._COLS,
+                    o="outbox",
+                ),
+                (worker, now + lease, definition, now, now, limit),
+            )
+        ).fetchall()
+        return sorted((self._item(r) for r in rows), key=lambda item: item.id)
+
+    async def mark_done(self, item_id: int, *, now: datetime) -> None:
+        await self.conn.execute(
+            self._q(
+                "UPDATE {o} SET status = 'done', lease_owner = NULL, lease_until = NULL "
+                "WHERE id = %s AND status = 'pending'",
+                o="outbox",
+            ),
+            (item_id,),
+        )
+
+    async def mark_failed(
+        self, item_id: int, *, error: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        params: list[Any]
+        if retry_at is None:
+            change, params = "status = 'dead', last_error = %s", [error]
+        else:
+            change, params = "available_at = %s, last_error = %s", [retry_at, error]
+        await self.conn.execute(
+            self._q(
+                "UPDATE {o} SET " + change + ", lease_owner = NULL, lease_until = NULL "
+                "WHERE id = %s AND status = 'pending'",
+                o="outbox",
+            ),
+            (*params, item_id),
+        )
+
+    async def requeue_dead(
+        self, definition: str, *, now: datetime, ids: Sequence[int] | None = None
+    ) -> int:
+        text = (
+            "UPDATE {o} SET status = 'pending', attempts = 0, available_at = %s "
+            "WHERE definition = %s AND status = 'dead'"
+        )
+        params: list[Any] = [now, definition]
+        if ids is not None:
+            text += " AND id = ANY(%s)"
+            params.append(list(ids))
+        return int((await self.conn.execute(self._q(text, o="outbox"), params)).rowcount)
+
+    async def outbox(
+        self, definition: str, *, key: str | None = None, status: OutboxStatus | None = None
+    ) -> list[OutboxItem]:
+        text = "SELECT " + self._COLS + " FROM {o} WHERE definition = %s"
+        params: list[Any] = [definition]
+        if key is not None:
+            text += " AND key = %s"
+            params.append(key)
+        if status is not None:
+            text += " AND status = %s"
+            params.append(status)
+        rows = await self.conn.execute(self._q(text + " ORDER BY id", o="outbox"), params)
+        return [self._item(r) for r in await rows.fetchall()]
+
+    async def outbox_counts(self, definition: str) -> dict[str, int]:
+        counts = {"pending": 0, "dead": 0, "done": 0}
+        rows = await (
+            await self.conn.execute(
+                self._q(
+                    "SELECT status, COUNT(*) FROM {o} WHERE definition = %s GROUP BY status",
+                    o="outbox",
+                ),
+                (definition,),
+            )
+        ).fetchall()
+        for status, n in rows:
+            counts[status] = int(n)
+        return counts
