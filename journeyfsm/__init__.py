@@ -12,6 +12,7 @@ back on failure, effects after the move, and an explanation of every decision.
 """
 
 from . import templates
+from ._async_machine import AsyncJourneyMachine
 from ._clock import Clock, ManualClock, SystemClock
 from ._definition import Edge, JourneyBuilder, JourneyDefinition, Policy, Stage, Timeout, Transition
 from ._errors import (
@@ -38,6 +39,7 @@ from .service import Event, JourneyService, OutboxWorker, TickReport, TimeoutWor
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncJourneyMachine",
     "CandidateResult",
     "Clock",
     "ConcurrencyConflict",
