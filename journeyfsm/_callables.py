@@ -48,18 +48,20 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
     )
 
 
-def _sync_refusal(fn: Callable[..., Any], what: str) -> TypeError:
+def _sync_refusal(fn: Callable[..., Any], what: str, name: str | None = None) -> TypeError:
+    shown = hook_name(fn) if name is None else name
     return TypeError(
-        f"{what} {hook_name(fn)!r} is an async function; JourneyMachine runs hooks, guards "
+        f"{what} {shown!r} is an async function; JourneyMachine runs hooks, guards "
         "and effects synchronously and would never await it: use AsyncJourneyMachine "
         "(await machine.fire(...)), or register a plain function"
     )
 
 
-def refuse_async(fn: Callable[..., Any], what: str) -> None:
-    """A sync machine cannot await: refuse an ``async def`` callable (``what`` names its role)."""
+def refuse_async(fn: Callable[..., Any], what: str, name: str | None = None) -> None:
+    """A sync machine cannot await: refuse an ``async def`` callable (``what`` names its
+    role, ``name`` its name when it has one of its own, as a guard does)."""
     if is_async_callable(fn):
-        raise _sync_refusal(fn, what)
+        raise _sync_refusal(fn, what, name)
 
 
 class AsyncCall:
@@ -112,7 +114,7 @@ class AsyncCall:
                 done.set_exception(asyncio.CancelledError())
                 return
             try:
-                task = asyncio.ensure_future(fn(*args), loop=loop)
+                task = asyncio.ensure_future(_contained(fn(*args)), loop=loop)
             except BaseException as err:
                 done.set_exception(err)
                 return
@@ -125,35 +127,58 @@ class AsyncCall:
         result = done.result()
         if self.cancelled:  # cancelled after the callback returned: still roll back
             raise asyncio.CancelledError
+        if isinstance(result, _Escaped):
+            raise result.error  # inside the move: it rolls back, then reaches the caller
         return result
+
+
+class _Escaped:
+    """A KeyboardInterrupt or SystemExit raised by an async callback, carried as a value."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def _contained(awaitable: Any) -> Any:
+    # asyncio re-raises KeyboardInterrupt and SystemExit from a task straight out of the
+    # loop, which would leave the move half done in its thread: hand them to the thread
+    try:
+        return await awaitable
+    except (KeyboardInterrupt, SystemExit) as err:
+        return _Escaped(err)
 
 
 #: The AsyncCall of the move running in this context (None: a sync call).
 CURRENT: ContextVar[AsyncCall | None] = ContextVar("journeyfsm_async_call", default=None)
 
 
-def bridge(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+def bridge(fn: Callable[..., Any], what: str, name: str | None = None) -> Callable[..., Any]:
     """A plain callable the sync engine can call for the async ``fn`` (``what``: its role).
 
     It runs ``fn`` on the loop of the AsyncJourneyMachine call in progress; outside one
     (a sync machine, the path explorer, a call from the loop's own thread, where blocking
     would deadlock) it raises a ``TypeError`` naming ``fn``.
     """
-    name = hook_name(fn)
+    if name is None:
+        name = hook_name(fn)
 
     def run_async(*args: Any) -> Any:
         call = CURRENT.get()
         if call is None:
-            raise _sync_refusal(fn, what)
+            raise _sync_refusal(fn, what, name)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return call.run(fn, args)
-        raise TypeError(
-            f"{what} {name!r} is an async function called synchronously from a running "
-            "event loop, where waiting for it would block the loop forever: await "
-            "AsyncJourneyMachine's methods instead of calling a JourneyMachine's"
-        )
+            pass  # a worker thread, as it should be
+        else:
+            raise TypeError(
+                f"{what} {name!r} is an async function called synchronously from a "
+                "running event loop, where waiting for it would block the loop forever: "
+                "await AsyncJourneyMachine's methods instead of calling a JourneyMachine's"
+            )
+        return call.run(fn, args)  # outside the except: no "during handling" chain
 
     functools.update_wrapper(run_async, fn, updated=())
     run_async.__qualname__ = name  # messages name the host's callable, not the bridge

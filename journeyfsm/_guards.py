@@ -223,7 +223,9 @@ class Predicate(Guard):
 
     def __attrs_post_init__(self) -> None:
         fn: Any = self.fn
-        object.__setattr__(self, "_call", bridge(fn, "guard") if is_async_callable(fn) else fn)
+        object.__setattr__(
+            self, "_call", bridge(fn, "guard", self.name) if is_async_callable(fn) else fn
+        )
         if self.payload_type is not None:
             checked = _isinstance_type(self.name, self.payload_type)
             object.__setattr__(self, "_isinstance_type", checked)

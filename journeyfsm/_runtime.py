@@ -429,7 +429,7 @@ def async_guards(definition: JourneyDefinition) -> list[Predicate]:
 def refuse_async_guards(definition: JourneyDefinition) -> None:
     """A sync machine cannot await: refuse a definition with an async guard, naming it."""
     for leaf in async_guards(definition):
-        refuse_async(leaf.fn, "guard")
+        refuse_async(leaf.fn, "guard", leaf.name)
 
 
 def _unremember_dict(ids: dict[str, None], event_id: str, evicted: str | None) -> None:

@@ -182,7 +182,7 @@ def test_async_hooks_and_effects_are_refused_at_registration(
         lambda: machine.on_ignored(fn),
         lambda: machine.effect(fn, on_enter="cart", name="x"),
     ):
-        with pytest.raises(TypeError, match="is an async function.*AsyncJourneyMachine"):
+        with pytest.raises(TypeError, match=r"is an async function.*AsyncJourneyMachine"):
             register()
     assert machine._hooks.before == () and machine._hooks.effects == {}
 
@@ -201,5 +201,5 @@ def test_a_definition_with_an_async_guard_is_refused_by_the_sync_machine(
         .transition("go", "a", "b", guards=[~g])
         .build()
     )
-    with pytest.raises(TypeError, match="guard 'g' is an async function.*AsyncJourneyMachine"):
+    with pytest.raises(TypeError, match=r"guard 'g' is an async function.*AsyncJourneyMachine"):
         make_machine(definition)
