@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -445,3 +446,63 @@ def test_an_async_effect_that_raises_is_reported_like_a_sync_one() -> None:
     ]
     reports = run(machine.run_effects(deferred.pending_effects))
     assert [r.ok for r in reports] == [False, True]
+
+
+def test_a_cancellation_after_the_last_async_callback_finds_the_move_complete() -> None:
+    # documented: the move stands (it was complete), CancelledError still propagates
+    machine = machine_for()
+    in_sync_hook = threading.Event()
+    go_on = threading.Event()
+
+    @machine.before
+    async def first(ctx: Context) -> None:
+        await asyncio.sleep(0)
+
+    @machine.after
+    def last(ctx: Context) -> None:  # sync, in the worker thread
+        in_sync_hook.set()
+        go_on.wait(LIMIT)
+
+    async def main() -> None:
+        journey = machine.start("k")
+        task = asyncio.create_task(machine.fire(journey, "add_to_cart"))
+        assert await asyncio.to_thread(in_sync_hook.wait, LIMIT)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        go_on.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, LIMIT)
+        assert journey.stage == "cart" and journey.version == 1 and journey._move is None
+
+    run(main())
+
+
+def test_a_cancellation_before_a_later_async_callback_rolls_the_move_back() -> None:
+    machine = machine_for()
+    in_sync_hook = threading.Event()
+    go_on = threading.Event()
+    ran: list[str] = []
+
+    @machine.on_exit("browsing")
+    def middle(ctx: Context) -> None:  # sync, in the worker thread
+        ctx.journey.data["seen"] = True
+        in_sync_hook.set()
+        go_on.wait(LIMIT)
+
+    @machine.after
+    async def later(ctx: Context) -> None:
+        ran.append("later")  # pragma: no cover - never started: the caller was cancelled
+
+    async def main() -> None:
+        journey = machine.start("k")
+        before = state(journey)
+        task = asyncio.create_task(machine.fire(journey, "add_to_cart"))
+        assert await asyncio.to_thread(in_sync_hook.wait, LIMIT)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        go_on.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, LIMIT)
+        assert state(journey) == before and ran == []
+
+    run(main())
