@@ -22,10 +22,7 @@ anything.  An AsyncJourneyMachine wraps a JourneyMachine of its own (one that ac
 - Effects never run inside the move: the sync fire always defers them, and
   :meth:`AsyncJourneyMachine.run_effects` runs them on the loop after it, awaiting async
   ones and calling sync ones (same reports, same idempotency keys, same log events).
-- Threads come from a pool of this module, not the loop's default executor: a worker
-  waiting for a hook that itself uses ``asyncio.to_thread`` would otherwise hold a slot the
-  hook needs.  A fire awaited from inside a move's async callback (another journey) runs in
-  a thread of its own, so nested moves never wait for a slot their callers hold.
+- The hand-off itself (the worker pool, nested moves, the shielded wait) is _handoff.py.
 - One journey is moved by one task at a time: a second fire of a journey whose move is in
   a worker thread gets the re-entrant error at once (from its own hook, the outer move is
   rolled back too, as in the sync machine; from another task, the other move goes on).
@@ -34,12 +31,10 @@ anything.  An AsyncJourneyMachine wraps a JourneyMachine of its own (one that ac
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -48,6 +43,7 @@ import attrs
 from ._callables import CURRENT, AsyncCall
 from ._clock import Clock
 from ._definition import JourneyDefinition, Policy
+from ._handoff import in_worker
 from ._hooks import HookFn, HookRegistration
 from ._logging import JourneyLog
 from ._outcome import EffectCall, EffectReport, Explanation, Outcome
@@ -59,33 +55,11 @@ __all__ = ["AsyncJourneyMachine"]
 
 T = TypeVar("T")
 
-#: worker threads for moves with async callbacks, shared by every AsyncJourneyMachine
-POOL_SIZE = 32
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _get_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="journeyfsm-async")
-    return _pool
-
 
 class _Core(JourneyMachine):
     """The JourneyMachine inside an AsyncJourneyMachine: it accepts async callables."""
 
     _accepts_async = True
-
-
-def _captured(fn: Callable[[], T]) -> tuple[bool, T | BaseException]:
-    """Run ``fn`` in the worker thread; hand its result or whatever it raised back."""
-    try:
-        return True, fn()
-    except BaseException as err:
-        return False, err
 
 
 class AsyncJourneyMachine(HookRegistration):
@@ -362,64 +336,23 @@ class AsyncJourneyMachine(HookRegistration):
     async def _in_thread(
         self, fn: Callable[[], T], journey: Journey | None = None, trigger: str = ""
     ) -> T:
-        """Run the sync ``fn`` in a worker thread, its async callbacks on this loop.
-
-        With ``journey``, the journey is claimed for the call (one move at a time).
-        """
-        loop = asyncio.get_running_loop()
+        """Run the sync ``fn`` in a worker thread, its async callbacks on this loop
+        (_handoff.py); with ``journey``, claimed for the call (one move at a time)."""
+        if journey is None:
+            return await in_worker(fn)
         outer = CURRENT.get()  # set: awaited from inside a move's async callback
-        call = AsyncCall(loop)
-        if journey is not None:
-            key = id(journey)
-            with self._moving_lock:
-                holder = self._moving.get(key)
-                if holder is not None or journey._move is not None:
-                    # from the moving call's own callbacks: re-entrant, the outer move is
-                    # rolled back as in the sync machine; from another task: refused only
-                    raise self._machine._reentrant(
-                        journey, trigger, inside=holder is not None and holder is not outer
-                    )
-                self._moving[key] = call
+        key = id(journey)
+        with self._moving_lock:
+            holder = self._moving.get(key)
+            if holder is not None or journey._move is not None:
+                # from the moving call's own callbacks: re-entrant, and the outer move is
+                # rolled back as in the sync machine; from another task: refused only
+                raise self._machine._reentrant(
+                    journey, trigger, inside=holder is not None and holder is not outer
+                )
+            self._moving[key] = holder = AsyncCall(asyncio.get_running_loop())
         try:
-            context = contextvars.copy_context()
-            context.run(CURRENT.set, call)
-            work = functools.partial(context.run, _captured, fn)
-            if outer is None:
-                future = loop.run_in_executor(_get_pool(), work)
-            else:
-                future = _own_thread(loop, work)
-            try:
-                ok, result = await asyncio.shield(future)
-            except asyncio.CancelledError:
-                call.cancel()
-                await _wait_through_cancels(future)  # the rollback finishes first
-                raise
+            return await in_worker(fn, holder)
         finally:
-            if journey is not None:
-                with self._moving_lock:
-                    del self._moving[id(journey)]
-        if not ok:
-            assert isinstance(result, BaseException)
-            raise result
-        return result  # type: ignore[return-value]
-
-
-def _own_thread(loop: asyncio.AbstractEventLoop, work: Callable[[], T]) -> asyncio.Future[T]:
-    """Run ``work`` in a new thread (for nested moves); its result as a loop future."""
-    future: asyncio.Future[T] = loop.create_future()
-
-    def run() -> None:
-        result = work()  # _captured: never raises
-        loop.call_soon_threadsafe(future.set_result, result)
-
-    threading.Thread(target=run, name="journeyfsm-async-nested", daemon=True).start()
-    return future
-
-
-async def _wait_through_cancels(future: asyncio.Future[Any]) -> None:
-    """Wait until the worker is done, whatever cancellations come meanwhile."""
-    while not future.done():
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            continue
+            with self._moving_lock:
+                del self._moving[key]
