@@ -333,6 +333,16 @@ class AsyncJourneyMachine(HookRegistration):
         return tuple(reports)
 
     # -- the hand-off --------------------------------------------------------------------
+    async def _drive(self, fn: Callable[[JourneyMachine], T], journey: Journey | None = None) -> T:
+        """Run ``fn(sync_machine)`` as :meth:`fire` runs a move: on the loop when nothing
+        can await, else in a worker thread with the async callbacks on this loop (and
+        ``journey`` claimed).  For the async service, whose sans-IO decide step drives
+        the sync machine: the semantics stay in one place."""
+        machine = self._machine
+        if self._in_sync():
+            return fn(machine)
+        return await self._in_thread(functools.partial(fn, machine), journey, "decide")
+
     async def _in_thread(
         self, fn: Callable[[], T], journey: Journey | None = None, trigger: str = ""
     ) -> T:

@@ -506,3 +506,21 @@ def test_a_cancellation_before_a_later_async_callback_rolls_the_move_back() -> N
         assert state(journey) == before and ran == []
 
     run(main())
+
+
+def test_drive_runs_sync_code_against_the_machine_with_async_hooks_awaited() -> None:
+    # the seam the async service's sans-IO core uses: its decide step calls the sync fire
+    machine = machine_for()
+    seen: list[str] = []
+
+    @machine.on_enter("cart")
+    async def tag(ctx: Context) -> None:
+        seen.append(ctx.journey.key)
+
+    journey = machine.start("k")
+
+    def decide(sync: JourneyMachine) -> Any:
+        return sync.fire(journey, "add_to_cart", defer_effects=True)
+
+    assert run(machine._drive(decide, journey)).moved
+    assert seen == ["k"] and journey.stage == "cart"
