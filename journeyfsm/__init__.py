@@ -12,6 +12,7 @@ back on failure, effects after the move, and an explanation of every decision.
 """
 
 from . import templates
+from ._async_machine import AsyncJourneyMachine
 from ._clock import Clock, ManualClock, SystemClock
 from ._definition import Edge, JourneyBuilder, JourneyDefinition, Policy, Stage, Timeout, Transition
 from ._errors import (
@@ -45,6 +46,7 @@ from .service import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncJourneyMachine",
     "AsyncJourneyService",
     "CandidateResult",
     "Clock",

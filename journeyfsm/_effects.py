@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._hooks import HookRegistry
+from ._hooks import Effect, HookRegistry
 from ._json import frozen_json
 from ._logging import JourneyLog
 from ._outcome import EffectCall, EffectReport, idempotency_key
@@ -80,36 +80,42 @@ class EffectRunning:
         welcome c-1
         [True]
         """
-        registry = self._hooks.effects
         reports = []
         for call in calls:
-            if not isinstance(call, EffectCall):
-                raise TypeError(f"run_effects() takes EffectCall objects, got {call!r}")
-            eff = registry.get(call.effect)
-            if eff is None or (call.definition and call.definition != self._name):
-                raise LookupError(
-                    f"no effect named {call.effect!r} is registered on this machine for "
-                    f"definition {self._name!r} (call for journey {call.key!r}, definition "
-                    f"{call.definition!r}); register it with machine.effect(..., "
-                    f"name={call.effect!r})"
-                )
+            eff = self._effect_for(call)
             try:
                 eff.fn(call)
             except Exception as err:
-                self._log.error(
-                    "outbox.effect_failed",
-                    key=call.key,
-                    effect=call.effect,
-                    idempotency_key=call.idempotency_key,
-                    trigger=call.trigger,
-                    error=f"{type(err).__name__}: {err}",
-                    exc_info=err,
-                )
-                reports.append(
-                    EffectReport(
-                        call.effect, call.idempotency_key, False, f"{type(err).__name__}: {err}"
-                    )
-                )
+                reports.append(self._effect_failed(call, err))
             else:
                 reports.append(EffectReport(call.effect, call.idempotency_key, True))
         return tuple(reports)
+
+    def _effect_for(self, call: EffectCall) -> Effect:
+        """The effect registered for ``call`` on this machine, or the error saying why not."""
+        if not isinstance(call, EffectCall):
+            raise TypeError(f"run_effects() takes EffectCall objects, got {call!r}")
+        eff = self._hooks.effects.get(call.effect)
+        if eff is None or (call.definition and call.definition != self._name):
+            raise LookupError(
+                f"no effect named {call.effect!r} is registered on this machine for "
+                f"definition {self._name!r} (call for journey {call.key!r}, definition "
+                f"{call.definition!r}); register it with machine.effect(..., "
+                f"name={call.effect!r})"
+            )
+        return eff
+
+    def _effect_failed(self, call: EffectCall, err: Exception) -> EffectReport:
+        """Log ``err`` raised by ``call``'s effect (with its traceback) and report it."""
+        self._log.error(
+            "outbox.effect_failed",
+            key=call.key,
+            effect=call.effect,
+            idempotency_key=call.idempotency_key,
+            trigger=call.trigger,
+            error=f"{type(err).__name__}: {err}",
+            exc_info=err,
+        )
+        return EffectReport(
+            call.effect, call.idempotency_key, False, f"{type(err).__name__}: {err}"
+        )

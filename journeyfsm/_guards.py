@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar, overload
 
 import attrs
 
-from ._callables import refuse_async
+from ._callables import bridge, is_async_callable
 from ._errors import GuardError
 from ._records import Context
 
 __all__ = ["Guard", "GuardResult", "evaluate_guards", "guard"]
 
-GuardFn = Callable[[Context], bool]
+#: ``fn(ctx) -> bool``, or an ``async def`` one (AsyncJourneyMachine only)
+GuardFn = Callable[[Context], "bool | Awaitable[bool]"]
 PayloadType = type | tuple[type, ...] | types.UnionType
 
 #: How a part that was not reached reads, wherever results are rendered.
@@ -202,9 +203,11 @@ def _fail(ctx: Context, guard: str, why: str, reason: str = "raised") -> GuardEr
 
 @attrs.frozen(repr=False)
 class Predicate(Guard):
-    """A named leaf guard wrapping a function ``fn(ctx) -> bool``.
+    """A named leaf guard wrapping a function ``fn(ctx) -> bool`` (or an ``async def`` one).
 
-    ``payload_type`` is checked here, at construction (see :func:`guard`).
+    ``payload_type`` is checked here, at construction (see :func:`guard`).  An async ``fn``
+    is wrapped once, here, by the bridge that AsyncJourneyMachine drives (_callables.py);
+    a sync machine refuses a definition holding one (``is_async``).
     """
 
     name: str
@@ -215,8 +218,14 @@ class Predicate(Guard):
     _isinstance_type: type | tuple[type, ...] | None = attrs.field(
         init=False, eq=False, default=None
     )
+    # what check() calls: fn itself, or for an async fn its bridge to the caller's loop
+    _call: Callable[[Context], Any] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        fn: Any = self.fn
+        object.__setattr__(
+            self, "_call", bridge(fn, "guard", self.name) if is_async_callable(fn) else fn
+        )
         if self.payload_type is not None:
             checked = _isinstance_type(self.name, self.payload_type)
             object.__setattr__(self, "_isinstance_type", checked)
@@ -232,7 +241,7 @@ class Predicate(Guard):
                 "payload_type",
             )
         try:
-            result = self.fn(ctx)
+            result = self._call(ctx)
         except Exception as err:
             raise _fail(ctx, self.name, f"raised {type(err).__name__}: {err}") from err
         if result is True or result is False:
@@ -244,6 +253,11 @@ class Predicate(Guard):
             "return True or False (e.g. wrap the expression in bool(...))",
             "not_bool",
         )
+
+    @property
+    def is_async(self) -> bool:
+        """``fn`` is an ``async def`` function: only AsyncJourneyMachine can run this guard."""
+        return self._call is not self.fn
 
     def evaluate(self, ctx: Context) -> GuardResult:
         return GuardResult(self.name, self.description, self.check(ctx))
@@ -466,6 +480,10 @@ def guard(
 ) -> Predicate | Callable[[GuardFn], Predicate]:
     """Make a named guard from ``fn(ctx) -> bool`` (decorator or call form).
 
+    ``fn`` may be an ``async def`` function: the guard is then awaited by
+    ``AsyncJourneyMachine`` (still in order, still short-circuiting), and a sync
+    ``JourneyMachine`` refuses a definition that holds it, naming the guard.
+
     The name defaults to the function's name, the description to its docstring's
     first line.  ``payload_type`` makes a payload of another type a ``GuardError`` (the
     function is then not called).  It is what ``isinstance`` accepts: a class, a tuple of
@@ -495,7 +513,6 @@ def guard(
         gname = name or getattr(f, "__name__", None)
         if not gname or gname == "<lambda>":
             raise ValueError("guard() needs name=... for a lambda or an unnamed callable")
-        refuse_async(f, "guard")
         doc = description
         if doc is None:
             raw = (getattr(f, "__doc__", None) or "").strip()

@@ -9,7 +9,9 @@ Every registration comes in a decorator form and a call form::
 
 Hooks run inside the move (a raising hook vetoes it and the journey is rolled back);
 effects run after the move and never undo it.  The order inside a move is fixed in
-_runtime.py.
+_runtime.py.  ``async def`` hooks and effects are refused by a sync machine, here, at
+registration; an AsyncJourneyMachine accepts them and each async hook is stored as its
+bridge (_callables.py), made once, which the engine calls as it calls a sync hook.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
-from ._callables import hook_name, refuse_async
+from ._callables import bridge, hook_name, is_async_callable, refuse_async
 from ._errors import HookError
 from ._records import Context
 
@@ -111,12 +113,17 @@ class HookRegistry:
         self.effects_transition: dict[str, tuple[Effect, ...]] = dict.fromkeys(triggers, ())
         self.effects: dict[str, Effect] = {}  # by name: names are unique per machine
         self.any_effects = False
+        # an async hook is registered (its bridge, in the tables above): moves need a thread
+        self.async_hooks = False
+        self.async_effects = False  # an async effect is registered
 
 
 class HookRegistration:
     """Mixin giving JourneyMachine its registration methods (see the module docstring)."""
 
     _hooks: HookRegistry
+    #: whether ``async def`` hooks and effects may be registered (AsyncJourneyMachine)
+    _accepts_async = False
 
     def _check_stage(self, stage: str, what: str) -> None:
         raise NotImplementedError  # pragma: no cover - provided by JourneyMachine
@@ -131,19 +138,25 @@ class HookRegistration:
         def add(f: F) -> F:
             if not callable(f):
                 raise TypeError(f"{kind} hook must be callable, got {f!r}")
-            refuse_async(f, f"{kind} hook")
+            run: Any = f
+            if is_async_callable(f):
+                if not self._accepts_async:
+                    refuse_async(f, f"{kind} hook")
+                run = bridge(f, f"{kind} hook")  # once, here: the engine calls it as sync
             registry = self._hooks
             with registry.lock:
+                if run is not f:
+                    registry.async_hooks = True
                 if kind in ("before", "after", "on_blocked", "on_ignored"):
                     attr = {"on_blocked": "blocked", "on_ignored": "ignored"}.get(kind, kind)
-                    hooks = (*getattr(registry, attr), f)
+                    hooks = (*getattr(registry, attr), run)
                     setattr(registry, attr, hooks)
                 else:
                     table = {"on_enter": registry.enter, "on_exit": registry.exit}.get(
                         kind, registry.transition
                     )
                     assert name is not None
-                    hooks = table[name] = (*table[name], f)
+                    hooks = table[name] = (*table[name], run)
                 if kind not in ("on_blocked", "on_ignored"):
                     self._hooks_changed(kind, name, hooks)
             return f
@@ -290,7 +303,8 @@ class HookRegistration:
         """Run ``fn(call: EffectCall)`` after a move into ``on_enter`` or by ``on_transition``.
 
         Effects run after the move (never inside it); one that raises is logged and
-        reported on ``Outcome.effects`` and does not undo the move.
+        reported on ``Outcome.effects`` and does not undo the move.  An ``async def``
+        effect is accepted by ``AsyncJourneyMachine`` only (which awaits it).
 
         >>> from journeyfsm import JourneyMachine, templates
         >>> machine = JourneyMachine(templates.aida())
@@ -314,7 +328,9 @@ class HookRegistration:
         def add(f: F) -> F:
             if not callable(f):
                 raise TypeError(f"effect must be callable, got {f!r}")
-            refuse_async(f, "effect")
+            is_async = is_async_callable(f)
+            if is_async and not self._accepts_async:
+                refuse_async(f, "effect")
             ename = name if name is not None else effect_name(f)
             registry = self._hooks
             with registry.lock:
@@ -335,6 +351,7 @@ class HookRegistration:
                         eff,
                     )
                 registry.any_effects = True
+                registry.async_effects = registry.async_effects or is_async
             return f
 
         return add if fn is None else add(fn)

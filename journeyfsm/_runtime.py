@@ -69,6 +69,7 @@ from datetime import datetime
 from logging import INFO
 from typing import Any
 
+from ._callables import refuse_async
 from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
 from ._clock import UTC, Clock, SystemClock, ensure_utc
@@ -77,6 +78,7 @@ from ._effects import EffectRunning
 from ._engine import compile_engine
 from ._errors import HookError
 from ._explain import Explaining
+from ._guards import Predicate
 from ._hooks import HookFn, HookRegistration, HookRegistry
 from ._json import check_json, copy_checked
 from ._logging import JourneyLog
@@ -95,7 +97,7 @@ from ._snapshot import restore_journey, snapshot_journey
 from ._timeouts import TimeoutTicking, stage_timeouts
 from ._unmoved import UnmovedOutcomes
 
-__all__ = ["JourneyMachine"]
+__all__ = ["JourneyMachine", "async_guards"]
 
 
 # HookRegistration last: MachineChecks (a base of Explaining) provides the _check_stage and
@@ -128,6 +130,8 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         event_id_window: int = 64,
     ) -> None:
         check_machine_args(definition, clock, event_id_window)
+        if not self._accepts_async:
+            refuse_async_guards(definition)
         self.definition = definition
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.event_id_window = event_id_window
@@ -407,6 +411,25 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
             else:
                 _unremember_dict(event_ids, event_id, evicted)  # type: ignore[arg-type]
         journey._ids = event_ids
+
+
+def async_guards(definition: JourneyDefinition) -> list[Predicate]:
+    """The ``async def`` guards of ``definition``, each once, in declaration order."""
+    out: dict[int, Predicate] = {}
+    for row in definition.table.values():
+        for cands in row.values():
+            for t in cands:
+                for g in t.guards:
+                    for leaf in g.leaves():
+                        if leaf.is_async:
+                            out.setdefault(id(leaf), leaf)
+    return list(out.values())
+
+
+def refuse_async_guards(definition: JourneyDefinition) -> None:
+    """A sync machine cannot await: refuse a definition with an async guard, naming it."""
+    for leaf in async_guards(definition):
+        refuse_async(leaf.fn, "guard", leaf.name)
 
 
 def _unremember_dict(ids: dict[str, None], event_id: str, evicted: str | None) -> None:

@@ -6,12 +6,13 @@ The fixtures are generic on purpose: any test module may use them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 import structlog
+from async_engine import SyncOverAsync, build_machine
 
 from journeyfsm import (
     Context,
@@ -101,17 +102,29 @@ def checkout_guards() -> dict[str, Guard]:
 
 
 @pytest.fixture
-def make_machine(
-    clock: ManualClock,
-) -> Callable[..., JourneyMachine]:
-    """Factory: ``make_machine(definition=None, **kwargs)`` -> a quiet machine on ``clock``."""
+def engine() -> str:
+    """The engine ``make_machine`` builds on: ``"sync"`` here; the machine's behavioural
+    modules override it with every engine of tests/async_engine.py."""
+    return "sync"
+
+
+@pytest.fixture
+def make_machine(clock: ManualClock, engine: str) -> Iterator[Callable[..., JourneyMachine]]:
+    """Factory: ``make_machine(definition=None, **kwargs)`` -> a quiet machine on ``clock``
+    (on ``engine``: an AsyncJourneyMachine behind the sync API for the async engines)."""
+    opened: list[SyncOverAsync] = []
 
     def make(definition: JourneyDefinition | None = None, **kwargs: Any) -> JourneyMachine:
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("logger", quiet_logger())
-        return JourneyMachine(definition or checkout_builder().build(), **kwargs)
+        machine: JourneyMachine = build_machine(
+            engine, definition or checkout_builder().build(), opened, **kwargs
+        )
+        return machine
 
-    return make
+    yield make
+    for machine in opened:
+        machine.close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from async_engine import ENGINES
 from conftest import START, quiet_logger
 
 import journeyfsm._runtime as runtime_module
@@ -28,6 +29,13 @@ from journeyfsm import (
     ManualClock,
     guard,
 )
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every machine test here runs on each engine (tests/async_engine.py)."""
+    return str(request.param)
+
 
 POSITIONS = ("before", "on_exit", "on_enter", "on_transition", "after")
 

@@ -20,7 +20,7 @@ import journeyfsm
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
-EXECUTED = ["tutorial.md", "semantics.md", "timeouts.md", "async.md"]
+EXECUTED = ["tutorial.md", "semantics.md", "timeouts.md", "async.md", "async_machine.md"]
 
 
 @pytest.fixture(autouse=True)

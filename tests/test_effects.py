@@ -169,7 +169,7 @@ class _AsyncCallable:
 
 
 @pytest.mark.parametrize("fn", [_async_hook, _AsyncCallable()], ids=["def", "callable"])
-def test_async_hooks_guards_and_effects_are_refused_at_registration(
+def test_async_hooks_and_effects_are_refused_at_registration(
     machine: JourneyMachine, fn: Any
 ) -> None:
     for register in (
@@ -181,8 +181,25 @@ def test_async_hooks_guards_and_effects_are_refused_at_registration(
         lambda: machine.on_blocked(fn),
         lambda: machine.on_ignored(fn),
         lambda: machine.effect(fn, on_enter="cart", name="x"),
-        lambda: guard(fn, name="g"),
     ):
-        with pytest.raises(TypeError, match="is an async function"):
+        with pytest.raises(TypeError, match=r"is an async function.*AsyncJourneyMachine"):
             register()
     assert machine._hooks.before == () and machine._hooks.effects == {}
+
+
+@pytest.mark.parametrize("fn", [_async_hook, _AsyncCallable()], ids=["def", "callable"])
+def test_a_definition_with_an_async_guard_is_refused_by_the_sync_machine(
+    make_machine: Any, fn: Any
+) -> None:
+    # issue 17 moved this refusal: guard(async_fn) is a valid guard now (AsyncJourneyMachine
+    # awaits it); the sync machine refuses the definition holding it, naming the guard
+    g = guard(fn, name="g")
+    definition = (
+        JourneyBuilder("d")
+        .stage("a", initial=True)
+        .stage("b", final=True)
+        .transition("go", "a", "b", guards=[~g])
+        .build()
+    )
+    with pytest.raises(TypeError, match=r"guard 'g' is an async function.*AsyncJourneyMachine"):
+        make_machine(definition)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from async_engine import ENGINES
 from conftest import quiet_logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,12 @@ from journeyfsm.testing import shortest_paths
 from journeyfsm.testing._paths import Explorer
 
 # -- the issue's example: `has_total & total_over_50` -----------------------------------------
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every machine test here runs on each engine (tests/async_engine.py)."""
+    return str(request.param)
 
 
 def _order_guards(calls: list[str]) -> tuple[Guard, Guard]:
@@ -60,14 +67,12 @@ def _orders(first: list[Guard], fallback: list[Guard]) -> JourneyDefinition:
     )
 
 
-def _machine(d: JourneyDefinition) -> JourneyMachine:
-    return JourneyMachine(d, clock=ManualClock(), logger=quiet_logger())
-
-
-def test_composite_that_fire_short_circuits_is_explained_not_raised() -> None:
+def test_composite_that_fire_short_circuits_is_explained_not_raised(
+    make_machine: Callable[..., JourneyMachine],
+) -> None:
     calls: list[str] = []
     has_total, total_over_50 = _order_guards(calls)
-    machine = _machine(_orders([has_total & total_over_50], []))
+    machine = make_machine(_orders([has_total & total_over_50], []))
 
     assert machine.fire(machine.start("k-1"), "order", {}).dest == "small"
     assert calls == ["has_total"]
@@ -87,7 +92,9 @@ def test_composite_that_fire_short_circuits_is_explained_not_raised() -> None:
     assert "-    total_over_50: the total is over 50 (not evaluated)" in str(explanation)
 
 
-def test_blocked_outcome_reports_unreached_guards_as_not_evaluated() -> None:
+def test_blocked_outcome_reports_unreached_guards_as_not_evaluated(
+    make_machine: Callable[..., JourneyMachine],
+) -> None:
     calls: list[str] = []
     has_total, total_over_50 = _order_guards(calls)
 
@@ -96,7 +103,7 @@ def test_blocked_outcome_reports_unreached_guards_as_not_evaluated() -> None:
         calls.append("never")
         return False
 
-    machine = _machine(_orders([has_total & total_over_50], [never]))
+    machine = make_machine(_orders([has_total & total_over_50], [never]))
     journey = machine.start("k-1")
 
     outcome = machine.fire(journey, "order", {})
@@ -114,10 +121,12 @@ def test_blocked_outcome_reports_unreached_guards_as_not_evaluated() -> None:
     assert outcome.candidates == machine.explain(journey, "order", {}).candidates
 
 
-def test_guards_after_the_failing_one_are_not_run_and_not_failing() -> None:
+def test_guards_after_the_failing_one_are_not_run_and_not_failing(
+    make_machine: Callable[..., JourneyMachine],
+) -> None:
     calls: list[str] = []
     has_total, total_over_50 = _order_guards(calls)
-    machine = _machine(_orders([has_total, total_over_50], []))  # a list, not a composite
+    machine = make_machine(_orders([has_total, total_over_50], []))  # a list, not a composite
 
     outcome = machine.fire(machine.start("k"), "order", {})
     explanation = machine.explain(machine.start("k"), "order", {})
@@ -133,12 +142,12 @@ def test_guards_after_the_failing_one_are_not_run_and_not_failing() -> None:
     assert outcome.candidates[0].failing == (expected[0],)
 
 
-def test_enabled_triggers_agree_with_fire() -> None:
+def test_enabled_triggers_agree_with_fire(make_machine: Callable[..., JourneyMachine]) -> None:
     calls: list[str] = []
     has_total, total_over_50 = _order_guards(calls)
     never = guard(lambda ctx: False, name="never")
-    moves = _machine(_orders([has_total & total_over_50], []))
-    blocks = _machine(_orders([has_total & total_over_50], [never]))
+    moves = make_machine(_orders([has_total & total_over_50], []))
+    blocks = make_machine(_orders([has_total & total_over_50], [never]))
 
     assert moves.enabled_triggers(moves.start("k"), {}) == ("order",)
     assert blocks.enabled_triggers(blocks.start("k"), {}) == ()
@@ -148,11 +157,13 @@ def test_enabled_triggers_agree_with_fire() -> None:
         blocks.enabled_triggers(blocks.start("k"), {"total": None})
 
 
-def test_a_payload_type_mismatch_disables_the_trigger_as_fire_refuses_it() -> None:
+def test_a_payload_type_mismatch_disables_the_trigger_as_fire_refuses_it(
+    make_machine: Callable[..., JourneyMachine],
+) -> None:
     # fire raises GuardError at the typed guard of the first candidate and never reaches
     # the unguarded fallback: enabled_triggers must not list the trigger through it
     paid = guard(lambda ctx: ctx.payload.get("paid") is True, name="paid", payload_type=dict)
-    machine = _machine(_orders([paid], []))
+    machine = make_machine(_orders([paid], []))
     journey = machine.start("k")
 
     with pytest.raises(GuardError, match="paid") as raised:
@@ -165,7 +176,7 @@ def test_a_payload_type_mismatch_disables_the_trigger_as_fire_refuses_it() -> No
     assert machine.fire(journey, "order", {"paid": False}).dest == "small"
 
 
-def test_path_explorer_agrees_with_fire() -> None:
+def test_path_explorer_agrees_with_fire(make_machine: Callable[..., JourneyMachine]) -> None:
     calls: list[str] = []
     has_total, total_over_50 = _order_guards(calls)
     d = _orders([has_total & total_over_50], [])
@@ -273,7 +284,8 @@ def test_fire_explain_blocked_enabled_and_explorer_agree(cands: list[list[Tree]]
     for i, c in enumerate(built):
         builder.transition("go", "a", f"d{i}", guards=[g for g, _ in c])
     d = builder.build()
-    machine = _machine(d)
+    # sync only: a hypothesis test takes no function-scoped fixture
+    machine = JourneyMachine(d, clock=ManualClock(), logger=quiet_logger())
 
     # the model: fire tries candidates in order up to the first that passes ...
     fire_calls: list[str] = []

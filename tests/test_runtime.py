@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from async_engine import ENGINES
 from conftest import START, checkout_builder, quiet_logger
 
 from journeyfsm import (
@@ -25,6 +26,12 @@ from journeyfsm import (
 )
 
 MakeMachine = Callable[..., JourneyMachine]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every machine test here runs on each engine (tests/async_engine.py)."""
+    return str(request.param)
 
 
 def in_stage(machine: JourneyMachine, *triggers: str, key: str = "c-1", **data: Any) -> Journey:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import structlog
+from async_engine import ENGINES
 from conftest import START, checkout_builder, quiet_logger
 
 from journeyfsm import (
@@ -31,6 +32,12 @@ from journeyfsm import (
 )
 
 MakeMachine = Callable[..., JourneyMachine]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every machine test here runs on each engine (tests/async_engine.py)."""
+    return str(request.param)
 
 
 def in_cart(machine: JourneyMachine, key: str = "c-1", **data: Any) -> Journey:

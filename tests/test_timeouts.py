@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from async_engine import ENGINES
 from conftest import quiet_logger
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +27,14 @@ from journeyfsm import (
 from journeyfsm.templates import TEMPLATES
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every machine test here runs on each engine (tests/async_engine.py)."""
+    return str(request.param)
+
+
 H = timedelta(hours=1)
 D = timedelta(days=1)
 
@@ -67,8 +77,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def m(clock: ManualClock) -> JourneyMachine:
-    return JourneyMachine(shop(), clock=clock, logger=quiet_logger())
+def m(make_machine: Callable[..., JourneyMachine]) -> JourneyMachine:
+    return make_machine(shop())
 
 
 def in_cart(m: JourneyMachine, key: str = "c-1", **data: Any) -> Any:
