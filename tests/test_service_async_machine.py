@@ -11,6 +11,7 @@ every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,41 @@ def test_the_sync_service_refuses_an_async_machine() -> None:
         AsyncJourneyService(object(), AsyncMemoryStore())  # type: ignore[arg-type]
     sync = JourneyMachine(checkout_builder().build())
     assert AsyncJourneyService(sync, AsyncMemoryStore()).machine is sync
+
+
+def test_a_handle_many_cancelled_in_an_async_hook_writes_nothing_of_its_batch() -> None:
+    memory = MemoryStore()
+    machine = async_shop(ManualClock(START))
+    started: list[asyncio.Event] = []
+
+    @machine.on_enter("checkout")
+    async def slow_check(ctx: Context) -> None:
+        started[0].set()
+        await asyncio.sleep(WAIT * 10)  # cancelled long before
+
+    service = AsyncJourneyService(machine, AsyncMemoryStore(memory))
+
+    async def main() -> None:
+        started.append(asyncio.Event())
+        events = [("c-1", "add_to_cart"), ("c-2", "add_to_cart"), ("c-1", "checkout")]
+        task = asyncio.create_task(service.handle_many(events))
+        await asyncio.wait_for(started[0].wait(), WAIT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, WAIT)
+
+    asyncio.run(main())
+    assert dump_store(memory, "checkout", ["c-1", "c-2"]) == [(None, [], []), (None, [], [])]
+
+
+def test_an_async_machine_without_async_callbacks_moves_on_the_loop() -> None:
+    machine = AsyncJourneyMachine(checkout_builder().build())
+    threads: list[threading.Thread] = []
+
+    @machine.after
+    def where(ctx: Context) -> None:
+        threads.append(threading.current_thread())
+
+    service = AsyncJourneyService(machine, AsyncMemoryStore())
+    outcome = asyncio.run(service.handle("c-1", "add_to_cart"))
+    assert outcome.moved and threads == [threading.main_thread()]
