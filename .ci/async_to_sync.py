@@ -11,9 +11,11 @@ comments, docstrings and layout of the source survive into the twin:
   (``AsyncJourneyService`` -> ``JourneyService``, ``__aenter__`` -> ``__enter__``, ...),
   and the article before it follows ("an AsyncPostgresStore" is "a PostgresStore");
 - ``asyncio.<name>`` is replaced by its sync twin (``DOTTED``; another asyncio name is an
-  error: the sync module cannot have it), ``import asyncio`` by ``import time``;
+  error: the sync module cannot have it), ``import asyncio`` by the imports of the modules
+  those twins are in (``asyncio.sleep`` and ``asyncio.Event``: ``import threading, time``);
 - in docstring examples (``>>>`` / ``...`` lines) the same rewrite, and more: an
-  ``asyncio.run(x)`` is ``x`` and the line ``>>> import asyncio`` is dropped, so an
+  ``asyncio.run(x)`` is ``x``, an ``asyncio.<name>`` of ``DOTTED`` its twin, and the line
+  ``>>> import asyncio`` imports the twins' modules (dropped when there are none), so an
   example written for the async API is the same example for the sync one;
 - in f-strings, the names renamed and ``await`` dropped (from the replacement fields);
 - parentheses that only wrap an await of a primary are dropped with the ``await``:
@@ -55,10 +57,15 @@ TWINS = {
     "journeyfsm/stores/_postgres_bulk_async.py": "journeyfsm/stores/_postgres_bulk.py",
     "journeyfsm/stores/_postgres_rows_async.py": "journeyfsm/stores/_postgres_rows.py",
     "journeyfsm/stores/_postgres_async.py": "journeyfsm/stores/_postgres.py",
+    "journeyfsm/service/_outbox_async.py": "journeyfsm/service/_outbox.py",
+    "journeyfsm/service/_timeout_worker_async.py": "journeyfsm/service/_timeout_worker.py",
 }
 
 NAMES = {
     "AsyncJourneyService": "JourneyService",
+    "AsyncJourneyMachine": "JourneyMachine",
+    "AsyncOutboxWorker": "OutboxWorker",
+    "AsyncTimeoutWorker": "TimeoutWorker",
     "AsyncStore": "Store",
     "AsyncStoreTransaction": "StoreTransaction",
     "AsyncDriver": "Driver",
@@ -74,6 +81,8 @@ NAMES = {
     "__anext__": "__next__",
     "_store_async": "_store",
     "_tick_async": "_tick",
+    "_async_machine": "_runtime",
+    "_async": "_sync",
     # the PostgreSQL store (psycopg 3's async classes and their sync twins)
     "AsyncConnection": "Connection",
     "AsyncConnectionPool": "ConnectionPool",
@@ -88,12 +97,14 @@ NAMES = {
     "_postgres_outbox_async": "_postgres_outbox",
 }
 
-DOTTED = {"asyncio.sleep": "time.sleep"}
+DOTTED = {"asyncio.sleep": "time.sleep", "asyncio.Event": "threading.Event"}
 
 _WORD = re.compile(r"\b(" + "|".join(sorted(NAMES, key=len, reverse=True)) + r")\b")
 _AN = re.compile(r"\b([Aa])n (Async\w+)\b")
 _PHRASE = re.compile(r"\basync (def|with|for)\b")
 _ASYNC_BLOCK = re.compile(r"^(?P<indent> *)if True:  # ASYNC\n", re.M)
+_DOTTED = re.compile(r"\basyncio\.(\w+)\b")
+_IMPORT_ASYNCIO = "\0import asyncio\0"  # in an example: its twin's imports, known at the end
 
 
 class GenerateError(Exception):
@@ -120,15 +131,28 @@ def _unwrap_run(code: str) -> str:
     return code
 
 
-def _example_line(line: str) -> str | None:
-    """One line of a docstring, rewritten (``None``: dropped)."""
+def _dotted(code: str, modules: set[str]) -> str:
+    """The ``asyncio.<name>`` of ``DOTTED`` in ``code`` replaced by their twins (whose
+    modules are added to ``modules``); other asyncio names are left alone."""
+
+    def twin(m: re.Match[str]) -> str:
+        if m[0] not in DOTTED:
+            return m[0]
+        modules.add(DOTTED[m[0]].split(".")[0])
+        return DOTTED[m[0]]
+
+    return _DOTTED.sub(twin, code)
+
+
+def _example_line(line: str, modules: set[str]) -> str:
+    """One line of a docstring, rewritten (``_IMPORT_ASYNCIO``: its ``import asyncio``)."""
     m = re.match(r"^(\s*)(>>> |\.\.\. )(.*)$", line)
     if m is None:
         return _PHRASE.sub(r"\1", _words(line))
     code = m[3]
     if m[2] == ">>> " and code.strip() == "import asyncio":
-        return None
-    code = _unwrap_run(code)
+        return m[1] + _IMPORT_ASYNCIO
+    code = _dotted(_unwrap_run(code), modules)
     code = re.sub(r"\bawait ", "", code)
     code = _PHRASE.sub(r"\1", code)
     return m[1] + m[2] + _words(code)
@@ -140,8 +164,14 @@ def _fstring(text: str) -> str:
 
 
 def _string(text: str) -> str:
-    lines = [_example_line(line) for line in text.split("\n") if "  # async only" not in line]
-    return "\n".join(line for line in lines if line is not None)
+    modules: set[str] = set()
+    lines = [
+        _example_line(line, modules) for line in text.split("\n") if "  # async only" not in line
+    ]
+    if modules:  # the example's ``import asyncio``: the twins' modules instead
+        imports = f">>> import {', '.join(sorted(modules))}"
+        lines = [line.replace(_IMPORT_ASYNCIO, imports) for line in lines]
+    return "\n".join(line for line in lines if _IMPORT_ASYNCIO not in line)
 
 
 def _block_end(lines: list[str], i: int, indent: str) -> int:
@@ -227,6 +257,17 @@ def rewrite(source: str) -> str:
         return offsets[pos[0] - 1] + pos[1]
 
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    # the modules of the twins of the asyncio names used: what ``import asyncio`` becomes
+    modules = sorted(
+        {
+            DOTTED[f"asyncio.{tokens[n + 2].string}"].split(".")[0]
+            for n, tok in enumerate(tokens[:-2])
+            if tok.string == "asyncio"
+            and tokens[n + 1].string == "."
+            and f"asyncio.{tokens[n + 2].string}" in DOTTED
+            and not any(tok.start[0] in lines for lines in verbatim)
+        }
+    )
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement), in order
     fstring_start, depth = 0, 0  # Python 3.12+ tokenizes f-strings: rewritten whole
     opens = _await_parens(tokens)
@@ -256,7 +297,12 @@ def rewrite(source: str) -> str:
         elif kind == tokenize.NAME and text == "asyncio":
             prev = tokens[n - 1].string if n else ""
             if prev == "import":
-                edits.append((at(tok.start), at(tok.end), "time"))
+                if not modules:
+                    raise GenerateError(
+                        f"line {tok.start[0]}: import asyncio, but no asyncio name with a "
+                        "sync twin is used: import it in an ASYNC block"
+                    )
+                edits.append((at(tok.start), at(tok.end), ", ".join(modules)))
                 continue
             dotted = "asyncio." + tokens[n + 2].string if nxt.string == "." else "asyncio"
             if dotted not in DOTTED:

@@ -36,6 +36,8 @@ from ._runtime import JourneyMachine
 from ._timeouts import DueTimeout
 from .service import (
     AsyncJourneyService,
+    AsyncOutboxWorker,
+    AsyncTimeoutWorker,
     Event,
     JourneyService,
     OutboxWorker,
@@ -48,6 +50,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncJourneyMachine",
     "AsyncJourneyService",
+    "AsyncOutboxWorker",
+    "AsyncTimeoutWorker",
     "CandidateResult",
     "Clock",
     "ConcurrencyConflict",

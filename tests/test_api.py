@@ -183,6 +183,8 @@ def test_the_service_names_of_journeyfsm_are_those_of_journeyfsm_service() -> No
 
     assert journeyfsm.service.__all__ == [
         "AsyncJourneyService",
+        "AsyncOutboxWorker",
+        "AsyncTimeoutWorker",
         "Event",
         "JourneyService",
         "OutboxWorker",

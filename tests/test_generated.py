@@ -183,3 +183,40 @@ def test_an_else_body_is_sync_code_already_and_is_kept_as_written() -> None:
     PostgresStore(conn).open()
 """
     )
+
+
+def test_import_asyncio_becomes_the_imports_of_the_twins_it_uses() -> None:
+    source = '''import asyncio
+
+
+async def run(stop: asyncio.Event) -> None:
+    """Until stopped.
+
+    >>> import asyncio
+    >>> stop = asyncio.Event(); stop.set()
+    >>> asyncio.run(run(stop))
+    """
+    if True:  # ASYNC
+        await asyncio.wait_for(stop.wait(), 1)
+    else:
+        stop.wait(1)
+    await asyncio.sleep(0)
+'''
+    assert (
+        gen.rewrite(source)
+        == '''import threading, time
+
+
+def run(stop: threading.Event) -> None:
+    """Until stopped.
+
+    >>> import threading
+    >>> stop = threading.Event(); stop.set()
+    >>> run(stop)
+    """
+    stop.wait(1)
+    time.sleep(0)
+'''
+    )
+    with pytest.raises(gen.GenerateError, match=r"import asyncio, but no asyncio name"):
+        gen.rewrite("import asyncio\n")

@@ -3,7 +3,8 @@
 ``JourneyService`` (and its asyncio twin ``AsyncJourneyService``) handles events exactly once (idempotent event ids, optimistic version
 checks, effects written to an outbox in the move's own transaction, timeouts that fire
 on their own clock); ``OutboxWorker`` delivers the effects, ``TimeoutWorker`` runs the
-ticks.  Its core is sans-IO: a pure step turns (stored journey, event, now) into the rows
+ticks (``AsyncOutboxWorker`` and ``AsyncTimeoutWorker`` run as asyncio tasks).  Its core
+is sans-IO: a pure step turns (stored journey, event, now) into the rows
 to write, and the drivers run that step against a store.
 
 >>> from journeyfsm import JourneyMachine, templates
@@ -22,11 +23,15 @@ The names are also exported from ``journeyfsm`` itself.
 from ._async import AsyncJourneyService
 from ._core import Event, TickReport
 from ._outbox import OutboxWorker
+from ._outbox_async import AsyncOutboxWorker
 from ._sync import JourneyService
 from ._timeout_worker import TimeoutWorker
+from ._timeout_worker_async import AsyncTimeoutWorker
 
 __all__ = [
     "AsyncJourneyService",
+    "AsyncOutboxWorker",
+    "AsyncTimeoutWorker",
     "Event",
     "JourneyService",
     "OutboxWorker",

@@ -1,10 +1,13 @@
+# GENERATED from journeyfsm/service/_timeout_worker_async.py by .ci/async_to_sync.py: do not edit;
+# edit the source and run `make generate`.
 """TimeoutWorker: fires the stage timeouts of a store's journeys as they come due.
 
 A host that runs its own loop (a scheduler, a cron job, a thread beside its web server)
-calls :meth:`TimeoutWorker.run_once` every so often, or runs :meth:`TimeoutWorker.run`
-in a thread; ``journeyfsm worker`` does the same from the command line.  Each round is
-``JourneyService.tick``: any number of workers may tick one database, each timeout fires
-once (see docs/timeouts.md, "Durable timeouts").
+calls :meth:`TimeoutWorker.run_once` every so often, or runs
+:meth:`TimeoutWorker.run` until a stop event is set (in a thread, or as an asyncio
+task for the async worker); ``journeyfsm worker`` does the same from the command line.
+Each round is ``JourneyService.tick``: any number of workers may tick one database,
+each timeout fires once (see docs/timeouts.md, "Durable timeouts").
 """
 
 from __future__ import annotations
