@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .._async_machine import AsyncJourneyMachine
 from .._clock import ensure_utc
 from .._definition import Policy
 from .._errors import ConcurrencyConflict, JourneyError, SnapshotError
@@ -58,7 +57,12 @@ if True:  # ASYNC
     import inspect
     from typing import TypeVar
 
+    from .._async_machine import AsyncJourneyMachine
+
     T = TypeVar("T")
+else:
+    # the sync service refuses an AsyncJourneyMachine by name
+    from .._async_machine import AsyncJourneyMachine
 
 __all__ = ["AsyncJourneyService"]
 
@@ -105,7 +109,7 @@ class AsyncJourneyService:
                 )
             #: the AsyncJourneyMachine whose hand-off runs each decide step, awaiting its
             #: async guards and hooks (None: a JourneyMachine, whose move runs on the loop)
-            self._async_machine = async_machine
+            self._hand_off = async_machine
         else:
             if isinstance(machine, AsyncJourneyMachine):
                 raise TypeError(
@@ -207,8 +211,8 @@ class AsyncJourneyService:
 
     async def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
         if True:  # ASYNC
-            if self._async_machine is not None:  # its async guards and hooks are awaited
-                return await self._async_machine._drive(
+            if self._hand_off is not None:  # its async guards and hooks are awaited
+                return await self._hand_off._drive(
                     functools.partial(
                         decide,
                         row=row,
@@ -235,9 +239,9 @@ class AsyncJourneyService:
             """``fn(the sync machine)``, as a decide step runs: through the
             AsyncJourneyMachine's hand-off (async guards and hooks awaited on this loop; a
             cancel rolls the move back), or on the loop for a JourneyMachine."""
-            if self._async_machine is None:
+            if self._hand_off is None:
                 return fn(self._machine)
-            return await self._async_machine._drive(fn)
+            return await self._hand_off._drive(fn)
 
     async def _sleep(self, attempt: int) -> None:
         # exponential, with full jitter: racing workers spread out instead of colliding again

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+# the sync service refuses an AsyncJourneyMachine by name
 from .._async_machine import AsyncJourneyMachine
 from .._clock import ensure_utc
 from .._definition import Policy
@@ -76,7 +77,7 @@ class JourneyService:
 
     def __init__(
         self,
-        machine: JourneyMachine | AsyncJourneyMachine,
+        machine: JourneyMachine | JourneyMachine,
         store: Store,
         *,
         initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
