@@ -3,13 +3,16 @@ machine with a move counter and effects, and the invariants every stored journey
 
 The behavioural suite is parametrized over ``STORES``: each test runs on every store; the
 tests that take ``make_service`` also run on both drivers (``DRIVERS``): ``JourneyService``
-and ``AsyncJourneyService``, the latter driven from the sync test by ``AsyncDriven``.
+and ``AsyncJourneyService``, the latter driven from the sync test by ``AsyncDriven``, over
+the test's ``JourneyMachine`` and (``async-machine``) over an ``AsyncJourneyMachine`` with
+the same definition whose hooks are async wrappers of the test's (``async_machine_of``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import importlib.util
 import json
 import os
@@ -25,6 +28,7 @@ import pytest
 from conftest import checkout_builder, quiet_logger
 
 from journeyfsm import (
+    AsyncJourneyMachine,
     AsyncJourneyService,
     Context,
     EffectCall,
@@ -35,7 +39,7 @@ from journeyfsm import (
 from journeyfsm.stores import AsyncMemoryStore, AsyncSQLiteStore, MemoryStore, SQLiteStore, Store
 
 STORES = ["memory", "sqlite", "postgres"]
-DRIVERS = ["sync", "async"]
+DRIVERS = ["sync", "async", "async-machine"]
 
 StoreFactory = Callable[[], Store]
 
@@ -305,6 +309,35 @@ def async_twin(store: Store) -> Any:
     return AsyncPostgresStore(pg_dsn(), schema=store.schema, prefix=store.prefix, max_size=4)
 
 
+def async_machine_of(machine: JourneyMachine) -> AsyncJourneyMachine:
+    """An AsyncJourneyMachine of ``machine``'s definition, clock and logger, with each of
+    its hooks (registered so far) as an ``async def`` that awaits the loop once and calls
+    it, and its effects: every move of the service then runs in the machine's hand-off."""
+    out = AsyncJourneyMachine(
+        machine.definition,
+        clock=machine.clock,
+        logger=machine.logger._source,
+        event_id_window=machine.event_id_window,
+    )
+    for kind, table in machine._hook_tables():
+        for name, hooks in table.items():
+            for hook in hooks:
+                out._register(kind, name, _awaiting(hook))
+    for eff in machine._hooks.effects.values():
+        out.effect(eff.fn, on_enter=eff.on_enter, on_transition=eff.on_transition, name=eff.name)
+    return out
+
+
+def _awaiting(hook: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(hook)
+    async def awaiting(*args: Any) -> Any:
+        await asyncio.sleep(0)
+        return hook(*args)
+
+    del awaiting.__wrapped__  # an async function, not the sync one it wraps
+    return awaiting
+
+
 ServiceFactory = Callable[..., JourneyService]
 
 
@@ -323,7 +356,8 @@ def make_service(request: pytest.FixtureRequest) -> Iterator[ServiceFactory]:
         opened.append(twin)
         if hasattr(twin, "open"):  # AsyncPostgresStore
             loop.run_until_complete(twin.open())
-        driven = AsyncDriven(AsyncJourneyService(machine, twin, **options), store, loop)
+        driver: Any = async_machine_of(machine) if request.param == "async-machine" else machine
+        driven = AsyncDriven(AsyncJourneyService(driver, twin, **options), store, loop)
         return driven  # type: ignore[return-value]
 
     yield make

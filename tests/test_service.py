@@ -194,7 +194,7 @@ def test_a_version_conflict_is_retried_on_the_fresh_journey(
     service.handle("c-1", "add_to_cart")
     raced = []
 
-    @machine.before
+    @service.machine.before
     def another_worker_moves_first(ctx: Context) -> None:
         if not raced:  # between this worker's read and its write
             raced.append(other.handle("c-1", "note", event_id="other"))
@@ -216,7 +216,7 @@ def test_conflicts_on_every_attempt_raise_and_write_nothing(
     service = make_service(machine, open_store(), max_attempts=3, backoff=0.0)
     service.handle("c-1", "add_to_cart")
 
-    @machine.before
+    @service.machine.before
     def always_beaten(ctx: Context) -> None:
         other.handle("c-1", "note")
 
@@ -235,7 +235,7 @@ def test_the_same_event_racing_on_two_workers_moves_once(
     service = make_service(machine, open_store())
     raced = []
 
-    @machine.before
+    @service.machine.before
     def redelivered_to_another_worker(ctx: Context) -> None:
         if not raced:
             raced.append(other.handle("c-1", "add_to_cart", event_id="e-1"))
@@ -485,7 +485,7 @@ def test_a_conflict_in_a_batch_falls_back_one_by_one_and_loses_nothing(
     service.handle("c-1", "add_to_cart", event_id="c1-0")
     raced = []
 
-    @machine.before
+    @service.machine.before
     def another_worker_moves_c1_meanwhile(ctx: Context) -> None:
         if not raced:  # after the batch's read, before its write
             raced.append(other.handle("c-1", "note", event_id="other"))

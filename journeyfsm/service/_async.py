@@ -53,7 +53,16 @@ from ._store_async import AsyncStore
 from ._tick_async import tick_batches, tick_one_by_one
 
 if True:  # ASYNC
+    import functools
     import inspect
+    from typing import TypeVar
+
+    from .._async_machine import AsyncJourneyMachine
+
+    T = TypeVar("T")
+else:
+    # the sync service refuses an AsyncJourneyMachine by name
+    from .._async_machine import AsyncJourneyMachine
 
 __all__ = ["AsyncJourneyService"]
 
@@ -77,7 +86,7 @@ class AsyncJourneyService:
 
     def __init__(
         self,
-        machine: JourneyMachine,
+        machine: JourneyMachine | AsyncJourneyMachine,
         store: AsyncStore,
         *,
         initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
@@ -85,8 +94,32 @@ class AsyncJourneyService:
         backoff: float = 0.002,
         rng: random.Random | None = None,
     ) -> None:
-        if not isinstance(machine, JourneyMachine):
-            raise TypeError(f"AsyncJourneyService takes a JourneyMachine, got {machine!r}")
+        sync_machine: JourneyMachine
+        if True:  # ASYNC
+            # a JourneyMachine's callbacks are sync: its moves run on the loop; an
+            # AsyncJourneyMachine's run through its hand-off, async guards and hooks awaited
+            if isinstance(machine, AsyncJourneyMachine):
+                sync_machine, async_machine = machine._machine, machine
+            elif isinstance(machine, JourneyMachine):
+                sync_machine, async_machine = machine, None
+            else:
+                raise TypeError(
+                    "AsyncJourneyService takes a JourneyMachine or an AsyncJourneyMachine, "
+                    f"got {machine!r}"
+                )
+            #: the AsyncJourneyMachine whose hand-off runs each decide step, awaiting its
+            #: async guards and hooks (None: a JourneyMachine, whose move runs on the loop)
+            self._hand_off = async_machine
+        else:
+            if isinstance(machine, AsyncJourneyMachine):
+                raise TypeError(
+                    f"JourneyService takes a JourneyMachine, whose callbacks are sync, got "
+                    f"{machine!r}; an AsyncJourneyMachine (async guards and hooks) goes with "
+                    "AsyncJourneyService"
+                )
+            if not isinstance(machine, JourneyMachine):
+                raise TypeError(f"JourneyService takes a JourneyMachine, got {machine!r}")
+            sync_machine = machine
         if True:  # ASYNC
             if not callable(getattr(store, "transaction", None)) or not (
                 inspect.iscoroutinefunction(getattr(store, "create_schema", None))
@@ -106,6 +139,8 @@ class AsyncJourneyService:
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
         self.machine = machine
+        #: the sync machine the sans-IO core (decide, decide_tick) drives
+        self._machine = sync_machine
         self.store = store
         self.definition = machine.definition.name
         self.initial_data = initial_data
@@ -114,7 +149,7 @@ class AsyncJourneyService:
         self._rng = rng or random.Random()
 
     def _now(self) -> datetime:
-        return ensure_utc(self.machine.clock.now(), what="the machine's clock")
+        return ensure_utc(self._machine.clock.now(), what="the machine's clock")
 
     async def handle(
         self,
@@ -146,12 +181,12 @@ class AsyncJourneyService:
         1
         """
         event = Event(key, trigger, payload, event_id=event_id, at=at, meta=meta, policy=policy)
-        check_event(self.machine, event)
+        check_event(self._machine, event)
         for attempt in range(1, self.max_attempts + 1):
             async with self.store.transaction(write=False) as tx:
                 row = await tx.load(self.definition, key)
                 seen = await tx.event_seq(self.definition, key, event_id) if event_id else None
-            decision = self._decide(row, event, seen)
+            decision = await self._decide(row, event, seen)
             if not decision.writes:
                 return decision.result
             try:
@@ -166,7 +201,7 @@ class AsyncJourneyService:
                         key=key,
                         trigger=trigger,
                     ) from err
-                self.machine.logger.info(
+                self._machine.logger.info(
                     "journey.conflict", key=key, trigger=trigger, event_id=event_id, attempt=attempt
                 )
                 await self._sleep(attempt)
@@ -174,9 +209,22 @@ class AsyncJourneyService:
             return decision.result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
+    async def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
+        if True:  # ASYNC
+            if self._hand_off is not None:  # its async guards and hooks are awaited
+                return await self._hand_off._drive(
+                    functools.partial(
+                        decide,
+                        row=row,
+                        event=event,
+                        seen_seq=seen,
+                        now=self._now(),
+                        initial_data=self.initial_data,
+                        checked=True,
+                    )
+                )
         return decide(
-            self.machine,
+            self._machine,
             row,
             event,
             seen_seq=seen,
@@ -184,6 +232,16 @@ class AsyncJourneyService:
             initial_data=self.initial_data,
             checked=True,  # handle and handle_many check every event first
         )
+
+    if True:  # ASYNC
+
+        async def _drive(self, fn: Callable[[JourneyMachine], T]) -> T:
+            """``fn(the sync machine)``, as a decide step runs: through the
+            AsyncJourneyMachine's hand-off (async guards and hooks awaited on this loop; a
+            cancel rolls the move back), or on the loop for a JourneyMachine."""
+            if self._hand_off is None:
+                return fn(self._machine)
+            return await self._hand_off._drive(fn)
 
     async def _sleep(self, attempt: int) -> None:
         # exponential, with full jitter: racing workers spread out instead of colliding again
@@ -226,7 +284,7 @@ class AsyncJourneyService:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         todo = [as_event(event, i) for i, event in enumerate(events)]
         for event in todo:
-            check_event(self.machine, event)
+            check_event(self._machine, event)
         out: list[Outcome] = []
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
@@ -253,7 +311,7 @@ class AsyncJourneyService:
         out, moves = [], []
         for event in batch:
             eid = event.event_id
-            decision = self._decide(
+            decision = await self._decide(
                 rows.get(event.key), event, None if eid is None else seen.get((event.key, eid))
             )
             if decision.writes:
@@ -297,7 +355,7 @@ class AsyncJourneyService:
         """
         async with self.store.transaction(write=False) as tx:
             row = await tx.load(self.definition, key)
-        return None if row is None else journey_from_row(self.machine, row, table="journeys")
+        return None if row is None else journey_from_row(self._machine, row, table="journeys")
 
     async def history(self, key: str, *, after: int = 0, limit: int = 100) -> list[HistoryEntry]:
         """Journey ``key``'s history entries with ``seq > after``, oldest first (a page).
@@ -398,10 +456,10 @@ class AsyncJourneyService:
 
     def _journey(self, row: JourneyRow, history: list[HistoryEntry]) -> Journey:
         if row.definition == self.definition:
-            journey = journey_from_row(self.machine, row, table="journeys")
-            snap = self.machine.snapshot(journey, history=False)
+            journey = journey_from_row(self._machine, row, table="journeys")
+            snap = self._machine.snapshot(journey, history=False)
             snap["history"] = [entry.to_dict() for entry in history]
-            return journey_from_snapshot(self.machine, snap, row.key)
+            return journey_from_snapshot(self._machine, snap, row.key)
         return Journey(
             row.key,
             row.stage,
@@ -462,7 +520,7 @@ class AsyncJourneyService:
         seen: dict[str, int] = {}
         try:
             for index, journey in enumerate(journeys):
-                item = import_row(self.machine, journey, self._now(), index)
+                item = import_row(self._machine, journey, self._now(), index)
                 first = seen.setdefault(item.row.key, index)
                 if first != index:
                     raise SnapshotError(

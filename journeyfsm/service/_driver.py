@@ -2,21 +2,26 @@
 ``JourneyService``) and ``AsyncDriver`` (of an ``AsyncJourneyService``).
 
 Typed structurally, so that they are handed the service and never import _sync.py or
-_async.py, which import them (DESIGN: imports run downward only).  The two differ only in
-their store; _tick.py is generated from _tick_async.py (.ci/async_to_sync.py renames
+_async.py, which import them (DESIGN: imports run downward only).  The two differ in their
+store, and in the machine: an async driver's may be an ``AsyncJourneyMachine``, whose
+decide steps run through ``_drive``; _tick.py is generated from _tick_async.py (.ci/async_to_sync.py renames
 ``AsyncDriver`` to ``Driver``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from .._async_machine import AsyncJourneyMachine
 from .._runtime import JourneyMachine
 from ._store import Store
 from ._store_async import AsyncStore
 
 __all__ = ["AsyncDriver", "Driver"]
+
+T = TypeVar("T")
 
 
 class Driver(Protocol):
@@ -35,10 +40,11 @@ class Driver(Protocol):
 
 
 class AsyncDriver(Protocol):
-    """An async service driver: its machine, async store, definition name and clock."""
+    """An async service driver: its machine (sync or async), async store, definition name,
+    clock, and the hand-off that runs a decide step on the sync machine."""
 
     @property
-    def machine(self) -> JourneyMachine: ...
+    def machine(self) -> JourneyMachine | AsyncJourneyMachine: ...
 
     @property
     def store(self) -> AsyncStore: ...
@@ -47,3 +53,5 @@ class AsyncDriver(Protocol):
     def definition(self) -> str: ...
 
     def _now(self) -> datetime: ...
+
+    async def _drive(self, fn: Callable[[JourneyMachine], T]) -> T: ...

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+# the sync service refuses an AsyncJourneyMachine by name
+from .._async_machine import AsyncJourneyMachine
 from .._clock import ensure_utc
 from .._definition import Policy
 from .._errors import ConcurrencyConflict, JourneyError, SnapshotError
@@ -75,7 +77,7 @@ class JourneyService:
 
     def __init__(
         self,
-        machine: JourneyMachine,
+        machine: JourneyMachine | JourneyMachine,
         store: Store,
         *,
         initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
@@ -83,8 +85,16 @@ class JourneyService:
         backoff: float = 0.002,
         rng: random.Random | None = None,
     ) -> None:
+        sync_machine: JourneyMachine
+        if isinstance(machine, AsyncJourneyMachine):
+            raise TypeError(
+                f"JourneyService takes a JourneyMachine, whose callbacks are sync, got "
+                f"{machine!r}; an AsyncJourneyMachine (async guards and hooks) goes with "
+                "AsyncJourneyService"
+            )
         if not isinstance(machine, JourneyMachine):
             raise TypeError(f"JourneyService takes a JourneyMachine, got {machine!r}")
+        sync_machine = machine
         if not callable(getattr(store, "transaction", None)):
             raise TypeError(
                 f"JourneyService takes a store (journeyfsm.stores.MemoryStore, SQLiteStore), "
@@ -93,6 +103,8 @@ class JourneyService:
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
         self.machine = machine
+        #: the sync machine the sans-IO core (decide, decide_tick) drives
+        self._machine = sync_machine
         self.store = store
         self.definition = machine.definition.name
         self.initial_data = initial_data
@@ -101,7 +113,7 @@ class JourneyService:
         self._rng = rng or random.Random()
 
     def _now(self) -> datetime:
-        return ensure_utc(self.machine.clock.now(), what="the machine's clock")
+        return ensure_utc(self._machine.clock.now(), what="the machine's clock")
 
     def handle(
         self,
@@ -132,7 +144,7 @@ class JourneyService:
         1
         """
         event = Event(key, trigger, payload, event_id=event_id, at=at, meta=meta, policy=policy)
-        check_event(self.machine, event)
+        check_event(self._machine, event)
         for attempt in range(1, self.max_attempts + 1):
             with self.store.transaction(write=False) as tx:
                 row = tx.load(self.definition, key)
@@ -152,7 +164,7 @@ class JourneyService:
                         key=key,
                         trigger=trigger,
                     ) from err
-                self.machine.logger.info(
+                self._machine.logger.info(
                     "journey.conflict", key=key, trigger=trigger, event_id=event_id, attempt=attempt
                 )
                 self._sleep(attempt)
@@ -162,7 +174,7 @@ class JourneyService:
 
     def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
         return decide(
-            self.machine,
+            self._machine,
             row,
             event,
             seen_seq=seen,
@@ -211,7 +223,7 @@ class JourneyService:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         todo = [as_event(event, i) for i, event in enumerate(events)]
         for event in todo:
-            check_event(self.machine, event)
+            check_event(self._machine, event)
         out: list[Outcome] = []
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
@@ -281,7 +293,7 @@ class JourneyService:
         """
         with self.store.transaction(write=False) as tx:
             row = tx.load(self.definition, key)
-        return None if row is None else journey_from_row(self.machine, row, table="journeys")
+        return None if row is None else journey_from_row(self._machine, row, table="journeys")
 
     def history(self, key: str, *, after: int = 0, limit: int = 100) -> list[HistoryEntry]:
         """Journey ``key``'s history entries with ``seq > after``, oldest first (a page).
@@ -377,10 +389,10 @@ class JourneyService:
 
     def _journey(self, row: JourneyRow, history: list[HistoryEntry]) -> Journey:
         if row.definition == self.definition:
-            journey = journey_from_row(self.machine, row, table="journeys")
-            snap = self.machine.snapshot(journey, history=False)
+            journey = journey_from_row(self._machine, row, table="journeys")
+            snap = self._machine.snapshot(journey, history=False)
             snap["history"] = [entry.to_dict() for entry in history]
-            return journey_from_snapshot(self.machine, snap, row.key)
+            return journey_from_snapshot(self._machine, snap, row.key)
         return Journey(
             row.key,
             row.stage,
@@ -440,7 +452,7 @@ class JourneyService:
         seen: dict[str, int] = {}
         try:
             for index, journey in enumerate(journeys):
-                item = import_row(self.machine, journey, self._now(), index)
+                item = import_row(self._machine, journey, self._now(), index)
                 first = seen.setdefault(item.row.key, index)
                 if first != index:
                     raise SnapshotError(

@@ -32,6 +32,9 @@ from .._outcome import Outcome
 from ._core import Decision, JourneyRow, TickReport, decide_tick
 from ._driver import AsyncDriver
 
+if True:  # ASYNC
+    import functools
+
 __all__ = ["tick_batches", "tick_one_by_one"]
 
 
@@ -74,7 +77,13 @@ async def _one(service: AsyncDriver, tally: _Tally, key: str, until: datetime) -
             if row is None:  # another worker holds it, or has advanced it
                 tally.skipped += 1
                 return
-            decided = decide_tick(service.machine, row, until=until, now=service._now())
+            if True:  # ASYNC
+                # through an AsyncJourneyMachine's hand-off: its async hooks are awaited
+                decided = await service._drive(
+                    functools.partial(decide_tick, row=row, until=until, now=service._now())
+                )
+            else:
+                decided = decide_tick(service.machine, row, until=until, now=service._now())
             await tx.write_many(decided.decisions)
     except JourneyError as err:  # nothing of this journey was written
         tally.fail(service, key, err)
@@ -132,7 +141,12 @@ async def _batch(
                     failed.append((row.key or "?", row))
                     continue
                 try:
-                    decided = decide_tick(machine, row, until=until, now=now)
+                    if True:  # ASYNC
+                        decided = await service._drive(
+                            functools.partial(decide_tick, row=row, until=until, now=now)
+                        )
+                    else:
+                        decided = decide_tick(machine, row, until=until, now=now)
                 except JourneyError as err:  # this journey only: nothing of it is written
                     failed.append((row.key, err))
                     continue
