@@ -28,8 +28,10 @@ comments, docstrings and layout of the source survive into the twin:
   "give an AsyncConnection to AsyncPostgresStore"), and one without ``else`` is dropped:
   the few lines that must differ (checking that a store is an async one).
 
-The result goes through ``ruff check --fix --select I,RUF022`` (imports and ``__all__``
-sorted after the renames) and ``ruff format``, and opens with a comment naming its source.
+The result goes through ``ruff check --fix --select I,RUF022,PYI016`` (imports and
+``__all__`` sorted after the renames, a union the renames made twice of one type, as
+``JourneyMachine | AsyncJourneyMachine``, made one) and ``ruff format``, and opens with a
+comment naming its source.
 
     python .ci/async_to_sync.py           # (re)write every twin
     python .ci/async_to_sync.py --check   # exit 1 naming each twin that is stale
@@ -341,7 +343,15 @@ def generate(source_path: str) -> str:
     code = header + rewrite((ROOT / source_path).read_text(encoding="utf-8"))
     ruff = _ruff()
     for args in (
-        ["check", "--fix", "--unsafe-fixes", "--select", "I,RUF022", "--quiet", "--exit-zero"],
+        [
+            "check",
+            "--fix",
+            "--unsafe-fixes",
+            "--select",
+            "I,RUF022,PYI016",
+            "--quiet",
+            "--exit-zero",
+        ],
         ["format", "--quiet"],
     ):
         done = subprocess.run(

@@ -48,14 +48,16 @@ class OutboxWorker:
     ``max_backoff``: seconds before the first retry, doubling up to the cap, each scaled
     by a random factor in [0.5, 1].
 
-    >>> from journeyfsm import JourneyMachine, OutboxWorker, templates
+    >>> from journeyfsm import JourneyMachine, JourneyService, OutboxWorker, templates
     >>> from journeyfsm.stores import MemoryStore
     >>> machine, store = JourneyMachine(templates.aida()), MemoryStore()
     >>> @machine.effect(on_enter="interest")
     ... def welcome(call):
     ...     print("welcome", call.key, call.idempotency_key)
+    >>> _ = JourneyService(machine, store).handle("c-1", "engage")
     >>> OutboxWorker(machine, store).run_once()
-    0
+    welcome c-1 aida:c-1:1:welcome
+    1
     """
 
     def __init__(

@@ -50,14 +50,16 @@ class AsyncOutboxWorker:
     by a random factor in [0.5, 1].
 
     >>> import asyncio
-    >>> from journeyfsm import AsyncJourneyMachine, AsyncOutboxWorker, templates
+    >>> from journeyfsm import AsyncJourneyMachine, AsyncJourneyService, AsyncOutboxWorker, templates
     >>> from journeyfsm.stores import AsyncMemoryStore
     >>> machine, store = AsyncJourneyMachine(templates.aida()), AsyncMemoryStore()
     >>> @machine.effect(on_enter="interest")
     ... async def welcome(call):
     ...     print("welcome", call.key, call.idempotency_key)
+    >>> _ = asyncio.run(AsyncJourneyService(machine, store).handle("c-1", "engage"))
     >>> asyncio.run(AsyncOutboxWorker(machine, store).run_once())
-    0
+    welcome c-1 aida:c-1:1:welcome
+    1
     """
 
     def __init__(

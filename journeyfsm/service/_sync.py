@@ -77,7 +77,7 @@ class JourneyService:
 
     def __init__(
         self,
-        machine: JourneyMachine | JourneyMachine,
+        machine: JourneyMachine,
         store: Store,
         *,
         initial_data: Callable[[str], Mapping[str, Any] | None] | None = None,
