@@ -167,6 +167,61 @@ def test_coverage_counts_a_guard_outcome_only_when_it_happened(
     )
 
 
+ASYNC_SHOP = """
+import asyncio
+from journeyfsm import AsyncJourneyMachine, JourneyBuilder, guard
+from journeyfsm.testing import assert_blocked_async, assert_moves
+
+@guard
+async def has_items(ctx):
+    "the cart holds items"
+    await asyncio.sleep(0)
+    return bool(ctx.journey.data.get("items"))
+
+SHOP = (
+    JourneyBuilder("tiny-shop", version=2)
+    .stage("browsing", initial=True).stage("cart")
+    .stage("paid", final=True).stage("gone", final=True)
+    .transition("add", "browsing", "cart")
+    .transition("pay", "cart", "paid", guards=[has_items])
+    .transition("leave", ["browsing", "cart"], "gone")
+    .build()
+)
+
+def test_fire_through_an_async_machine():
+    machine = AsyncJourneyMachine(SHOP)
+    journey = machine.start("c-1", {"items": [1]})
+
+    async def main():
+        await machine.fire(journey, "add")
+        return await machine.fire(journey, "pay")
+
+    assert asyncio.run(main()).moved
+
+def test_sync_helper_on_an_async_machine():
+    assert_moves(AsyncJourneyMachine(SHOP), "cart", "leave", "gone")
+
+def test_awaited_helper():
+    asyncio.run(assert_blocked_async(AsyncJourneyMachine(SHOP), "cart", "pay", by="has_items"))
+"""
+
+
+def test_coverage_counts_moves_made_through_an_async_machine(pytester: pytest.Pytester) -> None:
+    """An AsyncJourneyMachine's moves are its inner JourneyMachine's fires (async guards
+    awaited in a worker thread): the plugin's one observer sees them, nothing else needed."""
+    pytester.makepyfile(test_async_rules=ASYNC_SHOP)
+    result = run(pytester, "--journey-coverage")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "tiny-shop v2: edges 3/4, guard outcomes 2/2, 83.3%",
+            "  edges not exercised:",
+            "    'browsing' --leave--> 'gone'",
+            "TOTAL: 5/6 edges and guard outcomes, 83.3%",
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     ("threshold", "exit_code"),
     [("66", pytest.ExitCode.OK), ("66.7", pytest.ExitCode.TESTS_FAILED)],

@@ -7,20 +7,34 @@ cart --checkout--> (express needs ``cart_not_empty & is_vip``, checkout needs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import io
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import quiet_logger
 
 import journeyfsm
-from journeyfsm import HookError, Journey, JourneyDefinition, JourneyMachine, UnknownTrigger
+from journeyfsm import (
+    AsyncJourneyMachine,
+    HookError,
+    Journey,
+    JourneyBuilder,
+    JourneyDefinition,
+    JourneyMachine,
+    ManualClock,
+    UnknownTrigger,
+    guard,
+)
 from journeyfsm import testing as jt
+from journeyfsm._callables import is_async_callable
 from journeyfsm.testing import (
     Recorder,
     Row,
@@ -408,3 +422,180 @@ def test_recorder_names_callables_without_a_name(machine: JourneyMachine) -> Non
     machine.fire(machine.start("c-7"), "add_to_cart")
     assert seen == ["partial-hook"]
     assert recorder.names() == [repr(hook)]
+
+
+# -- AsyncJourneyMachine targets (issue 17) --------------------------------------------
+def _machine_of(kind: str, definition: JourneyDefinition) -> Any:
+    cls = AsyncJourneyMachine if kind == "async" else JourneyMachine
+    return cls(definition, clock=ManualClock(), logger=quiet_logger())
+
+
+def _failure(check: Any, *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(AssertionError) as info:
+        check(*args, **kwargs)
+    return str(info.value)
+
+
+FAILING_CHECKS: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+    (assert_moves, ("cart", "checkout", "express"), {"data": {"cart": [1]}}),
+    (assert_blocked, ("cart", "checkout", "is_vip"), {"data": {}}),
+    (assert_ignored, ("cart", "checkout"), {"data": {"cart": [1]}}),
+    (check_table, ([("cart", "checkout", "express"), ("cart", "chekout", "x")],), {}),
+]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_helpers_pass_on_both_machines(kind: str, checkout_definition: JourneyDefinition) -> None:
+    m = _machine_of(kind, checkout_definition)
+    assert assert_moves(m, "cart", "checkout", "checkout", data={"cart": [1]}).moved
+    assert assert_blocked(m, "cart", "checkout", by="cart_not_empty").blocked
+    assert assert_ignored(m, "browsing", "pay").ignored
+    outcomes = check_table(m, [("browsing", "add_to_cart", "cart"), ("paid", "pay", "ignored")])
+    assert [o.status for o in outcomes] == ["moved", "ignored"]
+
+
+@pytest.mark.parametrize(("check", "args", "kwargs"), FAILING_CHECKS)
+def test_helpers_fail_on_an_async_machine_exactly_as_on_a_sync_one(
+    check: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    checkout_definition: JourneyDefinition,
+) -> None:
+    sync = _failure(check, _machine_of("sync", checkout_definition), *args, **kwargs)
+    assert _failure(check, _machine_of("async", checkout_definition), *args, **kwargs) == sync
+    twin = getattr(jt, f"{check.__name__}_async")
+
+    async def awaited() -> None:
+        await twin(_machine_of("async", checkout_definition), *args, **kwargs)
+
+    assert _failure(asyncio.run, awaited()) == sync
+
+
+def _async_guarded() -> JourneyDefinition:
+    @guard
+    async def has_items(ctx: Any) -> bool:
+        """the cart holds items"""
+        await asyncio.sleep(0)
+        return bool(ctx.journey.data.get("items"))
+
+    return (
+        JourneyBuilder("tiny-shop")
+        .stage("cart", initial=True)
+        .stage("paid", final=True)
+        .transition("pay", "cart", "paid", guards=[has_items])
+        .build()
+    )
+
+
+def test_helpers_await_async_guards_and_hooks_from_a_sync_test() -> None:
+    m = _machine_of("async", _async_guarded())
+    entered: list[str] = []
+
+    @m.on_enter("paid")
+    async def mark_paid(ctx: Any) -> None:
+        await asyncio.sleep(0)
+        entered.append(ctx.journey.key)
+
+    assert assert_moves(m, "cart", "pay", "paid", data={"items": [1]}).moved
+    assert entered == ["test-journey"]
+    message = _failure(assert_moves, m, "cart", "pay", "paid", data={})
+    assert "but it was blocked by has_items" in message
+    assert "FAIL has_items: the cart holds items" in message
+    check_table(m, [jt.Row("cart", "pay", "blocked by has_items", data={"items": []})])
+
+
+@pytest.mark.parametrize(("check", "args", "kwargs"), FAILING_CHECKS)
+def test_sync_helpers_in_a_running_loop_name_the_awaitable_twin(
+    check: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    checkout_definition: JourneyDefinition,
+) -> None:
+    m = _machine_of("async", checkout_definition)
+    journeys_before = dict(vars(m))
+
+    async def inside() -> None:
+        check(m, *args, **kwargs)
+
+    name = check.__name__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited"
+        with pytest.raises(RuntimeError, match=rf"use 'await {name}_async\(\.\.\.\)' there"):
+            asyncio.run(inside())
+    assert vars(m) == journeys_before
+
+
+def test_awaitable_twins_take_any_target(checkout_definition: JourneyDefinition) -> None:
+    async def main() -> list[str]:
+        return [
+            (
+                await jt.assert_moves_async(checkout_definition, "browsing", "add_to_cart", "cart")
+            ).status,
+            (
+                await jt.assert_ignored_async(
+                    _machine_of("sync", checkout_definition), "paid", "pay"
+                )
+            ).status,
+            (await jt.assert_blocked_async(checkout_definition, "cart", "checkout")).status,
+            *[
+                o.status
+                for o in await jt.check_table_async(
+                    checkout_definition, [("cart", "checkout", "checkout")], data={"cart": [1]}
+                )
+            ],
+        ]
+
+    assert asyncio.run(main()) == ["moved", "ignored", "blocked", "moved"]
+
+
+def test_recorder_records_async_and_sync_hooks_and_effects_in_order(
+    checkout_definition: JourneyDefinition,
+) -> None:
+    m = _machine_of("async", checkout_definition)
+
+    @m.before
+    async def before_any(ctx: Any) -> None:
+        await asyncio.sleep(0)
+
+    @m.on_exit("cart")
+    def leave_cart(ctx: Any) -> None: ...
+
+    @m.on_enter("checkout")
+    async def enter_checkout(ctx: Any) -> None:
+        await asyncio.sleep(0)
+
+    @m.after
+    def after_any(ctx: Any) -> None: ...
+
+    @m.effect(on_enter="checkout")
+    async def remind(call: Any) -> None:
+        await asyncio.sleep(0)
+
+    @m.effect(on_enter="checkout")
+    def log_it(call: Any) -> None: ...
+
+    before = m._hooks.before
+    recorder = Recorder().attach(m)
+    effects = dict(m._hooks.effects)
+    assert is_async_callable(effects["remind"].fn)  # still awaited by the machine
+    journey = Journey("c-1", "cart", {"cart": [1]})
+    outcome = asyncio.run(m.fire(journey, "checkout"))
+    assert [r.ok for r in outcome.effects] == [True, True]
+    assert [(c.kind, c.name) for c in recorder.calls] == [
+        ("before", "before_any"),
+        ("on_exit", "leave_cart"),
+        ("on_enter", "enter_checkout"),
+        ("after", "after_any"),
+        ("effect", "remind"),
+        ("effect", "log_it"),
+    ]
+    assert recorder.calls_to("remind")[0].args[0].idempotency_key == "checkout:c-1:1:remind"
+    recorder.detach()
+    assert m._hooks.before == before
+    asyncio.run(m.fire(Journey("c-2", "cart", {"cart": [1]}), "checkout"))
+    assert len(recorder.calls) == 6
+
+
+def test_recorder_attach_refuses_what_is_no_machine(checkout_definition: JourneyDefinition) -> None:
+    with pytest.raises(TypeError, match="expects a JourneyMachine or an AsyncJourneyMachine"):
+        Recorder().attach(checkout_definition)  # type: ignore[arg-type]

@@ -14,17 +14,25 @@ Every assertion takes a machine (to run its hooks too) or a definition, builds a
 directly in the stage under test (with ``data=`` for guards that read journey data), fires
 the trigger, and on failure raises ``AssertionError`` showing the stage, the trigger, every
 candidate with its guard results, and what is allowed from that stage instead.
+
+An :class:`~journeyfsm.AsyncJourneyMachine` is a target too: from a sync test the same
+helpers run its ``explain`` and ``fire`` with ``asyncio.run``; inside a running loop (an
+``async def`` test) they cannot, and say so: await the twins ``assert_moves_async``,
+``assert_blocked_async``, ``assert_ignored_async`` and ``check_table_async`` there.  The
+checks and the messages are the same code for both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import structlog
 
+from .._async_machine import AsyncJourneyMachine
 from .._clock import ManualClock
 from .._definition import JourneyDefinition
 from .._errors import JourneyError, did_you_mean
@@ -56,9 +64,13 @@ __all__ = [
     "Row",
     "Step",
     "assert_blocked",
+    "assert_blocked_async",
     "assert_ignored",
+    "assert_ignored_async",
     "assert_moves",
+    "assert_moves_async",
     "check_table",
+    "check_table_async",
     "definitions",
     "generated_payloads",
     "shortest_paths",
@@ -68,28 +80,47 @@ __all__ = [
     "unreachable_stages",
 ]
 
-Target = JourneyMachine | JourneyDefinition
+Target = JourneyMachine | AsyncJourneyMachine | JourneyDefinition
+# what the checks read of a machine: its definition (both kinds have one)
+AnyMachine = JourneyMachine | AsyncJourneyMachine
+T = TypeVar("T")
 
 
 def _drop(logger: Any, method: str, event: Any) -> Any:
     raise structlog.DropEvent
 
 
-def _machine(target: Target) -> JourneyMachine:
-    if isinstance(target, JourneyMachine):
+def _machine(target: Target) -> AnyMachine:
+    if isinstance(target, (JourneyMachine, AsyncJourneyMachine)):
         return target
     if isinstance(target, JourneyDefinition):
         quiet = structlog.wrap_logger(structlog.testing.ReturnLogger(), processors=[_drop])
         return JourneyMachine(target, clock=ManualClock(), logger=quiet)
-    raise TypeError(f"expected a JourneyMachine or a JourneyDefinition, got {target!r}")
+    raise TypeError(
+        f"expected a JourneyMachine, an AsyncJourneyMachine or a JourneyDefinition, got {target!r}"
+    )
 
 
-def _journey(m: JourneyMachine, stage: str, data: Mapping[str, Any] | None, key: str) -> Journey:
+def _run_async(helper: str, coro: Coroutine[Any, Any, T]) -> T:
+    """Run an AsyncJourneyMachine's check to the end from sync code (``helper``: the name
+    of the sync helper); inside a running loop that cannot be done: name the twin."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise RuntimeError(
+        f"{helper}() was given an AsyncJourneyMachine inside a running event loop, where "
+        f"it cannot run the machine's coroutines: use 'await {helper}_async(...)' there"
+    )
+
+
+def _journey(m: AnyMachine, stage: str, data: Mapping[str, Any] | None, key: str) -> Journey:
     m.definition.stage(stage)  # KeyError with close matches for a typo
     return Journey(key, stage, copy_json(dict(data or {})))
 
 
-def _alternatives(m: JourneyMachine, stage: str) -> str:
+def _alternatives(m: AnyMachine, stage: str) -> str:
     parts = []
     for trigger, cands in m.definition.table.get(stage, {}).items():
         dests = " | ".join(repr(c.dest) if c.dest is not None else "(internal)" for c in cands)
@@ -97,7 +128,7 @@ def _alternatives(m: JourneyMachine, stage: str) -> str:
     return ", ".join(parts) or "nothing (final stage)"
 
 
-def _details(m: JourneyMachine, exp: Explanation, payload: Any, data: Any) -> str:
+def _details(m: AnyMachine, exp: Explanation, payload: Any, data: Any) -> str:
     lines = [f"  payload: {payload!r}", f"  journey data: {data or {}!r}"]
     if exp.candidates:
         lines.append(f"  candidates for {exp.trigger!r} from {exp.stage!r}, tried in order:")
@@ -132,14 +163,103 @@ def _failing_names(outcome: Outcome) -> set[str]:
     return names
 
 
+async def _steps(
+    m: AsyncJourneyMachine, journey: Journey, trigger: str, payload: Any, at: Any
+) -> tuple[Explanation, Outcome]:
+    exp = await m.explain(journey, trigger, payload, at=at)
+    outcome = await m.fire(journey, trigger, payload, at=at, policy="ignore")
+    return exp, outcome
+
+
 def _run(
-    target: Target, source: str, trigger: str, payload: Any, data: Any, at: Any, key: str
-) -> tuple[JourneyMachine, Journey, Explanation, Outcome]:
+    helper: str,
+    target: Target,
+    source: str,
+    trigger: str,
+    payload: Any,
+    data: Any,
+    at: Any,
+    key: str,
+) -> tuple[AnyMachine, Journey, Explanation, Outcome]:
     m = _machine(target)
     journey = _journey(m, source, data, key)
-    exp = m.explain(journey, trigger, payload, at=at)
-    outcome = m.fire(journey, trigger, payload, at=at, policy="ignore")
+    if isinstance(m, AsyncJourneyMachine):
+        exp, outcome = _run_async(helper, _steps(m, journey, trigger, payload, at))
+    else:
+        exp = m.explain(journey, trigger, payload, at=at)
+        outcome = m.fire(journey, trigger, payload, at=at, policy="ignore")
     return m, journey, exp, outcome
+
+
+async def _arun(
+    target: Target, source: str, trigger: str, payload: Any, data: Any, at: Any, key: str
+) -> tuple[AnyMachine, Journey, Explanation, Outcome]:
+    m = _machine(target)
+    journey = _journey(m, source, data, key)
+    if isinstance(m, AsyncJourneyMachine):
+        exp, outcome = await _steps(m, journey, trigger, payload, at)
+    else:
+        exp = m.explain(journey, trigger, payload, at=at)
+        outcome = m.fire(journey, trigger, payload, at=at, policy="ignore")
+    return m, journey, exp, outcome
+
+
+# -- the checks: one for the sync and the async helpers ---------------------------------
+def _check_moves(
+    m: AnyMachine,
+    journey: Journey,
+    exp: Explanation,
+    outcome: Outcome,
+    source: str,
+    trigger: str,
+    dest: str,
+    payload: Any,
+    data: Any,
+) -> Outcome:
+    if not outcome.moved or journey.stage != dest:
+        raise AssertionError(
+            f"expected {trigger!r} from stage {source!r} to move to {dest!r}, but "
+            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
+        )
+    return outcome
+
+
+def _check_blocked(
+    m: AnyMachine,
+    exp: Explanation,
+    outcome: Outcome,
+    source: str,
+    trigger: str,
+    by: str | Iterable[str] | None,
+    payload: Any,
+    data: Any,
+) -> Outcome:
+    wanted = [by] if isinstance(by, str) else list(by or [])
+    label = f" by {', '.join(repr(w) for w in wanted)}" if wanted else ""
+    missing = [w for w in wanted if w not in _failing_names(outcome)]
+    if not outcome.blocked or missing:
+        raise AssertionError(
+            f"expected {trigger!r} from stage {source!r} to be blocked{label}, but "
+            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
+        )
+    return outcome
+
+
+def _check_ignored(
+    m: AnyMachine,
+    exp: Explanation,
+    outcome: Outcome,
+    source: str,
+    trigger: str,
+    payload: Any,
+    data: Any,
+) -> Outcome:
+    if not outcome.ignored:
+        raise AssertionError(
+            f"expected {trigger!r} from stage {source!r} to be ignored, but "
+            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
+        )
+    return outcome
 
 
 def assert_moves(
@@ -161,13 +281,31 @@ def assert_moves(
     >>> assert_moves(templates.aida(), "attention", "engage", "interest").moved
     True
     """
-    m, journey, exp, outcome = _run(target, source, trigger, payload, data, at, key)
-    if not outcome.moved or journey.stage != dest:
-        raise AssertionError(
-            f"expected {trigger!r} from stage {source!r} to move to {dest!r}, but "
-            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
-        )
-    return outcome
+    m, journey, exp, outcome = _run("assert_moves", target, source, trigger, payload, data, at, key)
+    return _check_moves(m, journey, exp, outcome, source, trigger, dest, payload, data)
+
+
+async def assert_moves_async(
+    target: Target,
+    source: str,
+    trigger: str,
+    dest: str,
+    payload: Any = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    key: str = "test-journey",
+) -> Outcome:
+    """:func:`assert_moves`, awaited: for an ``async def`` test of an AsyncJourneyMachine.
+
+    >>> import asyncio
+    >>> from journeyfsm import AsyncJourneyMachine, templates
+    >>> machine = AsyncJourneyMachine(templates.aida())
+    >>> asyncio.run(assert_moves_async(machine, "attention", "engage", "interest")).moved
+    True
+    """
+    m, journey, exp, outcome = await _arun(target, source, trigger, payload, data, at, key)
+    return _check_moves(m, journey, exp, outcome, source, trigger, dest, payload, data)
 
 
 def assert_blocked(
@@ -195,16 +333,24 @@ def assert_blocked(
     >>> assert_blocked(shop, "cart", "pay", by="cart_not_empty", data={"cart": []}).status
     'blocked'
     """
-    m, _, exp, outcome = _run(target, source, trigger, payload, data, at, key)
-    wanted = [by] if isinstance(by, str) else list(by or [])
-    label = f" by {', '.join(repr(w) for w in wanted)}" if wanted else ""
-    missing = [w for w in wanted if w not in _failing_names(outcome)]
-    if not outcome.blocked or missing:
-        raise AssertionError(
-            f"expected {trigger!r} from stage {source!r} to be blocked{label}, but "
-            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
-        )
-    return outcome
+    m, _, exp, outcome = _run("assert_blocked", target, source, trigger, payload, data, at, key)
+    return _check_blocked(m, exp, outcome, source, trigger, by, payload, data)
+
+
+async def assert_blocked_async(
+    target: Target,
+    source: str,
+    trigger: str,
+    by: str | Iterable[str] | None = None,
+    payload: Any = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    key: str = "test-journey",
+) -> Outcome:
+    """:func:`assert_blocked`, awaited: for an ``async def`` test of an AsyncJourneyMachine."""
+    m, _, exp, outcome = await _arun(target, source, trigger, payload, data, at, key)
+    return _check_blocked(m, exp, outcome, source, trigger, by, payload, data)
 
 
 def assert_ignored(
@@ -223,13 +369,23 @@ def assert_ignored(
     >>> assert_ignored(templates.aida(), "action", "engage").ignored
     True
     """
-    m, _, exp, outcome = _run(target, source, trigger, payload, data, at, key)
-    if not outcome.ignored:
-        raise AssertionError(
-            f"expected {trigger!r} from stage {source!r} to be ignored, but "
-            f"{_what_happened(outcome)}\n{_details(m, exp, payload, data)}"
-        )
-    return outcome
+    m, _, exp, outcome = _run("assert_ignored", target, source, trigger, payload, data, at, key)
+    return _check_ignored(m, exp, outcome, source, trigger, payload, data)
+
+
+async def assert_ignored_async(
+    target: Target,
+    source: str,
+    trigger: str,
+    payload: Any = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    key: str = "test-journey",
+) -> Outcome:
+    """:func:`assert_ignored`, awaited: for an ``async def`` test of an AsyncJourneyMachine."""
+    m, _, exp, outcome = await _arun(target, source, trigger, payload, data, at, key)
+    return _check_ignored(m, exp, outcome, source, trigger, payload, data)
 
 
 @attrs.frozen
@@ -282,6 +438,8 @@ def check_table(
     ['moved', 'moved', 'ignored']
     """
     m = _machine(target)
+    if isinstance(m, AsyncJourneyMachine):
+        return _run_async("check_table", check_table_async(m, rows, data=data, at=at))
     outcomes: list[Outcome] = []
     failures: list[str] = []
     n = 0
@@ -289,38 +447,101 @@ def check_table(
         try:
             row = _row(raw, data)
             outcomes.append(_check_row(m, row, at))
-        except (AssertionError, JourneyError, KeyError, TypeError, ValueError) as err:
-            kind = "" if isinstance(err, AssertionError) else f"{type(err).__name__}: "
-            text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-            failures.append(
-                f"row {n}: {tuple(raw) if isinstance(raw, list) else raw!r}\n  {kind}{text}"
-            )
+        except _ROW_ERRORS as err:
+            failures.append(_row_failure(n, raw, err))
     if failures:
-        d = m.definition
-        raise AssertionError(
-            f"{len(failures)} of {n} rows of the transition table for {d.name!r} "
-            f"(version {d.version}) do not hold:\n\n" + "\n\n".join(failures)
-        )
+        raise _table_failed(m, failures, n)
     return outcomes
 
 
-def _check_row(m: JourneyMachine, row: Row, at: datetime | None) -> Outcome:
+async def check_table_async(
+    target: Target,
+    rows: Iterable[Row | Sequence[Any]],
+    *,
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> list[Outcome]:
+    """:func:`check_table`, awaited: for an ``async def`` test of an AsyncJourneyMachine.
+
+    >>> import asyncio
+    >>> from journeyfsm import AsyncJourneyMachine, templates
+    >>> machine = AsyncJourneyMachine(templates.aida())
+    >>> outcomes = asyncio.run(check_table_async(machine, [("action", "buy", "ignored")]))
+    >>> [o.status for o in outcomes]
+    ['ignored']
+    """
+    m = _machine(target)
+    outcomes: list[Outcome] = []
+    failures: list[str] = []
+    n = 0
+    for n, raw in enumerate(rows, 1):
+        try:
+            row = _row(raw, data)
+            kind, arg = _expectation(m, row)
+            if kind == "moves":
+                outcome = await assert_moves_async(
+                    m, row.source, row.trigger, arg, row.payload, data=row.data, at=at
+                )
+            elif kind == "ignored":
+                outcome = await assert_ignored_async(
+                    m, row.source, row.trigger, row.payload, data=row.data, at=at
+                )
+            else:
+                outcome = await assert_blocked_async(
+                    m, row.source, row.trigger, arg, row.payload, data=row.data, at=at
+                )
+            outcomes.append(outcome)
+        except _ROW_ERRORS as err:
+            failures.append(_row_failure(n, raw, err))
+    if failures:
+        raise _table_failed(m, failures, n)
+    return outcomes
+
+
+_ROW_ERRORS = (AssertionError, JourneyError, KeyError, TypeError, ValueError)
+
+
+def _row_failure(n: int, raw: Any, err: Exception) -> str:
+    kind = "" if isinstance(err, AssertionError) else f"{type(err).__name__}: "
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return f"row {n}: {tuple(raw) if isinstance(raw, list) else raw!r}\n  {kind}{text}"
+
+
+def _table_failed(m: AnyMachine, failures: list[str], n: int) -> AssertionError:
+    d = m.definition
+    return AssertionError(
+        f"{len(failures)} of {n} rows of the transition table for {d.name!r} "
+        f"(version {d.version}) do not hold:\n\n" + "\n\n".join(failures)
+    )
+
+
+def _expectation(m: AnyMachine, row: Row) -> tuple[str, Any]:
+    """What a row expects: ("moves", dest), ("ignored", None) or ("blocked", guard names)."""
     expected = row.expected
     if not isinstance(expected, str):
         raise TypeError(f"the expected result must be a str, got {expected!r}")
     if m.definition.has_stage(expected):
-        return assert_moves(m, row.source, row.trigger, expected, row.payload, data=row.data, at=at)
+        return "moves", expected
     if expected == "ignored":
-        return assert_ignored(m, row.source, row.trigger, row.payload, data=row.data, at=at)
+        return "ignored", None
     if expected == "blocked" or expected.startswith("blocked by "):
         by = [g.strip() for g in expected[len("blocked by ") :].split(",") if g.strip()]
-        return assert_blocked(m, row.source, row.trigger, by, row.payload, data=row.data, at=at)
+        return "blocked", by
     choices = [*m.definition.stage_names, "blocked", "ignored"]
     hint = did_you_mean(expected, choices)
     raise ValueError(
         f"expected result {expected!r} is not a stage of {m.definition.name!r}{hint}, "
         "nor 'blocked', 'blocked by GUARD' or 'ignored'"
     )
+
+
+def _check_row(m: JourneyMachine, row: Row, at: datetime | None) -> Outcome:
+    kind, arg = _expectation(m, row)
+    if kind == "moves":
+        return assert_moves(m, row.source, row.trigger, arg, row.payload, data=row.data, at=at)
+    if kind == "ignored":
+        return assert_ignored(m, row.source, row.trigger, row.payload, data=row.data, at=at)
+    return assert_blocked(m, row.source, row.trigger, arg, row.payload, data=row.data, at=at)
 
 
 def _strategies_module() -> Any:

@@ -3,16 +3,24 @@
 It wraps, in place, the functions in a machine's hook registry (and the ``fn`` of its
 effects) with recording wrappers that keep the original's name, so ``HookError``
 messages still name the user's hook; ``detach`` puts the originals back.
+
+An AsyncJourneyMachine shares the registry of its inner sync machine: an async hook is
+registered as its bridge (a plain callable the sync engine calls from the move's worker
+thread), so the wrapper around it is plain too and records in the engine's order, mixed
+with the sync hooks.  An async effect stays an ``async def`` (the machine awaits it on the
+loop), so its wrapper is one too.  A call is recorded when it starts.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from .._async_machine import AsyncJourneyMachine
 from .._records import Context
 from .._runtime import JourneyMachine
 
@@ -73,8 +81,17 @@ class Recorder:
         self.detach()
 
     # -- attaching -----------------------------------------------------------------
-    def attach(self, machine: JourneyMachine) -> Recorder:
-        """Record ``machine``'s hooks and effects from now on; returns the recorder."""
+    def attach(self, machine: JourneyMachine | AsyncJourneyMachine) -> Recorder:
+        """Record ``machine``'s hooks and effects from now on; returns the recorder.
+
+        ``machine`` may be an AsyncJourneyMachine: its async hooks and effects are
+        recorded too, in the order they run, mixed with the sync ones.
+        """
+        if not isinstance(machine, (JourneyMachine, AsyncJourneyMachine)):
+            raise TypeError(
+                f"Recorder.attach expects a JourneyMachine or an AsyncJourneyMachine, "
+                f"got {machine!r}"
+            )
         for kind, table in machine._hook_tables():
             for where, fns in table.items():
                 for fn in fns:
@@ -95,12 +112,21 @@ class Recorder:
             self._undo.append(lambda: replace(kind, where, new, old))
 
     def _wrap(self, kind: str, where: str | None, fn: Any, name: str) -> Any:
-        @functools.wraps(fn)
-        def recorded(*args: Any) -> Any:
-            self._record(kind, name, where, args)
-            return fn(*args)
+        recorded: Any
+        if inspect.iscoroutinefunction(fn):  # an async effect: the machine awaits it
 
-        recorded._journey_recorder = self  # type: ignore[attr-defined]
+            @functools.wraps(fn)
+            async def recorded(*args: Any) -> Any:
+                self._record(kind, name, where, args)
+                return await fn(*args)
+        else:
+
+            @functools.wraps(fn)
+            def recorded(*args: Any) -> Any:
+                self._record(kind, name, where, args)
+                return fn(*args)
+
+        recorded._journey_recorder = self
         return recorded
 
     def _record(self, kind: str, name: str, where: str | None, args: tuple[Any, ...]) -> None:
