@@ -49,7 +49,7 @@ from ._logging import JourneyLog
 from ._outcome import EffectCall, EffectReport, Explanation, Outcome
 from ._records import Journey
 from ._runtime import JourneyMachine, async_guards
-from ._timeouts import DueTimeout, due_timeout
+from ._timeouts import DueTimeout
 
 __all__ = ["AsyncJourneyMachine"]
 
@@ -275,14 +275,8 @@ class AsyncJourneyMachine(HookRegistration):
         until = m._now(now)
 
         def due_outcomes() -> tuple[Outcome, ...]:
-            # JourneyMachine.tick's loop, with the effects deferred: each timeout is still
-            # the sync machine's _fire_timeout
-            outcomes: list[Outcome] = []
-            while True:
-                due = due_timeout(m._name, m._timeouts, journey)
-                if due is None or due.at > until:
-                    return tuple(outcomes)
-                outcomes.append(m._fire_timeout(journey, due, defer_effects=True))
+            # JourneyMachine.tick's loop, with the effects deferred (run below, on the loop)
+            return m._fire_due(journey, until, defer_effects=True)
 
         if self._in_sync():
             outcomes = due_outcomes()

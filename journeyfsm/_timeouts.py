@@ -157,13 +157,19 @@ class TimeoutTicking(MachineChecks):
         datetime.timedelta(days=1)
         """
         self._check_journey(journey)
-        until = self._now(now)
+        return self._fire_due(journey, self._now(now))
+
+    def _fire_due(
+        self, journey: Journey, until: datetime, *, defer_effects: bool = False
+    ) -> tuple[Outcome, ...]:
+        """:meth:`tick`'s loop: every timeout due at ``until``, in order (AsyncJourneyMachine
+        runs it too, with the effects deferred)."""
         outcomes: list[Outcome] = []
         while True:
             due = due_timeout(self._name, self._timeouts, journey)
             if due is None or due.at > until:
                 return tuple(outcomes)
-            outcomes.append(self._fire_timeout(journey, due))
+            outcomes.append(self._fire_timeout(journey, due, defer_effects=defer_effects))
 
     def _fire_timeout(
         self, journey: Journey, due: DueTimeout, *, defer_effects: bool = False
