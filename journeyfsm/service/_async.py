@@ -149,9 +149,7 @@ class AsyncJourneyService:
         self._rng = rng or random.Random()
         #: the store's "is a transaction begun now inside the host's?" (stores on a host's
         #: connection answer it: see the transaction rule in docs/service.md)
-        self._joins_host: Callable[[], bool] | None = getattr(
-            store, "joins_host_transaction", None
-        )
+        self._joins_host: Callable[[], bool] | None = getattr(store, "joins_host_transaction", None)
 
     def _now(self) -> datetime:
         return ensure_utc(self._machine.clock.now(), what="the machine's clock")

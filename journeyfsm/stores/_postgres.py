@@ -38,7 +38,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 from .._errors import StoreError
 from ._base import SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
@@ -270,11 +270,7 @@ class PostgresStore(StoreMethods):
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except psycopg.OperationalError as err:
-            raise StoreError(
-                "PostgreSQL connection failed: " + _redact(str(err), self._dsn)
-            ) from None
-        except psycopg.errors.SerializationFailure as err:
+        except psycopg.errors.SerializationFailure as err:  # an OperationalError
             raise StoreError(
                 "PostgreSQL refused a journey write inside the host's transaction "
                 f"({str(err).splitlines()[0]}): its isolation (REPEATABLE READ or "
@@ -282,6 +278,10 @@ class PostgresStore(StoreMethods):
                 "retry inside it can succeed: roll it back and retry the whole transaction",
                 table="journeys",
             ) from err
+        except psycopg.OperationalError as err:
+            raise StoreError(
+                "PostgreSQL connection failed: " + _redact(str(err), self._dsn)
+            ) from None
         except psycopg.errors.UndefinedTable as err:
             schema_cache.discard(self._schema_key())  # dropped underneath: check again
             raise StoreError(

@@ -36,7 +36,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from .._errors import StoreError
 from ._base import SCHEMA_VERSION, check_prefix, schema_cache
@@ -296,7 +296,7 @@ class AsyncPostgresStore(StoreMethods):
         return self._host is not None and self._host_state(self._host) != "own"
 
     def _host_state(self, conn: psycopg.AsyncConnection[Any]) -> str:
-        """"own", "fresh" or "open" (the module docstring); a connection that cannot
+        """ "own", "fresh" or "open" (the module docstring); a connection that cannot
         take a transaction now is a ``StoreError``."""
         status = conn.info.transaction_status
         if status == _IDLE:
@@ -350,11 +350,7 @@ class AsyncPostgresStore(StoreMethods):
     async def _errors(self) -> AsyncIterator[None]:
         try:
             yield
-        except psycopg.OperationalError as err:
-            raise StoreError(
-                "PostgreSQL connection failed: " + _redact(str(err), self._dsn)
-            ) from None
-        except psycopg.errors.SerializationFailure as err:
+        except psycopg.errors.SerializationFailure as err:  # an OperationalError
             raise StoreError(
                 "PostgreSQL refused a journey write inside the host's transaction "
                 f"({str(err).splitlines()[0]}): its isolation (REPEATABLE READ or "
@@ -362,6 +358,10 @@ class AsyncPostgresStore(StoreMethods):
                 "retry inside it can succeed: roll it back and retry the whole transaction",
                 table="journeys",
             ) from err
+        except psycopg.OperationalError as err:
+            raise StoreError(
+                "PostgreSQL connection failed: " + _redact(str(err), self._dsn)
+            ) from None
         except psycopg.errors.UndefinedTable as err:
             schema_cache.discard(self._schema_key())  # dropped underneath: check again
             raise StoreError(

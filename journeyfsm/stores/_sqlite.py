@@ -300,6 +300,13 @@ class SQLiteStore(StoreMethods):
             "run SQLiteStore(path, create_schema=True) (or store.create_schema()) once "
             "(it migrates an older schema)"
         )
+        if self._host is not None and self._schema_key is not None and self._host.in_transaction:
+            # read through a connection of its own: a read in the host's (deferred)
+            # transaction would take the snapshot that keeps it from writing later
+            store = SQLiteStore(str(self._schema_key[1]), prefix=self.prefix)
+            store.close()
+            schema_cache.add(self._schema_key)
+            return
         with self._transaction(False) as tx:
             try:
                 found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
@@ -340,7 +347,9 @@ def _check_connection(conn: object) -> None:
         if kind.startswith("psycopg"):
             store = "AsyncPostgresStore" if "Async" in kind else "PostgresStore"
             hint = f"a psycopg connection goes to journeyfsm.stores.{store}(connection=...)"
-        raise TypeError(f"SQLiteStore takes a sqlite3.Connection as connection=, got {kind}: {hint}")
+        raise TypeError(
+            f"SQLiteStore takes a sqlite3.Connection as connection=, got {kind}: {hint}"
+        )
     try:
         conn.total_changes  # noqa: B018 - raises on a closed connection
     except sqlite3.ProgrammingError as err:
