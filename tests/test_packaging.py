@@ -102,6 +102,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "pytest-xdist",
         "playwright",  # the HTML report's browser test, on the system chromium
         "pyarrow",  # [parquet]: the suite replays Parquet logs
+        "django-fsm-2",  # docs/coming_from.md runs the rule on it
     }
 
 
