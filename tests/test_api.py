@@ -139,6 +139,8 @@ def test_doctests_cover_the_core_modules() -> None:
 PUBLIC_MODULES = [
     "journeyfsm.analytics",
     "journeyfsm.cli",
+    "journeyfsm.contrib",
+    "journeyfsm.contrib.sqlalchemy",
     "journeyfsm.export",
     "journeyfsm.service",
     "journeyfsm.stores",

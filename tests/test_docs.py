@@ -20,7 +20,14 @@ import journeyfsm
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
-EXECUTED = ["tutorial.md", "semantics.md", "timeouts.md", "async.md", "async_machine.md"]
+EXECUTED = [
+    "tutorial.md",
+    "semantics.md",
+    "timeouts.md",
+    "async.md",
+    "async_machine.md",
+    "fastapi.md",
+]
 
 
 @pytest.fixture(autouse=True)

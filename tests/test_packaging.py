@@ -82,6 +82,9 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
     bench = _requirements("bench")
     postgres = _requirements("postgres")
     assert sorted(postgres) == ["psycopg", "psycopg-pool"]
+    sqlalchemy = _requirements("sqlalchemy")
+    assert sorted(sqlalchemy) == ["sqlalchemy"]
+    assert sqlalchemy["sqlalchemy"].extras == {"asyncio"}  # AsyncSessionStore: greenlet
     # the service figures run on PostgreSQL too: the bench extra brings a server and driver
     assert set(bench) == {
         "pyperf",
@@ -103,6 +106,16 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "playwright",  # the HTML report's browser test, on the system chromium
         "pyarrow",  # [parquet]: the suite replays Parquet logs
         "django-fsm-2",  # docs/coming_from.md runs the rule on it
+        *sqlalchemy,  # [sqlalchemy]: contrib.sqlalchemy and examples/fastapi_shop
+        # contrib.sqlalchemy's Alembic and aiosqlite tests; examples/fastapi_shop (its
+        # end-to-end test: uvicorn, httpx, an SMTP server and client)
+        "alembic",
+        "aiosqlite",
+        "fastapi",
+        "uvicorn",
+        "httpx",
+        "aiosmtplib",
+        "aiosmtpd",
     }
 
 
