@@ -303,10 +303,13 @@ class SQLiteStore(StoreMethods):
         if self._host is not None and self._schema_key is not None and self._host.in_transaction:
             # read through a connection of its own: a read in the host's (deferred)
             # transaction would take the snapshot that keeps it from writing later
-            store = SQLiteStore(str(self._schema_key[1]), prefix=self.prefix)
-            store.close()
-            schema_cache.add(self._schema_key)
-            return
+            # (read-only and without the store's pragmas: changing the journal mode of a
+            # file whose host holds its write lock would wait for that lock).  A schema
+            # the host's own transaction created is not visible there: read it in the
+            # host's transaction then, which has written already.
+            if self._side_check(str(self._schema_key[1])):
+                schema_cache.add(self._schema_key)
+                return
         with self._transaction(False) as tx:
             try:
                 found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
@@ -330,6 +333,39 @@ class SQLiteStore(StoreMethods):
             raise self._newer(version)
         if self._schema_key is not None:
             schema_cache.add(self._schema_key)
+
+    def _side_check(self, path: str) -> bool:
+        """The schema version read through a connection of its own: True when current.
+
+        False (check in the host's transaction instead) when that connection cannot see
+        the tables; an older or newer version is the ``StoreError`` it always is.
+        """
+        t = self._t["schema_version"]
+        try:
+            side = sqlite3.connect(
+                Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=self.busy_timeout
+            )
+        except sqlite3.Error:
+            return False
+        try:
+            found = side.execute(f"SELECT version FROM {t}").fetchall()
+        except sqlite3.Error:
+            return False
+        finally:
+            side.close()
+        version = found[0][0] if found else None
+        if version is None:
+            return False
+        if version > SCHEMA_VERSION:
+            raise self._newer(version)
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"{self._where()} has journeyfsm schema version {version}, this journeyfsm "
+                f"needs {SCHEMA_VERSION}; run SQLiteStore(path, create_schema=True) (or "
+                "store.create_schema()) once (it migrates an older schema)",
+                table="schema_version",
+            )
+        return True
 
     def _newer(self, version: int) -> StoreError:
         return StoreError(
