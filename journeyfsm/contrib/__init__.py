@@ -1,0 +1,1 @@
+"""Framework glue: journeyfsm inside Django (``journeyfsm.contrib.django``) and other hosts."""
