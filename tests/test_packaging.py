@@ -89,7 +89,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         *postgres,
         *(["pgserver"] if sys.version_info < (3, 13) else []),
     }
-    # [dev] is journeyfsm[test,bench,postgres,parquet] plus the tools (hatchling spells the extras
+    # [dev] is journeyfsm[test,bench,postgres,parquet,django] plus the tools (hatchling spells the extras
     # out), pgserver among them: the suite runs the PostgreSQL tests on a server it starts
     assert set(_requirements("dev")) == {
         "hypothesis",
@@ -102,7 +102,11 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "pytest-xdist",
         "playwright",  # the HTML report's browser test, on the system chromium
         "pyarrow",  # [parquet]: the suite replays Parquet logs
+        "django",  # [django]: journeyfsm.contrib.django and examples/django_shop
+        "aiosmtpd",  # examples/django_shop's end-to-end test: an SMTP server
+        "httpx",  # ... and its HTTP client
     }
+    assert sorted(_requirements("django")) == ["django"]
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ machine = JourneyMachine(shop)
 
 @machine.on_transition("add_to_cart")
 def remember(ctx: Context) -> None:
-    ctx.journey.data.setdefault("cart", []).append(ctx.payload.get("sku", "item"))
+    ctx.journey.data.setdefault("cart", []).append((ctx.payload or {}).get("sku", "item"))
 
 
 @machine.effect(on_enter="paid")

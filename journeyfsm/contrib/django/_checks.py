@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import django
-from django.conf import settings
+from django import conf
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
@@ -21,10 +21,12 @@ __all__ = ["check_machines", "check_sqlite_transaction_mode"]
 
 
 @checks.register(checks.Tags.database, deploy=False)
-def check_sqlite_transaction_mode(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_sqlite_transaction_mode(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """W001 for every SQLite database without ``transaction_mode`` ``IMMEDIATE``."""
     found: list[checks.CheckMessage] = []
-    for alias, db in settings.DATABASES.items():
+    for alias, db in conf.settings.DATABASES.items():
         if not str(db.get("ENGINE", "")).endswith("sqlite3"):
             continue
         mode = str((db.get("OPTIONS") or {}).get("transaction_mode") or "DEFERRED").upper()

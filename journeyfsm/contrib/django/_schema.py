@@ -62,8 +62,7 @@ def statements(vendor: str, prefix: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t('event_ids')} (definition text NOT NULL, "
         "key text NOT NULL, event_id text NOT NULL, seq integer NOT NULL, "
         "committed_at timestamptz NOT NULL, PRIMARY KEY (definition, key, event_id))",
-        f"CREATE INDEX IF NOT EXISTS {q('event_ids_committed')} ON {t('event_ids')} "
-        "(committed_at)",
+        f"CREATE INDEX IF NOT EXISTS {q('event_ids_committed')} ON {t('event_ids')} (committed_at)",
         f"CREATE TABLE IF NOT EXISTS {t('outbox')} (id bigserial PRIMARY KEY, "
         "definition text NOT NULL, key text NOT NULL, seq integer NOT NULL, "
         "effect text NOT NULL, idempotency_key text NOT NULL UNIQUE, call jsonb NOT NULL, "

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import attrs
-from django.conf import settings
+from django import conf
 from django.core.exceptions import ImproperlyConfigured
 
 from ..._errors import close_matches
@@ -35,7 +35,7 @@ class Config:
 def config() -> Config:
     """The project's ``JOURNEYFSM`` setting, checked; ``ImproperlyConfigured`` naming the
     key that is wrong and what it takes."""
-    raw = getattr(settings, "JOURNEYFSM", {})
+    raw = getattr(conf.settings, "JOURNEYFSM", {})
     if not isinstance(raw, dict):
         raise ImproperlyConfigured(
             f"settings.JOURNEYFSM must be a dict (keys {', '.join(_KEYS)}), got {raw!r}"
@@ -55,7 +55,12 @@ def config() -> Config:
             f"(e.g. ['shop.journey:machine']), got {machines!r}"
         )
     for ref in machines:
-        if not isinstance(ref, str) or ref.count(":") != 1 or ref.startswith(":") or ref.endswith(":"):
+        if (
+            not isinstance(ref, str)
+            or ref.count(":") != 1
+            or ref.startswith(":")
+            or ref.endswith(":")
+        ):
             raise ImproperlyConfigured(
                 "settings.JOURNEYFSM['MACHINES'] entries are 'module:attribute' naming a "
                 f"JourneyMachine (or a function returning one), got {ref!r}"
@@ -66,10 +71,10 @@ def config() -> Config:
     except ValueError as err:
         raise ImproperlyConfigured(f"settings.JOURNEYFSM['TABLE_PREFIX']: {err}") from None
     database = raw.get("DATABASE", "default")
-    if not isinstance(database, str) or database not in settings.DATABASES:
+    if not isinstance(database, str) or database not in conf.settings.DATABASES:
         raise ImproperlyConfigured(
             f"settings.JOURNEYFSM['DATABASE'] must name an alias of settings.DATABASES "
-            f"({', '.join(map(repr, settings.DATABASES))}), got {database!r}"
+            f"({', '.join(map(repr, conf.settings.DATABASES))}), got {database!r}"
         )
     return Config(tuple(machines), prefix, database)
 

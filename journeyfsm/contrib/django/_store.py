@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from django.db import connections, transaction
@@ -120,8 +120,7 @@ class DjangoStore(StoreMethods):
             with _psycopg_defaults(raw):
                 return PostgresStore(connection=raw, prefix=self.prefix)
         raise StoreError(
-            f"DjangoStore runs on SQLite and PostgreSQL; database {self.using!r} is "
-            f"{conn.vendor}"
+            f"DjangoStore runs on SQLite and PostgreSQL; database {self.using!r} is {conn.vendor}"
         )
 
     @contextmanager
@@ -135,16 +134,13 @@ class DjangoStore(StoreMethods):
         if conn.in_atomic_block:
             conn.validate_no_broken_transaction()
         store = self._store(conn)
-        pg = conn.vendor == "postgresql"
-        if conn.in_atomic_block or not write:
-            with _psycopg_defaults(conn.connection) if pg else _nothing():
-                with store.transaction(write=write) as tx:
-                    yield tx
-            return
-        with transaction.atomic(using=self.using):
-            with _psycopg_defaults(conn.connection) if pg else _nothing():
-                with store.transaction(write=write) as tx:
-                    yield tx
+        alone = write and not conn.in_atomic_block
+        outer = transaction.atomic(using=self.using) if alone else nullcontext()
+        adapted = (
+            _psycopg_defaults(conn.connection) if conn.vendor == "postgresql" else nullcontext()
+        )
+        with outer, adapted, store.transaction(write=write) as tx:
+            yield tx
 
     def create_schema(self) -> None:
         """Create the tables if missing (``manage.py migrate`` does it; tests may call
@@ -162,11 +158,6 @@ class DjangoStore(StoreMethods):
 
             with transaction.atomic(using=self.using):
                 SQLiteStore(connection=raw, prefix=self.prefix, create_schema=True)
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 @contextmanager

@@ -25,14 +25,20 @@ from ._settings import config
 from ._store import DjangoStore
 from .models import Journey, OutboxRow
 
-__all__ = ["JourneyAdmin", "OutboxRowAdmin"]
+__all__ = ["JourneyAdmin", "OutboxRowAdmin", "journey_url"]
+
+
+def journey_url(definition: str, key: str) -> str:
+    """The admin page of journey ``(definition, key)``."""
+    pair = json.dumps([definition, key], separators=(",", ":"), ensure_ascii=False)
+    return reverse("admin:journeyfsm_journey_change", args=[quote(pair)])
 
 
 def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+class _ReadOnly(admin.ModelAdmin):
     """Viewing only: the tables are written by the service and its workers."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -76,10 +82,7 @@ class JourneyAdmin(_ReadOnly):
     @admin.display(description="journey", ordering="key")
     def journey(self, obj: Journey) -> str:
         """The key, linked to the journey's page."""
-        url = reverse(
-            "admin:journeyfsm_journey_change", args=[quote(json.dumps([obj.definition, obj.key]))]
-        )
-        return format_html('<a href="{}">{}</a>', url, obj.key)
+        return format_html('<a href="{}">{}</a>', journey_url(obj.definition, obj.key), obj.key)
 
     @admin.display(description="data")
     def data_json(self, obj: Journey) -> str:
@@ -168,8 +171,16 @@ class JourneyAdmin(_ReadOnly):
 class OutboxRowAdmin(_ReadOnly):
     """The outbox: effects pending, done or dead; requeue dead ones after a fix."""
 
-    list_display = ("id", "definition", "key", "effect", "status", "attempts", "available_at",
-                    "last_error")
+    list_display = (
+        "id",
+        "definition",
+        "key",
+        "effect",
+        "status",
+        "attempts",
+        "available_at",
+        "last_error",
+    )
     list_filter = ("status", "definition", "effect")
     search_fields = ("key", "idempotency_key")
     readonly_fields = (

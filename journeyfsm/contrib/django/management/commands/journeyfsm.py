@@ -152,9 +152,13 @@ class Command(BaseCommand):
                     }
                 )
             for d in done:
-                self._say(options, d, f"{d['definition']}: {d['timeouts_fired']} timeout(s) "
-                          f"fired, {d['run']} effect(s) run, {d['pending']} pending, "
-                          f"{d['dead']} dead")
+                self._say(
+                    options,
+                    d,
+                    f"{d['definition']}: {d['timeouts_fired']} timeout(s) "
+                    f"fired, {d['run']} effect(s) run, {d['pending']} pending, "
+                    f"{d['dead']} dead",
+                )
             return
         stop = threading.Event()
 
@@ -163,8 +167,12 @@ class Command(BaseCommand):
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         started = {"worker": "started", "definitions": names, "database": store.using}
-        self._say(options, started, f"journeyfsm worker: {', '.join(names)} on database "
-                  f"{store.using!r}; SIGTERM or Ctrl-C stops")
+        self._say(
+            options,
+            started,
+            f"journeyfsm worker: {', '.join(names)} on database "
+            f"{store.using!r}; SIGTERM or Ctrl-C stops",
+        )
         try:
             self._loop(pairs, stop, options)
         finally:
@@ -172,7 +180,9 @@ class Command(BaseCommand):
                 signal.signal(s, handler)
         self._say(options, {"worker": "stopped"}, "journeyfsm worker: stopped")
 
-    def _loop(self, pairs: list[tuple[Any, Any]], stop: threading.Event, options: dict[str, Any]) -> None:
+    def _loop(
+        self, pairs: list[tuple[Any, Any]], stop: threading.Event, options: dict[str, Any]
+    ) -> None:
         next_tick = time.monotonic()
         interval = options["tick_interval"]
         while not stop.is_set():
