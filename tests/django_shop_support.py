@@ -73,6 +73,7 @@ class Shop:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "SHOP_DB": str(db), "SHOP_SMTP_PORT": str(smtp_port)}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.pg_dsn = pg_dsn
         if pg_dsn:
             self.env["SHOP_PG_DSN"] = pg_dsn
         self.server: subprocess.Popen[bytes] | None = None
@@ -150,6 +151,13 @@ class Shop:
                     proc.wait(10)
 
     def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Run ``query`` (``?`` placeholders) on the shop's database, committed."""
+        if self.pg_dsn:
+            import psycopg
+
+            with psycopg.connect(self.pg_dsn) as pg:
+                cur = pg.execute(query.replace("?", "%s"), args or None)
+                return cur.fetchall() if cur.description else []
         conn = sqlite3.connect(self.db, timeout=30)
         try:
             rows = conn.execute(query, args).fetchall()
@@ -169,11 +177,26 @@ class Shop:
         raise AssertionError(f"the outbox still has pending rows after {timeout} s")
 
 
+def fresh_pg_database(dsn: str) -> str:
+    """A new, empty database on the server of ``dsn``: its DSN."""
+    import uuid
+
+    import psycopg
+
+    name = f"shop_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    info["dbname"] = name
+    return str(psycopg.conninfo.make_conninfo(**info))
+
+
 @contextmanager
-def running_shop(tmp: Path) -> Iterator[tuple[Shop, Mailbox]]:
-    """The shop's server and worker, and the mailbox it sends to; stopped at the end."""
+def running_shop(tmp: Path, pg_dsn: str | None = None) -> Iterator[tuple[Shop, Mailbox]]:
+    """The shop's server and worker (on SQLite, or on the PostgreSQL database ``pg_dsn``),
+    and the mailbox it sends to; stopped at the end."""
     mailbox = Mailbox()
-    shop = Shop(tmp / "shop.db", mailbox.port)
+    shop = Shop(tmp / "shop.db", mailbox.port, pg_dsn=pg_dsn)
     try:
         shop.start_server()
         shop.start_worker()

@@ -1,5 +1,5 @@
 """The reference Django shop end to end: its server and worker as real processes on
-127.0.0.1 (SQLite), driven over HTTP by httpx, mailing to a real SMTP server that counts.
+127.0.0.1 (on SQLite and on PostgreSQL), driven over HTTP by httpx, mailing to a real SMTP server that counts.
 
 - bad input is a proper answer (422 naming the field, 404, 409 with what is allowed and
   the failed guards, 422 for an unknown trigger) and writes nothing;
@@ -22,12 +22,16 @@ from typing import Any
 
 import httpx
 import pytest
-from django_shop_support import Mailbox, Shop, running_shop
+from django_shop_support import Mailbox, Shop, fresh_pg_database, running_shop
+from service_support import pg_dsn
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Shop, Mailbox]]:
-    with running_shop(tmp_path_factory.mktemp("django-shop")) as found:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def shop(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Shop, Mailbox]]:
+    dsn = fresh_pg_database(pg_dsn()) if request.param == "postgres" else None
+    with running_shop(tmp_path_factory.mktemp("django-shop"), dsn) as found:
         yield found
 
 
@@ -121,9 +125,23 @@ def test_the_webhook_delivered_three_times_moves_once_and_mails_once(
         assert client.post(f"/orders/{order}/delivered", json={}).json()["status"] == "moved"
         r = client.post("/customers/hook-1/reviews", json={"rating": 5, "text": "great mug"})
         assert r.json()["stage"] == "advocate"
+        # and three deliveries at once: one moves, two are duplicates
+        new_customer(client, "hook-2")
+        order = buy(client, "hook-2")
+        webhook = {"event_id": "psp-evt-2", "order": order, "amount": 2500}
+
+    async def three_at_once() -> list[str]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as aclient:
+            answers = await asyncio.gather(
+                *(aclient.post("/webhooks/payment", json=webhook) for _ in range(3))
+            )
+        return sorted(a.json()["status"] for a in answers)
+
+    assert asyncio.run(three_at_once()) == ["duplicate", "duplicate", "moved"]
     server.drained()
-    wait_for(lambda: mailbox.to("hook-1@example.com") >= 1)
-    assert mailbox.to("hook-1@example.com") == 1
+    for cid in ("hook-1", "hook-2"):
+        wait_for(lambda cid=cid: mailbox.to(f"{cid}@example.com") >= 1)
+        assert mailbox.to(f"{cid}@example.com") == 1
     keys = server.sql(
         "SELECT idempotency_key FROM shop_sentemail WHERE \"to\" = 'hook-1@example.com'"
     )
