@@ -630,3 +630,45 @@ def test_the_modules_that_need_a_configured_django_import_and_document_themselve
         for test in doctest.DocTestFinder(exclude_empty=True).find(module):
             runner.run(test)
         assert runner.summarize(verbose=False).failed == 0
+
+
+def test_the_worker_waits_out_a_database_not_migrated_yet(tmp_path: Path) -> None:
+    env = django_support.project_env()
+    env.pop("JFSM_PG_NAME")
+    env["JFSM_SQLITE"] = str(tmp_path / "later.db")
+    env["JFSM_EFFECT_LOG"] = str(tmp_path / "effects.log")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "django", "journeyfsm", "worker", "--json", "--idle", "0.05"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None and worker.stderr is not None
+        assert json.loads(worker.stdout.readline())["worker"] == "started"
+        complaint = worker.stderr.readline()
+        assert "StoreError" in complaint and "no journeyfsm schema" in complaint
+        assert worker.poll() is None  # still running, retrying
+        code = (
+            "import django; django.setup()\n"
+            "from django.core.management import call_command\n"
+            "call_command('migrate', verbosity=0)\n"
+            "from journeyfsm.contrib.django import service\n"
+            "service().handle('late', 'add_to_cart')\n"
+            "service().handle('late', 'pay', {'paid': True})\n"
+        )
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+        effects = Path(env["JFSM_EFFECT_LOG"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not effects.exists():
+            time.sleep(0.05)
+        assert effects.read_text(encoding="utf-8").startswith("shop:late:2:thank_you")
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    assert worker.returncode == 0
+    assert json.loads(out.strip().splitlines()[-1]) == {"worker": "stopped"}

@@ -22,8 +22,8 @@ Install ``journeyfsm[django]``, then in settings::
 The names import without a configured Django:
 
 >>> from journeyfsm.contrib.django import DjangoStore
->>> DjangoStore(using="default", prefix="shop_")._prefix
-'shop_'
+>>> DjangoStore(using="default", prefix="shop_")
+DjangoStore(using='default', prefix='shop_')
 """
 
 from __future__ import annotations

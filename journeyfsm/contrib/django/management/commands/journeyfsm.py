@@ -25,9 +25,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
+from django.db import connections
 
-from journeyfsm._errors import JourneyError
+from journeyfsm._errors import JourneyError, StoreError
 from journeyfsm._runtime import JourneyMachine
 from journeyfsm.contrib.django._registry import get_machine, machines, reference
 from journeyfsm.contrib.django._settings import config
@@ -35,6 +35,22 @@ from journeyfsm.contrib.django._store import DjangoStore
 from journeyfsm.service._outbox import OutboxWorker
 from journeyfsm.service._sync import JourneyService
 from journeyfsm.service._timeout_worker import TimeoutWorker
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What a database that is down or not migrated raises through the store or Django."""
+    import sqlite3
+
+    from django.db import Error as DjangoDatabaseError
+
+    found: list[type[BaseException]] = [StoreError, DjangoDatabaseError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        pass
+    else:
+        found.append(psycopg.Error)
+    return tuple(found)
 
 
 class Command(BaseCommand):
@@ -184,24 +200,45 @@ class Command(BaseCommand):
         self, pairs: list[tuple[Any, Any]], stop: threading.Event, options: dict[str, Any]
     ) -> None:
         next_tick = time.monotonic()
-        interval = options["tick_interval"]
         while not stop.is_set():
-            close_old_connections()  # a connection the server dropped is opened again
-            now = time.monotonic()
-            ran = 0
-            for worker, ticker in pairs:
-                if stop.is_set():
-                    return
-                if ticker is not None and now >= next_tick:
-                    ticker.run_once()
-                ran += worker.run_once(options["limit"])
-            if now >= next_tick:
-                next_tick = now + interval
-            if ran == 0:
-                wait = options["idle"]
-                if any(t is not None for _, t in pairs):
-                    wait = min(wait, max(0.0, next_tick - time.monotonic()))
-                stop.wait(wait)
+            try:
+                next_tick = self._round(pairs, stop, options, next_tick)
+            except _database_errors() as err:
+                # the database went away or refused (a restart, a missing migration): say
+                # so, drop the connections (Django opens new ones) and try again
+                self.stderr.write(
+                    f"journeyfsm worker: {type(err).__name__}: {err}; retrying in 1 s"
+                )
+                connections.close_all()
+                stop.wait(1.0)
+        connections.close_all()
+
+    def _round(
+        self,
+        pairs: list[tuple[Any, Any]],
+        stop: threading.Event,
+        options: dict[str, Any],
+        next_tick: float,
+    ) -> float:
+        """One round: due timeouts (each ``tick_interval``), then the outbox; when nothing
+        ran, wait up to ``idle`` seconds.  The next tick's time."""
+        interval = options["tick_interval"]
+        now = time.monotonic()
+        ran = 0
+        for worker, ticker in pairs:
+            if stop.is_set():
+                return next_tick
+            if ticker is not None and now >= next_tick:
+                ticker.run_once()
+            ran += worker.run_once(options["limit"])
+        if now >= next_tick:
+            next_tick = now + interval
+        if ran == 0:
+            wait = options["idle"]
+            if any(t is not None for _, t in pairs):
+                wait = min(wait, max(0.0, next_tick - time.monotonic()))
+            stop.wait(wait)
+        return next_tick
 
     def _say(self, options: dict[str, Any], data: dict[str, Any], text: str) -> None:
         self.stdout.write(json.dumps(data) if options.get("json") else text)
