@@ -4,6 +4,8 @@
 
 import os
 
+import django
+
 SECRET_KEY = "tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
@@ -42,7 +44,10 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("JFSM_SQLITE", ":memory:"),
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
+        # Django < 5.1 has no transaction_mode (and begins deferred transactions)
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30}
+        if django.VERSION >= (5, 1)
+        else {"timeout": 30},
     }
 }
 if os.environ.get("JFSM_PG_NAME"):

@@ -114,7 +114,8 @@ def answer(outcome: Outcome, **extra: Any) -> tuple[int, dict[str, Any]]:
     return 200, {
         "status": outcome.status,
         "stage": outcome.dest or outcome.source,
-        "seq": outcome.seq,
+        # the move's seq (for a duplicate: that of the move it made first)
+        "seq": outcome.entry.seq if outcome.entry is not None else outcome.seq,
         **extra,
     }
 
