@@ -647,20 +647,20 @@ def test_handle_inside_the_hosts_transaction_commits_and_rolls_back_with_it(
     assert conn.execute("SELECT COUNT(*) FROM orders").fetchone() == (1,)
 
 
-def test_handle_without_an_open_host_transaction_waits_for_the_hosts_commit(
+def test_handle_on_an_autocommit_connection_without_a_transaction_commits_each_event(
     tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
 ) -> None:
+    """Nobody would commit a transaction left open on an autocommit connection: the
+    store runs its own and commits it (the transaction rule, tests/test_host_transactions.py)."""
     path = tmp_path / "app.db"
     SQLiteStore(path, create_schema=True)
-    conn = sqlite3.connect(path, isolation_level=None)  # autocommit: the host commits
+    conn = sqlite3.connect(path, isolation_level=None)  # autocommit
     request.addfinalizer(conn.close)
     service = JourneyService(shop_machine(clock), SQLiteStore(connection=conn))
     assert not conn.in_transaction  # opening the store and reading leave none open
     assert service.get("c-1") is None and not conn.in_transaction
-    service.handle("c-1", "add_to_cart")
-    assert conn.in_transaction
-    assert JourneyService(shop_machine(clock), SQLiteStore(path)).get("c-1") is None
-    conn.execute("COMMIT")
+    assert service.handle("c-1", "add_to_cart").moved
+    assert not conn.in_transaction  # committed, the write lock released
     assert JourneyService(shop_machine(clock), SQLiteStore(path)).get("c-1") is not None
 
 

@@ -49,7 +49,7 @@ from ._core import (
 )
 from ._import import import_row
 from ._records import JourneyImport, as_event
-from ._store_async import AsyncStore
+from ._store_async import AsyncStore, AsyncStoreTransaction
 from ._tick_async import tick_batches, tick_one_by_one
 
 if True:  # ASYNC
@@ -147,6 +147,9 @@ class AsyncJourneyService:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self._rng = rng or random.Random()
+        #: the store's "is a transaction begun now inside the host's?" (stores on a host's
+        #: connection answer it: see the transaction rule in docs/service.md)
+        self._joins_host: Callable[[], bool] | None = getattr(store, "joins_host_transaction", None)
 
     def _now(self) -> datetime:
         return ensure_utc(self._machine.clock.now(), what="the machine's clock")
@@ -183,13 +186,22 @@ class AsyncJourneyService:
         event = Event(key, trigger, payload, event_id=event_id, at=at, meta=meta, policy=policy)
         check_event(self._machine, event)
         for attempt in range(1, self.max_attempts + 1):
-            async with self.store.transaction(write=False) as tx:
-                row = await tx.load(self.definition, key)
-                seen = await tx.event_seq(self.definition, key, event_id) if event_id else None
-            decision = await self._decide(row, event, seen)
-            if not decision.writes:
-                return decision.result
             try:
+                if self._joins_host is not None and self._joins_host():
+                    # the host's transaction holds the request anyway: read, decide and
+                    # write in ONE store transaction (one savepoint at most, none when
+                    # the host's transaction is fresh)
+                    async with self.store.transaction() as tx:
+                        row, seen = await _read(tx, self.definition, key, event_id)
+                        decision = await self._decide(row, event, seen)
+                        if decision.writes:
+                            await tx.write(decision)
+                    return decision.result
+                async with self.store.transaction(write=False) as tx:
+                    row, seen = await _read(tx, self.definition, key, event_id)
+                decision = await self._decide(row, event, seen)
+                if not decision.writes:
+                    return decision.result
                 async with self.store.transaction() as tx:
                     await tx.write(decision)
             except ConcurrencyConflict as err:
@@ -298,16 +310,42 @@ class AsyncJourneyService:
         return out
 
     async def _batch(self, batch: Sequence[Event]) -> list[Outcome]:
-        # read the batch's rows and seen event ids in one go (2 statements) ...
-        name = self.definition
+        if self._joins_host is not None and self._joins_host():
+            # inside the host's transaction: the whole batch in one store transaction
+            async with self.store.transaction() as tx:
+                out, moves = await self._decide_batch(batch, *await self._read_batch(tx, batch))
+                if moves:
+                    await tx.write_many(moves)
+            return out
+        # read the batch's rows and seen event ids in one go (2 statements), decide
+        # with no transaction open (hooks run without the write lock) ...
         async with self.store.transaction(write=False) as tx:
-            rows: dict[str, JourneyRow | None] = dict(
-                await tx.load_many(name, list(dict.fromkeys(e.key for e in batch)))
-            )
-            pairs = [(e.key, e.event_id) for e in batch if e.event_id is not None]
-            seen = await tx.event_seqs(name, pairs) if pairs else {}
-        # ... decide each event in memory, in order: a journey's later events see the row
-        # its earlier ones made, an event id repeated in the batch is a duplicate ...
+            rows, seen = await self._read_batch(tx, batch)
+        out, moves = await self._decide_batch(batch, rows, seen)
+        # ... and write every move in one transaction, version-checked per journey
+        if moves:
+            async with self.store.transaction() as tx:
+                await tx.write_many(moves)
+        return out
+
+    async def _read_batch(
+        self, tx: AsyncStoreTransaction, batch: Sequence[Event]
+    ) -> tuple[dict[str, JourneyRow | None], dict[tuple[str, str], int]]:
+        name = self.definition
+        rows: dict[str, JourneyRow | None] = dict(
+            await tx.load_many(name, list(dict.fromkeys(e.key for e in batch)))
+        )
+        pairs = [(e.key, e.event_id) for e in batch if e.event_id is not None]
+        return rows, (await tx.event_seqs(name, pairs) if pairs else {})
+
+    async def _decide_batch(
+        self,
+        batch: Sequence[Event],
+        rows: dict[str, JourneyRow | None],
+        seen: dict[tuple[str, str], int],
+    ) -> tuple[list[Outcome], list[Decision]]:
+        # each event decided in memory, in order: a journey's later events see the row
+        # its earlier ones made, an event id repeated in the batch is a duplicate
         out, moves = [], []
         for event in batch:
             eid = event.event_id
@@ -321,11 +359,7 @@ class AsyncJourneyService:
                     seen[(event.key, decision.event_id.event_id)] = decision.event_id.seq
                 moves.append(decision)
             out.append(decision.result)
-        # ... and write every move in one transaction, version-checked per journey
-        if moves:
-            async with self.store.transaction() as tx:
-                await tx.write_many(moves)
-        return out
+        return out, moves
 
     async def _one_by_one(self, batch: Sequence[Event]) -> list[Outcome]:
         return [
@@ -344,7 +378,8 @@ class AsyncJourneyService:
     async def get(self, key: str) -> Journey | None:
         """The stored journey ``key`` (history not loaded: see :meth:`history`), or ``None``.
 
-        A journey is stored from its first move on.
+        A journey is stored from its first move on; :meth:`peek` returns the journey as
+        it would start instead of ``None``.
 
         >>> import asyncio
         >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
@@ -356,6 +391,34 @@ class AsyncJourneyService:
         async with self.store.transaction(write=False) as tx:
             row = await tx.load(self.definition, key)
         return None if row is None else journey_from_row(self._machine, row, table="journeys")
+
+    async def peek(self, key: str) -> Journey:
+        """Journey ``key`` as it stands now, never ``None`` and never written: the stored
+        journey (as :meth:`get` returns it), or, before its first move, the journey its
+        first event would start from (the initial stage, ``initial_data(key)``, started
+        now; version 0, no history).  Use it where a read must show what a customer can
+        do next (``machine.allowed_triggers(journey)``, ``machine.explain``) whether or
+        not the journey has moved yet; nothing is stored until an event moves it.
+
+        >>> import asyncio
+        >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
+        >>> from journeyfsm.stores import AsyncMemoryStore
+        >>> machine = JourneyMachine(templates.aida())
+        >>> service = AsyncJourneyService(machine, AsyncMemoryStore())
+        >>> journey = asyncio.run(service.peek("c-1"))
+        >>> journey.stage, journey.version, machine.allowed_triggers(journey)
+        ('attention', 0, ('engage', 'lose_interest'))
+        >>> asyncio.run(service.get("c-1")) is None  # peeking wrote nothing
+        True
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"journey key must be a non-empty str, got {key!r}")
+        async with self.store.transaction(write=False) as tx:
+            row = await tx.load(self.definition, key)
+        if row is not None:
+            return journey_from_row(self._machine, row, table="journeys")
+        data = self.initial_data(key) if self.initial_data is not None else None
+        return self._machine.start(key, data, at=self._now())
 
     async def history(self, key: str, *, after: int = 0, limit: int = 100) -> list[HistoryEntry]:
         """Journey ``key``'s history entries with ``seq > after``, oldest first (a page).
@@ -555,3 +618,16 @@ class AsyncJourneyService:
         when = ensure_utc(older_than, what="older_than")
         async with self.store.transaction() as tx:
             return await tx.purge_event_ids(when)
+
+
+async def _read(
+    tx: AsyncStoreTransaction, definition: str, key: str, event_id: str | None
+) -> tuple[JourneyRow | None, int | None]:
+    """The journey's row and the seq of the move ``event_id`` made: in one round trip
+    where the store's transaction offers ``load_event`` (SQLite, PostgreSQL), else two."""
+    both = getattr(tx, "load_event", None)
+    if both is not None:
+        found: tuple[JourneyRow | None, int | None] = await both(definition, key, event_id)
+        return found
+    row = await tx.load(definition, key)
+    return row, (await tx.event_seq(definition, key, event_id) if event_id else None)

@@ -38,6 +38,7 @@ __all__ = [
     "conflict_batch",
     "final_rows",
     "from_time",
+    "schema_cache",
     "to_time",
 ]
 
@@ -45,6 +46,14 @@ __all__ = [
 #: 2: the journeys' timeout clock and ``next_due`` (issue 9).
 SCHEMA_VERSION = 2
 
+
+#: The databases whose schema a store on a host's connection has found current in this
+#: process, by what identifies the database and the tables (driver, file or server and
+#: database name, schema, prefix): a store made per request on one of them checks nothing.
+#: ``create_schema()`` adds its database; a store that finds the tables missing drops it.
+#: A schema changed underneath by another process (dropped, or migrated by a newer
+#: journeyfsm) is not noticed before a statement fails; a restart checks again.
+schema_cache: set[tuple[object, ...]] = set()
 
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}\Z")
 

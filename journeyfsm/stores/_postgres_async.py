@@ -11,11 +11,24 @@ condition on the newest row), and the primary keys and the unique event id turn 
 race into ``ConcurrencyConflict``.  Outbox workers claim rows with ``FOR UPDATE SKIP
 LOCKED``, so workers on several machines share the rows without waiting on each other.
 
-The host's own transaction: ``AsyncPostgresStore(connection=conn)`` runs every transaction as
-``conn.transaction()`` on the host's psycopg connection: a savepoint inside the host's
-open transaction, committed or rolled back by the host.  On a non-autocommit connection a
-write begins that transaction if none is open (as the host's first statement would); on
-an autocommit connection, open it yourself with ``async with conn.transaction():``.
+The host's own transaction: ``AsyncPostgresStore(connection=conn)`` follows the
+transaction rule, read from the connection each time a transaction begins:
+
+- **own**: an autocommit connection with no transaction open: nobody would commit what
+  the store left open, so the store runs its own (``BEGIN`` ... ``COMMIT``), and each event
+  is committed when ``handle`` returns;
+- **fresh**: a non-autocommit connection with no transaction begun yet (Django's
+  ``atomic()``, a SQLAlchemy session, before any statement): the store's first statement
+  begins the host's transaction, as the host's own would, and the host commits.  No
+  savepoint: if the store's block fails, the transaction holds nothing but the store's
+  work, and the store rolls it back whole (the connection is left as it was found);
+- **open**: a transaction is open (``async with conn.transaction():``, or the host ran a
+  statement): the store joins it, a write as ONE savepoint (a failure undoes the store's
+  work and nothing of the host's), and the host commits.
+
+Reads never take a savepoint (nothing to undo).  An aborted host transaction is refused
+before anything runs.  The schema is checked once per database (server, database, schema
+and prefix) in a process, not per store: a store made per request costs no statement.
 """
 
 from __future__ import annotations
@@ -23,10 +36,10 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from .._errors import StoreError
-from ._base import SCHEMA_VERSION, check_prefix
+from ._base import SCHEMA_VERSION, check_prefix, schema_cache
 
 if True:  # ASYNC
     import asyncio
@@ -53,6 +66,22 @@ from ._postgres_rows_async import AsyncPostgresTransaction
 __all__ = ["AsyncPostgresStore"]
 
 _TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox")
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+_INTRANS = psycopg.pq.TransactionStatus.INTRANS
+_INERROR = psycopg.pq.TransactionStatus.INERROR
+
+
+def _elsewhere(connection: object) -> str:
+    """Where a connection of another driver goes."""
+    kind = type(connection).__module__
+    if kind.startswith("sqlite3"):
+        return "; a sqlite3 connection goes to journeyfsm.stores.SQLiteStore(connection=...)"
+    if kind.startswith(("sqlalchemy", "django")):
+        return (
+            "; hand the store the framework's psycopg connection (SQLAlchemy: "
+            "`(await session.connection()).get_raw_connection().driver_connection`)"
+        )
+    return ""
 
 
 def _redact(text: str, dsn: str | None) -> str:
@@ -124,7 +153,7 @@ class AsyncPostgresStore(StoreMethods):
                     "AsyncPostgresStore takes a psycopg.AsyncConnection as connection=, got "
                     f"{type(connection).__module__}.{type(connection).__qualname__}: open one "
                     "with `await psycopg.AsyncConnection.connect(dsn)`, or give a sync "
-                    "psycopg.Connection to PostgresStore"
+                    "psycopg.Connection to PostgresStore" + _elsewhere(connection)
                 )
         else:
             if connection is not None and not isinstance(connection, psycopg.Connection):
@@ -132,8 +161,12 @@ class AsyncPostgresStore(StoreMethods):
                     "PostgresStore takes a psycopg.Connection as connection=, got "
                     f"{type(connection).__module__}.{type(connection).__qualname__}: open one "
                     "with `psycopg.connect(dsn)`, or give a psycopg.AsyncConnection to "
-                    "AsyncPostgresStore (with AsyncJourneyService)"
+                    "AsyncPostgresStore (with AsyncJourneyService)" + _elsewhere(connection)
                 )
+        if connection is not None and connection.closed:
+            raise StoreError(
+                "AsyncPostgresStore got a closed psycopg connection: hand it an open one"
+            )
         if dsn is not None and not isinstance(dsn, str):
             raise TypeError(f"AsyncPostgresStore takes a DSN string, got {dsn!r}")
         self.prefix = check_prefix(prefix)
@@ -199,9 +232,11 @@ class AsyncPostgresStore(StoreMethods):
                 reason = " ".join(str(err).split())  # one line
                 raise StoreError("cannot connect to PostgreSQL: " + _redact(reason, dsn)) from None
         try:
+            key = self._schema_key()
             if create_schema:
                 await self.create_schema()
-            await self._check_schema()
+            elif key is None or key not in schema_cache:
+                await self._check_schema()
         except BaseException:
             await self.close()  # no pool left behind by a store that could not open
             raise
@@ -222,20 +257,14 @@ class AsyncPostgresStore(StoreMethods):
                     "AsyncPostgresStore is not open: `await store.open()` (or `async with "
                     "store:`) once at start-up, before the service uses it"
                 )
+        if self._host is not None:
+            async with self._errors(), self._on_host(write):
+                yield AsyncPostgresTransaction(self._host, self._t)
+            return
         current = getattr(self._local, "conn", None)
-        if self._host is not None or current is not None:
-            conn: psycopg.AsyncConnection[Any] = cast(Any, self._host or current)
-            if (
-                write
-                and conn is self._host
-                and not conn.autocommit
-                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            ):
-                # begin the host's transaction as its own first statement would, so the
-                # block below is a savepoint in it and the host commits
-                await conn.execute("SELECT 1")
-            async with self._errors(), conn.transaction():
-                yield AsyncPostgresTransaction(conn, self._t)
+        if current is not None:  # nested in this task's transaction: a savepoint
+            async with self._errors(), current.transaction():
+                yield AsyncPostgresTransaction(current, self._t)
             return
         assert self._pool is not None
         async with self._errors(), self._pool.connection() as conn:
@@ -257,14 +286,93 @@ class AsyncPostgresStore(StoreMethods):
             finally:
                 self._local.conn = None
 
+    def joins_host_transaction(self) -> bool:
+        """Whether a transaction begun now runs inside one the host commits (the
+        transaction rule: "fresh" or "open"), rather than one the store commits.
+
+        The service then reads, decides and writes an event in ONE store transaction:
+        none or one savepoint, and no separate read.
+        """
+        return self._host is not None and self._host_state(self._host) != "own"
+
+    def _host_state(self, conn: psycopg.AsyncConnection[Any]) -> str:
+        """ "own", "fresh" or "open" (the module docstring); a connection that cannot
+        take a transaction now is a ``StoreError``."""
+        status = conn.info.transaction_status
+        if status == _IDLE:
+            return "own" if conn.autocommit else "fresh"
+        if status == _INTRANS:
+            return "open"
+        if conn.closed:
+            why = "the host's psycopg connection is closed: hand the store an open one"
+        elif status == _INERROR:
+            why = (
+                "the host's transaction on this connection is aborted (a statement in it "
+                "failed): roll it back before handling events"
+            )
+        else:
+            why = (
+                "the host's psycopg connection is busy with another statement: use one "
+                "connection per task or thread"
+            )
+        raise StoreError(f"AsyncPostgresStore cannot begin a transaction: {why}")
+
+    @asynccontextmanager
+    async def _on_host(self, write: bool, *, setup: bool = False) -> AsyncIterator[None]:
+        """The block as the transaction rule says (the module docstring).  ``setup``
+        (the schema's creation and check): a transaction of the store's own, committed,
+        unless the host has one open (then a savepoint in it)."""
+        conn = self._host
+        assert conn is not None
+        state = self._host_state(conn)
+        if setup or (write and state != "fresh"):
+            # own: BEGIN ... COMMIT; open: SAVEPOINT ... RELEASE (psycopg picks)
+            async with conn.transaction():
+                yield
+        elif write:  # fresh: the host's transaction holds only what the block does
+            try:
+                yield
+            except BaseException:
+                if not conn.closed:
+                    await conn.rollback()
+                raise
+        else:
+            yield
+
+    def _schema_key(self) -> tuple[object, ...] | None:
+        """What identifies this store's tables in the schema cache (host stores only)."""
+        if self._host is None:
+            return None
+        info = self._host.info
+        return ("postgresql", info.host, info.port, info.dbname, self.schema, self.prefix)
+
     @asynccontextmanager
     async def _errors(self) -> AsyncIterator[None]:
         try:
             yield
+        except psycopg.errors.SerializationFailure as err:  # an OperationalError
+            raise StoreError(
+                "PostgreSQL refused a journey write inside the host's transaction "
+                f"({str(err).splitlines()[0]}): its isolation (REPEATABLE READ or "
+                "SERIALIZABLE) keeps it from seeing the journey's newest version, so no "
+                "retry inside it can succeed: roll it back and retry the whole transaction",
+                table="journeys",
+            ) from err
         except psycopg.OperationalError as err:
             raise StoreError(
                 "PostgreSQL connection failed: " + _redact(str(err), self._dsn)
             ) from None
+        except psycopg.errors.UndefinedTable as err:
+            schema_cache.discard(self._schema_key())  # dropped underneath: check again
+            raise StoreError(
+                f"the PostgreSQL database has no journeyfsm tables ({str(err).splitlines()[0]}); "
+                "run create_schema() (AsyncPostgresStore(..., create_schema=True)) once",
+                table="schema_version",
+            ) from err
+        except psycopg.Error as err:
+            raise StoreError(
+                "PostgreSQL refused a statement of the store: " + _redact(str(err), self._dsn)
+            ) from err
 
     # -- schema --------------------------------------------------------------------
     async def create_schema(self) -> None:
@@ -314,7 +422,7 @@ class AsyncPostgresStore(StoreMethods):
                 "CREATE INDEX IF NOT EXISTS {} ON {} (definition, status, available_at)"
             ).format(sql.Identifier(f"{self.prefix}outbox_due"), t["outbox"]),
         ]
-        async with self.transaction() as tx:
+        async with self._setup() as tx:
             # one schema creator at a time (CREATE ... IF NOT EXISTS races otherwise)
             await tx.conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (str(self._t["journeys"]),)
@@ -338,6 +446,7 @@ class AsyncPostgresStore(StoreMethods):
                 )
             elif found[0][0] > SCHEMA_VERSION:
                 raise self._newer(found[0][0])
+        self._schema_checked()
 
     async def _migrate_1(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its
@@ -362,19 +471,19 @@ class AsyncPostgresStore(StoreMethods):
             "run AsyncPostgresStore(dsn, create_schema=True) (or store.create_schema()) once "
             "(it migrates an older schema)"
         )
-        try:
-            async with self.transaction(write=False) as tx:
+        async with self._setup() as tx:
+            try:
                 found = await (
                     await tx.conn.execute(
                         sql.SQL("SELECT version FROM {}").format(self._t["schema_version"])
                     )
                 ).fetchall()
-        except psycopg.errors.UndefinedTable:
-            raise StoreError(
-                f"the PostgreSQL database has no journeyfsm schema (table {name} is missing); "
-                f"{fix}",
-                table="schema_version",
-            ) from None
+            except psycopg.errors.UndefinedTable:
+                raise StoreError(
+                    f"the PostgreSQL database has no journeyfsm schema (table {name} is "
+                    f"missing); {fix}",
+                    table="schema_version",
+                ) from None
         version = found[0][0] if found else None
         if version is None or version < SCHEMA_VERSION:
             raise StoreError(
@@ -384,6 +493,23 @@ class AsyncPostgresStore(StoreMethods):
             )
         if version > SCHEMA_VERSION:
             raise self._newer(version)
+        self._schema_checked()
+
+    def _schema_checked(self) -> None:
+        key = self._schema_key()
+        if key is not None:
+            schema_cache.add(key)
+
+    @asynccontextmanager
+    async def _setup(self) -> AsyncIterator[AsyncPostgresTransaction]:
+        """The transaction that creates or checks the schema: on the host's connection
+        the store's own, committed (a savepoint if the host has a transaction open)."""
+        if self._host is None:
+            async with self.transaction() as tx:
+                yield tx
+            return
+        async with self._errors(), self._on_host(True, setup=True):
+            yield AsyncPostgresTransaction(self._host, self._t)
 
     def _newer(self, version: int) -> StoreError:
         return StoreError(

@@ -59,8 +59,10 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
         block, which rolls it back whole (a savepoint of its own cost two round trips a
         write).  Outside any transaction (autocommit): one transaction, so a write is
         never half-done."""
-        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            return self.conn.transaction()
+        conn = self.conn
+        if conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            return conn.transaction()
+        # in a transaction, or a non-autocommit connection's first statement begins one
         return nullcontext()
 
     # -- journeys ------------------------------------------------------------------
@@ -76,6 +78,32 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
             (definition, key, definition, key),
         ).fetchone()
         return None if found is None else _journey_row(definition, found)
+
+    def load_event(
+        self, definition: str, key: str, event_id: str | None
+    ) -> tuple[JourneyRow | None, int | None]:
+        """``load`` and ``event_seq`` in one round trip: the journey's row (or ``None``)
+        and the seq of the move that committed ``event_id`` (or ``None``)."""
+        if event_id is None:
+            return self.load(definition, key), None
+        found = self.conn.execute(
+            self._q(
+                # one row always (LEFT JOIN from a single row): an event id is found
+                # even where the journey's row is missing
+                "SELECT " + _ROW_COLS_J + ", (SELECT MAX(seq) FROM {h} "
+                "WHERE definition = %(d)s AND key = %(k)s), (SELECT seq FROM {e} "
+                "WHERE definition = %(d)s AND key = %(k)s AND event_id = %(e)s) "
+                "FROM (SELECT 1) AS one LEFT JOIN {j} j "
+                "ON j.definition = %(d)s AND j.key = %(k)s",
+                h="history",
+                e="event_ids",
+                j="journeys",
+            ),
+            {"d": definition, "k": key, "e": event_id},
+        ).fetchone()
+        assert found is not None
+        seen = None if found[-1] is None else int(found[-1])
+        return (None if found[0] is None else _journey_row(definition, found[:-1])), seen
 
     def definitions_of(self, key: str) -> list[str]:
         rows = self.conn.execute(

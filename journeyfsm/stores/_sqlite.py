@@ -11,10 +11,13 @@ write lock up front means a writer waits (``busy_timeout``) instead of failing h
 A transaction opened inside another on the same thread is a ``SAVEPOINT``.
 
 The host's own transaction.  ``SQLiteStore(connection=conn)`` uses the host's connection
-and never commits it: every ``transaction()`` is a ``SAVEPOINT`` released into the
-transaction the host has open (one is begun if none is, as the host's own first write
-would), so ``JourneyService.handle`` called inside the host's ``with conn:`` commits or
-rolls back with the host's own writes, when the host commits or rolls back.
+and follows the transaction rule (_sqlite_host.py, docs/service.md): when the host has a
+transaction open (or its connection opens them implicitly) the store joins it, as one
+savepoint per write, and the host commits; on an autocommit connection with no
+transaction open the store runs its own and commits it, so a move it reports is never
+left uncommitted.  The schema is checked once per database file and prefix in a process
+(``create_schema()`` records it again), not once per store: a store made per request costs
+nothing to make.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import StoreError
-from ._base import SCHEMA_VERSION, StoreMethods, check_prefix
+from ._base import SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
 from ._sqlite_codec import write_statements
+from ._sqlite_host import host_state, host_transaction
 from ._sqlite_rows import SQLiteTransaction
 
 __all__ = ["SQLiteStore"]
@@ -99,6 +103,10 @@ class SQLiteStore(StoreMethods):
     ) -> None:
         if (path is None) == (connection is None):
             raise TypeError("SQLiteStore takes a file path or connection=..., exactly one")
+        if connection is not None:
+            _check_connection(connection)
+        elif not isinstance(path, (str, Path)):
+            raise TypeError(f"SQLiteStore takes a file path (str or Path), got {path!r}")
         self.prefix = check_prefix(prefix)
         self.path = None if path is None else str(path)
         self.busy_timeout = busy_timeout
@@ -111,9 +119,14 @@ class SQLiteStore(StoreMethods):
         weakref.finalize(self, _close_all, self._opened, self._opened_lock)
         self._t = {name: f'"{prefix}{name}"' for name in (*_TABLES, "schema_version")}
         self._w = write_statements(self._t)
+        #: the lock probe of a host's transaction: takes the write lock, writes nothing
+        self._lock_sql = f"UPDATE {self._t['schema_version']} SET version = version WHERE 0"
+        #: what identifies the schema this store uses in the process-wide cache
+        self._schema_key = self._identity()
         if create_schema:
             self.create_schema()
-        self._check_schema()
+        elif self._schema_key is None or self._schema_key not in schema_cache:
+            self._check_schema()
 
     # -- connections and transactions ------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -154,22 +167,42 @@ class SQLiteStore(StoreMethods):
     def transaction(self, *, write: bool = True) -> Iterator[SQLiteTransaction]:
         """One transaction: commits when the block ends, rolls back when it raises.
 
-        On the host's connection: a savepoint; a write begins the host's transaction if
-        none is open, and leaves it to the host to commit.
+        On the host's connection: the transaction rule (the module docstring): inside
+        the host's transaction a write is one savepoint and the host commits; on an
+        autocommit connection with none open, the store's own transaction, committed.
         """
-        with self._transaction(write, begin_host=write) as tx:
+        with self._transaction(write) as tx:
             yield tx
 
+    def joins_host_transaction(self) -> bool:
+        """Whether a transaction begun now would run inside one the host commits (its
+        connection's transaction, open or implicit) rather than one the store commits.
+
+        The service then reads, decides and writes an event in ONE store transaction (one
+        savepoint): the host holds its transaction across the whole request anyway.
+
+        >>> import sqlite3
+        >>> conn = sqlite3.connect(":memory:", isolation_level=None)  # autocommit
+        >>> store = SQLiteStore(connection=conn, create_schema=True)
+        >>> store.joins_host_transaction()
+        False
+        >>> _ = conn.execute("BEGIN")
+        >>> store.joins_host_transaction()
+        True
+        """
+        return self._host is not None and host_state(self._host) != "own"
+
     @contextmanager
-    def _transaction(self, write: bool, *, begin_host: bool) -> Iterator[SQLiteTransaction]:
+    def _transaction(self, write: bool, *, setup: bool = False) -> Iterator[SQLiteTransaction]:
+        if self._host is not None:
+            with self._on_host(write, setup=setup):
+                yield SQLiteTransaction(self._host, self._t, self._w)
+            return
         conn = self._conn()
         depth: int = getattr(self._local, "depth", 0)
-        nested = self._host is not None or depth > 0
+        nested = depth > 0
         name = f"journeyfsm_{depth}"
         try:
-            if begin_host and self._host is not None and not conn.in_transaction:
-                # the host commits: open its transaction as its own first write would
-                conn.execute("BEGIN")
             if nested:
                 conn.execute(f'SAVEPOINT "{name}"')
             else:
@@ -196,13 +229,40 @@ class SQLiteStore(StoreMethods):
         finally:
             self._local.depth = depth
 
+    @contextmanager
+    def _on_host(self, write: bool, *, setup: bool) -> Iterator[None]:
+        conn = self._host
+        assert conn is not None
+        try:
+            lock = None if setup else self._lock_sql  # the tables may not exist yet
+            with host_transaction(conn, write, lock, self._where(), setup=setup):
+                yield
+        except sqlite3.ProgrammingError as err:  # closed, or used from another thread
+            raise StoreError(f"cannot use {self._where()}: {err}") from err
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):
+                schema_cache.discard(self._schema_key)  # dropped underneath: check again
+            raise StoreError(f"SQLite failed on {self._where()}: {err}") from err
+
+    def _identity(self) -> tuple[str, ...] | None:
+        """The database file and prefix (the schema cache's key); ``None`` for a database
+        in memory or a temporary one (each connection its own: always checked)."""
+        if self._host is None:
+            return None
+        try:
+            rows = self._host.execute("PRAGMA database_list").fetchall()
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot read {self._where()}: {err}") from err
+        file = next((r[2] for r in rows if r[1] == "main"), "")
+        return ("sqlite", file, self.prefix) if file else None
+
     def _where(self) -> str:
         return f"SQLite database {self.path!r}" if self.path else "the host's SQLite connection"
 
     # -- schema --------------------------------------------------------------------
     def create_schema(self) -> None:
         """Create the tables if missing and record the schema version (idempotent)."""
-        with self._transaction(True, begin_host=False) as tx:
+        with self._transaction(True, setup=True) as tx:
             t = self._t["schema_version"]
             tx.conn.execute(_schema(self.prefix)[0])
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
@@ -215,6 +275,8 @@ class SQLiteStore(StoreMethods):
                 tx.conn.execute(f"INSERT INTO {t} (version) VALUES (?)", (SCHEMA_VERSION,))
             elif found[0][0] > SCHEMA_VERSION:
                 raise self._newer(found[0][0])
+        if self._schema_key is not None:
+            schema_cache.add(self._schema_key)
 
     def _migrate_1(self, conn: sqlite3.Connection) -> None:
         """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its
@@ -238,18 +300,25 @@ class SQLiteStore(StoreMethods):
             "run SQLiteStore(path, create_schema=True) (or store.create_schema()) once "
             "(it migrates an older schema)"
         )
-        try:
-            with self._transaction(False, begin_host=False) as tx:
+        if self._host is not None and self._schema_key is not None and self._host.in_transaction:
+            # read through a connection of its own: a read in the host's (deferred)
+            # transaction would take the snapshot that keeps it from writing later
+            store = SQLiteStore(str(self._schema_key[1]), prefix=self.prefix)
+            store.close()
+            schema_cache.add(self._schema_key)
+            return
+        with self._transaction(False) as tx:
+            try:
                 found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
-        except sqlite3.OperationalError as err:
-            if "no such table" not in str(err):
+            except sqlite3.OperationalError as err:
+                if "no such table" not in str(err):
+                    raise StoreError(f"cannot read {self._where()}: {err}") from err
+                raise StoreError(
+                    f"{self._where()} has no journeyfsm schema (table {t} is missing); {fix}",
+                    table="schema_version",
+                ) from None
+            except sqlite3.DatabaseError as err:
                 raise StoreError(f"cannot read {self._where()}: {err}") from err
-            raise StoreError(
-                f"{self._where()} has no journeyfsm schema (table {t} is missing); {fix}",
-                table="schema_version",
-            ) from None
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"cannot read {self._where()}: {err}") from err
         version = found[0][0] if found else None
         if version is None or version < SCHEMA_VERSION:
             raise StoreError(
@@ -259,6 +328,8 @@ class SQLiteStore(StoreMethods):
             )
         if version > SCHEMA_VERSION:
             raise self._newer(version)
+        if self._schema_key is not None:
+            schema_cache.add(self._schema_key)
 
     def _newer(self, version: int) -> StoreError:
         return StoreError(
@@ -266,6 +337,25 @@ class SQLiteStore(StoreMethods):
             f"journeyfsm's ({SCHEMA_VERSION}); upgrade journeyfsm",
             table="schema_version",
         )
+
+
+def _check_connection(conn: object) -> None:
+    """``connection=`` must be an open ``sqlite3.Connection``: anything else is named."""
+    if not isinstance(conn, sqlite3.Connection):
+        kind = f"{type(conn).__module__}.{type(conn).__qualname__}"
+        hint = "open one with sqlite3.connect(path)"
+        if kind.startswith("psycopg"):
+            store = "AsyncPostgresStore" if "Async" in kind else "PostgresStore"
+            hint = f"a psycopg connection goes to journeyfsm.stores.{store}(connection=...)"
+        raise TypeError(
+            f"SQLiteStore takes a sqlite3.Connection as connection=, got {kind}: {hint}"
+        )
+    try:
+        conn.total_changes  # noqa: B018 - raises on a closed connection
+    except sqlite3.ProgrammingError as err:
+        raise StoreError(
+            f"SQLiteStore got a closed sqlite3 connection ({err}): hand it an open one"
+        ) from None
 
 
 def _close_all(conns: list[sqlite3.Connection], lock: threading.Lock) -> None:

@@ -60,6 +60,26 @@ class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
         ).fetchone()
         return None if found is None else _journey_row(definition, found)
 
+    def load_event(
+        self, definition: str, key: str, event_id: str | None
+    ) -> tuple[JourneyRow | None, int | None]:
+        """``load`` and ``event_seq`` in one statement: the journey's row (or ``None``) and
+        the seq of the move that committed ``event_id`` (or ``None``)."""
+        if event_id is None:
+            return self.load(definition, key), None
+        t = self._t
+        found = self.conn.execute(
+            # one row always (LEFT JOIN from a single row): an event id is found even
+            # where the journey's row is missing
+            f"SELECT {_ROW_COLS_J}, (SELECT MAX(seq) FROM {t['history']} "
+            "WHERE definition = ?1 AND key = ?2), (SELECT seq FROM "
+            f"{t['event_ids']} WHERE definition = ?1 AND key = ?2 AND event_id = ?3) "
+            f"FROM (SELECT 1) LEFT JOIN {t['journeys']} j ON j.definition = ?1 AND j.key = ?2",
+            (definition, key, event_id),
+        ).fetchone()
+        seen = None if found[-1] is None else int(found[-1])
+        return (None if found[0] is None else _journey_row(definition, found[:-1])), seen
+
     # -- timeouts and scans --------------------------------------------------------
     def due(self, definition: str, *, now: datetime, limit: int) -> list[str]:
         rows = self.conn.execute(
