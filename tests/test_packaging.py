@@ -105,6 +105,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "django",  # [django]: journeyfsm.contrib.django and examples/django_shop
         "aiosmtpd",  # examples/django_shop's end-to-end test: an SMTP server
         "httpx",  # ... and its HTTP client
+        "django-fsm-2",  # docs/coming_from.md runs the shop rule on it
     }
     assert sorted(_requirements("django")) == ["django"]
 
