@@ -18,7 +18,18 @@ import structlog
 
 import journeyfsm
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(journeyfsm.__path__, "journeyfsm."))
+# journeyfsm.contrib.django's app modules (models, admin, migrations, the management
+# command) import only inside a configured Django project: tests/test_contrib_django.py
+# imports them there and runs their examples
+DJANGO_APP = tuple(
+    f"journeyfsm.contrib.django.{m}"
+    for m in ("admin", "apps", "models", "migrations", "management")
+)
+MODULES = sorted(
+    m.name
+    for m in pkgutil.walk_packages(journeyfsm.__path__, "journeyfsm.")
+    if not m.name.startswith(DJANGO_APP)
+)
 
 
 def test_all_names_exist_and_are_unique() -> None:
@@ -141,6 +152,7 @@ PUBLIC_MODULES = [
     "journeyfsm.cli",
     "journeyfsm.contrib",
     "journeyfsm.contrib.sqlalchemy",
+    "journeyfsm.contrib.django",
     "journeyfsm.export",
     "journeyfsm.service",
     "journeyfsm.stores",
@@ -160,6 +172,7 @@ def test_every_public_module_is_a_package_or_templates() -> None:
         if m.count(".") == 1
         and not m.rpartition(".")[2].startswith("_")
         and m not in PUBLIC_MODULES
+        and m != "journeyfsm.contrib"  # a folder of framework packages (contrib.django, ...)
     ]
     assert private == []
 

@@ -92,8 +92,9 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         *postgres,
         *(["pgserver"] if sys.version_info < (3, 13) else []),
     }
-    # [dev] is journeyfsm[test,bench,postgres,parquet] plus the tools (hatchling spells the extras
-    # out), pgserver among them: the suite runs the PostgreSQL tests on a server it starts
+    # [dev] is journeyfsm[test,bench,postgres,parquet,sqlalchemy,django] plus the tools
+    # (hatchling spells the extras out), pgserver among them: the suite runs the PostgreSQL
+    # tests on a server it starts
     assert set(_requirements("dev")) == {
         "hypothesis",
         "pytest",
@@ -116,7 +117,9 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "httpx",
         "aiosmtplib",
         "aiosmtpd",
+        "django",  # [django]: journeyfsm.contrib.django and examples/django_shop
     }
+    assert sorted(_requirements("django")) == ["django"]
 
 
 @pytest.mark.parametrize(

@@ -300,16 +300,20 @@ class SQLiteStore(StoreMethods):
             "run SQLiteStore(path, create_schema=True) (or store.create_schema()) once "
             "(it migrates an older schema)"
         )
-        if self._host is not None and self._schema_key is not None and self._host.in_transaction:
+        if (
+            self._host is not None
+            and self._schema_key is not None
+            and self._host.in_transaction
+            and self._side_check(str(self._schema_key[1]))
+        ):
             # read through a connection of its own: a read in the host's (deferred)
             # transaction would take the snapshot that keeps it from writing later
             # (read-only and without the store's pragmas: changing the journal mode of a
             # file whose host holds its write lock would wait for that lock).  A schema
             # the host's own transaction created is not visible there: read it in the
             # host's transaction then, which has written already.
-            if self._side_check(str(self._schema_key[1])):
-                schema_cache.add(self._schema_key)
-                return
+            schema_cache.add(self._schema_key)
+            return
         with self._transaction(False) as tx:
             try:
                 found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()

@@ -1,0 +1,1 @@
+"""The reference Django shop on journeyfsm (see README.md)."""

@@ -1,0 +1,135 @@
+"""The tables as ``manage.py migrate`` creates them: the very statements of the stores.
+
+SQLite: the statements ``SQLiteStore.create_schema`` runs (``journeyfsm.stores._sqlite``).
+PostgreSQL: the statements ``PostgresStore.create_schema`` runs, as text (the store
+composes them with ``psycopg.sql``); tests/test_contrib_django.py checks that a database
+Django migrated is the one the store makes, and that the store's own ``create_schema``
+on it changes nothing.  Every statement is idempotent (``IF NOT EXISTS``; the
+schema-version row is written only when missing), so migrating a database a store
+created first adopts its tables.
+"""
+
+from __future__ import annotations
+
+from django.db.migrations.operations.base import Operation
+
+from ...stores._base import SCHEMA_VERSION, check_prefix
+from ...stores._sqlite import _schema as _sqlite_schema
+
+__all__ = ["CreateJourneyTables", "statements"]
+
+_TABLES = ("outbox", "event_ids", "history", "journeys", "schema_version")
+
+
+def statements(vendor: str, prefix: str) -> list[str]:
+    """The statements that create the tables of ``prefix`` on ``vendor``."""
+    check_prefix(prefix)
+
+    def q(name: str) -> str:
+        return f'"{prefix}{name}"'
+
+    def version(v: str) -> str:
+        return (
+            f"INSERT INTO {v} (version) SELECT {SCHEMA_VERSION} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {v})"
+        )
+
+    if vendor == "sqlite":
+        return [*_sqlite_schema(prefix), version(q("schema_version"))]
+    if vendor != "postgresql":
+        raise ValueError(
+            f"journeyfsm's tables are made for SQLite and PostgreSQL, not {vendor}; "
+            "point settings.JOURNEYFSM['DATABASE'] at one of those"
+        )
+
+    def t(name: str) -> str:
+        return f'"public".{q(name)}'
+
+    return [
+        f"CREATE TABLE IF NOT EXISTS {t('schema_version')} (version integer NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {t('journeys')} (definition text NOT NULL, "
+        "key text NOT NULL, definition_version jsonb NOT NULL, stage text NOT NULL, "
+        "data jsonb NOT NULL, version integer NOT NULL, entered_at timestamptz NOT NULL, "
+        "updated_at timestamptz NOT NULL, started_at timestamptz NOT NULL, "
+        "entry_seq integer NOT NULL, timeouts_fired integer NOT NULL, "
+        "next_due timestamptz, PRIMARY KEY (definition, key))",
+        f"CREATE INDEX IF NOT EXISTS {q('journeys_due')} ON {t('journeys')} "
+        "(definition, next_due) WHERE next_due IS NOT NULL",
+        f"CREATE TABLE IF NOT EXISTS {t('history')} (definition text NOT NULL, "
+        "key text NOT NULL, seq integer NOT NULL, trigger text NOT NULL, "
+        "source text NOT NULL, dest text NOT NULL, at timestamptz NOT NULL, event_id text, "
+        "meta jsonb, PRIMARY KEY (definition, key, seq))",
+        f"CREATE TABLE IF NOT EXISTS {t('event_ids')} (definition text NOT NULL, "
+        "key text NOT NULL, event_id text NOT NULL, seq integer NOT NULL, "
+        "committed_at timestamptz NOT NULL, PRIMARY KEY (definition, key, event_id))",
+        f"CREATE INDEX IF NOT EXISTS {q('event_ids_committed')} ON {t('event_ids')} (committed_at)",
+        f"CREATE TABLE IF NOT EXISTS {t('outbox')} (id bigserial PRIMARY KEY, "
+        "definition text NOT NULL, key text NOT NULL, seq integer NOT NULL, "
+        "effect text NOT NULL, idempotency_key text NOT NULL UNIQUE, call jsonb NOT NULL, "
+        "status text NOT NULL, attempts integer NOT NULL, available_at timestamptz NOT NULL, "
+        "lease_owner text, lease_until timestamptz, last_error text, "
+        "created_at timestamptz NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {q('outbox_due')} ON {t('outbox')} "
+        "(definition, status, available_at)",
+        version(t("schema_version")),
+    ]
+
+
+def drops(vendor: str, prefix: str) -> list[str]:
+    """The statements that drop the tables of ``prefix`` (the migration's reverse)."""
+    check_prefix(prefix)
+    where = '"public".' if vendor == "postgresql" else ""
+    return [f'DROP TABLE IF EXISTS {where}"{prefix}{name}"' for name in _TABLES]
+
+
+class CreateJourneyTables(Operation):
+    """The migration operation that creates journeyfsm's tables with the configured
+    ``TABLE_PREFIX`` on the database being migrated (``sqlmigrate`` prints them).
+
+    Reversible: migrating the app back to ``zero`` drops the tables and their rows.
+    """
+
+    reduces_to_sql = True
+    reversible = True
+
+    def state_forwards(self, app_label: str, state: object) -> None:
+        """No model state: the models are declared by ``CreateModel`` (unmanaged)."""
+
+    def database_forwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Run (or, for ``sqlmigrate``, collect) the create statements."""
+        from ._settings import config
+
+        conn = schema_editor.connection  # type: ignore[attr-defined]
+        if not self.allowed(conn.alias, app_label):
+            return
+        for sql in statements(conn.vendor, config().prefix):
+            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+
+    def database_backwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Drop the tables."""
+        from ._settings import config
+
+        conn = schema_editor.connection  # type: ignore[attr-defined]
+        if not self.allowed(conn.alias, app_label):
+            return
+        for sql in drops(conn.vendor, config().prefix):
+            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def allowed(alias: str, app_label: str) -> bool:
+        """Whether the database router lets the app's tables into database ``alias``."""
+        from django.db import router
+
+        return bool(router.allow_migrate(alias, app_label))
+
+    def describe(self) -> str:
+        """What ``migrate --plan`` prints."""
+        return "Create journeyfsm's tables (journeys, history, event_ids, outbox, schema_version)"
+
+    def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
+        """How the operation is written in a migration file."""
+        return ("journeyfsm.contrib.django._schema.CreateJourneyTables", [], {})
