@@ -57,6 +57,8 @@ REACHED: dict[str, tuple[float, str]] = {
     "cycle_speedup_vs_statemachine": (12.0, "e84f9c4"),
     "cycle_speedup_vs_add_model_flattering": (4.40, "e84f9c4"),
     "fire_vs_transitions": (0.87, "e84f9c4"),
+    # 1.85, 1.92, 1.38 on a loaded machine: the client's CPU bounds one loop (docs)
+    "async_pg_50_tasks_speedup": (1.85, "8c57dfc"),
 }
 REGRESSION = 1.25  # a gate from REACHED is the reached ratio relaxed by this factor
 

@@ -145,9 +145,8 @@ def test_a_read_transaction_cannot_write_once_it_has_read(tmp_path: Path) -> Non
             with pytest.raises(StoreError, match="open it with write=True"):
                 await tx.purge_event_ids(START)
         with pytest.raises(StoreError, match="inside a read transaction"):
-            async with store.transaction(write=False):
-                async with store.transaction():
-                    pass
+            async with store.transaction(write=False), store.transaction():
+                pass
         # a nested read joins a write transaction: a savepoint, rolled back alone
         async with store.transaction() as tx:
             with pytest.raises(RuntimeError):
@@ -158,4 +157,27 @@ def test_a_read_transaction_cannot_write_once_it_has_read(tmp_path: Path) -> Non
         assert (await service.handle("c-1", "add_to_cart")).moved
 
     asyncio.run(main())
+    asyncio.run(store.close())
+
+
+def test_a_loop_that_ends_while_its_commit_runs_leaves_the_store_usable(tmp_path: Path) -> None:
+    # the worker counts its calls itself: a call whose loop closed does not keep the
+    # next loop waiting for the worker to be idle
+    _, store, service = _service(tmp_path)
+
+    async def leave_mid_commit() -> None:
+        task = asyncio.ensure_future(service.handle("c-1", "add_to_cart", event_id="e"))
+        while not store._pending:
+            await asyncio.sleep(0)
+        task.cancel()  # asyncio.run ends with the commit still on the worker
+
+    asyncio.run(leave_mid_commit())
+
+    async def again() -> str:
+        outcome = await asyncio.wait_for(
+            service.handle("c-1", "add_to_cart", event_id="e"), timeout=10
+        )
+        return outcome.status
+
+    assert asyncio.run(again()) == "duplicate"  # the commit was under way: kept whole
     asyncio.run(store.close())

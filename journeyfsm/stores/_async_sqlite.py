@@ -44,6 +44,7 @@ one (open the outer one with ``write=True``).  Use a store from one event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -345,7 +346,8 @@ class AsyncSQLiteStore:
         self._current: _Tx | None = None
         self._closed = False
         self._pending = 0  # calls handed to the worker, not finished yet
-        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._pending_lock = threading.Lock()
+        self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     # -- the worker ----------------------------------------------------------------
     def _check_open(self) -> None:
@@ -363,27 +365,35 @@ class AsyncSQLiteStore:
         future: asyncio.Future[Any] = loop.create_future()
 
         def settle(ok: bool, value: Any) -> None:  # on the loop
-            self._pending -= 1
             if not future.done():
                 (future.set_result if ok else future.set_exception)(value)
-            if not self._pending:
-                for waiter in self._idle_waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-                self._idle_waiters.clear()
 
         def done(ok: bool, value: Any) -> None:  # on the worker
-            loop.call_soon_threadsafe(settle, ok, value)
+            with self._pending_lock:  # counted here: a loop that ended cannot hang it
+                self._pending -= 1
+                waiters = self._idle_waiters if not self._pending else []
+                if waiters:
+                    self._idle_waiters = []
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, ok, value)
+            for owner, waiter in waiters:
+                with contextlib.suppress(RuntimeError):
+                    owner.call_soon_threadsafe(_wake, waiter)
 
-        self._pending += 1
+        with self._pending_lock:
+            self._pending += 1
         self._worker.submit(lambda: fn(arg), done)
         return future
 
     async def _idle(self) -> None:
         """Wait until the worker has finished every call handed to it."""
-        while self._pending:
-            waiter = asyncio.get_running_loop().create_future()
-            self._idle_waiters.append(waiter)
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._pending_lock:
+                if not self._pending:
+                    return
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._idle_waiters.append((loop, waiter))
             await waiter
 
     async def _call(self, fn: Callable[[], Any]) -> Any:
@@ -452,6 +462,11 @@ class AsyncSQLiteStore:
         finally:
             self._closed = True
             self._worker.stop()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _busy(err: sqlite3.OperationalError) -> bool:
