@@ -125,6 +125,12 @@ async def raw_async(t: dict[str, str]) -> float:
 
 
 def main() -> None:
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        settings = {
+            name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+            for name in ("server_version", "fsync", "synchronous_commit", "wal_sync_method")
+        }
+    print("server:", ", ".join(f"{k}={v}" for k, v in settings.items()))
     prefix = f"abench{uuid.uuid4().hex[:6]}_"
     PostgresStore(pg_dsn(), prefix=prefix, create_schema=True).close()
     raw = _raw_tables(prefix)

@@ -4,7 +4,8 @@
 
 Prints, as medians of 5 alternating rounds of 300 events (each the first move of a new
 journey: no conflicts), the µs per event of: the sync ``handle`` one at a time, the async
-``handle`` one at a time (the store's own thread does the SQLite work), and
+``handle`` one at a time (reads inline on the loop, the write transaction one hand-off
+to the store's thread), and
 ``handle_many`` in batches of 100 on both; then the async / sync ratios (the issue's goals:
 ``handle`` <= 1.3x, ``handle_many`` <= 1.2x).  Each round writes a fresh file in a
 temporary folder (WAL, ``synchronous=FULL`` as the store sets it).  Not a figure of the

@@ -11,11 +11,12 @@ from __future__ import annotations
 # The import order is the order of the table.
 # isort: off
 from . import figures_speed, figures_cycle, figures_data, figures_memory, figures_growth
-from . import figures_service, ratios
+from . import figures_service, figures_async, ratios
 
 # isort: on
 
 __all__ = [
+    "figures_async",
     "figures_cycle",
     "figures_data",
     "figures_growth",

@@ -211,3 +211,41 @@ ratio(
     "outbox.drain_pg_2",
     "outbox drain rate with 2 workers / with 1 (PostgreSQL)",
 )
+
+
+# -- asyncio (issue 17): the async service against the sync one, same workload and logging
+ratio(
+    "async_handle_vs_sync_sqlite",
+    "async.handle_sqlite",
+    "service.handle_sqlite",
+    "await AsyncJourneyService.handle / JourneyService.handle, SQLite, one at a time",
+    ("<=", 1.3),
+)
+ratio(
+    "async_handle_many_vs_sync_sqlite",
+    "async.handle_many_sqlite",
+    "service.handle_many_sqlite",
+    "async handle_many / sync handle_many per event, SQLite, batches of 100",
+    ("<=", 1.2),
+)
+ratio(
+    "async_handle_vs_sync_pg",
+    "async.handle_pg",
+    "service.handle_pg",
+    "await AsyncJourneyService.handle / JourneyService.handle, PostgreSQL, one at a time",
+    ("<=", 1.3),
+)
+ratio(
+    "async_pg_50_tasks_speedup",
+    "async.handle_pg",
+    "async.handle_pg_50_tasks",
+    "throughput of 50 concurrent tasks over a pool of 10 / one task at a time, PostgreSQL",
+    (">=", 3),
+)
+ratio(
+    "async_handle_many_vs_sync_pg",
+    "async.handle_many_pg",
+    "service.handle_many_pg",
+    "async handle_many / sync handle_many per event, PostgreSQL, batches of 100",
+    ("<=", 1.2),
+)

@@ -10,7 +10,7 @@ coroutines.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,16 +35,15 @@ class CancelAtSubmit:
 
     def __init__(self, store: AsyncSQLiteStore, at: int) -> None:
         self.at, self.count = at, 0
-        self._submit = store._thread.submit
-        store._thread.submit = self.submit  # type: ignore[method-assign]
+        self._submit = store._worker.submit
+        store._worker.submit = self.submit  # type: ignore[method-assign]
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        future = self._submit(fn, *args, **kwargs)
+    def submit(self, fn: Callable[..., Any], done: Callable[..., Any]) -> None:
+        self._submit(fn, done)
         self.count += 1
         task = asyncio.current_task()
         if self.count == self.at and task is not None:
             task.cancel()
-        return future
 
 
 def test_a_cancelled_handle_writes_its_move_whole_or_not_at_all(tmp_path: Path) -> None:
@@ -55,11 +54,11 @@ def test_a_cancelled_handle_writes_its_move_whole_or_not_at_all(tmp_path: Path) 
     async def count_calls() -> int:
         probe = CancelAtSubmit(store, at=0)
         await service.handle("probe", "add_to_cart", event_id="p")
-        store._thread.submit = probe._submit  # type: ignore[method-assign]
+        store._worker.submit = probe._submit  # type: ignore[method-assign]
         return probe.count
 
     calls = asyncio.run(count_calls())
-    assert calls >= 6  # begin, load, event_seq, end; begin, write, end (commit)
+    assert calls == 1  # the reads run inline; BEGIN IMMEDIATE, write, COMMIT: one hand-off
     outcomes = set()
     for at in range(1, calls + 1):
         key = f"c-{at}"
@@ -71,7 +70,7 @@ def test_a_cancelled_handle_writes_its_move_whole_or_not_at_all(tmp_path: Path) 
                 with pytest.raises(asyncio.CancelledError):
                     await service.handle(key, "add_to_cart", {"sku": "pen"}, event_id="e")
             finally:
-                store._thread.submit = canceller._submit  # type: ignore[method-assign]
+                store._worker.submit = canceller._submit  # type: ignore[method-assign]
             # the store is free again: no transaction or lock was left behind
             again = await service.handle(key, "add_to_cart", event_id="e")
             outcomes.add(again.status)
@@ -83,8 +82,46 @@ def test_a_cancelled_handle_writes_its_move_whole_or_not_at_all(tmp_path: Path) 
         with sync.transaction(write=False) as tx:
             assert len(tx.outbox(reader.definition, key=key)) == 2, at  # one per move
             assert tx.event_seq(reader.definition, key, "e") == 2, at
-    # early cancels wrote nothing (the retry moved); a cancel at the commit kept the move
-    assert outcomes == {"moved", "duplicate"}
+    # a cancel while the commit runs keeps the move: the retry is a duplicate
+    assert outcomes == {"duplicate"}
+    asyncio.run(store.close())
+
+
+def test_a_handle_cancelled_at_any_await_point_writes_its_move_whole_or_not_at_all(
+    tmp_path: Path,
+) -> None:
+    # cancel after 0, 1, 2 ... turns of the loop, until the handle ends first: every
+    # point where it waits (the lock, the worker being idle, the hand-off) is hit
+    sync, store = sqlite_pair(tmp_path)
+    reader = JourneyService(shop_machine(ManualClock(START)), sync)
+    service = AsyncJourneyService(shop_machine(ManualClock(START)), store)
+    statuses: list[str] = []
+
+    async def cancelled_after(turns: int, key: str) -> bool:
+        blocker = asyncio.ensure_future(service.get("other"))  # holds the lock first
+        task = asyncio.ensure_future(service.handle(key, "add_to_cart", event_id="e"))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        finished = task.done()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await blocker
+        again = await service.handle(key, "add_to_cart", event_id="e")
+        statuses.append(again.status)
+        return finished
+
+    for turns in range(200):
+        key = f"k-{turns}"
+        reader.handle(key, "add_to_cart")
+        if asyncio.run(cancelled_after(turns, key)):
+            break
+        assert assert_consistent(reader, [key]) == 2, turns
+        with sync.transaction(write=False) as tx:
+            assert len(tx.outbox(reader.definition, key=key)) == 2, turns
+    else:
+        raise AssertionError("the handle never finished in 200 turns of the loop")
+    assert "moved" in statuses  # early cancels wrote nothing: the retry moved
     asyncio.run(store.close())
 
 
@@ -233,7 +270,7 @@ def test_async_values_are_checked_where_they_enter(tmp_path: Path) -> None:
 
 def test_sqlite_calls_run_on_the_store_s_own_thread(tmp_path: Path) -> None:
     _, store = sqlite_pair(tmp_path)
-    assert isinstance(store._thread, concurrent.futures.ThreadPoolExecutor)
+    assert store._worker.thread.name == "journeyfsm-sqlite"
     loop_thread: list[str] = []
 
     async def main() -> str:

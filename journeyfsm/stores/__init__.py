@@ -16,7 +16,8 @@ True
 from typing import TYPE_CHECKING
 
 from ..service._store_async import AsyncStore, AsyncStoreTransaction
-from ._async import AsyncMemoryStore, AsyncSQLiteStore
+from ._async import AsyncMemoryStore
+from ._async_sqlite import AsyncSQLiteStore
 from ._base import SCHEMA_VERSION, OutboxItem, OutboxStatus, Store, StoreTransaction
 from ._memory import MemoryStore
 from ._sqlite import SQLiteStore

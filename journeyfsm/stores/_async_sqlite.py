@@ -1,0 +1,481 @@
+"""``AsyncSQLiteStore``: a ``SQLiteStore``'s connection driven from an event loop, the
+loop never waiting for a commit or a lock.
+
+Theory of operation.  The store owns ONE SQLite connection and ONE thread (its worker:
+a queue, calls run in the order submitted).  A hand-off to the worker costs a thread
+wake-up each way (~80 µs on the 2-core benchmark machine, as much as the sync
+``handle``'s own work), so the store hands off only what can wait and does the rest
+inline, on the loop thread, while the task holds the store's ``asyncio.Lock``:
+
+- a READ transaction (``write=False``) runs inline: a deferred ``BEGIN``, the ``SELECT``s,
+  ``COMMIT``.  In WAL mode a reader takes no lock a writer holds and a read-only commit
+  writes nothing, so none of it waits for another connection or for the disk's fsync.
+  The connection's ``busy_timeout`` is 0 while it runs inline: in the rare case a read
+  is told ``SQLITE_BUSY`` (another connection recovering the WAL, or one that switched
+  the file out of WAL mode), the transaction is rolled back and run again on the worker,
+  where it may wait ``busy_timeout``.  (What an inline read can still cost: reading a
+  page that is neither in SQLite's cache nor the OS's from the disk.)
+- a WRITE transaction is begun lazily: its calls that return nothing (``write``,
+  ``write_many``, ``import_rows``, ``mark_done``, ``mark_failed``) are buffered, and ONE
+  hand-off runs ``BEGIN IMMEDIATE`` (which may wait ``busy_timeout`` for the write lock),
+  the buffered calls and ``COMMIT`` (which fsyncs) on the worker.  A call that returns
+  something (``claim``, ``claim_due_batch``, ``purge_event_ids`` ...) is one hand-off
+  with the ``BEGIN`` and the calls buffered before it.  So ``handle`` is one hand-off,
+  a tick's batch two.  The price: an error of a buffered call (a ``ConcurrencyConflict``)
+  is raised by the next call that returns something, or by the ``async with`` itself.
+
+The connection is never used by two threads at once: inline calls are made only by the
+task holding the lock, and only once the worker has finished every call handed to it
+(``_idle``; a cancelled task can leave one running, see below).
+
+Cancellation.  An inline call is never interrupted (it has no await).  A call handed to
+the worker is never withdrawn: a task cancelled while it waits leaves it to finish, and
+the ``async with`` then queues a rollback behind it (the queue keeps the order); the lock
+is released after that, and the next inline use waits for the worker to be idle.  A task
+cancelled inside its block before the hand-off has written nothing (the calls were
+buffered).  So a cancelled ``handle`` leaves its move written whole (the cancel came
+while ``COMMIT`` ran, or after) or not at all.
+
+A transaction opened by the task that holds the store's transaction joins it (a
+savepoint), where the outer one runs; a write transaction cannot be opened inside a read
+one (open the outer one with ``write=True``).  Use a store from one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from .._errors import StoreError
+from ..service._store_async import AsyncStoreTransaction
+from ._async_rows import _Transaction
+from ._sqlite import SQLiteStore
+from ._sqlite_rows import SQLiteTransaction
+
+__all__ = ["AsyncSQLiteStore"]
+
+#: the calls that return nothing: a write transaction buffers them (see the docstring)
+_BUFFERED = frozenset(
+    getattr(SQLiteTransaction, name)
+    for name in ("write", "write_many", "import_rows", "mark_done", "mark_failed")
+)
+#: the calls that only read: what a read transaction runs inline
+_READS = frozenset(
+    getattr(SQLiteTransaction, name)
+    for name in (
+        "load",
+        "definitions_of",
+        "event_seq",
+        "load_many",
+        "event_seqs",
+        "history",
+        "due",
+        "journeys_page",
+        "histories",
+        "outbox",
+        "outbox_counts",
+    )
+)
+_Op = Callable[["_Work"], Any]
+
+
+class _Worker:
+    """One thread running submitted calls in order; each call's outcome is handed to
+    ``done(ok, value)`` on that thread."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Callable[[bool, Any], None]] | None]
+        self._queue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, done = item
+            try:
+                value = fn()
+            except BaseException as err:  # handed to the awaiting task, never lost
+                done(False, err)
+            else:
+                done(True, value)
+            del item, fn, done
+
+    def submit(self, fn: Callable[[], Any], done: Callable[[bool, Any], None]) -> None:
+        self._queue.put((fn, done))
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the thread and wait (blocking) for its result."""
+        box: list[Any] = []
+        ready = threading.Event()
+
+        def done(ok: bool, value: Any) -> None:
+            box.append((ok, value))
+            ready.set()
+
+        self.submit(fn, done)
+        ready.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+
+class _Work:
+    """The worker's side of one transaction: the sync store's transactions open on the
+    worker thread (outermost first; inner ones are savepoints), and the rows object."""
+
+    __slots__ = ("busy_ms", "conn", "stack", "store", "tx")
+
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+        self.store, self.conn = store, conn
+        self.busy_ms = int(store.busy_timeout * 1000)
+        self.stack: list[tuple[AbstractContextManager[SQLiteTransaction], SQLiteTransaction]]
+        self.stack = []
+        self.tx: SQLiteTransaction | None = None
+
+    def begin(self, write: bool) -> None:
+        cm = self.store.transaction(write=write)
+        if not self.stack:  # BEGIN [IMMEDIATE] may wait for the write lock: here it may
+            self.conn.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
+            try:
+                tx = cm.__enter__()
+            finally:
+                self.conn.execute("PRAGMA busy_timeout = 0")
+        else:
+            tx = cm.__enter__()
+        self.stack.append((cm, tx))
+        self.tx = tx
+
+    def end(self, err: BaseException | None) -> None:
+        cm, _ = self.stack.pop()
+        self.tx = self.stack[-1][1] if self.stack else None
+        if err is None:
+            cm.__exit__(None, None, None)
+        else:
+            cm.__exit__(type(err), err, err.__traceback__)
+
+    def run(self, ops: list[_Op]) -> Any:
+        value = None
+        for op in ops:
+            value = op(self)
+        return value
+
+    def finish(self, ops: list[_Op]) -> None:
+        """Run ``ops`` (the last ends the outermost transaction); if one raises, roll
+        back whatever is still open and raise."""
+        try:
+            self.run(ops)
+        except BaseException as err:
+            self.abort(err)
+            raise
+
+    def abort(self, err: BaseException) -> None:
+        while self.stack:
+            self.end(err)
+
+
+def _call_op(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Op:
+    def op(work: _Work) -> Any:
+        return fn(work.tx, *args, **kwargs)
+
+    return op
+
+
+class _Tx:
+    """One outermost transaction, seen from the loop: inline (a read) or on the worker."""
+
+    def __init__(self, store: AsyncSQLiteStore, write: bool) -> None:
+        self.store, self.write = store, write
+        self.inline = not write
+        self.begun = False  # inline: BEGIN sent; on the worker: a hand-off has begun it
+        self.depth = 0  # inline savepoints open
+        self.ops: list[_Op] = []  # on the worker: buffered, not yet handed off
+        self.work = _Work(store.sqlite, store._conn)
+        self.rows = SQLiteTransaction(store._conn, store.sqlite._t, store.sqlite._w)
+        self.handed_off = False
+
+    # -- calls --------------------------------------------------------------------
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.inline and fn not in _READS:  # it may write: not on the loop
+            if self.begun:
+                raise StoreError(
+                    "an AsyncSQLiteStore read transaction (write=False) cannot write once it "
+                    "has read: open it with write=True"
+                )
+            self.inline = False
+        if self.inline:
+            try:
+                return self._inline(fn, args, kwargs)
+            except sqlite3.OperationalError as err:
+                if not _busy(err) or self.depth:
+                    raise
+                # told to wait: roll the inline read back and run it on the worker
+                if self.store._conn.in_transaction:
+                    self.store._conn.execute("ROLLBACK")
+                self.begun, self.inline = False, False
+        if fn in _BUFFERED:
+            self.ops.append(_call_op(fn, args, kwargs))
+            return None
+        return await self._hand_off(_call_op(fn, args, kwargs))
+
+    def _inline(self, fn: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        if not self.begun:
+            self.store._conn.execute("BEGIN")
+            self.begun = True
+        return fn(self.rows, *args, **kw)
+
+    async def _hand_off(self, last: _Op) -> Any:
+        ops, self.ops = self.ops, []
+        if not self.begun:
+            write = self.write
+            ops.insert(0, lambda work: work.begin(write))
+            self.begun = True
+        ops.append(last)
+        self.handed_off = True
+        return await self.store._submit(self.work.run, ops)
+
+    # -- nesting and the end ---------------------------------------------------------
+    async def enter_nested(self, write: bool) -> None:
+        if write and not self.write:
+            raise StoreError(
+                "cannot open a write transaction inside a read transaction (write=False) "
+                "of the same task on an AsyncSQLiteStore: open the outer one with write=True"
+            )
+        if self.inline:
+            self._savepoint("SAVEPOINT")
+            self.depth += 1
+        else:
+            self.ops.append(lambda work: work.begin(write))
+
+    async def exit_nested(self, err: BaseException | None) -> None:
+        if self.inline:
+            self.depth -= 1
+            if err is not None:
+                self._savepoint("ROLLBACK TO")
+            self._savepoint("RELEASE")
+        else:
+            self.ops.append(lambda work: work.end(err))
+
+    def _savepoint(self, verb: str) -> None:
+        if not self.begun:
+            self.store._conn.execute("BEGIN")
+            self.begun = True
+        self.store._conn.execute(f'{verb} "journeyfsm_async_{self.depth}"')
+
+    async def end(self, err: BaseException | None) -> None:
+        conn = self.store._conn
+        if self.inline:
+            if self.begun:
+                conn.execute("ROLLBACK" if err is not None else "COMMIT")
+            return
+        if err is None:
+            if not self.begun and not self.ops:
+                return  # nothing was read or written
+            ops, self.ops = self.ops, []
+            if not self.begun:
+                write = self.write
+                ops.insert(0, lambda work: work.begin(write))
+            ops.append(lambda work: work.end(None))
+            await self.store._submit(self.work.finish, ops)
+        elif self.handed_off:  # roll back on the worker, behind what it still runs
+            await self.store._submit(self.work.abort, err)
+
+
+class AsyncSQLiteStore:
+    """An async store in one SQLite file: reads on the event loop (they never wait), the
+    writes and their commit on a thread of its own, so the loop never waits for SQLite's
+    fsync or write lock (see the module docstring).
+
+    The file is the one ``SQLiteStore`` reads and writes (same schema, WAL); the
+    arguments are ``SQLiteStore``'s (a host's ``connection=`` is for the sync store
+    only).  The file is opened and its schema checked when the store is made, on its
+    thread, while the caller waits: make the store at start-up (a lifespan), not per
+    request.  ``await store.close()`` closes the connection and ends the thread.
+
+    >>> import asyncio, os, tempfile
+    >>> from journeyfsm import AsyncJourneyService, JourneyMachine, templates
+    >>> path = os.path.join(tempfile.mkdtemp(), "journeys.db")
+    >>> store = AsyncSQLiteStore(path, create_schema=True)
+    >>> service = AsyncJourneyService(JourneyMachine(templates.aida()), store)
+    >>> asyncio.run(service.handle("c-1", "engage")).dest
+    'interest'
+    >>> asyncio.run(store.close())
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        prefix: str = "journeyfsm_",
+        create_schema: bool = False,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"AsyncSQLiteStore takes a file path (str or Path), got {path!r}")
+        self._worker = _Worker("journeyfsm-sqlite")
+        weakref.finalize(self, self._worker.stop)
+
+        def open_store() -> tuple[SQLiteStore, sqlite3.Connection]:
+            store = SQLiteStore(
+                path, prefix=prefix, create_schema=create_schema, busy_timeout=busy_timeout
+            )
+            conn = store._conn()  # the worker's connection: the one both threads use
+            conn.execute("PRAGMA busy_timeout = 0")  # only the worker's BEGIN waits
+            return store, conn
+
+        try:
+            sync, self._conn = self._worker.call(open_store)
+        except BaseException:
+            self._worker.stop()
+            raise
+        self.sqlite = sync
+        self.path, self.prefix = sync.path, sync.prefix
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._current: _Tx | None = None
+        self._closed = False
+        self._pending = 0  # calls handed to the worker, not finished yet
+        self._pending_lock = threading.Lock()
+        self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    # -- the worker ----------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}) is closed; make a new store (at "
+                "start-up) to use the file again"
+            )
+
+    def _submit(self, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future[Any]:
+        """Hand ``fn(arg)`` to the worker; a future of its outcome.  A cancelled waiter
+        leaves the call to finish on the worker (never withdrawn)."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def settle(ok: bool, value: Any) -> None:  # on the loop
+            if not future.done():
+                (future.set_result if ok else future.set_exception)(value)
+
+        def done(ok: bool, value: Any) -> None:  # on the worker
+            with self._pending_lock:  # counted here: a loop that ended cannot hang it
+                self._pending -= 1
+                waiters = self._idle_waiters if not self._pending else []
+                if waiters:
+                    self._idle_waiters = []
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, ok, value)
+            for owner, waiter in waiters:
+                with contextlib.suppress(RuntimeError):
+                    owner.call_soon_threadsafe(_wake, waiter)
+
+        with self._pending_lock:
+            self._pending += 1
+        self._worker.submit(lambda: fn(arg), done)
+        return future
+
+    async def _idle(self) -> None:
+        """Wait until the worker has finished every call handed to it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._pending_lock:
+                if not self._pending:
+                    return
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._idle_waiters.append((loop, waiter))
+            await waiter
+
+    async def _call(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` on the worker (tests and ``close`` use it)."""
+        return await self._submit(lambda _: fn(), None)
+
+    # -- transactions --------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncStoreTransaction]:
+        """One transaction: commits when the ``async with`` block ends, rolls back when it
+        raises (``CancelledError`` included)."""
+        if type(write) is not bool:
+            raise TypeError(f"write must be True or False, got {write!r}")
+        self._check_open()
+        task = asyncio.current_task()
+        outer = self._current if task is not None and self._owner is task else None
+        if outer is not None:  # joins the task's transaction: a savepoint
+            await outer.enter_nested(write)
+            try:
+                yield _Transaction(outer.call, _ROWS)
+            except BaseException as err:
+                await outer.exit_nested(err)
+                raise
+            else:
+                await outer.exit_nested(None)
+            return
+        await self._lock.acquire()
+        try:
+            await self._idle()  # a cancelled task's call may still run: wait for it
+            self._check_open()
+            self._owner, self._current = task, _Tx(self, write)
+            tx = self._current
+            try:
+                yield _Transaction(tx.call, _ROWS)
+            except BaseException as err:
+                await tx.end(err)
+                raise
+            else:
+                await tx.end(None)
+        finally:
+            self._owner = self._current = None
+            self._lock.release()
+
+    async def create_schema(self) -> None:
+        """Create the tables if missing (idempotent) and record the schema version."""
+        async with self._lock:
+            await self._idle()
+
+            def create() -> None:
+                busy = int(self.sqlite.busy_timeout * 1000)
+                self._conn.execute(f"PRAGMA busy_timeout = {busy}")
+                try:
+                    self.sqlite.create_schema()
+                finally:
+                    self._conn.execute("PRAGMA busy_timeout = 0")
+
+            await self._call(create)
+
+    async def close(self) -> None:
+        """Close the store's connection and end its thread (after the calls queued);
+        closing again does nothing, and any other use afterwards is a ``StoreError``."""
+        if self._closed:
+            return
+        try:
+            await self._call(self.sqlite.close)
+        finally:
+            self._closed = True
+            self._worker.stop()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _busy(err: sqlite3.OperationalError) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return bool(code & 0xFF == 5)  # SQLITE_BUSY (and its extended codes)
+    return "locked" in str(err)
+
+
+#: what ``_Transaction`` takes as its sync transaction: its methods, unbound, which
+#: ``_Tx.call`` applies to the rows object where the call runs
+_ROWS: Any = SQLiteTransaction
