@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ..._errors import StoreError
 from ...stores import AsyncStore, AsyncStoreTransaction, SQLiteStore, StoreTransaction
-from ...stores._async import _InlineStore, _retrieve
+from ...stores._async import _InlineStore
 from ...stores._base import check_prefix
 from ._bind import begin_immediate, check_dialect, needs_begin
 from ._tables import tables, write_schema_version
@@ -218,6 +218,12 @@ class _AiosqliteStore(_InlineStore):
             _PENDING.add(aborting)
             aborting.add_done_callback(_PENDING.discard)
             raise
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # mark the outcome seen: a call whose waiter was cancelled must not warn at exit
+    if not future.cancelled():
+        future.exception()
 
 
 #: rollbacks queued by cancelled tasks (a reference keeps each until it ran)
