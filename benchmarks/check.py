@@ -57,8 +57,10 @@ REACHED: dict[str, tuple[float, str]] = {
     "cycle_speedup_vs_statemachine": (12.0, "e84f9c4"),
     "cycle_speedup_vs_add_model_flattering": (4.40, "e84f9c4"),
     "fire_vs_transitions": (0.87, "e84f9c4"),
-    # 1.85, 1.92, 1.38 on a loaded machine: the client's CPU bounds one loop (docs)
-    "async_pg_50_tasks_speedup": (1.85, "8c57dfc"),
+    # six runs at 8c57dfc: 1.85, 1.92, 1.38, 1.31, 2.43, 2.17 (the client's CPU bounds one
+    # loop; docs/performance.md).  Too noisy for a median: the lowest is kept, so the gate
+    # (1.05) fails when 50 tasks stop buying anything over one, not on a busy machine.
+    "async_pg_50_tasks_speedup": (1.31, "8c57dfc"),
 }
 REGRESSION = 1.25  # a gate from REACHED is the reached ratio relaxed by this factor
 
