@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import tempfile
 import threading
 import uuid
@@ -86,6 +87,27 @@ def test_sqlite_legacy_implicit_transactions_leave_the_commit_to_the_host(
         assert _stored(path, "c-1") == "cart"
     finally:
         conn.close()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sqlite3's autocommit attribute is 3.12+")
+def test_sqlite_python_312_autocommit_attribute_follows_the_same_rule(tmp_path: Path) -> None:
+    path = _fresh_db(tmp_path)
+    own = sqlite3.connect(path, autocommit=True)  # type: ignore[call-arg, unused-ignore]
+    try:
+        service = JourneyService(shop_machine(), SQLiteStore(connection=own))
+        assert service.handle("c-1", "add_to_cart", event_id="e-1").moved
+        assert not own.in_transaction and _stored(path, "c-1") == "cart"  # the store committed
+    finally:
+        own.close()
+    host = sqlite3.connect(path, autocommit=False)  # type: ignore[call-arg, unused-ignore]
+    try:
+        service = JourneyService(shop_machine(), SQLiteStore(connection=host))
+        assert service.handle("c-2", "add_to_cart", event_id="e-2").moved
+        assert _stored(path, "c-2") is None  # a transaction is always open: the host commits
+        host.commit()
+        assert _stored(path, "c-2") == "cart"
+    finally:
+        host.close()
 
 
 def test_sqlite_a_deferred_host_transaction_that_read_first_gets_a_store_error_with_the_fix(

@@ -72,10 +72,11 @@ class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
             # one row always (LEFT JOIN from a single row): an event id is found even
             # where the journey's row is missing
             f"SELECT {_ROW_COLS_J}, (SELECT MAX(seq) FROM {t['history']} "
-            "WHERE definition = ?1 AND key = ?2), (SELECT seq FROM "
-            f"{t['event_ids']} WHERE definition = ?1 AND key = ?2 AND event_id = ?3) "
-            f"FROM (SELECT 1) LEFT JOIN {t['journeys']} j ON j.definition = ?1 AND j.key = ?2",
-            (definition, key, event_id),
+            # (named parameters: numbered ones with a sequence are deprecated in 3.12)
+            "WHERE definition = :d AND key = :k), (SELECT seq FROM "
+            f"{t['event_ids']} WHERE definition = :d AND key = :k AND event_id = :e) "
+            f"FROM (SELECT 1) LEFT JOIN {t['journeys']} j ON j.definition = :d AND j.key = :k",
+            {"d": definition, "k": key, "e": event_id},
         ).fetchone()
         seen = None if found[-1] is None else int(found[-1])
         return (None if found[0] is None else _journey_row(definition, found[:-1])), seen
