@@ -91,7 +91,9 @@ def test_a_handle_cancelled_at_any_await_point_writes_its_move_whole_or_not_at_a
     tmp_path: Path,
 ) -> None:
     # cancel after 0, 1, 2 ... turns of the loop, until the handle ends first: every
-    # point where it waits (the lock, the worker being idle, the hand-off) is hit
+    # point where it waits (the lock, the worker being idle, the hand-off) is hit.  Turns
+    # past the 30th wait 1 ms each: the last attempt gives the commit ~170 ms (~14 s in all
+    # if the handle never ends)
     sync, store = sqlite_pair(tmp_path)
     reader = JourneyService(shop_machine(ManualClock(START)), sync)
     service = AsyncJourneyService(shop_machine(ManualClock(START)), store)
@@ -100,8 +102,10 @@ def test_a_handle_cancelled_at_any_await_point_writes_its_move_whole_or_not_at_a
     async def cancelled_after(turns: int, key: str) -> bool:
         blocker = asyncio.ensure_future(service.get("other"))  # holds the lock first
         task = asyncio.ensure_future(service.handle(key, "add_to_cart", event_id="e"))
-        for _ in range(turns):
-            await asyncio.sleep(0)
+        for turn in range(turns):
+            # the first turns step through the await points one by one; later ones also
+            # give the worker's commit wall time (it fsyncs: slow on a busy machine)
+            await asyncio.sleep(0 if turn < 30 else 0.001)
         finished = task.done()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
