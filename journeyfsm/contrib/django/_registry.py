@@ -6,7 +6,6 @@ the admin find the machines here, so the project declares them in one place.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from typing import Any
 
@@ -15,6 +14,7 @@ from django.core.signals import setting_changed
 
 from ..._errors import close_matches
 from ..._runtime import JourneyMachine
+from ...cli._load import import_target
 from ._settings import config
 
 __all__ = ["get_machine", "machines", "reference", "reset"]
@@ -25,28 +25,10 @@ _refs: dict[str, str] = {}  # definition name -> the 'module:attribute' that dec
 
 
 def _import(ref: str) -> JourneyMachine:
-    module_name, _, attr = ref.partition(":")
-    where = f"settings.JOURNEYFSM['MACHINES'] entry {ref!r}"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ImproperlyConfigured(
-            f"{where}: cannot import {module_name!r} ({err}); is the module on the path?"
-        ) from err
-    target: Any = module
-    try:
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except AttributeError:
-        raise ImproperlyConfigured(f"{where}: module {module_name!r} has no {attr!r}") from None
-    if not isinstance(target, JourneyMachine) and callable(target):
-        target = target()
-    if not isinstance(target, JourneyMachine):
-        raise ImproperlyConfigured(
-            f"{where} is a {type(target).__name__}, not a JourneyMachine (or a function "
-            "returning one); an AsyncJourneyMachine is not supported by the Django store"
-        )
-    return target
+    machine: JourneyMachine = import_target(
+        ref, "settings.JOURNEYFSM['MACHINES'] entry", (JourneyMachine,), ImproperlyConfigured
+    )
+    return machine
 
 
 def machines() -> dict[str, JourneyMachine]:
