@@ -189,6 +189,7 @@ class SQLiteStore(StoreMethods):
         >>> _ = conn.execute("BEGIN")
         >>> store.joins_host_transaction()
         True
+        >>> conn.close()
         """
         return self._host is not None and host_state(self._host) != "own"
 

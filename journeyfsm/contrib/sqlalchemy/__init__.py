@@ -32,6 +32,7 @@ is yours to add).  Engines: ``sqlite://`` (pysqlite) and ``postgresql+psycopg://
 ...     session.add(Order(customer="c-1"))
 ...     JourneyService(service_machine, SessionStore(session)).handle("c-1", "engage").dest
 'interest'
+>>> engine.dispose()  # closes the pool's connections
 """
 
 from ._bind import sqlite_begin_immediate

@@ -93,6 +93,7 @@ def sqlite_begin_immediate(engine: Engine | AsyncEngine) -> None:
     >>> with engine.begin() as conn:
     ...     conn.connection.dbapi_connection.in_transaction
     True
+    >>> engine.dispose()
     """
     sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     if not isinstance(sync, Engine):

@@ -70,6 +70,7 @@ class SessionStore(StoreMethods):
     'moved'
     True
     'moved'
+    >>> engine.dispose()
     """
 
     def __init__(

@@ -93,6 +93,7 @@ def tables(
     ...     metadata.create_all(conn)
     ...     SQLiteStore(connection=conn.connection.dbapi_connection).prefix
     'journeyfsm_'
+    >>> engine.dispose()
     """
     if not isinstance(metadata, MetaData):
         raise TypeError(
@@ -244,6 +245,7 @@ def create_schema(
     >>> engine = create_engine("sqlite://")
     >>> create_schema(engine)
     >>> create_schema(engine)  # again: nothing to do
+    >>> engine.dispose()
     """
     if isinstance(bind, Engine):
         with bind.begin() as conn:
