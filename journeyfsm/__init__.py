@@ -25,6 +25,7 @@ from ._errors import (
     JourneyError,
     Problem,
     SnapshotError,
+    SnapshotVersionError,
     StoreError,
     UnknownTrigger,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "Policy",
     "Problem",
     "SnapshotError",
+    "SnapshotVersionError",
     "Stage",
     "Status",
     "StoreError",
