@@ -243,7 +243,8 @@ class JourneyDefinition:
     def guards(self) -> dict[str, Predicate]:
         """Every named leaf guard used by the definition, by name."""
         out: dict[str, Predicate] = {}
-        for t in (*self.transitions, *self.exits):
+        parts: list[Transition | Exit] = [*self.transitions, *self.exits]
+        for t in parts:
             for g in t.guards:
                 for leaf in g.leaves():
                     out.setdefault(leaf.name, leaf)
