@@ -8,12 +8,14 @@ import pickle
 
 import pytest
 from conftest import START, checkout_builder, quiet_logger
+from hypothesis import given, settings
 from service_support import ServiceFactory, make_service, open_store, store
 
 from journeyfsm import (
     DefinitionError,
     Exit,
     InvalidTransition,
+    Journey,
     JourneyBuilder,
     JourneyDefinition,
     JourneyMachine,
@@ -23,7 +25,14 @@ from journeyfsm import (
 )
 from journeyfsm.analytics import funnel
 from journeyfsm.stores import Store
-from journeyfsm.testing import FINAL, assert_every_path, check_properties, every_path
+from journeyfsm.testing import (
+    FINAL,
+    assert_every_path,
+    check_properties,
+    definitions,
+    every_path,
+    no_traps,
+)
 
 __all__ = ["make_service", "open_store", "store"]  # fixtures, imported to be found
 
@@ -203,3 +212,27 @@ def test_templates_are_unchanged_by_the_rules() -> None:
         d = make()
         assert d.exits == ()
         assert JourneyBuilder.from_definition(d).build() == d
+
+
+@settings(max_examples=60, deadline=None)
+@given(definitions(max_stages=5, max_triggers=3, guards=False))
+def test_an_exit_added_to_any_definition_ends_every_journey_from_every_stage(
+    d: JourneyDefinition,
+) -> None:
+    with_exit = d.builder().stage("exited", final=True).exit("leave_now", "exited").build()
+    machine = JourneyMachine(with_exit, clock=ManualClock(START), logger=quiet_logger())
+    for stage in with_exit.stage_names:
+        journey = Journey("k", stage)
+        outcome = machine.fire(journey, "leave_now")
+        if with_exit.stage(stage).final:
+            assert outcome.ignored and journey.stage == stage
+        else:
+            assert (outcome.status, outcome.source, journey.stage) == ("moved", stage, "exited")
+    # nothing else changed: the old table is inside the new one, the old funnel is kept
+    for stage, row in d.table.items():
+        for trigger, cands in row.items():
+            assert with_exit.candidates(stage, trigger) == cands
+    assert with_exit.funnel == d.funnel
+    assert JourneyDefinition.from_dict(with_exit.to_dict()) == with_exit
+    # a final stage is reachable from every stage now: no stage is a trap
+    assert check_properties(with_exit, [no_traps()])[0].holds
