@@ -18,9 +18,9 @@ candidate's surely True), which keeps more moves, never fewer.
 So the graph holds every move a real journey can make, and possibly more: what the
 guards read is not modelled, so two guards that always agree (they read the same data),
 or a guard whose value is carried from one step to the next (the data did not change),
-are taken as independent here.  Properties that say "no path ..." or "every path ..." are therefore
-*proved* for every real journey; a property that says a stage *can* be reached only
-shows that the table and the free guards allow it.
+are taken as independent here.  Properties that say "no path ..." or "every path ..."
+are therefore *proved* for every real journey; a property that says a stage *can* be
+reached only shows that the table and the free guards allow it.
 
 Internal transitions (``dest=None``) do not change the stage: they are not moves.  A
 *dead end* is a stage with no move out (every final stage, and a stage whose moves the

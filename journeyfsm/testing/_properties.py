@@ -18,9 +18,11 @@ cycles are fine and the answer covers paths of every length:
   stage; :func:`reachable` — the stages named can be reached at all.
 
 The graph holds every move a real journey can make (and may hold more, see
-:mod:`._graph`), so a property that *holds* is proved for every journey the machine can
-run, whatever the guards decide; ``no_traps`` and ``reachable`` say what the table allows
-when guards pass.
+:mod:`._graph`).  So ``no_path``, ``every_path`` and ``only_from``, which speak of every
+path, are *proved* for every journey the machine can run when they hold (a counterexample
+may need guard outcomes the real guards never give); ``reachable`` and ``no_traps``,
+which speak of paths that exist, say what the table allows when guards pass, and are
+proved when they *fail*.
 """
 
 from __future__ import annotations
