@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from datetime import timedelta
 
 import pytest
 from conftest import START, checkout_builder, quiet_logger
@@ -236,3 +237,20 @@ def test_an_exit_added_to_any_definition_ends_every_journey_from_every_stage(
     assert JourneyDefinition.from_dict(with_exit.to_dict()) == with_exit
     # a final stage is reachable from every stage now: no stage is a trap
     assert check_properties(with_exit, [no_traps()])[0].holds
+
+
+def test_a_timeout_may_fire_an_exit() -> None:
+    d = (
+        checkout_builder()
+        .stage("lapsed", final=True)
+        .exit("lapse", "lapsed")
+        .timeout("cart", timedelta(days=30), "lapse")
+        .build()
+    )
+    clock = ManualClock(START)
+    machine = JourneyMachine(d, clock=clock, logger=quiet_logger())
+    journey = machine.start("c-1")
+    machine.fire(journey, "add_to_cart")
+    clock.advance(timedelta(days=31))
+    (outcome,) = machine.tick(journey)
+    assert (outcome.trigger, outcome.source, outcome.dest) == ("lapse", "cart", "lapsed")
