@@ -27,6 +27,7 @@ EXECUTED = [
     "async.md",
     "async_machine.md",
     "fastapi.md",
+    "rules.md",
 ]
 
 
