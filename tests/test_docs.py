@@ -31,6 +31,8 @@ EXECUTED = [
     "async.md",
     "async_machine.md",
     "fastapi.md",
+    "getting_started.md",
+    "cookbook.md",
 ]
 
 

@@ -28,7 +28,7 @@ import importlib
 import inspect
 import pkgutil
 from types import ModuleType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from docutils import nodes
 from docutils.statemachine import StringList
@@ -163,9 +163,9 @@ class ApiModule(SphinxDirective):
                         location=(self.env.docname, self.lineno),
                     )
                 if inspect.isclass(value) and issubclass(value, BaseException):
-                    lines += [f".. autoexception:: {full}", ""]
+                    lines += [f".. autoexception:: {full}", *_inherited(value), ""]
                 elif inspect.isclass(value):
-                    lines += [f".. autoclass:: {full}", ""]
+                    lines += [f".. autoclass:: {full}", *_inherited(value), ""]
                 else:
                     lines += [f".. autofunction:: {full}", ""]
                 continue
@@ -176,7 +176,8 @@ class ApiModule(SphinxDirective):
                     full,
                     location=(self.env.docname, self.lineno),
                 )
-            lines += [f".. py:data:: {full}", f"   :value: {_short_repr(value)}", ""]
+            lines += [f".. py:data:: {name}", f"   :module: {module_name}"]
+            lines += [f"   :value: {_short_repr(value)}", ""]
             lines += [f"   {line}" if line else "" for line in doc] + [""]
         if aliases:
             lines += [".. rubric:: Also exported here", ""]
@@ -189,6 +190,22 @@ class ApiModule(SphinxDirective):
             StringList(lines, source=f"<api-module {module_name}>"), 0, container
         )
         return list(container.children)
+
+
+def _private(cls: type) -> bool:
+    return cls.__module__.startswith("journeyfsm") and any(
+        part.startswith("_") for part in f"{cls.__module__}.{cls.__qualname__}".split(".")
+    )
+
+
+def _inherited(cls: type) -> list[str]:
+    """The ``:inherited-members:`` option that shows what a class gets from its private
+    mixins (``JourneyMachine.tick`` is written in ``journeyfsm._timeouts``) and nothing it
+    gets from a public or outside base (documented there, or not ours to document).
+
+    autodoc walks the MRO and drops a member found first in a class the option names."""
+    stop = [base.__name__ for base in cls.__mro__[1:] if not _private(base)]
+    return [f"   :inherited-members: {', '.join(dict.fromkeys(stop))}"]
 
 
 def _short_repr(value: object) -> str:
@@ -216,7 +233,7 @@ def resolve_private(app: Sphinx, env: Any, node: Any, contnode: nodes.Node) -> n
     target = node.get("reftarget", "")
     if not target.startswith("journeyfsm"):
         return None
-    if target in PRIVATE_IN_SIGNATURES:
+    if target in PRIVATE_IN_SIGNATURES or _is_type_variable(target):
         return contnode
     public = canonical_names().get(target)
     if public is None or public == target:
@@ -235,15 +252,22 @@ def public_bases(app: Sphinx, name: str, obj: object, options: Any, bases: list[
 
     def shown(base: type) -> list[type]:
         full = f"{base.__module__}.{base.__qualname__}"
-        private = full.startswith("journeyfsm") and any(
-            part.startswith("_") for part in full.split(".")
-        )
-        if not private or full in names:
+        if not _private(base) or full in names:
             return [base]
         return [b for parent in base.__bases__ if parent is not object for b in shown(parent)]
 
     replaced = [b for base in bases for b in shown(base)]
     bases[:] = list(dict.fromkeys(replaced)) or [object]
+
+
+def _is_type_variable(target: str) -> bool:
+    """A signature's ``F`` (``journeyfsm._hooks.F``, a TypeVar): shown, not linked."""
+    module_name, _, attr = target.rpartition(".")
+    try:
+        value = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(value, TypeVar | ParamSpec)
 
 
 def check_every_module_documented(app: Sphinx, env: Any) -> None:
