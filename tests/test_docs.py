@@ -33,6 +33,7 @@ EXECUTED = [
     "fastapi.md",
     "getting_started.md",
     "cookbook.md",
+    "forecasts.md",
 ]
 
 
@@ -55,7 +56,10 @@ def blocks(page: str) -> list[tuple[str, str, int]]:
 
 
 @pytest.mark.parametrize("page", EXECUTED)
-def test_page_code_runs_and_prints_what_the_page_shows(page: str) -> None:
+def test_page_code_runs_and_prints_what_the_page_shows(
+    page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # pages name files from the repository root (examples/data/...)
     found = blocks(page)
     assert sum(lang == "python" for lang, _, _ in found) >= (5 if page in EXECUTED[:2] else 2)
     namespace: dict[str, object] = {"__name__": f"docs_{page[:-3]}"}
