@@ -123,6 +123,12 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path: Path) -> None:
                 or (f'<span class="pre">{name}</span>' in api)
             ), f"{module}.{name}"
     assert 'id="journeyfsm.JourneyMachine.fire"' in api
+    assert 'id="journeyfsm.JourneyMachine.tick"' in api  # written in a private mixin
+    # inline code naming a public object links to it (the markdown stays plain)
+    service = (tmp_path / "service.html").read_text(encoding="utf-8")
+    assert 'href="api.html#journeyfsm.JourneyService"' in service
+    forecasts = (tmp_path / "forecasts.html").read_text(encoding="utf-8")
+    assert 'href="api.html#journeyfsm.analytics.fit_chain"' in forecasts
     pages = {p.stem for p in DOCS.glob("*.md")}
     assert pages <= {p.stem for p in tmp_path.glob("*.html")}
 

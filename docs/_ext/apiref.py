@@ -33,8 +33,10 @@ from typing import Any, ParamSpec, TypeVar
 from docutils import nodes
 from docutils.statemachine import StringList
 from pygments.lexers.special import TextLexer
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.pycode import ModuleAnalyzer
+from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -283,7 +285,77 @@ def check_every_module_documented(app: Sphinx, env: Any) -> None:
             )
 
 
+# short names the guides use for something else (pathlib's Path, asyncio's Event)
+NOT_LINKED = {"Path", "Event", "Step"}
+
+
+@functools.cache
+def code_names() -> dict[str, str]:
+    """``text -> public name`` for the inline code the guides write: a public class
+    (``JourneyService``), a member of one (``JourneyService.handle``), a dotted public
+    name (``journeyfsm.analytics.fit_chain``, ``analytics.replay``), or a call of any of
+    these or of a public function (``fit_chain(journeys, definition)``)."""
+    out: dict[str, str] = {}
+    for module_name in public_modules():
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            value = getattr(module, name)
+            full = canonical_names().get(f"{module_name}.{name}", f"{module_name}.{name}")
+            out[f"{module_name}.{name}"] = full
+            # `analytics.replay`, `templates.aida`, `stores.SQLiteStore`
+            out.setdefault(f"{module_name.rpartition('.')[2]}.{name}", full)
+            if inspect.isfunction(value):
+                out.setdefault(f"{name}(", full)  # a call: `fit_chain(journeys, ...)`
+            if not inspect.isclass(value) or name in NOT_LINKED:
+                continue
+            out.setdefault(name, full)
+            for attr in dir(value):
+                if attr.startswith("_"):
+                    continue
+                owner = next((c for c in value.__mro__ if attr in vars(c)), None)
+                if owner is not None and owner.__module__.startswith("journeyfsm"):
+                    out.setdefault(f"{name}.{attr}", f"{full}.{attr}")
+    return out
+
+
+class LinkCodeNames(SphinxTransform):
+    """Inline code that names a public API object links to its entry in the reference:
+    the guides stay plain markdown (`JourneyService.handle` on GitHub), the site links it."""
+
+    default_priority = 5  # before the references are resolved, after parsing
+
+    def apply(self, **kwargs: Any) -> None:
+        names = code_names()
+        for node in list(self.document.findall(nodes.literal)):
+            if isinstance(
+                node.parent, (nodes.reference, addnodes.pending_xref, nodes.literal_block)
+            ):
+                continue
+            if "xref" in node.get("classes", []):
+                continue
+            text = node.astext().strip()
+            if "(" in text:  # a call: its callable
+                head = text.split("(", 1)[0]
+                target = names.get(head) or names.get(head + "(")
+            else:
+                target = names.get(text)
+            if target is None:
+                continue
+            ref = addnodes.pending_xref(
+                "",
+                refdomain="py",
+                reftype="obj",
+                reftarget=target,
+                refexplicit=True,
+                refwarn=True,
+                refdoc=self.env.docname,
+            )
+            node.replace_self(ref)
+            ref += node
+
+
 def setup(app: Sphinx) -> dict[str, object]:
+    app.add_transform(LinkCodeNames)
     app.add_directive("api-module", ApiModule)
     # ```mermaid blocks are shown as text (the diagrams' source, as the pages explain)
     app.add_lexer("mermaid", TextLexer)
