@@ -187,6 +187,8 @@ def test_forecast_on_a_replay_of_the_sample_log() -> None:
         ({"rounds": 100.0}, "rounds must be an int"),
         ({"level": 1.0}, r"level must be a float in \[0.5, 1\)"),
         ({"now": datetime(2026, 3, 2)}, "naive datetime"),
+        ({"seed": "x"}, "seed must be a non-negative int or None"),
+        ({"seed": -1}, "seed must be a non-negative int or None"),
     ],
 )
 def test_bad_forecast_arguments_are_named(kwargs: dict[str, object], message: str) -> None:
@@ -219,6 +221,10 @@ def test_bad_fit_input_is_named() -> None:
         chain.forecast([other], to="purchased", within=timedelta(1))
     with pytest.raises(ValueError, match="read no history"):
         fit_chain([], SHOP)
+    with pytest.raises(TypeError, match=r"pass \[journey\] for one"):
+        fit_chain(found[0], SHOP)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"pass \[journey\] for one"):
+        chain.forecast(found[0], to="purchased", within=timedelta(1))  # type: ignore[arg-type]
 
 
 def test_a_definition_without_final_stages_has_no_absorption() -> None:

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["MAX_STAYS", "Forecast", "check_stage", "numpy", "simulate"]
 
 MAX_STAYS = 5000
-_CHUNK = 64  # rounds simulated at once
+_CHUNK = 64  # rounds simulated at once, at most
+_CELLS = 500_000  # journeys x rounds simulated at once, at most (about 40 MB of arrays)
 _MAX_MOVES = 200  # per journey and round: a journey that keeps cycling stops there
 
 METHOD = (
@@ -132,7 +133,12 @@ def check_stage(definition: JourneyDefinition, stage: str) -> None:
 
 
 def _check(
-    definition: JourneyDefinition, to: str, within: timedelta, rounds: int, level: float
+    definition: JourneyDefinition,
+    to: str,
+    within: timedelta,
+    rounds: int,
+    level: float,
+    seed: int | None,
 ) -> None:
     check_stage(definition, to)
     if not isinstance(within, timedelta) or within <= timedelta(0):
@@ -144,6 +150,8 @@ def _check(
         raise ValueError(f"rounds must be an int of at least 10, got {rounds!r} (default 1000)")
     if not isinstance(level, float) or not 0.5 <= level < 1:
         raise ValueError(f"level must be a float in [0.5, 1), got {level!r}: e.g. 0.95")
+    if seed is not None and (type(seed) is not int or seed < 0):
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
 
 
 def simulate(
@@ -160,7 +168,9 @@ def simulate(
 ) -> Forecast:
     """``JourneyChain.forecast`` over a fitted chain's ``stays`` (see the module docs)."""
     np = numpy()
-    _check(definition, to, within, rounds, level)
+    _check(definition, to, within, rounds, level, seed)
+    if isinstance(journeys, Journey):
+        raise TypeError("forecast takes an iterable of journeys: pass [journey] for one")
     now = ensure_utc(now, what="forecast(now=...)")
     stages = definition.stage_names
     index = {s: i for i, s in enumerate(stages)}
@@ -208,7 +218,7 @@ def simulate(
     ages0 = np.array(start_age, dtype=float)
     done_rounds = 0
     while done_rounds < rounds and k:
-        c = min(_CHUNK, rounds - done_rounds)
+        c = max(1, min(_CHUNK, _CELLS // k, rounds - done_rounds))
         hit = _run_chunk(np, rng, tables, states0, ages0, c, horizon, index[to], stop)
         converted += hit.sum(axis=0)
         counts += [int(n) for n in hit.sum(axis=1)]
