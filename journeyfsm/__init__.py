@@ -14,7 +14,16 @@ back on failure, effects after the move, and an explanation of every decision.
 from . import templates
 from ._async_machine import AsyncJourneyMachine
 from ._clock import Clock, ManualClock, SystemClock
-from ._definition import Edge, JourneyBuilder, JourneyDefinition, Policy, Stage, Timeout, Transition
+from ._definition import (
+    Edge,
+    Exit,
+    JourneyBuilder,
+    JourneyDefinition,
+    Policy,
+    Stage,
+    Timeout,
+    Transition,
+)
 from ._errors import (
     ConcurrencyConflict,
     DataError,
@@ -25,6 +34,7 @@ from ._errors import (
     JourneyError,
     Problem,
     SnapshotError,
+    SnapshotVersionError,
     StoreError,
     UnknownTrigger,
 )
@@ -65,6 +75,7 @@ __all__ = [
     "EffectCall",
     "EffectReport",
     "Event",
+    "Exit",
     "Explanation",
     "Guard",
     "GuardError",
@@ -84,6 +95,7 @@ __all__ = [
     "Policy",
     "Problem",
     "SnapshotError",
+    "SnapshotVersionError",
     "Stage",
     "Status",
     "StoreError",

@@ -49,6 +49,7 @@ from ._logging import JourneyLog
 from ._outcome import EffectCall, EffectReport, Explanation, Outcome
 from ._records import Journey
 from ._runtime import JourneyMachine, async_guards
+from ._snapshot import Allowed, AllowVersion
 from ._timeouts import DueTimeout
 
 __all__ = ["AsyncJourneyMachine"]
@@ -96,8 +97,15 @@ class AsyncJourneyMachine(HookRegistration):
         clock: Clock | None = None,
         logger: Any = None,
         event_id_window: int = 64,
+        allow_version: AllowVersion = None,
     ) -> None:
-        machine = _Core(definition, clock=clock, logger=logger, event_id_window=event_id_window)
+        machine = _Core(
+            definition,
+            clock=clock,
+            logger=logger,
+            event_id_window=event_id_window,
+            allow_version=allow_version,
+        )
         self._machine = machine
         self._hooks = machine._hooks
         self._async_guards = bool(async_guards(definition))
@@ -150,9 +158,18 @@ class AsyncJourneyMachine(HookRegistration):
         """A JSON-able dict of ``journey``, as :meth:`JourneyMachine.snapshot`."""
         return self._machine.snapshot(journey, history=history)
 
-    def restore(self, snapshot: Mapping[str, Any]) -> Journey:
-        """The journey a snapshot describes, as :meth:`JourneyMachine.restore`."""
-        return self._machine.restore(snapshot)
+    def restore(
+        self, snapshot: Mapping[str, Any], *, allow_version: AllowVersion = None
+    ) -> Journey:
+        """The journey a snapshot describes, as :meth:`JourneyMachine.restore` (a snapshot
+        of another definition version loads only with ``allow_version``)."""
+        return self._machine.restore(snapshot, allow_version=allow_version)
+
+    @property
+    def allowed_versions(self) -> Allowed:
+        """The other definition versions whose snapshots load, as
+        :attr:`JourneyMachine.allowed_versions`."""
+        return self._machine.allowed_versions
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers with a transition from the journey's stage (no guard runs)."""

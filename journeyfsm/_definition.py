@@ -37,10 +37,12 @@ from ._errors import DefinitionError, did_you_mean
 from ._guards import Guard, Predicate
 from ._json import freeze_mapping
 from ._parts import Policy, Stage, Timeout, Transition
+from ._rules import Exit, exit_stages
 from ._validation import compile_and_validate
 
 __all__ = [
     "Edge",
+    "Exit",
     "JourneyBuilder",
     "JourneyDefinition",
     "Policy",
@@ -74,6 +76,10 @@ def _timeout_tuple(items: Iterable[Timeout]) -> tuple[Timeout, ...]:
     return tuple(items)
 
 
+def _exit_tuple(items: Iterable[Exit]) -> tuple[Exit, ...]:
+    return tuple(items)
+
+
 def _funnel_tuple(items: Iterable[str]) -> tuple[str, ...]:
     if isinstance(items, str):  # tuple("awareness") would be one stage per letter
         raise TypeError(
@@ -89,7 +95,9 @@ class JourneyDefinition:
 
     ``funnel`` names the stages that form the funnel, in order (the analytics count
     "reached this stage or a later one" along it); left out, it is every stage in
-    declaration order, and ``funnel_declared`` is ``False``.
+    declaration order but the stages of ``exits``, and ``funnel_declared`` is ``False``.
+    ``exits`` are exit criteria (:class:`Exit`): triggers that end the journey from any
+    stage (see docs/rules.md).
 
     >>> from journeyfsm import JourneyDefinition, Stage, Transition
     >>> d = JourneyDefinition(
@@ -115,6 +123,8 @@ class JourneyDefinition:
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
     #: the stages that form the funnel, in order (``()``: not declared, see ``funnel_declared``)
     funnel: tuple[str, ...] = attrs.field(default=(), converter=_funnel_tuple)
+    #: exit criteria: triggers that end the journey from every non-final stage
+    exits: tuple[Exit, ...] = attrs.field(default=(), converter=_exit_tuple)
 
     _funnel_declared: bool = attrs.field(init=False, repr=False, eq=False, hash=False)
     _stage_map: Mapping[str, Stage] = attrs.field(init=False, repr=False, eq=False, hash=False)
@@ -142,6 +152,7 @@ class JourneyDefinition:
             "policy": self.policy,
             "metadata": self.metadata,
             "funnel": self.funnel if self._funnel_declared else (),
+            "exits": self.exits,
         }
 
     def __attrs_post_init__(self) -> None:
@@ -159,7 +170,8 @@ class JourneyDefinition:
         # Not declared: every stage in declaration order (docs/analytics.md, "Funnel order").
         object.__setattr__(self, "_funnel_declared", bool(self.funnel))
         if not self.funnel:
-            object.__setattr__(self, "funnel", tuple(stage_map))
+            leaving = exit_stages(self.exits)  # exiting is not progress along the funnel
+            object.__setattr__(self, "funnel", tuple(s for s in stage_map if s not in leaving))
 
     # -- reading the compiled table ------------------------------------------------
     @property
@@ -231,7 +243,8 @@ class JourneyDefinition:
     def guards(self) -> dict[str, Predicate]:
         """Every named leaf guard used by the definition, by name."""
         out: dict[str, Predicate] = {}
-        for t in self.transitions:
+        parts: list[Transition | Exit] = [*self.transitions, *self.exits]
+        for t in parts:
             for g in t.guards:
                 for leaf in g.leaves():
                     out.setdefault(leaf.name, leaf)
@@ -324,6 +337,7 @@ class JourneyBuilder:
         self._transitions: list[Transition] = []
         self._timeouts: list[Timeout] = []
         self._funnel: tuple[str, ...] = ()
+        self._exits: list[Exit] = []
 
     @classmethod
     def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
@@ -338,6 +352,7 @@ class JourneyBuilder:
         b._stages = list(d.stages)
         b._transitions = list(d.transitions)
         b._timeouts = list(d.timeouts)
+        b._exits = list(d.exits)
         # a default funnel is not copied: it follows the stages the builder ends up with
         b._funnel = d.funnel if d.funnel_declared else ()
         return b
@@ -513,6 +528,39 @@ class JourneyBuilder:
         self._funnel = stages
         return self
 
+    # -- rules ---------------------------------------------------------------------
+    def exit(
+        self,
+        trigger: str,
+        stage: str,
+        *,
+        guards: Guard | Iterable[Guard] | None = None,
+        description: str = "",
+    ) -> JourneyBuilder:
+        """Declare an exit criterion: ``trigger`` ends the journey from every non-final
+        stage, moving it to the final ``stage`` (see :class:`Exit`).
+
+        >>> from journeyfsm import templates
+        >>> d = (templates.aida().builder().stage("unsubscribed", final=True)
+        ...      .exit("unsubscribe", "unsubscribed").build())
+        >>> sorted({e.source for e in d.edges() if e.trigger == "unsubscribe"})
+        ['attention', 'desire', 'interest', 'lost']
+        """
+        self._exits.append(Exit(trigger, stage, guards, description))
+        return self
+
+    def remove_exit(self, trigger: str) -> JourneyBuilder:
+        """Remove the exit criterion of ``trigger``; KeyError if there is none."""
+        kept = [e for e in self._exits if e.trigger != trigger]
+        if len(kept) == len(self._exits):
+            known = [e.trigger for e in self._exits]
+            raise KeyError(
+                f"no exit criterion for trigger {trigger!r}{did_you_mean(trigger, known)}; "
+                f"exits: {', '.join(known) or 'none'}"
+            )
+        self._exits = kept
+        return self
+
     def build(
         self, *, name: str | None = None, version: int | str | None = None
     ) -> JourneyDefinition:
@@ -527,4 +575,5 @@ class JourneyBuilder:
             policy=self.policy,
             metadata=self.metadata,
             funnel=self._funnel,
+            exits=self._exits,
         )

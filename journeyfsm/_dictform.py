@@ -23,6 +23,7 @@ from ._errors import DefinitionError, Problem
 from ._guards import AllOf, AnyOf, Guard, Not, guard
 from ._json import freeze_mapping, thaw
 from ._parts import DefinitionFields, Stage, Timeout, Transition
+from ._rules import Exit
 
 D = TypeVar("D")
 
@@ -36,10 +37,12 @@ _DEF_KEYS = {
     "transitions",
     "timeouts",
     "funnel",
+    "exits",
 }
 _STAGE_KEYS = {"name", "initial", "final", "description", "metadata"}
 _TRANS_KEYS = {"trigger", "source", "dest", "guards", "description", "metadata"}
 _TIMEOUT_KEYS = {"stage", "after_seconds", "trigger"}
+_EXIT_KEYS = {"trigger", "stage", "guards", "description"}
 
 
 def _seconds(value: float) -> int | float:
@@ -85,6 +88,16 @@ def definition_to_dict(d: DefinitionFields) -> dict[str, Any]:
     }
     if d.funnel_declared:  # a default funnel is left out, so it stays a default when read
         out["funnel"] = list(d.funnel)
+    if d.exits:  # left out when there are none, so older dicts and readers are unchanged
+        out["exits"] = [
+            {
+                "trigger": e.trigger,
+                "stage": e.stage,
+                "guards": [g.to_ref() for g in e.guards],
+                "description": e.description,
+            }
+            for e in d.exits
+        ]
     return out
 
 
@@ -279,6 +292,31 @@ class _Reader:
             self.add(f"{where}: {_text(err)}", stage=tod["stage"], trigger=tod["trigger"])
             return None
 
+    def exit(self, i: int, ed: Any) -> Exit | None:
+        """``exits[i]`` as an Exit, or None when it cannot be read."""
+        where = f"exits[{i}]"
+        if not _keys(ed, _EXIT_KEYS, {"trigger", "stage"}, where, self.problems):
+            self.complete = False
+            return None
+        trig, stage, refs = ed["trigger"], ed["stage"], ed.get("guards", [])
+        if not isinstance(trig, str) or not isinstance(stage, str):
+            self.add(f"{where}: 'trigger' and 'stage' must be str, got {_short(ed)}", rules=False)
+            return None
+        if not isinstance(refs, list):
+            self.add(
+                f"{where} ({trig!r}): 'guards' must be a list of guard references, "
+                f"got {type(refs).__name__}",
+                trigger=trig,
+                rules=False,
+            )
+            return None
+        resolved = [self.guard_ref(r, trig) for r in refs]
+        description = ed.get("description", "")
+        if not isinstance(description, str):
+            self.add(f"{where} ({trig!r}): 'description' must be a str", trigger=trig)
+            description = ""
+        return Exit(trig, stage, resolved, description)
+
     def funnel(self, data: Mapping[str, Any]) -> tuple[str, ...]:
         """The ``funnel`` order; a malformed one is reported and left out (no other rule
         reads it; its stage names are checked with the rules)."""
@@ -323,6 +361,7 @@ def definition_from_dict(
         to for i, tod in enumerate(reader.items(data, "timeouts")) if (to := reader.timeout(i, tod))
     ]
     funnel = reader.funnel(data)
+    exits = [e for i, ed in enumerate(reader.items(data, "exits")) if (e := reader.exit(i, ed))]
     rest = {k: data[k] for k in ("version", "description", "policy") if k in data}
     if "metadata" in data:
         try:
@@ -340,6 +379,7 @@ def definition_from_dict(
             transitions=transitions,
             timeouts=timeouts,
             funnel=funnel,
+            exits=exits,
             **rest,
         )
     except DefinitionError as err:

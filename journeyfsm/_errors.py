@@ -24,6 +24,7 @@ __all__ = [
     "JourneyError",
     "Problem",
     "SnapshotError",
+    "SnapshotVersionError",
     "StoreError",
     "UnknownTrigger",
     "close_matches",
@@ -229,6 +230,27 @@ class ForeignJourney(JourneyError, ValueError):
 
 class SnapshotError(JourneyError, ValueError):
     """A snapshot cannot be loaded: another definition, an unknown stage, a malformed field."""
+
+
+class SnapshotVersionError(SnapshotError):
+    """A snapshot of another version of the definition, which the machine was not told to
+    accept (``allow_version=``).  ``snapshot_version`` is the version it was made with,
+    ``machine_version`` the version of the machine that refused it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        stage: str | None = None,
+        definition: str,
+        snapshot_version: int | str,
+        machine_version: int | str,
+    ) -> None:
+        super().__init__(message, key=key, stage=stage)
+        self.definition = definition
+        self.snapshot_version = snapshot_version
+        self.machine_version = machine_version
 
 
 class ConcurrencyConflict(JourneyError):

@@ -13,6 +13,7 @@ from ._definition import Transition
 from ._guards import Guard, GuardResult
 from ._json import FrozenDict, frozen_json, thaw
 from ._records import HistoryEntry
+from ._rules import EXIT_MARK
 
 __all__ = [
     "CandidateResult",
@@ -63,6 +64,9 @@ class CandidateResult:
         pad = " " * indent
         dest = repr(self.dest) if self.dest is not None else "(internal)"
         out = [f"{pad}{number}. -> {dest} [{'PASS' if self.passed else 'FAIL'}]"]
+        exit_trigger = self.transition.metadata.get(EXIT_MARK)
+        if exit_trigger is not None:
+            out[0] += f" (exit criterion {exit_trigger!r}: ends the journey from any stage)"
         if not self.guards:
             out.append(f"{pad}     (no guards)")
         for g in self.guards:

@@ -168,4 +168,6 @@ class DefinitionFields(Protocol):
     @property
     def funnel(self) -> tuple[str, ...]: ...
     @property
+    def exits(self) -> tuple[Any, ...]: ...  # Exit (_rules.py, above this module)
+    @property
     def funnel_declared(self) -> bool: ...

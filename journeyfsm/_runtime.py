@@ -93,7 +93,13 @@ from ._records import (
     JSONDict,
     truncate_history,
 )
-from ._snapshot import restore_journey, snapshot_journey
+from ._snapshot import (
+    Allowed,
+    AllowVersion,
+    allowed_versions,
+    restore_journey,
+    snapshot_journey,
+)
 from ._timeouts import TimeoutTicking, stage_timeouts
 from ._unmoved import UnmovedOutcomes
 
@@ -118,7 +124,9 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
     ``clock`` (default: the system clock) supplies ``now``; ``logger`` (a structlog logger
     or a stdlib ``logging.Logger``) is used as given, and without one the machine follows
     the host's logging configuration (see :attr:`logger`); ``event_id_window`` bounds how
-    many recent event ids each journey keeps for idempotency.
+    many recent event ids each journey keeps for idempotency; ``allow_version`` names the
+    other versions of the definition whose snapshots :meth:`restore` loads (a version,
+    several, or ``True`` for any; by default none: see :meth:`restore`).
     """
 
     def __init__(
@@ -128,8 +136,10 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         clock: Clock | None = None,
         logger: Any = None,
         event_id_window: int = 64,
+        allow_version: AllowVersion = None,
     ) -> None:
         check_machine_args(definition, clock, event_id_window)
+        self._allowed = allowed_versions(allow_version)
         if not self._accepts_async:
             refuse_async_guards(definition)
         self.definition = definition
@@ -218,15 +228,47 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         """
         return snapshot_journey(self.definition, journey, history=history)
 
-    def restore(self, snapshot: Mapping[str, Any]) -> Journey:
-        """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong."""
+    def restore(
+        self, snapshot: Mapping[str, Any], *, allow_version: AllowVersion = None
+    ) -> Journey:
+        """The journey a :meth:`snapshot` describes; ``SnapshotError`` names what is wrong.
+
+        A snapshot made with another version of the definition is refused
+        (``SnapshotVersionError``) unless that version is allowed: by ``allow_version``
+        here (a version, several, or ``True``; it replaces the machine's own
+        ``allow_version`` for this call), else by the machine's.  Allowed, it loads when
+        every stage it mentions exists in this version.
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> v1 = JourneyMachine(templates.aida())
+        >>> v2 = JourneyMachine(templates.aida().builder().build(version=2))
+        >>> snap = v1.snapshot(v1.start("c-1"))
+        >>> v2.restore(snap)
+        Traceback (most recent call last):
+        ...
+        journeyfsm._errors.SnapshotVersionError: snapshot of journey 'c-1' was made with version 1 of definition 'aida', and this machine runs version 2: ...
+        >>> v2.restore(snap, allow_version=1).stage
+        'attention'
+        """
         return restore_journey(
             self.definition,
             snapshot,
             event_id_window=self.event_id_window,
             timeouts=self._timeouts,
             definition=self._name,
+            allowed=self._allowed if allow_version is None else allowed_versions(allow_version),
         )
+
+    @property
+    def allowed_versions(self) -> Allowed:
+        """The other definition versions whose snapshots :meth:`restore` loads: ``True``
+        for any, else a frozenset (empty by default).
+
+        >>> from journeyfsm import JourneyMachine, templates
+        >>> JourneyMachine(templates.aida(), allow_version=[1, 2]).allowed_versions == {1, 2}
+        True
+        """
+        return self._allowed
 
     # -- firing --------------------------------------------------------------------
     def fire(

@@ -6,13 +6,16 @@ known to the definition, the history a contiguous chain that ends in the journey
 ``version`` equal to the number of moves.  The first thing wrong is a ``SnapshotError``
 naming the field (``history[3].source``, ``event_ids[1]``) and what to do.
 
-The snapshot names its definition; loading one of another definition is an error.  A
-snapshot of another *version* of the same definition loads when every stage it mentions
-(its stage, and every ``source`` and ``dest`` in its history) exists in this version:
-that is how journeys carry over to a new definition version.  When a stage is gone the
-error names it and both versions: migrate the snapshot (rename the stage in ``stage`` and
-in ``history``) before restoring it.  Triggers in the history are a record of the past
-and are not checked against the definition.
+The snapshot names its definition and that definition's version; loading one of another
+definition is an error.  A snapshot of another *version* of the same definition loads
+only when the caller allows that version (``allow_version=``: a version, several, or
+``True`` for any; on the machine or on the call), else ``SnapshotVersionError`` names
+both versions and the option: the journey began on rules this machine does not run.
+Allowed, it loads when every stage it mentions (its stage, and every ``source`` and
+``dest`` in its history) exists in this version; when a stage is gone the error names it
+and both versions: migrate the snapshot (rename the stage in ``stage`` and in
+``history``) before restoring it.  Triggers in the history are a record of the past and
+are not checked against the definition.
 
 Format 2 (this version) also keeps the journey's clock of timeouts: ``started_at`` and
 ``entered_at`` (ISO times with an offset, or ``None`` when not known), ``entry_seq`` (the
@@ -24,13 +27,13 @@ timeout is due until the journey next enters a stage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from operator import countOf
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._clock import iso, remember_iso
-from ._errors import DataError, SnapshotError
+from ._errors import DataError, SnapshotError, SnapshotVersionError
 from ._json import check_json, copy_checked, frozen_json
 from ._records import (
     NO_DATA,
@@ -48,7 +51,45 @@ from ._records import (
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
 
-__all__ = ["restore_journey", "snapshot_journey"]
+__all__ = [
+    "NO_OTHER_VERSION",
+    "AllowVersion",
+    "Allowed",
+    "allowed_versions",
+    "restore_journey",
+    "snapshot_journey",
+]
+
+#: What ``allow_version=`` takes: a version, several, ``True`` (any) or ``False``/``None``.
+AllowVersion = bool | int | str | Iterable[int | str] | None
+#: ``allowed_versions`` normalized: ``True`` for any version, else the versions allowed.
+Allowed = Literal[True] | frozenset[int | str]
+NO_OTHER_VERSION: frozenset[int | str] = frozenset()
+
+
+def allowed_versions(value: AllowVersion, what: str = "allow_version") -> Allowed:
+    """``allow_version=`` checked and normalized: ``True`` (any other version loads) or
+    the frozenset of versions that load besides the machine's own.
+
+    >>> allowed_versions(1), allowed_versions(["1", 2]) == {"1", 2}, allowed_versions(True)
+    (frozenset({1}), True, True)
+    """
+    if value is None or value is False:
+        return NO_OTHER_VERSION
+    if value is True:
+        return True
+    items = (value,) if isinstance(value, (int, str)) else value
+    try:
+        out = None if isinstance(items, Mapping) else frozenset(items)
+    except TypeError:
+        out = None
+    if out is None or any(type(v) is not int and type(v) is not str for v in out):
+        raise TypeError(
+            f"{what} takes a definition version (an int or a str), a list of them, or True "
+            f"for any version; got {value!r}"
+        )
+    return out
+
 
 FORMAT = 2
 _REQUIRED_V1 = (
@@ -134,8 +175,12 @@ def restore_journey(
     event_id_window: int,
     timeouts: Mapping[str, tuple[Any, ...]] | None = None,
     definition: str | None = None,
+    allowed: Allowed = NO_OTHER_VERSION,
 ) -> Journey:
     """The journey ``snap`` describes, after checking all of it (see the module docstring).
+
+    ``allowed`` (from :func:`allowed_versions`): the other versions of the definition
+    whose snapshots load.
 
     ``event_ids`` longer than ``event_id_window`` keep their newest ``event_id_window``
     ids (the last ones), as the machine's window would have.  ``timeouts`` (each stage's
@@ -208,6 +253,8 @@ def restore_journey(
             ": 'definition_version' must be an int or a str (the definition's version), "
             f"got {type(made_with).__name__} {made_with!r}",
         )
+    if made_with != d.version and allowed is not True and made_with not in allowed:
+        raise _other_version(d, key, made_with)
     if type(stage) is not str or not d.has_stage(stage):
         raise _unknown_stage(d, f"{_who(key)} is in stage {stage!r}", key, stage, made_with)
     if type(data) is not dict:
@@ -592,6 +639,20 @@ def _unknown_stage(
         f"stages: {', '.join(d.stage_names)}; {fix}",
         key=key,
         stage=stage if isinstance(stage, str) else None,
+    )
+
+
+def _other_version(d: JourneyDefinition, key: str, made_with: int | str) -> SnapshotVersionError:
+    return SnapshotVersionError(
+        f"{_who(key)} was made with version {made_with!r} of definition {d.name!r}, and "
+        f"this machine runs version {d.version!r}: a snapshot of another version loads "
+        f"only when asked for, as restore(snapshot, allow_version={made_with!r}) or "
+        f"JourneyMachine(definition, allow_version={made_with!r}) (it loads if every stage "
+        f"it mentions exists in version {d.version!r}; else migrate it first)",
+        key=key,
+        definition=d.name,
+        snapshot_version=made_with,
+        machine_version=d.version,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ._errors import Problem, did_you_mean
 from ._guards import Predicate
 from ._parts import WILDCARD, DefinitionFields, Stage, Timeout, Transition
+from ._rules import check_funnel_exits, compile_exits
 
 
 def compile_and_validate(
@@ -134,6 +135,9 @@ def compile_and_validate(
                 add(_leaves_final(src, trig, t.dest))
             table[src].setdefault(trig, []).append(t)
 
+    # exit criteria: one candidate per non-final stage (_rules.py)
+    compile_exits(d.exits, stage_map, table, triggers, guard_names, add)
+
     for src, row in table.items():
         for trig, cands in row.items():
             for i, cand in enumerate(cands[:-1]):
@@ -213,6 +217,7 @@ def compile_and_validate(
             )
 
     _check_funnel(d.funnel, names, add)
+    check_funnel_exits(d.funnel, d.exits, add)  # the funnel as declared (empty: default)
 
     compiled = {s: {trig: tuple(c) for trig, c in row.items()} for s, row in table.items()}
     return problems, stage_map, compiled, tuple(triggers)

@@ -318,6 +318,7 @@ def async_machine_of(machine: JourneyMachine) -> AsyncJourneyMachine:
         clock=machine.clock,
         logger=machine.logger._source,
         event_id_window=machine.event_id_window,
+        allow_version=machine.allowed_versions,
     )
     for kind, table in machine._hook_tables():
         for name, hooks in table.items():

@@ -34,6 +34,7 @@ EXECUTED = [
     "getting_started.md",
     "cookbook.md",
     "forecasts.md",
+    "rules.md",
 ]
 
 

@@ -17,6 +17,7 @@ from journeyfsm import (
     JourneyMachine,
     ManualClock,
     SnapshotError,
+    SnapshotVersionError,
     templates,
 )
 
@@ -107,9 +108,104 @@ def test_snapshot_of_older_definition_version_restores_when_stage_exists(
         .transition("gift_wrap", "checkout", "gift")
         .build(version=4)
     )
-    again = newer.restore(machine.snapshot(journey))
+    again = newer.restore(machine.snapshot(journey), allow_version=3)
     assert again == journey
     assert newer.fire(again, "gift_wrap").dest == "gift"
+
+
+def _newer(make_machine: MakeMachine, **kwargs: Any) -> JourneyMachine:
+    return make_machine(checkout_builder().build(version=4), **kwargs)
+
+
+def test_snapshot_of_another_version_is_refused_naming_both_versions_and_the_option(
+    machine: JourneyMachine, make_machine: MakeMachine, clock: ManualClock
+) -> None:
+    snap = machine.snapshot(busy_journey(machine, clock))
+    with pytest.raises(SnapshotVersionError) as info:
+        _newer(make_machine).restore(snap)
+    assert str(info.value) == (
+        "snapshot of journey 'c-1' was made with version 3 of definition 'checkout', and this "
+        "machine runs version 4: a snapshot of another version loads only when asked for, as "
+        "restore(snapshot, allow_version=3) or JourneyMachine(definition, allow_version=3) "
+        "(it loads if every stage it mentions exists in version 4; else migrate it first)"
+    )
+    err = info.value
+    assert (err.key, err.definition, err.snapshot_version, err.machine_version) == (
+        "c-1",
+        "checkout",
+        3,
+        4,
+    )
+    assert isinstance(err, SnapshotError) and isinstance(err, ValueError)
+    # also when no history is kept, and also for an older machine reading a newer snapshot
+    with pytest.raises(SnapshotVersionError):
+        _newer(make_machine).restore({**snap, "history": []} | {"version": 0, "entry_seq": 0})
+    newer = _newer(make_machine)
+    with pytest.raises(SnapshotVersionError, match=r"made with version 4 .* runs version 3"):
+        machine.restore(newer.snapshot(newer.start("c-2")))
+
+
+@pytest.mark.parametrize(
+    ("allow", "loads"),
+    [
+        (3, True),
+        ([2, 3], True),
+        ((3,), True),
+        (True, True),
+        ("3", False),  # the str "3" is another version than the int 3
+        ([2], False),
+        (False, False),
+        (None, False),
+    ],
+)
+def test_allow_version_on_the_call_or_the_machine(
+    machine: JourneyMachine,
+    make_machine: MakeMachine,
+    clock: ManualClock,
+    allow: Any,
+    loads: bool,
+) -> None:
+    journey = busy_journey(machine, clock)
+    snap = machine.snapshot(journey)
+    for restore in (
+        lambda: _newer(make_machine).restore(snap, allow_version=allow),
+        lambda: _newer(make_machine, allow_version=allow).restore(snap),
+    ):
+        if loads:
+            assert restore() == journey
+        else:
+            with pytest.raises(SnapshotVersionError):
+                restore()
+
+
+def test_allow_version_on_the_call_replaces_the_machines(
+    machine: JourneyMachine, make_machine: MakeMachine, clock: ManualClock
+) -> None:
+    snap = machine.snapshot(busy_journey(machine, clock))
+    lenient = _newer(make_machine, allow_version=3)
+    assert lenient.allowed_versions == frozenset({3})
+    assert lenient.restore(snap).stage == "checkout"
+    with pytest.raises(SnapshotVersionError):
+        lenient.restore(snap, allow_version=False)
+    assert _newer(make_machine, allow_version=True).allowed_versions is True
+    assert _newer(make_machine).allowed_versions == frozenset()
+
+
+@pytest.mark.parametrize("bad", [3.0, [3, None], [True], object(), {"v": 1.5}])
+def test_allow_version_takes_versions_or_true_only(
+    machine: JourneyMachine, make_machine: MakeMachine, bad: Any
+) -> None:
+    snap = machine.snapshot(machine.start("c-1"))
+    with pytest.raises(TypeError, match="allow_version takes a definition version"):
+        machine.restore(snap, allow_version=bad)
+    with pytest.raises(TypeError, match="allow_version takes a definition version"):
+        make_machine(allow_version=bad)
+
+
+def test_the_same_version_loads_whatever_allow_version_says(machine: JourneyMachine) -> None:
+    snap = machine.snapshot(machine.start("c-1"))
+    assert machine.restore(snap, allow_version=False).key == "c-1"
+    assert machine.restore(snap, allow_version=[7]).key == "c-1"
 
 
 # -- restore errors -------------------------------------------------------------------------
@@ -431,7 +527,7 @@ def test_snapshot_of_older_version_with_a_removed_stage_names_it_and_both_versio
     newer = _without_stage("abandoned", "lapsed")(make_machine)
 
     with pytest.raises(SnapshotError) as info:
-        newer.restore(machine.snapshot(journey))
+        newer.restore(machine.snapshot(journey), allow_version=3)
 
     assert str(info.value) == (
         "snapshot of journey 'c-1' is in stage 'abandoned', which definition 'checkout' "
@@ -451,7 +547,7 @@ def test_snapshot_of_older_version_with_a_removed_stage_in_history_only_is_refus
     newer = _without_stage("abandoned", "lapsed")(make_machine)
 
     with pytest.raises(SnapshotError) as info:
-        newer.restore(machine.snapshot(journey))
+        newer.restore(machine.snapshot(journey), allow_version=3)
 
     message = str(info.value)
     assert message.startswith(
@@ -460,7 +556,9 @@ def test_snapshot_of_older_version_with_a_removed_stage_in_history_only_is_refus
     )
     assert "migrate the snapshot first" in message
     # the same journey without its history carries over: its stage still exists
-    assert newer.restore(machine.snapshot(journey, history=False)).stage == "browsing"
+    assert newer.restore(machine.snapshot(journey, history=False), allow_version=3).stage == (
+        "browsing"
+    )
 
 
 def test_snapshot_of_the_same_version_with_an_unknown_stage_says_it_was_edited(

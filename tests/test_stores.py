@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import START
+from conftest import START, checkout_builder, quiet_logger
 from service_support import (
     dump_sqlite,
     dump_store,
@@ -27,6 +27,7 @@ from journeyfsm import (
     ConcurrencyConflict,
     Context,
     EffectCall,
+    JourneyMachine,
     JourneyService,
     ManualClock,
     StoreError,
@@ -363,13 +364,17 @@ def test_memory_store_reports_a_corrupted_row_the_same_way() -> None:
     assert (info.value.table, info.value.key) == ("journeys", "c-7")
 
 
-def test_a_row_of_another_definition_version_loads_when_its_stages_exist(
+def test_a_row_of_another_definition_version_loads_when_that_version_is_allowed(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "j.db"
     service = JourneyService(shop_machine(), SQLiteStore(path, create_schema=True))
     service.handle("c-1", "add_to_cart")
     _corrupt(path, "UPDATE journeyfsm_journeys SET definition_version = '2'")
+    with pytest.raises(StoreError, match=r"written by version 2 .* allow_version=2"):
+        service.handle("c-1", "note")
+    lenient = JourneyMachine(checkout_builder().build(), allow_version=2, logger=quiet_logger())
+    service = JourneyService(lenient, service.store)
     assert service.handle("c-1", "note").moved
     with service.store.transaction(write=False) as tx:
         row = tx.load("checkout", "c-1")

@@ -47,7 +47,7 @@ from datetime import datetime
 from typing import Any
 
 from .._clock import ensure_utc
-from .._errors import DataError, SnapshotError, StoreError
+from .._errors import DataError, SnapshotError, SnapshotVersionError, StoreError
 from .._json import check_json
 from .._outcome import Outcome
 from .._records import Journey
@@ -103,6 +103,8 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
     }
     try:
         return machine.restore(snapshot)
+    except SnapshotVersionError as err:
+        raise _other_version(err, table, row.key, row.stage) from err
     except (SnapshotError, DataError) as err:
         raise StoreError(
             f"{table} row for journey {row.key!r} (definition {name!r}) is corrupted: {err}; "
@@ -342,10 +344,26 @@ def _decision(
     )
 
 
+def _other_version(err: SnapshotVersionError, table: str, key: str, stage: str) -> StoreError:
+    return StoreError(
+        f"{table} row for journey {key!r} was written by version {err.snapshot_version!r} of "
+        f"definition {err.definition!r}, and this service's machine runs version "
+        f"{err.machine_version!r}: the journey began on rules this machine does not run. "
+        f"To carry it on with version {err.machine_version!r} (its stage must exist there), "
+        f"give the machine allow_version={err.snapshot_version!r}; to finish it on the old "
+        "rules, serve it with a machine of that version",
+        table=table,
+        key=key,
+        stage=stage,
+    )
+
+
 def journey_from_snapshot(machine: JourneyMachine, snap: dict[str, Any], key: str) -> Journey:
     """Restore a journey the store's rows describe; ``StoreError`` if they contradict."""
     try:
         return machine.restore(snap)
+    except SnapshotVersionError as err:
+        raise _other_version(err, "journeys", key, str(snap.get("stage"))) from err
     except (SnapshotError, DataError) as err:
         raise StoreError(
             f"history rows of journey {key!r} (definition {machine.definition.name!r}) are "

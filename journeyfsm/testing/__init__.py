@@ -41,6 +41,7 @@ from .._json import copy_json
 from .._outcome import Explanation, Outcome
 from .._records import Journey
 from .._runtime import JourneyMachine
+from ._graph import FINAL, INITIAL, WITH_TIMEOUT, Move, StageSet, StageSpec
 from ._paths import (
     Path,
     PayloadFactory,
@@ -50,29 +51,67 @@ from ._paths import (
     stages_without_exit_to_final,
     unreachable_stages,
 )
+from ._properties import (
+    Counterexample,
+    Property,
+    Verdict,
+    assert_every_path,
+    assert_keeps_properties,
+    assert_no_path,
+    assert_no_traps,
+    assert_only_from,
+    assert_properties,
+    check_properties,
+    every_path,
+    no_path,
+    no_traps,
+    only_from,
+    reachable,
+)
 from ._recorder import RecordedCall, Recorder
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
 __all__ = [
+    "FINAL",
+    "INITIAL",
+    "WITH_TIMEOUT",
+    "Counterexample",
     "ManualClock",
+    "Move",
     "Path",
     "PayloadFactory",
+    "Property",
     "RecordedCall",
     "Recorder",
     "Row",
+    "StageSet",
+    "StageSpec",
     "Step",
+    "Verdict",
     "assert_blocked",
     "assert_blocked_async",
+    "assert_every_path",
     "assert_ignored",
     "assert_ignored_async",
+    "assert_keeps_properties",
     "assert_moves",
     "assert_moves_async",
+    "assert_no_path",
+    "assert_no_traps",
+    "assert_only_from",
+    "assert_properties",
+    "check_properties",
     "check_table",
     "check_table_async",
     "definitions",
+    "every_path",
     "generated_payloads",
+    "no_path",
+    "no_traps",
+    "only_from",
+    "reachable",
     "shortest_paths",
     "simple_paths",
     "stages_without_exit_to_final",
