@@ -16,9 +16,9 @@ HASH := $(shell { cat pyproject.toml; grep '^__version__' journeyfsm/__init__.py
 CORE := $(VENV)/.installed-core-$(HASH)
 BENCH := $(VENV)/.installed-bench-$(HASH)
 DEV := $(VENV)/.installed-dev-$(HASH)
-CHECKED := journeyfsm tests examples benchmarks .ci
+CHECKED := journeyfsm tests examples benchmarks .ci docs
 
-.PHONY: test test-all test-min pytest lint typecheck generate demo bench bench-check clean chromium
+.PHONY: test test-all test-min pytest lint typecheck generate demo bench bench-check clean chromium docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -92,6 +92,13 @@ test-all: test test-min
 		$(MAKE) --no-print-directory pytest PY="$$py" VENV=.venv-$$v || exit 1; \
 	done
 
+# the documentation site (Sphinx + MyST + furo) into docs/_build/html: warnings are errors
+# (a broken reference, a public name without a docstring), nothing is fetched;
+# tests/test_docs.py runs the same build into a temporary directory
+DOCS_OUT ?= docs/_build/html
+docs: $(DEV)
+	$(BIN)/python -m sphinx -b html -W --keep-going -n -q docs $(DOCS_OUT)
+
 demo: $(CORE)
 	$(BIN)/journeyfsm demo --report demo-report.html
 
@@ -105,4 +112,4 @@ bench-check: $(BENCH)
 	$(BIN)/python benchmarks/check.py
 
 clean:
-	rm -rf $(VENV) .venv-* build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-* build dist docs/_build .mypy_cache .pytest_cache .ruff_cache

@@ -55,6 +55,7 @@ from .service import (
     TimeoutWorker,
 )
 
+#: The installed version of journeyfsm, as a string (also ``journeyfsm --version``).
 __version__ = "0.1.0"
 
 __all__ = [

@@ -72,7 +72,7 @@ class GuardResult:
         return out or [self]
 
     def lines(self, indent: int = 0, *, all_parts: bool = False) -> list[str]:
-        """Readable lines: ``ok  ``/``FAIL``/``-   `` then name and description, parts indented.
+        """Readable lines: ``ok``/``FAIL``/``-`` (padded to 4) then name and description, parts indented.
 
         A part that was not reached reads ``-    name: description (not evaluated)``.  A
         composite's parts are shown when it failed (why), or always with ``all_parts``.

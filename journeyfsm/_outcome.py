@@ -26,6 +26,8 @@ __all__ = [
     "moved_outcome",
 ]
 
+#: The type of :attr:`Outcome.status`: ``"moved"``, ``"blocked"``, ``"ignored"`` or
+#: ``"duplicate"`` (:class:`Outcome` also has one boolean property per status).
 Status = Literal["moved", "blocked", "ignored", "duplicate"]
 
 

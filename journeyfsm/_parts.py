@@ -21,6 +21,9 @@ from ._json import freeze_mapping
 
 __all__ = ["WILDCARD", "DefinitionFields", "Policy", "Stage", "Timeout", "Transition"]
 
+#: What to do with a known trigger that is not valid from the journey's stage: ``"ignore"``
+#: (the outcome is ``ignored``) or ``"strict"`` (raise :class:`InvalidTransition`); set per
+#: definition, overridden per call (``fire(..., policy="strict")``).
 Policy = Literal["ignore", "strict"]
 WILDCARD = "*"
 # the whole seconds timedelta can hold, either way (its range is not symmetric)

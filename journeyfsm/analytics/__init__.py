@@ -20,6 +20,8 @@ docs/replay.md, docs/analytics.md.
 
 from ._breakdown import NONE_GROUP, breakdown
 from ._compare import compare
+from ._forecast import ChainTransition, JourneyChain, Reach, ReachRow, StageTime, fit_chain
+from ._forecast_sim import Forecast
 from ._funnel import funnel
 from ._mapping import BadRowError, LogMapping, MappingError, ReplayError
 from ._render import human_duration, render_breakdown, render_comparison, render_funnel
@@ -56,20 +58,27 @@ __all__ = [
     "BadRow",
     "BadRowError",
     "Breakdown",
+    "ChainTransition",
     "Comparison",
     "DurationStats",
+    "Forecast",
     "Funnel",
+    "JourneyChain",
     "LogMapping",
     "MappingError",
+    "Reach",
+    "ReachRow",
     "ReplayError",
     "ReplayResult",
     "ReplaySummary",
     "StageDifference",
     "StageStats",
+    "StageTime",
     "TransitionCount",
     "TriggerCounts",
     "breakdown",
     "compare",
+    "fit_chain",
     "funnel",
     "human_duration",
     "render_breakdown",

@@ -42,6 +42,8 @@ __all__ = [
     "unreachable_stages",
 ]
 
+#: The payloads the path explorer tries: a function ``(stage, trigger) -> payloads`` or a
+#: mapping ``trigger -> payloads``.
 PayloadFactory = Callable[[str, str], Iterable[Any]] | Mapping[str, Iterable[Any]]
 
 
@@ -73,6 +75,7 @@ class Path:
 
     @property
     def triggers(self) -> tuple[str, ...]:
+        """The triggers to fire, in order, from the initial stage."""
         return tuple(s.trigger for s in self.steps)
 
     @property

@@ -71,6 +71,7 @@ class Counterexample:
 
     @property
     def triggers(self) -> tuple[str, ...]:
+        """The counterexample's triggers, in the order they are fired."""
         return tuple(m.trigger for m in self.moves)
 
     def __str__(self) -> str:
