@@ -92,7 +92,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         *postgres,
         *(["pgserver"] if sys.version_info < (3, 13) else []),
     }
-    # [dev] is journeyfsm[test,bench,postgres,parquet,sqlalchemy,django] plus the tools
+    # [dev] is journeyfsm[test,bench,postgres,parquet,sqlalchemy,django,serve] plus the tools
     # (hatchling spells the extras out), pgserver among them: the suite runs the PostgreSQL
     # tests on a server it starts
     assert set(_requirements("dev")) == {
@@ -118,8 +118,11 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "aiosmtplib",
         "aiosmtpd",
         "django",  # [django]: journeyfsm.contrib.django and examples/django_shop
+        "starlette",  # [serve]: journeyfsm.explorer (with jinja2 and uvicorn)
+        "jinja2",
     }
     assert sorted(_requirements("django")) == ["django"]
+    assert sorted(_requirements("serve")) == ["jinja2", "starlette", "uvicorn"]
 
 
 @pytest.mark.parametrize(

@@ -203,9 +203,7 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     if problem is None:
         from ._demo import demo_definition
 
-        named = {
-            (d.definition if isinstance(d, JourneyMachine) else d).name for d in definitions
-        }
+        named = {(d.definition if isinstance(d, JourneyMachine) else d).name for d in definitions}
         with store.transaction(write=False) as tx:
             stored = definitions_in_store(tx, tables_of(store))
         if "demo-shop" in stored and "demo-shop" not in named:

@@ -251,7 +251,7 @@ class Explorer:
 
     # -- pages ----------------------------------------------------------------------
     def home(self, request: Request) -> Response:
-        store, tables = self.source.get()
+        store, _ = self.source.get()
         stored = self.stored_definitions()
         rows = []
         with store.transaction(write=False) as tx:
@@ -285,8 +285,8 @@ class Explorer:
         if machine is not None:
             d = machine.definition
             funnel = funnel_of(figures, d)
-            diagram = Markup(to_svg(d, funnel=funnel))  # noqa: S704 - export escapes its text
-            chart = Markup(funnel_svg(funnel)) if d.funnel else None  # noqa: S704
+            diagram = Markup(to_svg(d, funnel=funnel))
+            chart = Markup(funnel_svg(funnel)) if d.funnel else None
             unknown = {s: n for s, n in figures.current.items() if not d.has_stage(s)}
         current = sorted(figures.current.items(), key=lambda kv: (-kv[1], kv[0]))
         moves = sorted(figures.moves.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -328,7 +328,9 @@ class Explorer:
     def search(self, request: Request) -> Response:
         text = request.query_params.get("q", "").strip()
         if len(text) > MAX_TEXT:
-            raise PageError(400, "Search text too long", f"search for at most {MAX_TEXT} characters")
+            raise PageError(
+                400, "Search text too long", f"search for at most {MAX_TEXT} characters"
+            )
         found: list[tuple[str, str, str]] = []
         if text:
             store, tables = self.source.get()
@@ -365,8 +367,8 @@ class Explorer:
                 if len(page) < 500:
                     break
             effects = []
-            for status in ("pending", "dead", "done"):
-                effects += outbox_rows(tx, tables, name, status, limit=LIST_LIMIT, key=key)
+            for kind in ("pending", "dead", "done"):
+                effects += outbox_rows(tx, tables, name, kind, limit=LIST_LIMIT, key=key)
         effects.sort(key=lambda r: r.id)
         now = self.clock.now()
         machine = self.machines.get(name)
@@ -439,7 +441,7 @@ class Explorer:
             try:
                 payload = json.loads(payload_text)
             except ValueError as err:
-                return None, f"the payload is not JSON ({err}); write e.g. {{\"paid\": true}}"
+                return None, f'the payload is not JSON ({err}); write e.g. {{"paid": true}}'
         found = explain_trigger(machine, journey, trigger, payload, now)
         if isinstance(found, str):
             return None, found
@@ -489,7 +491,9 @@ class Explorer:
             try:
                 ids = [int(i) for i in ids_text.split(",") if i.strip()]
             except ValueError:
-                raise PageError(400, "Bad request", f"ids must be numbers, got {ids_text!r}") from None
+                raise PageError(
+                    400, "Bad request", f"ids must be numbers, got {ids_text!r}"
+                ) from None
         count = await run_in_threadpool(self._requeue, name, ids)
         return RedirectResponse(
             _url("/outbox", definition=name, requeued=count), status_code=303, headers=HEADERS
@@ -520,7 +524,9 @@ class Explorer:
             host = request.headers.get("host", "")
             parts = urlsplit(origin)
             if parts.netloc != host or parts.scheme not in ("http", "https"):
-                raise PageError(403, "Cross-site request refused", "the form came from another site")
+                raise PageError(
+                    403, "Cross-site request refused", "the form came from another site"
+                )
         fetch_site = request.headers.get("sec-fetch-site")
         if fetch_site not in (None, "same-origin", "none"):
             raise PageError(403, "Cross-site request refused", "the form came from another site")

@@ -41,9 +41,7 @@ class Stay:
     internal_moves: int
 
 
-def _reenters(
-    definition: JourneyDefinition | None, row: JourneyRow, entry: HistoryEntry
-) -> bool:
+def _reenters(definition: JourneyDefinition | None, row: JourneyRow, entry: HistoryEntry) -> bool:
     kinds: set[str] = set()
     if definition is not None and definition.has_stage(entry.source):
         kinds = {

@@ -36,8 +36,8 @@ def funnel_of(figures: StageFigures, definition: JourneyDefinition) -> Funnel:
     order = definition.funnel
     reached_at: list[int] = []
     total = 0
-    for i in range(len(order) - 1, -1, -1):
-        total += figures.furthest.get(i, 0)
+    for j in range(len(order) - 1, -1, -1):
+        total += figures.furthest.get(j, 0)
         reached_at.append(total)
     reached_at.reverse()
     position = {s: i for i, s in enumerate(order)}
