@@ -254,7 +254,11 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         timeout_graceful_shutdown=5,
     )
     try:
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again
+        # (KeyboardInterrupt for Ctrl-C): the command stopped as asked, exit 0
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     finally:
         sock.close()
         close = getattr(store, "close", None)
