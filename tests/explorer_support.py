@@ -5,6 +5,9 @@ client that drives the ASGI app in-process from sync tests."""
 from __future__ import annotations
 
 import random
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +26,7 @@ from journeyfsm.cli._demo import WEIGHTS, demo_definition
 from journeyfsm.service._outbox import OutboxWorker
 from journeyfsm.stores import SQLiteStore
 
+ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 NOW = START + timedelta(days=40)
 HOSTILE_KEY = '<script>alert("key")</script>'
@@ -177,3 +181,29 @@ def table(page: str, table_id: str) -> list[list[str]]:
 def rows_by_first(page: str, table_id: str, *, header: bool = True) -> dict[str, list[str]]:
     """The body rows of a table by their first cell (all rows when it has no header)."""
     return {r[0]: r[1:] for r in table(page, table_id)[1 if header else 0 :]}
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``python -m journeyfsm serve ARGS --port 0``: its URL, and the process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "journeyfsm", "serve", *args, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("journeyfsm explorer on http://127.0.0.1:"), line + (
+            proc.stderr.read() if proc.stderr else ""
+        )
+        yield line.split()[3], proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

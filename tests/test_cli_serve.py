@@ -6,15 +6,12 @@ from __future__ import annotations
 import html
 import signal
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
-from explorer_support import email_of, fill
+from explorer_support import email_of, fill, serving
 
 from journeyfsm.cli import main
 from journeyfsm.stores import SQLiteStore
@@ -70,32 +67,6 @@ def test_bad_options_exit_2_and_say_the_fix(
 @pytest.mark.parametrize("port", ["70000", "http"])
 def test_a_bad_port_is_a_usage_error(demo_db: str, port: str) -> None:
     assert main(["serve", "--db", demo_db, "--port", port]) == 2
-
-
-@contextmanager
-def serving(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``python -m journeyfsm serve ARGS --port 0``: its URL, and the process."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "journeyfsm", "serve", *args, "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("journeyfsm explorer on http://127.0.0.1:"), line + (
-            proc.stderr.read() if proc.stderr else ""
-        )
-        yield line.split()[3], proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        proc.wait(30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_serve_binds_loopback_answers_masks_and_stops_on_ctrl_c(demo_db: str) -> None:

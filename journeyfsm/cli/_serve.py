@@ -225,6 +225,9 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         )
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
+        # listening before the address is printed: a client that reads it and connects
+        # at once waits in the backlog until the server accepts, never refused
+        sock.listen(2048)
     except OSError as err:
         raise CliUsageError(f"cannot listen on {args.host}:{args.port}: {err}") from None
     host, port = sock.getsockname()[:2]
