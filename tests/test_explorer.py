@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
@@ -34,6 +35,7 @@ from journeyfsm.analytics import funnel
 from journeyfsm.explorer import create_app
 from journeyfsm.explorer._journey import stays
 from journeyfsm.explorer._mask import MASKED
+from journeyfsm.explorer._overview import FigureCache
 from journeyfsm.service._core import JourneyRow
 from journeyfsm.stores import SQLiteStore
 
@@ -535,3 +537,69 @@ def test_stays_end_at_moves_and_reentries_but_not_at_internal_moves() -> None:
     # without a definition, a same-stage move before the current stay counts as a re-entry
     unknown = stays(row, history, None, t0 + timedelta(hours=2))
     assert [s.stage for s in unknown] == ["browsing", "cart", "cart", "cart", "abandoned"]
+
+
+# -- the overview's cache: counted again behind the requests ---------------------------------
+
+
+def _join_refreshers() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("journeyfsm-explorer-"):
+            thread.join(30)
+
+
+def test_a_stale_overview_is_served_while_one_thread_counts_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from journeyfsm.explorer import _overview
+
+    now = [100.0]
+    monkeypatch.setattr(_overview.time, "monotonic", lambda: now[0])
+    cache: FigureCache[int] = FigureCache(5.0)
+    release = threading.Event()
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            assert release.wait(30)
+        return len(calls)
+
+    assert cache.get("shop", compute) == 1
+    now[0] += 4.9
+    assert cache.get("shop", compute) == 1 and len(calls) == 1  # fresh: not counted
+    now[0] += 0.2
+    # stale: served as it is, while ONE background thread counts again (held here)
+    assert [cache.get("shop", compute) for _ in range(5)] == [1] * 5
+    assert len(calls) == 2
+    release.set()
+    _join_refreshers()
+    assert cache.get("shop", compute) == 2 and len(calls) == 2
+
+
+def test_a_failing_recount_keeps_the_old_figures_and_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from journeyfsm.explorer import _overview
+
+    now = [0.0]
+    monkeypatch.setattr(_overview.time, "monotonic", lambda: now[0])
+    cache: FigureCache[str] = FigureCache(1.0)
+    assert cache.get("shop", lambda: "first") == "first"
+    now[0] += 2
+
+    def broken() -> str:
+        raise RuntimeError("the database went away")
+
+    assert cache.get("shop", broken) == "first"
+    _join_refreshers()
+    assert "counting 'shop' again failed" in caplog.text
+    assert cache.get("shop", lambda: "second") == "first"  # stale: recounted behind
+    _join_refreshers()
+    assert cache.get("shop", lambda: "third") == "second"
+
+
+def test_refresh_0_counts_on_every_request() -> None:
+    cache: FigureCache[int] = FigureCache(0)
+    calls = iter(range(1, 10))
+    assert [cache.get("shop", lambda: next(calls)) for _ in range(3)] == [1, 2, 3]

@@ -6,14 +6,15 @@ from the same journeys (the export code draws it), except the durations: medians
 percentiles of time in stage are not computed here (``journeyfsm funnel`` computes them),
 so every ``DurationStats`` reads 0 journeys.
 
-:class:`FigureCache` keeps each definition's figures for ``refresh`` seconds, and lets one
-request compute them while the others that arrive meanwhile wait for that result instead
-of each running the same aggregate: fifty clients on the overview cost one query per
-``refresh`` seconds, and a page says how old its figures are.
+:class:`FigureCache` keeps each definition's overview for ``refresh`` seconds and counts
+it again behind the requests, never in their way: fifty clients on the overview cost one
+aggregate per ``refresh`` seconds, no request waits for it once the first is counted,
+and a page says how old its figures are.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,8 @@ from ..analytics import DurationStats, Funnel, StageStats, TransitionCount
 from ._queries import StageFigures
 
 __all__ = ["FigureCache", "funnel_of"]
+
+log = logging.getLogger("journeyfsm.explorer")
 
 _NONE = DurationStats(0, None, None)
 
@@ -86,7 +89,14 @@ def funnel_of(figures: StageFigures, definition: JourneyDefinition) -> Funnel:
 
 
 class FigureCache(Generic[T]):
-    """Values by name, each computed at most once per ``refresh`` seconds.
+    """Values by name, kept ``refresh`` seconds; stale ones are recomputed in the background.
+
+    The first request for a name computes its value (those that arrive meanwhile wait for
+    that one result).  Once a value is older than ``refresh`` seconds, the next request
+    starts ONE background thread that computes it again and, like every request until
+    that thread is done, gets the value kept so far: no request waits for the database
+    to count again.  A background computation that fails is logged and the old value
+    stays (the next request tries again).  ``refresh=0`` computes on every request.
 
     >>> calls = []
     >>> cache = FigureCache(60.0)
@@ -100,22 +110,58 @@ class FigureCache(Generic[T]):
         self.refresh = refresh
         self._values: dict[str, tuple[float, T]] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._refreshing: set[str] = set()
         self._guard = threading.Lock()
 
     def get(self, name: str, compute: Callable[[], T]) -> T:
-        """The value of ``name``: the kept one while fresh, else ``compute()`` (once)."""
+        """The value of ``name``: the kept one (refreshed behind it when stale), else
+        ``compute()``'s."""
+        if self.refresh <= 0:
+            return compute()
         found = self._values.get(name)
-        if found is not None and time.monotonic() - found[0] < self.refresh:
+        if found is not None:
+            if time.monotonic() - found[0] >= self.refresh:
+                self._refresh_behind(name, compute)
             return found[1]
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
-        with lock:  # one computes; the others wait here and take its value
+        with lock:  # the first one computes; the others wait here and take its value
             found = self._values.get(name)
-            if found is not None and time.monotonic() - found[0] < self.refresh:
+            if found is not None:
                 return found[1]
             value = compute()
             self._values[name] = (time.monotonic(), value)
             return value
+
+    def peek(self, name: str, compute: Callable[[], T]) -> T | None:
+        """The kept value of ``name`` (refreshed behind it when stale), or ``None``: never
+        waits and never computes in the caller's thread."""
+        if self.refresh <= 0:
+            return None
+        found = self._values.get(name)
+        if found is None:
+            return None
+        if time.monotonic() - found[0] >= self.refresh:
+            self._refresh_behind(name, compute)
+        return found[1]
+
+    def _refresh_behind(self, name: str, compute: Callable[[], T]) -> None:
+        with self._guard:
+            if name in self._refreshing:
+                return
+            self._refreshing.add(name)
+
+        def run() -> None:
+            try:
+                value = compute()
+                self._values[name] = (time.monotonic(), value)
+            except Exception:
+                log.exception("explorer: counting %r again failed; the old figures stay", name)
+            finally:
+                with self._guard:
+                    self._refreshing.discard(name)
+
+        threading.Thread(target=run, name=f"journeyfsm-explorer-{name}", daemon=True).start()
 
     def clear(self) -> None:
         """Forget every value (after a write the figures must show)."""

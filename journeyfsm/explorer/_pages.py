@@ -20,6 +20,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -141,14 +142,14 @@ class Explorer:
         return self.render(request, "error.html", status, heading=title, message=message)
 
     # -- shared reads ---------------------------------------------------------------
-    def stored_definitions(self) -> dict[str, int]:
+    def _read_names(self) -> dict[str, int]:
         store, tables = self.source.get()
+        with store.transaction(write=False) as tx:
+            return definitions_in_store(tx, tables)
 
-        def read() -> dict[str, int]:
-            with store.transaction(write=False) as tx:
-                return definitions_in_store(tx, tables)
-
-        return self.names.get("", read)
+    def stored_definitions(self) -> dict[str, int]:
+        """``{definition: journeys}`` of the store (kept as the overviews are)."""
+        return self.names.get("", self._read_names)
 
     def definition_arg(self, request: Request) -> str:
         name = text_arg(request, "definition")
@@ -181,43 +182,59 @@ class Explorer:
                 )
         return self.render(request, "home.html", definitions=rows)
 
-    def overview(self, request: Request) -> Response:
-        name = self.definition_arg(request)
+    def _count(self, name: str) -> dict[str, Any]:
+        """One definition's overview, counted, drawn and sorted (kept ``refresh`` s)."""
         store, tables = self.source.get()
         machine = self.machines.get(name)
+        order = machine.definition.funnel if machine is not None else ()
+        with store.transaction(write=False) as tx:
+            figures = funnel_figures(tx, tables, name, order)
+        view: dict[str, Any] = {
+            "figures": figures,
+            "funnel": None,
+            "diagram": None,
+            "chart": None,
+            "unknown": {},
+            "current": sorted(figures.current.items(), key=lambda kv: (-kv[1], kv[0])),
+            "moves": sorted(figures.moves.items(), key=lambda kv: (-kv[1], kv[0])),
+        }
+        if machine is not None:
+            d = machine.definition
+            funnel = funnel_of(figures, d)
+            view["funnel"] = funnel
+            view["diagram"] = Markup(to_svg(d, funnel=funnel))  # export escapes its text
+            view["chart"] = Markup(funnel_svg(funnel)) if d.funnel else None
+            view["unknown"] = {s: n for s, n in figures.current.items() if not d.has_stage(s)}
+        return view
 
-        def read() -> dict[str, Any]:
-            # counted, drawn and sorted once per refresh: a request renders the template
-            order = machine.definition.funnel if machine is not None else ()
-            with store.transaction(write=False) as tx:
-                figures = funnel_figures(tx, tables, name, order)
-            view: dict[str, Any] = {
-                "figures": figures,
-                "funnel": None,
-                "diagram": None,
-                "chart": None,
-                "unknown": {},
-                "current": sorted(figures.current.items(), key=lambda kv: (-kv[1], kv[0])),
-                "moves": sorted(figures.moves.items(), key=lambda kv: (-kv[1], kv[0])),
-            }
-            if machine is not None:
-                d = machine.definition
-                funnel = funnel_of(figures, d)
-                view["funnel"] = funnel
-                view["diagram"] = Markup(to_svg(d, funnel=funnel))  # export escapes its text
-                view["chart"] = Markup(funnel_svg(funnel)) if d.funnel else None
-                view["unknown"] = {s: n for s, n in figures.current.items() if not d.has_stage(s)}
-            return view
-
-        view = self.figures.get(name, read)
+    def _overview_page(self, request: Request, name: str, view: dict[str, Any]) -> Response:
         return self.render(
             request,
             "overview.html",
             name=name,
-            machine=machine,
+            machine=self.machines.get(name),
             refresh=self.figures.refresh,
             **view,
         )
+
+    def overview(self, request: Request) -> Response:
+        name = self.definition_arg(request)
+        return self._overview_page(
+            request, name, self.figures.get(name, partial(self._count, name))
+        )
+
+    def overview_kept(self, request: Request) -> Response | None:
+        """The overview from what is kept, touching no database (``None``: nothing kept
+        for this request, ask :meth:`overview`).  The event loop serves it: no thread."""
+        name = request.query_params.get("definition")
+        if not name or len(name) > MAX_TEXT or not self.source.ready:
+            return None
+        if name not in self.machines:
+            names = self.names.peek("", self._read_names)
+            if names is None or name not in names:
+                return None
+        view = self.figures.peek(name, partial(self._count, name))
+        return None if view is None else self._overview_page(request, name, view)
 
     def stage_list(self, request: Request) -> Response:
         name = self.definition_arg(request)

@@ -38,6 +38,11 @@ class StoreSource:
             self._tables = tables_of(store)
             self._store = store
 
+    @property
+    def ready(self) -> bool:
+        """Whether the store is open (a request needs no thread to open it)."""
+        return self._store is not None
+
     def get(self) -> tuple[Any, Tables]:
         if self._store is None:
             assert self._opener is not None
