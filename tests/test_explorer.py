@@ -603,3 +603,89 @@ def test_refresh_0_counts_on_every_request() -> None:
     cache: FigureCache[int] = FigureCache(0)
     calls = iter(range(1, 10))
     assert [cache.get("shop", lambda: next(calls)) for _ in range(3)] == [1, 2, 3]
+
+
+def test_a_postgres_store_of_an_older_schema_is_a_503_page_too() -> None:
+    from journeyfsm.stores import PostgresStore
+
+    store, close = postgres_store()
+    try:
+        prefix = store.prefix
+        with store.transaction() as tx:
+            tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = 1')
+        from explorer_support import pg_dsn
+
+        app = create_app(lambda: PostgresStore(pg_dsn(), prefix=prefix, max_size=2))
+        with client_of(app) as client:
+            old = client.get("/")
+            assert old.status_code == 503
+            assert "schema version 1" in html.unescape(old.text)
+            with store.transaction() as tx:
+                tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = 2')
+            assert client.get("/").status_code == 200
+        app.state.explorer.source.close()
+    finally:
+        close()
+
+
+def test_an_unexpected_failure_is_a_500_page_and_a_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from journeyfsm.explorer import _pages
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug in the explorer")
+
+    store, close = sqlite_store(tmp_path)
+    try:
+        monkeypatch.setattr(_pages, "definitions_in_store", broken)
+        with client_of(create_app(store)) as client:
+            page = client.get("/")
+        assert page.status_code == 500
+        assert "the traceback is in the server's log" in html.unescape(page.text)
+        assert "a bug in the explorer" not in page.text and "Traceback" not in page.text
+        assert "a bug in the explorer" in caplog.text
+    finally:
+        close()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("x=" + "a" * 20_000, "application/x-www-form-urlencoded", 413),
+        ('{"ids": "all"}', "application/json", 415),
+        ("ids=1,two&csrf=&token=", "application/x-www-form-urlencoded", 403),
+    ],
+)
+def test_a_requeue_post_that_is_not_the_form_is_refused(
+    tmp_path: Path, body: str, content_type: str, status: int
+) -> None:
+    store, close = sqlite_store(tmp_path)
+    try:
+        app = create_app(store, allow_writes=True, token=TOKEN)
+        with client_of(app) as client:
+            answer = client.portal.call(
+                lambda: client.http.post(
+                    "/outbox/requeue", content=body, headers={"content-type": content_type}
+                )
+            )
+        assert answer.status_code == status
+        assert answer.headers["content-type"].startswith("text/html")
+    finally:
+        close()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("10.1.2.3", False),
+    ],
+)
+def test_only_loopback_addresses_go_without_a_warning(host: str, loopback: bool) -> None:
+    from journeyfsm.cli._serve import _is_loopback
+
+    assert _is_loopback(host) is loopback
