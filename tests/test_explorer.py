@@ -689,3 +689,28 @@ def test_only_loopback_addresses_go_without_a_warning(host: str, loopback: bool)
     from journeyfsm.cli._serve import _is_loopback
 
     assert _is_loopback(host) is loopback
+
+
+def test_a_long_journey_shows_its_newest_thousand_moves(tmp_path: Path) -> None:
+    d = checkout_builder().build()
+    machine = JourneyMachine(d, clock=ManualClock(START))
+    journey = machine.start("loyal", at=START)
+    machine.fire(journey, "add_to_cart", at=START)
+    for n in range(1, 1101):
+        machine.fire(journey, "note", at=START + timedelta(minutes=n))
+    store, close = sqlite_store(tmp_path)
+    try:
+        JourneyService(machine, store).import_journeys([journey])
+        with client_of(create_app(store, definitions=[machine], clock=ManualClock(NOW))) as client:
+            page = client.get("/journey", definition="checkout", key="loyal")
+        assert page.status_code == 200
+        events = table(page.text, "history")[1:]
+        assert [int(r[0]) for r in events] == list(range(102, 1102))
+        assert "moves 1 to 101 are left out" in page.text
+        path = table(page.text, "path")[1:]
+        # every shown move is internal: one stay in cart, begun before the moves shown
+        assert [(r[0], r[1], r[2], r[5]) for r in path] == [
+            ("cart", "before the moves shown", "still here", "1000")
+        ]
+    finally:
+        close()

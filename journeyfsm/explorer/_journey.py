@@ -31,12 +31,13 @@ __all__ = ["Next", "Stay", "explain_trigger", "next_steps", "restore", "stays"]
 
 @attrs.frozen
 class Stay:
-    """One stay in a stage: when it began, when it ended (``None``: it goes on)."""
+    """One stay in a stage: when it began (``None``: before the moves shown), when it
+    ended (``None``: it goes on), and how long it lasted (``None``: not known)."""
 
     stage: str
-    entered_at: datetime
+    entered_at: datetime | None
     left_at: datetime | None
-    duration: timedelta
+    duration: timedelta | None
     left_by: str | None
     internal_moves: int
 
@@ -61,19 +62,27 @@ def stays(
     history: Sequence[HistoryEntry],
     definition: JourneyDefinition | None,
     now: datetime,
+    *,
+    earlier: bool = False,
 ) -> list[Stay]:
-    """The stays of the journey's path, oldest first; the last one is still going on."""
+    """The stays of the journey's path, oldest first; the last one is still going on.
+
+    ``earlier``: ``history`` is the newest part of the journey's moves, so the first stay
+    shown began before them (when, and how long it lasted, is not known here).
+    """
     out: list[Stay] = []
     stage = history[0].source if history else row.stage
-    since = row.started_at
+    since: datetime | None = None if earlier and history else row.started_at
     internal = 0
     for entry in history:
         if entry.dest == entry.source and not _reenters(definition, row, entry):
             internal += 1
             continue
-        out.append(Stay(stage, since, entry.at, entry.at - since, entry.trigger, internal))
+        took = None if since is None else entry.at - since
+        out.append(Stay(stage, since, entry.at, took, entry.trigger, internal))
         stage, since, internal = entry.dest, entry.at, 0
-    out.append(Stay(stage, since, None, max(now - since, timedelta(0)), None, internal))
+    took = None if since is None else max(now - since, timedelta(0))
+    out.append(Stay(stage, since, None, took, None, internal))
     return out
 
 

@@ -291,9 +291,12 @@ class Explorer:
                     others=others,
                     close=[c for c in close if c[0] == name],
                 )
+            # the newest HISTORY_LIMIT moves (seqs run 1..version without gaps)
+            first = max(0, row.version - HISTORY_LIMIT)
             history: list[HistoryEntry] = []
-            while len(history) < HISTORY_LIMIT:
-                page = tx.history(name, key, after=history[-1].seq if history else 0, limit=500)
+            while True:
+                after = history[-1].seq if history else first
+                page = tx.history(name, key, after=after, limit=500)
                 history.extend(page)
                 if len(page) < 500:
                     break
@@ -304,7 +307,7 @@ class Explorer:
         now = self.clock.now()
         machine = self.machines.get(name)
         definition = machine.definition if machine is not None else None
-        path = stays(row, history, definition, now)
+        path = stays(row, history, definition, now, earlier=first > 0)
         journey = restore(machine, row) if machine is not None else None
         steps = []
         explained = None
@@ -338,7 +341,7 @@ class Explorer:
             row=row,
             data=m.value(row.data),
             history=[(e, m.value(dict(e.meta)) if e.meta else None) for e in history],
-            history_cut=len(history) >= HISTORY_LIMIT,
+            history_cut=first,
             path=path,
             machine=machine,
             restore_problem=journey if isinstance(journey, str) else None,
