@@ -714,3 +714,21 @@ def test_a_long_journey_shows_its_newest_thousand_moves(tmp_path: Path) -> None:
         ]
     finally:
         close()
+
+
+def test_a_definition_stored_after_the_list_was_kept_is_found(tmp_path: Path) -> None:
+    store, close = sqlite_store(tmp_path)
+    try:
+        service = JourneyService(JourneyMachine(templates.aida()), store)
+        service.handle("c-1", "engage")
+        with client_of(create_app(store, refresh=3600)) as client:
+            assert client.get("/").status_code == 200  # the list is kept: aida only
+            JourneyService(JourneyMachine(checkout_builder().build()), store).handle(
+                "c-1", "add_to_cart"
+            )
+            page = client.get("/overview", definition="checkout")
+            home = client.get("/")
+        assert page.status_code == 200 and "checkout" in page.text
+        assert "checkout" not in rows_by_first(home.text, "definitions")  # kept an hour
+    finally:
+        close()

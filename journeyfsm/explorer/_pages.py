@@ -41,6 +41,7 @@ from ._overview import FigureCache, funnel_of
 from ._queries import (
     definitions_in_store,
     funnel_figures,
+    has_journeys,
     outbox_rows,
     search_keys,
     stage_keys,
@@ -115,6 +116,7 @@ class Explorer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # the templates ship with the package: no stat per request
         )
         self.env.globals.update(
             url=url, iso=_iso, pct=_pct, duration=human_duration, as_json=_json_text
@@ -151,9 +153,18 @@ class Explorer:
         """``{definition: journeys}`` of the store (kept as the overviews are)."""
         return self.names.get("", self._read_names)
 
+    def known(self, name: str) -> bool:
+        """Whether ``name`` is a loaded or a stored definition (one stored since the
+        kept list was read too: a primary-key probe, not a recount)."""
+        if name in self.machines or name in self.stored_definitions():
+            return True
+        store, tables = self.source.get()
+        with store.transaction(write=False) as tx:
+            return has_journeys(tx, tables, name)
+
     def definition_arg(self, request: Request) -> str:
         name = text_arg(request, "definition")
-        if name in self.machines or name in self.stored_definitions():
+        if self.known(name):
             return name
         known = sorted({*self.machines, *self.stored_definitions()})
         raise PageError(

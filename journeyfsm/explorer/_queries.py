@@ -39,6 +39,7 @@ __all__ = [
     "Tables",
     "definitions_in_store",
     "funnel_figures",
+    "has_journeys",
     "outbox_rows",
     "recent_keys",
     "search_keys",
@@ -301,3 +302,10 @@ def recent_keys(
             (definition, limit),
         )
     ]
+
+
+def has_journeys(tx: Any, t: Tables, definition: str) -> bool:
+    """Whether the store holds a journey of ``definition`` (one primary-key probe)."""
+    return bool(
+        _rows(tx, t, f"SELECT 1 FROM {t.journeys} WHERE definition = ? LIMIT 1", (definition,))
+    )

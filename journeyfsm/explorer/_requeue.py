@@ -55,7 +55,7 @@ async def requeue(explorer: Explorer, request: Request) -> Response:
 
 
 def _requeue(explorer: Explorer, name: str, ids: list[int] | None) -> int:
-    if not name or (name not in explorer.machines and name not in explorer.stored_definitions()):
+    if not name or not explorer.known(name):
         raise PageError(404, "No such definition", f"there is no definition {name!r} here")
     store, _ = explorer.source.get()
     with store.transaction() as tx:
