@@ -279,9 +279,11 @@ class Explorer:
             with store.transaction(write=False) as tx:
                 found = search_keys(tx, tables, text, limit=50)
         exact = [f for f in found if f[1] == text]
-        if len(exact) == 1 and len(found) == 1:
+        if len(exact) == 1:  # one journey has exactly this key: go there
             d, k, _ = exact[0]
-            return RedirectResponse(url("/journey", definition=d, key=k), status_code=303)
+            return RedirectResponse(
+                url("/journey", definition=d, key=k), status_code=303, headers=HEADERS
+            )
         return self.render(request, "search.html", q=text, found=found, limit=50)
 
     def journey(self, request: Request) -> Response:
