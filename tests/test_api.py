@@ -153,6 +153,7 @@ PUBLIC_MODULES = [
     "journeyfsm.contrib",
     "journeyfsm.contrib.sqlalchemy",
     "journeyfsm.contrib.django",
+    "journeyfsm.explorer",
     "journeyfsm.export",
     "journeyfsm.service",
     "journeyfsm.stores",

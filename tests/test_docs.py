@@ -35,6 +35,7 @@ EXECUTED = [
     "cookbook.md",
     "forecasts.md",
     "rules.md",
+    "explorer.md",
 ]
 
 
@@ -182,7 +183,16 @@ def test_semantics_hook_order_matches_the_runtime_theory_of_operation() -> None:
 
 @pytest.mark.parametrize(
     "page",
-    ["index.md", "tutorial.md", "semantics.md", "api.md", "service.md", "timeouts.md", "async.md"],
+    [
+        "index.md",
+        "tutorial.md",
+        "semantics.md",
+        "api.md",
+        "service.md",
+        "timeouts.md",
+        "async.md",
+        "explorer.md",
+    ],
 )
 def test_links_resolve(page: str) -> None:
     text = (DOCS / page).read_text(encoding="utf-8")

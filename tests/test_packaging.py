@@ -92,7 +92,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         *postgres,
         *(["pgserver"] if sys.version_info < (3, 13) else []),
     }
-    # [dev] is journeyfsm[test,bench,postgres,parquet,sqlalchemy,django,forecast,docs] plus the tools
+    # [dev] is journeyfsm[test,bench,postgres,parquet,sqlalchemy,django,forecast,docs,serve] plus the tools
     # (hatchling spells the extras out), pgserver among them: the suite runs the PostgreSQL
     # tests on a server it starts
     assert set(_requirements("dev")) == {
@@ -120,10 +120,13 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "django",  # [django]: journeyfsm.contrib.django and examples/django_shop
         "numpy",  # [forecast]: journeyfsm.analytics' conversion forecasts
         *_requirements("docs"),  # [docs]: the suite builds the site
+        "starlette",  # [serve]: journeyfsm.explorer (with jinja2 and uvicorn)
+        "jinja2",
     }
     assert sorted(_requirements("django")) == ["django"]
     assert sorted(_requirements("forecast")) == ["numpy"]
     assert sorted(_requirements("docs")) == ["furo", "myst-parser", "sphinx"]
+    assert sorted(_requirements("serve")) == ["jinja2", "starlette", "uvicorn"]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker.
+"""The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker, serve.
 
 Exit codes scripts can trust: 0 success, 1 problems found (the definition has problems,
 no such journey), 2 bad usage (unknown template, unreadable file, bad option,
@@ -13,6 +13,7 @@ text; errors still go to stderr as text, with the same exit codes.
     $ journeyfsm db init --db journeys.db
     $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine
     $ journeyfsm show customer-42 --db journeys.db --definition shop
+    $ journeyfsm serve --db journeys.db --mask email
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ._diagram import EPILOGS, DiagramUsageError, add_diagram_command
 from ._load import UsageError as _UsageError  # the name main() has always caught
 from ._load import load_definition, template
 from ._replay import add_replay_commands, load_target
+from ._serve import add_serve_command
 from ._store import CliUsageError, add_store_commands, show_journey
 
 __all__ = ["main"]
@@ -170,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     add_diagram_command(sub, _FORMAT)
     add_replay_commands(sub)
     add_funnel_command(sub, load_target)
+    add_serve_command(sub)
     return parser
 
 
