@@ -53,6 +53,7 @@ except ImportError as err:  # pragma: no cover - depends on the install
         "(and libpq, or 'psycopg[binary]')"
     ) from err
 
+from ._postgres_codec import tables_of
 from ._postgres_rows import PostgresTransaction
 
 __all__ = ["PostgresStore"]
@@ -136,7 +137,7 @@ class PostgresStore(StoreMethods):
         self._dsn = dsn
         self._host = connection
         self._local = threading.local()
-        self._t = {name: sql.Identifier(schema, f"{prefix}{name}") for name in _TABLES}
+        self._t = tables_of(schema, prefix, _TABLES)
         self._pool: ConnectionPool[Any] | None = None
         self._open(create_schema, min_size, max_size, connect_timeout)
 

@@ -61,6 +61,7 @@ except ImportError as err:  # pragma: no cover - depends on the install
         "(and libpq, or 'psycopg[binary]')"
     ) from err
 
+from ._postgres_codec import tables_of
 from ._postgres_rows_async import AsyncPostgresTransaction
 
 __all__ = ["AsyncPostgresStore"]
@@ -180,7 +181,7 @@ class AsyncPostgresStore(StoreMethods):
             self._local = _TaskLocal()
         else:
             self._local = threading.local()
-        self._t = {name: sql.Identifier(schema, f"{prefix}{name}") for name in _TABLES}
+        self._t = tables_of(schema, prefix, _TABLES)
         self._pool: AsyncConnectionPool[Any] | None = None
         if True:  # ASYNC
             self._options = (create_schema, min_size, max_size, connect_timeout)

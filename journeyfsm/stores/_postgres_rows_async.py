@@ -6,13 +6,12 @@ made by the store (schema and prefixed name, validated identifiers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .._errors import StoreError
@@ -29,6 +28,7 @@ from ._postgres_codec import JOURNEY_ARRAYS as _JOURNEY_ARRAYS
 from ._postgres_codec import JOURNEY_COLS as _JOURNEY_COLS
 from ._postgres_codec import ROW_COLS as _ROW_COLS
 from ._postgres_codec import ROW_COLS_J as _ROW_COLS_J
+from ._postgres_codec import Tables
 from ._postgres_codec import columns as _columns
 from ._postgres_codec import entry_of as _entry
 from ._postgres_codec import history_values as _history_values
@@ -41,17 +41,16 @@ __all__ = ["AsyncPostgresTransaction"]
 
 class AsyncPostgresTransaction(AsyncPostgresOutboxRows, AsyncPostgresBulkRows):
     """The rows of one transaction on ``conn``.  ``tables`` maps each table's name to its
-    ``sql.Identifier`` (schema and prefixed name): handed in by the store, so this module
-    never imports the store's (no import circle)."""
+    ``sql.Identifier`` (schema and prefixed name) and caches the statements composed with
+    them: handed in by the store, so this module never imports the store's (no import
+    circle)."""
 
-    def __init__(
-        self, conn: psycopg.AsyncConnection[Any], tables: Mapping[str, sql.Identifier]
-    ) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], tables: Tables) -> None:
         self.conn = conn
         self._t = tables
 
-    def _q(self, text: str, **tables: str) -> sql.Composed:
-        return sql.SQL(text).format(**{k: self._t[v] for k, v in tables.items()})
+    def _q(self, text: str, **tables: str) -> bytes:
+        return self._t.query(text, tables)
 
     def _atomic(self) -> AbstractAsyncContextManager[Any]:
         """What a write runs in.  Inside ``store.transaction()`` (a transaction, or a
@@ -204,7 +203,7 @@ class AsyncPostgresTransaction(AsyncPostgresOutboxRows, AsyncPostgresBulkRows):
         if found is None or found[0] != 1:  # the version check (or the new row) lost
             raise conflict(row.key, expected)
 
-    def _move_statement(self, decision: Decision) -> tuple[sql.Composed, list[Any]]:
+    def _move_statement(self, decision: Decision) -> tuple[bytes, list[Any]]:
         """A move's rows as one data-modifying CTE: the journey row (inserted, or updated
         where its version and fired timeouts are still the ones read), then its history
         entry, event id and outbox rows, each inserted only if the journey's write took
