@@ -8,11 +8,19 @@ time, 50 tasks over a pool of 10 connections, and the same statements as raw psy
 floor the store cannot go under: psycopg's own async cost).  The server is
 ``JOURNEYFSM_PG_DSN``, else a throw-away one (as ``benchmarks/run.py``'s figures).
 Not a figure of the table: a measurement to run by hand.
+
+Beside each wall time per event: the CPU this process spent per event (all its threads;
+asyncio runs on one, under the GIL), the CPU the PostgreSQL server's processes spent per
+event (read from /proc: the postmaster's children), and the WAL flushes per event
+(``pg_stat_wal.wal_sync``: below 1 when commits share a flush, group commit).  What bounds
+the 50-task throughput follows from them: one event costs at least ``client`` on the one
+core asyncio uses, and ``client + server`` over the machine's cores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -37,6 +45,52 @@ MACHINE = JourneyMachine(templates.aida())
 def _events() -> list[tuple[str, str]]:
     run = uuid.uuid4().hex[:8]
     return [(f"{run}-{i}", f"{run}/{i}") for i in range(N)]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids() -> list[int]:
+    """The PostgreSQL server's processes: its postmaster and the postmaster's children."""
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    pids = [postmaster]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _server_cpu() -> float:
+    """CPU seconds the server's processes have used (those alive now)."""
+    total = 0
+    for pid in _server_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / _TICK
+
+
+def _wal_syncs() -> int:
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        return int(conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0])  # type: ignore[index]
+
+
+def _costs(run: Callable[[], float]) -> tuple[float, float, float, float]:
+    """``run()``'s wall time per event, with the client's and the server's CPU per event
+    (µs) and the WAL flushes per event."""
+    cpu, server, syncs = time.process_time(), _server_cpu(), _wal_syncs()
+    wall = run()
+    client = (time.process_time() - cpu) / N * 1e6
+    return wall, client, (_server_cpu() - server) / N * 1e6, (_wal_syncs() - syncs) / N
 
 
 def sync_handle(prefix: str) -> float:
@@ -141,13 +195,18 @@ def main() -> None:
         "raw psycopg, sync": lambda: raw_sync(raw),
         "raw psycopg, async": lambda: asyncio.run(raw_async(raw)),
     }
-    got: dict[str, list[float]] = {name: [] for name in runs}
+    got: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in runs}
     for _ in range(ROUNDS):
         for name, run in runs.items():
-            got[name].append(run())
-    med: dict[str, Any] = {name: statistics.median(v) for name, v in got.items()}
+            got[name].append(_costs(run))
+    med: dict[str, Any] = {name: statistics.median(v[0] for v in got[name]) for name in got}
+    print(f"{'':36} {'wall':>6}  {'client CPU':>10} {'server CPU':>10} {'WAL flushes':>11}")
     for name, values in got.items():
-        print(f"{name:36} {med[name]:6.0f} us/event  {[round(v) for v in values]}")
+        client, server, syncs = (statistics.median(v[i] for v in values) for i in (1, 2, 3))
+        print(
+            f"{name:36} {med[name]:6.0f}  {client:10.0f} {server:10.0f} {syncs:11.2f}"
+            f"   us/event; walls {[round(v[0]) for v in values]}"
+        )
     one, many = med["async handle, one at a time"], med["async handle, 50 tasks, pool of 10"]
     print(f"async / sync handle, one at a time   {one / med['sync handle, one at a time']:.2f}x")
     print(

@@ -150,6 +150,9 @@ class AsyncJourneyService:
         #: the store's "is a transaction begun now inside the host's?" (stores on a host's
         #: connection answer it: see the transaction rule in docs/service.md)
         self._joins_host: Callable[[], bool] | None = getattr(store, "joins_host_transaction", None)
+        #: the store's "write this move's rows and commit them" (PostgreSQL: one statement
+        #: in autocommit), else ``store.transaction()`` and ``tx.write``
+        self._commit_move: Callable[[Decision], Any] | None = getattr(store, "commit_move", None)
 
     def _now(self) -> datetime:
         return ensure_utc(self._machine.clock.now(), what="the machine's clock")
@@ -202,8 +205,11 @@ class AsyncJourneyService:
                 decision = await self._decide(row, event, seen)
                 if not decision.writes:
                     return decision.result
-                async with self.store.transaction() as tx:
-                    await tx.write(decision)
+                if self._commit_move is not None:  # one statement where the store can
+                    await self._commit_move(decision)
+                else:
+                    async with self.store.transaction() as tx:
+                        await tx.write(decision)
             except ConcurrencyConflict as err:
                 if attempt == self.max_attempts:
                     raise ConcurrencyConflict(

@@ -39,6 +39,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .._errors import StoreError
+from ..service._core import Decision
 from ._base import SCHEMA_VERSION, check_prefix, schema_cache
 
 if True:  # ASYNC
@@ -286,6 +287,38 @@ class AsyncPostgresStore(StoreMethods):
                         await conn.set_autocommit(False)
             finally:
                 self._local.conn = None
+
+    async def commit_move(self, decision: Decision) -> None:
+        """Write one move's rows (as ``tx.write`` does) and commit them: what the service's
+        ``handle`` does once it has decided, outside a host's transaction.
+
+        A move without fired timeouts is ONE statement (tx.write), atomic on its own: it
+        runs in autocommit, on a pool connection or on a host's autocommit connection with
+        nothing open (the transaction rule's "own"), so the commit costs no BEGIN and
+        COMMIT round trips.  Anything else runs in ``store.transaction()``.
+        """
+        if True:  # ASYNC
+            if not self._opened:
+                raise StoreError(
+                    "AsyncPostgresStore is not open: `await store.open()` (or `async with "
+                    "store:`) once at start-up, before the service uses it"
+                )
+        alone = not decision.timeouts and getattr(self._local, "conn", None) is None
+        if alone and self._host is not None and self._host_state(self._host) == "own":
+            async with self._errors():
+                await AsyncPostgresTransaction(self._host, self._t).write(decision)
+            return
+        if not alone or self._host is not None:
+            async with self.transaction() as tx:
+                await tx.write(decision)
+            return
+        assert self._pool is not None
+        async with self._errors(), self._pool.connection() as conn:
+            await conn.set_autocommit(True)
+            try:
+                await AsyncPostgresTransaction(conn, self._t).write(decision)
+            finally:
+                await conn.set_autocommit(False)
 
     def joins_host_transaction(self) -> bool:
         """Whether a transaction begun now runs inside one the host commits (the

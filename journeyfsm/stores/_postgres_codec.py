@@ -56,16 +56,17 @@ class Tables(dict[str, sql.Identifier]):
 
     def __init__(self, schema: str, prefix: str, names: Sequence[str]) -> None:
         super().__init__((name, sql.Identifier(schema, f"{prefix}{name}")) for name in names)
-        self._composed: dict[str, bytes] = {}
+        self._composed: dict[tuple[object, ...], bytes] = {}
 
     def query(self, text: str, tables: Mapping[str, str]) -> bytes:
         """``text`` with each ``{placeholder}`` of ``tables`` replaced by that table's
-        quoted name; the same ``text`` must always come with the same ``tables``."""
-        found = self._composed.get(text)
+        quoted name."""
+        key = (text, *tables.items())
+        found = self._composed.get(key)
         if found is None:
             found = sql.SQL(text).format(**{k: self[v] for k, v in tables.items()}).as_bytes(None)
             if len(self._composed) < 1000:  # the texts are the code's: a bound, to be sure
-                self._composed[text] = found
+                self._composed[key] = found
         return found
 
 
