@@ -7,7 +7,8 @@ connection, a store and a service made per request (``SQLiteStore(connection=con
 ``PostgresStore(connection=conn)``, as a framework integration does), ``handle`` with an
 event id, then the host's commit; against the same transaction doing one bare
 ``INSERT ... ON CONFLICT DO UPDATE`` of a status row.  Each event moves a journey (keys
-in rotation, a two-stage toggle).  Prints the medians of alternating rounds, the ratio
+in rotation, a two-stage toggle), structlog configured as a production host does (JSON at
+INFO into a sink: each move logs ``journey.moved``).  Prints the medians of alternating rounds, the ratio
 (goals: PostgreSQL >= 0.8x the bare upsert, SQLite >= 1.0x) and the statements each
 runs per event between the host's BEGIN and COMMIT (counted with libpq's trace and
 sqlite3's trace callback).  The PostgreSQL server is ``JOURNEYFSM_PG_DSN``, else a
@@ -43,6 +44,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import psycopg
 from psycopg import pq
 
+from benchmarks.contenders import configure_host_logging
 from benchmarks.figures_service import pg_dsn
 from journeyfsm import JourneyBuilder, JourneyMachine, JourneyService
 from journeyfsm.stores import PostgresStore, SQLiteStore
@@ -276,6 +278,7 @@ def _race(
 
 
 def main() -> None:
+    configure_host_logging()  # production: structlog JSON at INFO into a sink, as figures do
     rows = [("PostgreSQL", postgres(), 0.8)]
     with tempfile.TemporaryDirectory() as folder:
         rows.append(("SQLite", sqlite(os.path.join(folder, "host.db")), 1.0))
