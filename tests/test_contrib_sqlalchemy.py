@@ -134,6 +134,28 @@ def test_tables_made_without_create_all_need_the_version_row(db: Database) -> No
     engine.dispose()
 
 
+def test_a_missing_schema_names_the_sqlalchemy_ways_to_create_it(db: Database) -> None:
+    engine = sa.create_engine(db.url)  # no create_all: the tables are missing
+    fixes = r"create_schema\(engine\).*metadata\.create_all\(engine\).*Alembic"
+    with Session(engine) as session, pytest.raises(StoreError, match=fixes) as caught:
+        JourneyService(shop_machine(), SessionStore(session, prefix=db.prefix)).get("c-1")
+    assert "no journeyfsm schema" in str(caught.value)
+    assert f"prefix={db.prefix!r}" in str(caught.value)
+
+    async def main() -> None:
+        aengine = create_async_engine(db.async_url)
+        try:
+            async with AsyncSession(aengine) as session:
+                store = AsyncSessionStore(session, prefix=db.prefix)
+                with pytest.raises(StoreError, match=fixes):
+                    await AsyncJourneyService(shop_machine(), store).get("c-1")
+        finally:
+            await aengine.dispose()
+
+    asyncio.run(main())
+    engine.dispose()
+
+
 def _differences(engine: sa.Engine, metadata: sa.MetaData, prefix: str) -> list[Any]:
     def ours(name: str | None, type_: str, parent: Any) -> bool:
         return type_ != "table" or bool(name and name.startswith(prefix))

@@ -34,9 +34,10 @@ from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
+from ..._errors import StoreError
 from ...stores import SQLiteStore, Store, StoreTransaction
 from ...stores._base import StoreMethods, check_prefix
-from ._bind import begin_immediate, check_dialect, needs_begin
+from ._bind import begin_immediate, check_dialect, needs_begin, schema_missing
 from ._tables import tables, write_schema_version
 
 __all__ = ["SessionStore"]
@@ -121,7 +122,13 @@ class SessionStore(StoreMethods):
         slot = ("journeyfsm.store", self.prefix, self.schema)
         store = cast("Store | None", proxied.info.get(slot))
         if store is None:
-            store = self._make(raw)
+            try:
+                store = self._make(raw)
+            except StoreError as err:
+                found = schema_missing(err, "SessionStore", self.prefix)
+                if found is err:
+                    raise
+                raise found from err
             proxied.info[slot] = store
         return store
 

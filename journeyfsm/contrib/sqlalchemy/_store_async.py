@@ -41,7 +41,7 @@ from ..._errors import StoreError
 from ...stores import AsyncStore, AsyncStoreTransaction, SQLiteStore, StoreTransaction
 from ...stores._async import _InlineStore
 from ...stores._base import check_prefix
-from ._bind import begin_immediate, check_dialect, needs_begin
+from ._bind import begin_immediate, check_dialect, needs_begin, schema_missing
 from ._tables import tables, write_schema_version
 
 __all__ = ["AsyncSessionStore"]
@@ -120,14 +120,20 @@ class AsyncSessionStore:
         store = cast("AsyncStore | None", proxied.info.get(slot))
         if store is None:
             driver: Any = proxied.driver_connection
-            if self.dialect == "sqlite":
-                store = await _AiosqliteStore.bind(driver, self.prefix)
-            else:
-                from ...stores import AsyncPostgresStore
+            try:
+                if self.dialect == "sqlite":
+                    store = await _AiosqliteStore.bind(driver, self.prefix)
+                else:
+                    from ...stores import AsyncPostgresStore
 
-                store = await AsyncPostgresStore(
-                    connection=driver, schema=self.schema or "public", prefix=self.prefix
-                ).open()
+                    store = await AsyncPostgresStore(
+                        connection=driver, schema=self.schema or "public", prefix=self.prefix
+                    ).open()
+            except StoreError as err:
+                found = schema_missing(err, "AsyncSessionStore", self.prefix)
+                if found is err:
+                    raise
+                raise found from err
             proxied.info[slot] = store
         return store
 
