@@ -102,6 +102,12 @@ class SessionStore(StoreMethods):
         self.schema = schema
         self.bind = bind
 
+    def joins_host_transaction(self) -> bool:
+        """Always ``True``: every journey transaction runs inside the session's, which the
+        host commits.  The service then reads, decides and writes an event in ONE journey
+        transaction (one savepoint), not a read and then a write."""
+        return True
+
     def connection(self) -> Connection:
         """The ``Connection`` of the session's current transaction (begun if none is),
         after a flush of the session's pending writes."""
