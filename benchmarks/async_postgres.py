@@ -8,11 +8,19 @@ time, 50 tasks over a pool of 10 connections, and the same statements as raw psy
 floor the store cannot go under: psycopg's own async cost).  The server is
 ``JOURNEYFSM_PG_DSN``, else a throw-away one (as ``benchmarks/run.py``'s figures).
 Not a figure of the table: a measurement to run by hand.
+
+Beside each wall time per event: the CPU this process spent per event (all its threads;
+asyncio runs on one, under the GIL), the CPU the PostgreSQL server's processes spent per
+event (read from /proc: the postmaster's children), and the WAL flushes per event
+(``pg_stat_wal.wal_sync``: below 1 when commits share a flush, group commit).  What bounds
+the 50-task throughput follows from them: one event costs at least ``client`` on the one
+core asyncio uses, and ``client + server`` over the machine's cores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -37,6 +45,53 @@ MACHINE = JourneyMachine(templates.aida())
 def _events() -> list[tuple[str, str]]:
     run = uuid.uuid4().hex[:8]
     return [(f"{run}-{i}", f"{run}/{i}") for i in range(N)]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids() -> list[int]:
+    """The PostgreSQL server's processes: its postmaster and the postmaster's children."""
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:  # its backend's parent
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        stat = Path(f"/proc/{backend}/stat").read_text()
+    postmaster = int(stat.rsplit(")", 1)[1].split()[1])
+    pids = [postmaster]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _server_cpu() -> float:
+    """CPU seconds the server's processes have used (those alive now)."""
+    total = 0
+    for pid in _server_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / _TICK
+
+
+def _wal_syncs() -> int:
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        return int(conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0])  # type: ignore[index]
+
+
+def _costs(run: Callable[[], float]) -> tuple[float, float, float, float]:
+    """``run()``'s wall time per event, with the client's and the server's CPU per event
+    (µs) and the WAL flushes per event."""
+    cpu, server, syncs = time.process_time(), _server_cpu(), _wal_syncs()
+    wall = run()
+    client = (time.process_time() - cpu) / N * 1e6
+    return wall, client, (_server_cpu() - server) / N * 1e6, (_wal_syncs() - syncs) / N
 
 
 def sync_handle(prefix: str) -> float:
@@ -67,14 +122,17 @@ async def async_handle(prefix: str, tasks: int) -> float:
     return took / N * 1e6
 
 
-_LOAD = (
-    "SELECT v, (SELECT max(seq) FROM {h} WHERE d = %s AND k = %s) FROM {j} WHERE d = %s AND k = %s"
+# the statements of one handle as the stores send them: one read (the row, its last seq
+# and the event id), then one data-modifying CTE in autocommit (journey, history, event id)
+_READ = (
+    "SELECT j.v, (SELECT max(seq) FROM {h} WHERE d = %(d)s AND k = %(k)s), (SELECT seq FROM "
+    "{e} WHERE d = %(d)s AND k = %(k)s AND e = %(e)s) FROM (SELECT 1) AS one LEFT JOIN {j} j "
+    "ON j.d = %(d)s AND j.k = %(k)s"
 )
-_SEEN = "SELECT seq FROM {e} WHERE d = %s AND k = %s AND e = %s"
-_WRITES = (
-    "INSERT INTO {j} VALUES (%s, %s, 1)",
-    "INSERT INTO {h} VALUES (%s, %s, 1)",
-    "INSERT INTO {e} VALUES (%s, %s, %s, 1)",
+_WRITE = (
+    "WITH j AS (INSERT INTO {j} VALUES (%(d)s, %(k)s, 1) ON CONFLICT DO NOTHING RETURNING 1), "
+    "h AS (INSERT INTO {h} SELECT %(d)s, %(k)s, 1 FROM j), "
+    "e AS (INSERT INTO {e} SELECT %(d)s, %(k)s, %(e)s, 1 FROM j) SELECT count(*) FROM j"
 )
 
 
@@ -92,35 +150,27 @@ def _raw_tables(prefix: str) -> dict[str, str]:
 
 
 def raw_sync(t: dict[str, str]) -> float:
-    """The statements of one handle (two reads in autocommit, one write transaction)."""
-    with psycopg.connect(pg_dsn()) as conn:
+    """The statements of one handle (one read, one write), in autocommit."""
+    read, write = _READ.format(**t), _WRITE.format(**t)
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
         events = _events()
         start = time.perf_counter()
         for key, event_id in events:
-            conn.autocommit = True
-            conn.execute(_LOAD.format(**t), ("a", key, "a", key)).fetchone()
-            conn.execute(_SEEN.format(**t), ("a", key, event_id)).fetchone()
-            conn.autocommit = False
-            with conn.transaction():
-                conn.execute(_WRITES[0].format(**t), ("a", key))
-                conn.execute(_WRITES[1].format(**t), ("a", key))
-                conn.execute(_WRITES[2].format(**t), ("a", key, event_id))
+            params = {"d": "a", "k": key, "e": event_id}
+            conn.execute(read, params).fetchone()
+            conn.execute(write, params).fetchone()
         return (time.perf_counter() - start) / N * 1e6
 
 
 async def raw_async(t: dict[str, str]) -> float:
-    async with await psycopg.AsyncConnection.connect(pg_dsn()) as conn:
+    read, write = _READ.format(**t), _WRITE.format(**t)
+    async with await psycopg.AsyncConnection.connect(pg_dsn(), autocommit=True) as conn:
         events = _events()
         start = time.perf_counter()
         for key, event_id in events:
-            await conn.set_autocommit(True)
-            await (await conn.execute(_LOAD.format(**t), ("a", key, "a", key))).fetchone()
-            await (await conn.execute(_SEEN.format(**t), ("a", key, event_id))).fetchone()
-            await conn.set_autocommit(False)
-            async with conn.transaction():
-                await conn.execute(_WRITES[0].format(**t), ("a", key))
-                await conn.execute(_WRITES[1].format(**t), ("a", key))
-                await conn.execute(_WRITES[2].format(**t), ("a", key, event_id))
+            params = {"d": "a", "k": key, "e": event_id}
+            await (await conn.execute(read, params)).fetchone()
+            await (await conn.execute(write, params)).fetchone()
         return (time.perf_counter() - start) / N * 1e6
 
 
@@ -141,13 +191,18 @@ def main() -> None:
         "raw psycopg, sync": lambda: raw_sync(raw),
         "raw psycopg, async": lambda: asyncio.run(raw_async(raw)),
     }
-    got: dict[str, list[float]] = {name: [] for name in runs}
+    got: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in runs}
     for _ in range(ROUNDS):
         for name, run in runs.items():
-            got[name].append(run())
-    med: dict[str, Any] = {name: statistics.median(v) for name, v in got.items()}
+            got[name].append(_costs(run))
+    med: dict[str, Any] = {name: statistics.median(v[0] for v in got[name]) for name in got}
+    print(f"{'':36} {'wall':>6}  {'client CPU':>10} {'server CPU':>10} {'WAL flushes':>11}")
     for name, values in got.items():
-        print(f"{name:36} {med[name]:6.0f} us/event  {[round(v) for v in values]}")
+        client, server, syncs = (statistics.median(v[i] for v in values) for i in (1, 2, 3))
+        print(
+            f"{name:36} {med[name]:6.0f}  {client:10.0f} {server:10.0f} {syncs:11.2f}"
+            f"   us/event; walls {[round(v[0]) for v in values]}"
+        )
     one, many = med["async handle, one at a time"], med["async handle, 50 tasks, pool of 10"]
     print(f"async / sync handle, one at a time   {one / med['sync handle, one at a time']:.2f}x")
     print(

@@ -12,7 +12,8 @@ JourneyService on the SQLite file DB and writes the outcome statuses to OUT.json
 KILL_POINT the process SIGKILLs itself while handling its N-th event (counted from 1):
 ``decided`` between the decision and the write transaction, ``in_write`` after the
 journey row was updated and before the history row (inside the transaction),
-``before_commit`` after every row was written, before COMMIT.
+``before_commit`` after every row was written, before COMMIT (on PostgreSQL the move is one
+statement in autocommit, so this point is past its commit).
 
 ``handle_many``: the same events through ``handle_many`` in batches of BATCH.  With a
 KILL_POINT the process SIGKILLs itself in its N-th batch write: ``in_write`` after the

@@ -183,3 +183,22 @@ def test_a_loop_that_ends_while_its_commit_runs_leaves_the_store_usable(tmp_path
 
     assert asyncio.run(again()) == "duplicate"  # the commit was under way: kept whole
     asyncio.run(store.close())
+
+
+def test_a_handle_reads_the_row_and_the_event_id_in_one_statement(tmp_path: Path) -> None:
+    _, store, service = _service(tmp_path)
+    seen: list[str] = []
+
+    async def main() -> tuple[str, str]:
+        await service.handle("c-1", "add_to_cart", event_id="e-1")
+        store._conn.set_trace_callback(seen.append)  # the worker is idle between calls
+        moved = await service.handle("c-1", "note", event_id="e-2")
+        again = await service.handle("c-1", "note", event_id="e-2")
+        store._conn.set_trace_callback(None)
+        return moved.status, again.status
+
+    assert asyncio.run(main()) == ("moved", "duplicate")
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 2  # one per handle: the row and the event id's seq together
+    assert all("event_ids" in s and "journeys" in s for s in reads)
+    asyncio.run(store.close())

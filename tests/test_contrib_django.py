@@ -257,6 +257,32 @@ def test_a_savepoint_rolled_back_inside_atomic_undoes_only_its_move(alias: str) 
     assert journey is not None and journey.data["cart"] == ["a"] and journey.version == 1
 
 
+def test_inside_atomic_an_event_is_one_store_transaction(alias: str) -> None:
+    customer = key()
+    svc = service("shop", using=alias)
+    store = svc.store
+    assert isinstance(store, DjangoStore) and not store.joins_host_transaction()
+    seen: list[bool] = []
+    enter = DjangoStore.transaction
+
+    def counted(self: DjangoStore, *, write: bool = True) -> Any:
+        seen.append(write)
+        return enter(self, write=write)
+
+    DjangoStore.transaction = counted  # type: ignore[method-assign]
+    try:
+        with transaction.atomic(using=alias):
+            assert store.joins_host_transaction()
+            assert svc.handle(customer, "add_to_cart", {"sku": "a"}, event_id="e-1").moved
+        assert seen == [True]  # read, decide and write in one (one savepoint)
+        seen.clear()
+        assert svc.handle(customer, "add_to_cart", {"sku": "b"}, event_id="e-2").moved
+        assert seen == [False, True]  # outside: a read, then the write's own atomic()
+    finally:
+        DjangoStore.transaction = enter  # type: ignore[method-assign]
+    assert other_connection_sees(alias, customer)
+
+
 def test_outside_atomic_each_event_commits_on_its_own(alias: str) -> None:
     customer = key()
     svc = service("shop", using=alias)

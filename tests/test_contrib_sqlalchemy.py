@@ -134,6 +134,28 @@ def test_tables_made_without_create_all_need_the_version_row(db: Database) -> No
     engine.dispose()
 
 
+def test_a_missing_schema_names_the_sqlalchemy_ways_to_create_it(db: Database) -> None:
+    engine = sa.create_engine(db.url)  # no create_all: the tables are missing
+    fixes = r"create_schema\(engine\).*metadata\.create_all\(engine\).*Alembic"
+    with Session(engine) as session, pytest.raises(StoreError, match=fixes) as caught:
+        JourneyService(shop_machine(), SessionStore(session, prefix=db.prefix)).get("c-1")
+    assert "no journeyfsm schema" in str(caught.value)
+    assert f"prefix={db.prefix!r}" in str(caught.value)
+
+    async def main() -> None:
+        aengine = create_async_engine(db.async_url)
+        try:
+            async with AsyncSession(aengine) as session:
+                store = AsyncSessionStore(session, prefix=db.prefix)
+                with pytest.raises(StoreError, match=fixes):
+                    await AsyncJourneyService(shop_machine(), store).get("c-1")
+        finally:
+            await aengine.dispose()
+
+    asyncio.run(main())
+    engine.dispose()
+
+
 def _differences(engine: sa.Engine, metadata: sa.MetaData, prefix: str) -> list[Any]:
     def ours(name: str | None, type_: str, parent: Any) -> bool:
         return type_ != "table" or bool(name and name.startswith(prefix))
@@ -432,6 +454,72 @@ def test_a_cancelled_async_handle_leaves_the_session_usable(db: Database) -> Non
                     await task
             await session.rollback()
             assert (await service.handle("c-1", "add_to_cart", event_id="last")).status == "moved"
+            await session.commit()
+        assert await _async_count(engine, db.tables.history) == 1
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+def test_an_aiosqlite_handle_is_two_hand_offs_to_aiosqlite_s_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from journeyfsm.contrib.sqlalchemy import _store_async
+
+    calls = [0]
+    queued = _store_async._queued
+
+    async def counted(aio: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return await queued(aio, fn, *args, **kwargs)
+
+    monkeypatch.setattr(_store_async, "_queued", counted)
+    db = Database("sqlite", tmp_path)
+
+    async def main() -> list[Any]:
+        engine = create_async_engine(db.async_url)
+        async with engine.begin() as conn:
+            await conn.run_sync(db.metadata.create_all)
+        seen: list[Any] = []
+        async with AsyncSession(engine) as session:
+            service = AsyncJourneyService(shop_machine(), AsyncSessionStore(session))
+            await service.handle("c-0", "add_to_cart", event_id="e-0")  # binds the store
+            for key, event_id in (("c-1", "e-1"), ("c-1", "e-1"), ("c-1", "e-2")):
+                before = calls[0]
+                outcome = await service.handle(key, "add_to_cart", event_id=event_id)
+                seen.append((outcome.status, calls[0] - before))
+            await session.commit()
+        assert await _async_count(engine, db.tables.history) == 3
+        await engine.dispose()
+        return seen
+
+    # begin + the one-statement read; the move's writes + the release (a duplicate: none)
+    assert asyncio.run(main()) == [("moved", 2), ("duplicate", 2), ("moved", 2)]
+
+
+def test_an_aiosqlite_transaction_that_fails_drops_only_its_own_deferred_work(
+    tmp_path: Path,
+) -> None:
+    db = Database("sqlite", tmp_path)
+
+    async def main() -> None:
+        engine = create_async_engine(db.async_url)
+        async with engine.begin() as conn:
+            await conn.run_sync(db.metadata.create_all)
+        async with AsyncSession(engine) as session:
+            store = AsyncSessionStore(session)
+            service = AsyncJourneyService(shop_machine(), store)
+            async with store.transaction() as outer:  # its begin deferred
+                with pytest.raises(ValueError):
+                    async with store.transaction():  # nested: fails before any call
+                        raise ValueError
+                # the outer's begin still ran, and its savepoint holds the nested move
+                assert (await service.handle("c-1", "add_to_cart", event_id="e-1")).moved
+                assert (await outer.load(service.definition, "c-1")) is not None
+                with pytest.raises(ValueError):
+                    async with store.transaction() as inner:
+                        await inner.write_many([])  # deferred, then dropped unrun
+                        raise ValueError
             await session.commit()
         assert await _async_count(engine, db.tables.history) == 1
         await engine.dispose()

@@ -4,8 +4,18 @@ The outbox delivers an effect at least once: a worker that dies after the e-mail
 out and before its row was marked done runs the effect again.  ``send_once`` makes that
 harmless: it looks the key up in ``sent_emails`` first (sent: nothing to do), sends,
 then records the key.  What is left is the window between the SMTP server's "250 OK"
-and that insert (milliseconds): a crash there sends the e-mail again, with the same
-``Idempotency-Key`` header and ``Message-ID``, so the receiving side can drop it.
+(its reply to the end of the message data: from then on the e-mail is the server's) and
+the commit of that insert (a pooled connection, one INSERT, COMMIT: milliseconds): a
+crash there sends the e-mail again, with the same ``Idempotency-Key`` header and
+``Message-ID``, so the receiving side can drop it.
+
+That window cannot be closed from the sending side: SMTP has no two-phase commit, so no
+order of "record" and "send" is atomic.  Recording the key before sending (a claim)
+only moves the window: a crash between the claim and the "250 OK" then loses the e-mail
+instead of sending it twice, at-most-once instead of at-least-once, which is the worse
+failure for a receipt.  Exactly once needs the receiver's help: it drops a second
+message with a ``Message-ID`` it has seen (mail servers and most mail APIs' idempotency
+keys do).
 """
 
 from __future__ import annotations

@@ -38,6 +38,9 @@ class _InlineStore:
     """An ``AsyncStore`` over a sync store whose calls are made inline, on the loop:
     right for a store that never waits (memory)."""
 
+    #: what ``transaction()`` yields around the sync store's transaction
+    _transaction_class: type[_Transaction] = _Transaction
+
     def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = asyncio.Lock()
@@ -72,7 +75,7 @@ class _InlineStore:
             cm = self._store.transaction(write=write)
             tx = await self._begin(cm)
             try:
-                yield _Transaction(self._call, tx)
+                yield self._transaction_class(self._call, tx)
             except BaseException as err:
                 await self._end(cm, err)
                 raise

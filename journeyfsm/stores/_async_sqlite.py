@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StoreError
+from ..service._core import JourneyRow
 from ..service._store_async import AsyncStoreTransaction
 from ._async_rows import _Transaction
 from ._sqlite import SQLiteStore
@@ -72,6 +73,7 @@ _READS = frozenset(
     getattr(SQLiteTransaction, name)
     for name in (
         "load",
+        "load_event",
         "definitions_of",
         "event_seq",
         "load_many",
@@ -413,7 +415,7 @@ class AsyncSQLiteStore:
         if outer is not None:  # joins the task's transaction: a savepoint
             await outer.enter_nested(write)
             try:
-                yield _Transaction(outer.call, _ROWS)
+                yield _SQLiteTransaction(outer.call, _ROWS)
             except BaseException as err:
                 await outer.exit_nested(err)
                 raise
@@ -427,7 +429,7 @@ class AsyncSQLiteStore:
             self._owner, self._current = task, _Tx(self, write)
             tx = self._current
             try:
-                yield _Transaction(tx.call, _ROWS)
+                yield _SQLiteTransaction(tx.call, _ROWS)
             except BaseException as err:
                 await tx.end(err)
                 raise
@@ -479,3 +481,21 @@ def _busy(err: sqlite3.OperationalError) -> bool:
 #: what ``_Transaction`` takes as its sync transaction: its methods, unbound, which
 #: ``_Tx.call`` applies to the rows object where the call runs
 _ROWS: Any = SQLiteTransaction
+
+
+class _SQLiteTransaction(_Transaction):
+    """An AsyncSQLiteStore's transaction: also ``load_event``, the journey's row and the
+    event id's seq in ONE statement (as the sync store reads them; the service uses it
+    where a transaction offers it), inline on the loop in a read transaction (``_ROWS``:
+    the method unbound, applied to the rows object where the call runs)."""
+
+    __slots__ = ()
+
+    async def load_event(
+        self, definition: str, key: str, event_id: str | None
+    ) -> tuple[JourneyRow | None, int | None]:
+        rows: Any = self._tx  # _ROWS: SQLiteTransaction, whose load_event it applies
+        found: tuple[JourneyRow | None, int | None] = await self._call(
+            rows.load_event, definition, key, event_id
+        )
+        return found

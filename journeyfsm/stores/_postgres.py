@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._errors import StoreError
+from ..service._core import Decision
 from ._base import SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
 
 try:
@@ -53,6 +54,7 @@ except ImportError as err:  # pragma: no cover - depends on the install
         "(and libpq, or 'psycopg[binary]')"
     ) from err
 
+from ._postgres_codec import tables_of
 from ._postgres_rows import PostgresTransaction
 
 __all__ = ["PostgresStore"]
@@ -136,7 +138,7 @@ class PostgresStore(StoreMethods):
         self._dsn = dsn
         self._host = connection
         self._local = threading.local()
-        self._t = {name: sql.Identifier(schema, f"{prefix}{name}") for name in _TABLES}
+        self._t = tables_of(schema, prefix, _TABLES)
         self._pool: ConnectionPool[Any] | None = None
         self._open(create_schema, min_size, max_size, connect_timeout)
 
@@ -205,6 +207,32 @@ class PostgresStore(StoreMethods):
                         conn.set_autocommit(False)
             finally:
                 self._local.conn = None
+
+    def commit_move(self, decision: Decision) -> None:
+        """Write one move's rows (as ``tx.write`` does) and commit them: what the service's
+        ``handle`` does once it has decided, outside a host's transaction.
+
+        A move without fired timeouts is ONE statement (tx.write), atomic on its own: it
+        runs in autocommit, on a pool connection or on a host's autocommit connection with
+        nothing open (the transaction rule's "own"), so the commit costs no BEGIN and
+        COMMIT round trips.  Anything else runs in ``store.transaction()``.
+        """
+        alone = not decision.timeouts and getattr(self._local, "conn", None) is None
+        if alone and self._host is not None and self._host_state(self._host) == "own":
+            with self._errors():
+                PostgresTransaction(self._host, self._t).write(decision)
+            return
+        if not alone or self._host is not None:
+            with self.transaction() as tx:
+                tx.write(decision)
+            return
+        assert self._pool is not None
+        with self._errors(), self._pool.connection() as conn:
+            conn.set_autocommit(True)
+            try:
+                PostgresTransaction(conn, self._t).write(decision)
+            finally:
+                conn.set_autocommit(False)
 
     def joins_host_transaction(self) -> bool:
         """Whether a transaction begun now runs inside one the host commits (the

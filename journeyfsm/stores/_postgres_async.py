@@ -39,6 +39,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .._errors import StoreError
+from ..service._core import Decision
 from ._base import SCHEMA_VERSION, check_prefix, schema_cache
 
 if True:  # ASYNC
@@ -61,6 +62,7 @@ except ImportError as err:  # pragma: no cover - depends on the install
         "(and libpq, or 'psycopg[binary]')"
     ) from err
 
+from ._postgres_codec import tables_of
 from ._postgres_rows_async import AsyncPostgresTransaction
 
 __all__ = ["AsyncPostgresStore"]
@@ -180,7 +182,7 @@ class AsyncPostgresStore(StoreMethods):
             self._local = _TaskLocal()
         else:
             self._local = threading.local()
-        self._t = {name: sql.Identifier(schema, f"{prefix}{name}") for name in _TABLES}
+        self._t = tables_of(schema, prefix, _TABLES)
         self._pool: AsyncConnectionPool[Any] | None = None
         if True:  # ASYNC
             self._options = (create_schema, min_size, max_size, connect_timeout)
@@ -285,6 +287,38 @@ class AsyncPostgresStore(StoreMethods):
                         await conn.set_autocommit(False)
             finally:
                 self._local.conn = None
+
+    async def commit_move(self, decision: Decision) -> None:
+        """Write one move's rows (as ``tx.write`` does) and commit them: what the service's
+        ``handle`` does once it has decided, outside a host's transaction.
+
+        A move without fired timeouts is ONE statement (tx.write), atomic on its own: it
+        runs in autocommit, on a pool connection or on a host's autocommit connection with
+        nothing open (the transaction rule's "own"), so the commit costs no BEGIN and
+        COMMIT round trips.  Anything else runs in ``store.transaction()``.
+        """
+        if True:  # ASYNC
+            if not self._opened:
+                raise StoreError(
+                    "AsyncPostgresStore is not open: `await store.open()` (or `async with "
+                    "store:`) once at start-up, before the service uses it"
+                )
+        alone = not decision.timeouts and getattr(self._local, "conn", None) is None
+        if alone and self._host is not None and self._host_state(self._host) == "own":
+            async with self._errors():
+                await AsyncPostgresTransaction(self._host, self._t).write(decision)
+            return
+        if not alone or self._host is not None:
+            async with self.transaction() as tx:
+                await tx.write(decision)
+            return
+        assert self._pool is not None
+        async with self._errors(), self._pool.connection() as conn:
+            await conn.set_autocommit(True)
+            try:
+                await AsyncPostgresTransaction(conn, self._t).write(decision)
+            finally:
+                await conn.set_autocommit(False)
 
     def joins_host_transaction(self) -> bool:
         """Whether a transaction begun now runs inside one the host commits (the

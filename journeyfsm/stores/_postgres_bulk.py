@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .._errors import StoreError
@@ -35,7 +34,7 @@ class PostgresBulkRows:
 
     conn: psycopg.Connection[Any]
 
-    def _q(self, text: str, **tables: str) -> sql.Composed:
+    def _q(self, text: str, **tables: str) -> bytes:
         raise NotImplementedError  # pragma: no cover - PostgresTransaction defines it
 
     def claim_due_batch(

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .._errors import StoreError
@@ -33,7 +32,7 @@ class AsyncPostgresBulkRows:
 
     conn: psycopg.AsyncConnection[Any]
 
-    def _q(self, text: str, **tables: str) -> sql.Composed:
+    def _q(self, text: str, **tables: str) -> bytes:
         raise NotImplementedError  # pragma: no cover - AsyncPostgresTransaction defines it
 
     async def claim_due_batch(

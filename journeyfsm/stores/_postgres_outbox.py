@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from ._base import OutboxItem, OutboxStatus
 
@@ -27,7 +26,7 @@ class PostgresOutboxRows:
 
     conn: psycopg.Connection[Any]
 
-    def _q(self, text: str, **tables: str) -> sql.Composed:
+    def _q(self, text: str, **tables: str) -> bytes:
         raise NotImplementedError  # pragma: no cover - PostgresTransaction defines it
 
     _COLS = (

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from ._base import OutboxItem, OutboxStatus
 
@@ -25,7 +24,7 @@ class AsyncPostgresOutboxRows:
 
     conn: psycopg.AsyncConnection[Any]
 
-    def _q(self, text: str, **tables: str) -> sql.Composed:
+    def _q(self, text: str, **tables: str) -> bytes:
         raise NotImplementedError  # pragma: no cover - AsyncPostgresTransaction defines it
 
     _COLS = (

@@ -6,13 +6,12 @@ made by the store (schema and prefixed name, validated identifiers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .._errors import StoreError
@@ -29,6 +28,7 @@ from ._postgres_codec import JOURNEY_ARRAYS as _JOURNEY_ARRAYS
 from ._postgres_codec import JOURNEY_COLS as _JOURNEY_COLS
 from ._postgres_codec import ROW_COLS as _ROW_COLS
 from ._postgres_codec import ROW_COLS_J as _ROW_COLS_J
+from ._postgres_codec import Tables
 from ._postgres_codec import columns as _columns
 from ._postgres_codec import entry_of as _entry
 from ._postgres_codec import history_values as _history_values
@@ -41,17 +41,16 @@ __all__ = ["AsyncPostgresTransaction"]
 
 class AsyncPostgresTransaction(AsyncPostgresOutboxRows, AsyncPostgresBulkRows):
     """The rows of one transaction on ``conn``.  ``tables`` maps each table's name to its
-    ``sql.Identifier`` (schema and prefixed name): handed in by the store, so this module
-    never imports the store's (no import circle)."""
+    ``sql.Identifier`` (schema and prefixed name) and caches the statements composed with
+    them: handed in by the store, so this module never imports the store's (no import
+    circle)."""
 
-    def __init__(
-        self, conn: psycopg.AsyncConnection[Any], tables: Mapping[str, sql.Identifier]
-    ) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], tables: Tables) -> None:
         self.conn = conn
         self._t = tables
 
-    def _q(self, text: str, **tables: str) -> sql.Composed:
-        return sql.SQL(text).format(**{k: self._t[v] for k, v in tables.items()})
+    def _q(self, text: str, **tables: str) -> bytes:
+        return self._t.query(text, tables)
 
     def _atomic(self) -> AbstractAsyncContextManager[Any]:
         """What a write runs in.  Inside ``store.transaction()`` (a transaction, or a
@@ -182,79 +181,15 @@ class AsyncPostgresTransaction(AsyncPostgresOutboxRows, AsyncPostgresBulkRows):
         if decision.timeouts:  # the timeouts that fired before the event: one batch
             await self.write_many([decision])
             return
-        row, entry = decision.journey, decision.history
+        row = decision.journey
         if row is None:
             return
-        ex = self.conn.execute
-        values = _journey_values(row)[2:]
+        statement, params = self._move_statement(decision)
         expected = decision.expected_version
         try:
-            async with self._atomic():
-                if expected is None:
-                    await ex(
-                        self._q(
-                            "INSERT INTO {j} ("
-                            + _JOURNEY_COLS
-                            + ") VALUES ("
-                            + ", ".join(["%s"] * 12)
-                            + ")",
-                            j="journeys",
-                        ),
-                        _journey_values(row),
-                    )
-                else:
-                    cur = await ex(
-                        self._q(
-                            "UPDATE {j} SET definition_version = %s, stage = %s, data = %s, "
-                            "version = %s, entered_at = %s, updated_at = %s, started_at = %s, "
-                            "entry_seq = %s, timeouts_fired = %s, next_due = %s "
-                            "WHERE definition = %s AND key = %s AND version = %s "
-                            "AND timeouts_fired = %s",
-                            j="journeys",
-                        ),
-                        (*values, row.definition, row.key, expected, decision.expected_fired),
-                    )
-                    if cur.rowcount != 1:
-                        raise conflict(row.key, expected)
-                if entry is None:  # a timeout that fired without a move: the clock only
-                    return
-                await ex(
-                    self._q(
-                        "INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
-                        "event_id, meta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        h="history",
-                    ),
-                    _history_values(decision),
-                )
-                ids = decision.event_id
-                if ids is not None:
-                    await ex(
-                        self._q(
-                            "INSERT INTO {e} (definition, key, event_id, seq, committed_at) "
-                            "VALUES (%s, %s, %s, %s, %s)",
-                            e="event_ids",
-                        ),
-                        (ids.definition, ids.key, ids.event_id, ids.seq, ids.committed_at),
-                    )
-                for out in decision.outbox:
-                    await ex(
-                        self._q(
-                            "INSERT INTO {o} (definition, key, seq, effect, idempotency_key, "
-                            "call, status, attempts, available_at, created_at) "
-                            "VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s)",
-                            o="outbox",
-                        ),
-                        (
-                            out.definition,
-                            out.key,
-                            out.seq,
-                            out.effect,
-                            out.idempotency_key,
-                            Jsonb(out.call),
-                            decision.now,
-                            decision.now,
-                        ),
-                    )
+            # ONE statement (a data-modifying CTE): atomic on its own, so no savepoint or
+            # transaction is needed around it, and one round trip instead of four
+            found = await (await self.conn.execute(statement, params)).fetchone()
         except psycopg.errors.UniqueViolation as err:
             raise conflict(row.key, expected, str(err).splitlines()[0]) from err
         except psycopg.DataError as err:
@@ -265,6 +200,84 @@ class AsyncPostgresTransaction(AsyncPostgresOutboxRows, AsyncPostgresBulkRows):
                 table="journeys",
                 key=row.key,
             ) from err
+        if found is None or found[0] != 1:  # the version check (or the new row) lost
+            raise conflict(row.key, expected)
+
+    def _move_statement(self, decision: Decision) -> tuple[bytes, list[Any]]:
+        """A move's rows as one data-modifying CTE: the journey row (inserted, or updated
+        where its version and fired timeouts are still the ones read), then its history
+        entry, event id and outbox rows, each inserted only if the journey's write took
+        (``FROM j``).  The statement returns how many journey rows it wrote: 0 is a lost
+        race, and then nothing else was written either."""
+        row, entry = decision.journey, decision.history
+        assert row is not None
+        expected = decision.expected_version
+        params: list[Any]
+        if expected is None:
+            # ON CONFLICT DO NOTHING: a journey another writer created first is a count
+            # of 0, not an error (which would abort the host's transaction)
+            parts = [
+                "WITH j AS (INSERT INTO {j} ("
+                + _JOURNEY_COLS
+                + ") VALUES ("
+                + ", ".join(["%s"] * 12)
+                + ") ON CONFLICT DO NOTHING RETURNING 1)"
+            ]
+            params = list(_journey_values(row))
+        else:
+            parts = [
+                "WITH j AS (UPDATE {j} SET definition_version = %s, stage = %s, data = %s, "
+                "version = %s, entered_at = %s, updated_at = %s, started_at = %s, "
+                "entry_seq = %s, timeouts_fired = %s, next_due = %s "
+                "WHERE definition = %s AND key = %s AND version = %s "
+                "AND timeouts_fired = %s RETURNING 1)"
+            ]
+            params = [
+                *_journey_values(row)[2:],
+                row.definition,
+                row.key,
+                expected,
+                decision.expected_fired,
+            ]
+        if entry is not None:  # None: a timeout that fired without a move, the clock only
+            parts.append(
+                ", h AS (INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
+                "event_id, meta) SELECT %s::text, %s::text, %s::int, %s::text, %s::text, "
+                "%s::text, %s::timestamptz, %s::text, %s::jsonb FROM j)"
+            )
+            params.extend(_history_values(decision))
+            ids = decision.event_id
+            if ids is not None:
+                parts.append(
+                    ", e AS (INSERT INTO {e} (definition, key, event_id, seq, committed_at) "
+                    "SELECT %s::text, %s::text, %s::text, %s::int, %s::timestamptz FROM j)"
+                )
+                params.extend((ids.definition, ids.key, ids.event_id, ids.seq, ids.committed_at))
+            if decision.outbox:
+                parts.append(
+                    ", o AS (INSERT INTO {o} (definition, key, seq, effect, idempotency_key, "
+                    "call, status, attempts, available_at, created_at) "
+                    "SELECT v.*, 'pending', 0, %s::timestamptz, %s::timestamptz FROM j, (VALUES "
+                    + ", ".join(
+                        ["(%s::text, %s::text, %s::int, %s::text, %s::text, %s::jsonb)"]
+                        * len(decision.outbox)
+                    )
+                    + ") AS v)"
+                )
+                params.extend((decision.now, decision.now))
+                for out in decision.outbox:
+                    params.extend(
+                        (
+                            out.definition,
+                            out.key,
+                            out.seq,
+                            out.effect,
+                            out.idempotency_key,
+                            Jsonb(out.call),
+                        )
+                    )
+        parts.append(" SELECT count(*)::int FROM j")
+        return self._q("".join(parts), j="journeys", h="history", e="event_ids", o="outbox"), params
 
     async def write_many(self, decisions: Sequence[Decision]) -> None:
         writes = chain(decisions)

@@ -116,7 +116,8 @@ class SQLiteStore(StoreMethods):
         # when the store is garbage-collected
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
-        weakref.finalize(self, _close_all, self._opened, self._opened_lock)
+        if connection is None:  # a store on a host's connection opens none
+            weakref.finalize(self, _close_all, self._opened, self._opened_lock)
         self._t = {name: f'"{prefix}{name}"' for name in (*_TABLES, "schema_version")}
         self._w = write_statements(self._t)
         #: the lock probe of a host's transaction: takes the write lock, writes nothing

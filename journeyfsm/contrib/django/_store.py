@@ -123,6 +123,12 @@ class DjangoStore(StoreMethods):
             f"DjangoStore runs on SQLite and PostgreSQL; database {self.using!r} is {conn.vendor}"
         )
 
+    def joins_host_transaction(self) -> bool:
+        """Whether a store transaction begun now runs inside the caller's
+        ``transaction.atomic()`` block (which commits it): the service then reads, decides
+        and writes an event in ONE store transaction (one savepoint)."""
+        return bool(connections[self.using].in_atomic_block)
+
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:
         """One store transaction on the current thread's connection (see the class).

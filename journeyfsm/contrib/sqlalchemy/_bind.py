@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..._errors import StoreError
 
-__all__ = ["SUPPORTED", "check_dialect", "needs_begin", "sqlite_begin_immediate"]
+__all__ = [
+    "SUPPORTED",
+    "check_dialect",
+    "needs_begin",
+    "schema_missing",
+    "sqlite_begin_immediate",
+]
 
 #: (dialect, driver) pairs each store runs on
 SUPPORTED = {
@@ -41,6 +47,25 @@ def check_dialect(dialect: Dialect, *, is_async: bool, who: str) -> str:
             "create_engine('postgresql+psycopg://user@host/db') (psycopg 3; psycopg2 is "
             "not supported)"
         )
+    )
+
+
+def schema_missing(err: StoreError, who: str, prefix: str) -> StoreError:
+    """A store's "no journeyfsm schema" / "older schema" error, told the SQLAlchemy way:
+    the fix is the host's own schema tooling, not the store's ``create_schema=True``.
+    Any other ``StoreError`` is returned as it is."""
+    text = str(err)
+    if err.table != "schema_version" or "create_schema" not in text:
+        return err
+    found = text.split(";", 1)[0]  # what the store found (no table, an older version)
+    return StoreError(
+        f"{who}: {found}; create the tables with SQLAlchemy: "
+        "journeyfsm.contrib.sqlalchemy.create_schema(engine) once, or "
+        f"tables(metadata, prefix={prefix!r}) on your MetaData and then "
+        "metadata.create_all(engine), or an Alembic migration of that metadata "
+        "(alembic revision --autogenerate, then write_schema_version(op.get_bind()) after "
+        "its op.create_table calls)",
+        table="schema_version",
     )
 
 

@@ -34,9 +34,10 @@ from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
+from ..._errors import StoreError
 from ...stores import SQLiteStore, Store, StoreTransaction
 from ...stores._base import StoreMethods, check_prefix
-from ._bind import begin_immediate, check_dialect, needs_begin
+from ._bind import begin_immediate, check_dialect, needs_begin, schema_missing
 from ._tables import tables, write_schema_version
 
 __all__ = ["SessionStore"]
@@ -101,6 +102,12 @@ class SessionStore(StoreMethods):
         self.schema = schema
         self.bind = bind
 
+    def joins_host_transaction(self) -> bool:
+        """Always ``True``: every journey transaction runs inside the session's, which the
+        host commits.  The service then reads, decides and writes an event in ONE journey
+        transaction (one savepoint), not a read and then a write."""
+        return True
+
     def connection(self) -> Connection:
         """The ``Connection`` of the session's current transaction (begun if none is),
         after a flush of the session's pending writes."""
@@ -121,7 +128,13 @@ class SessionStore(StoreMethods):
         slot = ("journeyfsm.store", self.prefix, self.schema)
         store = cast("Store | None", proxied.info.get(slot))
         if store is None:
-            store = self._make(raw)
+            try:
+                store = self._make(raw)
+            except StoreError as err:
+                found = schema_missing(err, "SessionStore", self.prefix)
+                if found is err:
+                    raise
+                raise found from err
             proxied.info[slot] = store
         return store
 

@@ -10,9 +10,10 @@ there depends on the driver:
   as SQLAlchemy's are.
 - **SQLite (aiosqlite)**: aiosqlite keeps its ``sqlite3`` connection on a thread of its
   own and runs every call there, in order, from one queue.  The store's work goes
-  through that same queue: each call of a journey transaction (``BEGIN``, a read, the
-  move's writes, ``RELEASE``) is one function queued to aiosqlite's thread, where the
-  sync ``SQLiteStore(connection=...)`` runs it on the real ``sqlite3`` connection.  So
+  through that same queue: the calls of a journey transaction (its begin with its first
+  read, the move's writes with its ``RELEASE``: two hand-offs a ``handle``) are functions
+  queued to aiosqlite's thread, where the sync ``SQLiteStore(connection=...)`` runs them
+  on the real ``sqlite3`` connection.  So
   the connection is only ever used by aiosqlite's thread, one call at a time,
   SQLAlchemy's calls and the store's in the order they were awaited; the event loop
   waits for none of them (a busy database waits on that thread).  The alternative,
@@ -28,6 +29,7 @@ there depends on the driver:
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -38,10 +40,13 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ..._errors import StoreError
+from ...service._core import JourneyRow
 from ...stores import AsyncStore, AsyncStoreTransaction, SQLiteStore, StoreTransaction
 from ...stores._async import _InlineStore
+from ...stores._async_rows import _Transaction
 from ...stores._base import check_prefix
-from ._bind import begin_immediate, check_dialect, needs_begin
+from ...stores._sqlite_rows import SQLiteTransaction
+from ._bind import begin_immediate, check_dialect, needs_begin, schema_missing
 from ._tables import tables, write_schema_version
 
 __all__ = ["AsyncSessionStore"]
@@ -102,6 +107,12 @@ class AsyncSessionStore:
         self.schema = schema
         self.bind = bind
 
+    def joins_host_transaction(self) -> bool:
+        """Always ``True``: every journey transaction runs inside the session's, which the
+        host commits.  The service then reads, decides and writes an event in ONE journey
+        transaction (one savepoint), not a read and then a write."""
+        return True
+
     async def connection(self) -> AsyncConnection:
         """The ``AsyncConnection`` of the session's current transaction (begun if none
         is), after a flush of the session's pending writes."""
@@ -120,14 +131,20 @@ class AsyncSessionStore:
         store = cast("AsyncStore | None", proxied.info.get(slot))
         if store is None:
             driver: Any = proxied.driver_connection
-            if self.dialect == "sqlite":
-                store = await _AiosqliteStore.bind(driver, self.prefix)
-            else:
-                from ...stores import AsyncPostgresStore
+            try:
+                if self.dialect == "sqlite":
+                    store = await _AiosqliteStore.bind(driver, self.prefix)
+                else:
+                    from ...stores import AsyncPostgresStore
 
-                store = await AsyncPostgresStore(
-                    connection=driver, schema=self.schema or "public", prefix=self.prefix
-                ).open()
+                    store = await AsyncPostgresStore(
+                        connection=driver, schema=self.schema or "public", prefix=self.prefix
+                    ).open()
+            except StoreError as err:
+                found = schema_missing(err, "AsyncSessionStore", self.prefix)
+                if found is err:
+                    raise
+                raise found from err
             proxied.info[slot] = store
         return store
 
@@ -168,14 +185,51 @@ def _is_sync_bind(bind: object) -> bool:
     return isinstance(bind, (Session, Connection))
 
 
+class _EventTransaction(_Transaction):
+    """A transaction of ``_AiosqliteStore``: also ``load_event`` (the row and the event
+    id's seq in one statement, one hand-off)."""
+
+    __slots__ = ()
+
+    async def load_event(
+        self, definition: str, key: str, event_id: str | None
+    ) -> tuple[JourneyRow | None, int | None]:
+        rows: Any = self._tx  # the store's SQLiteTransaction
+        found: tuple[JourneyRow | None, int | None] = await self._call(
+            rows.load_event, definition, key, event_id
+        )
+        return found
+
+
 class _AiosqliteStore(_InlineStore):
     """The ``AsyncStore`` of one aiosqlite connection: a ``SQLiteStore`` on the host's
-    ``sqlite3`` connection, every call of it queued to aiosqlite's thread."""
+    ``sqlite3`` connection, its calls queued to aiosqlite's thread.
+
+    Few hand-offs: each one is a wake-up of aiosqlite's thread and of the loop (~50-130 µs
+    each here), so work that returns nothing is deferred and rides along with the next
+    call that must go there.  A transaction's begin (the savepoint, or ``BEGIN
+    IMMEDIATE``) is queued with its first read, and its writes (``write``,
+    ``write_many``) with its end (``RELEASE``).  A ``handle`` is then two hand-offs: the
+    begin and the one-statement read of the row and the event id; the move's writes and
+    the release.  A buffered write's error (``ConcurrencyConflict``) is raised at the end
+    of the ``async with`` block, whose work it rolls back; a block that raises drops its
+    buffered work unrun.
+    """
 
     def __init__(self, aio: Any, sync: SQLiteStore) -> None:
         super().__init__(sync)
         self._aio = aio
         self._raw: sqlite3.Connection = sync._host  # type: ignore[assignment]
+        #: the rows object every transaction's calls run on (SQLiteStore(connection=...)
+        #: yields an equal one for each of its transactions)
+        self._rows = SQLiteTransaction(self._raw, sync._t, sync._w)
+        #: work deferred to the next hand-off, in order, with the store transaction
+        #: (context manager) it belongs to
+        self._deferred: list[tuple[object, Callable[[], object]]] = []
+        #: the store transactions entered on aiosqlite's thread (touched there only)
+        self._entered: list[object] = []
+
+    _transaction_class = _EventTransaction
 
     @classmethod
     async def bind(cls, aio: Any, prefix: str) -> _AiosqliteStore:
@@ -192,42 +246,75 @@ class _AiosqliteStore(_InlineStore):
         return cls(aio, await _queued(aio, make))
 
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await _queued(self._aio, fn, *args, **kwargs)
+        if getattr(fn, "__self__", None) is self._rows and fn.__name__ in _BUFFERED:
+            owner = self._deferred[-1][0] if self._deferred else self._entered_last()
+            self._deferred.append((owner, functools.partial(fn, *args, **kwargs)))
+            return None  # type: ignore[return-value]  # write and write_many return None
+        work = [step for _, step in self._deferred]
+        self._deferred.clear()
+
+        def run() -> T:
+            for step in work:
+                step()
+            return fn(*args, **kwargs)
+
+        return await _queued(self._aio, run)
+
+    def _entered_last(self) -> object:
+        # the innermost transaction open (read on the loop between hand-offs, while no
+        # call of this store's runs on the thread: the store's lock is held)
+        return self._entered[-1] if self._entered else None
 
     async def _begin(self, cm: AbstractContextManager[StoreTransaction]) -> StoreTransaction:
-        raw = self._raw
-        begun: list[StoreTransaction] = []  # written on aiosqlite's thread only
+        raw, entered = self._raw, self._entered
 
-        def begin() -> StoreTransaction:
+        def begin() -> None:
             if needs_begin(raw):
                 begin_immediate(raw)
-            begun.append(cm.__enter__())
-            return begun[0]
+            cm.__enter__()
+            entered.append(cm)
 
-        def abort(err: BaseException) -> None:
-            if begun:  # the BEGIN succeeded: roll it back
-                cm.__exit__(type(err), err, err.__traceback__)
+        self._deferred.append((cm, begin))  # runs with the transaction's first call
+        return self._rows
 
-        try:
-            return await _queued(self._aio, begin)
-        except BaseException as err:
-            # cancelled while BEGIN ran: end the transaction it opened, after it (the
-            # queue keeps the order; this task is scheduled before any other waiter's)
-            aborting = asyncio.ensure_future(self._aio._execute(abort, err))
-            aborting.add_done_callback(_retrieve)
-            _PENDING.add(aborting)
-            aborting.add_done_callback(_PENDING.discard)
-            raise
+    async def _end(
+        self, cm: AbstractContextManager[StoreTransaction], err: BaseException | None
+    ) -> None:
+        deferred, entered = list(self._deferred), self._entered
+        self._deferred.clear()
+        if err is not None:
+            # the block failed: drop its own deferred work (its begin, if it never ran,
+            # and its writes); what outer transactions deferred before it still runs
+            mine = next((i for i, (owner, _) in enumerate(deferred) if owner is cm), None)
+            deferred = deferred if mine is None else deferred[:mine]
+
+        def end() -> None:
+            failed: BaseException | None = err
+            try:
+                for _, step in deferred:
+                    step()
+            except BaseException as caught:
+                failed = caught
+            if cm in entered:
+                entered.remove(cm)
+                if failed is None:
+                    cm.__exit__(None, None, None)
+                else:
+                    cm.__exit__(type(failed), failed, failed.__traceback__)
+            if failed is not None and failed is not err:
+                raise failed
+
+        await _queued(self._aio, end)
+
+
+#: the calls of a transaction that return nothing and are deferred to its next hand-off
+_BUFFERED = frozenset({"write", "write_many"})
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
     # mark the outcome seen: a call whose waiter was cancelled must not warn at exit
     if not future.cancelled():
         future.exception()
-
-
-#: rollbacks queued by cancelled tasks (a reference keeps each until it ran)
-_PENDING: set[asyncio.Future[None]] = set()
 
 
 async def _queued(aio: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
