@@ -10,7 +10,8 @@ turned into an *event*, a plain tuple the replay loops read without attribute lo
 
 or counted and dropped: a row whose event name maps to no trigger is *skipped* (counted
 per name, never an error, and its time is not read); a row that cannot be used (missing
-key, event or time, a time that is neither ISO-8601 nor unix epoch seconds, a line that
+key, event or time, a time that is not ISO-8601 (or epoch numbers, by the mapping's
+``time_format``), a line that
 is not a JSON object, ...) is a *bad row*, kept with its 1-based line number.  Segment
 columns are collected from every usable row, skipped ones included (the first non-empty
 value per journey key wins), since the acquisition channel often rides on an event the
@@ -107,7 +108,7 @@ class LogReader:
         self.strict = strict
         self.progress = progress
         self.zone = mapping.zone()
-        self.times = TimeReader(self.zone)
+        self.times = TimeReader(self.zone, mapping.time_format)
         self.rows_read = 0
         self.bad_rows: list[tuple[int, str]] = []
         self.bad_row_count = 0
@@ -232,7 +233,7 @@ class LogReader:
             try:
                 at = times(ts)
             except (ValueError, OverflowError, OSError, TypeError):
-                self.bad(line, f"time {ts!r} is neither ISO-8601 nor epoch seconds")
+                self.bad(line, times.problem(ts))
                 continue
             eid = (_text(obj.get(m.event_id)) or None) if m.event_id is not None else None
             try:

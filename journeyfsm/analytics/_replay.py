@@ -44,7 +44,7 @@ from .._runtime import JourneyMachine
 from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
 from ._logs import Event, LogReader
-from ._mapping import LogMapping, MappingError, ReplayError, parse_time
+from ._mapping import LogMapping, MappingError, ReplayError, implausible, parse_time
 from ._ordering import ExternalSort
 from ._replay_summary import summarize
 from ._results import ReplaySummary
@@ -274,12 +274,19 @@ def replay(
         seconds=time.perf_counter() - started,
     )
     late = _after_end(applier.last_event(), end_at)
-    if late is not None:
-        summary = attrs.evolve(summary, warnings=(*summary.warnings, late))
+    odd = implausible(_first_event(journeys), applier.last_event(), mapping.time)
+    extra = tuple(w for w in (late, odd) if w is not None)
+    if extra:
+        summary = attrs.evolve(summary, warnings=(*summary.warnings, *extra))
     for warning in summary.warnings:
         log.warning("replay.warning", source=str(path), warning=warning)
     segments = {k: reader.segments.get(k, {}) for k in journeys} if mapping.segments else {}
     return ReplayResult(journeys, segments, summary, definition)
+
+
+def _first_event(journeys: Mapping[str, Journey]) -> datetime | None:
+    """The time of the earliest event applied (each journey starts at its first)."""
+    return min((j.started_at for j in journeys.values() if j.started_at is not None), default=None)
 
 
 def _after_end(latest: datetime | None, end: datetime | None) -> str | None:

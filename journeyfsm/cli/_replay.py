@@ -88,7 +88,9 @@ def add_replay_commands(sub: Any) -> None:
     p.add_argument("--map", metavar="FILE", help="a JSON log mapping (flags add to it)")
     p.add_argument("--key", metavar="COL", help="the journey key column")
     p.add_argument("--event", metavar="COL", help="the event name column")
-    p.add_argument("--time", metavar="COL", help="the timestamp column (ISO-8601 or epoch s)")
+    p.add_argument(
+        "--time", metavar="COL", help="the timestamp column (ISO-8601; numbers: --time-format)"
+    )
     p.add_argument("--event-id", metavar="COL", help="an event id column (repeats: duplicate)")
     for flag, what in (
         ("--payload", "a column passed to guards in the payload dict"),
@@ -102,6 +104,11 @@ def add_replay_commands(sub: Any) -> None:
         default=[],
         metavar="EVENT=TRIGGER",
         help="map an event name to a trigger; repeat (several names may share a trigger)",
+    )
+    p.add_argument(
+        "--time-format",
+        choices=["iso", "epoch", "epoch_s", "epoch_ms"],
+        help="how times are written: iso (default), epoch / epoch_s (unix seconds), epoch_ms",
     )
     p.add_argument("--timezone", metavar="ZONE", help="how naive timestamps are read (UTC)")
     p.add_argument("--end", metavar="ISO", help="end of observation: fire timeouts up to it")
@@ -232,7 +239,7 @@ def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
 
 def _mapping(args: argparse.Namespace) -> LogMapping:
     data: dict[str, Any] = LogMapping.load(args.map).to_dict() if args.map else {}
-    for name in ("key", "event", "time", "event_id", "timezone"):
+    for name in ("key", "event", "time", "event_id", "timezone", "time_format"):
         value = getattr(args, name)
         if value is not None:
             data[name] = value
