@@ -106,6 +106,10 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "pytest-xdist",
         "playwright",  # the HTML report's browser test, on the system chromium
         "pyarrow",  # [parquet]: the suite replays Parquet logs
+        "numpy",  # [fast]: the columnar replay engine
+        "dask",  # [dask]: replay partitioned on a Dask cluster
+        "pandas",  # replay's DataFrame inputs
+        "polars",
         "django-fsm-2",  # docs/coming_from.md runs the rule on it
         *sqlalchemy,  # [sqlalchemy]: contrib.sqlalchemy and examples/fastapi_shop
         # contrib.sqlalchemy's Alembic and aiosqlite tests; examples/fastapi_shop (its
@@ -120,6 +124,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "django",  # [django]: journeyfsm.contrib.django and examples/django_shop
     }
     assert sorted(_requirements("django")) == ["django"]
+    assert sorted(_requirements("fast")) == ["numpy", "pyarrow"]
 
 
 @pytest.mark.parametrize(

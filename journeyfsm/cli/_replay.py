@@ -116,6 +116,14 @@ def add_replay_commands(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-fast", action="store_true", help="always go through the engine")
+    p.add_argument(
+        "--engine",
+        choices=["columnar", "fast", "engine"],
+        help="the replay engine (default: the fastest the definition allows)",
+    )
+    p.add_argument(
+        "--verbose", action="store_true", help="say which engine ran, and why not a faster one"
+    )
     add_analysis_options(p)
     p.set_defaults(run=_cmd_replay)
 
@@ -162,6 +170,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
                 end=end,
                 strict=args.strict,
                 fast=False if args.no_fast else None,
+                engine=args.engine,
                 progress=bar,
             )
         finally:
@@ -170,7 +179,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
             library_log.removeHandler(quiet)
             if bar is not None:
                 bar.close()
-    except (_UsageError, MappingError) as e:
+    except (_UsageError, MappingError, TypeError) as e:
         print(f"journeyfsm replay: error: {e}", file=err)
         return USAGE
     except (OSError, UnicodeDecodeError) as e:
@@ -179,6 +188,9 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
     except (BadRowError, ReplayError, JourneyError) as e:
         print(f"journeyfsm replay: stopped: {e}", file=err)
         return STOPPED
+    if args.verbose:
+        s = result.summary
+        print(f"engine: {s.engine}" + (f" ({s.engine_note})" if s.engine_note else ""), file=err)
     for warning in result.summary.warnings:
         print(f"warning: {warning}", file=err)
     try:
@@ -302,7 +314,7 @@ class ProgressBar:
 def describe(result: ReplayResult) -> str:
     """The run summary as a readable table (what the command prints)."""
     s: ReplaySummary = result.summary
-    path = "fast path" if s.fast_path else "engine"
+    path = {"columnar": "columnar engine", "fast": "fast path"}.get(s.engine, "engine")
     end = s.end.isoformat() if s.end is not None else "none (timeouts pending at the end not fired)"
     skipped = ", ".join(f"{name} {n:,}" for name, n in list(s.skipped.items())[:5])
     lines = [
