@@ -130,7 +130,8 @@ class Columns:
     """A log read for the columnar engine (see the module docs).
 
     Row arrays (numpy) hold the *mapped* rows in file order: ``key`` (journey code),
-    ``trigger`` (index), ``at`` (int64 µs UTC), ``event_id`` (a list of str or None);
+    ``trigger`` (index), ``at`` (int64 µs UTC), ``event_id`` (an Arrow text array, null:
+    no id);
     ``keys``: the journey keys by code; ``payload``/``meta``: Arrow arrays of the mapped
     rows by column name; ``skipped``: rows per unmapped event name; ``segments``: per
     journey key its segment values; ``rows_read``: data rows.
@@ -142,7 +143,7 @@ class Columns:
         self.key: Any = None
         self.trigger: Any = None
         self.at: Any = None
-        self.event_id: list[str | None] | None = None
+        self.event_id: Any = None
         self.payload: dict[str, Any] = {}
         self.meta: dict[str, Any] = {}
         self.skipped: dict[str, int] = {}
@@ -157,10 +158,11 @@ def _is_text(pa: Any, t: Any) -> bool:
 
 def _empty(pc: Any, pa: Any, array: Any) -> Any:
     """A bool array: null, or the empty string (what the Python path leaves out)."""
-    missing = pc.is_null(array)
-    if _is_text(pa, array.type):
-        missing = pc.or_(missing, pc.equal(array, ""))
-    return pc.fill_null(missing, True)
+    if not _is_text(pa, array.type):
+        return pc.is_null(array)
+    if array.null_count == 0:
+        return pc.equal(array, "")
+    return pc.fill_null(pc.or_(pc.is_null(array), pc.equal(array, "")), True)
 
 
 def _as_text(pa: Any, pc: Any, array: Any, what: str) -> Any:
@@ -197,7 +199,6 @@ def read_columns(
         raise Fallback("a mapped column is missing (the Python path names it)")
     if len(set(table.column_names)) != len(table.column_names):
         raise Fallback("the table repeats a column name")
-    table = table.combine_chunks()
     n = out.rows_read = table.num_rows
 
     def column(name: str) -> Any:
@@ -227,13 +228,6 @@ def read_columns(
     mapped = usable & (trig >= 0)
     unmapped_counts = np.bincount(codes[usable & ~mapped], minlength=len(uniques))
     out.skipped = {uniques[i]: int(c) for i, c in enumerate(unmapped_counts) if c}
-    keys_enc = pc.dictionary_encode(key) if n else None
-    all_keys: list[str] = keys_enc.dictionary.to_pylist() if keys_enc is not None else []
-    key_codes = (
-        keys_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        if keys_enc is not None
-        else np.zeros(0, np.int64)
-    )
     rows = np.flatnonzero(mapped)
     at, bad_times = _times(pa, pc, np, pc.take(ts, pa.array(rows, pa.int64())), m)
     if bad_times:
@@ -244,23 +238,22 @@ def read_columns(
         rows, at = rows[good], at[good]
     out.bad_rows = sorted(bad)
     # journeys: keys with a mapped row, numbered in order of their first mapped row
-    mapped_keys = key_codes[rows]
-    first_codes, first_at = np.unique(mapped_keys, return_index=True)
-    order = np.argsort(first_at, kind="stable")
-    journey_codes = first_codes[order]
-    renumber = np.full(len(all_keys), -1, np.int64)
-    renumber[journey_codes] = np.arange(len(journey_codes))
-    out.keys = [all_keys[c] for c in journey_codes.tolist()]
-    out.key = renumber[mapped_keys]
-    out.trigger = trig[rows]
+    # (Arrow's dictionary encoding numbers values in order of first occurrence)
     take = pa.array(rows, pa.int64())
+    journeys = pc.dictionary_encode(pc.take(key, take))
+    journey_keys = journeys.dictionary
+    out.keys = journey_keys.to_pylist()
+    out.key = journeys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    out.trigger = trig[rows]
     out.at = at
-    if m.segments:
-        out.segments = _segments(pa, pc, np, table, m, key_codes, renumber, out.keys, usable)
+    if m.segments and n:
+        of_row = pc.fill_null(pc.index_in(key, value_set=journey_keys), -1)
+        journey_of = of_row.to_numpy(zero_copy_only=False).astype(np.int64)
+        out.segments = _segments(pa, pc, np, table, m, journey_of, out.keys, usable)
     if m.event_id is not None:
         ids = _as_text(pa, pc, pc.take(column(m.event_id), take), "event id")
         ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids)
-        out.event_id = ids.to_pylist()
+        out.event_id = ids
     for names_, into, what in ((m.payload, out.payload, "payload"), (m.meta, out.meta, "meta")):
         for c in names_:
             values = pc.take(column(c), take)
@@ -280,26 +273,30 @@ def _segments(
     np: Any,
     table: Any,
     m: LogMapping,
-    key_codes: Any,
-    renumber: Any,
+    journey_of: Any,
     keys: list[str],
     usable: Any,
 ) -> dict[str, dict[str, str]]:
     """Per journey key, the first non-empty value of each segment column (every usable
     row counts, skipped ones too), as text."""
-    out: dict[str, dict[str, str]] = {k: {} for k in keys}
+    out: dict[str, dict[str, str]] = {}
+    n = len(usable)
     for c in m.segments:
         values = table.column(c).combine_chunks()
-        present = np.flatnonzero(~_empty(pc, pa, values).to_numpy(zero_copy_only=False) & usable)
-        if not len(present):
+        present = ~_empty(pc, pa, values).to_numpy(zero_copy_only=False) & usable
+        present &= journey_of >= 0
+        rows = np.flatnonzero(present)
+        if not len(rows):
             continue
-        journeys = renumber[key_codes[present]]
-        keep = journeys >= 0
-        present, journeys = present[keep], journeys[keep]
-        first_j, first_i = np.unique(journeys, return_index=True)
-        picked = pc.take(values, pa.array(present[first_i], pa.int64())).to_pylist()
+        first = np.full(len(keys), n, np.int64)
+        np.minimum.at(first, journey_of[rows], rows)  # each journey's first row with a value
+        first_j = np.flatnonzero(first < n)
+        picked = pc.take(values, pa.array(first[first_j], pa.int64())).to_pylist()
         for j, v in zip(first_j.tolist(), picked, strict=True):
-            out[keys[j]][c] = v if isinstance(v, str) else str(v)
+            have = out.get(keys[j])
+            if have is None:
+                have = out[keys[j]] = {}
+            have[c] = v if isinstance(v, str) else str(v)
     return out
 
 
@@ -341,9 +338,10 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
     out = np.zeros(n, np.int64)
     bad: list[tuple[int, str]] = []
     aware = pc.match_substring_regex(ts, _ISO_AWARE).to_numpy(zero_copy_only=False)
-    naive = pc.match_substring_regex(ts, _ISO_NAIVE).to_numpy(zero_copy_only=False)
-    if zone is not UTC:
+    if zone is not UTC or aware.all():
         naive = np.zeros(n, bool)
+    else:
+        naive = pc.match_substring_regex(ts, _ISO_NAIVE).to_numpy(zero_copy_only=False)
     rest = ~(aware | naive)
     for mask, arrow_type in ((aware, pa.timestamp("us", "UTC")), (naive, pa.timestamp("us"))):
         if mask.any():

@@ -223,33 +223,40 @@ class ColumnarReplay:
         E = len(cols.trigger)
         J = len(cols.keys)
         self.J = J
-        order = np.lexsort((np.arange(E), cols.at, cols.key))
+        order = _sort(np, cols.key, cols.at)
         self.order = order
         sj, sat, strig = cols.key[order], cols.at[order], cols.trigger[order]
         self.sat = sat
         count = np.bincount(sj, minlength=J).astype(np.int64)
         start = np.cumsum(count) - count
         self.start = start
-        # unsorted: some journey goes back in time in file order
-        by_file = np.lexsort((np.arange(E), cols.key))
-        fj, fat = cols.key[by_file], cols.at[by_file]
-        self.unsorted = bool(np.any((fj[1:] == fj[:-1]) & (fat[1:] < fat[:-1]))) if E else False
+        # unsorted: within some journey, time order is not file order
+        same_journey = sj[1:] == sj[:-1]
+        self.unsorted = bool(np.any(same_journey & (order[1:] < order[:-1]))) if E else False
         choice = self._choices(cols, order, strig)
         # event ids: (journey, id) pairs; -1: no id
-        self.sids: list[str | None] | None = None
+        self.sids: Any = None  # the event ids in sorted order (Arrow; a list once read)
         group = None
-        if cols.event_id is not None:
-            ids = cols.event_id
-            sids = [ids[i] for i in order.tolist()]
+        if cols.event_id is not None and E:
+            pa, pc = modules()[:2]
+            sids = cols.event_id.take(pa.array(order, pa.int64()))
             self.sids = sids
-            if any(i is not None and i.startswith("timeout:") for i in sids):
+            if pc.any(pc.starts_with(sids, "timeout:")).as_py():
                 raise Fallback("a log event id looks like a timeout's id")
-            codes: dict[tuple[int, str], int] = {}
+            encoded = pc.dictionary_encode(sids)
+            idcode = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+            idcode = idcode.astype(np.int64)
+            # only an id that occurs more than once can make a duplicate: the others need
+            # no group (they never match), so most rows skip the pairing below
+            has = idcode >= 0
+            has_id = has.copy()
+            times = np.bincount(idcode[has], minlength=len(encoded.dictionary) + 1)
+            has &= times[np.maximum(idcode, 0)] > 1
             group = np.full(E, -1, np.int64)
-            for n, (j, i) in enumerate(zip(sj.tolist(), sids, strict=True)):
-                if i is not None:
-                    group[n] = codes.setdefault((j, i), len(codes))
-            self.lastpos = np.full(len(codes) + 1, -(2**62), np.int64)
+            pairs = sj[has] * (len(encoded.dictionary) + 1) + idcode[has]
+            uniq, inverse = np.unique(pairs, return_inverse=True)
+            group[has] = inverse
+            self.lastpos = np.full(len(uniq) + 1, -(2**62), np.int64)
         S = len(self.stages)
         initial = self.stage_index[self.definition.initial_stage]
         self.stage = np.full(J, initial, np.int64)
@@ -288,9 +295,9 @@ class ColumnarReplay:
                 Am, cm, Tm, Em = A[moved], c[moved], T[moved], Ek[moved]
                 if group is not None:
                     gm = group[Em]
-                    withid = gm >= 0
-                    self.lastpos[gm[withid]] = self.idmoves[Am[withid]]
-                    self.idmoves[Am[withid]] += 1
+                    grouped = gm >= 0
+                    self.lastpos[gm[grouped]] = self.idmoves[Am[grouped]]
+                    self.idmoves[Am[has_id[Em]]] += 1
                 self._move(Am, cm, Tm, Em, None)
         if end_us is not None and has_timeouts and J:
             self._tick(np.arange(J), np.full(J, end_us, np.int64))
@@ -442,7 +449,7 @@ class ColumnarReplay:
                     for m in self.moves
                 ]
             )
-            by = np.lexsort((mseq, mj))
+            by = np.argsort(mj * (int(mseq.max()) + 1) + mseq)  # (journey, seq): unique
             columns = (mcand[by], mat[by], mref[by], mentry[by])
             per = np.bincount(mj, minlength=J)
         else:
@@ -455,6 +462,19 @@ class ColumnarReplay:
         else:
             order = np.arange(J)
         return ColumnarJourneys(self, order, offsets, columns)
+
+
+def _sort(np: Any, key: Any, at: Any) -> Any:
+    """The row order (journey, time, file order): one stable sort of a combined int64
+    key when journey and time fit in it, else ``lexsort``."""
+    n = len(key)
+    if not n:
+        return np.zeros(0, np.int64)
+    lo, hi = int(at.min()), int(at.max())
+    span = hi - lo + 1
+    if (int(key.max()) + 1) * span < 2**62:
+        return np.argsort(key * span + (at - lo), kind="stable")
+    return np.lexsort((np.arange(n), at, key))
 
 
 class ColumnarHistory:
@@ -556,8 +576,12 @@ class ColumnarJourneys(Mapping[str, Journey]):
     def event_id(self, j: int, i: int) -> str | None:
         ref = int(self.mref[i])
         if ref >= 0:
-            sids = self.engine.sids
-            return None if sids is None else sids[ref]
+            e = self.engine
+            if e.sids is None:
+                return None
+            if not isinstance(e.sids, list):
+                e.sids = e.sids.to_pylist()
+            return e.sids[ref]  # type: ignore[no-any-return]
         slot = -1 - ref
         index = slot % self.engine.width
         return timeout_event_id(
