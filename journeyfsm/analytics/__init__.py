@@ -20,6 +20,7 @@ docs/replay.md, docs/analytics.md.
 
 from ._breakdown import NONE_GROUP, breakdown
 from ._compare import compare
+from ._dask import replay_dask, split_by_key
 from ._funnel import funnel
 from ._mapping import BadRowError, LogMapping, MappingError, ReplayError
 from ._render import human_duration, render_breakdown, render_comparison, render_funnel
@@ -76,6 +77,8 @@ __all__ = [
     "render_comparison",
     "render_funnel",
     "replay",
+    "replay_dask",
+    "split_by_key",
     "to_csv",
     "to_json",
     "what_if",

@@ -55,6 +55,7 @@ from ._mapping import (
     implausible,
     parse_time,
 )
+from ._merge import merge_parts
 from ._ordering import ExternalSort
 from ._replay_summary import RowCounts, summarize
 from ._results import ReplaySummary
@@ -77,6 +78,34 @@ class ReplayResult:
     segments: Mapping[str, Mapping[str, str]]
     summary: ReplaySummary
     definition: JourneyDefinition | None = None
+
+    @classmethod
+    def merge(cls, results: Iterable[ReplayResult]) -> ReplayResult:
+        """One result from the replays of disjoint parts of a log, split by journey key
+        (what :func:`replay_dask` does with its parts): journeys and segments united,
+        every count summed (see docs/replay.md for what does not add up).
+
+        >>> import tempfile, pathlib
+        >>> from journeyfsm import templates
+        >>> tmp = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (tmp / "a.csv").write_text("k,e,t\\nc1,engage,2026-01-01T10:00:00Z\\n")
+        >>> _ = (tmp / "b.csv").write_text("k,e,t\\nc2,engage,2026-01-01T11:00:00Z\\n")
+        >>> m = {"key": "k", "event": "e", "time": "t"}
+        >>> parts = [replay(templates.aida(), tmp / name, m) for name in ("a.csv", "b.csv")]
+        >>> whole = ReplayResult.merge(parts)
+        >>> sorted(whole.journeys), whole.summary.events_applied, whole.stage_counts()["interest"]
+        (['c1', 'c2'], 2, 2)
+        """
+        parts = list(results)
+        for part in parts:
+            if not isinstance(part, ReplayResult):
+                raise TypeError(
+                    f"ReplayResult.merge() takes ReplayResults, got {type(part).__name__}"
+                )
+        journeys, segments, summary = merge_parts(
+            [(p.journeys, p.segments, p.summary) for p in parts]
+        )
+        return cls(journeys, segments, summary, parts[0].definition)
 
     @property
     def engine(self) -> str:
