@@ -384,3 +384,25 @@ def test_the_command_says_which_engine_ran_with_verbose(tmp_path: Path) -> None:
     err = io.StringIO()
     assert run_replay([*args, "--no-fast", "--engine", "columnar"], out=io.StringIO(), err=err) == 2
     assert "contradicts" in err.getvalue()
+
+
+def test_compact_dates_read_in_columns_exactly_and_impossible_ones_are_bad_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "k,e,t,total\n"
+        "c1,add,19970101,\n"
+        "c2,add,19970230,\n"  # no such day: Python refuses it, strptime would roll it over
+        "c3,add,19971231T235959,\n"
+        "c4,add,19971231T235959Z,\n"
+        "c5,add,19971301,\n"
+    )
+    columnar = replay(cart(), path, CART)
+    fast = replay(cart(), path, CART, engine="fast")
+    assert columnar.engine == "columnar"
+    assert [b.line for b in columnar.summary.bad_rows] == [3, 6]
+    assert counts(columnar) == counts(fast) and dict(columnar.journeys) == dict(fast.journeys)
+    assert columnar.journeys["c3"].started_at == datetime(
+        1997, 12, 31, 23, 59, 59, tzinfo=timezone.utc
+    )

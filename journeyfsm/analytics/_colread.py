@@ -306,6 +306,12 @@ def _segments(
 _FRACTION = r"(\.\d{1,6})?" if sys.version_info >= (3, 11) else r"(\.\d{3}|\.\d{6})?"
 _ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}" + _FRACTION + r")?)?$"
 _ISO_AWARE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}" + _FRACTION + r")?(Z|[+-]\d{2}:\d{2})$"
+#: compact ISO-8601 shapes Arrow's strptime reads as :func:`~._mapping.parse_time` does
+_COMPACT_SHAPES = (
+    (r"^\d{8}$", "%Y%m%d"),
+    (r"^\d{8}T\d{6}$", "%Y%m%dT%H%M%S"),
+    (r"^\d{8}T\d{6}Z$", "%Y%m%dT%H%M%SZ"),
+)
 _US = 1_000_000
 
 
@@ -343,6 +349,25 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
     else:
         naive = pc.match_substring_regex(ts, _ISO_NAIVE).to_numpy(zero_copy_only=False)
     rest = ~(aware | naive)
+    if rest.any() and zone is UTC:  # compact dates (19970101), as CDNOW writes them
+        for pattern, fmt in _COMPACT_SHAPES:
+            shaped = rest & pc.match_substring_regex(ts, pattern).to_numpy(zero_copy_only=False)
+            if not shaped.any():
+                continue
+            picked = pc.filter(ts, pa.array(shaped))
+            if fmt.endswith("Z"):
+                picked = pc.utf8_slice_codeunits(picked, 0, 15)
+                fmt = fmt[:-1]
+            try:
+                parsed = pc.strptime(picked, format=fmt, unit="us")
+            except pa.ArrowException:
+                continue  # one by one below, as Python reads them
+            # strptime rolls a day that does not exist (19970230) into the next month,
+            # where Python refuses it: keep only what formats back to the same text
+            exact = pc.equal(pc.strftime(parsed, format=fmt), picked).to_numpy(zero_copy_only=False)
+            where = np.flatnonzero(shaped)[exact]
+            out[where] = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)[exact]
+            rest[where] = False
     for mask, arrow_type in ((aware, pa.timestamp("us", "UTC")), (naive, pa.timestamp("us"))):
         if mask.any():
             picked = pc.filter(ts, pa.array(mask))
