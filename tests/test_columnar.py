@@ -406,3 +406,27 @@ def test_compact_dates_read_in_columns_exactly_and_impossible_ones_are_bad_rows(
     assert columnar.journeys["c3"].started_at == datetime(
         1997, 12, 31, 23, 59, 59, tzinfo=timezone.utc
     )
+
+
+def test_funnels_count_the_packed_columns_and_the_journeys_read_since(tmp_path: Path) -> None:
+    from journeyfsm import templates
+
+    mapping = LogMapping.load(EXAMPLES / "shop_events.map.json")
+    d = templates.eight_phases()
+    machine = JourneyMachine(d, logger=quiet_logger())
+    end = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    log = EXAMPLES / "shop_events.csv"
+    columnar = replay(machine, log, mapping, end=end)
+    fast = replay(machine, log, mapping, end=end, engine="fast")
+    assert funnel(columnar.journeys.values(), d) == funnel(fast.journeys.values(), d)
+    assert not columnar.journeys.built  # type: ignore[attr-defined]
+    order = ("awareness", "consideration", "purchase")
+    assert funnel(columnar.journeys.values(), d, order=order) == funnel(
+        fast.journeys.values(), d, order=order
+    )
+    # journeys read (and moved) since the replay count as they are now
+    keys = list(columnar.journeys)[:5]
+    for key in keys:
+        for journey in (columnar.journeys[key], fast.journeys[key]):
+            machine.fire(journey, "research", at=end)
+    assert funnel(columnar.journeys.values(), d) == funnel(fast.journeys.values(), d)

@@ -450,10 +450,10 @@ class ColumnarReplay:
                 ]
             )
             by = np.argsort(mj * (int(mseq.max()) + 1) + mseq)  # (journey, seq): unique
-            columns = (mcand[by], mat[by], mref[by], mentry[by])
+            columns = (mcand[by], mat[by], mref[by], mentry[by], mj[by], mseq[by])
             per = np.bincount(mj, minlength=J)
         else:
-            columns = tuple(np.zeros(0, np.int64) for _ in range(4))
+            columns = tuple(np.zeros(0, np.int64) for _ in range(6))
             per = np.zeros(J, np.int64)
         offsets = np.concatenate([[0], np.cumsum(per)]).astype(np.int64)
         if self.unsorted and J:
@@ -518,7 +518,7 @@ class ColumnarJourneys(Mapping[str, Journey]):
         self.order = order.tolist()
         self.position = {self.keys_[j]: j for j in self.order}
         self.offsets = offsets
-        self.cand, self.mat, self.mref, self.mentry = columns
+        self.cand, self.mat, self.mref, self.mentry, self.mj, self.mseq = columns
         self.built: dict[int, Journey] = {}
         self._meta_rows: dict[str, list[Any]] | None = None
         self._metas: dict[tuple[Any, ...], Any] = {}
@@ -549,6 +549,96 @@ class ColumnarJourneys(Mapping[str, Journey]):
         np = self.engine.np
         per = np.bincount(self.engine.stage, minlength=len(self.engine.stages))
         return {name: int(per[i]) for i, name in enumerate(self.engine.stages)}
+
+    def replayed(self, definition: JourneyDefinition) -> bool:
+        """Whether these journeys were replayed through ``definition``."""
+        d = self.engine.definition
+        return d is definition or d == definition
+
+    def tally_into(self, tally: Any, plan: Any) -> list[Journey]:
+        """Add the funnel figures of every journey not built yet to ``tally`` (a
+        :class:`~._funnel.Tally` under ``plan``) from the packed columns, exactly as
+        reading their histories one by one would; return the journeys that were built
+        (they may have moved since: the caller reads them one by one)."""
+        e = self.engine
+        np = e.np
+        J = len(self.keys_)
+        stages = e.stages
+        built = np.zeros(J, bool)
+        if self.built:
+            built[list(self.built)] = True
+        keep = ~built
+        index = {s: i for i, s in enumerate(stages)}
+        trigger_of = {t: i for i, t in enumerate(e.triggers)}
+        steps = e.cand_step
+        c_src = np.array([index[s] for _, s, _ in steps] or [0], np.int64)
+        c_dst = np.array([index[d] for _, _, d in steps] or [0], np.int64)
+        c_trig = np.array([trigger_of[t] for t, _, _ in steps] or [0], np.int64)
+        # what a recorded dest == source move of (stage, trigger) reads as: 0 reenter,
+        # 1 internal, 2 both (then the journey's entry_seq decides)
+        kinds = {"reenter": 0, "internal": 1, "both": 2}
+        c_kind = np.array(
+            [kinds[plan.self_moves.get((s, t), "both")] for t, s, _ in steps] or [0], np.int64
+        )
+        mj, mseq, cand, mat = self.mj, self.mseq, self.cand, self.mat
+        moved = keep[mj]
+        mj, mseq, cand, mat = mj[moved], mseq[moved], cand[moved], mat[moved]
+        src, dst, trig = c_src[cand], c_dst[cand], c_trig[cand]
+        # every move counts in moves and trigger_moves, internal ones included
+        S, T = len(stages), len(e.triggers)
+        per = np.bincount((src * S + dst) * T + trig, minlength=S * S * T)
+        for flat in np.flatnonzero(per).tolist():
+            st, t = divmod(flat, T)
+            s, d = divmod(st, S)
+            n = int(per[flat])
+            tally.moves[(stages[s], stages[d], e.triggers[t])] += n
+            tally.trigger_moves[e.triggers[t]] += n
+        kind = c_kind[cand]
+        boundary = (dst != src) | (kind == 0) | ((kind == 2) & (mseq <= e.entry_seq[mj]))
+        bj, bsrc, bdst, bat = mj[boundary], src[boundary], dst[boundary], mat[boundary]
+        started = e.started
+        # a stay starts at the previous boundary of the journey (its start for the first)
+        first_of_journey = np.ones(len(bj), bool)
+        first_of_journey[1:] = bj[1:] != bj[:-1]
+        stay_start = np.empty(len(bj), np.int64)
+        stay_start[first_of_journey] = started[bj[first_of_journey]]
+        stay_start[~first_of_journey] = bat[:-1][~first_of_journey[1:]] if len(bj) else []
+        stay = bat - stay_start
+        initial = index[e.definition.initial_stage]
+        n_kept = int(keep.sum())
+        tally.journeys += n_kept
+        for s, n in enumerate(np.bincount(e.stage[keep], minlength=S).tolist()):
+            if n:
+                tally.current[stages[s]] += n
+        for s in range(S):
+            values = stay[bsrc == s]
+            if len(values):
+                tally.time_in[stages[s]].extend(values.tolist())
+        # first entry of each stage: the journey's start for the initial stage, else its
+        # first boundary move into the stage
+        tally.entered[stages[initial]] += n_kept
+        tally.time_to[stages[initial]].extend([0] * n_kept)
+        pairs = bj * S + bdst
+        fresh = bdst != initial
+        uniq, first = np.unique(pairs[fresh], return_index=True)
+        fj = bj[fresh][first]
+        fd = bdst[fresh][first]
+        fat = bat[fresh][first]
+        for s in range(S):
+            mask = fd == s
+            n = int(mask.sum())
+            if n:
+                tally.entered[stages[s]] += n
+                tally.time_to[stages[s]].extend((fat[mask] - started[fj[mask]]).tolist())
+        position = np.array([plan.position.get(s, -1) for s in stages], np.int64)
+        furthest = np.full(J, position[initial], np.int64)
+        if len(fj):
+            np.maximum.at(furthest, fj, position[fd])
+        for p, n in enumerate(np.bincount(furthest[keep & (furthest >= 0)]).tolist()):
+            if n:
+                tally.furthest[p] += n
+        del uniq
+        return list(self.built.values())
 
     @staticmethod
     def at(us: int) -> datetime:
