@@ -430,3 +430,42 @@ def test_funnels_count_the_packed_columns_and_the_journeys_read_since(tmp_path: 
         for journey in (columnar.journeys[key], fast.journeys[key]):
             machine.fire(journey, "research", at=end)
     assert funnel(columnar.journeys.values(), d) == funnel(fast.journeys.values(), d)
+
+
+def test_pandas_and_polars_dataframes_replay_as_their_arrow_tables() -> None:
+    import pandas as pd
+    import polars as pl
+
+    rows = {
+        "k": ["c1", "c2", "c1", "c2", "c3"],
+        "e": ["add", "add", "pay", "pay", "add"],
+        "t": [
+            "2026-01-01T10:00:00Z",
+            "2026-01-01T10:00:00Z",
+            "2026-01-01T11:00:00Z",
+            "2026-01-01T11:30:00Z",
+            "2026-01-02T09:00:00Z",
+        ],
+        "total": [None, None, 12.5, 0.0, None],
+    }
+    d = cart(col("total") > 0)
+    expected = {"c1": "paid", "c2": "cart", "c3": "cart"}
+    for frame in (pd.DataFrame(rows), pl.DataFrame(rows), pa.table(rows)):
+        columnar = replay(d, frame, CART)
+        fast = replay(d, frame, CART, engine="fast")
+        assert columnar.engine == "columnar", columnar.summary.engine_note
+        assert {k: j.stage for k, j in columnar.journeys.items()} == expected
+        assert dict(columnar.journeys) == dict(fast.journeys)
+        assert counts(columnar) == counts(fast)
+    # pandas datetimes are times; a naive one is read in the mapping's zone
+    frame = pd.DataFrame({**rows, "t": pd.to_datetime(rows["t"]).tz_localize(None)})
+    berlin = {**CART, "timezone": "Europe/Berlin"}
+    assert dict(replay(d, frame, berlin).journeys) == dict(
+        replay(d, frame, berlin, engine="fast").journeys
+    )
+    assert replay(d, frame, CART).journeys["c1"].started_at == datetime(
+        2026, 1, 1, 10, tzinfo=timezone.utc
+    )
+    bad = pd.DataFrame({"k": ["c1", 2], "e": ["add", "add"], "t": rows["t"][:2]})
+    with pytest.raises(ReplayError, match="does not convert to an Arrow table"):
+        replay(d, bad, CART)

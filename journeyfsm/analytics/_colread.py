@@ -28,7 +28,7 @@ from typing import Any
 
 from .._clock import UTC
 from ._logs import log_format
-from ._mapping import LogMapping, TimeReader, missing
+from ._mapping import LogMapping, MappingError, TimeReader, missing
 
 __all__ = ["Columns", "Fallback", "arrow", "load_table", "modules", "read_columns", "table_of"]
 
@@ -70,12 +70,22 @@ def table_of(source: Any) -> tuple[Any, str] | None:
 
         table = source if name == "Table" else pa.Table.from_batches([source])
         return table, f"<Arrow {name.lower()}>"
-    if module == "pandas" and name == "DataFrame":
-        import pyarrow as pa
+    try:
+        if module == "pandas" and name == "DataFrame":
+            import pyarrow as pa
 
-        return pa.Table.from_pandas(source, preserve_index=False), "<pandas DataFrame>"
-    if module == "polars" and name == "DataFrame":
-        return source.to_arrow(), "<polars DataFrame>"
+            return pa.Table.from_pandas(source, preserve_index=False), "<pandas DataFrame>"
+        if module == "polars" and name == "DataFrame":
+            return source.to_arrow(), "<polars DataFrame>"
+    except ImportError:
+        raise MappingError(
+            "replaying a DataFrame needs pyarrow: pip install 'journeyfsm[fast]'"
+        ) from None
+    except (ValueError, TypeError) as err:  # pyarrow's ArrowInvalid/ArrowTypeError
+        raise MappingError(
+            f"the {module} DataFrame does not convert to an Arrow table ({err}); give each "
+            "column one type (text, numbers, datetimes)"
+        ) from None
     return None
 
 
