@@ -151,3 +151,23 @@ def test_a_machine_with_hooks_does_not_go_to_the_workers(client: Client, tmp_pat
         replay_dask(
             machine, tmp_path / "x.csv", {"key": "k", "event": "e", "time": "t"}, client=client
         )
+
+
+def test_a_workers_journeys_travel_packed_and_arrive_whole(tmp_path: Path) -> None:
+    import pickle
+
+    mapping = LogMapping.load(EXAMPLES / "shop_events.map.json")
+    d = templates.eight_phases()
+    result = replay(d, EXAMPLES / "shop_events.csv", mapping, end=END)
+    assert result.engine == "columnar"
+    first = next(iter(result.journeys))
+    moved = result.journeys[first]  # built before it travels: it goes as it is now
+    JourneyMachine(d, logger=quiet_logger()).fire(moved, "research", at=END)
+    back = pickle.loads(pickle.dumps(result.journeys.packed())).journeys()  # type: ignore[attr-defined]
+    assert type(back).__name__ == "ColumnarJourneys" and not set(back.built) - {0}
+    assert list(back) == list(result.journeys)
+    assert dict(back) == dict(result.journeys)
+    assert back.stage_counts() == result.stage_counts()
+    fresh = replay(d, EXAMPLES / "shop_events.csv", mapping, end=END)
+    packed = pickle.loads(pickle.dumps(fresh.journeys.packed())).journeys()  # type: ignore[attr-defined]
+    assert funnel(packed.values(), d) == funnel(fresh.journeys.values(), d)

@@ -477,6 +477,53 @@ def _sort(np: Any, key: Any, at: Any) -> Any:
     return np.lexsort((np.arange(n), at, key))
 
 
+#: what a ColumnarReplay keeps for its journeys once it has run (the rest is dropped
+#: when its journeys travel)
+_KEPT = (
+    "definition", "window", "triggers", "stages", "cand_step", "width", "to_meta",
+    "stage", "version", "entered", "started", "entry_seq", "tfired", "order", "sids",
+)  # fmt: skip
+
+
+class PackedJourneys:
+    """A :class:`ColumnarJourneys` that pickles as its packed columns (no history built);
+    ``journeys()`` gives the mapping back on the other side."""
+
+    def __init__(self, journeys: ColumnarJourneys) -> None:
+        self.journeys_ = journeys
+
+    def journeys(self) -> ColumnarJourneys:
+        return self.journeys_
+
+    def __reduce__(self) -> Any:
+        j = self.journeys_
+        e = j.engine
+        sids = e.sids
+        state = {name: getattr(e, name) for name in _KEPT}
+        state["sids"] = sids
+        state["keys"] = e.cols.keys
+        state["meta"] = e.cols.meta
+        columns = (j.cand, j.mat, j.mref, j.mentry, j.mj, j.mseq)
+        built = {k: v for k, v in j.built.items()}  # pickled as they are now
+        return (_unpack, (state, j.order, j.offsets, columns, built))
+
+
+def _unpack(
+    state: dict[str, Any], order: list[int], offsets: Any, columns: Any, built: dict[int, Journey]
+) -> PackedJourneys:
+    engine: Any = ColumnarReplay.__new__(ColumnarReplay)
+    engine.np = modules()[2]
+    for name in _KEPT:
+        setattr(engine, name, state[name])
+    engine.cols = Columns()
+    engine.cols.keys = state["keys"]
+    engine.cols.meta = state["meta"]
+    np = engine.np
+    journeys = ColumnarJourneys(engine, np.asarray(order, np.int64), offsets, columns)
+    journeys.built.update(built)
+    return PackedJourneys(journeys)
+
+
 class ColumnarHistory:
     """The packed history of one journey of a columnar replay (a
     :class:`~journeyfsm._packed.PackedHistory`)."""
@@ -536,6 +583,12 @@ class ColumnarJourneys(Mapping[str, Journey]):
     def __reduce__(self) -> Any:
         # pickled (and deep-copied) as the plain dict of journeys it stands for
         return (dict, (dict(self.items()),))
+
+    def packed(self) -> PackedJourneys:
+        """These journeys for another process, their histories still packed (what
+        ``replay_dask`` sends back from a worker; a pickle of the mapping itself holds
+        plain journeys, histories built)."""
+        return PackedJourneys(self)
 
     def __getitem__(self, key: str) -> Journey:
         j = self.position[key]

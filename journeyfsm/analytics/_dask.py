@@ -24,6 +24,7 @@ from typing import Any
 from .._definition import JourneyDefinition
 from .._runtime import JourneyMachine
 from ._colread import Fallback, load_table, modules, table_of
+from ._columnar import ColumnarJourneys, PackedJourneys
 from ._mapping import LogMapping, MappingError, ReplayError
 from ._replay import Engine, ReplayResult, hooks_of, replay
 
@@ -71,9 +72,17 @@ def _replay_part(
     if window is not None:
         target = JourneyMachine(definition, event_id_window=window)
     result = replay(target, source, mapping, end=end, strict=strict, engine=engine)
-    # the journeys travel back as a plain dict (histories built): a worker's packed
-    # columns do not pickle
-    return ReplayResult(dict(result.journeys), result.segments, result.summary, result.definition)
+    journeys: Any = result.journeys
+    # a columnar result travels as its packed columns; any other as a plain dict
+    journeys = journeys.packed() if isinstance(journeys, ColumnarJourneys) else dict(journeys)
+    return ReplayResult(journeys, result.segments, result.summary, result.definition)
+
+
+def _unpacked(result: ReplayResult) -> ReplayResult:
+    journeys: Any = result.journeys
+    if isinstance(journeys, PackedJourneys):
+        return ReplayResult(journeys.journeys(), result.segments, result.summary, result.definition)
+    return result
 
 
 def replay_dask(
@@ -161,4 +170,4 @@ def replay_dask(
         )
         for piece in pieces
     ]
-    return ReplayResult.merge(client.gather(futures))
+    return ReplayResult.merge(_unpacked(r) for r in client.gather(futures))
