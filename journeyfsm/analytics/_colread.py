@@ -353,31 +353,21 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
         return _python_times(np, ts.to_pylist(), read)
     out = np.zeros(n, np.int64)
     bad: list[tuple[int, str]] = []
-    aware = pc.match_substring_regex(ts, _ISO_AWARE).to_numpy(zero_copy_only=False)
-    if zone is not UTC or aware.all():
-        naive = np.zeros(n, bool)
-    else:
-        naive = pc.match_substring_regex(ts, _ISO_NAIVE).to_numpy(zero_copy_only=False)
-    rest = ~(aware | naive)
-    if rest.any() and zone is UTC:  # compact dates (19970101), as CDNOW writes them
-        for pattern, fmt in _COMPACT_SHAPES:
-            shaped = rest & pc.match_substring_regex(ts, pattern).to_numpy(zero_copy_only=False)
-            if not shaped.any():
-                continue
-            picked = pc.filter(ts, pa.array(shaped))
-            if fmt.endswith("Z"):
-                picked = pc.utf8_slice_codeunits(picked, 0, 15)
-                fmt = fmt[:-1]
-            try:
-                parsed = pc.strptime(picked, format=fmt, unit="us")
-            except pa.ArrowException:
-                continue  # one by one below, as Python reads them
-            # strptime rolls a day that does not exist (19970230) into the next month,
-            # where Python refuses it: keep only what formats back to the same text
-            exact = pc.equal(pc.strftime(parsed, format=fmt), picked).to_numpy(zero_copy_only=False)
-            where = np.flatnonzero(shaped)[exact]
-            out[where] = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)[exact]
-            rest[where] = False
+    # a log writes one shape: the first value says which to try first
+    first = ts[0].as_py() or ""
+    compact_first = zone is UTC and not (len(first) > 4 and first[4] == "-")
+    rest = np.ones(n, bool)
+    if compact_first:
+        _compact_times(pa, pc, np, ts, out, rest)
+    aware = np.zeros(n, bool)
+    naive = np.zeros(n, bool)
+    if rest.any():
+        aware = rest & pc.match_substring_regex(ts, _ISO_AWARE).to_numpy(zero_copy_only=False)
+        if zone is UTC and not (aware == rest).all():
+            naive = rest & pc.match_substring_regex(ts, _ISO_NAIVE).to_numpy(zero_copy_only=False)
+        rest &= ~(aware | naive)
+    if rest.any() and zone is UTC and not compact_first:
+        _compact_times(pa, pc, np, ts, out, rest)
     for mask, arrow_type in ((aware, pa.timestamp("us", "UTC")), (naive, pa.timestamp("us"))):
         if mask.any():
             picked = pc.filter(ts, pa.array(mask))
@@ -395,6 +385,31 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
         out[where] = values
         bad = [(int(where[i]), reason) for i, reason in failed]
     return out, bad
+
+
+def _compact_times(pa: Any, pc: Any, np: Any, ts: Any, out: Any, rest: Any) -> None:
+    """Read the compact ISO-8601 times (19970101, as CDNOW writes them) among the rows
+    ``rest`` into ``out`` (µs, UTC), and take them out of ``rest``."""
+    for pattern, fmt in _COMPACT_SHAPES:
+        if not rest.any():
+            return
+        shaped = rest & pc.match_substring_regex(ts, pattern).to_numpy(zero_copy_only=False)
+        if not shaped.any():
+            continue
+        picked = pc.filter(ts, pa.array(shaped))
+        if fmt.endswith("Z"):
+            picked = pc.utf8_slice_codeunits(picked, 0, 15)
+            fmt = fmt[:-1]
+        try:
+            parsed = pc.strptime(picked, format=fmt, unit="us")
+        except pa.ArrowException:
+            continue  # one by one below, as Python reads them
+        # strptime rolls a day that does not exist (19970230) into the next month,
+        # where Python refuses it: keep only what formats back to the same text
+        exact = pc.equal(pc.strftime(parsed, format=fmt), picked).to_numpy(zero_copy_only=False)
+        where = np.flatnonzero(shaped)[exact]
+        out[where] = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)[exact]
+        rest[where] = False
 
 
 _EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal()
