@@ -1,7 +1,16 @@
 """Replay figures: replaying a shop's event log against merely reading it, and memory.
 
-    .venv/bin/python benchmarks/figures_replay.py                # 1,000,000 events, ~1 min
+    .venv/bin/python benchmarks/figures_replay.py                # 1,000,000 events, ~2 min
     .venv/bin/python benchmarks/figures_replay.py --events 100000
+    .venv/bin/python benchmarks/figures_replay.py --columnar-only --no-rss --dask 2
+
+The columnar engine (issue 19), in the same run and on the same file: (f) ``replay`` of
+the same definition with its guard written as an expression (``~col("total").is_null()``,
+which the columnar engine runs), (g) the same then ``funnel``, (h) the log as Parquet
+against ``pyarrow.parquet.read_table`` of it, (i) a CDNOW-shaped purchase log (70k rows,
+~23k customers, compact ``YYYYMMDD`` dates 1997-1998, a 180-day lapse timeout on each
+buying stage) on the columnar engine and the fast path against ``csv.reader``, and with
+``--dask N``, (j) ``replay_dask`` on N local worker processes against one process.
 
 Times, in the same run and on the same file: (a) reading the CSV log with ``csv.reader``
 (every row, nothing else), (b) ``replay`` on the fast path (also with the cyclic GC
@@ -41,10 +50,29 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import Settings, measured, ratio
-from journeyfsm import Context, JourneyBuilder, JourneyDefinition, JourneyMachine, guard
+from journeyfsm import (
+    Context,
+    JourneyBuilder,
+    JourneyDefinition,
+    JourneyMachine,
+    Transition,
+    col,
+    guard,
+)
 from journeyfsm.analytics import LogMapping, funnel, replay
 
-__all__ = ["MAPPING", "measure", "peak_rss", "shop", "write_log"]
+__all__ = [
+    "CDNOW_MAPPING",
+    "MAPPING",
+    "cdnow",
+    "measure",
+    "measure_columnar",
+    "peak_rss",
+    "shop",
+    "shop_columnar",
+    "write_cdnow",
+    "write_log",
+]
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 MAPPING = LogMapping(
@@ -94,6 +122,70 @@ def shop() -> JourneyDefinition:
         .timeout("browsing", timedelta(days=14), "lapse")
         .build()
     )
+
+
+def shop_columnar() -> JourneyDefinition:
+    """:func:`shop` with its guard as an expression: the columnar engine replays it."""
+    d = shop()
+    transitions = [
+        Transition(t.trigger, t.source, t.dest, guards=[~col("total").is_null()]) if t.guards else t
+        for t in d.transitions
+    ]
+    return JourneyDefinition(
+        name=d.name,
+        stages=d.stages,
+        transitions=transitions,
+        timeouts=d.timeouts,
+        version=d.version,
+    )
+
+
+def cdnow() -> JourneyDefinition:
+    """A CDNOW-shaped purchase journey: first purchase, repeat buyer, lapsed after 180 days
+    without a purchase in either buying stage."""
+    return (
+        JourneyBuilder("cdnow")
+        .stage("prospect", initial=True)
+        .stage("first_purchase")
+        .stage("repeat_buyer")
+        .stage("lapsed", final=True)
+        .transition("purchase", "prospect", "first_purchase")
+        .transition("purchase", "first_purchase", "repeat_buyer")
+        .transition("purchase", "repeat_buyer", "repeat_buyer")
+        .transition("lapse", ["first_purchase", "repeat_buyer"], "lapsed")
+        .timeout("first_purchase", timedelta(days=180), "lapse")
+        .timeout("repeat_buyer", timedelta(days=180), "lapse")
+        .build()
+    )
+
+
+CDNOW_MAPPING = LogMapping(
+    key="customer", event="event", time="date", payload=("amount",), triggers={"buy": "purchase"}
+)
+
+
+def write_cdnow(path: Path, rows: int = 70_000, customers: int = 23_000, seed: int = 19) -> Path:
+    """A CDNOW-shaped log: each customer's first purchase in 1997-01..03, then purchases
+    days to months apart, until 1998-06-30; compact ``YYYYMMDD`` dates, time order."""
+    rng = random.Random(seed)
+    first_day = datetime(1997, 1, 1)
+    last_day = datetime(1998, 6, 30)
+    out: list[tuple[datetime, str, str]] = []
+    for c in range(customers):
+        day = first_day + timedelta(days=rng.randrange(90))
+        out.append((day, f"{c:05d}", f"{rng.randrange(10, 200)}.{rng.randrange(100):02d}"))
+    while len(out) < rows:
+        day, who, _ = out[rng.randrange(customers)]
+        later = day + timedelta(days=int(rng.expovariate(1 / 120)) + 1)
+        if later <= last_day:
+            out.append((later, who, f"{rng.randrange(10, 200)}.{rng.randrange(100):02d}"))
+    out.sort()
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["customer", "event", "date", "amount"])
+        for day, who, amount in out[:rows]:
+            writer.writerow([who, "buy", day.strftime("%Y%m%d"), amount])
+    return path
 
 
 def write_log(path: Path, events: int, journeys: int, seed: int = 10) -> Path:
@@ -210,6 +302,75 @@ def measure(path: Path, *, repeats: int = 3, slow: bool = True) -> dict[str, flo
     return out
 
 
+def measure_columnar(path: Path, tmp: Path, *, repeats: int = 3) -> dict[str, Any]:
+    """The columnar engine's figures (f)-(i), each with what it is compared to, in one run."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    end = T0 + timedelta(days=400)
+    definition = shop_columnar()
+    probe = replay(definition, path, MAPPING, end=end)
+    assert probe.engine == "columnar", probe.summary.engine_note
+
+    def columnar_then_funnel() -> None:
+        result = replay(definition, path, MAPPING, end=end)
+        funnel(result.journeys.values(), definition)
+
+    parquet = tmp / "shop.parquet"
+    pq.write_table(pcsv.read_csv(path), parquet)
+    cdnow_log = write_cdnow(tmp / "cdnow.csv")
+    cdnow_end = datetime(1998, 12, 31, tzinfo=timezone.utc)
+    cd = replay(cdnow(), cdnow_log, CDNOW_MAPPING, end=cdnow_end)
+    assert cd.engine == "columnar" and cd.summary.bad_row_count == 0
+    cd_fast = replay(cdnow(), cdnow_log, CDNOW_MAPPING, end=cdnow_end, engine="fast")
+    assert cd.stage_counts() == cd_fast.stage_counts()
+    out: dict[str, Any] = {
+        "read_csv": _best(lambda: read_csv(path), repeats),
+        "columnar": _best(lambda: replay(definition, path, MAPPING, end=end), repeats),
+        "columnar_then_funnel": _best(columnar_then_funnel, repeats),
+        "fast": _best(lambda: replay(shop(), path, MAPPING, end=end), repeats),
+        "read_parquet": _best(lambda: pq.read_table(parquet), repeats),
+        "columnar_parquet": _best(lambda: replay(definition, parquet, MAPPING, end=end), repeats),
+        "cdnow_read_csv": _best(lambda: read_csv(cdnow_log), repeats),
+        "cdnow_columnar": _best(
+            lambda: replay(cdnow(), cdnow_log, CDNOW_MAPPING, end=cdnow_end), repeats
+        ),
+        "cdnow_fast": _best(
+            lambda: replay(cdnow(), cdnow_log, CDNOW_MAPPING, end=cdnow_end, engine="fast"),
+            repeats,
+        ),
+    }
+    out["cdnow_shape"] = {
+        "rows": cd.summary.rows_read,
+        "customers": cd.summary.journeys,
+        "timeouts_fired": cd.summary.timeouts_fired,
+        "stages": cd.stage_counts(),
+    }
+    return out
+
+
+def measure_dask(path: Path, workers: int, *, repeats: int = 2) -> dict[str, float]:
+    """(j): ``replay_dask`` on ``workers`` local processes against ``replay`` in this one."""
+    from distributed import Client, LocalCluster
+
+    from journeyfsm.analytics import replay_dask
+
+    end = T0 + timedelta(days=400)
+    definition = shop_columnar()
+    one = _best(lambda: replay(definition, path, MAPPING, end=end), repeats)
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        run = lambda: replay_dask(definition, path, MAPPING, client=client, end=end)  # noqa: E731
+        run()  # the workers import journeyfsm and pyarrow once
+        on_dask = _best(run, repeats)
+        memory = [
+            w["metrics"]["memory"] / 2**20 for w in client.scheduler_info()["workers"].values()
+        ]
+    return {"one_process": one, "dask": on_dask, "worker_mb": [round(m, 1) for m in memory]}
+
+
 _RSS_CHILD = """
 import resource, sys
 
@@ -227,13 +388,16 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-from benchmarks.figures_replay import MAPPING, shop
+from benchmarks.figures_replay import MAPPING, shop, shop_columnar
 from journeyfsm.analytics import replay
 
 base = peak_kb()
 if sys.argv[2] == "replay":  # else: only the imports
     result = replay(shop(), sys.argv[1], MAPPING)
     assert result.summary.rows_read > 0
+elif sys.argv[2] == "columnar":
+    result = replay(shop_columnar(), sys.argv[1], MAPPING)
+    assert result.engine == "columnar"
 print(base, peak_kb())
 """
 
@@ -437,12 +601,30 @@ ratio(
 )
 
 
+def _columnar_rss(tmp: Path, events: int) -> dict[str, Any]:
+    """Peak RSS of the columnar engine: the same events with 10k and with 100k journeys."""
+    out: dict[str, Any] = {}
+    for label, journeys in (
+        ("10k_journeys", max(1, events // 100)),
+        ("100k_journeys", max(1, events // 10)),
+    ):
+        log = write_log(tmp / f"rss-{label}.csv", events, journeys)
+        base, peak = peak_rss(log, "columnar")
+        out[label] = {"events": events, "journeys": journeys, "imports_mb": round(base, 1),
+                      "peak_mb": round(peak, 1)}  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--journeys", type=int, default=None, help="default: events / 10")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-rss", action="store_true", help="skip the memory figures")
+    parser.add_argument(
+        "--columnar-only", action="store_true", help="only the columnar engine's figures"
+    )
+    parser.add_argument("--dask", type=int, default=0, metavar="N", help="also replay_dask on N")
     args = parser.parse_args(argv)
     journeys = args.journeys or max(1, args.events // 10)
     results: dict[str, Any] = {"events": args.events, "journeys": journeys}
@@ -450,6 +632,34 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_log(Path(tmp) / "shop.csv", args.events, journeys)
         results["log_mb"] = round(path.stat().st_size / 2**20, 1)
+        col = measure_columnar(path, Path(tmp), repeats=args.repeats)
+        results["columnar_seconds"] = {
+            k: (round(v, 3) if isinstance(v, float) else v) for k, v in col.items()
+        }
+        results["columnar_vs_csv"] = round(col["columnar"] / col["read_csv"], 2)
+        results["columnar_then_funnel_vs_csv"] = round(
+            col["columnar_then_funnel"] / col["read_csv"], 2
+        )
+        results["fast_vs_csv_same_run"] = round(col["fast"] / col["read_csv"], 2)
+        results["columnar_parquet_vs_read_table"] = round(
+            col["columnar_parquet"] / col["read_parquet"], 2
+        )
+        results["columnar_parquet_minus_read_table_s_per_1m_rows"] = round(
+            (col["columnar_parquet"] - col["read_parquet"]) * 1e6 / args.events, 3
+        )
+        results["cdnow_columnar_vs_csv"] = round(col["cdnow_columnar"] / col["cdnow_read_csv"], 2)
+        results["cdnow_fast_vs_csv"] = round(col["cdnow_fast"] / col["cdnow_read_csv"], 2)
+        if args.dask:
+            dask = measure_dask(path, args.dask, repeats=max(1, args.repeats - 1))
+            results["dask"] = {k: (round(v, 3) if isinstance(v, float) else v)
+                               for k, v in dask.items()}  # fmt: skip
+            results["dask_vs_one_process"] = round(dask["dask"] / dask["one_process"], 2)
+        if args.columnar_only:
+            if not args.no_rss:
+                results["columnar_peak_rss"] = _columnar_rss(Path(tmp), args.events)
+            results["load_after"] = [round(x, 2) for x in os.getloadavg()]
+            print(json.dumps(results, indent=2))
+            return 0
         times = measure(path, repeats=args.repeats)
         results["seconds"] = {k: round(v, 3) for k, v in times.items()}
         results["fast_vs_csv"] = round(times["replay_fast"] / times["read_csv"], 2)
@@ -468,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
                 rss[label] = {"events": n, "journeys": j, "imports_mb": round(base, 1),
                               "peak_mb": round(peak, 1)}  # fmt: skip
             results["peak_rss"] = rss
+            results["columnar_peak_rss"] = _columnar_rss(Path(tmp), args.events)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=2))
     return 0

@@ -14,6 +14,7 @@ back on failure, effects after the move, and an explanation of every decision.
 from . import templates
 from ._async_machine import AsyncJourneyMachine
 from ._clock import Clock, ManualClock, SystemClock
+from ._columns import col
 from ._definition import (
     Edge,
     Exit,
@@ -106,6 +107,7 @@ __all__ = [
     "Transition",
     "UnknownTrigger",
     "__version__",
+    "col",
     "guard",
     "templates",
 ]

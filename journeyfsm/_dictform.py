@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from ._columns import expr_from_ref
 from ._errors import DefinitionError, Problem
 from ._guards import AllOf, AnyOf, Guard, Not, guard
 from ._json import freeze_mapping, thaw
@@ -207,9 +208,15 @@ class _Reader:
                 return AllOf(parts) if op == "all" else AnyOf(parts)
             if op == "not":
                 return Not(self.guard_ref(arg, trigger))
+            if op == "expr":  # col("total") > 0: needs no registry
+                try:
+                    return expr_from_ref(arg)
+                except (TypeError, ValueError) as err:
+                    self.add(f"transition {trigger!r}: {err}", trigger=trigger)
+                    return self.stand_in("<malformed expression guard>")
         self.add(
             f"transition {trigger!r} has a malformed guard reference {_short(ref)}; use a guard "
-            "name, {'all': [...]}, {'any': [...]} or {'not': ...}",
+            "name, {'all': [...]}, {'any': [...]}, {'not': ...} or {'expr': {...}}",
             trigger=trigger,
         )
         return self.stand_in("<malformed guard reference>")

@@ -42,11 +42,11 @@ def call(*argv: str) -> tuple[int, str, str]:
 def test_replay_prints_the_summary_table(log: Path) -> None:
     code, out, err = call(str(log), *FLAGS, "--event-id", "id", "--end", "2026-03-01T00:00:00Z")
     assert code == 0, err
-    assert "through aida (version 1): fast path" in out
+    assert "through aida (version 1): columnar engine" in out
     assert "rows read                   6" in out
     assert "events applied              4" in out  # 3 engage/want rows + 1 duplicate
     assert "skipped                     1  (scroll 1)" in out
-    assert "line 7: time 'soon' is neither ISO-8601 nor epoch seconds" in out
+    assert "line 7: time 'soon' is not an ISO-8601 time" in out
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
     assert lines["want"][:4] == ["1", "0", "0", "1"]  # moved blocked ignored duplicate
     assert lines["engage"][0] == "2"

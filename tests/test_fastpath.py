@@ -85,7 +85,7 @@ def _write(rows: list[dict[str, Any]], directory: str) -> Path:
 
 def _counts(result: Any) -> dict[str, Any]:
     out = result.summary.to_dict()
-    del out["seconds"], out["fast_path"]
+    del out["seconds"], out["fast_path"], out["engine"], out["engine_note"]
     return out
 
 

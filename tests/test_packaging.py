@@ -92,7 +92,8 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         *postgres,
         *(["pgserver"] if sys.version_info < (3, 13) else []),
     }
-    # [dev] is journeyfsm[test,bench,postgres,parquet,sqlalchemy,django,forecast,docs,serve] plus the tools
+    # [dev] is journeyfsm[test,bench,postgres,parquet,sqlalchemy,django,forecast,docs,serve,
+    # fast,dask] plus the tools
     # (hatchling spells the extras out), pgserver among them: the suite runs the PostgreSQL
     # tests on a server it starts
     assert set(_requirements("dev")) == {
@@ -106,6 +107,10 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "pytest-xdist",
         "playwright",  # the HTML report's browser test, on the system chromium
         "pyarrow",  # [parquet]: the suite replays Parquet logs
+        "numpy",  # [fast]: the columnar replay engine
+        "dask",  # [dask]: replay partitioned on a Dask cluster
+        "pandas",  # replay's DataFrame inputs
+        "polars",
         "django-fsm-2",  # docs/coming_from.md runs the rule on it
         *sqlalchemy,  # [sqlalchemy]: contrib.sqlalchemy and examples/fastapi_shop
         # contrib.sqlalchemy's Alembic and aiosqlite tests; examples/fastapi_shop (its
@@ -127,6 +132,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
     assert sorted(_requirements("forecast")) == ["numpy"]
     assert sorted(_requirements("docs")) == ["furo", "myst-parser", "sphinx"]
     assert sorted(_requirements("serve")) == ["jinja2", "starlette", "uvicorn"]
+    assert sorted(_requirements("fast")) == ["numpy", "pyarrow"]
 
 
 @pytest.mark.parametrize(

@@ -334,11 +334,12 @@ def test_replay_reads_naive_timestamps_in_the_given_zone(tmp_path: Path) -> None
     assert run(tmp_path, rows).journeys["a"].history[0].at.hour == 12  # default: UTC
 
 
-def test_replay_reads_epoch_seconds(tmp_path: Path) -> None:
+def test_replay_reads_epoch_seconds_with_time_format_epoch(tmp_path: Path) -> None:
     rows = [row("a", "page_view", 0), row("a", "add", 0)]
     rows[0]["ts"] = str(int(T0.timestamp()))
     rows[1]["ts"] = str(T0.timestamp() + 90.5)
-    history = run(tmp_path, rows).journeys["a"].history
+    epoch = attrs.evolve(MAPPING, time_format="epoch")
+    history = run(tmp_path, rows, mapping=epoch).journeys["a"].history
     assert [e.at for e in history] == [T0, T0 + timedelta(seconds=90.5)]
 
 
@@ -359,7 +360,7 @@ def test_replay_counts_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     s = result.summary
     assert [(b.line, b.reason) for b in s.bad_rows] == [
         (3, "no journey key ('customer')"),
-        (4, "time 'soon' is neither ISO-8601 nor epoch seconds"),
+        (4, "time 'soon' is not an ISO-8601 time (2026-01-05T09:00:00Z, 20260105)"),
         (5, "3 fields, the header has 6"),
         (7, "no event name ('event')"),
     ]
@@ -684,7 +685,8 @@ def test_time_reader_reads_aware_iso_and_epoch_times_and_refuses_the_rest() -> N
     read = _mapping.TimeReader(BERLIN)
     assert read("2026-03-01T10:00:00Z") == datetime(2026, 3, 1, 10, tzinfo=UTC)
     assert read("2026-03-01T10:00:00+01:00") == datetime(2026, 3, 1, 9, tzinfo=UTC)
-    assert read("1767225600.5") == datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
-    for bad in ("soon", "2026-13-01", ""):
+    epoch = _mapping.TimeReader(BERLIN, "epoch")
+    assert epoch("1767225600.5") == datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    for bad in ("soon", "2026-13-01", "", "1767225600.5"):
         with pytest.raises(ValueError):
             read(bad)

@@ -20,6 +20,7 @@ docs/replay.md, docs/analytics.md.
 
 from ._breakdown import NONE_GROUP, breakdown
 from ._compare import compare
+from ._dask import replay_dask, split_by_key
 from ._forecast import ChainTransition, JourneyChain, Reach, ReachRow, StageTime, fit_chain
 from ._forecast_sim import Forecast
 from ._funnel import funnel
@@ -85,6 +86,8 @@ __all__ = [
     "render_comparison",
     "render_funnel",
     "replay",
+    "replay_dask",
+    "split_by_key",
     "to_csv",
     "to_json",
     "what_if",

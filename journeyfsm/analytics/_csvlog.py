@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import IO, Any, Protocol
 
 from .._json import FrozenDict
-from ._mapping import LogMapping, MappingError, missing, segments_of
+from ._mapping import LogMapping, MappingError, TimeReader, missing, segments_of
 
 
 class CsvSource(Protocol):
@@ -39,6 +39,9 @@ class CsvSource(Protocol):
 
     @property
     def segments(self) -> dict[str, dict[str, str]]: ...
+
+    @property
+    def times(self) -> TimeReader: ...
 
     def _missing_columns(self, present: Sequence[str]) -> None: ...
 
@@ -115,7 +118,7 @@ class CsvLog:
         return None
 
     def bad_time(self, ts: str) -> str:
-        return f"time {ts!r} is neither ISO-8601 nor epoch seconds"
+        return self.reader.times.problem(ts)
 
     def error(self, err: csv.Error) -> MappingError:
         """The error for a file the csv module cannot read past some line."""

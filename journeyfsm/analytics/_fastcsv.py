@@ -56,7 +56,7 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
     duplicates, window, tally = fast.duplicates, fast.window, fast.tally
     triggers = {name: index[trigger] for name, trigger in reader.triggers.items()}
     skipped, times, bad, progress = reader.skipped, reader.times, reader.bad, reader.progress
-    naive = times.naive
+    naive, iso = times.naive, times.iso
     segments = reader.segments
     ki, ei, ti, ii, width = log.key, log.event, log.time, log.event_id, log.width
     meta_of: Any = log.meta
@@ -98,7 +98,7 @@ def _loop(fast: FastReplay, reader: LogReader, log: CsvLog) -> None:
                 continue
             # ISO-8601 with a zero offset inline; anything else through the TimeReader
             at = None
-            if len(ts) > 4 and ts[4] == "-":
+            if iso and len(ts) > 4 and ts[4] == "-":
                 try:  # noqa: SIM105 - contextlib.suppress costs more per row
                     at = fromiso(ts)
                 except ValueError:

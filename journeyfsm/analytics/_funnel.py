@@ -32,7 +32,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import did_you_mean
 from .._packed import LazyJourney, history_moves
@@ -297,6 +297,11 @@ def funnel(
     """
     plan = Plan(definition, resolve_order(definition, order))
     tally = Tally(plan.stages)
+    # a columnar replay's journeys (result.journeys.values()): counted from its packed
+    # columns, without building them (those built already are read one by one)
+    packed: Any = getattr(journeys, "_mapping", journeys)
+    if hasattr(packed, "tally_into") and packed.replayed(definition):
+        journeys = packed.tally_into(tally, plan)
     for journey in journeys:
         plan.check(journey)
         tally.add(Reading(journey, plan))

@@ -10,7 +10,8 @@ turned into an *event*, a plain tuple the replay loops read without attribute lo
 
 or counted and dropped: a row whose event name maps to no trigger is *skipped* (counted
 per name, never an error, and its time is not read); a row that cannot be used (missing
-key, event or time, a time that is neither ISO-8601 nor unix epoch seconds, a line that
+key, event or time, a time that is not ISO-8601 (or epoch numbers, by the mapping's
+``time_format``), a line that
 is not a JSON object, ...) is a *bad row*, kept with its 1-based line number.  Segment
 columns are collected from every usable row, skipped ones included (the first non-empty
 value per journey key wins), since the acquisition channel often rides on an event the
@@ -47,7 +48,7 @@ from ._mapping import (
     segments_of,
 )
 
-__all__ = ["MAX_BAD_ROWS", "Event", "LogReader", "log_format"]
+__all__ = ["MAX_BAD_ROWS", "Event", "LogReader", "TableReader", "log_format"]
 
 #: (at, line, key, trigger, event_id, payload, meta): one usable, mapped row; meta is
 #: JSON-shaped (checked), read-only already when it came from CSV cells
@@ -107,7 +108,7 @@ class LogReader:
         self.strict = strict
         self.progress = progress
         self.zone = mapping.zone()
-        self.times = TimeReader(self.zone)
+        self.times = TimeReader(self.zone, mapping.time_format)
         self.rows_read = 0
         self.bad_rows: list[tuple[int, str]] = []
         self.bad_row_count = 0
@@ -232,7 +233,7 @@ class LogReader:
             try:
                 at = times(ts)
             except (ValueError, OverflowError, OSError, TypeError):
-                self.bad(line, f"time {ts!r} is neither ISO-8601 nor epoch seconds")
+                self.bad(line, times.problem(ts))
                 continue
             eid = (_text(obj.get(m.event_id)) or None) if m.event_id is not None else None
             try:
@@ -242,6 +243,51 @@ class LogReader:
                 self.bad(line, str(err))
                 continue
             yield (at, line, key, trigger, eid, payload, extra)
+
+
+class TableReader(LogReader):
+    """A :class:`LogReader` over an in-memory ``pyarrow.Table`` (an Arrow table, or a
+    pandas or polars DataFrame converted to one), read row by row as a Parquet file is;
+    ``name`` stands for the file name in messages (``"<pandas DataFrame>"``)."""
+
+    def __init__(
+        self,
+        table: Any,
+        name: str,
+        mapping: LogMapping,
+        triggers: Mapping[str, str],
+        *,
+        strict: bool = False,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.table = table
+        self.path = Path(name)
+        self.mapping = mapping
+        self.format = "parquet"
+        self.triggers = dict(triggers)
+        self.strict = strict
+        self.progress = progress
+        self.zone = mapping.zone()
+        self.times = TimeReader(self.zone, mapping.time_format)
+        self.rows_read = 0
+        self.bad_rows = []
+        self.bad_row_count = 0
+        self.skipped = {}
+        self.segments = {}
+        self._missing_columns(list(table.column_names))
+
+    def events(self) -> Iterator[Event]:
+        return self._dict_rows(self._rows())
+
+    def _rows(self) -> Iterator[tuple[int, Any]]:
+        total = max(1, self.table.num_rows)
+        line = 0
+        for batch in self.table.select(list(self.mapping.columns())).to_batches(65_536):
+            for obj in batch.to_pylist():
+                line += 1
+                yield line, obj
+            if self.progress is not None:
+                self.progress(line / total)
 
 
 def _text(value: Any) -> str | None:

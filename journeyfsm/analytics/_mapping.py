@@ -6,6 +6,7 @@ See :mod:`._logs` for how a log is read with it, and docs/replay.md for the user
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "LogMapping",
     "MappingError",
     "ReplayError",
+    "TimeFormat",
     "TimeReader",
     "missing",
     "parse_time",
@@ -31,6 +33,10 @@ __all__ = [
 ]
 
 LogFormat = Literal["csv", "jsonl", "parquet"]
+#: how a log's times are written: ISO-8601 (the default, compact ``19970101`` included),
+#: or unix epoch numbers in seconds (``epoch`` / ``epoch_s``) or milliseconds
+TimeFormat = Literal["iso", "epoch", "epoch_s", "epoch_ms"]
+TIME_FORMATS: tuple[str, ...] = ("iso", "epoch", "epoch_s", "epoch_ms")
 
 
 class ReplayError(JourneyError, ValueError):
@@ -119,6 +125,14 @@ def _check_timezone(instance: Any, attribute: Any, value: Any) -> None:
     _zone(value)
 
 
+def _check_time_format(instance: Any, attribute: Any, value: Any) -> None:
+    if value not in TIME_FORMATS:
+        raise MappingError(
+            f"LogMapping time_format must be one of {', '.join(map(repr, TIME_FORMATS))}, "
+            f"got {value!r}"
+        )
+
+
 def _check_format(instance: Any, attribute: Any, value: Any) -> None:
     if value is not None and value not in ("csv", "jsonl", "parquet"):
         raise MappingError(f"LogMapping format must be 'csv', 'jsonl' or 'parquet', got {value!r}")
@@ -135,7 +149,10 @@ class LogMapping:
     ``triggers`` maps event names to triggers (several names may map to one trigger);
     events it does not name are skipped and counted.  Without ``triggers``, an event
     whose name is a trigger of the definition is that trigger.  ``timezone`` says how
-    naive timestamps are read; ``format`` overrides the file suffix.
+    naive timestamps are read; ``format`` overrides the file suffix.  ``time_format``
+    says how times are written: ``"iso"`` (the default: ISO-8601, compact dates such as
+    ``19970101`` included) or unix epoch numbers, ``"epoch"``/``"epoch_s"`` (seconds)
+    or ``"epoch_ms"`` (milliseconds); a number under ``"iso"`` is a bad row that says so.
 
     >>> m = LogMapping(key="customer", event="event", time="ts",
     ...                triggers={"page_view": "browse", "search": "browse"})
@@ -155,6 +172,7 @@ class LogMapping:
     triggers: Mapping[str, str] = attrs.field(factory=dict, converter=_triggers, hash=False)
     timezone: str = attrs.field(default="UTC", validator=_check_timezone)
     format: LogFormat | None = attrs.field(default=None, validator=_check_format)
+    time_format: TimeFormat = attrs.field(default="iso", validator=_check_time_format)
 
     _FIELDS = ("key", "event", "time", "event_id", "payload", "meta", "segments", "triggers")
 
@@ -179,6 +197,7 @@ class LogMapping:
             "triggers": dict(self.triggers),
             "timezone": self.timezone,
             "format": self.format,
+            "time_format": self.time_format,
         }
 
     @classmethod
@@ -188,11 +207,11 @@ class LogMapping:
         >>> LogMapping.from_dict({"key": "k", "event": "e", "tim": "t"})
         Traceback (most recent call last):
         ...
-        journeyfsm.analytics._mapping.MappingError: unknown key 'tim' in the log mapping (did you mean 'time'?); keys: key, event, time, event_id, payload, meta, segments, triggers, timezone, format
+        journeyfsm.analytics._mapping.MappingError: unknown key 'tim' in the log mapping (did you mean 'time'?); keys: key, event, time, event_id, payload, meta, segments, triggers, timezone, format, time_format
         """
         if not isinstance(data, Mapping):
             raise MappingError(f"a log mapping must be a JSON object, got {type(data).__name__}")
-        known = (*cls._FIELDS, "timezone", "format")
+        known = (*cls._FIELDS, "timezone", "format", "time_format")
         for name in data:
             if name not in known:
                 close = close_matches(str(name), known)
@@ -276,37 +295,146 @@ def segments_of(
 _fromiso = datetime.fromisoformat
 _fromts = datetime.fromtimestamp
 
+#: ``YYYYMMDD``, ``YYYYMMDDTHHMM[SS[.ffffff]]`` with an optional ``Z`` or ``+HH[:]MM``:
+#: ISO-8601's basic (compact) format, which ``fromisoformat`` reads only from Python 3.11
+_COMPACT = re.compile(
+    r"(\d{4})(\d{2})(\d{2})"
+    r"(?:[T ](\d{2})(\d{2})(\d{2})?(?:[.,](\d{1,6}))?)?"
+    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?"
+)
 
-def parse_time(value: Any, zone: tzinfo = UTC) -> datetime:
-    """An ISO-8601 string, unix epoch seconds (number or numeric string) or a datetime
-    as an aware UTC datetime; a naive one is read in ``zone``.  ``ValueError`` otherwise.
+
+def _compact(value: str) -> datetime:
+    """A compact ISO-8601 time (``19970101``, ``19970101T101500Z``) as ``fromisoformat``
+    reads its extended form; ``ValueError`` otherwise."""
+    m = _COMPACT.fullmatch(value)
+    if m is None:
+        raise ValueError(f"not an ISO-8601 time: {value!r}")
+    year, month, day, hour, minute, second, fraction, offset = m.groups()
+    text = f"{year}-{month}-{day}"
+    if hour is not None:
+        text += f"T{hour}:{minute}:{second or '00'}"
+        if fraction:
+            text += "." + fraction.ljust(6, "0")
+    if offset:
+        if offset in "zZ":
+            offset = "+00:00"
+        elif len(offset) == 3:
+            offset += ":00"
+        elif ":" not in offset:
+            offset = f"{offset[:3]}:{offset[3:]}"
+        text += ("" if hour is not None else "T00:00:00") + offset
+    return _fromiso(text)
+
+
+def _is_number(value: Any) -> bool:
+    if value.__class__ is int or value.__class__ is float:
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _number(text: str) -> int | float:
+    """A numeric string as an int when it is whole (exact milliseconds), else a float."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def time_problem(value: Any, time_format: str = "iso") -> str:
+    """Why ``value`` is not a time under ``time_format`` (the reason of its bad row)."""
+    if time_format == "iso" and value.__class__ is not bool and _is_number(value):
+        return (
+            f"time {value!r} is a number, not an ISO-8601 time: for unix epoch times set the "
+            "mapping's time_format='epoch' (seconds) or 'epoch_ms' (milliseconds) "
+            "(--time-format on the command line)"
+        )
+    if time_format == "iso":
+        return f"time {value!r} is not an ISO-8601 time (2026-01-05T09:00:00Z, 20260105)"
+    unit = "milliseconds" if time_format == "epoch_ms" else "seconds"
+    return f"time {value!r} is not a number of epoch {unit} (time_format={time_format!r})"
+
+
+def parse_time(value: Any, zone: tzinfo = UTC, time_format: str = "iso") -> datetime:
+    """An ISO-8601 string (compact ``19970101`` and ``19970101T101500Z`` included) or a
+    datetime as an aware UTC datetime; a naive one is read in ``zone``.  Under
+    ``time_format="epoch"`` (or ``"epoch_s"``) numbers (or numeric strings) are unix
+    epoch seconds, under ``"epoch_ms"`` milliseconds; a datetime is read in any format.
+    ``ValueError`` otherwise (a number under ``"iso"`` included: it names the option).
 
     >>> parse_time("2026-03-01T10:00:00+01:00").isoformat()
     '2026-03-01T09:00:00+00:00'
-    >>> parse_time("1767225600").isoformat()
+    >>> parse_time("19970101").isoformat()
+    '1997-01-01T00:00:00+00:00'
+    >>> parse_time("1767225600", time_format="epoch").isoformat()
+    '2026-01-01T00:00:00+00:00'
+    >>> parse_time("1767225600000", time_format="epoch_ms").isoformat()
     '2026-01-01T00:00:00+00:00'
     >>> parse_time("2026-07-01 12:00", ZoneInfo("Europe/Berlin")).isoformat()
     '2026-07-01T10:00:00+00:00'
+    >>> parse_time("1767225600")
+    Traceback (most recent call last):
+    ...
+    ValueError: time '1767225600' is a number, not an ISO-8601 time: for unix epoch times set the mapping's time_format='epoch' (seconds) or 'epoch_ms' (milliseconds) (--time-format on the command line)
     """
     cls = value.__class__
-    if cls is str:
-        if len(value) > 4 and value[4] == "-":  # ISO-8601: YYYY-...
+    if isinstance(value, datetime):
+        at = value
+    elif time_format != "iso":
+        if cls is bool or not (cls is int or cls is float or cls is str):
+            raise ValueError(time_problem(value, time_format))
+        try:
+            number = value if cls is not str else _number(value)
+        except ValueError:
+            raise ValueError(time_problem(value, time_format)) from None
+        if time_format == "epoch_ms":
+            if number.__class__ is int:
+                return _EPOCH + timedelta(milliseconds=number)
+            return _fromts(number / 1000, UTC)
+        return _fromts(number, UTC)
+    elif cls is str:
+        if len(value) > 4 and value[4] == "-":  # ISO-8601, extended: YYYY-...
             text = value[:-1] + "+00:00" if value[-1] in "zZ" else value
             at = _fromiso(text)
         else:
-            return _fromts(float(value), UTC)
-    elif cls is int or cls is float:
-        return _fromts(value, UTC)
-    elif isinstance(value, datetime):
-        at = value
+            try:
+                at = _compact(value)
+            except ValueError:
+                raise ValueError(time_problem(value, time_format)) from None
     else:
-        raise ValueError(f"expected an ISO-8601 string or epoch seconds, got {cls.__name__}")
+        raise ValueError(time_problem(value, time_format))
     tz = at.tzinfo
     if tz is UTC:
         return at
     if tz is None:
         return at.replace(tzinfo=UTC) if zone is UTC else at.replace(tzinfo=zone).astimezone(UTC)
     return at.astimezone(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: times outside [PLAUSIBLE_FROM, PLAUSIBLE_TO) make replay warn: a misread column
+#: (numbers read in the wrong unit, dates read as numbers) lands far outside it
+PLAUSIBLE_FROM = datetime(1980, 1, 1, tzinfo=UTC)
+PLAUSIBLE_TO = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def implausible(first: datetime | None, last: datetime | None, column: str) -> str | None:
+    """A warning when the log's event times (``first`` .. ``last``) leave the plausible
+    range, else None."""
+    if first is None or last is None:
+        return None
+    if first >= PLAUSIBLE_FROM and last < PLAUSIBLE_TO:
+        return None
+    return (
+        f"the event times run from {first.isoformat()} to {last.isoformat()}, outside "
+        f"{PLAUSIBLE_FROM.year}-{PLAUSIBLE_TO.year - 1}: check how the time column "
+        f"{column!r} is read (the mapping's time_format: 'iso', 'epoch' seconds or "
+        "'epoch_ms'; its timezone)"
+    )
 
 
 _HOUR_LAST = timedelta(hours=1) - timedelta(microseconds=1)
@@ -324,19 +452,22 @@ class TimeReader:
     >>> read = TimeReader(ZoneInfo("Europe/Berlin"))
     >>> [read(t).isoformat() for t in ("2026-03-29 01:30", "2026-03-29 03:30")]
     ['2026-03-29T00:30:00+00:00', '2026-03-29T01:30:00+00:00']
-    >>> read("1767225600").isoformat()
+    >>> TimeReader(time_format="epoch")("1767225600").isoformat()
     '2026-01-01T00:00:00+00:00'
     """
 
     MAX_HOURS = 65_536  # cached hours at most (about 7 years of a log); then start over
 
-    def __init__(self, zone: tzinfo = UTC) -> None:
+    def __init__(self, zone: tzinfo = UTC, time_format: str = "iso") -> None:
         self.zone = zone
+        self.time_format = time_format
+        #: ISO-8601 times: the fast CSV loop may read them inline
+        self.iso = time_format == "iso"
         self._offsets: dict[int, timedelta | None] = {}
 
     def __call__(self, value: Any) -> datetime:
         """``value`` as an aware UTC datetime; ``ValueError`` when it is not a time."""
-        if value.__class__ is str and len(value) > 4 and value[4] == "-":
+        if self.iso and value.__class__ is str and len(value) > 4 and value[4] == "-":
             try:
                 at = _fromiso(value)
             except ValueError:
@@ -347,7 +478,11 @@ class TimeReader:
             if tz is None:
                 return self.naive(at)
             return at.astimezone(UTC)
-        return parse_time(value, self.zone)
+        return parse_time(value, self.zone, self.time_format)
+
+    def problem(self, value: Any) -> str:
+        """Why ``value`` is no time (the reason of its bad row)."""
+        return time_problem(value, self.time_format)
 
     def naive(self, at: datetime) -> datetime:
         """A naive wall time in ``zone``, as an aware UTC datetime."""

@@ -30,29 +30,43 @@ import inspect
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
+from .._clock import UTC
 from .._definition import JourneyDefinition
 from .._errors import GuardError, HookError
 from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
+from ._colread import Columns, Fallback, load_table, read_columns, table_of
+from ._columnar import ColumnarReplay, columnar_refusal
 from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
-from ._logs import Event, LogReader
-from ._mapping import LogMapping, MappingError, ReplayError, parse_time
+from ._logs import MAX_BAD_ROWS, Event, LogReader, TableReader, log_format
+from ._mapping import (
+    BadRowError,
+    LogMapping,
+    MappingError,
+    ReplayError,
+    implausible,
+    parse_time,
+)
+from ._merge import merge_parts
 from ._ordering import ExternalSort
-from ._replay_summary import summarize
+from ._replay_summary import RowCounts, summarize
 from ._results import ReplaySummary
 from ._tally import STATUS, TIMEOUTS, Tally, Unsorted, guard_failure
 
-__all__ = ["EngineReplay", "ReplayResult", "hooks_of", "replay"]
+__all__ = ["ENGINES", "Engine", "EngineReplay", "ReplayResult", "hooks_of", "replay"]
 
 Progress = Callable[[float], None]
+#: the replay engines, fastest first (see :func:`replay`)
+Engine = Literal["columnar", "fast", "engine"]
+ENGINES: tuple[str, ...] = ("columnar", "fast", "engine")
 
 
 @attrs.frozen
@@ -65,8 +79,44 @@ class ReplayResult:
     summary: ReplaySummary
     definition: JourneyDefinition | None = None
 
+    @classmethod
+    def merge(cls, results: Iterable[ReplayResult]) -> ReplayResult:
+        """One result from the replays of disjoint parts of a log, split by journey key
+        (what :func:`replay_dask` does with its parts): journeys and segments united,
+        every count summed (see docs/replay.md for what does not add up).
+
+        >>> import tempfile, pathlib
+        >>> from journeyfsm import templates
+        >>> tmp = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (tmp / "a.csv").write_text("k,e,t\\nc1,engage,2026-01-01T10:00:00Z\\n")
+        >>> _ = (tmp / "b.csv").write_text("k,e,t\\nc2,engage,2026-01-01T11:00:00Z\\n")
+        >>> m = {"key": "k", "event": "e", "time": "t"}
+        >>> parts = [replay(templates.aida(), tmp / name, m) for name in ("a.csv", "b.csv")]
+        >>> whole = ReplayResult.merge(parts)
+        >>> sorted(whole.journeys), whole.summary.events_applied, whole.stage_counts()["interest"]
+        (['c1', 'c2'], 2, 2)
+        """
+        parts = list(results)
+        for part in parts:
+            if not isinstance(part, ReplayResult):
+                raise TypeError(
+                    f"ReplayResult.merge() takes ReplayResults, got {type(part).__name__}"
+                )
+        journeys, segments, summary = merge_parts(
+            [(p.journeys, p.segments, p.summary) for p in parts]
+        )
+        return cls(journeys, segments, summary, parts[0].definition)
+
+    @property
+    def engine(self) -> str:
+        """Which engine ran: ``"columnar"``, ``"fast"`` or ``"engine"`` (see :func:`replay`)."""
+        return self.summary.engine
+
     def stage_counts(self) -> dict[str, int]:
         """Journeys per stage at the end: every stage of the definition, in its order."""
+        counted = getattr(self.journeys, "stage_counts", None)
+        if counted is not None:
+            return counted()  # type: ignore[no-any-return]
         stages = self.definition.stage_names if self.definition is not None else ()
         counts = dict.fromkeys(stages, 0)
         for journey in self.journeys.values():
@@ -174,22 +224,32 @@ def _scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
 
 def replay(
     machine_or_definition: JourneyMachine | JourneyDefinition,
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Any,
     mapping: LogMapping | Mapping[str, Any],
     *,
     end: datetime | None = None,
     strict: bool = False,
     fast: bool | None = None,
+    engine: Engine | None = None,
     progress: Progress | None = None,
 ) -> ReplayResult:
-    """Replay the event log ``source`` (CSV, JSON Lines, Parquet) through a journey.
+    """Replay an event log through a journey: ``source`` is a log file (CSV, JSON Lines,
+    Parquet), an Arrow table, or a pandas or polars DataFrame.
 
     ``mapping`` (a :class:`LogMapping` or its dict form) says which columns are the
     key, event, time...; ``end`` (naive: read in the mapping's timezone) is the end of
     observation, up to which stage timeouts fire after the last event; ``strict=True``
-    stops at the first bad row (:class:`BadRowError`); ``fast`` picks the direct loop
-    (``None``: whenever the machine has no hooks or effects); ``progress`` is called
-    with the fraction done, now and then.
+    stops at the first bad row (:class:`BadRowError`); ``progress`` is called with the
+    fraction done, now and then.
+
+    The engine is picked by itself: ``"columnar"`` (whole columns with Arrow and numpy)
+    when the definition's guards are all expressions (:func:`journeyfsm.col`), the
+    machine has no hooks, and ``journeyfsm[fast]`` is installed; else ``"fast"`` (the
+    direct Python loop) when there are no hooks; else ``"engine"`` (``fire``/``tick``).
+    ``engine=`` asks for one (``"columnar"`` falls back to ``"fast"``, saying why in
+    ``summary.engine_note``, when the input holds what only the Python path reports:
+    bad rows, a guard raising); ``fast=False`` is ``engine="engine"``.
+    ``summary.engine`` says which one ran.
 
     >>> import tempfile, pathlib
     >>> from journeyfsm import templates
@@ -210,30 +270,72 @@ def replay(
     for flag, value in (("strict", strict), ("fast", fast)):
         if value is not None and not isinstance(value, bool):
             raise TypeError(f"replay({flag}=...) takes True or False, got {value!r}")
+    if engine is not None and engine not in ENGINES:
+        raise TypeError(
+            f"replay(engine=...) takes one of {', '.join(map(repr, ENGINES))} or None, "
+            f"got {engine!r}"
+        )
     if progress is not None and not callable(progress):
         raise TypeError(f"replay(progress=...) takes a callable(fraction), got {progress!r}")
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"replay() reads a log file: pass its path, got {type(source).__name__}")
+    table: Any = None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+    else:
+        found = table_of(source)
+        if found is None:
+            raise TypeError(
+                "replay() reads a log file (pass its path), an Arrow table, or a pandas or "
+                f"polars DataFrame; got {type(source).__name__}"
+            )
+        table, name = found
+        path = Path(name)
     if end is not None and not isinstance(end, datetime):
         raise TypeError(f"replay(end=...) takes a datetime, got {type(end).__name__}")
     end_at = None if end is None else parse_time(end, mapping.zone())
     hooks = hooks_of(machine) if machine is not None else []
-    if fast is None:
-        fast = not hooks
-    elif fast and hooks:
+    if fast is False:
+        if engine not in (None, "engine"):
+            raise TypeError(f"replay(fast=False) runs the engine; it contradicts engine={engine!r}")
+        engine = "engine"
+    elif fast is True and engine is None:
+        engine = "fast"
+    if engine in ("fast", "columnar") and hooks:
         raise ReplayError(
-            f"fast=True skips the engine, but this machine has hooks or effects that must "
-            f"run: {', '.join(hooks)}; pass fast=None (the engine runs them) or replay "
-            f"machine.definition to leave them out"
+            f"{'fast=True' if fast else f'engine={engine!r}'} skips the engine, but this "
+            f"machine has hooks or effects that must run: {', '.join(hooks)}; pass "
+            "fast=None (the engine runs them) or replay machine.definition to leave them out"
         )
-    path = Path(source)
+    chosen: str = engine if engine is not None else ("engine" if hooks else "auto")
     log = machine.logger if machine is not None else _log_of(definition)
+    note = ""
+    if chosen in ("auto", "columnar"):
+        refusal = columnar_refusal(definition)
+        if refusal is not None and chosen == "columnar":
+            raise ReplayError(f"engine='columnar' cannot run: {refusal}")
+        if refusal is None:
+            try:
+                return _replay_columnar(
+                    definition, machine, table, path, mapping, triggers, end_at, progress,
+                    started, log, strict,
+                )  # fmt: skip
+            except Fallback as err:
+                note = f"the columnar engine did not run: {err.reason}"
+                log.info("replay.columnar_fallback", source=str(path), reason=err.reason)
+        else:
+            note = f"the columnar engine did not run: {refusal}"
+        chosen = "fast"
+    fast = chosen == "fast"
+
+    def reader_for(report: Progress | None) -> LogReader:
+        if table is not None:
+            return TableReader(table, str(path), mapping, triggers, strict=strict, progress=report)
+        return LogReader(path, mapping, triggers, strict=strict, progress=report)
 
     def attempt(start: float, ordered: bool) -> tuple[LogReader, Tally, Any]:
         """One pass from ``start`` (progress) to 1: streaming, or through a sort."""
         middle = start + (1.0 - start) / 2
         report = _scaled(progress, start, 1.0 if ordered else middle)
-        reader = LogReader(path, mapping, triggers, strict=strict, progress=report)
+        reader = reader_for(report)
         tally = Tally(definition.triggers, reader.bad)
         applier: FastReplay | EngineReplay
         if fast:
@@ -258,7 +360,7 @@ def replay(
             log.info("replay.unsorted", source=str(path), line=err.line, key=err.key)
             reader, tally, applier = attempt(0.0, ordered=False)
     else:
-        ordered = _in_order(path, mapping, triggers, strict, _scaled(progress, 0.0, 0.3))
+        ordered = _in_order(reader_for(_scaled(progress, 0.0, 0.3)))
         if not ordered:
             log.info("replay.unsorted", source=str(path))
         reader, tally, applier = attempt(0.3, ordered)
@@ -272,14 +374,134 @@ def replay(
         end=end_at,
         fast=fast,
         seconds=time.perf_counter() - started,
+        note=note,
     )
-    late = _after_end(applier.last_event(), end_at)
-    if late is not None:
-        summary = attrs.evolve(summary, warnings=(*summary.warnings, late))
-    for warning in summary.warnings:
-        log.warning("replay.warning", source=str(path), warning=warning)
+    summary = _more_warnings(
+        summary, _first_event(journeys), applier.last_event(), end_at, mapping, path, log
+    )
     segments = {k: reader.segments.get(k, {}) for k in journeys} if mapping.segments else {}
     return ReplayResult(journeys, segments, summary, definition)
+
+
+def _replay_columnar(
+    definition: JourneyDefinition,
+    machine: JourneyMachine | None,
+    table: Any,
+    path: Path,
+    mapping: LogMapping,
+    triggers: Mapping[str, str],
+    end_at: datetime | None,
+    progress: Progress | None,
+    started: float,
+    log: JourneyLog,
+    strict: bool,
+) -> ReplayResult:
+    """The replay on the columnar engine (:class:`~._colread.Fallback` when it cannot)."""
+    index = {t: i for i, t in enumerate(definition.triggers)}
+    from_table = table is not None
+    if table is None:
+        if not path.is_file():
+            raise Fallback("no such log file (the Python path says so)")
+        table = load_table(path, mapping)
+    cols = read_columns(table, mapping, triggers, index)
+    is_csv = not from_table and log_format(path, mapping) == "csv"
+    bad_rows = _bad_rows(cols, path, is_csv, strict)
+    tally = Tally(definition.triggers, _no_bad_rows)
+    engine = ColumnarReplay(definition, _window(machine), tally)
+    end_us = None if end_at is None else (end_at - _EPOCH) // _US
+    engine.run(cols, end_us)
+    journeys = engine.journeys()
+    if engine.unsorted:
+        log.info("replay.unsorted", source=str(path))
+    counts = RowCounts(path, mapping, cols.rows_read, cols.skipped)
+    counts.bad_rows = bad_rows[:MAX_BAD_ROWS]
+    counts.bad_row_count = len(bad_rows)
+    summary = summarize(
+        definition,
+        path,
+        counts,
+        tally,
+        journeys=len(journeys),
+        end=end_at,
+        fast=True,
+        seconds=time.perf_counter() - started,
+        engine="columnar",
+    )
+    first = last = None
+    if len(cols.at):
+        first = _EPOCH + int(cols.at.min()) * _US
+        last = _EPOCH + int(cols.at.max()) * _US
+    summary = _more_warnings(summary, first, last, end_at, mapping, path, log)
+    segments = {k: cols.segments.get(k, {}) for k in journeys} if mapping.segments else {}
+    if progress is not None:
+        progress(1.0)
+    return ReplayResult(journeys, segments, summary, definition)
+
+
+def _bad_rows(cols: Columns, path: Path, is_csv: bool, strict: bool) -> list[tuple[int, str]]:
+    """The bad rows as (line, reason); ``strict``: :class:`BadRowError` for the first,
+    as the Python path raises it.  A CSV's lines are its rows plus the header when it has
+    no blank lines and no line breaks inside cells; otherwise a :class:`Fallback` (the
+    Python path counts its lines)."""
+    if not cols.bad_rows:
+        return []
+    first = 1
+    if is_csv:
+        if _line_count(path) != cols.rows_read + 1:
+            raise Fallback("the CSV has blank lines or line breaks in cells, and bad rows")
+        first = 2
+    out = [(row + first, reason) for row, reason in cols.bad_rows]
+    if strict:
+        line, reason = out[0]
+        raise BadRowError(
+            f"{path.name}, line {line}: {reason} (strict "
+            "replay stops at the first bad row; leave strict off to count bad rows and go on)",
+            line=line,
+        )
+    return out
+
+
+def _line_count(path: Path) -> int:
+    """The lines of a file (a last line without a line break counts)."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")
+
+
+def _no_bad_rows(line: int, reason: str) -> None:  # pragma: no cover - never called
+    raise AssertionError("the columnar engine falls back on bad rows")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def _more_warnings(
+    summary: ReplaySummary,
+    first: datetime | None,
+    last: datetime | None,
+    end_at: datetime | None,
+    mapping: LogMapping,
+    path: Path,
+    log: JourneyLog,
+) -> ReplaySummary:
+    """The summary with the end and time-range warnings added, every warning logged."""
+    extra = tuple(
+        w for w in (_after_end(last, end_at), implausible(first, last, mapping.time)) if w
+    )
+    if extra:
+        summary = attrs.evolve(summary, warnings=(*summary.warnings, *extra))
+    for warning in summary.warnings:
+        log.warning("replay.warning", source=str(path), warning=warning)
+    return summary
+
+
+def _first_event(journeys: Mapping[str, Journey]) -> datetime | None:
+    """The time of the earliest event applied (each journey starts at its first)."""
+    return min((j.started_at for j in journeys.values() if j.started_at is not None), default=None)
 
 
 def _after_end(latest: datetime | None, end: datetime | None) -> str | None:
@@ -294,11 +516,8 @@ def _after_end(latest: datetime | None, end: datetime | None) -> str | None:
     )
 
 
-def _in_order(
-    path: Path, mapping: LogMapping, triggers: Mapping[str, str], strict: bool, report: Any
-) -> bool:
+def _in_order(reader: LogReader) -> bool:
     """Whether every journey's events come in time order (a read that applies nothing)."""
-    reader = LogReader(path, mapping, triggers, strict=strict, progress=report)
     last: dict[str, datetime] = {}
     for at, _, key, *_ in reader.events():
         before = last.get(key)

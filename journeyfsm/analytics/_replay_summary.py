@@ -15,10 +15,11 @@ from pathlib import Path
 
 from .._definition import JourneyDefinition
 from ._logs import LogReader
+from ._mapping import LogMapping
 from ._results import BadRow, ReplaySummary
 from ._tally import BLOCKED, DUPLICATE, IGNORED, MOVED, Tally
 
-__all__ = ["summarize"]
+__all__ = ["RowCounts", "summarize"]
 
 TOP = 3  # reasons named per kind in a warning
 
@@ -26,13 +27,15 @@ TOP = 3  # reasons named per kind in a warning
 def summarize(
     definition: JourneyDefinition,
     path: Path,
-    reader: LogReader,
+    reader: LogReader | RowCounts,
     tally: Tally,
     *,
     journeys: int,
     end: datetime | None,
     fast: bool,
     seconds: float,
+    engine: str | None = None,
+    note: str = "",
 ) -> ReplaySummary:
     """The :class:`ReplaySummary` of one finished replay."""
     skipped = dict(sorted(reader.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -53,7 +56,22 @@ def summarize(
         fast_path=fast,
         seconds=round(seconds, 6),
         warnings=tuple(warnings(definition, reader, tally, skipped, end)),
+        engine=engine or ("fast" if fast else "engine"),
+        engine_note=note,
     )
+
+
+class RowCounts:
+    """What a summary reads of a log besides the tally, for readers other than
+    :class:`~._logs.LogReader` (the columnar engine's)."""
+
+    def __init__(self, path: Path, mapping: LogMapping, rows_read: int, skipped: dict[str, int]):
+        self.path = path
+        self.mapping = mapping
+        self.rows_read = rows_read
+        self.skipped = skipped
+        self.bad_rows: list[tuple[int, str]] = []
+        self.bad_row_count = 0
 
 
 def _top(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -66,7 +84,7 @@ def _top_pairs(counts: dict[tuple[str, str], int]) -> list[tuple[tuple[str, str]
 
 def warnings(
     definition: JourneyDefinition,
-    reader: LogReader,
+    reader: LogReader | RowCounts,
     tally: Tally,
     skipped: dict[str, int],
     end: datetime | None,

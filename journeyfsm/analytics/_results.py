@@ -102,7 +102,10 @@ class ReplaySummary:
     - ``timeouts_fired``: stage timeouts fired on the log's own clock;
     - ``timezone``: how naive timestamps were read (``"UTC"`` by default);
     - ``end``: the end-of-observation time timeouts were fired up to (``None``: none);
-    - ``fast_path``: whether the direct loop ran instead of the engine;
+    - ``fast_path``: whether the machine's engine was left out (no hooks ran);
+    - ``engine``: which engine ran: ``"columnar"`` (Arrow and numpy, whole columns at
+      once), ``"fast"`` (the direct Python loop) or ``"engine"`` (``fire``/``tick``);
+    - ``engine_note``: why the columnar engine did not run, when it could not (or "");
     - ``warnings``: loud, human-readable lines (e.g. most events were ignored, with the
       top reasons).
     """
@@ -123,6 +126,8 @@ class ReplaySummary:
     fast_path: bool
     seconds: float
     warnings: tuple[str, ...] = ()
+    engine: str = "fast"
+    engine_note: str = ""
 
     @property
     def skipped_count(self) -> int:
@@ -147,6 +152,8 @@ class ReplaySummary:
             "timezone": self.timezone,
             "end": _iso(self.end),
             "fast_path": self.fast_path,
+            "engine": self.engine,
+            "engine_note": self.engine_note,
             "seconds": self.seconds,
             "warnings": list(self.warnings),
         }

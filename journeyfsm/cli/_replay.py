@@ -88,7 +88,9 @@ def add_replay_commands(sub: Any) -> None:
     p.add_argument("--map", metavar="FILE", help="a JSON log mapping (flags add to it)")
     p.add_argument("--key", metavar="COL", help="the journey key column")
     p.add_argument("--event", metavar="COL", help="the event name column")
-    p.add_argument("--time", metavar="COL", help="the timestamp column (ISO-8601 or epoch s)")
+    p.add_argument(
+        "--time", metavar="COL", help="the timestamp column (ISO-8601; numbers: --time-format)"
+    )
     p.add_argument("--event-id", metavar="COL", help="an event id column (repeats: duplicate)")
     for flag, what in (
         ("--payload", "a column passed to guards in the payload dict"),
@@ -103,12 +105,25 @@ def add_replay_commands(sub: Any) -> None:
         metavar="EVENT=TRIGGER",
         help="map an event name to a trigger; repeat (several names may share a trigger)",
     )
+    p.add_argument(
+        "--time-format",
+        choices=["iso", "epoch", "epoch_s", "epoch_ms"],
+        help="how times are written: iso (default), epoch / epoch_s (unix seconds), epoch_ms",
+    )
     p.add_argument("--timezone", metavar="ZONE", help="how naive timestamps are read (UTC)")
     p.add_argument("--end", metavar="ISO", help="end of observation: fire timeouts up to it")
     p.add_argument("--strict", action="store_true", help="stop at the first bad row (exit 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-fast", action="store_true", help="always go through the engine")
+    p.add_argument(
+        "--engine",
+        choices=["columnar", "fast", "engine"],
+        help="the replay engine (default: the fastest the definition allows)",
+    )
+    p.add_argument(
+        "--verbose", action="store_true", help="say which engine ran, and why not a faster one"
+    )
     add_analysis_options(p)
     p.set_defaults(run=_cmd_replay)
 
@@ -155,6 +170,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
                 end=end,
                 strict=args.strict,
                 fast=False if args.no_fast else None,
+                engine=args.engine,
                 progress=bar,
             )
         finally:
@@ -163,7 +179,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
             library_log.removeHandler(quiet)
             if bar is not None:
                 bar.close()
-    except (_UsageError, MappingError) as e:
+    except (_UsageError, MappingError, TypeError) as e:
         print(f"journeyfsm replay: error: {e}", file=err)
         return USAGE
     except (OSError, UnicodeDecodeError) as e:
@@ -172,6 +188,9 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
     except (BadRowError, ReplayError, JourneyError) as e:
         print(f"journeyfsm replay: stopped: {e}", file=err)
         return STOPPED
+    if args.verbose:
+        s = result.summary
+        print(f"engine: {s.engine}" + (f" ({s.engine_note})" if s.engine_note else ""), file=err)
     for warning in result.summary.warnings:
         print(f"warning: {warning}", file=err)
     try:
@@ -232,7 +251,7 @@ def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
 
 def _mapping(args: argparse.Namespace) -> LogMapping:
     data: dict[str, Any] = LogMapping.load(args.map).to_dict() if args.map else {}
-    for name in ("key", "event", "time", "event_id", "timezone"):
+    for name in ("key", "event", "time", "event_id", "timezone", "time_format"):
         value = getattr(args, name)
         if value is not None:
             data[name] = value
@@ -295,7 +314,7 @@ class ProgressBar:
 def describe(result: ReplayResult) -> str:
     """The run summary as a readable table (what the command prints)."""
     s: ReplaySummary = result.summary
-    path = "fast path" if s.fast_path else "engine"
+    path = {"columnar": "columnar engine", "fast": "fast path"}.get(s.engine, "engine")
     end = s.end.isoformat() if s.end is not None else "none (timeouts pending at the end not fired)"
     skipped = ", ".join(f"{name} {n:,}" for name, n in list(s.skipped.items())[:5])
     lines = [
