@@ -107,7 +107,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "pytest-xdist",
         "playwright",  # the HTML report's browser test, on the system chromium
         "pyarrow",  # [parquet]: the suite replays Parquet logs
-        "numpy",  # [fast]: the columnar replay engine
+        "numpy",  # [fast]: the columnar replay engine; [forecast]: conversion forecasts
         "dask",  # [dask]: replay partitioned on a Dask cluster
         "pandas",  # replay's DataFrame inputs
         "polars",
@@ -123,7 +123,6 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "aiosmtplib",
         "aiosmtpd",
         "django",  # [django]: journeyfsm.contrib.django and examples/django_shop
-        "numpy",  # [forecast]: journeyfsm.analytics' conversion forecasts
         *_requirements("docs"),  # [docs]: the suite builds the site
         "starlette",  # [serve]: journeyfsm.explorer (with jinja2 and uvicorn)
         "jinja2",
