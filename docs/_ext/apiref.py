@@ -64,6 +64,8 @@ PRIVATE_IN_SIGNATURES = {
     "journeyfsm.service._records.JourneyImport",
     "journeyfsm._guards.Predicate",
     "journeyfsm._logging.JourneyLog",
+    # what col() returns: a column of a guard expression, used only through its operators
+    "journeyfsm._columns.Column",
     # Journey.event_ids: a read-only window of recent ids
     "journeyfsm._records.IdWindow",
     # the stores' transaction() results: the public protocol is StoreTransaction
