@@ -24,7 +24,7 @@ from explorer_support import HOSTILE_KEY, HOSTILE_NOTE, fill, serving
 from playwright.sync_api import Page, sync_playwright
 
 from journeyfsm import JourneyMachine, JourneyService
-from journeyfsm.analytics import funnel
+from journeyfsm.analytics import fit_chain, funnel
 from journeyfsm.cli._demo import demo_definition, run_demo
 from journeyfsm.stores import SQLiteStore
 
@@ -107,6 +107,7 @@ def truth_of(path: Path) -> dict[str, Any]:
     return {
         "journeys": journeys,
         "funnel": funnel(journeys.values(), machine.definition),
+        "chain": fit_chain(journeys.values(), machine.definition),
         "outbox": outbox,
     }
 
@@ -128,7 +129,7 @@ def test_click_from_the_overview_to_a_journey_and_the_numbers_are_the_stores(
         f = truth["funnel"]
         assert page.inner_text("#journey-total") == str(f.journeys) == "40"
         shown = {r[0].replace(" (not in funnel)", ""): r[1:] for r in browser.cells("#stages")}
-        assert shown == {
+        assert {stage: cells[:5] for stage, cells in shown.items()} == {
             s.stage: [
                 str(s.current),
                 str(s.entered),
@@ -138,6 +139,17 @@ def test_click_from_the_overview_to_a_journey_and_the_numbers_are_the_stores(
             ]
             for s in f.stages
         }
+        # the chance to reach the funnel's last stage: fit_chain's, with its moves out
+        chain, goal = truth["chain"], f.order[-1]
+        assert page.inner_text("#stages th:last-child") == f"chance to reach {goal}"
+        reach = chain.reach(goal)
+        expected = {}
+        for row in reach.rows:
+            n = sum(t.count for t in chain.transitions[row.stage])
+            chance = "goal" if row.stage == goal else "-" if n == 0 else f"{row.probability:.1%}"
+            expected[row.stage] = [str(n), chance]
+        assert {stage: cells[5:] for stage, cells in shown.items()} == expected
+        assert any(c[1] not in ("-", "goal", "0.0%") for c in expected.values())
         drawn = page.locator("#diagram g.stage")
         stages = {drawn.nth(i).get_attribute("data-stage") for i in range(drawn.count())}
         assert set(demo_definition().stage_names) <= stages

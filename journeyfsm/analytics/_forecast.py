@@ -30,7 +30,7 @@ imported on first use.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -283,53 +283,85 @@ class JourneyChain:
         check_stage(self.definition, stage)
 
     def _absorb(self, absorbing: set[str], target: str) -> Reach:
-        np = numpy()
-        stages = self.definition.stage_names
-        leads_out = _leading_to(self.transitions, absorbing)
-        transient = [s for s in stages if s not in absorbing and s in leads_out]
-        index = {s: i for i, s in enumerate(transient)}
-        n = len(transient)
-        q = np.zeros((n, n))
-        b_direct = np.zeros(n)
-        for s in transient:
-            for t in self.transitions[s]:
-                if t.dest in index:
-                    q[index[s], index[t.dest]] += t.probability
-                elif t.dest == target:
-                    b_direct[index[s]] += t.probability
-        fundamental = np.linalg.inv(np.eye(n) - q) if n else np.zeros((0, 0))
-        b = fundamental @ b_direct
-        moves = fundamental @ np.ones(n)
-        mean = np.array([_seconds(self.time_in_stage[s].mean) for s in transient])
-        timed = fundamental @ (mean * b)
-        rows = []
-        for s in stages:
-            if s == target:
-                rows.append(ReachRow(s, 1.0, 0.0, timedelta(0)))
-            elif s in index:
-                i = index[s]
-                p = float(min(max(b[i], 0.0), 1.0))
-                time = timedelta(seconds=float(timed[i] / b[i])) if b[i] > 1e-12 else None
-                rows.append(ReachRow(s, p, float(moves[i]), time))
-            else:  # another absorbing stage, or one that never leads out
-                rows.append(ReachRow(s, 0.0, None if s not in absorbing else 0.0, None))
-        return Reach(target, tuple(rows))
+        counts = {s: {t.dest: t.count for t in ts} for s, ts in self.transitions.items()}
+        means = {s: _seconds(t.mean) for s, t in self.time_in_stage.items()}
+        return _reach_counts(self.definition.stage_names, counts, absorbing, target, means)
 
 
 def _seconds(value: timedelta | None) -> float:
     return 0.0 if value is None else value.total_seconds()
 
 
-def _leading_to(
-    transitions: Mapping[str, tuple[ChainTransition, ...]], absorbing: set[str]
-) -> set[str]:
+def _reach_counts(
+    stages: Sequence[str],
+    counts: Mapping[str, Mapping[str, int]],
+    absorbing: set[str],
+    target: str,
+    means: Mapping[str, float] | None = None,
+) -> Reach:
+    """The absorbing chain's algebra from move counts (the one place it exists).
+
+    ``counts[source][dest]``: how many completed stays in ``source`` ended by moving to
+    ``dest`` (internal moves left out, as :func:`fit_chain` leaves them out); the
+    transition probabilities are their shares.  ``absorbing`` holds ``target`` and the
+    final stages; ``means`` the mean stay in seconds per stage (``None``: no expected
+    times, every ``expected_time`` is ``None``).  :meth:`JourneyChain.reach` calls it
+    with the fitted counts; the explorer with the counts its SQL aggregates.
+
+    >>> r = _reach_counts(("a", "b", "c"), {"a": {"b": 3, "c": 1}}, {"b", "c"}, "b")
+    >>> r.row("a").probability
+    0.75
+    """
+    np = numpy()
+    shares = {
+        s: {d: n / total for d, n in moves.items() if n}
+        for s, moves in counts.items()
+        if (total := sum(moves.values())) > 0
+    }
+    leads_out = _leading_to(shares, absorbing)
+    transient = [s for s in stages if s not in absorbing and s in leads_out]
+    index = {s: i for i, s in enumerate(transient)}
+    n = len(transient)
+    q = np.zeros((n, n))
+    b_direct = np.zeros(n)
+    for s in transient:
+        for dest, p in shares.get(s, {}).items():
+            if dest in index:
+                q[index[s], index[dest]] += p
+            elif dest == target:
+                b_direct[index[s]] += p
+    fundamental = np.linalg.inv(np.eye(n) - q) if n else np.zeros((0, 0))
+    b = fundamental @ b_direct
+    moves = fundamental @ np.ones(n)
+    timed = None
+    if means is not None:
+        timed = fundamental @ (np.array([means.get(s, 0.0) for s in transient]) * b)
+    rows = []
+    for s in stages:
+        if s == target:
+            rows.append(ReachRow(s, 1.0, 0.0, timedelta(0)))
+        elif s in index:
+            i = index[s]
+            p = float(min(max(b[i], 0.0), 1.0))
+            time = (
+                timedelta(seconds=float(timed[i] / b[i]))
+                if timed is not None and b[i] > 1e-12
+                else None
+            )
+            rows.append(ReachRow(s, p, float(moves[i]), time))
+        else:  # another absorbing stage, or one that never leads out
+            rows.append(ReachRow(s, 0.0, None if s not in absorbing else 0.0, None))
+    return Reach(target, tuple(rows))
+
+
+def _leading_to(shares: Mapping[str, Mapping[str, float]], absorbing: set[str]) -> set[str]:
     """The stages from which some observed path reaches an absorbing stage."""
     reached = set(absorbing)
     changed = True
     while changed:
         changed = False
-        for stage, moves in transitions.items():
-            if stage not in reached and any(t.dest in reached for t in moves):
+        for stage, moves in shares.items():
+            if stage not in reached and any(d in reached for d in moves):
                 reached.add(stage)
                 changed = True
     return reached - absorbing

@@ -18,14 +18,18 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
+
+import attrs
 
 from .._definition import JourneyDefinition
 from ..analytics import DurationStats, Funnel, StageStats, TransitionCount
+from ..analytics._forecast import _reach_counts
+from ..analytics._forecast_sim import numpy
 from ._queries import StageFigures
 
-__all__ = ["FigureCache", "funnel_of"]
+__all__ = ["Conversion", "FigureCache", "conversion_blocker", "conversion_of", "funnel_of"]
 
 log = logging.getLogger("journeyfsm.explorer")
 
@@ -86,6 +90,55 @@ def funnel_of(figures: StageFigures, definition: JourneyDefinition) -> Funnel:
         moves=tuple(TransitionCount(s, d, trig, n) for (s, d, trig), n in moves),
         trigger_moves=dict(triggers),
     )
+
+
+@attrs.frozen
+class Conversion:
+    """The overview's "chance to reach ``goal``" column: per stage, the completed stays
+    that ended by a move (``moves_out``, internal moves left out) and, for the stages
+    with one or more and for the goal itself, the absorbing chain's ``probability`` of
+    reaching ``goal`` (:meth:`journeyfsm.analytics.JourneyChain.reach`'s, from the same
+    counts).  A stage with no move out has no probability: the page shows "-".
+    """
+
+    goal: str
+    moves_out: dict[str, int]
+    probability: dict[str, float]
+
+
+def conversion_blocker(definition: JourneyDefinition) -> str | None:
+    """Why the overview can show no conversion column for ``definition`` (``None``: it
+    can), in words for the page."""
+    if not definition.funnel:
+        return (
+            f"definition {definition.name!r} has no funnel stage, so there is no goal to "
+            "show the chance of reaching"
+        )
+    try:
+        numpy()
+    except ImportError:
+        return (
+            f"the chance to reach {definition.funnel[-1]} from each stage needs numpy: "
+            "pip install 'journeyfsm[forecast]'"
+        )
+    return None
+
+
+def conversion_of(
+    definition: JourneyDefinition, counts: Mapping[str, Mapping[str, int]]
+) -> Conversion:
+    """The chance to reach the last funnel stage from each stage, from the move counts
+    of :func:`~journeyfsm.explorer._queries.chain_moves` (numpy needed: ask
+    :func:`conversion_blocker` first)."""
+    goal = definition.funnel[-1]
+    reach = _reach_counts(
+        definition.stage_names, counts, {goal, *definition.final_stages}, goal, None
+    )
+    moves_out = {s: sum(counts.get(s, {}).values()) for s in definition.stage_names}
+    probability = {
+        r.stage: r.probability for r in reach.rows if r.stage == goal or moves_out[r.stage]
+    }
+    return Conversion(goal, moves_out, probability)
 
 
 class FigureCache(Generic[T]):

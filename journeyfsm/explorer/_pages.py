@@ -34,11 +34,13 @@ from .._clock import Clock
 from .._records import HistoryEntry
 from .._runtime import JourneyMachine
 from ..analytics import human_duration
+from ..analytics._funnel import _self_moves
 from ..export import funnel_svg, to_svg
 from ._journey import explain_trigger, next_steps, restore, stays
 from ._mask import MASKED, Masker
-from ._overview import FigureCache, funnel_of
+from ._overview import FigureCache, conversion_blocker, conversion_of, funnel_of
 from ._queries import (
+    chain_moves,
     definitions_in_store,
     funnel_figures,
     has_journeys,
@@ -198,8 +200,12 @@ class Explorer:
         store, tables = self.source.get()
         machine = self.machines.get(name)
         order = machine.definition.funnel if machine is not None else ()
+        blocker = None if machine is None else conversion_blocker(machine.definition)
+        counts = None
         with store.transaction(write=False) as tx:
             figures = funnel_figures(tx, tables, name, order)
+            if machine is not None and blocker is None:
+                counts = chain_moves(tx, tables, name, _self_moves(machine.definition))
         view: dict[str, Any] = {
             "figures": figures,
             "funnel": None,
@@ -208,6 +214,8 @@ class Explorer:
             "unknown": {},
             "current": sorted(figures.current.items(), key=lambda kv: (-kv[1], kv[0])),
             "moves": sorted(figures.moves.items(), key=lambda kv: (-kv[1], kv[0])),
+            "conversion": None,
+            "conversion_missing": blocker,
         }
         if machine is not None:
             d = machine.definition
@@ -216,6 +224,8 @@ class Explorer:
             view["diagram"] = Markup(to_svg(d, funnel=funnel))  # export escapes its text
             view["chart"] = Markup(funnel_svg(funnel)) if d.funnel else None
             view["unknown"] = {s: n for s, n in figures.current.items() if not d.has_stage(s)}
+            if counts is not None:
+                view["conversion"] = conversion_of(d, counts)
         return view
 
     def _overview_page(self, request: Request, name: str, view: dict[str, Any]) -> Response:

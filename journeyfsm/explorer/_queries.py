@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "OutboxRow",
     "StageFigures",
     "Tables",
+    "chain_moves",
     "definitions_in_store",
     "funnel_figures",
     "has_journeys",
@@ -187,6 +188,46 @@ def funnel_figures(tx: Any, t: Tables, definition: str, order: Sequence[str]) ->
         recent=recent_keys(tx, t, definition, limit=10),
         read_at=datetime.now(timezone.utc),
     )
+
+
+def chain_moves(
+    tx: Any, t: Tables, definition: str, self_moves: Mapping[tuple[str, str], str]
+) -> dict[str, dict[str, int]]:
+    """``{source: {dest: n}}``: the moves that ended a stay, counted by the database.
+
+    These are the counts :func:`journeyfsm.analytics.fit_chain` fits its chain to: every
+    move to another stage, and the ``dest == source`` moves that re-entered the stage; an
+    internal transition (recorded with ``dest == source``) does not end the stay.
+    ``self_moves`` (``_funnel._self_moves`` of the definition) says which (stage,
+    trigger) is which; where a pair can be both, a move after the journey's current
+    entry (``seq > entry_seq``) was internal, any other a re-entry, as ``fit_chain``
+    decides.  Moves to other stages are grouped without a join; only the same-stage
+    moves (few) are joined to their journey's ``entry_seq``.
+    """
+    rows = _rows(
+        tx,
+        t,
+        f"""
+        SELECT source, dest, '', COUNT(*), 0 FROM {t.history}
+        WHERE definition = ? AND source <> dest GROUP BY source, dest
+        UNION ALL
+        SELECT h.source, h.dest, h.trigger, COUNT(*),
+               SUM(CASE WHEN h.seq > j.entry_seq THEN 1 ELSE 0 END)
+        FROM {t.history} h JOIN {t.journeys} j ON j.definition = h.definition AND j.key = h.key
+        WHERE h.definition = ? AND h.source = h.dest GROUP BY h.source, h.dest, h.trigger
+        """,
+        (definition, definition),
+    )
+    out: dict[str, dict[str, int]] = {}
+    for source, dest, trigger, n, after_entry in rows:
+        source, dest, n = str(source), str(dest), int(n)
+        if source == dest:
+            kind = self_moves.get((source, str(trigger)), "both")
+            n = n if kind == "reenter" else 0 if kind == "internal" else n - int(after_entry)
+        if n:
+            moves = out.setdefault(source, {})
+            moves[dest] = moves.get(dest, 0) + n
+    return out
 
 
 @attrs.frozen
