@@ -187,6 +187,14 @@ class Expr(Predicate):
     def __reduce__(self) -> Any:
         return (Expr, (self.kind, self.column, self.value))
 
+    def __bool__(self) -> bool:
+        # `col("a") > 0 and col("b") < 5`, `not g` or `0 < col("t") < 10` would keep one
+        # half and drop the other without a word: refuse, as SQLAlchemy and polars do
+        raise TypeError(
+            f"{self.name} is a guard, not a truth value: combine guards with & | ~ "
+            "(not and / or / not), and write a range as (col(...) > a) & (col(...) < b)"
+        )
+
 
 def _render(kind: str, column: str, value: Any) -> tuple[str, str]:
     ref = f"col({column!r})"

@@ -164,3 +164,23 @@ def test_expressions_compare_by_value_hash_and_pickle() -> None:
         .build()
     )
     assert list(d.guards()) == ["col('n') > 1"]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda: (col("total") > 0) and (col("plan") == "pro"),
+        lambda: (col("total") > 0) or (col("plan") == "pro"),
+        lambda: not (col("total") > 0),
+        lambda: 0 < col("total") < 10,
+    ],
+    ids=["and", "or", "not", "chained"],
+)
+def test_an_expression_is_no_truth_value(write: Any) -> None:
+    # `and`/`or`/`not` and chained comparisons would keep one half of the rule and drop
+    # the other without a word: each is a TypeError naming & | ~
+    with pytest.raises(TypeError, match=r"combine guards with & \| ~"):
+        write()
+    m = JourneyMachine(shop((col("total") > 0) & (col("total") < 10)))  # the range, written
+    assert m.fire(m.start("c1"), "pay", {"total": 5}).moved
+    assert m.fire(m.start("c2"), "pay", {"total": 10}).blocked
