@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -330,11 +331,18 @@ def test_unusual_times_read_exactly_or_fall_back(tmp_path: Path) -> None:
     )
     result = replay(cart(), path, CART)
     assert result.engine == "columnar"
-    assert [j.started_at for j in result.journeys.values()] == [
-        datetime(1997, 1, 1, 10, 15, tzinfo=timezone.utc),
-        datetime(2026, 1, 1, 8, 0, 0, 500000, tzinfo=timezone.utc),
-        datetime(2026, 1, 1, tzinfo=timezone.utc),
+    # the columnar engine reads each time as the Python path does, on every CPython
+    python_path = replay(cart(), path, CART, engine="fast")
+    assert dict(result.journeys) == dict(python_path.journeys)
+    assert [b.line for b in result.summary.bad_rows] == [
+        b.line for b in python_path.summary.bad_rows
     ]
+    if sys.version_info >= (3, 11):  # 3.10's fromisoformat takes 3 or 6 fraction digits only
+        assert [j.started_at for j in result.journeys.values()] == [
+            datetime(1997, 1, 1, 10, 15, tzinfo=timezone.utc),
+            datetime(2026, 1, 1, 8, 0, 0, 500000, tzinfo=timezone.utc),
+            datetime(2026, 1, 1, tzinfo=timezone.utc),
+        ]
     berlin = replay(cart(), path, {**CART, "timezone": "Europe/Berlin"})
     fast = replay(cart(), path, {**CART, "timezone": "Europe/Berlin"}, engine="fast")
     assert berlin.engine == "columnar" and dict(berlin.journeys) == dict(fast.journeys)
