@@ -8,6 +8,7 @@ import csv
 import io
 import runpy
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,30 @@ def test_the_guide_report_renders_in_headless_chromium(
     assert found["problems"] == [] and found["scripts"] == 0
     assert set(guide["shop"].stage_names) <= set(found["stages"])  # type: ignore[arg-type]
     assert found["bars"] == list(guide["shop"].funnel)
+
+
+def test_the_cdnow_check_agrees_with_a_plain_count_of_the_file(guide: dict[str, Any]) -> None:
+    # the namespace holds the last check: the cut of 1998-02-01, 90 days ahead; counted
+    # here from the raw file with no journey: a customer is a repeat buyer at the cut when
+    # they bought on two days or more and on one of the 90 days before it
+    raw = guide["raw"].read_text(encoding="ascii").split("\n")
+    assert raw[0].split() == ["customer_id", "date", "number_of_cds", "dollar_value"]
+    purchases: dict[str, set[date]] = {}
+    for line in raw[1:]:
+        if line.strip():
+            customer, day, _cds, _dollars = line.split()
+            purchases.setdefault(customer, set()).add(
+                date(int(day[:4]), int(day[4:6]), int(day[6:]))
+            )
+    assert len(purchases) == 23_570 == guide["whole"].summary.journeys
+    cut, ahead = date(1998, 2, 1), timedelta(days=90)
+    assert guide["cutoff"].date() == cut and guide["horizon"] == ahead
+    in_flight, came_back = 0, 0
+    for days in purchases.values():
+        before = sorted(d for d in days if d < cut)
+        if len(before) >= 2 and before[-1] > cut - ahead:
+            continue  # a repeat buyer now
+        in_flight += 1
+        came_back += any(cut <= d < cut + ahead for d in days)
+    assert in_flight == len(guide["in_flight"]) == 19_610
+    assert came_back == guide["actual"] == 1_924
