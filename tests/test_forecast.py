@@ -4,6 +4,7 @@ already spent in a stage and on open stays, and the checks at the boundary."""
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -144,6 +145,28 @@ def test_open_stays_say_only_that_a_journey_lasted_that_long() -> None:
     forecast = forecast_cart(chain, [0.0] * 200, 1000)
     assert forecast.expected == pytest.approx(100, abs=8)  # half buy, half stay put
     assert forecast_cart(chain, [2.0] * 20, 1000).expected == 0
+
+
+def test_past_the_longest_stay_a_journey_leaves_at_the_tail_s_rate() -> None:
+    # cart stays: 20 paid after 6 h, 20 after 8 h, 20 still open after 10 h (the longest).
+    # The tail is the last half of that, 5 h to 10 h: 40 ends over 20 * 1 + 20 * 3 + 20 * 5
+    # = 180 hours spent there, a rate of 2 / 9 per hour
+    paths = [[("add", 1), ("pay", 6)]] * 20 + [[("add", 1), ("pay", 8)]] * 20
+    found, _ = journeys(paths + [[("add", 1)]] * 20)
+    chain = fit_chain(found, SHOP, now=T0 + timedelta(hours=11))
+    # 12 h in cart: past every stay seen; within 4.5 h, 1 - exp(-4.5 * 2 / 9) = 63.2 % pay
+    late = forecast_cart(chain, [12.0] * 400, 4.5)
+    assert late.expected / 400 == pytest.approx(1 - math.exp(-1), abs=0.04)
+    assert late.low < late.expected < late.high  # the rate is bootstrapped with the stays
+    # the rate is memoryless: 30 h in changes nothing; a longer horizon converts more
+    assert forecast_cart(chain, [30.0] * 400, 4.5).expected / 400 == pytest.approx(
+        1 - math.exp(-1), abs=0.04
+    )
+    assert forecast_cart(chain, [12.0] * 400, 20).expected / 400 > 0.95
+    # a tail where no stay ended (the open ones only): the journey stays put, as before
+    found, _ = journeys([[("add", 1), ("pay", 1)]] * 20 + [[("add", 1)]] * 20)
+    chain = fit_chain(found, SHOP, now=T0 + timedelta(hours=11))
+    assert forecast_cart(chain, [12.0] * 100, 100).expected == 0
 
 
 def test_the_forecast_is_repeatable_and_leaves_out_journeys_that_arrived() -> None:

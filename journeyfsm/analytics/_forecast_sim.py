@@ -14,7 +14,13 @@ a purchase.
 A stay still open at the fit's ``now`` says only "longer than c": drawn, it conditions the
 journey on having lasted ``c`` and the draw is repeated among the longer stays
 (redistribute-to-the-right, which is what the Kaplan-Meier estimate of the stay's length
-does).  Where no observed stay lasted longer, the journey stays put.
+does).  A journey that outlasts every observed stay (longest ``T``) leaves after an
+exponential time at the *tail's rate*: the stays that ended in the last half of ``T``
+divided by the time all stays spent there (``(T/2, T]``), to a destination drawn among
+those ends.  Without it a journey past ``T`` could never move, and a forecast whose
+horizon reaches past the longest stay seen (customers lapsed about as long as anyone in
+the history) would count only the evidence inside ``T``: half of what came back on the
+CDNOW log (docs/measuring.md).  Where no stay ended in the tail, the journey stays put.
 
 The uncertainty: each of ``rounds`` simulations first reweights every stage's stays with
 Dirichlet(1, ..., 1) weights (the Bayesian bootstrap: the data's sampling error), then
@@ -50,8 +56,10 @@ _MAX_MOVES = 200  # per journey and round: a journey that keeps cycling stops th
 METHOD = (
     "simulated from the observed stays (duration and next stage drawn together, among "
     "the stays longer than the journey's time in its stage so far; open stays "
-    "redistributed to the right, as Kaplan-Meier does), {rounds} rounds, each reweighting "
-    "the stays with Dirichlet(1,...,1) weights (Bayesian bootstrap); interval: the "
+    "redistributed to the right, as Kaplan-Meier does; past the longest stay, a constant "
+    "rate: the stays ended in its last half over the time spent there), {rounds} rounds, "
+    "each reweighting the stays with Dirichlet(1,...,1) weights (Bayesian bootstrap); "
+    "interval: the "
     "{lo:g}th to {hi:g}th percentile of the converted count over the rounds"
 )
 
@@ -248,14 +256,19 @@ def simulate(
 
 
 class _Stays:
-    """One stage's stays, sorted by duration: ``durations``, ``dest`` (-1: open)."""
+    """One stage's stays, sorted by duration: ``durations``, ``dest`` (-1: open); the
+    tail: ``tail`` the indices of the stays that ended in the last half of the longest
+    one's duration, ``exposure`` each stay's time spent in that half (seconds)."""
 
-    __slots__ = ("dest", "durations", "n")
+    __slots__ = ("dest", "durations", "exposure", "n", "tail")
 
-    def __init__(self, durations: Any, dest: Any) -> None:
+    def __init__(self, np: Any, durations: Any, dest: Any) -> None:
         self.durations = durations
         self.dest = dest
         self.n = len(durations)
+        half = durations[-1] / 2
+        self.tail = np.flatnonzero((dest >= 0) & (durations >= half) & (durations > 0))
+        self.exposure = np.maximum(durations - half, 0.0)
 
 
 def _stay_tables(
@@ -274,7 +287,7 @@ def _stay_tables(
         durations = np.array([d for d, _ in stays], dtype=float)
         dest = np.array([-1 if n is None else index[n] for _, n in stays], dtype=np.int64)
         order = np.argsort(durations, kind="stable")
-        tables[index[stage]] = _Stays(durations[order], dest[order])
+        tables[index[stage]] = _Stays(np, durations[order], dest[order])
     return tables
 
 
@@ -294,12 +307,24 @@ def _run_chunk(
     k = len(states0)
     # per round and stage: cumulative Dirichlet weights, a leading 0 (the bootstrap)
     cums: dict[int, tuple[Any, Any]] = {}
+    tails: dict[int, tuple[Any, Any]] = {}
     for stage, t in tables.items():
         w = rng.exponential(size=(c, t.n))
         cum = np.zeros((c, t.n + 1))
         np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1, out=cum[:, 1:])
         # each row increases from 0 to 1: shifted by 2 per row they search as one array
         cums[stage] = (cum, (cum + np.arange(c)[:, None] * 2.0).ravel())
+        # past the longest stay: a constant rate per round (the tail's ends over its
+        # exposure, both reweighted), and where those ends went
+        weights = np.diff(cum, axis=1)
+        seen = weights @ t.exposure
+        ends = weights[:, t.tail]
+        rate = np.divide(ends.sum(axis=1), seen, out=np.zeros(c), where=seen > 0)
+        tcum = np.zeros((c, len(t.tail) + 1))
+        if len(t.tail):
+            np.cumsum(ends, axis=1, out=tcum[:, 1:])
+            tcum[:, 1:] /= np.where(tcum[:, -1:] > 0, tcum[:, -1:], 1.0)
+        tails[stage] = (rate, (tcum + np.arange(c)[:, None] * 2.0).ravel())
     state = np.tile(states0, c)
     age = np.tile(ages0, c)
     row = np.repeat(np.arange(c), k)
@@ -318,7 +343,7 @@ def _run_chunk(
                 continue
             t = found
             cum, flat = cums[int(stage)]
-            duration, dest = _draw(np, rng, t, cum, flat, row[sel], age[sel])
+            duration, dest = _draw(np, rng, t, cum, flat, row[sel], age[sel], tails[int(stage)])
             stuck = dest < 0
             active[sel[stuck]] = False
             moving = sel[~stuck]
@@ -334,18 +359,28 @@ def _run_chunk(
 
 
 def _draw(
-    np: Any, rng: Any, t: _Stays, cum: Any, flat: Any, rows: Any, age: Any
+    np: Any,
+    rng: Any,
+    t: _Stays,
+    cum: Any,
+    flat: Any,
+    rows: Any,
+    age: Any,
+    tail: tuple[Any, Any],
 ) -> tuple[Any, Any]:
     """One weighted draw per journey among the stays longer than its ``age``: (duration,
-    dest), dest -1 where no completed stay is longer (the journey stays put)."""
+    dest); a journey that outlasts every stay leaves at the tail's rate (dest -1, it stays
+    put, where the tail saw no stay end)."""
     width = t.n + 1
     duration = np.zeros(len(rows))
     dest = np.full(len(rows), -1, dtype=np.int64)
     floor = age.copy()
     todo = np.arange(len(rows))
+    past: list[Any] = []
     while len(todo):
         lo = np.searchsorted(t.durations, floor[todo], side="right")
         some = lo < t.n
+        past.append(todo[~some])
         todo = todo[some]
         lo = lo[some]
         if not len(todo):
@@ -362,4 +397,13 @@ def _draw(
         # an open stay: the journey lasted at least that long; draw again among longer ones
         todo = todo[~closed]
         floor[todo] = t.durations[j[~closed]]
+    out = np.concatenate(past) if past else todo
+    rate, tflat = tail
+    r = rows[out]
+    out, r = out[rate[r] > 0], r[rate[r] > 0]
+    if len(out):
+        width = len(t.tail) + 1
+        duration[out] = floor[out] + rng.exponential(1.0 / rate[r])
+        k = np.searchsorted(tflat, rng.random(len(out)) + r * 2.0, side="right") - 1 - r * width
+        dest[out] = t.dest[t.tail[np.clip(k, 0, len(t.tail) - 1)]]
     return duration, dest
