@@ -18,7 +18,7 @@ BENCH := $(VENV)/.installed-bench-$(HASH)
 DEV := $(VENV)/.installed-dev-$(HASH)
 CHECKED := journeyfsm tests examples benchmarks .ci docs
 
-.PHONY: test test-all test-min pytest lint typecheck generate demo bench bench-check clean chromium docs
+.PHONY: test test-all test-min pytest lint typecheck generate demo bench bench-check clean chromium java docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -67,8 +67,16 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+# docs/replay.md's Spark recipe (tests/test_replay_spark.py) runs on a local Spark, which
+# needs a Java runtime: install Debian's when there is no `java` (as root, or through sudo)
+JAVA := $(or $(shell command -v java 2>/dev/null),/usr/bin/java)
+java: $(JAVA)
+$(JAVA):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y default-jre-headless || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y default-jre-headless; }
+
 # the test suite alone, in $(VENV) with $(PY)
-pytest: $(DEV) $(CHROMIUM)
+pytest: $(DEV) $(CHROMIUM) $(JAVA)
 	$(BIN)/python -m pytest -n 2
 
 # what a developer runs: lint, types and the suite, on the main interpreter

@@ -112,6 +112,7 @@ def test_test_extra_is_what_a_user_needs_and_dev_holds_the_project_tools() -> No
         "pandas",  # replay's DataFrame inputs
         "polars",
         "lifetimes",  # docs/measuring.md checks the forecasts on the CDNOW log it ships
+        "pyspark",  # docs/replay.md's Spark recipe runs on a local Spark
         "django-fsm-2",  # docs/coming_from.md runs the rule on it
         *sqlalchemy,  # [sqlalchemy]: contrib.sqlalchemy and examples/fastapi_shop
         # contrib.sqlalchemy's Alembic and aiosqlite tests; examples/fastapi_shop (its
