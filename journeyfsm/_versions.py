@@ -117,7 +117,7 @@ class Migration:
                     "two versions of ONE definition (the same name)"
                 )
             )
-        try:
+        if type(src.version) is type(dst.version):
             if version_key(src.version) >= version_key(dst.version):
                 problems.append(
                     Problem(
@@ -125,7 +125,7 @@ class Migration:
                         "target version must be newer than the source"
                     )
                 )
-        except TypeError:
+        else:
             problems.append(
                 Problem(
                     f"versions {src.version!r} and {dst.version!r} cannot be ordered: the "

@@ -4,7 +4,11 @@ new ones started on the newest, ``on_old_version="migrate"`` and ``service.migra
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +19,12 @@ from journeyfsm import (
     JourneyBuilder,
     JourneyDefinition,
     JourneyMachine,
+    JourneyService,
     ManualClock,
     Migration,
     StoreError,
 )
-from journeyfsm.stores import Store
+from journeyfsm.stores import SQLiteStore, Store
 
 __all__ = ["make_service", "open_store", "store"]  # fixtures, imported to be found
 
@@ -239,3 +244,40 @@ def test_service_migrate_refuses_a_version_gap_and_bad_arguments(
         service.migrate(1, batch_size=0)
     with pytest.raises(TypeError, match="dry_run"):
         service.migrate(1, dry_run="no")
+
+
+@pytest.mark.parametrize(("point", "n", "committed"), [("in_write", 3, 6), ("after_commit", 2, 6)])
+def test_a_migration_killed_mid_way_leaves_each_journey_on_one_version_and_a_rerun_finishes(
+    tmp_path: Path, point: str, n: int, committed: int
+) -> None:
+    db = tmp_path / "journeys.db"
+    clock = ManualClock(START)
+    store = SQLiteStore(db, create_schema=True)
+    old = JourneyService(machine(v1(), clock), store)
+    keys = [f"k{i:02}" for i in range(20)]
+    for key in keys:
+        old.handle(key, "add", {"n": 1})
+    script = Path(__file__).parent / "migrate_process.py"
+    run = [sys.executable, str(script), str(db), "3"]
+    killed = subprocess.run([*run, point, str(n)], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    def versions() -> dict[str, object]:
+        out = {}
+        for key in keys:
+            version = stored_version(store, key)
+            with store.transaction(write=False) as tx:
+                row = tx.load("shop", key)
+                entries = tx.history("shop", key, limit=100)
+            assert row is not None and row.version == len(entries)
+            migrates = [e for e in entries if e.trigger == "journeyfsm.migrate"]
+            assert len(migrates) == (1 if version == 2 else 0), (key, entries)
+            out[key] = version
+        return out
+
+    after_kill = versions()
+    assert sorted(after_kill.values()).count(2) == committed
+    done = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"done: {20 - committed} migrated, {committed} skipped" in done.stdout
+    assert set(versions().values()) == {2}
