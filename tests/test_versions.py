@@ -5,7 +5,6 @@ migrations, every migrated journey equals the one rebuilt by hand."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from conftest import START, quiet_logger
@@ -108,7 +107,7 @@ def test_the_data_function_must_return_json_shaped_data_and_its_errors_are_data_
     old, new = shop(1, "cart"), shop(2, "cart")
     with pytest.raises(DataError, match="returned list, not a dict"):
         Migration(old, new, data=lambda d: [d]).step("cart", {})  # type: ignore[arg-type,return-value]
-    with pytest.raises(DataError, match="not JSON-shaped|JSON"):
+    with pytest.raises(DataError, match="JSON"):
         Migration(old, new, data=lambda d: {"when": object()}).step("cart", {})
     with pytest.raises(DataError, match="raised ZeroDivisionError"):
         Migration(old, new, data=lambda d: {"x": 1 / 0}).step("cart", {})
