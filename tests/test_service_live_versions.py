@@ -4,16 +4,20 @@ new ones started on the newest, ``on_old_version="migrate"`` and ``service.migra
 
 from __future__ import annotations
 
+import json
 import signal
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import START, quiet_logger
-from service_support import ServiceFactory, make_service, open_store, store
+from service_support import ServiceFactory, make_service, open_store, store, store_factory
 
 from journeyfsm import (
     JourneyBuilder,
@@ -281,3 +285,90 @@ def test_a_migration_killed_mid_way_leaves_each_journey_on_one_version_and_a_rer
     assert done.returncode == 0, done.stderr
     assert f"done: {20 - committed} migrated, {committed} skipped" in done.stdout
     assert set(versions().values()) == {2}
+
+
+# -- schema 3: the definition version of each history entry -------------------------------
+def history_versions(store: Store, key: str) -> list[object]:
+    """``history.definition_version`` of journey ``key``'s entries, by seq, as stored."""
+    if isinstance(store, SQLiteStore):
+        with store.transaction(write=False) as tx:
+            rows = tx.conn.execute(
+                f'SELECT definition_version FROM "{store.prefix}history" WHERE key = ? '
+                "ORDER BY seq",
+                (key,),
+            ).fetchall()
+        return [None if v is None else json.loads(v) for (v,) in rows]
+    with store.transaction(write=False) as tx:
+        rows = tx.conn.execute(  # type: ignore[attr-defined]
+            f'SELECT definition_version FROM "{store.prefix}history" WHERE key = %s '  # type: ignore[attr-defined]
+            "ORDER BY seq",
+            (key,),
+        ).fetchall()
+    return [v for (v,) in rows]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store with tables (the memory store keeps no history columns)."""
+    factory, close = store_factory(request.param, tmp_path)
+    yield factory()
+    close()
+
+
+def test_each_history_entry_records_the_version_that_decided_it(
+    sql_store: Store, make_service: ServiceFactory
+) -> None:
+    store = sql_store
+    clock = ManualClock(START)
+    make_service(machine(v1(), clock), store).handle("a", "add")
+    service = make_service(
+        machine(v2(), clock), store, migrations=[migration()], on_old_version="migrate"
+    )
+    service.handle("a", "go")
+    service.handle("b", "add")
+    assert history_versions(store, "a") == [1, 2, 2]
+    assert history_versions(store, "b") == [2]
+
+
+def test_a_schema_2_sqlite_file_is_upgraded_by_create_schema(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = SQLiteStore(path, create_schema=True)
+    JourneyService(machine(v1(), ManualClock(START)), store).handle("a", "add")
+    with closing(sqlite3.connect(path)) as conn, conn:  # back to schema 2
+        conn.execute('ALTER TABLE "journeyfsm_history" DROP COLUMN definition_version')
+        conn.execute('UPDATE "journeyfsm_schema_version" SET version = 2')
+    with pytest.raises(StoreError, match=r"schema version 2, this journeyfsm needs 3.*migrates"):
+        SQLiteStore(path)
+    upgraded = SQLiteStore(path, create_schema=True)
+    service = JourneyService(machine(v1(), ManualClock(START)), upgraded)
+    service.handle("a", "pay")
+    assert history_versions(upgraded, "a") == [None, 1]  # NULL: written before schema 3
+    assert [e.dest for e in service.history("a")] == ["cart", "paid"]
+    SQLiteStore(path, create_schema=True)  # idempotent
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute('SELECT version FROM "journeyfsm_schema_version"').fetchall() == [(3,)]
+
+
+def test_a_schema_2_postgres_database_is_upgraded_by_create_schema(tmp_path: Path) -> None:
+    from service_support import pg_dsn
+
+    from journeyfsm.stores import PostgresStore
+
+    factory, close = store_factory("postgres", tmp_path)
+    store = factory()
+    prefix = store.prefix  # type: ignore[attr-defined]
+    try:
+        JourneyService(machine(v1(), ManualClock(START)), store).handle("a", "add")
+        with store.transaction() as tx:
+            tx.conn.execute(f'ALTER TABLE "{prefix}history" DROP COLUMN definition_version')  # type: ignore[attr-defined]
+            tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = 2')  # type: ignore[attr-defined]
+        with pytest.raises(StoreError, match=r"version 2, this journeyfsm needs 3"):
+            PostgresStore(pg_dsn(), prefix=prefix)
+        upgraded = PostgresStore(pg_dsn(), prefix=prefix, create_schema=True)
+        try:
+            JourneyService(machine(v1(), ManualClock(START)), upgraded).handle("a", "pay")
+            assert history_versions(upgraded, "a") == [None, 1]
+        finally:
+            upgraded.close()
+    finally:
+        close()

@@ -118,6 +118,8 @@ class LiveVersions:
     def machine_of(self, version: int | str) -> JourneyMachine | None:
         """The machine of ``version``: a live one, or one made from a migration's
         definition (to read or migrate its rows; it runs no hooks); ``None`` if unknown."""
+        if type(version) is not int and type(version) is not str:
+            return None  # a corrupted row: the caller's machine names it
         live = self.machines.get(version)
         if live is not None:
             return live
@@ -151,6 +153,9 @@ class LiveVersions:
         """The machine that decides ``row`` (of a version not the newest), and the
         migration's decisions to write first (empty when pinned)."""
         v = row.definition_version
+        if type(v) is not int and type(v) is not str:
+            # a corrupted row: the newest machine's restore names it (a StoreError)
+            return self.machines[self.newest], ()
         if self.policy == "migrate" and v in self._to_newest:
             return self.machines[self.newest], self.migrate_row(row, self.newest, now)
         live = self.machines.get(v)
