@@ -254,10 +254,12 @@ def chain(
     while at != to_version:
         step = by_source.get(at)
         if step is None or version_key(step.target.version) > version_key(to_version):
+            stops = "" if at == from_version else f" (the chain stops at version {at!r})"
             raise ValueError(
-                f"no declared migration leads from version {at!r} towards {to_version!r} "
-                f"(migrations declared from: {sorted(map(repr, by_source))}): declare "
-                f"Migration(v{at}, ...) for it"
+                f"no declared migration leads from version {from_version!r} to "
+                f"{to_version!r}{stops}; migrations are declared from versions "
+                f"{', '.join(map(repr, by_source)) or 'none'}: declare the missing "
+                f"Migration(<version {at!r}>, <the next version>, ...)"
             )
         out.append(step)
         at = step.target.version
