@@ -372,3 +372,52 @@ def test_a_schema_2_postgres_database_is_upgraded_by_create_schema(tmp_path: Pat
             upgraded.close()
     finally:
         close()
+
+
+@pytest.mark.parametrize("max_attempts", [10, 1])
+def test_service_migrate_never_overwrites_a_row_live_traffic_moved_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_attempts: int
+) -> None:
+    """PostgreSQL (read committed): a live event commits between the batch's read and its
+    write; the write's version check fails, and the batch is read and migrated again (or,
+    out of attempts, reported), the live move kept."""
+    from journeyfsm.stores._postgres_rows import PostgresTransaction
+
+    factory, close = store_factory("postgres", tmp_path)
+    try:
+        store = factory()
+        clock = ManualClock(START)
+        live = JourneyService(machine(v1(), clock), factory())
+        for key in ("k0", "k1", "k2"):
+            live.handle(key, "add")
+        read = PostgresTransaction.journeys_page
+        raced: list[str] = []
+
+        def racing_page(self: Any, *args: Any, **kwargs: Any) -> Any:
+            rows = read(self, *args, **kwargs)
+            if not raced:  # the first read only: a customer pays meanwhile
+                raced.append("k1")
+                assert live.handle("k1", "pay").dest == "paid"
+            return rows
+
+        monkeypatch.setattr(PostgresTransaction, "journeys_page", racing_page)
+        service = JourneyService(
+            machine(v2(), clock),
+            store,
+            versions=[machine(v1(), clock)],
+            migrations=[migration()],
+            max_attempts=max_attempts,
+        )
+        report = service.migrate(1, dry_run=False)
+        history = [(e.trigger, e.dest) for e in service.history("k1")]
+        if max_attempts == 1:
+            assert report.migrated == 0 and [k for k, _ in report.failed] == ["k0", "k1", "k2"]
+            assert all("live traffic" in reason for _, reason in report.failed)
+            assert history == [("add", "cart"), ("pay", "paid")]
+            assert {stored_version(store, k) for k in ("k0", "k1", "k2")} == {1}
+        else:
+            assert (report.migrated, report.failed) == (3, ())
+            assert history == [("add", "cart"), ("pay", "paid"), ("journeyfsm.migrate", "paid")]
+            assert {stored_version(store, k) for k in ("k0", "k1", "k2")} == {2}
+    finally:
+        close()
