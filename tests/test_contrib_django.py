@@ -707,3 +707,33 @@ def test_the_worker_waits_out_a_database_not_migrated_yet(tmp_path: Path) -> Non
             worker.wait(10)
     assert worker.returncode == 0
     assert json.loads(out.strip().splitlines()[-1]) == {"worker": "stopped"}
+
+
+@pytest.mark.parametrize("database", ALIASES)
+def test_migration_0002_upgrades_a_schema_2_database_to_the_stores_schema_3(
+    database: str, tmp_path: Path
+) -> None:
+    from journeyfsm.contrib.django._schema import upgrade_2
+
+    out = io.StringIO()
+    call_command("sqlmigrate", "journeyfsm", "0002", database=database, stdout=out)
+    vendor = connections[database].vendor
+    for statement in upgrade_2(vendor, "journeyfsm_"):
+        assert statement in out.getvalue()
+    if vendor != "sqlite":
+        return
+    # the statements take a schema 2 file to what the store's create_schema makes of it
+    path = tmp_path / "old.db"
+    SQLiteStore(path, create_schema=True).close()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute('ALTER TABLE "journeyfsm_history" DROP COLUMN definition_version')
+        conn.execute('UPDATE "journeyfsm_schema_version" SET version = 2')
+        for statement in upgrade_2("sqlite", "journeyfsm_"):
+            conn.execute(statement)
+        conn.commit()
+        columns = [r[1] for r in conn.execute('PRAGMA table_info("journeyfsm_history")')]
+    finally:
+        conn.close()
+    assert columns[-1] == "definition_version"
+    SQLiteStore(path).close()  # current: accepted without create_schema

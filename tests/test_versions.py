@@ -4,6 +4,9 @@ migrations, every migrated journey equals the one rebuilt by hand."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from datetime import timedelta
 
 import pytest
@@ -22,7 +25,7 @@ from journeyfsm import (
     version_key,
 )
 from journeyfsm._versions import MIGRATE_TRIGGER, chain
-from journeyfsm.stores import MemoryStore
+from journeyfsm.stores import MemoryStore, SQLiteStore, Store
 from journeyfsm.testing import definitions
 
 
@@ -181,20 +184,27 @@ def migrations(draw: st.DrawFn) -> tuple[JourneyDefinition, JourneyDefinition, M
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     migrations(),
     st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5)), max_size=14),
     st.integers(1, 4),
 )
 def test_every_migrated_journey_equals_the_one_rebuilt_by_hand(
+    kind: str,
     drawn: tuple[JourneyDefinition, JourneyDefinition, Migration],
     events: list[tuple[int, int]],
     batch_size: int,
 ) -> None:
     old, new, migration = drawn
     clock = ManualClock(START)
-    store = MemoryStore()
+    store: Store
+    if kind == "memory":
+        store = MemoryStore()
+    else:
+        folder = tempfile.mkdtemp(prefix="jfsm-versions-")
+        store = SQLiteStore(os.path.join(folder, "j.db"), create_schema=True)
     m1 = JourneyMachine(old, clock=clock, logger=quiet_logger())
     v1 = JourneyService(m1, store)
     triggers = sorted({t.trigger for t in old.transitions})
@@ -231,3 +241,6 @@ def test_every_migrated_journey_equals_the_one_rebuilt_by_hand(
         assert now.started_at == was.started_at
     # a re-run finds nothing to do
     assert v2.migrate(1, dry_run=False).migrated == 0
+    if isinstance(store, SQLiteStore):
+        store.close()
+        shutil.rmtree(folder)
