@@ -84,6 +84,13 @@ class AsyncJourneyService:
     ``initial_data(key)`` makes the data of a journey's first move (default: empty);
     ``max_attempts`` bounds the reads-and-decides on version conflicts.
 
+    Live versions (docs/versions.md): ``machine`` is the newest version of the definition
+    (new journeys start on it); ``versions=`` holds the machines of older versions still
+    live, each deciding the stored journeys of its version (pinned);
+    ``migrations=`` the declared ``Migration`` objects between versions, used by
+    :meth:`migrate` and, with ``on_old_version="migrate"``, when a row of an older
+    version is read (default ``"pin"``).
+
     >>> import asyncio
     >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
     >>> from journeyfsm.stores import AsyncMemoryStore
