@@ -737,3 +737,31 @@ def test_migration_0002_upgrades_a_schema_2_database_to_the_stores_schema_3(
         conn.close()
     assert columns[-1] == "definition_version"
     SQLiteStore(path).close()  # current: accepted without create_schema
+
+
+def test_a_django_store_serves_live_versions_and_migrates_inside_atomic(alias: str) -> None:
+    """Live versions and service.migrate through a DjangoStore: the same service code on
+    Django's connection, inside the host's ``atomic()``."""
+    from conftest import START
+    from test_service_live_versions import machine, v1, v2
+
+    from journeyfsm import ManualClock, Migration
+
+    name = f"versions-{uuid.uuid4().hex[:8]}"  # the project's tables are shared
+    old, new = v1().builder().build(name=name), v2().builder().build(name=name)
+    clock = ManualClock(START)
+    store = DjangoStore(alias)
+    m1, m2 = machine(old, clock), machine(new, clock)
+    for customer in ("a", "b"):
+        JourneyService(m1, store).handle(customer, "add")
+    service = JourneyService(
+        m2, store, versions=[m1], migrations=[Migration(old, new, stages={"cart": "basket"})]
+    )
+    with transaction.atomic(using=alias):
+        assert service.handle("a", "pay").dest == "paid"  # pinned on version 1
+        assert service.handle("c", "add").dest == "basket"
+        report = service.migrate(1, dry_run=False)
+    assert (report.migrated, report.skipped, report.failed) == (2, 1, ())
+    journey = service.get("b")
+    assert journey is not None and journey.stage == "basket"
+    assert [e.trigger for e in service.history("b")] == ["add", "journeyfsm.migrate"]
