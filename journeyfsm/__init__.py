@@ -45,12 +45,14 @@ from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Ou
 from ._records import Context, HistoryEntry, Journey
 from ._runtime import JourneyMachine
 from ._timeouts import DueTimeout
+from ._versions import Migration, version_key
 from .service import (
     AsyncJourneyService,
     AsyncOutboxWorker,
     AsyncTimeoutWorker,
     Event,
     JourneyService,
+    MigrationReport,
     OutboxWorker,
     TickReport,
     TimeoutWorker,
@@ -91,6 +93,8 @@ __all__ = [
     "JourneyMachine",
     "JourneyService",
     "ManualClock",
+    "Migration",
+    "MigrationReport",
     "OutboxWorker",
     "Outcome",
     "Policy",
@@ -110,4 +114,5 @@ __all__ = [
     "col",
     "guard",
     "templates",
+    "version_key",
 ]

@@ -288,6 +288,9 @@ class AsyncDriven:
     def purge_event_ids(self, *args: Any, **kwargs: Any) -> Any:
         return self._run(self.service.purge_event_ids(*args, **kwargs))
 
+    def migrate(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self.service.migrate(*args, **kwargs))
+
     def journeys(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         async def every() -> list[Any]:
             return [j async for j in self.service.journeys(*args, **kwargs)]
@@ -358,6 +361,8 @@ def make_service(request: pytest.FixtureRequest) -> Iterator[ServiceFactory]:
         if hasattr(twin, "open"):  # AsyncPostgresStore
             loop.run_until_complete(twin.open())
         driver: Any = async_machine_of(machine) if request.param == "async-machine" else machine
+        if request.param == "async-machine" and "versions" in options:
+            options["versions"] = [async_machine_of(m) for m in options["versions"]]
         driven = AsyncDriven(AsyncJourneyService(driver, twin, **options), store, loop)
         return driven  # type: ignore[return-value]
 

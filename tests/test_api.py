@@ -203,6 +203,7 @@ def test_the_service_names_of_journeyfsm_are_those_of_journeyfsm_service() -> No
         "AsyncTimeoutWorker",
         "Event",
         "JourneyService",
+        "MigrationReport",
         "OutboxWorker",
         "TickReport",
         "TimeoutWorker",

@@ -375,7 +375,7 @@ def test_db_init_is_idempotent(capsys: Capture, tmp_path: Path) -> None:
     for _ in range(2):
         code, out, err = run(capsys, "db", "init", "--db", db)
         assert code == 0 and err == ""
-        assert out == f"journeyfsm store ready: schema version 2 in {db}\n"
+        assert out == f"journeyfsm store ready: schema version 3 in {db}\n"
 
 
 def test_worker_once_delivers_what_the_service_committed(capsys: Capture, host_app: Path) -> None:

@@ -289,3 +289,43 @@ def test_render_breakdown_titles_each_group() -> None:
 def test_renderers_refuse_the_wrong_record(render: Any) -> None:
     with pytest.raises(TypeError, match="takes a"):
         render({})
+
+
+def test_two_live_versions_over_one_log_pair_a_renamed_stage_through_the_migration(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime, timezone
+
+    from test_service_live_versions import migration, v1, v2
+
+    from journeyfsm.analytics import render_comparison, what_if
+
+    log = tmp_path / "events.csv"
+    log.write_text(
+        "customer,event,time\n"
+        "c1,add,2026-03-01T10:00:00Z\nc1,pay,2026-03-01T10:20:00Z\n"
+        "c2,add,2026-03-01T11:00:00Z\nc2,go,2026-03-01T11:05:00Z\n"
+        "c2,pay,2026-03-01T11:10:00Z\nc3,add,2026-03-01T12:00:00Z\n",
+        encoding="utf-8",
+    )
+    mapping = {"key": "customer", "event": "event", "time": "time"}
+    end = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    plain, _, _ = what_if(log, mapping, v1(), v2(), end=end)
+    assert [s.stage for s in plain.stages] == [
+        "browse", "cart", "paid", "abandoned", "basket", "checkout"
+    ]  # fmt: skip
+    paired, _, _ = what_if(log, mapping, v1(), v2(), end=end, stages=migration())
+    rows = {s.stage: s for s in paired.stages}
+    assert list(rows) == ["browse", "cart", "paid", "abandoned", "checkout"]
+    cart = rows["cart"]
+    assert cart.stage_b == "basket" and cart.to_dict()["stage_b"] == "basket"
+    basket = next(s for s in plain.stages if s.stage == "basket")
+    assert (cart.reached_b, cart.current_b) == (basket.reached_b, basket.current_b)
+    assert (cart.reached_a, rows["paid"].stage_b) == (3, None)
+    # version 1 pays from cart; version 2 needs 'go' first: c1 is abandoned there
+    assert (rows["abandoned"].current_a, rows["abandoned"].current_b) == (1, 2)
+    assert "cart -> basket" in render_comparison(paired)
+    with pytest.raises(ValueError, match="funnel a has no stage 'nope'"):
+        compare(paired.a, paired.b, stages={"nope": "basket"})
+    with pytest.raises(TypeError, match="a mapping of a's stages to b's"):
+        compare(paired.a, paired.b, stages=["cart"])  # type: ignore[arg-type]

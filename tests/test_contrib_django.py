@@ -114,7 +114,7 @@ def test_sqlite_migrated_by_django_is_the_stores_schema_and_create_schema_change
     reference = tmp_path / "store.db"
     SQLiteStore(reference, create_schema=True).close()
     assert django_made == _sqlite_schema(str(reference))
-    assert ("version", "[(2,)]") in django_made
+    assert ("version", "[(3,)]") in django_made
     # the store accepts the file, and its own create_schema leaves it as it was
     SQLiteStore(os.environ["JFSM_SQLITE"], create_schema=True).close()
     assert _sqlite_schema(os.environ["JFSM_SQLITE"]) == django_made
@@ -158,7 +158,7 @@ def test_postgres_migrated_by_django_is_the_stores_schema_and_create_schema_chan
         finally:
             for name in ("journeys", "history", "event_ids", "outbox", "schema_version"):
                 conn.execute(f'DROP TABLE "{ref}{name}"')
-        assert ("version", "[(2,)]") in django_made
+        assert ("version", "[(3,)]") in django_made
         PostgresStore(dsn, create_schema=True, max_size=1).close()
         assert _pg_schema(conn, "journeyfsm_") == django_made
 
@@ -707,3 +707,61 @@ def test_the_worker_waits_out_a_database_not_migrated_yet(tmp_path: Path) -> Non
             worker.wait(10)
     assert worker.returncode == 0
     assert json.loads(out.strip().splitlines()[-1]) == {"worker": "stopped"}
+
+
+@pytest.mark.parametrize("database", ALIASES)
+def test_migration_0002_upgrades_a_schema_2_database_to_the_stores_schema_3(
+    database: str, tmp_path: Path
+) -> None:
+    from journeyfsm.contrib.django._schema import upgrade_2
+
+    out = io.StringIO()
+    call_command("sqlmigrate", "journeyfsm", "0002", database=database, stdout=out)
+    vendor = connections[database].vendor
+    for statement in upgrade_2(vendor, "journeyfsm_"):
+        assert statement in out.getvalue()
+    if vendor != "sqlite":
+        return
+    # the statements take a schema 2 file to what the store's create_schema makes of it
+    path = tmp_path / "old.db"
+    SQLiteStore(path, create_schema=True).close()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute('ALTER TABLE "journeyfsm_history" DROP COLUMN definition_version')
+        conn.execute('UPDATE "journeyfsm_schema_version" SET version = 2')
+        for statement in upgrade_2("sqlite", "journeyfsm_"):
+            conn.execute(statement)
+        conn.commit()
+        columns = [r[1] for r in conn.execute('PRAGMA table_info("journeyfsm_history")')]
+    finally:
+        conn.close()
+    assert columns[-1] == "definition_version"
+    SQLiteStore(path).close()  # current: accepted without create_schema
+
+
+def test_a_django_store_serves_live_versions_and_migrates_inside_atomic(alias: str) -> None:
+    """Live versions and service.migrate through a DjangoStore: the same service code on
+    Django's connection, inside the host's ``atomic()``."""
+    from conftest import START
+    from test_service_live_versions import machine, v1, v2
+
+    from journeyfsm import ManualClock, Migration
+
+    name = f"versions-{uuid.uuid4().hex[:8]}"  # the project's tables are shared
+    old, new = v1().builder().build(name=name), v2().builder().build(name=name)
+    clock = ManualClock(START)
+    store = DjangoStore(alias)
+    m1, m2 = machine(old, clock), machine(new, clock)
+    for customer in ("a", "b"):
+        JourneyService(m1, store).handle(customer, "add")
+    service = JourneyService(
+        m2, store, versions=[m1], migrations=[Migration(old, new, stages={"cart": "basket"})]
+    )
+    with transaction.atomic(using=alias):
+        assert service.handle("a", "pay").dest == "paid"  # pinned on version 1
+        assert service.handle("c", "add").dest == "basket"
+        report = service.migrate(1, dry_run=False)
+    assert (report.migrated, report.skipped, report.failed) == (2, 1, ())
+    journey = service.get("b")
+    assert journey is not None and journey.stage == "basket"
+    assert [e.trigger for e in service.history("b")] == ["add", "journeyfsm.migrate"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import threading
 import uuid
@@ -531,3 +532,43 @@ def test_an_aiosqlite_transaction_that_fails_drops_only_its_own_deferred_work(
         await engine.dispose()
 
     asyncio.run(main())
+
+
+def test_a_session_store_serves_live_versions_and_migrates_in_the_session(
+    db: Database, engine: sa.Engine
+) -> None:
+    """Live versions and service.migrate through a SessionStore: the same service code,
+    on the session's connection (history rows record their version)."""
+    from conftest import START
+    from test_service_live_versions import machine, migration, v1, v2
+
+    from journeyfsm import ManualClock
+
+    clock = ManualClock(START)
+    with Session(engine) as session:
+        store = SessionStore(session, prefix=db.prefix)
+        JourneyService(machine(v1(), clock), store).handle("a", "add")
+        JourneyService(machine(v1(), clock), store).handle("b", "add")
+        service = JourneyService(
+            machine(v2(), clock), store, versions=[machine(v1(), clock)], migrations=[migration()]
+        )
+        assert service.handle("a", "pay").dest == "paid"  # pinned on version 1
+        assert service.handle("c", "add").dest == "basket"  # new: version 2
+        report = service.migrate(1, dry_run=False)
+        assert (report.migrated, report.skipped, report.failed) == (2, 1, ())
+        assert [e.trigger for e in service.history("b")] == ["add", "journeyfsm.migrate"]
+        session.commit()
+    with engine.connect() as conn:
+        h = db.tables.history
+        rows = conn.execute(
+            sa.select(h.c.key, h.c.seq, h.c.definition_version).order_by(h.c.key, h.c.seq)
+        ).all()
+    # SQLite keeps the version as its JSON text, PostgreSQL as jsonb
+    assert [(k, s, json.loads(v) if isinstance(v, str) else v) for k, s, v in rows] == [
+        ("a", 1, 1),
+        ("a", 2, 1),
+        ("a", 3, 2),
+        ("b", 1, 1),
+        ("b", 2, 2),
+        ("c", 1, 2),
+    ]

@@ -456,7 +456,7 @@ def test_a_schema_1_file_is_refused_until_create_schema_migrates_it(tmp_path: Pa
     with closing(sqlite3.connect(path)) as conn, conn:
         for statement in SCHEMA_1:
             conn.execute(statement)
-    with pytest.raises(StoreError, match=r"schema version 1, this journeyfsm needs 2.*migrates"):
+    with pytest.raises(StoreError, match=r"schema version 1, this journeyfsm needs 3.*migrates"):
         SQLiteStore(path)
     service = timeout_service(SQLiteStore(path, create_schema=True))
     journey = service.get("old")
@@ -482,6 +482,7 @@ def test_a_schema_1_postgres_database_is_migrated_by_create_schema(tmp_path: Pat
             for statement in (
                 f'ALTER TABLE "{prefix}journeys" DROP COLUMN started_at, DROP COLUMN entry_seq, '
                 "DROP COLUMN timeouts_fired, DROP COLUMN next_due",
+                f'ALTER TABLE "{prefix}history" DROP COLUMN definition_version',
                 f'UPDATE "{prefix}schema_version" SET version = 1',
                 f"INSERT INTO \"{prefix}journeys\" VALUES ('shop', 'old', '1', 'cart', '{{}}', 1, "
                 "'2026-03-02T09:00:00+00', '2026-03-02T09:00:00+00')",
@@ -489,7 +490,7 @@ def test_a_schema_1_postgres_database_is_migrated_by_create_schema(tmp_path: Pat
                 "'browsing', 'cart', '2026-03-02T08:00:00+00', NULL, NULL)",
             ):
                 tx.conn.execute(statement)  # type: ignore[attr-defined]
-        with pytest.raises(StoreError, match=r"version 1, this journeyfsm needs 2.*migrates"):
+        with pytest.raises(StoreError, match=r"version 1, this journeyfsm needs 3.*migrates"):
             PostgresStore(pg_dsn(), prefix=prefix)
         migrated = PostgresStore(pg_dsn(), prefix=prefix, create_schema=True)
         try:

@@ -66,6 +66,8 @@ PRIVATE_IN_SIGNATURES = {
     "journeyfsm._logging.JourneyLog",
     # what col() returns: a column of a guard expression, used only through its operators
     "journeyfsm._columns.Column",
+    # Migration.step(): one journey's new stage and data (to test a migration by hand)
+    "journeyfsm._versions.MigrationStep",
     # Journey.event_ids: a read-only window of recent ids
     "journeyfsm._records.IdWindow",
     # the stores' transaction() results: the public protocol is StoreTransaction

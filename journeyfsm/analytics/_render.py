@@ -170,7 +170,7 @@ def render_comparison(result: Comparison) -> str:
         change = d.reached_change
         rows.append(
             [
-                d.stage,
+                d.stage if d.stage_b is None else f"{d.stage} -> {d.stage_b}",
                 _count(d.reached_a),
                 _count(d.reached_b),
                 "-" if change is None else f"{change:+d}",

@@ -327,7 +327,12 @@ class Breakdown:
 
 @attrs.frozen
 class StageDifference:
-    """One stage's figures under two definitions (``None`` where a definition lacks it)."""
+    """One stage's figures under two definitions (``None`` where a definition lacks it).
+
+    ``stage_b`` is the stage of ``b`` the figures on the ``b`` side are of, when the
+    comparison paired ``stage`` with a stage of another name (a version that renamed it:
+    ``compare(..., stages=...)``); ``None``: the same name.
+    """
 
     stage: str
     reached_a: int | None
@@ -336,6 +341,7 @@ class StageDifference:
     current_b: int | None
     conversion_a: float | None
     conversion_b: float | None
+    stage_b: str | None = None
 
     @property
     def reached_change(self) -> int | None:
@@ -348,6 +354,7 @@ class StageDifference:
         """JSON-shaped, with ``reached_change``."""
         return {
             "stage": self.stage,
+            "stage_b": self.stage_b,
             "reached_a": self.reached_a,
             "reached_b": self.reached_b,
             "reached_change": self.reached_change,

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._definition import JourneyDefinition
 from .._runtime import JourneyMachine
+from .._versions import Migration
 from ._compare import compare
 from ._funnel import funnel
 from ._mapping import LogMapping
@@ -45,6 +46,7 @@ def what_if(
     end: datetime | None = None,
     order: Iterable[str] | None = None,
     strict: bool = False,
+    stages: Mapping[str, str] | Migration | None = None,
 ) -> tuple[Comparison, ReplayResult, ReplayResult]:
     """Replay ``source`` through ``a`` (today's design) and ``b`` (the candidate).
 
@@ -53,7 +55,8 @@ def what_if(
     renames triggers: then ``mapping_b`` reads it for ``b``.  ``order`` is the stage
     order both funnels are counted along (default: each definition's own funnel order).
     Each replay is a plain :func:`replay` (``end``, ``strict`` as there), so the
-    candidate's timeouts fire on the log's clock too.
+    candidate's timeouts fire on the log's clock too.  ``stages`` pairs a stage the
+    candidate renamed (a mapping, or the ``Migration`` of two versions: see ``compare``).
 
     >>> import pathlib, tempfile
     >>> from datetime import datetime, timedelta, timezone
@@ -82,5 +85,7 @@ def what_if(
     )
     funnel_a = funnel(result_a.journeys.values(), definition_a, order=stage_order)
     funnel_b = funnel(result_b.journeys.values(), definition_b, order=stage_order)
-    comparison = compare(funnel_a, funnel_b, summary_a=result_a.summary, summary_b=result_b.summary)
+    comparison = compare(
+        funnel_a, funnel_b, summary_a=result_a.summary, summary_b=result_b.summary, stages=stages
+    )
     return comparison, result_a, result_b

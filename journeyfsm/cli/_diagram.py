@@ -101,6 +101,8 @@ examples:
 examples:
   journeyfsm db init --db journeys.db
   journeyfsm db init --db postgresql://shop@db.internal/shop
+  journeyfsm db migrate --db journeys.db --machine myshop.journeys:machine \
+      --migration myshop.journeys:migrations --from 1 --dry-run
 
 """
     + EXIT_CODES,

@@ -33,6 +33,7 @@ from ._analysis import add_funnel_command
 from ._diagram import EPILOGS, DiagramUsageError, add_diagram_command
 from ._load import UsageError as _UsageError  # the name main() has always caught
 from ._load import load_definition, template
+from ._migrate import add_migrate_command
 from ._replay import add_replay_commands, load_target
 from ._serve import add_serve_command
 from ._store import CliUsageError, add_store_commands, show_journey
@@ -154,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--definition", metavar="NAME", help="with --db: the journey's definition")
     _json_flag(show, "the definition (its to_dict() form)")
     show.set_defaults(run=_cmd_show)
-    add_store_commands(sub)
+    add_migrate_command(add_store_commands(sub))
     for name in ("db", "worker"):  # added by _store; examples and exit codes here
         if name in sub.choices:
             sub.choices[name].epilog = EPILOGS[name]

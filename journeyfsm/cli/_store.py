@@ -92,8 +92,9 @@ def load_machine(ref: str) -> JourneyMachine:
     return machine
 
 
-def add_store_commands(sub: Any) -> None:
-    """Add ``db`` and ``worker`` to the command's subparsers (``show`` takes ``--db``)."""
+def add_store_commands(sub: Any) -> Any:
+    """Add ``db`` and ``worker`` to the command's subparsers (``show`` takes ``--db``);
+    the ``db`` command's actions (``db migrate`` is added to them by _migrate.py)."""
     db = sub.add_parser(
         "db",
         help="manage a journey store (a SQLite file or a PostgreSQL DSN)",
@@ -155,6 +156,7 @@ def add_store_commands(sub: Any) -> None:
         help="print JSON: with --once one object of what was done, else a JSON start line",
     )
     worker.set_defaults(run=_cmd_worker)
+    return db_sub
 
 
 def _cmd_db_init(args: argparse.Namespace, out: TextIO) -> int:

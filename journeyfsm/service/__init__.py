@@ -24,6 +24,7 @@ from ._async import AsyncJourneyService
 from ._core import Event, TickReport
 from ._outbox import OutboxWorker
 from ._outbox_async import AsyncOutboxWorker
+from ._records import MigrationReport
 from ._sync import JourneyService
 from ._timeout_worker import TimeoutWorker
 from ._timeout_worker_async import AsyncTimeoutWorker
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncTimeoutWorker",
     "Event",
     "JourneyService",
+    "MigrationReport",
     "OutboxWorker",
     "TickReport",
     "TimeoutWorker",

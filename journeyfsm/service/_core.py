@@ -42,9 +42,11 @@ moves on): that is a row write without a history entry, and why the clock token 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+import attrs
 
 from .._clock import ensure_utc
 from .._errors import DataError, SnapshotError, SnapshotVersionError, StoreError
@@ -52,6 +54,7 @@ from .._json import check_json
 from .._outcome import Outcome
 from .._records import Journey
 from .._runtime import JourneyMachine
+from .._versions import Migration
 from ._records import (
     Decision,
     Event,
@@ -71,6 +74,7 @@ __all__ = [
     "TickDecision",
     "TickReport",
     "decide",
+    "decide_migration",
     "decide_tick",
     "journey_from_row",
     "journey_from_snapshot",
@@ -371,3 +375,71 @@ def journey_from_snapshot(machine: JourneyMachine, snap: dict[str, Any], key: st
             table="history",
             key=key,
         ) from err
+
+
+def decide_migration(
+    steps: Sequence[Migration],
+    machine_of: Callable[[int | str], JourneyMachine],
+    row: JourneyRow,
+    *,
+    now: datetime,
+    table: str = "journeys",
+) -> tuple[Decision, ...]:
+    """The pure step of a migration: the decisions that take the journey stored as ``row``
+    through ``steps`` (a :func:`journeyfsm._versions.chain`), one move each: its row on the
+    step's target version (``machine_of(version)`` computes its clock and next due time),
+    expecting the row before, and its ``journeyfsm.migrate`` history entry.  A journey the
+    migration cannot take (the data function raises, or returns what is not JSON-shaped) is
+    a ``StoreError`` naming the journey, before anything is written.
+
+    >>> from datetime import datetime, timezone
+    >>> from journeyfsm import JourneyBuilder, JourneyMachine, Migration
+    >>> v1 = (JourneyBuilder("j", version=1).stage("a", initial=True).stage("b", final=True)
+    ...       .transition("go", "a", "b").build())
+    >>> v2 = (JourneyBuilder("j", version=2).stage("start", initial=True)
+    ...       .stage("b", final=True).transition("go", "start", "b").build())
+    >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> m1 = JourneyMachine(v1)
+    >>> row = _row(m1, m1.start("c-1", at=now), now)
+    >>> (d,) = decide_migration([Migration(v1, v2, stages={"a": "start"})],
+    ...                         lambda v: JourneyMachine(v2), row, now=now)
+    >>> d.journey.stage, d.journey.definition_version, d.history.trigger, d.history.seq
+    ('start', 2, 'journeyfsm.migrate', 1)
+    """
+    out: list[Decision] = []
+    before = row
+    for migration in steps:
+        target = machine_of(migration.target.version)
+        try:
+            step = migration.step(before.stage, before.data)
+        except DataError as err:
+            raise StoreError(
+                f"{table} row for journey {row.key!r} cannot be migrated from version "
+                f"{migration.source.version!r} to {migration.target.version!r}: {err}",
+                table=table,
+                key=row.key,
+                stage=before.stage,
+            ) from err
+        seq = before.version + 1
+        if step.moved:  # it left a removed stage: it enters its new stage now
+            entered, entry_seq, fired = now, seq, 0
+        else:  # renamed, merged or kept: the stage's clock goes on
+            cap = len(target._timeouts.get(step.stage, ()))
+            entered, entry_seq = before.entered_at, before.entry_seq
+            fired = min(before.timeouts_fired, cap)
+        draft = attrs.evolve(
+            before,
+            definition_version=migration.target.version,
+            stage=step.stage,
+            data=step.data,
+            version=seq,
+            entered_at=entered,
+            updated_at=now,
+            entry_seq=entry_seq,
+            timeouts_fired=fired,
+        )
+        new = _row(target, journey_from_row(target, draft, table=table), now)
+        entry = migration.entry(seq, before.stage, step.stage, now)
+        out.append(Decision(None, now, new, before.version, entry, None, (), before.timeouts_fired))
+        before = new
+    return tuple(out)

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from .._async_machine import AsyncJourneyMachine
 from .._runtime import JourneyMachine
+from ._core import JourneyRow, TickDecision
 from ._store import Store
 from ._store_async import AsyncStore
 
@@ -38,6 +39,8 @@ class Driver(Protocol):
 
     def _now(self) -> datetime: ...
 
+    def _decide_tick(self, row: JourneyRow, *, until: datetime, now: datetime) -> TickDecision: ...
+
 
 class AsyncDriver(Protocol):
     """An async service driver: its machine (sync or async), async store, definition name,
@@ -55,3 +58,7 @@ class AsyncDriver(Protocol):
     def _now(self) -> datetime: ...
 
     async def _drive(self, fn: Callable[[JourneyMachine], T]) -> T: ...
+
+    async def _decide_tick(
+        self, row: JourneyRow, *, until: datetime, now: datetime
+    ) -> TickDecision: ...

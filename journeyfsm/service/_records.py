@@ -19,6 +19,7 @@ __all__ = [
     "EventIdRow",
     "JourneyImport",
     "JourneyRow",
+    "MigrationReport",
     "OutboxItem",
     "OutboxRow",
     "OutboxStatus",
@@ -223,3 +224,37 @@ def as_event(item: object, index: int) -> Event:
         f"handle_many() takes Event objects, (key, trigger[, payload]) tuples or dicts with "
         f"key and trigger; got {item!r} at index {index}"
     )
+
+
+@attrs.frozen
+class MigrationReport:
+    """What ``JourneyService.migrate`` found (``dry_run=True``) or did.
+
+    ``journeys`` rows were on ``from_version``; ``moves`` counts them by
+    ``(old stage, new stage)``; ``migrated`` were written (0 in a dry run); ``skipped``
+    rows were on another version (already migrated: a re-run after a crash skips them);
+    ``failed`` lists ``(key, reason)`` for each journey that cannot move (its data
+    function raised or returned what is not JSON-shaped, its row is corrupted, or live
+    traffic kept moving it); ``sampled`` rows had the data function run on them in a dry
+    run (every row is checked in a real run); ``batches`` transactions committed.
+
+    >>> from journeyfsm import MigrationReport
+    >>> MigrationReport(True, 1, 2, 0, 0, {}, 0, (), 0, 0).ok
+    True
+    """
+
+    dry_run: bool
+    from_version: int | str
+    to_version: int | str
+    journeys: int
+    migrated: int
+    moves: Mapping[tuple[str, str], int]
+    skipped: int
+    failed: tuple[tuple[str, str], ...]
+    sampled: int
+    batches: int
+
+    @property
+    def ok(self) -> bool:
+        """True when no journey failed."""
+        return not self.failed

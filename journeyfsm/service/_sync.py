@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 # the sync service refuses an AsyncJourneyMachine by name
 from .._async_machine import AsyncJourneyMachine
 from .._clock import ensure_utc
@@ -41,20 +43,24 @@ from .._errors import ConcurrencyConflict, JourneyError, SnapshotError
 from .._outcome import Outcome
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
+from .._versions import MIGRATE_TRIGGER, Migration
 from ._core import (
     Decision,
     Event,
     JourneyRow,
+    TickDecision,
     TickReport,
     check_event,
     decide,
+    decide_tick,
     journey_from_row,
     journey_from_snapshot,
 )
 from ._import import import_row
-from ._records import JourneyImport, as_event
+from ._records import JourneyImport, MigrationReport, as_event
 from ._store import Store, StoreTransaction
 from ._tick import tick_batches, tick_one_by_one
+from ._versions import LiveVersions, VersionPolicy
 
 __all__ = ["JourneyService"]
 
@@ -69,6 +75,13 @@ class JourneyService:
     ``store`` is a ``journeyfsm.stores`` store (``MemoryStore``, ``SQLiteStore``).
     ``initial_data(key)`` makes the data of a journey's first move (default: empty);
     ``max_attempts`` bounds the reads-and-decides on version conflicts.
+
+    Live versions (docs/versions.md): ``machine`` is the newest version of the definition
+    (new journeys start on it); ``versions=`` holds the machines of older versions still
+    live, each deciding the stored journeys of its version (pinned);
+    ``migrations=`` the declared ``Migration`` objects between versions, used by
+    :meth:`migrate` and, with ``on_old_version="migrate"``, when a row of an older
+    version is read (default ``"pin"``).
 
     >>> from journeyfsm import JourneyMachine, JourneyService, templates
     >>> from journeyfsm.stores import MemoryStore
@@ -88,6 +101,9 @@ class JourneyService:
         max_attempts: int = 10,
         backoff: float = 0.002,
         rng: random.Random | None = None,
+        versions: Sequence[JourneyMachine] = (),
+        migrations: Sequence[Migration] = (),
+        on_old_version: VersionPolicy = "pin",
     ) -> None:
         sync_machine: JourneyMachine
         if isinstance(machine, AsyncJourneyMachine):
@@ -121,6 +137,9 @@ class JourneyService:
         #: the store's "write this move's rows and commit them" (PostgreSQL: one statement
         #: in autocommit), else ``store.transaction()`` and ``tx.write``
         self._commit_move: Callable[[Decision], Any] | None = getattr(store, "commit_move", None)
+        #: the live versions (see docs/versions.md): each version's sync machine, and,
+        #: for a JourneyMachine, its hand-off; the declared migrations by source
+        self._versions = LiveVersions(machine, versions, migrations, on_old_version)
 
     def _now(self) -> datetime:
         return ensure_utc(self._machine.clock.now(), what="the machine's clock")
@@ -195,8 +214,24 @@ class JourneyService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
+        machine = self._machine
+        migrated: tuple[Decision, ...] = ()
+        if row is not None and row.definition_version != self._versions.newest and seen is None:
+            # pinned: the machine of the row's version; migrate on read: the newest,
+            # after the migration's moves (written first, in the same transaction)
+            machine, migrated = self._versions.route(row, self._now())
+            if migrated:
+                row = migrated[-1].journey
+        decision = self._decide_on(machine, row, event, seen)
+        if migrated:
+            decision = attrs.evolve(decision, timeouts=migrated + decision.timeouts)
+        return decision
+
+    def _decide_on(
+        self, machine: JourneyMachine, row: JourneyRow | None, event: Event, seen: int | None
+    ) -> Decision:
         return decide(
-            self._machine,
+            machine,
             row,
             event,
             seen_seq=seen,
@@ -204,6 +239,23 @@ class JourneyService:
             initial_data=self.initial_data,
             checked=True,  # handle and handle_many check every event first
         )
+
+    def _decide_tick(self, row: JourneyRow, *, until: datetime, now: datetime) -> TickDecision:
+        """``decide_tick`` by the machine of the row's version (after its migration,
+        under ``on_old_version="migrate"``)."""
+        machine = self._machine
+        migrated: tuple[Decision, ...] = ()
+        if row.definition_version != self._versions.newest:
+            machine, migrated = self._versions.route(row, now)
+            if migrated:
+                last = migrated[-1].journey
+                assert last is not None  # a migration's decision always writes the row
+                row = last
+        decided: TickDecision
+        decided = decide_tick(machine, row, until=until, now=now)
+        if migrated:
+            decided = TickDecision(decided.outcomes, migrated + decided.decisions)
+        return decided
 
     def _sleep(self, attempt: int) -> None:
         # exponential, with full jitter: racing workers spread out instead of colliding again
@@ -338,7 +390,7 @@ class JourneyService:
         """
         with self.store.transaction(write=False) as tx:
             row = tx.load(self.definition, key)
-        return None if row is None else journey_from_row(self._machine, row, table="journeys")
+        return None if row is None else self._restore(row)
 
     def peek(self, key: str) -> Journey:
         """Journey ``key`` as it stands now, never ``None`` and never written: the stored
@@ -363,7 +415,7 @@ class JourneyService:
         with self.store.transaction(write=False) as tx:
             row = tx.load(self.definition, key)
         if row is not None:
-            return journey_from_row(self._machine, row, table="journeys")
+            return self._restore(row)
         data = self.initial_data(key) if self.initial_data is not None else None
         return self._machine.start(key, data, at=self._now())
 
@@ -459,12 +511,25 @@ class JourneyService:
                 return
             after = (rows[-1].definition, rows[-1].key)
 
+    def _restore(self, row: JourneyRow) -> Journey:
+        """The stored journey, restored by the machine of the version its row is on (a
+        row of another version is shown as stored, not migrated)."""
+        machine = self._machine
+        if row.definition_version != self._versions.newest and row.definition == self.definition:
+            machine = self._versions.machine_of(row.definition_version) or machine
+        return journey_from_row(machine, row, table="journeys")
+
     def _journey(self, row: JourneyRow, history: list[HistoryEntry]) -> Journey:
         if row.definition == self.definition:
-            journey = journey_from_row(self._machine, row, table="journeys")
-            snap = self._machine.snapshot(journey, history=False)
+            journey = self._restore(row)
+            if any(entry.trigger == MIGRATE_TRIGGER for entry in history):
+                # history as it happened: its early entries name the stages of the
+                # versions before the migration, which this version need not have
+                return attrs.evolve(journey, history=history)
+            machine = self._versions.machine_of(row.definition_version) or self._machine
+            snap = machine.snapshot(journey, history=False)
             snap["history"] = [entry.to_dict() for entry in history]
-            return journey_from_snapshot(self._machine, snap, row.key)
+            return journey_from_snapshot(machine, snap, row.key)
         return Journey(
             row.key,
             row.stage,
@@ -550,6 +615,144 @@ class JourneyService:
             tx.import_rows(self.definition, batch, replace=replace)
         return len(batch)
 
+    def migrate(
+        self,
+        from_version: int | str,
+        to_version: int | str | None = None,
+        *,
+        batch_size: int = 500,
+        dry_run: bool = True,
+        sample: int = 100,
+        progress: Callable[[MigrationReport], None] | None = None,
+    ) -> MigrationReport:
+        """Migrate the stored journeys of version ``from_version`` to ``to_version``
+        (default: the newest) through the declared ``migrations=``; a report.
+
+        ``dry_run=True`` (the default) writes nothing: it counts how many journeys would
+        move to which stage and runs the data function on ``sample`` real rows (it must
+        return JSON-shaped data and not raise; a row that fails is in ``failed`` with the
+        reason).  ``dry_run=False`` migrates ``batch_size`` journeys per transaction, each
+        one move recorded in its history (``journeyfsm.migrate``).  Resumable: a crash
+        loses at most the batch being written, and a re-run continues (a row already on
+        another version is skipped, so each journey is migrated once).  Against live
+        traffic: each row's write is checked against the version it was read with; a
+        batch that lost the race is read and migrated again, up to ``max_attempts``
+        times, then its journeys are reported as failed (never overwritten).
+        ``progress(report_so_far)`` is called after each batch.
+
+        >>> from journeyfsm import JourneyBuilder, JourneyMachine, Migration, JourneyService
+        >>> from journeyfsm.stores import MemoryStore
+        >>> v1 = (JourneyBuilder("j", version=1).stage("a", initial=True).stage("b")
+        ...       .stage("c", final=True).transition("go", "a", "b").transition("end", "b", "c").build())
+        >>> v2 = (JourneyBuilder("j", version=2).stage("a", initial=True).stage("b2")
+        ...       .stage("c", final=True).transition("go", "a", "b2").transition("end", "b2", "c").build())
+        >>> store = MemoryStore()
+        >>> _ = JourneyService(JourneyMachine(v1), store).handle("k", "go")
+        >>> service = JourneyService(JourneyMachine(v2), store, versions=[JourneyMachine(v1)],
+        ...                               migrations=[Migration(v1, v2, stages={"b": "b2"})])
+        >>> dict(service.migrate(1).moves)
+        {('b', 'b2'): 1}
+        >>> service.migrate(1, dry_run=False).migrated, service.get("k").stage
+        (1, 'b2')
+        """
+        target = self._versions.newest if to_version is None else to_version
+        for what, value in (("from_version", from_version), ("to_version", target)):
+            if type(value) is not int and type(value) is not str:
+                raise TypeError(f"{what} must be a definition version (int or str), got {value!r}")
+        steps = self._versions.chain(from_version, target)  # ValueError naming the gap
+        if not steps:
+            raise ValueError(f"from_version and to_version are both {target!r}: nothing to migrate")
+        for what, value in (("batch_size", batch_size), ("sample", sample)):
+            if type(value) is not int or value < (1 if what == "batch_size" else 0):
+                raise ValueError(f"{what} must be an int >= 1 (sample: >= 0), got {value!r}")
+        if type(dry_run) is not bool:
+            raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
+        tally = _MigrationTally(dry_run, from_version, target)
+        tally.sample = sample
+        after: tuple[str, str] | None = None
+        while True:
+            page, after = self._migrate_page(after, batch_size, from_version, target, tally)
+            if progress is not None:
+                progress(tally.report())
+            if not page:
+                return tally.report()
+
+    def _migrate_page(
+        self,
+        after: tuple[str, str] | None,
+        batch_size: int,
+        from_version: int | str,
+        target: int | str,
+        tally: _MigrationTally,
+    ) -> tuple[bool, tuple[str, str] | None]:
+        """One batch: read ``batch_size`` rows after ``after``, migrate those on
+        ``from_version`` in ONE transaction (retried when live traffic moved one);
+        whether there may be more, and where the next batch starts."""
+        name = self.definition
+        for attempt in range(1, self.max_attempts + 1):
+            marks = tally.mark()
+            try:
+                with self.store.transaction(write=not tally.dry_run) as tx:
+                    rows = [
+                        r
+                        for r in tx.journeys_page(name, after=after, limit=batch_size)
+                        if r.definition == name
+                    ]
+                    decisions = self._plan(rows, from_version, target, tally)
+                    if decisions:
+                        tx.write_many(decisions)
+                        tally.batches += 1
+            except ConcurrencyConflict:
+                tally.reset(marks)
+                if attempt == self.max_attempts:
+                    for row in rows:
+                        if row.definition_version == from_version:
+                            tally.failed.append(
+                                (row.key, "moved by live traffic on every attempt: run again")
+                            )
+                    break
+                self._sleep(attempt)
+                continue
+            tally.migrated += 0 if tally.dry_run else len(decisions)
+            break
+        if len(rows) < batch_size:
+            return False, None
+        return True, (rows[-1].definition, rows[-1].key)
+
+    def _plan(
+        self,
+        rows: Sequence[JourneyRow],
+        from_version: int | str,
+        target: int | str,
+        tally: _MigrationTally,
+    ) -> list[Decision]:
+        out: list[Decision] = []
+        now = self._now()
+        for row in rows:
+            if row.definition_version != from_version:
+                tally.skipped += 1
+                continue
+            tally.journeys += 1
+            check = not tally.dry_run or tally.sampled < tally.sample
+            try:
+                if check:
+                    tally.sampled += tally.dry_run
+                    decisions = self._versions.migrate_row(row, target, now)
+                    dest = decisions[-1].journey
+                    assert dest is not None
+                    new_stage = dest.stage
+                    out.extend(decisions)
+                else:  # counted only: the stage map, without running the data function
+                    new_stage = row.stage
+                    for step in self._versions.chain(from_version, target):
+                        new_stage = step._target_of(new_stage)[0]
+            except JourneyError as err:
+                tally.failed.append((row.key, str(err)))
+                continue
+            move = (row.stage, new_stage)
+            tally.moves[move] = tally.moves.get(move, 0) + 1
+        return [] if tally.dry_run else out
+
     def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than`` (retention); how many.
 
@@ -572,3 +775,35 @@ def _read(
         return found
     row = tx.load(definition, key)
     return row, tx.event_seq(definition, key, event_id) if event_id else None
+
+
+class _MigrationTally:
+    """What a ``migrate`` run found so far (the fields of its ``MigrationReport``)."""
+
+    def __init__(self, dry_run: bool, from_version: int | str, to_version: int | str) -> None:
+        self.dry_run, self.from_version, self.to_version = dry_run, from_version, to_version
+        self.journeys = self.migrated = self.skipped = self.sampled = self.batches = 0
+        self.sample = 100
+        self.moves: dict[tuple[str, str], int] = {}
+        self.failed: list[tuple[str, str]] = []
+
+    def mark(self) -> tuple[int, int, int, int, dict[tuple[str, str], int]]:
+        return self.journeys, self.skipped, self.sampled, len(self.failed), dict(self.moves)
+
+    def reset(self, marks: tuple[int, int, int, int, dict[tuple[str, str], int]]) -> None:
+        self.journeys, self.skipped, self.sampled, failed, self.moves = marks
+        del self.failed[failed:]
+
+    def report(self) -> MigrationReport:
+        return MigrationReport(
+            self.dry_run,
+            self.from_version,
+            self.to_version,
+            self.journeys,
+            self.migrated,
+            dict(self.moves),
+            self.skipped,
+            tuple(self.failed),
+            self.sampled,
+            self.batches,
+        )

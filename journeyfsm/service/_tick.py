@@ -31,7 +31,7 @@ from datetime import datetime
 
 from .._errors import JourneyError, StoreError
 from .._outcome import Outcome
-from ._core import Decision, JourneyRow, TickReport, decide_tick
+from ._core import Decision, JourneyRow, TickReport
 from ._driver import Driver
 
 __all__ = ["tick_batches", "tick_one_by_one"]
@@ -76,7 +76,9 @@ def _one(service: Driver, tally: _Tally, key: str, until: datetime) -> None:
             if row is None:  # another worker holds it, or has advanced it
                 tally.skipped += 1
                 return
-            decided = decide_tick(service.machine, row, until=until, now=service._now())
+            # by the machine of the row's version (a JourneyMachine's hand-off
+            # awaits its async hooks)
+            decided = service._decide_tick(row, until=until, now=service._now())
             tx.write_many(decided.decisions)
     except JourneyError as err:  # nothing of this journey was written
         tally.fail(service, key, err)
@@ -132,7 +134,7 @@ def _batch(
                     failed.append((row.key or "?", row))
                     continue
                 try:
-                    decided = decide_tick(machine, row, until=until, now=now)
+                    decided = service._decide_tick(row, until=until, now=now)
                 except JourneyError as err:  # this journey only: nothing of it is written
                     failed.append((row.key, err))
                     continue

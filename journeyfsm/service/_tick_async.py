@@ -29,11 +29,8 @@ from datetime import datetime
 
 from .._errors import JourneyError, StoreError
 from .._outcome import Outcome
-from ._core import Decision, JourneyRow, TickReport, decide_tick
+from ._core import Decision, JourneyRow, TickReport
 from ._driver import AsyncDriver
-
-if True:  # ASYNC
-    import functools
 
 __all__ = ["tick_batches", "tick_one_by_one"]
 
@@ -77,13 +74,9 @@ async def _one(service: AsyncDriver, tally: _Tally, key: str, until: datetime) -
             if row is None:  # another worker holds it, or has advanced it
                 tally.skipped += 1
                 return
-            if True:  # ASYNC
-                # through an AsyncJourneyMachine's hand-off: its async hooks are awaited
-                decided = await service._drive(
-                    functools.partial(decide_tick, row=row, until=until, now=service._now())
-                )
-            else:
-                decided = decide_tick(service.machine, row, until=until, now=service._now())
+            # by the machine of the row's version (an AsyncJourneyMachine's hand-off
+            # awaits its async hooks)
+            decided = await service._decide_tick(row, until=until, now=service._now())
             await tx.write_many(decided.decisions)
     except JourneyError as err:  # nothing of this journey was written
         tally.fail(service, key, err)
@@ -141,12 +134,7 @@ async def _batch(
                     failed.append((row.key or "?", row))
                     continue
                 try:
-                    if True:  # ASYNC
-                        decided = await service._drive(
-                            functools.partial(decide_tick, row=row, until=until, now=now)
-                        )
-                    else:
-                        decided = decide_tick(machine, row, until=until, now=now)
+                    decided = await service._decide_tick(row, until=until, now=now)
                 except JourneyError as err:  # this journey only: nothing of it is written
                     failed.append((row.key, err))
                     continue

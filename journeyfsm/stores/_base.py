@@ -44,7 +44,9 @@ __all__ = [
 
 #: The schema version this journeyfsm writes and reads; ``create_schema()`` records it.
 #: 2: the journeys' timeout clock and ``next_due`` (issue 9).
-SCHEMA_VERSION = 2
+#: 3: ``history.definition_version``, the version each move was decided by (issue 20;
+#: ``NULL`` in rows written before: the journey's version at the time, not recorded).
+SCHEMA_VERSION = 3
 
 
 #: The databases whose schema a store on a host's connection has found current in this

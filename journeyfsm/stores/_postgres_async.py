@@ -434,7 +434,7 @@ class AsyncPostgresStore(StoreMethods):
                 "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
                 "seq integer NOT NULL, trigger text NOT NULL, source text NOT NULL, "
                 "dest text NOT NULL, at timestamptz NOT NULL, event_id text, meta jsonb, "
-                "PRIMARY KEY (definition, key, seq))"
+                "definition_version jsonb, PRIMARY KEY (definition, key, seq))"
             ).format(t["history"]),
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
@@ -468,6 +468,8 @@ class AsyncPostgresStore(StoreMethods):
             ).fetchall()
             if found and found[0][0] == 1:
                 await self._migrate_1(tx.conn)
+            if found and found[0][0] in (1, 2):
+                await self._migrate_2(tx.conn)
             for statement in statements[2:]:
                 await tx.conn.execute(statement)
             found = await (
@@ -498,6 +500,17 @@ class AsyncPostgresStore(StoreMethods):
             "UPDATE {v} SET version = 2",
         ):
             await conn.execute(sql.SQL(text).format(j=j, h=h, v=self._t["schema_version"]))
+
+    async def _migrate_2(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Schema 2 -> 3: the definition version of each history entry (``NULL`` for
+        the entries written before: the journey's version then is not known)."""
+        for text in (
+            "ALTER TABLE {h} ADD COLUMN IF NOT EXISTS definition_version jsonb",
+            "UPDATE {v} SET version = 3",
+        ):
+            await conn.execute(
+                sql.SQL(text).format(h=self._t["history"], v=self._t["schema_version"])
+            )
 
     async def _check_schema(self) -> None:
         name = f"{self.schema}.{self.prefix}schema_version"

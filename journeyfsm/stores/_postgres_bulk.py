@@ -105,6 +105,7 @@ class PostgresBulkRows:
                         e.at,
                         e.event_id,
                         None if e.meta is None else Jsonb(dict(e.meta)),
+                        Jsonb(item.row.definition_version),
                     )
                     for item in items
                     for e in item.history
@@ -113,12 +114,13 @@ class PostgresBulkRows:
                     ex(
                         self._q(
                             "INSERT INTO {h} (definition, key, seq, trigger, source, dest, "
-                            "at, event_id, meta) SELECT * FROM unnest(%b::text[], %b::text[], "
-                            "%b::int[], %b::text[], %b::text[], %b::text[], "
-                            "%b::timestamptz[], %b::text[], %b::jsonb[])",
+                            "at, event_id, meta, definition_version) SELECT * FROM "
+                            "unnest(%b::text[], %b::text[], %b::int[], %b::text[], "
+                            "%b::text[], %b::text[], %b::timestamptz[], %b::text[], "
+                            "%b::jsonb[], %b::jsonb[])",
                             h="history",
                         ),
-                        columns(history, 9),
+                        columns(history, 10),
                     )
                 ids = [
                     (e.definition, e.key, e.event_id, e.seq, e.committed_at)

@@ -143,6 +143,7 @@ def history_values(decision: Decision) -> tuple[Any, ...]:
         entry.at,
         entry.event_id,
         None if entry.meta is None else Jsonb(dict(entry.meta)),
+        Jsonb(row.definition_version),
     )
 
 

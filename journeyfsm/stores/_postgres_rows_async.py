@@ -242,8 +242,9 @@ class AsyncPostgresTransaction(AsyncPostgresOutboxRows, AsyncPostgresBulkRows):
         if entry is not None:  # None: a timeout that fired without a move, the clock only
             parts.append(
                 ", h AS (INSERT INTO {h} (definition, key, seq, trigger, source, dest, at, "
-                "event_id, meta) SELECT %s::text, %s::text, %s::int, %s::text, %s::text, "
-                "%s::text, %s::timestamptz, %s::text, %s::jsonb FROM j)"
+                "event_id, meta, definition_version) SELECT %s::text, %s::text, %s::int, "
+                "%s::text, %s::text, %s::text, %s::timestamptz, %s::text, %s::jsonb, "
+                "%s::jsonb FROM j)"
             )
             params.extend(_history_values(decision))
             ids = decision.event_id
@@ -347,12 +348,13 @@ class AsyncPostgresTransaction(AsyncPostgresOutboxRows, AsyncPostgresBulkRows):
                     await ex(
                         self._q(
                             "INSERT INTO {h} (definition, key, seq, trigger, source, dest, "
-                            "at, event_id, meta) SELECT * FROM unnest(%b::text[], %b::text[], "
-                            "%b::int[], %b::text[], %b::text[], %b::text[], "
-                            "%b::timestamptz[], %b::text[], %b::jsonb[])",
+                            "at, event_id, meta, definition_version) SELECT * FROM "
+                            "unnest(%b::text[], %b::text[], %b::int[], %b::text[], "
+                            "%b::text[], %b::text[], %b::timestamptz[], %b::text[], "
+                            "%b::jsonb[], %b::jsonb[])",
                             h="history",
                         ),
-                        _columns([_history_values(d) for d in moves], 9),
+                        _columns([_history_values(d) for d in moves], 10),
                     )
                 ids = [d.event_id for d in moves if d.event_id is not None]
                 if ids:

@@ -59,7 +59,8 @@ def _schema(p: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {q("history")} (
             definition TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,
             trigger TEXT NOT NULL, source TEXT NOT NULL, dest TEXT NOT NULL, at TEXT NOT NULL,
-            event_id TEXT, meta TEXT, PRIMARY KEY (definition, key, seq))""",
+            event_id TEXT, meta TEXT, definition_version TEXT,
+            PRIMARY KEY (definition, key, seq))""",
         f"""CREATE TABLE IF NOT EXISTS {q("event_ids")} (
             definition TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL,
             seq INTEGER NOT NULL, committed_at TEXT NOT NULL,
@@ -270,6 +271,8 @@ class SQLiteStore(StoreMethods):
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
             if found and found[0][0] == 1:
                 self._migrate_1(tx.conn)
+            if found and found[0][0] in (1, 2):
+                self._migrate_2(tx.conn)
             for statement in _schema(self.prefix):
                 tx.conn.execute(statement)
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
@@ -293,6 +296,15 @@ class SQLiteStore(StoreMethods):
             f"UPDATE {j} SET entry_seq = version, started_at = COALESCE((SELECT MIN(h.at) "
             f"FROM {h} h WHERE h.definition = {j}.definition AND h.key = {j}.key), entered_at)",
             f"UPDATE {self._t['schema_version']} SET version = 2",
+        ):
+            conn.execute(statement)
+
+    def _migrate_2(self, conn: sqlite3.Connection) -> None:
+        """Schema 2 -> 3: the definition version of each history entry (``NULL`` for
+        the entries written before: the journey's version then is not known)."""
+        for statement in (
+            f"ALTER TABLE {self._t['history']} ADD COLUMN definition_version TEXT",
+            f"UPDATE {self._t['schema_version']} SET version = 3",
         ):
             conn.execute(statement)
 

@@ -16,7 +16,7 @@ from .._errors import StoreError
 from ..service._core import JourneyRow
 from ..service._records import JourneyImport
 from ._base import already_stored, iter_chunks, to_time
-from ._sqlite_codec import CHUNK, ROW_COLS_J, dumps, journey_params, journey_row
+from ._sqlite_codec import CHUNK, ROW_COLS_J, dumps, journey_params, journey_row, version_text
 
 __all__ = ["SQLiteBulkRows"]
 
@@ -108,6 +108,7 @@ def _history(item: JourneyImport) -> list[tuple[Any, ...]]:
             to_time(e.at),
             e.event_id,
             None if e.meta is None else dumps(e.meta),
+            version_text(row.definition_version),
         )
         for e in item.history
     ]

@@ -27,6 +27,7 @@ __all__ = [
     "journey_row",
     "outbox_params",
     "times",
+    "version_text",
     "write_statements",
 ]
 
@@ -48,7 +49,7 @@ def write_statements(t: dict[str, str]) -> dict[str, str]:
         "entry_seq = ?, timeouts_fired = ?, next_due = ? "
         "WHERE definition = ? AND key = ? AND version = ? AND timeouts_fired = ?",
         "history": f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, "
-        "dest, at, event_id, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "dest, at, event_id, meta, definition_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "event_id": f"INSERT INTO {t['event_ids']} (definition, key, event_id, seq, "
         "committed_at) VALUES (?, ?, ?, ?, ?)",
         "outbox": f"INSERT INTO {t['outbox']} (definition, key, seq, effect, "
@@ -114,9 +115,8 @@ def entry_of(key: str, r: Sequence[Any]) -> HistoryEntry:
 
 
 def journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:
-    dv = row.definition_version
     return (
-        str(dv) if type(dv) is int else dumps(dv),
+        version_text(row.definition_version),
         row.stage,
         dumps(row.data),
         row.version,
@@ -146,7 +146,13 @@ def history_params(
         text(entry.at),
         entry.event_id,
         None if entry.meta is None else dumps(entry.meta),
+        version_text(row.definition_version),
     )
+
+
+def version_text(version: int | str) -> str:
+    """A definition version as the ``definition_version`` columns keep it."""
+    return str(version) if type(version) is int else dumps(version)
 
 
 def event_id_params(ids: EventIdRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:

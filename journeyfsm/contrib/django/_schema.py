@@ -16,7 +16,7 @@ from django.db.migrations.operations.base import Operation
 from ...stores._base import SCHEMA_VERSION, check_prefix
 from ...stores._sqlite import _schema as _sqlite_schema
 
-__all__ = ["CreateJourneyTables", "statements"]
+__all__ = ["CreateJourneyTables", "UpgradeJourneyTables", "statements", "upgrade_2"]
 
 _TABLES = ("outbox", "event_ids", "history", "journeys", "schema_version")
 
@@ -58,7 +58,7 @@ def statements(vendor: str, prefix: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t('history')} (definition text NOT NULL, "
         "key text NOT NULL, seq integer NOT NULL, trigger text NOT NULL, "
         "source text NOT NULL, dest text NOT NULL, at timestamptz NOT NULL, event_id text, "
-        "meta jsonb, PRIMARY KEY (definition, key, seq))",
+        "meta jsonb, definition_version jsonb, PRIMARY KEY (definition, key, seq))",
         f"CREATE TABLE IF NOT EXISTS {t('event_ids')} (definition text NOT NULL, "
         "key text NOT NULL, event_id text NOT NULL, seq integer NOT NULL, "
         "committed_at timestamptz NOT NULL, PRIMARY KEY (definition, key, event_id))",
@@ -133,3 +133,60 @@ class CreateJourneyTables(Operation):
     def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
         """How the operation is written in a migration file."""
         return ("journeyfsm.contrib.django._schema.CreateJourneyTables", [], {})
+
+
+def upgrade_2(vendor: str, prefix: str) -> list[str]:
+    """The statements that take schema 2 to 3 (``history.definition_version``), as the
+    stores' ``create_schema()`` runs them."""
+    check_prefix(prefix)
+    where = '"public".' if vendor == "postgresql" else ""
+    kind = "jsonb" if vendor == "postgresql" else "TEXT"
+    return [
+        f'ALTER TABLE {where}"{prefix}history" ADD COLUMN definition_version {kind}',
+        f'UPDATE {where}"{prefix}schema_version" SET version = 3',
+    ]
+
+
+class UpgradeJourneyTables(Operation):
+    """The migration operation that upgrades tables an older journeyfsm created (schema
+    2: no ``history.definition_version``) to this one's; tables 0001 created with this
+    journeyfsm are current already, and are left alone."""
+
+    reduces_to_sql = True
+    reversible = True
+
+    def state_forwards(self, app_label: str, state: object) -> None:
+        """No model state: the history has no model."""
+
+    def database_forwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Run the upgrade statements if the recorded schema version is 2."""
+        from ._settings import config
+
+        conn = schema_editor.connection  # type: ignore[attr-defined]
+        if not CreateJourneyTables.allowed(conn.alias, app_label):
+            return
+        prefix = config().prefix
+        where = '"public".' if conn.vendor == "postgresql" else ""
+        if not getattr(schema_editor, "collect_sql", False):
+            with conn.cursor() as cursor:
+                cursor.execute(f'SELECT version FROM {where}"{prefix}schema_version"')
+                found = cursor.fetchall()
+            if not found or found[0][0] != 2:
+                return
+        for sql in upgrade_2(conn.vendor, prefix):
+            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+
+    def database_backwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Nothing: the column stays (0001's reverse drops the tables)."""
+
+    def describe(self) -> str:
+        """What ``migrate --plan`` prints."""
+        return "Upgrade journeyfsm's tables to schema 3 (history.definition_version)"
+
+    def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
+        """How the operation is written in a migration file."""
+        return ("journeyfsm.contrib.django._schema.UpgradeJourneyTables", [], {})

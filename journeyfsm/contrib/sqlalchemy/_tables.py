@@ -147,6 +147,7 @@ def tables(
         Column("at", _time(), nullable=False),
         Column("event_id", Text),
         Column("meta", _json()),
+        Column("definition_version", _json()),
         PrimaryKeyConstraint("definition", "key", "seq"),
         **on,
     )
