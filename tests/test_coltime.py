@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 pa = pytest.importorskip("pyarrow")
 np = pytest.importorskip("numpy")
 
-from journeyfsm.analytics._coltime import read_fixed  # noqa: E402
 from journeyfsm.analytics._colread import _times  # noqa: E402
+from journeyfsm.analytics._coltime import read_fixed  # noqa: E402
 from journeyfsm.analytics._mapping import LogMapping, TimeReader  # noqa: E402
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
