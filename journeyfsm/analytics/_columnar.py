@@ -621,19 +621,19 @@ class ColumnarJourneys(Mapping[str, Journey]):
         d = self.engine.definition
         return d is definition or d == definition
 
-    def tally_into(self, tally: Any, plan: Any) -> list[Journey]:
+    def tally_into(self, tally: Any, plan: Any, only: Any = None) -> list[Journey]:
         """Add the funnel figures of every journey not built yet to ``tally`` (a
         :class:`~._funnel.Tally` under ``plan``) from the packed columns, exactly as
         reading their histories one by one would; return the journeys that were built
-        (they may have moved since: the caller reads them one by one)."""
+        (they may have moved since: the caller reads them one by one).  ``only``: a bool
+        array by journey number (:meth:`unbuilt`), the journeys to count (a group)."""
         e = self.engine
         np = e.np
         J = len(self.keys_)
         stages = e.stages
-        built = np.zeros(J, bool)
-        if self.built:
-            built[list(self.built)] = True
-        keep = ~built
+        keep = self.unbuilt()
+        if only is not None:
+            keep &= only
         index = {s: i for i, s in enumerate(stages)}
         trigger_of = {t: i for i, t in enumerate(e.triggers)}
         steps = e.cand_step
@@ -705,6 +705,19 @@ class ColumnarJourneys(Mapping[str, Journey]):
                 tally.furthest[p] += n
         del uniq
         return list(self.built.values())
+
+    def unbuilt(self) -> Any:
+        """A bool array by journey number: the journeys not built yet (the ones
+        :meth:`tally_into` counts from the columns)."""
+        np = self.engine.np
+        keep = np.ones(len(self.keys_), bool)
+        if self.built:
+            keep[list(self.built)] = False
+        return keep
+
+    def start_days(self) -> Any:
+        """Each journey's start as days since 1970-01-01 (UTC), by journey number."""
+        return self.engine.started // (86_400 * 1_000_000)
 
     @staticmethod
     def at(us: int) -> datetime:
