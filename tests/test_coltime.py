@@ -126,3 +126,15 @@ def test_naive_times_in_a_zone_read_as_before() -> None:
     out, bad = _times(pa, pa.compute, np, pa.array(values), m)
     read = TimeReader(ZoneInfo("Europe/Berlin"))
     assert not bad and out.tolist() == [python_us(read, v) for v in values]
+
+
+def test_large_strings_and_two_shapes_of_one_width_read_as_the_python_path() -> None:
+    values = ["19970101T101500Z", "1997-01-01T10:15", "19970230T000000Z", "1997-02-29 10:00"]
+    m = LogMapping(key="k", event="e", time="t")
+    read = TimeReader()
+    for kind in (pa.string(), pa.large_string()):
+        out, bad = _times(pa, pa.compute, np, pa.array(values, kind), m)
+        assert [i for i, _ in bad] == [2, 3]  # no 30 February, no 29 February in 1997
+        assert out[:2].tolist() == [python_us(read, v) for v in values[:2]]
+        found = read_fixed(pa, np, pa.array(values, kind), True)
+        assert found is not None and found[1].tolist() == [True, False, False, False]
