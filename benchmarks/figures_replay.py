@@ -6,7 +6,8 @@
 
 The columnar engine (issue 19), in the same run and on the same file: (f) ``replay`` of
 the same definition with its guard written as an expression (``~col("total").is_null()``,
-which the columnar engine runs), (g) the same then ``funnel``, (h) the log as Parquet
+which the columnar engine runs), (g) the same then ``funnel`` (and then
+``breakdown(by="cohort.week")``), (h) the log as Parquet
 against ``pyarrow.parquet.read_table`` of it, (i) a CDNOW-shaped purchase log (70k rows,
 ~23k customers, compact ``YYYYMMDD`` dates 1997-1998, a 180-day lapse timeout on each
 buying stage) on the columnar engine and the fast path against ``csv.reader``, and with
@@ -59,7 +60,7 @@ from journeyfsm import (
     col,
     guard,
 )
-from journeyfsm.analytics import LogMapping, funnel, replay
+from journeyfsm.analytics import LogMapping, breakdown, funnel, replay
 
 __all__ = [
     "CDNOW_MAPPING",
@@ -316,6 +317,10 @@ def measure_columnar(path: Path, tmp: Path, *, repeats: int = 3) -> dict[str, An
         result = replay(definition, path, MAPPING, end=end)
         funnel(result.journeys.values(), definition)
 
+    def columnar_then_breakdown() -> None:
+        result = replay(definition, path, MAPPING, end=end)
+        breakdown(result.journeys.values(), definition, by="cohort.week")
+
     parquet = tmp / "shop.parquet"
     pq.write_table(pcsv.read_csv(path), parquet)
     cdnow_log = write_cdnow(tmp / "cdnow.csv")
@@ -328,6 +333,7 @@ def measure_columnar(path: Path, tmp: Path, *, repeats: int = 3) -> dict[str, An
         "read_csv": _best(lambda: read_csv(path), repeats),
         "columnar": _best(lambda: replay(definition, path, MAPPING, end=end), repeats),
         "columnar_then_funnel": _best(columnar_then_funnel, repeats),
+        "columnar_then_breakdown": _best(columnar_then_breakdown, repeats),
         "fast": _best(lambda: replay(shop(), path, MAPPING, end=end), repeats),
         "read_parquet": _best(lambda: pq.read_table(parquet), repeats),
         "columnar_parquet": _best(lambda: replay(definition, parquet, MAPPING, end=end), repeats),
@@ -639,6 +645,9 @@ def main(argv: list[str] | None = None) -> int:
         results["columnar_vs_csv"] = round(col["columnar"] / col["read_csv"], 2)
         results["columnar_then_funnel_vs_csv"] = round(
             col["columnar_then_funnel"] / col["read_csv"], 2
+        )
+        results["columnar_then_breakdown_vs_csv"] = round(
+            col["columnar_then_breakdown"] / col["read_csv"], 2
         )
         results["fast_vs_csv_same_run"] = round(col["fast"] / col["read_csv"], 2)
         results["columnar_parquet_vs_read_table"] = round(

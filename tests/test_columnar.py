@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from journeyfsm import JourneyBuilder, JourneyDefinition, JourneyMachine, Timeout, col, guard
 from journeyfsm._guards import Guard
 from journeyfsm._packed import LazyJourney
-from journeyfsm.analytics import LogMapping, ReplayError, funnel, replay
+from journeyfsm.analytics import LogMapping, ReplayError, breakdown, funnel, replay
 from journeyfsm.testing import definitions
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -144,6 +144,18 @@ def counts(result: Any) -> dict[str, Any]:
     return out
 
 
+#: the groupings a breakdown counts from a columnar replay's columns
+COLUMNAR_BY = ("log.g", "cohort.week", "cohort.month")
+
+
+def broken_down(result: Any, d: JourneyDefinition, by: str) -> Any:
+    """``breakdown(...)`` of a replay's journeys, or the error it raises."""
+    try:
+        return breakdown(result.journeys.values(), d, by=by, segments=result.segments)
+    except ValueError as err:
+        return str(err)
+
+
 def same(columnar: Any, python: Any, d: JourneyDefinition, machine: JourneyMachine) -> None:
     assert columnar.engine == "columnar", columnar.summary.engine_note
     assert python.engine in ("fast", "engine")
@@ -175,6 +187,9 @@ def test_columnar_equals_the_python_paths_on_csv(
         columnar = replay(machine, path, MAPPING, end=end)
         fast = replay(machine, path, MAPPING, end=end, engine="fast")
         slow = replay(machine, path, MAPPING, end=end, fast=False)
+    for by in COLUMNAR_BY:
+        assert broken_down(columnar, d, by) == broken_down(slow, d, by), by
+    assert not columnar.journeys.built  # the breakdowns built no journey
     assert all(type(j) is LazyJourney for j in columnar.journeys.values())
     assert funnel(columnar.journeys.values(), d) == funnel(slow.journeys.values(), d)
     assert all(type(j) is LazyJourney for j in columnar.journeys.values())  # funnel built none
@@ -440,6 +455,51 @@ def test_funnels_count_the_packed_columns_and_the_journeys_read_since(tmp_path: 
     assert funnel(columnar.journeys.values(), d) == funnel(fast.journeys.values(), d)
 
 
+@pytest.mark.parametrize("by", COLUMNAR_BY)
+def test_breakdowns_by_log_column_or_cohort_count_the_packed_columns(by: str) -> None:
+    from journeyfsm import templates
+
+    mapping = LogMapping.load(EXAMPLES / "shop_events.map.json")
+    mapping = attrs.evolve(mapping, segments=("channel",))
+    by = "log.channel" if by == "log.g" else by
+    d = templates.eight_phases()
+    machine = JourneyMachine(d, logger=quiet_logger())
+    end = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    log = EXAMPLES / "shop_events.csv"
+    columnar = replay(machine, log, mapping, end=end)
+    fast = replay(machine, log, mapping, end=end, engine="fast")
+    assert columnar.engine == "columnar"
+    result = broken_down(columnar, d, by)
+    assert not isinstance(result, str) and len(result.groups) > 1
+    assert result == broken_down(fast, d, by)
+    assert not columnar.journeys.built  # type: ignore[attr-defined]
+    # journeys read (and moved) since the replay count as they are now, in their group
+    for key in list(columnar.journeys)[:5]:
+        for journey in (columnar.journeys[key], fast.journeys[key]):
+            machine.fire(journey, "research", at=end)
+    assert broken_down(columnar, d, by) == broken_down(fast, d, by)
+
+
+def test_a_breakdown_into_many_groups_reads_the_journeys_one_by_one(tmp_path: Path) -> None:
+    d = (
+        JourneyBuilder("visit")
+        .stage("new", initial=True)
+        .stage("seen", final=True)
+        .transition("view", "new", "seen")
+        .build()
+    )
+    log = tmp_path / "many.csv"
+    log.write_text(
+        "k,e,t,id,n,s,g\n"
+        + "".join(f"c{i},view,2026-01-01T00:00:00+00:00,,,,g{i}\n" for i in range(100))
+    )
+    columnar = replay(d, log, MAPPING)
+    fast = replay(d, log, MAPPING, engine="fast")
+    assert columnar.engine == "columnar"
+    result = broken_down(columnar, d, "log.g")
+    assert len(result.groups) == 100 and result == broken_down(fast, d, "log.g")
+
+
 def test_pandas_and_polars_dataframes_replay_as_their_arrow_tables() -> None:
     import pandas as pd
     import polars as pl
@@ -477,3 +537,18 @@ def test_pandas_and_polars_dataframes_replay_as_their_arrow_tables() -> None:
     bad = pd.DataFrame({"k": ["c1", 2], "e": ["add", "add"], "t": rows["t"][:2]})
     with pytest.raises(ReplayError, match="does not convert to an Arrow table"):
         replay(d, bad, CART)
+
+
+def test_what_if_compares_two_columnar_replays_without_building_journeys(tmp_path: Path) -> None:
+    from journeyfsm.analytics import what_if
+
+    a, b = cart(col("total") > 0), cart(col("total") > 10)  # the candidate: a stricter rule
+    log = cart_log(tmp_path)
+    comparison, result_a, result_b = what_if(log, CART, a, b)
+    assert (result_a.engine, result_b.engine) == ("columnar", "columnar")
+    assert not result_a.journeys.built and not result_b.journeys.built  # type: ignore[attr-defined]
+    assert [(s.stage, s.current_a, s.current_b) for s in comparison.stages] == [
+        ("browsing", 0, 0),
+        ("cart", 1, 2),
+        ("paid", 1, 0),
+    ]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timezone
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from .._errors import did_you_mean
 from .._packed import history_metas
@@ -31,6 +31,10 @@ __all__ = ["NONE_GROUP", "breakdown"]
 #: the group of journeys a breakdown finds no value for
 NONE_GROUP = "(none)"
 _MAX_FIELDS_SHOWN = 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: groups counted from a columnar replay's columns at most (each is a pass over its
+#: moves); with more, the journeys are read one by one
+_MAX_COLUMNAR_GROUPS = 64
 
 
 def _text(value: object) -> str:
@@ -104,18 +108,27 @@ class _Grouper:
                         return _text(meta[field])
             return NONE_GROUP
         if self.kind == "log":
-            assert self.segments is not None
-            row = self.segments.get(journey.key)
-            if row is not None:
-                self._seen(row)
-                if field in row:
-                    self.found = True
-                    return _text(row[field])
-            return NONE_GROUP
+            return self.group_key(journey.key)
         started = journey.started_at
         if started is None:
             return NONE_GROUP
         self.found = True
+        return self.cohort(started)
+
+    def group_key(self, key: str) -> str:
+        """The group of the journey ``key`` by a log column (``kind == "log"``)."""
+        assert self.segments is not None
+        row = self.segments.get(key)
+        if row is not None:
+            self._seen(row)
+            if self.field in row:
+                self.found = True
+                return _text(row[self.field])
+        return NONE_GROUP
+
+    def cohort(self, started: datetime) -> str:
+        """The cohort (``kind == "cohort"``) of a journey started at ``started``."""
+        field = self.field
         started = started.astimezone(timezone.utc)
         if field == "month":
             return f"{started.year:04d}-{started.month:02d}"
@@ -171,6 +184,18 @@ def breakdown(
     plan = Plan(definition, resolve_order(definition, order))
     total = Tally(plan.stages)
     groups: dict[str, Tally] = {}
+    # a columnar replay's journeys (result.journeys.values()) grouped by a log column or
+    # a cohort: counted from its packed columns, group by group, without building them
+    # (those built already are read one by one below)
+    packed: Any = getattr(journeys, "_mapping", journeys)
+    if (
+        grouper.kind in ("log", "cohort")
+        and hasattr(packed, "tally_into")
+        and packed.replayed(definition)
+    ):
+        built = _columnar_groups(packed, grouper, plan, total, groups)
+        if built is not None:
+            journeys = built
     for journey in journeys:
         plan.check(journey)
         read = Reading(journey, plan)
@@ -187,3 +212,37 @@ def breakdown(
         total=build_funnel(total, plan, None),
         groups={name: build_funnel(groups[name], plan, name) for name in sorted(groups)},
     )
+
+
+def _columnar_groups(
+    packed: Any, grouper: _Grouper, plan: Plan, total: Tally, groups: dict[str, Tally]
+) -> list[Journey] | None:
+    """Count the journeys of a columnar replay not built yet into ``total`` and their
+    groups (``grouper``'s kind is "log" or "cohort"); return the built ones.  None (and
+    nothing counted): too many groups, read the journeys one by one."""
+    import numpy as np
+
+    keep = packed.unbuilt()
+    names: dict[str, int] = {}
+    if grouper.kind == "log":
+        keys = packed.keys_
+        codes = np.zeros(len(keys), np.int64)
+        for j in np.flatnonzero(keep).tolist():
+            codes[j] = names.setdefault(grouper.group_key(keys[j]), len(names))
+    else:  # a cohort of the start day: each distinct day read once
+        days, inverse = np.unique(packed.start_days(), return_inverse=True)
+        of_day = []
+        for day in days.tolist():
+            name = grouper.cohort(_EPOCH + timedelta(days=day))
+            of_day.append(names.setdefault(name, len(names)))
+        codes = np.asarray(of_day, np.int64)[inverse.reshape(-1)]
+        grouper.found = grouper.found or bool(keep.any())
+    if len(names) > _MAX_COLUMNAR_GROUPS:
+        return None
+    built: list[Journey] = packed.tally_into(total, plan)
+    for name, code in names.items():
+        tally = groups.get(name)
+        if tally is None:
+            tally = groups[name] = Tally(plan.stages)
+        packed.tally_into(tally, plan, codes == code)
+    return built

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .._clock import UTC
+from ._coltime import read_fixed
 from ._logs import log_format
 from ._mapping import LogMapping, MappingError, TimeReader, missing
 
@@ -357,6 +358,11 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
     first = ts[0].as_py() or ""
     compact_first = zone is UTC and not (len(first) > 4 and first[4] == "-")
     rest = np.ones(n, bool)
+    fixed = read_fixed(pa, np, ts, zone is UTC)
+    if fixed is not None:  # one fixed-width shape: read from the bytes at once
+        us, taken = fixed
+        out[taken] = us[taken]
+        rest &= ~taken
     if compact_first:
         _compact_times(pa, pc, np, ts, out, rest)
     aware = np.zeros(n, bool)

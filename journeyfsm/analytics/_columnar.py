@@ -423,6 +423,7 @@ class ColumnarReplay:
 
         add(src, strig, out, False)
         tally.events_applied = len(out)
+        del self.outcome, self.from_stage  # one value per row: not kept once counted
         if self.to_log:
             s = np.concatenate([x[0] for x in self.to_log])
             t = np.concatenate([x[1] for x in self.to_log])
@@ -432,7 +433,11 @@ class ColumnarReplay:
 
     # -- the result ----------------------------------------------------------------------
     def journeys(self) -> ColumnarJourneys:
-        """The journeys, built when read (in the order the Python path starts them)."""
+        """The journeys, built when read (in the order the Python path starts them); the
+        same mapping on every call (the moves are handed over to it)."""
+        done: ColumnarJourneys | None = getattr(self, "journeys_", None)
+        if done is not None:
+            return done
         np = self.np
         J = self.J
         if self.moves:
@@ -452,6 +457,7 @@ class ColumnarReplay:
             by = np.argsort(mj * (int(mseq.max()) + 1) + mseq)  # (journey, seq): unique
             columns = (mcand[by], mat[by], mref[by], mentry[by], mj[by], mseq[by])
             per = np.bincount(mj, minlength=J)
+            self.moves = []  # the pieces, now in the columns
         else:
             columns = tuple(np.zeros(0, np.int64) for _ in range(6))
             per = np.zeros(J, np.int64)
@@ -461,7 +467,8 @@ class ColumnarReplay:
             order = np.lexsort((self.order[firsts], self.sat[firsts]))
         else:
             order = np.arange(J)
-        return ColumnarJourneys(self, order, offsets, columns)
+        self.journeys_ = ColumnarJourneys(self, order, offsets, columns)
+        return self.journeys_
 
 
 def _sort(np: Any, key: Any, at: Any) -> Any:
@@ -563,12 +570,18 @@ class ColumnarJourneys(Mapping[str, Journey]):
         self.engine = engine
         self.keys_ = engine.cols.keys
         self.order = order.tolist()
-        self.position = {self.keys_[j]: j for j in self.order}
+        self._position: dict[str, int] | None = None  # key -> journey, built when looked up
         self.offsets = offsets
         self.cand, self.mat, self.mref, self.mentry, self.mj, self.mseq = columns
         self.built: dict[int, Journey] = {}
         self._meta_rows: dict[str, list[Any]] | None = None
         self._metas: dict[tuple[Any, ...], Any] = {}
+
+    def position(self) -> dict[str, int]:
+        """Each journey's number by key."""
+        if self._position is None:
+            self._position = {k: j for j, k in enumerate(self.keys_)}
+        return self._position
 
     def __len__(self) -> int:
         return len(self.order)
@@ -578,7 +591,7 @@ class ColumnarJourneys(Mapping[str, Journey]):
         return (keys[j] for j in self.order)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.position
+        return key in self.position()
 
     def __reduce__(self) -> Any:
         # pickled (and deep-copied) as the plain dict of journeys it stands for
@@ -591,7 +604,7 @@ class ColumnarJourneys(Mapping[str, Journey]):
         return PackedJourneys(self)
 
     def __getitem__(self, key: str) -> Journey:
-        j = self.position[key]
+        j = self.position()[key]
         journey = self.built.get(j)
         if journey is None:
             journey = self.built[j] = self._journey(j)
@@ -608,19 +621,19 @@ class ColumnarJourneys(Mapping[str, Journey]):
         d = self.engine.definition
         return d is definition or d == definition
 
-    def tally_into(self, tally: Any, plan: Any) -> list[Journey]:
+    def tally_into(self, tally: Any, plan: Any, only: Any = None) -> list[Journey]:
         """Add the funnel figures of every journey not built yet to ``tally`` (a
         :class:`~._funnel.Tally` under ``plan``) from the packed columns, exactly as
         reading their histories one by one would; return the journeys that were built
-        (they may have moved since: the caller reads them one by one)."""
+        (they may have moved since: the caller reads them one by one).  ``only``: a bool
+        array by journey number (:meth:`unbuilt`), the journeys to count (a group)."""
         e = self.engine
         np = e.np
         J = len(self.keys_)
         stages = e.stages
-        built = np.zeros(J, bool)
-        if self.built:
-            built[list(self.built)] = True
-        keep = ~built
+        keep = self.unbuilt()
+        if only is not None:
+            keep &= only
         index = {s: i for i, s in enumerate(stages)}
         trigger_of = {t: i for i, t in enumerate(e.triggers)}
         steps = e.cand_step
@@ -692,6 +705,19 @@ class ColumnarJourneys(Mapping[str, Journey]):
                 tally.furthest[p] += n
         del uniq
         return list(self.built.values())
+
+    def unbuilt(self) -> Any:
+        """A bool array by journey number: the journeys not built yet (the ones
+        :meth:`tally_into` counts from the columns)."""
+        np = self.engine.np
+        keep = np.ones(len(self.keys_), bool)
+        if self.built:
+            keep[list(self.built)] = False
+        return keep
+
+    def start_days(self) -> Any:
+        """Each journey's start as days since 1970-01-01 (UTC), by journey number."""
+        return self.engine.started // (86_400 * 1_000_000)
 
     @staticmethod
     def at(us: int) -> datetime:
