@@ -46,12 +46,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @attrs.frozen
 class Effect:
-    """A registered effect: run ``fn`` after a move into ``on_enter`` or by ``on_transition``."""
+    """A registered effect: run ``fn`` after a move into ``on_enter`` or by ``on_transition``;
+    ``channel`` and ``on_cap`` are what an outbox worker's frequency caps read."""
 
     name: str
     fn: EffectFn
     on_enter: str | None = None
     on_transition: str | None = None
+    #: what a frequency cap counts it as (``"email"``, ``"sms"``...); ``None``: never capped
+    channel: str | None = None
+    #: ``"defer"`` or ``"drop"`` over its cap; ``None``: the cap's own ``on_cap``
+    on_cap: str | None = None
 
 
 def effect_name(fn: Callable[..., Any]) -> str:
@@ -282,6 +287,8 @@ class HookRegistration:
         on_enter: str | None = ...,
         on_transition: str | None = ...,
         name: str | None = ...,
+        channel: str | None = ...,
+        on_cap: str | None = ...,
     ) -> F: ...
     @overload
     def effect(
@@ -291,6 +298,8 @@ class HookRegistration:
         on_enter: str | None = ...,
         on_transition: str | None = ...,
         name: str | None = ...,
+        channel: str | None = ...,
+        on_cap: str | None = ...,
     ) -> Callable[[F], F]: ...
     def effect(
         self,
@@ -299,12 +308,19 @@ class HookRegistration:
         on_enter: str | None = None,
         on_transition: str | None = None,
         name: str | None = None,
+        channel: str | None = None,
+        on_cap: str | None = None,
     ) -> Any:
         """Run ``fn(call: EffectCall)`` after a move into ``on_enter`` or by ``on_transition``.
 
         Effects run after the move (never inside it); one that raises is logged and
         reported on ``Outcome.effects`` and does not undo the move.  An ``async def``
         effect is accepted by ``AsyncJourneyMachine`` only (which awaits it).
+
+        ``channel`` (``"email"``, ``"sms"``, ``"push"``, any identifier) is what an outbox
+        worker's ``FrequencyCap`` and ``QuietHours`` count and check; ``on_cap``
+        (``"defer"`` or ``"drop"``) overrides the cap's choice for this effect.  An
+        effect without a channel is never capped (docs/caps.md).
 
         >>> from journeyfsm import JourneyMachine, templates
         >>> machine = JourneyMachine(templates.aida())
@@ -324,6 +340,14 @@ class HookRegistration:
             self._check_stage(on_enter, "effect(on_enter=...)")
         if on_transition is not None:
             self._check_trigger(on_transition, "effect(on_transition=...)")
+        if channel is not None or on_cap is not None:
+            from .service._caps import check_channel, check_on_cap
+
+            if channel is None:
+                raise ValueError("effect(on_cap=...) needs channel=...: only a channel is capped")
+            check_channel(channel, "effect(channel=...)")
+            if on_cap is not None:
+                check_on_cap(on_cap, "effect(on_cap=...)")
 
         def add(f: F) -> F:
             if not callable(f):
@@ -340,7 +364,7 @@ class HookRegistration:
                         "effect names go into idempotency keys and must be unique: pass "
                         "name=... to tell them apart"
                     )
-                eff = Effect(ename, f, on_enter, on_transition)
+                eff = Effect(ename, f, on_enter, on_transition, channel, on_cap)
                 registry.effects[ename] = eff
                 if on_enter is not None:
                     registry.effects_enter[on_enter] = (*registry.effects_enter[on_enter], eff)

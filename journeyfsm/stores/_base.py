@@ -44,7 +44,8 @@ __all__ = [
 
 #: The schema version this journeyfsm writes and reads; ``create_schema()`` records it.
 #: 2: the journeys' timeout clock and ``next_due`` (issue 9).
-SCHEMA_VERSION = 2
+#: 3: the frequency caps' ledger of deliveries (issue 20).
+SCHEMA_VERSION = 3
 
 
 #: The databases whose schema a store on a host's connection has found current in this

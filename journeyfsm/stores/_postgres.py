@@ -59,7 +59,7 @@ from ._postgres_rows import PostgresTransaction
 
 __all__ = ["PostgresStore"]
 
-_TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox")
+_TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox", "deliveries")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _INTRANS = psycopg.pq.TransactionStatus.INTRANS
 _INERROR = psycopg.pq.TransactionStatus.INERROR
@@ -369,6 +369,8 @@ class PostgresStore(StoreMethods):
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {} ON {} (definition, status, available_at)"
             ).format(sql.Identifier(f"{self.prefix}outbox_due"), t["outbox"]),
+            # schema 3: the frequency caps' ledger (one row per counted delivery)
+            *self._schema_3(),
         ]
         with self._setup() as tx:
             # one schema creator at a time (CREATE ... IF NOT EXISTS races otherwise)
@@ -382,6 +384,8 @@ class PostgresStore(StoreMethods):
             ).fetchall()
             if found and found[0][0] == 1:
                 self._migrate_1(tx.conn)
+            if found and found[0][0] in (1, 2):  # schema 2 -> 3: the ledger table only
+                tx.conn.execute(sql.SQL("UPDATE {} SET version = 3").format(t["schema_version"]))
             for statement in statements[2:]:
                 tx.conn.execute(statement)
             found = tx.conn.execute(
@@ -395,6 +399,19 @@ class PostgresStore(StoreMethods):
             elif found[0][0] > SCHEMA_VERSION:
                 raise self._newer(found[0][0])
         self._schema_checked()
+
+    def _schema_3(self) -> list[sql.Composed]:
+        """Schema 3's ledger of deliveries (created by a v2 -> v3 upgrade too)."""
+        t = self._t
+        return [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (outbox_id bigint PRIMARY KEY, "
+                "customer text NOT NULL, channel text NOT NULL, at timestamptz NOT NULL)"
+            ).format(t["deliveries"]),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (customer, channel, at)").format(
+                sql.Identifier(f"{self.prefix}deliveries_window"), t["deliveries"]
+            ),
+        ]
 
     def _migrate_1(self, conn: psycopg.Connection[Any]) -> None:
         """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its

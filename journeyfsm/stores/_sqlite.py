@@ -25,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from ._sqlite_rows import SQLiteTransaction
 
 __all__ = ["SQLiteStore"]
 
-_TABLES = ("journeys", "history", "event_ids", "outbox")
+_TABLES = ("journeys", "history", "event_ids", "outbox", "deliveries")
 
 
 def _schema(p: str) -> list[str]:
@@ -73,6 +73,19 @@ def _schema(p: str) -> list[str]:
             lease_owner TEXT, lease_until TEXT, last_error TEXT, created_at TEXT NOT NULL)""",
         f"CREATE INDEX IF NOT EXISTS {q('outbox_due')} "
         f"ON {q('outbox')} (definition, status, available_at)",
+        # schema 3: the frequency caps' ledger (one row per counted delivery)
+        *_schema_3(q),
+    ]
+
+
+def _schema_3(q: Callable[[str], str]) -> list[str]:
+    """Schema 3's ledger of deliveries (created by a v2 -> v3 upgrade too)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {q("deliveries")} (
+            outbox_id INTEGER PRIMARY KEY, customer TEXT NOT NULL, channel TEXT NOT NULL,
+            at TEXT NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS {q('deliveries_window')} "
+        f"ON {q('deliveries')} (customer, channel, at)",
     ]
 
 
@@ -270,6 +283,8 @@ class SQLiteStore(StoreMethods):
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
             if found and found[0][0] == 1:
                 self._migrate_1(tx.conn)
+            if found and found[0][0] in (1, 2):  # schema 2 -> 3: the ledger table only
+                tx.conn.execute(f"UPDATE {t} SET version = 3")
             for statement in _schema(self.prefix):
                 tx.conn.execute(statement)
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
