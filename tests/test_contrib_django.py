@@ -43,7 +43,7 @@ from journeyfsm.contrib.django._checks import check_sqlite_transaction_mode  # n
 from journeyfsm.contrib.django._schema import statements  # noqa: E402
 from journeyfsm.contrib.django._settings import config  # noqa: E402
 from journeyfsm.contrib.django.models import Journey, OutboxRow  # noqa: E402
-from journeyfsm.stores import PostgresStore, SQLiteStore  # noqa: E402
+from journeyfsm.stores import SCHEMA_VERSION, PostgresStore, SQLiteStore  # noqa: E402
 
 ALIASES = ["default", "pg"]
 
@@ -114,7 +114,7 @@ def test_sqlite_migrated_by_django_is_the_stores_schema_and_create_schema_change
     reference = tmp_path / "store.db"
     SQLiteStore(reference, create_schema=True).close()
     assert django_made == _sqlite_schema(str(reference))
-    assert ("version", "[(2,)]") in django_made
+    assert ("version", f"[({SCHEMA_VERSION},)]") in django_made
     # the store accepts the file, and its own create_schema leaves it as it was
     SQLiteStore(os.environ["JFSM_SQLITE"], create_schema=True).close()
     assert _sqlite_schema(os.environ["JFSM_SQLITE"]) == django_made
@@ -158,7 +158,7 @@ def test_postgres_migrated_by_django_is_the_stores_schema_and_create_schema_chan
         finally:
             for name in ("journeys", "history", "event_ids", "outbox", "schema_version"):
                 conn.execute(f'DROP TABLE "{ref}{name}"')
-        assert ("version", "[(2,)]") in django_made
+        assert ("version", f"[({SCHEMA_VERSION},)]") in django_made
         PostgresStore(dsn, create_schema=True, max_size=1).close()
         assert _pg_schema(conn, "journeyfsm_") == django_made
 

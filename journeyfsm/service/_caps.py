@@ -63,7 +63,7 @@ def check_on_cap(on_cap: object, where: str) -> OnCap:
 
 def _span(per: timedelta) -> str:
     seconds = int(per.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+    for unit, size in (("h", 3600), ("min", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"

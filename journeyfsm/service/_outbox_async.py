@@ -107,7 +107,7 @@ class AsyncOutboxWorker:
         self._rng = rng or random.Random()
         policy = CapPolicy(caps, quiet_hours, customer)
         #: ``None`` without caps and quiet hours: the delivery path checks nothing
-        self.caps: CapPolicy | None = policy if (policy.caps or policy.quiet) else None
+        self._caps: CapPolicy | None = policy if (policy.caps or policy.quiet) else None
 
     def _now(self) -> datetime:
         return ensure_utc(self.machine.clock.now(), what="the machine's clock")
@@ -139,10 +139,10 @@ class AsyncOutboxWorker:
             await self._record(item, reason, dead=True)
             return
         counted = False
-        if self.caps is not None:
+        if self._caps is not None:
             eff = self.machine._hooks.effects.get(call.effect)
-            if eff is not None and eff.channel is not None and self.caps.applies(eff.channel):
-                verdict = await self._admit(item, call, eff, self.caps)
+            if eff is not None and eff.channel is not None and self._caps.applies(eff.channel):
+                verdict = await self._admit(item, call, eff, self._caps)
                 if verdict is None:
                     return  # deferred, dropped, or failed
                 counted = verdict
