@@ -63,7 +63,7 @@ def main() -> None:
     )
     end = time.monotonic() + float(deadline)
     while time.monotonic() < end:
-        if worker.run_once(limit=5) == 0:
+        if worker.run_once(limit=2) == 0:
             if worker.counts()["pending"] == 0:
                 return
             time.sleep(0.02)

@@ -467,7 +467,7 @@ def test_a_schema_2_postgres_database_is_upgraded_to_3_by_create_schema() -> Non
 
 
 # -- four worker processes on one PostgreSQL database -----------------------------------
-CUSTOMERS, PER_CUSTOMER, LIMIT, PER = 3, 7, 3, 1.0
+CUSTOMERS, PER_CUSTOMER, LIMIT, PER = 2, 10, 3, 1.0
 
 
 @pytest.mark.parametrize("kill", [False, True], ids=["four", "one-killed"])
