@@ -54,8 +54,10 @@ class MemoryStore(StoreMethods):
         self._history: dict[_JKey, list[HistoryEntry]] = {}
         self._event_ids: dict[tuple[str, str, str], tuple[int, datetime]] = {}
         self._outbox: dict[int, OutboxItem] = {}
-        #: the frequency caps' ledger: outbox id -> (customer, channel, delivered at)
-        self._deliveries: dict[int, tuple[str, str, datetime]] = {}
+        #: the frequency caps' ledger: (customer, channel) -> {outbox id: delivered at}
+        self._deliveries: dict[tuple[str, str], dict[int, datetime]] = {}
+        #: outbox id -> its (customer, channel) in the ledger
+        self._delivered: dict[int, tuple[str, str]] = {}
         self._idempotency_keys: set[str] = set()
         self._next_id = 1
         self._current: _MemoryTransaction | None = None
@@ -383,20 +385,22 @@ class _MemoryTransaction:
     def cap_deliveries(
         self, customer: str, channel: str, *, since: datetime
     ) -> list[tuple[int, datetime]]:
-        return sorted(
-            (
-                (i, at)
-                for i, (who, ch, at) in self._s._deliveries.items()
-                if who == customer and ch == channel and at > since
-            ),
-            key=lambda row: row[1],
-        )
+        sent = self._s._deliveries.get((customer, channel), {})
+        return sorted(((i, at) for i, at in sent.items() if at > since), key=lambda r: r[1])
 
     def cap_record(self, outbox_id: int, customer: str, channel: str, *, at: datetime) -> None:
-        self._set(self._s._deliveries, outbox_id, (customer, channel, at))
+        self.cap_release(outbox_id)
+        pair = (customer, channel)
+        if pair not in self._s._deliveries:
+            self._set(self._s._deliveries, pair, {})
+        self._set(self._s._deliveries[pair], outbox_id, at)
+        self._set(self._s._delivered, outbox_id, pair)
 
     def cap_release(self, outbox_id: int) -> None:
-        self._pop(self._s._deliveries, [outbox_id])
+        pair = self._s._delivered.get(outbox_id)
+        if pair is not None:
+            self._pop(self._s._deliveries[pair], [outbox_id])
+            self._pop(self._s._delivered, [outbox_id])
 
     def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         item = self._s._outbox.get(item_id)
