@@ -36,6 +36,7 @@ EXECUTED = [
     "forecasts.md",
     "rules.md",
     "explorer.md",
+    "caps.md",
 ]
 
 
