@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,38 @@ def test_migrating_back_to_zero_drops_the_tables_and_forwards_makes_them_again(
     assert not [n for n in names if n.startswith("journeyfsm_")], names
     manage("migrate", "journeyfsm", "-v", "0")
     SQLiteStore(env["JFSM_SQLITE"]).close()  # the schema is there and current
+
+
+def test_migration_0002_upgrades_a_schema_2_database_and_back(tmp_path: Path) -> None:
+    env = django_support.project_env()
+    env["JFSM_SQLITE"] = path = str(tmp_path / "two.db")
+    env.pop("JFSM_PG_NAME")
+
+    def manage(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def state() -> tuple[bool, int]:
+        with closing(sqlite3.connect(path)) as conn:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            (version,) = conn.execute("SELECT version FROM journeyfsm_schema_version").fetchone()
+        return "journeyfsm_deliveries" in names, version
+
+    manage("migrate", "-v", "0")
+    manage("migrate", "journeyfsm", "0001", "-v", "0")  # back: a schema 2 database
+    assert state() == (False, 2)
+    with pytest.raises(StoreError, match="version 2, this journeyfsm needs 3"):
+        SQLiteStore(path)
+    manage("migrate", "journeyfsm", "-v", "0")  # 0002: the ledger, schema 3
+    assert state() == (True, 3)
+    SQLiteStore(path).close()
 
 
 # -- the transaction rule ---------------------------------------------------------------
