@@ -16,9 +16,10 @@ bridge (_callables.py), made once, which the engine calls as it calls a sync hoo
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
 
@@ -42,6 +43,28 @@ HookFn = Callable[[Context], Any]
 OutcomeHookFn = Callable[[Context, "Outcome"], Any]
 EffectFn = Callable[["EffectCall"], Any]
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+OnCap = Literal["defer", "drop"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def check_channel(channel: object, where: str) -> str:
+    """``channel`` if it is an identifier (letters, digits, ``_ . -``), else ValueError."""
+    if not isinstance(channel, str) or not _IDENT.match(channel):
+        raise ValueError(
+            f"{where}: channel must be an identifier such as 'email', 'sms' or 'push' "
+            f"(letters, digits, _ . -; at most 64), got {channel!r}"
+        )
+    return channel
+
+
+def check_on_cap(on_cap: object, where: str) -> OnCap:
+    """``on_cap`` if it is ``"defer"`` or ``"drop"``, else ValueError."""
+    if on_cap not in ("defer", "drop"):
+        raise ValueError(f"{where}: on_cap must be 'defer' or 'drop', got {on_cap!r}")
+    return on_cap  # type: ignore[return-value,unused-ignore]
 
 
 @attrs.frozen
@@ -341,8 +364,6 @@ class HookRegistration:
         if on_transition is not None:
             self._check_trigger(on_transition, "effect(on_transition=...)")
         if channel is not None or on_cap is not None:
-            from .service._caps import check_channel, check_on_cap
-
             if channel is None:
                 raise ValueError("effect(on_cap=...) needs channel=...: only a channel is capped")
             check_channel(channel, "effect(channel=...)")

@@ -157,7 +157,14 @@ def test_postgres_migrated_by_django_is_the_stores_schema_and_create_schema_chan
         try:
             assert django_made == _pg_schema(conn, ref)
         finally:
-            for name in ("journeys", "history", "event_ids", "outbox", "schema_version"):
+            for name in (
+                "journeys",
+                "history",
+                "event_ids",
+                "outbox",
+                "deliveries",
+                "schema_version",
+            ):
                 conn.execute(f'DROP TABLE "{ref}{name}"')
         assert ("version", f"[({SCHEMA_VERSION},)]") in django_made
         PostgresStore(dsn, create_schema=True, max_size=1).close()

@@ -27,38 +27,16 @@ reach the customer; its retry is checked again).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, time, timedelta, timezone
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from .._hooks import OnCap, check_channel, check_on_cap
 from .._outcome import EffectCall
 
 __all__ = ["CapDecision", "CapPolicy", "FrequencyCap", "OnCap", "QuietHours", "check_channel"]
-
-OnCap = Literal["defer", "drop"]
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
-
-
-def check_channel(channel: object, where: str) -> str:
-    """``channel`` if it is an identifier (letters, digits, ``_ . -``), else ValueError."""
-    if not isinstance(channel, str) or not _IDENT.match(channel):
-        raise ValueError(
-            f"{where}: channel must be an identifier such as 'email', 'sms' or 'push' "
-            f"(letters, digits, _ . -; at most 64), got {channel!r}"
-        )
-    return channel
-
-
-def check_on_cap(on_cap: object, where: str) -> OnCap:
-    """``on_cap`` if it is ``"defer"`` or ``"drop"``, else ValueError."""
-    if on_cap not in ("defer", "drop"):
-        raise ValueError(f"{where}: on_cap must be 'defer' or 'drop', got {on_cap!r}")
-    return on_cap  # type: ignore[return-value,unused-ignore]
 
 
 def _span(per: timedelta) -> str:
