@@ -35,6 +35,7 @@ from journeyfsm import (
     QuietHours,
 )
 from journeyfsm.stores import SCHEMA_VERSION, SQLiteStore, Store
+from journeyfsm.stores._base import CAPS_SCHEMA
 
 __all__ = ["open_store", "store"]  # fixtures, imported to be found
 
@@ -417,10 +418,12 @@ def test_a_schema_2_sqlite_file_is_upgraded_to_3_by_create_schema(tmp_path: Path
     SQLiteStore(path, create_schema=True)
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute('DROP TABLE "journeyfsm_deliveries"')
-        conn.execute('UPDATE "journeyfsm_schema_version" SET version = 2')
+        conn.execute(f'UPDATE "journeyfsm_schema_version" SET version = {CAPS_SCHEMA - 1}')
     from journeyfsm import StoreError
 
-    with pytest.raises(StoreError, match="version 2, this journeyfsm needs 3"):
+    with pytest.raises(
+        StoreError, match=f"version {CAPS_SCHEMA - 1}, this journeyfsm needs {SCHEMA_VERSION}"
+    ):
         SQLiteStore(path)
     SQLiteStore(path, create_schema=True)
     with closing(sqlite3.connect(path)) as conn:
@@ -442,14 +445,16 @@ def test_a_schema_2_postgres_database_is_upgraded_to_3_by_create_schema() -> Non
     try:
         with first.transaction() as tx:
             tx.conn.execute(f'DROP TABLE "{prefix}deliveries"')
-            tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = 2')
-        with pytest.raises(StoreError, match="version 2, this journeyfsm needs 3"):
+            tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = {CAPS_SCHEMA - 1}')
+        with pytest.raises(
+            StoreError, match=f"version {CAPS_SCHEMA - 1}, this journeyfsm needs {SCHEMA_VERSION}"
+        ):
             PostgresStore(pg_dsn(), prefix=prefix, max_size=1).close()
         again = PostgresStore(pg_dsn(), prefix=prefix, create_schema=True, max_size=1)
         again.close()
         with first.transaction() as tx:
             assert tx.conn.execute(f'SELECT version FROM "{prefix}schema_version"').fetchall() == [
-                (3,)
+                (SCHEMA_VERSION,)
             ]
             assert tx.conn.execute(f'SELECT COUNT(*) FROM "{prefix}deliveries"').fetchone() == (0,)
     finally:

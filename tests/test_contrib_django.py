@@ -45,6 +45,7 @@ from journeyfsm.contrib.django._schema import statements  # noqa: E402
 from journeyfsm.contrib.django._settings import config  # noqa: E402
 from journeyfsm.contrib.django.models import Journey, OutboxRow  # noqa: E402
 from journeyfsm.stores import SCHEMA_VERSION, PostgresStore, SQLiteStore  # noqa: E402
+from journeyfsm.stores._base import CAPS_SCHEMA  # noqa: E402
 
 ALIASES = ["default", "pg"]
 
@@ -243,11 +244,11 @@ def test_migration_0002_upgrades_a_schema_2_database_and_back(tmp_path: Path) ->
 
     manage("migrate", "-v", "0")
     manage("migrate", "journeyfsm", "0001", "-v", "0")  # back: a schema 2 database
-    assert state() == (False, 2)
-    with pytest.raises(StoreError, match="version 2, this journeyfsm needs 3"):
+    assert state() == (False, CAPS_SCHEMA - 1)
+    with pytest.raises(StoreError, match=f"this journeyfsm needs {SCHEMA_VERSION}"):
         SQLiteStore(path)
     manage("migrate", "journeyfsm", "-v", "0")  # 0002: the ledger, schema 3
-    assert state() == (True, 3)
+    assert state() == (True, CAPS_SCHEMA)
     SQLiteStore(path).close()
 
 

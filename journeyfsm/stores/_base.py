@@ -24,6 +24,7 @@ from ..service._core import Decision, JourneyRow
 from ..service._store import OutboxItem, OutboxStatus, Store, StoreTransaction
 
 __all__ = [
+    "CAPS_SCHEMA",
     "SCHEMA_VERSION",
     "OutboxItem",
     "OutboxStatus",
@@ -46,6 +47,9 @@ __all__ = [
 #: 2: the journeys' timeout clock and ``next_due`` (issue 9).
 #: 3: the frequency caps' ledger of deliveries (issue 20).
 SCHEMA_VERSION = 3
+#: The schema version that added the frequency caps' ``deliveries`` table: an upgrade from
+#: any older one adds the table (``CREATE ... IF NOT EXISTS``) and records this version.
+CAPS_SCHEMA = 3
 
 
 #: The databases whose schema a store on a host's connection has found current in this

@@ -42,7 +42,7 @@ from typing import Any
 
 from .._errors import StoreError
 from ..service._core import Decision
-from ._base import SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
+from ._base import CAPS_SCHEMA, SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
 
 try:
     import psycopg
@@ -384,8 +384,11 @@ class PostgresStore(StoreMethods):
             ).fetchall()
             if found and found[0][0] == 1:
                 self._migrate_1(tx.conn)
-            if found and found[0][0] in (1, 2):  # schema 2 -> 3: the ledger table only
-                tx.conn.execute(sql.SQL("UPDATE {} SET version = 3").format(t["schema_version"]))
+            if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
+                tx.conn.execute(
+                    sql.SQL("UPDATE {} SET version = %s").format(t["schema_version"]),
+                    (CAPS_SCHEMA,),
+                )
             for statement in statements[2:]:
                 tx.conn.execute(statement)
             found = tx.conn.execute(

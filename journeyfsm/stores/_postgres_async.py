@@ -40,7 +40,7 @@ from typing import Any
 
 from .._errors import StoreError
 from ..service._core import Decision
-from ._base import SCHEMA_VERSION, check_prefix, schema_cache
+from ._base import CAPS_SCHEMA, SCHEMA_VERSION, check_prefix, schema_cache
 
 if True:  # ASYNC
     import asyncio
@@ -470,9 +470,10 @@ class AsyncPostgresStore(StoreMethods):
             ).fetchall()
             if found and found[0][0] == 1:
                 await self._migrate_1(tx.conn)
-            if found and found[0][0] in (1, 2):  # schema 2 -> 3: the ledger table only
+            if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
                 await tx.conn.execute(
-                    sql.SQL("UPDATE {} SET version = 3").format(t["schema_version"])
+                    sql.SQL("UPDATE {} SET version = %s").format(t["schema_version"]),
+                    (CAPS_SCHEMA,),
                 )
             for statement in statements[2:]:
                 await tx.conn.execute(statement)

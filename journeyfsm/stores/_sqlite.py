@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import StoreError
-from ._base import SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
+from ._base import CAPS_SCHEMA, SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
 from ._sqlite_codec import write_statements
 from ._sqlite_host import host_state, host_transaction
 from ._sqlite_rows import SQLiteTransaction
@@ -283,8 +283,8 @@ class SQLiteStore(StoreMethods):
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
             if found and found[0][0] == 1:
                 self._migrate_1(tx.conn)
-            if found and found[0][0] in (1, 2):  # schema 2 -> 3: the ledger table only
-                tx.conn.execute(f"UPDATE {t} SET version = 3")
+            if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
+                tx.conn.execute(f"UPDATE {t} SET version = ?", (CAPS_SCHEMA,))
             for statement in _schema(self.prefix):
                 tx.conn.execute(statement)
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.migrations.operations.base import Operation
 
-from ...stores._base import SCHEMA_VERSION, check_prefix
+from ...stores._base import CAPS_SCHEMA, SCHEMA_VERSION, check_prefix
 from ...stores._sqlite import _schema as _sqlite_schema
 
 __all__ = ["CreateJourneyTables", "UpgradeJourneyTables3", "statements"]
@@ -98,7 +98,10 @@ def upgrade_3(vendor: str, prefix: str) -> list[str]:
     that 0001 created at schema 3 already has both)."""
     where = '"public".' if vendor == "postgresql" else ""
     v = f'{where}"{prefix}schema_version"'
-    return [*_schema_3(vendor, prefix), f"UPDATE {v} SET version = 3 WHERE version = 2"]
+    return [
+        *_schema_3(vendor, prefix),
+        f"UPDATE {v} SET version = {CAPS_SCHEMA} WHERE version = {CAPS_SCHEMA - 1}",
+    ]
 
 
 def downgrade_3(vendor: str, prefix: str) -> list[str]:
@@ -107,7 +110,8 @@ def downgrade_3(vendor: str, prefix: str) -> list[str]:
     where = '"public".' if vendor == "postgresql" else ""
     return [
         f'DROP TABLE IF EXISTS {where}"{prefix}deliveries"',
-        f'UPDATE {where}"{prefix}schema_version" SET version = 2 WHERE version = 3',
+        f'UPDATE {where}"{prefix}schema_version" SET version = {CAPS_SCHEMA - 1} '
+        f"WHERE version = {CAPS_SCHEMA}",
     ]
 
 
