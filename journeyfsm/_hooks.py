@@ -16,9 +16,10 @@ bridge (_callables.py), made once, which the engine calls as it calls a sync hoo
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
 
@@ -44,14 +45,41 @@ EffectFn = Callable[["EffectCall"], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+OnCap = Literal["defer", "drop"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def check_channel(channel: object, where: str) -> str:
+    """``channel`` if it is an identifier (letters, digits, ``_ . -``), else ValueError."""
+    if not isinstance(channel, str) or not _IDENT.match(channel):
+        raise ValueError(
+            f"{where}: channel must be an identifier such as 'email', 'sms' or 'push' "
+            f"(letters, digits, _ . -; at most 64), got {channel!r}"
+        )
+    return channel
+
+
+def check_on_cap(on_cap: object, where: str) -> OnCap:
+    """``on_cap`` if it is ``"defer"`` or ``"drop"``, else ValueError."""
+    if on_cap not in ("defer", "drop"):
+        raise ValueError(f"{where}: on_cap must be 'defer' or 'drop', got {on_cap!r}")
+    return on_cap  # type: ignore[return-value,unused-ignore]
+
+
 @attrs.frozen
 class Effect:
-    """A registered effect: run ``fn`` after a move into ``on_enter`` or by ``on_transition``."""
+    """A registered effect: run ``fn`` after a move into ``on_enter`` or by ``on_transition``;
+    ``channel`` and ``on_cap`` are what an outbox worker's frequency caps read."""
 
     name: str
     fn: EffectFn
     on_enter: str | None = None
     on_transition: str | None = None
+    #: what a frequency cap counts it as (``"email"``, ``"sms"``...); ``None``: never capped
+    channel: str | None = None
+    #: ``"defer"`` or ``"drop"`` over its cap; ``None``: the cap's own ``on_cap``
+    on_cap: str | None = None
 
 
 def effect_name(fn: Callable[..., Any]) -> str:
@@ -282,6 +310,8 @@ class HookRegistration:
         on_enter: str | None = ...,
         on_transition: str | None = ...,
         name: str | None = ...,
+        channel: str | None = ...,
+        on_cap: str | None = ...,
     ) -> F: ...
     @overload
     def effect(
@@ -291,6 +321,8 @@ class HookRegistration:
         on_enter: str | None = ...,
         on_transition: str | None = ...,
         name: str | None = ...,
+        channel: str | None = ...,
+        on_cap: str | None = ...,
     ) -> Callable[[F], F]: ...
     def effect(
         self,
@@ -299,12 +331,19 @@ class HookRegistration:
         on_enter: str | None = None,
         on_transition: str | None = None,
         name: str | None = None,
+        channel: str | None = None,
+        on_cap: str | None = None,
     ) -> Any:
         """Run ``fn(call: EffectCall)`` after a move into ``on_enter`` or by ``on_transition``.
 
         Effects run after the move (never inside it); one that raises is logged and
         reported on ``Outcome.effects`` and does not undo the move.  An ``async def``
         effect is accepted by ``AsyncJourneyMachine`` only (which awaits it).
+
+        ``channel`` (``"email"``, ``"sms"``, ``"push"``, any identifier) is what an outbox
+        worker's ``FrequencyCap`` and ``QuietHours`` count and check; ``on_cap``
+        (``"defer"`` or ``"drop"``) overrides the cap's choice for this effect.  An
+        effect without a channel is never capped (docs/caps.md).
 
         >>> from journeyfsm import JourneyMachine, templates
         >>> machine = JourneyMachine(templates.aida())
@@ -324,6 +363,12 @@ class HookRegistration:
             self._check_stage(on_enter, "effect(on_enter=...)")
         if on_transition is not None:
             self._check_trigger(on_transition, "effect(on_transition=...)")
+        if channel is not None or on_cap is not None:
+            if channel is None:
+                raise ValueError("effect(on_cap=...) needs channel=...: only a channel is capped")
+            check_channel(channel, "effect(channel=...)")
+            if on_cap is not None:
+                check_on_cap(on_cap, "effect(on_cap=...)")
 
         def add(f: F) -> F:
             if not callable(f):
@@ -340,7 +385,7 @@ class HookRegistration:
                         "effect names go into idempotency keys and must be unique: pass "
                         "name=... to tell them apart"
                     )
-                eff = Effect(ename, f, on_enter, on_transition)
+                eff = Effect(ename, f, on_enter, on_transition, channel, on_cap)
                 registry.effects[ename] = eff
                 if on_enter is not None:
                     registry.effects_enter[on_enter] = (*registry.effects_enter[on_enter], eff)

@@ -135,7 +135,14 @@ def postgres_store() -> tuple[Any, Callable[[], None]]:
 
     def close() -> None:
         with store.transaction() as tx:
-            for table in ("journeys", "history", "event_ids", "outbox", "schema_version"):
+            for table in (
+                "journeys",
+                "history",
+                "event_ids",
+                "outbox",
+                "deliveries",
+                "schema_version",
+            ):
                 tx.conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
         store.close()
 

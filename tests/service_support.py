@@ -123,7 +123,14 @@ def store_factory(kind: str, tmp_path: Path) -> tuple[StoreFactory, Callable[[],
 
     def close() -> None:
         with opened[0].transaction() as tx:
-            for table in ("journeys", "history", "event_ids", "outbox", "schema_version"):
+            for table in (
+                "journeys",
+                "history",
+                "event_ids",
+                "outbox",
+                "deliveries",
+                "schema_version",
+            ):
                 tx.conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
         for store in opened:
             store.close()

@@ -202,9 +202,11 @@ def test_the_service_names_of_journeyfsm_are_those_of_journeyfsm_service() -> No
         "AsyncOutboxWorker",
         "AsyncTimeoutWorker",
         "Event",
+        "FrequencyCap",
         "JourneyService",
         "MigrationReport",
         "OutboxWorker",
+        "QuietHours",
         "TickReport",
         "TimeoutWorker",
     ]

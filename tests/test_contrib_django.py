@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ from journeyfsm.contrib.django._checks import check_sqlite_transaction_mode  # n
 from journeyfsm.contrib.django._schema import statements  # noqa: E402
 from journeyfsm.contrib.django._settings import config  # noqa: E402
 from journeyfsm.contrib.django.models import Journey, OutboxRow  # noqa: E402
-from journeyfsm.stores import PostgresStore, SQLiteStore  # noqa: E402
+from journeyfsm.stores import SCHEMA_VERSION, PostgresStore, SQLiteStore  # noqa: E402
+from journeyfsm.stores._base import CAPS_SCHEMA  # noqa: E402
 
 ALIASES = ["default", "pg"]
 
@@ -114,7 +116,7 @@ def test_sqlite_migrated_by_django_is_the_stores_schema_and_create_schema_change
     reference = tmp_path / "store.db"
     SQLiteStore(reference, create_schema=True).close()
     assert django_made == _sqlite_schema(str(reference))
-    assert ("version", "[(3,)]") in django_made
+    assert ("version", f"[({SCHEMA_VERSION},)]") in django_made
     # the store accepts the file, and its own create_schema leaves it as it was
     SQLiteStore(os.environ["JFSM_SQLITE"], create_schema=True).close()
     assert _sqlite_schema(os.environ["JFSM_SQLITE"]) == django_made
@@ -156,9 +158,16 @@ def test_postgres_migrated_by_django_is_the_stores_schema_and_create_schema_chan
         try:
             assert django_made == _pg_schema(conn, ref)
         finally:
-            for name in ("journeys", "history", "event_ids", "outbox", "schema_version"):
+            for name in (
+                "journeys",
+                "history",
+                "event_ids",
+                "outbox",
+                "deliveries",
+                "schema_version",
+            ):
                 conn.execute(f'DROP TABLE "{ref}{name}"')
-        assert ("version", "[(3,)]") in django_made
+        assert ("version", f"[({SCHEMA_VERSION},)]") in django_made
         PostgresStore(dsn, create_schema=True, max_size=1).close()
         assert _pg_schema(conn, "journeyfsm_") == django_made
 
@@ -209,6 +218,39 @@ def test_migrating_back_to_zero_drops_the_tables_and_forwards_makes_them_again(
     assert not [n for n in names if n.startswith("journeyfsm_")], names
     manage("migrate", "journeyfsm", "-v", "0")
     SQLiteStore(env["JFSM_SQLITE"]).close()  # the schema is there and current
+
+
+def test_migration_0003_upgrades_a_schema_3_database_and_back(tmp_path: Path) -> None:
+    env = django_support.project_env()
+    env["JFSM_SQLITE"] = path = str(tmp_path / "two.db")
+    env.pop("JFSM_PG_NAME")
+
+    def manage(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def state() -> tuple[bool, int]:
+        with closing(sqlite3.connect(path)) as conn:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            (version,) = conn.execute("SELECT version FROM journeyfsm_schema_version").fetchone()
+        return "journeyfsm_deliveries" in names, version
+
+    manage("migrate", "-v", "0")
+    # back: a schema 3 database (0003 drops the ledger; 0002 leaves its column)
+    manage("migrate", "journeyfsm", "0001", "-v", "0")
+    assert state() == (False, CAPS_SCHEMA - 1)
+    with pytest.raises(StoreError, match=f"this journeyfsm needs {SCHEMA_VERSION}"):
+        SQLiteStore(path)
+    manage("migrate", "journeyfsm", "-v", "0")  # 0003: the ledger, schema 4
+    assert state() == (True, CAPS_SCHEMA)
+    SQLiteStore(path).close()
 
 
 # -- the transaction rule ---------------------------------------------------------------
@@ -710,10 +752,10 @@ def test_the_worker_waits_out_a_database_not_migrated_yet(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("database", ALIASES)
-def test_migration_0002_upgrades_a_schema_2_database_to_the_stores_schema_3(
+def test_migrations_0002_and_0003_upgrade_a_schema_2_database_to_the_stores_schema(
     database: str, tmp_path: Path
 ) -> None:
-    from journeyfsm.contrib.django._schema import upgrade_2
+    from journeyfsm.contrib.django._schema import upgrade_2, upgrade_4
 
     out = io.StringIO()
     call_command("sqlmigrate", "journeyfsm", "0002", database=database, stdout=out)
@@ -728,8 +770,9 @@ def test_migration_0002_upgrades_a_schema_2_database_to_the_stores_schema_3(
     conn = sqlite3.connect(path)
     try:
         conn.execute('ALTER TABLE "journeyfsm_history" DROP COLUMN definition_version')
+        conn.execute('DROP TABLE "journeyfsm_deliveries"')
         conn.execute('UPDATE "journeyfsm_schema_version" SET version = 2')
-        for statement in upgrade_2("sqlite", "journeyfsm_"):
+        for statement in [*upgrade_2("sqlite", "journeyfsm_"), *upgrade_4("sqlite", "journeyfsm_")]:
             conn.execute(statement)
         conn.commit()
         columns = [r[1] for r in conn.execute('PRAGMA table_info("journeyfsm_history")')]

@@ -37,6 +37,7 @@ EXECUTED = [
     "rules.md",
     "explorer.md",
     "versions.md",
+    "caps.md",
 ]
 
 

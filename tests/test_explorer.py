@@ -37,7 +37,7 @@ from journeyfsm.explorer._journey import stays
 from journeyfsm.explorer._mask import MASKED
 from journeyfsm.explorer._overview import FigureCache
 from journeyfsm.service._core import JourneyRow
-from journeyfsm.stores import SQLiteStore
+from journeyfsm.stores import SCHEMA_VERSION, SQLiteStore
 
 NAME = "demo-shop"
 TOKEN = "t0ken-for-the-tests-only"
@@ -474,7 +474,7 @@ def test_a_store_of_an_older_schema_is_a_503_page_until_it_is_migrated(tmp_path:
     with client_of(app) as client:
         old = client.get("/")
         assert old.status_code == 503
-        assert "schema version 1, this journeyfsm needs 3" in html.unescape(old.text)
+        assert "schema version 1, this journeyfsm needs 4" in html.unescape(old.text)
         assert "create_schema=True" in old.text and "Traceback" not in old.text
         assert client.get("/overview", definition="shop").status_code == 503
         SQLiteStore(path, create_schema=True).close()  # `journeyfsm db init` migrates it
@@ -621,7 +621,7 @@ def test_a_postgres_store_of_an_older_schema_is_a_503_page_too() -> None:
             assert old.status_code == 503
             assert "schema version 1" in html.unescape(old.text)
             with store.transaction() as tx:
-                tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = 3')
+                tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = {SCHEMA_VERSION}')
             assert client.get("/").status_code == 200
         app.state.explorer.source.close()
     finally:

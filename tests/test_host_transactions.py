@@ -211,7 +211,7 @@ def test_sqlite_a_schema_dropped_underneath_is_a_store_error_and_checked_again(
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         service = JourneyService(shop_machine(), SQLiteStore(connection=conn))
-        for table in ("journeys", "history", "event_ids", "outbox", "schema_version"):
+        for table in ("journeys", "history", "event_ids", "outbox", "deliveries", "schema_version"):
             conn.execute(f"DROP TABLE journeyfsm_{table}")
         with pytest.raises(StoreError, match="no such table"):
             service.handle("c-1", "add_to_cart")

@@ -43,10 +43,10 @@ def test_a_worker_delivers_each_effect_of_committed_moves_and_marks_it_done(
     _paid(JourneyService(machine, store), "c-1")
     assert delivered == []  # nothing runs inside handle
     worker = OutboxWorker(machine, store)
-    assert worker.counts() == {"pending": 2, "dead": 0, "done": 0}
+    assert worker.counts() == {"pending": 2, "dead": 0, "done": 0, "dropped": 0}
     assert worker.run_once() == 2
     assert delivered == ["checkout:c-1:1:track", "checkout:c-1:3:thank_you"]
-    assert worker.counts() == {"pending": 0, "dead": 0, "done": 2}
+    assert worker.counts() == {"pending": 0, "dead": 0, "done": 2, "dropped": 0}
     assert worker.run_once() == 0
 
 
@@ -78,7 +78,12 @@ def test_a_failing_effect_is_retried_with_backoff_then_dead_lettered_with_its_er
     _paid(service, "c-1")
     worker = OutboxWorker(machine, store, max_attempts=3, backoff=10, rng=random.Random(1))
     assert worker.run_once() == 3  # track, flaky_crm, thank_you
-    assert worker.counts() == {"pending": 1, "dead": 0, "done": 2}  # the others went on
+    assert worker.counts() == {
+        "pending": 1,
+        "dead": 0,
+        "done": 2,
+        "dropped": 0,
+    }  # the others went on
     assert worker.run_once() == 0  # not due yet
     clock.advance(timedelta(seconds=10))  # first retry after 5..10 s
     assert worker.run_once() == 1
@@ -86,7 +91,7 @@ def test_a_failing_effect_is_retried_with_backoff_then_dead_lettered_with_its_er
     assert worker.run_once() == 0  # second retry after 10..20 s (doubled)
     clock.advance(timedelta(seconds=11))
     assert worker.run_once() == 1
-    assert worker.counts() == {"pending": 0, "dead": 1, "done": 2}
+    assert worker.counts() == {"pending": 0, "dead": 1, "done": 2, "dropped": 0}
     [dead] = worker.dead_letters()
     assert (dead.effect, dead.attempts) == ("flaky_crm", 3)
     assert dead.last_error == "ConnectionError: crm down (3)"
@@ -112,7 +117,7 @@ def test_dead_letters_can_be_requeued(store: Store, clock: ManualClock) -> None:
     assert worker.requeue_dead([dead.id + 1000]) == 0
     assert worker.requeue_dead() == 1
     assert worker.run_once() == 1
-    assert worker.counts() == {"pending": 0, "dead": 0, "done": 2}
+    assert worker.counts() == {"pending": 0, "dead": 0, "done": 2, "dropped": 0}
 
 
 def test_an_effect_no_longer_registered_is_retried_not_lost(
@@ -255,4 +260,4 @@ def test_a_worker_killed_after_an_effect_ran_leaves_it_to_be_delivered_again(
     assert set(received) == expected  # every effect delivered at least once
     assert len(received) == len(expected) + 1  # the interrupted one twice: same key
     worker = OutboxWorker(shop_machine(), store)
-    assert worker.counts() == {"pending": 0, "dead": 0, "done": 8}
+    assert worker.counts() == {"pending": 0, "dead": 0, "done": 8, "dropped": 0}

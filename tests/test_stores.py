@@ -246,7 +246,10 @@ def test_opening_a_file_without_the_schema_says_what_to_run(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("version", "message"),
-    [(0, "version 0, this journeyfsm needs 3; run"), (99, "newer than this journeyfsm's")],
+    [
+        (0, f"version 0, this journeyfsm needs {SCHEMA_VERSION}; run"),
+        (99, "newer than this journeyfsm's"),
+    ],
 )
 def test_opening_an_older_or_newer_schema_says_what_to_do(
     tmp_path: Path, version: int, message: str

@@ -88,11 +88,11 @@ def test_async_and_sync_effects_are_delivered_once_per_row(store: Store) -> None
     async def main() -> None:
         async with twin(store) as astore:
             worker = AsyncOutboxWorker(async_shop(clock, delivered), astore)
-            assert await worker.counts() == {"pending": 10, "dead": 0, "done": 0}
+            assert await worker.counts() == {"pending": 10, "dead": 0, "done": 0, "dropped": 0}
             assert await asyncio.wait_for(worker.run_once(limit=3), WAIT) == 3
             assert await asyncio.wait_for(worker.run_once(), WAIT) == 7
             assert await worker.run_once() == 0
-            assert await worker.counts() == {"pending": 0, "dead": 0, "done": 10}
+            assert await worker.counts() == {"pending": 0, "dead": 0, "done": 10, "dropped": 0}
 
     asyncio.run(main())
     expected = [
@@ -202,7 +202,7 @@ def test_dead_letters_are_requeued_by_the_async_worker() -> None:
         down[0] = False
         assert await worker.requeue_dead() == 1
         assert await worker.run_once() == 1
-        assert await worker.counts() == {"pending": 0, "dead": 0, "done": 1}
+        assert await worker.counts() == {"pending": 0, "dead": 0, "done": 1, "dropped": 0}
 
     asyncio.run(main())
 
@@ -269,10 +269,10 @@ def test_a_cancel_mid_effect_leaves_the_claimed_rows_to_their_lease(store: Store
             other = AsyncOutboxWorker(machine, astore, lease=lease, name="b")
             hang[0] = False
             assert await other.run_once() == 0  # both rows still leased to "a"
-            assert await other.counts() == {"pending": 2, "dead": 0, "done": 0}
+            assert await other.counts() == {"pending": 2, "dead": 0, "done": 0, "dropped": 0}
             clock.advance(lease)
             assert await asyncio.wait_for(other.run_once(), WAIT) == 2  # delivered again
-            assert await other.counts() == {"pending": 0, "dead": 0, "done": 2}
+            assert await other.counts() == {"pending": 0, "dead": 0, "done": 2, "dropped": 0}
 
     asyncio.run(main())
     assert sorted(delivered) == ["checkout:c-0:1:track", "checkout:c-1:1:track"]

@@ -21,6 +21,7 @@ The names are also exported from ``journeyfsm`` itself.
 
 # the drivers import no store: a host hands one in (the protocols are in _store.py)
 from ._async import AsyncJourneyService
+from ._caps import FrequencyCap, QuietHours
 from ._core import Event, TickReport
 from ._outbox import OutboxWorker
 from ._outbox_async import AsyncOutboxWorker
@@ -34,9 +35,11 @@ __all__ = [
     "AsyncOutboxWorker",
     "AsyncTimeoutWorker",
     "Event",
+    "FrequencyCap",
     "JourneyService",
     "MigrationReport",
     "OutboxWorker",
+    "QuietHours",
     "TickReport",
     "TimeoutWorker",
 ]

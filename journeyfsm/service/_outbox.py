@@ -20,6 +20,11 @@ A worker killed after the effect ran and before the row was marked done leaves t
 leased; once the lease expires another worker runs it again: delivery is at-least-once,
 and the receiver dedupes on the idempotency key.  A row that cannot be read back
 (corrupted call) is dead-lettered at once with the reason, without blocking the others.
+
+With ``caps=`` / ``quiet_hours=`` a row of a capped channel is checked before step 2
+(service/_caps.py): deferred (``available_at`` moved, the attempt not counted) or dropped
+(status ``dropped``), ``last_error`` naming the rule; a worker without them pays one
+attribute test per row.
 """
 
 from __future__ import annotations
@@ -28,13 +33,15 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from .._clock import ensure_utc
 from .._errors import StoreError
+from .._hooks import Effect
 from .._outcome import EffectCall
 from .._runtime import JourneyMachine
+from ._caps import CapDecision, CapPolicy, FrequencyCap, QuietHours, quiet_decision
 from ._store import OutboxItem, Store
 
 __all__ = ["OutboxWorker"]
@@ -46,7 +53,9 @@ class OutboxWorker:
     ``lease``: how long a claimed row stays reserved (longer than an effect takes);
     ``max_attempts``: attempts before a row is dead-lettered; ``backoff`` and
     ``max_backoff``: seconds before the first retry, doubling up to the cap, each scaled
-    by a random factor in [0.5, 1].
+    by a random factor in [0.5, 1].  ``caps``, ``quiet_hours`` and ``customer`` (who is
+    counted: the journey key by default) limit the deliveries of effects registered with a
+    ``channel`` (docs/caps.md); give every worker on a store the same ones.
 
     >>> from journeyfsm import JourneyMachine, JourneyService, OutboxWorker, templates
     >>> from journeyfsm.stores import MemoryStore
@@ -71,6 +80,9 @@ class OutboxWorker:
         backoff: float = 1.0,
         max_backoff: float = 3600.0,
         rng: random.Random | None = None,
+        caps: Sequence[FrequencyCap] = (),
+        quiet_hours: QuietHours | None = None,
+        customer: Callable[[EffectCall], str] | None = None,
     ) -> None:
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
@@ -85,6 +97,9 @@ class OutboxWorker:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._rng = rng or random.Random()
+        policy = CapPolicy(caps, quiet_hours, customer)
+        #: ``None`` without caps and quiet hours: the delivery path checks nothing
+        self._caps: CapPolicy | None = policy if (policy.caps or policy.quiet) else None
 
     def _now(self) -> datetime:
         return ensure_utc(self.machine.clock.now(), what="the machine's clock")
@@ -115,6 +130,14 @@ class OutboxWorker:
                 )
             self._record(item, reason, dead=True)
             return
+        counted = False
+        if self._caps is not None:
+            eff = self.machine._hooks.effects.get(call.effect)
+            if eff is not None and eff.channel is not None and self._caps.applies(eff.channel):
+                verdict = self._admit(item, call, eff, self._caps)
+                if verdict is None:
+                    return  # deferred, dropped, or failed
+                counted = verdict
         try:
             reports = self.machine.run_effects([call])
         except LookupError as err:  # no such effect registered on this machine
@@ -125,9 +148,52 @@ class OutboxWorker:
             with self.store.transaction() as tx:
                 tx.mark_done(item.id, now=self._now())
         else:
-            self._record(item, report.error or "failed", dead=False)
+            self._record(item, report.error or "failed", dead=False, release=counted)
 
-    def _record(self, item: OutboxItem, error: str, *, dead: bool) -> None:
+    def _admit(
+        self, item: OutboxItem, call: EffectCall, eff: Effect, policy: CapPolicy
+    ) -> bool | None:
+        """Check ``item`` against the quiet hours and caps of its channel: ``None`` when
+        it was deferred or dropped (or could not be checked: failed), else whether it was
+        counted in the ledger (given back if the effect fails)."""
+        channel = eff.channel
+        assert channel is not None
+        now = self._now()
+        decision: CapDecision | None = None
+        try:
+            customer = policy.customer_of(call)
+            quiet = policy.quiet_for(channel)
+            if quiet is not None:
+                decision = quiet_decision(quiet, call, now)
+        except Exception as err:  # the user's customer= or tz= function
+            self._record(item, f"cannot check caps: {type(err).__name__}: {err}", dead=False)
+            return None
+        if decision is None:
+            if channel not in policy.caps:
+                return False
+            with self.store.transaction() as tx:
+                sent = tx.cap_deliveries(customer, channel, since=now - policy.window[channel])
+                if any(i == item.id for i, _ in sent):
+                    return True  # counted by an earlier attempt (its worker died): resend
+                decision = policy.decide(channel, eff.on_cap, [at for _, at in sent], now)  # type: ignore[arg-type]
+                if decision.until is None and not decision.drop:
+                    tx.cap_record(item.id, customer, channel, at=now)
+                    return True
+                tx.mark_capped(item.id, until=decision.until, reason=decision.reason)
+        else:
+            with self.store.transaction() as tx:
+                tx.mark_capped(item.id, until=decision.until, reason=decision.reason)
+        self.machine.logger.info(
+            "outbox.dropped" if decision.drop else "outbox.deferred",
+            key=item.key,
+            effect=item.effect,
+            idempotency_key=item.idempotency_key,
+            channel=channel,
+            reason=decision.reason,
+        )
+        return None
+
+    def _record(self, item: OutboxItem, error: str, *, dead: bool, release: bool = False) -> None:
         now = self._now()
         retry_at: datetime | None = None
         if not dead and item.attempts < self.max_attempts:
@@ -135,6 +201,8 @@ class OutboxWorker:
             retry_at = now + timedelta(seconds=delay * self._rng.uniform(0.5, 1.0))
         with self.store.transaction() as tx:
             tx.mark_failed(item.id, error=error, retry_at=retry_at, now=now)
+            if release:  # it did not reach the customer: not counted against the cap
+                tx.cap_release(item.id)
         if retry_at is None:
             self.machine.logger.warning(
                 "outbox.dead_lettered",
@@ -166,7 +234,7 @@ class OutboxWorker:
             return tx.requeue_dead(self.definition, now=self._now(), ids=ids)
 
     def counts(self) -> dict[str, int]:
-        """``{"pending": n, "dead": n, "done": n}`` for this definition (monitoring)."""
+        """``{"pending": n, "dead": n, "done": n, "dropped": n}`` for this definition."""
         with self.store.transaction(write=False) as tx:
             return tx.outbox_counts(self.definition)
 
@@ -174,3 +242,8 @@ class OutboxWorker:
         """The dead-lettered rows, with their ``last_error``."""
         with self.store.transaction(write=False) as tx:
             return tx.outbox(self.definition, status="dead")
+
+    def dropped(self) -> list[OutboxItem]:
+        """The rows dropped over a cap (``on_cap="drop"``), each ``last_error`` naming it."""
+        with self.store.transaction(write=False) as tx:
+            return tx.outbox(self.definition, status="dropped")

@@ -31,7 +31,7 @@ __all__ = [
 
 #: The state of an outbox row: ``"pending"`` (to deliver, or retried after a failure),
 #: ``"done"`` (delivered) or ``"dead"`` (gave up after the last attempt; requeue it).
-OutboxStatus = Literal["pending", "done", "dead"]
+OutboxStatus = Literal["pending", "done", "dead", "dropped"]
 
 
 @attrs.frozen

@@ -135,7 +135,27 @@ class AsyncStoreTransaction(Protocol):
         """Outbox rows in id order (of one journey, of one status)."""
 
     async def outbox_counts(self, definition: str) -> dict[str, int]:
-        """``{"pending": n, "dead": n, "done": n}`` for monitoring."""
+        """``{"pending": n, "dead": n, "done": n, "dropped": n}`` for monitoring."""
+
+    async def cap_deliveries(
+        self, customer: str, channel: str, *, since: datetime
+    ) -> list[tuple[int, datetime]]:
+        """The ledger's deliveries (outbox id, when) of ``channel`` to ``customer`` after
+        ``since``; the pair stays serialized until this transaction ends (PostgreSQL: an
+        advisory transaction lock; SQLite and the memory stores: their write lock)."""
+
+    async def cap_record(
+        self, outbox_id: int, customer: str, channel: str, *, at: datetime
+    ) -> None:
+        """Count outbox row ``outbox_id`` as delivered to ``customer`` on ``channel``."""
+
+    async def cap_release(self, outbox_id: int) -> None:
+        """Forget row ``outbox_id``'s ledger entry (its effect failed: nothing reached the
+        customer)."""
+
+    async def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
+        """A claimed row over a cap or in quiet hours: due again at ``until`` (the claim's
+        attempt not counted), or ``dropped`` (``None``); ``reason`` goes to last_error."""
 
 
 @runtime_checkable

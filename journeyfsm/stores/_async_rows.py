@@ -120,3 +120,19 @@ class _Transaction:
 
     async def outbox_counts(self, definition: str) -> dict[str, int]:
         return await self._call(self._tx.outbox_counts, definition)
+
+    async def cap_deliveries(
+        self, customer: str, channel: str, *, since: datetime
+    ) -> list[tuple[int, datetime]]:
+        return await self._call(self._tx.cap_deliveries, customer, channel, since=since)
+
+    async def cap_record(
+        self, outbox_id: int, customer: str, channel: str, *, at: datetime
+    ) -> None:
+        await self._call(self._tx.cap_record, outbox_id, customer, channel, at=at)
+
+    async def cap_release(self, outbox_id: int) -> None:
+        await self._call(self._tx.cap_release, outbox_id)
+
+    async def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
+        await self._call(self._tx.mark_capped, item_id, until=until, reason=reason)

@@ -24,6 +24,7 @@ from ..service._core import Decision, JourneyRow
 from ..service._store import OutboxItem, OutboxStatus, Store, StoreTransaction
 
 __all__ = [
+    "CAPS_SCHEMA",
     "SCHEMA_VERSION",
     "OutboxItem",
     "OutboxStatus",
@@ -46,7 +47,11 @@ __all__ = [
 #: 2: the journeys' timeout clock and ``next_due`` (issue 9).
 #: 3: ``history.definition_version``, the version each move was decided by (issue 20;
 #: ``NULL`` in rows written before: the journey's version at the time, not recorded).
-SCHEMA_VERSION = 3
+#: 4: the frequency caps' ledger of deliveries (issue 20).
+SCHEMA_VERSION = 4
+#: The schema version that added the frequency caps' ``deliveries`` table: an upgrade from
+#: any older one adds the table (``CREATE ... IF NOT EXISTS``) and records this version.
+CAPS_SCHEMA = 4
 
 
 #: The databases whose schema a store on a host's connection has found current in this

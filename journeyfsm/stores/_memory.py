@@ -54,6 +54,10 @@ class MemoryStore(StoreMethods):
         self._history: dict[_JKey, list[HistoryEntry]] = {}
         self._event_ids: dict[tuple[str, str, str], tuple[int, datetime]] = {}
         self._outbox: dict[int, OutboxItem] = {}
+        #: the frequency caps' ledger: (customer, channel) -> {outbox id: delivered at}
+        self._deliveries: dict[tuple[str, str], dict[int, datetime]] = {}
+        #: outbox id -> its (customer, channel) in the ledger
+        self._delivered: dict[int, tuple[str, str]] = {}
         self._idempotency_keys: set[str] = set()
         self._next_id = 1
         self._current: _MemoryTransaction | None = None
@@ -371,11 +375,47 @@ class _MemoryTransaction:
         ]
 
     def outbox_counts(self, definition: str) -> dict[str, int]:
-        counts = {"pending": 0, "dead": 0, "done": 0}
+        counts = {"pending": 0, "dead": 0, "done": 0, "dropped": 0}
         for item in self._s._outbox.values():
             if item.definition == definition:
                 counts[item.status] += 1
         return counts
+
+    # -- frequency caps (the store's lock serializes every transaction) --------------
+    def cap_deliveries(
+        self, customer: str, channel: str, *, since: datetime
+    ) -> list[tuple[int, datetime]]:
+        sent = self._s._deliveries.get((customer, channel), {})
+        return sorted(((i, at) for i, at in sent.items() if at > since), key=lambda r: r[1])
+
+    def cap_record(self, outbox_id: int, customer: str, channel: str, *, at: datetime) -> None:
+        self.cap_release(outbox_id)
+        pair = (customer, channel)
+        if pair not in self._s._deliveries:
+            self._set(self._s._deliveries, pair, {})
+        self._set(self._s._deliveries[pair], outbox_id, at)
+        self._set(self._s._delivered, outbox_id, pair)
+
+    def cap_release(self, outbox_id: int) -> None:
+        pair = self._s._delivered.get(outbox_id)
+        if pair is not None:
+            self._pop(self._s._deliveries[pair], [outbox_id])
+            self._pop(self._s._delivered, [outbox_id])
+
+    def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
+        item = self._s._outbox.get(item_id)
+        if item is None or item.status != "pending":
+            return
+        changed = attrs.evolve(
+            item,
+            status="pending" if until is not None else "dropped",
+            available_at=until if until is not None else item.available_at,
+            attempts=max(item.attempts - 1, 0) if until is not None else item.attempts,
+            lease_owner=None,
+            lease_until=None,
+            last_error=reason,
+        )
+        self._set(self._s._outbox, item_id, changed)
 
 
 def _drop_last(entries: list[HistoryEntry]) -> None:

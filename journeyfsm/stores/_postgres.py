@@ -42,7 +42,7 @@ from typing import Any
 
 from .._errors import StoreError
 from ..service._core import Decision
-from ._base import SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
+from ._base import CAPS_SCHEMA, SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
 
 try:
     import psycopg
@@ -59,7 +59,7 @@ from ._postgres_rows import PostgresTransaction
 
 __all__ = ["PostgresStore"]
 
-_TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox")
+_TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox", "deliveries")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _INTRANS = psycopg.pq.TransactionStatus.INTRANS
 _INERROR = psycopg.pq.TransactionStatus.INERROR
@@ -369,6 +369,8 @@ class PostgresStore(StoreMethods):
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {} ON {} (definition, status, available_at)"
             ).format(sql.Identifier(f"{self.prefix}outbox_due"), t["outbox"]),
+            # schema 4: the frequency caps' ledger (one row per counted delivery)
+            *self._ledger_schema(),
         ]
         with self._setup() as tx:
             # one schema creator at a time (CREATE ... IF NOT EXISTS races otherwise)
@@ -384,6 +386,11 @@ class PostgresStore(StoreMethods):
                 self._migrate_1(tx.conn)
             if found and found[0][0] in (1, 2):
                 self._migrate_2(tx.conn)
+            if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
+                tx.conn.execute(
+                    sql.SQL("UPDATE {} SET version = %s").format(t["schema_version"]),
+                    (CAPS_SCHEMA,),
+                )
             for statement in statements[2:]:
                 tx.conn.execute(statement)
             found = tx.conn.execute(
@@ -397,6 +404,19 @@ class PostgresStore(StoreMethods):
             elif found[0][0] > SCHEMA_VERSION:
                 raise self._newer(found[0][0])
         self._schema_checked()
+
+    def _ledger_schema(self) -> list[sql.Composed]:
+        """Schema 3's ledger of deliveries (created by a v2 -> v3 upgrade too)."""
+        t = self._t
+        return [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (outbox_id bigint PRIMARY KEY, "
+                "customer text NOT NULL, channel text NOT NULL, at timestamptz NOT NULL)"
+            ).format(t["deliveries"]),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (customer, channel, at)").format(
+                sql.Identifier(f"{self.prefix}deliveries_window"), t["deliveries"]
+            ),
+        ]
 
     def _migrate_1(self, conn: psycopg.Connection[Any]) -> None:
         """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its

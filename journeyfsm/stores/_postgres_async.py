@@ -40,7 +40,7 @@ from typing import Any
 
 from .._errors import StoreError
 from ..service._core import Decision
-from ._base import SCHEMA_VERSION, check_prefix, schema_cache
+from ._base import CAPS_SCHEMA, SCHEMA_VERSION, check_prefix, schema_cache
 
 if True:  # ASYNC
     import asyncio
@@ -67,7 +67,7 @@ from ._postgres_rows_async import AsyncPostgresTransaction
 
 __all__ = ["AsyncPostgresStore"]
 
-_TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox")
+_TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox", "deliveries")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _INTRANS = psycopg.pq.TransactionStatus.INTRANS
 _INERROR = psycopg.pq.TransactionStatus.INERROR
@@ -455,6 +455,8 @@ class AsyncPostgresStore(StoreMethods):
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {} ON {} (definition, status, available_at)"
             ).format(sql.Identifier(f"{self.prefix}outbox_due"), t["outbox"]),
+            # schema 4: the frequency caps' ledger (one row per counted delivery)
+            *self._ledger_schema(),
         ]
         async with self._setup() as tx:
             # one schema creator at a time (CREATE ... IF NOT EXISTS races otherwise)
@@ -470,6 +472,11 @@ class AsyncPostgresStore(StoreMethods):
                 await self._migrate_1(tx.conn)
             if found and found[0][0] in (1, 2):
                 await self._migrate_2(tx.conn)
+            if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
+                await tx.conn.execute(
+                    sql.SQL("UPDATE {} SET version = %s").format(t["schema_version"]),
+                    (CAPS_SCHEMA,),
+                )
             for statement in statements[2:]:
                 await tx.conn.execute(statement)
             found = await (
@@ -483,6 +490,19 @@ class AsyncPostgresStore(StoreMethods):
             elif found[0][0] > SCHEMA_VERSION:
                 raise self._newer(found[0][0])
         self._schema_checked()
+
+    def _ledger_schema(self) -> list[sql.Composed]:
+        """Schema 3's ledger of deliveries (created by a v2 -> v3 upgrade too)."""
+        t = self._t
+        return [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (outbox_id bigint PRIMARY KEY, "
+                "customer text NOT NULL, channel text NOT NULL, at timestamptz NOT NULL)"
+            ).format(t["deliveries"]),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (customer, channel, at)").format(
+                sql.Identifier(f"{self.prefix}deliveries_window"), t["deliveries"]
+            ),
+        ]
 
     async def _migrate_1(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its

@@ -122,7 +122,7 @@ class PostgresOutboxRows:
         return [self._item(r) for r in rows.fetchall()]
 
     def outbox_counts(self, definition: str) -> dict[str, int]:
-        counts = {"pending": 0, "dead": 0, "done": 0}
+        counts = {"pending": 0, "dead": 0, "done": 0, "dropped": 0}
         rows = self.conn.execute(
             self._q(
                 "SELECT status, COUNT(*) FROM {o} WHERE definition = %s GROUP BY status",
@@ -133,3 +133,56 @@ class PostgresOutboxRows:
         for status, n in rows:
             counts[status] = int(n)
         return counts
+
+    # -- frequency caps ------------------------------------------------------------
+    def cap_deliveries(
+        self, customer: str, channel: str, *, since: datetime
+    ) -> list[tuple[int, datetime]]:
+        # the pair is serialized until the transaction ends: every worker counting this
+        # customer's channel waits here (a hash collision only serializes two pairs; the
+        # channel is an identifier without ':', so the text names one pair)
+        self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"journeyfsm-cap:{channel}:{customer}",),
+        )
+        rows = self.conn.execute(
+            self._q(
+                "SELECT outbox_id, at FROM {d} WHERE customer = %s AND channel = %s "
+                "AND at > %s ORDER BY at",
+                d="deliveries",
+            ),
+            (customer, channel, since),
+        ).fetchall()
+        return [(int(r[0]), utc(r[1])) for r in rows]
+
+    def cap_record(self, outbox_id: int, customer: str, channel: str, *, at: datetime) -> None:
+        self.conn.execute(
+            self._q(
+                "INSERT INTO {d} (outbox_id, customer, channel, at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (outbox_id) DO UPDATE SET customer = EXCLUDED.customer, "
+                "channel = EXCLUDED.channel, at = EXCLUDED.at",
+                d="deliveries",
+            ),
+            (outbox_id, customer, channel, at),
+        )
+
+    def cap_release(self, outbox_id: int) -> None:
+        self.conn.execute(
+            self._q("DELETE FROM {d} WHERE outbox_id = %s", d="deliveries"), (outbox_id,)
+        )
+
+    def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
+        params: list[Any]
+        if until is None:
+            change, params = "status = 'dropped', last_error = %s", [reason]
+        else:
+            change = "available_at = %s, last_error = %s, attempts = GREATEST(attempts - 1, 0)"
+            params = [until, reason]
+        self.conn.execute(
+            self._q(
+                "UPDATE {o} SET " + change + ", lease_owner = NULL, lease_until = NULL "
+                "WHERE id = %s AND status = 'pending'",
+                o="outbox",
+            ),
+            (*params, item_id),
+        )

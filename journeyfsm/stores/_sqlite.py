@@ -25,19 +25,19 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import StoreError
-from ._base import SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
+from ._base import CAPS_SCHEMA, SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
 from ._sqlite_codec import write_statements
 from ._sqlite_host import host_state, host_transaction
 from ._sqlite_rows import SQLiteTransaction
 
 __all__ = ["SQLiteStore"]
 
-_TABLES = ("journeys", "history", "event_ids", "outbox")
+_TABLES = ("journeys", "history", "event_ids", "outbox", "deliveries")
 
 
 def _schema(p: str) -> list[str]:
@@ -74,6 +74,19 @@ def _schema(p: str) -> list[str]:
             lease_owner TEXT, lease_until TEXT, last_error TEXT, created_at TEXT NOT NULL)""",
         f"CREATE INDEX IF NOT EXISTS {q('outbox_due')} "
         f"ON {q('outbox')} (definition, status, available_at)",
+        # schema 4: the frequency caps' ledger (one row per counted delivery)
+        *_ledger_schema(q),
+    ]
+
+
+def _ledger_schema(q: Callable[[str], str]) -> list[str]:
+    """Schema 3's ledger of deliveries (created by a v2 -> v3 upgrade too)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {q("deliveries")} (
+            outbox_id INTEGER PRIMARY KEY, customer TEXT NOT NULL, channel TEXT NOT NULL,
+            at TEXT NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS {q('deliveries_window')} "
+        f"ON {q('deliveries')} (customer, channel, at)",
     ]
 
 
@@ -273,6 +286,8 @@ class SQLiteStore(StoreMethods):
                 self._migrate_1(tx.conn)
             if found and found[0][0] in (1, 2):
                 self._migrate_2(tx.conn)
+            if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
+                tx.conn.execute(f"UPDATE {t} SET version = ?", (CAPS_SCHEMA,))
             for statement in _schema(self.prefix):
                 tx.conn.execute(statement)
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()

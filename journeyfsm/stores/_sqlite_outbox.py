@@ -148,7 +148,7 @@ class SQLiteOutboxRows:
         return [self._item(r) for r in self.conn.execute(sql + " ORDER BY id", params)]
 
     def outbox_counts(self, definition: str) -> dict[str, int]:
-        counts = {"pending": 0, "dead": 0, "done": 0}
+        counts = {"pending": 0, "dead": 0, "done": 0, "dropped": 0}
         for status, n in self.conn.execute(
             f"SELECT status, COUNT(*) FROM {self._t['outbox']} WHERE definition = ? "
             "GROUP BY status",
@@ -156,3 +156,38 @@ class SQLiteOutboxRows:
         ):
             counts[status] = n
         return counts
+
+    # -- frequency caps (the worker holds the write lock: the pair is serialized) ------
+    def cap_deliveries(
+        self, customer: str, channel: str, *, since: datetime
+    ) -> list[tuple[int, datetime]]:
+        rows = self.conn.execute(
+            f"SELECT outbox_id, at FROM {self._t['deliveries']} WHERE customer = ? "
+            "AND channel = ? AND at > ? ORDER BY at",
+            (customer, channel, to_time(since)),
+        ).fetchall()
+        return [
+            (r[0], from_time(r[1], table="deliveries", key=customer, column="at")) for r in rows
+        ]
+
+    def cap_record(self, outbox_id: int, customer: str, channel: str, *, at: datetime) -> None:
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO {self._t['deliveries']} (outbox_id, customer, channel, at) "
+            "VALUES (?, ?, ?, ?)",
+            (outbox_id, customer, channel, to_time(at)),
+        )
+
+    def cap_release(self, outbox_id: int) -> None:
+        self.conn.execute(f"DELETE FROM {self._t['deliveries']} WHERE outbox_id = ?", (outbox_id,))
+
+    def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
+        if until is None:
+            sql, params = "status = 'dropped', last_error = ?", (reason, item_id)
+        else:
+            sql = "available_at = ?, last_error = ?, attempts = MAX(attempts - 1, 0)"
+            params = (to_time(until), reason, item_id)  # type: ignore[assignment]
+        self.conn.execute(
+            f"UPDATE {self._t['outbox']} SET {sql}, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ? AND status = 'pending'",
+            params,
+        )

@@ -11,14 +11,22 @@ created first adopts its tables.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.migrations.operations.base import Operation
 
-from ...stores._base import SCHEMA_VERSION, check_prefix
+from ...stores._base import CAPS_SCHEMA, SCHEMA_VERSION, check_prefix
 from ...stores._sqlite import _schema as _sqlite_schema
 
-__all__ = ["CreateJourneyTables", "UpgradeJourneyTables", "statements", "upgrade_2"]
+__all__ = [
+    "CreateJourneyTables",
+    "UpgradeJourneyTables",
+    "UpgradeJourneyTables4",
+    "statements",
+    "upgrade_2",
+]
 
-_TABLES = ("outbox", "event_ids", "history", "journeys", "schema_version")
+_TABLES = ("deliveries", "outbox", "event_ids", "history", "journeys", "schema_version")
 
 
 def statements(vendor: str, prefix: str) -> list[str]:
@@ -71,7 +79,45 @@ def statements(vendor: str, prefix: str) -> list[str]:
         "created_at timestamptz NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {q('outbox_due')} ON {t('outbox')} "
         "(definition, status, available_at)",
+        *_ledger_schema(vendor, prefix),
         version(t("schema_version")),
+    ]
+
+
+def _ledger_schema(vendor: str, prefix: str) -> list[str]:
+    """Schema 4's ledger of deliveries (the frequency caps), on ``vendor``."""
+    check_prefix(prefix)
+    if vendor == "sqlite":
+        from ...stores._sqlite import _ledger_schema as _sqlite_ledger
+
+        return _sqlite_ledger(lambda name: f'"{prefix}{name}"')
+    d = f'"public"."{prefix}deliveries"'
+    return [
+        f"CREATE TABLE IF NOT EXISTS {d} (outbox_id bigint PRIMARY KEY, "
+        "customer text NOT NULL, channel text NOT NULL, at timestamptz NOT NULL)",
+        f'CREATE INDEX IF NOT EXISTS "{prefix}deliveries_window" ON {d} (customer, channel, at)',
+    ]
+
+
+def upgrade_4(vendor: str, prefix: str) -> list[str]:
+    """Schema 3 -> 4: the ledger table, then the version (idempotent; a fresh database
+    that 0001 created at schema 4 already has both)."""
+    where = '"public".' if vendor == "postgresql" else ""
+    v = f'{where}"{prefix}schema_version"'
+    return [
+        *_ledger_schema(vendor, prefix),
+        f"UPDATE {v} SET version = {CAPS_SCHEMA} WHERE version = {CAPS_SCHEMA - 1}",
+    ]
+
+
+def downgrade_4(vendor: str, prefix: str) -> list[str]:
+    """Schema 4 -> 3: the ledger dropped (its counts with it)."""
+    check_prefix(prefix)
+    where = '"public".' if vendor == "postgresql" else ""
+    return [
+        f'DROP TABLE IF EXISTS {where}"{prefix}deliveries"',
+        f'UPDATE {where}"{prefix}schema_version" SET version = {CAPS_SCHEMA - 1} '
+        f"WHERE version = {CAPS_SCHEMA}",
     ]
 
 
@@ -190,3 +236,45 @@ class UpgradeJourneyTables(Operation):
     def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
         """How the operation is written in a migration file."""
         return ("journeyfsm.contrib.django._schema.UpgradeJourneyTables", [], {})
+
+
+class UpgradeJourneyTables4(Operation):
+    """The migration operation from schema 3 to 4 (the frequency caps' ledger table) on
+    the database being migrated; reversible (the ledger is dropped)."""
+
+    reduces_to_sql = True
+    reversible = True
+
+    def state_forwards(self, app_label: str, state: object) -> None:
+        """No model state: the ledger has no admin model."""
+
+    def _run(self, schema_editor: object, app_label: str, make: Any) -> None:
+        from ._settings import config
+
+        conn = schema_editor.connection  # type: ignore[attr-defined]
+        if not CreateJourneyTables.allowed(conn.alias, app_label):
+            return
+        if conn.vendor not in ("sqlite", "postgresql"):
+            statements(conn.vendor, config().prefix)  # the error naming the vendors
+        for sql in make(conn.vendor, config().prefix):
+            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+
+    def database_forwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Create the ledger and record schema 4."""
+        self._run(schema_editor, app_label, upgrade_4)
+
+    def database_backwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Drop the ledger and record schema 3."""
+        self._run(schema_editor, app_label, downgrade_4)
+
+    def describe(self) -> str:
+        """What ``migrate --plan`` prints."""
+        return "Upgrade journeyfsm's tables to schema 4 (the frequency caps' deliveries ledger)"
+
+    def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
+        """How the operation is written in a migration file."""
+        return ("journeyfsm.contrib.django._schema.UpgradeJourneyTables4", [], {})

@@ -52,7 +52,7 @@ def _time() -> TypeEngine[Any]:
 
 @attrs.frozen
 class JourneyTables:
-    """The five journeyfsm tables of one prefix on a ``MetaData`` (see :func:`tables`)."""
+    """The six journeyfsm tables of one prefix on a ``MetaData`` (see :func:`tables`)."""
 
     #: one row: the journeyfsm schema version the tables hold
     schema_version: Table
@@ -64,10 +64,19 @@ class JourneyTables:
     event_ids: Table
     #: one row per effect of a move, claimed by the outbox workers
     outbox: Table
+    #: schema 4: the frequency caps' ledger, one row per counted delivery
+    deliveries: Table
 
     def all(self) -> list[Table]:
         """The tables, in creation order (``metadata.create_all(bind, tables=...)``)."""
-        return [self.schema_version, self.journeys, self.history, self.event_ids, self.outbox]
+        return [
+            self.schema_version,
+            self.journeys,
+            self.history,
+            self.event_ids,
+            self.outbox,
+            self.deliveries,
+        ]
 
 
 def tables(
@@ -191,22 +200,44 @@ def tables(
         **on,
     )
     Index(f"{p}outbox_due", outbox.c.definition, outbox.c.status, outbox.c.available_at)
+    # schema 4: the frequency caps' ledger (outbox_id is the rowid on SQLite)
+    deliveries = Table(
+        f"{p}deliveries",
+        metadata,
+        Column(
+            "outbox_id",
+            BigInteger().with_variant(Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        Column("customer", Text, nullable=False),
+        Column("channel", Text, nullable=False),
+        Column("at", _time(), nullable=False),
+        **on,
+    )
+    Index(
+        f"{p}deliveries_window",
+        deliveries.c.customer,
+        deliveries.c.channel,
+        deliveries.c.at,
+    )
     event.listen(version, "after_create", _record_version)
-    _OUTBOXES.add(outbox.name)
+    _ROWIDS[outbox.name] = "id"
+    _ROWIDS[deliveries.name] = "outbox_id"
     if not event.contains(Table, "column_reflect", _rowid_not_null):
         event.listen(Table, "column_reflect", _rowid_not_null)
-    return JourneyTables(version, journeys, history, event_ids, outbox)
+    return JourneyTables(version, journeys, history, event_ids, outbox, deliveries)
 
 
-#: the names of the outbox tables :func:`tables` made (any prefix)
-_OUTBOXES: set[str] = set()
+#: the tables :func:`tables` made (any prefix) whose key is SQLite's rowid: its column
+_ROWIDS: dict[str, str] = {}
 
 
 def _rowid_not_null(inspector: Any, table: Table, column: dict[str, Any]) -> None:
     # SQLite reports the stores' `id INTEGER PRIMARY KEY AUTOINCREMENT` (the rowid, never
     # NULL) as nullable, where `create_all` writes NOT NULL: reflected (as Alembic's
     # autogenerate reflects) it is what it is, NOT NULL, so the two schemas compare equal
-    if column["name"] == "id" and table.name in _OUTBOXES and inspector.dialect.name == "sqlite":
+    if _ROWIDS.get(table.name) == column["name"] and inspector.dialect.name == "sqlite":
         column["nullable"] = False
 
 
