@@ -20,12 +20,15 @@ from ._errors import GuardError
 from ._guards import evaluate_guards
 from ._outcome import CandidateResult, Explanation
 from ._records import Context, Journey
+from ._rules import EntryRule, entry_refusal
 
 __all__ = ["Explaining"]
 
 
 class Explaining(MachineChecks):
     """JourneyMachine's ``explain``, ``enabled_triggers`` and ``allowed_triggers``."""
+
+    _reentry: tuple[EntryRule, frozenset[str], dict[str, Any]] | None  # (_runtime.py)
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
@@ -78,8 +81,17 @@ class Explaining(MachineChecks):
         if not isinstance(trigger, str) or trigger not in self._events:
             raise self._unknown(trigger, journey)
         stage = journey.stage
+        now = self._now(at)
         cands = self._table.get(stage, {}).get(trigger, ())
-        results = self._evaluate_all(journey, trigger, payload, self._now(at), cands)
+        reason: str | None = None
+        reentry = self._reentry
+        if not cands and reentry is not None and stage in reentry[1] and trigger in reentry[2]:
+            # a finished journey: the entry rule decides whether the trigger restarts it
+            reason = entry_refusal(reentry[0], journey.entered_at, now)
+            if reason is None:
+                cands = reentry[2][trigger]
+                reason = f"re-entry: restarts in {self.definition.initial_stage!r}"
+        results = self._evaluate_all(journey, trigger, payload, now, cands)
         status: Literal["would_move", "blocked", "ignored"] = (
             "ignored"
             if not cands
@@ -94,6 +106,7 @@ class Explaining(MachineChecks):
             status,
             results,
             self.allowed_triggers(journey),
+            reason,
         )
 
     def _evaluate_all(
