@@ -160,8 +160,13 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         #: the entry rule, compiled: None when no final stage can restart (fire's
         #: invalid path then pays nothing for it); else (rule, final stages, initial row)
         finals = frozenset(definition.final_stages) - {definition.initial_stage}
+        # (an exit criterion's trigger never restarts a journey: it ends journeys)
+        leaving = {e.trigger for e in definition.exits}
+        starts = {
+            t: c for t, c in self._table[definition.initial_stage].items() if t not in leaving
+        }
         self._reentry: tuple[EntryRule, frozenset[str], dict[str, Any]] | None = (
-            (definition.entry, finals, self._table[definition.initial_stage]) if finals else None
+            (definition.entry, finals, starts) if finals and starts else None
         )
 
     def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:

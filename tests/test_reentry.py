@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def chain_ok(history: Any) -> None:
     """DESIGN semantics 8: seqs 1..n, each entry's source the previous entry's dest."""
     entries = list(history)
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.source == before.dest
 
 
@@ -433,3 +434,15 @@ def test_service_and_machine_agree_on_random_events(entry: Any, steps: list[Any]
     if stored is not None:
         assert (stored.stage, stored.version) == (j.stage, j.version)
     assert copy.deepcopy(j.data) == {}
+
+
+def test_an_exit_criterion_never_restarts_a_journey() -> None:
+    d = definition().builder().stage("gone", final=True).exit("unsubscribe", "gone").build()
+    m = JourneyMachine(d, logger=quiet_logger())
+    j = finished(m)
+    out = m.fire(j, "unsubscribe")
+    assert out.ignored and out.reason is None and j.stage == "won"
+    assert m.fire(j, "open").moved and j.stage == "engaged"
+    moves = {(mv.source, mv.trigger) for mv in Graph(d).moves()}
+    assert ("gone", REENTER) in moves  # "open" can restart it
+

@@ -253,7 +253,7 @@ class Graph:
             first = {
                 trigger: cands
                 for trigger, cands in definition.table[initial].items()
-                if _possible(cands, fixed)
+                if _possible(cands, fixed) and trigger not in {e.trigger for e in definition.exits}
             }
             for stage in definition.final_stages:
                 row = definition.table.get(stage, {})
