@@ -41,7 +41,8 @@ class Explaining(MachineChecks):
         """Triggers that would move the journey now with ``payload`` (guards run).
 
         It decides as :meth:`fire` does: candidates in order, up to the first whose guards
-        pass.  A guard that expects another payload type makes ``fire`` raise
+        pass (for a finished journey the entry rule lets restart, the initial stage's
+        triggers it lacks too).  A guard that expects another payload type makes ``fire`` raise
         ``GuardError``, so its trigger is not listed (no later candidate is tried); any
         other faulty guard raises its ``GuardError`` here too.
 
@@ -53,7 +54,17 @@ class Explaining(MachineChecks):
         self._check_journey(journey)
         now = self._now(at)
         out = []
-        for trigger, cands in self._table.get(journey.stage, {}).items():
+        row = self._table.get(journey.stage, {})
+        items = list(row.items())
+        reentry = self._reentry
+        if (
+            reentry is not None
+            and journey.stage in reentry[1]
+            and entry_refusal(reentry[0], journey.entered_at, now) is None
+        ):
+            # a finished journey that may restart: the initial stage's triggers it lacks
+            items += [(t, c) for t, c in reentry[2].items() if t not in row]
+        for trigger, cands in items:
             for t in cands:  # as fire: in order, up to the first candidate that passes
                 ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
                 try:

@@ -446,3 +446,13 @@ def test_an_exit_criterion_never_restarts_a_journey() -> None:
     moves = {(mv.source, mv.trigger) for mv in Graph(d).moves()}
     assert ("gone", REENTER) in moves  # "open" can restart it
 
+
+def test_enabled_triggers_follow_the_rule() -> None:
+    clock = ManualClock(START)
+    m = JourneyMachine(definition(timedelta(hours=1)), clock=clock, logger=quiet_logger())
+    j = finished(m)
+    assert m.enabled_triggers(j) == ("note",)
+    clock.advance(timedelta(hours=1))
+    assert m.enabled_triggers(j) == ("note", "open", "drop")
+    assert m.allowed_triggers(j) == ("note",)  # guards not run, rule not applied
+    assert m.fire(j, "drop").moved and j.stage == "lost"
