@@ -125,7 +125,9 @@ class Outcome:
     booleans ``moved``/``blocked``/... read better in ``if``.  ``entry`` is the history
     entry a move appended.  ``candidates`` gives every evaluated candidate with its guard
     results (for a blocked outcome, every guard of every candidate); ``failed_guards``
-    names each failing guard.
+    names each failing guard.  ``reason`` names the rule that decided an ``ignored``
+    outcome where one did (a refused re-entry); ``reentry`` is the ``journeyfsm.reenter``
+    entry of a move that restarted a finished journey (docs/rules.md).
 
     >>> from journeyfsm import JourneyMachine, templates
     >>> machine = JourneyMachine(templates.aida())

@@ -456,3 +456,40 @@ def test_enabled_triggers_follow_the_rule() -> None:
     assert m.enabled_triggers(j) == ("note", "open", "drop")
     assert m.allowed_triggers(j) == ("note",)  # guards not run, rule not applied
     assert m.fire(j, "drop").moved and j.stage == "lost"
+
+
+def test_a_hook_error_or_a_reentrant_fire_in_the_restart_step_rolls_it_back() -> None:
+    from journeyfsm import HookError, JourneyError
+
+    m = JourneyMachine(definition(), logger=quiet_logger())
+    j = finished(m)
+    before = m.snapshot(j)
+
+    def fails(ctx: Any) -> None:
+        ctx.journey.data["x"] = 1
+        raise ValueError("no")
+
+    m.on_enter("new", fails)
+    with pytest.raises(HookError):
+        m.fire(j, "open", event_id="e-9")
+    assert m.snapshot(j) == before
+
+    m2 = JourneyMachine(definition(), logger=quiet_logger())
+    j2 = finished(m2)
+    before2 = m2.snapshot(j2)
+    m2.on_exit("won", lambda ctx: m2.fire(ctx.journey, "note"))
+    with pytest.raises(JourneyError, match="re-entrant"):
+        m2.fire(j2, "open")
+    assert m2.snapshot(j2) == before2
+
+
+def test_a_service_under_the_strict_policy_raises_the_reason_and_writes_nothing() -> None:
+    machine = JourneyMachine(definition(), logger=quiet_logger())
+    service = JourneyService(machine, MemoryStore())
+    service.handle("a", "open")
+    service.handle("a", "buy")
+    d2 = JourneyMachine(definition("once"), logger=quiet_logger())
+    strict = JourneyService(d2, service.store)
+    with pytest.raises(InvalidTransition, match="re-entry refused: entry='once'"):
+        strict.handle("a", "open", policy="strict")
+    assert [e.seq for e in strict.history("a")] == [1, 2]
