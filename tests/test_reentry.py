@@ -493,3 +493,36 @@ def test_a_service_under_the_strict_policy_raises_the_reason_and_writes_nothing(
     with pytest.raises(InvalidTransition, match="re-entry refused: entry='once'"):
         strict.handle("a", "open", policy="strict")
     assert [e.seq for e in strict.history("a")] == [1, 2]
+
+
+def test_a_failing_second_insert_leaves_neither_entry_in_sqlite(tmp_path: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from journeyfsm.stores import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "j.db", create_schema=True)
+    service = JourneyService(JourneyMachine(definition(), logger=quiet_logger()), store)
+    service.handle("a", "open")
+    service.handle("a", "buy")
+    with closing(sqlite3.connect(store.path)) as conn, conn:  # the second insert fails
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON journeyfsm_history WHEN NEW.seq = 4 "
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
+    with pytest.raises(Exception) as info:
+        service.handle("a", "open", event_id="e-3")
+    with closing(sqlite3.connect(store.path)) as conn:
+        seqs = [
+            r[0]
+            for r in conn.execute("SELECT seq FROM journeyfsm_history WHERE key = 'a' ORDER BY seq")
+        ]
+        row = conn.execute(
+            "SELECT stage, version FROM journeyfsm_journeys WHERE key = 'a'"
+        ).fetchone()
+        ids = conn.execute("SELECT count(*) FROM journeyfsm_event_ids WHERE key = 'a'").fetchone()[
+            0
+        ]
+    assert "nothing was written" in str(info.value)  # the store retried, then gave up
+    assert seqs == [1, 2] and tuple(row) == ("won", 2) and ids == 0
+    store.close()
