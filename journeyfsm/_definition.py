@@ -37,7 +37,7 @@ from ._errors import DefinitionError, did_you_mean
 from ._guards import Guard, Predicate
 from ._json import freeze_mapping
 from ._parts import Policy, Stage, Timeout, Transition
-from ._rules import Exit, exit_stages
+from ._rules import EntryRule, Exit, entry_problems, exit_stages
 from ._validation import compile_and_validate
 
 __all__ = [
@@ -97,7 +97,10 @@ class JourneyDefinition:
     "reached this stage or a later one" along it); left out, it is every stage in
     declaration order but the stages of ``exits``, and ``funnel_declared`` is ``False``.
     ``exits`` are exit criteria (:class:`Exit`): triggers that end the journey from any
-    stage (see docs/rules.md).
+    stage (see docs/rules.md).  ``entry`` says whether a finished journey starts again
+    on an event of its initial stage: ``"once"`` (the default: never), ``"once_at_a_time"``
+    or a ``timedelta`` cooldown counted from when it finished (docs/rules.md, "Entry and
+    re-entry").
 
     >>> from journeyfsm import JourneyDefinition, Stage, Transition
     >>> d = JourneyDefinition(
@@ -125,6 +128,8 @@ class JourneyDefinition:
     funnel: tuple[str, ...] = attrs.field(default=(), converter=_funnel_tuple)
     #: exit criteria: triggers that end the journey from every non-final stage
     exits: tuple[Exit, ...] = attrs.field(default=(), converter=_exit_tuple)
+    #: the entry rule: ``"once"``, ``"once_at_a_time"`` or a cooldown (docs/rules.md)
+    entry: EntryRule = "once"
 
     _funnel_declared: bool = attrs.field(init=False, repr=False, eq=False, hash=False)
     _stage_map: Mapping[str, Stage] = attrs.field(init=False, repr=False, eq=False, hash=False)
@@ -153,10 +158,12 @@ class JourneyDefinition:
             "metadata": self.metadata,
             "funnel": self.funnel if self._funnel_declared else (),
             "exits": self.exits,
+            "entry": self.entry,
         }
 
     def __attrs_post_init__(self) -> None:
         problems, stage_map, table, triggers = compile_and_validate(self)
+        problems.extend(entry_problems(self.entry))
         if problems:
             raise DefinitionError(problems, name=self.name)
         object.__setattr__(self, "_stage_map", stage_map)
@@ -327,6 +334,7 @@ class JourneyBuilder:
         description: str = "",
         policy: Policy = "ignore",
         metadata: Mapping[str, Any] | None = None,
+        entry: EntryRule = "once",
     ) -> None:
         self.name = name
         self.version = version
@@ -338,6 +346,7 @@ class JourneyBuilder:
         self._timeouts: list[Timeout] = []
         self._funnel: tuple[str, ...] = ()
         self._exits: list[Exit] = []
+        self._entry: EntryRule = entry
 
     @classmethod
     def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
@@ -353,6 +362,7 @@ class JourneyBuilder:
         b._transitions = list(d.transitions)
         b._timeouts = list(d.timeouts)
         b._exits = list(d.exits)
+        b._entry = d.entry
         # a default funnel is not copied: it follows the stages the builder ends up with
         b._funnel = d.funnel if d.funnel_declared else ()
         return b
@@ -549,6 +559,19 @@ class JourneyBuilder:
         self._exits.append(Exit(trigger, stage, guards, description))
         return self
 
+    def entry(self, rule: EntryRule) -> JourneyBuilder:
+        """Set the entry rule: ``"once"`` (the default), ``"once_at_a_time"`` (a finished
+        journey starts again on an event of its initial stage) or a ``timedelta`` cooldown
+        counted from when it finished (see docs/rules.md, "Entry and re-entry").
+
+        >>> from datetime import timedelta
+        >>> from journeyfsm import templates
+        >>> templates.aida().builder().entry(timedelta(days=30)).build().entry
+        datetime.timedelta(days=30)
+        """
+        self._entry = rule
+        return self
+
     def remove_exit(self, trigger: str) -> JourneyBuilder:
         """Remove the exit criterion of ``trigger``; KeyError if there is none."""
         kept = [e for e in self._exits if e.trigger != trigger]
@@ -576,4 +599,5 @@ class JourneyBuilder:
             metadata=self.metadata,
             funnel=self._funnel,
             exits=self._exits,
+            entry=self._entry,
         )

@@ -24,7 +24,7 @@ from ._errors import DefinitionError, Problem
 from ._guards import AllOf, AnyOf, Guard, Not, guard
 from ._json import freeze_mapping, thaw
 from ._parts import DefinitionFields, Stage, Timeout, Transition
-from ._rules import Exit
+from ._rules import Exit, entry_from_json, entry_to_json
 
 D = TypeVar("D")
 
@@ -39,6 +39,7 @@ _DEF_KEYS = {
     "timeouts",
     "funnel",
     "exits",
+    "entry",
 }
 _STAGE_KEYS = {"name", "initial", "final", "description", "metadata"}
 _TRANS_KEYS = {"trigger", "source", "dest", "guards", "description", "metadata"}
@@ -99,6 +100,9 @@ def definition_to_dict(d: DefinitionFields) -> dict[str, Any]:
             }
             for e in d.exits
         ]
+    entry: Any = getattr(d, "entry", "once")
+    if entry != "once":  # left out when it is the default, so existing dicts are unchanged
+        out["entry"] = entry_to_json(entry)
     return out
 
 
@@ -370,6 +374,8 @@ def definition_from_dict(
     funnel = reader.funnel(data)
     exits = [e for i, ed in enumerate(reader.items(data, "exits")) if (e := reader.exit(i, ed))]
     rest = {k: data[k] for k in ("version", "description", "policy") if k in data}
+    if "entry" in data:  # a word, or a cooldown in seconds (checked by the definition)
+        rest["entry"] = entry_from_json(data["entry"])
     if "metadata" in data:
         try:
             rest["metadata"] = freeze_mapping(data["metadata"])

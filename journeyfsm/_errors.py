@@ -143,14 +143,25 @@ class UnknownTrigger(JourneyError, LookupError):
 class InvalidTransition(JourneyError):
     """The trigger is known but not valid from the journey's stage, and policy is ``strict``.
 
-    ``allowed`` lists the triggers that are valid from that stage.
+    ``allowed`` lists the triggers that are valid from that stage; ``reason`` names the
+    rule that refused it where one did ("re-entry refused: entry='once'"), else None.
     """
 
-    def __init__(self, *, key: str, stage: str, trigger: str, allowed: Sequence[str]) -> None:
+    def __init__(
+        self,
+        *,
+        key: str,
+        stage: str,
+        trigger: str,
+        allowed: Sequence[str],
+        reason: str | None = None,
+    ) -> None:
         self.allowed = tuple(allowed)
+        self.reason = reason
         allowed_txt = ", ".join(self.allowed) if self.allowed else "nothing (final stage)"
+        why = f" ({reason})" if reason is not None else ""
         super().__init__(
-            f"cannot fire {trigger!r} for journey {key!r} in stage {stage!r}; "
+            f"cannot fire {trigger!r} for journey {key!r} in stage {stage!r}{why}; "
             f"allowed here: {allowed_txt}; "
             "use policy='ignore' to get an 'ignored' outcome instead",
             key=key,

@@ -20,12 +20,15 @@ from ._errors import GuardError
 from ._guards import evaluate_guards
 from ._outcome import CandidateResult, Explanation
 from ._records import Context, Journey
+from ._rules import EntryRule, entry_refusal
 
 __all__ = ["Explaining"]
 
 
 class Explaining(MachineChecks):
     """JourneyMachine's ``explain``, ``enabled_triggers`` and ``allowed_triggers``."""
+
+    _reentry: tuple[EntryRule, frozenset[str], dict[str, Any]] | None  # (_runtime.py)
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
@@ -38,7 +41,8 @@ class Explaining(MachineChecks):
         """Triggers that would move the journey now with ``payload`` (guards run).
 
         It decides as :meth:`fire` does: candidates in order, up to the first whose guards
-        pass.  A guard that expects another payload type makes ``fire`` raise
+        pass (for a finished journey the entry rule lets restart, the initial stage's
+        triggers it lacks too).  A guard that expects another payload type makes ``fire`` raise
         ``GuardError``, so its trigger is not listed (no later candidate is tried); any
         other faulty guard raises its ``GuardError`` here too.
 
@@ -50,7 +54,17 @@ class Explaining(MachineChecks):
         self._check_journey(journey)
         now = self._now(at)
         out = []
-        for trigger, cands in self._table.get(journey.stage, {}).items():
+        row = self._table.get(journey.stage, {})
+        items = list(row.items())
+        reentry = self._reentry
+        if (
+            reentry is not None
+            and journey.stage in reentry[1]
+            and entry_refusal(reentry[0], journey.entered_at, now) is None
+        ):
+            # a finished journey that may restart: the initial stage's triggers it lacks
+            items += [(t, c) for t, c in reentry[2].items() if t not in row]
+        for trigger, cands in items:
             for t in cands:  # as fire: in order, up to the first candidate that passes
                 ctx = Context(journey, trigger, payload, now, journey.stage, t.dest)
                 try:
@@ -78,8 +92,17 @@ class Explaining(MachineChecks):
         if not isinstance(trigger, str) or trigger not in self._events:
             raise self._unknown(trigger, journey)
         stage = journey.stage
+        now = self._now(at)
         cands = self._table.get(stage, {}).get(trigger, ())
-        results = self._evaluate_all(journey, trigger, payload, self._now(at), cands)
+        reason: str | None = None
+        reentry = self._reentry
+        if not cands and reentry is not None and stage in reentry[1] and trigger in reentry[2]:
+            # a finished journey: the entry rule decides whether the trigger restarts it
+            reason = entry_refusal(reentry[0], journey.entered_at, now)
+            if reason is None:
+                cands = reentry[2][trigger]
+                reason = f"re-entry: restarts in {self.definition.initial_stage!r}"
+        results = self._evaluate_all(journey, trigger, payload, now, cands)
         status: Literal["would_move", "blocked", "ignored"] = (
             "ignored"
             if not cands
@@ -94,6 +117,7 @@ class Explaining(MachineChecks):
             status,
             results,
             self.allowed_triggers(journey),
+            reason,
         )
 
     def _evaluate_all(

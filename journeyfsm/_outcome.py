@@ -125,7 +125,9 @@ class Outcome:
     booleans ``moved``/``blocked``/... read better in ``if``.  ``entry`` is the history
     entry a move appended.  ``candidates`` gives every evaluated candidate with its guard
     results (for a blocked outcome, every guard of every candidate); ``failed_guards``
-    names each failing guard.
+    names each failing guard.  ``reason`` names the rule that decided an ``ignored``
+    outcome where one did (a refused re-entry); ``reentry`` is the ``journeyfsm.reenter``
+    entry of a move that restarted a finished journey (docs/rules.md).
 
     >>> from journeyfsm import JourneyMachine, templates
     >>> machine = JourneyMachine(templates.aida())
@@ -148,6 +150,12 @@ class Outcome:
     _log: Any = attrs.field(default=None, alias="log", eq=False)
     #: for a ``duplicate`` from a store: the seq of the move the event id made (else None)
     seq: int | None = attrs.field(default=None, kw_only=True)
+    #: the rule that decided, in words: an ``ignored`` re-entry says why it was refused
+    #: ("re-entry refused: entry='once'"); else None
+    reason: str | None = attrs.field(default=None, kw_only=True)
+    #: for a move that restarted a finished journey: the ``journeyfsm.reenter`` history
+    #: entry written before ``entry`` (final stage -> initial stage); else None
+    reentry: HistoryEntry | None = attrs.field(default=None, kw_only=True)
 
     @property
     def moved(self) -> bool:
@@ -193,6 +201,8 @@ class Outcome:
         extra = ""
         if self.status == "blocked":
             extra = f" failed_guards={list(self.failed_guards)}"
+        if self.reason is not None:
+            extra += f" reason={self.reason!r}"
         arrow = f"{self.source!r} -> {self.dest!r}" if self.moved else f"in {self.source!r}"
         return f"<Outcome {self.status} {self.key!r} {self.trigger!r} {arrow}{extra}>"
 
@@ -209,6 +219,8 @@ _set_pending = vars(Outcome)["pending_effects"].__set__
 _set_cands = vars(Outcome)["_cands"].__set__
 _set_log = vars(Outcome)["_log"].__set__
 _set_seq = vars(Outcome)["seq"].__set__
+_set_reason = vars(Outcome)["reason"].__set__
+_set_reentry = vars(Outcome)["reentry"].__set__
 # every field, by name (a field added to Outcome must be set here too)
 assert [a.name for a in attrs.fields(Outcome)] == [
     "status",
@@ -223,6 +235,8 @@ assert [a.name for a in attrs.fields(Outcome)] == [
     "_cands",
     "_log",
     "seq",
+    "reason",
+    "reentry",
 ]
 _new = object.__new__
 
@@ -253,6 +267,8 @@ def moved_outcome(
     _set_cands(out, cands)
     _set_log(out, log)
     _set_seq(out, None)
+    _set_reason(out, None)
+    _set_reentry(out, None)
     return out
 
 
@@ -272,6 +288,10 @@ class Explanation:
     status: Literal["would_move", "blocked", "ignored"]
     candidates: tuple[CandidateResult, ...]
     allowed: tuple[str, ...]
+    #: the rule that decides, for a finished journey's trigger of the initial stage:
+    #: "re-entry: restarts in 'x'" (the candidates are the initial stage's) or why the
+    #: entry rule refuses it ("re-entry refused: entry='once'"); else None
+    reason: str | None = None
 
     @property
     def chosen(self) -> Transition | None:
@@ -288,6 +308,8 @@ class Explanation:
 
     def __str__(self) -> str:
         lines = [f"{self.trigger!r} from {self.stage!r} for journey {self.key!r}: {self.status}"]
+        if self.reason is not None:
+            lines.append(f"  {self.reason}")
         if self.status == "ignored":
             lines.append(f"  allowed here: {', '.join(self.allowed) or 'nothing'}")
         for i, c in enumerate(self.candidates, 1):

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import keyword
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
 
 import attrs
 
@@ -35,7 +37,19 @@ from ._errors import Problem, did_you_mean
 from ._guards import Guard, Predicate
 from ._parts import Stage, Transition, _to_guards
 
-__all__ = ["EXIT_MARK", "Exit", "check_funnel_exits", "compile_exits", "exit_stages"]
+__all__ = [
+    "EXIT_MARK",
+    "REENTER",
+    "EntryRule",
+    "Exit",
+    "check_funnel_exits",
+    "compile_exits",
+    "entry_from_json",
+    "entry_problems",
+    "entry_refusal",
+    "entry_to_json",
+    "exit_stages",
+]
 
 #: The metadata key that marks a compiled exit candidate (its value: the exit's trigger);
 #: explanations read it to name the rule.
@@ -175,3 +189,77 @@ def check_funnel_exits(
                     stage=name,
                 )
             )
+
+
+# -- entry and re-entry ------------------------------------------------------------------
+#: The trigger of the history entry a re-entry writes (final stage -> initial stage).
+REENTER = "journeyfsm.reenter"
+
+#: The type of ``JourneyDefinition.entry``: ``"once"`` (the default: a journey runs once
+#: per key), ``"once_at_a_time"`` (a finished journey may start again) or a ``timedelta``
+#: (it may start again once that long has passed since it finished).
+EntryRule = Literal["once", "once_at_a_time"] | timedelta
+
+
+def entry_problems(entry: Any) -> list[Problem]:
+    """The ``DefinitionError`` problems of an ``entry`` rule (none when it is valid)."""
+    if isinstance(entry, timedelta):
+        if entry <= timedelta(0):
+            return [
+                Problem(
+                    f"entry cooldown must be positive, got {entry!r}; give a timedelta "
+                    "greater than zero, or entry='once_at_a_time' for no cooldown"
+                )
+            ]
+        return []
+    if isinstance(entry, str) and entry in ("once", "once_at_a_time"):
+        return []
+    hint = ""
+    if entry == "anytime":
+        hint = (
+            " ('anytime' is left out on purpose: one journey per key, so a re-entry while "
+            "in flight would reset it; key each run, e.g. f'{customer}:{n}', for parallel runs)"
+        )
+    return [
+        Problem(
+            f"entry must be 'once', 'once_at_a_time' or a positive timedelta (a cooldown), "
+            f"got {entry!r}{hint}"
+        )
+    ]
+
+
+def entry_refusal(entry: EntryRule, finished_at: datetime | None, now: datetime) -> str | None:
+    """Why a finished journey may not start again now (``None``: it may)."""
+    if entry == "once_at_a_time":
+        return None
+    if isinstance(entry, timedelta):
+        if finished_at is None:
+            return None
+        until = finished_at + entry
+        if now < until:
+            stamp = until.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            return f"re-entry refused: cooldown until {stamp}"
+        return None
+    return "re-entry refused: entry='once'"
+
+
+def entry_to_json(entry: EntryRule) -> str | int | float:
+    """The dict form of an entry rule: the word, or a cooldown in seconds."""
+    if isinstance(entry, timedelta):
+        seconds = entry.total_seconds()
+        return int(seconds) if seconds.is_integer() else seconds
+    return entry
+
+
+def entry_from_json(value: Any) -> Any:
+    """The entry rule the dict form's ``"entry"`` holds (checked by the definition)."""
+    if isinstance(value, bool):
+        return value  # refused by entry_problems, named as given
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            return value
+        try:
+            return timedelta(seconds=value)
+        except OverflowError:
+            return value
+    return value

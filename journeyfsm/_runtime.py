@@ -69,6 +69,8 @@ from datetime import datetime
 from logging import INFO
 from typing import Any
 
+import attrs
+
 from ._callables import refuse_async
 from ._checks import check_machine_args
 from ._checks import unknown_stage as _unknown_stage
@@ -93,6 +95,7 @@ from ._records import (
     JSONDict,
     truncate_history,
 )
+from ._rules import REENTER, EntryRule, entry_refusal
 from ._snapshot import (
     Allowed,
     AllowVersion,
@@ -154,6 +157,17 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         self._engine = compile_engine(definition)
         self._timeouts = stage_timeouts(definition)
         self._events = self._engine.events
+        #: the entry rule, compiled: None when no final stage can restart (fire's
+        #: invalid path then pays nothing for it); else (rule, final stages, initial row)
+        finals = frozenset(definition.final_stages) - {definition.initial_stage}
+        # (an exit criterion's trigger never restarts a journey: it ends journeys)
+        leaving = {e.trigger for e in definition.exits}
+        starts = {
+            t: c for t, c in self._table[definition.initial_stage].items() if t not in leaving
+        }
+        self._reentry: tuple[EntryRule, frozenset[str], dict[str, Any]] | None = (
+            (definition.entry, finals, starts) if finals and starts else None
+        )
 
     def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
         """A hook was registered: the engine's dispatcher for that kind runs ``hooks`` now."""
@@ -334,6 +348,11 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
             meta = self._meta(meta, journey, trigger)
         cands = row.get(trigger)
         if not cands:
+            reentry = self._reentry
+            if reentry is not None and source in reentry[1] and trigger in reentry[2]:
+                return self._reenter(
+                    journey, trigger, payload, now, event_id, meta, policy, defer_effects
+                )
             return self._invalid(journey, trigger, payload, now, event_id, meta, policy)
         ctx = Context(journey, trigger, payload, now, source, None, event_id, meta)
         version = journey.version
@@ -418,6 +437,87 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
             journey.key, trigger, source, entry, event_id, effects, pending, cands, ctx._guard_log
         )
 
+    def _reenter(
+        self,
+        journey: Journey,
+        trigger: str,
+        payload: Any,
+        now: datetime,
+        event_id: str | None,
+        meta: Mapping[str, Any] | None,
+        policy: Policy | None,
+        defer_effects: bool,
+    ) -> Outcome:
+        """``trigger`` in a final stage, with candidates from the initial stage: restart
+        the journey (a ``journeyfsm.reenter`` move, then the event's own move from the
+        initial stage, both or neither) if the entry rule allows it (docs/rules.md)."""
+        assert self._reentry is not None
+        rule = self._reentry[0]
+        final = journey.stage
+        reason = entry_refusal(rule, journey.entered_at, now)
+        if reason is not None:
+            return self._invalid(journey, trigger, payload, now, event_id, meta, policy, reason)
+        initial = self.definition.initial_stage
+        cands = self._reentry[2][trigger]
+        # the initial stage's guards judge first: blocked, nothing runs and nothing is written
+        results = self._evaluate_all(journey, trigger, payload, now, cands)
+        if not any(r.passed for r in results):
+            ctx = Context(journey, trigger, payload, now, final, None, event_id, meta)
+            return self._blocked(ctx, cands, results)
+        step = Context(journey, REENTER, None, now, final, initial, None, None)
+        version = journey.version
+        history = journey._history
+        n_history = len(history)
+        ids = journey._ids
+        stage_entry = (journey.entered_at, journey.entry_seq, journey.timeouts_fired)
+        states = self._engine.states
+        data = _StepData(step, journey)
+        journey._move = step
+        step._armed = True  # the data is saved before a hook can change it
+        try:
+            states[final].exit(data)
+            journey.stage = initial
+            states[initial].enter(data)  # records the journeyfsm.reenter entry first
+            if step._reentered:
+                raise self._reentrant(journey, REENTER, inside=True)
+            reentry = journey._history[-1]
+            if journey.stage != initial or journey.version != reentry.seq:
+                raise self._tampered(journey, reentry)
+            if step._saved_data is not _UNSAVED:
+                check_json(journey._data, "data", key=journey.key, trigger=REENTER)
+            journey._move = None
+            outcome = self.fire(
+                journey,
+                trigger,
+                payload,
+                at=now,
+                event_id=event_id,
+                meta=meta,
+                policy=policy,
+                defer_effects=True,
+            )
+            if not outcome.moved:  # an enter hook of the initial stage changed the data
+                raise _Undo(outcome)
+        except BaseException as err:
+            journey._move = None
+            self._rollback(journey, step, final, version, history, n_history, ids, None)
+            journey.entered_at, journey.entry_seq, journey.timeouts_fired = stage_entry
+            if isinstance(err, _Undo):
+                return attrs.evolve(err.outcome, source=final)
+            raise
+        finally:
+            journey._move = None
+        self._log.info(
+            "journey.reentered", key=journey.key, trigger=trigger, source=final, event_id=event_id
+        )
+        pending = outcome.pending_effects
+        if self._hooks.any_effects:
+            pending = self._effect_calls(step, reentry) + pending
+        effects: tuple[EffectReport, ...] = ()
+        if pending and not defer_effects:
+            effects, pending = self.run_effects(pending), ()
+        return attrs.evolve(outcome, reentry=reentry, effects=effects, pending_effects=pending)
+
     def _rollback(
         self,
         journey: Journey,
@@ -453,6 +553,23 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
             else:
                 _unremember_dict(event_ids, event_id, evicted)  # type: ignore[arg-type]
         journey._ids = event_ids
+
+
+class _StepData:
+    """What the engine's stage exit/enter steps read of an EventData, for the re-entry
+    step (which no engine transition makes)."""
+
+    __slots__ = ("args", "model")
+
+    def __init__(self, ctx: Context, journey: Journey) -> None:
+        self.args = (ctx,)
+        self.model = journey
+
+
+class _Undo(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__()
+        self.outcome = outcome
 
 
 def async_guards(definition: JourneyDefinition) -> list[Predicate]:

@@ -52,6 +52,7 @@ class UnmovedOutcomes:
         event_id: str | None,
         meta: Mapping[str, Any] | None,
         policy: Policy | None,
+        reason: str | None = None,
     ) -> Outcome:
         chosen = policy if policy is not None else self.definition.policy
         if chosen not in ("ignore", "strict"):
@@ -62,15 +63,28 @@ class UnmovedOutcomes:
                 stage=journey.stage,
                 trigger=trigger,
                 allowed=self.allowed_triggers(journey),
+                reason=reason,
             )
-        outcome = Outcome("ignored", journey.key, trigger, journey.stage, None, None, event_id)
-        self._log.debug(
-            "journey.ignored",
-            key=journey.key,
-            trigger=trigger,
-            source=journey.stage,
-            event_id=event_id,
+        outcome = Outcome(
+            "ignored", journey.key, trigger, journey.stage, None, None, event_id, reason=reason
         )
+        if reason is None:
+            self._log.debug(
+                "journey.ignored",
+                key=journey.key,
+                trigger=trigger,
+                source=journey.stage,
+                event_id=event_id,
+            )
+        else:
+            self._log.debug(
+                "journey.ignored",
+                key=journey.key,
+                trigger=trigger,
+                source=journey.stage,
+                event_id=event_id,
+                reason=reason,
+            )
         if self._hooks.ignored:
             ctx = Context(journey, trigger, payload, now, journey.stage, None, event_id, meta)
             _run_outcome_hooks("on_ignored", self._hooks.ignored, ctx, outcome)

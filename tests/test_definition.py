@@ -317,8 +317,8 @@ def test_from_dict_reports_an_unknown_key_and_rule_problems_together() -> None:
 
     messages = [p.message for p in info.value.problems]
     assert messages[:2] == [
-        "unknown key 'colour' in definition; known keys: description, exits, funnel, metadata, name, "
-        "policy, stages, timeouts, transitions, version",
+        "unknown key 'colour' in definition; known keys: description, entry, exits, funnel, "
+        "metadata, name, policy, stages, timeouts, transitions, version",
         "unknown key 'icon' in stages[2]; known keys: description, final, initial, metadata, name",
     ]
     assert any("stage 'c' is unreachable from the initial stage 'a'" in m for m in messages)

@@ -248,7 +248,9 @@ def replay(
     direct Python loop) when there are no hooks; else ``"engine"`` (``fire``/``tick``).
     ``engine=`` asks for one (``"columnar"`` falls back to ``"fast"``, saying why in
     ``summary.engine_note``, when the input holds what only the Python path reports:
-    bad rows, a guard raising); ``fast=False`` is ``engine="engine"``.
+    bad rows, a guard raising); ``fast=False`` is ``engine="engine"``.  A definition with
+    a re-entry rule (``entry`` other than ``"once"``) always replays on ``"engine"``, the
+    note saying so.
     ``summary.engine`` says which one ran.
 
     >>> import tempfile, pathlib
@@ -308,6 +310,15 @@ def replay(
     chosen: str = engine if engine is not None else ("engine" if hooks else "auto")
     log = machine.logger if machine is not None else _log_of(definition)
     note = ""
+    if chosen != "engine" and definition.entry != "once" and definition.final_stages:
+        # the fast loop and the columnar engine do not restart finished journeys
+        note = (
+            f"the {'fast and columnar engines' if chosen == 'auto' else repr(chosen) + ' engine'} "
+            f"did not run: the definition's entry rule (entry={definition.entry!r}) restarts "
+            "finished journeys, which only the engine replays"
+        )
+        log.info("replay.reentry_fallback", source=str(path), entry=str(definition.entry))
+        chosen = "engine"
     if chosen in ("auto", "columnar"):
         refusal = columnar_refusal(definition)
         if refusal is not None and chosen == "columnar":

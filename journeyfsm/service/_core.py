@@ -52,7 +52,7 @@ from .._clock import ensure_utc
 from .._errors import DataError, SnapshotError, SnapshotVersionError, StoreError
 from .._json import check_json
 from .._outcome import Outcome
-from .._records import Journey
+from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
 from .._versions import Migration
 from ._records import (
@@ -211,7 +211,34 @@ def decide(
     )
     if not outcome.moved or outcome.entry is None:
         return Decision(outcome, now, timeouts=timeouts)
+    if outcome.reentry is not None:  # a restart: its journeyfsm.reenter entry is written first
+        step = _reentry_step(machine, journey, before, outcome.reentry, now)
+        timeouts, before = (*timeouts, step), step.journey
     return _decision(machine, journey, before, outcome, now, event.event_id, timeouts)
+
+
+def _reentry_step(
+    machine: JourneyMachine,
+    journey: Journey,
+    before: JourneyRow | None,
+    entry: HistoryEntry,
+    now: datetime,
+) -> Decision:
+    """The rows of a re-entry's first step (final stage -> initial stage, its
+    ``journeyfsm.reenter`` entry), chained like a timeout that fired before the event:
+    the journey's row as that step left it (the event's move overwrites it in the same
+    transaction)."""
+    assert before is not None  # a journey restarts from a stored final stage
+    row = attrs.evolve(
+        _row(machine, journey, now),
+        stage=entry.dest,
+        version=entry.seq,
+        entered_at=entry.at,
+        entry_seq=entry.seq,
+        timeouts_fired=0,
+        next_due=None,
+    )
+    return Decision(None, now, row, before.version, entry, None, (), before.timeouts_fired)
 
 
 def decide_tick(

@@ -182,6 +182,8 @@ def _what_happened(outcome: Outcome) -> str:
         return f"it moved to {outcome.dest!r}"
     if outcome.blocked:
         return f"it was blocked by {', '.join(outcome.failed_guards)}"
+    if outcome.ignored and outcome.reason is not None:
+        return f"it was ignored: {outcome.reason}"
     if outcome.ignored:
         return f"it was ignored: no transition for {outcome.trigger!r} from {outcome.source!r}"
     return f"it was {outcome.status}"

@@ -25,6 +25,14 @@ reached only shows that the table and the free guards allow it.
 Internal transitions (``dest=None``) do not change the stage: they are not moves.  A
 *dead end* is a stage with no move out (every final stage, and a stage whose moves the
 fixed guards all rule out).
+
+A definition with a re-entry rule (``entry`` other than ``"once"``) gets one more move
+out of each final stage from which a restart is possible (a trigger of the initial stage
+with a possible candidate there and none in the final stage): ``--journeyfsm.reenter-->``
+the initial stage.  Such a final stage is then no dead end: a path may go on through a
+restart (the cooldown is not modelled: time is free, as guards are).  "Final" keeps its
+meaning for the targets (:data:`FINAL`, ``no_traps``: a stage that can reach a final
+stage is no trap).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from .._async_machine import AsyncJourneyMachine
 from .._definition import JourneyDefinition, Transition
 from .._errors import did_you_mean
 from .._guards import AllOf, AnyOf, Guard, Not, Predicate
+from .._rules import REENTER
 from .._runtime import JourneyMachine
 
 __all__ = [
@@ -239,6 +248,18 @@ class Graph:
                 for t in _possible(candidates, fixed):
                     if t.dest is not None:
                         self.out[stage].append(Move(stage, trigger, t.dest, t))
+        if definition.entry != "once":  # a finished journey can restart (docs/rules.md)
+            initial = definition.initial_stage
+            first = {
+                trigger: cands
+                for trigger, cands in definition.table[initial].items()
+                if _possible(cands, fixed) and trigger not in {e.trigger for e in definition.exits}
+            }
+            for stage in definition.final_stages:
+                row = definition.table.get(stage, {})
+                if stage != initial and any(trigger not in row for trigger in first):
+                    restart = Transition(REENTER, stage, initial)
+                    self.out[stage].append(Move(stage, REENTER, initial, restart))
         self.into: dict[str, list[Move]] = {s: [] for s in definition.stage_names}
         for moves in self.out.values():
             for m in moves:
