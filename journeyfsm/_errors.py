@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -70,6 +71,20 @@ class JourneyError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # an error crosses processes (Dask or Spark workers, multiprocessing, a task queue):
+        # rebuilt without calling __init__ again (subclasses take keyword-only arguments),
+        # with the attributes it had
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[JourneyError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle a :class:`JourneyError` (see ``JourneyError.__reduce__``)."""
+    err = cls.__new__(cls, *args)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 @attrs.frozen

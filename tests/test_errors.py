@@ -248,3 +248,49 @@ def test_bad_machine_arguments(machine: JourneyMachine) -> None:
         JourneyMachine("checkout")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"event_id_window must be an int >= 1 .*got 0"):
         JourneyMachine(machine.definition, event_id_window=0)
+
+
+def test_every_error_survives_pickling_with_its_attributes() -> None:
+    # errors cross processes (Dask and Spark workers, multiprocessing, task queues); the
+    # subclasses take keyword-only arguments, which the default unpickling cannot pass
+    import pickle
+
+    from journeyfsm import (
+        ConcurrencyConflict,
+        DataError,
+        DefinitionError,
+        GuardError,
+        HookError,
+        InvalidTransition,
+        JourneyError,
+        SnapshotVersionError,
+        StoreError,
+        UnknownTrigger,
+    )
+    from journeyfsm._errors import Problem
+
+    errors: list[JourneyError] = [
+        JourneyError("plain", key="c1", stage="a", trigger="go"),
+        DefinitionError([Problem("stage 'a' twice", stage="a")], name="shop"),
+        UnknownTrigger("chekout", definition="shop", known=["checkout"], suggestions=["checkout"]),
+        InvalidTransition(
+            key="c1", stage="paid", trigger="add", allowed=[], reason="re-entry refused"
+        ),
+        GuardError("guard 'g' raised", guard="g", key="c1"),
+        HookError("hook 'h' failed", hook="h", key="c1", stage="a", trigger="go"),
+        DataError("data['x'] is not JSON", path="data['x']", key="c1"),
+        SnapshotVersionError(
+            "version 1, machine 2",
+            key="c1",
+            definition="shop",
+            snapshot_version=1,
+            machine_version=2,
+        ),
+        ConcurrencyConflict("lost the race", key="c1"),
+        StoreError("row corrupted", table="journeys", key="c1"),
+    ]
+    for err in errors:
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err)
+        assert str(back) == str(err) and back.args == err.args
+        assert vars(back) == vars(err)
