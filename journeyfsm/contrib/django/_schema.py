@@ -11,7 +11,7 @@ created first adopts its tables.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from django.db.migrations.operations.base import Operation
 
@@ -128,42 +128,18 @@ def drops(vendor: str, prefix: str) -> list[str]:
     return [f'DROP TABLE IF EXISTS {where}"{prefix}{name}"' for name in _TABLES]
 
 
-class CreateJourneyTables(Operation):
-    """The migration operation that creates journeyfsm's tables with the configured
-    ``TABLE_PREFIX`` on the database being migrated (``sqlmigrate`` prints them).
-
-    Reversible: migrating the app back to ``zero`` drops the tables and their rows.
-    """
+class _TablesOperation(Operation):
+    """What journeyfsm's migration operations share: no model state, SQL only (so
+    ``sqlmigrate`` prints it), the router's say, and the vendors the stores know."""
 
     reduces_to_sql = True
     reversible = True
+    #: what ``migrate --plan`` prints
+    description = ""
 
     def state_forwards(self, app_label: str, state: object) -> None:
-        """No model state: the models are declared by ``CreateModel`` (unmanaged)."""
-
-    def database_forwards(
-        self, app_label: str, schema_editor: object, from_state: object, to_state: object
-    ) -> None:
-        """Run (or, for ``sqlmigrate``, collect) the create statements."""
-        from ._settings import config
-
-        conn = schema_editor.connection  # type: ignore[attr-defined]
-        if not self.allowed(conn.alias, app_label):
-            return
-        for sql in statements(conn.vendor, config().prefix):
-            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
-
-    def database_backwards(
-        self, app_label: str, schema_editor: object, from_state: object, to_state: object
-    ) -> None:
-        """Drop the tables."""
-        from ._settings import config
-
-        conn = schema_editor.connection  # type: ignore[attr-defined]
-        if not self.allowed(conn.alias, app_label):
-            return
-        for sql in drops(conn.vendor, config().prefix):
-            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+        """No model state: the models are declared by ``CreateModel`` (unmanaged), and the
+        tables without a model have none."""
 
     @staticmethod
     def allowed(alias: str, app_label: str) -> bool:
@@ -172,13 +148,67 @@ class CreateJourneyTables(Operation):
 
         return bool(router.allow_migrate(alias, app_label))
 
+    def _run(
+        self,
+        schema_editor: object,
+        app_label: str,
+        make: Callable[[str, str], list[str]],
+        *,
+        only_at: int | None = None,
+    ) -> None:
+        """Run (or, for ``sqlmigrate``, collect) ``make(vendor, prefix)``'s statements on
+        the database being migrated; with ``only_at``, only when the recorded schema
+        version is that one (a migrating run; ``sqlmigrate`` prints them all the same)."""
+        from ._settings import config
+
+        conn = schema_editor.connection  # type: ignore[attr-defined]
+        if not self.allowed(conn.alias, app_label):
+            return
+        prefix = config().prefix
+        if conn.vendor not in ("sqlite", "postgresql"):
+            statements(conn.vendor, prefix)  # the error naming the vendors
+        if only_at is not None and not getattr(schema_editor, "collect_sql", False):
+            where = '"public".' if conn.vendor == "postgresql" else ""
+            with conn.cursor() as cursor:
+                cursor.execute(f'SELECT version FROM {where}"{prefix}schema_version"')
+                found = cursor.fetchall()
+            if not found or found[0][0] != only_at:
+                return
+        for sql in make(conn.vendor, prefix):
+            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+
     def describe(self) -> str:
         """What ``migrate --plan`` prints."""
-        return "Create journeyfsm's tables (journeys, history, event_ids, outbox, schema_version)"
+        return self.description
 
     def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
         """How the operation is written in a migration file."""
-        return ("journeyfsm.contrib.django._schema.CreateJourneyTables", [], {})
+        return (f"journeyfsm.contrib.django._schema.{type(self).__name__}", [], {})
+
+
+class CreateJourneyTables(_TablesOperation):
+    """The migration operation that creates journeyfsm's tables with the configured
+    ``TABLE_PREFIX`` on the database being migrated (``sqlmigrate`` prints them).
+
+    Reversible: migrating the app back to ``zero`` drops the tables and their rows.
+    """
+
+    description = (
+        "Create journeyfsm's tables (journeys, history, event_ids, outbox, deliveries, "
+        "schema_version)"
+    )
+
+    def database_forwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Run (or, for ``sqlmigrate``, collect) the create statements."""
+        self._run(schema_editor, app_label, statements)
+
+    def database_backwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Drop the tables."""
+        self._run(schema_editor, app_label, drops)
 
 
 def upgrade_2(vendor: str, prefix: str) -> list[str]:
@@ -193,71 +223,30 @@ def upgrade_2(vendor: str, prefix: str) -> list[str]:
     ]
 
 
-class UpgradeJourneyTables(Operation):
+class UpgradeJourneyTables(_TablesOperation):
     """The migration operation that upgrades tables an older journeyfsm created (schema
-    2: no ``history.definition_version``) to this one's; tables 0001 created with this
+    2: no ``history.definition_version``) to schema 3; tables 0001 created with this
     journeyfsm are current already, and are left alone."""
 
-    reduces_to_sql = True
-    reversible = True
-
-    def state_forwards(self, app_label: str, state: object) -> None:
-        """No model state: the history has no model."""
+    description = "Upgrade journeyfsm's tables to schema 3 (history.definition_version)"
 
     def database_forwards(
         self, app_label: str, schema_editor: object, from_state: object, to_state: object
     ) -> None:
         """Run the upgrade statements if the recorded schema version is 2."""
-        from ._settings import config
-
-        conn = schema_editor.connection  # type: ignore[attr-defined]
-        if not CreateJourneyTables.allowed(conn.alias, app_label):
-            return
-        prefix = config().prefix
-        where = '"public".' if conn.vendor == "postgresql" else ""
-        if not getattr(schema_editor, "collect_sql", False):
-            with conn.cursor() as cursor:
-                cursor.execute(f'SELECT version FROM {where}"{prefix}schema_version"')
-                found = cursor.fetchall()
-            if not found or found[0][0] != 2:
-                return
-        for sql in upgrade_2(conn.vendor, prefix):
-            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+        self._run(schema_editor, app_label, upgrade_2, only_at=2)
 
     def database_backwards(
         self, app_label: str, schema_editor: object, from_state: object, to_state: object
     ) -> None:
         """Nothing: the column stays (0001's reverse drops the tables)."""
 
-    def describe(self) -> str:
-        """What ``migrate --plan`` prints."""
-        return "Upgrade journeyfsm's tables to schema 3 (history.definition_version)"
 
-    def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
-        """How the operation is written in a migration file."""
-        return ("journeyfsm.contrib.django._schema.UpgradeJourneyTables", [], {})
-
-
-class UpgradeJourneyTables4(Operation):
+class UpgradeJourneyTables4(_TablesOperation):
     """The migration operation from schema 3 to 4 (the frequency caps' ledger table) on
     the database being migrated; reversible (the ledger is dropped)."""
 
-    reduces_to_sql = True
-    reversible = True
-
-    def state_forwards(self, app_label: str, state: object) -> None:
-        """No model state: the ledger has no admin model."""
-
-    def _run(self, schema_editor: object, app_label: str, make: Any) -> None:
-        from ._settings import config
-
-        conn = schema_editor.connection  # type: ignore[attr-defined]
-        if not CreateJourneyTables.allowed(conn.alias, app_label):
-            return
-        if conn.vendor not in ("sqlite", "postgresql"):
-            statements(conn.vendor, config().prefix)  # the error naming the vendors
-        for sql in make(conn.vendor, config().prefix):
-            schema_editor.execute(sql, params=None)  # type: ignore[attr-defined]
+    description = "Upgrade journeyfsm's tables to schema 4 (the frequency caps' deliveries ledger)"
 
     def database_forwards(
         self, app_label: str, schema_editor: object, from_state: object, to_state: object
@@ -270,11 +259,3 @@ class UpgradeJourneyTables4(Operation):
     ) -> None:
         """Drop the ledger and record schema 3."""
         self._run(schema_editor, app_label, downgrade_4)
-
-    def describe(self) -> str:
-        """What ``migrate --plan`` prints."""
-        return "Upgrade journeyfsm's tables to schema 4 (the frequency caps' deliveries ledger)"
-
-    def deconstruct(self) -> tuple[str, list[object], dict[str, object]]:
-        """How the operation is written in a migration file."""
-        return ("journeyfsm.contrib.django._schema.UpgradeJourneyTables4", [], {})
