@@ -395,7 +395,7 @@ def test_replay_falls_back_to_the_engine_and_equals_the_machine(tmp_path: Path) 
     m = JourneyMachine(d, logger=quiet_logger())
     mine: dict[str, Any] = {}
     for k, e, t in rows:
-        at = datetime.fromisoformat(t)
+        at = datetime.fromisoformat(t.replace("Z", "+00:00"))  # 3.10 reads no Z
         j = mine.get(k) or mine.setdefault(k, m.start(k, at=at))
         m.fire(j, e, at=at)
     for key, j in mine.items():
