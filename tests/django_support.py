@@ -13,6 +13,7 @@ connections), and its plugin would configure Django for the whole suite.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -23,6 +24,20 @@ HERE = Path(__file__).resolve().parent
 _STATE: dict[str, Any] = {}
 
 ORDERS = "CREATE TABLE IF NOT EXISTS orders (id {pk}, customer TEXT NOT NULL, sku TEXT NOT NULL)"
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """``python -m django ARGS`` in a subprocess with ``env``; its stdout (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def project_env() -> dict[str, str]:

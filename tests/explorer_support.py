@@ -19,7 +19,7 @@ from typing import Any
 import anyio.from_thread
 import httpx
 from conftest import quiet_logger
-from service_support import pg_dsn
+from service_support import drop_tables, pg_dsn
 
 from journeyfsm import EffectCall, JourneyMachine, JourneyService, ManualClock
 from journeyfsm.cli._demo import WEIGHTS, demo_definition
@@ -135,15 +135,7 @@ def postgres_store() -> tuple[Any, Callable[[], None]]:
 
     def close() -> None:
         with store.transaction() as tx:
-            for table in (
-                "journeys",
-                "history",
-                "event_ids",
-                "outbox",
-                "deliveries",
-                "schema_version",
-            ):
-                tx.conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
+            drop_tables(tx.conn, prefix)
         store.close()
 
     return store, close

@@ -61,6 +61,16 @@ server.cleanup()
 """
 
 
+#: every table of a store's schema (a test's PostgreSQL tables go with its prefix)
+TABLES = ("journeys", "history", "event_ids", "outbox", "deliveries", "schema_version")
+
+
+def drop_tables(conn: Any, prefix: str) -> None:
+    """Drop the tables of the store with ``prefix`` on ``conn`` (a test's cleanup)."""
+    for table in TABLES:
+        conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
+
+
 def pg_dsn() -> str:
     """The PostgreSQL server of the tests: ``JOURNEYFSM_PG_DSN``, else one started from
     the ``pgserver`` package for this test process (by this interpreter, or by the main
@@ -123,15 +133,7 @@ def store_factory(kind: str, tmp_path: Path) -> tuple[StoreFactory, Callable[[],
 
     def close() -> None:
         with opened[0].transaction() as tx:
-            for table in (
-                "journeys",
-                "history",
-                "event_ids",
-                "outbox",
-                "deliveries",
-                "schema_version",
-            ):
-                tx.conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
+            drop_tables(tx.conn, prefix)
         for store in opened:
             store.close()
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from caps_process import caps_machine
 from conftest import START, quiet_logger
-from service_support import open_store, pg_dsn, store
+from service_support import drop_tables, open_store, pg_dsn, store
 from test_workers_async import twin
 
 from journeyfsm import (
@@ -459,15 +459,7 @@ def test_a_schema_2_postgres_database_is_upgraded_to_3_by_create_schema() -> Non
             assert tx.conn.execute(f'SELECT COUNT(*) FROM "{prefix}deliveries"').fetchone() == (0,)
     finally:
         with first.transaction() as tx:
-            for table in (
-                "journeys",
-                "history",
-                "event_ids",
-                "outbox",
-                "deliveries",
-                "schema_version",
-            ):
-                tx.conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
+            drop_tables(tx.conn, prefix)
         first.close()
 
 
@@ -553,13 +545,5 @@ def test_four_worker_processes_never_go_over_the_cap(tmp_path: Path, kill: bool)
                 assert ats[i + LIMIT] - ats[i] >= timedelta(seconds=PER), (customer, ats)
     finally:
         with store.transaction() as tx:
-            for table in (
-                "journeys",
-                "history",
-                "event_ids",
-                "outbox",
-                "deliveries",
-                "schema_version",
-            ):
-                tx.conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
+            drop_tables(tx.conn, prefix)
         store.close()

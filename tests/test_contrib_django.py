@@ -199,16 +199,7 @@ def test_migrating_back_to_zero_drops_the_tables_and_forwards_makes_them_again(
     env.pop("JFSM_PG_NAME")
 
     def manage(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return django_support.manage(env, *args)
 
     manage("migrate", "-v", "0")
     manage("migrate", "journeyfsm", "zero", "-v", "0")
@@ -225,16 +216,8 @@ def test_migration_0003_upgrades_a_schema_3_database_and_back(tmp_path: Path) ->
     env["JFSM_SQLITE"] = path = str(tmp_path / "two.db")
     env.pop("JFSM_PG_NAME")
 
-    def manage(*args: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+    def manage(*args: str) -> str:
+        return django_support.manage(env, *args)
 
     def state() -> tuple[bool, int]:
         with closing(sqlite3.connect(path)) as conn:
