@@ -34,10 +34,10 @@ import attrs
 
 from ._dictform import definition_from_dict, definition_to_dict
 from ._errors import DefinitionError, did_you_mean
+from ._goals import Goal
 from ._guards import Guard, Predicate
 from ._json import freeze_mapping
 from ._parts import Policy, Stage, Timeout, Transition
-from ._goals import Goal
 from ._rules import EntryRule, Exit, entry_problems, exit_stages
 from ._validation import compile_and_validate
 

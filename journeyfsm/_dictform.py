@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 from ._columns import expr_from_ref
 from ._errors import DefinitionError, Problem
+from ._goals import goal_from_json, goal_to_json
 from ._guards import AllOf, AnyOf, Guard, Not, guard
 from ._json import freeze_mapping, thaw
 from ._parts import DefinitionFields, Stage, Timeout, Transition
-from ._goals import goal_from_json, goal_to_json
 from ._rules import Exit, entry_from_json, entry_to_json
 
 D = TypeVar("D")

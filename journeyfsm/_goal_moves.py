@@ -178,7 +178,11 @@ class GoalMoves:
         due = due_timeout(self._name, self._timeouts, journey)
         if self._goals:
             miss = next_goal_due(self._goals, journey)
-            if miss is not None and miss.deadline < until and (due is None or miss.deadline < due.at):
+            if (
+                miss is not None
+                and miss.deadline < until
+                and (due is None or miss.deadline < due.at)
+            ):
                 return miss
         if due is None or due.at > until:
             return None
@@ -193,9 +197,7 @@ class GoalMoves:
         except BaseException:
             saved.restore(journey)
             raise
-        return Outcome(
-            "moved", journey.key, GOAL, entry.source, entry.dest, entry, goals=(entry,)
-        )
+        return Outcome("moved", journey.key, GOAL, entry.source, entry.dest, entry, goals=(entry,))
 
     def _goal_due_at(self, journey: Journey) -> datetime | None:
         """When the journey's earliest pending goal miss is due (None: no clock runs)."""
@@ -258,11 +260,7 @@ class _Saved:
         ids: Any = journey._ids
         self.ids = ids
         self.ids_copy = (
-            None
-            if ids is None
-            else list(ids.order)
-            if ids.__class__ is IdWindow
-            else list(ids)
+            None if ids is None else list(ids.order) if ids.__class__ is IdWindow else list(ids)
         )
 
     def restore(self, journey: Journey) -> None:

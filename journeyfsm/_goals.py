@@ -185,15 +185,16 @@ def check_goals(
                     "start the clock at a stage the journey goes on from"
                 )
             )
-        if g.since is None and g.stage is not None and g.stage in stage_map:
-            if stage_map[g.stage].initial:
-                add(
-                    Problem(
-                        f"{who}: stage={g.stage!r} is the initial stage and since=None: the "
-                        "goal would be met as the journey starts; name a later stage"
-                    )
+        target = stage_map.get(g.stage) if isinstance(g.stage, str) else None
+        if g.since is None and target is not None and target.initial:
+            add(
+                Problem(
+                    f"{who}: stage={g.stage!r} is the initial stage and since=None: the "
+                    "goal would be met as the journey starts; name a later stage"
                 )
-        if g.exit is not None and g.exit in stage_map and not stage_map[g.exit].final:
+            )
+        leave = stage_map.get(g.exit) if isinstance(g.exit, str) else None
+        if leave is not None and not leave.final:
             add(
                 Problem(
                     f"{who}: exit={g.exit!r} is not final; the journey ends there when the "
@@ -332,9 +333,7 @@ def goals_from_json(goals: Sequence[Goal], raw: Any) -> dict[str, GoalClock] | s
 # -- the state of a run ----------------------------------------------------------------
 def fresh_goals(goals: Sequence[Goal], at: datetime) -> dict[str, GoalClock]:
     """The goal state of a run that starts ``at``: the clocks of ``since=None`` goals run."""
-    return {
-        g.name: GoalClock("pending", at, g.deadline(at)) for g in goals if g.since is None
-    }
+    return {g.name: GoalClock("pending", at, g.deadline(at)) for g in goals if g.since is None}
 
 
 @attrs.frozen
@@ -353,9 +352,10 @@ def next_goal_due(goals: Sequence[Goal], journey: Journey) -> GoalMiss | None:
     best: GoalMiss | None = None
     for g in goals:
         clock = state.get(g.name)
-        if clock is not None and clock.status == "pending":
-            if best is None or clock.deadline < best.deadline:
-                best = GoalMiss(g, clock.deadline)
+        if clock is None or clock.status != "pending":
+            continue
+        if best is None or clock.deadline < best.deadline:
+            best = GoalMiss(g, clock.deadline)
     return best
 
 

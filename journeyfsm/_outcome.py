@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 import attrs
 
+from ._clock import iso
 from ._definition import Transition
 from ._guards import Guard, GuardResult
-from ._clock import iso
 from ._json import FrozenDict, frozen_json, thaw
 from ._records import HistoryEntry
 from ._rules import EXIT_MARK
@@ -165,7 +165,9 @@ class Outcome:
     @property
     def goals_met(self) -> tuple[str, ...]:
         """The names of the goals this call met."""
-        return tuple(str(e.meta["goal"]) for e in self.goals if e.meta and e.meta["status"] == "met")
+        return tuple(
+            str(e.meta["goal"]) for e in self.goals if e.meta and e.meta["status"] == "met"
+        )
 
     @property
     def goals_missed(self) -> tuple[str, ...]:

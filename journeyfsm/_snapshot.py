@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._clock import iso, remember_iso
 from ._errors import DataError, SnapshotError, SnapshotVersionError
-from ._json import check_json, copy_checked, frozen_json
 from ._goals import goals_from_json, goals_to_json
+from ._json import check_json, copy_checked, frozen_json
 from ._records import (
     NO_DATA,
-    GoalClock,
     NO_HISTORY,
+    GoalClock,
     HistoryEntry,
     IdWindow,
     Journey,

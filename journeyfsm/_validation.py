@@ -10,8 +10,8 @@ from collections import Counter, deque
 from collections.abc import Callable
 
 from ._errors import Problem, did_you_mean
-from ._guards import Predicate
 from ._goals import check_goals
+from ._guards import Predicate
 from ._parts import WILDCARD, DefinitionFields, Stage, Timeout, Transition
 from ._rules import check_funnel_exits, compile_exits
 
@@ -160,7 +160,9 @@ def compile_and_validate(
     if len(initials) == 1:
         seen = {initials[0]}
         # a goal's exit stage is entered from wherever the goal is met
-        seen |= {g.exit for g in d.goals if getattr(g, "exit", None) in stage_map}
+        seen |= {
+            e for g in d.goals if isinstance(e := getattr(g, "exit", None), str) and e in stage_map
+        }
         todo = deque(seen)
         while todo:
             cur = todo.popleft()
