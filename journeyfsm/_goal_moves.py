@@ -152,7 +152,8 @@ class GoalMoves:
         clock = state[goal.name]
         state[goal.name] = attrs.evolve(clock, status="met", at=now)
         journey.goals = state
-        step = Context(journey, GOAL, None, now, source, dest, None, goal_meta(goal.name, "met"))
+        meta = goal_meta(goal.name, "met", clock.since)
+        step = Context(journey, GOAL, None, now, source, dest, None, meta)
         states = self._engine.states
         data = _StepData(step, journey)
         journey._move = step

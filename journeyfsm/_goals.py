@@ -13,7 +13,8 @@ The state is the journey's ``goals``: ``{name: GoalClock}`` (``None`` for a defi
 without goals), replaced whole by each change so a rollback puts the old dict back.  A
 goal's met or missed is also written to the history, as an internal entry with the
 reserved trigger ``journeyfsm.goal`` (``source == dest``, the journey stays where it is)
-and meta ``{"goal": name, "status": "met" | "missed"}``.  A goal with ``exit=`` moves
+and meta ``{"goal": name, "status": "met" | "missed", "since": <when its clock
+started>}``.  A goal with ``exit=`` moves
 the journey to that final stage when met: its met entry is then that move (``dest`` the
 exit stage, with the stage's exit and enter hooks, as a re-entry's first step has).
 
@@ -46,6 +47,7 @@ import attrs
 
 from ._clock import UTC, iso
 from ._errors import Problem, did_you_mean
+from ._json import frozen_json
 from ._records import GoalClock, HistoryEntry, Journey, append_entry, new_entry
 
 if TYPE_CHECKING:
@@ -375,19 +377,17 @@ def record_goal(
     state[goal.name] = GoalClock(status, clock.since, clock.deadline, at)
     journey.goals = state
     seq = journey.version + 1
-    entry = new_entry(
-        seq, GOAL, journey.stage, journey.stage, at, None, goal_meta(goal.name, status)
-    )
+    meta = goal_meta(goal.name, status, clock.since)
+    entry = new_entry(seq, GOAL, journey.stage, journey.stage, at, None, meta)
     append_entry(journey, entry)
     journey.version = seq
     return entry
 
 
-def goal_meta(name: str, status: str) -> Mapping[str, Any]:
-    """The (frozen) meta of a goal's history entry."""
-    from ._json import frozen_json
-
-    return frozen_json({"goal": name, "status": status})  # type: ignore[no-any-return]
+def goal_meta(name: str, status: str, since: datetime) -> Mapping[str, Any]:
+    """The (frozen) meta of a goal's history entry: the goal, met or missed, and when its
+    clock started (so funnels read the time to goal from the history alone)."""
+    return frozen_json({"goal": name, "status": status, "since": iso(since)})  # type: ignore[no-any-return]
 
 
 def goals_after_move(

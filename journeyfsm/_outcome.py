@@ -159,7 +159,8 @@ class Outcome:
     reentry: HistoryEntry | None = attrs.field(default=None, kw_only=True)
     #: the ``journeyfsm.goal`` history entries this call wrote, in order: goals missed
     #: before the event was decided (at their deadlines), then goals the move met
-    #: (docs/rules.md, "Goals"); meta ``{"goal": name, "status": "met" | "missed"}``
+    #: (docs/rules.md, "Goals"); meta ``{"goal": name, "status": "met" | "missed",
+    #: "since": ...}``
     goals: tuple[HistoryEntry, ...] = attrs.field(default=(), kw_only=True)
 
     @property

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._errors import did_you_mean
+from .._goals import GOAL
 from .._packed import LazyJourney, history_moves
 from ._results import DurationStats, Funnel, StageStats, TransitionCount
 
@@ -164,6 +165,8 @@ class Plan:
         self.position = {s: i for i, s in enumerate(order)}
         self.stages = order + tuple(s for s in definition.stage_names if s not in self.position)
         self.self_moves = _self_moves(definition)
+        # a goal's met or missed entry stays where the journey is: internal
+        self.self_moves.update({(s, GOAL): "internal" for s in definition.stage_names})
 
     def check(self, journey: Journey) -> None:
         from .._records import Journey
