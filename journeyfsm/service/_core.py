@@ -213,6 +213,10 @@ def decide(
         policy=event.policy,
         defer_effects=True,
     )
+    # goals met or missed by what fired before the event are this call's too
+    earlier = tuple(e for d in timeouts if d.outcome is not None for e in d.outcome.goals)
+    if earlier:
+        outcome = attrs.evolve(outcome, goals=earlier + outcome.goals)
     if journey.version == version:  # nothing recorded: blocked, ignored (or duplicate)
         return Decision(outcome, now, timeouts=timeouts)
     # every entry the call recorded (goals missed first, a re-entry's first step, the
