@@ -238,6 +238,28 @@ def test_migration_0003_upgrades_a_schema_3_database_and_back(tmp_path: Path) ->
     SQLiteStore(path).close()
 
 
+def test_migration_0004_adds_the_goal_clocks_column_and_takes_it_back(tmp_path: Path) -> None:
+    env = django_support.project_env()
+    env["JFSM_SQLITE"] = path = str(tmp_path / "goals.db")
+    env.pop("JFSM_PG_NAME")
+
+    def state() -> tuple[bool, int]:
+        with closing(sqlite3.connect(path)) as conn:
+            columns = {r[1] for r in conn.execute('PRAGMA table_info("journeyfsm_journeys")')}
+            (version,) = conn.execute("SELECT version FROM journeyfsm_schema_version").fetchone()
+        return "goals" in columns, version
+
+    django_support.manage(env, "migrate", "-v", "0")
+    assert state() == (True, SCHEMA_VERSION)  # 0001 makes schema 5; 0004 changes nothing
+    django_support.manage(env, "migrate", "journeyfsm", "0003", "-v", "0")
+    assert state() == (False, SCHEMA_VERSION - 1)
+    with pytest.raises(StoreError, match=f"this journeyfsm needs {SCHEMA_VERSION}"):
+        SQLiteStore(path)
+    django_support.manage(env, "migrate", "journeyfsm", "-v", "0")
+    assert state() == (True, SCHEMA_VERSION)
+    SQLiteStore(path).close()
+
+
 # -- the transaction rule ---------------------------------------------------------------
 
 
@@ -746,6 +768,10 @@ def test_migrations_0002_and_0003_upgrade_a_schema_2_database_to_the_stores_sche
     call_command("sqlmigrate", "journeyfsm", "0002", database=database, stdout=out)
     vendor = connections[database].vendor
     for statement in upgrade_2(vendor, "journeyfsm_"):
+        assert statement in out.getvalue()
+    out = io.StringIO()
+    call_command("sqlmigrate", "journeyfsm", "0004", database=database, stdout=out)
+    for statement in upgrade_5(vendor, "journeyfsm_"):
         assert statement in out.getvalue()
     if vendor != "sqlite":
         return
