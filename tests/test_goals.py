@@ -650,3 +650,56 @@ def test_a_corrupted_goals_column_is_a_store_error_naming_the_journey(tmp_path: 
         conn.execute("""UPDATE "journeyfsm_journeys" SET goals = '{"nope": 1}'""")
     with pytest.raises(StoreError, match=r"journey 'a'.*names no goal"):
         service.handle("a", "pay", at=START + H)
+
+
+def test_the_timeout_worker_records_a_miss_when_its_deadline_passes(tmp_path: Path) -> None:
+    from journeyfsm import TimeoutWorker
+
+    clock = ManualClock(START)
+    service = JourneyService(
+        machine(clock=clock), SQLiteStore(tmp_path / "w.db", create_schema=True)
+    )
+    service.handle("a", "view")
+    with closing(sqlite3.connect(tmp_path / "w.db")) as conn:
+        (due,) = conn.execute('SELECT next_due FROM "journeyfsm_journeys"').fetchone()
+    # "carted" runs out at START + 1 day; its miss is due the instant after
+    assert due == "2026-01-02T09:00:00.000001+00:00"
+    worker = TimeoutWorker(service, interval=60)
+    clock.advance(D)
+    assert worker.run_once().fired == 0
+    clock.advance(timedelta(microseconds=1))
+    report = worker.run_once()
+    assert [o.goals_missed for o in report.outcomes] == [("carted",)]
+    assert goal_entries(service.history("a"))[-1] == ("carted", "missed", START + D)
+
+
+def test_a_keyboard_interrupt_in_a_goal_exit_writes_nothing(tmp_path: Path) -> None:
+    d = definition(exit=True)
+    m = machine(d)
+
+    def boom(ctx: Any) -> None:
+        raise KeyboardInterrupt
+
+    m.on_enter("converted")(boom)
+    store = SQLiteStore(tmp_path / "k.db", create_schema=True)
+    service = JourneyService(m, store)
+    service.handle("a", "view", at=START, event_id="a-1")
+    before = (service.get("a"), service.history("a"))
+    with pytest.raises(KeyboardInterrupt):
+        service.handle("a", "add_to_cart", at=START + 10 * timedelta(minutes=1), event_id="a-2")
+    assert (service.get("a"), service.history("a")) == before
+    assert service.handle(
+        "a", "add_to_cart", at=START + 2 * H, event_id="a-2"
+    ).moved  # quick missed
+
+
+def test_imported_journeys_keep_their_goal_clocks(store: Store) -> None:
+    m = machine()
+    j = m.start("a", at=START)
+    m.fire(j, "add_to_cart", at=START + H, event_id="e-1")
+    service = JourneyService(machine(), store)
+    assert service.import_journeys([j]) == 1
+    stored = service.get("a")
+    assert stored is not None and stored.goals == j.goals
+    out = service.handle("a", "pay", at=START + 2 * H)
+    assert out.goals_met == ("bought",)
