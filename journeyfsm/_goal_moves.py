@@ -30,6 +30,7 @@ from ._goals import (
 )
 from ._json import check_json, copy_json
 from ._outcome import EffectReport, Outcome
+from ._packed import settle
 from ._records import _UNSAVED, Context, HistoryEntry, IdWindow, Journey, truncate_history
 from ._rules import REENTER
 from ._timeouts import DueTimeout, due_timeout
@@ -72,10 +73,11 @@ class GoalMoves:
     ) -> Outcome:
         """``fire`` with the definition's goals (docs/rules.md, "Goals")."""
         core = self._core_fire
-        ids: Any = journey._ids if journey.__class__ is Journey else None
+        plain = journey.__class__ is Journey or settle(journey)  # a lazy one: materialized
+        ids: Any = journey._ids if plain else None
         if (
             trigger not in self._events
-            or journey.__class__ is not Journey
+            or not plain
             or journey._move is not None
             or journey.definition not in (None, self._name)
             or (event_id.__class__ is str and ids is not None and event_id in ids)

@@ -90,6 +90,8 @@ def _self_moves(definition: JourneyDefinition) -> dict[tuple[str, str], str]:
             }
             if kinds:
                 out[stage, trigger] = kinds.pop() if len(kinds) == 1 else "both"
+    for stage in definition.stage_names:  # a goal's met or missed entry: internal
+        out[stage, GOAL] = "internal"
     return out
 
 
@@ -165,8 +167,6 @@ class Plan:
         self.position = {s: i for i, s in enumerate(order)}
         self.stages = order + tuple(s for s in definition.stage_names if s not in self.position)
         self.self_moves = _self_moves(definition)
-        # a goal's met or missed entry stays where the journey is: internal
-        self.self_moves.update({(s, GOAL): "internal" for s in definition.stage_names})
 
     def check(self, journey: Journey) -> None:
         from .._records import Journey
