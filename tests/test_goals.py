@@ -703,3 +703,23 @@ def test_imported_journeys_keep_their_goal_clocks(store: Store) -> None:
     assert stored is not None and stored.goals == j.goals
     out = service.handle("a", "pay", at=START + 2 * H)
     assert out.goals_met == ("bought",)
+
+
+def test_the_path_graph_has_a_move_to_a_goal_exit() -> None:
+    from journeyfsm.testing._graph import Graph
+
+    moves = {(mv.source, mv.trigger, mv.dest) for mv in Graph(definition(exit=True)).moves()}
+    assert ("cart", GOAL, "converted") in moves
+    assert not any(mv.trigger == GOAL for mv in Graph(definition()).moves())
+    d = (
+        JourneyBuilder("t")
+        .stage("a", initial=True)
+        .stage("b")
+        .stage("won", final=True)
+        .stage("done", final=True)
+        .transition("go", "a", "b")
+        .transition("finish", "b", "done")
+        .goal(Goal("went", trigger="go", within=D, exit="won"))
+        .build()
+    )
+    assert ("b", GOAL, "won") in {(m.source, m.trigger, m.dest) for m in Graph(d).moves()}
