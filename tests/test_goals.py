@@ -723,3 +723,32 @@ def test_the_path_graph_has_a_move_to_a_goal_exit() -> None:
         .build()
     )
     assert ("b", GOAL, "won") in {(m.source, m.trigger, m.dest) for m in Graph(d).moves()}
+
+
+def test_a_migration_keeps_the_clocks_of_goals_the_target_keeps() -> None:
+    from journeyfsm import Migration
+
+    v1 = definition()
+    v2 = definition().builder().build(version=2)
+    v2 = JourneyDefinition(
+        v2.name,
+        v2.stages,
+        v2.transitions,
+        v2.timeouts,
+        version=2,
+        goals=[g for g in v1.goals if g.name != "looked"],
+    )
+    clock = ManualClock(START)
+    store = MemoryStore()
+    old = JourneyService(machine(v1, clock), store)
+    old.handle("a", "add_to_cart")
+    service = JourneyService(
+        machine(v2, clock), store, versions=[machine(v1, clock)], migrations=[Migration(v1, v2)]
+    )
+    report = service.migrate(1, 2, dry_run=False)
+    assert report.ok and report.migrated == 1
+    stored = service.get("a")
+    assert stored is not None and stored.goals is not None
+    assert set(stored.goals) == {"bought", "carted"}
+    clock.advance(H)
+    assert service.handle("a", "pay").goals_met == ("bought",)

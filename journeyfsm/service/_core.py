@@ -474,8 +474,12 @@ def decide_migration(
             cap = len(target._timeouts.get(step.stage, ()))
             entered, entry_seq = before.entered_at, before.entry_seq
             fired = min(before.timeouts_fired, cap)
+        # the clocks of goals the target version keeps go on; the others are dropped
+        kept = {g.name for g in migration.target.goals}
+        goals = None if not kept else {k: v for k, v in (before.goals or {}).items() if k in kept}
         draft = attrs.evolve(
             before,
+            goals=goals,
             definition_version=migration.target.version,
             stage=step.stage,
             data=step.data,
