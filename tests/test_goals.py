@@ -729,15 +729,8 @@ def test_a_migration_keeps_the_clocks_of_goals_the_target_keeps() -> None:
     from journeyfsm import Migration
 
     v1 = definition()
-    v2 = definition().builder().build(version=2)
-    v2 = JourneyDefinition(
-        v2.name,
-        v2.stages,
-        v2.transitions,
-        v2.timeouts,
-        version=2,
-        goals=[g for g in v1.goals if g.name != "looked"],
-    )
+    kept = [g for g in v1.goals if g.name != "looked"]
+    v2 = JourneyDefinition(v1.name, v1.stages, v1.transitions, v1.timeouts, version=2, goals=kept)
     clock = ManualClock(START)
     store = MemoryStore()
     old = JourneyService(machine(v1, clock), store)
