@@ -295,7 +295,7 @@ def restore_journey(
                 "version counts moves, so they must agree (to keep history apart, "
                 "snapshot with history=False)",
             )
-    goals = _goals(d, snap["goals"] if has_goals else None, key, stage)
+    goals = _goals(d, snap["goals"] if has_goals else None, key, stage, made_with != d.version)
     if fmt == 1:  # before timeouts: when the journey entered its stage is not known
         return new_journey(key, stage, data, history, version, ids, definition, goals=goals)
     # started_at never changes: its text is remembered for the next snapshot; entered_at
@@ -369,14 +369,19 @@ def restore_journey(
     )
 
 
-def _goals(d: JourneyDefinition, raw: Any, key: str, stage: str) -> dict[str, GoalClock] | None:
-    """The journey's goal state: checked against the definition's goals.  A definition
-    without goals keeps none (a snapshot's state of goals it no longer has is an error,
-    as for any other goal it does not know); a snapshot without ``goals`` of a definition
-    with goals has no clock running (one starts when the journey next enters a goal's
-    ``since`` stage, or restarts)."""
+def _goals(
+    d: JourneyDefinition, raw: Any, key: str, stage: str, other_version: bool
+) -> dict[str, GoalClock] | None:
+    """The journey's goal state: checked against the definition's goals (a clock of a goal
+    it does not have is an error, unless the snapshot is of another, allowed version: then
+    the clocks of goals this version dropped end with it).  A snapshot without ``goals``
+    of a definition with goals has no clock running (one starts when the journey next
+    enters a goal's ``since`` stage, or restarts)."""
     if raw is None:
         return {} if d.goals else None
+    if other_version and type(raw) is dict:
+        known = {g.name for g in d.goals}
+        raw = {name: clock for name, clock in raw.items() if name in known}
     state = goals_from_json(d.goals, raw)
     if isinstance(state, str):
         raise _fail(key, stage, f": {state}")

@@ -745,3 +745,18 @@ def test_a_migration_keeps_the_clocks_of_goals_the_target_keeps() -> None:
     assert set(stored.goals) == {"bought", "carted"}
     clock.advance(H)
     assert service.handle("a", "pay").goals_met == ("bought",)
+
+
+def test_a_snapshot_of_another_allowed_version_drops_the_clocks_of_goals_it_lost() -> None:
+    v1 = definition()
+    v2 = JourneyDefinition(v1.name, v1.stages, v1.transitions, v1.timeouts, version=2)
+    m1 = machine(v1)
+    j = m1.start("a", at=START)
+    snap = m1.snapshot(j)
+    m2 = JourneyMachine(v2, logger=quiet_logger())
+    restored = m2.restore(snap, allow_version=1)
+    assert restored.goals is None and "goals" not in m2.snapshot(restored)
+    bad = copy.deepcopy(snap)
+    bad["goals"]["nope"] = bad["goals"]["carted"]
+    with pytest.raises(SnapshotError, match="names no goal"):
+        m1.restore(bad)  # the same version: an unknown goal is an error
