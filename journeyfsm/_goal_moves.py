@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from logging import INFO
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -29,6 +30,7 @@ from ._goals import (
     record_goal,
 )
 from ._json import check_json, copy_json
+from ._logging import JourneyLog
 from ._outcome import EffectReport, Outcome
 from ._packed import settle
 from ._records import _UNSAVED, Context, HistoryEntry, IdWindow, Journey, truncate_history
@@ -58,6 +60,7 @@ class GoalMoves:
     run_effects: Callable[..., tuple[EffectReport, ...]]
     _check_journey: Callable[[Any], None]
     _reentrant: Callable[..., Exception]
+    _log: JourneyLog
 
     def _fire_goals(
         self,
@@ -124,12 +127,27 @@ class GoalMoves:
             raise
         if written:
             outcome = attrs.evolve(outcome, goals=tuple(written))
+            self._log_goals(journey, written)
         effects: tuple[EffectReport, ...] = ()
         if pending and not defer_effects:
             effects, pending = self.run_effects(pending), ()
         if effects or pending is not outcome.pending_effects:
             outcome = attrs.evolve(outcome, effects=effects, pending_effects=pending)
         return outcome
+
+    def _log_goals(self, journey: Journey, entries: list[HistoryEntry]) -> None:
+        log = self._log
+        if log.enabled(INFO):
+            for e in entries:
+                meta = e.meta or {}
+                log.info(
+                    "journey.goal",
+                    key=journey.key,
+                    goal=meta.get("goal"),
+                    status=meta.get("status"),
+                    stage=e.dest,
+                    at=e.at.isoformat(),
+                )
 
     def _is_final(self, stage: str) -> bool:
         return self.definition.stage(stage).final
@@ -200,6 +218,7 @@ class GoalMoves:
         except BaseException:
             saved.restore(journey)
             raise
+        self._log_goals(journey, [entry])
         return Outcome("moved", journey.key, GOAL, entry.source, entry.dest, entry, goals=(entry,))
 
     def _goal_due_at(self, journey: Journey) -> datetime | None:

@@ -760,3 +760,14 @@ def test_a_snapshot_of_another_allowed_version_drops_the_clocks_of_goals_it_lost
     bad["goals"]["nope"] = bad["goals"]["carted"]
     with pytest.raises(SnapshotError, match="names no goal"):
         m1.restore(bad)  # the same version: an unknown goal is an error
+
+
+def test_goals_met_and_missed_are_logged() -> None:
+    from structlog.testing import capture_logs
+
+    m = JourneyMachine(definition(), clock=ManualClock(START))
+    j = m.start("c-1", at=START)
+    with capture_logs() as logs:
+        m.fire(j, "add_to_cart", at=START + 3 * H)
+    goals = [(e["goal"], e["status"]) for e in logs if e["event"] == "journey.goal"]
+    assert goals == [("looked", "missed"), ("carted", "met")]
