@@ -771,3 +771,16 @@ def test_goals_met_and_missed_are_logged() -> None:
         m.fire(j, "add_to_cart", at=START + 3 * H)
     goals = [(e["goal"], e["status"]) for e in logs if e["event"] == "journey.goal"]
     assert goals == [("looked", "missed"), ("carted", "met")]
+
+
+def test_a_machine_without_goals_keeps_the_plain_fire() -> None:
+    plain = JourneyMachine(
+        JourneyBuilder("p")
+        .stage("a", initial=True)
+        .stage("b", final=True)
+        .transition("go", "a", "b")
+        .build()
+    )
+    assert "fire" not in vars(plain)  # the class's method: no goal wrapper on the hot path
+    assert plain.start("k").goals is None
+    assert vars(machine())["fire"].__func__ is JourneyMachine._fire_goals
