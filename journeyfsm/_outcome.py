@@ -223,6 +223,8 @@ class Outcome:
             extra = f" failed_guards={list(self.failed_guards)}"
         if self.reason is not None:
             extra += f" reason={self.reason!r}"
+        if self.goals:
+            extra += f" goals_met={list(self.goals_met)} goals_missed={list(self.goals_missed)}"
         arrow = f"{self.source!r} -> {self.dest!r}" if self.moved else f"in {self.source!r}"
         return f"<Outcome {self.status} {self.key!r} {self.trigger!r} {arrow}{extra}>"
 
