@@ -18,6 +18,7 @@ from ._columns import col
 from ._definition import (
     Edge,
     Exit,
+    Goal,
     JourneyBuilder,
     JourneyDefinition,
     Policy,
@@ -42,7 +43,7 @@ from ._errors import (
 from ._guards import Guard, GuardResult, guard
 from ._hooks import Effect
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome, Status
-from ._records import Context, HistoryEntry, Journey
+from ._records import Context, GoalClock, HistoryEntry, Journey
 from ._runtime import JourneyMachine
 from ._timeouts import DueTimeout
 from ._versions import Migration, version_key
@@ -83,6 +84,8 @@ __all__ = [
     "Exit",
     "Explanation",
     "FrequencyCap",
+    "Goal",
+    "GoalClock",
     "Guard",
     "GuardError",
     "GuardResult",

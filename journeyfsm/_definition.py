@@ -34,6 +34,7 @@ import attrs
 
 from ._dictform import definition_from_dict, definition_to_dict
 from ._errors import DefinitionError, did_you_mean
+from ._goals import Goal
 from ._guards import Guard, Predicate
 from ._json import freeze_mapping
 from ._parts import Policy, Stage, Timeout, Transition
@@ -43,6 +44,7 @@ from ._validation import compile_and_validate
 __all__ = [
     "Edge",
     "Exit",
+    "Goal",
     "JourneyBuilder",
     "JourneyDefinition",
     "Policy",
@@ -77,6 +79,12 @@ def _timeout_tuple(items: Iterable[Timeout]) -> tuple[Timeout, ...]:
 
 
 def _exit_tuple(items: Iterable[Exit]) -> tuple[Exit, ...]:
+    return tuple(items)
+
+
+def _goal_tuple(items: Iterable[Goal]) -> tuple[Goal, ...]:
+    if isinstance(items, Goal):
+        return (items,)
     return tuple(items)
 
 
@@ -130,6 +138,8 @@ class JourneyDefinition:
     exits: tuple[Exit, ...] = attrs.field(default=(), converter=_exit_tuple)
     #: the entry rule: ``"once"``, ``"once_at_a_time"`` or a cooldown (docs/rules.md)
     entry: EntryRule = "once"
+    #: conversion goals with windows (:class:`Goal`, docs/rules.md "Goals")
+    goals: tuple[Goal, ...] = attrs.field(default=(), converter=_goal_tuple)
 
     _funnel_declared: bool = attrs.field(init=False, repr=False, eq=False, hash=False)
     _stage_map: Mapping[str, Stage] = attrs.field(init=False, repr=False, eq=False, hash=False)
@@ -159,6 +169,7 @@ class JourneyDefinition:
             "funnel": self.funnel if self._funnel_declared else (),
             "exits": self.exits,
             "entry": self.entry,
+            "goals": self.goals,
         }
 
     def __attrs_post_init__(self) -> None:
@@ -347,6 +358,7 @@ class JourneyBuilder:
         self._funnel: tuple[str, ...] = ()
         self._exits: list[Exit] = []
         self._entry: EntryRule = entry
+        self._goals: list[Goal] = []
 
     @classmethod
     def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
@@ -363,6 +375,7 @@ class JourneyBuilder:
         b._timeouts = list(d.timeouts)
         b._exits = list(d.exits)
         b._entry = d.entry
+        b._goals = list(d.goals)
         # a default funnel is not copied: it follows the stages the builder ends up with
         b._funnel = d.funnel if d.funnel_declared else ()
         return b
@@ -572,6 +585,43 @@ class JourneyBuilder:
         self._entry = rule
         return self
 
+    def goal(
+        self,
+        goal: Goal | str,
+        *,
+        stage: str | None = None,
+        trigger: str | None = None,
+        within: timedelta | None = None,
+        since: str | None = None,
+        exit: str | None = None,
+        description: str = "",
+    ) -> JourneyBuilder:
+        """Declare a conversion goal: a :class:`Goal`, or its name and fields (see
+        docs/rules.md, "Goals").
+
+        >>> from datetime import timedelta
+        >>> from journeyfsm import templates
+        >>> d = templates.aida().builder().goal(
+        ...     "acted", stage="action", within=timedelta(days=7), since="interest").build()
+        >>> d.goals[0].within
+        datetime.timedelta(days=7)
+        """
+        if isinstance(goal, Goal):
+            self._goals.append(goal)
+            return self
+        self._goals.append(
+            Goal(
+                goal,
+                stage=stage,
+                trigger=trigger,
+                within=within if within is not None else timedelta(0),
+                since=since,
+                exit=exit,
+                description=description,
+            )
+        )
+        return self
+
     def remove_exit(self, trigger: str) -> JourneyBuilder:
         """Remove the exit criterion of ``trigger``; KeyError if there is none."""
         kept = [e for e in self._exits if e.trigger != trigger]
@@ -600,4 +650,5 @@ class JourneyBuilder:
             funnel=self._funnel,
             exits=self._exits,
             entry=self._entry,
+            goals=self._goals,
         )

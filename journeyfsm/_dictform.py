@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from ._columns import expr_from_ref
 from ._errors import DefinitionError, Problem
+from ._goals import goal_from_json, goal_to_json
 from ._guards import AllOf, AnyOf, Guard, Not, guard
 from ._json import freeze_mapping, thaw
 from ._parts import DefinitionFields, Stage, Timeout, Transition
@@ -40,6 +41,7 @@ _DEF_KEYS = {
     "funnel",
     "exits",
     "entry",
+    "goals",
 }
 _STAGE_KEYS = {"name", "initial", "final", "description", "metadata"}
 _TRANS_KEYS = {"trigger", "source", "dest", "guards", "description", "metadata"}
@@ -103,6 +105,9 @@ def definition_to_dict(d: DefinitionFields) -> dict[str, Any]:
     entry: Any = getattr(d, "entry", "once")
     if entry != "once":  # left out when it is the default, so existing dicts are unchanged
         out["entry"] = entry_to_json(entry)
+    goals: Any = getattr(d, "goals", ())
+    if goals:  # left out when there are none, so existing dicts are unchanged
+        out["goals"] = [goal_to_json(g) for g in goals]
     return out
 
 
@@ -374,6 +379,15 @@ def definition_from_dict(
     funnel = reader.funnel(data)
     exits = [e for i, ed in enumerate(reader.items(data, "exits")) if (e := reader.exit(i, ed))]
     rest = {k: data[k] for k in ("version", "description", "policy") if k in data}
+    goals = []
+    for i, gd in enumerate(reader.items(data, "goals")):
+        goal = goal_from_json(gd, f"goals[{i}]")
+        if isinstance(goal, str):
+            add(goal)
+        else:
+            goals.append(goal)
+    if goals:
+        rest["goals"] = goals
     if "entry" in data:  # a word, or a cooldown in seconds (checked by the definition)
         rest["entry"] = entry_from_json(data["entry"])
     if "metadata" in data:

@@ -10,7 +10,7 @@ evaluated", never run.  Nothing here changes the journey.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,6 +29,8 @@ class Explaining(MachineChecks):
     """JourneyMachine's ``explain``, ``enabled_triggers`` and ``allowed_triggers``."""
 
     _reentry: tuple[EntryRule, frozenset[str], dict[str, Any]] | None  # (_runtime.py)
+    _goals: tuple[Any, ...]  # the definition's goals (_runtime.py)
+    pending_goals: Callable[[Journey], dict[str, datetime]]  # (_goal_moves.py)
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
@@ -110,6 +112,12 @@ class Explaining(MachineChecks):
             if any(c.passed for c in results)
             else "blocked"
         )
+        pending: dict[str, datetime] = {}
+        missed: tuple[str, ...] = ()
+        if self._goals:
+            pending = self.pending_goals(journey)
+            missed = tuple(name for name, deadline in pending.items() if deadline < now)
+            pending = {name: d for name, d in pending.items() if name not in missed}
         return Explanation(
             journey.key,
             stage,
@@ -118,6 +126,8 @@ class Explaining(MachineChecks):
             results,
             self.allowed_triggers(journey),
             reason,
+            pending,
+            missed,
         )
 
     def _evaluate_all(

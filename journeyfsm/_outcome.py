@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._clock import iso
 from ._definition import Transition
 from ._guards import Guard, GuardResult
 from ._json import FrozenDict, frozen_json, thaw
@@ -156,6 +157,25 @@ class Outcome:
     #: for a move that restarted a finished journey: the ``journeyfsm.reenter`` history
     #: entry written before ``entry`` (final stage -> initial stage); else None
     reentry: HistoryEntry | None = attrs.field(default=None, kw_only=True)
+    #: the ``journeyfsm.goal`` history entries this call wrote, in order: goals missed
+    #: before the event was decided (at their deadlines), then goals the move met
+    #: (docs/rules.md, "Goals"); meta ``{"goal": name, "status": "met" | "missed",
+    #: "since": ...}``
+    goals: tuple[HistoryEntry, ...] = attrs.field(default=(), kw_only=True)
+
+    @property
+    def goals_met(self) -> tuple[str, ...]:
+        """The names of the goals this call met."""
+        return tuple(
+            str(e.meta["goal"]) for e in self.goals if e.meta and e.meta["status"] == "met"
+        )
+
+    @property
+    def goals_missed(self) -> tuple[str, ...]:
+        """The names of the goals this call found missed."""
+        return tuple(
+            str(e.meta["goal"]) for e in self.goals if e.meta and e.meta["status"] == "missed"
+        )
 
     @property
     def moved(self) -> bool:
@@ -203,6 +223,8 @@ class Outcome:
             extra = f" failed_guards={list(self.failed_guards)}"
         if self.reason is not None:
             extra += f" reason={self.reason!r}"
+        if self.goals:
+            extra += f" goals_met={list(self.goals_met)} goals_missed={list(self.goals_missed)}"
         arrow = f"{self.source!r} -> {self.dest!r}" if self.moved else f"in {self.source!r}"
         return f"<Outcome {self.status} {self.key!r} {self.trigger!r} {arrow}{extra}>"
 
@@ -221,6 +243,7 @@ _set_log = vars(Outcome)["_log"].__set__
 _set_seq = vars(Outcome)["seq"].__set__
 _set_reason = vars(Outcome)["reason"].__set__
 _set_reentry = vars(Outcome)["reentry"].__set__
+_set_goals = vars(Outcome)["goals"].__set__
 # every field, by name (a field added to Outcome must be set here too)
 assert [a.name for a in attrs.fields(Outcome)] == [
     "status",
@@ -237,6 +260,7 @@ assert [a.name for a in attrs.fields(Outcome)] == [
     "seq",
     "reason",
     "reentry",
+    "goals",
 ]
 _new = object.__new__
 
@@ -269,6 +293,7 @@ def moved_outcome(
     _set_seq(out, None)
     _set_reason(out, None)
     _set_reentry(out, None)
+    _set_goals(out, ())
     return out
 
 
@@ -292,6 +317,10 @@ class Explanation:
     #: "re-entry: restarts in 'x'" (the candidates are the initial stage's) or why the
     #: entry rule refuses it ("re-entry refused: entry='once'"); else None
     reason: str | None = None
+    #: the goals whose clocks run, each with its deadline (docs/rules.md, "Goals")
+    goals_pending: Mapping[str, datetime] = attrs.field(factory=dict)
+    #: pending goals whose deadline has passed: firing now records them missed first
+    goals_missed: tuple[str, ...] = ()
 
     @property
     def chosen(self) -> Transition | None:
@@ -310,6 +339,10 @@ class Explanation:
         lines = [f"{self.trigger!r} from {self.stage!r} for journey {self.key!r}: {self.status}"]
         if self.reason is not None:
             lines.append(f"  {self.reason}")
+        for name in self.goals_missed:
+            lines.append(f"  goal {name!r}: missed (its deadline has passed)")
+        for name, deadline in self.goals_pending.items():
+            lines.append(f"  goal {name!r}: pending until {iso(deadline)}")
         if self.status == "ignored":
             lines.append(f"  allowed here: {', '.join(self.allowed) or 'nothing'}")
         for i, c in enumerate(self.candidates, 1):

@@ -170,4 +170,6 @@ class DefinitionFields(Protocol):
     @property
     def exits(self) -> tuple[Any, ...]: ...  # Exit (_rules.py, above this module)
     @property
+    def goals(self) -> tuple[Any, ...]: ...  # Goal (_goals.py, above this module)
+    @property
     def funnel_declared(self) -> bool: ...

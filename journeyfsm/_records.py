@@ -40,6 +40,7 @@ __all__ = [
     "NO_DATA",
     "NO_HISTORY",
     "Context",
+    "GoalClock",
     "HistoryEntry",
     "IdWindow",
     "JSONDict",
@@ -273,6 +274,36 @@ def _no_move() -> None:
     return None
 
 
+@attrs.frozen
+class GoalClock:
+    """A journey's clock for one goal in its current run (docs/rules.md, "Goals").
+
+    ``status`` is ``"pending"`` (the clock runs), ``"met"`` or ``"missed"``; ``since``
+    is when the clock started (the journey entered the goal's ``since`` stage, or
+    started), ``deadline`` is ``since + within``, and ``at`` is when the goal was met or
+    missed (``None`` while pending; a miss is recorded at the deadline).
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> GoalClock("pending", t0, t0 + timedelta(days=14)).to_dict()["deadline"]
+    '2026-01-15T00:00:00+00:00'
+    """
+
+    status: str
+    since: datetime
+    deadline: datetime
+    at: datetime | None = None
+
+    def to_dict(self) -> JSONDict:
+        """The JSON form a snapshot and the stores' ``goals`` column hold."""
+        return {
+            "status": self.status,
+            "since": iso(self.since),
+            "deadline": iso(self.deadline),
+            "at": None if self.at is None else iso(self.at),
+        }
+
+
 @attrs.define(slots=True, eq=True, repr=False, weakref_slot=False, on_setattr=attrs.setters.NO_OP)
 class Journey:
     """One customer's journey: ``key``, current ``stage``, JSON-able ``data``, ``history``.
@@ -315,6 +346,9 @@ class Journey:
     entry_seq: int = attrs.field(default=0, kw_only=True)
     #: how many of this stage entry's timeouts (in due order) have fired
     timeouts_fired: int = attrs.field(default=0, kw_only=True)
+    #: the goal clocks of the current run, by goal name (``None``: the definition has no
+    #: goals); replaced whole by each change, never edited in place (docs/rules.md)
+    goals: dict[str, GoalClock] | None = attrs.field(default=None, kw_only=True)
     # The Context of the move under way (None when idle): re-entrance check and data save.
     _move: Context | None = attrs.field(default=None, init=False, eq=False)
 
@@ -383,6 +417,7 @@ class Journey:
         "entered_at",
         "entry_seq",
         "timeouts_fired",
+        "goals",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -409,11 +444,12 @@ class Journey:
             entered_at=self.entered_at,
             entry_seq=self.entry_seq,
             timeouts_fired=self.timeouts_fired,
+            goals=None if self.goals is None else dict(self.goals),
         )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name in self._STATE:
-            object.__setattr__(self, name, state[name])
+            object.__setattr__(self, name, state.get(name))  # "goals": older pickles lack it
         object.__setattr__(self, "_move", None)
 
     def __repr__(self) -> str:
@@ -421,7 +457,9 @@ class Journey:
             f"Journey(key={self.key!r}, stage={self.stage!r}, version={self.version}, "
             f"data={self._data!r}, history={list(self._history)!r}, "
             f"event_ids={None if self._ids is None else list(_id_order(self._ids))!r}, "
-            f"definition={self.definition!r}, entered_at={self.entered_at!r})"
+            f"definition={self.definition!r}, entered_at={self.entered_at!r}"
+            + ("" if self.goals is None else f", goals={self.goals!r}")
+            + ")"
         )
 
 
@@ -437,6 +475,7 @@ def new_journey(
     entered_at: datetime | None = None,
     entry_seq: int = 0,
     timeouts_fired: int = 0,
+    goals: dict[str, GoalClock] | None = None,
 ) -> Journey:
     """``Journey(...)`` for ``restore``, without the keyword packing and the history
     converter: every value is one restore has checked, ``history`` a ``_History`` (or
@@ -453,6 +492,7 @@ def new_journey(
     journey.entered_at = entered_at
     journey.entry_seq = entry_seq
     journey.timeouts_fired = timeouts_fired
+    journey.goals = goals
     journey._move = None
     return journey
 

@@ -80,6 +80,8 @@ from ._effects import EffectRunning
 from ._engine import compile_engine
 from ._errors import HookError
 from ._explain import Explaining
+from ._goal_moves import GoalMoves
+from ._goals import fresh_goals
 from ._guards import Predicate
 from ._hooks import HookFn, HookRegistration, HookRegistry
 from ._json import check_json, copy_checked
@@ -111,7 +113,9 @@ __all__ = ["JourneyMachine", "async_guards"]
 
 # HookRegistration last: MachineChecks (a base of Explaining) provides the _check_stage and
 # _check_trigger that HookRegistration only declares.
-class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes, HookRegistration):
+class JourneyMachine(
+    Explaining, TimeoutTicking, GoalMoves, EffectRunning, UnmovedOutcomes, HookRegistration
+):
     """Drives any number of journeys through one definition.
 
     >>> from journeyfsm import JourneyMachine, templates
@@ -168,6 +172,13 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         self._reentry: tuple[EntryRule, frozenset[str], dict[str, Any]] | None = (
             (definition.entry, finals, starts) if finals and starts else None
         )
+        #: the definition's goals; with any, fire is GoalMoves._fire_goals around the
+        #: plain fire (an instance attribute: a machine without goals keeps the method
+        #: itself and pays nothing for them)
+        self._goals = definition.goals
+        self._core_fire = self.fire
+        if self._goals:
+            self.fire = self._fire_goals  # type: ignore[method-assign]
 
     def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
         """A hook was registered: the engine's dispatcher for that kind runs ``hooks`` now."""
@@ -211,6 +222,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
         now = self._now(at)
+        goals = fresh_goals(self._goals, now) if self._goals else None
         if data is None:
             return Journey(
                 key,
@@ -218,6 +230,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
                 definition=self._name,
                 started_at=now,
                 entered_at=now,
+                goals=goals,
             )
         if not isinstance(data, Mapping):
             raise TypeError(
@@ -232,6 +245,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
             definition=self._name,
             started_at=now,
             entered_at=now,
+            goals=goals,
         )
 
     def snapshot(self, journey: Journey, *, history: bool = True) -> dict[str, Any]:
@@ -486,7 +500,7 @@ class JourneyMachine(Explaining, TimeoutTicking, EffectRunning, UnmovedOutcomes,
             if step._saved_data is not _UNSAVED:
                 check_json(journey._data, "data", key=journey.key, trigger=REENTER)
             journey._move = None
-            outcome = self.fire(
+            outcome = self._core_fire(  # the goals see both steps, from the outer fire
                 journey,
                 trigger,
                 payload,

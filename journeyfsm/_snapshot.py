@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._clock import iso, remember_iso
 from ._errors import DataError, SnapshotError, SnapshotVersionError
+from ._goals import goals_from_json, goals_to_json
 from ._json import check_json, copy_checked, frozen_json
 from ._records import (
     NO_DATA,
     NO_HISTORY,
+    GoalClock,
     HistoryEntry,
     IdWindow,
     Journey,
@@ -108,7 +110,7 @@ _REQUIRED_SET = frozenset(_REQUIRED)
 _N_REQUIRED = len(_REQUIRED)
 _REQUIRED_V1_SET = frozenset(_REQUIRED_V1)
 _N_REQUIRED_V1 = len(_REQUIRED_V1_SET)
-_KEYS = frozenset((*_REQUIRED, "history"))
+_KEYS = frozenset((*_REQUIRED, "history", "goals"))
 _KEYS_V1 = frozenset((*_REQUIRED_V1, "history"))
 _ENTRY_REQUIRED = ("seq", "trigger", "source", "dest", "at", "event_id")
 _ENTRY_REQUIRED_SET = frozenset(_ENTRY_REQUIRED)
@@ -162,6 +164,8 @@ def snapshot_journey(
         "entry_seq": journey.entry_seq,
         "timeouts_fired": journey.timeouts_fired,
     }
+    if journey.goals is not None:  # only a journey of a definition with goals has them
+        out["goals"] = goals_to_json(journey.goals)
     if history:
         # meta was checked when the move was recorded; to_dict gives a plain deep copy
         out["history"] = [h.to_dict() for h in journey.history]
@@ -216,6 +220,9 @@ def restore_journey(
         )
     n_keys = len(snap)
     n_required = _N_REQUIRED if fmt == FORMAT else _N_REQUIRED_V1
+    has_goals = fmt == FORMAT and "goals" in snap
+    if has_goals:  # optional, as history is: counted apart
+        n_keys -= 1
     # A plain dict with the right number of keys has exactly the keys it must have when
     # each required one is there: reading them all is the test.  Anything else (a dict
     # subclass may fill in a missing key when read) takes the set test first.
@@ -276,7 +283,7 @@ def restore_journey(
         ids = empty_window()
     else:
         ids = _event_ids(raw_ids, key, stage, event_id_window)
-    if n_keys == n_required:
+    if n_keys == n_required:  # (without "goals")
         history = NO_HISTORY
     else:
         history = _history(d, snap["history"], key, stage, made_with)
@@ -288,8 +295,9 @@ def restore_journey(
                 "version counts moves, so they must agree (to keep history apart, "
                 "snapshot with history=False)",
             )
+    goals = _goals(d, snap["goals"] if has_goals else None, key, stage, made_with != d.version)
     if fmt == 1:  # before timeouts: when the journey entered its stage is not known
-        return new_journey(key, stage, data, history, version, ids, definition)
+        return new_journey(key, stage, data, history, version, ids, definition, goals=goals)
     # started_at never changes: its text is remembered for the next snapshot; entered_at
     # is remembered only when it is the same text (else a move usually replaces it)
     started_at = _time(raw_started, "started_at", key, stage, remember=True)
@@ -357,7 +365,27 @@ def restore_journey(
         entered_at,
         entry_seq,
         fired,
+        goals,
     )
+
+
+def _goals(
+    d: JourneyDefinition, raw: Any, key: str, stage: str, other_version: bool
+) -> dict[str, GoalClock] | None:
+    """The journey's goal state: checked against the definition's goals (a clock of a goal
+    it does not have is an error, unless the snapshot is of another, allowed version: then
+    the clocks of goals this version dropped end with it).  A snapshot without ``goals``
+    of a definition with goals has no clock running (one starts when the journey next
+    enters a goal's ``since`` stage, or restarts)."""
+    if raw is None:
+        return {} if d.goals else None
+    if other_version and type(raw) is dict:
+        known = {g.name for g in d.goals}
+        raw = {name: clock for name, clock in raw.items() if name in known}
+    state = goals_from_json(d.goals, raw)
+    if isinstance(state, str):
+        raise _fail(key, stage, f": {state}")
+    return state if d.goals else None
 
 
 def _check_fired(

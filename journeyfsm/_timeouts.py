@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -115,6 +115,9 @@ class TimeoutTicking(MachineChecks):
 
     _timeouts: Mapping[str, tuple[Timeout, ...]]  # stage_timeouts of the definition
     fire: Callable[..., Outcome]  # JourneyMachine.fire (_runtime.py)
+    _goals: tuple[Any, ...]  # the definition's goals (_goal_moves.py)
+    _due_step: Callable[..., Any]
+    _record_miss: Callable[..., Outcome]
 
     def next_due(self, journey: Journey) -> DueTimeout | None:
         """The journey's next stage timeout (due now or later), or ``None``.
@@ -165,6 +168,15 @@ class TimeoutTicking(MachineChecks):
         """:meth:`tick`'s loop: every timeout due at ``until``, in order (AsyncJourneyMachine
         runs it too, with the effects deferred)."""
         outcomes: list[Outcome] = []
+        if self._goals:  # goal misses interleave with the timeouts, in time order
+            while True:
+                step = self._due_step(journey, until)
+                if step is None:
+                    return tuple(outcomes)
+                if isinstance(step, DueTimeout):
+                    outcomes.append(self._fire_timeout(journey, step, defer_effects=defer_effects))
+                else:
+                    outcomes.append(self._record_miss(journey, step))
         while True:
             due = due_timeout(self._name, self._timeouts, journey)
             if due is None or due.at > until:

@@ -10,6 +10,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 
 from ._errors import Problem, did_you_mean
+from ._goals import check_goals
 from ._guards import Predicate
 from ._parts import WILDCARD, DefinitionFields, Stage, Timeout, Transition
 from ._rules import check_funnel_exits, compile_exits
@@ -137,6 +138,8 @@ def compile_and_validate(
 
     # exit criteria: one candidate per non-final stage (_rules.py)
     compile_exits(d.exits, stage_map, table, triggers, guard_names, add)
+    # goals (_goals.py): checked against the stages and every trigger, exits' too
+    check_goals(d.goals, stage_map, triggers, add)
 
     for src, row in table.items():
         for trig, cands in row.items():
@@ -156,6 +159,10 @@ def compile_and_validate(
     # reachability from the initial stage, and dead ends
     if len(initials) == 1:
         seen = {initials[0]}
+        # a goal's exit stage is entered from wherever the goal is met
+        seen |= {
+            e for g in d.goals if isinstance(e := getattr(g, "exit", None), str) and e in stage_map
+        }
         todo = deque(seen)
         while todo:
             cur = todo.popleft()

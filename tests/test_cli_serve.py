@@ -102,5 +102,5 @@ def test_serve_reports_an_older_schema_and_serves_pages_that_say_so(tmp_path: Pa
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert page.status_code == 503
-    assert "schema version 1, this journeyfsm needs 4" in html.unescape(page.text)
+    assert "schema version 1, this journeyfsm needs 5" in html.unescape(page.text)
     assert "warning: the store cannot be read yet" in err

@@ -231,8 +231,32 @@ def test_migration_0003_upgrades_a_schema_3_database_and_back(tmp_path: Path) ->
     assert state() == (False, CAPS_SCHEMA - 1)
     with pytest.raises(StoreError, match=f"this journeyfsm needs {SCHEMA_VERSION}"):
         SQLiteStore(path)
-    manage("migrate", "journeyfsm", "-v", "0")  # 0003: the ledger, schema 4
+    manage("migrate", "journeyfsm", "0003", "-v", "0")  # 0003: the ledger, schema 4
     assert state() == (True, CAPS_SCHEMA)
+    manage("migrate", "journeyfsm", "-v", "0")  # 0004: the goal clocks, schema 5
+    assert state() == (True, SCHEMA_VERSION)
+    SQLiteStore(path).close()
+
+
+def test_migration_0004_adds_the_goal_clocks_column_and_takes_it_back(tmp_path: Path) -> None:
+    env = django_support.project_env()
+    env["JFSM_SQLITE"] = path = str(tmp_path / "goals.db")
+    env.pop("JFSM_PG_NAME")
+
+    def state() -> tuple[bool, int]:
+        with closing(sqlite3.connect(path)) as conn:
+            columns = {r[1] for r in conn.execute('PRAGMA table_info("journeyfsm_journeys")')}
+            (version,) = conn.execute("SELECT version FROM journeyfsm_schema_version").fetchone()
+        return "goals" in columns, version
+
+    django_support.manage(env, "migrate", "-v", "0")
+    assert state() == (True, SCHEMA_VERSION)  # 0001 makes schema 5; 0004 changes nothing
+    django_support.manage(env, "migrate", "journeyfsm", "0003", "-v", "0")
+    assert state() == (False, SCHEMA_VERSION - 1)
+    with pytest.raises(StoreError, match=f"this journeyfsm needs {SCHEMA_VERSION}"):
+        SQLiteStore(path)
+    django_support.manage(env, "migrate", "journeyfsm", "-v", "0")
+    assert state() == (True, SCHEMA_VERSION)
     SQLiteStore(path).close()
 
 
@@ -738,12 +762,16 @@ def test_the_worker_waits_out_a_database_not_migrated_yet(tmp_path: Path) -> Non
 def test_migrations_0002_and_0003_upgrade_a_schema_2_database_to_the_stores_schema(
     database: str, tmp_path: Path
 ) -> None:
-    from journeyfsm.contrib.django._schema import upgrade_2, upgrade_4
+    from journeyfsm.contrib.django._schema import upgrade_2, upgrade_4, upgrade_5
 
     out = io.StringIO()
     call_command("sqlmigrate", "journeyfsm", "0002", database=database, stdout=out)
     vendor = connections[database].vendor
     for statement in upgrade_2(vendor, "journeyfsm_"):
+        assert statement in out.getvalue()
+    out = io.StringIO()
+    call_command("sqlmigrate", "journeyfsm", "0004", database=database, stdout=out)
+    for statement in upgrade_5(vendor, "journeyfsm_"):
         assert statement in out.getvalue()
     if vendor != "sqlite":
         return
@@ -754,8 +782,13 @@ def test_migrations_0002_and_0003_upgrade_a_schema_2_database_to_the_stores_sche
     try:
         conn.execute('ALTER TABLE "journeyfsm_history" DROP COLUMN definition_version')
         conn.execute('DROP TABLE "journeyfsm_deliveries"')
+        conn.execute('ALTER TABLE "journeyfsm_journeys" DROP COLUMN goals')
         conn.execute('UPDATE "journeyfsm_schema_version" SET version = 2')
-        for statement in [*upgrade_2("sqlite", "journeyfsm_"), *upgrade_4("sqlite", "journeyfsm_")]:
+        for statement in [
+            *upgrade_2("sqlite", "journeyfsm_"),
+            *upgrade_4("sqlite", "journeyfsm_"),
+            *upgrade_5("sqlite", "journeyfsm_"),
+        ]:
             conn.execute(statement)
         conn.commit()
         columns = [r[1] for r in conn.execute('PRAGMA table_info("journeyfsm_history")')]

@@ -317,7 +317,7 @@ def test_from_dict_reports_an_unknown_key_and_rule_problems_together() -> None:
 
     messages = [p.message for p in info.value.problems]
     assert messages[:2] == [
-        "unknown key 'colour' in definition; known keys: description, entry, exits, funnel, "
+        "unknown key 'colour' in definition; known keys: description, entry, exits, funnel, goals, "
         "metadata, name, policy, stages, timeouts, transitions, version",
         "unknown key 'icon' in stages[2]; known keys: description, final, initial, metadata, name",
     ]

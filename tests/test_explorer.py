@@ -474,7 +474,7 @@ def test_a_store_of_an_older_schema_is_a_503_page_until_it_is_migrated(tmp_path:
     with client_of(app) as client:
         old = client.get("/")
         assert old.status_code == 503
-        assert "schema version 1, this journeyfsm needs 4" in html.unescape(old.text)
+        assert "schema version 1, this journeyfsm needs 5" in html.unescape(old.text)
         assert "create_schema=True" in old.text and "Traceback" not in old.text
         assert client.get("/overview", definition="shop").status_code == 503
         SQLiteStore(path, create_schema=True).close()  # `journeyfsm db init` migrates it

@@ -337,7 +337,7 @@ def test_a_schema_2_sqlite_file_is_upgraded_by_create_schema(tmp_path: Path) -> 
     with closing(sqlite3.connect(path)) as conn, conn:  # back to schema 2
         conn.execute('ALTER TABLE "journeyfsm_history" DROP COLUMN definition_version')
         conn.execute('UPDATE "journeyfsm_schema_version" SET version = 2')
-    with pytest.raises(StoreError, match=r"schema version 2, this journeyfsm needs 4.*migrates"):
+    with pytest.raises(StoreError, match=r"schema version 2, this journeyfsm needs 5.*migrates"):
         SQLiteStore(path)
     upgraded = SQLiteStore(path, create_schema=True)
     service = JourneyService(machine(v1(), ManualClock(START)), upgraded)
@@ -346,7 +346,7 @@ def test_a_schema_2_sqlite_file_is_upgraded_by_create_schema(tmp_path: Path) -> 
     assert [e.dest for e in service.history("a")] == ["cart", "paid"]
     SQLiteStore(path, create_schema=True)  # idempotent
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute('SELECT version FROM "journeyfsm_schema_version"').fetchall() == [(4,)]
+        assert conn.execute('SELECT version FROM "journeyfsm_schema_version"').fetchall() == [(5,)]
 
 
 def test_a_schema_2_postgres_database_is_upgraded_by_create_schema(tmp_path: Path) -> None:
@@ -362,7 +362,7 @@ def test_a_schema_2_postgres_database_is_upgraded_by_create_schema(tmp_path: Pat
         with store.transaction() as tx:
             tx.conn.execute(f'ALTER TABLE "{prefix}history" DROP COLUMN definition_version')  # type: ignore[attr-defined]
             tx.conn.execute(f'UPDATE "{prefix}schema_version" SET version = 2')  # type: ignore[attr-defined]
-        with pytest.raises(StoreError, match=r"version 2, this journeyfsm needs 4"):
+        with pytest.raises(StoreError, match=r"version 2, this journeyfsm needs 5"):
             PostgresStore(pg_dsn(), prefix=prefix)
         upgraded = PostgresStore(pg_dsn(), prefix=prefix, create_schema=True)
         try:

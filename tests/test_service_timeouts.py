@@ -456,7 +456,7 @@ def test_a_schema_1_file_is_refused_until_create_schema_migrates_it(tmp_path: Pa
     with closing(sqlite3.connect(path)) as conn, conn:
         for statement in SCHEMA_1:
             conn.execute(statement)
-    with pytest.raises(StoreError, match=r"schema version 1, this journeyfsm needs 4.*migrates"):
+    with pytest.raises(StoreError, match=r"schema version 1, this journeyfsm needs 5.*migrates"):
         SQLiteStore(path)
     service = timeout_service(SQLiteStore(path, create_schema=True))
     journey = service.get("old")
@@ -490,7 +490,7 @@ def test_a_schema_1_postgres_database_is_migrated_by_create_schema(tmp_path: Pat
                 "'browsing', 'cart', '2026-03-02T08:00:00+00', NULL, NULL)",
             ):
                 tx.conn.execute(statement)  # type: ignore[attr-defined]
-        with pytest.raises(StoreError, match=r"version 1, this journeyfsm needs 4.*migrates"):
+        with pytest.raises(StoreError, match=r"version 1, this journeyfsm needs 5.*migrates"):
             PostgresStore(pg_dsn(), prefix=prefix)
         migrated = PostgresStore(pg_dsn(), prefix=prefix, create_schema=True)
         try:

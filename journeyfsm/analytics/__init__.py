@@ -24,6 +24,7 @@ from ._dask import replay_dask, split_by_key
 from ._forecast import ChainTransition, JourneyChain, Reach, ReachRow, StageTime, fit_chain
 from ._forecast_sim import Forecast
 from ._funnel import funnel
+from ._goalstats import GoalStats, goal_conversion
 from ._mapping import BadRowError, LogMapping, MappingError, ReplayError
 from ._render import human_duration, render_breakdown, render_comparison, render_funnel
 from ._replay import ReplayResult, replay
@@ -64,6 +65,7 @@ __all__ = [
     "DurationStats",
     "Forecast",
     "Funnel",
+    "GoalStats",
     "JourneyChain",
     "LogMapping",
     "MappingError",
@@ -81,6 +83,7 @@ __all__ = [
     "compare",
     "fit_chain",
     "funnel",
+    "goal_conversion",
     "human_duration",
     "render_breakdown",
     "render_comparison",

@@ -208,6 +208,7 @@ def new_journey(key: str, stage: str, definition: str, at: datetime) -> LazyJour
     journey.entered_at = at
     journey.entry_seq = 0
     journey.timeouts_fired = 0
+    journey.goals = None  # the fast path runs definitions without goals only
     journey._move = None
     return journey
 

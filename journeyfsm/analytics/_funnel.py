@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._errors import did_you_mean
+from .._goals import GOAL
 from .._packed import LazyJourney, history_moves
 from ._results import DurationStats, Funnel, StageStats, TransitionCount
 
@@ -89,6 +90,8 @@ def _self_moves(definition: JourneyDefinition) -> dict[tuple[str, str], str]:
             }
             if kinds:
                 out[stage, trigger] = kinds.pop() if len(kinds) == 1 else "both"
+    for stage in definition.stage_names:  # a goal's met or missed entry: internal
+        out[stage, GOAL] = "internal"
     return out
 
 

@@ -39,6 +39,7 @@ import attrs
 from .._clock import UTC
 from .._definition import JourneyDefinition
 from .._errors import GuardError, HookError
+from .._goals import GOAL
 from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
@@ -131,7 +132,8 @@ class EngineReplay:
         self.machine = machine
         self.tally = tally
         self.journeys: dict[str, Journey] = {}
-        self.has_timeouts = bool(machine.definition.timeouts)
+        # goal deadlines are found by tick too (a miss is recorded at its deadline)
+        self.has_timeouts = bool(machine.definition.timeouts or machine.definition.goals)
 
     def run(self, events: Iterable[Event]) -> None:
         machine, journeys, tally = self.machine, self.journeys, self.tally
@@ -187,6 +189,8 @@ class EngineReplay:
             raise  # pragma: no cover - guard_failure raises for timeouts
         for outcome in outcomes:
             status, trigger = outcome.status, outcome.trigger
+            if trigger == GOAL:  # a goal missed: recorded in the history, not a timeout
+                continue
             row = tally.counts[trigger]
             row[STATUS[status]] += 1
             row[TIMEOUTS] += 1
@@ -310,6 +314,14 @@ def replay(
     chosen: str = engine if engine is not None else ("engine" if hooks else "auto")
     log = machine.logger if machine is not None else _log_of(definition)
     note = ""
+    if chosen != "engine" and definition.goals:
+        # the fast loop and the columnar engine do not keep goal clocks
+        note = (
+            f"the {'fast and columnar engines' if chosen == 'auto' else repr(chosen) + ' engine'} "
+            "did not run: the definition has goals, whose clocks only the engine replays"
+        )
+        log.info("replay.goals_fallback", source=str(path))
+        chosen = "engine"
     if chosen != "engine" and definition.entry != "once" and definition.final_stages:
         # the fast loop and the columnar engine do not restart finished journeys
         note = (

@@ -21,6 +21,7 @@ import attrs
 
 from .._definition import JourneyDefinition
 from .._errors import GuardError, JourneyError
+from .._goals import GOAL
 from .._outcome import Explanation
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
@@ -43,6 +44,8 @@ class Stay:
 
 
 def _reenters(definition: JourneyDefinition | None, row: JourneyRow, entry: HistoryEntry) -> bool:
+    if entry.trigger == GOAL:  # a goal met or missed where the journey is: internal
+        return False
     kinds: set[str] = set()
     if definition is not None and definition.has_stage(entry.source):
         kinds = {

@@ -50,9 +50,10 @@ import attrs
 
 from .._clock import ensure_utc
 from .._errors import DataError, SnapshotError, SnapshotVersionError, StoreError
+from .._goals import GoalMiss
 from .._json import check_json
 from .._outcome import Outcome
-from .._records import HistoryEntry, Journey
+from .._records import Journey
 from .._runtime import JourneyMachine
 from .._versions import Migration
 from ._records import (
@@ -105,6 +106,8 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
         "entry_seq": row.entry_seq,
         "timeouts_fired": row.timeouts_fired,
     }
+    if row.goals is not None:
+        snapshot["goals"] = row.goals
     try:
         return machine.restore(snapshot)
     except SnapshotVersionError as err:
@@ -199,6 +202,7 @@ def decide(
     at = event.at or now
     timeouts = _fire_due(machine, journey, row, until=at, now=now)
     before = timeouts[-1].journey if timeouts else row
+    version, n = journey.version, len(journey.history)
     outcome = machine.fire(
         journey,
         event.trigger,
@@ -209,36 +213,74 @@ def decide(
         policy=event.policy,
         defer_effects=True,
     )
-    if not outcome.moved or outcome.entry is None:
+    # goals met or missed by what fired before the event are this call's too
+    earlier = tuple(e for d in timeouts if d.outcome is not None for e in d.outcome.goals)
+    if earlier:
+        outcome = attrs.evolve(outcome, goals=earlier + outcome.goals)
+    if journey.version == version:  # nothing recorded: blocked, ignored (or duplicate)
         return Decision(outcome, now, timeouts=timeouts)
-    if outcome.reentry is not None:  # a restart: its journeyfsm.reenter entry is written first
-        step = _reentry_step(machine, journey, before, outcome.reentry, now)
-        timeouts, before = (*timeouts, step), step.journey
-    return _decision(machine, journey, before, outcome, now, event.event_id, timeouts)
+    # every entry the call recorded (goals missed first, a re-entry's first step, the
+    # event's move, goals met) is one chained decision; the last carries the outcome
+    *steps, last = _moves(machine, journey, before, outcome, now, event.event_id, n)
+    return attrs.evolve(last, timeouts=(*timeouts, *steps))
 
 
-def _reentry_step(
+def _moves(
     machine: JourneyMachine,
     journey: Journey,
     before: JourneyRow | None,
-    entry: HistoryEntry,
+    outcome: Outcome,
     now: datetime,
-) -> Decision:
-    """The rows of a re-entry's first step (final stage -> initial stage, its
-    ``journeyfsm.reenter`` entry), chained like a timeout that fired before the event:
-    the journey's row as that step left it (the event's move overwrites it in the same
-    transaction)."""
-    assert before is not None  # a journey restarts from a stored final stage
-    row = attrs.evolve(
-        _row(machine, journey, now),
-        stage=entry.dest,
-        version=entry.seq,
-        entered_at=entry.at,
-        entry_seq=entry.seq,
-        timeouts_fired=0,
-        next_due=None,
+    event_id: str | None,
+    n: int,
+) -> list[Decision]:
+    """The decisions of one call that recorded the journey's history entries after its
+    first ``n`` (a journey from a row holds only what was recorded since it was loaded):
+    one per entry, chained from ``before``.  The last has the journey's row as it is now,
+    the outcome, the event id and the outbox rows; each one before it the same row at its
+    own entry's version and stage (overwritten by the next, in the same transaction)."""
+    entries = journey.history[n:]
+    final = _row(machine, journey, now)
+    name, key = final.definition, final.key
+    out: list[Decision] = []
+    for entry in entries[:-1]:
+        row = attrs.evolve(final, stage=entry.dest, version=entry.seq)
+        out.append(
+            Decision(
+                None,
+                now,
+                row,
+                None if before is None else before.version,
+                entry,
+                None,
+                (),
+                None if before is None else before.timeouts_fired,
+            )
+        )
+        before = row
+    moved = outcome.entry
+    ids = (
+        EventIdRow(name, key, event_id, moved.seq, now)
+        if event_id is not None and moved is not None and outcome.moved
+        else None
     )
-    return Decision(None, now, row, before.version, entry, None, (), before.timeouts_fired)
+    outbox = tuple(
+        OutboxRow(name, key, call.seq, call.effect, call.idempotency_key, call.to_dict())
+        for call in outcome.pending_effects
+    )
+    out.append(
+        Decision(
+            outcome,
+            now,
+            final,
+            None if before is None else before.version,
+            entries[-1],
+            ids,
+            outbox,
+            None if before is None else before.timeouts_fired,
+        )
+    )
+    return out
 
 
 def decide_tick(
@@ -280,7 +322,7 @@ def decide_tick(
         if fixed.next_due != row.next_due:
             return TickDecision((), (_clock_only(None, fixed, row, now),))
         return TickDecision((), ())
-    return TickDecision(tuple(d.result for d in decisions), decisions)
+    return TickDecision(tuple(d.outcome for d in decisions if d.outcome is not None), decisions)
 
 
 def _fire_due(
@@ -297,22 +339,32 @@ def _fire_due(
     out: list[Decision] = []
     before = row
     while True:
-        due = machine.next_due(journey)
-        if due is None or due.at > until:
+        step = machine._due_step(journey, until)
+        if step is None:
             return tuple(out)
-        outcome = machine._fire_timeout(journey, due, defer_effects=True)
-        if outcome.moved:
-            decision = _decision(machine, journey, before, outcome, now, due.event_id, ())
+        version, n = journey.version, len(journey.history)
+        if isinstance(step, GoalMiss):
+            outcome = machine._record_miss(journey, step)
+            event_id = None
+        else:
+            outcome = machine._fire_timeout(journey, step, defer_effects=True)
+            event_id = step.event_id
+        if journey.version != version:
+            out.extend(_moves(machine, journey, before, outcome, now, event_id, n))
         else:  # blocked or ignored: it has fired all the same, the clock moves on
-            decision = _clock_only(outcome, _row(machine, journey, now), before, now)
-        out.append(decision)
-        before = decision.journey
+            out.append(_clock_only(outcome, _row(machine, journey, now), before, now))
+        before = out[-1].journey
 
 
 def _row(machine: JourneyMachine, journey: Journey, now: datetime) -> JourneyRow:
     """The row of ``journey`` as it is now, with its clock and next due time."""
     snap = machine.snapshot(journey, history=False)
     due = machine.next_due(journey)
+    due_at = None if due is None else due.at
+    if machine._goals:  # the earliest of the next timeout and the next goal miss
+        miss = machine._goal_due_at(journey)
+        if miss is not None and (due_at is None or miss < due_at):
+            due_at = miss
     entered = journey.entered_at or now  # a journey of the service always has its times
     return JourneyRow(
         machine.definition.name,
@@ -326,7 +378,8 @@ def _row(machine: JourneyMachine, journey: Journey, now: datetime) -> JourneyRow
         journey.started_at or entered,
         journey.entry_seq,
         journey.timeouts_fired,
-        None if due is None else due.at,
+        due_at,
+        snap.get("goals"),
     )
 
 
@@ -339,39 +392,6 @@ def _clock_only(
         new,
         None if before is None else before.version,
         expected_fired=None if before is None else before.timeouts_fired,
-    )
-
-
-def _decision(
-    machine: JourneyMachine,
-    journey: Journey,
-    before: JourneyRow | None,
-    outcome: Outcome,
-    now: datetime,
-    event_id: str | None,
-    timeouts: tuple[Decision, ...],
-) -> Decision:
-    """The rows of a move: the journey's new row (expecting ``before``), its history
-    entry, its event id and its outbox rows."""
-    entry = outcome.entry
-    assert entry is not None
-    new_row = _row(machine, journey, now)
-    name, key = new_row.definition, new_row.key
-    ids = EventIdRow(name, key, event_id, entry.seq, now) if event_id is not None else None
-    outbox = tuple(
-        OutboxRow(name, key, call.seq, call.effect, call.idempotency_key, call.to_dict())
-        for call in outcome.pending_effects
-    )
-    return Decision(
-        outcome,
-        now,
-        new_row,
-        None if before is None else before.version,
-        entry,
-        ids,
-        outbox,
-        None if before is None else before.timeouts_fired,
-        timeouts,
     )
 
 
@@ -454,8 +474,12 @@ def decide_migration(
             cap = len(target._timeouts.get(step.stage, ()))
             entered, entry_seq = before.entered_at, before.entry_seq
             fired = min(before.timeouts_fired, cap)
+        # the clocks of goals the target version keeps go on; the others are dropped
+        kept = {g.name for g in migration.target.goals}
+        goals = None if not kept else {k: v for k, v in (before.goals or {}).items() if k in kept}
         draft = attrs.evolve(
             before,
+            goals=goals,
             definition_version=migration.target.version,
             stage=step.stage,
             data=step.data,

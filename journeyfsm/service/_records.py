@@ -81,8 +81,9 @@ class JourneyRow:
     """A journey as a store keeps it (history apart): the ``journeys`` table's row.
 
     ``started_at``, ``entered_at``, ``entry_seq`` and ``timeouts_fired`` are the
-    journey's timeout clock; ``next_due`` is when its next timeout is due (``None``:
-    none armed), the indexed column a tick claims by.
+    journey's timeout clock; ``next_due`` is when its next timeout or goal miss is due
+    (``None``: none armed), the indexed column a tick claims by; ``goals`` the journey's
+    goal clocks as JSON (``Journey.goals``; ``None`` for a definition without goals).
     """
 
     definition: str
@@ -97,6 +98,7 @@ class JourneyRow:
     entry_seq: int
     timeouts_fired: int
     next_due: datetime | None
+    goals: JSONDict | None = None
 
 
 @attrs.frozen

@@ -25,6 +25,7 @@ from ..service._store import OutboxItem, OutboxStatus, Store, StoreTransaction
 
 __all__ = [
     "CAPS_SCHEMA",
+    "GOALS_SCHEMA",
     "SCHEMA_VERSION",
     "OutboxItem",
     "OutboxStatus",
@@ -48,10 +49,14 @@ __all__ = [
 #: 3: ``history.definition_version``, the version each move was decided by (issue 20;
 #: ``NULL`` in rows written before: the journey's version at the time, not recorded).
 #: 4: the frequency caps' ledger of deliveries (issue 20).
-SCHEMA_VERSION = 4
+#: 5: ``journeys.goals``, the goal clocks of each journey (issue 20; ``NULL`` in rows
+#: written before, and for definitions without goals).
+SCHEMA_VERSION = 5
 #: The schema version that added the frequency caps' ``deliveries`` table: an upgrade from
 #: any older one adds the table (``CREATE ... IF NOT EXISTS``) and records this version.
 CAPS_SCHEMA = 4
+#: The schema version that added ``journeys.goals``: an upgrade from 4 adds the column.
+GOALS_SCHEMA = 5
 
 
 #: The databases whose schema a store on a host's connection has found current in this

@@ -108,7 +108,8 @@ class _MemoryTransaction:
             return None
         history = self._s._history.get((definition, key), [])
         check_version(row.key, row.version, history[-1].seq if history else 0)
-        return attrs.evolve(row, data=copy_json(row.data))
+        goals = None if row.goals is None else copy_json(row.goals)
+        return attrs.evolve(row, data=copy_json(row.data), goals=goals)
 
     def definitions_of(self, key: str) -> list[str]:
         return sorted(d for d, k in self._s._journeys if k == key)
@@ -164,7 +165,8 @@ class _MemoryTransaction:
         assert row is not None
         s = self._s
         jkey = (row.definition, row.key)
-        self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data)))
+        goals = None if row.goals is None else copy_json(row.goals)
+        self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data), goals=goals))
         if entry is None:  # a timeout that fired without a move: the clock only
             return
         history = s._history.setdefault(jkey, [])
@@ -251,7 +253,8 @@ class _MemoryTransaction:
         for item in items:
             row = item.row
             jkey = (definition, row.key)
-            self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data)))
+            goals = None if row.goals is None else copy_json(row.goals)
+            self._set(s._journeys, jkey, attrs.evolve(row, data=copy_json(row.data), goals=goals))
             if item.history:
                 self._set(s._history, jkey, list(item.history))
             for e in item.event_ids:

@@ -42,7 +42,14 @@ from typing import Any
 
 from .._errors import StoreError
 from ..service._core import Decision
-from ._base import CAPS_SCHEMA, SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
+from ._base import (
+    CAPS_SCHEMA,
+    GOALS_SCHEMA,
+    SCHEMA_VERSION,
+    StoreMethods,
+    check_prefix,
+    schema_cache,
+)
 
 try:
     import psycopg
@@ -337,7 +344,7 @@ class PostgresStore(StoreMethods):
                 "version integer NOT NULL, entered_at timestamptz NOT NULL, "
                 "updated_at timestamptz NOT NULL, started_at timestamptz NOT NULL, "
                 "entry_seq integer NOT NULL, timeouts_fired integer NOT NULL, "
-                "next_due timestamptz, PRIMARY KEY (definition, key))"
+                "next_due timestamptz, goals jsonb, PRIMARY KEY (definition, key))"
             ).format(t["journeys"]),
             # what a tick claims: only journeys with an armed timeout are in the index
             sql.SQL(
@@ -391,6 +398,8 @@ class PostgresStore(StoreMethods):
                     sql.SQL("UPDATE {} SET version = %s").format(t["schema_version"]),
                     (CAPS_SCHEMA,),
                 )
+            if found and found[0][0] < GOALS_SCHEMA:
+                self._migrate_4(tx.conn)
             for statement in statements[2:]:
                 tx.conn.execute(statement)
             found = tx.conn.execute(
@@ -443,6 +452,15 @@ class PostgresStore(StoreMethods):
             "UPDATE {v} SET version = 3",
         ):
             conn.execute(sql.SQL(text).format(h=self._t["history"], v=self._t["schema_version"]))
+
+    def _migrate_4(self, conn: psycopg.Connection[Any]) -> None:
+        """Schema 4 -> 5: the journeys' goal clocks (``NULL`` in rows written before: no
+        goal clock runs until the journey next enters a goal's ``since`` stage)."""
+        for text in (
+            "ALTER TABLE {j} ADD COLUMN IF NOT EXISTS goals jsonb",
+            "UPDATE {v} SET version = 5",
+        ):
+            conn.execute(sql.SQL(text).format(j=self._t["journeys"], v=self._t["schema_version"]))
 
     def _check_schema(self) -> None:
         name = f"{self.schema}.{self.prefix}schema_version"

@@ -40,7 +40,7 @@ from typing import Any
 
 from .._errors import StoreError
 from ..service._core import Decision
-from ._base import CAPS_SCHEMA, SCHEMA_VERSION, check_prefix, schema_cache
+from ._base import CAPS_SCHEMA, GOALS_SCHEMA, SCHEMA_VERSION, check_prefix, schema_cache
 
 if True:  # ASYNC
     import asyncio
@@ -423,7 +423,7 @@ class AsyncPostgresStore(StoreMethods):
                 "version integer NOT NULL, entered_at timestamptz NOT NULL, "
                 "updated_at timestamptz NOT NULL, started_at timestamptz NOT NULL, "
                 "entry_seq integer NOT NULL, timeouts_fired integer NOT NULL, "
-                "next_due timestamptz, PRIMARY KEY (definition, key))"
+                "next_due timestamptz, goals jsonb, PRIMARY KEY (definition, key))"
             ).format(t["journeys"]),
             # what a tick claims: only journeys with an armed timeout are in the index
             sql.SQL(
@@ -477,6 +477,8 @@ class AsyncPostgresStore(StoreMethods):
                     sql.SQL("UPDATE {} SET version = %s").format(t["schema_version"]),
                     (CAPS_SCHEMA,),
                 )
+            if found and found[0][0] < GOALS_SCHEMA:
+                await self._migrate_4(tx.conn)
             for statement in statements[2:]:
                 await tx.conn.execute(statement)
             found = await (
@@ -530,6 +532,17 @@ class AsyncPostgresStore(StoreMethods):
         ):
             await conn.execute(
                 sql.SQL(text).format(h=self._t["history"], v=self._t["schema_version"])
+            )
+
+    async def _migrate_4(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Schema 4 -> 5: the journeys' goal clocks (``NULL`` in rows written before: no
+        goal clock runs until the journey next enters a goal's ``since`` stage)."""
+        for text in (
+            "ALTER TABLE {j} ADD COLUMN IF NOT EXISTS goals jsonb",
+            "UPDATE {v} SET version = 5",
+        ):
+            await conn.execute(
+                sql.SQL(text).format(j=self._t["journeys"], v=self._t["schema_version"])
             )
 
     async def _check_schema(self) -> None:

@@ -87,7 +87,7 @@ class PostgresBulkRows:
                         + ") ON CONFLICT DO NOTHING RETURNING key",
                         j="journeys",
                     ),
-                    columns([journey_values(item.row) for item in items], 12),
+                    columns([journey_values(item.row) for item in items], 13),
                 ).fetchall()
                 if len(done) != len(items):
                     written = {r[0] for r in done}

@@ -88,7 +88,7 @@ class AsyncPostgresBulkRows:
                             + ") ON CONFLICT DO NOTHING RETURNING key",
                             j="journeys",
                         ),
-                        columns([journey_values(item.row) for item in items], 12),
+                        columns([journey_values(item.row) for item in items], 13),
                     )
                 ).fetchall()
                 if len(done) != len(items):

@@ -32,12 +32,12 @@ __all__ = [
 
 JOURNEY_COLS = (
     "definition, key, definition_version, stage, data, version, entered_at, updated_at, "
-    "started_at, entry_seq, timeouts_fired, next_due"
+    "started_at, entry_seq, timeouts_fired, next_due, goals"
 )
 JOURNEY_ARRAYS = (
     "%b::text[], %b::text[], %b::jsonb[], %b::text[], %b::jsonb[], %b::int[], "
     "%b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::int[], %b::int[], "
-    "%b::timestamptz[]"
+    "%b::timestamptz[], %b::jsonb[]"
 )
 ROW_COLS = JOURNEY_COLS.split(", ", 1)[1]  # key, definition_version, ...
 ROW_COLS_J = ", ".join(f"j.{c}" for c in ROW_COLS.split(", "))
@@ -83,7 +83,10 @@ def tables_of(schema: str, prefix: str, names: Sequence[str]) -> Tables:
 
 
 def journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
-    key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last = found
+    key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, goals = found[
+        :12
+    ]
+    last = found[12]
     check_version(key, version, last or 0)
     return JourneyRow(
         definition,
@@ -98,6 +101,7 @@ def journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
         entry_seq,
         fired,
         None if due is None else utc(due),
+        goals,
     )
 
 
@@ -127,6 +131,7 @@ def journey_values(row: JourneyRow) -> tuple[Any, ...]:
         row.entry_seq,
         row.timeouts_fired,
         row.next_due,
+        None if row.goals is None else Jsonb(row.goals),
     )
 
 

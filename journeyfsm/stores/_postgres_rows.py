@@ -210,7 +210,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                 "WITH j AS (INSERT INTO {j} ("
                 + _JOURNEY_COLS
                 + ") VALUES ("
-                + ", ".join(["%s"] * 12)
+                + ", ".join(["%s"] * 13)
                 + ") ON CONFLICT DO NOTHING RETURNING 1)"
             ]
             params = list(_journey_values(row))
@@ -218,7 +218,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
             parts = [
                 "WITH j AS (UPDATE {j} SET definition_version = %s, stage = %s, data = %s, "
                 "version = %s, entered_at = %s, updated_at = %s, started_at = %s, "
-                "entry_seq = %s, timeouts_fired = %s, next_due = %s "
+                "entry_seq = %s, timeouts_fired = %s, next_due = %s, goals = %s "
                 "WHERE definition = %s AND key = %s AND version = %s "
                 "AND timeouts_fired = %s RETURNING 1)"
             ]
@@ -293,7 +293,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                             + ") ON CONFLICT DO NOTHING RETURNING key",
                             j="journeys",
                         ),
-                        _columns([_journey_values(row) for row in new], 12),
+                        _columns([_journey_values(row) for row in new], 13),
                     ).fetchall()
                     if len(done) != len(new):
                         written = {r[0] for r in done}
@@ -306,7 +306,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                             "stage = u.stage, data = u.data, version = u.version, "
                             "entered_at = u.entered_at, updated_at = u.updated_at, "
                             "started_at = u.started_at, entry_seq = u.entry_seq, "
-                            "timeouts_fired = u.timeouts_fired, next_due = u.next_due "
+                            "timeouts_fired = u.timeouts_fired, next_due = u.next_due, goals = u.goals "
                             # each row found by one primary key probe (its ctid), then
                             # updated by that ctid: joined on the key instead, the planner
                             # hashes a seq scan of the whole table for tables up to some
@@ -324,7 +324,7 @@ class PostgresTransaction(PostgresOutboxRows, PostgresBulkRows):
                             "AND j.timeouts_fired = u.expected_fired RETURNING j.key",
                             j="journeys",
                         ),
-                        _columns([(*_journey_values(row), v, f) for row, v, f in old], 14),
+                        _columns([(*_journey_values(row), v, f) for row, v, f in old], 15),
                     ).fetchall()
                     if len(done) != len(old):
                         written = {r[0] for r in done}

@@ -30,7 +30,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import StoreError
-from ._base import CAPS_SCHEMA, SCHEMA_VERSION, StoreMethods, check_prefix, schema_cache
+from ._base import (
+    CAPS_SCHEMA,
+    GOALS_SCHEMA,
+    SCHEMA_VERSION,
+    StoreMethods,
+    check_prefix,
+    schema_cache,
+)
 from ._sqlite_codec import write_statements
 from ._sqlite_host import host_state, host_transaction
 from ._sqlite_rows import SQLiteTransaction
@@ -52,7 +59,7 @@ def _schema(p: str) -> list[str]:
             stage TEXT NOT NULL, data TEXT NOT NULL, version INTEGER NOT NULL,
             entered_at TEXT NOT NULL, updated_at TEXT NOT NULL, started_at TEXT NOT NULL,
             entry_seq INTEGER NOT NULL, timeouts_fired INTEGER NOT NULL, next_due TEXT,
-            PRIMARY KEY (definition, key))""",
+            goals TEXT, PRIMARY KEY (definition, key))""",
         # what a tick claims: only journeys with an armed timeout are in the index
         f"CREATE INDEX IF NOT EXISTS {q('journeys_due')} ON {q('journeys')} "
         "(definition, next_due) WHERE next_due IS NOT NULL",
@@ -288,6 +295,8 @@ class SQLiteStore(StoreMethods):
                 self._migrate_2(tx.conn)
             if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
                 tx.conn.execute(f"UPDATE {t} SET version = ?", (CAPS_SCHEMA,))
+            if found and found[0][0] < GOALS_SCHEMA:
+                self._migrate_4(tx.conn)
             for statement in _schema(self.prefix):
                 tx.conn.execute(statement)
             found = tx.conn.execute(f"SELECT version FROM {t}").fetchall()
@@ -322,6 +331,15 @@ class SQLiteStore(StoreMethods):
             f"UPDATE {self._t['schema_version']} SET version = 3",
         ):
             conn.execute(statement)
+
+    def _migrate_4(self, conn: sqlite3.Connection) -> None:
+        """Schema 4 -> 5: the journeys' goal clocks (``NULL`` in rows written before: no
+        goal clock runs until the journey next enters a goal's ``since`` stage)."""
+        j = self._t["journeys"]
+        columns = {r[1] for r in conn.execute(f"PRAGMA table_info({j})")}
+        if "goals" not in columns:  # (SQLite has no ADD COLUMN IF NOT EXISTS)
+            conn.execute(f"ALTER TABLE {j} ADD COLUMN goals TEXT")
+        conn.execute(f"UPDATE {self._t['schema_version']} SET version = {GOALS_SCHEMA}")
 
     def _check_schema(self) -> None:
         t = self._t["schema_version"]

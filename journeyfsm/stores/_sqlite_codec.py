@@ -42,11 +42,11 @@ def write_statements(t: dict[str, str]) -> dict[str, str]:
     return {
         "insert_journey": f"INSERT INTO {t['journeys']} (definition_version, stage, data, "
         "version, entered_at, updated_at, started_at, entry_seq, timeouts_fired, next_due, "
-        "definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "goals, definition, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         # the clock token: the version and the timeouts fired the row was decided on
         "update_journey": f"UPDATE {t['journeys']} SET definition_version = ?, stage = ?, "
         "data = ?, version = ?, entered_at = ?, updated_at = ?, started_at = ?, "
-        "entry_seq = ?, timeouts_fired = ?, next_due = ? "
+        "entry_seq = ?, timeouts_fired = ?, next_due = ?, goals = ? "
         "WHERE definition = ? AND key = ? AND version = ? AND timeouts_fired = ?",
         "history": f"INSERT INTO {t['history']} (definition, key, seq, trigger, source, "
         "dest, at, event_id, meta, definition_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -63,15 +63,16 @@ CHUNK = 500  # values per statement: below every SQLite's limit on variables (99
 
 ROW_COLS = (
     "key, definition_version, stage, data, version, entered_at, updated_at, started_at, "
-    "entry_seq, timeouts_fired, next_due"
+    "entry_seq, timeouts_fired, next_due, goals"
 )
 ROW_COLS_J = ", ".join(f"j.{c.strip()}" for c in ROW_COLS.split(","))
 
 
 def journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
-    (key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, last_seq) = (
-        found
+    (key, dv, stage, data, version, entered, updated, started, entry_seq, fired, due, goals) = (
+        found[:12]
     )
+    last_seq = found[12]
     check_version(key, version, last_seq or 0)
 
     def time(value: object, column: str) -> datetime:
@@ -98,6 +99,7 @@ def journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
         entry_seq,
         fired,
         None if due is None else time(due, "next_due"),
+        None if goals is None else _loads(goals, "journeys", key, "goals"),
     )
 
 
@@ -126,6 +128,7 @@ def journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) -
         row.entry_seq,
         row.timeouts_fired,
         None if row.next_due is None else text(row.next_due),
+        None if row.goals is None else dumps(row.goals),
         row.definition,
         row.key,
     )

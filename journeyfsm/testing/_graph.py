@@ -33,6 +33,10 @@ the initial stage.  Such a final stage is then no dead end: a path may go on thr
 restart (the cooldown is not modelled: time is free, as guards are).  "Final" keeps its
 meaning for the targets (:data:`FINAL`, ``no_traps``: a stage that can reach a final
 stage is no trap).
+
+A goal with an ``exit`` (docs/rules.md, "Goals") gives a ``--journeyfsm.goal-->`` move to
+its exit stage from where it can be met: its ``stage``, or each stage its ``trigger``
+moves the journey to (the window is not modelled: time is free).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import attrs
 from .._async_machine import AsyncJourneyMachine
 from .._definition import JourneyDefinition, Transition
 from .._errors import did_you_mean
+from .._goals import GOAL
 from .._guards import AllOf, AnyOf, Guard, Not, Predicate
 from .._rules import REENTER
 from .._runtime import JourneyMachine
@@ -260,6 +265,26 @@ class Graph:
                 if stage != initial and any(trigger not in row for trigger in first):
                     restart = Transition(REENTER, stage, initial)
                     self.out[stage].append(Move(stage, REENTER, initial, restart))
+        for goal in definition.goals:  # a goal met with an exit ends the journey there
+            if goal.exit is None:
+                continue
+            if goal.stage is not None:
+                sources = {goal.stage}
+            else:
+                sources = {
+                    m.dest
+                    for moves in self.out.values()
+                    for m in moves
+                    if m.trigger == goal.trigger
+                } | {
+                    stage
+                    for stage, row in definition.table.items()
+                    if any(t.dest is None for t in _possible(row.get(str(goal.trigger), ()), fixed))
+                }
+            for stage in self.sorted(sources):
+                if not definition.stage(stage).final and stage != goal.exit:
+                    met = Transition(GOAL, stage, goal.exit)
+                    self.out[stage].append(Move(stage, GOAL, goal.exit, met))
         self.into: dict[str, list[Move]] = {s: [] for s in definition.stage_names}
         for moves in self.out.values():
             for m in moves:

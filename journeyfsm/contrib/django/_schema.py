@@ -15,13 +15,14 @@ from collections.abc import Callable
 
 from django.db.migrations.operations.base import Operation
 
-from ...stores._base import CAPS_SCHEMA, SCHEMA_VERSION, check_prefix
+from ...stores._base import CAPS_SCHEMA, GOALS_SCHEMA, SCHEMA_VERSION, check_prefix
 from ...stores._sqlite import _schema as _sqlite_schema
 
 __all__ = [
     "CreateJourneyTables",
     "UpgradeJourneyTables",
     "UpgradeJourneyTables4",
+    "UpgradeJourneyTables5",
     "statements",
     "upgrade_2",
 ]
@@ -60,7 +61,7 @@ def statements(vendor: str, prefix: str) -> list[str]:
         "data jsonb NOT NULL, version integer NOT NULL, entered_at timestamptz NOT NULL, "
         "updated_at timestamptz NOT NULL, started_at timestamptz NOT NULL, "
         "entry_seq integer NOT NULL, timeouts_fired integer NOT NULL, "
-        "next_due timestamptz, PRIMARY KEY (definition, key))",
+        "next_due timestamptz, goals jsonb, PRIMARY KEY (definition, key))",
         f"CREATE INDEX IF NOT EXISTS {q('journeys_due')} ON {t('journeys')} "
         "(definition, next_due) WHERE next_due IS NOT NULL",
         f"CREATE TABLE IF NOT EXISTS {t('history')} (definition text NOT NULL, "
@@ -259,3 +260,48 @@ class UpgradeJourneyTables4(_TablesOperation):
     ) -> None:
         """Drop the ledger and record schema 3."""
         self._run(schema_editor, app_label, downgrade_4)
+
+
+def upgrade_5(vendor: str, prefix: str) -> list[str]:
+    """Schema 4 -> 5: ``journeys.goals`` (the goal clocks; ``NULL`` in the rows written
+    before), then the version, as the stores' ``create_schema()`` runs them."""
+    check_prefix(prefix)
+    where = '"public".' if vendor == "postgresql" else ""
+    kind = "jsonb" if vendor == "postgresql" else "TEXT"
+    return [
+        f'ALTER TABLE {where}"{prefix}journeys" ADD COLUMN goals {kind}',
+        f'UPDATE {where}"{prefix}schema_version" SET version = {GOALS_SCHEMA} '
+        f"WHERE version = {GOALS_SCHEMA - 1}",
+    ]
+
+
+def downgrade_5(vendor: str, prefix: str) -> list[str]:
+    """Schema 5 -> 4: ``journeys.goals`` dropped (the goal clocks with it)."""
+    check_prefix(prefix)
+    where = '"public".' if vendor == "postgresql" else ""
+    return [
+        f'ALTER TABLE {where}"{prefix}journeys" DROP COLUMN goals',
+        f'UPDATE {where}"{prefix}schema_version" SET version = {GOALS_SCHEMA - 1} '
+        f"WHERE version = {GOALS_SCHEMA}",
+    ]
+
+
+class UpgradeJourneyTables5(_TablesOperation):
+    """The migration operation from schema 4 to 5 (``journeys.goals``, the goal clocks)
+    on the database being migrated: run when the recorded version is 4 (tables 0001
+    created with this journeyfsm have the column already); reversible (the column is
+    dropped)."""
+
+    description = "Upgrade journeyfsm's tables to schema 5 (journeys.goals, the goal clocks)"
+
+    def database_forwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Add the column and record schema 5, if the recorded schema version is 4."""
+        self._run(schema_editor, app_label, upgrade_5, only_at=GOALS_SCHEMA - 1)
+
+    def database_backwards(
+        self, app_label: str, schema_editor: object, from_state: object, to_state: object
+    ) -> None:
+        """Drop the column and record schema 4, if the recorded schema version is 5."""
+        self._run(schema_editor, app_label, downgrade_5, only_at=GOALS_SCHEMA)

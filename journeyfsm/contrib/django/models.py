@@ -35,6 +35,7 @@ class Journey(models.Model):
     entry_seq = models.IntegerField()
     timeouts_fired = models.IntegerField()
     next_due = models.DateTimeField(null=True, help_text="when its next timeout fires")
+    goals = models.JSONField(null=True, help_text="the goal clocks of the current run")
 
     class Meta:
         managed = False

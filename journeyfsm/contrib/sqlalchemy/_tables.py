@@ -132,6 +132,7 @@ def tables(
         Column("entry_seq", Integer, nullable=False),
         Column("timeouts_fired", Integer, nullable=False),
         Column("next_due", _time()),
+        Column("goals", _json()),
         PrimaryKeyConstraint("definition", "key"),
         **on,
     )
