@@ -229,8 +229,10 @@ class PostgresStore(StoreMethods):
         it does nothing.
 
         The service pins a connection around each attempt of a ``handle`` whose machine
-        has no async callbacks (a decision then never waits, so the connection would
-        serve no other task meanwhile anyway).
+        has no async callbacks, and returns it before a retry's backoff.  On the event
+        loop such a decision never waits, so the connection could serve no other task
+        meanwhile anyway; a thread of the sync store keeps its connection while its hooks
+        run, so keep hooks quick (slow I/O belongs in effects, run after the commit).
         """
         if self._host is not None or getattr(self._local, "conn", None) is not None:
             yield
