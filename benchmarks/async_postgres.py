@@ -5,7 +5,9 @@
 Prints, as medians of 5 alternating rounds of 400 events (each the first move of a new
 journey: no conflicts): the sync ``handle`` one at a time, the async ``handle`` one at a
 time, 50 tasks over a pool of 10 connections, and the same statements as raw psycopg (the
-floor the store cannot go under: psycopg's own async cost).  The server is
+floor the store cannot go under: psycopg's own async cost), one at a time and from 50
+tasks over 10 connections (the most concurrency can give on this machine with no library
+code at all).  The server is
 ``JOURNEYFSM_PG_DSN``, else a throw-away one (as ``benchmarks/run.py``'s figures).
 Not a figure of the table: a measurement to run by hand.
 
@@ -162,16 +164,34 @@ def raw_sync(t: dict[str, str]) -> float:
         return (time.perf_counter() - start) / N * 1e6
 
 
-async def raw_async(t: dict[str, str]) -> float:
+async def raw_async(t: dict[str, str], tasks: int = 1) -> float:
+    """The same from ``tasks`` tasks, each on a connection of its own (at most 10, as
+    the pool): the floor of the 50-task figure, with no pool and no library at all."""
     read, write = _READ.format(**t), _WRITE.format(**t)
-    async with await psycopg.AsyncConnection.connect(pg_dsn(), autocommit=True) as conn:
-        events = _events()
-        start = time.perf_counter()
-        for key, event_id in events:
+    conns = [
+        await psycopg.AsyncConnection.connect(pg_dsn(), autocommit=True)
+        for _ in range(min(tasks, 10))
+    ]
+    free: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
+    for conn in conns:
+        free.put_nowait(conn)
+    events = iter(_events())
+
+    async def worker() -> None:
+        for key, event_id in events:  # shared: each event taken by one task
             params = {"d": "a", "k": key, "e": event_id}
+            conn = await free.get()
             await (await conn.execute(read, params)).fetchone()
             await (await conn.execute(write, params)).fetchone()
+            free.put_nowait(conn)
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(tasks)))
         return (time.perf_counter() - start) / N * 1e6
+    finally:
+        for conn in conns:
+            await conn.close()
 
 
 def main() -> None:
@@ -190,6 +210,7 @@ def main() -> None:
         "async handle, 50 tasks, pool of 10": lambda: asyncio.run(async_handle(prefix, 50)),
         "raw psycopg, sync": lambda: raw_sync(raw),
         "raw psycopg, async": lambda: asyncio.run(raw_async(raw)),
+        "raw psycopg, async, 50 tasks": lambda: asyncio.run(raw_async(raw, 50)),
     }
     got: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in runs}
     for _ in range(ROUNDS):
@@ -209,6 +230,8 @@ def main() -> None:
         f"raw psycopg async / sync             {med['raw psycopg, async'] / med['raw psycopg, sync']:.2f}x"
     )
     print(f"throughput, 50 tasks / one task      {one / many:.2f}x")
+    floor = med["raw psycopg, async"] / med["raw psycopg, async, 50 tasks"]
+    print(f"the same, raw psycopg (the floor)    {floor:.2f}x")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ REACHED: dict[str, tuple[float, str]] = {
     # six runs at 8c57dfc: 1.85, 1.92, 1.38, 1.31, 2.43, 2.17 (the client's CPU bounds one
     # loop; docs/performance.md).  Too noisy for a median: the lowest is kept, so the gate
     # (1.05) fails when 50 tasks stop buying anything over one, not on a busy machine.
+    # Since wt-apool (issue 17, fourth round) the figure keeps one warm pool for all its
+    # samples: 2.18, 2.59, 1.66 at full settings; the gate was left where it was.
     "async_pg_50_tasks_speedup": (1.31, "8c57dfc"),
 }
 REGRESSION = 1.25  # a gate from REACHED is the reached ratio relaxed by this factor

@@ -24,7 +24,7 @@ from conftest import START
 from psycopg_pool import AsyncConnectionPool
 from service_support import assert_consistent, pg_dsn, shop_machine, store_factory
 
-from journeyfsm import AsyncJourneyService, JourneyService, ManualClock, StoreError
+from journeyfsm import AsyncJourneyService, Context, JourneyService, ManualClock, StoreError
 from journeyfsm.stores import AsyncPostgresStore, PostgresStore
 
 WAIT = 30  # seconds: the bound of every wait in these tests
@@ -300,3 +300,142 @@ def test_importing_the_stores_leaves_psycopg_alone_and_a_missing_psycopg_names_t
     )
     assert "AsyncPostgresStore needs psycopg 3" in done.stdout
     assert "journeyfsm[postgres]" in done.stdout
+
+
+class _Takes:
+    """Counts a pool's takes (``getconn``) and the backend each was served by."""
+
+    def __init__(self, pool: Any) -> None:
+        self.backends: list[int] = []
+        take = pool.getconn
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            conn = await take(*args, **kwargs)
+            self.backends.append(conn.info.backend_pid)
+            return conn
+
+        pool.getconn = counted
+
+
+def test_a_handle_takes_one_pool_connection_and_one_at_a_time_reuse_the_one_returned_last(
+    pg: PostgresStore,
+) -> None:
+    """Read and write of a handle run on ONE connection taken from the pool (they took
+    one each before), and the pool hands back the connection returned last: one task
+    over a pool of 4 stays on one warm backend instead of visiting all four in turn."""
+
+    async def main() -> tuple[list[str], list[int], int]:
+        async with twin(pg, min_size=4, max_size=4) as store:
+            assert store._pool is not None
+            takes = _Takes(store._pool)
+            service = AsyncJourneyService(shop_machine(ManualClock(START)), store)
+            statuses = []
+            for n in (0, 1, 2, 3, 4, 5, 0, 5):  # six moves, then two duplicates
+                key, event_id = f"c-{n % 4}", f"e-{n}"
+                statuses.append(
+                    (await service.handle(key, "add_to_cart", event_id=event_id)).status
+                )
+            statuses.append((await service.handle("c-0", "pay")).status)  # not from "cart"
+            stats = store._pool.get_stats()
+            return statuses, takes.backends, stats["pool_available"]
+
+    statuses, backends, available = asyncio.run(main())
+    assert statuses == ["moved"] * 6 + ["duplicate"] * 2 + ["ignored"]
+    assert len(backends) == 9  # one take per handle: read, decide and write on it
+    assert len(set(backends)) == 1  # always the one returned last
+    assert available == 4  # every connection is back, none left pinned
+    assert assert_consistent(reader(pg), [f"c-{n}" for n in range(4)]) == 6
+
+
+def test_the_sync_store_also_takes_one_connection_per_handle_and_reuses_the_last(
+    pg: PostgresStore,
+) -> None:
+    store = PostgresStore(pg_dsn(), schema=pg.schema, prefix=pg.prefix, min_size=3, max_size=3)
+    try:
+        assert store._pool is not None
+        store._pool.wait(timeout=WAIT)
+        backends: list[int] = []
+        take = store._pool.getconn
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            conn = take(*args, **kwargs)
+            backends.append(conn.info.backend_pid)
+            return conn
+
+        store._pool.getconn = counted  # type: ignore[method-assign]
+        service = JourneyService(shop_machine(ManualClock(START)), store)
+        outcomes = [service.handle(f"c-{n}", "add_to_cart", event_id=f"e-{n}") for n in range(6)]
+        assert [o.status for o in outcomes] == ["moved"] * 6
+        assert len(backends) == 6 and len(set(backends)) == 1
+        assert store._pool.get_stats()["pool_available"] == 3
+    finally:
+        store.close()
+
+
+def test_a_conflicted_handle_returns_its_connection_before_it_sleeps_and_retries(
+    pg: PostgresStore,
+) -> None:
+    """Each attempt of a handle takes its own connection and returns it before the
+    backoff: a connection pinned through the sleep would serve no other task."""
+    other = reader(pg)  # another process, as it were: its own pool
+    other.handle("c-1", "add_to_cart", {"sku": "a"}, event_id="e-1")
+    machine = shop_machine(ManualClock(START))
+    raced: list[int] = []
+
+    @machine.on_transition("add_to_cart")
+    def race(ctx: Context) -> None:
+        if not raced:  # the first attempt only: the other writer moves the journey first
+            raced.append(1)
+            other.handle("c-1", "add_to_cart", {"sku": "b"}, event_id="e-2")
+
+    async def main() -> tuple[str, list[int]]:
+        async with twin(pg, min_size=2, max_size=2) as store:
+            assert store._pool is not None
+            pool = store._pool
+            service = AsyncJourneyService(machine, store, backoff=0.001)
+            available: list[int] = []
+            sleep = service._sleep
+
+            async def noted(attempt: int) -> None:
+                available.append(pool.get_stats()["pool_available"])
+                await sleep(attempt)
+
+            service._sleep = noted  # type: ignore[method-assign]
+            outcome = await asyncio.wait_for(
+                service.handle("c-1", "add_to_cart", {"sku": "c"}, event_id="e-3"), WAIT
+            )
+            return outcome.status, available
+
+    status, available = asyncio.run(main())
+    assert status == "moved" and available == [2]  # one conflict, both connections back
+    journey = other.get("c-1")
+    assert journey is not None and journey.data["cart"] == ["a", "b", "c"]
+    assert assert_consistent(other, ["c-1"]) == 3
+
+
+def test_no_connection_is_held_while_an_async_hook_awaits(pg: PostgresStore) -> None:
+    """An AsyncJourneyMachine's async hooks may wait on anything (an HTTP call): the
+    handle holds no pool connection meanwhile, so with a pool of ONE the hook itself can
+    still read through the same store."""
+    from journeyfsm import AsyncJourneyMachine
+
+    machine = AsyncJourneyMachine(shop_machine(ManualClock(START)).definition)
+    seen: list[object] = []
+
+    async def main() -> str:
+        async with twin(pg, min_size=1, max_size=1) as store:
+            service = AsyncJourneyService(machine, store)
+
+            @machine.on_transition("add_to_cart")
+            async def look(ctx: Context) -> None:
+                found = await asyncio.wait_for(service.get("c-0"), WAIT)
+                seen.append(None if found is None else found.stage)
+
+            await service.handle("c-0", "add_to_cart", event_id="e-0")
+            outcome = await asyncio.wait_for(
+                service.handle("c-1", "add_to_cart", event_id="e-1"), WAIT
+            )
+            return outcome.status
+
+    assert asyncio.run(main()) == "moved"
+    assert seen == [None, "cart"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,9 @@ else:
     from .._async_machine import AsyncJourneyMachine
 
 __all__ = ["AsyncJourneyService"]
+
+#: what ``handle`` holds around an attempt on a store with no ``pin_connection``
+_NOTHING = nullcontext()
 
 #: the retries' jitter when no ``rng`` is given: one for the process, because seeding a
 #: Random from the OS costs ~10 µs, a noticeable part of a service made per request
@@ -176,11 +180,20 @@ class AsyncJourneyService:
         #: the live versions (see docs/versions.md): each version's sync machine, and,
         #: for an AsyncJourneyMachine, its hand-off; the declared migrations by source
         self._versions = LiveVersions(machine, versions, migrations, on_old_version)
+        #: the store's "hold one connection for this block" (PostgreSQL's pool): around
+        #: each attempt of a handle, so its read and its write cost one acquisition
+        self._pin: Callable[[], AbstractAsyncContextManager[Any]] | None = getattr(
+            store, "pin_connection", None
+        )
         if True:  # ASYNC
             self._hand_offs: dict[int | str, AsyncJourneyMachine | None] = {
                 m.definition.version: (m if isinstance(m, AsyncJourneyMachine) else None)
                 for m in (machine, *versions)
             }
+            if any(self._hand_offs.values()):
+                # async guards and hooks may wait (an HTTP call): a connection held
+                # meanwhile would serve no other task
+                self._pin = None
 
     def _now(self) -> datetime:
         return ensure_utc(self._machine.clock.now(), what="the machine's clock")
@@ -218,26 +231,8 @@ class AsyncJourneyService:
         check_event(self._machine, event)
         for attempt in range(1, self.max_attempts + 1):
             try:
-                if self._joins_host is not None and self._joins_host():
-                    # the host's transaction holds the request anyway: read, decide and
-                    # write in ONE store transaction (one savepoint at most, none when
-                    # the host's transaction is fresh)
-                    async with self.store.transaction() as tx:
-                        row, seen = await _read(tx, self.definition, key, event_id)
-                        decision = await self._decide(row, event, seen)
-                        if decision.writes:
-                            await tx.write(decision)
-                    return decision.result
-                async with self.store.transaction(write=False) as tx:
-                    row, seen = await _read(tx, self.definition, key, event_id)
-                decision = await self._decide(row, event, seen)
-                if not decision.writes:
-                    return decision.result
-                if self._commit_move is not None:  # one statement where the store can
-                    await self._commit_move(decision)
-                else:
-                    async with self.store.transaction() as tx:
-                        await tx.write(decision)
+                async with self._pin() if self._pin is not None else _NOTHING:
+                    decision = await self._attempt(event)
             except ConcurrencyConflict as err:
                 if attempt == self.max_attempts:
                     raise ConcurrencyConflict(
@@ -254,6 +249,30 @@ class AsyncJourneyService:
                 continue
             return decision.result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, event: Event) -> Decision:
+        """One read -> decide -> write of ``handle``; its decision (written, if it writes)."""
+        key, event_id = event.key, event.event_id
+        if self._joins_host is not None and self._joins_host():
+            # the host's transaction holds the request anyway: read, decide and write in
+            # ONE store transaction (one savepoint at most, none when the host's
+            # transaction is fresh)
+            async with self.store.transaction() as tx:
+                row, seen = await _read(tx, self.definition, key, event_id)
+                decision = await self._decide(row, event, seen)
+                if decision.writes:
+                    await tx.write(decision)
+            return decision
+        async with self.store.transaction(write=False) as tx:
+            row, seen = await _read(tx, self.definition, key, event_id)
+        decision = await self._decide(row, event, seen)
+        if decision.writes:
+            if self._commit_move is not None:  # one statement where the store can
+                await self._commit_move(decision)
+            else:
+                async with self.store.transaction() as tx:
+                    await tx.write(decision)
+        return decision
 
     async def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
         machine = self._machine

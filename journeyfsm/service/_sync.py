@@ -30,6 +30,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,9 @@ from ._tick import tick_batches, tick_one_by_one
 from ._versions import LiveVersions, VersionPolicy
 
 __all__ = ["JourneyService"]
+
+#: what ``handle`` holds around an attempt on a store with no ``pin_connection``
+_NOTHING = nullcontext()
 
 #: the retries' jitter when no ``rng`` is given: one for the process, because seeding a
 #: Random from the OS costs ~10 µs, a noticeable part of a service made per request
@@ -140,6 +144,11 @@ class JourneyService:
         #: the live versions (see docs/versions.md): each version's sync machine, and,
         #: for a JourneyMachine, its hand-off; the declared migrations by source
         self._versions = LiveVersions(machine, versions, migrations, on_old_version)
+        #: the store's "hold one connection for this block" (PostgreSQL's pool): around
+        #: each attempt of a handle, so its read and its write cost one acquisition
+        self._pin: Callable[[], AbstractContextManager[Any]] | None = getattr(
+            store, "pin_connection", None
+        )
 
     def _now(self) -> datetime:
         return ensure_utc(self._machine.clock.now(), what="the machine's clock")
@@ -176,26 +185,8 @@ class JourneyService:
         check_event(self._machine, event)
         for attempt in range(1, self.max_attempts + 1):
             try:
-                if self._joins_host is not None and self._joins_host():
-                    # the host's transaction holds the request anyway: read, decide and
-                    # write in ONE store transaction (one savepoint at most, none when
-                    # the host's transaction is fresh)
-                    with self.store.transaction() as tx:
-                        row, seen = _read(tx, self.definition, key, event_id)
-                        decision = self._decide(row, event, seen)
-                        if decision.writes:
-                            tx.write(decision)
-                    return decision.result
-                with self.store.transaction(write=False) as tx:
-                    row, seen = _read(tx, self.definition, key, event_id)
-                decision = self._decide(row, event, seen)
-                if not decision.writes:
-                    return decision.result
-                if self._commit_move is not None:  # one statement where the store can
-                    self._commit_move(decision)
-                else:
-                    with self.store.transaction() as tx:
-                        tx.write(decision)
+                with self._pin() if self._pin is not None else _NOTHING:
+                    decision = self._attempt(event)
             except ConcurrencyConflict as err:
                 if attempt == self.max_attempts:
                     raise ConcurrencyConflict(
@@ -212,6 +203,30 @@ class JourneyService:
                 continue
             return decision.result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, event: Event) -> Decision:
+        """One read -> decide -> write of ``handle``; its decision (written, if it writes)."""
+        key, event_id = event.key, event.event_id
+        if self._joins_host is not None and self._joins_host():
+            # the host's transaction holds the request anyway: read, decide and write in
+            # ONE store transaction (one savepoint at most, none when the host's
+            # transaction is fresh)
+            with self.store.transaction() as tx:
+                row, seen = _read(tx, self.definition, key, event_id)
+                decision = self._decide(row, event, seen)
+                if decision.writes:
+                    tx.write(decision)
+            return decision
+        with self.store.transaction(write=False) as tx:
+            row, seen = _read(tx, self.definition, key, event_id)
+        decision = self._decide(row, event, seen)
+        if decision.writes:
+            if self._commit_move is not None:  # one statement where the store can
+                self._commit_move(decision)
+            else:
+                with self.store.transaction() as tx:
+                    tx.write(decision)
+        return decision
 
     def _decide(self, row: JourneyRow | None, event: Event, seen: int | None) -> Decision:
         machine = self._machine

@@ -36,6 +36,7 @@ and prefix) in a process, not per store: a store made per request costs no state
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -159,8 +160,15 @@ class PostgresStore(StoreMethods):
                 # one direct connection first: a wrong DSN fails now, with libpq's reason,
                 # instead of the pool retrying in the background until its timeout
                 psycopg.connect(dsn, connect_timeout=connect_timeout).close()
-                self._pool = ConnectionPool(
-                    dsn, min_size=min_size, max_size=max_size, open=False, timeout=30
+                # autocommit connections: a read (and a move's one statement) costs no
+                # BEGIN or COMMIT and no autocommit toggle; transaction() sends BEGIN
+                self._pool = _LastReturnedFirst(
+                    dsn,
+                    kwargs={"autocommit": True},
+                    min_size=min_size,
+                    max_size=max_size,
+                    open=False,
+                    timeout=30,
                 )
                 self._pool.open(wait=True, timeout=30)
             except (psycopg.Error, psycopg_pool_errors()) as err:
@@ -191,9 +199,15 @@ class PostgresStore(StoreMethods):
                 yield PostgresTransaction(self._host, self._t)
             return
         current = getattr(self._local, "conn", None)
-        if current is not None:  # nested in this task's transaction: a savepoint
-            with self._errors(), current.transaction():
-                yield PostgresTransaction(current, self._t)
+        if current is not None:
+            if write or current.info.transaction_status != _IDLE:
+                # nested in this task's transaction: a savepoint; on the connection
+                # pin_connection() holds, with no transaction open: BEGIN ... COMMIT
+                with self._errors(), current.transaction():
+                    yield PostgresTransaction(current, self._t)
+            else:  # a read on the pinned connection: autocommit, as below
+                with self._errors():
+                    yield PostgresTransaction(current, self._t)
             return
         assert self._pool is not None
         with self._errors(), self._pool.connection() as conn:
@@ -203,43 +217,75 @@ class PostgresStore(StoreMethods):
                     with conn.transaction():
                         yield PostgresTransaction(conn, self._t)
                 else:
-                    # Reads run in autocommit: under READ COMMITTED (PostgreSQL's default)
-                    # each statement of a transaction sees its own snapshot anyway, so BEGIN
-                    # and COMMIT would only add two round trips to every handle(); the write
-                    # that follows checks versions and event ids itself.
-                    conn.set_autocommit(True)
-                    try:
-                        yield PostgresTransaction(conn, self._t)
-                    finally:
-                        conn.set_autocommit(False)
+                    # Reads run in autocommit (the pool's connections are): under READ
+                    # COMMITTED (PostgreSQL's default) each statement of a transaction sees
+                    # its own snapshot anyway, so BEGIN and COMMIT would only add two round
+                    # trips to every handle(); the write that follows checks versions and
+                    # event ids itself.
+                    yield PostgresTransaction(conn, self._t)
             finally:
                 self._local.conn = None
+
+    @contextmanager
+    def pin_connection(self) -> Iterator[None]:
+        """Hold one pool connection for the block: every ``transaction()`` and
+        ``commit_move`` of this task in it runs on that connection, so a ``handle``
+        (read, decide, write) costs ONE acquisition from the pool instead of one per
+        statement.  Nothing is opened on it (autocommit): no lock is held while the
+        service decides.  On a host's connection, or inside a transaction of this task,
+        it does nothing.
+
+        The service pins a connection around each attempt of a ``handle`` whose machine
+        has no async callbacks, and returns it before a retry's backoff.  On the event
+        loop such a decision never waits, so the connection could serve no other task
+        meanwhile anyway; a thread of the sync store keeps its connection while its hooks
+        run, so keep hooks quick (slow I/O belongs in effects, run after the commit).
+        """
+        if self._host is not None or getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        pool = self._pool
+        assert pool is not None
+        with self._errors():
+            conn = pool.getconn()
+        # the pool's own connection() would also commit on the way out: nothing to
+        # commit here (autocommit); the pool rolls back or discards a connection that is
+        # not idle when it is returned
+        self._local.conn = conn
+        try:
+            yield
+        finally:
+            self._local.conn = None
+            pool.putconn(conn)
 
     def commit_move(self, decision: Decision) -> None:
         """Write one move's rows (as ``tx.write`` does) and commit them: what the service's
         ``handle`` does once it has decided, outside a host's transaction.
 
         A move without fired timeouts is ONE statement (tx.write), atomic on its own: it
-        runs in autocommit, on a pool connection or on a host's autocommit connection with
-        nothing open (the transaction rule's "own"), so the commit costs no BEGIN and
-        COMMIT round trips.  Anything else runs in ``store.transaction()``.
+        runs in autocommit, on a pool connection (the pinned one, in
+        ``pin_connection()``) or on a host's autocommit connection with nothing open (the
+        transaction rule's "own"), so the commit costs no BEGIN and COMMIT round trips.
+        Anything else runs in ``store.transaction()``.
         """
-        alone = not decision.timeouts and getattr(self._local, "conn", None) is None
-        if alone and self._host is not None and self._host_state(self._host) == "own":
+        host, current = self._host, getattr(self._local, "conn", None)
+        if decision.timeouts:
+            conn = None  # several statements: a transaction
+        elif host is not None:
+            conn = host if self._host_state(host) == "own" else None
+        elif current is None:
+            assert self._pool is not None
+            with self._errors(), self._pool.connection() as taken:
+                PostgresTransaction(taken, self._t).write(decision)
+            return
+        else:  # pinned with no transaction open; in this task's transaction: a savepoint
+            conn = current if current.info.transaction_status == _IDLE else None
+        if conn is not None:
             with self._errors():
-                PostgresTransaction(self._host, self._t).write(decision)
-            return
-        if not alone or self._host is not None:
-            with self.transaction() as tx:
-                tx.write(decision)
-            return
-        assert self._pool is not None
-        with self._errors(), self._pool.connection() as conn:
-            conn.set_autocommit(True)
-            try:
                 PostgresTransaction(conn, self._t).write(decision)
-            finally:
-                conn.set_autocommit(False)
+            return
+        with self.transaction() as tx:
+            tx.write(decision)
 
     def joins_host_transaction(self) -> bool:
         """Whether a transaction begun now runs inside one the host commits (the
@@ -301,33 +347,9 @@ class PostgresStore(StoreMethods):
         info = self._host.info
         return ("postgresql", info.host, info.port, info.dbname, self.schema, self.prefix)
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except psycopg.errors.SerializationFailure as err:  # an OperationalError
-            raise StoreError(
-                "PostgreSQL refused a journey write inside the host's transaction "
-                f"({str(err).splitlines()[0]}): its isolation (REPEATABLE READ or "
-                "SERIALIZABLE) keeps it from seeing the journey's newest version, so no "
-                "retry inside it can succeed: roll it back and retry the whole transaction",
-                table="journeys",
-            ) from err
-        except psycopg.OperationalError as err:
-            raise StoreError(
-                "PostgreSQL connection failed: " + _redact(str(err), self._dsn)
-            ) from None
-        except psycopg.errors.UndefinedTable as err:
-            schema_cache.discard(self._schema_key())  # dropped underneath: check again
-            raise StoreError(
-                f"the PostgreSQL database has no journeyfsm tables ({str(err).splitlines()[0]}); "
-                "run create_schema() (PostgresStore(..., create_schema=True)) once",
-                table="schema_version",
-            ) from err
-        except psycopg.Error as err:
-            raise StoreError(
-                "PostgreSQL refused a statement of the store: " + _redact(str(err), self._dsn)
-            ) from err
+    def _errors(self) -> _StoreErrors:
+        """``with self._errors():`` turns psycopg's errors into ``StoreError``."""
+        return _StoreErrors(self)
 
     # -- schema --------------------------------------------------------------------
     def create_schema(self) -> None:
@@ -512,6 +534,69 @@ class PostgresStore(StoreMethods):
             f"this journeyfsm's ({SCHEMA_VERSION}); upgrade journeyfsm",
             table="schema_version",
         )
+
+
+class _LastReturnedFirst(ConnectionPool[Any]):
+    """A pool that hands out the connection returned last (LIFO) instead of the one
+    returned longest ago (psycopg_pool's FIFO).
+
+    One task (or a few) over a pool of ten then keeps reusing one warm connection, whose
+    backend process and client state are still in the CPU's caches, instead of visiting
+    all ten in turn: measured here, one ``handle`` at a time over a pool of 10 cost
+    ~30 % less wall time and client CPU (docs/performance.md).  The connections left
+    unused stay at the front of the queue, so the pool's ``max_idle`` shrinking (which
+    closes the front one) closes exactly those.
+
+    psycopg_pool has no option for it: this turns its queue (``_pool``, a deque) before
+    each take.  Should a psycopg_pool release no longer have that queue, the pool is
+    plain FIFO again, and tests/test_postgres_async.py fails to say so.
+    """
+
+    def _get_ready_connection(self, timeout: float | None) -> Any:
+        ready = getattr(self, "_pool", None)
+        if isinstance(ready, deque) and len(ready) > 1:
+            ready.rotate(1)  # the one returned last to the front, where it is taken
+        return super()._get_ready_connection(timeout)
+
+
+class _StoreErrors:
+    """The block of ``store._errors()``: a psycopg error raised in it is raised again as a
+    ``StoreError`` that says what to do.  A class rather than a generator made into a
+    context manager: every ``handle`` runs one or two, and in the async store each async
+    generator costs a few µs more (asyncio tracks every one)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, err: BaseException | None, tb: object) -> None:
+        if not isinstance(err, psycopg.Error):
+            return
+        dsn = self._store._dsn
+        if isinstance(err, psycopg.errors.SerializationFailure):  # an OperationalError
+            raise StoreError(
+                "PostgreSQL refused a journey write inside the host's transaction "
+                f"({str(err).splitlines()[0]}): its isolation (REPEATABLE READ or "
+                "SERIALIZABLE) keeps it from seeing the journey's newest version, so no "
+                "retry inside it can succeed: roll it back and retry the whole transaction",
+                table="journeys",
+            ) from err
+        if isinstance(err, psycopg.OperationalError):
+            raise StoreError("PostgreSQL connection failed: " + _redact(str(err), dsn)) from None
+        if isinstance(err, psycopg.errors.UndefinedTable):
+            schema_cache.discard(self._store._schema_key())  # dropped underneath: check again
+            raise StoreError(
+                f"the PostgreSQL database has no journeyfsm tables ({str(err).splitlines()[0]}); "
+                "run create_schema() (PostgresStore(..., create_schema=True)) once",
+                table="schema_version",
+            ) from err
+        raise StoreError(
+            "PostgreSQL refused a statement of the store: " + _redact(str(err), dsn)
+        ) from err
 
 
 def psycopg_pool_errors() -> type[Exception]:
