@@ -280,9 +280,7 @@ class AsyncJourneyService:
         if row is not None and row.definition_version != self._versions.newest and seen is None:
             # pinned: the machine of the row's version; migrate on read: the newest,
             # after the migration's moves (written first, in the same transaction)
-            machine, migrated = self._versions.route(row, self._now())
-            if migrated:
-                row = migrated[-1].journey
+            machine, migrated, row = self._versions.route(row, self._now())
         decision = await self._decide_on(machine, row, event, seen)
         if migrated:
             decision = attrs.evolve(decision, timeouts=migrated + decision.timeouts)
@@ -324,11 +322,7 @@ class AsyncJourneyService:
         machine = self._machine
         migrated: tuple[Decision, ...] = ()
         if row.definition_version != self._versions.newest:
-            machine, migrated = self._versions.route(row, now)
-            if migrated:
-                last = migrated[-1].journey
-                assert last is not None  # a migration's decision always writes the row
-                row = last
+            machine, migrated, row = self._versions.route(row, now, event=False)
         decided: TickDecision
         if True:  # ASYNC
             hand_off = self._hand_offs.get(machine.definition.version)

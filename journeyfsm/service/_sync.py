@@ -234,9 +234,7 @@ class JourneyService:
         if row is not None and row.definition_version != self._versions.newest and seen is None:
             # pinned: the machine of the row's version; migrate on read: the newest,
             # after the migration's moves (written first, in the same transaction)
-            machine, migrated = self._versions.route(row, self._now())
-            if migrated:
-                row = migrated[-1].journey
+            machine, migrated, row = self._versions.route(row, self._now())
         decision = self._decide_on(machine, row, event, seen)
         if migrated:
             decision = attrs.evolve(decision, timeouts=migrated + decision.timeouts)
@@ -261,11 +259,7 @@ class JourneyService:
         machine = self._machine
         migrated: tuple[Decision, ...] = ()
         if row.definition_version != self._versions.newest:
-            machine, migrated = self._versions.route(row, now)
-            if migrated:
-                last = migrated[-1].journey
-                assert last is not None  # a migration's decision always writes the row
-                row = last
+            machine, migrated, row = self._versions.route(row, now, event=False)
         decided: TickDecision
         decided = decide_tick(machine, row, until=until, now=now)
         if migrated:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+import attrs
+
 from .._async_machine import AsyncJourneyMachine
 from .._errors import StoreError
 from .._runtime import JourneyMachine
@@ -149,24 +151,31 @@ class LiveVersions:
             self.chain(row.definition_version, to_version), self._made_or_live, row, now=now
         )
 
-    def route(self, row: JourneyRow, now: datetime) -> tuple[JourneyMachine, tuple[Decision, ...]]:
-        """The machine that decides ``row`` (of a version not the newest), and the
-        migration's decisions to write first (empty when pinned)."""
+    def route(
+        self, row: JourneyRow, now: datetime, *, event: bool = True
+    ) -> tuple[JourneyMachine, tuple[Decision, ...], JourneyRow]:
+        """The machine that decides ``row`` (of a version not the newest), the
+        migration's decisions to write first (empty when pinned), and the row that
+        machine decides (``row`` itself, the migrated row, or a finished row taken over
+        by the newest version for an ``event``; a tick leaves a finished row on its
+        version: its final stage's timeouts are that version's)."""
         v = row.definition_version
         if type(v) is not int and type(v) is not str:
             # a corrupted row: the newest machine's restore names it (a StoreError)
-            return self.machines[self.newest], ()
+            return self.machines[self.newest], (), row
         if self.policy == "migrate" and v in self._to_newest:
-            return self.machines[self.newest], self.migrate_row(row, self.newest, now)
+            return self._migrated(row, now)
         live = self.machines.get(v)
         if live is not None:
-            return live, ()
+            if event and row.stage in live.definition.final_stages:
+                return self._finished(row, live, now)
+            return live, (), row
         if len(self.machines) == 1 and not self.migrations:
             # one version, as before live versions: its machine's allow_version decides
-            return self.machines[self.newest], ()
+            return self.machines[self.newest], (), row
         newest = self.machines[self.newest]
         if newest._allowed is True or (newest._allowed and v in newest._allowed):
-            return newest, ()
+            return newest, (), row
         raise StoreError(
             f"journeys row for journey {row.key!r} was written by version {v!r} of "
             f"definition {row.definition!r}, which this service does not run (live versions: "
@@ -177,6 +186,38 @@ class LiveVersions:
             key=row.key,
             stage=row.stage,
         )
+
+    def _migrated(
+        self, row: JourneyRow, now: datetime
+    ) -> tuple[JourneyMachine, tuple[Decision, ...], JourneyRow]:
+        migrated = self.migrate_row(row, self.newest, now)
+        last = migrated[-1].journey
+        assert last is not None  # a migration's decision always writes the row
+        return self.machines[self.newest], migrated, last
+
+    def _finished(
+        self, row: JourneyRow, pinned: JourneyMachine, now: datetime
+    ) -> tuple[JourneyMachine, tuple[Decision, ...], JourneyRow]:
+        """A journey that has finished on an older version is no longer in flight, so
+        the newest version decides what happens to it next (its entry rule decides a
+        restart, and the new run is on the newest version): through the declared
+        migrations when there are some to the newest, else as it is when the newest
+        version has its stage as a final stage too.  Otherwise (the newest version has
+        no such final stage and no migration says where the journey would be) the
+        version it finished on decides, as before."""
+        if row.definition_version in self._to_newest:
+            return self._migrated(row, now)
+        newest = self.machines[self.newest]
+        if row.stage not in newest.definition.final_stages:
+            return pinned, (), row
+        goals = row.goals
+        if goals is not None:
+            # the clocks of goals the newest version does not have are dropped, as a
+            # migration drops them; a restart starts every clock afresh anyway
+            names = {g.name for g in newest.definition.goals}
+            goals = {k: v for k, v in goals.items() if k in names} or None
+        taken = attrs.evolve(row, definition_version=self.newest, goals=goals)
+        return newest, (), taken
 
     def _sources(self) -> set[int | str]:
         """The versions a row can be migrated from to the newest."""
