@@ -278,9 +278,19 @@ class AsyncJourneyService:
         machine = self._machine
         migrated: tuple[Decision, ...] = ()
         if row is not None and row.definition_version != self._versions.newest and seen is None:
+            now = self._now()
+            restart = self._versions.restart(row, event.trigger, now)
+            if restart is not None:
+                # a finished journey is no longer in flight: the newest version's entry
+                # rule decides its restart, and the new run is on the newest version
+                # (a migration to reach it is written only if the journey moves)
+                decision = await self._decide_on(machine, restart[0], event, seen)
+                if decision.writes and restart[1]:
+                    decision = attrs.evolve(decision, timeouts=restart[1] + decision.timeouts)
+                return decision
             # pinned: the machine of the row's version; migrate on read: the newest,
             # after the migration's moves (written first, in the same transaction)
-            machine, migrated = self._versions.route(row, self._now())
+            machine, migrated = self._versions.route(row, now)
             if migrated:
                 row = migrated[-1].journey
         decision = await self._decide_on(machine, row, event, seen)

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+import attrs
+
 from .._async_machine import AsyncJourneyMachine
-from .._errors import StoreError
+from .._errors import DataError, StoreError
 from .._runtime import JourneyMachine
 from .._versions import Migration, chain, version_key
 from ._core import Decision, JourneyRow, decide_migration
@@ -177,6 +179,59 @@ class LiveVersions:
             key=row.key,
             stage=row.stage,
         )
+
+    def finished(self, row: JourneyRow, trigger: str) -> JourneyMachine | None:
+        """The machine of ``row``'s version if the row is a finished journey that
+        ``trigger`` would not move there (its final stage has no candidate for it): a
+        finished journey is no longer in flight, so its restart belongs to the newest
+        version (docs/versions.md, "Re-entry across versions"); else ``None``."""
+        v = row.definition_version
+        if v == self.newest or (type(v) is not int and type(v) is not str):
+            return None
+        old = self.machine_of(v)
+        if old is None:
+            return None
+        d = old.definition
+        if row.stage not in d.final_stages or row.stage == d.initial_stage:
+            return None
+        if old._table.get(row.stage, {}).get(trigger):
+            return None  # the final stage's own internal transitions win, on its version
+        return old
+
+    def restart(
+        self, row: JourneyRow, trigger: str, now: datetime
+    ) -> tuple[JourneyRow, tuple[Decision, ...]] | None:
+        """For a row of an older version that ``trigger`` may restart: the row the newest
+        machine decides, and the migration's decisions to write first if it moves
+        (``None``: decide it by :meth:`route`).  Under ``"migrate"`` a row with a
+        migration chain is migrated by :meth:`route` anyway."""
+        if self.policy == "migrate" and row.definition_version in self._to_newest:
+            return None
+        if self.finished(row, trigger) is None:
+            return None
+        return self.restart_row(row, now)
+
+    def restart_row(
+        self, row: JourneyRow, now: datetime
+    ) -> tuple[JourneyRow, tuple[Decision, ...]] | None:
+        """A finished ``row`` (see :meth:`finished`) as the newest version would hold it,
+        and the migration's decisions to write first: the same row relabelled when its
+        final stage is final in the newest version too, else migrated through the
+        declared migrations to a final stage of the newest; ``None`` when neither (the
+        row's own version then decides it, as a pinned row)."""
+        newest = self.machines[self.newest].definition
+        if row.stage in newest.final_stages and row.stage != newest.initial_stage:
+            return attrs.evolve(row, definition_version=self.newest), ()
+        if row.definition_version not in self._to_newest:
+            return None
+        try:
+            migrated = self.migrate_row(row, self.newest, now)
+        except (DataError, StoreError):
+            return None  # a data function that refuses the row: pinned, as before
+        last = migrated[-1].journey if migrated else None
+        if last is None or last.stage not in newest.final_stages:
+            return None
+        return last, migrated
 
     def _sources(self) -> set[int | str]:
         """The versions a row can be migrated from to the newest."""
