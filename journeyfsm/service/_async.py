@@ -41,6 +41,7 @@ from .._outcome import Outcome
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
 from .._versions import MIGRATE_TRIGGER, Migration
+from ._caps import FrequencyCap
 from ._core import (
     Decision,
     Event,
@@ -869,6 +870,33 @@ class AsyncJourneyService:
             move = (row.stage, new_stage)
             tally.moves[move] = tally.moves.get(move, 0) + 1
         return [] if tally.dry_run else out
+
+    async def prune_deliveries(
+        self, caps: Sequence[FrequencyCap], *, now: datetime | None = None
+    ) -> int:
+        """Delete the frequency caps' ledger rows no cap in ``caps`` counts any more (made
+        before ``now`` minus the longest window); how many.  Give the caps your outbox
+        workers enforce (all of them: a row only a longer cap still counts is kept).
+
+        >>> from datetime import timedelta
+        >>> from journeyfsm import FrequencyCap, JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+        >>> service.prune_deliveries([FrequencyCap("email", 2, timedelta(hours=24))])
+        0
+        """
+        if isinstance(caps, FrequencyCap) or not isinstance(caps, Sequence) or not caps:
+            raise ValueError(
+                f"caps must be a non-empty list of the FrequencyCaps the outbox workers "
+                f"enforce, got {caps!r}"
+            )
+        for cap in caps:
+            if not isinstance(cap, FrequencyCap):
+                raise TypeError(f"caps must hold FrequencyCap objects, got {cap!r}")
+        when = self._now() if now is None else ensure_utc(now, what="now")
+        before = when - max(cap.per for cap in caps)
+        async with self.store.transaction() as tx:
+            return await tx.cap_prune(before)
 
     async def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than`` (retention); how many.
