@@ -134,3 +134,42 @@ def test_bad_caps_are_refused(caps: Any, error: type[Exception], words: str) -> 
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="now"):
         service_on(MemoryStore()).prune_deliveries(CAPS, now=START.replace(tzinfo=None))
+
+
+def ledger_ids(store: Store) -> list[int]:
+    with store.transaction() as tx:
+        return [i for i, _ in tx.cap_deliveries("c-1", "email", since=START - timedelta(days=365))]
+
+
+def test_the_outbox_worker_prunes_the_ledger_every_prune_every() -> None:
+    from journeyfsm import OutboxWorker
+
+    clock = ManualClock(START)
+    store = MemoryStore()
+    with store.transaction() as tx:
+        tx.cap_record(1, "c-1", "email", at=START - timedelta(days=8))
+        tx.cap_record(2, "c-1", "email", at=START - timedelta(days=6, hours=23, minutes=30))
+    machine = JourneyMachine(templates.aida(), clock=clock, logger=quiet_logger())
+    worker = OutboxWorker(machine, store, caps=CAPS, prune_every=timedelta(hours=1))
+    worker.run_once()
+    assert ledger_ids(store) == [2]  # the first round prunes
+    clock.advance(timedelta(minutes=40))  # row 2 is now older than 7 days
+    worker.run_once()
+    assert ledger_ids(store) == [2]  # not yet: once an hour
+    clock.advance(timedelta(minutes=20))
+    worker.run_once()
+    assert ledger_ids(store) == []
+    # without caps, or with prune_every=None, a worker never touches the ledger
+    with store.transaction() as tx:
+        tx.cap_record(3, "c-1", "email", at=START - timedelta(days=30))
+    OutboxWorker(machine, store).run_once()
+    OutboxWorker(machine, store, caps=CAPS, prune_every=None).run_once()
+    assert ledger_ids(store) == [3]
+
+
+@pytest.mark.parametrize("bad", [timedelta(0), timedelta(seconds=-1), 60])
+def test_a_bad_prune_every_is_refused(bad: Any) -> None:
+    from journeyfsm import OutboxWorker
+
+    with pytest.raises(ValueError, match="prune_every must be a positive timedelta"):
+        OutboxWorker(JourneyMachine(templates.aida()), MemoryStore(), caps=CAPS, prune_every=bad)
