@@ -83,7 +83,7 @@ class OutboxWorker:
         caps: Sequence[FrequencyCap] = (),
         quiet_hours: QuietHours | None = None,
         customer: Callable[[EffectCall], str] | None = None,
-        prune_every: timedelta | None = timedelta(hours=1),
+        prune_every: timedelta | None = None,
     ) -> None:
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")

@@ -85,7 +85,7 @@ class AsyncOutboxWorker:
         caps: Sequence[FrequencyCap] = (),
         quiet_hours: QuietHours | None = None,
         customer: Callable[[EffectCall], str] | None = None,
-        prune_every: timedelta | None = timedelta(hours=1),
+        prune_every: timedelta | None = None,
     ) -> None:
         if True:  # ASYNC
             if not isinstance(machine, AsyncJourneyMachine):
