@@ -62,7 +62,7 @@ class Explaining(MachineChecks):
         if (
             reentry is not None
             and journey.stage in reentry[1]
-            and entry_refusal(reentry[0], journey.entered_at, now) is None
+            and entry_refusal(reentry[0], journey, now) is None
         ):
             # a finished journey that may restart: the initial stage's triggers it lacks
             items += [(t, c) for t, c in reentry[2].items() if t not in row]
@@ -100,7 +100,7 @@ class Explaining(MachineChecks):
         reentry = self._reentry
         if not cands and reentry is not None and stage in reentry[1] and trigger in reentry[2]:
             # a finished journey: the entry rule decides whether the trigger restarts it
-            reason = entry_refusal(reentry[0], journey.entered_at, now)
+            reason = entry_refusal(reentry[0], journey, now)
             if reason is None:
                 cands = reentry[2][trigger]
                 reason = f"re-entry: restarts in {self.definition.initial_stage!r}"

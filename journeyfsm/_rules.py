@@ -228,13 +228,24 @@ def entry_problems(entry: Any) -> list[Problem]:
     ]
 
 
-def entry_refusal(entry: EntryRule, finished_at: datetime | None, now: datetime) -> str | None:
-    """Why a finished journey may not start again now (``None``: it may)."""
+def entry_refusal(entry: EntryRule, journey: Any, now: datetime) -> str | None:
+    """Why the finished ``journey`` may not start again now (``None``: it may).
+
+    A cooldown counts from when it finished: ``entered_at`` (the final stage's entry),
+    else the time of its last history entry; a journey with neither (built by hand
+    without times) is refused, with a reason that names the fix, rather than let a
+    cooldown pass unchecked (docs/rules.md)."""
     if entry == "once_at_a_time":
         return None
     if isinstance(entry, timedelta):
+        finished_at = journey.entered_at
+        if finished_at is None and journey._history:
+            finished_at = journey._history[-1].at
         if finished_at is None:
-            return None
+            return (
+                "re-entry refused: cooldown, and when the journey finished is unknown "
+                "(entered_at is None and it has no history): give it entered_at"
+            )
         until = finished_at + entry
         if now < until:
             stamp = until.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -468,7 +468,7 @@ class JourneyMachine(
         assert self._reentry is not None
         rule = self._reentry[0]
         final = journey.stage
-        reason = entry_refusal(rule, journey.entered_at, now)
+        reason = entry_refusal(rule, journey, now)
         if reason is not None:
             return self._invalid(journey, trigger, payload, now, event_id, meta, policy, reason)
         initial = self.definition.initial_stage
@@ -488,10 +488,18 @@ class JourneyMachine(
         data = _StepData(step, journey)
         journey._move = step
         step._armed = True  # the data is saved before a hook can change it
+        engine = self._engine.machine
+        in_step = True  # a HookError of the event's own move was logged by its fire
         try:
+            # the order of any move (DESIGN semantics 3): the machine-wide before hooks,
+            # exit, stage set and recorded, enter, the machine-wide after hooks
+            for callback in engine.before_state_change:
+                callback(data)
             states[final].exit(data)
             journey.stage = initial
             states[initial].enter(data)  # records the journeyfsm.reenter entry first
+            for callback in engine.after_state_change:
+                callback(data)
             if step._reentered:
                 raise self._reentrant(journey, REENTER, inside=True)
             reentry = journey._history[-1]
@@ -500,6 +508,7 @@ class JourneyMachine(
             if step._saved_data is not _UNSAVED:
                 check_json(journey._data, "data", key=journey.key, trigger=REENTER)
             journey._move = None
+            in_step = False
             outcome = self._core_fire(  # the goals see both steps, from the outer fire
                 journey,
                 trigger,
@@ -518,6 +527,16 @@ class JourneyMachine(
             journey.entered_at, journey.entry_seq, journey.timeouts_fired = stage_entry
             if isinstance(err, _Undo):
                 return attrs.evolve(err.outcome, source=final)
+            if in_step and isinstance(err, HookError):
+                self._log.info(
+                    "journey.hook_failed",
+                    key=journey.key,
+                    trigger=REENTER,
+                    source=final,
+                    dest=initial,
+                    hook=err.hook,
+                    event_id=event_id,
+                )
             raise
         finally:
             journey._move = None

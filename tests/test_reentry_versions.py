@@ -1,16 +1,15 @@
-"""Re-entry across live versions: a journey that finished on an older version is no
-longer in flight, so the newest version's entry rule decides its restart and the new run
-is on the newest version (every store, every driver)."""
+"""Re-entry across live versions: a finished journey pinned to an older version is no
+longer in flight, so the NEWEST live version's entry rule decides its restart and the
+new run starts on the newest version (every store, every driver)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from conftest import START, quiet_logger
-from service_support import ServiceFactory, make_service, open_store, store, store_factory
-from test_service_live_versions import history_versions, sql_store, stored_version
+from service_support import ServiceFactory, make_service, open_store, store
+from test_service_live_versions import history_versions, sql_store
 
 from journeyfsm import (
     Event,
@@ -18,18 +17,243 @@ from journeyfsm import (
     JourneyBuilder,
     JourneyDefinition,
     JourneyMachine,
-    JourneyService,
     ManualClock,
     Migration,
 )
 from journeyfsm.stores import Store
 
-__all__ = ["make_service", "open_store", "sql_store", "store", "store_factory"]  # fixtures
+__all__ = ["make_service", "open_store", "sql_store", "store"]  # fixtures
 
 REENTER = "journeyfsm.reenter"
 
 
-def shop(version: int, entry: Any, *, done: str = "paid", goal: bool = False) -> JourneyDefinition:
+def promo(version: int, entry: Any, *, won: str = "won") -> JourneyDefinition:
+    """Version 1 opens into 'engaged'; version 2 into 'curious' (a stage v1 lacks), so a
+    run's stages say which version decided it."""
+    mid = "engaged" if version == 1 else "curious"
+    return (
+        JourneyBuilder("promo", version=version, entry=entry)
+        .stage("new", initial=True)
+        .stage(mid)
+        .stage(won, final=True)
+        .transition("open", "new", mid)
+        .transition("buy", mid, won)
+        .transition("note", won, None)  # an internal transition of the final stage
+        .build()
+    )
+
+
+def stored_version(store: Store, key: str) -> object:
+    with store.transaction(write=False) as tx:
+        row = tx.load("promo", key)
+    assert row is not None
+    return row.definition_version
+
+
+def machine(d: JourneyDefinition, clock: ManualClock) -> JourneyMachine:
+    return JourneyMachine(d, clock=clock, logger=quiet_logger())
+
+
+def finish_on_v1(
+    store: Store,
+    make_service: ServiceFactory,
+    clock: ManualClock,
+    entry: Any = "once",
+    key: str = "a",
+    **kw: Any,
+) -> None:
+    old = make_service(machine(promo(1, entry, **kw), clock), store)
+    old.handle(key, "open", event_id=f"{key}-1")
+    assert old.handle(key, "buy", event_id=f"{key}-2").dest == kw.get("won", "won")
+
+
+def triples(history: Any) -> list[tuple[str, str, str]]:
+    return [(e.trigger, e.source, e.dest) for e in history]
+
+
+def test_the_newest_versions_rule_restarts_a_finished_journey_on_the_newest(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock)  # v1's rule is "once": it alone never restarts
+    service = make_service(
+        machine(promo(2, "once_at_a_time"), clock),
+        store,
+        versions=[machine(promo(1, "once"), clock)],
+    )
+    out = service.handle("a", "open", event_id="a-3")
+    assert out.moved and out.reentry is not None and out.dest == "curious"
+    assert stored_version(store, "a") == 2
+    assert triples(service.history("a")) == [
+        ("open", "new", "engaged"),
+        ("buy", "engaged", "won"),
+        (REENTER, "won", "new"),
+        ("open", "new", "curious"),
+    ]
+    # the new run carries on by version 2's transitions
+    assert service.handle("a", "buy", event_id="a-4").dest == "won"
+    assert service.handle("a", "open", event_id="a-1").status == "duplicate"  # run 1's id
+
+
+def test_the_newest_versions_refusal_names_its_rule_and_writes_nothing(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock, "once_at_a_time")  # v1 would restart it
+    service = make_service(
+        machine(promo(2, "once"), clock),
+        store,
+        versions=[machine(promo(1, "once_at_a_time"), clock)],
+    )
+    out = service.handle("a", "open", event_id="a-3")
+    assert out.ignored and out.reason == "re-entry refused: entry='once'"
+    assert stored_version(store, "a") == 1
+    assert len(service.history("a")) == 2
+
+
+def test_a_cooldown_of_the_newest_version_counts_from_the_old_runs_end(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock)
+    finished_at = clock.now()
+    service = make_service(
+        machine(promo(2, timedelta(hours=1)), clock),
+        store,
+        versions=[machine(promo(1, "once"), clock)],
+    )
+    clock.advance(timedelta(minutes=59))
+    refused = service.handle("a", "open", event_id="a-3")
+    assert refused.ignored and refused.reason is not None and "cooldown until" in refused.reason
+    assert (finished_at + timedelta(hours=1)).isoformat()[:19] in refused.reason
+    clock.advance(timedelta(minutes=1))
+    assert service.handle("a", "open", event_id="a-3").moved
+    assert stored_version(store, "a") == 2
+
+
+def test_the_final_stages_own_internal_transition_stays_on_the_old_version(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock)
+    service = make_service(
+        machine(promo(2, "once_at_a_time"), clock),
+        store,
+        versions=[machine(promo(1, "once"), clock)],
+    )
+    out = service.handle("a", "note", event_id="a-3")
+    assert out.moved and out.dest == "won"
+    assert stored_version(store, "a") == 1
+
+
+def test_an_in_flight_journey_stays_pinned(store: Store, make_service: ServiceFactory) -> None:
+    clock = ManualClock(START)
+    old = make_service(machine(promo(1, "once"), clock), store)
+    old.handle("a", "open", event_id="a-1")
+    service = make_service(
+        machine(promo(2, "once_at_a_time"), clock),
+        store,
+        versions=[machine(promo(1, "once"), clock)],
+    )
+    assert service.handle("a", "buy", event_id="a-2").dest == "won"
+    assert stored_version(store, "a") == 1  # finished on the version it began on
+
+
+def test_a_final_stage_renamed_by_a_migration_is_migrated_then_restarted(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock)
+    v1, v2 = promo(1, "once"), promo(2, "once_at_a_time", won="bought")
+    step = Migration(v1, v2, stages={"engaged": "curious", "won": "bought"})
+    service = make_service(
+        machine(v2, clock), store, versions=[machine(v1, clock)], migrations=[step]
+    )
+    out = service.handle("a", "open", event_id="a-3")
+    assert out.moved and out.dest == "curious"
+    assert triples(service.history("a")) == [
+        ("open", "new", "engaged"),
+        ("buy", "engaged", "won"),
+        ("journeyfsm.migrate", "won", "bought"),
+        (REENTER, "bought", "new"),
+        ("open", "new", "curious"),
+    ]
+    assert stored_version(store, "a") == 2
+
+
+def test_a_refused_restart_through_a_migration_writes_no_migration(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock, "once_at_a_time")
+    v1, v2 = promo(1, "once_at_a_time"), promo(2, "once", won="bought")
+    step = Migration(v1, v2, stages={"engaged": "curious", "won": "bought"})
+    service = make_service(
+        machine(v2, clock), store, versions=[machine(v1, clock)], migrations=[step]
+    )
+    out = service.handle("a", "open", event_id="a-3")
+    assert out.ignored and out.reason == "re-entry refused: entry='once'"
+    assert len(service.history("a")) == 2 and stored_version(store, "a") == 1
+
+
+def test_without_a_way_to_the_newest_the_old_version_decides(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock, "once_at_a_time")
+    # version 2 has no stage 'won' and no migration says where it goes
+    service = make_service(
+        machine(promo(2, "once", won="bought"), clock),
+        store,
+        versions=[machine(promo(1, "once_at_a_time"), clock)],
+    )
+    out = service.handle("a", "open", event_id="a-3")
+    assert out.moved and out.dest == "engaged"  # pinned: version 1 restarted it
+    assert stored_version(store, "a") == 1
+
+
+def test_handle_many_restarts_on_the_newest_and_carries_on(
+    store: Store, make_service: ServiceFactory
+) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(store, make_service, clock)
+    finish_on_v1(store, make_service, clock, key="b")
+    service = make_service(
+        machine(promo(2, "once_at_a_time"), clock),
+        store,
+        versions=[machine(promo(1, "once"), clock)],
+    )
+    outs = service.handle_many(
+        [
+            Event("a", "open", event_id="a-3"),
+            Event("a", "buy", event_id="a-4"),
+            Event("b", "note", event_id="b-3"),
+        ]
+    )
+    assert [(o.status, o.dest) for o in outs] == [
+        ("moved", "curious"),
+        ("moved", "won"),
+        ("moved", "won"),
+    ]
+    assert stored_version(store, "a") == 2 and stored_version(store, "b") == 1
+
+
+def test_history_keeps_each_runs_version(sql_store: Store, make_service: ServiceFactory) -> None:
+    clock = ManualClock(START)
+    finish_on_v1(sql_store, make_service, clock)
+    service = make_service(
+        machine(promo(2, "once_at_a_time"), clock),
+        sql_store,
+        versions=[machine(promo(1, "once"), clock)],
+    )
+    service.handle("a", "open", event_id="a-3")
+    assert history_versions(sql_store, "a") == [1, 1, 2, 2]
+
+
+# -- goal clocks across a relabelled restart (the lead) ----------------------------------
+def goal_shop(
+    version: int, entry: Any, *, done: str = "paid", goal: bool = False
+) -> JourneyDefinition:
     b = (
         JourneyBuilder("shop", version=version)
         .stage("browse", initial=True)
@@ -44,176 +268,29 @@ def shop(version: int, entry: Any, *, done: str = "paid", goal: bool = False) ->
     return b.build()
 
 
-def machine(d: JourneyDefinition, clock: ManualClock) -> JourneyMachine:
+def goal_machine(d: JourneyDefinition, clock: ManualClock) -> JourneyMachine:
     return JourneyMachine(d, clock=clock, logger=quiet_logger())
 
 
-def finish_on_v1(store: Store, make_service: ServiceFactory, clock: ManualClock, **kw: Any) -> None:
-    old = make_service(machine(shop(1, "once", **kw), clock), store)
+def goal_finish_on_v1(
+    store: Store, make_service: ServiceFactory, clock: ManualClock, **kw: Any
+) -> None:
+    old = make_service(goal_machine(goal_shop(1, "once", **kw), clock), store)
     old.handle("c", "add", event_id="e-1")
     old.handle("c", "pay", event_id="e-2")
     assert old.handle("c", "add", event_id="e-x").reason is not None  # v1: once ever
-
-
-def test_the_newest_versions_rule_restarts_a_journey_that_finished_on_an_older_one(
-    store: Store, make_service: ServiceFactory
-) -> None:
-    clock = ManualClock(START)
-    finish_on_v1(store, make_service, clock)
-    service = make_service(
-        machine(shop(2, "once_at_a_time"), clock), store, versions=[machine(shop(1, "once"), clock)]
-    )
-    out = service.handle("c", "add", event_id="e-3")
-    assert out.moved and out.reentry is not None and out.dest == "cart"
-    assert stored_version(store, "c") == 2
-    history = service.history("c")
-    assert [(e.trigger, e.source, e.dest) for e in history] == [
-        ("add", "browse", "cart"),
-        ("pay", "cart", "paid"),
-        (REENTER, "paid", "browse"),
-        ("add", "browse", "cart"),
-    ]
-    # the new run is decided by version 2 from now on; the first run's ids stay seen
-    assert service.handle("c", "pay", event_id="e-4").dest == "paid"
-    assert service.handle("c", "pay", event_id="e-2").status == "duplicate"
-    journey = service.get("c")
-    assert journey is not None and journey.stage == "paid" and journey.version == 5
-
-
-def test_the_newest_versions_rule_also_refuses_and_the_row_stays_where_it_was(
-    store: Store, make_service: ServiceFactory
-) -> None:
-    clock = ManualClock(START)
-    old = make_service(machine(shop(1, "once_at_a_time"), clock), store)
-    old.handle("c", "add")
-    old.handle("c", "pay")
-    service = make_service(
-        machine(shop(2, timedelta(days=30)), clock),
-        store,
-        versions=[machine(shop(1, "once_at_a_time"), clock)],
-    )
-    refused = service.handle("c", "add", event_id="e-3")
-    # version 1 would restart it; version 2's cooldown says not yet
-    assert refused.ignored and refused.reason is not None and "cooldown" in refused.reason
-    assert stored_version(store, "c") == 1
-    assert len(service.history("c")) == 2
-    clock.advance(timedelta(days=30))
-    assert service.handle("c", "add", event_id="e-3").moved
-    assert stored_version(store, "c") == 2
-
-
-def test_a_finished_stage_the_newest_version_lacks_stays_on_its_version(
-    store: Store, make_service: ServiceFactory
-) -> None:
-    clock = ManualClock(START)
-    finish_on_v1(store, make_service, clock)
-    service = make_service(
-        machine(shop(2, "once_at_a_time", done="purchased"), clock),
-        store,
-        versions=[machine(shop(1, "once"), clock)],
-    )
-    # no 'paid' in version 2 and no migration says where it would be: version 1 decides
-    refused = service.handle("c", "add", event_id="e-3")
-    assert refused.ignored and refused.reason is not None
-    assert stored_version(store, "c") == 1
-
-
-def test_with_a_migration_the_finished_journey_is_migrated_then_restarted(
-    store: Store, make_service: ServiceFactory
-) -> None:
-    clock = ManualClock(START)
-    finish_on_v1(store, make_service, clock)
-    v1, v2 = shop(1, "once"), shop(2, "once_at_a_time", done="purchased")
-    service = make_service(
-        machine(v2, clock),
-        store,
-        versions=[machine(v1, clock)],
-        migrations=[Migration(v1, v2, stages={"paid": "purchased"})],
-    )
-    out = service.handle("c", "add", event_id="e-3")
-    assert out.moved and out.dest == "cart"
-    assert [(e.trigger, e.source, e.dest) for e in service.history("c")][2:] == [
-        ("journeyfsm.migrate", "paid", "purchased"),
-        (REENTER, "purchased", "browse"),
-        ("add", "browse", "cart"),
-    ]
-    assert stored_version(store, "c") == 2
-
-
-def test_a_journey_in_flight_stays_pinned_and_a_batch_restarts_and_carries_on(
-    store: Store, make_service: ServiceFactory
-) -> None:
-    clock = ManualClock(START)
-    old = make_service(machine(shop(1, "once"), clock), store)
-    old.handle("c", "add")
-    old.handle("c", "pay")
-    old.handle("f", "add")  # in flight on version 1
-    service = make_service(
-        machine(shop(2, "once_at_a_time"), clock), store, versions=[machine(shop(1, "once"), clock)]
-    )
-    outs = service.handle_many(
-        [
-            Event("c", "add", event_id="b-1", at=clock.now()),
-            Event("c", "pay", event_id="b-2", at=clock.now()),
-            Event("f", "add", event_id="b-3", at=clock.now()),
-        ]
-    )
-    assert [o.status for o in outs] == ["moved", "moved", "moved"]
-    assert stored_version(store, "c") == 2
-    assert stored_version(store, "f") == 1
 
 
 def test_goal_clocks_the_newest_version_lacks_are_dropped_on_restart(
     store: Store, make_service: ServiceFactory
 ) -> None:
     clock = ManualClock(START)
-    finish_on_v1(store, make_service, clock, goal=True)
+    goal_finish_on_v1(store, make_service, clock, goal=True)
     service = make_service(
-        machine(shop(2, "once_at_a_time", goal=True), clock),
+        goal_machine(goal_shop(2, "once_at_a_time", goal=True), clock),
         store,
-        versions=[machine(shop(1, "once", goal=True), clock)],
+        versions=[goal_machine(goal_shop(1, "once", goal=True), clock)],
     )
     assert service.handle("c", "add", event_id="e-3").moved
     journey = service.get("c")
     assert journey is not None and set(journey.goals) == {"bought_v2"}
-
-
-def test_each_run_records_the_version_that_decided_it(
-    sql_store: Store, make_service: ServiceFactory
-) -> None:
-    clock = ManualClock(START)
-    finish_on_v1(sql_store, make_service, clock)
-    service = make_service(
-        machine(shop(2, "once_at_a_time"), clock),
-        sql_store,
-        versions=[machine(shop(1, "once"), clock)],
-    )
-    service.handle("c", "add", event_id="e-3")
-    assert history_versions(sql_store, "c") == [1, 1, 2, 2]
-
-
-def test_a_tick_leaves_a_finished_row_on_its_version(tmp_path: Path) -> None:
-    clock = ManualClock(START)
-    factory, close = store_factory("sqlite", tmp_path)
-    try:
-        store = factory()
-
-        def v(version: int) -> JourneyDefinition:
-            return (
-                JourneyBuilder("shop", version=version)
-                .stage("browse", initial=True)
-                .stage("paid", final=True)
-                .transition("pay", "browse", "paid")
-                .transition("note", "paid", None)
-                .timeout("paid", timedelta(hours=1), "note")
-                .entry("once_at_a_time")
-                .build()
-            )
-
-        JourneyService(machine(v(1), clock), store).handle("c", "pay")
-        service = JourneyService(machine(v(2), clock), store, versions=[machine(v(1), clock)])
-        report = service.tick(START + timedelta(hours=2))
-        assert [(o.key, o.trigger) for o in report.outcomes] == [("c", "note")]
-        assert stored_version(store, "c") == 1
-    finally:
-        close()

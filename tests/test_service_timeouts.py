@@ -670,7 +670,7 @@ def test_the_cli_worker_loop_delivers_and_ticks_until_stopped() -> None:
     outbox.run_once = run_once  # type: ignore[method-assign]
     thread = threading.Thread(
         target=_loop,
-        args=(outbox, TimeoutWorker(service, interval=0.01), stop),
+        args=([outbox], [TimeoutWorker(service, interval=0.01)], stop),
         kwargs={"limit": 10, "idle": 0.01},
     )
     thread.start()

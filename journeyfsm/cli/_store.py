@@ -118,8 +118,12 @@ def add_store_commands(sub: Any) -> Any:
     worker.add_argument(
         "--machine",
         required=True,
+        action="append",
         metavar="MODULE:ATTR",
-        help="the host's JourneyMachine (or a function returning one), e.g. myshop.journeys:machine",
+        help="the host's JourneyMachine (or a function returning one), e.g. "
+        "myshop.journeys:machine; repeat it for several definitions or live versions (the "
+        "newest version of a definition delivers its outbox, the older ones decide their "
+        "pinned journeys' timeouts)",
     )
     worker.add_argument(
         "--once",
@@ -186,56 +190,29 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
         )
     if args.tick_batch < 1:
         raise CliUsageError(f"--tick-batch must be at least 1, got {args.tick_batch}")
-    machine = load_machine(args.machine)
+    lanes = _lanes([load_machine(ref) for ref in args.machine])
     store = open_store(args.db)
-    worker = OutboxWorker(machine, store)
-    ticker = None
-    if args.timeouts:
-        from ..service._sync import JourneyService
-        from ..service._timeout_worker import TimeoutWorker
+    from ..service._sync import JourneyService
+    from ..service._timeout_worker import TimeoutWorker
 
-        ticker = TimeoutWorker(
-            JourneyService(machine, store),
-            interval=args.tick_interval,
-            batch_size=args.tick_batch,
-        )
+    # one lane per definition: its newest machine's outbox worker and a timeout worker
+    # whose service knows every live version given
+    workers = [OutboxWorker(newest, store) for newest, _ in lanes]
+    tickers: list[Any] = []
+    if args.timeouts:
+        tickers = [
+            TimeoutWorker(
+                JourneyService(newest, store, versions=older),
+                interval=args.tick_interval,
+                batch_size=args.tick_batch,
+            )
+            for newest, older in lanes
+        ]
+    names = [newest.definition.name for newest, _ in lanes]
     try:
         if args.once:
-            done: dict[str, Any] = {"definition": machine.definition.name, "timeouts": None}
-            if ticker is not None:  # first: the moves of the timeouts may schedule effects
-                report = ticker.run_once()
-                done["timeouts"] = {
-                    "fired": report.fired,
-                    "journeys": report.journeys,
-                    "failed": [{"key": k, "error": e} for k, e in report.failed],
-                }
-                failed = f", {len(report.failed)} failed" if report.failed else ""
-                if not args.json:
-                    print(
-                        f"timeouts of {machine.definition.name!r}: {report.fired} fired in "
-                        f"{report.journeys} journey(s){failed}",
-                        file=out,
-                    )
-            delivered = 0
-            while True:
-                n = worker.run_once(args.limit)
-                delivered += n
-                if n == 0:
-                    break
-                counts = worker.counts()
-                if counts.get("pending", 0) == 0:
-                    break
-            counts = worker.counts()
-            pending, dead = counts.get("pending", 0), counts.get("dead", 0)
-            if args.json:
-                done["outbox"] = {"run": delivered, "pending": pending, "dead": dead}
-                print(json.dumps(done), file=out)
-            else:
-                print(
-                    f"outbox of {machine.definition.name!r}: {delivered} run, "
-                    f"{pending} pending, {dead} dead",
-                    file=out,
-                )
+            for i, (name, worker) in enumerate(zip(names, workers, strict=True)):
+                _once(args, out, name, worker, tickers[i] if tickers else None)
             return OK
         stop = threading.Event()
 
@@ -243,25 +220,27 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
             stop.set()
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        timeouts = f" and firing its timeouts every {args.tick_interval:g} s" if ticker else ""
+        timeouts = f" and firing their timeouts every {args.tick_interval:g} s" if tickers else ""
         if args.json:
             started = {
-                "worker": worker.name,
-                "definition": machine.definition.name,
+                "worker": workers[0].name,
+                "definition": names[0],
+                "definitions": names,
                 "db": redact(args.db),
-                "timeouts": ticker is not None,
+                "timeouts": bool(tickers),
                 "tick_interval": args.tick_interval,
             }
             print(json.dumps(started), file=out, flush=True)
         else:
             print(
-                f"journeyfsm worker {worker.name}: delivering {machine.definition.name!r} "
-                f"effects{timeouts} from {redact(args.db)}; Ctrl-C stops",
+                f"journeyfsm worker {workers[0].name}: delivering "
+                f"{', '.join(map(repr, names))} effects{timeouts} from {redact(args.db)}; "
+                "Ctrl-C stops",
                 file=out,
                 flush=True,
             )
         try:
-            _loop(worker, ticker, stop, limit=args.limit, idle=args.idle)
+            _loop(workers, tickers, stop, limit=args.limit, idle=args.idle)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -270,15 +249,79 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
         _close(store)
 
 
-def _loop(worker: Any, ticker: Any, stop: threading.Event, *, limit: int, idle: float) -> None:
-    """Deliver the outbox and, every ``ticker.interval`` seconds, fire due timeouts."""
+def _lanes(machines: list[JourneyMachine]) -> list[tuple[JourneyMachine, list[JourneyMachine]]]:
+    """The machines grouped by definition: (the newest version, the older ones), in the
+    order the definitions were first given; the same version twice is a usage error."""
+    from .._versions import version_key
+
+    by_name: dict[str, list[JourneyMachine]] = {}
+    for m in machines:
+        same = by_name.setdefault(m.definition.name, [])
+        if any(o.definition.version == m.definition.version for o in same):
+            raise CliUsageError(
+                f"--machine gives version {m.definition.version!r} of definition "
+                f"{m.definition.name!r} twice: give each live version once"
+            )
+        same.append(m)
+    out = []
+    for same in by_name.values():
+        try:
+            same.sort(key=lambda m: version_key(m.definition.version), reverse=True)
+        except TypeError as err:
+            raise CliUsageError(
+                f"--machine versions of {same[0].definition.name!r} mix ints and strs: {err}"
+            ) from None
+        out.append((same[0], same[1:]))
+    return out
+
+
+def _once(args: argparse.Namespace, out: TextIO, name: str, worker: Any, ticker: Any) -> None:
+    """``--once`` for one definition: its due timeouts, then its outbox; one report."""
+    done: dict[str, Any] = {"definition": name, "timeouts": None}
+    if ticker is not None:  # first: the moves of the timeouts may schedule effects
+        report = ticker.run_once()
+        done["timeouts"] = {
+            "fired": report.fired,
+            "journeys": report.journeys,
+            "failed": [{"key": k, "error": e} for k, e in report.failed],
+        }
+        failed = f", {len(report.failed)} failed" if report.failed else ""
+        if not args.json:
+            print(
+                f"timeouts of {name!r}: {report.fired} fired in "
+                f"{report.journeys} journey(s){failed}",
+                file=out,
+            )
+    delivered = 0
+    while True:
+        n = worker.run_once(args.limit)
+        delivered += n
+        if n == 0:
+            break
+        counts = worker.counts()
+        if counts.get("pending", 0) == 0:
+            break
+    counts = worker.counts()
+    pending, dead = counts.get("pending", 0), counts.get("dead", 0)
+    if args.json:
+        done["outbox"] = {"run": delivered, "pending": pending, "dead": dead}
+        print(json.dumps(done), file=out)
+    else:
+        print(f"outbox of {name!r}: {delivered} run, {pending} pending, {dead} dead", file=out)
+
+
+def _loop(
+    workers: list[Any], tickers: list[Any], stop: threading.Event, *, limit: int, idle: float
+) -> None:
+    """Deliver every outbox and, every tick interval, fire every definition's due timeouts."""
     next_tick = time.monotonic()
     while not stop.is_set():
-        if ticker is not None and time.monotonic() >= next_tick:
-            ticker.run_once()
-            next_tick = time.monotonic() + ticker.interval
-        if worker.run_once(limit) == 0:
-            wait = idle if ticker is None else min(idle, max(0.0, next_tick - time.monotonic()))
+        if tickers and time.monotonic() >= next_tick:
+            for ticker in tickers:
+                ticker.run_once()
+            next_tick = time.monotonic() + tickers[0].interval
+        if sum(worker.run_once(limit) for worker in workers) == 0:
+            wait = idle if not tickers else min(idle, max(0.0, next_tick - time.monotonic()))
             stop.wait(wait)
 
 

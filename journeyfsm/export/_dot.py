@@ -45,6 +45,10 @@ def _edge_attrs(edge: DiagramEdge) -> str:
     attrs = [f"label={dot_string(label)}"]
     if edge.kind == "timeout":
         attrs.append("style=dashed")
+    elif edge.kind == "restart":
+        attrs.append("style=dotted")
+        attrs.append('color="#2f6f9f"')
+        attrs.append("constraint=false")
     elif edge.kind == "internal":
         attrs.append('color="#777777"')
         attrs.append('fontcolor="#555555"')

@@ -16,6 +16,10 @@ definition.
   wildcard transition (``source="*"``) is drawn once, from the pseudo node ``any``
   ("any non-final stage"), instead of once per stage.  ``dest=None`` (internal) is a
   self-loop of kind ``internal``; ``dest == source`` is a ``reentry``.
+- **Restarts**: a final stage that an entry rule lets start again (docs/rules.md,
+  "Entry and re-entry") gets one edge of kind ``restart`` to the initial stage, trigger
+  ``journeyfsm.reenter``, labelled with the rule (``re-entry (once_at_a_time)``,
+  ``re-entry (cooldown 30d)``); the default ``entry="once"`` draws none.
 - **Timeouts**: one dashed edge per (timeout, destination its trigger can reach from
   the stage), labelled with the trigger and the duration.
 - **Counts** (when a :class:`~journeyfsm.analytics.Funnel` is given): a stage shows
@@ -37,12 +41,13 @@ import attrs
 
 from .._definition import JourneyDefinition
 from .._parts import WILDCARD
+from .._rules import REENTER
 from ..analytics import Funnel
 
 __all__ = ["ANY", "Diagram", "DiagramEdge", "Node", "build_diagram", "format_duration"]
 
 ANY = "s_any"  # the node id of the wildcard pseudo node
-EdgeKind = Literal["move", "reentry", "internal", "timeout"]
+EdgeKind = Literal["move", "reentry", "internal", "timeout", "restart"]
 
 
 @attrs.frozen
@@ -88,6 +93,9 @@ class DiagramEdge:
         text = self.trigger
         if self.kind == "timeout" and self.after is not None:
             return f"{text} after {format_duration(self.after)}"
+        if self.kind == "restart":
+            rule = f"cooldown {format_duration(self.after)}" if self.after else "once_at_a_time"
+            return f"re-entry ({rule})"
         if any(self.guards):
             text += " " + " or ".join(f"[{g}]" if g else "[always]" for g in self.guards)
         if self.kind == "internal":
@@ -234,6 +242,7 @@ def build_diagram(definition: JourneyDefinition, funnel: Funnel | None = None) -
         )
     if any(e.source == ANY for e in edges):
         nodes.append(Node(ANY, None))
+    edges += _restarts(definition, ids, moves if funnel is not None else None)
     for to in definition.timeouts:
         dests: dict[str, None] = {}
         for t in definition.candidates(to.stage, to.trigger):
@@ -243,6 +252,33 @@ def build_diagram(definition: JourneyDefinition, funnel: Funnel | None = None) -
     return Diagram(
         definition.name, definition.version, tuple(nodes), tuple(edges), funnel is not None
     )
+
+
+def _restarts(
+    definition: JourneyDefinition,
+    ids: Mapping[str, str],
+    moves: Mapping[tuple[str, str, str], int] | None,
+) -> list[DiagramEdge]:
+    """The re-entry edges: each final stage that can restart -> the initial stage (the
+    same rule as the runtime's: a final stage other than the initial one, and an initial
+    trigger that is not an exit criterion's)."""
+    entry = definition.entry
+    if entry == "once":
+        return []
+    initial = definition.initial_stage
+    leaving = {e.trigger for e in definition.exits}
+    if not any(t not in leaving for t in definition.table.get(initial, {})):
+        return []
+    after = entry if isinstance(entry, timedelta) else None
+    out = []
+    for stage in definition.stage_names:
+        if stage == initial or not definition.stage(stage).final:
+            continue
+        count = None if moves is None else moves.get((stage, REENTER, initial), 0)
+        out.append(
+            DiagramEdge(ids[stage], ids[initial], REENTER, "restart", after=after, count=count)
+        )
+    return out
 
 
 def _move_counts(funnel: Funnel | None) -> Mapping[tuple[str, str, str], int]:

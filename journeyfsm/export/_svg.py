@@ -132,6 +132,7 @@ def render_svg(diagram: Diagram) -> str:
         ".edge{fill:none;stroke:#444;stroke-width:1.3}"
         ".edge.timeout{stroke:#a0522d;stroke-dasharray:6 4}"
         ".edge.internal{stroke:#999}"
+        ".edge.restart{stroke:#2f6f9f;stroke-dasharray:2 3}"
         ".edge-label{font-size:11px;fill:#222;paint-order:stroke;stroke:#fff;"
         "stroke-width:4px;stroke-linejoin:round}"
         ".edge-label.timeout{fill:#8a3f1a}.edge-label.internal{fill:#666}"

@@ -41,6 +41,7 @@ from .._outcome import Outcome
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
 from .._versions import MIGRATE_TRIGGER, Migration
+from ._caps import FrequencyCap
 from ._core import (
     Decision,
     Event,
@@ -278,9 +279,21 @@ class AsyncJourneyService:
         machine = self._machine
         migrated: tuple[Decision, ...] = ()
         if row is not None and row.definition_version != self._versions.newest and seen is None:
+            now = self._now()
+            restart = self._versions.restart(row, event.trigger, now)
+            if restart is not None:
+                # a finished journey is no longer in flight: the newest version's entry
+                # rule decides its restart, and the new run is on the newest version
+                # (a migration to reach it is written only if the journey moves)
+                decision = await self._decide_on(machine, restart[0], event, seen)
+                if decision.writes and restart[1]:
+                    decision = attrs.evolve(decision, timeouts=restart[1] + decision.timeouts)
+                return decision
             # pinned: the machine of the row's version; migrate on read: the newest,
             # after the migration's moves (written first, in the same transaction)
-            machine, migrated, row = self._versions.route(row, self._now())
+            machine, migrated = self._versions.route(row, now)
+            if migrated:
+                row = migrated[-1].journey
         decision = await self._decide_on(machine, row, event, seen)
         if migrated:
             decision = attrs.evolve(decision, timeouts=migrated + decision.timeouts)
@@ -322,7 +335,11 @@ class AsyncJourneyService:
         machine = self._machine
         migrated: tuple[Decision, ...] = ()
         if row.definition_version != self._versions.newest:
-            machine, migrated, row = self._versions.route(row, now, event=False)
+            machine, migrated = self._versions.route(row, now)
+            if migrated:
+                last = migrated[-1].journey
+                assert last is not None  # a migration's decision always writes the row
+                row = last
         decided: TickDecision
         if True:  # ASYNC
             hand_off = self._hand_offs.get(machine.definition.version)
@@ -853,6 +870,33 @@ class AsyncJourneyService:
             move = (row.stage, new_stage)
             tally.moves[move] = tally.moves.get(move, 0) + 1
         return [] if tally.dry_run else out
+
+    async def prune_deliveries(
+        self, caps: Sequence[FrequencyCap], *, now: datetime | None = None
+    ) -> int:
+        """Delete the frequency caps' ledger rows no cap in ``caps`` counts any more (made
+        before ``now`` minus the longest window); how many.  Give the caps your outbox
+        workers enforce (all of them: a row only a longer cap still counts is kept).
+
+        >>> from datetime import timedelta
+        >>> from journeyfsm import FrequencyCap, JourneyMachine, JourneyService, templates
+        >>> from journeyfsm.stores import MemoryStore
+        >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
+        >>> service.prune_deliveries([FrequencyCap("email", 2, timedelta(hours=24))])
+        0
+        """
+        if isinstance(caps, FrequencyCap) or not isinstance(caps, Sequence) or not caps:
+            raise ValueError(
+                f"caps must be a non-empty list of the FrequencyCaps the outbox workers "
+                f"enforce, got {caps!r}"
+            )
+        for cap in caps:
+            if not isinstance(cap, FrequencyCap):
+                raise TypeError(f"caps must hold FrequencyCap objects, got {cap!r}")
+        when = self._now() if now is None else ensure_utc(now, what="now")
+        before = when - max(cap.per for cap in caps)
+        async with self.store.transaction() as tx:
+            return await tx.cap_prune(before)
 
     async def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than`` (retention); how many.

@@ -85,6 +85,7 @@ class AsyncOutboxWorker:
         caps: Sequence[FrequencyCap] = (),
         quiet_hours: QuietHours | None = None,
         customer: Callable[[EffectCall], str] | None = None,
+        prune_every: timedelta | None = None,
     ) -> None:
         if True:  # ASYNC
             if not isinstance(machine, AsyncJourneyMachine):
@@ -108,6 +109,20 @@ class AsyncOutboxWorker:
         policy = CapPolicy(caps, quiet_hours, customer)
         #: ``None`` without caps and quiet hours: the delivery path checks nothing
         self._caps: CapPolicy | None = policy if (policy.caps or policy.quiet) else None
+        if prune_every is not None and (
+            not isinstance(prune_every, timedelta) or prune_every <= timedelta(0)
+        ):
+            raise ValueError(
+                f"prune_every must be a positive timedelta or None (never prune), "
+                f"got {prune_every!r}"
+            )
+        #: with caps, the ledger rows no cap counts any more are deleted this often
+        #: (docs/caps.md); the first prune comes with the first run_once
+        self._prune_every = prune_every if policy.caps else None
+        self._longest = max(
+            (c.per for caps_of in policy.caps.values() for c in caps_of), default=timedelta(0)
+        )
+        self._next_prune: datetime | None = None
 
     def _now(self) -> datetime:
         return ensure_utc(self.machine.clock.now(), what="the machine's clock")
@@ -116,6 +131,12 @@ class AsyncOutboxWorker:
         """Claim up to ``limit`` due rows, run them, record each result; how many ran."""
         if type(limit) is not int or limit < 1:
             raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        if self._prune_every is not None:
+            now = self._now()
+            if self._next_prune is None or now >= self._next_prune:
+                async with self.store.transaction() as tx:
+                    await tx.cap_prune(now - self._longest)
+                self._next_prune = now + self._prune_every
         async with self.store.transaction() as tx:
             items = await tx.claim(
                 self.definition, worker=self.name, now=self._now(), lease=self.lease, limit=limit

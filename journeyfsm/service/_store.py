@@ -151,6 +151,10 @@ class StoreTransaction(Protocol):
         """Forget row ``outbox_id``'s ledger entry (its effect failed: nothing reached the
         customer)."""
 
+    def cap_prune(self, before: datetime) -> int:
+        """Delete the ledger's deliveries made before ``before`` (no cap window reaches
+        back that far any more); how many."""
+
     def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         """A claimed row over a cap or in quiet hours: due again at ``until`` (the claim's
         attempt not counted), or ``dropped`` (``None``); ``reason`` goes to last_error."""

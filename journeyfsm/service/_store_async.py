@@ -153,6 +153,10 @@ class AsyncStoreTransaction(Protocol):
         """Forget row ``outbox_id``'s ledger entry (its effect failed: nothing reached the
         customer)."""
 
+    async def cap_prune(self, before: datetime) -> int:
+        """Delete the ledger's deliveries made before ``before`` (no cap window reaches
+        back that far any more); how many."""
+
     async def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         """A claimed row over a cap or in quiet hours: due again at ``until`` (the claim's
         attempt not counted), or ``dropped`` (``None``); ``reason`` goes to last_error."""

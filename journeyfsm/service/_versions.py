@@ -18,7 +18,7 @@ from typing import Literal
 import attrs
 
 from .._async_machine import AsyncJourneyMachine
-from .._errors import StoreError
+from .._errors import DataError, StoreError
 from .._runtime import JourneyMachine
 from .._versions import Migration, chain, version_key
 from ._core import Decision, JourneyRow, decide_migration
@@ -151,31 +151,24 @@ class LiveVersions:
             self.chain(row.definition_version, to_version), self._made_or_live, row, now=now
         )
 
-    def route(
-        self, row: JourneyRow, now: datetime, *, event: bool = True
-    ) -> tuple[JourneyMachine, tuple[Decision, ...], JourneyRow]:
-        """The machine that decides ``row`` (of a version not the newest), the
-        migration's decisions to write first (empty when pinned), and the row that
-        machine decides (``row`` itself, the migrated row, or a finished row taken over
-        by the newest version for an ``event``; a tick leaves a finished row on its
-        version: its final stage's timeouts are that version's)."""
+    def route(self, row: JourneyRow, now: datetime) -> tuple[JourneyMachine, tuple[Decision, ...]]:
+        """The machine that decides ``row`` (of a version not the newest), and the
+        migration's decisions to write first (empty when pinned)."""
         v = row.definition_version
         if type(v) is not int and type(v) is not str:
             # a corrupted row: the newest machine's restore names it (a StoreError)
-            return self.machines[self.newest], (), row
+            return self.machines[self.newest], ()
         if self.policy == "migrate" and v in self._to_newest:
-            return self._migrated(row, now)
+            return self.machines[self.newest], self.migrate_row(row, self.newest, now)
         live = self.machines.get(v)
         if live is not None:
-            if event and row.stage in live.definition.final_stages:
-                return self._finished(row, live, now)
-            return live, (), row
+            return live, ()
         if len(self.machines) == 1 and not self.migrations:
             # one version, as before live versions: its machine's allow_version decides
-            return self.machines[self.newest], (), row
+            return self.machines[self.newest], ()
         newest = self.machines[self.newest]
         if newest._allowed is True or (newest._allowed and v in newest._allowed):
-            return newest, (), row
+            return newest, ()
         raise StoreError(
             f"journeys row for journey {row.key!r} was written by version {v!r} of "
             f"definition {row.definition!r}, which this service does not run (live versions: "
@@ -187,37 +180,64 @@ class LiveVersions:
             stage=row.stage,
         )
 
-    def _migrated(
-        self, row: JourneyRow, now: datetime
-    ) -> tuple[JourneyMachine, tuple[Decision, ...], JourneyRow]:
-        migrated = self.migrate_row(row, self.newest, now)
-        last = migrated[-1].journey
-        assert last is not None  # a migration's decision always writes the row
-        return self.machines[self.newest], migrated, last
+    def finished(self, row: JourneyRow, trigger: str) -> JourneyMachine | None:
+        """The machine of ``row``'s version if the row is a finished journey that
+        ``trigger`` would not move there (its final stage has no candidate for it): a
+        finished journey is no longer in flight, so its restart belongs to the newest
+        version (docs/versions.md, "Re-entry across versions"); else ``None``."""
+        v = row.definition_version
+        if v == self.newest or (type(v) is not int and type(v) is not str):
+            return None
+        old = self.machine_of(v)
+        if old is None:
+            return None
+        d = old.definition
+        if row.stage not in d.final_stages or row.stage == d.initial_stage:
+            return None
+        if old._table.get(row.stage, {}).get(trigger):
+            return None  # the final stage's own internal transitions win, on its version
+        return old
 
-    def _finished(
-        self, row: JourneyRow, pinned: JourneyMachine, now: datetime
-    ) -> tuple[JourneyMachine, tuple[Decision, ...], JourneyRow]:
-        """A journey that has finished on an older version is no longer in flight, so
-        the newest version decides what happens to it next (its entry rule decides a
-        restart, and the new run is on the newest version): through the declared
-        migrations when there are some to the newest, else as it is when the newest
-        version has its stage as a final stage too.  Otherwise (the newest version has
-        no such final stage and no migration says where the journey would be) the
-        version it finished on decides, as before."""
-        if row.definition_version in self._to_newest:
-            return self._migrated(row, now)
-        newest = self.machines[self.newest]
-        if row.stage not in newest.definition.final_stages:
-            return pinned, (), row
-        goals = row.goals
-        if goals is not None:
-            # the clocks of goals the newest version does not have are dropped, as a
-            # migration drops them; a restart starts every clock afresh anyway
-            names = {g.name for g in newest.definition.goals}
-            goals = {k: v for k, v in goals.items() if k in names} or None
-        taken = attrs.evolve(row, definition_version=self.newest, goals=goals)
-        return newest, (), taken
+    def restart(
+        self, row: JourneyRow, trigger: str, now: datetime
+    ) -> tuple[JourneyRow, tuple[Decision, ...]] | None:
+        """For a row of an older version that ``trigger`` may restart: the row the newest
+        machine decides, and the migration's decisions to write first if it moves
+        (``None``: decide it by :meth:`route`).  Under ``"migrate"`` a row with a
+        migration chain is migrated by :meth:`route` anyway."""
+        if self.policy == "migrate" and row.definition_version in self._to_newest:
+            return None
+        if self.finished(row, trigger) is None:
+            return None
+        return self.restart_row(row, now)
+
+    def restart_row(
+        self, row: JourneyRow, now: datetime
+    ) -> tuple[JourneyRow, tuple[Decision, ...]] | None:
+        """A finished ``row`` (see :meth:`finished`) as the newest version would hold it,
+        and the migration's decisions to write first: the same row relabelled when its
+        final stage is final in the newest version too, else migrated through the
+        declared migrations to a final stage of the newest; ``None`` when neither (the
+        row's own version then decides it, as a pinned row)."""
+        newest = self.machines[self.newest].definition
+        if row.stage in newest.final_stages and row.stage != newest.initial_stage:
+            goals = row.goals
+            if goals is not None:
+                # the clocks of goals the newest version lacks are dropped, as a
+                # migration drops them (the restart starts every clock afresh anyway)
+                names = {g.name for g in newest.goals}
+                goals = {k: v for k, v in goals.items() if k in names} or None
+            return attrs.evolve(row, definition_version=self.newest, goals=goals), ()
+        if row.definition_version not in self._to_newest:
+            return None
+        try:
+            migrated = self.migrate_row(row, self.newest, now)
+        except (DataError, StoreError):
+            return None  # a data function that refuses the row: pinned, as before
+        last = migrated[-1].journey if migrated else None
+        if last is None or last.stage not in newest.final_stages:
+            return None
+        return last, migrated
 
     def _sources(self) -> set[int | str]:
         """The versions a row can be migrated from to the newest."""

@@ -134,5 +134,9 @@ class _Transaction:
     async def cap_release(self, outbox_id: int) -> None:
         await self._call(self._tx.cap_release, outbox_id)
 
+    async def cap_prune(self, before: datetime) -> int:
+        pruned: int = await self._call(self._tx.cap_prune, before)
+        return pruned
+
     async def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         await self._call(self._tx.mark_capped, item_id, until=until, reason=reason)

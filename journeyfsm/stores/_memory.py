@@ -405,6 +405,12 @@ class _MemoryTransaction:
             self._pop(self._s._deliveries[pair], [outbox_id])
             self._pop(self._s._delivered, [outbox_id])
 
+    def cap_prune(self, before: datetime) -> int:
+        old = [i for i, pair in self._s._delivered.items() if self._s._deliveries[pair][i] < before]
+        for outbox_id in old:
+            self.cap_release(outbox_id)
+        return len(old)
+
     def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         item = self._s._outbox.get(item_id)
         if item is None or item.status != "pending":

@@ -171,6 +171,10 @@ class PostgresOutboxRows:
             self._q("DELETE FROM {d} WHERE outbox_id = %s", d="deliveries"), (outbox_id,)
         )
 
+    def cap_prune(self, before: datetime) -> int:
+        cur = self.conn.execute(self._q("DELETE FROM {d} WHERE at < %s", d="deliveries"), (before,))
+        return cur.rowcount
+
     def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         params: list[Any]
         if until is None:

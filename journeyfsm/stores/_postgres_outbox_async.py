@@ -177,6 +177,12 @@ class AsyncPostgresOutboxRows:
             self._q("DELETE FROM {d} WHERE outbox_id = %s", d="deliveries"), (outbox_id,)
         )
 
+    async def cap_prune(self, before: datetime) -> int:
+        cur = await self.conn.execute(
+            self._q("DELETE FROM {d} WHERE at < %s", d="deliveries"), (before,)
+        )
+        return cur.rowcount
+
     async def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         params: list[Any]
         if until is None:

@@ -180,6 +180,12 @@ class SQLiteOutboxRows:
     def cap_release(self, outbox_id: int) -> None:
         self.conn.execute(f"DELETE FROM {self._t['deliveries']} WHERE outbox_id = ?", (outbox_id,))
 
+    def cap_prune(self, before: datetime) -> int:
+        cur = self.conn.execute(
+            f"DELETE FROM {self._t['deliveries']} WHERE at < ?", (to_time(before),)
+        )
+        return cur.rowcount
+
     def mark_capped(self, item_id: int, *, until: datetime | None, reason: str) -> None:
         if until is None:
             sql, params = "status = 'dropped', last_error = ?", (reason, item_id)
