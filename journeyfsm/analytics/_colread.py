@@ -240,7 +240,9 @@ def read_columns(
     unmapped_counts = np.bincount(codes[usable & ~mapped], minlength=len(uniques))
     out.skipped = {uniques[i]: int(c) for i, c in enumerate(unmapped_counts) if c}
     rows = np.flatnonzero(mapped)
+    del name, names, codes, mapped, unusable, array  # consumed per-row temporaries
     at, bad_times = _times(pa, pc, np, pc.take(ts, pa.array(rows, pa.int64())), m)
+    del ts
     if bad_times:
         good = np.ones(len(rows), bool)
         for position, reason in bad_times:
@@ -256,6 +258,7 @@ def read_columns(
     out.keys = journey_keys.to_pylist()
     out.key = journeys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     out.trigger = trig[rows]
+    del trig
     out.at = at
     if m.segments and n:
         of_row = pc.fill_null(pc.index_in(key, value_set=journey_keys), -1)

@@ -427,11 +427,16 @@ def _replay_columnar(
             raise Fallback("no such log file (the Python path says so)")
         table = load_table(path, mapping)
     cols = read_columns(table, mapping, triggers, index)
+    del table  # read into cols: a file's table is not needed any more (memory)
     is_csv = not from_table and log_format(path, mapping) == "csv"
     bad_rows = _bad_rows(cols, path, is_csv, strict)
     tally = Tally(definition.triggers, _no_bad_rows)
     engine = ColumnarReplay(definition, _window(machine), tally)
     end_us = None if end_at is None else (end_at - _EPOCH) // _US
+    first = last = None
+    if len(cols.at):
+        first = _EPOCH + int(cols.at.min()) * _US
+        last = _EPOCH + int(cols.at.max()) * _US
     engine.run(cols, end_us)
     journeys = engine.journeys()
     if engine.unsorted:
@@ -450,10 +455,6 @@ def _replay_columnar(
         seconds=time.perf_counter() - started,
         engine="columnar",
     )
-    first = last = None
-    if len(cols.at):
-        first = _EPOCH + int(cols.at.min()) * _US
-        last = _EPOCH + int(cols.at.max()) * _US
     summary = _more_warnings(summary, first, last, end_at, mapping, path, log)
     segments = {k: cols.segments.get(k, {}) for k in journeys} if mapping.segments else {}
     if progress is not None:
