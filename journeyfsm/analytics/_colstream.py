@@ -47,8 +47,8 @@ __all__ = ["ROW", "Streamed", "auto_partitions", "replay_partitioned"]
 #: the column that carries each row's number in the log through the spill files
 ROW = "__journeyfsm_row__"
 #: the automatic switch: logs of at least this many bytes stream; each part about this big
-STREAM_BYTES = 96 * 2**20
-PART_BYTES = 24 * 2**20
+STREAM_BYTES = 32 * 2**20
+PART_BYTES = 8 * 2**20
 _BATCH_ROWS = 1 << 17
 
 

@@ -263,7 +263,7 @@ def replay(
     in batches and spilled by journey key into that many temporary files, replayed part
     by part and merged (the same result; peak memory follows one part's rows and the
     journeys).  ``None`` (the default) picks it from the file's size: in memory below
-    96 MB, else one part per 24 MB; ``1`` always replays in memory.  Tables and
+    32 MB, else one part per 8 MB; ``1`` always replays in memory.  Tables and
     DataFrames, already in memory, replay in memory; the other engines stream anyway.
 
     >>> import tempfile, pathlib
