@@ -332,6 +332,9 @@ def measure_columnar(path: Path, tmp: Path, *, repeats: int = 3) -> dict[str, An
     out: dict[str, Any] = {
         "read_csv": _best(lambda: read_csv(path), repeats),
         "columnar": _best(lambda: replay(definition, path, MAPPING, end=end), repeats),
+        "columnar_in_memory": _best(
+            lambda: replay(definition, path, MAPPING, end=end, partitions=1), repeats
+        ),
         "columnar_then_funnel": _best(columnar_then_funnel, repeats),
         "columnar_then_breakdown": _best(columnar_then_breakdown, repeats),
         "fast": _best(lambda: replay(shop(), path, MAPPING, end=end), repeats),
@@ -401,8 +404,11 @@ base = peak_kb()
 if sys.argv[2] == "replay":  # else: only the imports
     result = replay(shop(), sys.argv[1], MAPPING)
     assert result.summary.rows_read > 0
-elif sys.argv[2] == "columnar":
+elif sys.argv[2] == "columnar":  # the default: streamed by key from 32 MB
     result = replay(shop_columnar(), sys.argv[1], MAPPING)
+    assert result.engine == "columnar"
+elif sys.argv[2] == "columnar_in_memory":
+    result = replay(shop_columnar(), sys.argv[1], MAPPING, partitions=1)
     assert result.engine == "columnar"
 print(base, peak_kb())
 """
@@ -607,17 +613,24 @@ ratio(
 )
 
 
-def _columnar_rss(tmp: Path, events: int) -> dict[str, Any]:
-    """Peak RSS of the columnar engine: the same events with 10k and with 100k journeys."""
+def _columnar_rss(tmp: Path, events: int, large: bool = False) -> dict[str, Any]:
+    """Peak RSS of the columnar engine, streamed (the default) and in memory
+    (``partitions=1``), per (rows, journeys): ``events`` rows from 1% and from 10% as
+    many journeys, and with ``large`` three times the rows from 1% (journeys fixed)."""
     out: dict[str, Any] = {}
-    for label, journeys in (
-        ("10k_journeys", max(1, events // 100)),
-        ("100k_journeys", max(1, events // 10)),
-    ):
-        log = write_log(tmp / f"rss-{label}.csv", events, journeys)
-        base, peak = peak_rss(log, "columnar")
-        out[label] = {"events": events, "journeys": journeys, "imports_mb": round(base, 1),
-                      "peak_mb": round(peak, 1)}  # fmt: skip
+    sizes = [(events, max(1, events // 100)), (events, max(1, events // 10))]
+    if large:
+        sizes.append((3 * events, max(1, events // 100)))
+    for rows, journeys in sizes:
+        log = write_log(tmp / f"rss-{rows}-{journeys}.csv", rows, journeys)
+        figures: dict[str, Any] = {"events": rows, "journeys": journeys,
+                                   "log_mb": round(log.stat().st_size / 2**20, 1)}  # fmt: skip
+        for what in ("columnar", "columnar_in_memory"):
+            base, peak = peak_rss(log, what)
+            figures["imports_mb"] = round(base, 1)
+            figures[f"{what}_peak_mb"] = round(peak, 1)
+        out[f"{rows}_rows_{journeys}_journeys"] = figures
+        log.unlink()
     return out
 
 
@@ -631,6 +644,9 @@ def main(argv: list[str] | None = None) -> int:
         "--columnar-only", action="store_true", help="only the columnar engine's figures"
     )
     parser.add_argument("--dask", type=int, default=0, metavar="N", help="also replay_dask on N")
+    parser.add_argument(
+        "--rss-large", action="store_true", help="also the memory of 3x the events (journeys fixed)"
+    )
     args = parser.parse_args(argv)
     journeys = args.journeys or max(1, args.events // 10)
     results: dict[str, Any] = {"events": args.events, "journeys": journeys}
@@ -643,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             k: (round(v, 3) if isinstance(v, float) else v) for k, v in col.items()
         }
         results["columnar_vs_csv"] = round(col["columnar"] / col["read_csv"], 2)
+        results["columnar_in_memory_vs_csv"] = round(col["columnar_in_memory"] / col["read_csv"], 2)
         results["columnar_then_funnel_vs_csv"] = round(
             col["columnar_then_funnel"] / col["read_csv"], 2
         )
@@ -665,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
             results["dask_vs_one_process"] = round(dask["dask"] / dask["one_process"], 2)
         if args.columnar_only:
             if not args.no_rss:
-                results["columnar_peak_rss"] = _columnar_rss(Path(tmp), args.events)
+                results["columnar_peak_rss"] = _columnar_rss(Path(tmp), args.events, args.rss_large)
             results["load_after"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps(results, indent=2))
             return 0
@@ -687,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
                 rss[label] = {"events": n, "journeys": j, "imports_mb": round(base, 1),
                               "peak_mb": round(peak, 1)}  # fmt: skip
             results["peak_rss"] = rss
-            results["columnar_peak_rss"] = _columnar_rss(Path(tmp), args.events)
+            results["columnar_peak_rss"] = _columnar_rss(Path(tmp), args.events, args.rss_large)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=2))
     return 0

@@ -31,7 +31,16 @@ from ._coltime import read_fixed
 from ._logs import log_format
 from ._mapping import LogMapping, MappingError, TimeReader, missing
 
-__all__ = ["Columns", "Fallback", "arrow", "load_table", "modules", "read_columns", "table_of"]
+__all__ = [
+    "Columns",
+    "Fallback",
+    "arrow",
+    "csv_options",
+    "load_table",
+    "modules",
+    "read_columns",
+    "table_of",
+]
 
 
 class Fallback(Exception):
@@ -100,22 +109,10 @@ def load_table(path: Path, mapping: LogMapping) -> Any:
     if fmt == "csv":
         import pyarrow.csv as pcsv
 
-        header = _csv_header(path)
-        if header is None or len(set(header)) != len(header):
-            raise Fallback("the CSV header is empty or repeats a column name")
-        if any(c not in header for c in columns):
-            raise Fallback("a mapped column is missing (the Python path names it)")
+        read, parse, convert = csv_options(path, mapping)
         try:
             return pcsv.read_csv(
-                path,
-                read_options=pcsv.ReadOptions(use_threads=True),
-                parse_options=pcsv.ParseOptions(newlines_in_values=False),
-                convert_options=pcsv.ConvertOptions(
-                    column_types={c: pa.string() for c in header},
-                    include_columns=columns,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
+                path, read_options=read, parse_options=parse, convert_options=convert
             )
         except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
             raise Fallback(f"the Arrow CSV reader refused the file ({err})") from None
@@ -127,6 +124,30 @@ def load_table(path: Path, mapping: LogMapping) -> Any:
         except (pa.ArrowException, OSError, KeyError) as err:
             raise Fallback(f"the Parquet file does not read whole ({err})") from None
     raise Fallback(f"the columnar engine does not read {fmt} logs")
+
+
+def csv_options(path: Path, mapping: LogMapping) -> tuple[Any, Any, Any]:
+    """The ``pyarrow.csv`` read, parse and convert options that read the CSV log ``path``
+    as the csv module does (every mapped column as text), or :class:`Fallback`."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    columns = list(mapping.columns())
+    header = _csv_header(path)
+    if header is None or len(set(header)) != len(header):
+        raise Fallback("the CSV header is empty or repeats a column name")
+    if any(c not in header for c in columns):
+        raise Fallback("a mapped column is missing (the Python path names it)")
+    return (
+        pcsv.ReadOptions(use_threads=True),
+        pcsv.ParseOptions(newlines_in_values=False),
+        pcsv.ConvertOptions(
+            column_types={c: pa.string() for c in header},
+            include_columns=columns,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
 
 
 def _csv_header(path: Path) -> list[str] | None:
@@ -240,7 +261,9 @@ def read_columns(
     unmapped_counts = np.bincount(codes[usable & ~mapped], minlength=len(uniques))
     out.skipped = {uniques[i]: int(c) for i, c in enumerate(unmapped_counts) if c}
     rows = np.flatnonzero(mapped)
+    del name, names, codes, mapped, unusable, array  # consumed per-row temporaries
     at, bad_times = _times(pa, pc, np, pc.take(ts, pa.array(rows, pa.int64())), m)
+    del ts
     if bad_times:
         good = np.ones(len(rows), bool)
         for position, reason in bad_times:
@@ -256,6 +279,7 @@ def read_columns(
     out.keys = journey_keys.to_pylist()
     out.key = journeys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     out.trigger = trig[rows]
+    del trig
     out.at = at
     if m.segments and n:
         of_row = pc.fill_null(pc.index_in(key, value_set=journey_keys), -1)

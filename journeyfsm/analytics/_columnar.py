@@ -226,6 +226,7 @@ class ColumnarReplay:
         order = _sort(np, cols.key, cols.at)
         self.order = order
         sj, sat, strig = cols.key[order], cols.at[order], cols.trigger[order]
+        cols.key = cols.at = cols.trigger = None  # sorted copies made: free the row arrays
         self.sat = sat
         count = np.bincount(sj, minlength=J).astype(np.int64)
         start = np.cumsum(count) - count
@@ -234,6 +235,7 @@ class ColumnarReplay:
         same_journey = sj[1:] == sj[:-1]
         self.unsorted = bool(np.any(same_journey & (order[1:] < order[:-1]))) if E else False
         choice = self._choices(cols, order, strig)
+        cols.payload = {}  # decided into choice: not read again
         # event ids: (journey, id) pairs; -1: no id
         self.sids: Any = None  # the event ids in sorted order (Arrow; a list once read)
         group = None
@@ -241,6 +243,7 @@ class ColumnarReplay:
             pa, pc = modules()[:2]
             sids = cols.event_id.take(pa.array(order, pa.int64()))
             self.sids = sids
+            cols.event_id = None
             if pc.any(pc.starts_with(sids, "timeout:")).as_py():
                 raise Fallback("a log event id looks like a timeout's id")
             encoded = pc.dictionary_encode(sids)

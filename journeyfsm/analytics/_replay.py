@@ -44,6 +44,7 @@ from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
 from ._colread import Columns, Fallback, load_table, read_columns, table_of
+from ._colstream import auto_partitions, replay_partitioned
 from ._columnar import ColumnarReplay, columnar_refusal
 from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
@@ -236,6 +237,7 @@ def replay(
     fast: bool | None = None,
     engine: Engine | None = None,
     progress: Progress | None = None,
+    partitions: int | None = None,
 ) -> ReplayResult:
     """Replay an event log through a journey: ``source`` is a log file (CSV, JSON Lines,
     Parquet), an Arrow table, or a pandas or polars DataFrame.
@@ -256,6 +258,13 @@ def replay(
     a re-entry rule (``entry`` other than ``"once"``) always replays on ``"engine"``, the
     note saying so.
     ``summary.engine`` says which one ran.
+
+    ``partitions`` bounds the columnar engine's memory on a big log file: the log is read
+    in batches and spilled by journey key into that many temporary files, replayed part
+    by part and merged (the same result; peak memory follows one part's rows and the
+    journeys).  ``None`` (the default) picks it from the file's size: in memory below
+    32 MB, else one part per 8 MB; ``1`` always replays in memory.  Tables and
+    DataFrames, already in memory, replay in memory; the other engines stream anyway.
 
     >>> import tempfile, pathlib
     >>> from journeyfsm import templates
@@ -280,6 +289,13 @@ def replay(
         raise TypeError(
             f"replay(engine=...) takes one of {', '.join(map(repr, ENGINES))} or None, "
             f"got {engine!r}"
+        )
+    if partitions is not None and (
+        not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1
+    ):
+        raise TypeError(
+            "replay(partitions=...) takes a whole number of parts >= 1 (1: in memory) or "
+            f"None (chosen from the file's size), got {partitions!r}"
         )
     if progress is not None and not callable(progress):
         raise TypeError(f"replay(progress=...) takes a callable(fraction), got {progress!r}")
@@ -339,7 +355,7 @@ def replay(
             try:
                 return _replay_columnar(
                     definition, machine, table, path, mapping, triggers, end_at, progress,
-                    started, log, strict,
+                    started, log, strict, partitions,
                 )  # fmt: skip
             except Fallback as err:
                 note = f"the columnar engine did not run: {err.reason}"
@@ -418,23 +434,47 @@ def _replay_columnar(
     started: float,
     log: JourneyLog,
     strict: bool,
+    partitions: int | None,
 ) -> ReplayResult:
     """The replay on the columnar engine (:class:`~._colread.Fallback` when it cannot)."""
-    index = {t: i for i, t in enumerate(definition.triggers)}
     from_table = table is not None
+    end_us = None if end_at is None else (end_at - _EPOCH) // _US
+    tally = Tally(definition.triggers, _no_bad_rows)
+    first = last = None
     if table is None:
         if not path.is_file():
             raise Fallback("no such log file (the Python path says so)")
-        table = load_table(path, mapping)
-    cols = read_columns(table, mapping, triggers, index)
-    is_csv = not from_table and log_format(path, mapping) == "csv"
-    bad_rows = _bad_rows(cols, path, is_csv, strict)
-    tally = Tally(definition.triggers, _no_bad_rows)
-    engine = ColumnarReplay(definition, _window(machine), tally)
-    end_us = None if end_at is None else (end_at - _EPOCH) // _US
-    engine.run(cols, end_us)
-    journeys = engine.journeys()
-    if engine.unsorted:
+        parts = auto_partitions(path) if partitions is None else partitions
+        streamed = None
+        if parts > 1:
+            streamed = replay_partitioned(
+                definition, _window(machine), path, mapping, triggers, tally, end_us, parts,
+                progress,
+            )  # fmt: skip
+        if streamed is not None:
+            cols = streamed.cols
+            bad_rows = _bad_rows(cols, path, log_format(path, mapping) == "csv", strict)
+            journeys: Any = streamed.journeys
+            unsorted = streamed.unsorted
+            if streamed.first_us is not None and streamed.last_us is not None:
+                first = _EPOCH + streamed.first_us * _US
+                last = _EPOCH + streamed.last_us * _US
+        else:
+            table = load_table(path, mapping)
+    if table is not None:
+        index = {t: i for i, t in enumerate(definition.triggers)}
+        cols = read_columns(table, mapping, triggers, index)
+        del table  # read into cols: a file's table is not needed any more (memory)
+        is_csv = not from_table and log_format(path, mapping) == "csv"
+        bad_rows = _bad_rows(cols, path, is_csv, strict)
+        engine = ColumnarReplay(definition, _window(machine), tally)
+        if len(cols.at):
+            first = _EPOCH + int(cols.at.min()) * _US
+            last = _EPOCH + int(cols.at.max()) * _US
+        engine.run(cols, end_us)
+        journeys = engine.journeys()
+        unsorted = engine.unsorted
+    if unsorted:
         log.info("replay.unsorted", source=str(path))
     counts = RowCounts(path, mapping, cols.rows_read, cols.skipped)
     counts.bad_rows = bad_rows[:MAX_BAD_ROWS]
@@ -450,10 +490,6 @@ def _replay_columnar(
         seconds=time.perf_counter() - started,
         engine="columnar",
     )
-    first = last = None
-    if len(cols.at):
-        first = _EPOCH + int(cols.at.min()) * _US
-        last = _EPOCH + int(cols.at.max()) * _US
     summary = _more_warnings(summary, first, last, end_at, mapping, path, log)
     segments = {k: cols.segments.get(k, {}) for k in journeys} if mapping.segments else {}
     if progress is not None:

@@ -1,0 +1,338 @@
+"""The columnar engine over a log too big to hold: key-partitioned spill files.
+
+Theory of operation
+-------------------
+The in-memory columnar replay (:mod:`._colread`, :mod:`._columnar`) holds every row of
+the log at once, several times over (Arrow's read, the takes, the numpy row arrays), so
+its peak memory follows the rows.  A journey depends only on its own rows, so this pass
+never holds the whole log:
+
+1. **Spill.** The log is read in batches (CSV through ``pyarrow.csv.open_csv``, Parquet
+   row group by row group); each row gets its row number in the log (the column
+   ``ROW``) and goes, by a hash of its journey key, to one of ``parts`` Arrow IPC files
+   in a temporary directory this pass owns (removed when it ends, on error and on
+   ``KeyboardInterrupt`` too).  Every row of a key lands in one file, in log order.
+2. **Replay each part** with the unchanged engine (:func:`~._colread.read_columns`,
+   :class:`~._columnar.ColumnarReplay`); the row numbers ride along as a payload column
+   and are taken out before the engine runs.
+3. **Merge** the parts into one :class:`~._columnar.ColumnarJourneys`: per-journey
+   arrays and moves concatenated, journeys renumbered in the order the whole-log replay
+   numbers them (first mapped row in the log) and iterated in its order (the same, or
+   for an unsorted log by (start, row of the first event)); counts summed.  The result is
+   the in-memory replay's, journey for journey (tests/test_colstream.py).
+
+Peak memory is one part's replay plus the journeys' results, so it follows the rows of a
+part (the log's rows / ``parts``) and the journeys, not the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._definition import JourneyDefinition
+from ._colread import Columns, Fallback, csv_options, modules, read_columns
+from ._columnar import _KEPT, ColumnarJourneys, ColumnarReplay
+from ._logs import log_format
+from ._mapping import LogMapping
+from ._tally import Tally
+
+__all__ = ["ROW", "Streamed", "auto_partitions", "replay_partitioned"]
+
+#: the column that carries each row's number in the log through the spill files
+ROW = "__journeyfsm_row__"
+#: the automatic switch: logs of at least this many bytes stream; each part about this big
+STREAM_BYTES = 32 * 2**20
+PART_BYTES = 8 * 2**20
+_BATCH_ROWS = 1 << 17
+
+
+def auto_partitions(path: Path) -> int:
+    """How many parts the automatic choice splits ``path`` into (1: in memory)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 1
+    if size < STREAM_BYTES:
+        return 1
+    return -(-size // PART_BYTES)
+
+
+@attrs.define
+class Streamed:
+    """What the partitioned pass gives back (what :func:`~._replay._replay_columnar`
+    reads from one in-memory replay)."""
+
+    journeys: ColumnarJourneys
+    cols: Columns  # rows_read, skipped, segments, bad_rows (log row numbers)
+    first_us: int | None
+    last_us: int | None
+    unsorted: bool
+
+
+def _buckets(pa: Any, pc: Any, np: Any, key: Any, parts: int) -> Any:
+    """Each row's part: a hash of its key's text (null: the empty key) modulo ``parts``."""
+    t = key.type
+    if pa.types.is_integer(t) or pa.types.is_large_string(t):
+        key = pc.cast(key, pa.string())
+    elif not pa.types.is_string(t):
+        raise Fallback(f"the key column is {t}, not text or integers")
+    if key.null_count:
+        key = pc.fill_null(key, "")
+    n = len(key)
+    buffers = key.buffers()
+    offsets = np.frombuffer(buffers[1], np.int32)[key.offset : key.offset + n + 1].astype(np.int64)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = (
+        np.frombuffer(buffers[2], np.uint8)[lo:hi] if buffers[2] is not None and hi > lo else None
+    )
+    lengths = np.diff(offsets)
+    if data is None:
+        h = np.zeros(n, np.uint64)
+    else:
+        pos = np.arange(hi - lo, dtype=np.int64) - np.repeat(offsets[:-1] - lo, lengths)
+        sums = np.zeros(hi - lo + 1, np.uint64)
+        np.cumsum(data.astype(np.uint64) * _WEIGHTS[pos % len(_WEIGHTS)], out=sums[1:])
+        h = sums[offsets[1:] - lo] - sums[offsets[:-1] - lo]
+    h = h + lengths.astype(np.uint64)
+    h ^= h >> np.uint64(31)
+    h *= np.uint64(0x9E3779B97F4A7C15)
+    h ^= h >> np.uint64(29)
+    return (h % np.uint64(parts)).astype(np.int64)
+
+
+def _weights() -> Any:
+    np = modules()[2]
+    return np.random.default_rng(19).integers(1, 2**63, 64, dtype=np.uint64) | np.uint64(1)
+
+
+_WEIGHTS: Any = None
+
+
+def _batches(path: Path, mapping: LogMapping) -> Any:
+    """The mapped columns of ``path`` in record batches, or :class:`Fallback`."""
+    pa = modules()[0]
+    fmt = log_format(path, mapping)
+    columns = list(mapping.columns())
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        read, parse, convert = csv_options(path, mapping)
+        read.block_size = 1 << 20
+        try:
+            yield from pcsv.open_csv(
+                path, read_options=read, parse_options=parse, convert_options=convert
+            )
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
+            raise Fallback(f"the Arrow CSV reader refused the file ({err})") from None
+        return
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            yield from pq.ParquetFile(path).iter_batches(_BATCH_ROWS, columns=columns)
+        except (pa.ArrowException, OSError, KeyError) as err:
+            raise Fallback(f"the Parquet file does not read whole ({err})") from None
+        return
+    raise Fallback(f"the columnar engine does not read {fmt} logs")
+
+
+def _spill(path: Path, mapping: LogMapping, parts: int, into: Path) -> list[Path]:
+    """Write the rows of ``path`` into ``parts`` IPC files under ``into`` by key."""
+    pa, pc, np = modules()
+    files = [into / f"part-{i}.arrow" for i in range(parts)]
+    rows = 0
+    with contextlib.ExitStack() as stack:
+        writers: list[Any] = []
+        for batch in _batches(path, mapping):
+            n = batch.num_rows
+            if not n:
+                continue
+            numbers = pa.array(np.arange(rows, rows + n, dtype=np.int64))
+            rows += n
+            batch = pa.RecordBatch.from_arrays(
+                [*batch.columns, numbers], names=[*batch.schema.names, ROW]
+            )
+            if not writers:
+                for f in files:
+                    sink = stack.enter_context(pa.OSFile(str(f), "wb"))
+                    writers.append(stack.enter_context(pa.ipc.new_stream(sink, batch.schema)))
+            which = _buckets(pa, pc, np, batch.column(mapping.key), parts)
+            order = np.argsort(which, kind="stable")
+            counts = np.bincount(which, minlength=parts)
+            ordered = batch.take(pa.array(order))
+            start = 0
+            for i, c in enumerate(counts.tolist()):
+                if c:
+                    writers[i].write_batch(ordered.slice(start, c))
+                start += c
+            del batch, ordered, order, which
+    return files if rows else []
+
+
+def replay_partitioned(
+    definition: JourneyDefinition,
+    window: int,
+    path: Path,
+    mapping: LogMapping,
+    triggers: Mapping[str, str],
+    tally: Tally,
+    end_us: int | None,
+    parts: int,
+    progress: Callable[[float], None] | None = None,
+) -> Streamed | None:
+    """Replay the log file ``path`` on the columnar engine in ``parts`` key partitions
+    (see the module docs), counting into ``tally``; None when it has no data rows (replay
+    it in memory); or :class:`Fallback`."""
+    global _WEIGHTS
+    if _WEIGHTS is None:
+        _WEIGHTS = _weights()
+    pa, _, np = modules()
+    if ROW in mapping.columns():
+        raise Fallback(f"the log maps a column named {ROW!r}, which the partitioned pass uses")
+    index = {t: i for i, t in enumerate(definition.triggers)}
+    with_row = attrs.evolve(mapping, payload=(*mapping.payload, ROW))
+    done: list[tuple[ColumnarReplay, Any, Any]] = []
+    total = Columns()
+    first_us: int | None = None
+    last_us: int | None = None
+    unsorted = False
+    with tempfile.TemporaryDirectory(prefix="journeyfsm-replay-") as tmp:
+        files = _spill(path, mapping, parts, Path(tmp))
+        pa.default_memory_pool().release_unused()  # the read's buffers, back to the system
+        if not files:
+            return None  # no data rows: the in-memory pass has nothing to hold
+        for number, file in enumerate(files):
+            with pa.OSFile(str(file), "rb") as source:
+                table = pa.ipc.open_stream(source).read_all()
+            file.unlink()
+            cols = read_columns(table, with_row, triggers, index)
+            total.rows_read += cols.rows_read
+            if cols.bad_rows:
+                row_of = table.column(ROW).to_numpy()
+                total.bad_rows += [(int(row_of[r]), why) for r, why in cols.bad_rows]
+            del table
+            for name, n in cols.skipped.items():
+                total.skipped[name] = total.skipped.get(name, 0) + n
+            total.segments.update(cols.segments)
+            rowid = cols.payload.pop(ROW).to_numpy(zero_copy_only=False)
+            J = len(cols.keys)
+            if len(cols.at):
+                lo, hi = int(cols.at.min()), int(cols.at.max())
+                first_us = lo if first_us is None else min(first_us, lo)
+                last_us = hi if last_us is None else max(last_us, hi)
+            first_row = np.full(J, 2**62, np.int64)
+            np.minimum.at(first_row, cols.key, rowid)
+            part_tally = Tally(definition.triggers, tally.bad)
+            engine = ColumnarReplay(definition, window, part_tally)
+            engine.run(cols, end_us)
+            engine.journeys()
+            unsorted |= engine.unsorted
+            _add(tally, part_tally)
+            head = rowid[engine.order[engine.start]] if J else np.zeros(0, np.int64)
+            done.append((_slim(engine), first_row, head))
+            del engine, cols, rowid
+            if progress is not None:
+                progress(0.95 * (number + 1) / len(files))
+    total.bad_rows.sort()
+    return Streamed(_merged(np, pa, done, unsorted), total, first_us, last_us, unsorted)
+
+
+def _slim(engine: ColumnarReplay) -> Any:
+    """What the merge reads of a part's engine (its row arrays and the rest dropped)."""
+    slim: Any = ColumnarReplay.__new__(ColumnarReplay)
+    for name in _KEPT:
+        setattr(slim, name, getattr(engine, name))
+    slim.cols = Columns()
+    slim.cols.keys = engine.cols.keys
+    slim.cols.meta = engine.cols.meta
+    j = engine.journeys_
+    slim.moves_ = (j.cand, j.mat, j.mref, j.mentry, j.mj, j.mseq)
+    return slim
+
+
+def _add(into: Tally, part: Tally) -> None:
+    for t, row in part.counts.items():
+        mine = into.counts[t]
+        for i, n in enumerate(row):
+            mine[i] += n
+    for pairs, theirs in (
+        (into.ignored_pairs, part.ignored_pairs),
+        (into.blocked_pairs, part.blocked_pairs),
+    ):
+        for pair, n in theirs.items():
+            pairs[pair] = pairs.get(pair, 0) + n
+    into.events_applied += part.events_applied
+    into.timeouts_fired += part.timeouts_fired
+    for i, n in enumerate(part.timeout_status):
+        into.timeout_status[i] += n
+
+
+_PER_JOURNEY = ("stage", "version", "entered", "started", "entry_seq", "tfired")
+
+
+def _merged(np: Any, pa: Any, done: list[tuple[Any, Any, Any]], unsorted: bool) -> ColumnarJourneys:
+    """One :class:`ColumnarJourneys` from the parts' engines, numbered and ordered as
+    the whole-log replay numbers and orders its journeys."""
+    done = [part for part in done if len(part[0].cols.keys)] or done[:1]
+    first = done[0][0]
+    engine: Any = ColumnarReplay.__new__(ColumnarReplay)
+    engine.np = np
+    for name in _KEPT:
+        setattr(engine, name, getattr(first, name))
+    keys: list[str] = []
+    per: dict[str, list[Any]] = {name: [] for name in _PER_JOURNEY}
+    moves: list[list[Any]] = [[] for _ in range(6)]
+    orders, sids, metas, firsts, heads, started = [], [], [], [], [], []
+    j0 = r0 = 0
+    for e, first_row, head in done:
+        keys += e.cols.keys
+        for name in _PER_JOURNEY:
+            per[name].append(getattr(e, name))
+        cand, mat, mref, mentry, mj, mseq = e.moves_
+        for out, col in zip(
+            moves,
+            (cand, mat, np.where(mref >= 0, mref + r0, mref), mentry, mj + j0, mseq),
+            strict=True,
+        ):
+            out.append(col)
+        orders.append(e.order + r0)
+        sids.append(e.sids)
+        metas.append(e.cols.meta)
+        firsts.append(first_row)
+        heads.append(head)
+        started.append(e.started)
+        j0 += len(e.cols.keys)
+        r0 += len(e.order)
+    cat = np.concatenate
+    first_row = cat(firsts)
+    perm = np.argsort(first_row, kind="stable")  # new number -> old (concatenated) one
+    rank = np.empty(len(perm), np.int64)
+    rank[perm] = np.arange(len(perm))
+    for name in _PER_JOURNEY:
+        setattr(engine, name, cat(per[name])[perm])
+    engine.order = cat(orders)
+    if all(s is None for s in sids):
+        engine.sids = None
+    else:
+        empty = pa.array([], pa.string())
+        engine.sids = pa.chunked_array([empty if s is None else s for s in sids], pa.string())
+    engine.cols = Columns()
+    engine.cols.keys = [keys[i] for i in perm.tolist()]
+    engine.cols.meta = {
+        c: pa.chunked_array([m[c] for m in metas if len(m[c])] or [metas[0][c]]) for c in metas[0]
+    }
+    cand, mat, mref, mentry, mj, mseq = (cat(m) for m in moves)
+    mj = rank[mj]
+    by = np.lexsort((mseq, mj))
+    columns = (cand[by], mat[by], mref[by], mentry[by], mj[by], mseq[by])
+    J = len(perm)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(mj, minlength=J))]).astype(np.int64)
+    heads_ = cat(heads)[perm]
+    order = np.lexsort((heads_, engine.started)) if unsorted and J else np.arange(J)
+    return ColumnarJourneys(engine, order, offsets, columns)

@@ -1,0 +1,170 @@
+"""The columnar engine's partitioned pass (``replay(partitions=...)``): the log spilled by
+journey key into temporary files, replayed part by part and merged, gives exactly the
+in-memory columnar replay (journeys, order, histories, counts, funnel, segments)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import quiet_logger
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_columnar import (
+    COLUMNAR_BY,
+    MAPPING,
+    T0,
+    arrow_table,
+    broken_down,
+    counts,
+    expression_definitions,
+    logs,
+    write_csv,
+)
+
+import journeyfsm.analytics._colstream as colstream
+from journeyfsm import JourneyDefinition, JourneyMachine
+from journeyfsm.analytics import BadRowError, funnel, replay
+
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def identical(parted: Any, whole: Any, d: JourneyDefinition, machine: JourneyMachine) -> None:
+    assert parted.engine == whole.engine, (parted.summary.engine_note, whole.summary.engine_note)
+    assert parted.stage_counts() == whole.stage_counts()
+    assert funnel(parted.journeys.values(), d) == funnel(whole.journeys.values(), d)
+    for by in COLUMNAR_BY:
+        assert broken_down(parted, d, by) == broken_down(whole, d, by), by
+    assert list(parted.journeys) == list(whole.journeys)  # the same order
+    for key, journey in parted.journeys.items():
+        assert machine.snapshot(journey) == machine.snapshot(whole.journeys[key])
+    assert counts(parted) == counts(whole)
+    assert parted.summary.source == whole.summary.source
+    assert parted.segments == whole.segments
+
+
+def keyed(rows: list[dict[str, str]], spread: int) -> list[dict[str, str]]:
+    """The rows with more distinct keys (``a`` -> ``a0``..), so parts get several."""
+    return [{**r, "k": f"{r['k']}{i % spread}" if r["k"] else ""} for i, r in enumerate(rows)]
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    d=expression_definitions(),
+    window=st.integers(1, 4),
+    end_hours=st.one_of(st.none(), st.integers(0, 120)),
+    parts=st.integers(2, 7),
+    spread=st.integers(1, 3),
+)
+def test_partitioned_replay_is_the_in_memory_replay_on_csv_and_parquet(
+    data: st.DataObject,
+    d: JourneyDefinition,
+    window: int,
+    end_hours: int | None,
+    parts: int,
+    spread: int,
+) -> None:
+    rows = keyed(data.draw(logs(d)), spread)
+    end = None if end_hours is None else T0 + timedelta(hours=end_hours)
+    machine = JourneyMachine(d, event_id_window=window, logger=quiet_logger())
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = write_csv(rows, Path(tmp) / "log.csv")
+        parquet = Path(tmp) / "log.parquet"
+        pq.write_table(arrow_table(rows), parquet, row_group_size=7)
+        for path in (csv_path, parquet):
+            whole = replay(machine, path, MAPPING, end=end, partitions=1)
+            parted = replay(machine, path, MAPPING, end=end, partitions=parts)
+            identical(parted, whole, d, machine)
+            if whole.engine == "columnar":
+                fast = replay(machine, path, MAPPING, end=end, engine="fast")
+                assert dict(parted.journeys) == dict(fast.journeys)
+
+
+def _shop_log(tmp: Path, rows: int = 400) -> Path:
+    lines = ["k,e,t,id,n,s,g"]
+    for i in range(rows):
+        at = (T0 + timedelta(minutes=i * 7)).isoformat()
+        lines.append(f"c{i % 37},{['browse', 'buy', 'x'][i % 3]},{at},e{i % 50},{i % 5},x,web")
+    path = tmp / "shop.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _shop() -> JourneyDefinition:
+    from journeyfsm import JourneyBuilder, col
+
+    return (
+        JourneyBuilder("shop")
+        .stage("visitor", initial=True)
+        .stage("browsing")
+        .stage("customer", final=True)
+        .transition("browse", "visitor", "browsing")
+        .transition("buy", "browsing", "customer", guards=[col("n") > 2])
+        .timeout("browsing", timedelta(hours=1), "buy")
+        .build()
+    )
+
+
+def test_spill_files_are_removed_after_the_replay_and_when_it_is_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spills = tmp_path / "spills"
+    spills.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spills))
+    log = _shop_log(tmp_path)
+    result = replay(_shop(), log, MAPPING, partitions=3)
+    assert result.engine == "columnar" and len(result.journeys) == 37
+    assert list(spills.iterdir()) == []
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        assert list(spills.iterdir())  # the spill directory exists while parts replay
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(colstream, "read_columns", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        replay(_shop(), log, MAPPING, partitions=3)
+    assert list(spills.iterdir()) == []
+
+
+def test_partitions_is_checked_and_the_size_picks_it(tmp_path: Path) -> None:
+    log = _shop_log(tmp_path)
+    for bad in (0, -2, 1.5, True, "4"):
+        with pytest.raises(TypeError, match="partitions"):
+            replay(_shop(), log, MAPPING, partitions=bad)  # type: ignore[arg-type]
+    assert colstream.auto_partitions(log) == 1  # small: in memory
+    assert colstream.auto_partitions(tmp_path / "missing.csv") == 1
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(colstream.STREAM_BYTES + 1)
+    assert colstream.auto_partitions(big) == -(
+        -(colstream.STREAM_BYTES + 1) // colstream.PART_BYTES
+    )
+
+
+def test_bad_rows_keep_their_log_lines_and_strict_stops_at_the_first(tmp_path: Path) -> None:
+    log = _shop_log(tmp_path, 60)
+    lines = log.read_text().splitlines()
+    lines[10] = "c3,browse,later,e1,1,x,web"
+    lines[40] = ",browse,2026-01-02T00:00:00+00:00,e1,1,x,web"
+    log.write_text("\n".join(lines) + "\n")
+    whole = replay(_shop(), log, MAPPING, partitions=1)
+    parted = replay(_shop(), log, MAPPING, partitions=4)
+    assert parted.engine == whole.engine == "columnar"
+    assert [b.line for b in parted.summary.bad_rows] == [11, 41]
+    assert parted.summary.bad_rows == whole.summary.bad_rows
+    with pytest.raises(BadRowError, match="line 11"):
+        replay(_shop(), log, MAPPING, partitions=4, strict=True)
+
+
+def test_a_log_that_the_columnar_reader_refuses_falls_back_as_in_memory(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text('k,e,t,id,n,s,g\nc1,browse,2026-01-01T00:00:00Z,e1,1,x,web\nc1,"a\n')
+    whole = replay(_shop(), log, MAPPING, partitions=1)
+    parted = replay(_shop(), log, MAPPING, partitions=3)
+    assert parted.engine == whole.engine == "fast"
+    assert parted.summary.engine_note.split(" (")[0] == whole.summary.engine_note.split(" (")[0]
