@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._errors import HookError
 from ._goals import (
     GOAL,
     Goal,
@@ -165,7 +166,10 @@ class GoalMoves:
         self, journey: Journey, goal: Goal, now: datetime
     ) -> tuple[HistoryEntry, tuple[EffectCall, ...]]:
         """Goal ``goal`` is met and has an exit: its met entry is the move to the exit
-        stage, with the stage's exit and enter hooks (the caller undoes it if raised)."""
+        stage, run as any move is (DESIGN semantics 3): the machine-wide before hooks, the
+        source's exit hooks, the stage set and recorded, the exit stage's enter hooks, the
+        machine-wide after hooks.  A failing hook is logged as ``journey.hook_failed``
+        (trigger ``journeyfsm.goal``); the caller undoes the whole call if raised."""
         assert goal.exit is not None
         source, dest = journey.stage, goal.exit
         state = dict(journey.goals or {})
@@ -178,14 +182,30 @@ class GoalMoves:
         data = _StepData(step, journey)
         journey._move = step
         step._armed = True
+        engine = self._engine.machine
         try:
+            for callback in engine.before_state_change:
+                callback(data)
             states[source].exit(data)
             journey.stage = dest
             states[dest].enter(data)  # records the met entry (the move)
+            for callback in engine.after_state_change:
+                callback(data)
             if step._reentered:
                 raise self._reentrant(journey, GOAL, inside=True)
             if step._saved_data is not _UNSAVED:
                 check_json(journey._data, "data", key=journey.key, trigger=GOAL)
+        except HookError as err:
+            self._log.info(
+                "journey.hook_failed",
+                key=journey.key,
+                trigger=GOAL,
+                source=source,
+                dest=dest,
+                hook=err.hook,
+                goal=goal.name,
+            )
+            raise
         finally:
             journey._move = None
         entry = journey._history[-1]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from conftest import START, quiet_logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from journeyfsm import (
     DefinitionError,
     Goal,
     GoalClock,
+    HookError,
     JourneyBuilder,
     JourneyDefinition,
     JourneyMachine,
@@ -207,6 +209,51 @@ def test_a_goal_with_an_exit_ends_the_journey_with_hooks_and_effects() -> None:
     assert (j.history[-1].source, j.history[-1].dest) == ("cart", "converted")
     assert seen == [f"exit cart {GOAL}", f"enter converted {GOAL}", "effect 3"]
     assert j.entry_seq == 3
+
+
+def test_a_goal_exit_runs_the_machine_wide_hooks_in_move_order() -> None:
+    m = machine(definition(exit=True))
+    seen: list[str] = []
+    m.before(lambda ctx: seen.append(f"before {ctx.trigger} {ctx.source}->{ctx.dest}"))
+    m.after(lambda ctx: seen.append(f"after {ctx.trigger}"))
+    m.on_exit("cart")(lambda ctx: seen.append(f"exit cart {ctx.trigger}"))
+    m.on_enter("converted")(lambda ctx: seen.append(f"enter converted {ctx.trigger}"))
+    j = m.start("c-1", at=START)
+    assert m.fire(j, "add_to_cart", at=START + 30 * timedelta(minutes=1)).goals_met == (
+        "carted",
+        "quick",
+    )
+    assert seen == [
+        "before add_to_cart browsing->cart",
+        "after add_to_cart",
+        f"before {GOAL} cart->converted",
+        f"exit cart {GOAL}",
+        f"enter converted {GOAL}",
+        f"after {GOAL}",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["before", "after"])
+def test_a_failing_machine_wide_hook_in_a_goal_exit_is_logged_and_rolled_back(kind: str) -> None:
+    m = JourneyMachine(definition(exit=True), clock=ManualClock(START))
+    j = m.start("c-1", {"n": 1}, at=START)
+    before = copy.deepcopy(m.snapshot(j))
+
+    def veto(ctx: Any) -> None:
+        if ctx.trigger == GOAL:
+            ctx.journey.data["spoiled"] = True
+            raise ValueError("not converted today")
+
+    getattr(m, kind)(veto)
+    with structlog.testing.capture_logs() as events, pytest.raises(HookError) as info:
+        m.fire(j, "add_to_cart", at=START + 30 * timedelta(minutes=1), event_id="e-1")
+    assert info.value.hook is not None and "veto" in info.value.hook
+    assert m.snapshot(j) == before
+    failed = [e for e in events if e["event"] == "journey.hook_failed"]
+    assert [(e["trigger"], e["source"], e["dest"], e["goal"]) for e in failed] == [
+        (GOAL, "cart", "converted", "quick")
+    ]
+    assert not [e for e in events if e["event"] == "journey.goal"]
 
 
 @pytest.mark.parametrize("where", ["exit_hook", "enter_hook"])
