@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import HookError
 from ._goals import (
     GOAL,
     Goal,
@@ -30,11 +29,11 @@ from ._goals import (
     next_goal_due,
     record_goal,
 )
-from ._json import check_json, copy_json
+from ._json import copy_json
 from ._logging import JourneyLog
 from ._outcome import EffectReport, Outcome
 from ._packed import settle
-from ._records import _UNSAVED, Context, HistoryEntry, IdWindow, Journey, truncate_history
+from ._records import Context, HistoryEntry, IdWindow, Journey, truncate_history
 from ._rules import REENTER
 from ._timeouts import DueTimeout, due_timeout
 
@@ -61,6 +60,7 @@ class GoalMoves:
     run_effects: Callable[..., tuple[EffectReport, ...]]
     _check_journey: Callable[[Any], None]
     _reentrant: Callable[..., Exception]
+    _run_step: Callable[..., HistoryEntry]
     _log: JourneyLog
 
     def _fire_goals(
@@ -178,37 +178,7 @@ class GoalMoves:
         journey.goals = state
         meta = goal_meta(goal.name, "met", clock.since)
         step = Context(journey, GOAL, None, now, source, dest, None, meta)
-        states = self._engine.states
-        data = _StepData(step, journey)
-        journey._move = step
-        step._armed = True
-        engine = self._engine.machine
-        try:
-            for callback in engine.before_state_change:
-                callback(data)
-            states[source].exit(data)
-            journey.stage = dest
-            states[dest].enter(data)  # records the met entry (the move)
-            for callback in engine.after_state_change:
-                callback(data)
-            if step._reentered:
-                raise self._reentrant(journey, GOAL, inside=True)
-            if step._saved_data is not _UNSAVED:
-                check_json(journey._data, "data", key=journey.key, trigger=GOAL)
-        except HookError as err:
-            self._log.info(
-                "journey.hook_failed",
-                key=journey.key,
-                trigger=GOAL,
-                source=source,
-                dest=dest,
-                hook=err.hook,
-                goal=goal.name,
-            )
-            raise
-        finally:
-            journey._move = None
-        entry = journey._history[-1]
+        entry = self._run_step(journey, step, source, dest, goal=goal.name)
         calls = self._effect_calls(step, entry) if self._hooks.any_effects else ()
         return entry, calls
 
@@ -328,13 +298,3 @@ class _Saved:
                 ids.clear()
                 ids.update(dict.fromkeys(self.ids_copy))
         journey._ids = ids
-
-
-class _StepData:
-    """What the engine's stage exit/enter steps read of an EventData."""
-
-    __slots__ = ("args", "model")
-
-    def __init__(self, ctx: Context, journey: Journey) -> None:
-        self.args = (ctx,)
-        self.model = journey

@@ -484,31 +484,8 @@ class JourneyMachine(
         n_history = len(history)
         ids = journey._ids
         stage_entry = (journey.entered_at, journey.entry_seq, journey.timeouts_fired)
-        states = self._engine.states
-        data = _StepData(step, journey)
-        journey._move = step
-        step._armed = True  # the data is saved before a hook can change it
-        engine = self._engine.machine
-        in_step = True  # a HookError of the event's own move was logged by its fire
         try:
-            # the order of any move (DESIGN semantics 3): the machine-wide before hooks,
-            # exit, stage set and recorded, enter, the machine-wide after hooks
-            for callback in engine.before_state_change:
-                callback(data)
-            states[final].exit(data)
-            journey.stage = initial
-            states[initial].enter(data)  # records the journeyfsm.reenter entry first
-            for callback in engine.after_state_change:
-                callback(data)
-            if step._reentered:
-                raise self._reentrant(journey, REENTER, inside=True)
-            reentry = journey._history[-1]
-            if journey.stage != initial or journey.version != reentry.seq:
-                raise self._tampered(journey, reentry)
-            if step._saved_data is not _UNSAVED:
-                check_json(journey._data, "data", key=journey.key, trigger=REENTER)
-            journey._move = None
-            in_step = False
+            reentry = self._run_step(journey, step, final, initial, event_id=event_id)
             outcome = self._core_fire(  # the goals see both steps, from the outer fire
                 journey,
                 trigger,
@@ -527,16 +504,6 @@ class JourneyMachine(
             journey.entered_at, journey.entry_seq, journey.timeouts_fired = stage_entry
             if isinstance(err, _Undo):
                 return attrs.evolve(err.outcome, source=final)
-            if in_step and isinstance(err, HookError):
-                self._log.info(
-                    "journey.hook_failed",
-                    key=journey.key,
-                    trigger=REENTER,
-                    source=final,
-                    dest=initial,
-                    hook=err.hook,
-                    event_id=event_id,
-                )
             raise
         finally:
             journey._move = None
@@ -550,6 +517,59 @@ class JourneyMachine(
         if pending and not defer_effects:
             effects, pending = self.run_effects(pending), ()
         return attrs.evolve(outcome, reentry=reentry, effects=effects, pending_effects=pending)
+
+    def _run_step(
+        self,
+        journey: Journey,
+        step: Context,
+        source: str,
+        dest: str,
+        *,
+        event_id: str | None = None,
+        **why: Any,
+    ) -> HistoryEntry:
+        """Run a move the machine makes itself (a re-entry's restart, a goal's exit) as
+        any move runs (DESIGN semantics 3): the machine-wide before hooks, the source's
+        exit hooks, the stage set and recorded, the destination's enter hooks, the
+        machine-wide after hooks; then the checks of a move.  Returns its history entry.
+        A failing hook is logged as ``journey.hook_failed`` (with ``why``); whatever is
+        raised, the caller undoes the journey."""
+        trigger = step.trigger
+        states = self._engine.states
+        engine = self._engine.machine
+        data = _StepData(step, journey)
+        journey._move = step
+        step._armed = True  # the data is saved before a hook can change it
+        try:
+            for callback in engine.before_state_change:
+                callback(data)
+            states[source].exit(data)
+            journey.stage = dest
+            states[dest].enter(data)  # records the step's entry
+            for callback in engine.after_state_change:
+                callback(data)
+            if step._reentered:
+                raise self._reentrant(journey, trigger, inside=True)
+            entry = journey._history[-1]
+            if journey.stage != dest or journey.version != entry.seq:
+                raise self._tampered(journey, entry)
+            if step._saved_data is not _UNSAVED:
+                check_json(journey._data, "data", key=journey.key, trigger=trigger)
+        except HookError as err:
+            self._log.info(
+                "journey.hook_failed",
+                key=journey.key,
+                trigger=trigger,
+                source=source,
+                dest=dest,
+                hook=err.hook,
+                event_id=event_id,
+                **why,
+            )
+            raise
+        finally:
+            journey._move = None
+        return entry
 
     def _rollback(
         self,
