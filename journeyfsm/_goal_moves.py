@@ -126,6 +126,8 @@ class GoalMoves:
         except BaseException:
             saved.restore(journey)
             raise
+        if outcome.status == "moved":  # fire left the move's log to this call (see _move_log)
+            self._log_move(outcome, event_id)
         if written:
             outcome = attrs.evolve(outcome, goals=tuple(written))
             self._log_goals(journey, written)
@@ -135,6 +137,30 @@ class GoalMoves:
         if effects or pending is not outcome.pending_effects:
             outcome = attrs.evolve(outcome, effects=effects, pending_effects=pending)
         return outcome
+
+    def _log_move(self, outcome: Outcome, event_id: str | None) -> None:
+        """The log lines fire writes for a move, written once the whole call has held:
+        ``journey.moved``, then ``journey.reentered`` for a restart (fire's order)."""
+        log = self._log
+        if log.enabled(INFO):
+            entry = outcome.entry
+            assert entry is not None
+            log.info(
+                "journey.moved",
+                key=outcome.key,
+                trigger=outcome.trigger,
+                source=outcome.source,
+                dest=entry.dest,
+                event_id=event_id,
+            )
+            if outcome.reentry is not None:
+                log.info(
+                    "journey.reentered",
+                    key=outcome.key,
+                    trigger=outcome.trigger,
+                    source=outcome.reentry.source,
+                    event_id=event_id,
+                )
 
     def _log_goals(self, journey: Journey, entries: list[HistoryEntry]) -> None:
         log = self._log

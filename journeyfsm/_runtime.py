@@ -177,8 +177,13 @@ class JourneyMachine(
         #: itself and pays nothing for them)
         self._goals = definition.goals
         self._core_fire = self.fire
+        #: where fire logs a move (journey.moved, journey.reentered): the log itself, or,
+        #: on a machine with goals, nothing: _fire_goals logs the move once everything the
+        #: goals do after it has held (a failing goal exit undoes the move, unlogged)
+        self._move_log: JourneyLog | _Unlogged = self._log
         if self._goals:
             self.fire = self._fire_goals  # type: ignore[method-assign]
+            self._move_log = _UNLOGGED
 
     def _hooks_changed(self, kind: str, name: str | None, hooks: tuple[HookFn, ...]) -> None:
         """A hook was registered: the engine's dispatcher for that kind runs ``hooks`` now."""
@@ -434,7 +439,7 @@ class JourneyMachine(
         if not moved:
             return self._blocked(ctx, cands, results)
         pending = self._effect_calls(ctx, entry) if self._hooks.any_effects else ()
-        log = self._log
+        log = self._move_log
         if log.enabled(INFO):  # no fields built when the level is off
             log.info(
                 "journey.moved",
@@ -507,7 +512,7 @@ class JourneyMachine(
             raise
         finally:
             journey._move = None
-        self._log.info(
+        self._move_log.info(
             "journey.reentered", key=journey.key, trigger=trigger, source=final, event_id=event_id
         )
         pending = outcome.pending_effects
@@ -617,6 +622,21 @@ class _StepData:
     def __init__(self, ctx: Context, journey: Journey) -> None:
         self.args = (ctx,)
         self.model = journey
+
+
+class _Unlogged:
+    """The move log of a machine with goals: logs nothing (see ``_move_log``)."""
+
+    __slots__ = ()
+
+    def enabled(self, level: int) -> bool:
+        return False
+
+    def info(self, event: str, **fields: Any) -> None:
+        pass
+
+
+_UNLOGGED = _Unlogged()
 
 
 class _Undo(Exception):

@@ -295,7 +295,10 @@ def restore_journey(
                 "version counts moves, so they must agree (to keep history apart, "
                 "snapshot with history=False)",
             )
-    goals = _goals(d, snap["goals"] if has_goals else None, key, stage, made_with != d.version)
+    if has_goals or d.goals:  # (no call on the usual path: a definition without goals)
+        goals = _goals(d, snap["goals"] if has_goals else None, key, stage, made_with != d.version)
+    else:
+        goals = None
     if fmt == 1:  # before timeouts: when the journey entered its stage is not known
         return new_journey(key, stage, data, history, version, ids, definition, goals=goals)
     # started_at never changes: its text is remembered for the next snapshot; entered_at

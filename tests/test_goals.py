@@ -254,6 +254,8 @@ def test_a_failing_machine_wide_hook_in_a_goal_exit_is_logged_and_rolled_back(ki
         (GOAL, "cart", "converted", "quick")
     ]
     assert not [e for e in events if e["event"] == "journey.goal"]
+    # the event's own move was undone with the goal exit: it is not logged as made
+    assert not [e for e in events if e["event"] == "journey.moved"]
 
 
 @pytest.mark.parametrize("where", ["exit_hook", "enter_hook"])
@@ -818,6 +820,43 @@ def test_goals_met_and_missed_are_logged() -> None:
         m.fire(j, "add_to_cart", at=START + 3 * H)
     goals = [(e["goal"], e["status"]) for e in logs if e["event"] == "journey.goal"]
     assert goals == [("looked", "missed"), ("carted", "met")]
+    # the move is logged once, with fire's fields, before the goals it met
+    moved = [e for e in logs if e["event"] == "journey.moved"]
+    assert [(e["key"], e["trigger"], e["source"], e["dest"], e["event_id"]) for e in moved] == [
+        ("c-1", "add_to_cart", "browsing", "cart", None)
+    ]
+    assert [e["event"] for e in logs].index("journey.moved") < [e["event"] for e in logs].index(
+        "journey.goal"
+    )
+    m.fire(j, "add_to_cart", at=START + 3 * H, event_id="e-9")
+    with capture_logs() as logs:
+        assert m.fire(j, "add_to_cart", at=START + 3 * H, event_id="e-9").duplicate
+    assert not [e for e in logs if e["event"] == "journey.moved"]
+
+
+def test_a_restart_of_a_journey_with_goals_is_logged_once_as_moved_and_reentered() -> None:
+    from structlog.testing import capture_logs
+
+    d = (
+        JourneyBuilder("r", entry="once_at_a_time")
+        .stage("a", initial=True)
+        .stage("b", final=True)
+        .transition("go", "a", "b")
+        .goal(Goal("went", stage="b", within=timedelta(days=1)))
+        .build()
+    )
+    m = JourneyMachine(d, clock=ManualClock(START))
+    j = m.start("c-1", at=START)
+    m.fire(j, "go", at=START + H)
+    with capture_logs() as logs:
+        out = m.fire(j, "go", at=START + 2 * H, event_id="e-2")
+    assert out.reentry is not None and out.goals_met == ("went",)
+    lines = [(e["event"], e.get("source"), e.get("event_id")) for e in logs]
+    assert lines == [
+        ("journey.moved", "a", "e-2"),
+        ("journey.reentered", "b", "e-2"),
+        ("journey.goal", None, None),
+    ]
 
 
 def test_a_machine_without_goals_keeps_the_plain_fire() -> None:
