@@ -103,6 +103,7 @@ examples:
   journeyfsm db init --db postgresql://shop@db.internal/shop
   journeyfsm db migrate --db journeys.db --machine myshop.journeys:machine \
       --migration myshop.journeys:migrations --from 1 --dry-run
+  journeyfsm db prune-deliveries --db journeys.db --caps myshop.journeys:caps
 
 """
     + EXIT_CODES,

@@ -1,4 +1,5 @@
-"""The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker, serve.
+"""The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker, serve,
+outbox.
 
 Exit codes scripts can trust: 0 success, 1 problems found (the definition has problems,
 no such journey), 2 bad usage (unknown template, unreadable file, bad option,
@@ -14,6 +15,8 @@ text; errors still go to stderr as text, with the same exit codes.
     $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine
     $ journeyfsm show customer-42 --db journeys.db --definition shop
     $ journeyfsm serve --db journeys.db --mask email
+    $ journeyfsm outbox list --db journeys.db --status dead
+    $ journeyfsm db prune-deliveries --db journeys.db --caps myshop.journeys:caps
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ._diagram import EPILOGS, DiagramUsageError, add_diagram_command
 from ._load import UsageError as _UsageError  # the name main() has always caught
 from ._load import load_definition, template
 from ._migrate import add_migrate_command
+from ._outbox import add_outbox_command, add_prune_command
 from ._replay import add_replay_commands, load_target
 from ._serve import add_serve_command
 from ._store import CliUsageError, add_store_commands, show_journey
@@ -155,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--definition", metavar="NAME", help="with --db: the journey's definition")
     _json_flag(show, "the definition (its to_dict() form)")
     show.set_defaults(run=_cmd_show)
-    add_migrate_command(add_store_commands(sub))
+    db_actions = add_store_commands(sub)
+    add_migrate_command(db_actions)
+    add_prune_command(db_actions)
     for name in ("db", "worker"):  # added by _store; examples and exit codes here
         if name in sub.choices:
             sub.choices[name].epilog = EPILOGS[name]
@@ -174,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     add_replay_commands(sub)
     add_funnel_command(sub, load_target)
     add_serve_command(sub)
+    add_outbox_command(sub)
     return parser
 
 
