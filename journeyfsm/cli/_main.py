@@ -34,6 +34,7 @@ from .._definition import JourneyDefinition
 from .._errors import DefinitionError
 from ._analysis import add_funnel_command
 from ._diagram import EPILOGS, DiagramUsageError, add_diagram_command
+from ._goals import definition_goal_lines
 from ._load import UsageError as _UsageError  # the name main() has always caught
 from ._load import load_definition, template
 from ._migrate import add_migrate_command
@@ -304,7 +305,7 @@ def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 def describe(d: JourneyDefinition) -> str:
     """A plain-text description of a definition: stages, funnel order, transitions by
-    source, timeouts."""
+    source, timeouts, goals."""
     lines = [f"{d.name} (version {d.version}, policy {d.policy})"]
     if d.description:
         lines.append(f"  {d.description}")
@@ -328,6 +329,7 @@ def describe(d: JourneyDefinition) -> str:
         lines += ["", "timeouts:"]
         for to in d.timeouts:
             lines.append(f"  {to.stage:<{width}}  after {to.after}  fires {to.trigger}")
+    lines += definition_goal_lines(d)
     return "\n".join(lines)
 
 

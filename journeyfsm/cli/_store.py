@@ -22,11 +22,13 @@ import re
 import signal
 import threading
 import time
+from datetime import datetime, timezone
 from types import FrameType
 from typing import Any, TextIO
 
 from .._errors import JourneyError, StoreError
 from .._runtime import JourneyMachine
+from ._goals import clock_lines, goal_entry
 from ._load import import_target
 
 __all__ = ["CliUsageError", "add_store_commands", "open_store", "redact"]
@@ -326,8 +328,8 @@ def _loop(
 
 
 def show_journey(args: argparse.Namespace, out: TextIO) -> int:
-    """``journeyfsm show KEY --db URL [--definition NAME]``: stage, data and history of the
-    stored journey KEY (of every definition that has one, without ``--definition``)."""
+    """``journeyfsm show KEY --db URL [--definition NAME]``: stage, data, goal clocks and
+    history of the stored journey KEY (of every definition that has one, without ``--definition``)."""
     key: str = args.template
     as_json = bool(getattr(args, "json", False))
     found: list[dict[str, Any]] = []
@@ -360,6 +362,7 @@ def show_journey(args: argparse.Namespace, out: TextIO) -> int:
                             "started_at": _iso(row.started_at),
                             "entered_at": _iso(row.entered_at),
                             "data": row.data,
+                            "goals": row.goals,
                             "history": [e.to_dict() for e in entries],
                         }
                     )
@@ -373,8 +376,11 @@ def show_journey(args: argparse.Namespace, out: TextIO) -> int:
                     file=out,
                 )
                 print(f"data: {json.dumps(row.data, sort_keys=True)}", file=out)
+                for line in clock_lines(row.goals, datetime.now(timezone.utc)):
+                    print(line, file=out)
                 for e in entries:
                     extra = f"  event {e.event_id}" if e.event_id else ""
+                    extra += goal_entry(e)
                     print(
                         f"  {e.seq:>4}  {e.at.isoformat()}  {e.trigger}: {e.source} -> "
                         f"{e.dest}{extra}",

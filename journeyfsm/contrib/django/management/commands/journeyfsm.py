@@ -29,6 +29,7 @@ from django.db import connections
 
 from journeyfsm._errors import JourneyError, StoreError
 from journeyfsm._runtime import JourneyMachine
+from journeyfsm.cli._goals import clock_lines, goal_entry
 from journeyfsm.contrib.django._registry import get_machine, machines, reference
 from journeyfsm.contrib.django._settings import config
 from journeyfsm.contrib.django._store import DjangoStore
@@ -261,6 +262,11 @@ class Command(BaseCommand):
             if len(page) < 500:
                 break
             after = page[-1].seq
+        clocks = (
+            None
+            if journey.goals is None
+            else {name: clock.to_dict() for name, clock in journey.goals.items()}
+        )
         if options["json"]:
             data = {
                 "key": journey.key,
@@ -268,6 +274,7 @@ class Command(BaseCommand):
                 "stage": journey.stage,
                 "version": journey.version,
                 "data": journey.data,
+                "goals": clocks,
                 "allowed": list(machine.allowed_triggers(journey)),
                 "history": [e.to_dict() for e in history],
             }
@@ -278,8 +285,11 @@ class Command(BaseCommand):
             f"{journey.stage!r}, {journey.version} move(s)"
         )
         self.stdout.write(f"data: {json.dumps(journey.data, sort_keys=True)}")
+        for line in clock_lines(clocks, machine.clock.now()):
+            self.stdout.write(line)
         for e in history:
             extra = f"  event {e.event_id}" if e.event_id else ""
+            extra += goal_entry(e)
             self.stdout.write(
                 f"  {e.seq:>4}  {e.at.isoformat()}  {e.trigger}: {e.source} -> {e.dest}{extra}"
             )
