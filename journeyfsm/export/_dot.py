@@ -91,7 +91,7 @@ def render_dot(diagram: Diagram) -> str:
         )
         lines.append(
             f"    {note} -> {dot_string(goal.node)} "
-            '[style=dashed, arrowhead=none, color="#6b4fa0"];'
+            '[label="", style=dashed, arrowhead=none, color="#6b4fa0"];'
         )
     lines.append("}")
     return "\n".join(lines) + "\n"
