@@ -233,3 +233,21 @@ def test_show_key_of_a_definition_without_goals_prints_no_goals(
     assert "goals:" not in out
     _, out, _ = run(capsys, "show", "c-1", "--db", db, "--json")
     assert json.loads(out)[0]["goals"] is None
+
+
+def test_the_explorer_overview_draws_the_goal_notes(tmp_path: Path) -> None:
+    from explorer_support import client_of
+
+    from journeyfsm.explorer import create_app
+
+    store = SQLiteStore(tmp_path / "g.db", create_schema=True)
+    try:
+        JourneyService(JourneyMachine(GOALS), store).handle("ann", "add_to_cart")
+        with client_of(create_app(store, definitions=[GOALS])) as client:
+            page = client.get("/overview", definition="shop")
+        assert page.status_code == 200
+        assert page.text.count('class="goal"') == 3
+        assert 'data-goal="paid" data-goal-stage="cart"' in page.text
+        assert "goal paid: trigger &#x27;pay&#x27; within 1d 12h of cart" in page.text
+    finally:
+        store.close()
