@@ -65,6 +65,9 @@ mixed = [caps[0], "email 2 per day"]
 
 def broken():
     raise ValueError("no caps configured")
+
+
+twice = [FrequencyCap("email", 1, timedelta(hours=1)), FrequencyCap("email", 2, timedelta(hours=1))]
 """
 
 
@@ -293,3 +296,44 @@ def test_outbox_list_needs_no_web_extra() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'journeyfsm[serve]'" in done.stdout
+
+
+def test_worker_enforces_the_caps_it_is_given(capsys: Capture, host: Any, db: str) -> None:
+    host.clock.set(NOW)
+    store = _open(db)
+    try:
+        service = JourneyService(host.machine, store)
+        for key in ("c-1", "c-1", "c-2"):
+            assert service.handle(key, "ping").moved
+    finally:
+        store.close()
+    argv = ["worker", "--db", db, "--machine", "outboxhost:machine", "--once", "--no-timeouts"]
+    code, out, _ = run(capsys, *argv, "--caps", "outboxhost:caps", "--prune-every", "3600")
+    assert (code, out) == (0, "outbox of 'mail': 3 run, 1 pending, 0 dead\n")
+    code, out, _ = run(capsys, "outbox", "list", "--db", db)
+    (capped,) = out.splitlines()[1:-1]
+    assert capped.split()[:5] == ["2", "mail", "c-1", "newsletter", "pending"]
+    assert "capped: email 1 per 24h until " in capped
+    assert [i for i, _ in _deliveries(db)] == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--prune-every", "60"], "--prune-every takes a number of seconds > 0 and goes with"),
+        (["--caps", "outboxhost:caps", "--prune-every", "0"], "got 0.0 with --caps"),
+        (["--caps", "outboxhost:caps", "--prune-every", "inf"], "got inf with --caps"),
+        (["--caps", "outboxhost:caps", "--prune-every", "nan"], "got nan with --caps"),
+        (["--caps", "outboxhost:not_caps"], "is a int, not frequency caps"),
+        (["--caps", "outboxhost:twice"], "two caps on channel 'email' with the same window"),
+    ],
+)
+def test_worker_refuses_bad_caps_options(
+    capsys: Capture, host: Any, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    db = str(tmp_path / "j.db")
+    SQLiteStore(db, create_schema=True).close()
+    argv = ["worker", "--db", db, "--machine", "outboxhost:machine", "--once", *extra]
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert message in err and "Traceback" not in err

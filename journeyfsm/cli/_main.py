@@ -41,7 +41,8 @@ from ._migrate import add_migrate_command
 from ._outbox import add_outbox_command, add_prune_command
 from ._replay import add_replay_commands, load_target
 from ._serve import add_serve_command
-from ._store import CliUsageError, add_store_commands, show_journey
+from ._show import show_journey
+from ._store import CliUsageError, add_store_commands
 
 __all__ = ["main"]
 

@@ -23,18 +23,13 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from .._errors import JourneyError
-from ..service._caps import FrequencyCap
-from ._load import import_target
+from ._caps import load_caps
 from ._store import CliUsageError, _close, open_store, redact
 
-__all__ = ["add_outbox_command", "add_prune_command", "load_caps"]
+__all__ = ["add_outbox_command", "add_prune_command"]
 
 OK, USAGE = 0, 2
 STATUSES = ("pending", "dead", "dropped", "done", "all")
-_CAPS_FIX = (
-    "name the FrequencyCaps your outbox workers enforce: a FrequencyCap, a list of them or "
-    'a function returning either, e.g. caps = [FrequencyCap("email", 2, timedelta(hours=24))]'
-)
 
 OUTBOX_EPILOG = """\
 examples:
@@ -44,33 +39,6 @@ examples:
   journeyfsm outbox list --db journeys.db --json --limit 500
 
 exit codes: 0 ok (also when no row matches), 2 bad usage (bad option, unreachable store)"""
-
-
-def load_caps(ref: str) -> list[FrequencyCap]:
-    """The caps ``--caps MODULE:ATTR`` names: a ``FrequencyCap``, a non-empty list or
-    tuple of them, or a function returning either; anything else is a usage error."""
-    found = import_target(ref, "--caps", (object,), CliUsageError)
-    if not isinstance(found, (FrequencyCap, list, tuple)) and callable(found):
-        try:
-            found = found()
-        except Exception as err:
-            raise CliUsageError(
-                f"--caps {ref}: calling it failed ({type(err).__name__}: {err}); {_CAPS_FIX}"
-            ) from None
-    if not isinstance(found, (FrequencyCap, list, tuple)):
-        raise CliUsageError(
-            f"--caps {ref} is a {type(found).__name__}, not frequency caps; {_CAPS_FIX}"
-        )
-    caps = [found] if isinstance(found, FrequencyCap) else list(found)
-    if not caps:
-        raise CliUsageError(f"--caps {ref} is an empty list; {_CAPS_FIX}")
-    bad = [c for c in caps if not isinstance(c, FrequencyCap)]
-    if bad:
-        raise CliUsageError(
-            f"--caps {ref} holds a {type(bad[0]).__name__} ({bad[0]!r}), not a FrequencyCap; "
-            f"{_CAPS_FIX}"
-        )
-    return caps
 
 
 def add_prune_command(db_sub: Any) -> None:
