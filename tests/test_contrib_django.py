@@ -830,6 +830,43 @@ def test_manage_show_prints_the_goal_clocks() -> None:
     assert shown["goals"]["<b>bought</b>"]["status"] == "met"
 
 
+def test_manage_worker_enforces_caps_and_prune_deliveries_prunes_the_ledger() -> None:
+    from django_project.goals import clock, sent
+
+    customer = key()
+    _goal_journeys()  # other customers' mail, delivered or not, counts for them only
+    clock.set(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc))
+    goal_service = JourneyService(get_machine_of_goals(), DjangoStore(config().database))
+    goal_service.handle(customer, "add_to_cart")
+    goal_service.handle(customer, "add_to_cart")  # a re-entry: a second reminder
+    caps = ["--caps", "django_project.goals:caps"]
+    with override_settings(JOURNEYFSM=GOAL_MACHINES):
+        with pytest.raises(CommandError, match="--prune-every takes seconds > 0"):
+            _command("worker", "--once", "--prune-every", "0", *caps)
+        with pytest.raises(CommandError, match="is a int, not frequency caps"):
+            _command("worker", "--once", "--caps", "json:__doc__.__len__")
+        _command("worker", "--once", "--definition", "goalshop", *caps, "--prune-every", "60")
+        rows = OutboxRow.objects.filter(definition="goalshop", key=customer).order_by("id")
+        assert [r.status for r in rows] == ["done", "pending"]
+        assert rows[1].last_error.startswith("capped: email 1 per 24h until 2026-03-02T09:00")
+        assert sum(k.split(":")[1] == customer for k in sent) == 1
+        done = json.loads(_command("prune-deliveries", *caps, "--json"))
+        assert done["pruned"] >= 1 and done["database"] == "default"
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM journeyfsm_deliveries WHERE outbox_id = %s", [rows[0].id]
+            )
+            assert cursor.fetchone()[0] == 0  # 2026-03-01 is outside every window today
+        with pytest.raises(CommandError, match="--caps takes module:attribute"):
+            _command("prune-deliveries", "--caps", "nocolon")
+
+
+def get_machine_of_goals() -> Any:
+    from django_project.goals import machine
+
+    return machine
+
+
 def test_admin_outbox_requeue_action_moves_dead_rows_to_pending(staff: Client) -> None:
     customer = key()
     svc = service("shop")

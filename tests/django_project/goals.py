@@ -1,10 +1,11 @@
-"""A machine with goals for the admin's and ``manage.py journeyfsm show``'s goal tests
-(declared only by the tests that override ``JOURNEYFSM``): its clock starts on
-2026-03-01, so a pending goal's deadline has passed in real time."""
+"""A machine with goals and a capped e-mail effect, for the admin's and ``manage.py
+journeyfsm``'s goal and caps tests (declared only by the tests that override
+``JOURNEYFSM``): its clock starts on 2026-03-01, so a pending goal's deadline has passed
+in real time; ``caps``: one e-mail per customer per 24 hours."""
 
 from datetime import datetime, timedelta, timezone
 
-from journeyfsm import Goal, JourneyBuilder, JourneyMachine, ManualClock
+from journeyfsm import EffectCall, FrequencyCap, Goal, JourneyBuilder, JourneyMachine, ManualClock
 
 clock = ManualClock(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc))
 shop = (
@@ -19,3 +20,10 @@ shop = (
     .build()
 )
 machine = JourneyMachine(shop, clock=clock)
+caps = [FrequencyCap("email", 1, timedelta(hours=24))]
+sent: list[str] = []
+
+
+@machine.effect(on_enter="cart", channel="email")
+def cart_reminder(call: EffectCall) -> None:
+    sent.append(call.idempotency_key)
