@@ -68,6 +68,7 @@ def broken():
 
 
 twice = [FrequencyCap("email", 1, timedelta(hours=1)), FrequencyCap("email", 2, timedelta(hours=1))]
+drop = [FrequencyCap("email", 1, timedelta(hours=24), on_cap="drop")]
 """
 
 
@@ -337,3 +338,37 @@ def test_worker_refuses_bad_caps_options(
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
     assert message in err and "Traceback" not in err
+
+
+def test_a_dropped_row_is_listed_with_its_reason_here_and_on_the_explorer(
+    capsys: Capture, host: Any, tmp_path: Path
+) -> None:
+    from explorer_support import client_of
+
+    from journeyfsm.explorer import create_app
+
+    db = str(tmp_path / "j.db")
+    host.clock.set(NOW)
+    store = SQLiteStore(db, create_schema=True)
+    try:
+        service = JourneyService(host.machine, store)
+        for _ in range(2):
+            assert service.handle("c-1", "ping").moved
+        assert OutboxWorker(host.machine, store, caps=host.drop).run_once() == 2
+        code, out, _ = run(capsys, "outbox", "list", "--db", db, "--status", "dropped")
+        (dropped,) = out.splitlines()[1:-1]
+        assert code == 0 and dropped.split()[:7] == [
+            "2",
+            "mail",
+            "c-1",
+            "newsletter",
+            "dropped",
+            "1",
+            "-",
+        ]
+        assert dropped.endswith("capped: email 1 per 24h; dropped")
+        with client_of(create_app(store, definitions=[host.machine])) as client:
+            page = client.get("/journey", definition="mail", key="c-1").text
+        assert "capped: email 1 per 24h; dropped" in page  # the journey page lists it too
+    finally:
+        store.close()

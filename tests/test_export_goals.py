@@ -251,3 +251,29 @@ def test_the_explorer_overview_draws_the_goal_notes(tmp_path: Path) -> None:
         assert "goal paid: trigger &#x27;pay&#x27; within 1d 12h of cart" in page.text
     finally:
         store.close()
+
+
+def test_the_explorer_journey_page_lists_the_goal_clocks(tmp_path: Path) -> None:
+    from explorer_support import client_of
+
+    from journeyfsm.explorer import create_app
+
+    store = SQLiteStore(tmp_path / "g.db", create_schema=True)
+    clock = ManualClock(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc))
+    try:
+        service = JourneyService(JourneyMachine(GOALS, clock=clock), store)
+        service.handle("ann", "add_to_cart")
+        with client_of(create_app(store, definitions=[GOALS])) as client:
+            page = client.get("/journey", definition="shop", key="ann").text
+            plain = client.get("/journey", definition="shop", key="nobody").text
+        rows = re.findall(r'<tr data-goal="(\w+)"><td>\w+</td><td>(\w+)( <span)?', page)
+        assert rows == [
+            ("carted", "met", ""),
+            ("bought", "pending", " <span"),
+            ("paid", "pending", " <span"),
+        ]
+        assert "deadline passed: the next tick records the miss" in page
+        assert "2026-03-15 09:00:00 UTC" in page
+        assert 'id="goals"' not in plain
+    finally:
+        store.close()
