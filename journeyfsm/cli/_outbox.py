@@ -31,12 +31,11 @@ __all__ = ["add_outbox_command", "add_prune_command"]
 OK, USAGE = 0, 2
 STATUSES = ("pending", "dead", "dropped", "done", "all")
 
-_LIST = (
-    "Read a store's outbox. 'outbox list' prints rows oldest first: id, journey key, "
-    "effect, status, attempts, when a pending row is due (its next attempt, or when a cap "
-    "or quiet hours let it go), and the last error (a dead row's failure, a capped row's "
-    "'capped: email 2 per 24h until ...Z')."
-)
+_LIST = """\
+Read a store's outbox. 'outbox list' prints rows oldest first: id, journey key,
+effect, status, attempts, when a pending row is due (its next attempt, or when a
+cap or quiet hours let it go), and the last error (a dead row's failure, a capped
+row's 'capped: email 2 per 24h until ...Z')."""
 OUTBOX_EPILOG = """\
 examples:
   journeyfsm outbox list --db journeys.db                  pending rows, oldest first
