@@ -33,15 +33,24 @@ from django.db import connections
 
 from journeyfsm._errors import JourneyError, StoreError
 from journeyfsm._runtime import JourneyMachine
-from journeyfsm.cli._caps import load_caps
-from journeyfsm.cli._goals import clock_lines, goal_entry
-from journeyfsm.cli._load import UsageError
 from journeyfsm.contrib.django._registry import get_machine, machines, reference
 from journeyfsm.contrib.django._settings import config
 from journeyfsm.contrib.django._store import DjangoStore
+from journeyfsm.service._caps import FrequencyCap
 from journeyfsm.service._outbox import OutboxWorker
 from journeyfsm.service._sync import JourneyService
 from journeyfsm.service._timeout_worker import TimeoutWorker
+
+
+def _caps(ref: str) -> list[FrequencyCap]:
+    """``--caps MODULE:ATTR`` through the command line's loader; a ``CommandError``."""
+    from journeyfsm.cli._caps import load_caps
+    from journeyfsm.cli._load import UsageError
+
+    try:
+        return load_caps(ref)
+    except UsageError as err:
+        raise CommandError(str(err)) from None
 
 
 def _database_errors() -> tuple[type[BaseException], ...]:
@@ -145,7 +154,7 @@ class Command(BaseCommand):
                 self._replay(options["rest"])
                 return
             getattr(self, f"_{action.replace('-', '_')}")(options)
-        except (ImproperlyConfigured, JourneyError, UsageError) as err:
+        except (ImproperlyConfigured, JourneyError) as err:
             raise CommandError(str(err)) from None
 
     # -- worker ------------------------------------------------------------------------
@@ -163,7 +172,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must be at least {low}")
         if not options["tick_interval"] > 0 or not options["idle"] >= 0:
             raise CommandError("--tick-interval must be > 0 and --idle >= 0 seconds")
-        caps = load_caps(options["caps"]) if options["caps"] else []
+        caps = _caps(options["caps"]) if options["caps"] else []
         prune = None
         if options["prune_every"] is not None:
             with contextlib.suppress(OverflowError, ValueError):  # inf, nan: refused below
@@ -285,6 +294,9 @@ class Command(BaseCommand):
 
     # -- show, funnel, outbox -----------------------------------------------------------
     def _show(self, options: dict[str, Any]) -> None:
+        # the command line's wording (imported here: the CLI package costs ~0.3 s to load)
+        from journeyfsm.cli._goals import clock_lines, goal_entry
+
         machine = get_machine(options["definition"])
         svc = JourneyService(machine, DjangoStore(options["database"]))
         journey = svc.get(options["key"])
@@ -374,7 +386,7 @@ class Command(BaseCommand):
             )
 
     def _prune_deliveries(self, options: dict[str, Any]) -> None:
-        caps = load_caps(options["caps"])
+        caps = _caps(options["caps"])
         store = DjangoStore(options["database"])
         # the ledger is the database's, shared by every machine: any declared one will do
         machine = next(iter(machines().values()), None) or get_machine()
