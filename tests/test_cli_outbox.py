@@ -369,6 +369,11 @@ def test_a_dropped_row_is_listed_with_its_reason_here_and_on_the_explorer(
         assert dropped.endswith("capped: email 1 per 24h; dropped")
         with client_of(create_app(store, definitions=[host.machine])) as client:
             page = client.get("/journey", definition="mail", key="c-1").text
+            outbox = client.get("/outbox", definition="mail").text
         assert "capped: email 1 per 24h; dropped" in page  # the journey page lists it too
+        assert '<span id="count-dropped">1</span> dropped by a frequency cap' in outbox
+        dropped_table = outbox[outbox.index('<table id="dropped">') :]
+        assert '<tr data-id="2">' in dropped_table
+        assert "capped: email 1 per 24h; dropped" in dropped_table
     finally:
         store.close()

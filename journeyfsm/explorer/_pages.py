@@ -412,6 +412,7 @@ class Explorer:
             counts = tx.outbox_counts(name)
             pending = outbox_rows(tx, tables, name, "pending", limit=LIST_LIMIT)
             dead = outbox_rows(tx, tables, name, "dead", limit=LIST_LIMIT)
+            dropped = outbox_rows(tx, tables, name, "dropped", limit=LIST_LIMIT)
         m = self.masker
 
         def view(rows: list[Any]) -> list[dict[str, Any]]:
@@ -428,6 +429,7 @@ class Explorer:
             counts=counts,
             pending=view(pending),
             dead=view(dead),
+            dropped=view(dropped),
             limit=LIST_LIMIT,
             requeued=requeued if requeued and requeued.isdigit() else None,
         )
