@@ -277,3 +277,16 @@ def test_the_explorer_journey_page_lists_the_goal_clocks(tmp_path: Path) -> None
         assert 'id="goals"' not in plain
     finally:
         store.close()
+
+
+def test_journeyfsm_diagram_draws_the_goals_in_every_format(
+    capsys: Capture, tmp_path: Path
+) -> None:
+    path = tmp_path / "shop.json"
+    path.write_text(json.dumps(GOALS.to_dict()), encoding="utf-8")
+    _, mermaid, _ = run(capsys, "diagram", str(path))
+    assert mermaid == to_mermaid(GOALS) and mermaid.count("note right of") == 3
+    _, dot, _ = run(capsys, "diagram", str(path), "--format", "dot")
+    assert dot == to_dot(GOALS) and dot.count("shape=note") == 3
+    _, svg, _ = run(capsys, "diagram", str(path), "--format", "svg")
+    assert svg.count('class="goal"') == 3
