@@ -43,7 +43,8 @@ def _time(value: object) -> datetime | None:
 
 
 def clock_lines(goals: Mapping[str, object] | None, now: datetime) -> list[str]:
-    """``goals:`` and one line per goal clock of a journey (nothing when it has none).
+    """``goals:`` and one line per goal clock of a journey, by goal name (nothing when it
+    has none).
 
     >>> from datetime import datetime, timezone
     >>> clocks = {"bought": {"status": "pending", "since": "2026-03-01T11:00:00+00:00",
@@ -56,7 +57,7 @@ def clock_lines(goals: Mapping[str, object] | None, now: datetime) -> list[str]:
         return []
     width = max(len(name) for name in goals)
     lines = ["goals:"]
-    for name, clock in goals.items():
+    for name, clock in sorted(goals.items()):  # jsonb keeps no key order
         if not isinstance(clock, Mapping):
             lines.append(f"  {name:<{width}}  unreadable clock {clock!r}")
             continue

@@ -164,9 +164,9 @@ def _when(value: object) -> datetime | None:
 
 
 def goal_rows(goals: Mapping[str, object] | None, now: datetime) -> list[GoalRow]:
-    """The journey's goal clocks in their stored order (an unreadable one as such)."""
+    """The journey's goal clocks by goal name (an unreadable one as such)."""
     out = []
-    for name, clock in (goals or {}).items():
+    for name, clock in sorted((goals or {}).items()):  # jsonb keeps no key order
         got = clock if isinstance(clock, Mapping) else {}
         status = str(got.get("status", "unreadable"))
         deadline = _when(got.get("deadline"))

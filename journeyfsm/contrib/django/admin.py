@@ -116,7 +116,7 @@ class JourneyAdmin(_ReadOnly):
             return "none" if obj.goals is None else "no goal clock has started"
         now = datetime.now(timezone.utc)
         rows = []
-        for name, clock in clocks.items():
+        for name, clock in sorted(clocks.items()):  # jsonb keeps no key order
             got = clock if isinstance(clock, dict) else {}
             status = str(got.get("status", "unreadable"))
             deadline = _when(got.get("deadline"))
