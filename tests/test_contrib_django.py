@@ -13,6 +13,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -638,6 +640,70 @@ def test_the_worker_process_delivers_then_stops_cleanly_on_sigterm() -> None:
     assert OutboxRow.objects.get(key=customer).status == "done"
 
 
+def test_migration_0004_on_postgresql_takes_the_goal_clocks_column_back_and_forth() -> None:
+    from service_support import pg_dsn
+
+    server = pg_dsn()
+    name = f"jfsm_goals_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(server)
+    info["dbname"] = name
+    dsn = str(psycopg.conninfo.make_conninfo(**info))
+    env = django_support.project_env()
+    env["JFSM_PG_NAME"] = name
+
+    def migrate(*target: str) -> None:
+        django_support.manage(env, "migrate", *target, "--database", "pg", "-v", "0")
+
+    def state() -> tuple[str | None, int]:
+        with psycopg.connect(dsn) as conn:
+            column = conn.execute(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                "'public' AND table_name = 'journeyfsm_journeys' AND column_name = 'goals'"
+            ).fetchone()
+            row = conn.execute('SELECT version FROM "journeyfsm_schema_version"').fetchone()
+        assert row is not None
+        return (None if column is None else str(column[0])), int(row[0])
+
+    try:
+        migrate()
+        assert state() == ("jsonb", SCHEMA_VERSION)  # 0001 makes schema 5; 0004 changes nothing
+        from django_project.goals import machine as goal_machine
+
+        store = PostgresStore(dsn, max_size=1)
+        try:
+            assert JourneyService(goal_machine, store).handle("g-1", "add_to_cart").moved
+        finally:
+            store.close()
+        migrate("journeyfsm", "0003")
+        assert state() == (None, SCHEMA_VERSION - 1)
+        with pytest.raises(StoreError, match=f"this journeyfsm needs {SCHEMA_VERSION}"):
+            PostgresStore(dsn, max_size=1)
+        migrate("journeyfsm", "0004")
+        assert state() == ("jsonb", SCHEMA_VERSION)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            django_made = _pg_schema(conn, "journeyfsm_")
+            ref = f"ref{uuid.uuid4().hex[:6]}_"
+            PostgresStore(dsn, prefix=ref, create_schema=True, max_size=1).close()
+            assert django_made == _pg_schema(conn, ref)  # the stores' own schema 5
+            (goals,) = conn.execute(
+                "SELECT goals FROM journeyfsm_journeys WHERE key = 'g-1'"
+            ).fetchone() or (0,)
+        assert goals is None  # the journey written before kept its row; its clocks went
+        store = PostgresStore(dsn, max_size=1)
+        try:
+            service = JourneyService(goal_machine, store)
+            assert service.handle("g-1", "pay").moved  # on schema 5 again
+            assert service.handle("g-2", "add_to_cart").goals_met == ("carted",)
+            assert service.get("g-2").goals["carted"].status == "met"  # type: ignore[union-attr]
+        finally:
+            store.close()
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 # -- the admin ----------------------------------------------------------------------------
 
 
@@ -673,6 +739,132 @@ def test_admin_lists_journeys_and_shows_one_with_its_history(staff: Client) -> N
     assert staff.get("/admin/journeyfsm/journey/add/").status_code == 403
     missing = staff.get(journey_url("shop", "nobody"))
     assert missing.status_code == 302  # the admin's "does not exist" redirect
+
+
+GOAL_MACHINES = {
+    "MACHINES": ["django_project.journey:machine", "django_project.goals:machine"],
+    "DATABASE": "default",
+}
+
+
+def _goal_journeys() -> tuple[str, str]:
+    """Two journeys of the goal machine: one that met both goals, one whose 14-day goal
+    is still pending on 2026-03-01's clock (its deadline has passed in real time)."""
+    from django_project.goals import clock, machine
+
+    svc = JourneyService(machine, DjangoStore(config().database))
+    met, waiting = key(), key()
+    clock.set(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc))
+    svc.handle(met, "add_to_cart")
+    svc.handle(waiting, "add_to_cart")
+    clock.advance(timedelta(days=2))
+    svc.handle(met, "pay")
+    return met, waiting
+
+
+def test_admin_journey_page_shows_the_goal_clocks_read_only(staff: Client) -> None:
+    from journeyfsm.contrib.django.admin import journey_url
+
+    met, waiting = _goal_journeys()
+    html = staff.get(journey_url("goalshop", met)).content.decode()
+    table = html[html.index('<table class="journeyfsm-goals">') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(
+        r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>"
+        r"<td>(.*?)</td></tr>",
+        table,
+    )
+    assert rows == [  # by goal name
+        (
+            "&lt;b&gt;bought&lt;/b&gt;",
+            "met",
+            "2026-03-01T09:00:00+00:00",
+            "2026-03-15T09:00:00+00:00",
+            "2026-03-03T09:00:00+00:00",
+        ),
+        (
+            "carted",
+            "met",
+            "2026-03-01T09:00:00+00:00",
+            "2026-03-02T09:00:00+00:00",
+            "2026-03-01T09:00:00+00:00",
+        ),
+    ]  # the goal's name escaped, never markup
+    html = staff.get(journey_url("goalshop", waiting)).content.decode()
+    assert "pending (deadline passed: the next tick records the miss)" in html
+    assert "2026-03-15T09:00:00+00:00" in html
+    plain = staff.get(journey_url("shop", _shop_journey())).content.decode()
+    assert re.search(r"<label>Goals:</label>\s*<div class=\"readonly\">none</div>", plain)
+    assert "journeyfsm-goals" not in plain
+    # read-only: the page offers no save, and a post changes nothing
+    assert 'name="_save"' not in html
+    staff.post(journey_url("goalshop", waiting), {"goals": "{}"})
+    assert (
+        Journey.objects.get(definition="goalshop", key=waiting).goals["<b>bought</b>"]["status"]
+        == "pending"
+    )
+
+
+def _shop_journey() -> str:
+    customer = key()
+    service("shop").handle(customer, "add_to_cart")
+    return customer
+
+
+def test_manage_show_prints_the_goal_clocks() -> None:
+    met, waiting = _goal_journeys()
+    with override_settings(JOURNEYFSM=GOAL_MACHINES):
+        text = _command("show", waiting, "--definition", "goalshop")
+        shown = json.loads(_command("show", met, "--definition", "goalshop", "--json"))
+    lines = text.splitlines()
+    assert lines[2] == "goals:"
+    assert lines[3].split()[:4] == [
+        "<b>bought</b>",
+        "pending",
+        "until",
+        "2026-03-15T09:00:00+00:00",
+    ]
+    assert lines[3].endswith("(clock since 2026-03-01T09:00:00+00:00)")
+    assert lines[4].split()[:4] == ["carted", "met", "at", "2026-03-01T09:00:00+00:00"]
+    assert "journeyfsm.goal: cart -> cart  goal carted met" in text
+    assert shown["goals"]["<b>bought</b>"]["status"] == "met"
+
+
+def test_manage_worker_enforces_caps_and_prune_deliveries_prunes_the_ledger() -> None:
+    from django_project.goals import clock, sent
+
+    customer = key()
+    _goal_journeys()  # other customers' mail, delivered or not, counts for them only
+    clock.set(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc))
+    goal_service = JourneyService(get_machine_of_goals(), DjangoStore(config().database))
+    goal_service.handle(customer, "add_to_cart")
+    goal_service.handle(customer, "add_to_cart")  # a re-entry: a second reminder
+    caps = ["--caps", "django_project.goals:caps"]
+    with override_settings(JOURNEYFSM=GOAL_MACHINES):
+        with pytest.raises(CommandError, match="--prune-every takes seconds > 0"):
+            _command("worker", "--once", "--prune-every", "0", *caps)
+        with pytest.raises(CommandError, match="is a int, not frequency caps"):
+            _command("worker", "--once", "--caps", "json:__doc__.__len__")
+        _command("worker", "--once", "--definition", "goalshop", *caps, "--prune-every", "60")
+        rows = OutboxRow.objects.filter(definition="goalshop", key=customer).order_by("id")
+        assert [r.status for r in rows] == ["done", "pending"]
+        assert rows[1].last_error.startswith("capped: email 1 per 24h until 2026-03-02T09:00")
+        assert sum(k.split(":")[1] == customer for k in sent) == 1
+        done = json.loads(_command("prune-deliveries", *caps, "--json"))
+        assert done["pruned"] >= 1 and done["database"] == "default"
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM journeyfsm_deliveries WHERE outbox_id = %s", [rows[0].id]
+            )
+            assert cursor.fetchone()[0] == 0  # 2026-03-01 is outside every window today
+        with pytest.raises(CommandError, match="--caps takes module:attribute"):
+            _command("prune-deliveries", "--caps", "nocolon")
+
+
+def get_machine_of_goals() -> Any:
+    from django_project.goals import machine
+
+    return machine
 
 
 def test_admin_outbox_requeue_action_moves_dead_rows_to_pending(staff: Client) -> None:

@@ -60,6 +60,7 @@ examples:
   journeyfsm demo --seed 3 --customers 60    a small shop, simulated
   journeyfsm replay events.csv --definition five-stages --map map.json --report r.html
   journeyfsm funnel --db journeys.db --definition eight-phases --by data.plan
+  journeyfsm outbox list --db journeys.db --status dead
 
 Every command takes --help; validate, show, templates, demo, diagram, replay and
 funnel take --json
@@ -103,6 +104,7 @@ examples:
   journeyfsm db init --db postgresql://shop@db.internal/shop
   journeyfsm db migrate --db journeys.db --machine myshop.journeys:machine \
       --migration myshop.journeys:migrations --from 1 --dry-run
+  journeyfsm db prune-deliveries --db journeys.db --caps myshop.journeys:caps
 
 """
     + EXIT_CODES,

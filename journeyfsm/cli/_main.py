@@ -1,4 +1,5 @@
-"""The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker, serve.
+"""The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker, serve,
+outbox.
 
 Exit codes scripts can trust: 0 success, 1 problems found (the definition has problems,
 no such journey), 2 bad usage (unknown template, unreadable file, bad option,
@@ -14,6 +15,8 @@ text; errors still go to stderr as text, with the same exit codes.
     $ journeyfsm worker --db journeys.db --machine myshop.journeys:machine
     $ journeyfsm show customer-42 --db journeys.db --definition shop
     $ journeyfsm serve --db journeys.db --mask email
+    $ journeyfsm outbox list --db journeys.db --status dead
+    $ journeyfsm db prune-deliveries --db journeys.db --caps myshop.journeys:caps
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ from .._definition import JourneyDefinition
 from .._errors import DefinitionError
 from ._analysis import add_funnel_command
 from ._diagram import EPILOGS, DiagramUsageError, add_diagram_command
+from ._goals import definition_goal_lines
 from ._load import UsageError as _UsageError  # the name main() has always caught
 from ._load import load_definition, template
 from ._migrate import add_migrate_command
+from ._outbox import add_outbox_command, add_prune_command
 from ._replay import add_replay_commands, load_target
 from ._serve import add_serve_command
-from ._store import CliUsageError, add_store_commands, show_journey
+from ._show import show_journey
+from ._store import CliUsageError, add_store_commands
 
 __all__ = ["main"]
 
@@ -155,7 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--definition", metavar="NAME", help="with --db: the journey's definition")
     _json_flag(show, "the definition (its to_dict() form)")
     show.set_defaults(run=_cmd_show)
-    add_migrate_command(add_store_commands(sub))
+    db_actions = add_store_commands(sub)
+    add_migrate_command(db_actions)
+    add_prune_command(db_actions)
     for name in ("db", "worker"):  # added by _store; examples and exit codes here
         if name in sub.choices:
             sub.choices[name].epilog = EPILOGS[name]
@@ -174,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     add_replay_commands(sub)
     add_funnel_command(sub, load_target)
     add_serve_command(sub)
+    add_outbox_command(sub)
     return parser
 
 
@@ -297,7 +306,7 @@ def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 def describe(d: JourneyDefinition) -> str:
     """A plain-text description of a definition: stages, funnel order, transitions by
-    source, timeouts."""
+    source, timeouts, goals."""
     lines = [f"{d.name} (version {d.version}, policy {d.policy})"]
     if d.description:
         lines.append(f"  {d.description}")
@@ -321,6 +330,7 @@ def describe(d: JourneyDefinition) -> str:
         lines += ["", "timeouts:"]
         for to in d.timeouts:
             lines.append(f"  {to.stage:<{width}}  after {to.after}  fires {to.trigger}")
+    lines += definition_goal_lines(d)
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""The durable half of the ``journeyfsm`` command: ``db init``, ``worker``, ``show KEY --db``.
+"""The durable half of the ``journeyfsm`` command: ``db init``, ``worker`` (``show KEY
+--db`` is in _show.py).
 
 ``--db URL`` names a store: a PostgreSQL DSN (``postgresql://...`` / ``postgres://...``,
 or ``key=value`` pairs) where the installed journeyfsm has a PostgreSQL store, else a
@@ -17,16 +18,19 @@ returning one): the worker runs the host's effects, so it must import the host's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import signal
 import threading
 import time
+from datetime import timedelta
 from types import FrameType
 from typing import Any, TextIO
 
-from .._errors import JourneyError, StoreError
+from .._errors import StoreError
 from .._runtime import JourneyMachine
+from ._caps import load_caps
 from ._load import import_target
 
 __all__ = ["CliUsageError", "add_store_commands", "open_store", "redact"]
@@ -150,6 +154,19 @@ def add_store_commands(sub: Any) -> Any:
         metavar="N",
         help="due journeys advanced per transaction by a tick (100; 1: one per transaction)",
     )
+    worker.add_argument(
+        "--caps",
+        metavar="MODULE:ATTR",
+        help="enforce frequency caps at delivery: a FrequencyCap, a list of them, or a "
+        "function returning either, e.g. myshop.journeys:caps (give every worker the same)",
+    )
+    worker.add_argument(
+        "--prune-every",
+        type=float,
+        metavar="SECONDS",
+        help="with --caps: delete the ledger rows no cap counts any more this often "
+        "(default: never)",
+    )
     worker.add_argument("--limit", type=int, default=100, help="rows claimed per round (100)")
     worker.add_argument(
         "--idle", type=float, default=0.5, help="seconds to wait when nothing is due (0.5)"
@@ -190,6 +207,17 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
         )
     if args.tick_batch < 1:
         raise CliUsageError(f"--tick-batch must be at least 1, got {args.tick_batch}")
+    caps = load_caps(args.caps) if args.caps is not None else []
+    prune = None
+    if args.prune_every is not None:
+        with contextlib.suppress(OverflowError, ValueError):  # inf, nan: refused below
+            prune = timedelta(seconds=args.prune_every) if caps else None
+        if prune is None or prune <= timedelta(0):
+            raise CliUsageError(
+                "--prune-every takes a number of seconds > 0 and goes with --caps (it "
+                f"prunes the caps' ledger), got {args.prune_every} "
+                f"{'with' if caps else 'without'} --caps"
+            )
     lanes = _lanes([load_machine(ref) for ref in args.machine])
     store = open_store(args.db)
     from ..service._sync import JourneyService
@@ -197,7 +225,11 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
 
     # one lane per definition: its newest machine's outbox worker and a timeout worker
     # whose service knows every live version given
-    workers = [OutboxWorker(newest, store) for newest, _ in lanes]
+    try:
+        workers = [OutboxWorker(newest, store, caps=caps, prune_every=prune) for newest, _ in lanes]
+    except ValueError as err:  # caps the worker refuses (two on one channel and window)
+        _close(store)
+        raise CliUsageError(f"--caps {args.caps}: {err}") from None
     tickers: list[Any] = []
     if args.timeouts:
         tickers = [
@@ -323,79 +355,6 @@ def _loop(
         if sum(worker.run_once(limit) for worker in workers) == 0:
             wait = idle if not tickers else min(idle, max(0.0, next_tick - time.monotonic()))
             stop.wait(wait)
-
-
-def show_journey(args: argparse.Namespace, out: TextIO) -> int:
-    """``journeyfsm show KEY --db URL [--definition NAME]``: stage, data and history of the
-    stored journey KEY (of every definition that has one, without ``--definition``)."""
-    key: str = args.template
-    as_json = bool(getattr(args, "json", False))
-    found: list[dict[str, Any]] = []
-    store = open_store(args.db)
-    shown = 0
-    try:
-        with store.transaction(write=False) as tx:
-            names = [args.definition] if args.definition else tx.definitions_of(key)
-            for name in names:
-                row = tx.load(name, key)
-                if row is None:
-                    continue
-                entries = []
-                after = 0
-                while True:
-                    page = tx.history(name, key, after=after, limit=500)
-                    entries.extend(page)
-                    if len(page) < 500:
-                        break
-                    after = page[-1].seq
-                shown += 1
-                if as_json:
-                    found.append(
-                        {
-                            "key": row.key,
-                            "definition": row.definition,
-                            "definition_version": row.definition_version,
-                            "stage": row.stage,
-                            "version": row.version,
-                            "started_at": _iso(row.started_at),
-                            "entered_at": _iso(row.entered_at),
-                            "data": row.data,
-                            "history": [e.to_dict() for e in entries],
-                        }
-                    )
-                    continue
-                if shown > 1:
-                    print(file=out)
-                print(
-                    f"journey {row.key!r} of {row.definition!r} (version "
-                    f"{row.definition_version}): stage {row.stage!r}, {row.version} move(s), "
-                    f"in stage since {row.entered_at.isoformat()}",
-                    file=out,
-                )
-                print(f"data: {json.dumps(row.data, sort_keys=True)}", file=out)
-                for e in entries:
-                    extra = f"  event {e.event_id}" if e.event_id else ""
-                    print(
-                        f"  {e.seq:>4}  {e.at.isoformat()}  {e.trigger}: {e.source} -> "
-                        f"{e.dest}{extra}",
-                        file=out,
-                    )
-    except JourneyError as err:
-        raise CliUsageError(redact(str(err))) from None
-    finally:
-        _close(store)
-    if as_json:
-        print(json.dumps(found, indent=2), file=out)
-        return OK if shown else 1
-    if not shown:
-        of = f" of definition {args.definition!r}" if args.definition else ""
-        print(f"no journey {key!r}{of} in {redact(args.db)}", file=out)
-        return 1
-    return OK
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else str(value.isoformat())
 
 
 def _close(store: Any) -> None:

@@ -22,15 +22,27 @@ it.  Guide: docs/explorer.md.
 >>> store.close()
 """
 
-try:
-    import jinja2  # noqa: F401
-    import starlette  # noqa: F401
-except ImportError as err:  # pragma: no cover - the [serve] extra is in the dev install
-    raise ImportError(
-        f"journeyfsm.explorer needs Starlette and Jinja2 ({err.name} is missing): "
-        "pip install 'journeyfsm[serve]'"
-    ) from err
-
-from ._app import create_app
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["create_app"]
+
+if TYPE_CHECKING:
+    from ._app import create_app
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use, so the extra is needed only to build the app: the reads of
+    # _queries (the outbox list of ``journeyfsm outbox list``) run without Starlette
+    if name != "create_app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        import jinja2  # noqa: F401
+        import starlette  # noqa: F401
+    except ImportError as err:  # pragma: no cover - the [serve] extra is in the dev install
+        raise ImportError(
+            f"journeyfsm.explorer needs Starlette and Jinja2 ({err.name} is missing): "
+            "pip install 'journeyfsm[serve]'"
+        ) from err
+    from ._app import create_app
+
+    return create_app

@@ -7,6 +7,9 @@ destination (leaving, or re-entering, which begins a new stay); an internal tran
 re-entry from an internal move of the same trigger, the journey's ``entry_seq`` decides
 for its current stay, and an earlier one counts as a re-entry (as the funnel counts).
 
+The goals are the row's clocks (the ``goals`` column's JSON, ``GoalClock.to_dict()``);
+a pending clock past its deadline is marked: the miss is written by the next tick.
+
 "What next" runs the machine's own ``allowed_triggers`` and ``explain`` on the journey
 restored from its row (guards are pure, so running them writes nothing); a journey
 the loaded definition cannot restore (a stage of another version) shows why instead.
@@ -14,7 +17,7 @@ the loaded definition cannot restore (a stage of another version) shows why inst
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -27,7 +30,16 @@ from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
 from ..service._core import JourneyRow, journey_from_row
 
-__all__ = ["Next", "Stay", "explain_trigger", "next_steps", "restore", "stays"]
+__all__ = [
+    "GoalRow",
+    "Next",
+    "Stay",
+    "explain_trigger",
+    "goal_rows",
+    "next_steps",
+    "restore",
+    "stays",
+]
 
 
 @attrs.frozen
@@ -125,4 +137,43 @@ def next_steps(machine: JourneyMachine, journey: Journey, now: datetime) -> list
             out.append(Next(trigger, None, found))
         else:
             out.append(Next(trigger, found, None))
+    return out
+
+
+@attrs.frozen
+class GoalRow:
+    """One goal clock of the journey's current run, as the page lists it; ``late``: a
+    pending clock whose deadline has passed (the next tick records the miss)."""
+
+    name: str
+    status: str
+    since: datetime | None
+    deadline: datetime | None
+    at: datetime | None
+    late: bool
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def goal_rows(goals: Mapping[str, object] | None, now: datetime) -> list[GoalRow]:
+    """The journey's goal clocks by goal name (an unreadable one as such)."""
+    out = []
+    for name, clock in sorted((goals or {}).items()):  # jsonb keeps no key order
+        got = clock if isinstance(clock, Mapping) else {}
+        status = str(got.get("status", "unreadable"))
+        deadline = _when(got.get("deadline"))
+        late = status == "pending" and deadline is not None and deadline < now
+        out.append(
+            GoalRow(
+                str(name), status, _when(got.get("since")), deadline, _when(got.get("at")), late
+            )
+        )
     return out

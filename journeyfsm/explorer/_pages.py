@@ -36,7 +36,7 @@ from .._runtime import JourneyMachine
 from ..analytics import human_duration
 from ..analytics._funnel import _self_moves
 from ..export import funnel_svg, to_svg
-from ._journey import explain_trigger, next_steps, restore, stays
+from ._journey import explain_trigger, goal_rows, next_steps, restore, stays
 from ._mask import MASKED, Masker
 from ._overview import FigureCache, conversion_blocker, conversion_of, funnel_of
 from ._queries import (
@@ -324,7 +324,7 @@ class Explorer:
                 if len(page) < 500:
                     break
             effects = []
-            for kind in ("pending", "dead", "done"):
+            for kind in ("pending", "dead", "dropped", "done"):
                 effects += outbox_rows(tx, tables, name, kind, limit=LIST_LIMIT, key=key)
         effects.sort(key=lambda r: r.id)
         now = self.clock.now()
@@ -374,6 +374,7 @@ class Explorer:
             explained=explained,
             explain_problem=explain_problem,
             effects=outbox_view,
+            goals=goal_rows(row.goals, now),
             now=now,
         )
 
@@ -411,6 +412,7 @@ class Explorer:
             counts = tx.outbox_counts(name)
             pending = outbox_rows(tx, tables, name, "pending", limit=LIST_LIMIT)
             dead = outbox_rows(tx, tables, name, "dead", limit=LIST_LIMIT)
+            dropped = outbox_rows(tx, tables, name, "dropped", limit=LIST_LIMIT)
         m = self.masker
 
         def view(rows: list[Any]) -> list[dict[str, Any]]:
@@ -427,6 +429,7 @@ class Explorer:
             counts=counts,
             pending=view(pending),
             dead=view(dead),
+            dropped=view(dropped),
             limit=LIST_LIMIT,
             requeued=requeued if requeued and requeued.isdigit() else None,
         )

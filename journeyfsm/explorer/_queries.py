@@ -244,6 +244,7 @@ class OutboxRow:
     attempts: int
     available_at: datetime | None
     last_error: str | None
+    definition: str = ""
 
 
 def _time(value: object) -> datetime | None:
@@ -267,18 +268,30 @@ def _json(value: object) -> Any:
 
 
 def outbox_rows(
-    tx: Any, t: Tables, definition: str, status: str, *, limit: int, key: str | None = None
+    tx: Any,
+    t: Tables,
+    definition: str | None,
+    status: str | None,
+    *,
+    limit: int,
+    key: str | None = None,
 ) -> list[OutboxRow]:
-    """Up to ``limit`` outbox rows of one status (of one journey), oldest first."""
-    where = "definition = ? AND status = ?" + (" AND key = ?" if key is not None else "")
-    params: list[object] = [definition, status]
-    if key is not None:
-        params.append(key)
+    """Up to ``limit`` outbox rows of one status (``None``: any) of one definition
+    (``None``: every one), of one journey, oldest first: the list the explorer's pages and
+    ``journeyfsm outbox list`` show."""
+    where: list[str] = []
+    params: list[object] = []
+    for column, value in (("definition", definition), ("status", status), ("key", key)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
     rows = _rows(
         tx,
         t,
         "SELECT id, key, seq, effect, idempotency_key, call, status, attempts, available_at, "
-        f"last_error FROM {t.outbox} WHERE {where} ORDER BY id LIMIT ?",
+        f"last_error, definition FROM {t.outbox}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY id LIMIT ?",
         [*params, limit],
     )
     return [
@@ -293,6 +306,7 @@ def outbox_rows(
             int(r[7]),
             _time(r[8]),
             None if r[9] is None else str(r[9]),
+            str(r[10]),
         )
         for r in rows
     ]

@@ -6,7 +6,8 @@ escapes (``\\N``, ``\\l``).  Graphviz also decodes HTML entities in labels, so `
 is written ``&amp;`` (a stage called ``&#65;`` stays ``&#65;``) and control characters
 as ``&#NN;``.  Final stages have a double border, the initial stage an
 arrow from a dot, internal edges are grey, timeout edges dashed, the wildcard pseudo
-node ``any`` dashed.
+node ``any`` dashed.  A goal is a dashed note node (``goal bought`` over ``purchased
+within 14d of cart``) tied by a dashed line to the stage that meets it.
 """
 
 from __future__ import annotations
@@ -80,6 +81,17 @@ def render_dot(diagram: Diagram) -> str:
     for edge in diagram.edges:
         lines.append(
             f"    {dot_string(edge.source)} -> {dot_string(edge.dest)} [{_edge_attrs(edge)}];"
+        )
+    for i, goal in enumerate(diagram.goals):
+        note = dot_string(f"__goal_{i}")
+        label = dot_string(f"goal {goal.name}\n{goal.text}")
+        lines.append(
+            f'    {note} [label={label}, shape=note, style=dashed, color="#6b4fa0", '
+            'fontcolor="#4b3478", fontsize=10];'
+        )
+        lines.append(
+            f"    {note} -> {dot_string(goal.node)} "
+            '[label="", style=dashed, arrowhead=none, color="#6b4fa0"];'
         )
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,11 @@ definition.
   ``re-entry (cooldown 30d)``); the default ``entry="once"`` draws none.
 - **Timeouts**: one dashed edge per (timeout, destination its trigger can reach from
   the stage), labelled with the trigger and the duration.
+- **Goals** (docs/rules.md, "Goals"): one note per goal, attached to the stage that
+  meets it (a ``trigger=`` goal: to the stage its clock starts in, or the initial
+  stage), reading ``goal bought: purchased within 14d of cart`` (``of start`` when the
+  clock starts with the journey; ``, then exit to converted`` with an ``exit``); the
+  renderers draw it as a note (Mermaid), a dashed note node (DOT), a dashed box (SVG).
 - **Counts** (when a :class:`~journeyfsm.analytics.Funnel` is given): a stage shows
   journeys that entered it and that are in it now; an edge shows the recorded moves
   along it and, for edges that change stage, its share of the moves that left the
@@ -40,11 +45,21 @@ from typing import Literal
 import attrs
 
 from .._definition import JourneyDefinition
+from .._goals import Goal
 from .._parts import WILDCARD
 from .._rules import REENTER
 from ..analytics import Funnel
 
-__all__ = ["ANY", "Diagram", "DiagramEdge", "Node", "build_diagram", "format_duration"]
+__all__ = [
+    "ANY",
+    "Diagram",
+    "DiagramEdge",
+    "DiagramGoal",
+    "Node",
+    "build_diagram",
+    "format_duration",
+    "goal_text",
+]
 
 ANY = "s_any"  # the node id of the wildcard pseudo node
 EdgeKind = Literal["move", "reentry", "internal", "timeout", "restart"]
@@ -116,14 +131,45 @@ class DiagramEdge:
 
 
 @attrs.frozen
+class DiagramGoal:
+    """A goal's note: attached to the node ``node``, reading ``label``."""
+
+    name: str
+    node: str
+    text: str
+
+    @property
+    def label(self) -> str:
+        """``"goal bought: purchased within 14d of cart"``."""
+        return f"goal {self.name}: {self.text}"
+
+
+def goal_text(goal: Goal) -> str:
+    """What a goal asks, in the words of its note.
+
+    >>> from datetime import timedelta
+    >>> from journeyfsm import Goal
+    >>> goal_text(Goal("bought", stage="purchased", within=timedelta(days=14), since="cart"))
+    'purchased within 14d of cart'
+    >>> goal_text(Goal("paid", trigger="pay", within=timedelta(hours=36), exit="won"))
+    "trigger 'pay' within 1d 12h of start, then exit to won"
+    """
+    what = goal.stage if goal.stage is not None else f"trigger {goal.trigger!r}"
+    text = f"{what} within {format_duration(goal.within)} of {goal.since or 'start'}"
+    return text if goal.exit is None else f"{text}, then exit to {goal.exit}"
+
+
+@attrs.frozen
 class Diagram:
-    """Nodes and edges of one definition, optionally annotated with a funnel's counts."""
+    """Nodes and edges of one definition, optionally annotated with a funnel's counts;
+    ``goals`` holds the notes of the definition's goals."""
 
     name: str
     version: int | str
     nodes: tuple[Node, ...]
     edges: tuple[DiagramEdge, ...]
     annotated: bool
+    goals: tuple[DiagramGoal, ...] = ()
 
     def node(self, node_id: str) -> Node:
         """The node with id ``node_id``."""
@@ -249,8 +295,17 @@ def build_diagram(definition: JourneyDefinition, funnel: Funnel | None = None) -
             dests.setdefault(ids[to.stage] if t.dest is None else ids[t.dest], None)
         for dest in dests:
             edges.append(DiagramEdge(ids[to.stage], dest, to.trigger, "timeout", after=to.after))
+    initial = ids[definition.initial_stage]
+    goals = tuple(
+        DiagramGoal(
+            g.name,
+            ids[g.stage] if g.stage is not None else ids[g.since] if g.since else initial,
+            goal_text(g),
+        )
+        for g in definition.goals
+    )
     return Diagram(
-        definition.name, definition.version, tuple(nodes), tuple(edges), funnel is not None
+        definition.name, definition.version, tuple(nodes), tuple(edges), funnel is not None, goals
     )
 
 

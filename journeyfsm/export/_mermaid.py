@@ -5,7 +5,9 @@ Every character of a user string that Mermaid's grammar could read as syntax is 
 as a Mermaid entity code ``#NNN;`` (its Unicode code point), which Mermaid turns back
 into the character when it renders; letters, digits (any script) and plain punctuation
 stay as they are, so the text remains readable.  Mermaid's state diagrams have no
-dashed edges: timeout edges are marked by their label (``drop_out after 7d``).
+dashed edges: timeout edges are marked by their label (``drop_out after 7d``).  A goal
+is a note beside the stage that meets it (``note right of s2 : goal bought#58; purchased
+within 14d of cart``).
 """
 
 from __future__ import annotations
@@ -54,4 +56,6 @@ def render_mermaid(diagram: Diagram) -> str:
     for node in diagram.nodes:
         if node.final:
             lines.append(f"    {node.id} --> [*]")
+    for goal in diagram.goals:
+        lines.append(f"    note right of {goal.node} : {mermaid_text(goal.label)}")
     return "\n".join(lines) + "\n"

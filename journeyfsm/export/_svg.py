@@ -11,12 +11,15 @@ take separate lanes.  Self-loops (internal transitions, re-entries) sit on the b
 right shoulder.  Labels are written at an arc's outermost point, on a white halo.
 A timeout whose move is also drawn as an event edge is written on that edge's label
 ("(timeout after 7d)") instead of a second arc over the same path; any other timeout edge is
-dashed.  Internal edges are grey.  Sizes are estimated from character
+dashed.  Internal edges are grey.  The goals are dashed notes under the column, one a
+line ("goal bought: purchased within 14d of cart").  Sizes are estimated from character
 counts (no font metrics are available without a browser), generously.
 
 Every element a test or a stylesheet needs has a class: ``stage`` (with ``initial``,
-``final``, ``wildcard``), ``edge`` (with its kind), ``edge-label``; each stage group
-has ``data-stage`` holding its name (escaped), so a browser test can find them.
+``final``, ``wildcard``), ``edge`` (with its kind), ``edge-label``, ``goal``; each stage
+group has ``data-stage`` holding its name (escaped), each goal note ``data-goal`` its
+goal's name and ``data-goal-stage`` the stage it is attached to, so a browser test can find
+them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ _GAP = 34
 _STEP = 26  # how far an arc bulges per layer it spans
 _LANE = 10  # extra bulge per parallel edge between the same two layers
 _CHAR = 7.2  # estimated width of one character at 12px
+_NOTE_H = 24  # a goal note's height
+_NOTE_GAP = 8
 
 
 def text_width(text: str, char: float = _CHAR) -> float:
@@ -107,6 +112,11 @@ def render_svg(diagram: Diagram) -> str:
     width = x0 + box_w + right_need + 20
     top = 40.0
     height = top + len(nodes) * (_BOX_H + _GAP) + 10
+    notes_top = height - 10
+    note_w = max([box_w, *(text_width(g.label, 6.8) + 20 for g in diagram.goals)])
+    if diagram.goals:
+        width = max(width, x0 + note_w + 20)
+        height += len(diagram.goals) * (_NOTE_H + _NOTE_GAP)
 
     def y(i: int) -> float:
         return top + i * (_BOX_H + _GAP)
@@ -137,6 +147,8 @@ def render_svg(diagram: Diagram) -> str:
         "stroke-width:4px;stroke-linejoin:round}"
         ".edge-label.timeout{fill:#8a3f1a}.edge-label.internal{fill:#666}"
         ".edge-label .n{fill:#3d6a99;font-weight:600}.edge-label .t{fill:#8a3f1a}"
+        ".goal rect{fill:#f6f2fc;stroke:#6b4fa0;stroke-dasharray:5 3}"
+        ".goal text{font-size:11px;fill:#4b3478}"
         "</style>",
     ]
     placed = _Labels()
@@ -169,6 +181,15 @@ def render_svg(diagram: Diagram) -> str:
         )
         ly = placed.free(cx_right + 28, y1 - 6 + 12 * k, _label_width(edge), 1)
         out.append(_edge(edge, path, cx_right + 28, ly, "start"))
+    stage_of = {n.id: n.label for n in nodes}
+    for i, goal in enumerate(diagram.goals):
+        gy = notes_top + i * (_NOTE_H + _NOTE_GAP)
+        out.append(
+            f'<g class="goal" data-goal="{_x(goal.name)}" '
+            f'data-goal-stage="{_x(stage_of.get(goal.node, ""))}">'
+            f'<rect x="{x0:.1f}" y="{gy:.1f}" width="{note_w:.1f}" height="{_NOTE_H}" rx="4"/>'
+            f'<text x="{x0 + 10:.1f}" y="{gy + 16:.1f}">{_x(goal.label)}</text></g>'
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

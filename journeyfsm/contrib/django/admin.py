@@ -34,6 +34,22 @@ def journey_url(definition: str, key: str) -> str:
     return reverse("admin:journeyfsm_journey_change", args=[quote(pair)])
 
 
+def _when(value: object) -> datetime | None:
+    """An ISO 8601 time with an offset (as the goals column holds them), else ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def _shown(value: object) -> str:
+    at = _when(value)
+    return "" if value is None else at.isoformat(timespec="seconds") if at else str(value)
+
+
 def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
@@ -74,6 +90,7 @@ class JourneyAdmin(_ReadOnly):
         "next_due",
         "timeouts_fired",
         "data_json",
+        "goal_clocks",
         "history",
         "effects",
     )
@@ -88,6 +105,41 @@ class JourneyAdmin(_ReadOnly):
     def data_json(self, obj: Journey) -> str:
         """The journey's data, as JSON."""
         return format_html("<pre>{}</pre>", _pretty(obj.data))
+
+    @admin.display(description="goals")
+    def goal_clocks(self, obj: Journey) -> str:
+        """The goal clocks of the journey's current run: status, since, deadline, met or
+        missed at (docs/rules.md, "Goals"); a pending clock past its deadline is marked
+        (the next tick records the miss)."""
+        clocks = obj.goals if isinstance(obj.goals, dict) else {}
+        if not clocks:
+            return "none" if obj.goals is None else "no goal clock has started"
+        now = datetime.now(timezone.utc)
+        rows = []
+        for name, clock in sorted(clocks.items()):  # jsonb keeps no key order
+            got = clock if isinstance(clock, dict) else {}
+            status = str(got.get("status", "unreadable"))
+            deadline = _when(got.get("deadline"))
+            if status == "pending" and deadline is not None and deadline < now:
+                status = "pending (deadline passed: the next tick records the miss)"
+            rows.append(
+                (
+                    name,
+                    status,
+                    _shown(got.get("since")),
+                    _shown(got.get("deadline")),
+                    _shown(got.get("at")),
+                )
+            )
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+        )
+        return format_html(
+            '<table class="journeyfsm-goals"><thead><tr><th>goal</th><th>status</th>'
+            "<th>clock since</th><th>deadline</th><th>met / missed at</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            body,
+        )
 
     @admin.display(description="history")
     def history(self, obj: Journey) -> str:

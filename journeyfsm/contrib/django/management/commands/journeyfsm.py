@@ -1,10 +1,12 @@
 """``python manage.py journeyfsm ACTION``: the ``journeyfsm`` command, on the project's
 settings, machines (``JOURNEYFSM['MACHINES']``) and database.
 
-    python manage.py journeyfsm worker [--definition shop] [--once] [--no-timeouts]
+    python manage.py journeyfsm worker [--definition shop] [--once] [--no-timeouts] \
+        [--caps myshop.journeys:caps [--prune-every 3600]]
     python manage.py journeyfsm show customer-42 [--definition shop] [--json]
     python manage.py journeyfsm funnel [--definition shop] [--by data.plan] [--json]
     python manage.py journeyfsm outbox [--definition shop] [--requeue] [--json]
+    python manage.py journeyfsm prune-deliveries --caps myshop.journeys:caps [--json]
     python manage.py journeyfsm replay events.csv --definition shop --key customer ...
 
 ``worker`` delivers the outbox and fires due timeouts for every declared machine (or
@@ -16,10 +18,12 @@ options of ``journeyfsm replay`` with the declared machine as its definition.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import threading
 import time
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -32,9 +36,21 @@ from journeyfsm._runtime import JourneyMachine
 from journeyfsm.contrib.django._registry import get_machine, machines, reference
 from journeyfsm.contrib.django._settings import config
 from journeyfsm.contrib.django._store import DjangoStore
+from journeyfsm.service._caps import FrequencyCap
 from journeyfsm.service._outbox import OutboxWorker
 from journeyfsm.service._sync import JourneyService
 from journeyfsm.service._timeout_worker import TimeoutWorker
+
+
+def _caps(ref: str) -> list[FrequencyCap]:
+    """``--caps MODULE:ATTR`` through the command line's loader; a ``CommandError``."""
+    from journeyfsm.cli._caps import load_caps
+    from journeyfsm.cli._load import UsageError
+
+    try:
+        return load_caps(ref)
+    except UsageError as err:
+        raise CommandError(str(err)) from None
 
 
 def _database_errors() -> tuple[type[BaseException], ...]:
@@ -56,7 +72,9 @@ def _database_errors() -> tuple[type[BaseException], ...]:
 class Command(BaseCommand):
     """The journeyfsm command on the project's settings."""
 
-    help = "journeyfsm on this project: worker, show KEY, funnel, outbox, replay LOG"
+    help = (
+        "journeyfsm on this project: worker, show KEY, funnel, outbox, prune-deliveries, replay LOG"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         """The actions and their options."""
@@ -85,6 +103,18 @@ class Command(BaseCommand):
         w.add_argument("--tick-batch", type=int, default=100, metavar="N")
         w.add_argument("--limit", type=int, default=100, help="rows claimed per round (100)")
         w.add_argument("--idle", type=float, default=0.5, help="seconds to wait when idle")
+        w.add_argument(
+            "--caps",
+            metavar="MODULE:ATTR",
+            help="enforce these frequency caps at delivery (a FrequencyCap, a list of them "
+            "or a function returning either)",
+        )
+        w.add_argument(
+            "--prune-every",
+            type=float,
+            metavar="SECONDS",
+            help="with --caps: prune the caps' ledger this often (default: never)",
+        )
         w.add_argument("--json", action="store_true", help="print JSON lines")
 
         s = sub.add_parser("show", help="a stored journey's stage, data and history")
@@ -102,6 +132,13 @@ class Command(BaseCommand):
         o.add_argument("--requeue", action="store_true", help="dead rows back to pending")
         o.add_argument("--json", action="store_true")
 
+        pr = sub.add_parser(
+            "prune-deliveries", help="delete the caps' ledger rows no cap counts any more"
+        )
+        pr.add_argument("--caps", required=True, metavar="MODULE:ATTR", help="the workers' caps")
+        pr.add_argument("--database", metavar="ALIAS", help="the database alias")
+        pr.add_argument("--json", action="store_true")
+
         r = sub.add_parser(
             "replay",
             help="journeyfsm replay with a declared machine (see: journeyfsm replay --help)",
@@ -116,7 +153,7 @@ class Command(BaseCommand):
             if action == "replay":
                 self._replay(options["rest"])
                 return
-            getattr(self, f"_{action}")(options)
+            getattr(self, f"_{action.replace('-', '_')}")(options)
         except (ImproperlyConfigured, JourneyError) as err:
             raise CommandError(str(err)) from None
 
@@ -135,6 +172,13 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must be at least {low}")
         if not options["tick_interval"] > 0 or not options["idle"] >= 0:
             raise CommandError("--tick-interval must be > 0 and --idle >= 0 seconds")
+        caps = _caps(options["caps"]) if options["caps"] else []
+        prune = None
+        if options["prune_every"] is not None:
+            with contextlib.suppress(OverflowError, ValueError):  # inf, nan: refused below
+                prune = timedelta(seconds=options["prune_every"]) if caps else None
+            if prune is None or prune <= timedelta(0):
+                raise CommandError("--prune-every takes seconds > 0 and goes with --caps")
         store = DjangoStore(options["database"])
         pairs = []
         for machine in self._machines(options["definition"]):
@@ -145,7 +189,11 @@ class Command(BaseCommand):
                     interval=options["tick_interval"],
                     batch_size=options["tick_batch"],
                 )
-            pairs.append((OutboxWorker(machine, store), ticker))
+            try:
+                worker = OutboxWorker(machine, store, caps=caps, prune_every=prune)
+            except ValueError as err:  # caps the worker refuses
+                raise CommandError(f"--caps {options['caps']}: {err}") from None
+            pairs.append((worker, ticker))
         names = [w.definition for w, _ in pairs]
         if options["once"]:
             done = []
@@ -246,6 +294,9 @@ class Command(BaseCommand):
 
     # -- show, funnel, outbox -----------------------------------------------------------
     def _show(self, options: dict[str, Any]) -> None:
+        # the command line's wording (imported here: the CLI package costs ~0.3 s to load)
+        from journeyfsm.cli._goals import clock_lines, goal_entry
+
         machine = get_machine(options["definition"])
         svc = JourneyService(machine, DjangoStore(options["database"]))
         journey = svc.get(options["key"])
@@ -261,6 +312,11 @@ class Command(BaseCommand):
             if len(page) < 500:
                 break
             after = page[-1].seq
+        clocks = (
+            None
+            if journey.goals is None
+            else {name: clock.to_dict() for name, clock in journey.goals.items()}
+        )
         if options["json"]:
             data = {
                 "key": journey.key,
@@ -268,6 +324,7 @@ class Command(BaseCommand):
                 "stage": journey.stage,
                 "version": journey.version,
                 "data": journey.data,
+                "goals": clocks,
                 "allowed": list(machine.allowed_triggers(journey)),
                 "history": [e.to_dict() for e in history],
             }
@@ -278,8 +335,11 @@ class Command(BaseCommand):
             f"{journey.stage!r}, {journey.version} move(s)"
         )
         self.stdout.write(f"data: {json.dumps(journey.data, sort_keys=True)}")
+        for line in clock_lines(clocks, machine.clock.now()):
+            self.stdout.write(line)
         for e in history:
             extra = f"  event {e.event_id}" if e.event_id else ""
+            extra += goal_entry(e)
             self.stdout.write(
                 f"  {e.seq:>4}  {e.at.isoformat()}  {e.trigger}: {e.source} -> {e.dest}{extra}"
             )
@@ -324,6 +384,17 @@ class Command(BaseCommand):
                 f"{d['definition']}: {d.get('pending', 0)} pending, {d.get('done', 0)} done, "
                 f"{d.get('dead', 0)} dead{again}"
             )
+
+    def _prune_deliveries(self, options: dict[str, Any]) -> None:
+        caps = _caps(options["caps"])
+        store = DjangoStore(options["database"])
+        # the ledger is the database's, shared by every machine: any declared one will do
+        machine = next(iter(machines().values()), None) or get_machine()
+        pruned = JourneyService(machine, store).prune_deliveries(caps)
+        if options["json"]:
+            self.stdout.write(json.dumps({"pruned": pruned, "database": store.using}))
+            return
+        self.stdout.write(f"pruned {pruned} delivery row(s) on database {store.using!r}")
 
     # -- replay ---------------------------------------------------------------------------
     def _replay(self, rest: list[str]) -> None:
