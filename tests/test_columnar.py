@@ -139,7 +139,7 @@ def arrow_table(rows: list[dict[str, str]]) -> pa.Table:
 
 def counts(result: Any) -> dict[str, Any]:
     out = result.summary.to_dict()
-    for k in ("seconds", "fast_path", "engine", "engine_note", "source"):
+    for k in ("seconds", "fast_path", "engine", "engine_note", "source", "partitions"):
         del out[k]
     return out
 

@@ -460,7 +460,10 @@ def _replay_columnar(
                 first = _EPOCH + streamed.first_us * _US
                 last = _EPOCH + streamed.last_us * _US
         else:
+            parts = 1  # no data rows: in memory
             table = load_table(path, mapping)
+    else:
+        parts = 1
     if table is not None:
         index = {t: i for i, t in enumerate(definition.triggers)}
         cols = read_columns(table, mapping, triggers, index)
@@ -489,6 +492,7 @@ def _replay_columnar(
         fast=True,
         seconds=time.perf_counter() - started,
         engine="columnar",
+        partitions=parts,
     )
     summary = _more_warnings(summary, first, last, end_at, mapping, path, log)
     segments = {k: cols.segments.get(k, {}) for k in journeys} if mapping.segments else {}

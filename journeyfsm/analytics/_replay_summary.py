@@ -36,6 +36,7 @@ def summarize(
     seconds: float,
     engine: str | None = None,
     note: str = "",
+    partitions: int = 1,
 ) -> ReplaySummary:
     """The :class:`ReplaySummary` of one finished replay."""
     skipped = dict(sorted(reader.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -58,6 +59,7 @@ def summarize(
         warnings=tuple(warnings(definition, reader, tally, skipped, end)),
         engine=engine or ("fast" if fast else "engine"),
         engine_note=note,
+        partitions=partitions,
     )
 
 
