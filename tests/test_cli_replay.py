@@ -196,7 +196,9 @@ def test_the_command_restores_the_garbage_collector(log: Path) -> None:
 def _many_journeys(tmp_path: Path) -> Path:
     lines = ["customer,event,ts,id,total,channel"]
     for i in range(120):
-        lines.append(f"c{i % 23},{['engage', 'want', 'scroll'][i % 3]},2026-01-01T{i % 24:02}:00:00Z,,,")
+        lines.append(
+            f"c{i % 23},{['engage', 'want', 'scroll'][i % 3]},2026-01-01T{i % 24:02}:00:00Z,,,"
+        )
     path = tmp_path / "many.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -206,9 +208,7 @@ def test_partitions_replays_in_key_parts_with_the_same_figures(tmp_path: Path) -
     log = _many_journeys(tmp_path)
     code, whole, err = call(str(log), *FLAGS, "--json", "--partitions", "1")
     assert code == 0, err
-    code, parted, err = call(
-        str(log), *FLAGS, "--json", "--partitions", "4", "--compare", "aida"
-    )
+    code, parted, err = call(str(log), *FLAGS, "--json", "--partitions", "4", "--compare", "aida")
     assert code == 0, err
     whole_data, parted_data = json.loads(whole), json.loads(parted)
     assert whole_data["summary"]["partitions"] == 1

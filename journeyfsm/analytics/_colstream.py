@@ -7,7 +7,8 @@ the log at once, several times over (Arrow's read, the takes, the numpy row arra
 its peak memory follows the rows.  A journey depends only on its own rows, so this pass
 never holds the whole log:
 
-1. **Spill.** The log is read in batches (CSV through ``pyarrow.csv.open_csv``, Parquet
+1. **Spill.** The log is read in batches (CSV through ``pyarrow.csv.open_csv``, JSON Lines
+   in blocks of lines (:mod:`._coljson`, each row numbered by its line), Parquet
    row group by row group); each row gets its row number in the log (the column
    ``ROW``) and goes, by a hash of its journey key, to one of ``parts`` Arrow IPC files
    in a temporary directory this pass owns (removed when it ends, on error and on
@@ -29,13 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from .._definition import JourneyDefinition
+from ._coljson import jsonl_blocks
 from ._colread import Columns, Fallback, csv_options, modules, read_columns
 from ._columnar import _KEPT, ColumnarJourneys, ColumnarReplay
 from ._logs import log_format
@@ -142,18 +144,37 @@ def _batches(path: Path, mapping: LogMapping) -> Any:
     raise Fallback(f"the columnar engine does not read {fmt} logs")
 
 
-def _spill(path: Path, mapping: LogMapping, parts: int, into: Path) -> list[Path]:
+def _numbered(path: Path, mapping: LogMapping, lost: Columns) -> Iterator[tuple[Any, Any]]:
+    """The log's record batches, each with its rows' numbers (a JSON Lines row's is its
+    line number - 1; the lines that are not objects go into ``lost.bad_rows`` and
+    ``lost.rows_read``)."""
+    np = modules()[2]
+    if log_format(path, mapping) == "jsonl":
+        for block in jsonl_blocks(path, mapping):
+            lost.rows_read += block.rows - block.table.num_rows
+            lost.bad_rows += [(line - 1, why) for line, why in block.bad]
+            if block.table.num_rows:
+                yield block.table.combine_chunks().to_batches()[0], block.lines - 1
+        return
+    rows = 0
+    for batch in _batches(path, mapping):
+        n = batch.num_rows
+        yield batch, np.arange(rows, rows + n, dtype=np.int64)
+        rows += n
+
+
+def _spill(path: Path, mapping: LogMapping, parts: int, into: Path, lost: Columns) -> list[Path]:
     """Write the rows of ``path`` into ``parts`` IPC files under ``into`` by key."""
     pa, pc, np = modules()
     files = [into / f"part-{i}.arrow" for i in range(parts)]
     rows = 0
     with contextlib.ExitStack() as stack:
         writers: list[Any] = []
-        for batch in _batches(path, mapping):
+        for batch, row_numbers in _numbered(path, mapping, lost):
             n = batch.num_rows
             if not n:
                 continue
-            numbers = pa.array(np.arange(rows, rows + n, dtype=np.int64))
+            numbers = pa.array(row_numbers)
             rows += n
             batch = pa.RecordBatch.from_arrays(
                 [*batch.columns, numbers], names=[*batch.schema.names, ROW]
@@ -203,7 +224,7 @@ def replay_partitioned(
     last_us: int | None = None
     unsorted = False
     with tempfile.TemporaryDirectory(prefix="journeyfsm-replay-") as tmp:
-        files = _spill(path, mapping, parts, Path(tmp))
+        files = _spill(path, mapping, parts, Path(tmp), total)
         pa.default_memory_pool().release_unused()  # the read's buffers, back to the system
         if not files:
             return None  # no data rows: the in-memory pass has nothing to hold

@@ -43,6 +43,7 @@ from .._goals import GOAL
 from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
+from ._coljson import JsonBlock, read_jsonl
 from ._colread import Columns, Fallback, load_table, read_columns, table_of
 from ._colstream import auto_partitions, replay_partitioned
 from ._columnar import ColumnarReplay, columnar_refusal
@@ -441,6 +442,7 @@ def _replay_columnar(
     end_us = None if end_at is None else (end_at - _EPOCH) // _US
     tally = Tally(definition.triggers, _no_bad_rows)
     first = last = None
+    jsonl: JsonBlock | None = None
     if table is None:
         if not path.is_file():
             raise Fallback("no such log file (the Python path says so)")
@@ -461,13 +463,24 @@ def _replay_columnar(
                 last = _EPOCH + streamed.last_us * _US
         else:
             parts = 1  # no data rows: in memory
-            table = load_table(path, mapping)
+            if log_format(path, mapping) == "jsonl":
+                jsonl = read_jsonl(path, mapping)
+                table = jsonl.table
+            else:
+                table = load_table(path, mapping)
     else:
         parts = 1
     if table is not None:
         index = {t: i for i, t in enumerate(definition.triggers)}
         cols = read_columns(table, mapping, triggers, index)
         del table  # read into cols: a file's table is not needed any more (memory)
+        if jsonl is not None:  # rows -> lines, and the lines that are not objects
+            cols.bad_rows = sorted(
+                [(int(jsonl.lines[r]) - 1, why) for r, why in cols.bad_rows]
+                + [(line - 1, why) for line, why in jsonl.bad]
+            )
+            cols.rows_read = jsonl.rows
+            del jsonl
         is_csv = not from_table and log_format(path, mapping) == "csv"
         bad_rows = _bad_rows(cols, path, is_csv, strict)
         engine = ColumnarReplay(definition, _window(machine), tally)
