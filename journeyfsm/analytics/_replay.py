@@ -446,7 +446,7 @@ def _replay_columnar(
     if table is None:
         if not path.is_file():
             raise Fallback("no such log file (the Python path says so)")
-        parts = auto_partitions(path) if partitions is None else partitions
+        parts = auto_partitions(path, mapping) if partitions is None else partitions
         streamed = None
         if parts > 1:
             streamed = replay_partitioned(
