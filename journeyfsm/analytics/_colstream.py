@@ -16,7 +16,7 @@ never holds the whole log:
 2. **Replay each part** with the unchanged engine (:func:`~._colread.read_columns`,
    :class:`~._columnar.ColumnarReplay`); the row numbers ride along as a payload column
    and are taken out before the engine runs.
-3. **Merge** the parts into one :class:`~._columnar.ColumnarJourneys`: per-journey
+3. **Merge** the parts into one :class:`~._coljourneys.ColumnarJourneys`: per-journey
    arrays and moves concatenated, journeys renumbered in the order the whole-log replay
    numbers them (first mapped row in the log) and iterated in its order (the same, or
    for an unsorted log by (start, row of the first event)); counts summed.  The result is
@@ -37,9 +37,10 @@ from typing import Any
 import attrs
 
 from .._definition import JourneyDefinition
+from ._coljourneys import KEPT, ColumnarJourneys, EngineState
 from ._coljson import jsonl_blocks
 from ._colread import Columns, Fallback, csv_options, modules, read_columns
-from ._columnar import _KEPT, ColumnarJourneys, ColumnarReplay
+from ._columnar import ColumnarReplay
 from ._logs import log_format
 from ._mapping import LogMapping, MappingError
 from ._tally import Tally
@@ -98,7 +99,7 @@ def _parquet_size(path: Path, mapping: LogMapping, size: int) -> int:
             chunk = group.column(c)
             if chunk.path_in_schema.split(".")[0] in wanted:
                 columns += chunk.total_uncompressed_size
-    return max(columns, meta.num_rows * ROW_BYTES)
+    return int(max(columns, meta.num_rows * ROW_BYTES))
 
 
 @attrs.define
@@ -302,8 +303,8 @@ def replay_partitioned(
 
 def _slim(engine: ColumnarReplay) -> Any:
     """What the merge reads of a part's engine (its row arrays and the rest dropped)."""
-    slim: Any = ColumnarReplay.__new__(ColumnarReplay)
-    for name in _KEPT:
+    slim: Any = EngineState()
+    for name in KEPT:
         setattr(slim, name, getattr(engine, name))
     slim.cols = Columns()
     slim.cols.keys = engine.cols.keys
@@ -338,9 +339,9 @@ def _merged(np: Any, pa: Any, done: list[tuple[Any, Any, Any]], unsorted: bool) 
     the whole-log replay numbers and orders its journeys."""
     done = [part for part in done if len(part[0].cols.keys)] or done[:1]
     first = done[0][0]
-    engine: Any = ColumnarReplay.__new__(ColumnarReplay)
+    engine: Any = EngineState()
     engine.np = np
-    for name in _KEPT:
+    for name in KEPT:
         setattr(engine, name, getattr(first, name))
     keys: list[str] = []
     per: dict[str, list[Any]] = {name: [] for name in _PER_JOURNEY}

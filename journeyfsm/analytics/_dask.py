@@ -23,8 +23,8 @@ from typing import Any
 
 from .._definition import JourneyDefinition
 from .._runtime import JourneyMachine
+from ._coljourneys import ColumnarJourneys, PackedJourneys
 from ._colread import Fallback, load_table, modules, table_of
-from ._columnar import ColumnarJourneys, PackedJourneys
 from ._mapping import LogMapping, MappingError, ReplayError
 from ._replay import Engine, ReplayResult, hooks_of, replay
 

@@ -43,10 +43,11 @@ from .._goals import GOAL
 from .._logging import JourneyLog
 from .._records import Journey
 from .._runtime import JourneyMachine
+from ._colguards import columnar_refusal
 from ._coljson import JsonBlock, read_jsonl
 from ._colread import Columns, Fallback, load_table, read_columns, table_of
 from ._colstream import auto_partitions, replay_partitioned
-from ._columnar import ColumnarReplay, columnar_refusal
+from ._columnar import ColumnarReplay
 from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
 from ._logs import MAX_BAD_ROWS, Event, LogReader, TableReader, log_format
