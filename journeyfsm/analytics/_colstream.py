@@ -104,7 +104,7 @@ def _parquet_size(path: Path, mapping: LogMapping, size: int) -> int:
 
 @attrs.define
 class Streamed:
-    """What the partitioned pass gives back (what :func:`~._replay._replay_columnar`
+    """What the partitioned pass gives back (what :func:`~._replay_columnar.replay_columnar`
     reads from one in-memory replay)."""
 
     journeys: ColumnarJourneys
