@@ -9,9 +9,9 @@ applies the table to whole columns instead, and is exact where it runs:
    (journey, time, file order), the order the Python path applies them in.
 2. **Decide every guard at once.**  A definition runs here only when each guard is an
    expression over payload columns (:func:`journeyfsm.col`), and such a guard is a
-   pure function of the row (:mod:`._colguards`).  So for every (stage, trigger) cell and every row of that
-   trigger, the candidate that would win from that stage is computed up front, as a
-   vector: ``choice[stage, row]`` is a candidate id, ``IGNORED`` (no candidate) or
+   pure function of the row (:mod:`._colguards`).  So for every (stage, trigger) cell
+   and every row of that trigger, the candidate that would win from that stage is
+   computed up front, as a vector: ``choice[stage, row]`` is a candidate id, ``IGNORED`` (no candidate) or
    ``BLOCKED``.  Stage timeouts fire with payload ``None``: their choice is one value
    per (stage, timeout).
 3. **Step through ranks.**  Step ``k`` takes the ``k``-th event of every journey that
