@@ -11,9 +11,9 @@ applies the table to whole columns instead, and is exact where it runs:
    expression over payload columns (:func:`journeyfsm.col`), and such a guard is a
    pure function of the row (:mod:`._colguards`).  So for every (stage, trigger) cell
    and every row of that trigger, the candidate that would win from that stage is
-   computed up front, as a vector: ``choice[stage, row]`` is a candidate id, ``IGNORED`` (no candidate) or
-   ``BLOCKED``.  Stage timeouts fire with payload ``None``: their choice is one value
-   per (stage, timeout).
+   computed up front, as a vector: ``choice[stage, row]`` is a candidate id,
+   ``IGNORED`` (no candidate) or ``BLOCKED``.  Stage timeouts fire with payload
+   ``None``: their choice is one value per (stage, timeout).
 3. **Step through ranks.**  Step ``k`` takes the ``k``-th event of every journey that
    has one: first each such journey's timeouts due by the event's time fire, in due
    order, at their due times (the ``tick`` loop, vectorised over the journeys still
