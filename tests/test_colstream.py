@@ -212,3 +212,26 @@ def test_a_parquet_log_is_measured_by_its_metadata_not_its_compressed_size(
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet" * 10_000)
     assert colstream.auto_partitions(broken, m) == -(-broken.stat().st_size // colstream.PART_BYTES)
+
+
+def test_the_result_keeps_the_ids_and_meta_of_the_moves_only(tmp_path: Path) -> None:
+    from journeyfsm.analytics import LogMapping
+
+    log = _shop_log(tmp_path, 600)  # 37 journeys: most rows ignored once they bought
+    mapping = LogMapping.from_dict({**MAPPING.to_dict(), "meta": ["g"]})
+    for parts in (1, 3):
+        result = replay(_shop(), log, mapping, partitions=parts)
+        fast = replay(_shop(), log, mapping, engine="fast")
+        assert result.engine == "columnar" and result.summary.partitions == parts
+        state = result.journeys.engine  # type: ignore[attr-defined]
+        moves = sum(len(j.history) for j in fast.journeys.values())
+        timeouts = result.summary.timeouts_fired
+        assert result.summary.rows_read == 600 and moves < 300
+        # one kept id and meta per move of a log event (timeouts make theirs), not per row
+        kept = moves - sum(1 for j in fast.journeys.values() for h in j.history if h.event_id
+                           and h.event_id.startswith("timeout:"))  # fmt: skip
+        assert len(state.order) == len(state.sids) == len(state.cols.meta["g"]) == kept
+        assert timeouts > 0
+        for key, journey in fast.journeys.items():  # the histories read the same
+            assert result.journeys[key].history == journey.history
+            assert result.journeys[key].event_ids == journey.event_ids

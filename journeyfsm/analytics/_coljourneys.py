@@ -40,6 +40,8 @@ class EngineState:
 
     np: Any
     cols: Columns
+    order: Any  # numpy: per kept event reference, its row in ``cols.meta``
+    sids: Any  # the kept event ids (Arrow; a list once read) or None
 
 
 #: what a ColumnarReplay keeps for its journeys once it has run (the rest is dropped

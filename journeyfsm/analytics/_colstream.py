@@ -289,10 +289,10 @@ def replay_partitioned(
             part_tally = Tally(definition.triggers, tally.bad)
             engine = ColumnarReplay(definition, window, part_tally)
             engine.run(cols, end_us)
+            head = rowid[engine.order[engine.start]] if J else np.zeros(0, np.int64)
             engine.journeys()
             unsorted |= engine.unsorted
             _add(tally, part_tally)
-            head = rowid[engine.order[engine.start]] if J else np.zeros(0, np.int64)
             done.append((_slim(engine), first_row, head))
             del engine, cols, rowid
             if progress is not None:
@@ -302,14 +302,10 @@ def replay_partitioned(
 
 
 def _slim(engine: ColumnarReplay) -> Any:
-    """What the merge reads of a part's engine (its row arrays and the rest dropped)."""
-    slim: Any = EngineState()
-    for name in KEPT:
-        setattr(slim, name, getattr(engine, name))
-    slim.cols = Columns()
-    slim.cols.keys = engine.cols.keys
-    slim.cols.meta = engine.cols.meta
+    """What the merge reads of a part's engine: the state its journeys read (the run's
+    row arrays dropped, ids and meta of the moves only) and their move columns."""
     j = engine.journeys_
+    slim: Any = j.engine
     slim.moves_ = (j.cand, j.mat, j.mref, j.mentry, j.mj, j.mseq)
     return slim
 

@@ -42,7 +42,7 @@ from .._guards import Guard
 from .._json import copy_checked, frozen_json
 from .._timeouts import stage_timeouts
 from ._colguards import Vectors, scalar
-from ._coljourneys import ColumnarJourneys
+from ._coljourneys import KEPT, ColumnarJourneys, EngineState
 from ._colread import Columns, Fallback, modules
 from ._tally import BLOCKED, DUPLICATE, IGNORED, MOVED, TIMEOUTS, Tally
 
@@ -368,8 +368,36 @@ class ColumnarReplay:
             order = np.lexsort((self.order[firsts], self.sat[firsts]))
         else:
             order = np.arange(J)
-        self.journeys_ = ColumnarJourneys(self, order, offsets, columns)
+        state, columns = self._kept(columns)
+        self.journeys_ = ColumnarJourneys(state, order, offsets, columns)
         return self.journeys_
+
+    def _kept(self, columns: tuple[Any, ...]) -> tuple[EngineState, tuple[Any, ...]]:
+        """What the journeys read of this run (:data:`~._coljourneys.KEPT`), and the move
+        columns re-pointed at it.  Only the rows that moved a journey keep their event id
+        and meta (renumbered in move order): the others' (ignored, blocked, duplicate,
+        most rows of a long log) are not read again, so the result holds per move, not
+        per row; and the run's own per-row arrays go with the engine."""
+        np = self.np
+        pa = modules()[0]
+        cand, mat, mref, mentry, mj, mseq = columns
+        has = mref >= 0
+        refs = mref[has]
+        mref = mref.copy()
+        mref[has] = np.arange(len(refs), dtype=np.int64)
+        state = EngineState()
+        state.np = np
+        for name in KEPT:
+            setattr(state, name, getattr(self, name))
+        state.order = np.arange(len(refs), dtype=np.int64)
+        take = pa.array(refs, pa.int64())
+        if self.sids is not None:
+            state.sids = self.sids.take(take)
+        rows = pa.array(self.order[refs], pa.int64())
+        state.cols = Columns()
+        state.cols.keys = self.cols.keys
+        state.cols.meta = {c: a.take(rows) for c, a in self.cols.meta.items()}
+        return state, (cand, mat, mref, mentry, mj, mseq)
 
 
 def _sort(np: Any, key: Any, at: Any) -> Any:
