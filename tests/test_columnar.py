@@ -726,3 +726,17 @@ def test_a_json_lines_value_of_another_type_after_the_sample_falls_back_naming_t
         "line 4 is a JSON object the Arrow reader reads otherwise" in columnar.summary.engine_note
     )
     assert dict(columnar.journeys) == dict(fast.journeys) and "7" in fast.journeys
+
+
+def test_a_json_line_longer_than_an_arrow_block_reads_on_the_columnar_engine(
+    tmp_path: Path,
+) -> None:
+    long_line = {"k": "c1", "e": "add", "t": "2026-01-01T10:00:00Z", "note": "x" * 3_000_000}
+    text = json.dumps(long_line) + "\n" + '{"k":"c2","e":"add","t":"2026-01-01T11:00:00Z"}\n'
+    path = _jsonl(tmp_path, text)
+    mapping = {**JSONL_MAP, "meta": ["note"]}
+    columnar = replay(cart(), path, mapping)
+    fast = replay(cart(), path, mapping, engine="fast")
+    assert columnar.engine == "columnar", columnar.summary.engine_note
+    assert dict(columnar.journeys) == dict(fast.journeys)
+    assert columnar.journeys["c1"].history[0].meta["note"] == "x" * 3_000_000

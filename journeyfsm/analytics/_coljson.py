@@ -167,7 +167,7 @@ class _Reader:
         if not expected:
             return
         piece = self.data[int(self.starts[lo]) : int(self.ends[hi - 1])]
-        table = self._arrow(piece)
+        table = self._arrow(piece, alone=hi - lo == 1)
         if table is not None and table.num_rows == expected:
             numbers = np.arange(lo, hi, dtype=np.int64)[self.nonblank[lo:hi]] + self.first_line
             self.tables.append(table)
@@ -195,8 +195,9 @@ class _Reader:
             )
         self.bad.append((line, f"a {type(obj).__name__}, not a JSON object"))
 
-    def _arrow(self, piece: bytes) -> Any:
-        """``piece`` read by ``pyarrow.json`` with the schema, or None when refused."""
+    def _arrow(self, piece: bytes, alone: bool = False) -> Any:
+        """``piece`` read by ``pyarrow.json`` with the schema, or None when refused;
+        ``alone``: one line, read in one Arrow block however long it is."""
         pa = self.pa
         import pyarrow.json as pj
 
@@ -207,7 +208,9 @@ class _Reader:
         )
         try:
             return pj.read_json(
-                pa.BufferReader(piece), read_options=pj.ReadOptions(), parse_options=options
+                pa.BufferReader(piece),
+                read_options=pj.ReadOptions(block_size=len(piece) + 1) if alone else None,
+                parse_options=options,
             )
         except (pa.ArrowException, UnicodeDecodeError, ValueError):
             return None
