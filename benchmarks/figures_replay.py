@@ -8,7 +8,8 @@ The columnar engine (issue 19), in the same run and on the same file: (f) ``repl
 the same definition with its guard written as an expression (``~col("total").is_null()``,
 which the columnar engine runs), (g) the same then ``funnel`` (and then
 ``breakdown(by="cohort.week")``), (h) the log as Parquet
-against ``pyarrow.parquet.read_table`` of it, (i) a CDNOW-shaped purchase log (70k rows,
+against ``pyarrow.parquet.read_table`` of it, (h'') the log as JSON Lines on the columnar
+engine and the fast path against ``json.loads`` of every line, (i) a CDNOW-shaped purchase log (70k rows,
 ~23k customers, compact ``YYYYMMDD`` dates 1997-1998, a 180-day lapse timeout on each
 buying stage) on the columnar engine and the fast path against ``csv.reader``, and with
 ``--dask N``, (j) ``replay_dask`` on N local worker processes against one process.
@@ -69,9 +70,11 @@ __all__ = [
     "measure",
     "measure_columnar",
     "peak_rss",
+    "read_jsonl",
     "shop",
     "shop_columnar",
     "write_cdnow",
+    "write_jsonl",
     "write_log",
 ]
 
@@ -303,6 +306,31 @@ def measure(path: Path, *, repeats: int = 3, slow: bool = True) -> dict[str, flo
     return out
 
 
+def write_jsonl(csv_path: Path, path: Path) -> Path:
+    """The CSV log as JSON Lines, one object per row (``total`` a number, left out when
+    empty)."""
+    with csv_path.open(newline="", encoding="utf-8") as f, path.open("w", encoding="utf-8") as out:
+        for row in csv.DictReader(f):
+            obj: dict[str, Any] = dict(row)
+            if row["total"]:
+                obj["total"] = float(row["total"])
+            else:
+                del obj["total"]
+            out.write(json.dumps(obj) + "\n")
+    return path
+
+
+def read_jsonl(path: Path) -> int:
+    """Read every line of a JSON Lines log with ``json.loads`` (nothing else)."""
+    n = 0
+    loads = json.loads
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            loads(line)
+            n += 1
+    return n
+
+
 def measure_columnar(path: Path, tmp: Path, *, repeats: int = 3) -> dict[str, Any]:
     """The columnar engine's figures (f)-(i), each with what it is compared to, in one run."""
     import pyarrow.csv as pcsv
@@ -323,6 +351,10 @@ def measure_columnar(path: Path, tmp: Path, *, repeats: int = 3) -> dict[str, An
 
     parquet = tmp / "shop.parquet"
     pq.write_table(pcsv.read_csv(path), parquet)
+    jsonl = write_jsonl(path, tmp / "shop.jsonl")
+    probe_jsonl = replay(definition, jsonl, MAPPING, end=end)
+    assert probe_jsonl.engine == "columnar", probe_jsonl.summary.engine_note
+    assert probe_jsonl.stage_counts() == probe.stage_counts()
     cdnow_log = write_cdnow(tmp / "cdnow.csv")
     cdnow_end = datetime(1998, 12, 31, tzinfo=timezone.utc)
     cd = replay(cdnow(), cdnow_log, CDNOW_MAPPING, end=cdnow_end)
@@ -340,6 +372,9 @@ def measure_columnar(path: Path, tmp: Path, *, repeats: int = 3) -> dict[str, An
         "fast": _best(lambda: replay(shop(), path, MAPPING, end=end), repeats),
         "read_parquet": _best(lambda: pq.read_table(parquet), repeats),
         "columnar_parquet": _best(lambda: replay(definition, parquet, MAPPING, end=end), repeats),
+        "read_jsonl": _best(lambda: read_jsonl(jsonl), repeats),
+        "columnar_jsonl": _best(lambda: replay(definition, jsonl, MAPPING, end=end), repeats),
+        "fast_jsonl": _best(lambda: replay(shop(), jsonl, MAPPING, end=end), max(1, repeats - 2)),
         "cdnow_read_csv": _best(lambda: read_csv(cdnow_log), repeats),
         "cdnow_columnar": _best(
             lambda: replay(cdnow(), cdnow_log, CDNOW_MAPPING, end=cdnow_end), repeats
@@ -673,6 +708,10 @@ def main(argv: list[str] | None = None) -> int:
         results["columnar_parquet_minus_read_table_s_per_1m_rows"] = round(
             (col["columnar_parquet"] - col["read_parquet"]) * 1e6 / args.events, 3
         )
+        results["columnar_jsonl_vs_json_loads"] = round(
+            col["columnar_jsonl"] / col["read_jsonl"], 2
+        )
+        results["fast_jsonl_vs_json_loads"] = round(col["fast_jsonl"] / col["read_jsonl"], 2)
         results["cdnow_columnar_vs_csv"] = round(col["cdnow_columnar"] / col["cdnow_read_csv"], 2)
         results["cdnow_fast_vs_csv"] = round(col["cdnow_fast"] / col["cdnow_read_csv"], 2)
         if args.dask:

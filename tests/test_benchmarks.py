@@ -267,6 +267,11 @@ def test_replay_figures_log_is_deterministic_and_replays_every_row(tmp_path: Pat
     assert s.events_applied + s.skipped_count == 400
     slow = replay(figures_replay.slow_machine(), a, figures_replay.MAPPING)
     assert not slow.summary.fast_path and slow.journeys == result.journeys
+    jsonl = figures_replay.write_jsonl(a, tmp_path / "a.jsonl")
+    assert figures_replay.read_jsonl(jsonl) == 400
+    on_jsonl = replay(figures_replay.shop_columnar(), jsonl, figures_replay.MAPPING)
+    assert on_jsonl.engine == "columnar", on_jsonl.summary.engine_note
+    assert dict(on_jsonl.journeys) == dict(result.journeys)
 
 
 def test_each_figure_is_measured_in_the_logging_state_its_own_setup_left() -> None:

@@ -191,3 +191,48 @@ def test_the_command_restores_the_garbage_collector(log: Path) -> None:
     assert gc.isenabled()
     assert call(str(log), *FLAGS, "--strict")[0] == 1  # stopped: restored all the same
     assert gc.isenabled()
+
+
+def _many_journeys(tmp_path: Path) -> Path:
+    lines = ["customer,event,ts,id,total,channel"]
+    for i in range(120):
+        lines.append(
+            f"c{i % 23},{['engage', 'want', 'scroll'][i % 3]},2026-01-01T{i % 24:02}:00:00Z,,,"
+        )
+    path = tmp_path / "many.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_partitions_replays_in_key_parts_with_the_same_figures(tmp_path: Path) -> None:
+    log = _many_journeys(tmp_path)
+    code, whole, err = call(str(log), *FLAGS, "--json", "--partitions", "1")
+    assert code == 0, err
+    code, parted, err = call(str(log), *FLAGS, "--json", "--partitions", "4", "--compare", "aida")
+    assert code == 0, err
+    whole_data, parted_data = json.loads(whole), json.loads(parted)
+    assert whole_data["summary"]["partitions"] == 1
+    assert parted_data["summary"]["partitions"] == 4
+    assert parted_data["comparison"]["summary_b"]["partitions"] == 4  # --compare too
+    assert parted_data["stages"] == whole_data["stages"]
+    assert parted_data["funnel"] == whole_data["funnel"]
+    for k in ("seconds", "partitions", "source"):
+        del whole_data["summary"][k], parted_data["summary"][k]
+    assert parted_data["summary"] == whole_data["summary"]
+    code, out, err = call(str(log), *FLAGS, "--partitions", "3", "--verbose")
+    assert code == 0, err
+    assert "columnar engine in 3 key-partitioned parts" in out
+    assert "engine: columnar" in err and "partitions: 3 (split by journey key)" in err
+    code, out, err = call(str(log), *FLAGS, "--verbose")  # small file: in memory
+    assert code == 0 and "key-partitioned" not in out and "partitions:" not in err
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "1.5", "four", ""])
+def test_partitions_must_be_a_whole_number_of_parts(
+    log: Path, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = call(str(log), *FLAGS, "--partitions", bad)
+    err = capsys.readouterr().err  # argparse's own usage error, on sys.stderr
+    assert code == 2 and out == ""
+    assert "--partitions" in err and "whole number of parts >= 1" in err
+    assert repr(bad) in err

@@ -168,3 +168,70 @@ def test_a_log_that_the_columnar_reader_refuses_falls_back_as_in_memory(tmp_path
     parted = replay(_shop(), log, MAPPING, partitions=3)
     assert parted.engine == whole.engine == "fast"
     assert parted.summary.engine_note.split(" (")[0] == whole.summary.engine_note.split(" (")[0]
+
+
+def test_a_parquet_log_is_measured_by_its_metadata_not_its_compressed_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+
+    monkeypatch.setattr(colstream, "STREAM_BYTES", 64 * 1000)
+    monkeypatch.setattr(colstream, "PART_BYTES", 64 * 300)
+    rows = 2000
+    table = pa.table(
+        {
+            "k": [f"c{i % 37}" for i in range(rows)],
+            "e": ["browse"] * rows,
+            "t": [(T0 + timedelta(minutes=i)).isoformat() for i in range(rows)],
+            "wide": [f"{i:0200d}" for i in range(rows)],  # unmapped: not counted
+        }
+    )
+    path = tmp_path / "log.parquet"
+    pq.write_table(table, path, row_group_size=500)
+    mapping = {"key": "k", "event": "e", "time": "t"}
+    from journeyfsm.analytics import LogMapping
+
+    m = LogMapping.from_dict(mapping)
+    assert path.stat().st_size < colstream.STREAM_BYTES  # compressed: would be in memory
+    assert colstream.auto_partitions(path) == 1  # without the mapping: the file's size
+    # at least 64 bytes a row: 2000 rows -> 128,000 -> 7 parts of 19,200
+    assert colstream.auto_partitions(path, m) == 7
+    # a mapped column's uncompressed size counts when it is more
+    m_wide = LogMapping.from_dict({**mapping, "payload": ["wide"]})
+    wide_parts = colstream.auto_partitions(path, m_wide)
+    pf = pq.ParquetFile(path).metadata
+    uncompressed = sum(
+        pf.row_group(g).column(c).total_uncompressed_size
+        for g in range(pf.num_row_groups)
+        for c in range(4)
+    )
+    assert wide_parts == -(-uncompressed // colstream.PART_BYTES) > 7
+    result = replay(_shop(), path, mapping)
+    assert result.engine == "columnar" and result.summary.partitions == 7
+    assert result.stage_counts() == replay(_shop(), path, mapping, partitions=1).stage_counts()
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet" * 10_000)
+    assert colstream.auto_partitions(broken, m) == -(-broken.stat().st_size // colstream.PART_BYTES)
+
+
+def test_the_result_keeps_the_ids_and_meta_of_the_moves_only(tmp_path: Path) -> None:
+    from journeyfsm.analytics import LogMapping
+
+    log = _shop_log(tmp_path, 600)  # 37 journeys: most rows ignored once they bought
+    mapping = LogMapping.from_dict({**MAPPING.to_dict(), "meta": ["g"]})
+    for parts in (1, 3):
+        result = replay(_shop(), log, mapping, partitions=parts)
+        fast = replay(_shop(), log, mapping, engine="fast")
+        assert result.engine == "columnar" and result.summary.partitions == parts
+        state = result.journeys.engine  # type: ignore[attr-defined]
+        moves = sum(len(j.history) for j in fast.journeys.values())
+        timeouts = result.summary.timeouts_fired
+        assert result.summary.rows_read == 600 and moves < 300
+        # one kept id and meta per move of a log event (timeouts make theirs), not per row
+        kept = moves - sum(1 for j in fast.journeys.values() for h in j.history if h.event_id
+                           and h.event_id.startswith("timeout:"))  # fmt: skip
+        assert len(state.order) == len(state.sids) == len(state.cols.meta["g"]) == kept
+        assert timeouts > 0
+        for key, journey in fast.journeys.items():  # the histories read the same
+            assert result.journeys[key].history == journey.history
+            assert result.journeys[key].event_ids == journey.event_ids

@@ -126,6 +126,30 @@ def write_csv(rows: list[dict[str, str]], path: Path) -> Path:
     return path
 
 
+#: lines the Python path passes over (blank) or counts as bad rows (not a JSON object)
+ODD_LINES = ["", "   ", "not json", "[1, 2]", '"text"', "{", "3"]
+
+
+def write_jsonl(rows: list[dict[str, str]], path: Path, odd: list[tuple[int, str]]) -> Path:
+    """The rows as JSON Lines, typed: ``n`` a number (left out when empty, now and then
+    null), ``id`` a number when it is one; ``odd`` lines inserted before the rows at
+    their positions."""
+    lines = []
+    for i, r in enumerate(rows):
+        lines += [text for at, text in odd if at == i]
+        obj: dict[str, Any] = dict(r)
+        if r["n"] == "":
+            del obj["n"]
+            if i % 3 == 0:
+                obj["n"] = None
+        else:
+            obj["n"] = float(r["n"]) if "." in r["n"] else int(r["n"])
+        lines.append(json.dumps(obj))
+    lines += [text for at, text in odd if at >= len(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def arrow_table(rows: list[dict[str, str]]) -> pa.Table:
     """The rows with typed columns: n as numbers (null when empty), the rest as text."""
     columns: dict[str, Any] = {c: [r[c] for r in rows] for c in ("k", "e", "t", "id", "s", "g")}
@@ -139,7 +163,7 @@ def arrow_table(rows: list[dict[str, str]]) -> pa.Table:
 
 def counts(result: Any) -> dict[str, Any]:
     out = result.summary.to_dict()
-    for k in ("seconds", "fast_path", "engine", "engine_note", "source"):
+    for k in ("seconds", "fast_path", "engine", "engine_note", "source", "partitions"):
         del out[k]
     return out
 
@@ -220,6 +244,40 @@ def test_columnar_equals_the_fast_path_on_parquet_and_tables(
     in_memory = replay(machine, table, MAPPING, end=end)
     row_wise = replay(machine, table, MAPPING, end=end, engine="fast")
     same(in_memory, row_wise, d, machine)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    d=expression_definitions(),
+    window=st.integers(1, 3),
+    end_hours=st.one_of(st.none(), st.integers(0, 120)),
+    odd=st.lists(st.tuples(st.integers(0, 31), st.sampled_from(ODD_LINES)), max_size=4),
+)
+def test_columnar_equals_the_python_paths_on_json_lines(
+    data: st.DataObject,
+    d: JourneyDefinition,
+    window: int,
+    end_hours: int | None,
+    odd: list[tuple[int, str]],
+) -> None:
+    rows = data.draw(logs(d))
+    if not rows:
+        return  # no object: the Python path has nothing to check the columns of
+    odd = [(max(at, 1), text) for at, text in odd]  # the first line is an object
+    end = None if end_hours is None else T0 + timedelta(hours=end_hours)
+    machine = JourneyMachine(d, event_id_window=window, logger=quiet_logger())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_jsonl(rows, Path(tmp) / "log.jsonl", odd)
+        columnar = replay(machine, path, MAPPING, end=end)
+        fast = replay(machine, path, MAPPING, end=end, engine="fast")
+        slow = replay(machine, path, MAPPING, end=end, fast=False)
+        parted = replay(machine, path, MAPPING, end=end, partitions=3)
+    assert columnar.summary.bad_rows == fast.summary.bad_rows  # the same lines and reasons
+    same(columnar, fast, d, machine)
+    same(columnar, slow, d, machine)
+    same(parted, fast, d, machine)
+    assert parted.summary.partitions == 3 and columnar.summary.partitions == 1
 
 
 def test_the_shipped_example_log_replays_the_same_on_every_engine() -> None:
@@ -552,3 +610,133 @@ def test_what_if_compares_two_columnar_replays_without_building_journeys(tmp_pat
         ("cart", 1, 2),
         ("paid", 1, 0),
     ]
+
+
+JSONL_MAP = {"key": "k", "event": "e", "time": "t", "payload": ["total"]}
+
+
+def _jsonl(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / "log.jsonl"
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    path.write_bytes(text)
+    return path
+
+
+def _both(path: Path, mapping: Any = JSONL_MAP) -> tuple[Any, Any]:
+    return replay(cart(), path, mapping), replay(cart(), path, mapping, engine="fast")
+
+
+def test_json_lines_in_several_blocks_keep_their_line_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import journeyfsm.analytics._coljson as coljson
+
+    lines = []
+    for i in range(300):
+        lines.append(
+            json.dumps({"k": f"c{i % 7}", "e": "add", "t": f"2026-01-01T{i % 24:02}:00:00Z"})
+        )
+        if i % 41 == 5:
+            lines += ["", "{oops", "\u00a0", "[1]"]  # blank, bad, blank only to Python, bad
+    path = _jsonl(tmp_path, "\ufeff" + "\n".join(lines))  # a BOM, no line break at the end
+    monkeypatch.setattr(coljson, "BLOCK_BYTES", 700)  # dozens of blocks, lines cut across
+    columnar, fast = _both(path)
+    assert columnar.engine == "columnar", columnar.summary.engine_note
+    assert columnar.summary.bad_row_count == fast.summary.bad_row_count == 16
+    assert columnar.summary.bad_rows == fast.summary.bad_rows
+    assert counts(columnar) == counts(fast) and dict(columnar.journeys) == dict(fast.journeys)
+    parted = replay(cart(), path, JSONL_MAP, partitions=4)
+    assert parted.summary.bad_rows == fast.summary.bad_rows
+    assert counts(parted) == counts(fast) and dict(parted.journeys) == dict(fast.journeys)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # Arrow would infer a type, or read a value otherwise than json.loads
+        (
+            '{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z"}\n{"k":2,"e":"add","t":"2026-01-01T10:00:00Z"}\n',
+            "holds int, str values",
+        ),
+        ('{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z","k":"c2"}\n', "line 1 is a JSON object"),
+        ('{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z","total":{"a":1}}\n', "holds dict values"),
+        (
+            '{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z","c":1.5}\n{"k":"c1","e":"add","t":"2026-01-01T11:00:00Z","c":3}\n',
+            "mixes whole numbers and fractions",
+        ),
+        (
+            '{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z","total":1.5}\n{"k":"c1","e":"add","t":"2026-01-01T11:00:00Z","total":9007199254740993}\n',
+            "beyond 2**53",
+        ),
+        (
+            '{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z"}\r{"k":"c2","e":"add","t":"2026-01-01T10:00:00Z"}\n',
+            "bare carriage return",
+        ),
+        ('{"k":"c1","e":"add"}\n', "lacks a mapped column"),
+    ],
+)
+def test_json_lines_that_arrow_reads_otherwise_fall_back(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    mapping = {**JSONL_MAP, "meta": ["c"]} if '"c"' in text else JSONL_MAP
+    path = _jsonl(tmp_path, text)
+    try:
+        fast = replay(cart(), path, mapping, engine="fast")
+    except Exception as err:  # the Python path refuses the log: so does the default
+        with pytest.raises(type(err)):
+            replay(cart(), path, mapping)
+        assert "lacks a mapped column" in reason
+        return
+    columnar = replay(cart(), path, mapping)
+    assert columnar.engine == "fast" and reason in columnar.summary.engine_note
+    assert counts(columnar) == counts(fast) and dict(columnar.journeys) == dict(fast.journeys)
+
+
+def test_json_lines_that_are_not_utf8_are_refused_as_by_the_python_path(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, b'{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z","x":"\xff"}\n')
+    with pytest.raises(UnicodeDecodeError):
+        replay(cart(), path, JSONL_MAP, engine="fast")
+    with pytest.raises(UnicodeDecodeError):
+        replay(cart(), path, JSONL_MAP)
+
+
+def test_a_json_string_line_is_a_bad_row_saying_so(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, '{"k":"c1","e":"add","t":"2026-01-01T10:00:00Z"}\n"add"\n')
+    for engine in (None, "fast", "engine"):
+        result = replay(cart(), path, JSONL_MAP, engine=engine)  # type: ignore[arg-type]
+        assert [(b.line, b.reason) for b in result.summary.bad_rows] == [
+            (2, "a str, not a JSON object")
+        ], engine
+    assert replay(cart(), path, JSONL_MAP).engine == "columnar"
+
+
+def test_a_json_lines_value_of_another_type_after_the_sample_falls_back_naming_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import journeyfsm.analytics._coljson as coljson
+
+    monkeypatch.setattr(coljson, "_SAMPLE", 2)  # the types are fixed from two objects
+    rows = [{"k": f"c{i}", "e": "add", "t": "2026-01-01T10:00:00Z"} for i in range(5)]
+    rows[3]["k"] = 7  # type: ignore[assignment]
+    path = _jsonl(tmp_path, "".join(json.dumps(r) + "\n" for r in rows))
+    columnar, fast = _both(path)
+    assert columnar.engine == "fast"
+    assert (
+        "line 4 is a JSON object the Arrow reader reads otherwise" in columnar.summary.engine_note
+    )
+    assert dict(columnar.journeys) == dict(fast.journeys) and "7" in fast.journeys
+
+
+def test_a_json_line_longer_than_an_arrow_block_reads_on_the_columnar_engine(
+    tmp_path: Path,
+) -> None:
+    long_line = {"k": "c1", "e": "add", "t": "2026-01-01T10:00:00Z", "note": "x" * 3_000_000}
+    text = json.dumps(long_line) + "\n" + '{"k":"c2","e":"add","t":"2026-01-01T11:00:00Z"}\n'
+    path = _jsonl(tmp_path, text)
+    mapping = {**JSONL_MAP, "meta": ["note"]}
+    columnar = replay(cart(), path, mapping)
+    fast = replay(cart(), path, mapping, engine="fast")
+    assert columnar.engine == "columnar", columnar.summary.engine_note
+    assert dict(columnar.journeys) == dict(fast.journeys)
+    assert columnar.journeys["c1"].history[0].meta["note"] == "x" * 3_000_000

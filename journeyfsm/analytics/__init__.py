@@ -27,7 +27,8 @@ from ._funnel import funnel
 from ._goalstats import GoalStats, goal_conversion
 from ._mapping import BadRowError, LogMapping, MappingError, ReplayError
 from ._render import human_duration, render_breakdown, render_comparison, render_funnel
-from ._replay import ReplayResult, replay
+from ._replay import replay
+from ._replay_result import ReplayResult
 from ._results import (
     BadRow,
     Breakdown,

@@ -7,7 +7,8 @@ the log at once, several times over (Arrow's read, the takes, the numpy row arra
 its peak memory follows the rows.  A journey depends only on its own rows, so this pass
 never holds the whole log:
 
-1. **Spill.** The log is read in batches (CSV through ``pyarrow.csv.open_csv``, Parquet
+1. **Spill.** The log is read in batches (CSV through ``pyarrow.csv.open_csv``, JSON Lines
+   in blocks of lines (:mod:`._coljson`, each row numbered by its line), Parquet
    row group by row group); each row gets its row number in the log (the column
    ``ROW``) and goes, by a hash of its journey key, to one of ``parts`` Arrow IPC files
    in a temporary directory this pass owns (removed when it ends, on error and on
@@ -15,7 +16,7 @@ never holds the whole log:
 2. **Replay each part** with the unchanged engine (:func:`~._colread.read_columns`,
    :class:`~._columnar.ColumnarReplay`); the row numbers ride along as a payload column
    and are taken out before the engine runs.
-3. **Merge** the parts into one :class:`~._columnar.ColumnarJourneys`: per-journey
+3. **Merge** the parts into one :class:`~._coljourneys.ColumnarJourneys`: per-journey
    arrays and moves concatenated, journeys renumbered in the order the whole-log replay
    numbers them (first mapped row in the log) and iterated in its order (the same, or
    for an unsorted log by (start, row of the first event)); counts summed.  The result is
@@ -29,17 +30,19 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from .._definition import JourneyDefinition
+from ._coljourneys import KEPT, ColumnarJourneys, EngineState
+from ._coljson import jsonl_blocks
 from ._colread import Columns, Fallback, csv_options, modules, read_columns
-from ._columnar import _KEPT, ColumnarJourneys, ColumnarReplay
+from ._columnar import ColumnarReplay
 from ._logs import log_format
-from ._mapping import LogMapping
+from ._mapping import LogMapping, MappingError
 from ._tally import Tally
 
 __all__ = ["ROW", "Streamed", "auto_partitions", "replay_partitioned"]
@@ -52,20 +55,56 @@ PART_BYTES = 8 * 2**20
 _BATCH_ROWS = 1 << 17
 
 
-def auto_partitions(path: Path) -> int:
-    """How many parts the automatic choice splits ``path`` into (1: in memory)."""
+#: what a row weighs in the measure, at least (a row of the 1M-row benchmark log takes
+#: 62 bytes as CSV text)
+ROW_BYTES = 64
+
+
+def auto_partitions(path: Path, mapping: LogMapping | None = None) -> int:
+    """How many parts the automatic choice splits ``path`` into (1: in memory).
+
+    The measure is what the in-memory replay would hold: a text log's size, or for
+    Parquet (compressed, often tenfold) its metadata: the mapped columns' uncompressed
+    size, and at least :data:`ROW_BYTES` per row."""
     try:
         size = path.stat().st_size
     except OSError:
         return 1
+    if mapping is not None:
+        try:
+            parquet = log_format(path, mapping) == "parquet"
+        except MappingError:
+            parquet = False
+        if parquet:
+            size = _parquet_size(path, mapping, size)
     if size < STREAM_BYTES:
         return 1
     return -(-size // PART_BYTES)
 
 
+def _parquet_size(path: Path, mapping: LogMapping, size: int) -> int:
+    """The measure of a Parquet log from its metadata (``size``, the file's, if it has
+    none that reads)."""
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(path).metadata
+    except (ImportError, OSError, ValueError):  # not Parquet after all: the Python path says so
+        return size
+    wanted = set(mapping.columns())
+    columns = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            if chunk.path_in_schema.split(".")[0] in wanted:
+                columns += chunk.total_uncompressed_size
+    return int(max(columns, meta.num_rows * ROW_BYTES))
+
+
 @attrs.define
 class Streamed:
-    """What the partitioned pass gives back (what :func:`~._replay._replay_columnar`
+    """What the partitioned pass gives back (what :func:`~._replay_columnar.replay_columnar`
     reads from one in-memory replay)."""
 
     journeys: ColumnarJourneys
@@ -142,18 +181,37 @@ def _batches(path: Path, mapping: LogMapping) -> Any:
     raise Fallback(f"the columnar engine does not read {fmt} logs")
 
 
-def _spill(path: Path, mapping: LogMapping, parts: int, into: Path) -> list[Path]:
+def _numbered(path: Path, mapping: LogMapping, lost: Columns) -> Iterator[tuple[Any, Any]]:
+    """The log's record batches, each with its rows' numbers (a JSON Lines row's is its
+    line number - 1; the lines that are not objects go into ``lost.bad_rows`` and
+    ``lost.rows_read``)."""
+    np = modules()[2]
+    if log_format(path, mapping) == "jsonl":
+        for block in jsonl_blocks(path, mapping):
+            lost.rows_read += block.rows - block.table.num_rows
+            lost.bad_rows += [(line - 1, why) for line, why in block.bad]
+            if block.table.num_rows:
+                yield block.table.combine_chunks().to_batches()[0], block.lines - 1
+        return
+    rows = 0
+    for batch in _batches(path, mapping):
+        n = batch.num_rows
+        yield batch, np.arange(rows, rows + n, dtype=np.int64)
+        rows += n
+
+
+def _spill(path: Path, mapping: LogMapping, parts: int, into: Path, lost: Columns) -> list[Path]:
     """Write the rows of ``path`` into ``parts`` IPC files under ``into`` by key."""
     pa, pc, np = modules()
     files = [into / f"part-{i}.arrow" for i in range(parts)]
     rows = 0
     with contextlib.ExitStack() as stack:
         writers: list[Any] = []
-        for batch in _batches(path, mapping):
+        for batch, row_numbers in _numbered(path, mapping, lost):
             n = batch.num_rows
             if not n:
                 continue
-            numbers = pa.array(np.arange(rows, rows + n, dtype=np.int64))
+            numbers = pa.array(row_numbers)
             rows += n
             batch = pa.RecordBatch.from_arrays(
                 [*batch.columns, numbers], names=[*batch.schema.names, ROW]
@@ -203,7 +261,7 @@ def replay_partitioned(
     last_us: int | None = None
     unsorted = False
     with tempfile.TemporaryDirectory(prefix="journeyfsm-replay-") as tmp:
-        files = _spill(path, mapping, parts, Path(tmp))
+        files = _spill(path, mapping, parts, Path(tmp), total)
         pa.default_memory_pool().release_unused()  # the read's buffers, back to the system
         if not files:
             return None  # no data rows: the in-memory pass has nothing to hold
@@ -231,10 +289,10 @@ def replay_partitioned(
             part_tally = Tally(definition.triggers, tally.bad)
             engine = ColumnarReplay(definition, window, part_tally)
             engine.run(cols, end_us)
+            head = rowid[engine.order[engine.start]] if J else np.zeros(0, np.int64)
             engine.journeys()
             unsorted |= engine.unsorted
             _add(tally, part_tally)
-            head = rowid[engine.order[engine.start]] if J else np.zeros(0, np.int64)
             done.append((_slim(engine), first_row, head))
             del engine, cols, rowid
             if progress is not None:
@@ -244,14 +302,10 @@ def replay_partitioned(
 
 
 def _slim(engine: ColumnarReplay) -> Any:
-    """What the merge reads of a part's engine (its row arrays and the rest dropped)."""
-    slim: Any = ColumnarReplay.__new__(ColumnarReplay)
-    for name in _KEPT:
-        setattr(slim, name, getattr(engine, name))
-    slim.cols = Columns()
-    slim.cols.keys = engine.cols.keys
-    slim.cols.meta = engine.cols.meta
+    """What the merge reads of a part's engine: the state its journeys read (the run's
+    row arrays dropped, ids and meta of the moves only) and their move columns."""
     j = engine.journeys_
+    slim: Any = j.engine
     slim.moves_ = (j.cand, j.mat, j.mref, j.mentry, j.mj, j.mseq)
     return slim
 
@@ -281,9 +335,9 @@ def _merged(np: Any, pa: Any, done: list[tuple[Any, Any, Any]], unsorted: bool) 
     the whole-log replay numbers and orders its journeys."""
     done = [part for part in done if len(part[0].cols.keys)] or done[:1]
     first = done[0][0]
-    engine: Any = ColumnarReplay.__new__(ColumnarReplay)
+    engine: Any = EngineState()
     engine.np = np
-    for name in _KEPT:
+    for name in KEPT:
         setattr(engine, name, getattr(first, name))
     keys: list[str] = []
     per: dict[str, list[Any]] = {name: [] for name in _PER_JOURNEY}

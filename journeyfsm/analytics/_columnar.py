@@ -9,11 +9,11 @@ applies the table to whole columns instead, and is exact where it runs:
    (journey, time, file order), the order the Python path applies them in.
 2. **Decide every guard at once.**  A definition runs here only when each guard is an
    expression over payload columns (:func:`journeyfsm.col`), and such a guard is a
-   pure function of the row.  So for every (stage, trigger) cell and every row of that
-   trigger, the candidate that would win from that stage is computed up front, as a
-   vector: ``choice[stage, row]`` is a candidate id, ``IGNORED`` (no candidate) or
-   ``BLOCKED``.  Stage timeouts fire with payload ``None``: their choice is one value
-   per (stage, timeout).
+   pure function of the row (:mod:`._colguards`).  So for every (stage, trigger) cell
+   and every row of that trigger, the candidate that would win from that stage is
+   computed up front, as a vector: ``choice[stage, row]`` is a candidate id,
+   ``IGNORED`` (no candidate) or ``BLOCKED``.  Stage timeouts fire with payload
+   ``None``: their choice is one value per (stage, timeout).
 3. **Step through ranks.**  Step ``k`` takes the ``k``-th event of every journey that
    has one: first each such journey's timeouts due by the event's time fire, in due
    order, at their due times (the ``tick`` loop, vectorised over the journeys still
@@ -23,8 +23,8 @@ applies the table to whole columns instead, and is exact where it runs:
    A move bumps the version, and unless it is internal sets stage, entry time, entry
    seq and resets the timeouts fired.  ``end`` fires what is due by then.
 4. **Count** outcomes per (stage, trigger) with ``bincount``; keep every move in flat
-   arrays.  Journeys (:class:`ColumnarJourneys`) and their histories are built when
-   read, from those arrays.
+   arrays.  Journeys (:class:`~._coljourneys.ColumnarJourneys`) and their histories
+   are built when read, from those arrays.
 
 Anything the engine cannot do exactly (:class:`~._colread.Fallback`: bad rows, an
 expression raising on some value, an odd time shape that does not read) sends the
@@ -34,124 +34,22 @@ tests/test_columnar.py holds the two to the same journeys and counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from .._clock import UTC
-from .._columns import OPS, Expr
 from .._definition import JourneyDefinition
-from .._guards import AllOf, AnyOf, Guard, Not
+from .._guards import Guard
 from .._json import copy_checked, frozen_json
-from .._packed import LazyJourney, Move, set_source
-from .._records import HistoryEntry, Journey
-from .._timeouts import stage_timeouts, timeout_event_id
-from ._colread import Columns, Fallback, arrow, modules
-from ._fasttable import history_entry, new_journey
+from .._timeouts import stage_timeouts
+from ._colguards import Vectors, scalar
+from ._coljourneys import KEPT, ColumnarJourneys, EngineState
+from ._colread import Columns, Fallback, modules
 from ._tally import BLOCKED, DUPLICATE, IGNORED, MOVED, TIMEOUTS, Tally
 
-__all__ = ["ColumnarJourneys", "ColumnarReplay", "columnar_refusal"]
+__all__ = ["ColumnarReplay"]
 
 IGNORED_CODE, BLOCKED_CODE, DUPLICATE_CODE = -1, -2, -3
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = 2**62  # µs: a due time later than any event
-
-
-def columnar_refusal(definition: JourneyDefinition) -> str | None:
-    """Why ``definition`` cannot replay on the columnar engine (None: it can)."""
-    for t in definition.transitions:
-        for g in t.guards:
-            for leaf in g.leaves():
-                if leaf.__class__ is not Expr:
-                    return (
-                        f"guard {leaf.name!r} is a function; the columnar engine runs guards "
-                        "written as expressions over payload columns (journeyfsm.col)"
-                    )
-    if arrow() is None:
-        return "the columnar engine needs pyarrow and numpy: pip install 'journeyfsm[fast]'"
-    return None
-
-
-def scalar(g: Guard, payload: Any) -> bool:
-    """An expression guard's result on one payload (as ``check`` decides it)."""
-    if isinstance(g, Expr):
-        return g.test(payload)
-    if isinstance(g, AllOf):
-        return all(scalar(p, payload) for p in g.parts)
-    if isinstance(g, AnyOf):
-        return any(scalar(p, payload) for p in g.parts)
-    if isinstance(g, Not):
-        return not scalar(g.part, payload)
-    raise Fallback(f"guard {g.name!r} is not an expression")  # pragma: no cover
-
-
-class _Vectors:
-    """Guard results over a set of rows (Arrow payload arrays for those rows)."""
-
-    def __init__(self, payload: Mapping[str, Any], n: int) -> None:
-        self.payload = payload
-        self.n = n
-        self.pa, self.pc, self.np = modules()
-
-    def of(self, g: Guard) -> Any:
-        np = self.np
-        if isinstance(g, Expr):
-            return self.expr(g)
-        if isinstance(g, AllOf):
-            return np.logical_and.reduce([self.of(p) for p in g.parts])
-        if isinstance(g, AnyOf):
-            return np.logical_or.reduce([self.of(p) for p in g.parts])
-        if isinstance(g, Not):
-            return ~self.of(g.part)
-        raise Fallback(f"guard {g.name!r} is not an expression")  # pragma: no cover
-
-    def expr(self, e: Expr) -> Any:
-        pa, pc, np = self.pa, self.pc, self.np
-        array = self.payload.get(e.column)
-        if array is None:  # not a payload column: null in every row
-            return np.full(self.n, e.test_value(None))
-        t = array.type
-        missing = pc.is_null(array)
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            missing = pc.or_(missing, pc.equal(array, ""))
-        null = pc.fill_null(missing, True).to_numpy(zero_copy_only=False)
-        literal = e.value
-        numeric = (pa.types.is_integer(t) or pa.types.is_floating(t)) and not pa.types.is_boolean(t)
-        if (
-            numeric
-            and e.kind in OPS
-            and isinstance(literal, (int, float))
-            and not isinstance(literal, bool)
-        ):
-            values = pc.fill_null(array, 0).to_numpy(zero_copy_only=False)
-            try:
-                result = np.asarray(OPS[e.kind](values, literal), dtype=bool)
-            except (OverflowError, TypeError) as err:
-                raise Fallback(f"{e.name} does not vectorise ({err})") from None
-            result[null] = False
-            return result
-        if e.kind == "is_null":
-            return null.copy()
-        # anything else: the scalar rule on each distinct value, gathered back
-        try:
-            encoded = pc.dictionary_encode(array)
-        except pa.ArrowException:
-            raise Fallback(f"{e.name}: the column {e.column!r} does not encode") from None
-        try:
-            decided = [
-                e.test_value(None if v is None or v == "" else v)
-                for v in encoded.dictionary.to_pylist()
-            ]
-            on_null = e.test_value(None)
-        except (TypeError, ValueError) as err:
-            raise Fallback(
-                f"{e.name} raises on some row ({err}): the Python path reports it"
-            ) from None
-        table = np.array([*decided, on_null], dtype=bool)
-        indices = pc.fill_null(encoded.indices, len(decided)).to_numpy(zero_copy_only=False)
-        result = table[indices]
-        result[null] = on_null
-        return result
 
 
 class ColumnarReplay:
@@ -326,7 +224,7 @@ class ColumnarReplay:
             if guarded:
                 take = pa.array(order[rows], pa.int64())
                 payload = {name: arr.take(take) for name, arr in cols.payload.items()}
-                vectors = _Vectors(payload, len(rows))
+                vectors = Vectors(payload, len(rows))
             cache: dict[int, Any] = {}
             for s, cands in cells:
                 result = np.full(len(rows), BLOCKED_CODE, np.int64)
@@ -470,8 +368,36 @@ class ColumnarReplay:
             order = np.lexsort((self.order[firsts], self.sat[firsts]))
         else:
             order = np.arange(J)
-        self.journeys_ = ColumnarJourneys(self, order, offsets, columns)
+        state, columns = self._kept(columns)
+        self.journeys_ = ColumnarJourneys(state, order, offsets, columns)
         return self.journeys_
+
+    def _kept(self, columns: tuple[Any, ...]) -> tuple[EngineState, tuple[Any, ...]]:
+        """What the journeys read of this run (:data:`~._coljourneys.KEPT`), and the move
+        columns re-pointed at it.  Only the rows that moved a journey keep their event id
+        and meta (renumbered in move order): the others' (ignored, blocked, duplicate,
+        most rows of a long log) are not read again, so the result holds per move, not
+        per row; and the run's own per-row arrays go with the engine."""
+        np = self.np
+        pa = modules()[0]
+        cand, mat, mref, mentry, mj, mseq = columns
+        has = mref >= 0
+        refs = mref[has]
+        mref = mref.copy()
+        mref[has] = np.arange(len(refs), dtype=np.int64)
+        state = EngineState()
+        state.np = np
+        for name in KEPT:
+            setattr(state, name, getattr(self, name))
+        state.order = np.arange(len(refs), dtype=np.int64)
+        take = pa.array(refs, pa.int64())
+        if self.sids is not None:
+            state.sids = self.sids.take(take)
+        rows = pa.array(self.order[refs], pa.int64())
+        state.cols = Columns()
+        state.cols.keys = self.cols.keys
+        state.cols.meta = {c: a.take(rows) for c, a in self.cols.meta.items()}
+        return state, (cand, mat, mref, mentry, mj, mseq)
 
 
 def _sort(np: Any, key: Any, at: Any) -> Any:
@@ -485,306 +411,3 @@ def _sort(np: Any, key: Any, at: Any) -> Any:
     if (int(key.max()) + 1) * span < 2**62:
         return np.argsort(key * span + (at - lo), kind="stable")
     return np.lexsort((np.arange(n), at, key))
-
-
-#: what a ColumnarReplay keeps for its journeys once it has run (the rest is dropped
-#: when its journeys travel)
-_KEPT = (
-    "definition", "window", "triggers", "stages", "cand_step", "width", "to_meta",
-    "stage", "version", "entered", "started", "entry_seq", "tfired", "order", "sids",
-)  # fmt: skip
-
-
-class PackedJourneys:
-    """A :class:`ColumnarJourneys` that pickles as its packed columns (no history built);
-    ``journeys()`` gives the mapping back on the other side."""
-
-    def __init__(self, journeys: ColumnarJourneys) -> None:
-        self.journeys_ = journeys
-
-    def journeys(self) -> ColumnarJourneys:
-        return self.journeys_
-
-    def __reduce__(self) -> Any:
-        j = self.journeys_
-        e = j.engine
-        sids = e.sids
-        state = {name: getattr(e, name) for name in _KEPT}
-        state["sids"] = sids
-        state["keys"] = e.cols.keys
-        state["meta"] = e.cols.meta
-        columns = (j.cand, j.mat, j.mref, j.mentry, j.mj, j.mseq)
-        built = {k: v for k, v in j.built.items()}  # pickled as they are now
-        return (_unpack, (state, j.order, j.offsets, columns, built))
-
-
-def _unpack(
-    state: dict[str, Any], order: list[int], offsets: Any, columns: Any, built: dict[int, Journey]
-) -> PackedJourneys:
-    engine: Any = ColumnarReplay.__new__(ColumnarReplay)
-    engine.np = modules()[2]
-    for name in _KEPT:
-        setattr(engine, name, state[name])
-    engine.cols = Columns()
-    engine.cols.keys = state["keys"]
-    engine.cols.meta = state["meta"]
-    np = engine.np
-    journeys = ColumnarJourneys(engine, np.asarray(order, np.int64), offsets, columns)
-    journeys.built.update(built)
-    return PackedJourneys(journeys)
-
-
-class ColumnarHistory:
-    """The packed history of one journey of a columnar replay (a
-    :class:`~journeyfsm._packed.PackedHistory`)."""
-
-    __slots__ = ("j", "result")
-
-    def __init__(self, result: ColumnarJourneys, j: int) -> None:
-        self.result = result
-        self.j = j
-
-    def _rows(self) -> range:
-        o = self.result.offsets
-        return range(int(o[self.j]), int(o[self.j + 1]))
-
-    def entries(self) -> list[HistoryEntry]:
-        r = self.result
-        return [r.entry(self.j, seq, i) for seq, i in enumerate(self._rows(), 1)]
-
-    def moves(self) -> list[Move]:
-        r = self.result
-        steps, at = r.engine.cand_step, r.at
-        cand = r.cand
-        return [
-            (seq, *steps[int(cand[i])], at(int(r.mat[i]))) for seq, i in enumerate(self._rows(), 1)
-        ]
-
-    def metas(self) -> list[Any]:
-        r = self.result
-        return [r.meta(i) for i in self._rows()]
-
-
-class ColumnarJourneys(Mapping[str, Journey]):
-    """The journeys of a columnar replay by key, each built (with its packed history)
-    the first time it is read; iteration is in the order the Python path gives."""
-
-    def __init__(self, engine: ColumnarReplay, order: Any, offsets: Any, columns: Any) -> None:
-        self.engine = engine
-        self.keys_ = engine.cols.keys
-        self.order = order.tolist()
-        self._position: dict[str, int] | None = None  # key -> journey, built when looked up
-        self.offsets = offsets
-        self.cand, self.mat, self.mref, self.mentry, self.mj, self.mseq = columns
-        self.built: dict[int, Journey] = {}
-        self._meta_rows: dict[str, list[Any]] | None = None
-        self._metas: dict[tuple[Any, ...], Any] = {}
-
-    def position(self) -> dict[str, int]:
-        """Each journey's number by key."""
-        if self._position is None:
-            self._position = {k: j for j, k in enumerate(self.keys_)}
-        return self._position
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __iter__(self) -> Iterator[str]:
-        keys = self.keys_
-        return (keys[j] for j in self.order)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.position()
-
-    def __reduce__(self) -> Any:
-        # pickled (and deep-copied) as the plain dict of journeys it stands for
-        return (dict, (dict(self.items()),))
-
-    def packed(self) -> PackedJourneys:
-        """These journeys for another process, their histories still packed (what
-        ``replay_dask`` sends back from a worker; a pickle of the mapping itself holds
-        plain journeys, histories built)."""
-        return PackedJourneys(self)
-
-    def __getitem__(self, key: str) -> Journey:
-        j = self.position()[key]
-        journey = self.built.get(j)
-        if journey is None:
-            journey = self.built[j] = self._journey(j)
-        return journey
-
-    def stage_counts(self) -> dict[str, int]:
-        """Journeys per final stage, every stage of the definition, without building any."""
-        np = self.engine.np
-        per = np.bincount(self.engine.stage, minlength=len(self.engine.stages))
-        return {name: int(per[i]) for i, name in enumerate(self.engine.stages)}
-
-    def replayed(self, definition: JourneyDefinition) -> bool:
-        """Whether these journeys were replayed through ``definition``."""
-        d = self.engine.definition
-        return d is definition or d == definition
-
-    def tally_into(self, tally: Any, plan: Any, only: Any = None) -> list[Journey]:
-        """Add the funnel figures of every journey not built yet to ``tally`` (a
-        :class:`~._funnel.Tally` under ``plan``) from the packed columns, exactly as
-        reading their histories one by one would; return the journeys that were built
-        (they may have moved since: the caller reads them one by one).  ``only``: a bool
-        array by journey number (:meth:`unbuilt`), the journeys to count (a group)."""
-        e = self.engine
-        np = e.np
-        J = len(self.keys_)
-        stages = e.stages
-        keep = self.unbuilt()
-        if only is not None:
-            keep &= only
-        index = {s: i for i, s in enumerate(stages)}
-        trigger_of = {t: i for i, t in enumerate(e.triggers)}
-        steps = e.cand_step
-        c_src = np.array([index[s] for _, s, _ in steps] or [0], np.int64)
-        c_dst = np.array([index[d] for _, _, d in steps] or [0], np.int64)
-        c_trig = np.array([trigger_of[t] for t, _, _ in steps] or [0], np.int64)
-        # what a recorded dest == source move of (stage, trigger) reads as: 0 reenter,
-        # 1 internal, 2 both (then the journey's entry_seq decides)
-        kinds = {"reenter": 0, "internal": 1, "both": 2}
-        c_kind = np.array(
-            [kinds[plan.self_moves.get((s, t), "both")] for t, s, _ in steps] or [0], np.int64
-        )
-        mj, mseq, cand, mat = self.mj, self.mseq, self.cand, self.mat
-        moved = keep[mj]
-        mj, mseq, cand, mat = mj[moved], mseq[moved], cand[moved], mat[moved]
-        src, dst, trig = c_src[cand], c_dst[cand], c_trig[cand]
-        # every move counts in moves and trigger_moves, internal ones included
-        S, T = len(stages), len(e.triggers)
-        per = np.bincount((src * S + dst) * T + trig, minlength=S * S * T)
-        for flat in np.flatnonzero(per).tolist():
-            st, t = divmod(flat, T)
-            s, d = divmod(st, S)
-            n = int(per[flat])
-            tally.moves[(stages[s], stages[d], e.triggers[t])] += n
-            tally.trigger_moves[e.triggers[t]] += n
-        kind = c_kind[cand]
-        boundary = (dst != src) | (kind == 0) | ((kind == 2) & (mseq <= e.entry_seq[mj]))
-        bj, bsrc, bdst, bat = mj[boundary], src[boundary], dst[boundary], mat[boundary]
-        started = e.started
-        # a stay starts at the previous boundary of the journey (its start for the first)
-        first_of_journey = np.ones(len(bj), bool)
-        first_of_journey[1:] = bj[1:] != bj[:-1]
-        stay_start = np.empty(len(bj), np.int64)
-        stay_start[first_of_journey] = started[bj[first_of_journey]]
-        stay_start[~first_of_journey] = bat[:-1][~first_of_journey[1:]] if len(bj) else []
-        stay = bat - stay_start
-        initial = index[e.definition.initial_stage]
-        n_kept = int(keep.sum())
-        tally.journeys += n_kept
-        for s, n in enumerate(np.bincount(e.stage[keep], minlength=S).tolist()):
-            if n:
-                tally.current[stages[s]] += n
-        for s in range(S):
-            values = stay[bsrc == s]
-            if len(values):
-                tally.time_in[stages[s]].extend(values.tolist())
-        # first entry of each stage: the journey's start for the initial stage, else its
-        # first boundary move into the stage
-        tally.entered[stages[initial]] += n_kept
-        tally.time_to[stages[initial]].extend([0] * n_kept)
-        pairs = bj * S + bdst
-        fresh = bdst != initial
-        uniq, first = np.unique(pairs[fresh], return_index=True)
-        fj = bj[fresh][first]
-        fd = bdst[fresh][first]
-        fat = bat[fresh][first]
-        for s in range(S):
-            mask = fd == s
-            n = int(mask.sum())
-            if n:
-                tally.entered[stages[s]] += n
-                tally.time_to[stages[s]].extend((fat[mask] - started[fj[mask]]).tolist())
-        position = np.array([plan.position.get(s, -1) for s in stages], np.int64)
-        furthest = np.full(J, position[initial], np.int64)
-        if len(fj):
-            np.maximum.at(furthest, fj, position[fd])
-        for p, n in enumerate(np.bincount(furthest[keep & (furthest >= 0)]).tolist()):
-            if n:
-                tally.furthest[p] += n
-        del uniq
-        return list(self.built.values())
-
-    def unbuilt(self) -> Any:
-        """A bool array by journey number: the journeys not built yet (the ones
-        :meth:`tally_into` counts from the columns)."""
-        np = self.engine.np
-        keep = np.ones(len(self.keys_), bool)
-        if self.built:
-            keep[list(self.built)] = False
-        return keep
-
-    def start_days(self) -> Any:
-        """Each journey's start as days since 1970-01-01 (UTC), by journey number."""
-        return self.engine.started // (86_400 * 1_000_000)
-
-    @staticmethod
-    def at(us: int) -> datetime:
-        return _EPOCH + timedelta(microseconds=us)
-
-    def _journey(self, j: int) -> Journey:
-        e = self.engine
-        at = self.at
-        key = self.keys_[j]
-        journey: LazyJourney = new_journey(
-            key, e.stages[int(e.stage[j])], e.definition.name, at(int(e.started[j]))
-        )
-        journey.version = int(e.version[j])
-        journey.entered_at = at(int(e.entered[j]))
-        journey.entry_seq = int(e.entry_seq[j])
-        journey.timeouts_fired = int(e.tfired[j])
-        found = (self.event_id(j, i) for i in range(int(self.offsets[j]), int(self.offsets[j + 1])))
-        ids = [i for i in found if i is not None]
-        if ids:
-            window = e.window
-            journey.event_ids = dict.fromkeys(ids[-window:] if window else [])
-        set_source(journey, ColumnarHistory(self, j))
-        return journey
-
-    def event_id(self, j: int, i: int) -> str | None:
-        ref = int(self.mref[i])
-        if ref >= 0:
-            e = self.engine
-            if e.sids is None:
-                return None
-            if not isinstance(e.sids, list):
-                e.sids = e.sids.to_pylist()
-            return e.sids[ref]  # type: ignore[no-any-return]
-        slot = -1 - ref
-        index = slot % self.engine.width
-        return timeout_event_id(
-            self.engine.definition.name, self.keys_[j], int(self.mentry[i]), index
-        )
-
-    def meta(self, i: int) -> Any:
-        ref = int(self.mref[i])
-        e = self.engine
-        if ref < 0:
-            slot = -1 - ref
-            return e.to_meta[divmod(slot, e.width)]
-        if not e.cols.meta:
-            return None
-        if self._meta_rows is None:
-            self._meta_rows = {c: a.to_pylist() for c, a in e.cols.meta.items()}
-        row = int(e.order[ref])
-        values = {
-            c: v[row] for c, v in self._meta_rows.items() if v[row] is not None and v[row] != ""
-        }
-        if not values:
-            return None
-        # equal metas share one read-only dict, as the fast path's CSV loop does
-        shared = self._metas.get(tuple(values.items()))
-        if shared is None:
-            shared = self._metas[tuple(values.items())] = frozen_json(copy_checked(values, "meta"))
-        return shared
-
-    def entry(self, j: int, seq: int, i: int) -> HistoryEntry:
-        e = self.engine
-        trigger, source, dest = e.cand_step[int(self.cand[i])]
-        return history_entry(
-            seq, trigger, source, dest, self.at(int(self.mat[i])), self.event_id(j, i), self.meta(i)
-        )

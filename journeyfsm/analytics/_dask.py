@@ -23,10 +23,12 @@ from typing import Any
 
 from .._definition import JourneyDefinition
 from .._runtime import JourneyMachine
+from ._coljourneys import ColumnarJourneys, PackedJourneys
 from ._colread import Fallback, load_table, modules, table_of
-from ._columnar import ColumnarJourneys, PackedJourneys
+from ._engine_replay import hooks_of
 from ._mapping import LogMapping, MappingError, ReplayError
-from ._replay import Engine, ReplayResult, hooks_of, replay
+from ._replay import Engine, replay
+from ._replay_result import ReplayResult
 
 __all__ = ["replay_dask", "split_by_key"]
 

@@ -44,7 +44,7 @@ from ._funnel import Plan, resolve_order
 if TYPE_CHECKING:
     from .._definition import JourneyDefinition
     from .._records import Journey
-    from ._replay import ReplayResult
+    from ._replay_result import ReplayResult
 
 __all__ = ["ChainTransition", "JourneyChain", "Reach", "ReachRow", "StageTime", "fit_chain"]
 
@@ -390,7 +390,7 @@ def fit_chain(
     """
     from .._definition import JourneyDefinition
     from .._records import Journey
-    from ._replay import ReplayResult
+    from ._replay_result import ReplayResult
 
     if not isinstance(definition, JourneyDefinition):
         raise TypeError(

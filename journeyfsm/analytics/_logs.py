@@ -159,7 +159,7 @@ class LogReader:
                 try:
                     obj = json.loads(text)
                 except json.JSONDecodeError as err:
-                    yield line, f"not valid JSON: {err.msg} at column {err.colno}"
+                    yield line, _Unreadable(f"not valid JSON: {err.msg} at column {err.colno}")
                     continue
                 if not checked and isinstance(obj, dict):
                     # the first object stands for the header: a column none of the rows
@@ -214,7 +214,7 @@ class LogReader:
         triggers, skipped, times = self.triggers, self.skipped, self.times
         for line, obj in rows:
             self.rows_read += 1
-            if isinstance(obj, str):
+            if obj.__class__ is _Unreadable:
                 self.bad(line, obj)
                 continue
             if not isinstance(obj, dict):
@@ -288,6 +288,10 @@ class TableReader(LogReader):
                 yield line, obj
             if self.progress is not None:
                 self.progress(line / total)
+
+
+class _Unreadable(str):
+    """Why a line is not JSON (a line that is a JSON string is a bad row of its own)."""
 
 
 def _text(value: Any) -> str | None:

@@ -94,4 +94,5 @@ def _summary(summaries: list[ReplaySummary]) -> ReplaySummary:
         warnings=warnings,
         engine=engines.pop() if len(engines) == 1 else "mixed",
         engine_note="; ".join(dict.fromkeys(s.engine_note for s in summaries if s.engine_note)),
+        partitions=sum(s.partitions for s in summaries),
     )

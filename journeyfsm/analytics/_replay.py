@@ -19,206 +19,46 @@ twice, so it checks the order in a first read (key and time only) before applyin
 
 Two appliers share one :class:`~._tally.Tally`: :class:`~._fastpath.FastReplay` (no
 hooks or effects: the table as a direct loop; a CSV log in order is read and applied in
-one loop, :func:`~._fastcsv.replay_csv`) and :class:`EngineReplay` (``fire`` and
-``tick`` of the machine, hooks and logging included).  They give the same journeys and
-counts; tests/test_fastpath.py holds them to it.
+one loop, :func:`~._fastcsv.replay_csv`) and :class:`~._engine_replay.EngineReplay`
+(``fire`` and ``tick`` of the machine, hooks and logging included).  They give the same
+journeys and counts; tests/test_fastpath.py holds them to it.  The columnar engine, when
+the definition allows it, runs before either (:mod:`._replay_columnar`).
+
+The result type is :class:`~._replay_result.ReplayResult`; the summary and its warnings
+come from :mod:`._replay_summary`.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import attrs
-
-from .._clock import UTC
 from .._definition import JourneyDefinition
-from .._errors import GuardError, HookError
-from .._goals import GOAL
 from .._logging import JourneyLog
-from .._records import Journey
 from .._runtime import JourneyMachine
-from ._colread import Columns, Fallback, load_table, read_columns, table_of
-from ._colstream import auto_partitions, replay_partitioned
-from ._columnar import ColumnarReplay, columnar_refusal
+from ._colguards import columnar_refusal
+from ._colread import Fallback, table_of
+from ._engine_replay import EngineReplay, event_id_window, hooks_of
 from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
-from ._logs import MAX_BAD_ROWS, Event, LogReader, TableReader, log_format
-from ._mapping import (
-    BadRowError,
-    LogMapping,
-    MappingError,
-    ReplayError,
-    implausible,
-    parse_time,
-)
-from ._merge import merge_parts
+from ._logs import LogReader, TableReader
+from ._mapping import LogMapping, MappingError, ReplayError, parse_time
 from ._ordering import ExternalSort
-from ._replay_summary import RowCounts, summarize
-from ._results import ReplaySummary
-from ._tally import STATUS, TIMEOUTS, Tally, Unsorted, guard_failure
+from ._replay_columnar import replay_columnar
+from ._replay_result import ReplayResult
+from ._replay_summary import first_event, more_warnings, summarize
+from ._tally import Tally, Unsorted
 
-__all__ = ["ENGINES", "Engine", "EngineReplay", "ReplayResult", "hooks_of", "replay"]
+__all__ = ["ENGINES", "Engine", "replay"]
 
 Progress = Callable[[float], None]
 #: the replay engines, fastest first (see :func:`replay`)
 Engine = Literal["columnar", "fast", "engine"]
 ENGINES: tuple[str, ...] = ("columnar", "fast", "engine")
-
-
-@attrs.frozen
-class ReplayResult:
-    """What :func:`replay` gives back: the final ``journeys`` by key, each journey's
-    ``segments`` (segment column -> first non-empty value) and the run ``summary``."""
-
-    journeys: Mapping[str, Journey]
-    segments: Mapping[str, Mapping[str, str]]
-    summary: ReplaySummary
-    definition: JourneyDefinition | None = None
-
-    @classmethod
-    def merge(cls, results: Iterable[ReplayResult]) -> ReplayResult:
-        """One result from the replays of disjoint parts of a log, split by journey key
-        (what :func:`replay_dask` does with its parts): journeys and segments united,
-        every count summed (see docs/replay.md for what does not add up).
-
-        >>> import tempfile, pathlib
-        >>> from journeyfsm import templates
-        >>> tmp = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (tmp / "a.csv").write_text("k,e,t\\nc1,engage,2026-01-01T10:00:00Z\\n")
-        >>> _ = (tmp / "b.csv").write_text("k,e,t\\nc2,engage,2026-01-01T11:00:00Z\\n")
-        >>> m = {"key": "k", "event": "e", "time": "t"}
-        >>> parts = [replay(templates.aida(), tmp / name, m) for name in ("a.csv", "b.csv")]
-        >>> whole = ReplayResult.merge(parts)
-        >>> sorted(whole.journeys), whole.summary.events_applied, whole.stage_counts()["interest"]
-        (['c1', 'c2'], 2, 2)
-        """
-        parts = list(results)
-        for part in parts:
-            if not isinstance(part, ReplayResult):
-                raise TypeError(
-                    f"ReplayResult.merge() takes ReplayResults, got {type(part).__name__}"
-                )
-        journeys, segments, summary = merge_parts(
-            [(p.journeys, p.segments, p.summary) for p in parts]
-        )
-        return cls(journeys, segments, summary, parts[0].definition)
-
-    @property
-    def engine(self) -> str:
-        """Which engine ran: ``"columnar"``, ``"fast"`` or ``"engine"`` (see :func:`replay`)."""
-        return self.summary.engine
-
-    def stage_counts(self) -> dict[str, int]:
-        """Journeys per stage at the end: every stage of the definition, in its order."""
-        counted = getattr(self.journeys, "stage_counts", None)
-        if counted is not None:
-            return counted()  # type: ignore[no-any-return]
-        stages = self.definition.stage_names if self.definition is not None else ()
-        counts = dict.fromkeys(stages, 0)
-        for journey in self.journeys.values():
-            counts[journey.stage] = counts.get(journey.stage, 0) + 1
-        return counts
-
-
-class EngineReplay:
-    """Applies events with the machine's own ``fire`` and ``tick`` (hooks, logging, all)."""
-
-    def __init__(self, machine: JourneyMachine, tally: Tally) -> None:
-        self.machine = machine
-        self.tally = tally
-        self.journeys: dict[str, Journey] = {}
-        # goal deadlines are found by tick too (a miss is recorded at its deadline)
-        self.has_timeouts = bool(machine.definition.timeouts or machine.definition.goals)
-
-    def run(self, events: Iterable[Event]) -> None:
-        machine, journeys, tally = self.machine, self.journeys, self.tally
-        last, counts = tally.last, tally.counts
-        for at, line, key, trigger, event_id, payload, meta in events:
-            journey = journeys.get(key)
-            if journey is None:
-                journey = journeys[key] = machine.start(key, at=at)
-            elif at < last[key]:
-                raise Unsorted(line, key)
-            last[key] = at
-            try:
-                if self.has_timeouts:
-                    self._tick(journey, at)
-                outcome = machine.fire(
-                    journey,
-                    trigger,
-                    payload,
-                    at=at,
-                    event_id=event_id,
-                    meta=meta,
-                    policy="ignore",
-                )
-            except GuardError as err:
-                guard_failure(tally, err, line)
-                continue
-            except HookError as err:
-                raise ReplayError(f"line {line}: {err}", line=line, key=key) from err
-            status = outcome.status
-            counts[trigger][STATUS[status]] += 1
-            tally.events_applied += 1
-            if status == "ignored":
-                tally.ignored(outcome.source, trigger)
-            elif status == "blocked":
-                tally.blocked(outcome.source, trigger)
-
-    def last_event(self) -> datetime | None:
-        """The time of the latest event applied (None: none was)."""
-        return max(self.tally.last.values(), default=None)
-
-    def finish(self, end: datetime | None) -> None:
-        if end is None or not self.has_timeouts:
-            return
-        for journey in self.journeys.values():
-            self._tick(journey, end)
-
-    def _tick(self, journey: Journey, until: datetime) -> None:
-        tally = self.tally
-        try:
-            outcomes = self.machine.tick(journey, until)
-        except GuardError as err:
-            guard_failure(tally, err, None, timeout=True)
-            raise  # pragma: no cover - guard_failure raises for timeouts
-        for outcome in outcomes:
-            status, trigger = outcome.status, outcome.trigger
-            if trigger == GOAL:  # a goal missed: recorded in the history, not a timeout
-                continue
-            row = tally.counts[trigger]
-            row[STATUS[status]] += 1
-            row[TIMEOUTS] += 1
-            tally.timeouts_fired += 1
-            tally.timeout_status[STATUS[status]] += 1
-            if status == "ignored":
-                tally.ignored(outcome.source, trigger)
-            elif status == "blocked":
-                tally.blocked(outcome.source, trigger)
-
-
-def hooks_of(machine: JourneyMachine) -> list[str]:
-    """The hooks and effects registered on ``machine``, as readable names."""
-    h = machine._hooks
-    found = [kind for kind in ("before", "after") if getattr(h, kind)]
-    for kind, by_name in (
-        ("on_enter", h.enter),
-        ("on_exit", h.exit),
-        ("on_transition", h.transition),
-    ):
-        found += [f"{kind}({name!r})" for name, hooks in by_name.items() if hooks]
-    if h.blocked:
-        found.append("on_blocked")
-    if h.ignored:
-        found.append("on_ignored")
-    found += [f"effect {name!r}" for name in h.effects]
-    return found
 
 
 def _scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -353,7 +193,7 @@ def replay(
             raise ReplayError(f"engine='columnar' cannot run: {refusal}")
         if refusal is None:
             try:
-                return _replay_columnar(
+                return replay_columnar(
                     definition, machine, table, path, mapping, triggers, end_at, progress,
                     started, log, strict, partitions,
                 )  # fmt: skip
@@ -378,7 +218,7 @@ def replay(
         tally = Tally(definition.triggers, reader.bad)
         applier: FastReplay | EngineReplay
         if fast:
-            applier = FastReplay(definition, _window(machine), tally)
+            applier = FastReplay(definition, event_id_window(machine), tally)
         else:
             applier = EngineReplay(machine or JourneyMachine(definition), tally)
         if ordered and isinstance(applier, FastReplay) and reader.format == "csv":
@@ -415,164 +255,11 @@ def replay(
         seconds=time.perf_counter() - started,
         note=note,
     )
-    summary = _more_warnings(
-        summary, _first_event(journeys), applier.last_event(), end_at, mapping, path, log
+    summary = more_warnings(
+        summary, first_event(journeys), applier.last_event(), end_at, mapping, path, log
     )
     segments = {k: reader.segments.get(k, {}) for k in journeys} if mapping.segments else {}
     return ReplayResult(journeys, segments, summary, definition)
-
-
-def _replay_columnar(
-    definition: JourneyDefinition,
-    machine: JourneyMachine | None,
-    table: Any,
-    path: Path,
-    mapping: LogMapping,
-    triggers: Mapping[str, str],
-    end_at: datetime | None,
-    progress: Progress | None,
-    started: float,
-    log: JourneyLog,
-    strict: bool,
-    partitions: int | None,
-) -> ReplayResult:
-    """The replay on the columnar engine (:class:`~._colread.Fallback` when it cannot)."""
-    from_table = table is not None
-    end_us = None if end_at is None else (end_at - _EPOCH) // _US
-    tally = Tally(definition.triggers, _no_bad_rows)
-    first = last = None
-    if table is None:
-        if not path.is_file():
-            raise Fallback("no such log file (the Python path says so)")
-        parts = auto_partitions(path) if partitions is None else partitions
-        streamed = None
-        if parts > 1:
-            streamed = replay_partitioned(
-                definition, _window(machine), path, mapping, triggers, tally, end_us, parts,
-                progress,
-            )  # fmt: skip
-        if streamed is not None:
-            cols = streamed.cols
-            bad_rows = _bad_rows(cols, path, log_format(path, mapping) == "csv", strict)
-            journeys: Any = streamed.journeys
-            unsorted = streamed.unsorted
-            if streamed.first_us is not None and streamed.last_us is not None:
-                first = _EPOCH + streamed.first_us * _US
-                last = _EPOCH + streamed.last_us * _US
-        else:
-            table = load_table(path, mapping)
-    if table is not None:
-        index = {t: i for i, t in enumerate(definition.triggers)}
-        cols = read_columns(table, mapping, triggers, index)
-        del table  # read into cols: a file's table is not needed any more (memory)
-        is_csv = not from_table and log_format(path, mapping) == "csv"
-        bad_rows = _bad_rows(cols, path, is_csv, strict)
-        engine = ColumnarReplay(definition, _window(machine), tally)
-        if len(cols.at):
-            first = _EPOCH + int(cols.at.min()) * _US
-            last = _EPOCH + int(cols.at.max()) * _US
-        engine.run(cols, end_us)
-        journeys = engine.journeys()
-        unsorted = engine.unsorted
-    if unsorted:
-        log.info("replay.unsorted", source=str(path))
-    counts = RowCounts(path, mapping, cols.rows_read, cols.skipped)
-    counts.bad_rows = bad_rows[:MAX_BAD_ROWS]
-    counts.bad_row_count = len(bad_rows)
-    summary = summarize(
-        definition,
-        path,
-        counts,
-        tally,
-        journeys=len(journeys),
-        end=end_at,
-        fast=True,
-        seconds=time.perf_counter() - started,
-        engine="columnar",
-    )
-    summary = _more_warnings(summary, first, last, end_at, mapping, path, log)
-    segments = {k: cols.segments.get(k, {}) for k in journeys} if mapping.segments else {}
-    if progress is not None:
-        progress(1.0)
-    return ReplayResult(journeys, segments, summary, definition)
-
-
-def _bad_rows(cols: Columns, path: Path, is_csv: bool, strict: bool) -> list[tuple[int, str]]:
-    """The bad rows as (line, reason); ``strict``: :class:`BadRowError` for the first,
-    as the Python path raises it.  A CSV's lines are its rows plus the header when it has
-    no blank lines and no line breaks inside cells; otherwise a :class:`Fallback` (the
-    Python path counts its lines)."""
-    if not cols.bad_rows:
-        return []
-    first = 1
-    if is_csv:
-        if _line_count(path) != cols.rows_read + 1:
-            raise Fallback("the CSV has blank lines or line breaks in cells, and bad rows")
-        first = 2
-    out = [(row + first, reason) for row, reason in cols.bad_rows]
-    if strict:
-        line, reason = out[0]
-        raise BadRowError(
-            f"{path.name}, line {line}: {reason} (strict "
-            "replay stops at the first bad row; leave strict off to count bad rows and go on)",
-            line=line,
-        )
-    return out
-
-
-def _line_count(path: Path) -> int:
-    """The lines of a file (a last line without a line break counts)."""
-    lines, last = 0, b"\n"
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return lines + (last != b"\n")
-
-
-def _no_bad_rows(line: int, reason: str) -> None:  # pragma: no cover - never called
-    raise AssertionError("the columnar engine falls back on bad rows")
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
-def _more_warnings(
-    summary: ReplaySummary,
-    first: datetime | None,
-    last: datetime | None,
-    end_at: datetime | None,
-    mapping: LogMapping,
-    path: Path,
-    log: JourneyLog,
-) -> ReplaySummary:
-    """The summary with the end and time-range warnings added, every warning logged."""
-    extra = tuple(
-        w for w in (_after_end(last, end_at), implausible(first, last, mapping.time)) if w
-    )
-    if extra:
-        summary = attrs.evolve(summary, warnings=(*summary.warnings, *extra))
-    for warning in summary.warnings:
-        log.warning("replay.warning", source=str(path), warning=warning)
-    return summary
-
-
-def _first_event(journeys: Mapping[str, Journey]) -> datetime | None:
-    """The time of the earliest event applied (each journey starts at its first)."""
-    return min((j.started_at for j in journeys.values() if j.started_at is not None), default=None)
-
-
-def _after_end(latest: datetime | None, end: datetime | None) -> str | None:
-    """A warning when the log's last applied event (``latest``) is after the end of
-    observation ``end``."""
-    if end is None or latest is None or latest <= end:
-        return None
-    return (
-        f"the end of observation ({end.isoformat()}) is before the log's last event "
-        f"({latest.isoformat()}): events after it were applied; pass an end at or after "
-        "the last event (or leave the later events out of the log)"
-    )
 
 
 def _in_order(reader: LogReader) -> bool:
@@ -606,14 +293,6 @@ def _mapping(value: LogMapping | Mapping[str, Any]) -> LogMapping:
     raise MappingError(
         f"replay() takes a LogMapping (or its dict form) as mapping, got {type(value).__name__}"
     )
-
-
-def _window(machine: JourneyMachine | None) -> int:
-    # a definition replays as JourneyMachine(definition) would: its default window
-    return _DEFAULT_WINDOW if machine is None else machine.event_id_window
-
-
-_DEFAULT_WINDOW: int = inspect.signature(JourneyMachine).parameters["event_id_window"].default
 
 
 def _log_of(definition: JourneyDefinition) -> JourneyLog:

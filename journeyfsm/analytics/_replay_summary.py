@@ -5,21 +5,28 @@ that do not match, the wrong key column, times in another zone) rather than in t
 journey: the counts alone read as "nobody converted".  So when most usable rows moved no
 journey, or most rows were bad, the summary carries a warning line naming the top
 reasons (the most common unmapped event names, the (stage, trigger) pairs most often
-ignored or blocked), and replay logs it.
+ignored or blocked), and replay logs it; :func:`more_warnings` adds what only the
+whole run knows (events after the end of observation, times outside a plausible range)
+and logs every warning.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+import attrs
+
 from .._definition import JourneyDefinition
+from .._logging import JourneyLog
+from .._records import Journey
 from ._logs import LogReader
-from ._mapping import LogMapping
+from ._mapping import LogMapping, implausible
 from ._results import BadRow, ReplaySummary
 from ._tally import BLOCKED, DUPLICATE, IGNORED, MOVED, Tally
 
-__all__ = ["RowCounts", "summarize"]
+__all__ = ["RowCounts", "first_event", "more_warnings", "summarize"]
 
 TOP = 3  # reasons named per kind in a warning
 
@@ -36,6 +43,7 @@ def summarize(
     seconds: float,
     engine: str | None = None,
     note: str = "",
+    partitions: int = 1,
 ) -> ReplaySummary:
     """The :class:`ReplaySummary` of one finished replay."""
     skipped = dict(sorted(reader.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -58,6 +66,7 @@ def summarize(
         warnings=tuple(warnings(definition, reader, tally, skipped, end)),
         engine=engine or ("fast" if fast else "engine"),
         engine_note=note,
+        partitions=partitions,
     )
 
 
@@ -131,3 +140,40 @@ def warnings(
             "last event were not fired (pass end=... / --end to fire them)"
         )
     return out
+
+
+def more_warnings(
+    summary: ReplaySummary,
+    first: datetime | None,
+    last: datetime | None,
+    end_at: datetime | None,
+    mapping: LogMapping,
+    path: Path,
+    log: JourneyLog,
+) -> ReplaySummary:
+    """The summary with the end and time-range warnings added, every warning logged."""
+    extra = tuple(
+        w for w in (_after_end(last, end_at), implausible(first, last, mapping.time)) if w
+    )
+    if extra:
+        summary = attrs.evolve(summary, warnings=(*summary.warnings, *extra))
+    for warning in summary.warnings:
+        log.warning("replay.warning", source=str(path), warning=warning)
+    return summary
+
+
+def first_event(journeys: Mapping[str, Journey]) -> datetime | None:
+    """The time of the earliest event applied (each journey starts at its first)."""
+    return min((j.started_at for j in journeys.values() if j.started_at is not None), default=None)
+
+
+def _after_end(latest: datetime | None, end: datetime | None) -> str | None:
+    """A warning when the log's last applied event (``latest``) is after the end of
+    observation ``end``."""
+    if end is None or latest is None or latest <= end:
+        return None
+    return (
+        f"the end of observation ({end.isoformat()}) is before the log's last event "
+        f"({latest.isoformat()}): events after it were applied; pass an end at or after "
+        "the last event (or leave the later events out of the log)"
+    )

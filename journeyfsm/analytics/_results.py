@@ -106,6 +106,9 @@ class ReplaySummary:
     - ``engine``: which engine ran: ``"columnar"`` (Arrow and numpy, whole columns at
       once), ``"fast"`` (the direct Python loop) or ``"engine"`` (``fire``/``tick``);
     - ``engine_note``: why the columnar engine did not run, when it could not (or "");
+    - ``partitions``: how many key-partitioned parts the columnar engine replayed the log
+      in (``replay(partitions=...)``; 1: in one piece, as the other engines always run;
+      a merged result sums its parts');
     - ``warnings``: loud, human-readable lines (e.g. most events were ignored, with the
       top reasons).
     """
@@ -128,6 +131,7 @@ class ReplaySummary:
     warnings: tuple[str, ...] = ()
     engine: str = "fast"
     engine_note: str = ""
+    partitions: int = 1
 
     @property
     def skipped_count(self) -> int:
@@ -154,6 +158,7 @@ class ReplaySummary:
             "fast_path": self.fast_path,
             "engine": self.engine,
             "engine_note": self.engine_note,
+            "partitions": self.partitions,
             "seconds": self.seconds,
             "warnings": list(self.warnings),
         }

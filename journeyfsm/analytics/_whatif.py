@@ -19,7 +19,8 @@ from .._versions import Migration
 from ._compare import compare
 from ._funnel import funnel
 from ._mapping import LogMapping
-from ._replay import ReplayResult, replay
+from ._replay import replay
+from ._replay_result import ReplayResult
 from ._results import Comparison
 
 __all__ = ["what_if"]

@@ -202,7 +202,14 @@ def analyse(
         collecting = gc.isenabled()
         gc.disable()  # the command is the host here, as for the first replay
         try:
-            result_b = replay(other, args.log, mapping_b, end=end, strict=args.strict)
+            result_b = replay(
+                other,
+                args.log,
+                mapping_b,
+                end=end,
+                strict=args.strict,
+                partitions=getattr(args, "partitions", None),
+            )
         finally:
             if collecting:
                 gc.enable()

@@ -51,6 +51,7 @@ examples:
   journeyfsm replay events.jsonl --definition myshop.journeys:machine --map mapping.json
   journeyfsm replay events.csv --definition shop.json --map mapping.json \\
       --timezone Europe/Berlin --end 2026-06-30T00:00:00 --json > summary.json
+  journeyfsm replay big.parquet --definition shop.json --map mapping.json --partitions 16
 
 mapping.json holds the same as the flags:
   {"key": "customer", "event": "event", "time": "ts", "event_id": "id",
@@ -122,6 +123,14 @@ def add_replay_commands(sub: Any) -> None:
         help="the replay engine (default: the fastest the definition allows)",
     )
     p.add_argument(
+        "--partitions",
+        type=_partitions,
+        metavar="N",
+        help="columnar engine: replay a big log file in N parts split by journey key (memory "
+        "follows one part; 1: in memory; default: from the file's size, one part per 8 MB "
+        "from 32 MB)",
+    )
+    p.add_argument(
         "--verbose", action="store_true", help="say which engine ran, and why not a faster one"
     )
     add_analysis_options(p)
@@ -172,6 +181,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
                 fast=False if args.no_fast else None,
                 engine=args.engine,
                 progress=bar,
+                partitions=args.partitions,
             )
         finally:
             if collecting:
@@ -191,6 +201,8 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
     if args.verbose:
         s = result.summary
         print(f"engine: {s.engine}" + (f" ({s.engine_note})" if s.engine_note else ""), file=err)
+        if s.partitions > 1:
+            print(f"partitions: {s.partitions} (split by journey key)", file=err)
     for warning in result.summary.warnings:
         print(f"warning: {warning}", file=err)
     try:
@@ -215,6 +227,20 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
     for line in analysis.written:
         print(line, file=err if args.json else out)
     return OK
+
+
+def _partitions(text: str) -> int:
+    """``--partitions N``: a whole number of parts, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"takes a whole number of parts >= 1 (1: replay in memory; leave it out to "
+            f"pick it from the file's size), got {text!r}"
+        )
+    return n
 
 
 def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
@@ -315,6 +341,8 @@ def describe(result: ReplayResult) -> str:
     """The run summary as a readable table (what the command prints)."""
     s: ReplaySummary = result.summary
     path = {"columnar": "columnar engine", "fast": "fast path"}.get(s.engine, "engine")
+    if s.partitions > 1:
+        path += f" in {s.partitions} key-partitioned parts"
     end = s.end.isoformat() if s.end is not None else "none (timeouts pending at the end not fired)"
     skipped = ", ".join(f"{name} {n:,}" for name, n in list(s.skipped.items())[:5])
     lines = [
