@@ -17,7 +17,8 @@ path); ``dormant`` and ``churned`` are exits, counted outside the funnel.
 
 The shared drop-out design: ``drop_out`` moves a journey from the forward path to
 ``dormant`` (non-final), ``re_engage`` brings it back onto the forward path, and
-``unsubscribe`` (source ``"*"``, every non-final stage) ends it in ``churned`` (final).
+``unsubscribe`` (an exit criterion, :data:`UNSUBSCRIBE`: every non-final stage) ends it in
+``churned`` (final).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import timedelta
 import attrs
 
 from ._definition import Stage, Timeout, Transition
+from ._rules import Exit
 
 __all__ = [
     "AIDA_MAPPING",
@@ -35,6 +37,7 @@ __all__ = [
     "FIVE_STAGES_CONVERSION",
     "FOUR_STEPS",
     "SIX_STAGES",
+    "UNSUBSCRIBE",
     "ModelData",
 ]
 
@@ -73,9 +76,8 @@ CHURNED = Stage(
     metadata=_meta([], [], ["churn rate"]),
 )
 
-UNSUBSCRIBE = Transition(
-    "unsubscribe", "*", "churned", description="the customer opts out of all contact"
-)
+#: an exit criterion (docs/rules.md): from every non-final stage to ``churned``
+UNSUBSCRIBE = Exit("unsubscribe", "churned", description="the customer opts out of all contact")
 
 
 def _drop_out(sources: list[str]) -> Transition:
@@ -222,7 +224,6 @@ EIGHT_PHASES = ModelData(
             ]
         ),
         _re_engage("consideration"),
-        UNSUBSCRIBE,
     ),
     timeouts=_lapse(
         consideration=30, decision=7, retention=180, usage=180, evaluation=180, advocacy=365
@@ -312,7 +313,6 @@ SIX_STAGES = ModelData(
         ),
         _drop_out(["awareness", "consideration", "decision", "post_purchase", "loyalty"]),
         _re_engage("consideration"),
-        UNSUBSCRIBE,
     ),
     timeouts=_lapse(consideration=30, decision=7, post_purchase=180, loyalty=365),
     funnel=("awareness", "consideration", "decision", "purchase", "post_purchase", "loyalty"),
@@ -380,7 +380,6 @@ FIVE_STAGES = ModelData(
         Transition("repurchase", ["retention", "advocacy"], "purchase", description="buys again"),
         _drop_out(["awareness", "consideration", "retention", "advocacy"]),
         _re_engage("consideration"),
-        UNSUBSCRIBE,
     ),
     timeouts=_lapse(consideration=30, retention=180, advocacy=365),
     funnel=("awareness", "consideration", "purchase", "retention", "advocacy"),
@@ -468,7 +467,6 @@ FIVE_STAGES_CONVERSION = ModelData(
         Transition("recommend", "retention", "advocacy", description="recommends the brand"),
         _drop_out(["awareness", "consideration", "retention", "advocacy"]),
         _re_engage("consideration"),
-        UNSUBSCRIBE,
     ),
     timeouts=_lapse(consideration=30, retention=180, advocacy=365),
     funnel=("awareness", "consideration", "conversion", "retention", "advocacy"),
@@ -529,7 +527,6 @@ FOUR_STEPS = ModelData(
         Transition("repurchase", "after_sales_service", "buying", description="buys again"),
         _drop_out(["information_search", "choice", "buying", "after_sales_service"]),
         _re_engage("choice"),
-        UNSUBSCRIBE,
     ),
     timeouts=_lapse(information_search=30, choice=7, after_sales_service=180),
     funnel=("information_search", "choice", "buying", "after_sales_service"),

@@ -22,7 +22,8 @@ above, without the drop-out and churn stages, which the analytics count outside 
 
 Apart from ``aida()``, every template shares one drop-out design: ``drop_out`` moves a
 journey to ``dormant``, ``re_engage`` brings it back onto the forward path, and
-``unsubscribe`` (from every non-final stage) ends it in the final stage ``churned``.
+``unsubscribe`` (an exit criterion: from every non-final stage) ends it in the final
+stage ``churned``.
 
 Extending a template
 --------------------
@@ -69,6 +70,7 @@ from ._template_data import (
     FIVE_STAGES_CONVERSION,
     FOUR_STEPS,
     SIX_STAGES,
+    UNSUBSCRIBE,
     ModelData,
 )
 
@@ -91,6 +93,7 @@ def _build(model: ModelData) -> JourneyDefinition:
         timeouts=model.timeouts,
         description=model.description,
         funnel=model.funnel,
+        exits=(UNSUBSCRIBE,),  # every model but aida's ends in churned on an unsubscribe
     )
 
 

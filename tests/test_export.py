@@ -65,6 +65,8 @@ def expected_edges(d: JourneyDefinition) -> Counter[tuple[str, str, str]]:
         )
         for s in sources:
             edges.setdefault((s, t.trigger, t.dest if t.dest is not None else s), None)
+    for x in d.exits:  # an exit criterion is drawn once, from ANY, as a wildcard is
+        edges.setdefault((ANY, x.trigger, x.stage), None)
     return Counter(list(edges))
 
 

@@ -208,11 +208,15 @@ def test_a_service_records_an_exit_like_any_move(
     assert service.handle("c-1", "add_to_cart", event_id="e-3").ignored
 
 
-def test_templates_are_unchanged_by_the_rules() -> None:
-    for make in templates.TEMPLATES.values():
+def test_the_templates_unsubscribe_is_an_exit_criterion_that_round_trips() -> None:
+    for name, make in templates.TEMPLATES.items():
         d = make()
-        assert d.exits == ()
+        # every model but aida's ends in churned on an unsubscribe, from any stage
+        assert [(x.trigger, x.stage) for x in d.exits] == (
+            [] if name == "aida" else [("unsubscribe", "churned")]
+        )
         assert JourneyBuilder.from_definition(d).build() == d
+        assert JourneyDefinition.from_dict(d.to_dict()) == d
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from journeyfsm import Context, JourneyDefinition, JourneyMachine, guard, templates
+from journeyfsm import Context, Exit, JourneyDefinition, JourneyMachine, guard, templates
+from journeyfsm._template_data import UNSUBSCRIBE
 from journeyfsm.templates import TEMPLATES
 
 MakeMachine = Callable[..., JourneyMachine]
@@ -114,6 +115,7 @@ def test_template_builds_a_fresh_valid_definition(name: str) -> None:
         policy=first.policy,
         metadata=first.metadata,
         funnel=first.funnel,
+        exits=first.exits,
     )
     assert again == first
     assert first.description
@@ -232,9 +234,11 @@ def test_shared_drop_out_design(name: str) -> None:
     assert d.final_stages == ("churned",)
     assert d.candidates("dormant", "re_engage")
     non_final = [s for s in d.stage_names if s not in d.final_stages]
-    for stage in non_final:
+    assert d.exits == (Exit("unsubscribe", "churned", description=UNSUBSCRIBE.description),)
+    for stage in non_final:  # an exit criterion: one candidate in every non-final stage
         (cand,) = d.candidates(stage, "unsubscribe")
-        assert cand.source == "*" and cand.dest == "churned"
+        assert cand.dest == "churned" and not cand.guards
+    assert "unsubscribe" not in {t.trigger for t in d.transitions}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -312,8 +316,8 @@ def test_eight_phases_triggers_exactly() -> None:
             "dormant",
         ),
         ("re_engage", "dormant", "consideration"),
-        ("unsubscribe", "*", "churned"),
     ]
+    assert [(x.trigger, x.stage) for x in d.exits] == [("unsubscribe", "churned")]
 
 
 def test_eight_phases_carry_their_aida_mapping() -> None:

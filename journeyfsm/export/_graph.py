@@ -14,7 +14,8 @@ definition.
 - **Edges**: one per (source, trigger, dest).  Candidates that share those (they
   differ only in guards) become one edge listing each candidate's guards.  A
   wildcard transition (``source="*"``) is drawn once, from the pseudo node ``any``
-  ("any non-final stage"), instead of once per stage.  ``dest=None`` (internal) is a
+  ("any non-final stage"), instead of once per stage; so is an exit criterion (which
+  compiles to one candidate per non-final stage).  ``dest=None`` (internal) is a
   self-loop of kind ``internal``; ``dest == source`` is a ``reentry``.
 - **Restarts**: a final stage that an entry rule lets start again (docs/rules.md,
   "Entry and re-entry") gets one edge of kind ``restart`` to the initial stage, trigger
@@ -46,8 +47,8 @@ import attrs
 
 from .._definition import JourneyDefinition
 from .._goals import Goal
-from .._parts import WILDCARD
-from .._rules import REENTER
+from .._parts import WILDCARD, Transition
+from .._rules import EXIT_MARK, REENTER
 from ..analytics import Funnel
 
 __all__ = [
@@ -259,10 +260,15 @@ def build_diagram(definition: JourneyDefinition, funnel: Funnel | None = None) -
     # a wildcard transition is compiled once per stage; draw it once: the n-th time an
     # object appears at a stage is the same declaration as its n-th time anywhere else
     seen: dict[tuple[int, int], None] = {}
+    exits: set[str] = set()  # the exit criteria drawn (once each, from any)
     occurrences: dict[tuple[str, int], int] = {}
     for e in definition.edges():
-        wildcard = e.transition.source == WILDCARD
-        if wildcard:
+        wildcard = _anywhere(e.transition)
+        if wildcard and EXIT_MARK in e.transition.metadata:  # compiled anew per stage
+            if e.trigger in exits:  # (an exit is the only rule for its trigger)
+                continue
+            exits.add(e.trigger)
+        elif wildcard:
             nth = occurrences[e.source, id(e.transition)] = (
                 occurrences.get((e.source, id(e.transition)), 0) + 1
             )
@@ -307,6 +313,12 @@ def build_diagram(definition: JourneyDefinition, funnel: Funnel | None = None) -
     return Diagram(
         definition.name, definition.version, tuple(nodes), tuple(edges), funnel is not None, goals
     )
+
+
+def _anywhere(t: Transition) -> bool:
+    """``t`` stands for one rule of every non-final stage: a wildcard transition, or the
+    candidate an exit criterion compiles to in each stage (both drawn once, from ``any``)."""
+    return t.source == WILDCARD or EXIT_MARK in t.metadata
 
 
 def _restarts(
@@ -364,7 +376,7 @@ def _edge_count(
     for stage in non_final:
         target = stage if kind == "internal" else names[dest]
         specific = any(
-            t.source != WILDCARD and (t.dest or stage) == target
+            not _anywhere(t) and (t.dest or stage) == target
             for t in definition.candidates(stage, trigger)
         )
         if not specific:
