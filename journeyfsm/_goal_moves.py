@@ -25,7 +25,6 @@ from ._goals import (
     GoalMiss,
     goal_meta,
     goals_after_move,
-    miss_due_at,
     next_goal_due,
     record_goal,
 )
@@ -210,11 +209,6 @@ class GoalMoves:
             raise
         self._log_goals(journey, [entry])
         return Outcome("moved", journey.key, GOAL, entry.source, entry.dest, entry, goals=(entry,))
-
-    def _goal_due_at(self, journey: Journey) -> datetime | None:
-        """When the journey's earliest pending goal miss is due (None: no clock runs)."""
-        miss = next_goal_due(self._goals, journey) if self._goals else None
-        return None if miss is None else miss_due_at(miss.deadline)
 
     def pending_goals(self, journey: Journey) -> dict[str, datetime]:
         """The goals whose clocks run for ``journey``, each with its deadline.

@@ -28,7 +28,10 @@ When things are decided, for one ``fire`` (``fire_goals`` below wraps the machin
    (in declaration order), then each goal whose ``since`` stage the move entered starts
    its clock; the first goal met with an ``exit`` ends the journey.
 
-A duplicate records nothing.  Anything raised (a hook, ``KeyboardInterrupt``) leaves the
+The window is ``since .. deadline``, both ends inclusive: an event timed before its
+clock started (events that arrive out of time order, ``fire(at=...)`` in the past) does
+not meet the goal, which stays pending (a met time outside the window is what ``restore``
+refuses, so the machine never writes one).  A duplicate records nothing.  Anything raised (a hook, ``KeyboardInterrupt``) leaves the
 journey exactly as before, goal state and misses included.  The deadline is inclusive: a
 miss is *due* at the first instant after it (``deadline + 1 µs``), which is what the
 machine's due time (:func:`next_goal_due`) and so the stores' ``next_due`` carry; ``tick``
@@ -340,10 +343,33 @@ def fresh_goals(goals: Sequence[Goal], at: datetime) -> dict[str, GoalClock]:
 
 @attrs.frozen
 class GoalMiss:
-    """A pending goal clock of a journey, due to be recorded missed at ``deadline``."""
+    """A pending goal clock of a journey: recorded missed, at ``deadline``, by the first
+    ``tick`` (or event) at or after ``at``, the first instant after the inclusive
+    deadline.  ``JourneyMachine.next_due`` returns one when it comes before the next
+    stage timeout.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from journeyfsm import Goal, GoalMiss, JourneyBuilder, JourneyMachine
+    >>> d = (JourneyBuilder("trial").stage("trial", initial=True).stage("paid", final=True)
+    ...      .transition("pay", "trial", "paid")
+    ...      .goal(Goal("converted", stage="paid", within=timedelta(days=7))).build())
+    >>> machine = JourneyMachine(d)
+    >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> due = machine.next_due(machine.start("c-1", at=t0))
+    >>> isinstance(due, GoalMiss), due.goal.name, due.deadline - t0
+    (True, 'converted', datetime.timedelta(days=7))
+    >>> due.at - due.deadline
+    datetime.timedelta(microseconds=1)
+    """
 
     goal: Goal
     deadline: datetime
+
+    @property
+    def at(self) -> datetime:
+        """When the miss is due (what the stores' ``next_due`` holds): just after the
+        deadline, which is inclusive."""
+        return miss_due_at(self.deadline)
 
 
 def next_goal_due(goals: Sequence[Goal], journey: Journey) -> GoalMiss | None:
@@ -407,9 +433,10 @@ def goals_after_move(
         for g in goals:
             clock = state.get(g.name)
             if clock is not None and clock.status == "pending":
-                if (g.stage is not None and entered and entry.dest == g.stage) or (
-                    g.trigger is not None and entry.trigger == g.trigger
-                ):
+                if (
+                    (g.stage is not None and entered and entry.dest == g.stage)
+                    or (g.trigger is not None and entry.trigger == g.trigger)
+                ) and entry.at >= clock.since:  # an event timed before the clock: outside
                     met.append(g)
             elif clock is None and g.since is not None and entered and entry.dest == g.since:
                 if changed is None:
