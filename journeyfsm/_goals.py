@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._clock import UTC, iso
+from ._clock import UTC, iso, seconds_span, span_seconds
 from ._errors import Problem, did_you_mean
 from ._json import frozen_json
 from ._records import GoalClock, HistoryEntry, Journey, append_entry, new_entry
@@ -97,7 +97,7 @@ class Goal:
     ('bought', 'cart')
     """
 
-    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    name: str = attrs.field(validator=lambda _, __, v: _check_name(v))
     stage: str | None = attrs.field(default=None, kw_only=True)
     trigger: str | None = attrs.field(default=None, kw_only=True)
     within: timedelta = attrs.field(default=timedelta(0), kw_only=True)
@@ -112,6 +112,14 @@ class Goal:
             return since + self.within
         except OverflowError:
             return _NEVER
+
+
+def _check_name(value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"a goal's name must be a str, got {value!r}; name it, e.g. "
+            "Goal('bought', stage='purchased', within=timedelta(days=14))"
+        )
 
 
 def check_goals(
@@ -214,13 +222,12 @@ def check_goals(
 # -- the dict form ---------------------------------------------------------------------
 def goal_to_json(g: Goal) -> dict[str, Any]:
     """A goal's dict form (``within`` in seconds; unset fields left out)."""
-    seconds = g.within.total_seconds()
     out: dict[str, Any] = {"name": g.name}
     if g.stage is not None:
         out["stage"] = g.stage
     if g.trigger is not None:
         out["trigger"] = g.trigger
-    out["within"] = int(seconds) if seconds.is_integer() else seconds
+    out["within"] = span_seconds(g.within)
     for field in ("since", "exit"):
         if getattr(g, field) is not None:
             out[field] = getattr(g, field)
@@ -246,7 +253,7 @@ def goal_from_json(raw: Any, where: str) -> Goal | str:
     if isinstance(within, bool) or not isinstance(within, (int, float)):
         return f"{where}.within must be a number of seconds, got {within!r}"
     try:
-        window = timedelta(seconds=within)
+        window = seconds_span(within)
     except (OverflowError, ValueError):
         return f"{where}.within is out of range: {within!r} seconds"
     for field in ("stage", "trigger", "since", "exit"):

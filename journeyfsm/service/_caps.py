@@ -39,6 +39,11 @@ from .._outcome import EffectCall
 __all__ = ["CapDecision", "CapPolicy", "FrequencyCap", "OnCap", "QuietHours", "check_channel"]
 
 
+#: The longest cap window: the worker counts deliveries back from now by the window and
+#: defers forward by it, which a window near ``timedelta.max`` would overflow.
+MAX_WINDOW = timedelta(days=36500)
+
+
 def _span(per: timedelta) -> str:
     seconds = int(per.total_seconds())
     for unit, size in (("h", 3600), ("min", 60)):
@@ -82,9 +87,12 @@ class FrequencyCap:
                 f"FrequencyCap: limit must be an int >= 1, got {self.limit!r} "
                 "(to stop a channel, do not register its effects)"
             )
-        if not isinstance(self.per, timedelta) or self.per < timedelta(seconds=1):
+        if not isinstance(self.per, timedelta) or not (
+            timedelta(seconds=1) <= self.per <= MAX_WINDOW
+        ):
             raise ValueError(
-                f"FrequencyCap: per must be a timedelta of at least 1 second, got {self.per!r}"
+                f"FrequencyCap: per must be a timedelta of at least 1 second and at most "
+                f"{MAX_WINDOW.days} days (100 years), got {self.per!r}"
             )
         check_on_cap(self.on_cap, "FrequencyCap")
 
