@@ -23,6 +23,7 @@ from ._goals import (
     GOAL,
     Goal,
     GoalMiss,
+    check_goal_state,
     goal_meta,
     goals_after_move,
     next_goal_due,
@@ -95,6 +96,7 @@ class GoalMoves:
                 policy=policy,
                 defer_effects=defer_effects,
             )
+        check_goal_state(self._goals, journey)
         now = self._now(at)
         saved = _Saved(journey)
         written: list[HistoryEntry] = []
@@ -224,6 +226,7 @@ class GoalMoves:
         {'converted': datetime.datetime(2026, 1, 8, 0, 0, tzinfo=datetime.timezone.utc)}
         """
         self._check_journey(journey)
+        check_goal_state(self._goals, journey)
         state = journey.goals or {}
         return {
             g.name: state[g.name].deadline

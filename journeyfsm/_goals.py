@@ -61,6 +61,7 @@ __all__ = [
     "Goal",
     "GoalClock",
     "GoalMiss",
+    "check_goal_state",
     "check_goals",
     "fresh_goals",
     "goal_from_json",
@@ -343,6 +344,33 @@ def goals_from_json(goals: Sequence[Goal], raw: Any) -> dict[str, GoalClock] | s
 
 
 # -- the state of a run ----------------------------------------------------------------
+def check_goal_state(goals: Sequence[Goal], journey: Journey) -> None:
+    """Refuse a ``journey.goals`` that is not this definition's goal state (set by hand
+    on the journey, or given to ``Journey(goals=...)``): ``TypeError`` / ``ValueError``
+    naming the journey and the fix.  ``None`` (no clock running) is fine."""
+    state = journey.goals
+    if state is None:
+        return
+    if type(state) is not dict:
+        raise TypeError(
+            f"journey {journey.key!r}: goals must be a dict of goal name -> GoalClock (or "
+            f"None: no clock running), got {type(state).__name__}; leave it to the machine "
+            "(start, restore) or build it with GoalClock"
+        )
+    names = [g.name for g in goals]
+    for name, clock in state.items():
+        if name not in names:
+            raise ValueError(
+                f"journey {journey.key!r}: goals[{name!r}] names no goal of the definition"
+                f"{did_you_mean(str(name), names)} (its goals: {', '.join(names) or 'none'}); "
+                "drop that clock"
+            )
+        if clock.__class__ is not GoalClock:
+            raise TypeError(
+                f"journey {journey.key!r}: goals[{name!r}] must be a GoalClock, got {clock!r}"
+            )
+
+
 def fresh_goals(goals: Sequence[Goal], at: datetime) -> dict[str, GoalClock]:
     """The goal state of a run that starts ``at``: the clocks of ``since=None`` goals run."""
     return {g.name: GoalClock("pending", at, g.deadline(at)) for g in goals if g.since is None}

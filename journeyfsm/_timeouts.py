@@ -34,7 +34,7 @@ import attrs
 from ._checks import MachineChecks
 from ._clock import UTC
 from ._definition import Timeout
-from ._goals import GoalMiss, next_goal_due
+from ._goals import GoalMiss, check_goal_state, next_goal_due
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
@@ -141,6 +141,7 @@ class TimeoutTicking(MachineChecks):
         self._check_journey(journey)
         due = due_timeout(self._name, self._timeouts, journey)
         if self._goals:  # (tick takes a miss first when it is due by the timeout's time)
+            check_goal_state(self._goals, journey)
             miss = next_goal_due(self._goals, journey)
             if miss is not None and (due is None or miss.deadline < due.at):
                 return miss
@@ -179,6 +180,7 @@ class TimeoutTicking(MachineChecks):
         runs it too, with the effects deferred)."""
         outcomes: list[Outcome] = []
         if self._goals:  # goal misses interleave with the timeouts, in time order
+            check_goal_state(self._goals, journey)
             while True:
                 step = self._due_step(journey, until)
                 if step is None:

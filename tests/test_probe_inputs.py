@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from journeyfsm import (
     DefinitionError,
     FrequencyCap,
     Goal,
+    GoalClock,
     JourneyBuilder,
     JourneyDefinition,
     JourneyMachine,
@@ -242,3 +243,64 @@ def test_the_longest_cap_window_is_accepted() -> None:
     assert FrequencyCap(channel="email", limit=1, per=timedelta(days=36500)).describe() == (
         "email 1 per 876000h"
     )
+
+
+# -- goal state handed in by hand ------------------------------------------------------------
+T = START
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "words"),
+    [
+        (("done", T, T + D), ValueError, "status must be one of pending, met, missed"),
+        ((True, T, T + D), ValueError, "status must be one of"),
+        (("pending", datetime(2026, 1, 1), T + D), ValueError, "since is a naive datetime"),
+        (("pending", T, "tomorrow"), TypeError, "deadline must be a timezone-aware datetime"),
+        (("pending", T + D, T), ValueError, "before its since"),
+        (("pending", T, T + D, T + H), ValueError, "at is None exactly while"),
+        (("met", T, T + D), ValueError, "at is None exactly while"),
+        (("met", T, T + D, T + 2 * D), ValueError, "outside its window"),
+        (("missed", T, T + D, T + H), ValueError, "missed at its deadline"),
+    ],
+)
+def test_a_goal_clock_is_checked_when_made(args: Any, error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        GoalClock(*args)
+
+
+def test_a_goal_clock_in_another_zone_is_converted_to_utc() -> None:
+    paris = timezone(timedelta(hours=1))
+    clock = GoalClock(
+        "pending", datetime(2026, 1, 1, 10, tzinfo=paris), datetime(2026, 1, 2, 10, tzinfo=paris)
+    )
+    assert clock.since == datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
+    assert clock.since.tzinfo is timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "words"),
+    [
+        (5, TypeError, "goals must be a dict of goal name -> GoalClock"),
+        ({"bought": "x"}, TypeError, r"goals\['bought'\] must be a GoalClock"),
+        ({"nope": GoalClock("pending", T, T + D)}, ValueError, r"goals\['nope'\] names no goal"),
+    ],
+)
+def test_goal_state_set_by_hand_is_refused_naming_the_journey(
+    state: Any, error: type, words: str
+) -> None:
+    d = builder().goal(Goal("bought", stage="purchased", within=14 * D, since="cart")).build()
+    m = JourneyMachine(d, logger=quiet_logger())
+    j = m.start("a", at=START)
+    m.fire(j, "add_to_cart", at=START)
+    j.goals = state
+    for call in (
+        lambda: m.fire(j, "pay", at=START + H),
+        lambda: m.tick(j, START + 30 * D),
+        lambda: m.snapshot(j),  # never written: restore would refuse it
+        lambda: m.pending_goals(j),
+        lambda: m.next_due(j),
+    ):
+        with pytest.raises(error, match=words) as err:
+            call()
+        assert "journey 'a'" in str(err.value)
+    assert j.stage == "cart" and j.version == 1  # nothing half-done
