@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import START, quiet_logger
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -35,8 +36,10 @@ from journeyfsm import (
 )
 from journeyfsm.analytics import replay
 from journeyfsm.testing import definitions, generated_payloads
+from journeyfsm.testing._graph import Graph
 
 H = timedelta(hours=1)
+REENTER = "journeyfsm.reenter"
 US = timedelta(microseconds=1)
 PAYLOADS = generated_payloads()
 
@@ -239,3 +242,33 @@ def test_replay_of_the_live_log_gives_the_live_journeys(
         assert [(e.trigger, e.source, e.dest, e.at) for e in got.history] == [
             (e.trigger, e.source, e.dest, e.at) for e in j.history
         ], key
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_move_a_real_journey_makes_is_a_move_of_the_path_graph(data: st.DataObject) -> None:
+    """The path properties are proved on the graph because it holds every move a real
+    journey can make: goal exits, restarts and exits included (docs/testing.md)."""
+    d = data.draw(goal_definitions())
+    graph = {(m.source, m.trigger, m.dest) for m in Graph(d).moves()}
+    m = JourneyMachine(d, clock=ManualClock(START), logger=quiet_logger())
+    j = m.start("c-1", at=START)
+    now = START
+    for trigger, minutes, p in data.draw(events(d)):
+        now += minutes * timedelta(minutes=1)
+        if trigger == "tick":
+            m.tick(j, now)
+        else:
+            m.fire(j, trigger, PAYLOADS[p], at=now)
+    for e in j.history:
+        if e.source != e.dest or e.trigger == REENTER:
+            assert (e.source, e.trigger, e.dest) in graph, e
+
+
+def test_the_path_graph_refuses_guards_that_are_not_a_dict() -> None:
+    from journeyfsm import templates
+    from journeyfsm.testing import assert_no_traps
+
+    d = templates.aida()
+    with pytest.raises(TypeError, match="guards= takes a dict of guard name -> True or False"):
+        assert_no_traps(d, guards=["g0"])  # type: ignore[arg-type]
