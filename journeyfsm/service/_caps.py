@@ -126,8 +126,10 @@ class QuietHours:
     ``tz``: an IANA zone name, or a function of the ``EffectCall`` giving one (e.g. from
     ``call.data``); when it gives ``None`` or an unknown zone, ``default_tz`` is used.
     ``start > end`` spans midnight (21:00-08:00).  A local ``end`` that does not exist
-    (the clocks jump over it) is read with the offset before the jump, so the deferral
-    ends at the same instant as the first existing wall time after it.
+    (the clocks jump over it) is read with the offset before the jump (02:30 on Paris's
+    spring-forward night ends the quiet hours at 03:30 CEST); one that happens
+    twice (the clocks go back) ends the quiet hours at its first pass, or at its second
+    for a ``now`` in the repeated hour after the first (never a deferral to the past).
 
     >>> from datetime import datetime, time, timezone
     >>> quiet = QuietHours(start=time(21), end=time(8), tz="Europe/Paris")
@@ -192,8 +194,12 @@ class QuietHours:
         day = local.date()
         if t >= self.end:  # past today's end (in an overnight span): tomorrow's
             day += timedelta(days=1)
-        end = datetime.combine(day, self.end, tzinfo=zone)
-        return end.astimezone(timezone.utc)
+        end = datetime.combine(day, self.end, tzinfo=zone).astimezone(timezone.utc)
+        if end <= now:  # the clocks went back: now is in the repeated hour, after the
+            # first pass of the end time; the quiet hours end at its second pass
+            second = datetime.combine(day, self.end.replace(fold=1), tzinfo=zone)
+            end = second.astimezone(timezone.utc)
+        return end
 
     def describe(self, call: EffectCall | None) -> str:
         """``"quiet hours 21:00-08:00 Europe/Paris"``."""
