@@ -117,10 +117,16 @@ class GoalMoves:
             pending = outcome.pending_effects
             if outcome.moved:
                 met = goals_after_move(self._goals, journey, journey._history[n:], REENTER)
-                for goal in met:
+                i = 0
+                while i < len(met):  # (grows when a goal's exit meets a goal on its stage)
+                    goal = met[i]
+                    i += 1
                     if goal.exit is not None and not self._is_final(journey.stage):
                         entry, calls = self._exit_for(journey, goal, now)
                         pending += calls
+                        # the exit entered its stage: a goal on that stage is met by it
+                        more = goals_after_move(self._goals, journey, [entry], REENTER)
+                        met.extend(g for g in more if g not in met)
                     else:
                         entry = record_goal(journey, goal, "met", now)
                     written.append(entry)

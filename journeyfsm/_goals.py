@@ -26,7 +26,8 @@ When things are decided, for one ``fire`` (``fire_goals`` below wraps the machin
 2. the event is decided as without goals;
 3. if it moved: a re-entry resets the run; then each pending goal the move meets is met
    (in declaration order), then each goal whose ``since`` stage the move entered starts
-   its clock; the first goal met with an ``exit`` ends the journey.
+   its clock; the first goal met with an ``exit`` ends the journey, and a goal on that
+   exit stage is then met by the exit's move (after the others).
 
 The window is ``since .. deadline``, both ends inclusive: an event timed before its
 clock started (events that arrive out of time order, ``fire(at=...)`` in the past) does

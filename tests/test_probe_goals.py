@@ -221,3 +221,50 @@ def test_the_stored_next_due_is_the_machines_next_due(steps: list[Any]) -> None:
         assert row.next_due == (None if due is None else due.at)
         stored = service.get("k")
         assert stored is not None and stored.goals == j.goals
+
+
+# -- a goal on the stage another goal's exit enters -------------------------------------------
+def exit_shop() -> JourneyDefinition:
+    return (
+        JourneyBuilder("shop")
+        .stage("browsing", initial=True)
+        .stage("cart")
+        .stage("purchased", final=True)
+        .stage("converted", final=True)
+        .transition("add_to_cart", ["browsing", "cart"], "cart")
+        .transition("pay", "cart", "purchased")
+        .goal(Goal("quick", stage="cart", within=H, exit="converted"))
+        .goal(Goal("converted", stage="converted", within=D))
+        .build()
+    )
+
+
+def test_a_goal_on_the_stage_a_goal_exit_enters_is_met_by_that_exit() -> None:
+    m = machine(exit_shop())
+    j = m.start("a", at=START)
+    out = m.fire(j, "add_to_cart", at=START + 10 * timedelta(minutes=1))
+    # was: "converted" stayed pending, and was recorded missed a day later although the
+    # journey entered converted within its window
+    assert out.goals_met == ("quick", "converted")
+    assert j.stage == "converted" and j.goals is not None
+    assert j.goals["converted"].status == "met"
+    assert [(e.trigger, e.source, e.dest) for e in j.history] == [
+        ("add_to_cart", "browsing", "cart"),
+        (GOAL, "cart", "converted"),
+        (GOAL, "converted", "converted"),
+    ]
+    assert m.next_due(j) is None and m.tick(j, START + 30 * D) == ()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_service_writes_the_exit_and_the_goal_it_meets(kind: str, tmp_path: Path) -> None:
+    store = (
+        MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "x.db", create_schema=True)
+    )
+    service = JourneyService(machine(exit_shop()), store)
+    out = service.handle("a", "add_to_cart", at=START)
+    assert out.goals_met == ("quick", "converted")
+    got = service.get("a")
+    assert got is not None and got.goals is not None and got.goals["converted"].status == "met"
+    assert [e.seq for e in service.history("a")] == [1, 2, 3]
+    assert service.tick(START + 30 * D).fired == 0
