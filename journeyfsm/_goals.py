@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._clock import UTC, iso, seconds_span, span_seconds
-from ._errors import Problem, did_you_mean
+from ._errors import Problem, SnapshotError, did_you_mean
 from ._json import frozen_json
 from ._records import GoalClock, HistoryEntry, Journey, append_entry, new_entry
 
@@ -347,28 +347,33 @@ def goals_from_json(goals: Sequence[Goal], raw: Any) -> dict[str, GoalClock] | s
 # -- the state of a run ----------------------------------------------------------------
 def check_goal_state(goals: Sequence[Goal], journey: Journey) -> None:
     """Refuse a ``journey.goals`` that is not this definition's goal state (set by hand
-    on the journey, or given to ``Journey(goals=...)``): ``TypeError`` / ``ValueError``
-    naming the journey and the fix.  ``None`` (no clock running) is fine."""
+    on the journey, or given to ``Journey(goals=...)``): a ``SnapshotError`` (as for a
+    journey in a stage the definition lacks) naming the journey and the fix.  ``None``
+    (no clock running) is fine."""
     state = journey.goals
     if state is None:
         return
+    key = journey.key
     if type(state) is not dict:
-        raise TypeError(
-            f"journey {journey.key!r}: goals must be a dict of goal name -> GoalClock (or "
-            f"None: no clock running), got {type(state).__name__}; leave it to the machine "
-            "(start, restore) or build it with GoalClock"
+        raise SnapshotError(
+            f"journey {key!r}: goals must be a dict of goal name -> GoalClock (or None: no "
+            f"clock running), got {type(state).__name__}; leave it to the machine (start, "
+            "restore) or build it with GoalClock",
+            key=key,
         )
     names = [g.name for g in goals]
     for name, clock in state.items():
         if name not in names:
-            raise ValueError(
-                f"journey {journey.key!r}: goals[{name!r}] names no goal of the definition"
+            raise SnapshotError(
+                f"journey {key!r}: goals[{name!r}] names no goal of the definition"
                 f"{did_you_mean(str(name), names)} (its goals: {', '.join(names) or 'none'}); "
-                "drop that clock"
+                "drop that clock",
+                key=key,
             )
         if clock.__class__ is not GoalClock:
-            raise TypeError(
-                f"journey {journey.key!r}: goals[{name!r}] must be a GoalClock, got {clock!r}"
+            raise SnapshotError(
+                f"journey {key!r}: goals[{name!r}] must be a GoalClock, got {clock!r}",
+                key=key,
             )
 
 

@@ -280,9 +280,9 @@ def test_a_goal_clock_in_another_zone_is_converted_to_utc() -> None:
 @pytest.mark.parametrize(
     ("state", "error", "words"),
     [
-        (5, TypeError, "goals must be a dict of goal name -> GoalClock"),
-        ({"bought": "x"}, TypeError, r"goals\['bought'\] must be a GoalClock"),
-        ({"nope": GoalClock("pending", T, T + D)}, ValueError, r"goals\['nope'\] names no goal"),
+        (5, SnapshotError, "goals must be a dict of goal name -> GoalClock"),
+        ({"bought": "x"}, SnapshotError, r"goals\['bought'\] must be a GoalClock"),
+        ({"nope": GoalClock("pending", T, T + D)}, SnapshotError, r"goals\['nope'\] names no goal"),
     ],
 )
 def test_goal_state_set_by_hand_is_refused_naming_the_journey(
@@ -304,3 +304,19 @@ def test_goal_state_set_by_hand_is_refused_naming_the_journey(
             call()
         assert "journey 'a'" in str(err.value)
     assert j.stage == "cart" and j.version == 1  # nothing half-done
+
+
+def test_importing_a_journey_with_goal_state_set_by_hand_is_a_snapshot_error_naming_it() -> None:
+    from journeyfsm import JourneyService
+    from journeyfsm.stores import MemoryStore
+
+    d = builder().goal(Goal("bought", stage="purchased", within=14 * D, since="cart")).build()
+    m = JourneyMachine(d, logger=quiet_logger())
+    good, bad = m.start("good", at=START), m.start("bad", at=START)
+    m.fire(good, "add_to_cart", at=START)
+    m.fire(bad, "add_to_cart", at=START)
+    bad.goals = {"nope": GoalClock("pending", T, T + D)}
+    service = JourneyService(m, MemoryStore())
+    with pytest.raises(SnapshotError, match=r"'bad'.*names no goal"):
+        service.import_journeys([good, bad])
+    assert service.get("good") is None  # nothing of the batch written
