@@ -64,6 +64,15 @@ def version_key(version: int | str) -> tuple[Any, ...]:
     raise TypeError(f"a definition version is an int or a str, got {version!r}")
 
 
+def _stage_map(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"Migration({what}=...) takes a dict of old stage -> new stage, e.g. "
+            f"{what}={{'cart': 'basket'}}, got {value!r}"
+        )
+    return dict(value)
+
+
 @attrs.frozen
 class MigrationStep:
     """What one migration does to one journey: its new stage and data, and whether it
@@ -98,8 +107,12 @@ class Migration:
 
     source: JourneyDefinition
     target: JourneyDefinition
-    stages: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
-    removed: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    stages: Mapping[str, str] = attrs.field(
+        factory=dict, converter=lambda v: _stage_map(v, "stages")
+    )
+    removed: Mapping[str, str] = attrs.field(
+        factory=dict, converter=lambda v: _stage_map(v, "removed")
+    )
     data: Callable[[JSONDict], JSONDict] | None = None
 
     def __attrs_post_init__(self) -> None:

@@ -320,3 +320,62 @@ def test_importing_a_journey_with_goal_state_set_by_hand_is_a_snapshot_error_nam
     with pytest.raises(SnapshotError, match=r"'bad'.*names no goal"):
         service.import_journeys([good, bad])
     assert service.get("good") is None  # nothing of the batch written
+
+
+# -- migrations ------------------------------------------------------------------------------
+def _versions() -> tuple[JourneyDefinition, JourneyDefinition]:
+    v1 = builder().build()
+    v2 = (
+        JourneyBuilder("shop", version=2)
+        .stage("browsing", initial=True)
+        .stage("basket")
+        .stage("purchased", final=True)
+        .transition("add_to_cart", ["browsing", "basket"], "basket")
+        .transition("pay", "basket", "purchased")
+        .build()
+    )
+    return v1, v2
+
+
+@pytest.mark.parametrize("field", ["stages", "removed"])
+@pytest.mark.parametrize("value", ["cart", ["cart"], [("cart", "basket")], 5])
+def test_a_migrations_stage_map_must_be_a_dict(field: str, value: Any) -> None:
+    from journeyfsm import Migration
+
+    v1, v2 = _versions()
+    with pytest.raises(TypeError, match=rf"Migration\({field}=...\) takes a dict of old stage"):
+        Migration(v1, v2, **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"progress": 5}, TypeError, "progress must be a function of the MigrationReport"),
+        ({"sample": -1}, ValueError, "sample must be an int >= 0, got -1"),
+        ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1, got 0"),
+        ({"batch_size": True}, ValueError, "batch_size must be an int >= 1, got True"),
+        ({"dry_run": 1}, TypeError, "dry_run must be True or False"),
+    ],
+)
+def test_migrate_checks_its_arguments_before_writing_anything(
+    kwargs: dict[str, Any], error: type, words: str
+) -> None:
+    from journeyfsm import JourneyService, Migration
+    from journeyfsm.stores import MemoryStore
+
+    v1, v2 = _versions()
+    store = MemoryStore()
+    old = JourneyService(JourneyMachine(v1, logger=quiet_logger()), store)
+    for key in ("a", "b", "c"):
+        old.handle(key, "add_to_cart")
+    service = JourneyService(
+        JourneyMachine(v2, logger=quiet_logger()),
+        store,
+        versions=[JourneyMachine(v1, logger=quiet_logger())],
+        migrations=[Migration(v1, v2, stages={"cart": "basket"})],
+    )
+    args = {"dry_run": False, "batch_size": 1, **kwargs}
+    with pytest.raises(error, match=words):
+        service.migrate(1, 2, **args)
+    # was (progress=5): the first batch committed, then TypeError "'int' object is not callable"
+    assert [service.get(k).stage for k in ("a", "b", "c")] == ["cart"] * 3  # type: ignore[union-attr]
