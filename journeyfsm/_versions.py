@@ -73,6 +73,14 @@ def _stage_map(value: Any, what: str) -> dict[str, str]:
     return dict(value)
 
 
+def _stages(value: Any) -> dict[str, str]:
+    return _stage_map(value, "stages")
+
+
+def _removed(value: Any) -> dict[str, str]:
+    return _stage_map(value, "removed")
+
+
 @attrs.frozen
 class MigrationStep:
     """What one migration does to one journey: its new stage and data, and whether it
@@ -107,12 +115,8 @@ class Migration:
 
     source: JourneyDefinition
     target: JourneyDefinition
-    stages: Mapping[str, str] = attrs.field(
-        factory=dict, converter=lambda v: _stage_map(v, "stages")
-    )
-    removed: Mapping[str, str] = attrs.field(
-        factory=dict, converter=lambda v: _stage_map(v, "removed")
-    )
+    stages: Mapping[str, str] = attrs.field(factory=dict, converter=_stages)
+    removed: Mapping[str, str] = attrs.field(factory=dict, converter=_removed)
     data: Callable[[JSONDict], JSONDict] | None = None
 
     def __attrs_post_init__(self) -> None:
