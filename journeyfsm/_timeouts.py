@@ -178,6 +178,8 @@ class TimeoutTicking(MachineChecks):
     ) -> tuple[Outcome, ...]:
         """:meth:`tick`'s loop: every timeout due at ``until``, in order (AsyncJourneyMachine
         runs it too, with the effects deferred)."""
+        if journey._move is not None:  # from a hook of its own move: refused, rolled back
+            raise self._reentrant(journey, "tick")
         outcomes: list[Outcome] = []
         if self._goals:  # goal misses interleave with the timeouts, in time order
             check_goal_state(self._goals, journey)

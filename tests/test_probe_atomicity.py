@@ -195,6 +195,39 @@ def test_a_hook_of_a_goal_exit_that_calls_the_machine_on_its_journey(call: str) 
         assert seen == [()] if call == "tick" else seen == ["converted"]
 
 
+def test_a_hook_that_ticks_its_own_journey_past_a_goal_deadline_is_refused() -> None:
+    """tick from a hook of the journey's own move: was allowed when a goal miss came
+    first, which wrote the miss (dated days later) into the middle of the move, and the
+    move's check did not see it."""
+    d = (
+        JourneyBuilder("shop")
+        .stage("browsing", initial=True)
+        .stage("cart")
+        .stage("lost", final=True)
+        .transition("add_to_cart", "browsing", "cart")
+        .transition("leave", "cart", "lost")
+        .timeout("cart", 3 * D, "leave")
+        .goal(Goal("paid", stage="lost", within=2 * D))
+        .build()
+    )
+    m = JourneyMachine(d, logger=quiet_logger())
+    inner: list[Exception] = []
+
+    @m.on_enter("cart")
+    def advance(ctx: Any) -> None:
+        try:
+            m.tick(ctx.journey, START + 2 * D + H)  # the miss is due, the timeout not yet
+        except JourneyError as err:
+            inner.append(err)
+
+    j = m.start("a", at=START)
+    before = state(m, j)
+    with pytest.raises(JourneyError, match="re-entrant"):
+        m.fire(j, "add_to_cart", at=START)
+    assert inner and "('tick')" in str(inner[0])
+    assert state(m, j) == before
+
+
 # -- copies and threads ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     "copier",
