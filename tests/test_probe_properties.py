@@ -272,3 +272,44 @@ def test_the_path_graph_refuses_guards_that_are_not_a_dict() -> None:
     d = templates.aida()
     with pytest.raises(TypeError, match="guards= takes a dict of guard name -> True or False"):
         assert_no_traps(d, guards=["g0"])  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_sync_and_async_services_agree_on_journeys_with_goals(data: st.DataObject) -> None:
+    from journeyfsm import AsyncJourneyService, JourneyService
+    from journeyfsm.stores import AsyncMemoryStore, MemoryStore
+
+    d = data.draw(goal_definitions())
+    steps = data.draw(events(d))
+    clock = ManualClock(START)
+    sync = JourneyService(JourneyMachine(d, clock=clock, logger=quiet_logger()), MemoryStore())
+    asyn = AsyncJourneyService(
+        AsyncJourneyMachine(d, clock=clock, logger=quiet_logger()), AsyncMemoryStore()
+    )
+
+    async def run() -> None:
+        for n, (trigger, minutes, p) in enumerate(steps):
+            clock.advance(minutes * timedelta(minutes=1))
+            if trigger == "tick":
+                mine, theirs = sync.tick(), await asyn.tick()
+                assert (mine.fired, [view(o) for o in mine.outcomes]) == (
+                    theirs.fired,
+                    [view(o) for o in theirs.outcomes],
+                )
+            else:
+                a = sync.handle("k", trigger, PAYLOADS[p], event_id=f"e{n}")
+                b = await asyn.handle("k", trigger, PAYLOADS[p], event_id=f"e{n}")
+                assert view(a) == view(b)
+            j, k = sync.get("k"), await asyn.get("k")
+            assert (j is None) == (k is None)
+            if j is not None and k is not None:
+                assert (j.stage, j.version, j.data, j.goals) == (
+                    k.stage,
+                    k.version,
+                    k.data,
+                    k.goals,
+                )
+                assert sync.history("k") == await asyn.history("k")
+
+    asyncio.run(run())
