@@ -178,7 +178,14 @@ def check_goals(
                     "e.g. within=timedelta(days=14)"
                 )
             )
-        elif g.within <= timedelta(0):
+        elif g.within == timedelta(0):
+            add(
+                Problem(
+                    f"{who}: within must be positive, got no window (timedelta(0)); give "
+                    "within=, e.g. within=timedelta(days=14)"
+                )
+            )
+        elif g.within < timedelta(0):
             add(
                 Problem(
                     f"{who}: within must be positive, got {g.within!r}; give the window, "

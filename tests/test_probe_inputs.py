@@ -379,3 +379,14 @@ def test_migrate_checks_its_arguments_before_writing_anything(
         service.migrate(1, 2, **args)
     # was (progress=5): the first batch committed, then TypeError "'int' object is not callable"
     assert [service.get(k).stage for k in ("a", "b", "c")] == ["cart"] * 3  # type: ignore[union-attr]
+
+
+def test_the_builder_refuses_a_goal_given_with_fields_besides() -> None:
+    g = Goal("g", stage="purchased", within=H)
+    with pytest.raises(TypeError, match="takes a Goal, or a name and its fields, not both"):
+        builder().goal(g, within=2 * H)  # was: within=2 h silently ignored
+
+
+def test_a_goal_without_a_window_says_so() -> None:
+    with pytest.raises(DefinitionError, match=r"within must be positive, got no window"):
+        builder().goal("g", stage="purchased").build()
