@@ -268,3 +268,18 @@ def test_the_service_writes_the_exit_and_the_goal_it_meets(kind: str, tmp_path: 
     assert got is not None and got.goals is not None and got.goals["converted"].status == "met"
     assert [e.seq for e in service.history("a")] == [1, 2, 3]
     assert service.tick(START + 30 * D).fired == 0
+
+
+def test_explain_names_the_goals_a_move_would_meet_and_the_exit_that_ends_it() -> None:
+    m = machine(exit_shop())
+    j = m.start("a", at=START)
+    told = m.explain(j, "add_to_cart", at=START)
+    assert told.chosen is not None and told.chosen.dest == "cart"
+    # was: nothing said the journey would end in 'converted', not 'cart'
+    assert (told.goals_met, told.goal_exit) == (("quick", "converted"), "converted")
+    assert "goal 'quick': would be met" in str(told)
+    assert "a met goal's exit ends the journey in 'converted'" in str(told)
+    late = m.explain(j, "add_to_cart", at=START + 2 * H)
+    assert (late.goals_missed, late.goals_met, late.goal_exit) == (("quick",), (), None)
+    out = m.fire(j, "add_to_cart", at=START)
+    assert (out.goals_met, j.stage) == (told.goals_met, told.goal_exit)

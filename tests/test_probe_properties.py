@@ -313,3 +313,28 @@ def test_the_sync_and_async_services_agree_on_journeys_with_goals(data: st.DataO
                 assert sync.history("k") == await asyn.history("k")
 
     asyncio.run(run())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_explain_says_which_goals_a_fire_meets_and_where_an_exit_ends_it(
+    data: st.DataObject,
+) -> None:
+    d = data.draw(goal_definitions())
+    m = JourneyMachine(d, clock=ManualClock(START), logger=quiet_logger())
+    j = m.start("c-1", at=START)
+    now = START
+    for trigger, minutes, p in data.draw(events(d)):
+        now += minutes * timedelta(minutes=1)
+        if trigger == "tick":
+            m.tick(j, now)
+            continue
+        told = m.explain(j, trigger, PAYLOADS[p], at=now)
+        out = m.fire(j, trigger, PAYLOADS[p], at=now)
+        assert set(out.goals_missed) == set(told.goals_missed)
+        if told.status != "would_move" or (told.reason or "").startswith("re-entry"):
+            continue
+        assert out.goals_met == told.goals_met
+        chosen = told.chosen
+        assert chosen is not None
+        assert j.stage == (told.goal_exit or chosen.dest or out.source)
