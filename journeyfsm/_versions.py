@@ -34,7 +34,7 @@ import attrs
 
 from ._definition import JourneyDefinition
 from ._errors import DataError, DefinitionError, Problem
-from ._json import copy_checked
+from ._json import copy_checked, copy_json
 from ._records import HistoryEntry, JSONDict
 
 __all__ = ["MIGRATE_TRIGGER", "Migration", "MigrationStep", "chain", "version_key"]
@@ -225,7 +225,8 @@ class Migration:
                 path="stage",
             )
         new_stage, moved = self._target_of(stage)
-        new_data: Any = dict(data)
+        # a deep copy: the function may change what it is given, never the caller's data
+        new_data: Any = copy_json(dict(data))
         if self.data is not None:
             try:
                 new_data = self.data(new_data)

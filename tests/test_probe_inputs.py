@@ -390,3 +390,18 @@ def test_the_builder_refuses_a_goal_given_with_fields_besides() -> None:
 def test_a_goal_without_a_window_says_so() -> None:
     with pytest.raises(DefinitionError, match=r"within must be positive, got no window"):
         builder().goal("g", stage="purchased").build()
+
+
+def test_a_migrations_data_function_never_changes_the_data_it_is_given() -> None:
+    from journeyfsm import Migration
+
+    v1, v2 = _versions()
+
+    def grow(d: dict[str, Any]) -> dict[str, Any]:
+        d["items"].append("added")
+        return d
+
+    old = {"items": ["mug"], "n": {"k": 1}}
+    step = Migration(v1, v2, stages={"cart": "basket"}, data=grow).step("cart", old)
+    assert step.data == {"items": ["mug", "added"], "n": {"k": 1}}
+    assert old == {"items": ["mug"], "n": {"k": 1}}  # was: the caller's nested list grew
