@@ -191,9 +191,8 @@ def test_a_hook_of_a_goal_exit_that_calls_the_machine_on_its_journey(call: str) 
         with pytest.raises(JourneyError, match="re-entrant fire"):
             m.fire(j, "add_to_cart", at=START)
         assert state(m, j) == before
-        assert (
-            "re-entrant fire" in str(seen[0]) and f"({call!r})" in str(seen[0]) or (call == "fire")
-        )
+        assert "re-entrant fire" in str(seen[0])
+        assert "('tick')" in str(seen[0]) if call == "tick" else "('pay')" in str(seen[0])
     else:  # reading the journey from its own hook is allowed and changes nothing
         out = m.fire(j, "add_to_cart", at=START)
         assert out.goals_met == ("quick",) and j.stage == "converted"
