@@ -40,6 +40,7 @@ from ._errors import (
     StoreError,
     UnknownTrigger,
 )
+from ._goals import GoalMiss
 from ._guards import Guard, GuardResult, guard
 from ._hooks import Effect
 from ._outcome import CandidateResult, EffectCall, EffectReport, Explanation, Outcome, Status
@@ -86,6 +87,7 @@ __all__ = [
     "FrequencyCap",
     "Goal",
     "GoalClock",
+    "GoalMiss",
     "Guard",
     "GuardError",
     "GuardResult",

@@ -43,6 +43,7 @@ import attrs
 from ._callables import CURRENT, AsyncCall
 from ._clock import Clock
 from ._definition import JourneyDefinition, Policy
+from ._goals import GoalMiss
 from ._handoff import in_worker
 from ._hooks import HookFn, HookRegistration
 from ._logging import JourneyLog
@@ -82,7 +83,7 @@ class AsyncJourneyMachine(HookRegistration):
     Same arguments as :class:`JourneyMachine`; ``fire``, ``explain``,
     ``enabled_triggers``, ``tick`` and ``run_effects`` are awaited and decide, log and
     roll back exactly as the sync machine's; ``start``, ``snapshot``, ``restore``,
-    ``allowed_triggers`` and ``next_due`` run no callback and stay plain.  Registration
+    ``allowed_triggers``, ``next_due`` and ``pending_goals`` run no callback and stay plain.  Registration
     (``on_enter``, ``before``, ``effect``, ...) is the sync machine's.  It wraps a
     JourneyMachine rather than subclassing it: an ``await``-ed ``fire`` cannot stand in
     for a sync one, so it is not one.
@@ -175,9 +176,26 @@ class AsyncJourneyMachine(HookRegistration):
         """Triggers with a transition from the journey's stage (no guard runs)."""
         return self._machine.allowed_triggers(journey)
 
-    def next_due(self, journey: Journey) -> DueTimeout | None:
-        """The journey's next stage timeout, as :meth:`JourneyMachine.next_due`."""
+    def next_due(self, journey: Journey) -> DueTimeout | GoalMiss | None:
+        """What the machine will next do by itself for ``journey`` (its next stage
+        timeout, or a goal miss that comes first), as :meth:`JourneyMachine.next_due`."""
         return self._machine.next_due(journey)
+
+    def pending_goals(self, journey: Journey) -> dict[str, datetime]:
+        """The goals whose clocks run for ``journey``, each with its deadline, as
+        :meth:`JourneyMachine.pending_goals`.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from journeyfsm import AsyncJourneyMachine, Goal, JourneyBuilder
+        >>> d = (JourneyBuilder("trial").stage("trial", initial=True).stage("paid", final=True)
+        ...      .transition("pay", "trial", "paid")
+        ...      .goal(Goal("converted", stage="paid", within=timedelta(days=7))).build())
+        >>> machine = AsyncJourneyMachine(d)
+        >>> j = machine.start("c-1", at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+        >>> machine.pending_goals(j)
+        {'converted': datetime.datetime(2026, 1, 8, 0, 0, tzinfo=datetime.timezone.utc)}
+        """
+        return self._machine.pending_goals(journey)
 
     # -- awaited -------------------------------------------------------------------------
     async def fire(

@@ -148,3 +148,25 @@ def remember_iso(value: datetime, text: str) -> None:
     if len(_ISO) >= _ISO_MAX:
         _ISO.clear()
     _ISO[id(value)] = (value, text)
+
+
+#: ``timedelta.max`` in seconds as a float: it rounds up past the edge, to 8.64e13
+_MAX_FLOAT_SECONDS = timedelta.max.total_seconds()
+
+
+def span_seconds(value: timedelta) -> int | float:
+    """A span as the dict form writes it: whole seconds as an exact int, else a float
+    (``timedelta.max`` becomes the float nearest it, which :func:`seconds_span` reads
+    back as ``timedelta.max``)."""
+    if not value.microseconds:
+        return value.days * 86400 + value.seconds
+    return value.total_seconds()
+
+
+def seconds_span(value: int | float) -> timedelta:
+    """The span of a number of seconds (``OverflowError`` / ``ValueError`` when out of
+    range, ``ValueError`` for NaN); the float :func:`span_seconds` writes for
+    ``timedelta.max`` reads back as ``timedelta.max``."""
+    if type(value) is float and value == _MAX_FLOAT_SECONDS:
+        return timedelta.max
+    return timedelta(seconds=value)

@@ -607,6 +607,23 @@ class JourneyBuilder:
         datetime.timedelta(days=7)
         """
         if isinstance(goal, Goal):
+            given = {
+                k: v
+                for k, v in (
+                    ("stage", stage),
+                    ("trigger", trigger),
+                    ("within", within),
+                    ("since", since),
+                    ("exit", exit),
+                    ("description", description or None),
+                )
+                if v is not None
+            }
+            if given:
+                raise TypeError(
+                    f"goal() takes a Goal, or a name and its fields, not both: the Goal "
+                    f"{goal.name!r} was given with {', '.join(given)}=...; set them on the Goal"
+                )
             self._goals.append(goal)
             return self
         self._goals.append(

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from ._clock import span_seconds
 from ._columns import expr_from_ref
 from ._errors import DefinitionError, Problem
 from ._goals import goal_from_json, goal_to_json
@@ -47,10 +48,6 @@ _STAGE_KEYS = {"name", "initial", "final", "description", "metadata"}
 _TRANS_KEYS = {"trigger", "source", "dest", "guards", "description", "metadata"}
 _TIMEOUT_KEYS = {"stage", "after_seconds", "trigger"}
 _EXIT_KEYS = {"trigger", "stage", "guards", "description"}
-
-
-def _seconds(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
 
 
 def definition_to_dict(d: DefinitionFields) -> dict[str, Any]:
@@ -84,7 +81,7 @@ def definition_to_dict(d: DefinitionFields) -> dict[str, Any]:
         "timeouts": [
             {
                 "stage": to.stage,
-                "after_seconds": _seconds(to.after.total_seconds()),
+                "after_seconds": span_seconds(to.after),
                 "trigger": to.trigger,
             }
             for to in d.timeouts

@@ -10,7 +10,7 @@ evaluated", never run.  Nothing here changes the journey.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -114,10 +114,15 @@ class Explaining(MachineChecks):
         )
         pending: dict[str, datetime] = {}
         missed: tuple[str, ...] = ()
+        met: tuple[str, ...] = ()
+        goal_exit: str | None = None
         if self._goals:
             pending = self.pending_goals(journey)
             missed = tuple(name for name, deadline in pending.items() if deadline < now)
             pending = {name: d for name, d in pending.items() if name not in missed}
+            chosen = next((c.transition for c in results if c.passed), None)
+            if chosen is not None and not (reason or "").startswith("re-entry"):
+                met, goal_exit = self._would_meet(journey, trigger, chosen.dest, now, pending)
         return Explanation(
             journey.key,
             stage,
@@ -128,7 +133,43 @@ class Explaining(MachineChecks):
             reason,
             pending,
             missed,
+            met,
+            goal_exit,
         )
+
+    def _would_meet(
+        self,
+        journey: Journey,
+        trigger: str,
+        dest: str | None,
+        now: datetime,
+        pending: Mapping[str, datetime],
+    ) -> tuple[tuple[str, ...], str | None]:
+        """The pending goals a move of ``trigger`` to ``dest`` would meet (as
+        ``goals_after_move`` and the goal exits decide), and where an exit would end it."""
+        state = journey.goals or {}
+
+        def meets(g: Any, into: str | None, by: str) -> bool:
+            clock = state.get(g.name)
+            return (
+                g.name in pending
+                and clock is not None
+                and now >= clock.since
+                and (
+                    (g.stage is not None and into is not None and g.stage == into)
+                    or (g.trigger is not None and g.trigger == by)
+                )
+            )
+
+        met = [g for g in self._goals if meets(g, dest, trigger)]
+        stage = dest if dest is not None else journey.stage
+        goal_exit: str | None = None
+        for g in met:
+            if g.exit is not None and not self.definition.stage(stage).final:
+                goal_exit = g.exit
+                met += [o for o in self._goals if o not in met and meets(o, g.exit, "")]
+                break
+        return tuple(g.name for g in met), goal_exit
 
     def _evaluate_all(
         self,

@@ -23,9 +23,9 @@ from ._goals import (
     GOAL,
     Goal,
     GoalMiss,
+    check_goal_state,
     goal_meta,
     goals_after_move,
-    miss_due_at,
     next_goal_due,
     record_goal,
 )
@@ -96,6 +96,7 @@ class GoalMoves:
                 policy=policy,
                 defer_effects=defer_effects,
             )
+        check_goal_state(self._goals, journey)
         now = self._now(at)
         saved = _Saved(journey)
         written: list[HistoryEntry] = []
@@ -116,10 +117,16 @@ class GoalMoves:
             pending = outcome.pending_effects
             if outcome.moved:
                 met = goals_after_move(self._goals, journey, journey._history[n:], REENTER)
-                for goal in met:
+                i = 0
+                while i < len(met):  # (grows when a goal's exit meets a goal on its stage)
+                    goal = met[i]
+                    i += 1
                     if goal.exit is not None and not self._is_final(journey.stage):
                         entry, calls = self._exit_for(journey, goal, now)
                         pending += calls
+                        # the exit entered its stage: a goal on that stage is met by it
+                        more = goals_after_move(self._goals, journey, [entry], REENTER)
+                        met.extend(g for g in more if g not in met)
                     else:
                         entry = record_goal(journey, goal, "met", now)
                     written.append(entry)
@@ -237,11 +244,6 @@ class GoalMoves:
         self._log_goals(journey, [entry])
         return Outcome("moved", journey.key, GOAL, entry.source, entry.dest, entry, goals=(entry,))
 
-    def _goal_due_at(self, journey: Journey) -> datetime | None:
-        """When the journey's earliest pending goal miss is due (None: no clock runs)."""
-        miss = next_goal_due(self._goals, journey) if self._goals else None
-        return None if miss is None else miss_due_at(miss.deadline)
-
     def pending_goals(self, journey: Journey) -> dict[str, datetime]:
         """The goals whose clocks run for ``journey``, each with its deadline.
 
@@ -256,6 +258,7 @@ class GoalMoves:
         {'converted': datetime.datetime(2026, 1, 8, 0, 0, tzinfo=datetime.timezone.utc)}
         """
         self._check_journey(journey)
+        check_goal_state(self._goals, journey)
         state = journey.goals or {}
         return {
             g.name: state[g.name].deadline

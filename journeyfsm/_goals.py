@@ -26,9 +26,13 @@ When things are decided, for one ``fire`` (``fire_goals`` below wraps the machin
 2. the event is decided as without goals;
 3. if it moved: a re-entry resets the run; then each pending goal the move meets is met
    (in declaration order), then each goal whose ``since`` stage the move entered starts
-   its clock; the first goal met with an ``exit`` ends the journey.
+   its clock; the first goal met with an ``exit`` ends the journey, and a goal on that
+   exit stage is then met by the exit's move (after the others).
 
-A duplicate records nothing.  Anything raised (a hook, ``KeyboardInterrupt``) leaves the
+The window is ``since .. deadline``, both ends inclusive: an event timed before its
+clock started (events that arrive out of time order, ``fire(at=...)`` in the past) does
+not meet the goal, which stays pending (a met time outside the window is what ``restore``
+refuses, so the machine never writes one).  A duplicate records nothing.  Anything raised (a hook, ``KeyboardInterrupt``) leaves the
 journey exactly as before, goal state and misses included.  The deadline is inclusive: a
 miss is *due* at the first instant after it (``deadline + 1 µs``), which is what the
 machine's due time (:func:`next_goal_due`) and so the stores' ``next_due`` carry; ``tick``
@@ -45,8 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._clock import UTC, iso
-from ._errors import Problem, did_you_mean
+from ._clock import UTC, iso, seconds_span, span_seconds
+from ._errors import Problem, SnapshotError, did_you_mean
 from ._json import frozen_json
 from ._records import GoalClock, HistoryEntry, Journey, append_entry, new_entry
 
@@ -58,6 +62,7 @@ __all__ = [
     "Goal",
     "GoalClock",
     "GoalMiss",
+    "check_goal_state",
     "check_goals",
     "fresh_goals",
     "goal_from_json",
@@ -94,7 +99,7 @@ class Goal:
     ('bought', 'cart')
     """
 
-    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    name: str = attrs.field(validator=lambda _, __, v: _check_name(v))
     stage: str | None = attrs.field(default=None, kw_only=True)
     trigger: str | None = attrs.field(default=None, kw_only=True)
     within: timedelta = attrs.field(default=timedelta(0), kw_only=True)
@@ -109,6 +114,14 @@ class Goal:
             return since + self.within
         except OverflowError:
             return _NEVER
+
+
+def _check_name(value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"a goal's name must be a str, got {value!r}; name it, e.g. "
+            "Goal('bought', stage='purchased', within=timedelta(days=14))"
+        )
 
 
 def check_goals(
@@ -165,7 +178,14 @@ def check_goals(
                     "e.g. within=timedelta(days=14)"
                 )
             )
-        elif g.within <= timedelta(0):
+        elif g.within == timedelta(0):
+            add(
+                Problem(
+                    f"{who}: within must be positive, got no window (timedelta(0)); give "
+                    "within=, e.g. within=timedelta(days=14)"
+                )
+            )
+        elif g.within < timedelta(0):
             add(
                 Problem(
                     f"{who}: within must be positive, got {g.within!r}; give the window, "
@@ -211,13 +231,12 @@ def check_goals(
 # -- the dict form ---------------------------------------------------------------------
 def goal_to_json(g: Goal) -> dict[str, Any]:
     """A goal's dict form (``within`` in seconds; unset fields left out)."""
-    seconds = g.within.total_seconds()
     out: dict[str, Any] = {"name": g.name}
     if g.stage is not None:
         out["stage"] = g.stage
     if g.trigger is not None:
         out["trigger"] = g.trigger
-    out["within"] = int(seconds) if seconds.is_integer() else seconds
+    out["within"] = span_seconds(g.within)
     for field in ("since", "exit"):
         if getattr(g, field) is not None:
             out[field] = getattr(g, field)
@@ -243,7 +262,7 @@ def goal_from_json(raw: Any, where: str) -> Goal | str:
     if isinstance(within, bool) or not isinstance(within, (int, float)):
         return f"{where}.within must be a number of seconds, got {within!r}"
     try:
-        window = timedelta(seconds=within)
+        window = seconds_span(within)
     except (OverflowError, ValueError):
         return f"{where}.within is out of range: {within!r} seconds"
     for field in ("stage", "trigger", "since", "exit"):
@@ -333,6 +352,38 @@ def goals_from_json(goals: Sequence[Goal], raw: Any) -> dict[str, GoalClock] | s
 
 
 # -- the state of a run ----------------------------------------------------------------
+def check_goal_state(goals: Sequence[Goal], journey: Journey) -> None:
+    """Refuse a ``journey.goals`` that is not this definition's goal state (set by hand
+    on the journey, or given to ``Journey(goals=...)``): a ``SnapshotError`` (as for a
+    journey in a stage the definition lacks) naming the journey and the fix.  ``None``
+    (no clock running) is fine."""
+    state = journey.goals
+    if state is None:
+        return
+    key = journey.key
+    if type(state) is not dict:
+        raise SnapshotError(
+            f"journey {key!r}: goals must be a dict of goal name -> GoalClock (or None: no "
+            f"clock running), got {type(state).__name__}; leave it to the machine (start, "
+            "restore) or build it with GoalClock",
+            key=key,
+        )
+    names = [g.name for g in goals]
+    for name, clock in state.items():
+        if name not in names:
+            raise SnapshotError(
+                f"journey {key!r}: goals[{name!r}] names no goal of the definition"
+                f"{did_you_mean(str(name), names)} (its goals: {', '.join(names) or 'none'}); "
+                "drop that clock",
+                key=key,
+            )
+        if clock.__class__ is not GoalClock:
+            raise SnapshotError(
+                f"journey {key!r}: goals[{name!r}] must be a GoalClock, got {clock!r}",
+                key=key,
+            )
+
+
 def fresh_goals(goals: Sequence[Goal], at: datetime) -> dict[str, GoalClock]:
     """The goal state of a run that starts ``at``: the clocks of ``since=None`` goals run."""
     return {g.name: GoalClock("pending", at, g.deadline(at)) for g in goals if g.since is None}
@@ -340,10 +391,33 @@ def fresh_goals(goals: Sequence[Goal], at: datetime) -> dict[str, GoalClock]:
 
 @attrs.frozen
 class GoalMiss:
-    """A pending goal clock of a journey, due to be recorded missed at ``deadline``."""
+    """A pending goal clock of a journey: recorded missed, at ``deadline``, by the first
+    ``tick`` (or event) at or after ``at``, the first instant after the inclusive
+    deadline.  ``JourneyMachine.next_due`` returns one when it comes before the next
+    stage timeout.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from journeyfsm import Goal, GoalMiss, JourneyBuilder, JourneyMachine
+    >>> d = (JourneyBuilder("trial").stage("trial", initial=True).stage("paid", final=True)
+    ...      .transition("pay", "trial", "paid")
+    ...      .goal(Goal("converted", stage="paid", within=timedelta(days=7))).build())
+    >>> machine = JourneyMachine(d)
+    >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> due = machine.next_due(machine.start("c-1", at=t0))
+    >>> isinstance(due, GoalMiss), due.goal.name, due.deadline - t0
+    (True, 'converted', datetime.timedelta(days=7))
+    >>> due.at - due.deadline
+    datetime.timedelta(microseconds=1)
+    """
 
     goal: Goal
     deadline: datetime
+
+    @property
+    def at(self) -> datetime:
+        """When the miss is due (what the stores' ``next_due`` holds): just after the
+        deadline, which is inclusive."""
+        return miss_due_at(self.deadline)
 
 
 def next_goal_due(goals: Sequence[Goal], journey: Journey) -> GoalMiss | None:
@@ -407,9 +481,10 @@ def goals_after_move(
         for g in goals:
             clock = state.get(g.name)
             if clock is not None and clock.status == "pending":
-                if (g.stage is not None and entered and entry.dest == g.stage) or (
-                    g.trigger is not None and entry.trigger == g.trigger
-                ):
+                if (
+                    (g.stage is not None and entered and entry.dest == g.stage)
+                    or (g.trigger is not None and entry.trigger == g.trigger)
+                ) and entry.at >= clock.since:  # an event timed before the clock: outside
                     met.append(g)
             elif clock is None and g.since is not None and entered and entry.dest == g.since:
                 if changed is None:

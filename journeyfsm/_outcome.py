@@ -321,6 +321,10 @@ class Explanation:
     goals_pending: Mapping[str, datetime] = attrs.field(factory=dict)
     #: pending goals whose deadline has passed: firing now records them missed first
     goals_missed: tuple[str, ...] = ()
+    #: pending goals the move would meet, in the order fire records them
+    goals_met: tuple[str, ...] = ()
+    #: the final stage a met goal's ``exit`` would end the journey in (else None)
+    goal_exit: str | None = None
 
     @property
     def chosen(self) -> Transition | None:
@@ -343,6 +347,10 @@ class Explanation:
             lines.append(f"  goal {name!r}: missed (its deadline has passed)")
         for name, deadline in self.goals_pending.items():
             lines.append(f"  goal {name!r}: pending until {iso(deadline)}")
+        for name in self.goals_met:
+            lines.append(f"  goal {name!r}: would be met")
+        if self.goal_exit is not None:
+            lines.append(f"  a met goal's exit ends the journey in {self.goal_exit!r}")
         if self.status == "ignored":
             lines.append(f"  allowed here: {', '.join(self.allowed) or 'nothing'}")
         for i, c in enumerate(self.candidates, 1):

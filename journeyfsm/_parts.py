@@ -29,6 +29,7 @@ WILDCARD = "*"
 # the whole seconds timedelta can hold, either way (its range is not symmetric)
 _MAX_SECONDS = timedelta.max // timedelta(seconds=1)
 _MIN_SECONDS = -(-timedelta.min // timedelta(seconds=1))
+_MAX_FLOAT_SECONDS = timedelta.max.total_seconds()
 
 
 @attrs.frozen
@@ -115,6 +116,8 @@ def _to_timedelta(value: timedelta | float) -> timedelta:
         f"Timeout.after of {_show_seconds(value)} seconds is out of range; give a finite "
         f"number of seconds up to {_MAX_SECONDS} (timedelta.max)"
     )
+    if value == _MAX_FLOAT_SECONDS:  # what the dict form writes for timedelta.max
+        return timedelta.max
     if not finite or not _MIN_SECONDS <= value <= _MAX_SECONDS:
         raise out_of_range
     try:

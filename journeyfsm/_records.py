@@ -33,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from ._clock import UTC as _UTC
 from ._clock import iso
 from ._json import FrozenDict, copy_checked, copy_json, frozen_json, thaw
 
@@ -274,6 +275,9 @@ def _no_move() -> None:
     return None
 
 
+_STATUSES = ("pending", "met", "missed")
+
+
 @attrs.frozen
 class GoalClock:
     """A journey's clock for one goal in its current run (docs/rules.md, "Goals").
@@ -293,6 +297,43 @@ class GoalClock:
     since: datetime
     deadline: datetime
     at: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # checked where it enters: a journey built by hand, or goals set on one, must not
+        # carry a clock the machine cannot compare or that restore would refuse
+        status, since, deadline, at = self.status, self.since, self.deadline, self.at
+        if status.__class__ is not str or status not in _STATUSES:
+            raise ValueError(
+                f"GoalClock status must be one of {', '.join(_STATUSES)}, got {status!r}"
+            )
+        for name, value in (("since", since), ("deadline", deadline), ("at", at)):
+            if value is None and name == "at":
+                continue
+            if not isinstance(value, datetime):
+                raise TypeError(
+                    f"GoalClock {name} must be a timezone-aware datetime, got {value!r}"
+                )
+            if value.utcoffset() is None:
+                raise ValueError(
+                    f"GoalClock {name} is a naive datetime ({value.isoformat()}); pass "
+                    "datetime(..., tzinfo=timezone.utc)"
+                )
+            if value.tzinfo is not _UTC:  # other zones: converted to UTC
+                object.__setattr__(self, name, value.astimezone(_UTC))
+        if deadline < since:
+            raise ValueError(f"GoalClock deadline {deadline} is before its since {since}")
+        if (at is None) != (status == "pending"):
+            raise ValueError(
+                "GoalClock at is None exactly while the goal is pending (it is when the goal "
+                f"was met or missed), got status={status!r}, at={at!r}"
+            )
+        if status == "met" and at is not None and not since <= at <= deadline:
+            raise ValueError(
+                f"GoalClock met at {at}, outside its window {since} .. {deadline}: a goal is "
+                "met at or before its deadline"
+            )
+        if status == "missed" and at != deadline:
+            raise ValueError(f"GoalClock missed at {at}: a goal is missed at its deadline")
 
     def to_dict(self) -> JSONDict:
         """The JSON form a snapshot and the stores' ``goals`` column hold."""

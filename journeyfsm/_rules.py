@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._clock import seconds_span, span_seconds
 from ._errors import Problem, did_you_mean
 from ._guards import Guard, Predicate
 from ._parts import Stage, Transition, _to_guards
@@ -246,7 +247,10 @@ def entry_refusal(entry: EntryRule, journey: Any, now: datetime) -> str | None:
                 "re-entry refused: cooldown, and when the journey finished is unknown "
                 "(entered_at is None and it has no history): give it entered_at"
             )
-        until = finished_at + entry
+        try:
+            until = finished_at + entry
+        except OverflowError:  # a cooldown past the last datetime there is: never over
+            until = datetime.max.replace(tzinfo=timezone.utc)
         if now < until:
             stamp = until.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
             return f"re-entry refused: cooldown until {stamp}"
@@ -257,8 +261,7 @@ def entry_refusal(entry: EntryRule, journey: Any, now: datetime) -> str | None:
 def entry_to_json(entry: EntryRule) -> str | int | float:
     """The dict form of an entry rule: the word, or a cooldown in seconds."""
     if isinstance(entry, timedelta):
-        seconds = entry.total_seconds()
-        return int(seconds) if seconds.is_integer() else seconds
+        return span_seconds(entry)
     return entry
 
 
@@ -270,7 +273,7 @@ def entry_from_json(value: Any) -> Any:
         if value != value or value in (float("inf"), float("-inf")):
             return value
         try:
-            return timedelta(seconds=value)
+            return seconds_span(value)
         except OverflowError:
             return value
     return value

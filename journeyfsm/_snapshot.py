@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._clock import iso, remember_iso
 from ._errors import DataError, SnapshotError, SnapshotVersionError
-from ._goals import goals_from_json, goals_to_json
+from ._goals import check_goal_state, goals_from_json, goals_to_json
 from ._json import check_json, copy_checked, frozen_json
 from ._records import (
     NO_DATA,
@@ -165,6 +165,7 @@ def snapshot_journey(
         "timeouts_fired": journey.timeouts_fired,
     }
     if journey.goals is not None:  # only a journey of a definition with goals has them
+        check_goal_state(d.goals, journey)  # what restore would refuse is not written
         out["goals"] = goals_to_json(journey.goals)
     if history:
         # meta was checked when the move was recorded; to_dict gives a plain deep copy

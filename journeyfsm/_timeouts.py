@@ -34,6 +34,7 @@ import attrs
 from ._checks import MachineChecks
 from ._clock import UTC
 from ._definition import Timeout
+from ._goals import GoalMiss, check_goal_state, next_goal_due
 
 if TYPE_CHECKING:
     from ._definition import JourneyDefinition
@@ -119,8 +120,12 @@ class TimeoutTicking(MachineChecks):
     _due_step: Callable[..., Any]
     _record_miss: Callable[..., Outcome]
 
-    def next_due(self, journey: Journey) -> DueTimeout | None:
-        """The journey's next stage timeout (due now or later), or ``None``.
+    def next_due(self, journey: Journey) -> DueTimeout | GoalMiss | None:
+        """What the machine will next do by itself for ``journey`` (due now or later):
+        its next stage timeout (a :class:`DueTimeout`), or, for a definition with goals,
+        a pending goal's miss when that comes first (a :class:`GoalMiss`: its ``at`` is
+        just after the inclusive deadline); ``None`` when nothing is armed.  ``.at`` is
+        the earliest ``tick`` that does something, and what a store's ``next_due`` holds.
 
         >>> from datetime import datetime, timedelta, timezone
         >>> from journeyfsm import JourneyBuilder, JourneyMachine, Timeout
@@ -134,7 +139,13 @@ class TimeoutTicking(MachineChecks):
         (datetime.timedelta(days=1), 'abandon')
         """
         self._check_journey(journey)
-        return due_timeout(self._name, self._timeouts, journey)
+        due = due_timeout(self._name, self._timeouts, journey)
+        if self._goals:  # (tick takes a miss first when it is due by the timeout's time)
+            check_goal_state(self._goals, journey)
+            miss = next_goal_due(self._goals, journey)
+            if miss is not None and (due is None or miss.deadline < due.at):
+                return miss
+        return due
 
     def tick(self, journey: Journey, now: datetime | None = None) -> tuple[Outcome, ...]:
         """Fire every timeout due at ``now`` (default: the clock), in order; the outcomes.
@@ -167,8 +178,11 @@ class TimeoutTicking(MachineChecks):
     ) -> tuple[Outcome, ...]:
         """:meth:`tick`'s loop: every timeout due at ``until``, in order (AsyncJourneyMachine
         runs it too, with the effects deferred)."""
+        if journey._move is not None:  # from a hook of its own move: refused, rolled back
+            raise self._reentrant(journey, "tick")
         outcomes: list[Outcome] = []
         if self._goals:  # goal misses interleave with the timeouts, in time order
+            check_goal_state(self._goals, journey)
             while True:
                 step = self._due_step(journey, until)
                 if step is None:

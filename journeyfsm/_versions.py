@@ -34,7 +34,7 @@ import attrs
 
 from ._definition import JourneyDefinition
 from ._errors import DataError, DefinitionError, Problem
-from ._json import copy_checked
+from ._json import copy_checked, copy_json
 from ._records import HistoryEntry, JSONDict
 
 __all__ = ["MIGRATE_TRIGGER", "Migration", "MigrationStep", "chain", "version_key"]
@@ -62,6 +62,23 @@ def version_key(version: int | str) -> tuple[Any, ...]:
                 parts.append((0, int(number)) if number else (1, text))
         return (1, tuple(parts))
     raise TypeError(f"a definition version is an int or a str, got {version!r}")
+
+
+def _stage_map(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"Migration({what}=...) takes a dict of old stage -> new stage, e.g. "
+            f"{what}={{'cart': 'basket'}}, got {value!r}"
+        )
+    return dict(value)
+
+
+def _stages(value: Any) -> dict[str, str]:
+    return _stage_map(value, "stages")
+
+
+def _removed(value: Any) -> dict[str, str]:
+    return _stage_map(value, "removed")
 
 
 @attrs.frozen
@@ -98,8 +115,8 @@ class Migration:
 
     source: JourneyDefinition
     target: JourneyDefinition
-    stages: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
-    removed: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    stages: Mapping[str, str] = attrs.field(factory=dict, converter=_stages)
+    removed: Mapping[str, str] = attrs.field(factory=dict, converter=_removed)
     data: Callable[[JSONDict], JSONDict] | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -208,7 +225,8 @@ class Migration:
                 path="stage",
             )
         new_stage, moved = self._target_of(stage)
-        new_data: Any = dict(data)
+        # a deep copy: the function may change what it is given, never the caller's data
+        new_data: Any = copy_json(dict(data))
         if self.data is not None:
             try:
                 new_data = self.data(new_data)

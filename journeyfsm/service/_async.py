@@ -780,11 +780,16 @@ class AsyncJourneyService:
         steps = self._versions.chain(from_version, target)  # ValueError naming the gap
         if not steps:
             raise ValueError(f"from_version and to_version are both {target!r}: nothing to migrate")
-        for what, value in (("batch_size", batch_size), ("sample", sample)):
-            if type(value) is not int or value < (1 if what == "batch_size" else 0):
-                raise ValueError(f"{what} must be an int >= 1 (sample: >= 0), got {value!r}")
+        for what, value, least in (("batch_size", batch_size, 1), ("sample", sample, 0)):
+            if type(value) is not int or value < least:
+                raise ValueError(f"{what} must be an int >= {least}, got {value!r}")
         if type(dry_run) is not bool:
             raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
+        if progress is not None and not callable(progress):
+            # checked before the first batch is written, not after it
+            raise TypeError(
+                f"progress must be a function of the MigrationReport so far, got {progress!r}"
+            )
         tally = _MigrationTally(dry_run, from_version, target)
         tally.sample = sample
         after: tuple[str, str] | None = None

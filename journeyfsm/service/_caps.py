@@ -39,6 +39,11 @@ from .._outcome import EffectCall
 __all__ = ["CapDecision", "CapPolicy", "FrequencyCap", "OnCap", "QuietHours", "check_channel"]
 
 
+#: The longest cap window: the worker counts deliveries back from now by the window and
+#: defers forward by it, which a window near ``timedelta.max`` would overflow.
+MAX_WINDOW = timedelta(days=36500)
+
+
 def _span(per: timedelta) -> str:
     seconds = int(per.total_seconds())
     for unit, size in (("h", 3600), ("min", 60)):
@@ -82,9 +87,12 @@ class FrequencyCap:
                 f"FrequencyCap: limit must be an int >= 1, got {self.limit!r} "
                 "(to stop a channel, do not register its effects)"
             )
-        if not isinstance(self.per, timedelta) or self.per < timedelta(seconds=1):
+        if not isinstance(self.per, timedelta) or not (
+            timedelta(seconds=1) <= self.per <= MAX_WINDOW
+        ):
             raise ValueError(
-                f"FrequencyCap: per must be a timedelta of at least 1 second, got {self.per!r}"
+                f"FrequencyCap: per must be a timedelta of at least 1 second and at most "
+                f"{MAX_WINDOW.days} days (100 years), got {self.per!r}"
             )
         check_on_cap(self.on_cap, "FrequencyCap")
 
@@ -118,8 +126,10 @@ class QuietHours:
     ``tz``: an IANA zone name, or a function of the ``EffectCall`` giving one (e.g. from
     ``call.data``); when it gives ``None`` or an unknown zone, ``default_tz`` is used.
     ``start > end`` spans midnight (21:00-08:00).  A local ``end`` that does not exist
-    (the clocks jump over it) is read with the offset before the jump, so the deferral
-    ends at the same instant as the first existing wall time after it.
+    (the clocks jump over it) is read with the offset before the jump (02:30 on Paris's
+    spring-forward night ends the quiet hours at 03:30 CEST); one that happens
+    twice (the clocks go back) ends the quiet hours at its first pass, or at its second
+    for a ``now`` in the repeated hour after the first (never a deferral to the past).
 
     >>> from datetime import datetime, time, timezone
     >>> quiet = QuietHours(start=time(21), end=time(8), tz="Europe/Paris")
@@ -184,8 +194,12 @@ class QuietHours:
         day = local.date()
         if t >= self.end:  # past today's end (in an overnight span): tomorrow's
             day += timedelta(days=1)
-        end = datetime.combine(day, self.end, tzinfo=zone)
-        return end.astimezone(timezone.utc)
+        end = datetime.combine(day, self.end, tzinfo=zone).astimezone(timezone.utc)
+        if end <= now:  # the clocks went back: now is in the repeated hour, after the
+            # first pass of the end time; the quiet hours end at its second pass
+            second = datetime.combine(day, self.end.replace(fold=1), tzinfo=zone)
+            end = second.astimezone(timezone.utc)
+        return end
 
     def describe(self, call: EffectCall | None) -> str:
         """``"quiet hours 21:00-08:00 Europe/Paris"``."""

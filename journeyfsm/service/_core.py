@@ -359,12 +359,8 @@ def _fire_due(
 def _row(machine: JourneyMachine, journey: Journey, now: datetime) -> JourneyRow:
     """The row of ``journey`` as it is now, with its clock and next due time."""
     snap = machine.snapshot(journey, history=False)
-    due = machine.next_due(journey)
+    due = machine.next_due(journey)  # the next timeout, or a goal miss that comes first
     due_at = None if due is None else due.at
-    if machine._goals:  # the earliest of the next timeout and the next goal miss
-        miss = machine._goal_due_at(journey)
-        if miss is not None and (due_at is None or miss < due_at):
-            due_at = miss
     entered = journey.entered_at or now  # a journey of the service always has its times
     return JourneyRow(
         machine.definition.name,

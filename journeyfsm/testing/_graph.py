@@ -234,6 +234,8 @@ class Graph:
     def __init__(
         self, definition: JourneyDefinition, guards: Mapping[str, bool] | None = None
     ) -> None:
+        if guards is not None and not isinstance(guards, Mapping):
+            raise TypeError(f"guards= takes a dict of guard name -> True or False, got {guards!r}")
         fixed = dict(guards or {})
         known = definition.guards()
         for name, value in fixed.items():
