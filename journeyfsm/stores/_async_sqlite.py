@@ -31,7 +31,8 @@ inline, on the loop thread, while the task holds the store's ``asyncio.Lock``:
   ``self.sqlite`` in the caller's ``contextvars``.  Measured (docs/performance.md): the
   loop's share of a ``handle`` is then ~50 µs of CPU, where inline reads and a buffered
   write cost it ~140 µs and one hand-off all the same; a duplicate costs the hand-off
-  its inline read saved.  Not for a task inside one of the store's transactions: its
+  its inline read saved.  (On a disk saturated by other jobs the whole attempt's wall
+  time was measured 20-70 % above the inline read's, for reasons not known yet.)  Not for a task inside one of the store's transactions: its
   handle joins that transaction (a savepoint) through the calls above.
 
 The connection is never used by two threads at once: inline calls are made only by the
