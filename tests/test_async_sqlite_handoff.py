@@ -1,12 +1,10 @@
-"""AsyncSQLiteStore's hand-offs: a ``handle`` whose callbacks are all sync is ONE hand-off
-(read, decide, write, on the store's thread); a store's own read transaction runs inline
-on the loop, a write transaction (BEGIN IMMEDIATE, its writes, COMMIT) in ONE hand-off;
-and a loop that keeps running while another connection holds SQLite's write lock."""
+"""AsyncSQLiteStore's hand-offs: reads inline on the loop, a write transaction (BEGIN
+IMMEDIATE, its writes, COMMIT) in ONE hand-off to the store's thread, and a loop that
+keeps running while another connection holds SQLite's write lock."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import sqlite3
 import threading
 import time
@@ -16,14 +14,7 @@ import pytest
 from conftest import START
 from service_support import shop_machine
 
-from journeyfsm import (
-    AsyncJourneyService,
-    Context,
-    HookError,
-    JourneyService,
-    ManualClock,
-    StoreError,
-)
+from journeyfsm import AsyncJourneyService, JourneyService, ManualClock, StoreError
 from journeyfsm.stores import AsyncSQLiteStore, SQLiteStore, _async_sqlite
 
 
@@ -46,7 +37,7 @@ def _count_hand_offs(store: AsyncSQLiteStore) -> list[int]:
     return count
 
 
-def test_a_handle_is_one_hand_off_and_so_is_a_duplicate(tmp_path: Path) -> None:
+def test_a_handle_is_one_hand_off_and_a_duplicate_none(tmp_path: Path) -> None:
     _, store, service = _service(tmp_path)
     count = _count_hand_offs(store)
 
@@ -60,9 +51,7 @@ def test_a_handle_is_one_hand_off_and_so_is_a_duplicate(tmp_path: Path) -> None:
         seen.append(count[0])
         return seen
 
-    # the whole attempt of a handle (its read too) runs on the store's thread; a batch
-    # reads inline and writes in one hand-off
-    assert asyncio.run(main()) == [1, 2, 3]
+    assert asyncio.run(main()) == [1, 1, 2]
     asyncio.run(store.close())
 
 
@@ -212,74 +201,4 @@ def test_a_handle_reads_the_row_and_the_event_id_in_one_statement(tmp_path: Path
     reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 2  # one per handle: the row and the event id's seq together
     assert all("event_ids" in s and "journeys" in s for s in reads)
-    asyncio.run(store.close())
-
-
-def test_a_handle_decides_on_the_store_s_thread_in_the_caller_s_context(tmp_path: Path) -> None:
-    # the sync hooks of a handle run where its read and write do (the store's thread), and
-    # see the contextvars of the task that called it (a request id bound for structlog)
-    _, store, service = _service(tmp_path)
-    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
-    seen: list[tuple[str, str]] = []
-
-    @service.machine.before
-    def look(ctx: Context) -> None:
-        seen.append((request_id.get("unset"), threading.current_thread().name))
-
-    async def main() -> str:
-        request_id.set("req-7")
-        return (await service.handle("c-1", "add_to_cart", event_id="e-1")).status
-
-    assert asyncio.run(main()) == "moved"
-    assert seen == [("req-7", store._worker.thread.name)]
-    asyncio.run(store.close())
-
-
-@pytest.mark.parametrize(
-    "exc_type", [RuntimeError, KeyboardInterrupt, SystemExit, asyncio.CancelledError]
-)
-def test_a_hook_that_raises_on_the_store_s_thread_writes_nothing(
-    tmp_path: Path, exc_type: type[BaseException]
-) -> None:
-    # what a hook raises reaches the caller as the sync service raises it (a HookError,
-    # or the BaseException itself), nothing is written, and the store stays usable
-    sync, store, service = _service(tmp_path)
-    failing = [True]
-
-    @service.machine.after
-    def vandal(ctx: Context) -> None:
-        if failing[0]:
-            raise exc_type("boom")
-
-    expected = HookError if issubclass(exc_type, Exception) else exc_type
-    with pytest.raises(expected):
-        asyncio.run(service.handle("c-1", "add_to_cart", event_id="e-1"))
-    assert JourneyService(shop_machine(), sync).get("c-1") is None
-    failing[0] = False
-    assert asyncio.run(service.handle("c-1", "add_to_cart", event_id="e-1")).moved
-    asyncio.run(store.close())
-
-
-def test_a_handle_inside_the_task_s_transaction_joins_it(tmp_path: Path) -> None:
-    # the task holds the store's transaction: its handle cannot hand a whole attempt to
-    # the thread (that waits for the same transaction), so it joins it, as a savepoint,
-    # and is rolled back with it
-    sync, store, service = _service(tmp_path)
-    count = _count_hand_offs(store)
-
-    async def main() -> None:
-        with pytest.raises(RuntimeError, match="host failed"):
-            async with store.transaction():
-                assert (await service.handle("c-1", "add_to_cart", event_id="e-1")).moved
-                raise RuntimeError("host failed")
-        async with store.transaction():
-            assert (await service.handle("c-2", "add_to_cart", event_id="e-2")).moved
-
-    asyncio.run(main())
-    reader = JourneyService(shop_machine(), sync)
-    assert reader.get("c-1") is None
-    journey = reader.get("c-2")
-    assert journey is not None and journey.version == 1
-    # each block: its BEGIN IMMEDIATE with the handle's read, then its rollback or commit
-    assert count[0] == 4
     asyncio.run(store.close())

@@ -59,7 +59,7 @@ def test_a_cancelled_handle_writes_its_move_whole_or_not_at_all(tmp_path: Path) 
         return probe.count
 
     calls = asyncio.run(count_calls())
-    assert calls == 1  # the read, the decide, BEGIN IMMEDIATE, write, COMMIT: one hand-off
+    assert calls == 1  # the reads run inline; BEGIN IMMEDIATE, write, COMMIT: one hand-off
     outcomes = set()
     for at in range(1, calls + 1):
         key = f"c-{at}"

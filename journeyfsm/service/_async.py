@@ -63,11 +63,9 @@ from ._versions import LiveVersions, VersionPolicy
 if True:  # ASYNC
     import functools
     import inspect
-    from collections.abc import Awaitable
     from typing import TypeVar
 
     from .._async_machine import AsyncJourneyMachine
-    from ._sync import JourneyService
 
     T = TypeVar("T")
 else:
@@ -193,32 +191,10 @@ class AsyncJourneyService:
                 m.definition.version: (m if isinstance(m, AsyncJourneyMachine) else None)
                 for m in (machine, *versions)
             }
-            any_async = any(self._hand_offs.values())
-            if any_async:
+            if any(self._hand_offs.values()):
                 # async guards and hooks may wait (an HTTP call): a connection held
                 # meanwhile would serve no other task
                 self._pin = None
-            #: a store whose calls run on a thread of its own (AsyncSQLiteStore) offers
-            #: ``_run_sync``: when every callback is sync, a whole attempt of ``handle``
-            #: (read, decide, write) is ONE hand-off to that thread, made by this
-            #: driver's generated sync twin over the sync store underneath
-            #: (``_sync_store``): the same code, so the same semantics, and the loop
-            #: waits for no statement
-            self._twin: JourneyService | None = None
-            self._run_sync: Callable[[Callable[[], Decision]], Awaitable[Decision]] | None
-            self._run_sync = getattr(store, "_run_sync", None)
-            self._runs_sync: Callable[[], bool] | None = getattr(store, "_runs_sync", None)
-            sync_store = getattr(store, "_sync_store", None)
-            if self._run_sync is not None and sync_store is not None and not any_async:
-                self._twin = JourneyService(
-                    sync_machine,
-                    sync_store,
-                    initial_data=initial_data,
-                    max_attempts=max_attempts,
-                    versions=versions,  # type: ignore[arg-type]  # JourneyMachines here
-                    migrations=migrations,
-                    on_old_version=on_old_version,
-                )
 
     def _now(self) -> datetime:
         return ensure_utc(self._machine.clock.now(), what="the machine's clock")
@@ -277,11 +253,6 @@ class AsyncJourneyService:
 
     async def _attempt(self, event: Event) -> Decision:
         """One read -> decide -> write of ``handle``; its decision (written, if it writes)."""
-        if True:  # ASYNC
-            twin = self._twin
-            if twin is not None and self._runs_sync is not None and self._runs_sync():
-                assert self._run_sync is not None
-                return await self._run_sync(functools.partial(twin._attempt, event))
         key, event_id = event.key, event.event_id
         if self._joins_host is not None and self._joins_host():
             # the host's transaction holds the request anyway: read, decide and write in

@@ -20,20 +20,9 @@ inline, on the loop thread, while the task holds the store's ``asyncio.Lock``:
   hand-off runs ``BEGIN IMMEDIATE`` (which may wait ``busy_timeout`` for the write lock),
   the buffered calls and ``COMMIT`` (which fsyncs) on the worker.  A call that returns
   something (``claim``, ``claim_due_batch``, ``purge_event_ids`` ...) is one hand-off
-  with the ``BEGIN`` and the calls buffered before it.  So a ``handle_many`` batch is
-  one hand-off, a tick's batch two.  The price: an error of a buffered call (a
-  ``ConcurrencyConflict``) is raised by the next call that returns something, or by the
-  ``async with`` itself.
-- a WHOLE CALL of the sync store (``_run_sync``): ``AsyncJourneyService.handle``, when
-  its machines have no async callback, hands each attempt (the read transaction, the
-  decide step with its sync guards and hooks, the write transaction) to the worker in
-  ONE hand-off, where its generated sync twin, ``JourneyService``, runs it over
-  ``self.sqlite`` in the caller's ``contextvars``.  Measured (docs/performance.md): the
-  loop's share of a ``handle`` is then ~50 µs of CPU, where inline reads and a buffered
-  write cost it ~140 µs and one hand-off all the same; a duplicate costs the hand-off
-  its inline read saved.  (On a disk saturated by other jobs the whole attempt's wall
-  time was measured 20-70 % above the inline read's, for reasons not known yet.)  Not for a task inside one of the store's transactions: its
-  handle joins that transaction (a savepoint) through the calls above.
+  with the ``BEGIN`` and the calls buffered before it.  So ``handle`` is one hand-off,
+  a tick's batch two.  The price: an error of a buffered call (a ``ConcurrencyConflict``)
+  is raised by the next call that returns something, or by the ``async with`` itself.
 
 The connection is never used by two threads at once: inline calls are made only by the
 task holding the lock, and only once the worker has finished every call handed to it
@@ -56,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import queue
 import sqlite3
 import threading
@@ -64,7 +52,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .._errors import StoreError
 from ..service._core import JourneyRow
@@ -99,7 +87,6 @@ _READS = frozenset(
     )
 )
 _Op = Callable[["_Work"], Any]
-T = TypeVar("T")
 
 
 class _Worker:
@@ -355,8 +342,6 @@ class AsyncSQLiteStore:
             self._worker.stop()
             raise
         self.sqlite = sync
-        #: the sync store ``_run_sync``'s calls use (the service's sync twin drives it)
-        self._sync_store = sync
         self.path, self.prefix = sync.path, sync.prefix
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
@@ -412,35 +397,6 @@ class AsyncSQLiteStore:
                 waiter: asyncio.Future[None] = loop.create_future()
                 self._idle_waiters.append((loop, waiter))
             await waiter
-
-    # -- a whole call of the sync store on the thread -------------------------------
-    def _runs_sync(self) -> bool:
-        """Whether ``_run_sync`` may be used now: not by a task inside one of the
-        store's transactions (its calls join that transaction instead)."""
-        task = asyncio.current_task()
-        return task is None or self._owner is not task
-
-    async def _run_sync(self, fn: Callable[[], T]) -> T:
-        """``fn()`` on the store's thread, in the caller's context (``contextvars``),
-        with the connection to itself: ``fn`` uses ``self.sqlite``'s transactions, whose
-        ``BEGIN`` may wait ``busy_timeout`` there.  What the service hands its sync
-        twin's attempt to (read, decide, write: one hand-off per ``handle``).  A
-        cancelled caller leaves ``fn`` to finish (never withdrawn)."""
-        self._check_open()
-        async with self._lock:
-            await self._idle()  # a cancelled task's call may still run: wait for it
-            self._check_open()
-            context = contextvars.copy_context()
-            result: T = await self._submit(self._run_in, (context, fn))
-            return result
-
-    def _run_in(self, item: tuple[contextvars.Context, Callable[[], Any]]) -> Any:
-        context, fn = item  # on the worker
-        self._conn.execute(f"PRAGMA busy_timeout = {int(self.sqlite.busy_timeout * 1000)}")
-        try:
-            return context.run(fn)
-        finally:
-            self._conn.execute("PRAGMA busy_timeout = 0")
 
     async def _call(self, fn: Callable[[], Any]) -> Any:
         """``fn()`` on the worker (tests and ``close`` use it)."""
