@@ -59,6 +59,9 @@ TWINS = {
     "journeyfsm/stores/_postgres_bulk_async.py": "journeyfsm/stores/_postgres_bulk.py",
     "journeyfsm/stores/_postgres_rows_async.py": "journeyfsm/stores/_postgres_rows.py",
     "journeyfsm/stores/_postgres_async.py": "journeyfsm/stores/_postgres.py",
+    "journeyfsm/stores/_postgres_schema_async.py": "journeyfsm/stores/_postgres_schema.py",
+    "journeyfsm/stores/_postgres_host_async.py": "journeyfsm/stores/_postgres_host.py",
+    "journeyfsm/stores/_postgres_errors_async.py": "journeyfsm/stores/_postgres_errors.py",
     "journeyfsm/service/_outbox_async.py": "journeyfsm/service/_outbox.py",
     "journeyfsm/service/_timeout_worker_async.py": "journeyfsm/service/_timeout_worker.py",
 }
@@ -97,6 +100,9 @@ NAMES = {
     "_postgres_rows_async": "_postgres_rows",
     "_postgres_bulk_async": "_postgres_bulk",
     "_postgres_outbox_async": "_postgres_outbox",
+    "_postgres_schema_async": "_postgres_schema",
+    "_postgres_host_async": "_postgres_host",
+    "_postgres_errors_async": "_postgres_errors",
 }
 
 DOTTED = {"asyncio.sleep": "time.sleep", "asyncio.Event": "threading.Event"}

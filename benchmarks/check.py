@@ -57,14 +57,37 @@ REACHED: dict[str, tuple[float, str]] = {
     "cycle_speedup_vs_statemachine": (12.0, "e84f9c4"),
     "cycle_speedup_vs_add_model_flattering": (4.40, "e84f9c4"),
     "fire_vs_transitions": (0.87, "e84f9c4"),
-    # six runs at 8c57dfc: 1.85, 1.92, 1.38, 1.31, 2.43, 2.17 (the client's CPU bounds one
-    # loop; docs/performance.md).  Too noisy for a median: the lowest is kept, so the gate
-    # (1.05) fails when 50 tasks stop buying anything over one, not on a busy machine.
-    # Since wt-apool (issue 17, fourth round) the figure keeps one warm pool for all its
-    # samples: 2.18, 2.59, 1.66 at full settings; the gate was left where it was.
-    "async_pg_50_tasks_speedup": (1.31, "8c57dfc"),
+    # 50 tasks over a pool of 10 against one task, on PostgreSQL.  Not a median: the
+    # figure swings with the disk.  A busy disk's slow fsyncs are shared by the 50 tasks'
+    # commits, so a loaded machine flatters it (3.2-5.5 below); a quiet run reads
+    # ~2.1-2.6 (the client's CPU under one GIL bounds it: docs/performance.md); a disk
+    # that stalls during the 50-task sample alone sinks it (0.40 and 1.10 below: 50 tasks
+    # at 2.3 and 0.9 ms an event against 0.9 and 1.0 ms for one).  Since one warm pool
+    # serves all the figure's samples (wt-apool, its 16 runs at load 0.5-4.4): 1.59-2.59,
+    # and 4.96-7.41 in the four with a saturated disk; the wt-r17 round, 12 alternating runs of main (323efe8) and 2131a43: at load 5.5-7
+    # 1.99, 3.60, 2.29 and 3.90, 3.23, 1.75; at load 1.3-2.9 3.37, 2.03, 1.10 and 5.48,
+    # 0.40, 2.45.  So the gate is the low end of a quiet run, 2.1, relaxed 1.4x (RELAX):
+    # 1.5, under every quiet run seen, above what 50 tasks give when something serialises
+    # them (one connection, a lock around `handle`: ~1.0-1.2); a stalled disk can still
+    # miss it (2 of those 12 runs), as it makes the issue-16 gates miss.  It was 1.31
+    # relaxed 1.25x (1.05): 50 tasks buying nothing passed it.
+    "async_pg_50_tasks_speedup": (2.1, "2131a43"),
 }
 REGRESSION = 1.25  # a gate from REACHED is the reached ratio relaxed by this factor
+#: a reached ratio whose gate is relaxed by other than REGRESSION (the comment above it
+#: in REACHED says why)
+RELAX: dict[str, float] = {"async_pg_50_tasks_speedup": 1.4}
+# The other asyncio gates follow SLACK (their goals are met): async / sync `handle` and
+# `handle_many`, SQLite and PostgreSQL, gated at 1.95 and 1.8.  They are not loose for
+# this machine: in the 12 runs above `handle` read 0.56-1.63 (main and wt-r17 alike) and
+# `handle_many` 0.79-1.40 (0.03 once, the anomaly of docs/performance.md); a tighter gate
+# would fail the code as it is on a busy machine, while the design these guard against
+# (a hand-off per statement: 2.5-3.7x on SQLite) fails them.
+
+
+def relax_of(ratio: str) -> float:
+    """How far a gate from REACHED is relaxed from the reached ratio."""
+    return RELAX.get(ratio, REGRESSION)
 
 
 @dataclass(frozen=True)
@@ -77,7 +100,8 @@ class Gate:
     @property
     def bound(self) -> float:
         if self.reached is not None:  # not met yet: guard what was reached
-            scale = 1 / REGRESSION if self.op == ">=" else REGRESSION
+            relax = relax_of(self.ratio)
+            scale = 1 / relax if self.op == ">=" else relax
             return self.reached * scale
         return self.goal / SLACK if self.op == ">=" else self.goal * SLACK
 
@@ -86,7 +110,8 @@ class Gate:
         """Where the bound comes from, for the report."""
         if self.reached is None:
             return f"goal relaxed {SLACK:g}x"
-        return f"reached {self.reached:g} at {REACHED[self.ratio][1]}, relaxed {REGRESSION:g}x"
+        relax = relax_of(self.ratio)
+        return f"reached {self.reached:g} at {REACHED[self.ratio][1]}, relaxed {relax:g}x"
 
     def holds(self, value: float) -> bool:
         return value >= self.bound if self.op == ">=" else value <= self.bound

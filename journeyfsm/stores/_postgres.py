@@ -14,23 +14,12 @@ race into ``ConcurrencyConflict``.  Outbox workers claim rows with ``FOR UPDATE 
 LOCKED``, so workers on several machines share the rows without waiting on each other.
 
 The host's own transaction: ``PostgresStore(connection=conn)`` follows the
-transaction rule, read from the connection each time a transaction begins:
-
-- **own**: an autocommit connection with no transaction open: nobody would commit what
-  the store left open, so the store runs its own (``BEGIN`` ... ``COMMIT``), and each event
-  is committed when ``handle`` returns;
-- **fresh**: a non-autocommit connection with no transaction begun yet (Django's
-  ``atomic()``, a SQLAlchemy session, before any statement): the store's first statement
-  begins the host's transaction, as the host's own would, and the host commits.  No
-  savepoint: if the store's block fails, the transaction holds nothing but the store's
-  work, and the store rolls it back whole (the connection is left as it was found);
-- **open**: a transaction is open (``with conn.transaction():``, or the host ran a
-  statement): the store joins it, a write as ONE savepoint (a failure undoes the store's
-  work and nothing of the host's), and the host commits.
-
-Reads never take a savepoint (nothing to undo).  An aborted host transaction is refused
-before anything runs.  The schema is checked once per database (server, database, schema
-and prefix) in a process, not per store: a store made per request costs no statement.
+transaction rule of ``_postgres_host.py`` (own, fresh or open, read from the
+connection each time a transaction begins).  The schema and its migrations are in
+``_postgres_schema.py``, what psycopg's errors become in ``_postgres_errors.py``;
+this module holds the connections (a pool, or the host's) and the transactions on them.
+The schema is checked once per database (server, database, schema and prefix) in a
+process, not per store: a store made per request costs no statement.
 """
 
 from __future__ import annotations
@@ -43,18 +32,10 @@ from typing import Any
 
 from .._errors import StoreError
 from ..service._core import Decision
-from ._base import (
-    CAPS_SCHEMA,
-    GOALS_SCHEMA,
-    SCHEMA_VERSION,
-    StoreMethods,
-    check_prefix,
-    schema_cache,
-)
+from ._base import StoreMethods, check_prefix, schema_cache
 
 try:
     import psycopg
-    from psycopg import sql
     from psycopg_pool import ConnectionPool
 except ImportError as err:  # pragma: no cover - depends on the install
     raise ImportError(
@@ -63,14 +44,15 @@ except ImportError as err:  # pragma: no cover - depends on the install
     ) from err
 
 from ._postgres_codec import tables_of
+from ._postgres_errors import StoreErrors, pool_errors, redact
+from ._postgres_host import host_state, host_transaction
 from ._postgres_rows import PostgresTransaction
+from ._postgres_schema import check_version, create_tables, read_version
 
 __all__ = ["PostgresStore"]
 
 _TABLES = ("schema_version", "journeys", "history", "event_ids", "outbox", "deliveries")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
-_INTRANS = psycopg.pq.TransactionStatus.INTRANS
-_INERROR = psycopg.pq.TransactionStatus.INERROR
 
 
 def _elsewhere(connection: object) -> str:
@@ -84,17 +66,6 @@ def _elsewhere(connection: object) -> str:
             "`(await session.connection()).get_raw_connection().driver_connection`)"
         )
     return ""
-
-
-def _redact(text: str, dsn: str | None) -> str:
-    """``text`` without the DSN's password (errors and logs never show it)."""
-    if not dsn:
-        return text
-    try:
-        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        return text.replace(dsn, "<dsn>")
-    return text.replace(str(password), "***") if password else text
 
 
 class PostgresStore(StoreMethods):
@@ -145,6 +116,7 @@ class PostgresStore(StoreMethods):
         self.schema = schema
         self._dsn = dsn
         self._host = connection
+        self._error_block = StoreErrors(dsn, self._schema_key)
         self._local = threading.local()
         self._t = tables_of(schema, prefix, _TABLES)
         self._pool: ConnectionPool[Any] | None = None
@@ -171,11 +143,11 @@ class PostgresStore(StoreMethods):
                     timeout=30,
                 )
                 self._pool.open(wait=True, timeout=30)
-            except (psycopg.Error, psycopg_pool_errors()) as err:
+            except (psycopg.Error, pool_errors()) as err:
                 if self._pool is not None:
                     self._pool.close()
                 reason = " ".join(str(err).split())  # one line
-                raise StoreError("cannot connect to PostgreSQL: " + _redact(reason, dsn)) from None
+                raise StoreError("cannot connect to PostgreSQL: " + redact(reason, dsn)) from None
         try:
             key = self._schema_key()
             if create_schema:
@@ -195,7 +167,7 @@ class PostgresStore(StoreMethods):
     def transaction(self, *, write: bool = True) -> Iterator[PostgresTransaction]:
         """One transaction (a savepoint when nested or on the host's connection)."""
         if self._host is not None:
-            with self._errors(), self._on_host(write):
+            with self._errors(), host_transaction(self._host, write):
                 yield PostgresTransaction(self._host, self._t)
             return
         current = getattr(self._local, "conn", None)
@@ -272,7 +244,7 @@ class PostgresStore(StoreMethods):
         if decision.timeouts:
             conn = None  # several statements: a transaction
         elif host is not None:
-            conn = host if self._host_state(host) == "own" else None
+            conn = host if host_state(host) == "own" else None
         elif current is None:
             assert self._pool is not None
             with self._errors(), self._pool.connection() as taken:
@@ -294,51 +266,7 @@ class PostgresStore(StoreMethods):
         The service then reads, decides and writes an event in ONE store transaction:
         none or one savepoint, and no separate read.
         """
-        return self._host is not None and self._host_state(self._host) != "own"
-
-    def _host_state(self, conn: psycopg.Connection[Any]) -> str:
-        """ "own", "fresh" or "open" (the module docstring); a connection that cannot
-        take a transaction now is a ``StoreError``."""
-        status = conn.info.transaction_status
-        if status == _IDLE:
-            return "own" if conn.autocommit else "fresh"
-        if status == _INTRANS:
-            return "open"
-        if conn.closed:
-            why = "the host's psycopg connection is closed: hand the store an open one"
-        elif status == _INERROR:
-            why = (
-                "the host's transaction on this connection is aborted (a statement in it "
-                "failed): roll it back before handling events"
-            )
-        else:
-            why = (
-                "the host's psycopg connection is busy with another statement: use one "
-                "connection per task or thread"
-            )
-        raise StoreError(f"PostgresStore cannot begin a transaction: {why}")
-
-    @contextmanager
-    def _on_host(self, write: bool, *, setup: bool = False) -> Iterator[None]:
-        """The block as the transaction rule says (the module docstring).  ``setup``
-        (the schema's creation and check): a transaction of the store's own, committed,
-        unless the host has one open (then a savepoint in it)."""
-        conn = self._host
-        assert conn is not None
-        state = self._host_state(conn)
-        if setup or (write and state != "fresh"):
-            # own: BEGIN ... COMMIT; open: SAVEPOINT ... RELEASE (psycopg picks)
-            with conn.transaction():
-                yield
-        elif write:  # fresh: the host's transaction holds only what the block does
-            try:
-                yield
-            except BaseException:
-                if not conn.closed:
-                    conn.rollback()
-                raise
-        else:
-            yield
+        return self._host is not None and host_state(self._host) != "own"
 
     def _schema_key(self) -> tuple[object, ...] | None:
         """What identifies this store's tables in the schema cache (host stores only)."""
@@ -347,169 +275,21 @@ class PostgresStore(StoreMethods):
         info = self._host.info
         return ("postgresql", info.host, info.port, info.dbname, self.schema, self.prefix)
 
-    def _errors(self) -> _StoreErrors:
+    def _errors(self) -> StoreErrors:
         """``with self._errors():`` turns psycopg's errors into ``StoreError``."""
-        return _StoreErrors(self)
+        return self._error_block
 
-    # -- schema --------------------------------------------------------------------
+    # -- schema (_postgres_schema.py) ------------------------------------------
     def create_schema(self) -> None:
         """Create the schema's tables if missing and record the schema version."""
-        t = self._t
-        statements = [
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)),
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL)").format(
-                t["schema_version"]
-            ),
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
-                "definition_version jsonb NOT NULL, stage text NOT NULL, data jsonb NOT NULL, "
-                "version integer NOT NULL, entered_at timestamptz NOT NULL, "
-                "updated_at timestamptz NOT NULL, started_at timestamptz NOT NULL, "
-                "entry_seq integer NOT NULL, timeouts_fired integer NOT NULL, "
-                "next_due timestamptz, goals jsonb, PRIMARY KEY (definition, key))"
-            ).format(t["journeys"]),
-            # what a tick claims: only journeys with an armed timeout are in the index
-            sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {} ON {} (definition, next_due) "
-                "WHERE next_due IS NOT NULL"
-            ).format(sql.Identifier(f"{self.prefix}journeys_due"), t["journeys"]),
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
-                "seq integer NOT NULL, trigger text NOT NULL, source text NOT NULL, "
-                "dest text NOT NULL, at timestamptz NOT NULL, event_id text, meta jsonb, "
-                "definition_version jsonb, PRIMARY KEY (definition, key, seq))"
-            ).format(t["history"]),
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (definition text NOT NULL, key text NOT NULL, "
-                "event_id text NOT NULL, seq integer NOT NULL, "
-                "committed_at timestamptz NOT NULL, PRIMARY KEY (definition, key, event_id))"
-            ).format(t["event_ids"]),
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (committed_at)").format(
-                sql.Identifier(f"{self.prefix}event_ids_committed"), t["event_ids"]
-            ),
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, "
-                "definition text NOT NULL, key text NOT NULL, seq integer NOT NULL, "
-                "effect text NOT NULL, idempotency_key text NOT NULL UNIQUE, "
-                "call jsonb NOT NULL, status text NOT NULL, attempts integer NOT NULL, "
-                "available_at timestamptz NOT NULL, lease_owner text, "
-                "lease_until timestamptz, last_error text, created_at timestamptz NOT NULL)"
-            ).format(t["outbox"]),
-            sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {} ON {} (definition, status, available_at)"
-            ).format(sql.Identifier(f"{self.prefix}outbox_due"), t["outbox"]),
-            # schema 4: the frequency caps' ledger (one row per counted delivery)
-            *self._ledger_schema(),
-        ]
         with self._setup() as tx:
-            # one schema creator at a time (CREATE ... IF NOT EXISTS races otherwise)
-            tx.conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", (str(self._t["journeys"]),)
-            )
-            for statement in statements[:2]:
-                tx.conn.execute(statement)
-            found = tx.conn.execute(
-                sql.SQL("SELECT version FROM {}").format(t["schema_version"])
-            ).fetchall()
-            if found and found[0][0] == 1:
-                self._migrate_1(tx.conn)
-            if found and found[0][0] in (1, 2):
-                self._migrate_2(tx.conn)
-            if found and found[0][0] < CAPS_SCHEMA:  # the ledger table (created below)
-                tx.conn.execute(
-                    sql.SQL("UPDATE {} SET version = %s").format(t["schema_version"]),
-                    (CAPS_SCHEMA,),
-                )
-            if found and found[0][0] < GOALS_SCHEMA:
-                self._migrate_4(tx.conn)
-            for statement in statements[2:]:
-                tx.conn.execute(statement)
-            found = tx.conn.execute(
-                sql.SQL("SELECT version FROM {}").format(t["schema_version"])
-            ).fetchall()
-            if not found:
-                tx.conn.execute(
-                    sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(t["schema_version"]),
-                    (SCHEMA_VERSION,),
-                )
-            elif found[0][0] > SCHEMA_VERSION:
-                raise self._newer(found[0][0])
+            create_tables(tx.conn, self._t, self.schema, self.prefix)
         self._schema_checked()
 
-    def _ledger_schema(self) -> list[sql.Composed]:
-        """Schema 3's ledger of deliveries (created by a v2 -> v3 upgrade too)."""
-        t = self._t
-        return [
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (outbox_id bigint PRIMARY KEY, "
-                "customer text NOT NULL, channel text NOT NULL, at timestamptz NOT NULL)"
-            ).format(t["deliveries"]),
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (customer, channel, at)").format(
-                sql.Identifier(f"{self.prefix}deliveries_window"), t["deliveries"]
-            ),
-        ]
-
-    def _migrate_1(self, conn: psycopg.Connection[Any]) -> None:
-        """Schema 1 -> 2: the timeout clock.  A journey's start is its first move; its
-        stage entry the last move (``entered_at`` kept); no timeout is armed
-        (``next_due`` NULL) until the journey's next move."""
-        j, h = self._t["journeys"], self._t["history"]
-        for text in (
-            "ALTER TABLE {j} ADD COLUMN started_at timestamptz, "
-            "ADD COLUMN entry_seq integer NOT NULL DEFAULT 0, "
-            "ADD COLUMN timeouts_fired integer NOT NULL DEFAULT 0, "
-            "ADD COLUMN next_due timestamptz",
-            "UPDATE {j} AS j SET entry_seq = version, started_at = COALESCE((SELECT MIN(h.at) "
-            "FROM {h} h WHERE h.definition = j.definition AND h.key = j.key), entered_at)",
-            "ALTER TABLE {j} ALTER COLUMN started_at SET NOT NULL",
-            "UPDATE {v} SET version = 2",
-        ):
-            conn.execute(sql.SQL(text).format(j=j, h=h, v=self._t["schema_version"]))
-
-    def _migrate_2(self, conn: psycopg.Connection[Any]) -> None:
-        """Schema 2 -> 3: the definition version of each history entry (``NULL`` for
-        the entries written before: the journey's version then is not known)."""
-        for text in (
-            "ALTER TABLE {h} ADD COLUMN IF NOT EXISTS definition_version jsonb",
-            "UPDATE {v} SET version = 3",
-        ):
-            conn.execute(sql.SQL(text).format(h=self._t["history"], v=self._t["schema_version"]))
-
-    def _migrate_4(self, conn: psycopg.Connection[Any]) -> None:
-        """Schema 4 -> 5: the journeys' goal clocks (``NULL`` in rows written before: no
-        goal clock runs until the journey next enters a goal's ``since`` stage)."""
-        for text in (
-            "ALTER TABLE {j} ADD COLUMN IF NOT EXISTS goals jsonb",
-            "UPDATE {v} SET version = 5",
-        ):
-            conn.execute(sql.SQL(text).format(j=self._t["journeys"], v=self._t["schema_version"]))
-
     def _check_schema(self) -> None:
-        name = f"{self.schema}.{self.prefix}schema_version"
-        fix = (
-            "run PostgresStore(dsn, create_schema=True) (or store.create_schema()) once "
-            "(it migrates an older schema)"
-        )
         with self._setup() as tx:
-            try:
-                found = tx.conn.execute(
-                    sql.SQL("SELECT version FROM {}").format(self._t["schema_version"])
-                ).fetchall()
-            except psycopg.errors.UndefinedTable:
-                raise StoreError(
-                    f"the PostgreSQL database has no journeyfsm schema (table {name} is "
-                    f"missing); {fix}",
-                    table="schema_version",
-                ) from None
-        version = found[0][0] if found else None
-        if version is None or version < SCHEMA_VERSION:
-            raise StoreError(
-                f"the PostgreSQL database has journeyfsm schema version {version}, this "
-                f"journeyfsm needs {SCHEMA_VERSION}; {fix}",
-                table="schema_version",
-            )
-        if version > SCHEMA_VERSION:
-            raise self._newer(version)
+            version = read_version(tx.conn, self._t, self.schema, self.prefix)
+        check_version(version)
         self._schema_checked()
 
     def _schema_checked(self) -> None:
@@ -525,15 +305,8 @@ class PostgresStore(StoreMethods):
             with self.transaction() as tx:
                 yield tx
             return
-        with self._errors(), self._on_host(True, setup=True):
+        with self._errors(), host_transaction(self._host, True, setup=True):
             yield PostgresTransaction(self._host, self._t)
-
-    def _newer(self, version: int) -> StoreError:
-        return StoreError(
-            f"the PostgreSQL database has journeyfsm schema version {version}, newer than "
-            f"this journeyfsm's ({SCHEMA_VERSION}); upgrade journeyfsm",
-            table="schema_version",
-        )
 
 
 class _LastReturnedFirst(ConnectionPool[Any]):
@@ -557,50 +330,3 @@ class _LastReturnedFirst(ConnectionPool[Any]):
         if isinstance(ready, deque) and len(ready) > 1:
             ready.rotate(1)  # the one returned last to the front, where it is taken
         return super()._get_ready_connection(timeout)
-
-
-class _StoreErrors:
-    """The block of ``store._errors()``: a psycopg error raised in it is raised again as a
-    ``StoreError`` that says what to do.  A class rather than a generator made into a
-    context manager: every ``handle`` runs one or two, and in the async store each async
-    generator costs a few µs more (asyncio tracks every one)."""
-
-    __slots__ = ("_store",)
-
-    def __init__(self, store: PostgresStore) -> None:
-        self._store = store
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, err: BaseException | None, tb: object) -> None:
-        if not isinstance(err, psycopg.Error):
-            return
-        dsn = self._store._dsn
-        if isinstance(err, psycopg.errors.SerializationFailure):  # an OperationalError
-            raise StoreError(
-                "PostgreSQL refused a journey write inside the host's transaction "
-                f"({str(err).splitlines()[0]}): its isolation (REPEATABLE READ or "
-                "SERIALIZABLE) keeps it from seeing the journey's newest version, so no "
-                "retry inside it can succeed: roll it back and retry the whole transaction",
-                table="journeys",
-            ) from err
-        if isinstance(err, psycopg.OperationalError):
-            raise StoreError("PostgreSQL connection failed: " + _redact(str(err), dsn)) from None
-        if isinstance(err, psycopg.errors.UndefinedTable):
-            schema_cache.discard(self._store._schema_key())  # dropped underneath: check again
-            raise StoreError(
-                f"the PostgreSQL database has no journeyfsm tables ({str(err).splitlines()[0]}); "
-                "run create_schema() (PostgresStore(..., create_schema=True)) once",
-                table="schema_version",
-            ) from err
-        raise StoreError(
-            "PostgreSQL refused a statement of the store: " + _redact(str(err), dsn)
-        ) from err
-
-
-def psycopg_pool_errors() -> type[Exception]:
-    """The pool's own errors (a timeout when the server cannot be reached)."""
-    from psycopg_pool import PoolTimeout
-
-    return PoolTimeout
