@@ -138,14 +138,16 @@ class MachineChecks:
         if ctx is not None and not inside:
             ctx._reentered = True
         what = ctx._trigger if ctx is not None else trigger
+        # the move's source: a hook of the destination already sees journey.stage moved
+        source = ctx._source if ctx is not None else journey.stage
         return JourneyError(
             f"re-entrant fire: journey {journey.key!r} is in the middle of a move "
-            f"({what!r} from {journey.stage!r}) and cannot be fired again ({trigger!r}) from "
+            f"({what!r} from {source!r}) and cannot be fired again ({trigger!r}) from "
             "one of its own guards or hooks, nor by another thread at the same time; the "
             "outer move is rolled back. Fire follow-up events after fire() returns (an "
             "effect, or the caller), or fire other journeys",
             key=journey.key,
-            stage=journey.stage,
+            stage=source,
             trigger=str(trigger),
         )
 

@@ -255,6 +255,9 @@ def test_reentrant_fire_from_a_hook_is_refused_and_the_outer_move_rolls_back(
     with pytest.raises(JourneyError, match="re-entrant fire"):
         machine.fire(journey, "add_to_cart")
     assert refused and "re-entrant fire" in str(refused[0])
+    # an enter hook sees the journey in its destination: the message names the move's source
+    assert f"('add_to_cart' from {before.stage!r})" in str(refused[0])
+    assert refused[0].stage == before.stage
     assert journey == before
 
 
