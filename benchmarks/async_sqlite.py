@@ -4,7 +4,7 @@
 
 Prints, as medians of 5 alternating rounds of 300 events (each the first move of a new
 journey: no conflicts), the µs per event of: the sync ``handle`` one at a time, the async
-``handle`` one at a time (its whole attempt one hand-off to the store's thread), and
+``handle`` one at a time (its read inline, its write one hand-off to the store's thread), and
 ``handle_many`` in batches of 100 on both; then the async / sync ratios (the issue's goals:
 ``handle`` <= 1.3x, ``handle_many`` <= 1.2x).  Each figure is the wall time and, after a
 slash, the CPU time of this process (all its threads: ``time.process_time``), which the
