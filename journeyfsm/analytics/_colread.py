@@ -407,6 +407,9 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
                 rest |= mask
                 continue
             out[mask] = cast.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    # a time Arrow reads but a datetime cannot hold (year 0, 0001-01-01 at +01:00) is the
+    # Python path's bad row: one by one below, which says so
+    rest |= (out < _MIN_US) | (out > _MAX_US)
     if rest.any():
         where = np.flatnonzero(rest)
         values, failed = _python_times(
@@ -415,6 +418,11 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
         out[where] = values
         bad = [(int(where[i]), reason) for i, reason in failed]
     return out, bad
+
+
+# the aware datetimes' range as µs since the epoch (what the Python path can hold)
+_MIN_US = -62135596800 * _US
+_MAX_US = 253402300799 * _US + 999999
 
 
 def _compact_times(pa: Any, pc: Any, np: Any, ts: Any, out: Any, rest: Any) -> None:
