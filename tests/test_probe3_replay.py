@@ -95,3 +95,32 @@ def test_merging_halves_equals_the_whole_and_results_pickle(tmp_path: Path) -> N
         assert {k: j.stage for k, j in back.journeys.items()} == {
             k: j.stage for k, j in whole.journeys.items()
         }
+
+
+def _table_outcome(table: Any, engine: str) -> Any:
+    machine = JourneyMachine(templates.aida(), logger=quiet_logger())
+    r = replay(machine, table, M, engine=engine)  # type: ignore[arg-type]
+    return (
+        sorted((k, j.stage) for k, j in r.journeys.items()),
+        r.summary.bad_row_count,
+        dict(r.summary.skipped),
+    )
+
+
+def test_a_null_event_name_in_a_table_is_a_bad_row_on_every_engine() -> None:
+    """A DataFrame or Arrow table with a missing event name: the columnar engine read the
+    null's dictionary index as garbage and raised ``IndexError: index -9223372036854775808``;
+    it is a bad row, as on the Python engines."""
+    import pandas as pd
+    import pyarrow as pa
+
+    t = "2026-01-01T10:00:00Z"
+    tables = [
+        pd.DataFrame({"k": ["a", "b"], "e": ["engage", None], "t": [t, t]}),
+        pa.table({"k": ["a", "b", "c"], "e": pa.array([None, "engage", None]), "t": [t] * 3}),
+        pa.table({"k": ["a"], "e": pa.array([None], pa.string()), "t": [t]}),
+    ]
+    for table in tables:
+        seen = {e: _table_outcome(table, e) for e in ("columnar", "fast", "engine")}
+        assert seen["columnar"] == seen["fast"] == seen["engine"], seen
+        assert seen["columnar"][1] >= 1

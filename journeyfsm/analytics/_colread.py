@@ -252,8 +252,10 @@ def read_columns(
     if names is not None:
         uniques = names.dictionary.to_pylist()
         lookup = np.array([index.get(triggers.get(u, ""), -1) for u in uniques], np.int64)
-        codes = names.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        trig = lookup[codes] if len(lookup) else np.zeros(0, np.int64)
+        # a null event name has a null index: its row is unusable (a bad row above), so
+        # any code will do; without the fill numpy reads the null as garbage
+        codes = pc.fill_null(names.indices, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        trig = lookup[codes] if len(lookup) else np.full(n, -1, np.int64)
     else:
         uniques, codes, trig = [], np.zeros(0, np.int64), np.zeros(0, np.int64)
     usable = ~unusable
