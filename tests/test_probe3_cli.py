@@ -60,8 +60,9 @@ def test_a_demo_too_big_for_a_small_shop_is_a_usage_error(tmp_path: Path, n: str
     assert "--customers" in done.stderr and "at most 100000" in done.stderr
 
 
-@pytest.mark.parametrize(("bad", "error"), [(True, TypeError), ("5", TypeError),
-                                             (0, ValueError), (10**20, ValueError)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("bad", "error"), [(True, TypeError), ("5", TypeError), (0, ValueError), (10**20, ValueError)]
+)
 def test_run_demo_checks_customers(bad: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="customers"):
         run_demo(customers=bad, quiet=True)  # type: ignore[arg-type]

@@ -30,8 +30,20 @@ def _form(client: Any, name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "ids",
-    ["99999999999999999999", "9223372036854775808", "", " , ", "-1", "0", "+3", "\u0663",
-     "1_0", "0x10", "abc", "1;2"],  # fmt: skip
+    [
+        "99999999999999999999",
+        "9223372036854775808",
+        "",
+        " , ",
+        "-1",
+        "0",
+        "+3",
+        "\u0663",
+        "1_0",
+        "0x10",
+        "abc",
+        "1;2",
+    ],
 )
 def test_a_requeue_with_ids_that_are_not_outbox_ids_is_a_400_and_writes_nothing(
     tmp_path: Path, ids: str

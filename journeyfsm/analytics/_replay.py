@@ -41,8 +41,8 @@ from .._definition import JourneyDefinition
 from .._logging import JourneyLog
 from .._runtime import JourneyMachine
 from ._colguards import columnar_refusal
-from ._colstream import MAX_PARTITIONS
 from ._colread import Fallback, table_of
+from ._colstream import MAX_PARTITIONS
 from ._engine_replay import EngineReplay, event_id_window, hooks_of
 from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
