@@ -252,8 +252,10 @@ def read_columns(
     if names is not None:
         uniques = names.dictionary.to_pylist()
         lookup = np.array([index.get(triggers.get(u, ""), -1) for u in uniques], np.int64)
-        codes = names.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        trig = lookup[codes] if len(lookup) else np.zeros(0, np.int64)
+        # a null event name has a null index: its row is unusable (a bad row above), so
+        # any code will do; without the fill numpy reads the null as garbage
+        codes = pc.fill_null(names.indices, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        trig = lookup[codes] if len(lookup) else np.full(n, -1, np.int64)
     else:
         uniques, codes, trig = [], np.zeros(0, np.int64), np.zeros(0, np.int64)
     usable = ~unusable
@@ -407,6 +409,9 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
                 rest |= mask
                 continue
             out[mask] = cast.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    # a time Arrow reads but a datetime cannot hold (year 0, 0001-01-01 at +01:00) is the
+    # Python path's bad row: one by one below, which says so
+    rest |= (out < _MIN_US) | (out > _MAX_US)
     if rest.any():
         where = np.flatnonzero(rest)
         values, failed = _python_times(
@@ -415,6 +420,11 @@ def _times(pa: Any, pc: Any, np: Any, ts: Any, m: LogMapping) -> tuple[Any, list
         out[where] = values
         bad = [(int(where[i]), reason) for i, reason in failed]
     return out, bad
+
+
+# the aware datetimes' range as µs since the epoch (what the Python path can hold)
+_MIN_US = -62135596800 * _US
+_MAX_US = 253402300799 * _US + 999999
 
 
 def _compact_times(pa: Any, pc: Any, np: Any, ts: Any, out: Any, rest: Any) -> None:

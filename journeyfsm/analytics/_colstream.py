@@ -45,13 +45,16 @@ from ._logs import log_format
 from ._mapping import LogMapping, MappingError
 from ._tally import Tally
 
-__all__ = ["ROW", "Streamed", "auto_partitions", "replay_partitioned"]
+__all__ = ["MAX_PARTITIONS", "ROW", "Streamed", "auto_partitions", "replay_partitioned"]
 
 #: the column that carries each row's number in the log through the spill files
 ROW = "__journeyfsm_row__"
 #: the automatic switch: logs of at least this many bytes stream; each part about this big
 STREAM_BYTES = 32 * 2**20
 PART_BYTES = 8 * 2**20
+#: the most parts a log is split into: the spill holds one open file per part (a
+#: process's file limit is often 1024), so a bigger log gets bigger parts
+MAX_PARTITIONS = 512
 _BATCH_ROWS = 1 << 17
 
 
@@ -79,7 +82,7 @@ def auto_partitions(path: Path, mapping: LogMapping | None = None) -> int:
             size = _parquet_size(path, mapping, size)
     if size < STREAM_BYTES:
         return 1
-    return -(-size // PART_BYTES)
+    return min(-(-size // PART_BYTES), MAX_PARTITIONS)
 
 
 def _parquet_size(path: Path, mapping: LogMapping, size: int) -> int:

@@ -42,6 +42,7 @@ from .._logging import JourneyLog
 from .._runtime import JourneyMachine
 from ._colguards import columnar_refusal
 from ._colread import Fallback, table_of
+from ._colstream import MAX_PARTITIONS
 from ._engine_replay import EngineReplay, event_id_window, hooks_of
 from ._fastcsv import replay_csv
 from ._fastpath import FastReplay
@@ -100,10 +101,11 @@ def replay(
     ``summary.engine`` says which one ran.
 
     ``partitions`` bounds the columnar engine's memory on a big log file: the log is read
-    in batches and spilled by journey key into that many temporary files, replayed part
-    by part and merged (the same result; peak memory follows one part's rows and the
-    journeys).  ``None`` (the default) picks it from the file's size: in memory below
-    32 MB, else one part per 8 MB; ``1`` always replays in memory.  Tables and
+    in batches and spilled by journey key into that many temporary files (at most 512),
+    replayed part by part and merged (the same result; peak memory follows one part's
+    rows and the journeys).  ``None`` (the default) picks it from the file's size: in
+    memory below 32 MB, else one part per 8 MB, up to 512 parts; ``1`` always replays in
+    memory.  Tables and
     DataFrames, already in memory, replay in memory; the other engines stream anyway.
 
     >>> import tempfile, pathlib
@@ -136,6 +138,11 @@ def replay(
         raise TypeError(
             "replay(partitions=...) takes a whole number of parts >= 1 (1: in memory) or "
             f"None (chosen from the file's size), got {partitions!r}"
+        )
+    if partitions is not None and partitions > MAX_PARTITIONS:
+        raise ValueError(
+            f"replay(partitions={partitions}) is too many parts: at most {MAX_PARTITIONS} "
+            "(one open file each while the log is split); fewer, bigger parts replay the same"
         )
     if progress is not None and not callable(progress):
         raise TypeError(f"replay(progress=...) takes a callable(fraction), got {progress!r}")

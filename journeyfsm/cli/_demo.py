@@ -108,6 +108,10 @@ class DemoResult:
     report: str | None = None  # the HTML report's path, when one was written
 
 
+#: the demo's largest shop: it keeps every customer in memory and prints their stages
+MAX_CUSTOMERS = 100_000
+
+
 def run_demo(
     *,
     seed: int = 7,
@@ -128,8 +132,13 @@ def run_demo(
     >>> sum(result.stages.values()), result.outbox_pending
     (5, 0)
     """
-    if customers < 1:
-        raise ValueError(f"customers must be at least 1, got {customers}")
+    if not isinstance(customers, int) or isinstance(customers, bool):
+        raise TypeError(f"customers takes a whole number, got {customers!r}")
+    if not 1 <= customers <= MAX_CUSTOMERS:
+        raise ValueError(
+            f"customers must be at least 1 and at most {MAX_CUSTOMERS} (the demo is a small "
+            f"shop), got {customers}"
+        )
     if db is not None:
         return _run(seed, customers, quiet, out, db, report)
     with tempfile.TemporaryDirectory(prefix="journeyfsm-demo-") as folder:

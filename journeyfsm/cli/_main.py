@@ -116,7 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.add_argument(
-        "--customers", type=_positive_int, default=40, help="number of customers (default: 40)"
+        "--customers",
+        type=_customers,
+        default=40,
+        help="number of customers (default: 40; a small shop: at most 100000)",
     )
     demo.add_argument("--quiet", action="store_true", help="print the summary only")
     demo.add_argument(
@@ -184,6 +187,18 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_command(sub)
     add_outbox_command(sub)
     return parser
+
+
+def _customers(text: str) -> int:
+    from ._demo import MAX_CUSTOMERS  # imported on use: the demo pulls in the service
+
+    value = _positive_int(text)
+    if value > MAX_CUSTOMERS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_CUSTOMERS} (the demo is a small shop; replay a log for more), "
+            f"got {value}"
+        )
+    return value
 
 
 def _positive_int(text: str) -> int:

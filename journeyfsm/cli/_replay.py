@@ -35,6 +35,7 @@ from ..analytics import (
     ReplaySummary,
     replay,
 )
+from ..analytics._colstream import MAX_PARTITIONS
 from ..analytics._mapping import parse_time
 from ._analysis import AnalysisStopped, AnalysisUsageError, add_analysis_options, analyse
 from ._load import import_target, load_definition
@@ -235,10 +236,10 @@ def _partitions(text: str) -> int:
         n = int(text)
     except ValueError:
         n = 0
-    if n < 1:
+    if not 1 <= n <= MAX_PARTITIONS:
         raise argparse.ArgumentTypeError(
-            f"takes a whole number of parts >= 1 (1: replay in memory; leave it out to "
-            f"pick it from the file's size), got {text!r}"
+            f"takes a whole number of parts >= 1, at most {MAX_PARTITIONS} (1: replay in "
+            f"memory; leave it out to pick it from the file's size), got {text!r}"
         )
     return n
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -42,16 +43,29 @@ async def requeue(explorer: Explorer, request: Request) -> Response:
     check_post(explorer, request, form)
     name = form.get("definition", "")
     ids_text = form.get("ids", "all")
-    ids: list[int] | None = None
-    if ids_text != "all":
-        try:
-            ids = [int(i) for i in ids_text.split(",") if i.strip()]
-        except ValueError:
-            raise PageError(400, "Bad request", f"ids must be numbers, got {ids_text!r}") from None
+    ids = None if ids_text == "all" else _ids(ids_text)
     count = await run_in_threadpool(_requeue, explorer, name, ids)
     return RedirectResponse(
         url("/outbox", definition=name, requeued=count), status_code=303, headers=HEADERS
     )
+
+
+_ID = re.compile(r"[0-9]{1,19}")
+_MAX_ID = 2**63 - 1  # the outbox's ids are 64-bit integers in every store
+
+
+def _ids(text: str) -> list[int]:
+    """The outbox ids of a form's ``ids`` field (``1,2,3``); :class:`PageError` (400)
+    for anything else: no id at all, a non-ASCII digit, a sign, a number past 64 bits."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(_ID.fullmatch(p) and 0 < int(p) <= _MAX_ID for p in parts):
+        raise PageError(
+            400,
+            "Bad request",
+            f"ids must be 'all' or outbox ids (whole numbers from 1 to {_MAX_ID}) separated "
+            f"by commas, e.g. 12,15; got {text[:100]!r}",
+        )
+    return [int(p) for p in parts]
 
 
 def _requeue(explorer: Explorer, name: str, ids: list[int] | None) -> int:
