@@ -1,0 +1,79 @@
+"""Stored rows corrupted one column at a time (SQLite: the columns are typeless, so any
+value fits): every read is a ``StoreError`` naming the table, the journey and the fix,
+never a bare ``TypeError``/``ValueError``; nothing is half-written and the other
+journeys keep working."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import START
+from service_support import shop_machine
+
+from journeyfsm import JourneyService, ManualClock, OutboxWorker, StoreError
+from journeyfsm.stores import SQLiteStore
+
+
+def _two_journeys(tmp_path: Path) -> tuple[JourneyService, SQLiteStore, list[str], Path]:
+    delivered: list[str] = []
+    machine = shop_machine(ManualClock(START), delivered)
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path, create_schema=True)
+    service = JourneyService(machine, store)
+    for key in ("c-1", "c-2"):
+        service.handle(key, "add_to_cart", payload={"sku": "a"}, event_id=f"{key}-e1")
+    return service, store, delivered, path
+
+
+def _corrupt(path: Path, table: str, column: str, value: object) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            f"UPDATE journeyfsm_{table} SET {column} = ? WHERE key = 'c-1'",
+            (value,),
+        )
+    conn.close()
+
+
+def test_a_history_meta_that_is_not_an_object_is_a_store_error(tmp_path: Path) -> None:
+    """``history.meta`` holding a JSON list was a bare ``TypeError`` ("history meta must
+    be a dict") from ``history()`` and ``journeys()``."""
+    service, _, _, path = _two_journeys(tmp_path)
+    _corrupt(path, "history", "meta", "[1]")
+    with pytest.raises(StoreError, match=r"history row 1 of journey 'c-1' is corrupted.*repair"):
+        service.history("c-1")
+    assert [e.seq for e in service.history("c-2")] == [1]
+
+
+def test_a_corrupted_event_id_seq_is_a_store_error_and_writes_nothing(tmp_path: Path) -> None:
+    """``event_ids.seq`` that is not an integer made a redelivered event a bare
+    ``ValueError: invalid literal for int()``."""
+    service, _, _, path = _two_journeys(tmp_path)
+    _corrupt(path, "event_ids", "seq", "x")
+    with pytest.raises(StoreError, match=r"event_ids\.seq of journey 'c-1' \(event id 'c-1-e1'\)"):
+        service.handle("c-1", "add_to_cart", payload={"sku": "b"}, event_id="c-1-e1")
+    row = service.get("c-1")
+    assert row is not None and row.version == 1
+    assert service.handle("c-2", "add_to_cart", event_id="c-2-e1").status == "duplicate"
+
+
+def test_an_outbox_row_with_an_unreadable_time_does_not_wedge_the_worker(tmp_path: Path) -> None:
+    """An outbox row whose ``available_at`` is a naive time (it sorts as due) made every
+    ``run_once`` raise ``StoreError``: the rows claimed with it stayed undelivered forever.
+    Now that row is dead-lettered with the reason, and the others are delivered."""
+    service, store, delivered, path = _two_journeys(tmp_path)
+    _corrupt(path, "outbox", "available_at", "2026-01-01T09:00:00")
+    worker = OutboxWorker(service.machine, store)
+    assert worker.run_once() == 1
+    assert len(delivered) == 1
+    conn = sqlite3.connect(path)
+    rows = conn.execute(
+        "SELECT key, status, lease_owner, last_error FROM journeyfsm_outbox ORDER BY id"
+    ).fetchall()
+    conn.close()
+    assert [(k, s, o) for k, s, o, _ in rows] == [("c-1", "dead", None), ("c-2", "done", None)]
+    assert "outbox.available_at of journey 'c-1'" in rows[0][3]
+    assert "requeue" in rows[0][3]
+    assert worker.run_once() == 0
