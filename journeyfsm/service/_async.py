@@ -49,10 +49,13 @@ from ._core import (
     TickDecision,
     TickReport,
     check_event,
+    check_key,
+    check_page,
     decide,
     decide_tick,
     journey_from_row,
     journey_from_snapshot,
+    not_unicode,
 )
 from ._import import import_row
 from ._records import JourneyImport, MigrationReport, as_event
@@ -163,6 +166,16 @@ class AsyncJourneyService:
                 )
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+        if (
+            isinstance(backoff, bool)
+            or not isinstance(backoff, (int, float))
+            or not 0 <= backoff <= 60
+        ):
+            # a conflict's retry sleeps up to backoff * 2**10 seconds (with jitter)
+            raise ValueError(
+                f"backoff must be a number of seconds between 0 and 60 (the first retry's "
+                f"longest wait after a version conflict), got {backoff!r}"
+            )
         self.machine = machine
         #: the sync machine the sans-IO core (decide, decide_tick) drives
         self._machine = sync_machine
@@ -234,6 +247,8 @@ class AsyncJourneyService:
             try:
                 async with self._pin() if self._pin is not None else _NOTHING:
                     decision = await self._attempt(event)
+            except UnicodeEncodeError as err:  # the driver's: its transaction rolled back
+                raise not_unicode(event, err) from None
             except ConcurrencyConflict as err:
                 if attempt == self.max_attempts:
                     raise ConcurrencyConflict(
@@ -498,6 +513,7 @@ class AsyncJourneyService:
         >>> asyncio.run(service.get("c-1")) is None
         True
         """
+        check_key(key)
         async with self.store.transaction(write=False) as tx:
             row = await tx.load(self.definition, key)
         return None if row is None else self._restore(row)
@@ -521,8 +537,7 @@ class AsyncJourneyService:
         >>> asyncio.run(service.get("c-1")) is None  # peeking wrote nothing
         True
         """
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"journey key must be a non-empty str, got {key!r}")
+        check_key(key)
         async with self.store.transaction(write=False) as tx:
             row = await tx.load(self.definition, key)
         if row is not None:
@@ -541,8 +556,8 @@ class AsyncJourneyService:
         >>> [(e.seq, e.dest) for e in asyncio.run(service.history("c-1"))]
         [(1, 'interest')]
         """
-        if type(limit) is not int or limit < 1:
-            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        check_key(key)
+        after, limit = check_page(after, limit)
         async with self.store.transaction(write=False) as tx:
             return await tx.history(self.definition, key, after=after, limit=limit)
 
