@@ -23,6 +23,7 @@ from journeyfsm import (
     JourneyService,
     ManualClock,
     OutboxWorker,
+    SnapshotError,
     TimeoutWorker,
 )
 from journeyfsm.stores import AsyncMemoryStore, AsyncSQLiteStore, SQLiteStore
@@ -164,3 +165,25 @@ def test_lease_owner_still_defaults(tmp_path: Path) -> None:
     worker = OutboxWorker(service.machine, store, lease=timedelta(seconds=5), name="w-1")
     assert worker.name == "w-1"
     assert OutboxWorker(service.machine, store).name
+
+
+@pytest.mark.parametrize("where", ["key", "data"])
+def test_import_of_text_that_is_not_unicode_is_a_snapshot_error_naming_the_journey(
+    tmp_path: Path, where: str
+) -> None:
+    """A lone surrogate in an imported journey's key or data was a bare
+    ``UnicodeEncodeError`` from the driver."""
+    service, store = _sync(tmp_path)
+    machine = service.machine
+    journeys = []
+    for key in ("a", "b"):
+        journey = machine.start(key)
+        machine.fire(journey, "add_to_cart", {"sku": "x"}, event_id=f"{key}-1")
+        journeys.append(journey)
+    if where == "key":
+        journeys[1].key = "b" + LONE
+    else:
+        journeys[1].data["note"] = LONE
+    with pytest.raises(SnapshotError, match=r"cannot import journey 'b.*(surrogate|Unicode)"):
+        service.import_journeys(journeys)
+    assert _stored(store) == 0

@@ -57,7 +57,7 @@ from ._core import (
     journey_from_snapshot,
     not_unicode,
 )
-from ._import import import_row
+from ._import import import_row, unstorable
 from ._records import JourneyImport, MigrationReport, as_event
 from ._store_async import AsyncStore, AsyncStoreTransaction
 from ._tick_async import tick_batches, tick_one_by_one
@@ -743,8 +743,11 @@ class AsyncJourneyService:
         return done
 
     async def _import_batch(self, batch: list[JourneyImport], replace: bool) -> int:
-        async with self.store.transaction() as tx:
-            await tx.import_rows(self.definition, batch, replace=replace)
+        try:
+            async with self.store.transaction() as tx:
+                await tx.import_rows(self.definition, batch, replace=replace)
+        except UnicodeEncodeError as err:  # the driver's: its transaction rolled back
+            raise unstorable(batch, err) from None
         return len(batch)
 
     async def migrate(

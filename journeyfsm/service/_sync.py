@@ -61,7 +61,7 @@ from ._core import (
     journey_from_snapshot,
     not_unicode,
 )
-from ._import import import_row
+from ._import import import_row, unstorable
 from ._records import JourneyImport, MigrationReport, as_event
 from ._store import Store, StoreTransaction
 from ._tick import tick_batches, tick_one_by_one
@@ -652,8 +652,11 @@ class JourneyService:
         return done
 
     def _import_batch(self, batch: list[JourneyImport], replace: bool) -> int:
-        with self.store.transaction() as tx:
-            tx.import_rows(self.definition, batch, replace=replace)
+        try:
+            with self.store.transaction() as tx:
+                tx.import_rows(self.definition, batch, replace=replace)
+        except UnicodeEncodeError as err:  # the driver's: its transaction rolled back
+            raise unstorable(batch, err) from None
         return len(batch)
 
     def migrate(
