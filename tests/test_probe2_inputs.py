@@ -187,3 +187,35 @@ def test_import_of_text_that_is_not_unicode_is_a_snapshot_error_naming_the_journ
     with pytest.raises(SnapshotError, match=r"cannot import journey 'b.*(surrogate|Unicode)"):
         service.import_journeys(journeys)
     assert _stored(store) == 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_a_tick_hook_writing_text_that_is_not_unicode_fails_that_journey_only(
+    tmp_path: Path, batch_size: int
+) -> None:
+    """A hook of a timeout's move that put a lone surrogate into one journey's data made
+    every ``tick`` raise a bare ``UnicodeEncodeError``: no other journey's timeout fired,
+    ever.  Now that journey is in ``failed`` (still due) and the others move."""
+    from test_service_timeouts import timeout_service
+    from test_timeouts import T0, D
+
+    clock = ManualClock(T0)
+    service = timeout_service(SQLiteStore(tmp_path / "t.db", create_schema=True), clock)
+    for i in range(4):
+        service.handle(f"c-{i}", "add_to_cart", event_id=f"e{i}")
+    clock.advance(D * 2)
+
+    @service.machine.after
+    def tag(ctx: Any) -> None:
+        if ctx.journey.key == "c-1":
+            ctx.journey.data["tag"] = LONE
+
+    report = service.tick(batch_size=batch_size)
+    assert [key for key, _ in report.failed] == ["c-1"]
+    assert "DataError" in report.failed[0][1] and "not valid Unicode" in report.failed[0][1]
+    stages = {}
+    for i in range(4):
+        journey = service.get(f"c-{i}")
+        assert journey is not None
+        stages[f"c-{i}"] = journey.stage
+    assert stages == {"c-0": "abandoned", "c-1": "cart", "c-2": "abandoned", "c-3": "abandoned"}
