@@ -77,3 +77,24 @@ def test_an_outbox_row_with_an_unreadable_time_does_not_wedge_the_worker(tmp_pat
     assert "outbox.available_at of journey 'c-1'" in rows[0][3]
     assert "requeue" in rows[0][3]
     assert worker.run_once() == 0
+
+
+def test_a_full_database_is_a_store_error_with_the_right_fix(tmp_path: Path) -> None:
+    """A write refused for a full disk said "begin it with BEGIN IMMEDIATE" (the fix for
+    "database is locked"), which does not help; nothing is written and, with room again,
+    the same event moves."""
+    path = tmp_path / "full.db"
+    SQLiteStore(path, create_schema=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    service = JourneyService(shop_machine(ManualClock(START)), SQLiteStore(connection=conn))
+    with pytest.raises(StoreError, match="database or disk is full") as caught:
+        service.handle("c-1", "add_to_cart", {"sku": "x" * 5000}, event_id="e-1")
+    assert "BEGIN IMMEDIATE" not in str(caught.value)
+    assert "deliver the event again" in str(caught.value)
+    assert not conn.in_transaction
+    assert service.get("c-1") is None
+    conn.execute(f"PRAGMA max_page_count = {pages + 1000}")
+    assert service.handle("c-1", "add_to_cart", {"sku": "x"}, event_id="e-1").status == "moved"
+    conn.close()

@@ -285,9 +285,14 @@ class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
 def _busy(key: str, err: sqlite3.OperationalError) -> StoreError:
     # "database is locked": only a transaction that began as a read (the host's) can
     # fail to take the write lock here; the whole transaction must be retried
-    return StoreError(
-        f"cannot write journey {key!r}: {err}; roll back and retry the whole "
-        "transaction (in your own connection: begin it with BEGIN IMMEDIATE)",
-        table="journeys",
-        key=key,
-    )
+    if "locked" in str(err) or "busy" in str(err):
+        fix = (
+            "roll back and retry the whole transaction (in your own connection: begin it "
+            "with BEGIN IMMEDIATE)"
+        )
+    else:  # a full disk, a read-only or broken file: retrying the same will not help
+        fix = (
+            "nothing of this move was written: fix the database (disk space, file "
+            "permissions, PRAGMA max_page_count) and deliver the event again"
+        )
+    return StoreError(f"cannot write journey {key!r}: {err}; {fix}", table="journeys", key=key)
