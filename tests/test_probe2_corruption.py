@@ -98,3 +98,33 @@ def test_a_full_database_is_a_store_error_with_the_right_fix(tmp_path: Path) -> 
     conn.execute(f"PRAGMA max_page_count = {pages + 1000}")
     assert service.handle("c-1", "add_to_cart", {"sku": "x"}, event_id="e-1").status == "moved"
     conn.close()
+
+
+def test_a_full_database_on_the_stores_own_connection_is_a_store_error(tmp_path: Path) -> None:
+    """On the store's own connection, SQLite rolls a transaction back itself when the
+    disk is full; the store's ROLLBACK then failed and ``handle`` raised a bare
+    ``sqlite3.OperationalError: cannot rollback - no transaction is active`` (hiding the
+    cause), and the outbox worker a bare "database or disk is full"."""
+    service, store, _, _ = _two_journeys(tmp_path)
+    for i in range(30):  # outbox rows enough that claiming them needs new pages
+        service.handle(f"d-{i}", "add_to_cart", {"sku": "x"}, event_id=f"d-{i}")
+    conn = store._conn()  # the calling thread's connection (the page cap is per connection)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StoreError, match="database or disk is full"):
+        service.handle("c-3", "add_to_cart", {"sku": "x" * 9000}, event_id="e-3")
+    with pytest.raises(StoreError, match="database or disk is full"):
+        OutboxWorker(service.machine, store).run_once()
+    assert not conn.in_transaction
+    assert service.get("c-3") is None
+    conn.execute(f"PRAGMA max_page_count = {pages + 1000}")
+    assert service.handle("c-3", "add_to_cart", {"sku": "x"}, event_id="e-3").status == "moved"
+    assert OutboxWorker(service.machine, store).run_once() == 33
+
+
+@pytest.mark.parametrize("busy_timeout", [-1, float("nan"), "30", True])
+def test_sqlite_busy_timeout_is_checked(tmp_path: Path, busy_timeout: object) -> None:
+    """A negative or nan ``busy_timeout`` was accepted (and "30" failed later, at the
+    first connection, with a bare ``TypeError``)."""
+    with pytest.raises(ValueError, match="busy_timeout must be a number of seconds"):
+        SQLiteStore(tmp_path / "b.db", busy_timeout=busy_timeout)  # type: ignore[arg-type]
