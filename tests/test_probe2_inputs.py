@@ -219,3 +219,27 @@ def test_a_tick_hook_writing_text_that_is_not_unicode_fails_that_journey_only(
         assert journey is not None
         stages[f"c-{i}"] = journey.stage
     assert stages == {"c-0": "abandoned", "c-1": "cart", "c-2": "abandoned", "c-3": "abandoned"}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_size": 0},
+        {"min_size": 5, "max_size": 2},
+        {"min_size": -1},
+        {"max_size": 2.0},
+        {"connect_timeout": 0},
+        {"connect_timeout": -5},
+        {"connect_timeout": 0.5},
+    ],
+)
+def test_postgres_pool_settings_are_checked_before_connecting(kwargs: dict[str, Any]) -> None:
+    """A pool of size 0, a min_size above max_size or a non-positive connect_timeout were
+    handed to psycopg (a connection made first, then psycopg_pool's own error; the async
+    store only failed at ``open()``).  The DSN points nowhere: nothing may connect."""
+    from journeyfsm.stores import AsyncPostgresStore, PostgresStore
+
+    dsn = "postgresql://nobody@127.0.0.1:1/none"
+    for cls in (PostgresStore, AsyncPostgresStore):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            cls(dsn, **kwargs)
