@@ -243,3 +243,17 @@ def test_postgres_pool_settings_are_checked_before_connecting(kwargs: dict[str, 
     for cls in (PostgresStore, AsyncPostgresStore):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             cls(dsn, **kwargs)
+
+
+def test_an_at_that_leaves_the_calendar_in_utc_is_a_clear_error(tmp_path: Path) -> None:
+    """``at=datetime(1, 1, 1, tzinfo=+05:00)`` is valid but has no UTC value: it was a
+    bare ``OverflowError: date value out of range``."""
+    from datetime import datetime, timezone
+
+    service, store = _sync(tmp_path)
+    east = timezone(timedelta(hours=5))
+    with pytest.raises(ValueError, match="outside the years 1 to 9999 once converted to UTC"):
+        service.handle("c-1", "add_to_cart", at=datetime(1, 1, 1, tzinfo=east))
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        service.tick(datetime(1, 1, 1, tzinfo=east))
+    assert _stored(store) == 0
