@@ -49,13 +49,13 @@ from ._core import (
     TickDecision,
     TickReport,
     check_event,
-    check_key,
     check_page,
     decide,
     decide_tick,
     journey_from_row,
     journey_from_snapshot,
     not_unicode,
+    stored_key,
 )
 from ._import import import_row, unstorable
 from ._records import JourneyImport, MigrationReport, as_event
@@ -513,7 +513,8 @@ class AsyncJourneyService:
         >>> asyncio.run(service.get("c-1")) is None
         True
         """
-        check_key(key)
+        if not stored_key(key):
+            return None  # no store can hold it: never stored
         async with self.store.transaction(write=False) as tx:
             row = await tx.load(self.definition, key)
         return None if row is None else self._restore(row)
@@ -537,9 +538,10 @@ class AsyncJourneyService:
         >>> asyncio.run(service.get("c-1")) is None  # peeking wrote nothing
         True
         """
-        check_key(key)
-        async with self.store.transaction(write=False) as tx:
-            row = await tx.load(self.definition, key)
+        row = None
+        if stored_key(key):  # else never stored: the journey as it would start
+            async with self.store.transaction(write=False) as tx:
+                row = await tx.load(self.definition, key)
         if row is not None:
             return self._restore(row)
         data = self.initial_data(key) if self.initial_data is not None else None
@@ -556,8 +558,9 @@ class AsyncJourneyService:
         >>> [(e.seq, e.dest) for e in asyncio.run(service.history("c-1"))]
         [(1, 'interest')]
         """
-        check_key(key)
         after, limit = check_page(after, limit)
+        if not stored_key(key):
+            return []  # no store can hold it: never stored
         async with self.store.transaction(write=False) as tx:
             return await tx.history(self.definition, key, after=after, limit=limit)
 

@@ -157,6 +157,14 @@ def check_key(key: object) -> None:
         )
 
 
+def stored_key(key: object) -> bool:
+    """For a read (``get``, ``peek``, ``history``): refuse what is not a key at all; whether
+    a store can hold ``key`` (a NUL or a lone surrogate: never stored, nothing to read)."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"journey key must be a non-empty str, got {key!r}")
+    return "\x00" not in key and _unicode(key)
+
+
 def check_page(after: object, limit: object) -> tuple[int, int]:
     """A history page's ``after`` and ``limit``, checked; a huge one is "all of them"."""
     if type(after) is not int:

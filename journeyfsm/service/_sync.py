@@ -53,13 +53,13 @@ from ._core import (
     TickDecision,
     TickReport,
     check_event,
-    check_key,
     check_page,
     decide,
     decide_tick,
     journey_from_row,
     journey_from_snapshot,
     not_unicode,
+    stored_key,
 )
 from ._import import import_row, unstorable
 from ._records import JourneyImport, MigrationReport, as_event
@@ -429,7 +429,8 @@ class JourneyService:
         >>> service.get("c-1") is None
         True
         """
-        check_key(key)
+        if not stored_key(key):
+            return None  # no store can hold it: never stored
         with self.store.transaction(write=False) as tx:
             row = tx.load(self.definition, key)
         return None if row is None else self._restore(row)
@@ -452,9 +453,10 @@ class JourneyService:
         >>> service.get("c-1") is None  # peeking wrote nothing
         True
         """
-        check_key(key)
-        with self.store.transaction(write=False) as tx:
-            row = tx.load(self.definition, key)
+        row = None
+        if stored_key(key):  # else never stored: the journey as it would start
+            with self.store.transaction(write=False) as tx:
+                row = tx.load(self.definition, key)
         if row is not None:
             return self._restore(row)
         data = self.initial_data(key) if self.initial_data is not None else None
@@ -470,8 +472,9 @@ class JourneyService:
         >>> [(e.seq, e.dest) for e in service.history("c-1")]
         [(1, 'interest')]
         """
-        check_key(key)
         after, limit = check_page(after, limit)
+        if not stored_key(key):
+            return []  # no store can hold it: never stored
         with self.store.transaction(write=False) as tx:
             return tx.history(self.definition, key, after=after, limit=limit)
 
