@@ -98,9 +98,16 @@ class AsyncCall:
         loop = self.loop
         done: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
+        awaitable: Any = None
+
         def settle(task: asyncio.Future[Any]) -> None:
             self.task = None
             if task.cancelled():
+                # cancelled before its first step, the callback's coroutine never ran:
+                # close it, or Python warns "coroutine ... was never awaited"
+                close = getattr(awaitable, "close", None)
+                if close is not None:
+                    close()
                 done.set_exception(asyncio.CancelledError())
             else:
                 err = task.exception()
@@ -113,8 +120,10 @@ class AsyncCall:
             if self.cancelled:
                 done.set_exception(asyncio.CancelledError())
                 return
+            nonlocal awaitable
             try:
-                task = asyncio.ensure_future(_contained(fn(*args)), loop=loop)
+                awaitable = fn(*args)
+                task = asyncio.ensure_future(_contained(awaitable), loop=loop)
             except BaseException as err:
                 done.set_exception(err)
                 return

@@ -98,7 +98,13 @@ def ensure_utc(value: datetime, *, what: str = "datetime") -> datetime:
         )
     if value.tzinfo is UTC:
         return value
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise ValueError(
+            f"{what} ({value.isoformat()}) is outside the years 1 to 9999 once converted "
+            "to UTC; pass a time within them"
+        ) from None
 
 
 # -- ISO text, remembered ----------------------------------------------------------------

@@ -122,21 +122,78 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
         ) from err
 
 
+def _unicode(text: str) -> bool:
+    """Whether ``text`` can be stored as UTF-8 (a lone surrogate, as from
+    ``bytes.decode(errors="surrogateescape")``, cannot); ``isascii`` is a flag test."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def not_unicode(event: Event, err: UnicodeEncodeError) -> DataError:
+    """The error for a str of an event's payload or meta, or of the journey's data after
+    its hooks, that cannot be stored (a lone surrogate): the store refused the write."""
+    return DataError(
+        f"journey {event.key!r}, trigger {event.trigger!r}: a str in the payload, the meta "
+        f"or the data the move wrote is not valid Unicode ({err.reason}: "
+        f"{err.object[err.start : err.end]!r}); nothing was written: decode the text with "
+        "errors='replace' (or drop the character) before handing it in",
+        path="payload",
+        key=event.key,
+        trigger=event.trigger,
+    )
+
+
+def check_key(key: object) -> None:
+    """Refuse a journey key no store can hold (what ``handle`` refuses)."""
+    if not isinstance(key, str) or not key or "\x00" in key or not _unicode(key):
+        raise ValueError(
+            f"journey key must be a non-empty str without NUL characters or lone "
+            f"surrogates (databases such as PostgreSQL cannot store them), got {key!r}"
+        )
+
+
+def stored_key(key: object) -> bool:
+    """For a read (``get``, ``peek``, ``history``): refuse what is not a key at all; whether
+    a store can hold ``key`` (a NUL or a lone surrogate: never stored, nothing to read)."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"journey key must be a non-empty str, got {key!r}")
+    return "\x00" not in key and _unicode(key)
+
+
+def check_page(after: object, limit: object) -> tuple[int, int]:
+    """A history page's ``after`` and ``limit``, checked; a huge one is "all of them"."""
+    if type(after) is not int:
+        raise ValueError(f"after must be an int (a seq; 0 = from the start), got {after!r}")
+    if type(limit) is not int or limit < 1:
+        raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+    # the databases' integers are 64-bit: no journey has more entries than this
+    return max(min(after, _ALL), -1), min(limit, _ALL)
+
+
+_ALL = 2**62
+
+
 def check_event(machine: JourneyMachine, event: Event) -> None:
     """Refuse an event that must never reach a store: raise before anything is written."""
     key, trigger = event.key, event.trigger
-    if not isinstance(key, str) or not key or "\x00" in key:
-        raise ValueError(
-            f"journey key must be a non-empty str without NUL characters (databases such "
-            f"as PostgreSQL cannot store them), got {key!r}"
-        )
+    check_key(key)
     if not isinstance(trigger, str) or trigger not in machine._events:
         raise machine._unknown(trigger, None)  # the UnknownTrigger fire raises, before any load
     eid = event.event_id
-    if eid is not None and (type(eid) is not str or not eid or "\x00" in eid):
+    if eid is not None and (type(eid) is not str or not eid or "\x00" in eid or not _unicode(eid)):
         raise TypeError(
-            f"event_id must be a non-empty str without NUL characters, or None, got {eid!r} "
-            f"(journey {key!r}, trigger {trigger!r})"
+            f"event_id must be a non-empty str without NUL characters or lone surrogates, "
+            f"or None, got {eid!r} (journey {key!r}, trigger {trigger!r})"
+        )
+    if event.policy is not None and event.policy not in ("ignore", "strict"):
+        raise ValueError(
+            f"policy must be 'ignore', 'strict' or None (the definition's), got "
+            f"{event.policy!r} (journey {key!r}, trigger {trigger!r})"
         )
     if event.at is not None:
         ensure_utc(event.at, what=f"at= (journey {key!r}, trigger {trigger!r})")

@@ -14,16 +14,18 @@ written, without outbox rows: an imported move never runs an effect.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from .._errors import DataError, SnapshotError
 from .._records import Journey
 from .._runtime import JourneyMachine
-from ._core import _row
+from ._core import _row, _unicode
 from ._records import EventIdRow, JourneyImport
 
-__all__ = ["import_row"]
+__all__ = ["import_row", "unstorable"]
 
 
 def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int) -> JourneyImport:
@@ -48,10 +50,11 @@ def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int)
         )
     name, key = machine.definition.name, journey.key
     where = f"cannot import journey {key!r} (item {index})"
-    if not isinstance(key, str) or not key or "\x00" in key:
+    if not isinstance(key, str) or not key or "\x00" in key or not _unicode(key):
         raise SnapshotError(
-            f"{where}: a journey key must be a non-empty str without NUL characters "
-            "(databases such as PostgreSQL cannot store them); clean the key first",
+            f"{where}: a journey key must be a non-empty str without NUL characters or "
+            "lone surrogates (databases such as PostgreSQL cannot store them); clean the "
+            "key first",
             key=key if isinstance(key, str) else None,
             stage=journey.stage,
         )
@@ -88,10 +91,11 @@ def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int)
     for entry in history:
         if entry.event_id is None:
             continue
-        if "\x00" in entry.event_id:
+        if "\x00" in entry.event_id or not _unicode(entry.event_id):
             raise SnapshotError(
                 f"{where}: event id {entry.event_id!r} of move {entry.seq} holds a NUL "
-                "character, which databases such as PostgreSQL cannot store",
+                "character or a lone surrogate, which databases such as PostgreSQL cannot "
+                "store",
                 key=key,
                 stage=checked.stage,
             )
@@ -105,3 +109,23 @@ def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int)
             )
     ids = tuple(EventIdRow(name, key, eid, seq, now) for eid, seq in seqs.items())
     return JourneyImport(_row(machine, checked, now), history, ids)
+
+
+def unstorable(batch: Sequence[JourneyImport], err: UnicodeEncodeError) -> SnapshotError:
+    """The error for a batch a store could not encode (a lone surrogate in a journey's
+    data or a history entry's meta): it names the first journey that holds one."""
+    for item in batch:
+        entries = [(e.trigger, e.meta) for e in item.history]
+        try:
+            json.dumps([item.row.data, item.row.goals, entries], ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            key = item.row.key
+            break
+    else:  # pragma: no cover - the store's text came from somewhere in the batch
+        key = None
+    return SnapshotError(
+        f"cannot import journey {key!r}: a str in its data or its history's meta is not "
+        f"valid Unicode ({err.reason}: {err.object[err.start : err.end]!r}); nothing of "
+        "its batch was written: decode the text with errors='replace' first",
+        key=key,
+    )

@@ -44,6 +44,8 @@ from .._runtime import JourneyMachine
 from ._caps import CapDecision, CapPolicy, FrequencyCap, QuietHours, quiet_decision
 from ._store import OutboxItem, Store
 
+_MAX_DELAY = 366 * 86400.0  # seconds: the longest backoff a worker takes
+
 __all__ = ["OutboxWorker"]
 
 
@@ -89,6 +91,22 @@ class OutboxWorker:
             raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
         if not isinstance(lease, timedelta) or lease <= timedelta(0):
             raise ValueError(f"lease must be a positive timedelta, got {lease!r}")
+        for what, seconds in (("backoff", backoff), ("max_backoff", max_backoff)):
+            # a retry's delay becomes a timedelta: it must be a finite, non-negative number
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not 0 <= seconds <= _MAX_DELAY
+            ):
+                raise ValueError(
+                    f"{what} must be a number of seconds between 0 and {_MAX_DELAY:.0f} "
+                    f"(a year), got {seconds!r}"
+                )
+        if name is not None and (type(name) is not str or not name.strip()):
+            raise ValueError(
+                f"name must be a non-empty str (the lease owner written on claimed rows) "
+                f"or None (host:pid:id), got {name!r}"
+            )
         self.machine = machine
         self.store = store
         self.definition = machine.definition.name

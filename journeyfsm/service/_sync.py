@@ -53,12 +53,15 @@ from ._core import (
     TickDecision,
     TickReport,
     check_event,
+    check_page,
     decide,
     decide_tick,
     journey_from_row,
     journey_from_snapshot,
+    not_unicode,
+    stored_key,
 )
-from ._import import import_row
+from ._import import import_row, unstorable
 from ._records import JourneyImport, MigrationReport, as_event
 from ._store import Store, StoreTransaction
 from ._tick import tick_batches, tick_one_by_one
@@ -127,6 +130,16 @@ class JourneyService:
             )
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+        if (
+            isinstance(backoff, bool)
+            or not isinstance(backoff, (int, float))
+            or not 0 <= backoff <= 60
+        ):
+            # a conflict's retry sleeps up to backoff * 2**10 seconds (with jitter)
+            raise ValueError(
+                f"backoff must be a number of seconds between 0 and 60 (the first retry's "
+                f"longest wait after a version conflict), got {backoff!r}"
+            )
         self.machine = machine
         #: the sync machine the sans-IO core (decide, decide_tick) drives
         self._machine = sync_machine
@@ -188,6 +201,8 @@ class JourneyService:
             try:
                 with self._pin() if self._pin is not None else _NOTHING:
                     decision = self._attempt(event)
+            except UnicodeEncodeError as err:  # the driver's: its transaction rolled back
+                raise not_unicode(event, err) from None
             except ConcurrencyConflict as err:
                 if attempt == self.max_attempts:
                     raise ConcurrencyConflict(
@@ -414,6 +429,8 @@ class JourneyService:
         >>> service.get("c-1") is None
         True
         """
+        if not stored_key(key):
+            return None  # no store can hold it: never stored
         with self.store.transaction(write=False) as tx:
             row = tx.load(self.definition, key)
         return None if row is None else self._restore(row)
@@ -436,10 +453,10 @@ class JourneyService:
         >>> service.get("c-1") is None  # peeking wrote nothing
         True
         """
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"journey key must be a non-empty str, got {key!r}")
-        with self.store.transaction(write=False) as tx:
-            row = tx.load(self.definition, key)
+        row = None
+        if stored_key(key):  # else never stored: the journey as it would start
+            with self.store.transaction(write=False) as tx:
+                row = tx.load(self.definition, key)
         if row is not None:
             return self._restore(row)
         data = self.initial_data(key) if self.initial_data is not None else None
@@ -455,8 +472,9 @@ class JourneyService:
         >>> [(e.seq, e.dest) for e in service.history("c-1")]
         [(1, 'interest')]
         """
-        if type(limit) is not int or limit < 1:
-            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        after, limit = check_page(after, limit)
+        if not stored_key(key):
+            return []  # no store can hold it: never stored
         with self.store.transaction(write=False) as tx:
             return tx.history(self.definition, key, after=after, limit=limit)
 
@@ -637,8 +655,11 @@ class JourneyService:
         return done
 
     def _import_batch(self, batch: list[JourneyImport], replace: bool) -> int:
-        with self.store.transaction() as tx:
-            tx.import_rows(self.definition, batch, replace=replace)
+        try:
+            with self.store.transaction() as tx:
+                tx.import_rows(self.definition, batch, replace=replace)
+        except UnicodeEncodeError as err:  # the driver's: its transaction rolled back
+            raise unstorable(batch, err) from None
         return len(batch)
 
     def migrate(

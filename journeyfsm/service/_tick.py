@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from .._errors import JourneyError, StoreError
+from .._errors import DataError, JourneyError, StoreError
 from .._outcome import Outcome
 from ._core import Decision, JourneyRow, TickReport
 from ._driver import Driver
@@ -79,7 +79,10 @@ def _one(service: Driver, tally: _Tally, key: str, until: datetime) -> None:
             # by the machine of the row's version (a JourneyMachine's hand-off
             # awaits its async hooks)
             decided = service._decide_tick(row, until=until, now=service._now())
-            tx.write_many(decided.decisions)
+            try:
+                tx.write_many(decided.decisions)
+            except UnicodeEncodeError as err:  # the driver's: the transaction rolls back
+                raise _not_unicode(key, err) from None
     except JourneyError as err:  # nothing of this journey was written
         tally.fail(service, key, err)
         return
@@ -143,7 +146,7 @@ def _batch(
                 decisions.extend(decided.decisions)
                 outcomes.extend(decided.outcomes)
             tx.write_many(decisions)
-    except JourneyError as err:
+    except (JourneyError, UnicodeEncodeError) as err:
         if not claimed:
             raise  # the claim itself failed: nothing was taken
         machine.logger.warning("timeout.batch_failed", journeys=len(claimed), error=str(err))
@@ -154,6 +157,17 @@ def _batch(
     tally.journeys += len(claimed) - len(failed)
     tally.outcomes.extend(outcomes)
     return claimed
+
+
+def _not_unicode(key: str, err: UnicodeEncodeError) -> DataError:
+    return DataError(
+        f"journey {key!r}: a str its timeouts' moves wrote (data or meta, from a hook) is "
+        f"not valid Unicode ({err.reason}: {err.object[err.start : err.end]!r}); nothing "
+        "of it was written and it stays due: fix the hook (decode text with "
+        "errors='replace')",
+        path="data",
+        key=key,
+    )
 
 
 def _key(row: JourneyRow | StoreError) -> str:

@@ -60,8 +60,14 @@ class TimeoutWorker:
     ) -> None:
         if not isinstance(service, JourneyService):
             raise TypeError(f"TimeoutWorker takes a JourneyService, got {service!r}")
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
-            raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not 0 < interval < 86400 * 366  # not nan, nor inf (a worker that never ticks)
+        ):
+            raise ValueError(
+                f"interval must be a number of seconds > 0 and below a year, got {interval!r}"
+            )
         if type(limit) is not int or limit < 1:
             raise ValueError(f"limit must be an int >= 1, got {limit!r}")
         if type(batch_size) is not int or batch_size < 1:

@@ -68,6 +68,20 @@ def _elsewhere(connection: object) -> str:
     return ""
 
 
+def _check_pool(min_size: object, max_size: object, connect_timeout: object) -> None:
+    """The pool's settings, checked before anything connects."""
+    if type(min_size) is not int or min_size < 0:
+        raise ValueError(f"min_size must be an int >= 0 (connections kept open), got {min_size!r}")
+    if type(max_size) is not int or max_size < max(1, min_size):
+        raise ValueError(
+            f"max_size must be an int >= 1 and >= min_size ({min_size}), got {max_size!r}"
+        )
+    if type(connect_timeout) is not int or not 1 <= connect_timeout <= 3600:
+        raise ValueError(  # libpq's connect_timeout: whole seconds
+            f"connect_timeout must be an int of seconds from 1 to 3600, got {connect_timeout!r}"
+        )
+
+
 class PostgresStore(StoreMethods):
     """A store in a PostgreSQL database, shared by any number of processes and machines.
 
@@ -109,6 +123,7 @@ class PostgresStore(StoreMethods):
             raise StoreError("PostgresStore got a closed psycopg connection: hand it an open one")
         if dsn is not None and not isinstance(dsn, str):
             raise TypeError(f"PostgresStore takes a DSN string, got {dsn!r}")
+        _check_pool(min_size, max_size, connect_timeout)
         self.prefix = check_prefix(prefix)
         check_prefix(schema)
         if not schema:

@@ -97,6 +97,20 @@ if True:  # ASYNC
                 self._by_task[asyncio.current_task()] = value
 
 
+def _check_pool(min_size: object, max_size: object, connect_timeout: object) -> None:
+    """The pool's settings, checked before anything connects."""
+    if type(min_size) is not int or min_size < 0:
+        raise ValueError(f"min_size must be an int >= 0 (connections kept open), got {min_size!r}")
+    if type(max_size) is not int or max_size < max(1, min_size):
+        raise ValueError(
+            f"max_size must be an int >= 1 and >= min_size ({min_size}), got {max_size!r}"
+        )
+    if type(connect_timeout) is not int or not 1 <= connect_timeout <= 3600:
+        raise ValueError(  # libpq's connect_timeout: whole seconds
+            f"connect_timeout must be an int of seconds from 1 to 3600, got {connect_timeout!r}"
+        )
+
+
 class AsyncPostgresStore(StoreMethods):
     """A store in a PostgreSQL database, shared by any number of processes and machines.
 
@@ -150,6 +164,7 @@ class AsyncPostgresStore(StoreMethods):
             )
         if dsn is not None and not isinstance(dsn, str):
             raise TypeError(f"AsyncPostgresStore takes a DSN string, got {dsn!r}")
+        _check_pool(min_size, max_size, connect_timeout)
         self.prefix = check_prefix(prefix)
         check_prefix(schema)
         if not schema:

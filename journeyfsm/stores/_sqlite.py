@@ -128,6 +128,15 @@ class SQLiteStore(StoreMethods):
             _check_connection(connection)
         elif not isinstance(path, (str, Path)):
             raise TypeError(f"SQLiteStore takes a file path (str or Path), got {path!r}")
+        if (
+            isinstance(busy_timeout, bool)
+            or not isinstance(busy_timeout, (int, float))
+            or not 0 <= busy_timeout <= 86400
+        ):
+            raise ValueError(
+                f"busy_timeout must be a number of seconds between 0 and 86400 (how long a "
+                f"write waits for SQLite's lock), got {busy_timeout!r}"
+            )
         self.prefix = check_prefix(prefix)
         self.path = None if path is None else str(path)
         self.busy_timeout = busy_timeout
@@ -235,12 +244,19 @@ class SQLiteStore(StoreMethods):
         self._local.depth = depth + 1
         try:
             yield SQLiteTransaction(conn, self._t, self._w)
-        except BaseException:
-            if nested:
-                conn.execute(f'ROLLBACK TO "{name}"')
-                conn.execute(f'RELEASE "{name}"')
-            else:
-                conn.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                if nested:
+                    conn.execute(f'ROLLBACK TO "{name}"')
+                    conn.execute(f'RELEASE "{name}"')
+                elif conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                # SQLite rolled the transaction back itself (a full disk, an I/O error):
+                # the error that did it is the one to raise
+                pass
+            if isinstance(exc, sqlite3.Error):  # a statement's: the same StoreError as a host's
+                raise StoreError(f"SQLite failed on {self._where()}: {exc}") from exc
             raise
         else:
             try:

@@ -22,6 +22,7 @@ __all__ = [
     "dumps",
     "entry_of",
     "event_id_params",
+    "event_seq_of",
     "history_params",
     "journey_params",
     "journey_row",
@@ -105,15 +106,28 @@ def journey_row(definition: str, found: Sequence[Any]) -> JourneyRow:
 
 def entry_of(key: str, r: Sequence[Any]) -> HistoryEntry:
     seq, trigger, source, dest, at, event_id, meta = r
-    return HistoryEntry(
-        seq,
-        trigger,
-        source,
-        dest,
-        from_time(at, table="history", key=key, column="at"),
-        event_id,
-        None if meta is None else _loads(meta, "history", key, "meta"),
-    )
+    at = from_time(at, table="history", key=key, column="at")
+    meta = None if meta is None else _loads(meta, "history", key, "meta")
+    try:
+        return HistoryEntry(seq, trigger, source, dest, at, event_id, meta)
+    except (TypeError, ValueError) as err:  # a value of the wrong type in a column
+        raise StoreError(
+            f"history row {seq!r} of journey {key!r} is corrupted ({err}); repair the row",
+            table="history",
+            key=key,
+        ) from None
+
+
+def event_seq_of(key: str, event_id: object, seq: object) -> int:
+    """The seq column of an event_ids row; anything but an integer is a ``StoreError``."""
+    if type(seq) is not int:
+        raise StoreError(
+            f"event_ids.seq of journey {key!r} (event id {event_id!r}) is corrupted: {seq!r} "
+            "is not an integer; repair the row (the seq of the move that committed it)",
+            table="event_ids",
+            key=key,
+        )
+    return seq
 
 
 def journey_params(row: JourneyRow, text: Callable[[datetime], str] = to_time) -> tuple[Any, ...]:

@@ -95,7 +95,19 @@ class SQLiteOutboxRows:
         rows = self.conn.execute(
             f"SELECT {self._COLS} FROM {t} WHERE id IN ({marks}) ORDER BY id", ids
         ).fetchall()
-        return [self._item(r) for r in rows]
+        items = []
+        for r in rows:
+            try:
+                items.append(self._item(r))
+            except StoreError as err:
+                # a row that cannot be read back (a bad time) is dead-lettered with the
+                # reason, in this transaction: it never wedges the rows claimed after it
+                self.conn.execute(
+                    f"UPDATE {t} SET status = 'dead', lease_owner = NULL, lease_until = NULL, "
+                    "last_error = ? WHERE id = ?",
+                    (f"{err}, then requeue outbox row {r[0]}", r[0]),
+                )
+        return items
 
     def mark_done(self, item_id: int, *, now: datetime) -> None:
         self.conn.execute(

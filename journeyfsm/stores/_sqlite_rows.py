@@ -28,6 +28,7 @@ from ._sqlite_codec import ROW_COLS as _ROW_COLS
 from ._sqlite_codec import ROW_COLS_J as _ROW_COLS_J
 from ._sqlite_codec import entry_of as _entry
 from ._sqlite_codec import event_id_params as _event_id_params
+from ._sqlite_codec import event_seq_of as _event_seq
 from ._sqlite_codec import history_params as _history_params
 from ._sqlite_codec import journey_params as _journey_params
 from ._sqlite_codec import journey_row as _journey_row
@@ -78,7 +79,7 @@ class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
             f"FROM (SELECT 1) LEFT JOIN {t['journeys']} j ON j.definition = :d AND j.key = :k",
             {"d": definition, "k": key, "e": event_id},
         ).fetchone()
-        seen = None if found[-1] is None else int(found[-1])
+        seen = None if found[-1] is None else _event_seq(key, event_id, found[-1])
         return (None if found[0] is None else _journey_row(definition, found[:-1])), seen
 
     # -- timeouts and scans --------------------------------------------------------
@@ -157,7 +158,7 @@ class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
             "WHERE definition = ? AND key = ? AND event_id = ?",
             (definition, key, event_id),
         ).fetchone()
-        return None if found is None else int(found[0])
+        return None if found is None else _event_seq(key, event_id, found[0])
 
     def event_seqs(
         self, definition: str, pairs: Sequence[tuple[str, str]]
@@ -173,7 +174,7 @@ class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
                 "AND e.key = p.key AND e.event_id = p.event_id",
                 (*(v for pair in chunk for v in pair), definition),
             ):
-                out[(key, event_id)] = int(seq)
+                out[(key, event_id)] = _event_seq(key, event_id, seq)
         return out
 
     def write(self, decision: Decision) -> None:
@@ -284,9 +285,14 @@ class SQLiteTransaction(SQLiteOutboxRows, SQLiteBulkRows):
 def _busy(key: str, err: sqlite3.OperationalError) -> StoreError:
     # "database is locked": only a transaction that began as a read (the host's) can
     # fail to take the write lock here; the whole transaction must be retried
-    return StoreError(
-        f"cannot write journey {key!r}: {err}; roll back and retry the whole "
-        "transaction (in your own connection: begin it with BEGIN IMMEDIATE)",
-        table="journeys",
-        key=key,
-    )
+    if "locked" in str(err) or "busy" in str(err):
+        fix = (
+            "roll back and retry the whole transaction (in your own connection: begin it "
+            "with BEGIN IMMEDIATE)"
+        )
+    else:  # a full disk, a read-only or broken file: retrying the same will not help
+        fix = (
+            "nothing of this move was written: fix the database (disk space, file "
+            "permissions, PRAGMA max_page_count) and deliver the event again"
+        )
+    return StoreError(f"cannot write journey {key!r}: {err}; {fix}", table="journeys", key=key)
