@@ -14,7 +14,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "ensure_utc", "iso", "remember_iso"]
+__all__ = [
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "aware_time",
+    "ensure_utc",
+    "iso",
+    "remember_iso",
+]
 
 UTC = timezone.utc
 
@@ -110,6 +118,22 @@ def ensure_utc(value: datetime, *, what: str = "datetime") -> datetime:
 # -- ISO text, remembered ----------------------------------------------------------------
 _ISO: dict[int, tuple[datetime, str]] = {}
 _ISO_MAX = 512  # entries; emptied when full (a request needs the last few only)
+
+
+def aware_time(value: object) -> datetime | None:
+    """``value`` read as an ISO 8601 time with an offset (as snapshots and the stores'
+    ``goals`` column hold times), else ``None``: for pages that show stored text.
+
+    >>> aware_time("2026-03-01T11:00:00+00:00").hour, aware_time("2026-03-01"), aware_time(5)
+    (11, None, None)
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 def iso(value: datetime) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from .._clock import aware_time as _time
 from .._definition import JourneyDefinition
 from .._goals import GOAL
 from .._records import HistoryEntry
@@ -30,16 +31,6 @@ def definition_goal_lines(d: JourneyDefinition) -> list[str]:
         about = f"  ({g.description})" if g.description else ""
         lines.append(f"  {g.name:<{width}}  {goal_text(g)}{about}")
     return lines
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
 
 
 def clock_lines(goals: Mapping[str, object] | None, now: datetime) -> list[str]:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from .._clock import aware_time as _when
 from .._definition import JourneyDefinition
 from .._errors import GuardError, JourneyError
 from .._goals import GOAL
@@ -151,16 +152,6 @@ class GoalRow:
     deadline: datetime | None
     at: datetime | None
     late: bool
-
-
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
 
 
 def goal_rows(goals: Mapping[str, object] | None, now: datetime) -> list[GoalRow]:

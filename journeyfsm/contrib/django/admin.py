@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from ..._clock import aware_time as _when
 from ._settings import config
 from ._store import DjangoStore
 from .models import Journey, OutboxRow
@@ -32,17 +33,6 @@ def journey_url(definition: str, key: str) -> str:
     """The admin page of journey ``(definition, key)``."""
     pair = json.dumps([definition, key], separators=(",", ":"), ensure_ascii=False)
     return reverse("admin:journeyfsm_journey_change", args=[quote(pair)])
-
-
-def _when(value: object) -> datetime | None:
-    """An ISO 8601 time with an offset (as the goals column holds them), else ``None``."""
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
 
 
 def _shown(value: object) -> str:
