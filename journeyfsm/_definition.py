@@ -454,6 +454,11 @@ class JourneyBuilder:
 
     def _missing(self, trigger: str, source: str | None) -> KeyError:
         where = f" from {source!r}" if source else ""
+        if any(e.trigger == trigger for e in self._exits):  # e.g. a template's unsubscribe
+            return KeyError(
+                f"builder {self.name!r} has no transition {trigger!r}{where}: {trigger!r} is "
+                f"an exit criterion here; change it with remove_exit({trigger!r}) and exit(...)"
+            )
         return KeyError(f"builder {self.name!r} has no transition {trigger!r}{where}")
 
     def remove_transitions(self, trigger: str, *, source: str | None = None) -> JourneyBuilder:

@@ -128,7 +128,7 @@ def compile_exits(
                 Problem(
                     f"exit trigger {trig!r} is also the trigger of a transition; an exit ends "
                     "the journey from every stage, so it must be the only rule for its "
-                    "trigger: rename one of them",
+                    f"trigger: rename one of them, or drop the exit (builder.remove_exit({trig!r}))",
                     trigger=trig,
                 )
             )

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from journeyfsm import Context, Exit, JourneyDefinition, JourneyMachine, guard, templates
+from journeyfsm import (
+    Context,
+    DefinitionError,
+    Exit,
+    JourneyDefinition,
+    JourneyMachine,
+    guard,
+    templates,
+)
 from journeyfsm._template_data import UNSUBSCRIBE
 from journeyfsm.templates import TEMPLATES
 
@@ -502,3 +510,19 @@ def test_docs_describe_every_stage_and_trigger(name: str) -> None:
 
 def test_docs_have_an_extending_section() -> None:
     assert any("xtending" in h for h in _doc_sections())
+
+
+def test_changing_a_templates_unsubscribe_names_the_exit_api() -> None:
+    with pytest.raises(KeyError, match=r"exit criterion here; change it with remove_exit"):
+        templates.six_stages().builder().remove_transitions("unsubscribe")
+    with pytest.raises(DefinitionError, match=r"remove_exit\('unsubscribe'\)"):
+        templates.six_stages().builder().transition("unsubscribe", "awareness", "churned").build()
+    changed = (
+        templates.six_stages()
+        .builder()
+        .remove_exit("unsubscribe")
+        .transition("unsubscribe", "awareness", "churned")
+        .build()
+    )
+    assert changed.exits == () and changed.candidates("awareness", "unsubscribe")
+    assert not changed.candidates("consideration", "unsubscribe")
