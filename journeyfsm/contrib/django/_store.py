@@ -18,9 +18,11 @@ The transaction rule:
 
 PostgreSQL: Django's psycopg connection loads ``jsonb`` as text (its JSONField decodes)
 and binds parameters client-side; the store needs ``jsonb`` as JSON, UTC ``timestamptz``
-and binary parameters.  Inside each store transaction the connection's loaders and
-cursor class are those of psycopg, and Django's are put back when it ends, so Django's
-own queries never see the difference.
+and binary parameters.  During each of the store's own statements (each call on the
+store transaction: ``load``, ``write``, ...) the connection's loaders and cursor class
+are those of psycopg, and Django's are put back when it returns.  Not for the whole
+store transaction: the service runs the hooks inside it (between the read and the
+write), and a hook's ORM queries need Django's loaders and cursors.
 """
 
 from __future__ import annotations
@@ -142,11 +144,8 @@ class DjangoStore(StoreMethods):
         store = self._store(conn)
         alone = write and not conn.in_atomic_block
         outer = transaction.atomic(using=self.using) if alone else nullcontext()
-        adapted = (
-            _psycopg_defaults(conn.connection) if conn.vendor == "postgresql" else nullcontext()
-        )
-        with outer, adapted, store.transaction(write=write) as tx:
-            yield tx
+        with outer, store.transaction(write=write) as tx:
+            yield _PsycopgCalls(tx, conn.connection) if conn.vendor == "postgresql" else tx
 
     def create_schema(self) -> None:
         """Create the tables if missing (``manage.py migrate`` does it; tests may call
@@ -164,6 +163,30 @@ class DjangoStore(StoreMethods):
 
             with transaction.atomic(using=self.using):
                 SQLiteStore(connection=raw, prefix=self.prefix, create_schema=True)
+
+
+class _PsycopgCalls:
+    """A PostgreSQL store transaction on Django's connection whose every call (the
+    store's statements) runs with psycopg's loaders (:func:`_psycopg_defaults`); between
+    the calls (the hooks, the host's code) the connection is Django's."""
+
+    __slots__ = ("_raw", "_tx")
+
+    def __init__(self, tx: Any, raw: Any) -> None:
+        self._tx = tx
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._tx, name)
+        if not callable(found):
+            return found
+        raw = self._raw
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _psycopg_defaults(raw):
+                return found(*args, **kwargs)
+
+        return call
 
 
 @contextmanager
