@@ -107,12 +107,13 @@ def _command(*args: str) -> str:
     "args",
     [
         ["worker", "--once"],
+        ["worker"],  # the loop retries what the database refuses: refused before it
         ["show", "c-1"],
         ["funnel"],
         ["outbox"],
         ["prune-deliveries", "--caps", "django_project.goals:caps"],
     ],
-    ids=lambda args: args[0],
+    ids=lambda args: " ".join(args),
 )
 def test_a_database_alias_that_is_not_in_databases_is_a_command_error(args: list[str]) -> None:
     """``--database nope`` was Django's ``ConnectionDoesNotExist`` traceback."""

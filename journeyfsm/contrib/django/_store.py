@@ -91,6 +91,20 @@ class DjangoStore(StoreMethods):
         return f"DjangoStore(using={self.using!r}, prefix={self.prefix!r})"
 
     # -- the store on the current thread's connection ---------------------------------
+    def _connection(self) -> BaseDatabaseWrapper:
+        """This thread's Django connection of ``using``; a ``StoreError`` naming the
+        aliases when ``using`` is not one of ``settings.DATABASES``."""
+        using = self.using
+        if using not in connections:
+            from django.conf import settings
+
+            raise StoreError(
+                f"DjangoStore(using={using!r}): there is no database {using!r} in "
+                f"settings.DATABASES; its aliases are "
+                f"{', '.join(map(repr, settings.DATABASES))}"
+            )
+        return connections[using]
+
     def _store(self, conn: BaseDatabaseWrapper) -> Any:
         conn.ensure_connection()
         raw = conn.connection
@@ -129,7 +143,7 @@ class DjangoStore(StoreMethods):
         """Whether a store transaction begun now runs inside the caller's
         ``transaction.atomic()`` block (which commits it): the service then reads, decides
         and writes an event in ONE store transaction (one savepoint)."""
-        return bool(connections[self.using].in_atomic_block)
+        return bool(self._connection().in_atomic_block)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:
@@ -138,7 +152,7 @@ class DjangoStore(StoreMethods):
         Inside ``transaction.atomic()``: a savepoint in the caller's transaction.
         Outside: a write commits when the block ends, and rolls back if it raises.
         """
-        conn = connections[self.using]
+        conn = self._connection()
         if conn.in_atomic_block:
             conn.validate_no_broken_transaction()
         store = self._store(conn)
@@ -150,7 +164,7 @@ class DjangoStore(StoreMethods):
     def create_schema(self) -> None:
         """Create the tables if missing (``manage.py migrate`` does it; tests may call
         this on a database Django did not migrate)."""
-        conn = connections[self.using]
+        conn = self._connection()
         conn.ensure_connection()
         raw = conn.connection
         if conn.vendor == "postgresql":
