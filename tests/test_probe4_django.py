@@ -133,3 +133,35 @@ def test_show_of_an_empty_key_is_a_command_error() -> None:
     """``manage.py journeyfsm show ''`` was a ``ValueError`` traceback."""
     with pytest.raises(CommandError, match="journey key must be a non-empty str"):
         _command("show", "")
+
+
+@pytest.mark.parametrize("value", ["[1]", "{bad"], ids=["meta not an object", "malformed"])
+def test_the_admin_journey_page_opens_with_a_corrupted_history_row(alias: str, value: str) -> None:
+    """A corrupted history row made the journey's admin page a 500 (the store's
+    ``StoreError`` escaped the history field)."""
+    from django.contrib.auth.models import User
+    from django.test import Client, override_settings
+
+    from journeyfsm.contrib.django.admin import journey_url
+
+    if alias == "pg" and value == "{bad":
+        value = '"not an object"'  # jsonb holds only well-formed JSON
+    user, _ = User.objects.get_or_create(
+        username="staff", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    customer = key()
+    service("shop", using=alias).handle(customer, "add_to_cart", event_id="adm-1")
+    with connections[alias].cursor() as cursor:
+        cast = "::jsonb" if alias == "pg" else ""
+        cursor.execute(
+            f"UPDATE journeyfsm_history SET meta = %s{cast} WHERE key = %s", [value, customer]
+        )
+    with override_settings(
+        JOURNEYFSM={"MACHINES": ["django_project.journey:machine"], "DATABASE": alias}
+    ):
+        page = client.get(journey_url("shop", customer))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "the history cannot be read" in html and "is corrupted" in html and customer in html
