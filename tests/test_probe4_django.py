@@ -21,7 +21,6 @@ from django.db import connections, transaction  # noqa: E402
 
 from journeyfsm import (  # noqa: E402
     Context,
-    DataError,
     JourneyBuilder,
     JourneyMachine,
     JourneyService,

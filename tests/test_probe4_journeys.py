@@ -119,7 +119,7 @@ def test_postgres_journeys_yields_up_to_the_corrupted_row_then_names_it(case: st
             service.handle(key, "engage")
         table, column, value = POSTGRES[case]
         with psycopg.connect(pg_dsn()) as conn:
-            conn.execute(f'UPDATE "{prefix}{table}" SET {column} = {value} WHERE key = \'c\'')
+            conn.execute(f"UPDATE \"{prefix}{table}\" SET {column} = {value} WHERE key = 'c'")
         _check(_sync_collect(service))
 
         def collect(batch: int) -> tuple[list[str], Any]:

@@ -44,7 +44,7 @@ def test_unstorable_text_is_the_same_data_error_on_every_store(
         service = JourneyService(
             shop_machine(ManualClock(START)), factory(), initial_data=lambda key: given[0]
         )
-        with pytest.raises(DataError, match="NUL|Unicode") as raised:
+        with pytest.raises(DataError, match=r"NUL|Unicode") as raised:
             service.handle("c-1", "add_to_cart", payload, meta=meta, event_id="e-1")
         assert raised.value.key == "c-1"
         assert service.get("c-1") is None  # nothing was written
@@ -76,7 +76,7 @@ def test_the_async_service_refuses_unstorable_text_the_same_way(
             initial_data=lambda key: data,
         )
         try:
-            with pytest.raises(DataError, match="NUL|Unicode"):
+            with pytest.raises(DataError, match=r"NUL|Unicode"):
                 await service.handle("c-1", "add_to_cart", payload, meta=meta, event_id="e-1")
             assert await service.get("c-1") is None
         finally:
