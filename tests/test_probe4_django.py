@@ -21,6 +21,7 @@ from django.db import connections, transaction  # noqa: E402
 
 from journeyfsm import (  # noqa: E402
     Context,
+    DataError,
     JourneyBuilder,
     JourneyMachine,
     JourneyService,
@@ -164,3 +165,17 @@ def test_the_admin_journey_page_opens_with_a_corrupted_history_row(alias: str, v
     assert page.status_code == 200
     html = page.content.decode()
     assert "the history cannot be read" in html and "is corrupted" in html and customer in html
+
+
+@pytest.mark.parametrize("text", ["mu\x00g", "mu\udcffg"], ids=["nul", "lone surrogate"])
+def test_unstorable_text_is_the_same_data_error_on_django_stores(alias: str, text: str) -> None:
+    """A NUL was a ``StoreError`` on PostgreSQL and stored on SQLite; a lone surrogate a
+    ``StoreError`` on PostgreSQL and a ``DataError`` on SQLite."""
+    svc = service("shop", using=alias)
+    customer = key()
+    with transaction.atomic(using=alias):
+        with pytest.raises(DataError, match="nothing was written"):
+            svc.handle(customer, "add_to_cart", {"sku": text}, event_id="t-1")
+        assert svc.handle(customer, "add_to_cart", {"sku": "mug"}, event_id="t-1").moved
+    journey = svc.get(customer)
+    assert journey is not None and journey.data == {"cart": ["mug"]}
