@@ -179,3 +179,53 @@ def test_unstorable_text_is_the_same_data_error_on_django_stores(alias: str, tex
         assert svc.handle(customer, "add_to_cart", {"sku": "mug"}, event_id="t-1").moved
     journey = svc.get(customer)
     assert journey is not None and journey.data == {"cart": ["mug"]}
+
+
+def _on_commit_machine(fired: list[str]) -> JourneyMachine:
+    machine = JourneyMachine(
+        JourneyBuilder("oncommit")
+        .stage("a", initial=True)
+        .stage("b", final=True)
+        .transition("go", "a", "b")
+        .build()
+    )
+
+    @machine.before
+    def register(ctx: Context) -> None:
+        key = ctx.journey.key
+        transaction.on_commit(lambda: fired.append(key), using=ctx.payload["alias"])
+
+    @machine.after
+    def refuse(ctx: Context) -> None:
+        if ctx.payload.get("boom") == "error":
+            raise ValueError("refused")
+        if ctx.payload.get("boom") == "interrupt":
+            raise KeyboardInterrupt
+
+    return machine
+
+
+@pytest.mark.parametrize("boom", ["error", "interrupt"])
+def test_a_hooks_on_commit_is_dropped_with_the_move_it_belonged_to(alias: str, boom: str) -> None:
+    """Inside ``atomic()`` a hook's ``transaction.on_commit`` callback ran at the caller's
+    commit although the move was rolled back (the store's savepoint is its own SQL, which
+    Django's on_commit bookkeeping did not know)."""
+    from journeyfsm import HookError
+
+    fired: list[str] = []
+    svc = JourneyService(_on_commit_machine(fired), DjangoStore(alias))
+    customer = key()
+    with transaction.atomic(using=alias):
+        with pytest.raises((HookError, KeyboardInterrupt)):
+            svc.handle(customer, "go", {"alias": alias, "boom": boom})
+        assert svc.get(customer) is None
+    assert fired == []
+    with transaction.atomic(using=alias):
+        assert svc.handle(customer, "go", {"alias": alias}).moved
+        assert fired == []  # after the caller's commit, not before
+    assert fired == [customer]
+    other = key()
+    with pytest.raises(RuntimeError), transaction.atomic(using=alias):
+        assert svc.handle(other, "go", {"alias": alias}).moved
+        raise RuntimeError("the caller rolls back")
+    assert fired == [customer] and svc.get(other) is None

@@ -158,7 +158,8 @@ class DjangoStore(StoreMethods):
         store = self._store(conn)
         alone = write and not conn.in_atomic_block
         outer = transaction.atomic(using=self.using) if alone else nullcontext()
-        with outer, store.transaction(write=write) as tx:
+        scope = _OnCommitScope(conn) if conn.in_atomic_block else nullcontext()
+        with scope, outer, store.transaction(write=write) as tx:
             yield _PsycopgCalls(tx, conn.connection) if conn.vendor == "postgresql" else tx
 
     def create_schema(self) -> None:
@@ -177,6 +178,31 @@ class DjangoStore(StoreMethods):
 
             with transaction.atomic(using=self.using):
                 SQLiteStore(connection=raw, prefix=self.prefix, create_schema=True)
+
+
+class _OnCommitScope:
+    """Django's ``transaction.on_commit`` bookkeeping for the store's savepoint (which
+    is the store's own SQL, unknown to Django): a callback a hook registers inside the
+    store transaction is dropped when that transaction rolls back (a hook that raised, a
+    conflict retried), as Django drops those of a rolled-back ``atomic()``; no savepoint
+    more is issued.  Django tags each callback with the savepoint ids active when it was
+    registered (``connection.savepoint_ids``) and drops a rolled-back savepoint's."""
+
+    __slots__ = ("_conn", "_sid")
+
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
+        self._conn = conn
+        self._sid = f"journeyfsm_{id(self)}"
+
+    def __enter__(self) -> None:
+        self._conn.savepoint_ids.append(self._sid)
+
+    def __exit__(self, kind: object, err: object, tb: object) -> None:
+        conn, sid = self._conn, self._sid
+        if sid in conn.savepoint_ids:
+            conn.savepoint_ids.remove(sid)
+        if kind is not None:
+            conn.run_on_commit = [entry for entry in conn.run_on_commit if sid not in entry[0]]
 
 
 class _PsycopgCalls:
