@@ -36,7 +36,7 @@ import attrs
 
 from .._clock import ensure_utc
 from .._definition import Policy
-from .._errors import ConcurrencyConflict, JourneyError, SnapshotError
+from .._errors import ConcurrencyConflict, JourneyError, SnapshotError, StoreError
 from .._outcome import Outcome
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
@@ -617,6 +617,12 @@ class AsyncJourneyService:
         one of another definition is a plain ``Journey`` record of its rows.  Memory use
         is bounded by the batch, so funnels can be computed from a store of any size.
 
+        A corrupted stored row (a journey's or its history's) stops the iteration: every
+        journey before it (in that order, whatever ``batch``) is yielded, then the
+        ``StoreError`` naming the row's table and key (``err.table``, ``err.key``) and
+        the repair is raised, on every store alike; a funnel is never computed from the
+        journeys that happened to decode.
+
         >>> import asyncio
         >>> from journeyfsm import JourneyMachine, AsyncJourneyService, templates
         >>> from journeyfsm.stores import AsyncMemoryStore
@@ -633,12 +639,21 @@ class AsyncJourneyService:
             raise ValueError(f"definition must be a definition's name or None, got {definition!r}")
         after: tuple[str, str] | None = None
         while True:
-            async with self.store.transaction(write=False) as tx:
-                rows = await tx.journeys_page(definition, after=after, limit=batch)
-                histories: dict[str, dict[str, list[HistoryEntry]]] = {}
-                for name in dict.fromkeys(r.definition for r in rows):
-                    keys = [r.key for r in rows if r.definition == name]
-                    histories[name] = await tx.histories(name, keys)
+            try:
+                async with self.store.transaction(write=False) as tx:
+                    rows = await tx.journeys_page(definition, after=after, limit=batch)
+                    histories: dict[str, dict[str, list[HistoryEntry]]] = {}
+                    for name in dict.fromkeys(r.definition for r in rows):
+                        keys = [r.key for r in rows if r.definition == name]
+                        histories[name] = await tx.histories(name, keys)
+            except StoreError:
+                if batch == 1:
+                    raise
+                # a corrupted row in this page: read it again one journey at a time, so
+                # every journey before that row is yielded, whatever the batch, and then
+                # its error raised (the contract: in order up to the corrupted row)
+                batch = 1
+                continue
             for row in rows:
                 yield self._journey(row, histories[row.definition].get(row.key, []))
             if len(rows) < batch:

@@ -148,6 +148,45 @@ def not_unicode(event: Event, err: UnicodeEncodeError) -> DataError:
     )
 
 
+def unstorable(value: object) -> str | None:
+    """The first str (a value or a dict key) inside the JSON-shaped ``value`` that no
+    store can hold, or ``None``: a NUL character (PostgreSQL's ``jsonb`` and ``text``
+    refuse it) or a lone surrogate (not UTF-8).  Checked by the service before a store
+    sees the value, so every store refuses the same input with the same ``DataError``."""
+    t = value.__class__
+    if t is str:
+        text: str = value  # type: ignore[assignment]
+        return text if "\x00" in text or not _unicode(text) else None
+    if t is dict:
+        for k, v in value.items():  # type: ignore[attr-defined]
+            found = unstorable(k) or (None if v is None else unstorable(v))
+            if found is not None:
+                return found
+    elif t is list:
+        for v in value:  # type: ignore[attr-defined]
+            found = unstorable(v)
+            if found is not None:
+                return found
+    return None
+
+
+def not_storable(
+    text: str, where: str, key: str, trigger: str | None, stage: str | None = None
+) -> DataError:
+    """The error for ``text`` (see :func:`unstorable`) found in ``where``."""
+    what = "a NUL character" if "\x00" in text else "a lone surrogate (not valid Unicode)"
+    return DataError(
+        f"journey {key!r}, trigger {trigger!r}: a str in the {where} holds {what}, which no "
+        f"journeyfsm store can hold (PostgreSQL refuses NUL, UTF-8 has no lone surrogates): "
+        f"{text[:40]!r}; nothing was written: drop the character (or decode with "
+        "errors='replace') before handing the text in",
+        path=where,
+        key=key,
+        stage=stage,
+        trigger=trigger,
+    )
+
+
 def check_key(key: object) -> None:
     """Refuse a journey key no store can hold (what ``handle`` refuses)."""
     if not isinstance(key, str) or not key or "\x00" in key or not _unicode(key):
@@ -198,13 +237,20 @@ def check_event(machine: JourneyMachine, event: Event) -> None:
     if event.at is not None:
         ensure_utc(event.at, what=f"at= (journey {key!r}, trigger {trigger!r})")
     check_json(event.payload, "payload", key=key, trigger=trigger)
+    found = unstorable(event.payload)
+    if found is not None:
+        raise not_storable(found, "payload", key, trigger)
     if event.meta is not None:
         if not isinstance(event.meta, Mapping):
             raise TypeError(
                 f"meta must be a JSON-shaped dict, got {type(event.meta).__name__} "
                 f"(journey {key!r}, trigger {trigger!r})"
             )
-        check_json(dict(event.meta), "meta", key=key, trigger=trigger)
+        meta = dict(event.meta)
+        check_json(meta, "meta", key=key, trigger=trigger)
+        found = unstorable(meta)
+        if found is not None:
+            raise not_storable(found, "meta", key, trigger)
 
 
 def decide(
@@ -298,6 +344,9 @@ def _moves(
     own entry's version and stage (overwritten by the next, in the same transaction)."""
     entries = journey.history[n:]
     final = _row(machine, journey, now)
+    found = unstorable(final.data)  # what the hooks (or initial_data) wrote
+    if found is not None:
+        raise not_storable(found, "data", final.key, outcome.trigger, outcome.source)
     name, key = final.definition, final.key
     out: list[Decision] = []
     for entry in entries[:-1]:

@@ -40,7 +40,7 @@ import attrs
 from .._async_machine import AsyncJourneyMachine
 from .._clock import ensure_utc
 from .._definition import Policy
-from .._errors import ConcurrencyConflict, JourneyError, SnapshotError
+from .._errors import ConcurrencyConflict, JourneyError, SnapshotError, StoreError
 from .._outcome import Outcome
 from .._records import HistoryEntry, Journey
 from .._runtime import JourneyMachine
@@ -528,6 +528,12 @@ class JourneyService:
         one of another definition is a plain ``Journey`` record of its rows.  Memory use
         is bounded by the batch, so funnels can be computed from a store of any size.
 
+        A corrupted stored row (a journey's or its history's) stops the iteration: every
+        journey before it (in that order, whatever ``batch``) is yielded, then the
+        ``StoreError`` naming the row's table and key (``err.table``, ``err.key``) and
+        the repair is raised, on every store alike; a funnel is never computed from the
+        journeys that happened to decode.
+
         >>> from journeyfsm import JourneyMachine, JourneyService, templates
         >>> from journeyfsm.stores import MemoryStore
         >>> service = JourneyService(JourneyMachine(templates.aida()), MemoryStore())
@@ -543,12 +549,21 @@ class JourneyService:
             raise ValueError(f"definition must be a definition's name or None, got {definition!r}")
         after: tuple[str, str] | None = None
         while True:
-            with self.store.transaction(write=False) as tx:
-                rows = tx.journeys_page(definition, after=after, limit=batch)
-                histories: dict[str, dict[str, list[HistoryEntry]]] = {}
-                for name in dict.fromkeys(r.definition for r in rows):
-                    keys = [r.key for r in rows if r.definition == name]
-                    histories[name] = tx.histories(name, keys)
+            try:
+                with self.store.transaction(write=False) as tx:
+                    rows = tx.journeys_page(definition, after=after, limit=batch)
+                    histories: dict[str, dict[str, list[HistoryEntry]]] = {}
+                    for name in dict.fromkeys(r.definition for r in rows):
+                        keys = [r.key for r in rows if r.definition == name]
+                        histories[name] = tx.histories(name, keys)
+            except StoreError:
+                if batch == 1:
+                    raise
+                # a corrupted row in this page: read it again one journey at a time, so
+                # every journey before that row is yielded, whatever the batch, and then
+                # its error raised (the contract: in order up to the corrupted row)
+                batch = 1
+                continue
             for row in rows:
                 yield self._journey(row, histories[row.definition].get(row.key, []))
             if len(rows) < batch:

@@ -146,6 +146,7 @@ class SQLiteStore(StoreMethods):
         # when the store is garbage-collected
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
+        self._closed = False
         if connection is None:  # a store on a host's connection opens none
             weakref.finalize(self, _close_all, self._opened, self._opened_lock)
         self._t = {name: f'"{prefix}{name}"' for name in (*_TABLES, "schema_version")}
@@ -189,10 +190,21 @@ class SQLiteStore(StoreMethods):
     def close(self) -> None:
         """Close the connections this store opened (the host's connection is left open).
 
-        Use it from no thread that is inside one of the store's transactions.
+        Closing again does nothing; any other use afterwards is a ``StoreError`` (make a
+        new store to use the database again), as with ``AsyncSQLiteStore``.  Use it from
+        no thread that is inside one of the store's transactions.
         """
+        self._closed = True
         _close_all(self._opened, self._opened_lock)
         self._local = threading.local()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            where = repr(self.path) if self.path else "connection=<the host's>"
+            raise StoreError(
+                f"SQLiteStore({where}) is closed; make a new store (at start-up) to use the "
+                "database again"
+            )
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[SQLiteTransaction]:
@@ -226,6 +238,7 @@ class SQLiteStore(StoreMethods):
 
     @contextmanager
     def _transaction(self, write: bool, *, setup: bool = False) -> Iterator[SQLiteTransaction]:
+        self._check_open()
         if self._host is not None:
             with self._on_host(write, setup=setup):
                 yield SQLiteTransaction(self._host, self._t, self._w)

@@ -18,9 +18,11 @@ The transaction rule:
 
 PostgreSQL: Django's psycopg connection loads ``jsonb`` as text (its JSONField decodes)
 and binds parameters client-side; the store needs ``jsonb`` as JSON, UTC ``timestamptz``
-and binary parameters.  Inside each store transaction the connection's loaders and
-cursor class are those of psycopg, and Django's are put back when it ends, so Django's
-own queries never see the difference.
+and binary parameters.  During each of the store's own statements (each call on the
+store transaction: ``load``, ``write``, ...) the connection's loaders and cursor class
+are those of psycopg, and Django's are put back when it returns.  Not for the whole
+store transaction: the service runs the hooks inside it (between the read and the
+write), and a hook's ORM queries need Django's loaders and cursors.
 """
 
 from __future__ import annotations
@@ -89,6 +91,20 @@ class DjangoStore(StoreMethods):
         return f"DjangoStore(using={self.using!r}, prefix={self.prefix!r})"
 
     # -- the store on the current thread's connection ---------------------------------
+    def _connection(self) -> BaseDatabaseWrapper:
+        """This thread's Django connection of ``using``; a ``StoreError`` naming the
+        aliases when ``using`` is not one of ``settings.DATABASES``."""
+        using = self.using
+        if using not in connections:
+            from django.conf import settings
+
+            raise StoreError(
+                f"DjangoStore(using={using!r}): there is no database {using!r} in "
+                f"settings.DATABASES; its aliases are "
+                f"{', '.join(map(repr, settings.DATABASES))}"
+            )
+        return connections[using]
+
     def _store(self, conn: BaseDatabaseWrapper) -> Any:
         conn.ensure_connection()
         raw = conn.connection
@@ -127,7 +143,7 @@ class DjangoStore(StoreMethods):
         """Whether a store transaction begun now runs inside the caller's
         ``transaction.atomic()`` block (which commits it): the service then reads, decides
         and writes an event in ONE store transaction (one savepoint)."""
-        return bool(connections[self.using].in_atomic_block)
+        return bool(self._connection().in_atomic_block)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:
@@ -136,22 +152,20 @@ class DjangoStore(StoreMethods):
         Inside ``transaction.atomic()``: a savepoint in the caller's transaction.
         Outside: a write commits when the block ends, and rolls back if it raises.
         """
-        conn = connections[self.using]
+        conn = self._connection()
         if conn.in_atomic_block:
             conn.validate_no_broken_transaction()
         store = self._store(conn)
         alone = write and not conn.in_atomic_block
         outer = transaction.atomic(using=self.using) if alone else nullcontext()
-        adapted = (
-            _psycopg_defaults(conn.connection) if conn.vendor == "postgresql" else nullcontext()
-        )
-        with outer, adapted, store.transaction(write=write) as tx:
-            yield tx
+        scope = _OnCommitScope(conn) if conn.in_atomic_block else nullcontext()
+        with scope, outer, store.transaction(write=write) as tx:
+            yield _PsycopgCalls(tx, conn.connection) if conn.vendor == "postgresql" else tx
 
     def create_schema(self) -> None:
         """Create the tables if missing (``manage.py migrate`` does it; tests may call
         this on a database Django did not migrate)."""
-        conn = connections[self.using]
+        conn = self._connection()
         conn.ensure_connection()
         raw = conn.connection
         if conn.vendor == "postgresql":
@@ -164,6 +178,55 @@ class DjangoStore(StoreMethods):
 
             with transaction.atomic(using=self.using):
                 SQLiteStore(connection=raw, prefix=self.prefix, create_schema=True)
+
+
+class _OnCommitScope:
+    """Django's ``transaction.on_commit`` bookkeeping for the store's savepoint (which
+    is the store's own SQL, unknown to Django): a callback a hook registers inside the
+    store transaction is dropped when that transaction rolls back (a hook that raised, a
+    conflict retried), as Django drops those of a rolled-back ``atomic()``; no savepoint
+    more is issued.  Django tags each callback with the savepoint ids active when it was
+    registered (``connection.savepoint_ids``) and drops a rolled-back savepoint's."""
+
+    __slots__ = ("_conn", "_sid")
+
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
+        self._conn = conn
+        self._sid = f"journeyfsm_{id(self)}"
+
+    def __enter__(self) -> None:
+        self._conn.savepoint_ids.append(self._sid)
+
+    def __exit__(self, kind: object, err: object, tb: object) -> None:
+        conn, sid = self._conn, self._sid
+        if sid in conn.savepoint_ids:
+            conn.savepoint_ids.remove(sid)
+        if kind is not None:
+            conn.run_on_commit = [entry for entry in conn.run_on_commit if sid not in entry[0]]
+
+
+class _PsycopgCalls:
+    """A PostgreSQL store transaction on Django's connection whose every call (the
+    store's statements) runs with psycopg's loaders (:func:`_psycopg_defaults`); between
+    the calls (the hooks, the host's code) the connection is Django's."""
+
+    __slots__ = ("_raw", "_tx")
+
+    def __init__(self, tx: Any, raw: Any) -> None:
+        self._tx = tx
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._tx, name)
+        if not callable(found):
+            return found
+        raw = self._raw
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _psycopg_defaults(raw):
+                return found(*args, **kwargs)
+
+        return call
 
 
 @contextmanager

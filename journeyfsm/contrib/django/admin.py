@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from ..._clock import aware_time as _when
+from ..._errors import StoreError
 from ._settings import config
 from ._store import DjangoStore
 from .models import Journey, OutboxRow
@@ -135,14 +136,19 @@ class JourneyAdmin(_ReadOnly):
     def history(self, obj: Journey) -> str:
         """Every move, oldest first: seq, time, trigger, source -> dest, event id, meta."""
         entries = []
-        with DjangoStore(config().database).transaction(write=False) as tx:
-            after = 0
-            while True:
-                page = tx.history(obj.definition, obj.key, after=after, limit=500)
-                entries.extend(page)
-                if len(page) < 500:
-                    break
-                after = page[-1].seq
+        try:
+            with DjangoStore(config().database).transaction(write=False) as tx:
+                after = 0
+                while True:
+                    page = tx.history(obj.definition, obj.key, after=after, limit=500)
+                    entries.extend(page)
+                    if len(page) < 500:
+                        break
+                    after = page[-1].seq
+        except StoreError as err:
+            # a corrupted history row: the page still opens (staff open it when a
+            # customer writes in), saying which row to repair
+            return format_html('<p class="errornote">the history cannot be read: {}</p>', err)
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} &rarr; {}</td><td>{}</td><td>{}</td></tr>",

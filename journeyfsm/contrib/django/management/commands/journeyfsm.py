@@ -150,6 +150,9 @@ class Command(BaseCommand):
         """Run the action."""
         action = options["action"]
         try:
+            if options.get("database") is not None:
+                # before any loop: a worker would retry an alias that is not a database
+                DjangoStore(options["database"]).joins_host_transaction()
             if action == "replay":
                 self._replay(options["rest"])
                 return
@@ -299,7 +302,10 @@ class Command(BaseCommand):
 
         machine = get_machine(options["definition"])
         svc = JourneyService(machine, DjangoStore(options["database"]))
-        journey = svc.get(options["key"])
+        try:
+            journey = svc.get(options["key"])
+        except ValueError as err:  # not a key at all: ''
+            raise CommandError(f"show {options['key']!r}: {err}") from None
         if journey is None:
             raise CommandError(
                 f"no journey {options['key']!r} of definition {machine.definition.name!r}"
