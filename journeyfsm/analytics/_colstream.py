@@ -258,7 +258,7 @@ def replay_partitioned(
         raise Fallback(f"the log maps a column named {ROW!r}, which the partitioned pass uses")
     index = {t: i for i, t in enumerate(definition.triggers)}
     with_row = attrs.evolve(mapping, payload=(*mapping.payload, ROW))
-    done: list[tuple[ColumnarReplay, Any, Any]] = []
+    done: list[tuple[ColumnarReplay, Any, Any, dict[str, Any]]] = []
     total = Columns()
     first_us: int | None = None
     last_us: int | None = None
@@ -280,7 +280,6 @@ def replay_partitioned(
             del table
             for name, n in cols.skipped.items():
                 total.skipped[name] = total.skipped.get(name, 0) + n
-            total.segments.update(cols.segments)
             rowid = cols.payload.pop(ROW).to_numpy(zero_copy_only=False)
             J = len(cols.keys)
             if len(cols.at):
@@ -296,12 +295,13 @@ def replay_partitioned(
             engine.journeys()
             unsorted |= engine.unsorted
             _add(tally, part_tally)
-            done.append((_slim(engine), first_row, head))
+            done.append((_slim(engine), first_row, head, cols.segments))
             del engine, cols, rowid
             if progress is not None:
                 progress(0.95 * (number + 1) / len(files))
     total.bad_rows.sort()
-    return Streamed(_merged(np, pa, done, unsorted), total, first_us, last_us, unsorted)
+    journeys, total.segments = _merged(np, pa, done, unsorted)
+    return Streamed(journeys, total, first_us, last_us, unsorted)
 
 
 def _slim(engine: ColumnarReplay) -> Any:
@@ -333,9 +333,12 @@ def _add(into: Tally, part: Tally) -> None:
 _PER_JOURNEY = ("stage", "version", "entered", "started", "entry_seq", "tfired")
 
 
-def _merged(np: Any, pa: Any, done: list[tuple[Any, Any, Any]], unsorted: bool) -> ColumnarJourneys:
+def _merged(
+    np: Any, pa: Any, done: list[tuple[Any, Any, Any, dict[str, Any]]], unsorted: bool
+) -> tuple[ColumnarJourneys, dict[str, Any]]:
     """One :class:`ColumnarJourneys` from the parts' engines, numbered and ordered as
-    the whole-log replay numbers and orders its journeys."""
+    the whole-log replay numbers and orders its journeys, and the segment columns by
+    that numbering."""
     done = [part for part in done if len(part[0].cols.keys)] or done[:1]
     first = done[0][0]
     engine: Any = EngineState()
@@ -347,7 +350,10 @@ def _merged(np: Any, pa: Any, done: list[tuple[Any, Any, Any]], unsorted: bool) 
     moves: list[list[Any]] = [[] for _ in range(6)]
     orders, sids, metas, firsts, heads, started = [], [], [], [], [], []
     j0 = r0 = 0
-    for e, first_row, head in done:
+    segments: dict[str, list[Any]] = {}
+    for e, first_row, head, part_segments in done:
+        for c, values in part_segments.items():
+            segments.setdefault(c, []).append(values)
         keys += e.cols.keys
         for name in _PER_JOURNEY:
             per[name].append(getattr(e, name))
@@ -392,4 +398,6 @@ def _merged(np: Any, pa: Any, done: list[tuple[Any, Any, Any]], unsorted: bool) 
     offsets = np.concatenate([[0], np.cumsum(np.bincount(mj, minlength=J))]).astype(np.int64)
     heads_ = cat(heads)[perm]
     order = np.lexsort((heads_, engine.started)) if unsorted and J else np.arange(J)
-    return ColumnarJourneys(engine, order, offsets, columns)
+    take = pa.array(perm, pa.int64())
+    merged = {c: pa.concat_arrays(parts).take(take) for c, parts in segments.items()}
+    return ColumnarJourneys(engine, order, offsets, columns), merged
