@@ -15,15 +15,17 @@ never holds the whole log:
    ``KeyboardInterrupt`` too).  Every row of a key lands in one file, in log order.
 2. **Replay each part** with the unchanged engine (:func:`~._colread.read_columns`,
    :class:`~._columnar.ColumnarReplay`); the row numbers ride along as a payload column
-   and are taken out before the engine runs.
+   and are taken out before the engine runs.  :data:`WORKERS` parts replay side by side
+   on threads (Arrow's reads and kernels and numpy's sorts release the GIL; the parts
+   share nothing but the definition), and are added up in file order.
 3. **Merge** the parts into one :class:`~._coljourneys.ColumnarJourneys`: per-journey
    arrays and moves concatenated, journeys renumbered in the order the whole-log replay
    numbers them (first mapped row in the log) and iterated in its order (the same, or
    for an unsorted log by (start, row of the first event)); counts summed.  The result is
    the in-memory replay's, journey for journey (tests/test_colstream.py).
 
-Peak memory is one part's replay plus the journeys' results, so it follows the rows of a
-part (the log's rows / ``parts``) and the journeys, not the log.
+Peak memory is :data:`WORKERS` parts' replays plus the journeys' results, so it follows
+the rows of a part (the log's rows / ``parts``) and the journeys, not the log.
 """
 
 from __future__ import annotations
