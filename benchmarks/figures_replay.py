@@ -439,7 +439,7 @@ base = peak_kb()
 if sys.argv[2] == "replay":  # else: only the imports
     result = replay(shop(), sys.argv[1], MAPPING)
     assert result.summary.rows_read > 0
-elif sys.argv[2] == "columnar":  # the default: streamed by key from 32 MB
+elif sys.argv[2] == "columnar":  # the default: streamed by key from 64 MB
     result = replay(shop_columnar(), sys.argv[1], MAPPING)
     assert result.engine == "columnar"
 elif sys.argv[2] == "columnar_in_memory":

@@ -144,6 +144,13 @@ def test_partitions_is_checked_and_the_size_picks_it(tmp_path: Path) -> None:
     assert colstream.auto_partitions(big) == -(
         -(colstream.STREAM_BYTES + 1) // colstream.PART_BYTES
     )
+    # the 1M-row benchmark log (59 MB) replays in one pass: its ~0.5 GB is the cap
+    with big.open("wb") as f:
+        f.truncate(60 * 2**20)
+    assert colstream.auto_partitions(big) == 1
+    with big.open("wb") as f:
+        f.truncate(64 * 2**20)
+    assert colstream.auto_partitions(big) == 8
 
 
 def test_bad_rows_keep_their_log_lines_and_strict_stops_at_the_first(tmp_path: Path) -> None:

@@ -740,3 +740,18 @@ def test_a_json_line_longer_than_an_arrow_block_reads_on_the_columnar_engine(
     assert columnar.engine == "columnar", columnar.summary.engine_note
     assert dict(columnar.journeys) == dict(fast.journeys)
     assert columnar.journeys["c1"].history[0].meta["note"] == "x" * 3_000_000
+
+
+@pytest.mark.parametrize("high", [1, 3, 2**16, 2**17 + 5, 2**40, 2**62])
+def test_the_row_order_is_the_stable_sort_by_journey_time_and_file_order(high: int) -> None:
+    import numpy as np
+
+    from journeyfsm.analytics._columnar import _sort, stable_order
+
+    rng = np.random.default_rng(high % 1000)
+    values = rng.integers(0, high, 5000, dtype=np.int64)  # ties when high is small
+    assert (stable_order(np, values) == np.argsort(values, kind="stable")).all()
+    key = rng.integers(0, min(high, 700), 5000, dtype=np.int64)
+    for at in (np.sort(rng.integers(0, 50, 5000)), rng.integers(0, 50, 5000)):  # in order, not
+        expected = np.lexsort((np.arange(5000), at, key))
+        assert (_sort(np, key, at.astype(np.int64)) == expected).all()

@@ -482,3 +482,19 @@ def test_funnel_refuses_what_is_not_a_definition_or_a_journey_by_type() -> None:
         funnel([1], d)  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"count Journey objects.*got dict"):
         breakdown([{"key": "c1"}], d, by="cohort.week")  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 10, 4095, 4096, 4097, 25_001])
+def test_durations_pick_the_nearest_ranks_with_or_without_numpy(n: int) -> None:
+    from array import array
+
+    from journeyfsm.analytics import _funnel
+
+    rng = random.Random(n)
+    values = array("q", (rng.randrange(-5, n) * 1_000_003 for _ in range(n)))  # some ties
+    ordered, before = sorted(values), list(values)
+    stats = _funnel._durations(values)
+    assert stats.count == n
+    assert stats.median == ordered[ceil(n / 2) - 1] * timedelta(microseconds=1)
+    assert stats.p90 == ordered[ceil(Fraction(9, 10) * n) - 1] * timedelta(microseconds=1)
+    assert list(values) == before  # the tally's durations are not reordered in place

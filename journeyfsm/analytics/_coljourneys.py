@@ -91,6 +91,12 @@ def _unpack(
     return PackedJourneys(journeys)
 
 
+def _extend(np: Any, into: Any, values: Any) -> None:
+    """Append the int64 numpy ``values`` to the ``array("q")`` ``into`` (its bytes, not
+    a Python int each)."""
+    into.frombytes(np.ascontiguousarray(values, np.int64).tobytes())
+
+
 class ColumnarHistory:
     """The packed history of one journey of a columnar replay (a
     :class:`~journeyfsm._packed.PackedHistory`)."""
@@ -239,11 +245,11 @@ class ColumnarJourneys(Mapping[str, Journey]):
         for s in range(S):
             values = stay[bsrc == s]
             if len(values):
-                tally.time_in[stages[s]].extend(values.tolist())
+                _extend(np, tally.time_in[stages[s]], values)
         # first entry of each stage: the journey's start for the initial stage, else its
         # first boundary move into the stage
         tally.entered[stages[initial]] += n_kept
-        tally.time_to[stages[initial]].extend([0] * n_kept)
+        _extend(np, tally.time_to[stages[initial]], np.zeros(n_kept, np.int64))
         pairs = bj * S + bdst
         fresh = bdst != initial
         uniq, first = np.unique(pairs[fresh], return_index=True)
@@ -255,7 +261,7 @@ class ColumnarJourneys(Mapping[str, Journey]):
             n = int(mask.sum())
             if n:
                 tally.entered[stages[s]] += n
-                tally.time_to[stages[s]].extend((fat[mask] - started[fj[mask]]).tolist())
+                _extend(np, tally.time_to[stages[s]], fat[mask] - started[fj[mask]])
         position = np.array([plan.position.get(s, -1) for s in stages], np.int64)
         furthest = np.full(J, position[initial], np.int64)
         if len(fj):

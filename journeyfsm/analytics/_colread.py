@@ -166,7 +166,9 @@ class Columns:
     no id);
     ``keys``: the journey keys by code; ``payload``/``meta``: Arrow arrays of the mapped
     rows by column name; ``skipped``: rows per unmapped event name; ``segments``: per
-    journey key its segment values; ``rows_read``: data rows.
+    segment column, an Arrow array by journey code of each journey's first non-empty
+    value (null: none; :class:`~._colsegments.ColumnarSegments` reads them as the
+    Python path's per-journey dicts); ``rows_read``: data rows.
     """
 
     def __init__(self) -> None:
@@ -179,7 +181,7 @@ class Columns:
         self.payload: dict[str, Any] = {}
         self.meta: dict[str, Any] = {}
         self.skipped: dict[str, int] = {}
-        self.segments: dict[str, dict[str, str]] = {}
+        self.segments: dict[str, Any] = {}
         #: (row index, reason) of every bad row, in row order
         self.bad_rows: list[tuple[int, str]] = []
 
@@ -286,7 +288,7 @@ def read_columns(
     if m.segments and n:
         of_row = pc.fill_null(pc.index_in(key, value_set=journey_keys), -1)
         journey_of = of_row.to_numpy(zero_copy_only=False).astype(np.int64)
-        out.segments = _segments(pa, pc, np, table, m, journey_of, out.keys, usable)
+        out.segments = _segments(pa, pc, np, table, m, journey_of, len(out.keys), usable)
     if m.event_id is not None:
         ids = _as_text(pa, pc, pc.take(column(m.event_id), take), "event id")
         ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids)
@@ -311,29 +313,24 @@ def _segments(
     table: Any,
     m: LogMapping,
     journey_of: Any,
-    keys: list[str],
+    journeys: int,
     usable: Any,
-) -> dict[str, dict[str, str]]:
-    """Per journey key, the first non-empty value of each segment column (every usable
-    row counts, skipped ones too), as text."""
-    out: dict[str, dict[str, str]] = {}
+) -> dict[str, Any]:
+    """Per segment column, each journey's first non-empty value (every usable row counts,
+    skipped ones too) as an Arrow array by journey code, null where it has none."""
+    out: dict[str, Any] = {}
     n = len(usable)
     for c in m.segments:
         values = table.column(c).combine_chunks()
         present = ~_empty(pc, pa, values).to_numpy(zero_copy_only=False) & usable
         present &= journey_of >= 0
         rows = np.flatnonzero(present)
-        if not len(rows):
-            continue
-        first = np.full(len(keys), n, np.int64)
-        np.minimum.at(first, journey_of[rows], rows)  # each journey's first row with a value
-        first_j = np.flatnonzero(first < n)
-        picked = pc.take(values, pa.array(first[first_j], pa.int64())).to_pylist()
-        for j, v in zip(first_j.tolist(), picked, strict=True):
-            have = out.get(keys[j])
-            if have is None:
-                have = out[keys[j]] = {}
-            have[c] = v if isinstance(v, str) else str(v)
+        first = np.full(journeys, n, np.int64)
+        if len(rows):
+            np.minimum.at(first, journey_of[rows], rows)  # each journey's first row with a value
+        none = first == n
+        take = pa.array(np.where(none, 0, first), pa.int64(), mask=none)
+        out[c] = pc.take(values, take)
     return out
 
 

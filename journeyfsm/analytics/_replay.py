@@ -104,8 +104,8 @@ def replay(
     in batches and spilled by journey key into that many temporary files (at most 512),
     replayed part by part and merged (the same result; peak memory follows one part's
     rows and the journeys).  ``None`` (the default) picks it from the file's size: in
-    memory below 32 MB, else one part per 8 MB, up to 512 parts; ``1`` always replays in
-    memory.  Tables and
+    memory below 64 MB (that pass holds about 8 bytes per byte of the file, ~0.5 GB),
+    else one part per 8 MB, up to 512 parts; ``1`` always replays in memory.  Tables and
     DataFrames, already in memory, replay in memory; the other engines stream anyway.
 
     >>> import tempfile, pathlib

@@ -23,6 +23,7 @@ from .._logging import JourneyLog
 from .._runtime import JourneyMachine
 from ._coljson import JsonBlock, read_jsonl
 from ._colread import Columns, Fallback, load_table, read_columns
+from ._colsegments import ColumnarSegments
 from ._colstream import auto_partitions, replay_partitioned
 from ._columnar import ColumnarReplay
 from ._engine_replay import event_id_window
@@ -122,7 +123,7 @@ def replay_columnar(
         partitions=parts,
     )
     summary = more_warnings(summary, first, last, end_at, mapping, path, log)
-    segments = {k: cols.segments.get(k, {}) for k in journeys} if mapping.segments else {}
+    segments = ColumnarSegments(journeys, cols.segments) if mapping.segments else {}
     if progress is not None:
         progress(1.0)
     return ReplayResult(journeys, segments, summary, definition)

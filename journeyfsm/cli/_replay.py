@@ -129,7 +129,7 @@ def add_replay_commands(sub: Any) -> None:
         metavar="N",
         help="columnar engine: replay a big log file in N parts split by journey key (memory "
         "follows one part; 1: in memory; default: from the file's size, one part per 8 MB "
-        "from 32 MB)",
+        "from 64 MB)",
     )
     p.add_argument(
         "--verbose", action="store_true", help="say which engine ran, and why not a faster one"
