@@ -17,12 +17,15 @@ inline, on the loop thread, while the task holds the store's ``asyncio.Lock``:
   page that is neither in SQLite's cache nor the OS's from the disk.)
 - a WRITE transaction is begun lazily: its calls that return nothing (``write``,
   ``write_many``, ``import_rows``, ``mark_done``, ``mark_failed``) are buffered, and ONE
-  hand-off runs ``BEGIN IMMEDIATE`` (which may wait ``busy_timeout`` for the write lock),
-  the buffered calls and ``COMMIT`` (which fsyncs) on the worker.  A call that returns
+  hand-off runs ``BEGIN IMMEDIATE`` (which may wait ``busy_timeout`` for the write lock:
+  tried at once first, the wait set only when SQLite says the lock is taken), the
+  buffered calls and ``COMMIT`` (which fsyncs) on the worker.  A call that returns
   something (``claim``, ``claim_due_batch``, ``purge_event_ids`` ...) is one hand-off
   with the ``BEGIN`` and the calls buffered before it.  So ``handle`` is one hand-off,
   a tick's batch two.  The price: an error of a buffered call (a ``ConcurrencyConflict``)
   is raised by the next call that returns something, or by the ``async with`` itself.
+- ``handle`` uses neither transaction object: ``load_event_now`` reads inline as a read transaction
+  does, and ``commit_move`` is a write transaction's one hand-off.
 
 The connection is never used by two threads at once: inline calls are made only by the
 task holding the lock, and only once the worker has finished every call handed to it
@@ -148,14 +151,20 @@ class _Work:
 
     def begin(self, write: bool) -> None:
         cm = self.store.transaction(write=write)
-        if not self.stack:  # BEGIN [IMMEDIATE] may wait for the write lock: here it may
+        try:
+            tx = cm.__enter__()  # at once, as usual: nobody else holds the write lock
+        except StoreError as err:
+            if self.stack or not _busy_cause(err):
+                raise
+            # BEGIN [IMMEDIATE] was told to wait for the write lock: here it may (the
+            # connection's busy_timeout is 0 for the reads on the loop); no second
+            # PRAGMA per transaction when the lock is free
+            cm = self.store.transaction(write=write)
             self.conn.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
             try:
                 tx = cm.__enter__()
             finally:
                 self.conn.execute("PRAGMA busy_timeout = 0")
-        else:
-            tx = cm.__enter__()
         self.stack.append((cm, tx))
         self.tx = tx
 
@@ -536,6 +545,12 @@ class AsyncSQLiteStore:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _busy_cause(err: StoreError) -> bool:
+    """Whether ``err`` is the sync store's "cannot begin" for SQLITE_BUSY."""
+    cause = err.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and _busy(cause)
 
 
 def _busy(err: sqlite3.OperationalError) -> bool:
