@@ -201,4 +201,94 @@ def test_a_handle_reads_the_row_and_the_event_id_in_one_statement(tmp_path: Path
     reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 2  # one per handle: the row and the event id's seq together
     assert all("event_ids" in s and "journeys" in s for s in reads)
+    # the write lock was free: BEGIN IMMEDIATE at once, no busy_timeout set and reset
+    assert not [s for s in seen if "PRAGMA" in s.upper()], seen
+    asyncio.run(store.close())
+
+
+def test_load_event_now_reads_inline_or_says_it_cannot_now(tmp_path: Path) -> None:
+    # what handle reads with when the store is free: the read transaction's answer, no
+    # hand-off; None (read in a transaction instead) while the store is in use or closed
+    _, store, service = _service(tmp_path)
+    name = service.definition
+    count = _count_hand_offs(store)
+
+    async def main() -> None:
+        assert store.load_event_now(name, "c-1", "e-1") == (None, None)
+        await service.handle("c-1", "add_to_cart", event_id="e-1")
+        before = count[0]
+        row, seen = store.load_event_now(name, "c-1", "e-1") or (None, None)
+        async with store.transaction(write=False) as tx:
+            assert await tx.load_event(name, "c-1", "e-1") == (row, seen)
+            assert store.load_event_now(name, "c-1", "e-1") is None  # a transaction is open
+        assert row is not None and row.stage == "cart" and seen == 1
+        assert count[0] == before  # read on the loop
+        assert not store._conn.in_transaction
+        task = asyncio.ensure_future(service.handle("c-1", "add_to_cart", event_id="e-2"))
+        while not store._pending:
+            await asyncio.sleep(0)
+        assert store.load_event_now(name, "c-1", "e-2") is None  # the worker commits
+        assert (await task).moved
+        await store.close()
+        assert store.load_event_now(name, "c-1", "e-2") is None
+
+    asyncio.run(main())
+
+
+def test_a_busy_read_of_handle_is_read_again_in_a_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLITE_BUSY cannot be staged reliably for a WAL reader (see above): told once here
+    _, store, service = _service(tmp_path)
+    asyncio.run(service.handle("c-1", "add_to_cart", event_id="e-1"))
+    rows = store._rows
+    told: list[str] = []
+    load_event = type(rows).load_event
+
+    def busy_once(self, *args):  # type: ignore[no-untyped-def]
+        if not told:
+            told.append("busy")
+            raise sqlite3.OperationalError("database is locked")
+        return load_event(self, *args)
+
+    monkeypatch.setattr(type(rows), "load_event", busy_once)
+    outcome = asyncio.run(service.handle("c-1", "note", event_id="e-2"))
+    assert told == ["busy"] and outcome.moved and outcome.entry is not None
+    assert outcome.entry.seq == 2
+    assert not store._conn.in_transaction  # rolled back, then read again
+    monkeypatch.undo()
+    assert asyncio.run(service.handle("c-1", "note", event_id="e-2")).status == "duplicate"
+    asyncio.run(store.close())
+
+
+def test_a_corrupted_row_read_now_is_the_store_error_of_the_sync_service(tmp_path: Path) -> None:
+    sync, store, service = _service(tmp_path)
+    asyncio.run(service.handle("c-1", "add_to_cart", event_id="e-1"))
+    conn = sqlite3.connect(tmp_path / "journeys.db", isolation_level=None)
+    conn.execute("UPDATE journeyfsm_journeys SET stage = 'gone' WHERE key = 'c-1'")
+    conn.close()
+    with pytest.raises(StoreError) as sync_err:
+        JourneyService(shop_machine(ManualClock(START)), sync).handle("c-1", "note")
+    with pytest.raises(StoreError) as async_err:
+        asyncio.run(service.handle("c-1", "note"))
+    assert "corrupted" in str(async_err.value) and "'gone'" in str(async_err.value)
+    assert str(async_err.value) == str(sync_err.value)
+    assert not store._conn.in_transaction
+    asyncio.run(store.close())
+
+
+def test_commit_move_inside_a_transaction_of_the_task_joins_it(tmp_path: Path) -> None:
+    _, store, service = _service(tmp_path)
+
+    async def main() -> None:
+        await service.handle("c-1", "add_to_cart", event_id="e-1")
+        with pytest.raises(RuntimeError):
+            async with store.transaction():  # the task's own: its service's moves join it
+                assert (await service.handle("c-1", "note", event_id="e-2")).moved
+                raise RuntimeError("the host's block fails")
+        journey = await service.get("c-1")
+        assert journey is not None and journey.version == 1  # rolled back with it
+        assert (await service.handle("c-1", "note", event_id="e-2")).moved
+
+    asyncio.run(main())
     asyncio.run(store.close())

@@ -43,7 +43,7 @@ moves on): that is a row write without a history entry, and why the clock token 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -51,9 +51,9 @@ import attrs
 from .._clock import ensure_utc
 from .._errors import DataError, SnapshotError, SnapshotVersionError, StoreError
 from .._goals import GoalMiss
-from .._json import check_json
+from .._json import check_json, copy_checked
 from .._outcome import Outcome
-from .._records import Journey
+from .._records import NO_HISTORY, Journey, new_journey
 from .._runtime import JourneyMachine
 from .._versions import Migration
 from ._records import (
@@ -65,6 +65,8 @@ from ._records import (
     TickDecision,
     TickReport,
 )
+
+UTC = timezone.utc
 
 __all__ = [
     "Decision",
@@ -92,6 +94,9 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
             table=table,
             key=row.key,
         )
+    journey = _typed_restore(machine, row)
+    if journey is not None:
+        return journey
     snapshot = {
         "format": 2,
         "definition": row.definition,
@@ -120,6 +125,58 @@ def journey_from_row(machine: JourneyMachine, row: JourneyRow, *, table: str) ->
             key=row.key,
             stage=row.stage,
         ) from err
+
+
+def _typed_restore(machine: JourneyMachine, row: JourneyRow) -> Journey | None:
+    """The journey of ``row`` restored from its typed values, when every one of them is
+    what ``restore`` accepts without a doubt: the row of the machine's own version, no
+    goals, a known stage, data a JSON-shaped dict, UTC times and a consistent clock.
+    Anything else is ``None``, and the row goes through ``machine.restore`` as a
+    snapshot, which raises the error it has (a stored row is user input): this makes no
+    snapshot dict, no ISO text and no parse of it again for the usual row."""
+    d = machine.definition
+    version, entry_seq, fired = row.version, row.entry_seq, row.timeouts_fired
+    started, entered, data = row.started_at, row.entered_at, row.data
+    if (
+        type(row.key) is not str
+        or not row.key
+        or row.goals is not None
+        or d.goals
+        or row.definition_version != d.version
+        or type(row.definition_version) is not type(d.version)
+        or type(row.stage) is not str
+        or not d.has_stage(row.stage)
+        or type(data) is not dict
+        or type(version) is not int
+        or type(entry_seq) is not int
+        or type(fired) is not int
+        or not 0 <= entry_seq <= version
+        or started.__class__ is not datetime
+        or started.tzinfo is not UTC
+        or entered.__class__ is not datetime
+        or entered.tzinfo is not UTC
+        or (entry_seq == 0 and entered != started)
+        or (fired and not 0 <= fired <= len(machine._timeouts.get(row.stage, ())))
+        or fired < 0
+    ):
+        return None
+    try:
+        data = copy_checked(data, "data")
+    except DataError:
+        return None
+    return new_journey(
+        row.key,
+        row.stage,
+        data,
+        NO_HISTORY,
+        version,
+        None,
+        d.name,
+        started,
+        entered,
+        entry_seq,
+        fired,
+    )
 
 
 def _unicode(text: str) -> bool:

@@ -155,6 +155,12 @@ class JourneyService:
         #: the store's "write this move's rows and commit them" (PostgreSQL: one statement
         #: in autocommit), else ``store.transaction()`` and ``tx.write``
         self._commit_move: Callable[[Decision], Any] | None = getattr(store, "commit_move", None)
+        #: the store's "read the journey's row and the event id's seq now, if it can
+        #: without waiting" (SQLiteStore: inline, with no transaction object; None
+        #: when it cannot now), else a read ``store.transaction(write=False)``
+        self._read_now: Callable[[str, str, str | None], Any] | None = getattr(
+            store, "load_event_now", None
+        )
         #: the live versions (see docs/versions.md): each version's sync machine, and,
         #: for a JourneyMachine, its hand-off; the declared migrations by source
         self._versions = LiveVersions(machine, versions, migrations, on_old_version)
@@ -233,8 +239,12 @@ class JourneyService:
                 if decision.writes:
                     tx.write(decision)
             return decision
-        with self.store.transaction(write=False) as tx:
-            row, seen = _read(tx, self.definition, key, event_id)
+        found = None if self._read_now is None else self._read_now(self.definition, key, event_id)
+        if found is not None:  # read at once, outside any transaction object
+            row, seen = found
+        else:
+            with self.store.transaction(write=False) as tx:
+                row, seen = _read(tx, self.definition, key, event_id)
         decision = self._decide(row, event, seen)
         if decision.writes:
             if self._commit_move is not None:  # one statement where the store can

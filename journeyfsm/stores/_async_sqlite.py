@@ -17,12 +17,15 @@ inline, on the loop thread, while the task holds the store's ``asyncio.Lock``:
   page that is neither in SQLite's cache nor the OS's from the disk.)
 - a WRITE transaction is begun lazily: its calls that return nothing (``write``,
   ``write_many``, ``import_rows``, ``mark_done``, ``mark_failed``) are buffered, and ONE
-  hand-off runs ``BEGIN IMMEDIATE`` (which may wait ``busy_timeout`` for the write lock),
-  the buffered calls and ``COMMIT`` (which fsyncs) on the worker.  A call that returns
+  hand-off runs ``BEGIN IMMEDIATE`` (which may wait ``busy_timeout`` for the write lock:
+  tried at once first, the wait set only when SQLite says the lock is taken), the
+  buffered calls and ``COMMIT`` (which fsyncs) on the worker.  A call that returns
   something (``claim``, ``claim_due_batch``, ``purge_event_ids`` ...) is one hand-off
   with the ``BEGIN`` and the calls buffered before it.  So ``handle`` is one hand-off,
   a tick's batch two.  The price: an error of a buffered call (a ``ConcurrencyConflict``)
   is raised by the next call that returns something, or by the ``async with`` itself.
+- ``handle`` uses neither transaction object: ``load_event_now`` reads inline as a read transaction
+  does, and ``commit_move`` is a write transaction's one hand-off.
 
 The connection is never used by two threads at once: inline calls are made only by the
 task holding the lock, and only once the worker has finished every call handed to it
@@ -55,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StoreError
-from ..service._core import JourneyRow
+from ..service._core import Decision, JourneyRow
 from ..service._store_async import AsyncStoreTransaction
 from ._async_rows import _Transaction
 from ._sqlite import SQLiteStore
@@ -148,14 +151,20 @@ class _Work:
 
     def begin(self, write: bool) -> None:
         cm = self.store.transaction(write=write)
-        if not self.stack:  # BEGIN [IMMEDIATE] may wait for the write lock: here it may
+        try:
+            tx = cm.__enter__()  # at once, as usual: nobody else holds the write lock
+        except StoreError as err:
+            if self.stack or not _busy_cause(err):
+                raise
+            # BEGIN [IMMEDIATE] was told to wait for the write lock: here it may (the
+            # connection's busy_timeout is 0 for the reads on the loop); no second
+            # PRAGMA per transaction when the lock is free
+            cm = self.store.transaction(write=write)
             self.conn.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
             try:
                 tx = cm.__enter__()
             finally:
                 self.conn.execute("PRAGMA busy_timeout = 0")
-        else:
-            tx = cm.__enter__()
         self.stack.append((cm, tx))
         self.tx = tx
 
@@ -347,6 +356,8 @@ class AsyncSQLiteStore:
         self._owner: asyncio.Task[Any] | None = None
         self._current: _Tx | None = None
         self._closed = False
+        #: the rows of the inline reads of ``load_event_now``
+        self._rows = SQLiteTransaction(self._conn, sync._t, sync._w)
         self._pending = 0  # calls handed to the worker, not finished yet
         self._pending_lock = threading.Lock()
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -439,6 +450,71 @@ class AsyncSQLiteStore:
             self._owner = self._current = None
             self._lock.release()
 
+    # -- a handle's read and write, without a transaction object ---------------------
+    def load_event_now(
+        self, definition: str, key: str, event_id: str | None
+    ) -> tuple[JourneyRow | None, int | None] | None:
+        """The journey's row and the seq of the move that committed ``event_id``, read
+        at once inline (``BEGIN``, one ``SELECT``, ``COMMIT``, as a read transaction
+        runs), or ``None`` when that cannot be done now: a transaction of the store is
+        open or the worker still runs a call (then read in ``transaction(write=False)``,
+        which waits its turn), the store is closed, or SQLite answered ``SQLITE_BUSY``.
+
+        What the service's ``handle`` reads with: a read transaction's result, without
+        the asynchronous context manager and its objects around one statement."""
+        if self._closed or self._pending or self._lock.locked():
+            return None
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            try:
+                found = self._rows.load_event(definition, key, event_id)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            if not _busy(err):
+                raise
+            if conn.in_transaction:  # told to wait: the worker's read may
+                conn.execute("ROLLBACK")
+            return None
+        return found
+
+    async def commit_move(self, decision: Decision) -> None:
+        """Write one move's rows (as ``tx.write`` does) and commit them in ONE hand-off
+        to the worker (``BEGIN IMMEDIATE``, the writes, ``COMMIT``): what the service's
+        ``handle`` does once it has decided, a write transaction without its objects on
+        the loop.  Inside a transaction of this task it joins it (a savepoint).  A task
+        cancelled while it waits leaves the hand-off to finish (the move committed whole
+        or rolled back), as a write transaction's does."""
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            async with self.transaction() as tx:
+                await tx.write(decision)
+            return
+        self._check_open()
+        await self._lock.acquire()
+        try:
+            if self._pending:
+                await self._idle()  # a cancelled task's call may still run: wait for it
+            self._check_open()
+            await self._submit(self._commit_move, decision)
+        finally:
+            self._lock.release()
+
+    def _commit_move(self, decision: Decision) -> None:
+        """On the worker: ``commit_move``'s transaction (rolled back if a write raises)."""
+        work = _Work(self.sqlite, self._conn)
+        work.begin(True)
+        try:
+            assert work.tx is not None
+            work.tx.write(decision)
+        except BaseException as err:
+            work.abort(err)
+            raise
+        work.end(None)
+
     async def create_schema(self) -> None:
         """Create the tables if missing (idempotent) and record the schema version."""
         async with self._lock:
@@ -469,6 +545,12 @@ class AsyncSQLiteStore:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _busy_cause(err: StoreError) -> bool:
+    """Whether ``err`` is the sync store's "cannot begin" for SQLITE_BUSY."""
+    cause = err.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and _busy(cause)
 
 
 def _busy(err: sqlite3.OperationalError) -> bool:
