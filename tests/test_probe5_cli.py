@@ -45,11 +45,25 @@ CASES = {
     "replay: missing log": (["replay", "nolog.csv", "--definition", "aida", *FLAGS], 2),
     "replay: missing map": (["replay", "log.csv", "--definition", "aida", "--map", "no.json"], 2),
     "replay: map not JSON": (["replay", "log.csv", "--definition", "aida", "--map", "bad.json"], 1),
-    "replay: malformed map": (["replay", "log.csv", "--definition", "aida", "--map", "map.json"], 1),
+    "replay: malformed map": (
+        ["replay", "log.csv", "--definition", "aida", "--map", "map.json"],
+        1,
+    ),
     "replay: definition not JSON": (["replay", "log.csv", "--definition", "bad.json", *FLAGS], 1),
     "replay: missing definition": (["replay", "log.csv", "--definition", "no.json", *FLAGS], 2),
     "replay: unknown column": (
-        ["replay", "log.csv", "--definition", "aida", "--key", "nope", "--event", "e", "--time", "t"],
+        [
+            "replay",
+            "log.csv",
+            "--definition",
+            "aida",
+            "--key",
+            "nope",
+            "--event",
+            "e",
+            "--time",
+            "t",
+        ],
         2,
     ),
     "replay: compare not JSON": (
@@ -120,4 +134,3 @@ def test_no_such_journey_under_json_is_a_json_error(
     assert main(["show", "c-1", "--db", "j.db", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and "no journey" in report["error"]
-
