@@ -490,6 +490,8 @@ def check_table(
             outcomes.append(_check_row(m, row, at))
         except _ROW_ERRORS as err:
             failures.append(_row_failure(n, raw, err))
+    if n == 0:
+        raise _no_rows()
     if failures:
         raise _table_failed(m, failures, n)
     return outcomes
@@ -534,12 +536,22 @@ async def check_table_async(
             outcomes.append(outcome)
         except _ROW_ERRORS as err:
             failures.append(_row_failure(n, raw, err))
+    if n == 0:
+        raise _no_rows()
     if failures:
         raise _table_failed(m, failures, n)
     return outcomes
 
 
 _ROW_ERRORS = (AssertionError, JourneyError, KeyError, TypeError, ValueError)
+
+
+def _no_rows() -> ValueError:
+    # a table of no rows would pass while checking nothing
+    return ValueError(
+        "check_table() got no rows, so it would check nothing; pass rows such as "
+        "('attention', 'engage', 'interest') or Row(source, trigger, expected)"
+    )
 
 
 def _row_failure(n: int, raw: Any, err: Exception) -> str:

@@ -251,6 +251,8 @@ def simple_paths(
     >>> [p.triggers for p in simple_paths(templates.aida(), 3, to="lost")]
     [('engage', 'want', 'lose_interest'), ('engage', 'lose_interest'), ('lose_interest',)]
     """
+    if isinstance(max_length, bool) or not isinstance(max_length, int):
+        raise TypeError(f"max_length is a whole number of steps (at least 1), got {max_length!r}")
     if max_length < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
     explorer = Explorer(definition, payload_factory, data=data, at=at)

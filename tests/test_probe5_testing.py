@@ -1,0 +1,80 @@
+"""The testing kit refuses calls that would check nothing, and names what to pass."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from journeyfsm import AsyncJourneyMachine, templates
+from journeyfsm.testing import (
+    FINAL,
+    assert_keeps_properties,
+    assert_properties,
+    check_properties,
+    check_table,
+    check_table_async,
+    every_path,
+    no_path,
+    no_traps,
+    only_from,
+    reachable,
+    simple_paths,
+)
+
+AIDA = templates.aida()
+
+
+def test_assert_properties_of_nothing_is_an_error_naming_what_to_pass() -> None:
+    with pytest.raises(ValueError, match=r"no properties to check.*no_path\(\)"):
+        assert_properties(AIDA)
+
+
+def test_assert_properties_of_a_list_says_to_spread_it() -> None:
+    with pytest.raises(TypeError, match=r"separate arguments.*\*properties"):
+        assert_properties(AIDA, [no_traps()])  # type: ignore[arg-type]
+
+
+def test_check_properties_of_one_property_says_to_pass_a_list() -> None:
+    with pytest.raises(TypeError, match=r"pass a list"):
+        check_properties(AIDA, no_traps())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"iterable of properties"):
+        check_properties(AIDA, 5)  # type: ignore[arg-type]
+
+
+def test_assert_keeps_properties_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no properties to check"):
+        assert_keeps_properties(AIDA, AIDA, [])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: reachable([]),
+        lambda: no_path([]),
+        lambda: every_path([]),
+        lambda: every_path(FINAL, from_=[]),
+        lambda: only_from([], "desire"),
+    ],
+)
+def test_a_property_about_no_stage_is_refused(make: object) -> None:
+    with pytest.raises(ValueError, match="no stage in"):
+        make()  # type: ignore[operator]
+
+
+def test_only_from_no_sources_still_means_never_entered() -> None:
+    verdict = only_from("action", []).check(AIDA)
+    assert not verdict.holds
+
+
+def test_check_table_of_no_rows_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no rows"):
+        check_table(AIDA, [])
+    with pytest.raises(ValueError, match="no rows"):
+        asyncio.run(check_table_async(AsyncJourneyMachine(AIDA), []))
+
+
+@pytest.mark.parametrize("bad", ["3", 2.5, True, None])
+def test_simple_paths_max_length_must_be_a_whole_number(bad: object) -> None:
+    with pytest.raises(TypeError, match="max_length is a whole number"):
+        simple_paths(AIDA, bad)  # type: ignore[arg-type]
