@@ -56,7 +56,9 @@ def check_journeys(journeys: object, who: str) -> None:
     from .._records import Journey
 
     if isinstance(journeys, Journey):
-        raise TypeError(f"{who} takes an iterable of journeys, got one Journey: pass [journey]")
+        raise TypeError(
+            f"{who} takes an iterable of journeys, got one Journey: pass [journey] for one"
+        )
     if isinstance(journeys, Mapping):
         raise TypeError(
             f"{who} takes an iterable of journeys, got a {type(journeys).__name__} (its "
