@@ -54,6 +54,10 @@ __all__ = [
 ]
 
 
+# what JourneyBuilder.replace_stage() may change (a stage's name is its identity)
+_STAGE_CHANGES = frozenset({"initial", "final", "description", "metadata"})
+
+
 @attrs.frozen
 class Edge:
     """One compiled (source, trigger) -> dest edge; ``dest`` is None for internal ones."""
@@ -377,6 +381,11 @@ class JourneyBuilder:
     @classmethod
     def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
         """A builder holding everything ``d`` holds."""
+        if not isinstance(d, JourneyDefinition):
+            raise TypeError(
+                f"JourneyBuilder.from_definition() takes a JourneyDefinition (a template, "
+                f"machine.definition), got {type(d).__name__}"
+            )
         b = cls(
             d.name,
             version=d.version,
@@ -411,6 +420,13 @@ class JourneyBuilder:
     def replace_stage(self, name: str, **changes: Any) -> JourneyBuilder:
         """Change fields of stage ``name`` (``initial``, ``final``, ``description``, ``metadata``)."""
         i = self._stage_index(name)
+        unknown = sorted(set(changes) - _STAGE_CHANGES)
+        if unknown:
+            raise TypeError(
+                f"replace_stage({name!r}) cannot change {', '.join(map(repr, unknown))}; it "
+                f"changes {', '.join(sorted(_STAGE_CHANGES))} (to rename a stage, remove it "
+                "and add a new one)"
+            )
         self._stages[i] = attrs.evolve(self._stages[i], **changes)
         return self
 

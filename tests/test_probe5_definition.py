@@ -109,3 +109,17 @@ def test_an_initial_stage_with_an_empty_name_is_not_also_no_initial_stage() -> N
 
 def test_timeout_seconds_and_timedelta_agree() -> None:
     assert Timeout("a", 90, "go") == Timeout("a", timedelta(seconds=90), "go")
+
+
+def test_builder_replace_stage_names_the_fields_it_changes() -> None:
+    from journeyfsm import templates
+
+    b = templates.aida().builder()
+    with pytest.raises(TypeError, match=r"cannot change 'colour'; it changes description"):
+        b.replace_stage("lost", colour="red")
+    assert b.replace_stage("lost", description="gone").build().stage("lost").description == "gone"
+
+
+def test_builder_from_definition_of_something_else_is_a_clear_type_error() -> None:
+    with pytest.raises(TypeError, match=r"from_definition\(\) takes a JourneyDefinition"):
+        JourneyBuilder.from_definition(None)  # type: ignore[arg-type]
