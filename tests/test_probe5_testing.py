@@ -78,3 +78,30 @@ def test_check_table_of_no_rows_is_an_error() -> None:
 def test_simple_paths_max_length_must_be_a_whole_number(bad: object) -> None:
     with pytest.raises(TypeError, match="max_length is a whole number"):
         simple_paths(AIDA, bad)  # type: ignore[arg-type]
+
+
+def test_strategy_sizes_must_be_whole_numbers() -> None:
+    from journeyfsm.testing import definitions, trigger_sequences
+
+    with pytest.raises(TypeError, match=r"definitions\(max_stages=...\) takes a whole number"):
+        definitions(max_stages="3")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"definitions\(max_triggers=...\) takes a whole"):
+        definitions(max_triggers=2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"trigger_sequences\(max_length=...\) takes a whole"):
+        trigger_sequences(AIDA, max_length="x")  # type: ignore[arg-type]
+
+
+def test_trigger_sequences_of_an_async_machine_are_drawn() -> None:
+    from hypothesis import given, settings
+
+    from journeyfsm.testing import trigger_sequences
+
+    @settings(max_examples=10, deadline=None)
+    @given(trigger_sequences(AsyncJourneyMachine(AIDA), max_length=4))
+    def check(steps: list) -> None:  # type: ignore[type-arg]
+        stage = AIDA.initial_stage
+        for step in steps:
+            assert step.source == stage
+            stage = step.dest
+
+    check()
