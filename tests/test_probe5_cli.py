@@ -74,6 +74,9 @@ CASES = {
     "funnel: unreachable store": (["funnel", "--db", "db", "--definition", "aida"], 2),
     "outbox: unreachable store": (["outbox", "list", "--db", "db"], 2),
     "templates: unknown option": (["templates", "--bogus"], 2),
+    "demo: --db in no directory": (["demo", "--customers", "2", "--db", "no/dir/x.db"], 2),
+    "demo: --report in no directory": (["demo", "--customers", "2", "--report", "no/r.html"], 2),
+    "demo: --db a directory": (["demo", "--customers", "2", "--db", "db"], 2),
 }
 
 

@@ -249,8 +249,23 @@ def _positive_int(text: str) -> int:
 
 # -- demo -------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    import io
+    from .._errors import StoreError
 
+    for flag, path in (("--report", args.report), ("--db", args.db)):
+        # said before the story is printed, not by a traceback at its end
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise _UsageError(f"{flag} {path}: no such directory {str(Path(path).parent)!r}")
+    try:
+        return _demo(args, out)
+    except StoreError as err:
+        raise _UsageError(f"--db {args.db}: {err}") from None
+    except OSError as err:
+        if isinstance(err, BrokenPipeError):
+            raise
+        raise _UsageError(f"cannot write: {err}") from None
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from ._demo import run_demo
 
     if not args.json:
