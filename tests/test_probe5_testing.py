@@ -105,3 +105,46 @@ def test_trigger_sequences_of_an_async_machine_are_drawn() -> None:
             stage = step.dest
 
     check()
+
+
+def _orders() -> object:
+    from journeyfsm import Context, JourneyBuilder, guard
+
+    @guard
+    def big(ctx: Context) -> bool:
+        return bool(ctx.payload.get("total", 0) > 50)
+
+    @guard
+    def vip(ctx: Context) -> bool:
+        return bool(ctx.payload["vip"])  # KeyError without "vip": fire never reaches it here
+
+    return (
+        JourneyBuilder("orders")
+        .stage("new", initial=True)
+        .stage("big", final=True)
+        .stage("vip", final=True)
+        .transition("order", "new", "big", guards=[big])
+        .transition("order", "new", "vip", guards=[vip])
+        .build()
+    )
+
+
+@pytest.mark.parametrize("machine", ["definition", "async"])
+def test_assertions_decide_as_fire_does_not_as_explain_does(machine: str) -> None:
+    from journeyfsm.testing import assert_moves
+
+    d = _orders()
+    target = AsyncJourneyMachine(d) if machine == "async" else d  # type: ignore[arg-type]
+    # fire takes the first candidate and never runs vip; explain would run it and raise
+    assert assert_moves(target, "new", "order", "big", {"total": 80}).dest == "big"  # type: ignore[arg-type]
+    check_table(target, [("new", "order", {"total": 80}, "big")])  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match=r"(?s)to move to 'vip', but it moved to 'big'.*big"):
+        assert_moves(target, "new", "order", "vip", {"total": 80})  # type: ignore[arg-type]
+
+
+def test_async_twins_decide_as_fire_does() -> None:
+    from journeyfsm.testing import assert_moves_async
+
+    machine = AsyncJourneyMachine(_orders())  # type: ignore[arg-type]
+    outcome = asyncio.run(assert_moves_async(machine, "new", "order", "big", {"total": 80}))
+    assert outcome.dest == "big"
