@@ -123,3 +123,19 @@ def test_builder_replace_stage_names_the_fields_it_changes() -> None:
 def test_builder_from_definition_of_something_else_is_a_clear_type_error() -> None:
     with pytest.raises(TypeError, match=r"from_definition\(\) takes a JourneyDefinition"):
         JourneyBuilder.from_definition(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("engine", ["sync", "async"])
+def test_a_misspelt_fire_policy_is_refused_even_when_the_move_is_valid(engine: str) -> None:
+    import asyncio
+
+    from journeyfsm import AsyncJourneyMachine, JourneyMachine, templates
+
+    d = templates.aida()
+    with pytest.raises(ValueError, match=r"policy=.*'ignore' or 'strict', got 'strickt'"):
+        if engine == "sync":
+            m = JourneyMachine(d)
+            m.fire(m.start("k"), "engage", policy="strickt")  # type: ignore[arg-type]
+        else:
+            am = AsyncJourneyMachine(d)
+            asyncio.run(am.fire(am.start("k"), "engage", policy="strickt"))  # type: ignore[arg-type]
