@@ -54,6 +54,10 @@ __all__ = [
 ]
 
 
+# what JourneyBuilder.replace_stage() may change (a stage's name is its identity)
+_STAGE_CHANGES = frozenset({"initial", "final", "description", "metadata"})
+
+
 @attrs.frozen
 class Edge:
     """One compiled (source, trigger) -> dest edge; ``dest`` is None for internal ones."""
@@ -66,26 +70,39 @@ class Edge:
 
 
 # One converter per field type: the attrs mypy plugin does not solve a generic converter.
-def _stage_tuple(items: Iterable[Stage]) -> tuple[Stage, ...]:
+def _listed(items: Any, field: str, kind: str) -> tuple[Any, ...]:
+    """``items`` as a tuple; a str or a non-iterable is a TypeError naming the field (each
+    item's type is a Problem of validation, reported with the others)."""
+    if isinstance(items, str) or not isinstance(items, Iterable):
+        raise TypeError(
+            f"JourneyDefinition: {field} takes a list of {kind}, got {items!r} "
+            f"({type(items).__name__})"
+        )
     return tuple(items)
+
+
+def _stage_tuple(items: Iterable[Stage]) -> tuple[Stage, ...]:
+    return _listed(items, "stages", "Stage objects")
 
 
 def _transition_tuple(items: Iterable[Transition]) -> tuple[Transition, ...]:
-    return tuple(items)
+    return _listed(items, "transitions", "Transition objects")
 
 
 def _timeout_tuple(items: Iterable[Timeout]) -> tuple[Timeout, ...]:
-    return tuple(items)
+    return _listed(items, "timeouts", "Timeout objects")
 
 
 def _exit_tuple(items: Iterable[Exit]) -> tuple[Exit, ...]:
-    return tuple(items)
+    if isinstance(items, Exit):
+        return (items,)
+    return _listed(items, "exits", "Exit objects")
 
 
 def _goal_tuple(items: Iterable[Goal]) -> tuple[Goal, ...]:
     if isinstance(items, Goal):
         return (items,)
-    return tuple(items)
+    return _listed(items, "goals", "Goal objects")
 
 
 def _funnel_tuple(items: Iterable[str]) -> tuple[str, ...]:
@@ -94,7 +111,7 @@ def _funnel_tuple(items: Iterable[str]) -> tuple[str, ...]:
             f"funnel takes a list of stage names, got the str {items!r}; "
             f"write funnel=[{items!r}, ...]"
         )
-    return tuple(items)
+    return _listed(items, "funnel", "stage names")
 
 
 @attrs.frozen
@@ -124,7 +141,7 @@ class JourneyDefinition:
     True
     """
 
-    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    name: str  # a non-str name is a Problem, reported with the others (_validation.py)
     stages: tuple[Stage, ...] = attrs.field(converter=_stage_tuple)
     transitions: tuple[Transition, ...] = attrs.field(converter=_transition_tuple)
     timeouts: tuple[Timeout, ...] = attrs.field(default=(), converter=_timeout_tuple)
@@ -176,7 +193,8 @@ class JourneyDefinition:
         problems, stage_map, table, triggers = compile_and_validate(self)
         problems.extend(entry_problems(self.entry))
         if problems:
-            raise DefinitionError(problems, name=self.name)
+            name = self.name if isinstance(self.name, str) else None
+            raise DefinitionError(problems, name=name)
         object.__setattr__(self, "_stage_map", stage_map)
         object.__setattr__(
             self,
@@ -363,6 +381,11 @@ class JourneyBuilder:
     @classmethod
     def from_definition(cls, d: JourneyDefinition) -> JourneyBuilder:
         """A builder holding everything ``d`` holds."""
+        if not isinstance(d, JourneyDefinition):
+            raise TypeError(
+                f"JourneyBuilder.from_definition() takes a JourneyDefinition (a template, "
+                f"machine.definition), got {type(d).__name__}"
+            )
         b = cls(
             d.name,
             version=d.version,
@@ -397,6 +420,13 @@ class JourneyBuilder:
     def replace_stage(self, name: str, **changes: Any) -> JourneyBuilder:
         """Change fields of stage ``name`` (``initial``, ``final``, ``description``, ``metadata``)."""
         i = self._stage_index(name)
+        unknown = sorted(set(changes) - _STAGE_CHANGES)
+        if unknown:
+            raise TypeError(
+                f"replace_stage({name!r}) cannot change {', '.join(map(repr, unknown))}; it "
+                f"changes {', '.join(sorted(_STAGE_CHANGES))} (to rename a stage, remove it "
+                "and add a new one)"
+            )
         self._stages[i] = attrs.evolve(self._stages[i], **changes)
         return self
 

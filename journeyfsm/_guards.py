@@ -151,10 +151,16 @@ class Guard:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def __and__(self, other: Guard) -> Guard:
-        return AllOf((self, other))
+        return AllOf((self, _operand(self, "&", other)))
 
     def __or__(self, other: Guard) -> Guard:
-        return AnyOf((self, other))
+        return AnyOf((self, _operand(self, "|", other)))
+
+    def __rand__(self, other: object) -> Guard:
+        raise _bad_operand(self, "&", other, left=True)
+
+    def __ror__(self, other: object) -> Guard:
+        raise _bad_operand(self, "|", other, left=True)
 
     def __invert__(self) -> Guard:
         return Not(self)
@@ -349,6 +355,20 @@ def _isinstance_type(name: str, given: object) -> type | tuple[type, ...]:
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def _bad_operand(g: Guard, symbol: str, other: object, *, left: bool = False) -> TypeError:
+    expr = f"{other!r} {symbol} {g!r}" if left else f"{g!r} {symbol} {other!r}"
+    return TypeError(
+        f"guards combine with guards: {expr} needs a Guard on both sides; make one with "
+        "journeyfsm.guard(fn, name=...)"
+    )
+
+
+def _operand(g: Guard, symbol: str, other: object) -> Guard:
+    if not isinstance(other, Guard):
+        raise _bad_operand(g, symbol, other)
+    return other
+
+
 @attrs.frozen(repr=False)
 class _Combined(Guard):
     """``a & b`` / ``a | b``: the subclass says how parts combine and how they read."""
@@ -510,6 +530,13 @@ def guard(
     def make(f: GuardFn) -> Predicate:
         if not callable(f):
             raise TypeError(f"guard() takes a callable fn(ctx) -> bool, got {f!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"guard() name must be a str, got {name!r} ({type(name).__name__})")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(
+                f"guard() description must be a str, got {description!r} "
+                f"({type(description).__name__})"
+            )
         gname = name or getattr(f, "__name__", None)
         if not gname or gname == "<lambda>":
             raise ValueError("guard() needs name=... for a lambda or an unnamed callable")

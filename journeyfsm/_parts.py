@@ -10,7 +10,7 @@ downward only).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
@@ -32,6 +32,38 @@ _MIN_SECONDS = -(-timedelta.min // timedelta(seconds=1))
 _MAX_FLOAT_SECONDS = timedelta.max.total_seconds()
 
 
+def typed(kind: type, what: str) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: ``value`` is a ``kind`` (``what`` says so to a person), else a
+    TypeError naming the class, the field and the value (attrs' own message names
+    ``<class 'str'>`` and dumps the Attribute)."""
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, kind):
+            raise TypeError(
+                f"{type(instance).__name__}: {attribute.name} must be {what}, got {value!r} "
+                f"({type(value).__name__})"
+            )
+
+    return check
+
+
+def typed_or_none(kind: type, what: str) -> Callable[[Any, Any, Any], None]:
+    """:func:`typed`, with ``None`` allowed."""
+    inner = typed(kind, what)
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if value is not None:
+            inner(instance, attribute, value)
+
+    return check
+
+
+_NAME = "a str (a stage name)"
+_TRIGGER = "a str (a trigger name, e.g. 'add_to_cart')"
+_TEXT = "a str"
+_FLAG = "True or False"
+
+
 @attrs.frozen
 class Stage:
     """A named step of a journey.
@@ -40,17 +72,23 @@ class Stage:
     Stage(name='purchase', initial=False, final=False, description='order paid', metadata={'kpi': 'conversion rate'})
     """
 
-    name: str = attrs.field(validator=attrs.validators.instance_of(str))
-    initial: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    final: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    name: str = attrs.field(validator=typed(str, _NAME))
+    initial: bool = attrs.field(default=False, validator=typed(bool, _FLAG))
+    final: bool = attrs.field(default=False, validator=typed(bool, _FLAG))
+    description: str = attrs.field(default="", validator=typed(str, _TEXT))
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
 
 
 def _to_source(value: str | Iterable[str]) -> str | tuple[str, ...]:
     if isinstance(value, str):
         return value
-    out = tuple(value)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"Transition: source must be a stage name, a list of stage names or '*', got "
+            f"{value!r} ({type(value).__name__})"
+        ) from None
     for item in out:
         if not isinstance(item, str):
             raise TypeError(f"transition source must be stage names (str), got {item!r}")
@@ -60,7 +98,16 @@ def _to_source(value: str | Iterable[str]) -> str | tuple[str, ...]:
 def _to_guards(value: Guard | Iterable[Guard] | None) -> tuple[Guard, ...]:
     if value is None:
         return ()
-    items = (value,) if isinstance(value, Guard) else tuple(value)
+    if isinstance(value, Guard):
+        items: tuple[Any, ...] = (value,)
+    else:
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError(
+                f"guards must be a Guard or a list of Guards made with journeyfsm.guard(...), "
+                f"got {value!r} ({type(value).__name__})"
+            ) from None
     for item in items:
         if not isinstance(item, Guard):
             raise TypeError(
@@ -79,13 +126,13 @@ class Transition:
     ('consideration',)
     """
 
-    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
+    trigger: str = attrs.field(validator=typed(str, _TRIGGER))
     source: str | tuple[str, ...] = attrs.field(converter=_to_source)
     dest: str | None = attrs.field(
-        validator=attrs.validators.optional(attrs.validators.instance_of(str))
+        validator=typed_or_none(str, "a str (a stage name) or None (an internal transition)")
     )
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
-    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    description: str = attrs.field(default="", validator=typed(str, _TEXT))
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
 
     def sources(self, non_final_stages: Sequence[str]) -> tuple[str, ...]:
@@ -140,9 +187,9 @@ class Timeout:
     3600.0
     """
 
-    stage: str = attrs.field(validator=attrs.validators.instance_of(str))
+    stage: str = attrs.field(validator=typed(str, _NAME))
     after: timedelta = attrs.field(converter=_to_timedelta)
-    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
+    trigger: str = attrs.field(validator=typed(str, _TRIGGER))
 
 
 class DefinitionFields(Protocol):

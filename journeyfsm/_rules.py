@@ -36,7 +36,7 @@ import attrs
 from ._clock import seconds_span, span_seconds
 from ._errors import Problem, did_you_mean
 from ._guards import Guard, Predicate
-from ._parts import Stage, Transition, _to_guards
+from ._parts import Stage, Transition, _to_guards, typed
 
 __all__ = [
     "EXIT_MARK",
@@ -73,10 +73,10 @@ class Exit:
     True
     """
 
-    trigger: str = attrs.field(validator=attrs.validators.instance_of(str))
-    stage: str = attrs.field(validator=attrs.validators.instance_of(str))
+    trigger: str = attrs.field(validator=typed(str, "a str (a trigger name, e.g. 'unsubscribe')"))
+    stage: str = attrs.field(validator=typed(str, "a str (the name of a final stage)"))
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
-    description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    description: str = attrs.field(default="", validator=typed(str, "a str"))
 
     def transition(self, source: str) -> Transition:
         """The candidate this exit compiles to in stage ``source``."""

@@ -339,6 +339,9 @@ class JourneyMachine(
         event = self._events.get(trigger)
         if event is None:
             raise self._unknown(trigger, journey if type(journey) is Journey else None)
+        if policy is not None and policy != "ignore" and policy != "strict":
+            # refused on every call, not only when a trigger turns out invalid here
+            raise ValueError(f"fire(policy=...) must be 'ignore' or 'strict', got {policy!r}")
         if (journey.__class__ is not Journey and not settle(journey)) or (
             journey.definition != self._name and journey.definition is not None
         ):

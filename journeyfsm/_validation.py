@@ -28,7 +28,9 @@ def compile_and_validate(
     problems: list[Problem] = []
     add = problems.append
 
-    if not d.name:
+    if not isinstance(d.name, str):
+        add(Problem(f"name must be a str, got {d.name!r} ({type(d.name).__name__})"))
+    elif not d.name:
         add(Problem("the definition needs a non-empty name"))
     if d.policy not in ("ignore", "strict"):
         add(Problem(f"policy must be 'ignore' or 'strict', got {d.policy!r}"))
@@ -38,12 +40,14 @@ def compile_and_validate(
         add(Problem(f"description must be a str, got {type(d.description).__name__}"))
 
     stage_map: dict[str, Stage] = {}
+    unnamed_initial = False  # an initial stage with an empty name: not "no initial stage"
     for s in d.stages:
         if not isinstance(s, Stage):
             add(Problem(f"stages must be Stage objects, got {s!r}"))
             continue
         if not s.name:
             add(Problem("a stage has an empty name; give every stage a name"))
+            unnamed_initial = unnamed_initial or s.initial
             continue
         problem = _stage_name_problem(s.name)
         if problem:
@@ -60,7 +64,7 @@ def compile_and_validate(
             )
     names = list(stage_map)
     initials = [s.name for s in stage_map.values() if s.initial]
-    if not initials:
+    if not initials and not unnamed_initial:
         add(Problem("no initial stage; mark exactly one stage with Stage(..., initial=True)"))
     elif len(initials) > 1:
         add(Problem(f"several initial stages ({', '.join(initials)}); mark exactly one as initial"))
@@ -156,9 +160,10 @@ def compile_and_validate(
                     )
                     break
 
-    # reachability from the initial stage, and dead ends
-    if len(initials) == 1:
-        seen = {initials[0]}
+    # reachability from the initial stage (from each, when several are marked: a stage
+    # none of them reaches is unreachable however that problem is fixed), and dead ends
+    if initials:
+        seen = set(initials)
         # a goal's exit stage is entered from wherever the goal is met
         seen |= {
             e for g in d.goals if isinstance(e := getattr(g, "exit", None), str) and e in stage_map
@@ -173,10 +178,15 @@ def compile_and_validate(
                         todo.append(cand.dest)
         for n in names:
             if n not in seen:
+                start = (
+                    f"the initial stage {initials[0]!r}"
+                    if len(initials) == 1
+                    else f"any of the initial stages {', '.join(map(repr, initials))}"
+                )
                 add(
                     Problem(
-                        f"stage {n!r} is unreachable from the initial stage {initials[0]!r}; "
-                        "add a transition into it or remove it",
+                        f"stage {n!r} is unreachable from {start}; add a transition into it "
+                        "or remove it",
                         stage=n,
                     )
                 )

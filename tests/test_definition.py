@@ -411,7 +411,7 @@ def test_timeout_seconds_out_of_range_is_a_value_error_naming_the_limit() -> Non
     assert Timeout("a", 86399999999999, "go").after == timedelta.max - timedelta(
         microseconds=999999
     )
-    with pytest.raises(TypeError, match=r"'stage' must be <class 'str'>"):
+    with pytest.raises(TypeError, match=r"Timeout: stage must be a str"):
         Timeout(["a"], 60, "go")  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import did_you_mean
 from .._packed import history_metas
 from .._records import Journey
-from ._funnel import Plan, Reading, Tally, build_funnel, resolve_order
+from ._funnel import Plan, Reading, Tally, build_funnel, check_journeys, resolve_order
 from ._results import Breakdown
 
 if TYPE_CHECKING:
@@ -181,6 +181,7 @@ def breakdown(
     {'free': 0, 'pro': 1}
     """
     grouper = _Grouper(by, segments)
+    check_journeys(journeys, "breakdown()")
     plan = Plan(definition, resolve_order(definition, order))
     total = Tally(plan.stages)
     groups: dict[str, Tally] = {}

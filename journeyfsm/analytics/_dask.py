@@ -49,6 +49,11 @@ def split_by_key(table: Any, key: str, parts: int) -> list[Any]:
     pa, pc, _ = modules()
     if not isinstance(parts, int) or isinstance(parts, bool) or parts < 1:
         raise ValueError(f"parts must be a positive int, got {parts!r}")
+    if not isinstance(table, pa.Table):
+        raise TypeError(
+            f"split_by_key() takes a pyarrow.Table (pyarrow.csv.read_csv(path), "
+            f"pyarrow.parquet.read_table(path)), got {type(table).__name__}"
+        )
     if key not in table.column_names:
         raise MappingError(
             f"no column {key!r} to split by; the columns are: {', '.join(table.column_names)}"

@@ -389,7 +389,7 @@ def fit_chain(
     'interest'
     """
     from .._definition import JourneyDefinition
-    from .._records import Journey
+    from ._funnel import check_journeys
     from ._replay_result import ReplayResult
 
     if not isinstance(definition, JourneyDefinition):
@@ -399,8 +399,7 @@ def fit_chain(
         )
     if isinstance(journeys, ReplayResult):
         journeys = journeys.journeys.values()
-    if isinstance(journeys, Journey):
-        raise TypeError("fit_chain takes an iterable of journeys: pass [journey] for one")
+    check_journeys(journeys, "fit_chain()")
     if now is not None:
         now = ensure_utc(now, what="fit_chain(now=...)")
     plan = Plan(definition, resolve_order(definition, None))

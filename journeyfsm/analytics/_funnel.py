@@ -48,6 +48,30 @@ __all__ = ["funnel"]
 _MICRO = timedelta(microseconds=1)
 
 
+def check_journeys(journeys: object, who: str) -> None:
+    """``journeys`` is an iterable of journeys (read once, not here): one journey, a
+    mapping of them, a str or a non-iterable is a TypeError saying what to pass."""
+    from collections.abc import Mapping
+
+    from .._records import Journey
+
+    if isinstance(journeys, Journey):
+        raise TypeError(
+            f"{who} takes an iterable of journeys, got one Journey: pass [journey] for one"
+        )
+    if isinstance(journeys, Mapping):
+        raise TypeError(
+            f"{who} takes an iterable of journeys, got a {type(journeys).__name__} (its "
+            "keys are not journeys): pass its .values() (a replay's result.journeys.values())"
+        )
+    if isinstance(journeys, (str, bytes)) or not isinstance(journeys, Iterable):
+        raise TypeError(
+            f"{who} takes an iterable of Journey objects (a replay's "
+            "result.journeys.values(), service.journeys(), [machine.start(...)]), got "
+            f"{type(journeys).__name__}"
+        )
+
+
 def resolve_order(definition: JourneyDefinition, order: Iterable[str] | None) -> tuple[str, ...]:
     from .._definition import JourneyDefinition
 
@@ -60,6 +84,11 @@ def resolve_order(definition: JourneyDefinition, order: Iterable[str] | None) ->
         return definition.funnel
     if isinstance(order, str):
         raise TypeError(f"order takes a list of stage names, got the str {order!r}")
+    if not isinstance(order, Iterable):
+        raise TypeError(
+            f"order takes a list of stage names (or None: the definition's funnel), got "
+            f"{order!r} ({type(order).__name__})"
+        )
     out = tuple(order)
     if not out:
         raise ValueError("order names no stage; give the funnel stages in order, or order=None")
@@ -316,6 +345,7 @@ def funnel(
     >>> f.stage("attention").time_in_stage.median
     datetime.timedelta(seconds=7200)
     """
+    check_journeys(journeys, "funnel()")
     plan = Plan(definition, resolve_order(definition, order))
     tally = Tally(plan.stages)
     # a columnar replay's journeys (result.journeys.values()): counted from its packed

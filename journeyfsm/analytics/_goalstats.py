@@ -19,7 +19,7 @@ import attrs
 from .._definition import JourneyDefinition
 from .._goals import GOAL
 from .._records import Journey
-from ._funnel import _durations
+from ._funnel import _durations, check_journeys
 from ._results import DurationStats
 
 __all__ = ["GoalStats", "goal_conversion"]
@@ -68,6 +68,12 @@ def goal_conversion(
     >>> stats.started, stats.met, stats.missed, stats.rate, stats.time_to_goal.median
     (2, 1, 1, 0.5, datetime.timedelta(days=2))
     """
+    if not isinstance(definition, JourneyDefinition):
+        raise TypeError(
+            f"goal_conversion() needs the JourneyDefinition the journeys follow "
+            f"(machine.definition, a template), got {type(definition).__name__}"
+        )
+    check_journeys(journeys, "goal_conversion()")
     names = [g.name for g in definition.goals]
     met = dict.fromkeys(names, 0)
     missed = dict.fromkeys(names, 0)

@@ -38,6 +38,10 @@ def human_duration(value: timedelta | None) -> str:
     """
     if value is None:
         return "-"
+    if not isinstance(value, timedelta):
+        raise TypeError(
+            f"human_duration() takes a timedelta (or None), got {value!r} ({type(value).__name__})"
+        )
     if value < timedelta(0):
         return "-" + human_duration(-value)
     seconds = int(value.total_seconds())

@@ -162,6 +162,11 @@ def write(result: Result, path: str | os.PathLike[str]) -> Path:
     ...     out.read_text().split(",")[0]
     'stage'
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"write() takes the path to write (a .csv or .json file name), got {path!r} "
+            f"({type(path).__name__})"
+        )
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".csv":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import sys
 from typing import Any, TextIO
 
 import attrs
@@ -36,6 +37,8 @@ from ..analytics import (
     replay,
     write,
 )
+from ._fail import fail
+from ._load import load_mapping
 
 __all__ = ["Analysis", "AnalysisUsageError", "add_funnel_command", "analyse"]
 
@@ -198,7 +201,7 @@ def analyse(
         other = load_target(args.compare)
         mapping_b = mapping
         if args.compare_map:
-            mapping_b = LogMapping.load(args.compare_map)
+            mapping_b = load_mapping(args.compare_map)
         collecting = gc.isenabled()
         gc.disable()  # the command is the host here, as for the first replay
         try:
@@ -292,7 +295,10 @@ def _cmd_funnel(args: argparse.Namespace, out: TextIO, load_target: Any) -> int:
         if close is not None:
             close()
     if not journeys:
-        print(f"no journey of {definition.name!r} in {redact(args.db)}", file=out)
+        message = f"no journey of {definition.name!r} in {redact(args.db)}"
+        if args.json:
+            return fail("funnel", EMPTY, message, as_json=True, out=out, err=sys.stderr)
+        print(message, file=out)
         return EMPTY
     try:
         f, b = _counted(definition, journeys, args.by, None)

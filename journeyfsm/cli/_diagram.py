@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from .._definition import JourneyDefinition
 from ..analytics import Funnel
+from ._fail import InputProblems, definition_problems
 from ._load import import_target, load_definition, template
 
 __all__ = [
@@ -43,13 +44,16 @@ examples:
   journeyfsm diagram shop.json --funnel funnel.json    annotated with counts
   journeyfsm diagram aida --json                       {"format": ..., "diagram": ...}
 
-exit codes: 0 drawn, 1 the definition has problems, 2 bad usage (unknown template,
-unreadable file, bad funnel file, import error)"""
+exit codes: 0 drawn, 1 the definition or funnel file has problems, 2 bad usage (unknown
+template, missing or unreadable file, import error)"""
 
 
 # the examples and exit codes every command's --help ends with (the parsers are in _main.py
 # and _store.py; the texts are kept together so they read alike)
-EXIT_CODES = "exit codes: 0 ok, 1 problems found, 2 bad usage (also for a missing file)"
+EXIT_CODES = (
+    "exit codes: 0 ok, 1 a file read holds problems (or no such journey), 2 bad usage (also\n"
+    "for a missing or unreadable file)"
+)
 EPILOGS = {
     "journeyfsm": """\
 examples:
@@ -64,7 +68,7 @@ examples:
 
 Every command takes --help; validate, show, templates, demo, diagram, replay and
 funnel take --json
-(JSON on stdout instead of text).
+(JSON on stdout instead of text; a failure prints {"ok": false, "error": ...} there).
 """
     + EXIT_CODES,
     "demo": """\
@@ -83,7 +87,8 @@ examples:
   journeyfsm validate - < shop.json          read stdin
   journeyfsm validate shop.json --json       {"ok": false, "problems": [...]}
 
-exit codes: 0 valid, 1 problems found (all listed), 2 bad usage (no such file)""",
+exit codes: 0 valid, 1 problems found (all listed; also for a file that is not JSON),
+2 bad usage (no such file)""",
     "show": """\
 examples:
   journeyfsm show eight-phases               a template
@@ -182,11 +187,11 @@ def _read_funnel(path: str) -> Funnel:
     try:
         return Funnel.from_dict(json.loads(text))
     except json.JSONDecodeError as err:
-        raise DiagramUsageError(
+        raise InputProblems(
             f"{path}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
         ) from None
-    except ValueError as err:
-        raise DiagramUsageError(f"{path}: not a funnel: {err}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise InputProblems(f"{path}: not a funnel: {err}") from None
 
 
 def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
@@ -196,6 +201,8 @@ def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
     try:
         d = resolve_reference(args.ref)
     except DefinitionError as err:
+        if args.json:
+            return definition_problems("diagram", args.ref, err, out)
         print(f"{args.ref}: {len(err.problems)} problem(s); run 'journeyfsm validate'", file=out)
         for p in err.problems:
             print(f"  - {p.message}", file=out)
@@ -204,8 +211,8 @@ def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
     render = {"mermaid": export.to_mermaid, "dot": export.to_dot, "svg": export.to_svg}
     try:
         text = render[args.format](d, funnel=funnel)
-    except ValueError as err:  # a funnel of another definition
-        raise DiagramUsageError(f"--funnel {args.funnel}: {err}") from None
+    except ValueError as err:  # a funnel of another definition: what the file holds
+        raise InputProblems(f"--funnel {args.funnel}: {err}") from None
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")

@@ -12,15 +12,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import templates
 from .._definition import JourneyDefinition
 from .._errors import DefinitionError, Problem, close_matches
 from .._guards import Guard, guard
 from .._records import Context
+from ._fail import InputProblems
 
-__all__ = ["UsageError", "import_target", "load_definition", "template"]
+if TYPE_CHECKING:
+    from ..analytics import LogMapping
+
+__all__ = ["UsageError", "import_target", "load_definition", "load_mapping", "template"]
 
 
 class UsageError(Exception):
@@ -85,6 +89,26 @@ def load_definition(path: str) -> JourneyDefinition:
             [Problem(f"malformed definition ({type(err).__name__}: {err})")],
             name=data.get("name") if isinstance(data.get("name"), str) else None,
         ) from err
+
+
+def load_mapping(path: str) -> LogMapping:
+    """``--map FILE``: missing or unreadable is a usage error (exit 2); a file that is not
+    JSON or not a mapping holds problems (exit 1)."""
+    from ..analytics import LogMapping, MappingError  # imported on use: analytics is big
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read the log mapping {path!r}: {err}") from None
+    try:
+        return LogMapping.from_dict(json.loads(text))
+    except json.JSONDecodeError as err:
+        raise InputProblems(
+            f"the log mapping {path!r} is not valid JSON: {err.msg} at line {err.lineno}, "
+            f"column {err.colno}"
+        ) from None
+    except (MappingError, TypeError, ValueError, AttributeError) as err:
+        raise InputProblems(f"the log mapping {path!r}: {err}") from None
 
 
 def template(name: str) -> JourneyDefinition:

@@ -1,10 +1,13 @@
 """The ``journeyfsm`` command: demo, validate, show, templates, diagram, db, worker, serve,
 outbox.
 
-Exit codes scripts can trust: 0 success, 1 problems found (the definition has problems,
-no such journey), 2 bad usage (unknown template, unreadable file, bad option,
-unreachable store).  ``--json`` prints one JSON object (or list) on stdout instead of
-text; errors still go to stderr as text, with the same exit codes.
+Exit codes scripts can trust, one rule for every command (``_fail.py``): 0 success, 1 a
+file was read and what it holds is wrong (not JSON, a definition with problems, a
+malformed mapping or funnel file), no such journey, a run that stopped; 2 the command line
+is wrong (unknown command, option or template, bad option value, a missing or unreadable
+file, a name that is not there, an unreachable store).  ``--json`` prints one JSON object
+(or list) on stdout instead of text; a failure prints
+``{"ok": false, "command", "exit", "error"}`` there, and its message on stderr as text.
 
     $ journeyfsm templates --json
     $ journeyfsm show eight-phases
@@ -22,6 +25,8 @@ text; errors still go to stderr as text, with the same exit codes.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -34,6 +39,7 @@ from .._definition import JourneyDefinition
 from .._errors import DefinitionError
 from ._analysis import add_funnel_command
 from ._diagram import EPILOGS, DiagramUsageError, add_diagram_command
+from ._fail import InputProblems, definition_problems, fail, json_failure
 from ._goals import definition_goal_lines
 from ._load import UsageError as _UsageError  # the name main() has always caught
 from ._load import load_definition, template
@@ -58,19 +64,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = _parser()
+    words = list(argv) if argv is not None else sys.argv[1:]
+    if "--json" in words:
+        return _parse_for_json(parser, words)
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        args = parser.parse_args(words)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else USAGE
+    return _run(parser, args)
+
+
+def _parse_for_json(parser: argparse.ArgumentParser, words: list[str]) -> int:
+    """Parse for a ``--json`` run: a usage mistake is a JSON error on stdout as well."""
+    usage = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(usage):
+            args = parser.parse_args(words)
+    except SystemExit as exit_:
+        text = usage.getvalue()
+        sys.stderr.write(text)
+        code = exit_.code if isinstance(exit_.code, int) else USAGE
+        if code != OK:
+            lines = [line for line in text.splitlines() if ": error: " in line]
+            message = lines[-1].split(": error: ", 1)[1] if lines else text.strip()
+            command = next((w for w in words if not w.startswith("-")), "journeyfsm")
+            _print_json(json_failure(command, code, message), sys.stdout)
+        return code
+    return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return USAGE
     command: Callable[[argparse.Namespace, TextIO], int] = args.run
+    as_json = bool(getattr(args, "json", False))
     try:
         return command(args, sys.stdout)
     except (_UsageError, CliUsageError, DiagramUsageError) as err:
-        print(f"journeyfsm {args.command}: error: {err}", file=sys.stderr)
-        return USAGE
+        return fail(args.command, USAGE, str(err), as_json=as_json, out=sys.stdout, err=sys.stderr)
+    except InputProblems as err:
+        return fail(
+            args.command, PROBLEMS, str(err), as_json=as_json, out=sys.stdout, err=sys.stderr
+        )
     except BrokenPipeError:
         # the reader went away (`journeyfsm demo | head`): stop quietly
         _silence_stdout()
@@ -213,8 +249,23 @@ def _positive_int(text: str) -> int:
 
 # -- demo -------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    import io
+    from .._errors import StoreError
 
+    for flag, path in (("--report", args.report), ("--db", args.db)):
+        # said before the story is printed, not by a traceback at its end
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise _UsageError(f"{flag} {path}: no such directory {str(Path(path).parent)!r}")
+    try:
+        return _demo(args, out)
+    except StoreError as err:
+        raise _UsageError(f"--db {args.db}: {err}") from None
+    except OSError as err:
+        if isinstance(err, BrokenPipeError):
+            raise
+        raise _UsageError(f"cannot write: {err}") from None
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from ._demo import run_demo
 
     if not args.json:
@@ -260,9 +311,7 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         d = load_definition(args.path)
     except DefinitionError as err:
         if args.json:
-            messages = [p.message for p in err.problems]
-            _print_json({"ok": False, "path": args.path, "problems": messages}, out)
-            return PROBLEMS
+            return definition_problems("validate", args.path, err, out)
         print(f"{args.path}: {len(err.problems)} problem(s)", file=out)
         for p in err.problems:
             print(f"  - {p.message}", file=out)
@@ -303,9 +352,7 @@ def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
             d = load_definition(name)
         except DefinitionError as err:
             if args.json:
-                messages = [p.message for p in err.problems]
-                _print_json({"ok": False, "path": name, "problems": messages}, out)
-                return PROBLEMS
+                return definition_problems("show", name, err, out)
             print(f"{name}: {len(err.problems)} problem(s); run 'journeyfsm validate'", file=out)
             for p in err.problems:
                 print(f"  - {p.message}", file=out)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any, TextIO
 
 from .._errors import JourneyError
 from .._runtime import JourneyMachine
 from .._versions import Migration, version_key
+from ._fail import fail
 from ._load import import_target
 from ._store import CliUsageError, _close, load_machine, open_store, redact
 
@@ -117,6 +119,8 @@ def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     except (ValueError, TypeError) as err:
         raise CliUsageError(str(err)) from None
     except JourneyError as err:
+        if args.json:
+            return fail("db", FAILED, f"migrate: {err}", as_json=True, out=out, err=sys.stderr)
         print(f"journeyfsm db migrate: error: {err}", file=out)
         return FAILED
     finally:

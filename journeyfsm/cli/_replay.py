@@ -1,8 +1,10 @@
 """``journeyfsm replay``: run an event log through a journey and print what happened.
 
-Exit codes: 0 the replay ran (warnings may have been printed); 1 it stopped (a bad row
-with ``--strict``, a guard failing on a timeout, a hook error); 2 bad usage (unreadable
-log or mapping, unknown column or trigger, bad option).
+Exit codes (the rule of ``_fail.py``): 0 the replay ran (warnings may have been printed);
+1 it stopped (a bad row with ``--strict``, a guard failing on a timeout, a hook error) or a
+file it read holds problems (a definition or mapping that is not JSON or is malformed);
+2 bad usage (a missing or unreadable log, mapping or definition, an unknown column or
+trigger, a bad option).
 
     $ journeyfsm replay events.csv --definition eight-phases --key customer --event event \\
           --time ts --trigger page_view=research --trigger order_paid=order_paid
@@ -38,7 +40,8 @@ from ..analytics import (
 from ..analytics._colstream import MAX_PARTITIONS
 from ..analytics._mapping import parse_time
 from ._analysis import AnalysisStopped, AnalysisUsageError, add_analysis_options, analyse
-from ._load import import_target, load_definition
+from ._fail import InputProblems, fail
+from ._load import UsageError, import_target, load_definition, load_mapping
 
 __all__ = ["add_replay_commands", "run_replay"]
 
@@ -64,8 +67,7 @@ exit codes: 0 replayed, 1 stopped (--strict bad row, failing guard or hook, --db
 """
 
 
-class _UsageError(Exception):
-    """How the command was called is wrong: printed without a traceback, exit 2."""
+_UsageError = UsageError  # how the command was called is wrong: exit 2
 
 
 def add_replay_commands(sub: Any) -> None:
@@ -190,15 +192,15 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
             library_log.removeHandler(quiet)
             if bar is not None:
                 bar.close()
+    except InputProblems as e:
+        return fail("replay", STOPPED, str(e), as_json=args.json, out=out, err=err)
     except (_UsageError, MappingError, TypeError) as e:
-        print(f"journeyfsm replay: error: {e}", file=err)
-        return USAGE
+        return fail("replay", USAGE, str(e), as_json=args.json, out=out, err=err)
     except (OSError, UnicodeDecodeError) as e:
-        print(f"journeyfsm replay: error: cannot read {args.log}: {e}", file=err)
-        return USAGE
+        message = f"cannot read {args.log}: {e}"
+        return fail("replay", USAGE, message, as_json=args.json, out=out, err=err)
     except (BadRowError, ReplayError, JourneyError) as e:
-        print(f"journeyfsm replay: stopped: {e}", file=err)
-        return STOPPED
+        return fail("replay", STOPPED, str(e), as_json=args.json, out=out, err=err, label="stopped")
     if args.verbose:
         s = result.summary
         print(f"engine: {s.engine}" + (f" ({s.engine_note})" if s.engine_note else ""), file=err)
@@ -208,15 +210,15 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
         print(f"warning: {warning}", file=err)
     try:
         analysis = analyse(args, target, mapping, end, result, load_target)
+    except InputProblems as e:
+        return fail("replay", STOPPED, str(e), as_json=args.json, out=out, err=err)
     except (_UsageError, MappingError, AnalysisUsageError) as e:
-        print(f"journeyfsm replay: error: {e}", file=err)
-        return USAGE
+        return fail("replay", USAGE, str(e), as_json=args.json, out=out, err=err)
     except (OSError, UnicodeDecodeError) as e:
-        print(f"journeyfsm replay: error: cannot write: {e}", file=err)
-        return USAGE
+        message = f"cannot write: {e}"
+        return fail("replay", USAGE, message, as_json=args.json, out=out, err=err)
     except (BadRowError, ReplayError, JourneyError, AnalysisStopped) as e:
-        print(f"journeyfsm replay: stopped: {e}", file=err)
-        return STOPPED
+        return fail("replay", STOPPED, str(e), as_json=args.json, out=out, err=err, label="stopped")
     if args.json:
         data = {"summary": result.summary.to_dict(), "stages": result.stage_counts()}
         data.update(analysis.to_dict())
@@ -251,8 +253,8 @@ def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
     if ref.endswith(".json") or Path(ref).is_file():
         try:
             d = load_definition(ref)
-        except DefinitionError as e:
-            raise _UsageError(f"{ref}: {e}") from None
+        except DefinitionError as e:  # the file was read: what it holds is wrong, exit 1
+            raise InputProblems(f"{ref}: {e}") from None
         guards = sorted(d.guards())
         if guards:
             raise _UsageError(
@@ -277,7 +279,7 @@ def load_target(ref: str) -> JourneyMachine | JourneyDefinition:
 
 
 def _mapping(args: argparse.Namespace) -> LogMapping:
-    data: dict[str, Any] = LogMapping.load(args.map).to_dict() if args.map else {}
+    data: dict[str, Any] = load_mapping(args.map).to_dict() if args.map else {}
     for name in ("key", "event", "time", "event_id", "timezone", "time_format"):
         value = getattr(args, name)
         if value is not None:

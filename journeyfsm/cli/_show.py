@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from .._errors import JourneyError
+from ._fail import fail
 from ._goals import clock_lines, goal_entry
 from ._store import CliUsageError, _close, open_store, redact
 
@@ -83,12 +85,15 @@ def show_journey(args: argparse.Namespace, out: TextIO) -> int:
         raise CliUsageError(redact(str(err))) from None
     finally:
         _close(store)
+    of = f" of definition {args.definition!r}" if args.definition else ""
+    missing = f"no journey {key!r}{of} in {redact(args.db)}"
     if as_json:
+        if not shown:
+            return fail("show", 1, missing, as_json=True, out=out, err=sys.stderr)
         print(json.dumps(found, indent=2), file=out)
-        return OK if shown else 1
+        return OK
     if not shown:
-        of = f" of definition {args.definition!r}" if args.definition else ""
-        print(f"no journey {key!r}{of} in {redact(args.db)}", file=out)
+        print(missing, file=out)
         return 1
     return OK
 

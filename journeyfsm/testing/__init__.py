@@ -35,7 +35,7 @@ import structlog
 from .._async_machine import AsyncJourneyMachine
 from .._clock import ManualClock
 from .._definition import JourneyDefinition
-from .._errors import JourneyError, did_you_mean
+from .._errors import GuardError, JourneyError, did_you_mean
 from .._guards import GuardResult
 from .._json import copy_json
 from .._outcome import Explanation, Outcome
@@ -167,13 +167,15 @@ def _alternatives(m: AnyMachine, stage: str) -> str:
     return ", ".join(parts) or "nothing (final stage)"
 
 
-def _details(m: AnyMachine, exp: Explanation, payload: Any, data: Any) -> str:
+def _details(m: AnyMachine, exp: Explanation | Outcome, payload: Any, data: Any) -> str:
     lines = [f"  payload: {payload!r}", f"  journey data: {data or {}!r}"]
+    # an Outcome when explain raised (a guard fire never reached): what fire tried
+    stage = exp.source if isinstance(exp, Outcome) else exp.stage
     if exp.candidates:
-        lines.append(f"  candidates for {exp.trigger!r} from {exp.stage!r}, tried in order:")
+        lines.append(f"  candidates for {exp.trigger!r} from {stage!r}, tried in order:")
     for i, c in enumerate(exp.candidates, 1):
         lines.extend(c.lines(i, 4, all_parts=True))
-    lines.append(f"  allowed from {exp.stage!r}: {_alternatives(m, exp.stage)}")
+    lines.append(f"  allowed from {stage!r}: {_alternatives(m, stage)}")
     return "\n".join(lines)
 
 
@@ -204,12 +206,29 @@ def _failing_names(outcome: Outcome) -> set[str]:
     return names
 
 
+# fire runs first, and decides: explain (for the details of a failure) evaluates every
+# candidate, so a guard fire never reaches may raise there; then the details show what
+# fire tried instead (DESIGN semantics 2: the helper passes or fails as fire decides)
 async def _steps(
     m: AsyncJourneyMachine, journey: Journey, trigger: str, payload: Any, at: Any
-) -> tuple[Explanation, Outcome]:
-    exp = await m.explain(journey, trigger, payload, at=at)
+) -> tuple[Explanation | Outcome, Outcome]:
+    twin = Journey(journey.key, journey.stage, copy_json(journey.data))
     outcome = await m.fire(journey, trigger, payload, at=at, policy="ignore")
-    return exp, outcome
+    try:
+        return await m.explain(twin, trigger, payload, at=at), outcome
+    except GuardError:
+        return outcome, outcome
+
+
+def _sync_steps(
+    m: JourneyMachine, journey: Journey, trigger: str, payload: Any, at: Any
+) -> tuple[Explanation | Outcome, Outcome]:
+    twin = Journey(journey.key, journey.stage, copy_json(journey.data))
+    outcome = m.fire(journey, trigger, payload, at=at, policy="ignore")
+    try:
+        return m.explain(twin, trigger, payload, at=at), outcome
+    except GuardError:
+        return outcome, outcome
 
 
 def _run(
@@ -221,27 +240,25 @@ def _run(
     data: Any,
     at: Any,
     key: str,
-) -> tuple[AnyMachine, Journey, Explanation, Outcome]:
+) -> tuple[AnyMachine, Journey, Explanation | Outcome, Outcome]:
     m = _machine(target)
     journey = _journey(m, source, data, key)
     if isinstance(m, AsyncJourneyMachine):
         exp, outcome = _run_async(helper, _steps(m, journey, trigger, payload, at))
     else:
-        exp = m.explain(journey, trigger, payload, at=at)
-        outcome = m.fire(journey, trigger, payload, at=at, policy="ignore")
+        exp, outcome = _sync_steps(m, journey, trigger, payload, at)
     return m, journey, exp, outcome
 
 
 async def _arun(
     target: Target, source: str, trigger: str, payload: Any, data: Any, at: Any, key: str
-) -> tuple[AnyMachine, Journey, Explanation, Outcome]:
+) -> tuple[AnyMachine, Journey, Explanation | Outcome, Outcome]:
     m = _machine(target)
     journey = _journey(m, source, data, key)
     if isinstance(m, AsyncJourneyMachine):
         exp, outcome = await _steps(m, journey, trigger, payload, at)
     else:
-        exp = m.explain(journey, trigger, payload, at=at)
-        outcome = m.fire(journey, trigger, payload, at=at, policy="ignore")
+        exp, outcome = _sync_steps(m, journey, trigger, payload, at)
     return m, journey, exp, outcome
 
 
@@ -249,7 +266,7 @@ async def _arun(
 def _check_moves(
     m: AnyMachine,
     journey: Journey,
-    exp: Explanation,
+    exp: Explanation | Outcome,
     outcome: Outcome,
     source: str,
     trigger: str,
@@ -267,7 +284,7 @@ def _check_moves(
 
 def _check_blocked(
     m: AnyMachine,
-    exp: Explanation,
+    exp: Explanation | Outcome,
     outcome: Outcome,
     source: str,
     trigger: str,
@@ -288,7 +305,7 @@ def _check_blocked(
 
 def _check_ignored(
     m: AnyMachine,
-    exp: Explanation,
+    exp: Explanation | Outcome,
     outcome: Outcome,
     source: str,
     trigger: str,
@@ -490,6 +507,8 @@ def check_table(
             outcomes.append(_check_row(m, row, at))
         except _ROW_ERRORS as err:
             failures.append(_row_failure(n, raw, err))
+    if n == 0:
+        raise _no_rows()
     if failures:
         raise _table_failed(m, failures, n)
     return outcomes
@@ -534,12 +553,22 @@ async def check_table_async(
             outcomes.append(outcome)
         except _ROW_ERRORS as err:
             failures.append(_row_failure(n, raw, err))
+    if n == 0:
+        raise _no_rows()
     if failures:
         raise _table_failed(m, failures, n)
     return outcomes
 
 
 _ROW_ERRORS = (AssertionError, JourneyError, KeyError, TypeError, ValueError)
+
+
+def _no_rows() -> ValueError:
+    # a table of no rows would pass while checking nothing
+    return ValueError(
+        "check_table() got no rows, so it would check nothing; pass rows such as "
+        "('attention', 'engage', 'interest') or Row(source, trigger, expected)"
+    )
 
 
 def _row_failure(n: int, raw: Any, err: Exception) -> str:

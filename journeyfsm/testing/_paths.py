@@ -11,6 +11,11 @@ candidate order are honoured exactly as ``fire`` honours them (DESIGN Semantics 
 guard ``fire`` would not reach is not run here either.  A payload a guard refuses to read
 (``GuardError``) simply does not open that step.
 
+An :class:`~journeyfsm.AsyncJourneyMachine` (or a definition with ``async def`` guards)
+is explored the same way: its sync core evaluates the candidates in a worker thread and
+awaits the async guards on an event loop of the explorer's own (``asyncio.run``), so the
+explorer is called from sync code, as the sync assertion helpers are.
+
 The explorer runs no hooks, so ``data`` is the same at every step: guards that read
 ``journey.data`` see the ``data`` given.  Internal transitions (``dest=None``) do not
 change the stage and are not steps.
@@ -18,19 +23,23 @@ change the stage and are not steps.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
+from .._async_machine import AsyncJourneyMachine
 from .._clock import ManualClock
 from .._definition import JourneyDefinition, Transition
 from .._errors import GuardError
 from .._json import copy_json
 from .._records import Journey
-from .._runtime import JourneyMachine
+from .._runtime import JourneyMachine, async_guards
+from ._graph import definition_of
 
 __all__ = [
     "Path",
@@ -45,6 +54,23 @@ __all__ = [
 #: The payloads the path explorer tries: a function ``(stage, trigger) -> payloads`` or a
 #: mapping ``trigger -> payloads``.
 PayloadFactory = Callable[[str, str], Iterable[Any]] | Mapping[str, Iterable[Any]]
+#: What the explorer explores: a definition, or a sync or async machine.
+Explorable = JourneyDefinition | JourneyMachine | AsyncJourneyMachine
+T = TypeVar("T")
+
+
+def _run(what: str, coro: Any) -> Any:
+    """``asyncio.run(coro)`` from sync code; inside a running loop, an error saying so."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise RuntimeError(
+        f"{what} awaits an AsyncJourneyMachine's async guards with asyncio.run(), which "
+        "cannot run inside a running event loop: call it from sync code (a plain def "
+        "test), or in a thread (await asyncio.to_thread(...))"
+    )
 
 
 @attrs.frozen
@@ -90,20 +116,25 @@ class Path:
 
     def replay(
         self,
-        machine: JourneyMachine,
+        machine: JourneyMachine | AsyncJourneyMachine,
         *,
         key: str = "path-replay",
         data: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> Journey:
-        """Fire the steps through ``machine`` on a new journey and return it.
+        """Fire the steps through ``machine`` (sync, or async: run with ``asyncio.run``
+        from sync code) on a new journey and return it.
 
         Raises ``AssertionError`` naming the step if the machine does not move as the
         path says (a hook vetoed, a guard read the clock differently, ...).
         """
         journey = machine.start(key, data)
         for i, step in enumerate(self.steps, 1):
-            outcome = machine.fire(journey, step.trigger, step.payload, at=at)
+            if isinstance(machine, AsyncJourneyMachine):
+                fired = machine.fire(journey, step.trigger, step.payload, at=at)
+                outcome = _run("Path.replay()", fired)
+            else:
+                outcome = machine.fire(journey, step.trigger, step.payload, at=at)
             if not outcome.moved or journey.stage != step.dest:
                 raise AssertionError(
                     f"replaying the path to {self.stage!r}: step {i} ({step.trigger!r} from "
@@ -139,7 +170,7 @@ class Explorer:
 
     def __init__(
         self,
-        source: JourneyDefinition | JourneyMachine,
+        source: Explorable,
         payload_factory: PayloadFactory | None = None,
         *,
         data: Mapping[str, Any] | None = None,
@@ -147,11 +178,19 @@ class Explorer:
     ) -> None:
         # a definition alone runs on a ManualClock, so guards that read the time are
         # judged the same way on every run
-        self.machine = (
-            source
-            if isinstance(source, JourneyMachine)
-            else JourneyMachine(source, clock=ManualClock())
-        )
+        definition_of(source)  # a TypeError naming what is accepted
+        if isinstance(source, JourneyDefinition) and async_guards(source):
+            source = AsyncJourneyMachine(source, clock=ManualClock())
+        self._async: AsyncJourneyMachine | None = None
+        self.machine: JourneyMachine
+        if isinstance(source, AsyncJourneyMachine):
+            # its sync core evaluates guards; async ones are awaited on a loop (module doc)
+            self._async = source if async_guards(source.definition) else None
+            self.machine = source._machine
+        elif isinstance(source, JourneyMachine):
+            self.machine = source
+        else:
+            self.machine = JourneyMachine(source, clock=ManualClock())
         self.definition = self.machine.definition
         self.payloads = _payloads_of(payload_factory)
         self.data = dict(data or {})
@@ -171,6 +210,12 @@ class Explorer:
         >>> Explorer(templates.aida()).chosen("attention", "engage", None).dest
         'interest'
         """
+        if self._async is not None:
+            call = functools.partial(self._chosen, stage, trigger, payload)
+            return _run("the path explorer", self._async._in_thread(call))  # type: ignore[no-any-return]
+        return self._chosen(stage, trigger, payload)
+
+    def _chosen(self, stage: str, trigger: str, payload: Any) -> Transition | None:
         machine = self.machine
         journey = Journey("path-explorer", stage, copy_json(self.data))
         now = machine._now(self.at)  # the clock (or at=) exactly as explain and fire read it
@@ -202,7 +247,7 @@ class Explorer:
 
 
 def shortest_paths(
-    definition: JourneyDefinition | JourneyMachine,
+    definition: Explorable,
     payload_factory: PayloadFactory | None = None,
     *,
     data: Mapping[str, Any] | None = None,
@@ -233,7 +278,7 @@ def shortest_paths(
 
 
 def simple_paths(
-    definition: JourneyDefinition | JourneyMachine,
+    definition: Explorable,
     max_length: int,
     payload_factory: PayloadFactory | None = None,
     *,
@@ -251,6 +296,8 @@ def simple_paths(
     >>> [p.triggers for p in simple_paths(templates.aida(), 3, to="lost")]
     [('engage', 'want', 'lose_interest'), ('engage', 'lose_interest'), ('lose_interest',)]
     """
+    if isinstance(max_length, bool) or not isinstance(max_length, int):
+        raise TypeError(f"max_length is a whole number of steps (at least 1), got {max_length!r}")
     if max_length < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
     explorer = Explorer(definition, payload_factory, data=data, at=at)
@@ -273,7 +320,7 @@ def simple_paths(
 
 
 def unreachable_stages(
-    definition: JourneyDefinition | JourneyMachine,
+    definition: Explorable,
     payload_factory: PayloadFactory | None = None,
     *,
     data: Mapping[str, Any] | None = None,
@@ -287,12 +334,12 @@ def unreachable_stages(
     ()
     """
     reached = shortest_paths(definition, payload_factory, data=data, at=at)
-    d = definition.definition if isinstance(definition, JourneyMachine) else definition
+    d = definition_of(definition)
     return tuple(s for s in d.stage_names if s not in reached)
 
 
 def stages_without_exit_to_final(
-    definition: JourneyDefinition | JourneyMachine,
+    definition: Explorable,
 ) -> tuple[str, ...]:
     """Non-final stages from which no final stage can be reached (read from the table;
     guards ignored): journeys entering them can never finish.
@@ -311,7 +358,7 @@ def stages_without_exit_to_final(
     >>> stages_without_exit_to_final(loop)
     ('ping', 'pong')
     """
-    d = definition.definition if isinstance(definition, JourneyMachine) else definition
+    d = definition_of(definition)
     into: dict[str, set[str]] = {s: set() for s in d.stage_names}
     for edge in d.edges():
         if edge.dest is not None:

@@ -132,6 +132,18 @@ def _verdict(p: Property, g: Graph, cex: Counterexample | None = None, reason: s
     return Verdict(p, holds, d.name, d.version, cex, reason)
 
 
+def _some(spec: StageSpec, maker: str, arg: str) -> StageSet:
+    """``spec`` as a StageSet; an empty list of names is refused (the property would be
+    about no stage, and hold or fail whatever the definition)."""
+    stages = stage_set(spec)
+    if not isinstance(spec, StageSet) and not stages.names:
+        raise ValueError(
+            f"{maker}() got no stage in {arg}={spec!r}, so it would check nothing; pass a "
+            "stage name, a list of names or a StageSet such as FINAL"
+        )
+    return stages
+
+
 def no_path(to: StageSpec, *, from_: StageSpec = INITIAL, avoiding: StageSpec = ()) -> Property:
     """No path of one or more moves from ``from_`` (default: the initial stage) reaches
     ``to`` without passing a stage of ``avoiding`` (start and end included).
@@ -140,7 +152,7 @@ def no_path(to: StageSpec, *, from_: StageSpec = INITIAL, avoiding: StageSpec = 
     >>> str(no_path("action", avoiding="desire").check(templates.aida()))
     "holds: no path from INITIAL reaches 'action' avoiding 'desire' ['aida' version 1]"
     """
-    sets = (stage_set(to), stage_set(from_), stage_set(avoiding))
+    sets = (_some(to, "no_path", "to"), stage_set(from_), stage_set(avoiding))
     tail = f" avoiding {sets[2]}" if sets[2].label != "no stage" else ""
     return Property("no_path", f"no path from {sets[1]} reaches {sets[0]}{tail}", sets)
 
@@ -165,7 +177,7 @@ def every_path(reaches: StageSpec, *, from_: StageSpec = INITIAL) -> Property:
     >>> every_path(FINAL).check(templates.aida()).holds
     False
     """
-    sets = (stage_set(reaches), stage_set(from_))
+    sets = (_some(reaches, "every_path", "reaches"), _some(from_, "every_path", "from_"))
     return Property("every_path", f"every path from {sets[1]} reaches {sets[0]}", sets)
 
 
@@ -207,7 +219,7 @@ def only_from(stage: StageSpec, sources: StageSpec) -> Property:
     >>> only_from("action", "desire").check(templates.aida()).holds
     True
     """
-    sets = (stage_set(stage), stage_set(sources))
+    sets = (_some(stage, "only_from", "stage"), stage_set(sources))
     return Property("only_from", f"{sets[0]} is entered only from {sets[1]}", sets)
 
 
@@ -254,7 +266,7 @@ def reachable(stages: StageSpec) -> Property:
     >>> reachable(["action", "lost"]).check(templates.aida()).holds
     True
     """
-    sets = (stage_set(stages),)
+    sets = (_some(stages, "reachable", "stages"),)
     return Property("reachable", f"{sets[0]} can be reached from the initial stage", sets)
 
 
@@ -276,9 +288,27 @@ _CHECKS = {
 }
 
 
+_MAKERS = "no_path(), every_path(), only_from(), no_traps() or reachable()"
+
+
 def _properties(properties: Iterable[Property]) -> list[Property]:
-    out = list(properties)
+    if isinstance(properties, Property):
+        raise TypeError(
+            f"expected an iterable of properties, got the one property {properties!r}; "
+            "pass a list: [property]"
+        )
+    try:
+        out = list(properties)
+    except TypeError:
+        raise TypeError(
+            f"expected an iterable of properties made by {_MAKERS}, got {properties!r}"
+        ) from None
     for p in out:
+        if isinstance(p, (list, tuple)):
+            raise TypeError(
+                f"expected properties made by {_MAKERS}, got the sequence {p!r}; pass "
+                "them as separate arguments: assert_properties(target, *properties)"
+            )
         if not isinstance(p, Property):
             raise TypeError(
                 f"expected properties made by no_path(), every_path(), only_from(), "
@@ -301,6 +331,13 @@ def check_properties(
     """
     g = Graph(definition_of(target), guards)
     return [_CHECKS[p.kind](p, g) for p in _properties(properties)]
+
+
+def _nothing_to_check(example: str) -> ValueError:
+    # an assertion of no properties would pass while checking nothing
+    return ValueError(
+        f"no properties to check, so nothing would be asserted; pass {_MAKERS}: {example}"
+    )
 
 
 def _fail(verdicts: Sequence[Verdict], what: str) -> None:
@@ -327,6 +364,8 @@ def assert_properties(
       shortest counterexample (2 moves):
         'attention' --lose_interest--> 'lost' --re_engage--> 'attention' ... (round the cycle from 'attention' forever)
     """
+    if not properties:
+        raise _nothing_to_check("assert_properties(target, no_traps(), reachable(FINAL), ...)")
     verdicts = check_properties(target, properties, guards=guards)
     _fail(verdicts, "path properties do not hold")
     return verdicts
@@ -419,6 +458,8 @@ def assert_keeps_properties(
     """
     d_old, d_new = definition_of(old), definition_of(new)
     props = _properties(properties)
+    if not props:
+        raise _nothing_to_check("assert_keeps_properties(old, new, [no_traps(), ...])")
     fixed = dict(guards or {})
     known_old, known_new = d_old.guards(), d_new.guards()
     unknown = [n for n in fixed if n not in known_old and n not in known_new]

@@ -55,6 +55,11 @@ def generated_payloads() -> list[dict[str, bool]]:
     ]
 
 
+def _whole(maker: str, arg: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{maker}({arg}=...) takes a whole number, got {value!r}")
+
+
 def trigger_sequences(
     definition: JourneyDefinition | JourneyMachine,
     *,
@@ -73,6 +78,7 @@ def trigger_sequences(
     """
     explorer = Explorer(definition, payload_factory, data=data, at=at)
     d = explorer.definition
+    _whole("trigger_sequences", "max_length", max_length)
     if max_length < 0:
         raise ValueError(f"max_length must be >= 0, got {max_length}")
 
@@ -285,6 +291,8 @@ def definitions(
     ...     assert d.stage_names[0] == d.initial_stage
     >>> check()
     """
+    _whole("definitions", "max_stages", max_stages)
+    _whole("definitions", "max_triggers", max_triggers)
     if max_stages < 2:
         raise ValueError(f"max_stages must be at least 2, got {max_stages}")
     if max_triggers < 1:
