@@ -102,10 +102,11 @@ def test_the_loop_keeps_ticking_while_another_connection_holds_the_write_lock(
 
     assert asyncio.run(main()) == "moved"
     asyncio.run(store.close())
-    # the ticker ran all along (about one tick per ms; a busy machine stretches them), and
-    # no tick waited anywhere near the 0.3 s the handle waited for the lock
-    assert len(gaps) > 30
-    assert max(gaps) < 0.1, sorted(gaps)[-5:]
+    # the ticker ran all along (about one tick per ms; a loaded 2-core machine stretches
+    # them to ~10 ms), and no tick waited anywhere near the 0.3 s the handle waited for the
+    # lock: a blocked loop shows one or two ticks and a gap of >= 0.3 s
+    assert len(gaps) > 5, gaps
+    assert max(gaps) < 0.25, sorted(gaps)[-5:]
     journey = JourneyService(shop_machine(), sync).get("c-1")
     assert journey is not None and journey.version == 1
 
