@@ -108,3 +108,32 @@ def test_threads_reading_one_result_see_the_python_paths_journeys_and_funnels(
     assert errors == []
     # every thread got the same journey object for a key, as from a dict
     assert all(all(j is js[0] for j in js) for js in seen.values())
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
+def test_an_interrupt_in_one_part_stops_the_streamed_replay_with_no_thread_or_spill_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+) -> None:
+    import tempfile
+
+    import journeyfsm.analytics._colstream as colstream
+
+    spills = tmp_path / "spills"
+    spills.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spills))
+    path = _log(tmp_path, 2_000, 300)
+    read = colstream.read_columns
+    calls: list[int] = []
+
+    def read_then_fail(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the second part, while the first may still run
+            raise error()
+        return read(*args)
+
+    monkeypatch.setattr(colstream, "read_columns", read_then_fail)
+    before = threading.active_count()
+    with pytest.raises(error):
+        replay(templates.aida(), path, MAPPING, partitions=6)
+    assert threading.active_count() == before
+    assert list(spills.iterdir()) == []
