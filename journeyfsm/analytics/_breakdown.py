@@ -223,7 +223,7 @@ def _columnar_groups(
     nothing counted): too many groups, read the journeys one by one."""
     import numpy as np
 
-    keep = packed.unbuilt()
+    keep, built = packed.split()
     names: dict[str, int] = {}
     if grouper.kind == "log":
         keys = packed.keys_
@@ -240,10 +240,10 @@ def _columnar_groups(
         grouper.found = grouper.found or bool(keep.any())
     if len(names) > _MAX_COLUMNAR_GROUPS:
         return None
-    built: list[Journey] = packed.tally_into(total, plan)
+    packed.tally_into(total, plan, keep)
     for name, code in names.items():
         tally = groups.get(name)
         if tally is None:
             tally = groups[name] = Tally(plan.stages)
-        packed.tally_into(tally, plan, codes == code)
-    return built
+        packed.tally_into(tally, plan, keep & (codes == code))
+    return built  # type: ignore[no-any-return]

@@ -173,7 +173,8 @@ class ColumnarJourneys(Mapping[str, Journey]):
         j = self.position()[key]
         journey = self.built.get(j)
         if journey is None:
-            journey = self.built[j] = self._journey(j)
+            # two threads may build it at once: both get the one stored first, as from a dict
+            journey = self.built.setdefault(j, self._journey(j))
         return journey
 
     def stage_counts(self) -> dict[str, int]:
@@ -187,19 +188,15 @@ class ColumnarJourneys(Mapping[str, Journey]):
         d = self.engine.definition
         return d is definition or d == definition
 
-    def tally_into(self, tally: Any, plan: Any, only: Any = None) -> list[Journey]:
-        """Add the funnel figures of every journey not built yet to ``tally`` (a
+    def tally_into(self, tally: Any, plan: Any, keep: Any) -> None:
+        """Add the funnel figures of the journeys ``keep`` (a bool array by journey
+        number: the unbuilt ones of :meth:`split`, or a group of them) to ``tally`` (a
         :class:`~._funnel.Tally` under ``plan``) from the packed columns, exactly as
-        reading their histories one by one would; return the journeys that were built
-        (they may have moved since: the caller reads them one by one).  ``only``: a bool
-        array by journey number (:meth:`unbuilt`), the journeys to count (a group)."""
+        reading their histories one by one would."""
         e = self.engine
         np = e.np
         J = len(self.keys_)
         stages = e.stages
-        keep = self.unbuilt()
-        if only is not None:
-            keep &= only
         index = {s: i for i, s in enumerate(stages)}
         trigger_of = {t: i for i, t in enumerate(e.triggers)}
         steps = e.cand_step
@@ -270,16 +267,18 @@ class ColumnarJourneys(Mapping[str, Journey]):
             if n:
                 tally.furthest[p] += n
         del uniq
-        return list(self.built.values())
 
-    def unbuilt(self) -> Any:
-        """A bool array by journey number: the journeys not built yet (the ones
-        :meth:`tally_into` counts from the columns)."""
+    def split(self) -> tuple[Any, list[Journey]]:
+        """The journeys not built yet (a bool array by journey number: the ones
+        :meth:`tally_into` counts from the columns) and the built ones (they may have
+        moved since: the caller reads them one by one), from one look at :attr:`built`,
+        so that a journey another thread builds meanwhile is counted once."""
         np = self.engine.np
+        built = dict(self.built)  # one copy: journeys built from now on are counted unbuilt
         keep = np.ones(len(self.keys_), bool)
-        if self.built:
-            keep[list(self.built)] = False
-        return keep
+        if built:
+            keep[list(built)] = False
+        return keep, list(built.values())
 
     def start_days(self) -> Any:
         """Each journey's start as days since 1970-01-01 (UTC), by journey number."""

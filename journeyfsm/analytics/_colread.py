@@ -38,6 +38,8 @@ __all__ = [
     "csv_options",
     "load_table",
     "modules",
+    "plain_columns",
+    "plain_type",
     "read_columns",
     "table_of",
 ]
@@ -186,6 +188,32 @@ class Columns:
         self.bad_rows: list[tuple[int, str]] = []
 
 
+def plain_type(pa: Any, t: Any) -> Any:
+    """The type a column of type ``t`` is read as: a dictionary's value type, a
+    ``string_view`` as ``large_string`` (the same values; the kernels below take these);
+    None: ``t`` itself."""
+    plain = t.value_type if pa.types.is_dictionary(t) else t
+    if getattr(pa.types, "is_string_view", None) is not None and pa.types.is_string_view(plain):
+        plain = pa.large_string()
+    return None if plain == t else plain
+
+
+def plain_columns(table: Any, names: Any) -> Any:
+    """``table`` (an Arrow table or record batch) with its columns ``names`` decoded: a
+    dictionary column (a pandas or polars ``Categorical``, or Parquet written from one)
+    and a ``string_view`` column as the plain values they hold, which the Python path
+    reads them as."""
+    pa, pc, _ = modules()
+    for name in dict.fromkeys(names):
+        i = table.schema.get_field_index(name)
+        if i < 0:
+            continue
+        plain = plain_type(pa, table.schema.field(i).type)
+        if plain is not None:
+            table = table.set_column(i, name, pc.cast(table.column(i), plain))
+    return table
+
+
 def _is_text(pa: Any, t: Any) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
@@ -233,6 +261,7 @@ def read_columns(
         raise Fallback("a mapped column is missing (the Python path names it)")
     if len(set(table.column_names)) != len(table.column_names):
         raise Fallback("the table repeats a column name")
+    table = plain_columns(table, m.columns())
     n = out.rows_read = table.num_rows
 
     def column(name: str) -> Any:

@@ -43,7 +43,7 @@ import attrs
 from .._definition import JourneyDefinition
 from ._coljourneys import KEPT, ColumnarJourneys, EngineState
 from ._coljson import jsonl_blocks
-from ._colread import Columns, Fallback, csv_options, modules, read_columns
+from ._colread import Columns, Fallback, csv_options, modules, plain_type, read_columns
 from ._columnar import ColumnarReplay, stable_order
 from ._logs import log_format
 from ._mapping import LogMapping, MappingError
@@ -135,6 +135,9 @@ class Streamed:
 
 def _buckets(pa: Any, pc: Any, np: Any, key: Any, parts: int) -> Any:
     """Each row's part: a hash of its key's text (null: the empty key) modulo ``parts``."""
+    plain = plain_type(pa, key.type)  # a dictionary's values, a string_view as text
+    if plain is not None:
+        key = pc.cast(key, plain)
     t = key.type
     if pa.types.is_integer(t) or pa.types.is_large_string(t):
         key = pc.cast(key, pa.string())
@@ -449,8 +452,11 @@ def _merged(
     if all(s is None for s in sids):
         engine.sids = None
     else:
-        empty = pa.array([], pa.string())
-        engine.sids = pa.chunked_array([empty if s is None else s for s in sids], pa.string())
+        # the parts' ids share the log's type: string, or large_string (Parquet written by
+        # pandas 3 or polars)
+        kind = next(s.type for s in sids if s is not None)
+        empty = pa.array([], kind)
+        engine.sids = pa.chunked_array([empty if s is None else s for s in sids], kind)
     engine.cols = Columns()
     engine.cols.keys = [keys[i] for i in perm.tolist()]
     engine.cols.meta = {

@@ -352,7 +352,8 @@ def funnel(
     # columns, without building them (those built already are read one by one)
     packed: Any = getattr(journeys, "_mapping", journeys)
     if hasattr(packed, "tally_into") and packed.replayed(definition):
-        journeys = packed.tally_into(tally, plan)
+        keep, journeys = packed.split()
+        packed.tally_into(tally, plan, keep)
     for journey in journeys:
         plan.check(journey)
         tally.add(Reading(journey, plan))
