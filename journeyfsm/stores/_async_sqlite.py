@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -361,9 +362,19 @@ class AsyncSQLiteStore:
         self._pending = 0  # calls handed to the worker, not finished yet
         self._pending_lock = threading.Lock()
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        #: set in a child process made by ``os.fork()``: the worker thread is not there
+        self._forked_from: int | None = None
+        _STORES.add(self)
 
     # -- the worker ----------------------------------------------------------------
     def _check_open(self) -> None:
+        if self._forked_from is not None:
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}) was made in process "
+                f"{self._forked_from}, before os.fork(): its thread and connection are not in "
+                f"this process ({os.getpid()}); make a new store in the child (after the "
+                "fork, e.g. in the worker's start-up or lifespan)"
+            )
         if self._closed:
             raise StoreError(
                 f"AsyncSQLiteStore({str(self.path)!r}) is closed; make a new store (at "
@@ -540,6 +551,28 @@ class AsyncSQLiteStore:
         finally:
             self._closed = True
             self._worker.stop()
+
+
+#: every live store, for the fork hook below
+_STORES: weakref.WeakSet[AsyncSQLiteStore] = weakref.WeakSet()
+_PARENT = [os.getpid()]
+
+
+def _before_fork() -> None:
+    _PARENT[0] = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    """A child of ``os.fork()`` has a copy of each store but not its worker thread: a
+    call handed to it would wait forever, so every use is refused instead (and the
+    inherited connection, the parent's, is left alone)."""
+    for store in list(_STORES):
+        store._forked_from = _PARENT[0]
+        store._closed = True
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
