@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,4 +45,47 @@ def test_a_store_used_in_a_forked_child_is_a_store_error_not_a_hang(tmp_path: Pa
     assert answer.startswith("StoreError: ") and "os.fork()" in answer, answer
     # the parent's store is untouched and goes on
     assert asyncio.run(service.handle("c-3", "engage")).moved
+    asyncio.run(store.close())
+
+
+def test_a_store_serves_one_asyncio_run_after_another(tmp_path: Path) -> None:
+    """The lock of the first loop that made a task wait was bound to it: in the next
+    ``asyncio.run`` concurrent calls failed with a raw "bound to a different event loop"
+    RuntimeError."""
+    store = AsyncSQLiteStore(tmp_path / "j.db", create_schema=True)
+    service = AsyncJourneyService(JourneyMachine(templates.aida()), store)
+
+    async def many(prefix: str) -> list[str]:
+        outcomes = await asyncio.gather(
+            *(service.handle(f"{prefix}-{i}", "engage") for i in range(8))
+        )
+        return [o.status for o in outcomes]
+
+    for run in ("a", "b", "c"):
+        assert asyncio.run(many(run)) == ["moved"] * 8
+    asyncio.run(store.close())
+
+
+def test_a_store_busy_on_another_loop_is_a_store_error(tmp_path: Path) -> None:
+    store = AsyncSQLiteStore(tmp_path / "j.db", create_schema=True)
+    service = AsyncJourneyService(JourneyMachine(templates.aida()), store)
+    held = threading.Event()
+    release = threading.Event()
+
+    async def hold() -> None:
+        async with store.transaction():
+            held.set()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+
+    other = threading.Thread(target=lambda: asyncio.run(hold()))
+    other.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(StoreError, match="another event loop"):
+            asyncio.run(service.handle("c-1", "engage"))
+    finally:
+        release.set()
+        other.join(10)
+    assert asyncio.run(service.handle("c-1", "engage")).moved  # idle again: served
     asyncio.run(store.close())

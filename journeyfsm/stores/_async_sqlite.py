@@ -354,6 +354,9 @@ class AsyncSQLiteStore:
         self.sqlite = sync
         self.path, self.prefix = sync.path, sync.prefix
         self._lock = asyncio.Lock()
+        #: the loop the lock serves (an asyncio.Lock that made a task wait is bound to
+        #: its loop): another loop gets a new lock while the store is idle
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._owner: asyncio.Task[Any] | None = None
         self._current: _Tx | None = None
         self._closed = False
@@ -380,6 +383,21 @@ class AsyncSQLiteStore:
                 f"AsyncSQLiteStore({str(self.path)!r}) is closed; make a new store (at "
                 "start-up) to use the file again"
             )
+
+    def _bind_loop(self) -> None:
+        """Serve the running loop: a store used by one ``asyncio.run`` after another
+        gets a lock of the new loop; one in use by a task of another loop at the same
+        time is a ``StoreError`` (one connection cannot serve two loops at once)."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        if self._loop is not None and (self._lock.locked() or self._pending):
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}) is in use by a task of another event "
+                "loop; use a store from one event loop at a time (make one store per loop "
+                "or thread)"
+            )
+        self._loop, self._lock = loop, asyncio.Lock()
 
     def _submit(self, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future[Any]:
         """Hand ``fn(arg)`` to the worker; a future of its outcome.  A cancelled waiter
@@ -444,6 +462,7 @@ class AsyncSQLiteStore:
             else:
                 await outer.exit_nested(None)
             return
+        self._bind_loop()
         await self._lock.acquire()
         try:
             await self._idle()  # a cancelled task's call may still run: wait for it
@@ -505,6 +524,7 @@ class AsyncSQLiteStore:
                 await tx.write(decision)
             return
         self._check_open()
+        self._bind_loop()
         await self._lock.acquire()
         try:
             if self._pending:
@@ -528,6 +548,8 @@ class AsyncSQLiteStore:
 
     async def create_schema(self) -> None:
         """Create the tables if missing (idempotent) and record the schema version."""
+        self._check_open()
+        self._bind_loop()
         async with self._lock:
             await self._idle()
 
