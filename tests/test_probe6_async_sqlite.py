@@ -89,3 +89,41 @@ def test_a_store_busy_on_another_loop_is_a_store_error(tmp_path: Path) -> None:
         other.join(10)
     assert asyncio.run(service.handle("c-1", "engage")).moved  # idle again: served
     asyncio.run(store.close())
+
+
+@pytest.mark.parametrize("write", [False, True])
+def test_close_waits_for_another_task_s_open_transaction(tmp_path: Path, write: bool) -> None:
+    """A read transaction whose connection was closed under it failed with a raw
+    ``sqlite3.ProgrammingError`` (and a write one was rolled back by the close)."""
+    store = AsyncSQLiteStore(tmp_path / "j.db", create_schema=True)
+    service = AsyncJourneyService(JourneyMachine(templates.aida()), store)
+
+    async def main() -> tuple[object, str]:
+        await service.handle("c-1", "engage")
+        opened = asyncio.Event()
+
+        async def use() -> object:
+            async with store.transaction(write=write) as tx:
+                await tx.load("aida", "c-1")
+                opened.set()
+                await asyncio.sleep(0.05)
+                row = await tx.load("aida", "c-1")
+            return row
+
+        task = asyncio.create_task(use())
+        await opened.wait()
+        late = asyncio.create_task(service.handle("c-1", "want"))  # waits, then refused
+        await store.close()
+        with pytest.raises(StoreError, match="is closed"):
+            await late
+        with pytest.raises(StoreError, match="inside a transaction"):
+            other = AsyncSQLiteStore(tmp_path / "k.db", create_schema=True)
+            try:
+                async with other.transaction():
+                    await other.close()
+            finally:
+                await other.close()
+        return await task, "done"
+
+    row, _ = asyncio.run(main())
+    assert getattr(row, "stage", None) == "interest"

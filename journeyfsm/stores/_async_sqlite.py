@@ -564,15 +564,29 @@ class AsyncSQLiteStore:
             await self._call(create)
 
     async def close(self) -> None:
-        """Close the store's connection and end its thread (after the calls queued);
-        closing again does nothing, and any other use afterwards is a ``StoreError``."""
+        """Close the store's connection and end its thread, once the transaction open
+        (another task's) has ended and the calls queued have run; closing again does
+        nothing, and any other use afterwards is a ``StoreError``."""
         if self._closed:
             return
-        try:
-            await self._call(self.sqlite.close)
-        finally:
-            self._closed = True
-            self._worker.stop()
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}).close() inside a transaction of the "
+                "store: close it once the 'async with store.transaction()' block has ended"
+            )
+        # a transaction of another task ends first (its connection must not be closed
+        # under it: a raw sqlite3 error, the transaction lost); new ones wait, then refuse
+        self._bind_loop()
+        async with self._lock:
+            if self._closed:
+                return
+            await self._idle()
+            try:
+                await self._call(self.sqlite.close)
+            finally:
+                self._closed = True
+                self._worker.stop()
 
 
 #: every live store, for the fork hook below
