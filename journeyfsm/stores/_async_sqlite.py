@@ -391,7 +391,10 @@ class AsyncSQLiteStore:
         loop = asyncio.get_running_loop()
         if loop is self._loop:
             return
-        if self._loop is not None and (self._lock.locked() or self._pending):
+        old = self._loop
+        # (a call of a loop that has ended may still run on the worker: the next
+        # transaction waits for it, as for a cancelled task's)
+        if old is not None and not old.is_closed() and (self._lock.locked() or self._pending):
             raise StoreError(
                 f"AsyncSQLiteStore({str(self.path)!r}) is in use by a task of another event "
                 "loop; use a store from one event loop at a time (make one store per loop "
