@@ -82,6 +82,15 @@ class Effect:
     on_cap: str | None = None
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (a lone surrogate does not)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def effect_name(fn: Callable[..., Any]) -> str:
     """The default name of an effect: its ``__name__`` when that names it unambiguously.
 
@@ -377,6 +386,12 @@ class HookRegistration:
             if is_async and not self._accepts_async:
                 refuse_async(f, "effect")
             ename = name if name is not None else effect_name(f)
+            if type(ename) is not str or not ename or "\x00" in ename or not _utf8(ename):
+                raise ValueError(
+                    f"effect name must be a non-empty str without NUL characters or lone "
+                    f"surrogates (it is stored in every outbox row and idempotency key), "
+                    f"got {ename!r}"
+                )
             registry = self._hooks
             with registry.lock:
                 if ename in registry.effects:

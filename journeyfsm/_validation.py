@@ -32,10 +32,19 @@ def compile_and_validate(
         add(Problem(f"name must be a str, got {d.name!r} ({type(d.name).__name__})"))
     elif not d.name:
         add(Problem("the definition needs a non-empty name"))
+    elif _unstorable_text(d.name):
+        add(Problem(f"name {d.name!r} holds {_unstorable_text(d.name)}, which no store can hold"))
     if d.policy not in ("ignore", "strict"):
         add(Problem(f"policy must be 'ignore' or 'strict', got {d.policy!r}"))
     if isinstance(d.version, bool) or not isinstance(d.version, (int, str)):
         add(Problem(f"version must be an int or a str, got {d.version!r}"))
+    elif isinstance(d.version, str) and _unstorable_text(d.version):
+        add(
+            Problem(
+                f"version {d.version!r} holds {_unstorable_text(d.version)}, which no store "
+                "can hold"
+            )
+        )
     if not isinstance(d.description, str):
         add(Problem(f"description must be a str, got {type(d.description).__name__}"))
 
@@ -281,6 +290,22 @@ def _stage_name_problem(name: str) -> str | None:
             f"stage name {name!r} starts or ends with whitespace, which is invisible in "
             f"messages and diagrams; use {name.strip()!r}"
         )
+    bad = _unstorable_text(name)
+    if bad:
+        return f"stage name {name!r} holds {bad}, which no store can hold; rename it"
+    return None
+
+
+def _unstorable_text(text: str) -> str | None:
+    """What in ``text`` no store can hold (a journey's stage, the definition's name and
+    version are columns of every row: PostgreSQL refuses NUL, UTF-8 has no lone
+    surrogates), or None."""
+    if "\x00" in text:
+        return "a NUL character"
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "a lone surrogate (not valid Unicode)"
     return None
 
 

@@ -51,7 +51,7 @@ import attrs
 from .._clock import ensure_utc
 from .._errors import DataError, SnapshotError, SnapshotVersionError, StoreError
 from .._goals import GoalMiss
-from .._json import check_json, copy_checked
+from .._json import FrozenDict, FrozenList, check_json, copy_checked
 from .._outcome import Outcome
 from .._records import NO_HISTORY, Journey, new_journey
 from .._runtime import JourneyMachine
@@ -214,12 +214,12 @@ def unstorable(value: object) -> str | None:
     if t is str:
         text: str = value  # type: ignore[assignment]
         return text if "\x00" in text or not _unicode(text) else None
-    if t is dict:
+    if t is dict or t is FrozenDict:  # (history meta is frozen)
         for k, v in value.items():  # type: ignore[attr-defined]
             found = unstorable(k) or (None if v is None else unstorable(v))
             if found is not None:
                 return found
-    elif t is list:
+    elif t is list or t is FrozenList:
         for v in value:  # type: ignore[attr-defined]
             found = unstorable(v)
             if found is not None:
@@ -626,6 +626,16 @@ def decide_migration(
                 key=row.key,
                 stage=before.stage,
             ) from err
+        bad = unstorable(step.data)
+        if bad is not None:  # what no store can hold: one error on every store
+            raise StoreError(
+                f"{table} row for journey {row.key!r} cannot be migrated from version "
+                f"{migration.source.version!r} to {migration.target.version!r}: "
+                f"{not_storable(bad, 'data', row.key, None, before.stage)}",
+                table=table,
+                key=row.key,
+                stage=before.stage,
+            )
         seq = before.version + 1
         if step.moved:  # it left a removed stage: it enters its new stage now
             entered, entry_seq, fired = now, seq, 0

@@ -23,6 +23,7 @@ from .._errors import DataError, SnapshotError
 from .._records import Journey
 from .._runtime import JourneyMachine
 from ._core import _row, _unicode
+from ._core import unstorable as unstorable_text
 from ._records import EventIdRow, JourneyImport
 
 __all__ = ["import_row", "unstorable"]
@@ -70,6 +71,20 @@ def import_row(machine: JourneyMachine, journey: Any, now: datetime, index: int)
     except (SnapshotError, DataError) as err:
         raise SnapshotError(f"{where}: {err}", key=key, stage=journey.stage) from err
     history = tuple(checked.history)
+    for where_, value in (
+        ("data", checked.data),
+        *((f"history[{e.seq - 1}].meta", e.meta) for e in history),
+    ):
+        bad = None if value is None else unstorable_text(value)
+        if bad is not None:  # what no store can hold: one error on every store
+            what = "a NUL character" if "\x00" in bad else "a lone surrogate (not valid Unicode)"
+            raise SnapshotError(
+                f"{where}: a str in its {where_} holds {what}, which no journeyfsm store can "
+                f"hold: {bad[:40]!r}; nothing of its batch was written: drop the character "
+                "(or decode with errors='replace') first",
+                key=key,
+                stage=checked.stage,
+            )
     first = machine.definition.initial_stage
     if (history[0].source if history else checked.stage) != first:
         moved = f"its first move leaves {history[0].source!r}" if history else "it has no moves"

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -353,6 +354,9 @@ class AsyncSQLiteStore:
         self.sqlite = sync
         self.path, self.prefix = sync.path, sync.prefix
         self._lock = asyncio.Lock()
+        #: the loop the lock serves (an asyncio.Lock that made a task wait is bound to
+        #: its loop): another loop gets a new lock while the store is idle
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._owner: asyncio.Task[Any] | None = None
         self._current: _Tx | None = None
         self._closed = False
@@ -361,14 +365,42 @@ class AsyncSQLiteStore:
         self._pending = 0  # calls handed to the worker, not finished yet
         self._pending_lock = threading.Lock()
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        #: set in a child process made by ``os.fork()``: the worker thread is not there
+        self._forked_from: int | None = None
+        _STORES.add(self)
 
     # -- the worker ----------------------------------------------------------------
     def _check_open(self) -> None:
+        if self._forked_from is not None:
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}) was made in process "
+                f"{self._forked_from}, before os.fork(): its thread and connection are not in "
+                f"this process ({os.getpid()}); make a new store in the child (after the "
+                "fork, e.g. in the worker's start-up or lifespan)"
+            )
         if self._closed:
             raise StoreError(
                 f"AsyncSQLiteStore({str(self.path)!r}) is closed; make a new store (at "
                 "start-up) to use the file again"
             )
+
+    def _bind_loop(self) -> None:
+        """Serve the running loop: a store used by one ``asyncio.run`` after another
+        gets a lock of the new loop; one in use by a task of another loop at the same
+        time is a ``StoreError`` (one connection cannot serve two loops at once)."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        old = self._loop
+        # (a call of a loop that has ended may still run on the worker: the next
+        # transaction waits for it, as for a cancelled task's)
+        if old is not None and not old.is_closed() and (self._lock.locked() or self._pending):
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}) is in use by a task of another event "
+                "loop; use a store from one event loop at a time (make one store per loop "
+                "or thread)"
+            )
+        self._loop, self._lock = loop, asyncio.Lock()
 
     def _submit(self, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future[Any]:
         """Hand ``fn(arg)`` to the worker; a future of its outcome.  A cancelled waiter
@@ -433,6 +465,7 @@ class AsyncSQLiteStore:
             else:
                 await outer.exit_nested(None)
             return
+        self._bind_loop()
         await self._lock.acquire()
         try:
             await self._idle()  # a cancelled task's call may still run: wait for it
@@ -494,6 +527,7 @@ class AsyncSQLiteStore:
                 await tx.write(decision)
             return
         self._check_open()
+        self._bind_loop()
         await self._lock.acquire()
         try:
             if self._pending:
@@ -517,6 +551,8 @@ class AsyncSQLiteStore:
 
     async def create_schema(self) -> None:
         """Create the tables if missing (idempotent) and record the schema version."""
+        self._check_open()
+        self._bind_loop()
         async with self._lock:
             await self._idle()
 
@@ -531,15 +567,51 @@ class AsyncSQLiteStore:
             await self._call(create)
 
     async def close(self) -> None:
-        """Close the store's connection and end its thread (after the calls queued);
-        closing again does nothing, and any other use afterwards is a ``StoreError``."""
+        """Close the store's connection and end its thread, once the transaction open
+        (another task's) has ended and the calls queued have run; closing again does
+        nothing, and any other use afterwards is a ``StoreError``."""
         if self._closed:
             return
-        try:
-            await self._call(self.sqlite.close)
-        finally:
-            self._closed = True
-            self._worker.stop()
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            raise StoreError(
+                f"AsyncSQLiteStore({str(self.path)!r}).close() inside a transaction of the "
+                "store: close it once the 'async with store.transaction()' block has ended"
+            )
+        # a transaction of another task ends first (its connection must not be closed
+        # under it: a raw sqlite3 error, the transaction lost); new ones wait, then refuse
+        self._bind_loop()
+        async with self._lock:
+            if self._closed:
+                return
+            await self._idle()
+            try:
+                await self._call(self.sqlite.close)
+            finally:
+                self._closed = True
+                self._worker.stop()
+
+
+#: every live store, for the fork hook below
+_STORES: weakref.WeakSet[AsyncSQLiteStore] = weakref.WeakSet()
+_PARENT = [os.getpid()]
+
+
+def _before_fork() -> None:
+    _PARENT[0] = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    """A child of ``os.fork()`` has a copy of each store but not its worker thread: a
+    call handed to it would wait forever, so every use is refused instead (and the
+    inherited connection, the parent's, is left alone)."""
+    for store in list(_STORES):
+        store._forked_from = _PARENT[0]
+        store._closed = True
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
