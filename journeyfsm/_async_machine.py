@@ -306,7 +306,7 @@ class AsyncJourneyMachine(HookRegistration):
         ['abandoned']
         """
         m = self._machine
-        m._check_journey(journey)
+        m._check_journey(journey, "tick")
         until = m._now(now)
 
         def due_outcomes() -> tuple[Outcome, ...]:
