@@ -307,7 +307,7 @@ class AsyncJourneyMachine(HookRegistration):
         """
         m = self._machine
         m._check_journey(journey, "tick")
-        until = m._now(now)
+        until = m._now(now, "tick(now=...)")
 
         def due_outcomes() -> tuple[Outcome, ...]:
             # JourneyMachine.tick's loop, with the effects deferred (run below, on the loop)

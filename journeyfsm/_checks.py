@@ -90,13 +90,15 @@ class MachineChecks:
             stage=journey.stage if journey is not None else None,
         )
 
-    def _now(self, at: datetime | None) -> datetime:
+    def _now(self, at: datetime | None, what: str) -> datetime:
+        """``at`` checked (``what`` names the argument as the caller wrote it, e.g.
+        ``"tick(now=...)"``), or the clock's time."""
         if at is None:
             now = self.clock.now()
             if now.__class__ is datetime and now.tzinfo is UTC:
                 return now
             return self._clock_time(now)
-        return ensure_utc(at, what="at=")
+        return ensure_utc(at, what=what)
 
     def _clock_time(self, now: Any) -> datetime:
         """The clock's answer checked: aware and UTC (other zones converted)."""

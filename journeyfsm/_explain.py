@@ -54,7 +54,7 @@ class Explaining(MachineChecks):
         ('engage', 'lose_interest')
         """
         self._check_journey(journey, "enabled_triggers")
-        now = self._now(at)
+        now = self._now(at, "enabled_triggers(at=...)")
         out = []
         row = self._table.get(journey.stage, {})
         items = list(row.items())
@@ -94,7 +94,7 @@ class Explaining(MachineChecks):
         if not isinstance(trigger, str) or trigger not in self._events:
             raise self._unknown(trigger, journey)
         stage = journey.stage
-        now = self._now(at)
+        now = self._now(at, "explain(at=...)")
         cands = self._table.get(stage, {}).get(trigger, ())
         reason: str | None = None
         reentry = self._reentry

@@ -55,7 +55,7 @@ class GoalMoves:
     _timeouts: Mapping[str, tuple[Any, ...]]
     _engine: Any
     _hooks: Any
-    _now: Callable[[datetime | None], datetime]
+    _now: Callable[[datetime | None, str], datetime]
     _effect_calls: Callable[[Context, HistoryEntry], tuple[EffectCall, ...]]
     run_effects: Callable[..., tuple[EffectReport, ...]]
     _check_journey: Callable[[Any, str], None]
@@ -98,7 +98,7 @@ class GoalMoves:
                 defer_effects=defer_effects,
             )
         check_goal_state(self._goals, journey)
-        now = self._now(at)
+        now = self._now(at, "fire(at=...)")
         saved = _Saved(journey)
         written: list[HistoryEntry] = []
         pending: tuple[EffectCall, ...] = ()

@@ -226,7 +226,7 @@ class JourneyMachine(
         """
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
-        now = self._now(at)
+        now = self._now(at, "start(at=...)")
         goals = fresh_goals(self._goals, now) if self._goals else None
         if data is None:
             return Journey(

@@ -171,7 +171,7 @@ class TimeoutTicking(MachineChecks):
         datetime.timedelta(days=1)
         """
         self._check_journey(journey, "tick")
-        return self._fire_due(journey, self._now(now))
+        return self._fire_due(journey, self._now(now, "tick(now=...)"))
 
     def _fire_due(
         self, journey: Journey, until: datetime, *, defer_effects: bool = False

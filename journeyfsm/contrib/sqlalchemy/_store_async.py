@@ -173,7 +173,7 @@ class AsyncSessionStore:
         transaction; how many."""
         from ..._clock import ensure_utc
 
-        when = ensure_utc(older_than, what="older_than")
+        when = ensure_utc(older_than, what="purge_event_ids(older_than=...)")
         async with self.transaction() as tx:
             return await tx.purge_event_ids(when)
 
