@@ -275,7 +275,12 @@ class _Reader:
                 )
                 unread.add(name)  # read as False; the rules that hang on it are skipped
         extra = self.cosmetic(sd, f"{where} ({name!r})", stage=name)
-        return Stage(name, initial=flags["initial"], final=flags["final"], **extra)
+        try:
+            return Stage(name, initial=flags["initial"], final=flags["final"], **extra)
+        except (TypeError, ValueError) as err:  # an empty name
+            self.add(f"{where}: {_text(err)}")
+            self._stages_unread = True
+            return None
 
     def transition(self, i: int, td: Any) -> Transition | None:
         where = f"transitions[{i}]"
@@ -352,7 +357,12 @@ class _Reader:
         if not isinstance(description, str):
             self.add(f"{where} ({trig!r}): 'description' must be a str", trigger=trig)
             description = ""
-        return Exit(trig, stage, resolved, description)
+        try:
+            return Exit(trig, stage, resolved, description)
+        except (TypeError, ValueError) as err:  # an empty name, a non-identifier trigger
+            self.add(f"{where}: {_text(err)}", trigger=trig)
+            self._moves.append(_partial_move(ed, "trigger", None, "stage"))
+            return None
 
     def funnel(self, data: Mapping[str, Any]) -> tuple[str, ...]:
         """The ``funnel`` order; a malformed one is reported and left out (no other rule

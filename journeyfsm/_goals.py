@@ -123,6 +123,11 @@ def _check_name(value: Any) -> None:
             f"a goal's name must be a str, got {value!r}; name it, e.g. "
             "Goal('bought', stage='purchased', within=timedelta(days=14))"
         )
+    if not value.strip():
+        raise ValueError(
+            f"a goal's name must be a non-empty name, got {value!r}; name it, e.g. "
+            "Goal('bought', stage='purchased', within=timedelta(days=14))"
+        )
 
 
 def check_goals(
@@ -278,6 +283,8 @@ def goal_from_json(raw: Any, where: str) -> Goal | str:
     description = raw.get("description", "")
     if not isinstance(description, str):
         return f"{where}.description must be a str, got {description!r}"
+    if not name.strip():
+        return f"{where}.name must be a non-empty name, got {name!r}"
     return Goal(
         name,
         stage=raw.get("stage"),

@@ -57,6 +57,23 @@ def typed(kind: type, what: str) -> Callable[[Any, Any, Any], None]:
     return check
 
 
+def named(what: str, example: str) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: a str (:func:`typed`) that is not empty nor only whitespace,
+    refused at construction (a ValueError naming the class and the field) so a nameless
+    part never travels to the definition."""
+    inner = typed(str, what)
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        inner(instance, attribute, value)
+        if not value.strip():
+            raise ValueError(
+                f"{type(instance).__name__}: {attribute.name} must be a non-empty name, got "
+                f"{value!r}; e.g. {example}"
+            )
+
+    return check
+
+
 def typed_or_none(kind: type, what: str) -> Callable[[Any, Any, Any], None]:
     """:func:`typed`, with ``None`` allowed."""
     inner = typed(kind, what)
@@ -82,6 +99,7 @@ class Stage:
     Stage(name='purchase', initial=False, final=False, description='order paid', metadata={'kpi': 'conversion rate'})
     """
 
+    # an empty name is a Problem of the definition, reported with the others (_validation.py)
     name: str = attrs.field(validator=typed(str, _NAME))
     initial: bool = attrs.field(default=False, validator=typed(bool, _FLAG))
     final: bool = attrs.field(default=False, validator=typed(bool, _FLAG))
@@ -197,9 +215,9 @@ class Timeout:
     3600.0
     """
 
-    stage: str = attrs.field(validator=typed(str, _NAME))
+    stage: str = attrs.field(validator=named(_NAME, "Timeout('cart', 3600, 'abandon')"))
     after: timedelta = attrs.field(converter=_to_timedelta)
-    trigger: str = attrs.field(validator=typed(str, _TRIGGER))
+    trigger: str = attrs.field(validator=named(_TRIGGER, "'abandon_cart'"))
 
 
 class DefinitionFields(Protocol):

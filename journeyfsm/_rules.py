@@ -36,7 +36,7 @@ import attrs
 from ._clock import seconds_span, span_seconds
 from ._errors import Problem, did_you_mean
 from ._guards import Guard, Predicate
-from ._parts import ALL_READ, Stage, Transition, Unread, _to_guards, typed
+from ._parts import ALL_READ, Stage, Transition, Unread, _to_guards, named, typed
 
 __all__ = [
     "EXIT_MARK",
@@ -73,8 +73,12 @@ class Exit:
     True
     """
 
-    trigger: str = attrs.field(validator=typed(str, "a str (a trigger name, e.g. 'unsubscribe')"))
-    stage: str = attrs.field(validator=typed(str, "a str (the name of a final stage)"))
+    trigger: str = attrs.field(
+        validator=named("a str (a trigger name, e.g. 'unsubscribe')", "'unsubscribe'")
+    )
+    stage: str = attrs.field(
+        validator=named("a str (the name of a final stage)", "Exit('unsubscribe', 'gone')")
+    )
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
     description: str = attrs.field(default="", validator=typed(str, "a str"))
 
