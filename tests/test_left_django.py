@@ -92,3 +92,60 @@ def test_the_journey_list_and_page_show_readable_times_in_iso_form(
     assert listing.status_code == 200 and page.status_code == 200
     assert shown in listing.content.decode() and shown in page.content.decode()
     assert "unreadable" not in listing.content.decode()
+
+
+@pytest.fixture
+def pg_in_schema() -> Iterator[str]:
+    """The ``pg`` database's connection with its search_path on a fresh schema."""
+    schema = f"shop_{uuid.uuid4().hex[:8]}"
+    conn = connections["pg"]
+    with conn.cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA "{schema}"')
+        cursor.execute(f'SET search_path TO "{schema}"')
+    yield schema
+    with conn.cursor() as cursor:
+        cursor.execute("SET search_path TO DEFAULT")
+        cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    conn.close()
+
+
+def test_the_django_postgres_store_uses_the_connections_schema(pg_in_schema: str) -> None:
+    """The store wrote to "public" whatever the search_path, where Django's own models
+    (the admin) looked in the current schema."""
+    from journeyfsm import JourneyService
+    from journeyfsm.contrib.django import DjangoStore
+    from journeyfsm.contrib.django.models import Journey
+
+    store = DjangoStore("pg")
+    store.create_schema()
+    svc = JourneyService(service("shop", using="pg").machine, store)
+    customer = f"s-{uuid.uuid4().hex[:10]}"
+    assert svc.handle(customer, "add_to_cart", event_id="s-1").moved
+    with connections["pg"].cursor() as cursor:
+        cursor.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = %s",
+            ["journeyfsm_journeys"],
+        )
+        schemas = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT count(*) FROM public.journeyfsm_journeys WHERE key = %s", [customer])
+        in_public = cursor.fetchone()
+    assert pg_in_schema in schemas
+    assert in_public == (0,)
+    assert Journey.objects.using("pg").get(key=customer).stage == "cart"  # the ORM sees it
+
+
+def test_a_search_path_without_an_existing_schema_is_a_store_error() -> None:
+    from journeyfsm import JourneyService, StoreError
+    from journeyfsm.contrib.django import DjangoStore
+
+    conn = connections["pg"]
+    with conn.cursor() as cursor:
+        cursor.execute("SET search_path TO nosuch_schema")
+    try:
+        svc = JourneyService(service("shop", using="pg").machine, DjangoStore("pg"))
+        with pytest.raises(StoreError, match=r"search_path \(nosuch_schema\) names no schema"):
+            svc.handle(f"s-{uuid.uuid4().hex[:10]}", "add_to_cart")
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("SET search_path TO DEFAULT")
+        conn.close()
