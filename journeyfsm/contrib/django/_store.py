@@ -174,9 +174,7 @@ class DjangoStore(StoreMethods):
 
             with transaction.atomic(using=self.using), _psycopg_defaults(raw):
                 schema = _current_schema(raw, self.using)
-                PostgresStore(
-                    connection=raw, prefix=self.prefix, schema=schema, create_schema=True
-                )
+                PostgresStore(connection=raw, prefix=self.prefix, schema=schema, create_schema=True)
         else:
             from ...stores._sqlite import SQLiteStore
 
