@@ -306,8 +306,8 @@ class AsyncJourneyMachine(HookRegistration):
         ['abandoned']
         """
         m = self._machine
-        m._check_journey(journey)
-        until = m._now(now)
+        m._check_journey(journey, "tick")
+        until = m._now(now, "tick(now=...)")
 
         def due_outcomes() -> tuple[Outcome, ...]:
             # JourneyMachine.tick's loop, with the effects deferred (run below, on the loop)

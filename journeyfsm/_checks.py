@@ -23,7 +23,7 @@ from ._json import copy_checked, frozen_json
 from ._packed import settle
 from ._records import HistoryEntry, Journey
 
-__all__ = ["MachineChecks", "check_machine_args", "unknown_stage"]
+__all__ = ["MachineChecks", "check_machine_args", "not_a_journey", "unknown_stage"]
 
 
 def check_machine_args(definition: Any, clock: Any, event_id_window: Any) -> None:
@@ -90,13 +90,15 @@ class MachineChecks:
             stage=journey.stage if journey is not None else None,
         )
 
-    def _now(self, at: datetime | None) -> datetime:
+    def _now(self, at: datetime | None, what: str) -> datetime:
+        """``at`` checked (``what`` names the argument as the caller wrote it, e.g.
+        ``"tick(now=...)"``), or the clock's time."""
         if at is None:
             now = self.clock.now()
             if now.__class__ is datetime and now.tzinfo is UTC:
                 return now
             return self._clock_time(now)
-        return ensure_utc(at, what="at=")
+        return ensure_utc(at, what=what)
 
     def _clock_time(self, now: Any) -> datetime:
         """The clock's answer checked: aware and UTC (other zones converted)."""
@@ -110,21 +112,19 @@ class MachineChecks:
             )
         return frozen_json(copy_checked(dict(meta), "meta", key=journey.key, trigger=trigger))
 
-    def _check_journey(self, journey: Any) -> None:
-        """The read-only methods take the same journeys ``fire`` does."""
+    def _check_journey(self, journey: Any, what: str) -> None:
+        """The read-only methods take the same journeys ``fire`` does (``what``: the
+        method, named in the error)."""
         if (journey.__class__ is not Journey and not settle(journey)) or (
             journey.definition != self._name and journey.definition is not None
         ):
-            raise self._not_mine(journey)
+            raise self._not_mine(journey, what)
         if journey.stage not in self._table:
             raise unknown_stage(self.definition, journey)
 
-    def _not_mine(self, journey: Any) -> Exception:
+    def _not_mine(self, journey: Any, what: str) -> Exception:
         if not isinstance(journey, Journey):
-            return TypeError(
-                f"fire() takes a Journey made by JourneyMachine.start or .restore, got "
-                f"{type(journey).__name__}"
-            )
+            return not_a_journey(journey, what)
         return ForeignJourney(
             f"journey {journey.key!r} belongs to definition {journey.definition!r}, not "
             f"{self._name!r}; fire it with a machine of its own definition (or restore "
@@ -160,6 +160,38 @@ class MachineChecks:
             stage=entry.source,
             trigger=entry.trigger,
         )
+
+
+def not_a_journey(value: Any, what: str) -> TypeError:
+    """The error for a ``journey`` argument of method ``what`` that is not a Journey:
+    names the argument, what it got, and where a journey comes from."""
+    if value is None:
+        hint = (
+            "; JourneyService.get(key) returns None for a journey not stored yet: use "
+            "service.peek(key) (the journey as it would start), or machine.start(key)"
+        )
+    elif isinstance(value, str):
+        hint = (
+            f"; pass the journey itself (machine.start({value!r}) makes a new one), or "
+            "hand the key to JourneyService, which loads the journey by its key"
+        )
+    elif isinstance(value, Mapping):
+        hint = "; a snapshot dict becomes a journey with machine.restore(snapshot)"
+    else:
+        hint = ""
+    shown = "None" if value is None else f"{type(value).__name__} {_short(value)}"
+    return TypeError(
+        f"{what}(): journey must be a Journey made by JourneyMachine.start(key) or "
+        f".restore(snapshot), got {shown}{hint}"
+    )
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a host object whose repr fails still gets its error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def unknown_stage(d: JourneyDefinition, journey: Journey) -> Exception:

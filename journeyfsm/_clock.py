@@ -67,7 +67,7 @@ class ManualClock:
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = (
-            ensure_utc(start, what="ManualClock start")
+            ensure_utc(start, what="ManualClock(start=...)")
             if start
             else datetime(2026, 1, 1, tzinfo=UTC)
         )
@@ -78,7 +78,7 @@ class ManualClock:
 
     def set(self, when: datetime) -> datetime:
         """Jump to ``when`` (timezone-aware); returns the new time."""
-        self._now = ensure_utc(when, what="ManualClock.set()")
+        self._now = ensure_utc(when, what="ManualClock.set(when=...)")
         return self._now
 
     def advance(self, delta: timedelta | float = 0) -> datetime:

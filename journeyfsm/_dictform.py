@@ -6,18 +6,23 @@ Guards travel by name: a leaf is its registered name, composites are
 Reading never raises anything but ``DefinitionError``, and reports the problems of the
 dict itself (unknown or missing keys, wrong types, unregistered guards) together with
 the definition's own rule problems (unreachable stages, dead ends, ...) in that one
-error.  To run the rules on a dict with problems, the reader salvages what it can:
-an unknown key is left out, a bad ``description`` or ``metadata`` is left out, an
-unregistered or malformed guard reference becomes a stand-in guard of the same name,
-a bad timeout or ``funnel`` order is left out (no other rule reads them).  Only when a part the rules
-depend on cannot be read (a stage's name or flags, a transition's trigger, source or
-dest, a list that is not a list) are the rules not run, since they would report
-problems that are only echoes of the missing part."""
+error (DESIGN Semantics 9).  To run the rules on a dict with problems, the reader
+salvages what it can: an unknown key, a bad ``description`` or ``metadata`` is left
+out, an unregistered or malformed guard reference becomes a stand-in guard of the same
+name, a bad timeout or ``funnel`` order is left out (no other rule reads them).  A part
+the rules depend on that cannot be read (a stage's name or flags, a transition's
+trigger, source, dest or guard list, a list that is not a list) is left out too, and
+what is known of it is handed to validation as ``Unread`` (_parts.py): the rules run on
+the parts that were read and skip only the answers that could be echoes of the missing
+part (an "unknown stage" when a stage's name was unreadable, a dead end that an unread
+transition may leave)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
+
+import attrs
 
 from ._clock import span_seconds
 from ._columns import expr_from_ref
@@ -25,8 +30,18 @@ from ._errors import DefinitionError, Problem
 from ._goals import goal_from_json, goal_to_json
 from ._guards import AllOf, AnyOf, Guard, Not, guard
 from ._json import freeze_mapping, thaw
-from ._parts import DefinitionFields, Stage, Timeout, Transition
-from ._rules import Exit, entry_from_json, entry_to_json
+from ._parts import (
+    ALL_READ,
+    WILDCARD,
+    DefinitionFields,
+    Move,
+    Stage,
+    Timeout,
+    Transition,
+    Unread,
+)
+from ._rules import Exit, entry_from_json, entry_problems, entry_to_json
+from ._validation import compile_and_validate
 
 D = TypeVar("D")
 
@@ -48,6 +63,7 @@ _STAGE_KEYS = {"name", "initial", "final", "description", "metadata"}
 _TRANS_KEYS = {"trigger", "source", "dest", "guards", "description", "metadata"}
 _TIMEOUT_KEYS = {"stage", "after_seconds", "trigger"}
 _EXIT_KEYS = {"trigger", "stage", "guards", "description"}
+_DEF_REQUIRED = {"name", "stages", "transitions"}
 
 
 def definition_to_dict(d: DefinitionFields) -> dict[str, Any]:
@@ -144,19 +160,31 @@ def _registry(guards: Mapping[str, Guard] | Iterable[Guard] | None) -> dict[str,
 
 
 class _Reader:
-    """One reading of a definition dict: the problems found, and whether every part the
-    rules depend on could be read (``complete``)."""
+    """One reading of a definition dict: the problems found, and what could not be read
+    (``unread()``), which validation is handed so that it skips only the rules whose
+    answer would echo a missing part."""
 
     def __init__(self, registry: dict[str, Guard]) -> None:
         self.problems: list[Problem] = []
-        self.complete = True
         self.registry = registry
         self._stand_ins: dict[str, Guard] = {}
+        self._stages_unread = False
+        self._initial_unread: set[str] = set()
+        self._final_unread: set[str] = set()
+        self._moves: list[Move] = []
 
-    def add(
-        self, message: str, *, stage: Any = None, trigger: Any = None, rules: bool = True
-    ) -> None:
-        """Record a problem; ``rules=False`` when the rules cannot run without the part."""
+    def unread(self) -> Unread:
+        """What could not be read (``ALL_READ`` when the dict's every part was)."""
+        if not (self._stages_unread or self._initial_unread or self._final_unread or self._moves):
+            return ALL_READ
+        return Unread(
+            stages=self._stages_unread,
+            initial=frozenset(self._initial_unread),
+            final=frozenset(self._final_unread),
+            moves=tuple(self._moves),
+        )
+
+    def add(self, message: str, *, stage: Any = None, trigger: Any = None) -> None:
         self.problems.append(
             Problem(
                 message,
@@ -164,8 +192,6 @@ class _Reader:
                 trigger=trigger if isinstance(trigger, str) else None,
             )
         )
-        if not rules:
-            self.complete = False
 
     def stand_in(self, name: str) -> Guard:
         """A guard that never passes, named ``name``: keeps a transition guarded for the
@@ -230,14 +256,15 @@ class _Reader:
     def stage(self, i: int, sd: Any) -> Stage | None:
         where = f"stages[{i}]"
         if not _keys(sd, _STAGE_KEYS, {"name"}, where, self.problems):
-            self.complete = False
+            self._stages_unread = True
             return None
         name = sd["name"]
         if not isinstance(name, str):
-            self.add(f"{where}: 'name' must be a str, got {type(name).__name__}", rules=False)
+            self.add(f"{where}: 'name' must be a str, got {type(name).__name__}")
+            self._stages_unread = True
             return None
         flags = {"initial": False, "final": False}
-        for flag in flags:
+        for flag, unread in (("initial", self._initial_unread), ("final", self._final_unread)):
             value = sd.get(flag, False)
             if isinstance(value, bool):
                 flags[flag] = value
@@ -245,52 +272,52 @@ class _Reader:
                 self.add(
                     f"{where} ({name!r}): {flag!r} must be true or false, got {_short(value)}",
                     stage=name,
-                    rules=False,
                 )
+                unread.add(name)  # read as False; the rules that hang on it are skipped
         extra = self.cosmetic(sd, f"{where} ({name!r})", stage=name)
-        return Stage(name, initial=flags["initial"], final=flags["final"], **extra)
+        try:
+            return Stage(name, initial=flags["initial"], final=flags["final"], **extra)
+        except (TypeError, ValueError) as err:  # an empty name
+            self.add(f"{where}: {_text(err)}")
+            self._stages_unread = True
+            return None
 
     def transition(self, i: int, td: Any) -> Transition | None:
         where = f"transitions[{i}]"
         if not _keys(td, _TRANS_KEYS, {"trigger", "source", "dest"}, where, self.problems):
-            self.complete = False
+            self._moves.append(_partial_move(td, "trigger", "source", "dest"))
             return None
         trig = td["trigger"]
-        if not isinstance(trig, str):
-            self.add(f"{where}: 'trigger' must be a str, got {type(trig).__name__}", rules=False)
-            return None
-        where = f"{where} ({trig!r})"
+        if isinstance(trig, str):
+            where = f"{where} ({trig!r})"
+        else:
+            self.add(f"{where}: 'trigger' must be a str, got {type(trig).__name__}")
         source, dest, refs = td["source"], td["dest"], td.get("guards", [])
-        ok = True
-        if not (
-            isinstance(source, str)
-            or (isinstance(source, list) and all(isinstance(s, str) for s in source))
-        ):
+        if not _is_source(source):
             self.add(
                 f"{where}: 'source' must be a stage name, a list of stage names or '*', "
                 f"got {_short(source)}",
                 trigger=trig,
-                rules=False,
             )
-            ok = False
-        if dest is not None and not isinstance(dest, str):
+        if not _is_dest(dest):
             self.add(
                 f"{where}: 'dest' must be a stage name or null (internal transition), "
                 f"got {_short(dest)}",
                 trigger=trig,
-                rules=False,
             )
-            ok = False
         if not isinstance(refs, list):
             self.add(
                 f"{where}: 'guards' must be a list of guard references, got {type(refs).__name__}",
                 trigger=trig,
-                rules=False,
             )
-            ok = False
-        resolved = [self.guard_ref(r, trig) for r in refs] if isinstance(refs, list) else []
+        label = trig if isinstance(trig, str) else where
+        resolved = [self.guard_ref(r, label) for r in refs] if isinstance(refs, list) else []
         extra = self.cosmetic(td, where, trigger=trig)
-        if not ok:
+        if not (isinstance(trig, str) and _is_source(source) and _is_dest(dest)) or not isinstance(
+            refs, list
+        ):
+            # what is known of it still counts: the rules it cannot affect run
+            self._moves.append(_partial_move(td, "trigger", "source", "dest"))
             return None
         return Transition(trig, source, dest, resolved, **extra)
 
@@ -309,26 +336,33 @@ class _Reader:
         """``exits[i]`` as an Exit, or None when it cannot be read."""
         where = f"exits[{i}]"
         if not _keys(ed, _EXIT_KEYS, {"trigger", "stage"}, where, self.problems):
-            self.complete = False
+            # an exit leaves every non-final stage
+            self._moves.append(_partial_move(ed, "trigger", None, "stage"))
             return None
         trig, stage, refs = ed["trigger"], ed["stage"], ed.get("guards", [])
         if not isinstance(trig, str) or not isinstance(stage, str):
-            self.add(f"{where}: 'trigger' and 'stage' must be str, got {_short(ed)}", rules=False)
+            self.add(f"{where}: 'trigger' and 'stage' must be str, got {_short(ed)}")
+            self._moves.append(_partial_move(ed, "trigger", None, "stage"))
             return None
         if not isinstance(refs, list):
             self.add(
                 f"{where} ({trig!r}): 'guards' must be a list of guard references, "
                 f"got {type(refs).__name__}",
                 trigger=trig,
-                rules=False,
             )
+            self._moves.append(_partial_move(ed, "trigger", None, "stage"))
             return None
         resolved = [self.guard_ref(r, trig) for r in refs]
         description = ed.get("description", "")
         if not isinstance(description, str):
             self.add(f"{where} ({trig!r}): 'description' must be a str", trigger=trig)
             description = ""
-        return Exit(trig, stage, resolved, description)
+        try:
+            return Exit(trig, stage, resolved, description)
+        except (TypeError, ValueError) as err:  # an empty name, a non-identifier trigger
+            self.add(f"{where}: {_text(err)}", trigger=trig)
+            self._moves.append(_partial_move(ed, "trigger", None, "stage"))
+            return None
 
     def funnel(self, data: Mapping[str, Any]) -> tuple[str, ...]:
         """The ``funnel`` order; a malformed one is reported and left out (no other rule
@@ -340,11 +374,75 @@ class _Reader:
         return ()
 
     def items(self, data: Mapping[str, Any], key: str) -> list[Any]:
+        """The list under ``key`` (missing: empty).  When the stages or the transitions
+        (or exits) cannot be read as a list, that is noted for the rules."""
         value = data.get(key, [])
-        if isinstance(value, list):
+        if key in data and not isinstance(value, list):
+            self.add(f"{key!r} must be a list, got {type(value).__name__}")
+        if isinstance(value, list) and (key in data or key not in _DEF_REQUIRED):
             return value
-        self.add(f"{key!r} must be a list, got {type(value).__name__}", rules=key == "timeouts")
+        if key == "stages":
+            self._stages_unread = True
+        elif key in ("transitions", "exits"):
+            self._moves.append(Move())  # any trigger, from anywhere, to anywhere
         return []
+
+
+@attrs.frozen
+class _ReadFields:
+    """The parts of a dict that could be read, handed to validation as a definition's
+    fields when some could not (no definition is built then)."""
+
+    name: Any
+    stages: tuple[Stage, ...]
+    transitions: tuple[Transition, ...]
+    timeouts: tuple[Timeout, ...]
+    funnel: tuple[str, ...]
+    exits: tuple[Any, ...]
+    goals: tuple[Any, ...] = ()
+    version: Any = 1
+    description: Any = ""
+    policy: Any = "ignore"
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    entry: Any = "once"
+
+    @property
+    def funnel_declared(self) -> bool:
+        return bool(self.funnel)
+
+
+def _is_source(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(s, str) for s in value)
+    )
+
+
+def _is_dest(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _partial_move(obj: Any, trigger: str, source: str | None, dest: str) -> Move:
+    """What can be made out of a transition or exit ``obj`` that cannot be read whole
+    (``source=None``: it starts from every stage, as an exit does)."""
+    if not isinstance(obj, Mapping):
+        return Move()
+    trig = obj.get(trigger)
+    sources: tuple[str, ...] | None = None
+    raw = obj.get(source) if source is not None else None
+    if isinstance(raw, str) and raw != WILDCARD:
+        sources = (raw,)
+    elif isinstance(raw, list) and raw and all(isinstance(s, str) for s in raw):
+        sources = None if WILDCARD in raw else tuple(raw)
+    to = obj.get(dest, _MISSING)
+    return Move(
+        trigger=trig if isinstance(trig, str) else None,
+        sources=sources,
+        dest=to if isinstance(to, str) else None,
+        dest_known=isinstance(to, str) or (to is None and dest == "dest"),
+    )
+
+
+_MISSING = object()
 
 
 def definition_from_dict(
@@ -357,8 +455,7 @@ def definition_from_dict(
     makes of ``data``; every problem of the dict and of the definition raised at once."""
     reader = _Reader(_registry(guards))
     add = reader.add
-    if not _keys(data, _DEF_KEYS, {"name", "stages", "transitions"}, "definition", reader.problems):
-        reader.complete = False
+    _keys(data, _DEF_KEYS, _DEF_REQUIRED, "definition", reader.problems)
     if not isinstance(data, Mapping):
         raise DefinitionError(reader.problems)
     name = data.get("name")
@@ -384,7 +481,7 @@ def definition_from_dict(
         else:
             goals.append(goal)
     if goals:
-        rest["goals"] = goals
+        rest["goals"] = tuple(goals)
     if "entry" in data:  # a word, or a cooldown in seconds (checked by the definition)
         rest["entry"] = entry_from_json(data["entry"])
     if "metadata" in data:
@@ -393,19 +490,26 @@ def definition_from_dict(
         except (TypeError, ValueError) as err:
             add(f"definition: {_text(err)}")
     label = name if isinstance(name, str) else None
-    if not reader.complete:
-        raise DefinitionError(reader.problems, name=label)
+    parts: dict[str, Any] = {
+        "name": label if label is not None else "?",
+        "stages": tuple(stages),
+        "transitions": tuple(transitions),
+        "timeouts": tuple(timeouts),
+        "funnel": funnel,
+        "exits": tuple(exits),
+        **rest,
+    }
+    unread = reader.unread()
+    if unread != ALL_READ:
+        # No definition can be built without the missing parts; the rules still run on
+        # the parts that were read, and skip only what would echo the missing ones.
+        fields = _ReadFields(**parts)
+        found, *_ = compile_and_validate(fields, unread)
+        found.extend(entry_problems(fields.entry))
+        raise DefinitionError([*reader.problems, *found], name=label)
     try:
         # the definition's own validation runs here; its problems join the dict's
-        definition = build(
-            name=label if label is not None else "?",
-            stages=stages,
-            transitions=transitions,
-            timeouts=timeouts,
-            funnel=funnel,
-            exits=exits,
-            **rest,
-        )
+        definition = build(**parts)
     except DefinitionError as err:
         raise DefinitionError([*reader.problems, *err.problems], name=label) from None
     if reader.problems:

@@ -34,7 +34,7 @@ class Explaining(MachineChecks):
 
     def allowed_triggers(self, journey: Journey) -> tuple[str, ...]:
         """Triggers that have a transition from the journey's stage (guards not run)."""
-        self._check_journey(journey)
+        self._check_journey(journey, "allowed_triggers")
         return tuple(self._table.get(journey.stage, ()))
 
     def enabled_triggers(
@@ -53,8 +53,8 @@ class Explaining(MachineChecks):
         >>> m.enabled_triggers(m.start("c-1"))
         ('engage', 'lose_interest')
         """
-        self._check_journey(journey)
-        now = self._now(at)
+        self._check_journey(journey, "enabled_triggers")
+        now = self._now(at, "enabled_triggers(at=...)")
         out = []
         row = self._table.get(journey.stage, {})
         items = list(row.items())
@@ -90,11 +90,11 @@ class Explaining(MachineChecks):
         >>> m.explain(m.start("k"), "engage").status
         'would_move'
         """
-        self._check_journey(journey)
+        self._check_journey(journey, "explain")
         if not isinstance(trigger, str) or trigger not in self._events:
             raise self._unknown(trigger, journey)
         stage = journey.stage
-        now = self._now(at)
+        now = self._now(at, "explain(at=...)")
         cands = self._table.get(stage, {}).get(trigger, ())
         reason: str | None = None
         reentry = self._reentry

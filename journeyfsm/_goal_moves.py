@@ -55,10 +55,10 @@ class GoalMoves:
     _timeouts: Mapping[str, tuple[Any, ...]]
     _engine: Any
     _hooks: Any
-    _now: Callable[[datetime | None], datetime]
+    _now: Callable[[datetime | None, str], datetime]
     _effect_calls: Callable[[Context, HistoryEntry], tuple[EffectCall, ...]]
     run_effects: Callable[..., tuple[EffectReport, ...]]
-    _check_journey: Callable[[Any], None]
+    _check_journey: Callable[[Any, str], None]
     _reentrant: Callable[..., Exception]
     _run_step: Callable[..., HistoryEntry]
     _log: JourneyLog
@@ -80,7 +80,8 @@ class GoalMoves:
         plain = journey.__class__ is Journey or settle(journey)  # a lazy one: materialized
         ids: Any = journey._ids if plain else None
         if (
-            trigger not in self._events
+            not isinstance(trigger, str)  # (an unhashable one is not looked up)
+            or trigger not in self._events
             or not plain
             or journey._move is not None
             or journey.definition not in (None, self._name)
@@ -97,7 +98,7 @@ class GoalMoves:
                 defer_effects=defer_effects,
             )
         check_goal_state(self._goals, journey)
-        now = self._now(at)
+        now = self._now(at, "fire(at=...)")
         saved = _Saved(journey)
         written: list[HistoryEntry] = []
         pending: tuple[EffectCall, ...] = ()
@@ -257,7 +258,7 @@ class GoalMoves:
         >>> machine.pending_goals(j)
         {'converted': datetime.datetime(2026, 1, 8, 0, 0, tzinfo=datetime.timezone.utc)}
         """
-        self._check_journey(journey)
+        self._check_journey(journey, "pending_goals")
         check_goal_state(self._goals, journey)
         state = journey.goals or {}
         return {

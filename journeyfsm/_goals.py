@@ -52,6 +52,7 @@ import attrs
 from ._clock import UTC, iso, seconds_span, span_seconds
 from ._errors import Problem, SnapshotError, did_you_mean
 from ._json import frozen_json
+from ._parts import ALL_READ, Unread
 from ._records import GoalClock, HistoryEntry, Journey, append_entry, new_entry
 
 if TYPE_CHECKING:
@@ -122,6 +123,11 @@ def _check_name(value: Any) -> None:
             f"a goal's name must be a str, got {value!r}; name it, e.g. "
             "Goal('bought', stage='purchased', within=timedelta(days=14))"
         )
+    if not value.strip():
+        raise ValueError(
+            f"a goal's name must be a non-empty name, got {value!r}; name it, e.g. "
+            "Goal('bought', stage='purchased', within=timedelta(days=14))"
+        )
 
 
 def check_goals(
@@ -129,8 +135,10 @@ def check_goals(
     stage_map: Mapping[str, Stage],
     triggers: Iterable[str],
     add: Callable[[Problem], None],
+    unread: Unread = ALL_READ,
 ) -> None:
-    """Add a ``DefinitionError`` problem for each thing wrong with ``goals``."""
+    """Add a ``DefinitionError`` problem for each thing wrong with ``goals``; a reference
+    that only the parts the dict form could not read (``unread``) may resolve is not one."""
     names = list(stage_map)
     known = set(triggers)
     seen: set[str] = set()
@@ -155,7 +163,7 @@ def check_goals(
         for field, value in (("stage", g.stage), ("since", g.since), ("exit", g.exit)):
             if value is None:
                 continue
-            if not isinstance(value, str) or value not in stage_map:
+            if not isinstance(value, str) or (value not in stage_map and not unread.stages):
                 add(
                     Problem(
                         f"{who}: {field}={value!r} is not a stage of the definition"
@@ -163,7 +171,10 @@ def check_goals(
                         stage=str(value),
                     )
                 )
-        if g.trigger is not None and (not isinstance(g.trigger, str) or g.trigger not in known):
+        if g.trigger is not None and (
+            not isinstance(g.trigger, str)
+            or (g.trigger not in known and not unread.may_fire(g.trigger))
+        ):
             add(
                 Problem(
                     f"{who}: trigger={g.trigger!r} is not a trigger of the definition"
@@ -216,7 +227,7 @@ def check_goals(
                 )
             )
         leave = stage_map.get(g.exit) if isinstance(g.exit, str) else None
-        if leave is not None and not leave.final:
+        if leave is not None and not leave.final and g.exit not in unread.final:
             add(
                 Problem(
                     f"{who}: exit={g.exit!r} is not final; the journey ends there when the "
@@ -272,6 +283,8 @@ def goal_from_json(raw: Any, where: str) -> Goal | str:
     description = raw.get("description", "")
     if not isinstance(description, str):
         return f"{where}.description must be a str, got {description!r}"
+    if not name.strip():
+        return f"{where}.name must be a non-empty name, got {name!r}"
     return Goal(
         name,
         stage=raw.get("stage"),

@@ -19,7 +19,17 @@ import attrs
 from ._guards import Guard
 from ._json import freeze_mapping
 
-__all__ = ["WILDCARD", "DefinitionFields", "Policy", "Stage", "Timeout", "Transition"]
+__all__ = [
+    "ALL_READ",
+    "WILDCARD",
+    "DefinitionFields",
+    "Move",
+    "Policy",
+    "Stage",
+    "Timeout",
+    "Transition",
+    "Unread",
+]
 
 #: What to do with a known trigger that is not valid from the journey's stage: ``"ignore"``
 #: (the outcome is ``ignored``) or ``"strict"`` (raise :class:`InvalidTransition`); set per
@@ -42,6 +52,23 @@ def typed(kind: type, what: str) -> Callable[[Any, Any, Any], None]:
             raise TypeError(
                 f"{type(instance).__name__}: {attribute.name} must be {what}, got {value!r} "
                 f"({type(value).__name__})"
+            )
+
+    return check
+
+
+def named(what: str, example: str) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: a str (:func:`typed`) that is not empty nor only whitespace,
+    refused at construction (a ValueError naming the class and the field) so a nameless
+    part never travels to the definition."""
+    inner = typed(str, what)
+
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        inner(instance, attribute, value)
+        if not value.strip():
+            raise ValueError(
+                f"{type(instance).__name__}: {attribute.name} must be a non-empty name, got "
+                f"{value!r}; e.g. {example}"
             )
 
     return check
@@ -72,6 +99,7 @@ class Stage:
     Stage(name='purchase', initial=False, final=False, description='order paid', metadata={'kpi': 'conversion rate'})
     """
 
+    # an empty name is a Problem of the definition, reported with the others (_validation.py)
     name: str = attrs.field(validator=typed(str, _NAME))
     initial: bool = attrs.field(default=False, validator=typed(bool, _FLAG))
     final: bool = attrs.field(default=False, validator=typed(bool, _FLAG))
@@ -187,9 +215,9 @@ class Timeout:
     3600.0
     """
 
-    stage: str = attrs.field(validator=typed(str, _NAME))
+    stage: str = attrs.field(validator=named(_NAME, "Timeout('cart', 3600, 'abandon')"))
     after: timedelta = attrs.field(converter=_to_timedelta)
-    trigger: str = attrs.field(validator=typed(str, _TRIGGER))
+    trigger: str = attrs.field(validator=named(_TRIGGER, "'abandon_cart'"))
 
 
 class DefinitionFields(Protocol):
@@ -223,3 +251,61 @@ class DefinitionFields(Protocol):
     def goals(self) -> tuple[Any, ...]: ...  # Goal (_goals.py, above this module)
     @property
     def funnel_declared(self) -> bool: ...
+
+
+@attrs.frozen
+class Move:
+    """What is known of a transition or exit whose dict form could not be read: its
+    trigger, its source stages and its destination, each ``None`` when unknown
+    (``sources=None``: it may start from any stage; ``dest_known`` tells an unknown
+    destination from an internal transition's ``None``)."""
+
+    trigger: str | None = None
+    sources: tuple[str, ...] | None = None
+    dest: str | None = None
+    dest_known: bool = False
+
+    def covers(self, stage: str) -> bool:
+        """Whether it may start from ``stage``."""
+        return self.sources is None or stage in self.sources
+
+    def may_leave(self, stage: str) -> bool:
+        """Whether it may take a journey out of ``stage``."""
+        if not self.covers(stage):
+            return False
+        return not self.dest_known or (self.dest is not None and self.dest != stage)
+
+    def may_fire(self, trigger: str) -> bool:
+        """Whether its trigger may be ``trigger``."""
+        return self.trigger is None or self.trigger == trigger
+
+
+@attrs.frozen
+class Unread:
+    """What a reading of a definition's dict form could not make out (_dictform.py).
+
+    Validation is handed it with the parts that were read, and skips only the rules
+    whose answer would echo a missing part (a transition into a stage whose name could
+    not be read is not "to an unknown stage"); the problems of every part that was read
+    are reported with the dict's own (DESIGN Semantics 9)."""
+
+    #: a stage whose name could not be read, or no list of stages
+    stages: bool = False
+    #: stages whose ``initial`` flag could not be read
+    initial: frozenset[str] = frozenset()
+    #: stages whose ``final`` flag could not be read
+    final: frozenset[str] = frozenset()
+    #: transitions and exits that could not be read
+    moves: tuple[Move, ...] = ()
+
+    def may_leave(self, stage: str) -> bool:
+        """Whether an unread move may take a journey out of ``stage``."""
+        return any(m.may_leave(stage) for m in self.moves)
+
+    def may_fire(self, trigger: str, stage: str | None = None) -> bool:
+        """Whether an unread move may be for ``trigger`` (from ``stage``, when given)."""
+        return any(m.may_fire(trigger) and (stage is None or m.covers(stage)) for m in self.moves)
+
+
+#: Everything was read (a definition built from objects, or a well-formed dict).
+ALL_READ = Unread()

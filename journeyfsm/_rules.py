@@ -36,7 +36,7 @@ import attrs
 from ._clock import seconds_span, span_seconds
 from ._errors import Problem, did_you_mean
 from ._guards import Guard, Predicate
-from ._parts import Stage, Transition, _to_guards, typed
+from ._parts import ALL_READ, Stage, Transition, Unread, _to_guards, named, typed
 
 __all__ = [
     "EXIT_MARK",
@@ -73,8 +73,12 @@ class Exit:
     True
     """
 
-    trigger: str = attrs.field(validator=typed(str, "a str (a trigger name, e.g. 'unsubscribe')"))
-    stage: str = attrs.field(validator=typed(str, "a str (the name of a final stage)"))
+    trigger: str = attrs.field(
+        validator=named("a str (a trigger name, e.g. 'unsubscribe')", "'unsubscribe'")
+    )
+    stage: str = attrs.field(
+        validator=named("a str (the name of a final stage)", "Exit('unsubscribe', 'gone')")
+    )
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
     description: str = attrs.field(default="", validator=typed(str, "a str"))
 
@@ -102,8 +106,13 @@ def compile_exits(
     triggers: dict[str, None],
     guard_names: dict[str, Predicate],
     add: Callable[[Problem], None],
+    unread: Unread = ALL_READ,
 ) -> None:
-    """Check ``exits`` (see the module doc) and add their candidates to ``table``."""
+    """Check ``exits`` (see the module doc) and add their candidates to ``table``.
+
+    Against what the dict form could not read (``unread``): an exit to a stage that may
+    be the one whose name was not read, or to a stage whose ``final`` flag was not read,
+    is compiled without a problem (its own checks are still made)."""
     ordinary = set(triggers)
     seen: set[str] = set()
     names = list(stage_map)
@@ -138,7 +147,9 @@ def compile_exits(
             ok = False
         seen.add(trig)
         target = stage_map.get(e.stage)
-        if target is None:
+        if target is None and unread.stages:
+            pass  # it may go to the stage whose name could not be read
+        elif target is None:
             add(
                 Problem(
                     f"exit {trig!r} goes to unknown stage {e.stage!r}"
@@ -148,7 +159,7 @@ def compile_exits(
                 )
             )
             ok = False
-        elif not target.final:
+        elif not target.final and e.stage not in unread.final:
             add(
                 Problem(
                     f"exit {trig!r} goes to stage {e.stage!r}, which is not final; an exit "

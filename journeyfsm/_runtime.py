@@ -72,7 +72,7 @@ from typing import Any
 import attrs
 
 from ._callables import refuse_async
-from ._checks import check_machine_args
+from ._checks import check_machine_args, not_a_journey
 from ._checks import unknown_stage as _unknown_stage
 from ._clock import UTC, Clock, SystemClock, ensure_utc
 from ._definition import JourneyDefinition, Policy
@@ -226,7 +226,7 @@ class JourneyMachine(
         """
         if not isinstance(key, str) or not key:
             raise ValueError(f"journey key must be a non-empty str, got {key!r}")
-        now = self._now(at)
+        now = self._now(at, "start(at=...)")
         goals = fresh_goals(self._goals, now) if self._goals else None
         if data is None:
             return Journey(
@@ -259,6 +259,8 @@ class JourneyMachine(
         ``history=False`` leaves the history out (stores keep it apart); ``version``
         still numbers the next move correctly.
         """
+        if not isinstance(journey, Journey):
+            raise not_a_journey(journey, "snapshot")
         return snapshot_journey(self.definition, journey, history=history)
 
     def restore(
@@ -336,7 +338,10 @@ class JourneyMachine(
         >>> machine.fire(journey, "engage", event_id="evt-1").status
         'duplicate'
         """
-        event = self._events.get(trigger)
+        try:
+            event = self._events.get(trigger)
+        except TypeError:  # an unhashable trigger: refused as every non-str one is
+            event = None
         if event is None:
             raise self._unknown(trigger, journey if type(journey) is Journey else None)
         if policy is not None and policy != "ignore" and policy != "strict":
@@ -345,7 +350,7 @@ class JourneyMachine(
         if (journey.__class__ is not Journey and not settle(journey)) or (
             journey.definition != self._name and journey.definition is not None
         ):
-            raise self._not_mine(journey)
+            raise self._not_mine(journey, "fire")
         if journey._move is not None:
             raise self._reentrant(journey, trigger)
         if event_id is not None:

@@ -138,7 +138,7 @@ class TimeoutTicking(MachineChecks):
         >>> due.at - t0, due.timeout.trigger
         (datetime.timedelta(days=1), 'abandon')
         """
-        self._check_journey(journey)
+        self._check_journey(journey, "next_due")
         due = due_timeout(self._name, self._timeouts, journey)
         if self._goals:  # (tick takes a miss first when it is due by the timeout's time)
             check_goal_state(self._goals, journey)
@@ -170,8 +170,8 @@ class TimeoutTicking(MachineChecks):
         >>> journey.history[-1].at - t0
         datetime.timedelta(days=1)
         """
-        self._check_journey(journey)
-        return self._fire_due(journey, self._now(now))
+        self._check_journey(journey, "tick")
+        return self._fire_due(journey, self._now(now, "tick(now=...)"))
 
     def _fire_due(
         self, journey: Journey, until: datetime, *, defer_effects: bool = False

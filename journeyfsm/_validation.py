@@ -1,7 +1,11 @@
 """Build-time validation and compilation of a JourneyDefinition (DESIGN "Semantics" 9).
 
 Every problem is collected; none stops the search for the others.  The definition hands
-itself in (as ``DefinitionFields``): this module is below it and never imports it."""
+itself in (as ``DefinitionFields``): this module is below it and never imports it.  The
+dict form (_dictform.py) also hands in what it could not read (``Unread``): the rules
+then run on the parts that were read, and only a rule whose answer would echo a missing
+part is skipped (an unknown stage when a stage's name could not be read, a dead end when
+an unread transition may leave it, ...)."""
 
 from __future__ import annotations
 
@@ -12,19 +16,20 @@ from collections.abc import Callable
 from ._errors import Problem, did_you_mean
 from ._goals import check_goals
 from ._guards import Predicate
-from ._parts import WILDCARD, DefinitionFields, Stage, Timeout, Transition
+from ._parts import ALL_READ, WILDCARD, DefinitionFields, Stage, Timeout, Transition, Unread
 from ._rules import check_funnel_exits, compile_exits
 
 
 def compile_and_validate(
-    d: DefinitionFields,
+    d: DefinitionFields, unread: Unread = ALL_READ
 ) -> tuple[
     list[Problem],
     dict[str, Stage],
     dict[str, dict[str, tuple[Transition, ...]]],
     tuple[str, ...],
 ]:
-    """Return (problems, stage map, table, triggers) for definition ``d``."""
+    """Return (problems, stage map, table, triggers) for definition ``d``; ``unread`` is
+    what its dict form could not make out (nothing, for a definition built in code)."""
     problems: list[Problem] = []
     add = problems.append
 
@@ -73,7 +78,7 @@ def compile_and_validate(
             )
     names = list(stage_map)
     initials = [s.name for s in stage_map.values() if s.initial]
-    if not initials and not unnamed_initial:
+    if not initials and not unnamed_initial and not unread.stages and not unread.initial:
         add(Problem("no initial stage; mark exactly one stage with Stage(..., initial=True)"))
     elif len(initials) > 1:
         add(Problem(f"several initial stages ({', '.join(initials)}); mark exactly one as initial"))
@@ -125,7 +130,7 @@ def compile_and_validate(
         sources = t.sources(non_final)
         if not sources:
             add(Problem(f"trigger {trig!r} has an empty source list", trigger=trig))
-        if t.dest is not None and t.dest not in stage_map:
+        if t.dest is not None and t.dest not in stage_map and not unread.stages:
             add(
                 Problem(
                     f"trigger {trig!r} goes to unknown stage {t.dest!r}{did_you_mean(t.dest, names)}",
@@ -137,24 +142,28 @@ def compile_and_validate(
             if src == WILDCARD:
                 continue
             if src not in stage_map:
-                add(
-                    Problem(
-                        f"trigger {trig!r} starts from unknown stage {src!r}{did_you_mean(src, names)}",
-                        stage=src,
-                        trigger=trig,
+                if not unread.stages:
+                    add(
+                        Problem(
+                            f"trigger {trig!r} starts from unknown stage {src!r}"
+                            f"{did_you_mean(src, names)}",
+                            stage=src,
+                            trigger=trig,
+                        )
                     )
-                )
                 continue
             if src in finals and t.dest is not None:
                 add(_leaves_final(src, trig, t.dest))
             table[src].setdefault(trig, []).append(t)
 
     # exit criteria: one candidate per non-final stage (_rules.py)
-    compile_exits(d.exits, stage_map, table, triggers, guard_names, add)
+    compile_exits(d.exits, stage_map, table, triggers, guard_names, add, unread)
     # goals (_goals.py): checked against the stages and every trigger, exits' too
-    check_goals(d.goals, stage_map, triggers, add)
+    check_goals(d.goals, stage_map, triggers, add, unread)
 
     for src, row in table.items():
+        if src in unread.final:  # '*' and exits reach it only while it is taken as non-final
+            continue
         for trig, cands in row.items():
             for i, cand in enumerate(cands[:-1]):
                 if not cand.guards:
@@ -171,20 +180,8 @@ def compile_and_validate(
 
     # reachability from the initial stage (from each, when several are marked: a stage
     # none of them reaches is unreachable however that problem is fixed), and dead ends
-    if initials:
-        seen = set(initials)
-        # a goal's exit stage is entered from wherever the goal is met
-        seen |= {
-            e for g in d.goals if isinstance(e := getattr(g, "exit", None), str) and e in stage_map
-        }
-        todo = deque(seen)
-        while todo:
-            cur = todo.popleft()
-            for cands in table.get(cur, {}).values():
-                for cand in cands:
-                    if cand.dest is not None and cand.dest in stage_map and cand.dest not in seen:
-                        seen.add(cand.dest)
-                        todo.append(cand.dest)
+    seen = _reached(d, initials, stage_map, table, unread)
+    if seen is not None:
         for n in names:
             if n not in seen:
                 start = (
@@ -203,7 +200,7 @@ def compile_and_validate(
         leaves = any(
             c.dest is not None and c.dest != n for cands in table[n].values() for c in cands
         )
-        if not leaves:
+        if not leaves and n not in unread.final and not unread.may_leave(n):
             add(
                 Problem(
                     f"stage {n!r} is a dead end: it is not final and no transition leaves it; "
@@ -217,14 +214,15 @@ def compile_and_validate(
             add(Problem(f"timeouts must be Timeout objects, got {to!r}"))
             continue
         if to.stage not in stage_map:
-            add(
-                Problem(
-                    f"timeout on unknown stage {to.stage!r}{did_you_mean(to.stage, names)}",
-                    stage=to.stage,
-                    trigger=to.trigger,
+            if not unread.stages:  # else it may be the stage whose name could not be read
+                add(
+                    Problem(
+                        f"timeout on unknown stage {to.stage!r}{did_you_mean(to.stage, names)}",
+                        stage=to.stage,
+                        trigger=to.trigger,
+                    )
                 )
-            )
-        elif to.trigger not in table[to.stage]:
+        elif to.trigger not in table[to.stage] and not unread.may_fire(to.trigger, to.stage):
             add(
                 Problem(
                     f"timeout on stage {to.stage!r} fires {to.trigger!r}, which has no transition "
@@ -242,7 +240,7 @@ def compile_and_validate(
                 )
             )
 
-    _check_funnel(d.funnel, names, add)
+    _check_funnel(d.funnel, names, add, known=not unread.stages)
     check_funnel_exits(d.funnel, d.exits, add)  # the funnel as declared (empty: default)
 
     compiled = {s: {trig: tuple(c) for trig, c in row.items()} for s, row in table.items()}
@@ -250,15 +248,18 @@ def compile_and_validate(
 
 
 def _check_funnel(
-    funnel: tuple[str, ...], names: list[str], add: Callable[[Problem], None]
+    funnel: tuple[str, ...], names: list[str], add: Callable[[Problem], None], *, known: bool
 ) -> None:
-    """The declared funnel order names known stages, each once."""
+    """The declared funnel order names known stages (``known``: every stage's name was
+    read), each once."""
     seen: set[str] = set()
     for i, name in enumerate(funnel):
         if not isinstance(name, str):
             add(Problem(f"funnel[{i}] must be a stage name (str), got {name!r}"))
             continue
         if name not in names:
+            if not known:
+                continue
             add(
                 Problem(
                     f"funnel[{i}] names unknown stage {name!r}{did_you_mean(name, names)}; "
@@ -275,6 +276,46 @@ def _check_funnel(
                 )
             )
         seen.add(name)
+
+
+def _reached(
+    d: DefinitionFields,
+    initials: list[str],
+    stage_map: dict[str, Stage],
+    table: dict[str, dict[str, list[Transition]]],
+    unread: Unread,
+) -> set[str] | None:
+    """The stages a journey can reach from the initial ones, or None when that cannot be
+    told: no initial stage, a stage whose name could not be read, or an unread move that
+    may go anywhere from a reached stage.  A stage whose ``initial`` flag could not be
+    read counts as initial, and an unread move's known destination as reached from its
+    sources, so nothing is called unreachable that the missing parts might reach."""
+    if not initials or unread.stages:
+        return None
+    seen = set(initials) | (unread.initial & stage_map.keys())
+    # a goal's exit stage is entered from wherever the goal is met
+    seen |= {
+        e for g in d.goals if isinstance(e := getattr(g, "exit", None), str) and e in stage_map
+    }
+    todo = deque(seen)
+    while True:
+        while todo:
+            cur = todo.popleft()
+            for cands in table.get(cur, {}).values():
+                for cand in cands:
+                    if cand.dest is not None and cand.dest in stage_map and cand.dest not in seen:
+                        seen.add(cand.dest)
+                        todo.append(cand.dest)
+        for m in unread.moves:
+            if m.sources is not None and not seen.intersection(m.sources):
+                continue
+            if not m.dest_known:
+                return None
+            if m.dest is not None and m.dest in stage_map and m.dest not in seen:
+                seen.add(m.dest)
+                todo.append(m.dest)
+        if not todo:
+            return seen
 
 
 def _stage_name_problem(name: str) -> str | None:

@@ -373,7 +373,6 @@ def test_the_dict_form_round_trips_and_is_left_out_without_goals() -> None:
         (Goal("g", stage="browsing", within=D), "is the initial stage and since=None"),
         (Goal("g", stage="cart", within=D, exit="browsing"), "exit='browsing' is not final"),
         (Goal("g", stage="cart", within=D, exit="gone"), "exit='gone' is not a stage"),
-        (Goal("", stage="cart", within=D), "has an empty name"),
     ],
 )
 def test_invalid_goals_are_definition_problems_naming_the_fix(goal: Goal, words: str) -> None:

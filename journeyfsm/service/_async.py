@@ -248,7 +248,7 @@ class AsyncJourneyService:
         1
         """
         event = Event(key, trigger, payload, event_id=event_id, at=at, meta=meta, policy=policy)
-        check_event(self._machine, event)
+        check_event(self._machine, event, "handle(at=...)")
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self._pin() if self._pin is not None else _NOTHING:
@@ -430,8 +430,8 @@ class AsyncJourneyService:
         if type(batch_size) is not int or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         todo = [as_event(event, i) for i, event in enumerate(events)]
-        for event in todo:
-            check_event(self._machine, event)
+        for i, event in enumerate(todo):
+            check_event(self._machine, event, f"handle_many(): events[{i}].at")
         out: list[Outcome] = []
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
@@ -944,7 +944,7 @@ class AsyncJourneyService:
         for cap in caps:
             if not isinstance(cap, FrequencyCap):
                 raise TypeError(f"caps must hold FrequencyCap objects, got {cap!r}")
-        when = self._now() if now is None else ensure_utc(now, what="now")
+        when = self._now() if now is None else ensure_utc(now, what="prune_deliveries(now=...)")
         before = when - max(cap.per for cap in caps)
         async with self.store.transaction() as tx:
             return await tx.cap_prune(before)
@@ -955,7 +955,7 @@ class AsyncJourneyService:
         A redelivery of a purged event id is handled again: keep ids longer than any
         sender retries.
         """
-        when = ensure_utc(older_than, what="older_than")
+        when = ensure_utc(older_than, what="purge_event_ids(older_than=...)")
         async with self.store.transaction() as tx:
             return await tx.purge_event_ids(when)
 

@@ -274,8 +274,9 @@ def check_page(after: object, limit: object) -> tuple[int, int]:
 _ALL = 2**62
 
 
-def check_event(machine: JourneyMachine, event: Event) -> None:
-    """Refuse an event that must never reach a store: raise before anything is written."""
+def check_event(machine: JourneyMachine, event: Event, at: str = "Event(at=...)") -> None:
+    """Refuse an event that must never reach a store: raise before anything is written.
+    ``at`` names the event's time as the caller passed it (``"handle(at=...)"``)."""
     key, trigger = event.key, event.trigger
     check_key(key)
     if not isinstance(trigger, str) or trigger not in machine._events:
@@ -292,7 +293,7 @@ def check_event(machine: JourneyMachine, event: Event) -> None:
             f"{event.policy!r} (journey {key!r}, trigger {trigger!r})"
         )
     if event.at is not None:
-        ensure_utc(event.at, what=f"at= (journey {key!r}, trigger {trigger!r})")
+        ensure_utc(event.at, what=f"{at} (journey {key!r}, trigger {trigger!r})")
     check_json(event.payload, "payload", key=key, trigger=trigger)
     found = unstorable(event.payload)
     if found is not None:

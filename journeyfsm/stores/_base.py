@@ -133,7 +133,7 @@ class StoreMethods:
         """
         from .._clock import ensure_utc
 
-        when = ensure_utc(older_than, what="older_than")
+        when = ensure_utc(older_than, what="purge_event_ids(older_than=...)")
         with self.transaction() as tx:
             return tx.purge_event_ids(when)
 

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import attrs
 
 from .._async_machine import AsyncJourneyMachine
-from .._clock import ManualClock
+from .._clock import ManualClock, ensure_utc
 from .._definition import JourneyDefinition, Transition
 from .._errors import GuardError
 from .._json import copy_json
@@ -128,6 +128,8 @@ class Path:
         Raises ``AssertionError`` naming the step if the machine does not move as the
         path says (a hook vetoed, a guard read the clock differently, ...).
         """
+        if at is not None:
+            at = ensure_utc(at, what="Path.replay(at=...)")
         journey = machine.start(key, data)
         for i, step in enumerate(self.steps, 1):
             if isinstance(machine, AsyncJourneyMachine):
@@ -143,6 +145,11 @@ class Path:
                     f"{journey.stage!r}"
                 )
         return journey
+
+
+def _at(at: datetime | None, what: str) -> datetime | None:
+    """``at`` of the function ``what``, checked (aware, in UTC) where the caller passed it."""
+    return None if at is None else ensure_utc(at, what=f"{what}(at=...)")
 
 
 def _payloads_of(factory: PayloadFactory | None) -> Callable[[str, str], list[Any]]:
@@ -194,7 +201,7 @@ class Explorer:
         self.definition = self.machine.definition
         self.payloads = _payloads_of(payload_factory)
         self.data = dict(data or {})
-        self.at = at
+        self.at = None if at is None else ensure_utc(at, what="Explorer(at=...)")
         self._steps: dict[str, tuple[Step, ...]] = {}
 
     def chosen(self, stage: str, trigger: str, payload: Any) -> Transition | None:
@@ -218,7 +225,8 @@ class Explorer:
     def _chosen(self, stage: str, trigger: str, payload: Any) -> Transition | None:
         machine = self.machine
         journey = Journey("path-explorer", stage, copy_json(self.data))
-        now = machine._now(self.at)  # the clock (or at=) exactly as explain and fire read it
+        # the clock (or at=) exactly as explain and fire read it
+        now = machine._now(self.at, "Explorer(at=...)")
         for t in self.definition.candidates(stage, trigger):
             (result,) = machine._evaluate_all(journey, trigger, payload, now, (t,))
             if result.passed:
@@ -264,7 +272,7 @@ def shortest_paths(
     >>> shortest_paths(templates.aida())["lost"].triggers
     ('lose_interest',)
     """
-    explorer = Explorer(definition, payload_factory, data=data, at=at)
+    explorer = Explorer(definition, payload_factory, data=data, at=_at(at, "shortest_paths"))
     start = explorer.definition.initial_stage
     paths = {start: Path(start)}
     todo = deque([start])
@@ -300,7 +308,7 @@ def simple_paths(
         raise TypeError(f"max_length is a whole number of steps (at least 1), got {max_length!r}")
     if max_length < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
-    explorer = Explorer(definition, payload_factory, data=data, at=at)
+    explorer = Explorer(definition, payload_factory, data=data, at=_at(at, "simple_paths"))
     if to is not None:
         explorer.definition.stage(to)  # KeyError with close matches for a typo
     start = explorer.definition.initial_stage
@@ -333,7 +341,9 @@ def unreachable_stages(
     >>> unreachable_stages(templates.aida())
     ()
     """
-    reached = shortest_paths(definition, payload_factory, data=data, at=at)
+    reached = shortest_paths(
+        definition, payload_factory, data=data, at=_at(at, "unreachable_stages")
+    )
     d = definition_of(definition)
     return tuple(s for s in d.stage_names if s not in reached)
 

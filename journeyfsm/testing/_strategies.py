@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from .._clock import ensure_utc
 from .._definition import JourneyDefinition, Stage, Transition
 from .._errors import GuardError
 from .._guards import Guard, guard
@@ -76,6 +77,8 @@ def trigger_sequences(
     refuses to read (``GuardError``) are not drawn.  A sequence ends early in a stage with
     no transitions: a final stage, unless it keeps internal ones.
     """
+    if at is not None:
+        at = ensure_utc(at, what="trigger_sequences(at=...)")
     explorer = Explorer(definition, payload_factory, data=data, at=at)
     d = explorer.definition
     _whole("trigger_sequences", "max_length", max_length)

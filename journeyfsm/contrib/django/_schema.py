@@ -52,7 +52,9 @@ def statements(vendor: str, prefix: str) -> list[str]:
         )
 
     def t(name: str) -> str:
-        return f'"public".{q(name)}'
+        # unqualified: the connection's current schema (its search_path), where Django's
+        # models and DjangoStore find the tables too
+        return q(name)
 
     return [
         f"CREATE TABLE IF NOT EXISTS {t('schema_version')} (version integer NOT NULL)",
@@ -92,7 +94,7 @@ def _ledger_schema(vendor: str, prefix: str) -> list[str]:
         from ...stores._sqlite import _ledger_schema as _sqlite_ledger
 
         return _sqlite_ledger(lambda name: f'"{prefix}{name}"')
-    d = f'"public"."{prefix}deliveries"'
+    d = f'"{prefix}deliveries"'
     return [
         f"CREATE TABLE IF NOT EXISTS {d} (outbox_id bigint PRIMARY KEY, "
         "customer text NOT NULL, channel text NOT NULL, at timestamptz NOT NULL)",
@@ -103,7 +105,7 @@ def _ledger_schema(vendor: str, prefix: str) -> list[str]:
 def upgrade_4(vendor: str, prefix: str) -> list[str]:
     """Schema 3 -> 4: the ledger table, then the version (idempotent; a fresh database
     that 0001 created at schema 4 already has both)."""
-    where = '"public".' if vendor == "postgresql" else ""
+    where = ""  # the current schema (search_path), as statements() writes
     v = f'{where}"{prefix}schema_version"'
     return [
         *_ledger_schema(vendor, prefix),
@@ -114,7 +116,7 @@ def upgrade_4(vendor: str, prefix: str) -> list[str]:
 def downgrade_4(vendor: str, prefix: str) -> list[str]:
     """Schema 4 -> 3: the ledger dropped (its counts with it)."""
     check_prefix(prefix)
-    where = '"public".' if vendor == "postgresql" else ""
+    where = ""  # the current schema (search_path), as statements() writes
     return [
         f'DROP TABLE IF EXISTS {where}"{prefix}deliveries"',
         f'UPDATE {where}"{prefix}schema_version" SET version = {CAPS_SCHEMA - 1} '
@@ -125,7 +127,7 @@ def downgrade_4(vendor: str, prefix: str) -> list[str]:
 def drops(vendor: str, prefix: str) -> list[str]:
     """The statements that drop the tables of ``prefix`` (the migration's reverse)."""
     check_prefix(prefix)
-    where = '"public".' if vendor == "postgresql" else ""
+    where = ""  # the current schema (search_path), as statements() writes
     return [f'DROP TABLE IF EXISTS {where}"{prefix}{name}"' for name in _TABLES]
 
 
@@ -169,7 +171,7 @@ class _TablesOperation(Operation):
         if conn.vendor not in ("sqlite", "postgresql"):
             statements(conn.vendor, prefix)  # the error naming the vendors
         if only_at is not None and not getattr(schema_editor, "collect_sql", False):
-            where = '"public".' if conn.vendor == "postgresql" else ""
+            where = ""  # the current schema (search_path), as statements() writes
             with conn.cursor() as cursor:
                 cursor.execute(f'SELECT version FROM {where}"{prefix}schema_version"')
                 found = cursor.fetchall()
@@ -216,7 +218,7 @@ def upgrade_2(vendor: str, prefix: str) -> list[str]:
     """The statements that take schema 2 to 3 (``history.definition_version``), as the
     stores' ``create_schema()`` runs them."""
     check_prefix(prefix)
-    where = '"public".' if vendor == "postgresql" else ""
+    where = ""  # the current schema (search_path), as statements() writes
     kind = "jsonb" if vendor == "postgresql" else "TEXT"
     return [
         f'ALTER TABLE {where}"{prefix}history" ADD COLUMN definition_version {kind}',
@@ -266,7 +268,7 @@ def upgrade_5(vendor: str, prefix: str) -> list[str]:
     """Schema 4 -> 5: ``journeys.goals`` (the goal clocks; ``NULL`` in the rows written
     before), then the version, as the stores' ``create_schema()`` runs them."""
     check_prefix(prefix)
-    where = '"public".' if vendor == "postgresql" else ""
+    where = ""  # the current schema (search_path), as statements() writes
     kind = "jsonb" if vendor == "postgresql" else "TEXT"
     return [
         f'ALTER TABLE {where}"{prefix}journeys" ADD COLUMN goals {kind}',
@@ -278,7 +280,7 @@ def upgrade_5(vendor: str, prefix: str) -> list[str]:
 def downgrade_5(vendor: str, prefix: str) -> list[str]:
     """Schema 5 -> 4: ``journeys.goals`` dropped (the goal clocks with it)."""
     check_prefix(prefix)
-    where = '"public".' if vendor == "postgresql" else ""
+    where = ""  # the current schema (search_path), as statements() writes
     return [
         f'ALTER TABLE {where}"{prefix}journeys" DROP COLUMN goals',
         f'UPDATE {where}"{prefix}schema_version" SET version = {GOALS_SCHEMA - 1} '

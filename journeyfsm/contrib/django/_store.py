@@ -134,7 +134,8 @@ class DjangoStore(StoreMethods):
             from ...stores._postgres import PostgresStore
 
             with _psycopg_defaults(raw):
-                return PostgresStore(connection=raw, prefix=self.prefix)
+                schema = _current_schema(raw, self.using)
+                return PostgresStore(connection=raw, prefix=self.prefix, schema=schema)
         raise StoreError(
             f"DjangoStore runs on SQLite and PostgreSQL; database {self.using!r} is {conn.vendor}"
         )
@@ -172,12 +173,30 @@ class DjangoStore(StoreMethods):
             from ...stores._postgres import PostgresStore
 
             with transaction.atomic(using=self.using), _psycopg_defaults(raw):
-                PostgresStore(connection=raw, prefix=self.prefix, create_schema=True)
+                schema = _current_schema(raw, self.using)
+                PostgresStore(connection=raw, prefix=self.prefix, schema=schema, create_schema=True)
         else:
             from ...stores._sqlite import SQLiteStore
 
             with transaction.atomic(using=self.using):
                 SQLiteStore(connection=raw, prefix=self.prefix, create_schema=True)
+
+
+def _current_schema(raw: Any, using: str) -> str:
+    """The schema Django's models resolve the journeyfsm tables in on PostgreSQL: the
+    connection's ``current_schema()`` (the first schema of its ``search_path`` that
+    exists), so the store, the migrations and the ORM (admin) use the same tables; a
+    ``search_path`` that names no existing schema is a ``StoreError`` saying so."""
+    row = raw.execute("SELECT current_schema(), current_setting('search_path')").fetchone()
+    if row is None or row[0] is None:
+        path = row[1] if row is not None else "?"
+        raise StoreError(
+            f"DjangoStore(using={using!r}): the connection's search_path ({path}) names no "
+            "schema that exists, so there is no schema for the journeyfsm tables; create "
+            "the schema (CREATE SCHEMA ...) or set search_path in "
+            "DATABASES[...]['OPTIONS']['options'] (e.g. '-c search_path=shop,public')"
+        )
+    return str(row[0])
 
 
 class _OnCommitScope:

@@ -16,7 +16,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -39,6 +40,30 @@ def journey_url(definition: str, key: str) -> str:
 def _shown(value: object) -> str:
     at = _when(value)
     return "" if value is None else at.isoformat(timespec="seconds") if at else str(value)
+
+
+#: the journeys' time columns, read as text by the admin (JourneyAdmin.get_queryset)
+_TIMES = ("entered_at", "updated_at", "started_at", "next_due")
+
+
+def _time_text(obj: Journey, name: str) -> str:
+    """A stored time as the admin shows it; one that cannot be read is marked, with the
+    stored text, so staff see which row to repair."""
+    text = getattr(obj, f"{name}_text", None)
+    if text is None:
+        return "" if name == "next_due" else "unreadable: no time stored"
+    at = _when(_iso(str(text)))
+    if at is None:
+        return format_html('<span class="errornote">unreadable: {}</span>', repr(str(text)))
+    return at.isoformat(timespec="seconds")
+
+
+def _iso(text: str) -> str:
+    """PostgreSQL's text of a timestamptz ("2026-01-01 09:00:00+00") in the ISO form
+    ``aware_time`` reads (an offset of hours only gets its minutes)."""
+    if len(text) > 3 and text[-3] in "+-" and text[-2:].isdigit():
+        return text + ":00"
+    return text
 
 
 def _pretty(value: object) -> str:
@@ -65,7 +90,7 @@ class _ReadOnly(admin.ModelAdmin):
 class JourneyAdmin(_ReadOnly):
     """The journeys: search a customer's key, filter by definition and stage."""
 
-    list_display = ("journey", "definition", "stage", "version", "entered_at", "updated_at")
+    list_display = ("journey", "definition", "stage", "version", "entered", "updated")
     list_display_links = None
     list_filter = ("definition", "stage")
     search_fields = ("key",)
@@ -75,10 +100,10 @@ class JourneyAdmin(_ReadOnly):
         "stage",
         "version",
         "definition_version",
-        "entered_at",
-        "started_at",
-        "updated_at",
-        "next_due",
+        "entered",
+        "started",
+        "updated",
+        "due",
         "timeouts_fired",
         "data_json",
         "goal_clocks",
@@ -86,6 +111,35 @@ class JourneyAdmin(_ReadOnly):
         "effects",
     )
     readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        """The journeys, with their times read as text: Django's SQLite converter raises
+        on a stored time it cannot parse (the page was a 500); shown as "unreadable",
+        as a corrupted history row is."""
+        found = super().get_queryset(request)
+        return found.defer(*_TIMES).annotate(
+            **{f"{name}_text": Cast(name, TextField()) for name in _TIMES}
+        )
+
+    @admin.display(description="entered at", ordering="entered_at")
+    def entered(self, obj: Journey) -> str:
+        """When the journey entered its stage."""
+        return _time_text(obj, "entered_at")
+
+    @admin.display(description="updated at", ordering="updated_at")
+    def updated(self, obj: Journey) -> str:
+        """When the journey last moved."""
+        return _time_text(obj, "updated_at")
+
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, obj: Journey) -> str:
+        """When the journey started."""
+        return _time_text(obj, "started_at")
+
+    @admin.display(description="next due", ordering="next_due")
+    def due(self, obj: Journey) -> str:
+        """When its next timeout or goal miss is due."""
+        return _time_text(obj, "next_due")
 
     @admin.display(description="journey", ordering="key")
     def journey(self, obj: Journey) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,7 @@ from ..._errors import StoreError
 from ...stores import SQLiteStore, Store, StoreTransaction
 from ...stores._base import StoreMethods, check_prefix
 from ._bind import begin_immediate, check_dialect, needs_begin, schema_missing
-from ._tables import tables, write_schema_version
+from ._tables import create_tables
 
 __all__ = ["SessionStore"]
 
@@ -155,8 +155,4 @@ class SessionStore(StoreMethods):
     def create_schema(self) -> None:
         """Create the journeyfsm tables that are missing, in the session's transaction,
         and record the schema version (commit the session)."""
-        conn = self.connection()
-        metadata = MetaData()
-        tables(metadata, prefix=self.prefix, schema=self.schema)
-        metadata.create_all(conn)
-        write_schema_version(conn, prefix=self.prefix, schema=self.schema)
+        create_tables(self.connection(), prefix=self.prefix, schema=self.schema)

@@ -36,7 +36,6 @@ from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ..._errors import StoreError
@@ -47,7 +46,7 @@ from ...stores._async_rows import _Transaction
 from ...stores._base import check_prefix
 from ...stores._sqlite_rows import SQLiteTransaction
 from ._bind import begin_immediate, check_dialect, needs_begin, schema_missing
-from ._tables import tables, write_schema_version
+from ._tables import create_tables
 
 __all__ = ["AsyncSessionStore"]
 
@@ -163,17 +162,14 @@ class AsyncSessionStore:
         await conn.run_sync(self._create)
 
     def _create(self, conn: Any) -> None:
-        metadata = MetaData()
-        tables(metadata, prefix=self.prefix, schema=self.schema)
-        metadata.create_all(conn)
-        write_schema_version(conn, prefix=self.prefix, schema=self.schema)
+        create_tables(conn, prefix=self.prefix, schema=self.schema)
 
     async def purge_event_ids(self, older_than: datetime) -> int:
         """Forget event ids committed before ``older_than`` (retention), in the session's
         transaction; how many."""
         from ..._clock import ensure_utc
 
-        when = ensure_utc(older_than, what="older_than")
+        when = ensure_utc(older_than, what="purge_event_ids(older_than=...)")
         async with self.transaction() as tx:
             return await tx.purge_event_ids(when)
 

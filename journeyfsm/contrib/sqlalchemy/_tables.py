@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import sqlalchemy
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -36,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.types import TypeEngine
 
+from ..._errors import StoreError
 from ...stores import SCHEMA_VERSION
 from ...stores._base import check_prefix
 
@@ -289,7 +291,31 @@ def create_schema(
             f"create_schema() takes a sqlalchemy Engine or Connection, got {bind!r}; for an "
             "AsyncEngine: `async with engine.begin() as conn: await conn.run_sync(create_schema)`"
         )
+    create_tables(bind, prefix=prefix, schema=schema)
+
+
+def create_tables(conn: Connection, *, prefix: str, schema: str | None) -> None:
+    """The tables that are missing, created on ``conn`` (its transaction), and the schema
+    version; a ``schema`` the database does not have is a ``StoreError`` naming it and
+    the fix, checked first, so nothing is half-made and a PostgreSQL transaction is not
+    left aborted (SQLAlchemy's own error names neither)."""
+    if schema is not None:
+        known = sqlalchemy.inspect(conn).get_schema_names()
+        if schema not in known:
+            if conn.dialect.name == "sqlite":
+                fix = (
+                    f"ATTACH DATABASE 'file.db' AS {schema} on each connection (an event "
+                    "listener on the engine's 'connect'), or pass schema=None"
+                )
+            else:
+                fix = f"create it first (CREATE SCHEMA {schema}), or pass schema=None"
+            raise StoreError(
+                f"cannot create the journeyfsm tables: schema {schema!r} does not exist in "
+                f"this {conn.dialect.name} database (schemas: {', '.join(known) or 'none'}); "
+                f"{fix}",
+                table=f"{schema}.{prefix}journeys",
+            )
     metadata = MetaData()
     tables(metadata, prefix=prefix, schema=schema)
-    metadata.create_all(bind)  # the after_create event records the version of a new table
-    write_schema_version(bind, prefix=prefix, schema=schema)
+    metadata.create_all(conn)  # the after_create event records the version of a new table
+    write_schema_version(conn, prefix=prefix, schema=schema)
