@@ -204,6 +204,10 @@ def test_a_handle_reads_the_row_and_the_event_id_in_one_statement(tmp_path: Path
     assert all("event_ids" in s and "journeys" in s for s in reads)
     # the write lock was free: BEGIN IMMEDIATE at once, no busy_timeout set and reset
     assert not [s for s in seen if "PRAGMA" in s.upper()], seen
+    # the reads are single statements in autocommit: the only transaction statements
+    # are the move's write transaction on the worker (the duplicate writes nothing)
+    ends = [s.strip().upper() for s in seen if s.strip().upper().startswith(("BEGIN", "COMMIT"))]
+    assert ends == ["BEGIN IMMEDIATE", "COMMIT"], seen
     asyncio.run(store.close())
 
 

@@ -24,8 +24,10 @@ inline, on the loop thread, while the task holds the store's ``asyncio.Lock``:
   with the ``BEGIN`` and the calls buffered before it.  So ``handle`` is one hand-off,
   a tick's batch two.  The price: an error of a buffered call (a ``ConcurrencyConflict``)
   is raised by the next call that returns something, or by the ``async with`` itself.
-- ``handle`` uses neither transaction object: ``load_event_now`` reads inline as a read transaction
-  does, and ``commit_move`` is a write transaction's one hand-off.
+- ``handle`` uses neither transaction object: ``load_event_now`` reads inline with ONE
+  ``SELECT`` in autocommit (SQLite's own read transaction around one statement: the same
+  snapshot a ``BEGIN`` ... ``COMMIT`` gives, two statements fewer), and ``commit_move`` is
+  a write transaction's one hand-off.
 
 The connection is never used by two threads at once: inline calls are made only by the
 task holding the lock, and only once the worker has finished every call handed to it
@@ -488,8 +490,8 @@ class AsyncSQLiteStore:
         self, definition: str, key: str, event_id: str | None
     ) -> tuple[JourneyRow | None, int | None] | None:
         """The journey's row and the seq of the move that committed ``event_id``, read
-        at once inline (``BEGIN``, one ``SELECT``, ``COMMIT``, as a read transaction
-        runs), or ``None`` when that cannot be done now: a transaction of the store is
+        at once inline (one ``SELECT`` in autocommit: a read transaction of its own), or
+        ``None`` when that cannot be done now: a transaction of the store is
         open or the worker still runs a call (then read in ``transaction(write=False)``,
         which waits its turn), the store is closed, or SQLite answered ``SQLITE_BUSY``.
 
@@ -497,22 +499,15 @@ class AsyncSQLiteStore:
         the asynchronous context manager and its objects around one statement."""
         if self._closed or self._pending or self._lock.locked():
             return None
-        conn = self._conn
         try:
-            conn.execute("BEGIN")
-            try:
-                found = self._rows.load_event(definition, key, event_id)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            # ONE statement in autocommit: SQLite runs it in a read transaction of its
+            # own, a snapshot as a BEGIN ... COMMIT around it gives, without the two extra
+            # statements (its cursor is dropped at once: the snapshot ends with it)
+            return self._rows.load_event(definition, key, event_id)
         except sqlite3.OperationalError as err:
             if not _busy(err):
                 raise
-            if conn.in_transaction:  # told to wait: the worker's read may
-                conn.execute("ROLLBACK")
-            return None
-        return found
+            return None  # told to wait: the worker's read may
 
     async def commit_move(self, decision: Decision) -> None:
         """Write one move's rows (as ``tx.write`` does) and commit them in ONE hand-off
