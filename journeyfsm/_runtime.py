@@ -388,8 +388,8 @@ class JourneyMachine(
         ids = journey._ids
         stage_entry = (journey.entered_at, journey.entry_seq, journey.timeouts_fired)
         evicted: str | None = None
-        journey._move = ctx
-        try:
+        try:  # marked inside the guard: an interrupt on any line leaves no mark behind
+            journey._move = ctx
             moved = event.trigger(journey, ctx)
             if ctx._reentered:
                 raise self._reentrant(journey, trigger, inside=True)
@@ -551,9 +551,9 @@ class JourneyMachine(
         states = self._engine.states
         engine = self._engine.machine
         data = _StepData(step, journey)
-        journey._move = step
-        step._armed = True  # the data is saved before a hook can change it
         try:
+            journey._move = step
+            step._armed = True  # the data is saved before a hook can change it
             for callback in engine.before_state_change:
                 callback(data)
             states[source].exit(data)

@@ -175,7 +175,8 @@ def test_a_hook_that_replaces_a_restored_window_is_refused(small: JourneyMachine
 
 
 def _move_lines() -> range:
-    """The lines of ``fire`` inside its rollback guard: from the engine's start until the
+    """The lines of ``fire`` from its first ``try`` (the trigger's lookup) to the end of its
+    rollback guard: the checks before the move, the move's mark, the engine's run, until the
     move is checked and its event id remembered (DESIGN Semantics 4)."""
     lines, first = inspect.getsourcelines(JourneyMachine.fire)
     start = next(i for i, line in enumerate(lines) if line.strip() == "try:")
