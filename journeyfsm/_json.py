@@ -129,7 +129,12 @@ def _copy_json_list(value: list[Any]) -> list[Any]:
 # path of a refused value is only built when something is refused: each level appends
 # its key to the exception on the way out (try/except is free when nothing is raised).
 
-_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})  # float: finite only
+_PLAIN_LEAVES = frozenset({str, bool, type(None)})  # float: finite only; int: bounded
+_INT_DIGITS = 4300
+"""The most digits an int may have: Python's ``json`` refuses to write a longer one
+(``sys.int_info.default_max_str_digits``), so a store could not save it."""
+_INT_BOUND = 10**_INT_DIGITS
+_INT_LOW = -_INT_BOUND
 _GENERIC_HINT = "use dict (str keys), list, str, int, float, bool or None"
 
 
@@ -150,13 +155,18 @@ def _walk_dict(value: dict[Any, Any], depth: int) -> None:
         if type(k) is not str:
             raise _Refused(_bad_key(k))
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 _walk_dict(v, depth + 1)
             elif t is list:
                 _walk_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:  # nan and +-inf
                     raise _Refused(_bad_float(v))
@@ -172,13 +182,18 @@ def _walk_list(value: list[Any], depth: int) -> None:
         raise _Refused(f"nested more than {MAX_DEPTH} levels deep", too_deep=True)
     for i, v in enumerate(value):
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 _walk_dict(v, depth + 1)
             elif t is list:
                 _walk_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:
                     raise _Refused(_bad_float(v))
@@ -251,6 +266,10 @@ def _run(
             return walk_dict(value, 1)
         if t is list:
             return walk_list(value, 1)
+        if t is int:
+            if not _INT_LOW < value < _INT_BOUND:
+                raise _Refused(_bad_int(value))
+            return value
         if t is float:
             if value - value != 0.0:
                 raise _Refused(_bad_float(value))
@@ -284,13 +303,18 @@ def _copy_dict(value: dict[Any, Any], depth: int) -> dict[str, Any]:
         if type(k) is not str:
             raise _Refused(_bad_key(k))
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 out[k] = _copy_dict(v, depth + 1)
             elif t is list:
                 out[k] = _copy_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:
                     raise _Refused(_bad_float(v))
@@ -308,13 +332,18 @@ def _copy_list(value: list[Any], depth: int) -> list[Any]:
     out = value.copy()
     for i, v in enumerate(value):
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 out[i] = _copy_dict(v, depth + 1)
             elif t is list:
                 out[i] = _copy_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:
                     raise _Refused(_bad_float(v))
@@ -372,6 +401,13 @@ def _bad_key(k: object) -> str:
     return (
         f"key {k!r} ({type(k).__name__}) is not a plain str; JSON object keys are str only: "
         "convert the key to a str"
+    )
+
+
+def _bad_int(v: int) -> str:
+    return (
+        f"an int of more than {_INT_DIGITS} digits is not JSON text Python can write "
+        "(json refuses it, so no store could save it); store it as a str"
     )
 
 
