@@ -30,6 +30,8 @@ __all__ = [
     "freeze",
     "freeze_mapping",
     "frozen_json",
+    "restore_json",
+    "save_json",
     "thaw",
 ]
 
@@ -121,6 +123,62 @@ def _copy_json_list(value: list[Any]) -> list[Any]:
         elif t is list:
             out[i] = _copy_json_list(v)
     return out
+
+
+def save_json(value: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """What :func:`restore_json` needs to put ``value`` back in place, all the way down:
+    each of its containers (the objects themselves) with a shallow copy of its contents.
+
+    Restoring puts the old contents back into the same objects, so a nested dict or list
+    a host held before a move is the journey's again afterwards, with what it held then
+    (a copy alone would bring back equal data in new objects, leaving the host's ones as
+    the failed move left them).
+
+    >>> data = {"cart": {"items": ["mug"]}}
+    >>> saved, cart = save_json(data), data["cart"]
+    >>> cart["items"].append("cup"); data["cart"] = {}
+    >>> restore_json(saved)
+    >>> data["cart"] is cart, data
+    (True, {'cart': {'items': ['mug']}})
+    """
+    saved = [(value, value.copy())]
+    for v in value.values():
+        t = type(v)
+        if t is dict:
+            _save_dict(v, saved)
+        elif t is list:
+            _save_list(v, saved)
+    return saved
+
+
+def _save_dict(value: dict[str, Any], saved: list[tuple[Any, Any]]) -> None:
+    saved.append((value, value.copy()))
+    for v in value.values():
+        t = type(v)
+        if t is dict:
+            _save_dict(v, saved)
+        elif t is list:
+            _save_list(v, saved)
+
+
+def _save_list(value: list[Any], saved: list[tuple[Any, Any]]) -> None:
+    saved.append((value, value.copy()))
+    for v in value:
+        t = type(v)
+        if t is dict:
+            _save_dict(v, saved)
+        elif t is list:
+            _save_list(v, saved)
+
+
+def restore_json(saved: list[tuple[Any, Any]]) -> None:
+    """Put back, in the same objects, what :func:`save_json` saved."""
+    for container, contents in saved:
+        if type(container) is dict:
+            container.clear()
+            container.update(contents)
+        else:
+            container[:] = contents
 
 
 # -- check_json ---------------------------------------------------------------------------
