@@ -86,7 +86,7 @@ from ._guards import Predicate
 from ._hooks import HookFn, HookRegistration, HookRegistry
 from ._json import check_json, copy_checked, restore_json
 from ._logging import JourneyLog
-from ._outcome import EffectReport, Outcome, moved_outcome
+from ._outcome import EffectReport, Outcome, candidates_from_log, moved_outcome
 from ._packed import settle
 from ._records import (
     _UNSAVED,
@@ -421,8 +421,8 @@ class JourneyMachine(
                         now_ids[event_id] = None  # type: ignore[index]
                         if evicted is not None:
                             del now_ids[evicted]  # type: ignore[union-attr]
-            else:
-                results = self._evaluate_all(journey, trigger, payload, now, cands)
+            else:  # every candidate was tried and failed: the log holds every result
+                results = candidates_from_log(cands, ctx._guard_log)
         except BaseException as err:
             self._rollback(journey, ctx, source, version, history, n_history, ids, evicted)
             journey.entered_at, journey.entry_seq, journey.timeouts_fired = stage_entry
