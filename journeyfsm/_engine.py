@@ -48,7 +48,7 @@ from transitions.core import Event, EventData, State
 from transitions.core import Transition as EngineTransition
 
 from ._definition import JourneyDefinition
-from ._guards import Guard
+from ._guards import Guard, Predicate
 from ._hooks import HookFn, hook_failed
 from ._records import Context, Journey, append_entry, new_entry
 
@@ -169,14 +169,22 @@ class _Engine(Machine):
 class _GuardCheck:
     """A guard as an engine condition: real bools, faults as GuardError, results logged."""
 
-    __slots__ = ("guard", "index")
+    __slots__ = ("composite", "guard", "index")
 
     def __init__(self, index: int, guard: Guard) -> None:
         self.index = index
         self.guard = guard
+        # a composite logs its parts' results, so a blocked outcome reports what explain
+        # does without running a guard again; a leaf logs its bool
+        self.composite = not isinstance(guard, Predicate)
 
     def __call__(self, event_data: Any) -> bool:
         ctx: Context = event_data.args[0]
+        if self.composite:  # its parts' results, for a result tree built only when read
+            trace: list[Any] = []
+            ok = self.guard._trace(ctx, trace)
+            ctx._guard_log.append((self.index, self.guard, trace))
+            return ok
         ok = self.guard.check(ctx)
         ctx._guard_log.append((self.index, self.guard, ok))
         return ok

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, overload
 
 import attrs
@@ -131,6 +131,19 @@ class Guard:
         [('no', False), ('yes', None)]
         """
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def _trace(self, ctx: Context, out: list[Any]) -> bool:
+        """Evaluate as :meth:`check` does, appending what :meth:`_rebuild` needs to ``out``
+        (a leaf's bool; here, for a guard without a cheaper way, its whole result)."""
+        result = self.evaluate(ctx)
+        out.append(result)
+        return result.passed is True
+
+    def _rebuild(self, trace: Iterator[Any]) -> GuardResult:
+        """The result tree :meth:`evaluate` gives, from what :meth:`_trace` recorded,
+        running nothing."""
+        result: GuardResult = next(trace)
+        return result
 
     def not_evaluated(self) -> GuardResult:
         """The result tree of this guard when it is not reached: every part ``passed=None``.
@@ -267,6 +280,14 @@ class Predicate(Guard):
 
     def evaluate(self, ctx: Context) -> GuardResult:
         return GuardResult(self.name, self.description, self.check(ctx))
+
+    def _trace(self, ctx: Context, out: list[Any]) -> bool:
+        ok = self.check(ctx)
+        out.append(ok)
+        return ok
+
+    def _rebuild(self, trace: Iterator[Any]) -> GuardResult:
+        return GuardResult(self.name, self.description, next(trace))
 
     def not_evaluated(self) -> GuardResult:
         return GuardResult(self.name, self.description, None)
@@ -408,6 +429,27 @@ class _Combined(Guard):
                 passed = decides
         return GuardResult(self.name, self.description, passed, tuple(children))
 
+    def _trace(self, ctx: Context, out: list[Any]) -> bool:
+        decides = self._DECIDES
+        for p in self.parts:
+            if p._trace(ctx, out) is decides:
+                return decides
+        return not decides
+
+    def _rebuild(self, trace: Iterator[Any]) -> GuardResult:
+        decides = self._DECIDES
+        passed = not decides
+        children: list[GuardResult] = []
+        for p in self.parts:
+            if passed is decides:
+                children.append(p.not_evaluated())
+                continue
+            child = p._rebuild(trace)
+            children.append(child)
+            if child.passed is decides:
+                passed = decides
+        return GuardResult(self.name, self.description, passed, tuple(children))
+
     def not_evaluated(self) -> GuardResult:
         children = tuple(p.not_evaluated() for p in self.parts)
         return GuardResult(self.name, self.description, None, children)
@@ -458,6 +500,13 @@ class Not(Guard):
 
     def evaluate(self, ctx: Context) -> GuardResult:
         child = self.part.evaluate(ctx)
+        return GuardResult(self.name, self.description, child.passed is False, (child,))
+
+    def _trace(self, ctx: Context, out: list[Any]) -> bool:
+        return not self.part._trace(ctx, out)
+
+    def _rebuild(self, trace: Iterator[Any]) -> GuardResult:
+        child = self.part._rebuild(trace)
         return GuardResult(self.name, self.description, child.passed is False, (child,))
 
     def not_evaluated(self) -> GuardResult:

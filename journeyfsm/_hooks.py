@@ -162,6 +162,24 @@ class HookRegistration:
     #: whether ``async def`` hooks and effects may be registered (AsyncJourneyMachine)
     _accepts_async = False
 
+    def _not_copied(self) -> TypeError:
+        return TypeError(
+            f"{type(self).__name__} objects are not copied or pickled: each shares one compiled "
+            "engine, its hooks, effects and locks with every thread using it, and a copy "
+            "would share them too (a hook registered on it would run on the original); "
+            f"build another {type(self).__name__}(definition, ...) and register its hooks, "
+            "or copy the journeys (copy.copy, pickle, snapshot) instead"
+        )
+
+    def __copy__(self) -> Any:
+        raise self._not_copied()
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise self._not_copied()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise self._not_copied()
+
     def _check_stage(self, stage: str, what: str) -> None:
         raise NotImplementedError  # pragma: no cover - provided by JourneyMachine
 

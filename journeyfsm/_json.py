@@ -30,6 +30,8 @@ __all__ = [
     "freeze",
     "freeze_mapping",
     "frozen_json",
+    "restore_json",
+    "save_json",
     "thaw",
 ]
 
@@ -123,13 +125,74 @@ def _copy_json_list(value: list[Any]) -> list[Any]:
     return out
 
 
+def save_json(value: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """What :func:`restore_json` needs to put ``value`` back in place, all the way down:
+    each of its containers (the objects themselves) with a shallow copy of its contents.
+
+    Restoring puts the old contents back into the same objects, so a nested dict or list
+    a host held before a move is the journey's again afterwards, with what it held then
+    (a copy alone would bring back equal data in new objects, leaving the host's ones as
+    the failed move left them).
+
+    >>> data = {"cart": {"items": ["mug"]}}
+    >>> saved, cart = save_json(data), data["cart"]
+    >>> cart["items"].append("cup"); data["cart"] = {}
+    >>> restore_json(saved)
+    >>> data["cart"] is cart, data
+    (True, {'cart': {'items': ['mug']}})
+    """
+    saved = [(value, value.copy())]
+    for v in value.values():
+        t = type(v)
+        if t is dict:
+            _save_dict(v, saved)
+        elif t is list:
+            _save_list(v, saved)
+    return saved
+
+
+def _save_dict(value: dict[str, Any], saved: list[tuple[Any, Any]]) -> None:
+    saved.append((value, value.copy()))
+    for v in value.values():
+        t = type(v)
+        if t is dict:
+            _save_dict(v, saved)
+        elif t is list:
+            _save_list(v, saved)
+
+
+def _save_list(value: list[Any], saved: list[tuple[Any, Any]]) -> None:
+    saved.append((value, value.copy()))
+    for v in value:
+        t = type(v)
+        if t is dict:
+            _save_dict(v, saved)
+        elif t is list:
+            _save_list(v, saved)
+
+
+def restore_json(saved: list[tuple[Any, Any]]) -> None:
+    """Put back, in the same objects, what :func:`save_json` saved."""
+    for container, contents in saved:
+        if type(container) is dict:
+            container.clear()
+            container.update(contents)
+        else:
+            container[:] = contents
+
+
 # -- check_json ---------------------------------------------------------------------------
 # A recursive walk, one call per container: scalars are tested inline against a set of
 # exact types (one set lookup each), containers by identity of their type.  The
 # path of a refused value is only built when something is refused: each level appends
 # its key to the exception on the way out (try/except is free when nothing is raised).
 
-_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})  # float: finite only
+_PLAIN_LEAVES = frozenset({str, bool, type(None)})  # float: finite only; int: bounded
+_INT_DIGITS = 4300
+"""The most digits an int may have: Python's ``json`` refuses to write a longer one
+(``sys.int_info.default_max_str_digits``), so a store could not save it."""
+_INT_BOUND = 10**_INT_DIGITS
+_INT_LOW = -_INT_BOUND
 _GENERIC_HINT = "use dict (str keys), list, str, int, float, bool or None"
 
 
@@ -150,13 +213,18 @@ def _walk_dict(value: dict[Any, Any], depth: int) -> None:
         if type(k) is not str:
             raise _Refused(_bad_key(k))
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 _walk_dict(v, depth + 1)
             elif t is list:
                 _walk_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:  # nan and +-inf
                     raise _Refused(_bad_float(v))
@@ -172,13 +240,18 @@ def _walk_list(value: list[Any], depth: int) -> None:
         raise _Refused(f"nested more than {MAX_DEPTH} levels deep", too_deep=True)
     for i, v in enumerate(value):
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 _walk_dict(v, depth + 1)
             elif t is list:
                 _walk_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:
                     raise _Refused(_bad_float(v))
@@ -251,6 +324,10 @@ def _run(
             return walk_dict(value, 1)
         if t is list:
             return walk_list(value, 1)
+        if t is int:
+            if not _INT_LOW < value < _INT_BOUND:
+                raise _Refused(_bad_int(value))
+            return value
         if t is float:
             if value - value != 0.0:
                 raise _Refused(_bad_float(value))
@@ -284,13 +361,18 @@ def _copy_dict(value: dict[Any, Any], depth: int) -> dict[str, Any]:
         if type(k) is not str:
             raise _Refused(_bad_key(k))
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 out[k] = _copy_dict(v, depth + 1)
             elif t is list:
                 out[k] = _copy_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:
                     raise _Refused(_bad_float(v))
@@ -308,13 +390,18 @@ def _copy_list(value: list[Any], depth: int) -> list[Any]:
     out = value.copy()
     for i, v in enumerate(value):
         t = type(v)
-        if t in _PLAIN_LEAVES:
+        if t is int:  # the most common leaf: first, and its bound test is cheap
+            if _INT_LOW < v < _INT_BOUND:
+                continue
+        elif t in _PLAIN_LEAVES:
             continue
         try:
             if t is dict:
                 out[i] = _copy_dict(v, depth + 1)
             elif t is list:
                 out[i] = _copy_list(v, depth + 1)
+            elif t is int:
+                raise _Refused(_bad_int(v))
             elif t is float:
                 if v - v != 0.0:
                     raise _Refused(_bad_float(v))
@@ -372,6 +459,13 @@ def _bad_key(k: object) -> str:
     return (
         f"key {k!r} ({type(k).__name__}) is not a plain str; JSON object keys are str only: "
         "convert the key to a str"
+    )
+
+
+def _bad_int(v: int) -> str:
+    return (
+        f"an int of more than {_INT_DIGITS} digits is not JSON text Python can write "
+        "(json refuses it, so no store could save it); store it as a str"
     )
 
 

@@ -81,19 +81,24 @@ def failing_guard_names(candidates: tuple[CandidateResult, ...]) -> tuple[str, .
 
 
 def candidates_from_log(
-    cands: tuple[Transition, ...], log: list[tuple[int, Guard, bool | GuardResult]]
+    cands: tuple[Transition, ...], log: list[tuple[int, Guard, bool | GuardResult | list[Any]]]
 ) -> tuple[CandidateResult, ...]:
     """Turn the guard log of a fire (candidate index, guard, result) into results.
 
-    ``fire`` logs each top-level guard it ran, as a bool or as the ``GuardResult`` of
-    ``Guard.evaluate``.  Candidates are tried in order until one passes, so the results
+    ``fire`` logs each top-level guard it ran, as a bool, as the ``GuardResult`` of
+    ``Guard.evaluate``, or (a composite) as the list ``Guard._trace`` filled.  Candidates are tried in order until one passes, so the results
     cover the candidates up to the winner; in a candidate that failed, the guards after
     the failing one were not run and are filled in as not evaluated.
     """
     per: dict[int, list[GuardResult]] = {}
     failed: set[int] = set()
     for idx, g, ok in log:
-        result = ok if isinstance(ok, GuardResult) else GuardResult(g.name, g.description, ok)
+        if isinstance(ok, list):  # a composite's trace (see Guard._trace)
+            result = g._rebuild(iter(ok))
+        elif isinstance(ok, GuardResult):
+            result = ok
+        else:
+            result = GuardResult(g.name, g.description, ok)
         per.setdefault(idx, []).append(result)
         if result.passed is not True:
             failed.add(idx)

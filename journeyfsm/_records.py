@@ -35,7 +35,7 @@ import attrs
 
 from ._clock import UTC as _UTC
 from ._clock import iso
-from ._json import FrozenDict, copy_checked, copy_json, frozen_json, thaw
+from ._json import FrozenDict, copy_checked, copy_json, frozen_json, save_json, thaw
 
 __all__ = [
     "NO_DATA",
@@ -683,7 +683,7 @@ class Context:
             journey._own_data()
         data = journey._data
         self._saved_ref = data
-        self._saved_data = copy_json(data)
+        self._saved_data = save_json(data)
 
     def __repr__(self) -> str:
         return (

@@ -84,9 +84,9 @@ from ._goal_moves import GoalMoves
 from ._goals import fresh_goals
 from ._guards import Predicate
 from ._hooks import HookFn, HookRegistration, HookRegistry
-from ._json import check_json, copy_checked
+from ._json import check_json, copy_checked, restore_json
 from ._logging import JourneyLog
-from ._outcome import EffectReport, Outcome, moved_outcome
+from ._outcome import EffectReport, Outcome, candidates_from_log, moved_outcome
 from ._packed import settle
 from ._records import (
     _UNSAVED,
@@ -426,8 +426,8 @@ class JourneyMachine(
                         now_ids[event_id] = None  # type: ignore[index]
                         if evicted is not None:
                             del now_ids[evicted]  # type: ignore[union-attr]
-            else:
-                results = self._evaluate_all(journey, trigger, payload, now, cands)
+            else:  # every candidate was tried and failed: the log holds every result
+                results = candidates_from_log(cands, ctx._guard_log)
         except BaseException as err:
             self._rollback(journey, ctx, source, version, history, n_history, ids, evicted)
             journey.entered_at, journey.entry_seq, journey.timeouts_fired = stage_entry
@@ -601,9 +601,10 @@ class JourneyMachine(
         truncate_history(journey, history, n_history)
         if ctx._saved_data is not _UNSAVED:
             data = ctx._saved_ref
-            assert type(data) is dict  # saved together with the copy
-            data.clear()  # in place: a reference the host holds sees the old data again
-            data.update(ctx._saved_data)
+            assert type(data) is dict  # saved together with the contents
+            # in place, all the way down: every dict and list a host holds sees its old
+            # contents again, and is the journey's again
+            restore_json(ctx._saved_data)
             journey._data = data
         event_id = ctx._event_id
         if event_id is not None and event_ids is not None:

@@ -401,13 +401,13 @@ def test_a_move_whose_hooks_do_not_touch_data_copies_nothing(
     import journeyfsm._records as records_module
 
     copies: list[int] = []
-    real = records_module.copy_json
+    real = records_module.save_json
 
     def counting(value: Any) -> Any:
         copies.append(len(value))
         return real(value)
 
-    monkeypatch.setattr(records_module, "copy_json", counting)
+    monkeypatch.setattr(records_module, "save_json", counting)
     machine = make_machine()
     machine.after(lambda ctx: None)
     orders = {"orders": [{"id": i, "sku": "mug"} for i in range(200)]}
