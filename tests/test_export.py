@@ -247,7 +247,10 @@ def test_dot_has_every_stage_and_transition_exactly_once(name: str) -> None:
 
 
 # -- escaping round trips ------------------------------------------------------------------
-stage_names = st.text(min_size=1, max_size=12).filter(lambda s: s != "*" and s == s.strip())
+stage_names = st.text(min_size=1, max_size=12).filter(
+    # a NUL is a validation problem (no store can hold it: tests/test_probe6_text.py)
+    lambda s: s != "*" and s == s.strip() and "\x00" not in s
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -152,3 +152,10 @@ def test_generated_payloads_satisfy_every_generated_guard() -> None:
 def test_strategy_arguments_are_checked(call: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@settings(max_examples=300, deadline=None)
+@given(definitions(odd_names=True, max_stages=8))
+def test_odd_names_are_only_names_validation_accepts(definition: JourneyDefinition) -> None:
+    # a NUL is a problem since definitions must be storable (hypothesis draws "\x00" often)
+    assert all("\x00" not in name for name in definition.stage_names)

@@ -20,6 +20,7 @@ from .._errors import GuardError
 from .._guards import Guard, guard
 from .._records import Context
 from .._runtime import JourneyMachine
+from .._validation import _stage_name_problem
 from ._paths import Explorer, PayloadFactory, Step
 
 __all__ = [
@@ -172,7 +173,8 @@ ODD_TRIGGERS: tuple[str, ...] = (
 
 
 def _valid_stage_name(name: str) -> bool:
-    return bool(name) and name != "*" and name == name.strip()
+    # the validation's own rule: a NUL (which no store can hold), '*', outer whitespace
+    return bool(name) and _stage_name_problem(name) is None
 
 
 def _names(draw: st.DrawFn, n: int, odd: bool, prefix: str, pool: tuple[str, ...]) -> list[str]:
