@@ -182,8 +182,8 @@ def test_a_guard_reading_the_history_mid_replay_sees_it_so_far(tmp_path: Path) -
     slow = replay(machine, log, MAPPING, fast=False)
     assert fast.summary.fast_path
     assert seen["fast"] == [["add"], ["add", "pay", "add"], ["add", "pay", "add"]]
-    # (the engine asks the guards of a blocked event twice: once more for its outcome)
-    assert seen["slow"] == [["add"], *[["add", "pay", "add"]] * 4]
+    # a blocked event's outcome is built from the guards the decision ran: each runs once
+    assert seen["slow"] == seen["fast"]
     assert fast.journeys == slow.journeys
     assert [e.trigger for e in fast.journeys["a"].history] == ["add", "pay", "add"]
 
