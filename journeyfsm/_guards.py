@@ -416,18 +416,7 @@ class _Combined(Guard):
         return type(self)._combine(p.check(ctx) for p in self.parts)
 
     def evaluate(self, ctx: Context) -> GuardResult:
-        decides = self._DECIDES
-        passed = not decides
-        children: list[GuardResult] = []
-        for p in self.parts:
-            if passed is decides:
-                children.append(p.not_evaluated())
-                continue
-            child = p.evaluate(ctx)
-            children.append(child)
-            if child.passed is decides:
-                passed = decides
-        return GuardResult(self.name, self.description, passed, tuple(children))
+        return self._result(lambda p: p.evaluate(ctx))
 
     def _trace(self, ctx: Context, out: list[Any]) -> bool:
         decides = self._DECIDES
@@ -437,6 +426,11 @@ class _Combined(Guard):
         return not decides
 
     def _rebuild(self, trace: Iterator[Any]) -> GuardResult:
+        return self._result(lambda p: p._rebuild(trace))
+
+    def _result(self, part_result: Callable[[Guard], GuardResult]) -> GuardResult:
+        """The composite's result from its parts' (evaluated now, or rebuilt from a
+        trace), in order, short-circuiting as :meth:`check` does."""
         decides = self._DECIDES
         passed = not decides
         children: list[GuardResult] = []
@@ -444,7 +438,7 @@ class _Combined(Guard):
             if passed is decides:
                 children.append(p.not_evaluated())
                 continue
-            child = p._rebuild(trace)
+            child = part_result(p)
             children.append(child)
             if child.passed is decides:
                 passed = decides
