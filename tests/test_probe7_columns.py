@@ -144,7 +144,10 @@ def test_a_parquet_log_of_large_strings_with_event_ids_streams_in_parts(
 
     path = tmp_path / "log.parquet"
     if writer == "pandas":
-        pd.DataFrame(ROWS).to_parquet(path, row_group_size=3)
+        # pandas 3 writes its default str columns as large_string; pandas 2 (all Python
+        # 3.10 has) writes object columns as string, so ask it for Arrow's type outright
+        frame = pd.DataFrame(ROWS).astype(pd.ArrowDtype(pa.large_string()))
+        frame.to_parquet(path, row_group_size=3)
     else:
         pl.DataFrame(ROWS).write_parquet(path, row_group_size=3)
     assert pq.read_schema(path).field("id").type == pa.large_string()
