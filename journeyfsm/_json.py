@@ -141,13 +141,8 @@ def save_json(value: dict[str, Any]) -> list[tuple[Any, Any]]:
     >>> data["cart"] is cart, data
     (True, {'cart': {'items': ['mug']}})
     """
-    saved = [(value, value.copy())]
-    for v in value.values():
-        t = type(v)
-        if t is dict:
-            _save_dict(v, saved)
-        elif t is list:
-            _save_list(v, saved)
+    saved: list[tuple[Any, Any]] = []
+    _save_dict(value, saved)
     return saved
 
 
